@@ -1,0 +1,42 @@
+// A move-only holder for secret bytes: wiped on destruction, never printable.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "kernel/common/crypto.h"
+
+namespace airlock {
+
+class Secret {
+ public:
+  Secret() = default;
+  explicit Secret(std::string value) : value_(std::move(value)) {}
+  ~Secret() { Wipe(); }
+
+  Secret(const Secret&) = delete;
+  Secret& operator=(const Secret&) = delete;
+  Secret(Secret&& other) noexcept : value_(std::move(other.value_)) { other.Wipe(); }
+  Secret& operator=(Secret&& other) noexcept {
+    if (this != &other) {
+      Wipe();
+      value_ = std::move(other.value_);
+      other.Wipe();
+    }
+    return *this;
+  }
+
+  // The bytes, for the one place that must use them (a hash, a connection).
+  std::string_view Reveal() const { return value_; }
+  bool empty() const { return value_.empty(); }
+  void Wipe() {
+    SecureWipe(value_.data(), value_.size());
+    value_.clear();
+  }
+
+ private:
+  std::string value_;
+};
+
+}  // namespace airlock

@@ -1,0 +1,358 @@
+#include "kernel/core/config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace airlock {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// Walks a JSON object, remembering the path for error messages and refusing
+// keys nobody reads (a typo in a security configuration must not pass).
+class Reader {
+ public:
+  Reader(const json& node, std::string path) : node_(node), path_(std::move(path)) {}
+
+  Status ExpectObject() const {
+    if (!node_.is_object()) return Status::InvalidArgument(Where() + " must be an object");
+    return Status::Ok();
+  }
+
+  bool Has(const std::string& key) const { return node_.contains(key) && !node_[key].is_null(); }
+
+  Status String(const std::string& key, std::string* out, bool required = false) {
+    seen_.insert(key);
+    if (!Has(key)) return Missing(key, required);
+    if (!node_[key].is_string()) return Status::InvalidArgument(Key(key) + " must be a string");
+    *out = node_[key].get<std::string>();
+    return Status::Ok();
+  }
+
+  Status Int(const std::string& key, int64_t* out, int64_t min, int64_t max) {
+    seen_.insert(key);
+    if (!Has(key)) return Status::Ok();
+    if (!node_[key].is_number_integer()) {
+      return Status::InvalidArgument(Key(key) + " must be an integer");
+    }
+    const int64_t value = node_[key].get<int64_t>();
+    if (value < min || value > max) {
+      return Status::InvalidArgument(Key(key) + " must be between " + std::to_string(min) +
+                                     " and " + std::to_string(max));
+    }
+    *out = value;
+    return Status::Ok();
+  }
+
+  Status StringList(const std::string& key, std::vector<std::string>* out) {
+    seen_.insert(key);
+    if (!Has(key)) return Status::Ok();
+    if (!node_[key].is_array()) {
+      return Status::InvalidArgument(Key(key) + " must be an array of strings");
+    }
+    out->clear();
+    for (const auto& item : node_[key]) {
+      if (!item.is_string()) {
+        return Status::InvalidArgument(Key(key) + " must be an array of strings");
+      }
+      out->push_back(item.get<std::string>());
+    }
+    return Status::Ok();
+  }
+
+  // Marks `key` as read by the caller (it walks the value itself).
+  const json* Child(const std::string& key) {
+    seen_.insert(key);
+    return Has(key) ? &node_[key] : nullptr;
+  }
+
+  Status RejectUnknownKeys() const {
+    for (const auto& [key, value] : node_.items()) {
+      if (!seen_.count(key)) return Status::InvalidArgument(Key(key) + " is not a known setting");
+    }
+    return Status::Ok();
+  }
+
+  std::string Key(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  std::string Where() const { return path_.empty() ? "configuration" : path_; }
+
+ private:
+  Status Missing(const std::string& key, bool required) const {
+    if (required) return Status::InvalidArgument(Key(key) + " is required");
+    return Status::Ok();
+  }
+
+  const json& node_;
+  std::string path_;
+  std::set<std::string> seen_;
+};
+
+std::string Resolve(const std::string& base, const std::string& path) {
+  if (path.empty()) return path;
+  fs::path p(path);
+  if (p.is_absolute()) return p.lexically_normal().string();
+  return (fs::path(base) / p).lexically_normal().string();
+}
+
+bool IsHex64(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+Status ParsePluginRef(const json& node, const std::string& path, const std::string& name,
+                      const KernelConfig& config, PluginRef* out) {
+  Reader r(node, path);
+  AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+  out->name = name;
+  AIRLOCK_RETURN_IF_ERROR(r.String("name", &out->name));
+  std::string plugin;
+  AIRLOCK_RETURN_IF_ERROR(r.String("plugin", &plugin, /*required=*/true));
+  out->path = Resolve(config.plugin_dir, plugin);
+  if (fs::path(plugin).extension() != ".so" && fs::path(plugin).extension() != "") {
+    return Status::InvalidArgument(r.Key("plugin") + " must name a shared object (.so)");
+  }
+  if (fs::path(plugin).extension().empty()) out->path += ".so";
+  std::string pin;
+  AIRLOCK_RETURN_IF_ERROR(r.String("sha256", &pin));
+  if (!pin.empty()) {
+    if (!IsHex64(pin)) return Status::InvalidArgument(r.Key("sha256") + " must be 64 hex digits");
+    for (char& c : pin) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out->sha256 = pin;
+  }
+  if (const json* cfg = r.Child("config")) {
+    if (!cfg->is_object()) return Status::InvalidArgument(r.Key("config") + " must be an object");
+    out->config = *cfg;
+  }
+  // Plugin configuration may live in its own file (e.g. a policy document).
+  std::string config_file;
+  AIRLOCK_RETURN_IF_ERROR(r.String("config_file", &config_file));
+  if (!config_file.empty()) {
+    if (r.Has("config")) {
+      return Status::InvalidArgument(path + ": set config or config_file, not both");
+    }
+    const std::string resolved = Resolve(config.config_dir, config_file);
+    std::ifstream in(resolved);
+    if (!in) return Status::NotFound(r.Key("config_file") + ": cannot read " + resolved);
+    json parsed = json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded() || !parsed.is_object()) {
+      return Status::InvalidArgument(r.Key("config_file") + ": " + resolved +
+                                     " is not a JSON object");
+    }
+    out->config = std::move(parsed);
+  }
+  // Plugins that read files get paths relative to the configuration file.
+  out->config["$config_dir"] = config.config_dir;
+  return r.RejectUnknownKeys();
+}
+
+Status ParseServer(Reader& top, ServerConfig* server, const std::string& base) {
+  const json* node = top.Child("server");
+  if (node == nullptr) return Status::Ok();
+  Reader r(*node, "server");
+  AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+  AIRLOCK_RETURN_IF_ERROR(r.String("listen_address", &server->listen_address));
+  int64_t port = server->port;
+  AIRLOCK_RETURN_IF_ERROR(r.Int("port", &port, 0, 65535));
+  server->port = static_cast<uint16_t>(port);
+  int64_t body = static_cast<int64_t>(server->body_limit_bytes);
+  AIRLOCK_RETURN_IF_ERROR(r.Int("body_limit_bytes", &body, 1024, int64_t{64} << 20));
+  server->body_limit_bytes = static_cast<size_t>(body);
+  int64_t headers = static_cast<int64_t>(server->max_header_count);
+  AIRLOCK_RETURN_IF_ERROR(r.Int("max_header_count", &headers, 8, 1024));
+  server->max_header_count = static_cast<size_t>(headers);
+  AIRLOCK_RETURN_IF_ERROR(r.Int("read_timeout_ms", &server->read_timeout_ms, 100, 600000));
+  int64_t io = server->io_threads, handlers = server->handler_threads;
+  AIRLOCK_RETURN_IF_ERROR(r.Int("io_threads", &io, 1, 256));
+  AIRLOCK_RETURN_IF_ERROR(r.Int("handler_threads", &handlers, 1, 1024));
+  server->io_threads = static_cast<int>(io);
+  server->handler_threads = static_cast<int>(handlers);
+  if (const json* tls = r.Child("tls")) {
+    Reader t(*tls, "server.tls");
+    AIRLOCK_RETURN_IF_ERROR(t.ExpectObject());
+    AIRLOCK_RETURN_IF_ERROR(t.String("certificate_file", &server->tls_certificate_file, true));
+    AIRLOCK_RETURN_IF_ERROR(t.String("private_key_file", &server->tls_private_key_file, true));
+    AIRLOCK_RETURN_IF_ERROR(t.String("client_ca_file", &server->tls_client_ca_file));
+    AIRLOCK_RETURN_IF_ERROR(t.RejectUnknownKeys());
+    server->tls_certificate_file = Resolve(base, server->tls_certificate_file);
+    server->tls_private_key_file = Resolve(base, server->tls_private_key_file);
+    server->tls_client_ca_file = Resolve(base, server->tls_client_ca_file);
+  }
+  return r.RejectUnknownKeys();
+}
+
+Status ParseLimits(Reader& top, LimitsConfig* limits) {
+  const json* node = top.Child("limits");
+  if (node == nullptr) return Status::Ok();
+  Reader r(*node, "limits");
+  AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+  constexpr int64_t kYear = 366LL * 86400;
+  AIRLOCK_RETURN_IF_ERROR(r.Int("max_window_seconds", &limits->max_window_seconds, 1, kYear));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("default_window_seconds", &limits->default_window_seconds, 1, kYear));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("approval_timeout_seconds", &limits->approval_timeout_seconds, 1, kYear));
+  AIRLOCK_RETURN_IF_ERROR(r.Int("query_timeout_ms", &limits->query_timeout_ms, 1, 86400000));
+  AIRLOCK_RETURN_IF_ERROR(r.Int("max_result_rows", &limits->max_result_rows, 1, INT64_MAX));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("enclave_memory_bytes", &limits->enclave_memory_bytes, 1 << 20, INT64_MAX));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("max_datasets_per_request", &limits->max_datasets_per_request, 1, 1024));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("provision_timeout_ms", &limits->provision_timeout_ms, 100, 86400000));
+  if (limits->default_window_seconds > limits->max_window_seconds) {
+    return Status::InvalidArgument(
+        "limits.default_window_seconds must not exceed limits.max_window_seconds");
+  }
+  return r.RejectUnknownKeys();
+}
+
+bool IsSafeIdentifier(const std::string& name) {
+  if (name.empty() || name.size() > 63) return false;
+  if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  }
+  return true;
+}
+
+Status ParseDatasets(Reader& top, KernelConfig* config) {
+  const json* node = top.Child("datasets");
+  if (node == nullptr) return Status::InvalidArgument("datasets is required (the catalog)");
+  if (!node->is_array()) return Status::InvalidArgument("datasets must be an array");
+  std::set<std::string> names;
+  for (size_t i = 0; i < node->size(); ++i) {
+    const std::string path = "datasets[" + std::to_string(i) + "]";
+    Reader r((*node)[i], path);
+    AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+    DatasetInfo d;
+    AIRLOCK_RETURN_IF_ERROR(r.String("name", &d.name, true));
+    AIRLOCK_RETURN_IF_ERROR(r.String("connector", &d.connector, true));
+    AIRLOCK_RETURN_IF_ERROR(r.String("object", &d.object));
+    AIRLOCK_RETURN_IF_ERROR(r.String("description", &d.description));
+    AIRLOCK_RETURN_IF_ERROR(r.StringList("tags", &d.tags));
+    if (const json* cols = r.Child("columns")) {
+      if (!cols->is_array()) return Status::InvalidArgument(r.Key("columns") + " must be an array");
+      for (size_t c = 0; c < cols->size(); ++c) {
+        Reader cr((*cols)[c], r.Key("columns") + "[" + std::to_string(c) + "]");
+        AIRLOCK_RETURN_IF_ERROR(cr.ExpectObject());
+        ColumnInfo col;
+        AIRLOCK_RETURN_IF_ERROR(cr.String("name", &col.name, true));
+        AIRLOCK_RETURN_IF_ERROR(cr.String("type", &col.type));
+        AIRLOCK_RETURN_IF_ERROR(cr.RejectUnknownKeys());
+        d.columns.push_back(std::move(col));
+      }
+    }
+    AIRLOCK_RETURN_IF_ERROR(r.RejectUnknownKeys());
+    // Dataset names become table names inside the enclave.
+    if (!IsSafeIdentifier(d.name)) {
+      return Status::InvalidArgument(r.Key("name") +
+                                     " must be an identifier ([A-Za-z_][A-Za-z0-9_]*, max 63)");
+    }
+    if (!names.insert(d.name).second) {
+      return Status::InvalidArgument(r.Key("name") + " '" + d.name + "' is defined twice");
+    }
+    if (!config->connectors.count(d.connector)) {
+      return Status::InvalidArgument(r.Key("connector") + " names unknown connector '" +
+                                     d.connector + "'");
+    }
+    if (d.object.empty()) d.object = d.name;
+    config->datasets.push_back(std::move(d));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& config_path,
+                                       const std::string& default_plugin_dir) {
+  KernelConfig config;
+  config.config_dir = fs::absolute(fs::path(config_path)).parent_path().lexically_normal().string();
+  Reader top(document, "");
+  AIRLOCK_RETURN_IF_ERROR(top.ExpectObject());
+
+  std::string plugin_dir;
+  AIRLOCK_RETURN_IF_ERROR(top.String("plugin_dir", &plugin_dir));
+  config.plugin_dir = plugin_dir.empty() ? default_plugin_dir : Resolve(config.config_dir, plugin_dir);
+
+  AIRLOCK_RETURN_IF_ERROR(ParseServer(top, &config.server, config.config_dir));
+
+  std::string state_dir = "state";
+  AIRLOCK_RETURN_IF_ERROR(top.String("state_dir", &state_dir));
+  state_dir = Resolve(config.config_dir, state_dir);
+  config.state_path = (fs::path(state_dir) / "state.db").string();
+  config.audit_path = (fs::path(state_dir) / "audit.log").string();
+  std::string audit_path;
+  AIRLOCK_RETURN_IF_ERROR(top.String("audit_path", &audit_path));
+  if (!audit_path.empty()) config.audit_path = Resolve(config.config_dir, audit_path);
+
+  // Identity providers: an ordered list.
+  const json* identity = top.Child("identity");
+  if (identity == nullptr || !identity->is_array() || identity->empty()) {
+    return Status::InvalidArgument("identity must be a non-empty array of identity plugins");
+  }
+  for (size_t i = 0; i < identity->size(); ++i) {
+    PluginRef ref;
+    AIRLOCK_RETURN_IF_ERROR(ParsePluginRef((*identity)[i], "identity[" + std::to_string(i) + "]",
+                                           "identity-" + std::to_string(i), config, &ref));
+    config.identity.push_back(std::move(ref));
+  }
+
+  struct Single {
+    const char* key;
+    PluginRef* out;
+  };
+  for (Single single : {Single{"policy", &config.policy}, Single{"isolator", &config.isolator},
+                        Single{"tunnel", &config.tunnel}}) {
+    const json* node = top.Child(single.key);
+    if (node == nullptr) return Status::InvalidArgument(std::string(single.key) + " is required");
+    AIRLOCK_RETURN_IF_ERROR(ParsePluginRef(*node, single.key, single.key, config, single.out));
+  }
+
+  const json* connectors = top.Child("connectors");
+  if (connectors == nullptr || !connectors->is_object() || connectors->empty()) {
+    return Status::InvalidArgument("connectors must be a non-empty object of connector instances");
+  }
+  for (const auto& [name, node] : connectors->items()) {
+    PluginRef ref;
+    AIRLOCK_RETURN_IF_ERROR(ParsePluginRef(node, "connectors." + name, name, config, &ref));
+    config.connectors.emplace(name, std::move(ref));
+  }
+
+  AIRLOCK_RETURN_IF_ERROR(ParseDatasets(top, &config));
+
+  if (const json* access = top.Child("access")) {
+    Reader r(*access, "access");
+    AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+    AIRLOCK_RETURN_IF_ERROR(r.StringList("admin_groups", &config.admin_groups));
+    AIRLOCK_RETURN_IF_ERROR(r.StringList("reviewer_groups", &config.reviewer_groups));
+    AIRLOCK_RETURN_IF_ERROR(r.RejectUnknownKeys());
+  }
+  AIRLOCK_RETURN_IF_ERROR(ParseLimits(top, &config.limits));
+  top.Child("$schema");
+  top.Child("description");
+  AIRLOCK_RETURN_IF_ERROR(top.RejectUnknownKeys());
+  return config;
+}
+
+Result<KernelConfig> LoadKernelConfig(const std::string& path,
+                                      const std::string& default_plugin_dir) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("cannot read configuration file " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  json document = json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
+  if (document.is_discarded()) {
+    return Status::InvalidArgument("configuration file " + path + " is not valid JSON");
+  }
+  auto parsed = ParseKernelConfig(document, path, default_plugin_dir);
+  if (!parsed.ok()) return parsed.status().WithContext(path);
+  return parsed;
+}
+
+}  // namespace airlock

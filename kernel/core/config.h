@@ -1,0 +1,76 @@
+// Kernel configuration: one JSON document, validated completely at start.
+// Every error names the key path ("server.port must be an integer 0..65535").
+// Relative paths are resolved against the configuration file's directory.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "airlock/cpp/status.hpp"
+#include "airlock/cpp/values.hpp"
+
+namespace airlock {
+
+struct ServerConfig {
+  std::string listen_address = "127.0.0.1";
+  uint16_t port = 8080;
+  std::string tls_certificate_file;  // empty: plain HTTP
+  std::string tls_private_key_file;
+  std::string tls_client_ca_file;    // request client certificates (mTLS identity)
+  size_t body_limit_bytes = 1 << 20;
+  size_t max_header_count = 64;
+  int64_t read_timeout_ms = 15000;
+  int io_threads = 2;
+  int handler_threads = 4;
+};
+
+// One plugin reference: which shared object, its pin and its configuration.
+struct PluginRef {
+  std::string name;  // instance name used in logs and /v1/plugins
+  std::string path;  // absolute after loading the configuration
+  std::optional<std::string> sha256;
+  nlohmann::json config = nlohmann::json::object();
+};
+
+struct LimitsConfig {
+  int64_t max_window_seconds = 86400;
+  int64_t default_window_seconds = 3600;
+  int64_t approval_timeout_seconds = 86400;
+  int64_t query_timeout_ms = 30000;
+  int64_t max_result_rows = 1000000;
+  int64_t enclave_memory_bytes = int64_t{2} << 30;
+  int64_t max_datasets_per_request = 32;
+  int64_t provision_timeout_ms = 600000;
+};
+
+struct KernelConfig {
+  std::string config_dir;  // directory of the configuration file
+  ServerConfig server;
+  std::string state_path;  // SQLite state store
+  std::string audit_path;  // hash-chained audit log
+  std::string plugin_dir;  // base for relative plugin paths
+  std::vector<PluginRef> identity;  // tried in order
+  PluginRef policy;
+  PluginRef isolator;
+  PluginRef tunnel;
+  std::map<std::string, PluginRef> connectors;  // instance name -> plugin
+  std::vector<DatasetInfo> datasets;            // the catalog
+  std::vector<std::string> admin_groups;        // see every request and the audit
+  std::vector<std::string> reviewer_groups;     // see every request (approvers)
+  LimitsConfig limits;
+};
+
+// Parses and validates `document`; `config_path` locates relative paths.
+// `default_plugin_dir` is used when the document names none.
+Result<KernelConfig> ParseKernelConfig(const nlohmann::json& document, const std::string& config_path,
+                                       const std::string& default_plugin_dir);
+
+// Reads, parses and validates the file at `path`.
+Result<KernelConfig> LoadKernelConfig(const std::string& path, const std::string& default_plugin_dir);
+
+}  // namespace airlock

@@ -1,0 +1,104 @@
+// Record batch delivery across the boundary, both directions:
+//  - BatchSink: the producer's (connector's) handle on a host sink.
+//  - BatchConsumer + MakeBatchSink: how a consumer (the enclave runtime, a
+//    tunnel reading query results) exposes itself as an airlock_type_batch_sink.
+// Ownership of schemas and arrays moves with every call (Arrow move semantics).
+#pragma once
+
+#include <cstring>
+#include <exception>
+
+#include "airlock/c/airlock_plugin.h"
+#include "airlock/cpp/abi_util.hpp"
+#include "airlock/cpp/arrow.hpp"
+#include "airlock/cpp/status.hpp"
+
+namespace airlock::sdk {
+
+class BatchSink {
+ public:
+  explicit BatchSink(const airlock_type_batch_sink* sink) : sink_(sink) {}
+
+  Status SendSchema(arrow::OwnedSchema schema) {
+    ArrowSchema raw;
+    schema.MoveTo(&raw);
+    const airlock_type_status rc = sink_->on_schema(sink_->host_data, &raw);
+    if (raw.release != nullptr) raw.release(&raw);  // a sink that refused may not have taken it
+    if (rc != AIRLOCK_OK) return Status(StatusCodeFromAbi(rc), "sink refused the schema");
+    return Status::Ok();
+  }
+
+  Status SendBatch(arrow::OwnedArray batch) {
+    ArrowArray raw;
+    batch.MoveTo(&raw);
+    const airlock_type_status rc = sink_->on_batch(sink_->host_data, &raw);
+    if (raw.release != nullptr) raw.release(&raw);
+    if (rc != AIRLOCK_OK) return Status(StatusCodeFromAbi(rc), "sink refused the batch");
+    return Status::Ok();
+  }
+
+  bool cancelled() const {
+    return sink_->is_cancelled != nullptr && sink_->is_cancelled(sink_->host_data) != 0;
+  }
+
+  void Progress(uint64_t rows, uint64_t bytes) {
+    if (AIRLOCK_ABI_HAS(sink_, airlock_type_batch_sink, on_progress) &&
+        sink_->on_progress != nullptr) {
+      sink_->on_progress(sink_->host_data, rows, bytes);
+    }
+  }
+
+ private:
+  const airlock_type_batch_sink* sink_;
+};
+
+class BatchConsumer {
+ public:
+  virtual ~BatchConsumer() = default;
+  virtual Status OnSchema(arrow::OwnedSchema schema) = 0;
+  virtual Status OnBatch(arrow::OwnedArray batch) = 0;
+  virtual bool IsCancelled() { return false; }
+  virtual void OnProgress(uint64_t /*rows*/, uint64_t /*bytes*/) {}
+};
+
+// An ABI sink forwarding to `consumer`; valid while `consumer` lives.
+inline airlock_type_batch_sink MakeBatchSink(BatchConsumer& consumer) {
+  airlock_type_batch_sink sink;
+  std::memset(&sink, 0, sizeof(sink));
+  sink.size = sizeof(sink);
+  sink.host_data = &consumer;
+  sink.on_schema = [](void* data, ArrowSchema* schema) -> airlock_type_status {
+    try {
+      auto owned = arrow::OwnedSchema::TakeFrom(schema);
+      return static_cast<airlock_type_status>(
+          static_cast<BatchConsumer*>(data)->OnSchema(std::move(owned)).code());
+    } catch (...) {
+      return AIRLOCK_ERR_INTERNAL;
+    }
+  };
+  sink.on_batch = [](void* data, ArrowArray* batch) -> airlock_type_status {
+    try {
+      auto owned = arrow::OwnedArray::TakeFrom(batch);
+      return static_cast<airlock_type_status>(
+          static_cast<BatchConsumer*>(data)->OnBatch(std::move(owned)).code());
+    } catch (...) {
+      return AIRLOCK_ERR_INTERNAL;
+    }
+  };
+  sink.is_cancelled = [](void* data) -> int32_t {
+    try {
+      return static_cast<BatchConsumer*>(data)->IsCancelled() ? 1 : 0;
+    } catch (...) {
+      return 1;
+    }
+  };
+  sink.on_progress = [](void* data, uint64_t rows, uint64_t bytes) {
+    try {
+      static_cast<BatchConsumer*>(data)->OnProgress(rows, bytes);
+    } catch (...) {
+    }
+  };
+  return sink;
+}
+
+}  // namespace airlock::sdk

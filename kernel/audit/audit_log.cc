@@ -1,0 +1,376 @@
+#include "kernel/audit/audit_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+#include "kernel/audit/audit_chain.h"
+
+namespace airlock {
+namespace {
+
+using audit_internal::kGenesisHash;
+
+constexpr size_t kMaxEventNameBytes = 256;
+constexpr size_t kMaxRequestIdBytes = 256;
+constexpr const char* kReservedKeys[] = {"seq", "ts", "prev", "hash"};
+
+std::string ErrnoText(int err) {
+  return std::strerror(err);
+}
+
+Status Unavailable(std::string_view what, int err) {
+  return Status::Unavailable("audit log unavailable: " + std::string(what) + ": " + ErrnoText(err));
+}
+
+Status WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t wrote = ::write(fd, data.data(), data.size());
+    if (wrote < 0) {
+      if (errno == EINTR) continue;
+      return Unavailable("write failed", errno);
+    }
+    data.remove_prefix(static_cast<size_t>(wrote));
+  }
+  return Status::Ok();
+}
+
+Status SyncData(int fd, std::string_view what) {
+  while (::fdatasync(fd) != 0) {
+    if (errno != EINTR) return Unavailable(what, errno);
+  }
+  return Status::Ok();
+}
+
+// Makes a newly created directory entry durable.
+void SyncParentDirectory(const std::string& path) {
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) parent = ".";
+  const int dir_fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return;
+  ::fsync(dir_fd);
+  ::close(dir_fd);
+}
+
+// Opens `path` with O_CREAT; `*created` says whether it did not exist before.
+int OpenCreating(const std::string& path, int flags, bool* created) {
+  int fd = ::open(path.c_str(), flags | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  *created = fd >= 0;
+  if (fd < 0 && errno == EEXIST) fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  return fd;
+}
+
+Status ValidateEvent(const nlohmann::json& event) {
+  if (!event.is_object()) return Status::InvalidArgument("audit event must be a JSON object");
+  auto name = event.find("event");
+  if (name == event.end() || !name->is_string() || name->get_ref<const std::string&>().empty() ||
+      name->get_ref<const std::string&>().size() > kMaxEventNameBytes) {
+    return Status::InvalidArgument("audit event needs a non-empty string \"event\"");
+  }
+  for (const char* key : kReservedKeys) {
+    if (event.contains(key)) {
+      return Status::InvalidArgument(std::string("audit event must not set \"") + key +
+                                     "\" (the log assigns it)");
+    }
+  }
+  auto request_id = event.find("request_id");
+  if (request_id != event.end() &&
+      (!request_id->is_string() ||
+       request_id->get_ref<const std::string&>().size() > kMaxRequestIdBytes)) {
+    return Status::InvalidArgument("audit event \"request_id\" must be a short string");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// One caller's record, living on the caller's stack until `done`.
+struct AuditLog::Pending {
+  nlohmann::json event;
+  Status status;
+  bool done = false;  // guarded by mu_
+};
+
+AuditLog::AuditLog(std::string path, AuditOptions options)
+    : path_(std::move(path)), options_(std::move(options)), last_hash_(kGenesisHash) {
+  anchor_path_ =
+      options_.anchor_path.empty() ? audit_internal::AnchorPathFor(path_) : options_.anchor_path;
+}
+
+AuditLog::~AuditLog() {
+  if (anchor_fd_ >= 0) {
+    bool healthy;
+    {
+      std::lock_guard lock(mu_);
+      healthy = health_.ok();
+    }
+    if (healthy) ::fdatasync(anchor_fd_);
+    ::close(anchor_fd_);
+  }
+  if (read_fd_ >= 0) ::close(read_fd_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path, AuditOptions options) {
+  if (path.empty()) return Status::InvalidArgument("audit log path is empty");
+  if (options.max_record_bytes == 0 ||
+      options.max_record_bytes > audit_internal::kMaxLineBytes / 2) {
+    return Status::InvalidArgument("audit max_record_bytes out of range");
+  }
+  if (options.anchor_sync_every == 0) options.anchor_sync_every = 1;
+  std::unique_ptr<AuditLog> log(new AuditLog(path, std::move(options)));
+  AIRLOCK_RETURN_IF_ERROR(log->Recover());
+  return log;
+}
+
+Status AuditLog::Recover() {
+  bool created = false;
+  fd_ = OpenCreating(path_, O_WRONLY | O_APPEND, &created);
+  if (fd_ < 0) {
+    return Status::Unavailable("cannot open audit log " + path_ + ": " + ErrnoText(errno));
+  }
+  if (created) SyncParentDirectory(path_);
+  struct stat info {};
+  if (::fstat(fd_, &info) != 0) {
+    return Status::Unavailable("cannot stat audit log " + path_ + ": " + ErrnoText(errno));
+  }
+  const bool regular = S_ISREG(info.st_mode);
+  read_fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (read_fd_ < 0) {
+    return Status::Unavailable("cannot read audit log " + path_ + ": " + ErrnoText(errno));
+  }
+
+  if (options_.skip_recovery) {
+    if (regular && info.st_size > 0) {
+      return Status::FailedPrecondition("audit log " + path_ +
+                                        " already holds records; refusing to skip recovery");
+    }
+  } else {
+    if (!regular) return Status::InvalidArgument("audit log " + path_ + " is not a regular file");
+    std::optional<audit_internal::Anchor> anchor;
+    if (options_.write_anchor) {
+      AIRLOCK_ASSIGN_OR_RETURN(anchor, audit_internal::ReadAnchor(anchor_path_));
+    }
+    std::string anchored_hash;  // hash of the record at anchor->seq, as found in the file
+    auto scan =
+        audit_internal::ScanAuditFile(read_fd_, [&](const audit_internal::ScannedRecord& record) {
+          auto request_id = record.record->find("request_id");
+          if (request_id != record.record->end() && request_id->is_string()) {
+            index_[request_id->get<std::string>()].push_back(
+                Location{record.offset, static_cast<uint32_t>(record.text.size() + 1)});
+          }
+          if (anchor && record.seq == anchor->seq) anchored_hash = std::string(record.hash);
+        });
+    if (!scan.problem.empty()) {
+      if (!scan.torn_tail || !options_.truncate_torn_tail) {
+        return Status::FailedPrecondition("audit log " + path_ + " is damaged at line " +
+                                          std::to_string(scan.bad_line) + ": " + scan.problem);
+      }
+      spdlog::warn("audit log {}: cutting off an unacknowledged torn line {} ({} bytes)", path_,
+                   scan.bad_line, static_cast<uint64_t>(info.st_size) - scan.good_end_offset);
+      if (::ftruncate(fd_, static_cast<off_t>(scan.good_end_offset)) != 0) {
+        return Status::Unavailable("cannot truncate torn tail of " + path_ + ": " +
+                                   ErrnoText(errno));
+      }
+      AIRLOCK_RETURN_IF_ERROR(SyncData(fd_, "fdatasync failed"));
+    }
+    if (anchor && anchor->seq > scan.last_seq) {
+      return Status::FailedPrecondition(
+          "audit log " + path_ + " ends at seq " + std::to_string(scan.last_seq) +
+          " but its anchor records seq " + std::to_string(anchor->seq) +
+          ": records were removed from the end (line " + std::to_string(scan.records + 1) + ")");
+    }
+    if (anchor && anchor->seq > 0 && anchored_hash != anchor->hash) {
+      return Status::FailedPrecondition(
+          "audit log " + path_ + ": record seq " + std::to_string(anchor->seq) +
+          " does not match the hash in its anchor (line " + std::to_string(anchor->seq) + ")");
+    }
+    next_seq_ = scan.last_seq + 1;
+    last_hash_ = std::move(scan.last_hash);
+    file_end_ = scan.good_end_offset;
+    last_seq_.store(scan.last_seq, std::memory_order_release);
+  }
+
+  if (options_.write_anchor) {
+    bool anchor_created = false;
+    anchor_fd_ = OpenCreating(anchor_path_, O_RDWR, &anchor_created);
+    if (anchor_fd_ < 0) {
+      return Status::Unavailable("cannot open audit anchor " + anchor_path_ + ": " +
+                                 ErrnoText(errno));
+    }
+    AIRLOCK_RETURN_IF_ERROR(WriteAnchor());
+    AIRLOCK_RETURN_IF_ERROR(SyncData(anchor_fd_, "anchor fdatasync failed"));
+    if (anchor_created) SyncParentDirectory(anchor_path_);
+  }
+  return Status::Ok();
+}
+
+Status AuditLog::WriteAnchor() {
+  const std::string text =
+      audit_internal::FormatAnchor(audit_internal::Anchor{next_seq_ - 1, last_hash_});
+  const ssize_t wrote = ::pwrite(anchor_fd_, text.data(), text.size(), 0);
+  if (wrote < 0) return Unavailable("anchor write failed", errno);
+  if (static_cast<size_t>(wrote) != text.size()) {
+    return Status::Unavailable("audit log unavailable: anchor write was cut short");
+  }
+  return Status::Ok();
+}
+
+Status AuditLog::Append(nlohmann::json event) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateEvent(event));
+  Pending slot{std::move(event)};
+  std::unique_lock lock(mu_);
+  if (!health_.ok()) return health_;
+  if (queue_.size() >= options_.max_pending) {
+    return Status::ResourceExhausted("audit log queue is full");
+  }
+  queue_.push_back(&slot);
+  std::vector<Pending*> batch;
+  while (!slot.done) {
+    if (flushing_) {
+      cv_.wait(lock);
+      continue;
+    }
+    // Become the leader: flush everything queued so far, our record included.
+    flushing_ = true;
+    batch.swap(queue_);
+    const Status health = health_;
+    lock.unlock();
+    Status io = health;
+    if (health.ok()) {
+      io = Flush(batch);
+    } else {
+      for (Pending* pending : batch) pending->status = health;
+    }
+    lock.lock();
+    if (!io.ok() && health_.ok()) health_ = io;
+    for (Pending* pending : batch) pending->done = true;
+    batch.clear();
+    flushing_ = false;
+    cv_.notify_all();
+  }
+  return slot.status;
+}
+
+Status AuditLog::Flush(const std::vector<Pending*>& batch) {
+  struct Written {
+    Pending* pending;
+    uint64_t offset;
+    uint32_t length;
+  };
+  std::vector<Written> written;
+  written.reserve(batch.size());
+  write_buffer_.clear();
+  const std::string ts = audit_internal::FormatTimestamp(std::chrono::system_clock::now());
+  uint64_t seq = next_seq_;
+  std::string prev = last_hash_;
+
+  for (Pending* pending : batch) {
+    nlohmann::json& record = pending->event;
+    record["seq"] = seq;
+    record["ts"] = ts;
+    record["prev"] = prev;
+    const std::string canonical = audit_internal::CanonicalDump(record);
+    if (canonical.size() > options_.max_record_bytes) {
+      pending->status = Status::InvalidArgument(
+          "audit event too large: " + std::to_string(canonical.size()) + " bytes (limit " +
+          std::to_string(options_.max_record_bytes) + ")");
+      continue;
+    }
+    std::string hash = audit_internal::ChainHash(prev, canonical);
+    const size_t start = write_buffer_.size();
+    audit_internal::AppendRecordLine(canonical, hash, &write_buffer_);
+    written.push_back(
+        Written{pending, file_end_ + start, static_cast<uint32_t>(write_buffer_.size() - start)});
+    prev = std::move(hash);
+    ++seq;
+  }
+  if (written.empty()) return Status::Ok();
+
+  Status io = WriteAll(fd_, write_buffer_);
+  if (io.ok()) io = SyncData(fd_, "fdatasync failed");
+  if (io.ok()) {
+    // Only now is the group durable: advance the chain, then the anchor.
+    next_seq_ = seq;
+    last_hash_ = std::move(prev);
+    file_end_ += write_buffer_.size();
+    if (anchor_fd_ >= 0) {
+      io = WriteAnchor();
+      if (io.ok() && ++groups_since_anchor_sync_ >= options_.anchor_sync_every) {
+        groups_since_anchor_sync_ = 0;
+        io = SyncData(anchor_fd_, "anchor fdatasync failed");
+      }
+    }
+  }
+  if (!io.ok()) {
+    spdlog::error("audit log {} failed closed: {}", path_, io.message());
+    for (const Written& w : written) w.pending->status = io;
+    return io;
+  }
+
+  {
+    std::unique_lock index_lock(index_mu_);
+    for (const Written& w : written) {
+      auto request_id = w.pending->event.find("request_id");
+      if (request_id != w.pending->event.end()) {
+        index_[request_id->get<std::string>()].push_back(Location{w.offset, w.length});
+      }
+    }
+  }
+  last_seq_.store(next_seq_ - 1, std::memory_order_release);
+  flush_count_.fetch_add(1, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status AuditLog::health() const {
+  std::lock_guard lock(mu_);
+  return health_;
+}
+
+Result<std::vector<nlohmann::json>> AuditLog::ForRequest(std::string_view request_id,
+                                                         size_t limit) const {
+  std::vector<Location> locations;
+  {
+    std::shared_lock lock(index_mu_);
+    auto it = index_.find(std::string(request_id));
+    if (it != index_.end()) {
+      const size_t count = std::min(limit, it->second.size());
+      locations.assign(it->second.begin(), it->second.begin() + static_cast<ptrdiff_t>(count));
+    }
+  }
+  std::vector<nlohmann::json> records;
+  records.reserve(locations.size());
+  std::string line;
+  for (const Location& location : locations) {
+    line.resize(location.length);
+    size_t have = 0;
+    while (have < line.size()) {
+      const ssize_t got = ::pread(read_fd_, line.data() + have, line.size() - have,
+                                  static_cast<off_t>(location.offset + have));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) {
+        return Status::Unavailable("cannot read audit log " + path_ + ": " +
+                                   (got < 0 ? ErrnoText(errno) : std::string("short read")));
+      }
+      have += static_cast<size_t>(got);
+    }
+    auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (record.is_discarded()) {
+      return Status::Internal("audit record at offset " + std::to_string(location.offset) + " of " +
+                              path_ + " is unreadable");
+    }
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+}  // namespace airlock

@@ -1,0 +1,136 @@
+// The audit log: an append-only, hash-chained JSON-lines file (one record a
+// line; format in audit_chain.h) with group commit and fail-closed writes.
+//
+// Durability: Append returns only after the record is on disk (fdatasync).
+// Concurrent Appends are committed in groups: whichever caller finds no flush
+// in progress becomes the leader, writes every queued record with one write()
+// and one fdatasync(), then wakes every caller the flush covered; the others
+// wait. Sequence numbers follow file order.
+//
+// Fail closed: once a write or sync fails, that Append and every later one
+// returns Unavailable("audit log unavailable: <reason>"); health() says why.
+// Nothing is retried: the file may end in a torn line, which the next Open
+// truncates (it was never acknowledged).
+//
+// Truncation anchor: after every group flush the seq and hash of the last
+// record are rewritten in place in "<path>.head" (fixed-width, one pwrite).
+// The anchor is written only after the log itself is synced, so it never
+// runs ahead of durable records; it is itself fdatasync'ed every
+// `anchor_sync_every` groups and on close. After a crash it may therefore lag
+// by a few groups (truncation of those is not detectable), but a file that is
+// shorter than its anchor is reported by Open and VerifyAuditFile.
+//
+// Thread-safety: every method may be called from any thread concurrently.
+// The AuditLog must outlive all calls on it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "airlock/cpp/status.hpp"
+
+namespace airlock {
+
+struct AuditOptions {
+  // Do not read or verify the existing file; start a new chain at seq 1.
+  // Allowed only when the target is empty or not a regular file (a device
+  // such as /dev/full in tests); Open refuses it on a non-empty log.
+  bool skip_recovery = false;
+  // Maintain the "<path>.head" truncation anchor (see the file comment).
+  bool write_anchor = true;
+  // Where the anchor lives; empty means "<path>.head".
+  std::string anchor_path;
+  // fdatasync the anchor every this many group flushes (and on close).
+  uint32_t anchor_sync_every = 64;
+  // On Open, cut off a final line that has no newline (a write cut short by
+  // a crash or a failed write: never acknowledged). When false, Open fails.
+  bool truncate_torn_tail = true;
+  // Largest serialized record accepted; larger events are refused.
+  size_t max_record_bytes = 256u << 10;
+  // Appends waiting for a flush beyond this are refused (ResourceExhausted).
+  size_t max_pending = 1u << 16;
+};
+
+class AuditLog {
+ public:
+  // Opens or creates `path` (mode 0600). Unless options.skip_recovery, reads
+  // the whole file, verifies the chain, recovers the last seq/hash and builds
+  // the request index. Fails (FailedPrecondition, naming the line) if the
+  // chain is broken or the file is shorter than its anchor.
+  static Result<std::unique_ptr<AuditLog>> Open(const std::string& path, AuditOptions options = {});
+
+  ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  // Appends `event`, a JSON object with a non-empty string "event" and
+  // optionally "request_id" (string), "principal", ... It must not carry the
+  // keys the log adds ("seq", "ts", "prev", "hash"). Returns once the record
+  // is durable. Errors: InvalidArgument (malformed event, too large),
+  // ResourceExhausted (queue full), Unavailable (log failed, now or before).
+  Status Append(nlohmann::json event);
+
+  // Durable records whose "request_id" equals `request_id`, oldest first, at
+  // most `limit` of them. Served from an in-memory index of file offsets.
+  Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id, size_t limit) const;
+
+  // Seq of the last durable record (0 for an empty log).
+  uint64_t last_sequence() const { return last_seq_.load(std::memory_order_acquire); }
+  // Ok while healthy; the failure that closed the log otherwise.
+  Status health() const;
+  // Number of group flushes (write + fdatasync) done since Open.
+  uint64_t flush_count() const { return flush_count_.load(std::memory_order_relaxed); }
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Pending;
+  struct Location {
+    uint64_t offset;
+    uint32_t length;
+  };
+
+  AuditLog(std::string path, AuditOptions options);
+  Status Recover();
+  // Leader only: serializes, writes and syncs `batch`, setting each status.
+  // Returns the I/O failure that must close the log, or Ok.
+  Status Flush(const std::vector<Pending*>& batch);
+  Status WriteAnchor();
+
+  const std::string path_;
+  const AuditOptions options_;
+  std::string anchor_path_;
+  int fd_ = -1;         // O_APPEND writer
+  int read_fd_ = -1;    // for ForRequest
+  int anchor_fd_ = -1;  // -1 when no anchor is kept
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Pending*> queue_;  // guarded by mu_
+  bool flushing_ = false;        // guarded by mu_: a leader is flushing
+  Status health_;                // guarded by mu_
+
+  // Owned by the current leader (handed over through mu_ / flushing_).
+  uint64_t next_seq_ = 1;
+  std::string last_hash_;
+  uint64_t file_end_ = 0;
+  uint64_t groups_since_anchor_sync_ = 0;
+  std::string write_buffer_;
+
+  mutable std::shared_mutex index_mu_;
+  std::unordered_map<std::string, std::vector<Location>> index_;  // guarded by index_mu_
+
+  std::atomic<uint64_t> last_seq_{0};
+  std::atomic<uint64_t> flush_count_{0};
+};
+
+}  // namespace airlock

@@ -76,7 +76,8 @@ TEST(OwnedArray, MoveConstructAndAssignTransferOwnership) {
     b = std::move(moved);  // b's previous array is released now
     EXPECT_EQ(b_releases, 1);
     EXPECT_EQ(a_releases, 0);
-    b = std::move(b);  // self-move is harmless
+    OwnedArray& alias = b;
+    b = std::move(alias);  // self-move is harmless
     EXPECT_TRUE(b.valid());
   }
   EXPECT_EQ(a_releases, 1);

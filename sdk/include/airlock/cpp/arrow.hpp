@@ -23,6 +23,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -141,6 +142,23 @@ inline std::string FormatString(const Field& field) {
   return "n";
 }
 
+namespace detail {
+
+// The type of every supported format string that carries no parameter.
+inline std::optional<Type> TypeOfPlainFormat(std::string_view format) {
+  constexpr std::pair<std::string_view, Type> kFormats[] = {
+      {"n", Type::kNull},   {"b", Type::kBool},     {"i", Type::kInt32},
+      {"l", Type::kInt64},  {"g", Type::kFloat64},  {"u", Type::kUtf8},
+      {"z", Type::kBinary}, {"tdD", Type::kDate32}, {"ttu", Type::kTime64Micros},
+  };
+  for (const auto& [text, type] : kFormats) {
+    if (format == text) return type;
+  }
+  return std::nullopt;
+}
+
+}  // namespace detail
+
 // Reads one (child) schema into a Field. Fails with TypeNotRepresentable for
 // formats outside `Type` (naming the format), dictionary encoding or nested
 // children; InvalidArgument for a released schema or a NULL format.
@@ -155,27 +173,11 @@ inline Result<Field> ParseField(const ArrowSchema& schema) {
     return Status::TypeNotRepresentable("dictionary-encoded column '" + field.name +
                                         "' is not supported");
   }
-  if (format == "n")
-    field.type = Type::kNull;
-  else if (format == "b")
-    field.type = Type::kBool;
-  else if (format == "i")
-    field.type = Type::kInt32;
-  else if (format == "l")
-    field.type = Type::kInt64;
-  else if (format == "g")
-    field.type = Type::kFloat64;
-  else if (format == "u")
-    field.type = Type::kUtf8;
-  else if (format == "z")
-    field.type = Type::kBinary;
-  else if (format == "tdD")
-    field.type = Type::kDate32;
-  else if (format == "ttu")
-    field.type = Type::kTime64Micros;
-  else if (format.starts_with("tsu:")) {
+  if (format.starts_with("tsu:")) {
     field.type = Type::kTimestampMicros;
     field.timezone = std::string(format.substr(4));
+  } else if (auto type = detail::TypeOfPlainFormat(format)) {
+    field.type = *type;
   } else {
     return Status::TypeNotRepresentable("unsupported Arrow format '" + std::string(format) +
                                         "' for column '" + field.name + "'");
@@ -436,7 +438,7 @@ inline OwnedSchema MakeStructSchema(const std::vector<Field>& fields) {
 
 // An array of `type` over buffers whose memory `owner` keeps alive (the array's
 // release drops its reference). `buffers` must have BufferCount(type) entries.
-inline OwnedArray MakeColumnArray(Type type, int64_t length, int64_t null_count,
+inline OwnedArray MakeColumnArray([[maybe_unused]] Type type, int64_t length, int64_t null_count,
                                   std::vector<const void*> buffers,
                                   std::shared_ptr<const void> owner) {
   assert(static_cast<int64_t>(buffers.size()) == BufferCount(type));

@@ -1,0 +1,73 @@
+// The kernel's HTTP/1.1 server (plain or TLS) on Boost.Beast. It owns the
+// sockets, enforces the input limits below, and hands each complete request
+// to one HttpHandler on a separate handler thread pool, so a handler that
+// blocks (waiting for a durable commit, say) never stalls socket I/O.
+//
+// Thread-safety: port() and Stop() may be called from any thread except a
+// handler thread (Stop() joins the handler pool).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "airlock/cpp/status.hpp"
+#include "kernel/api/http_types.h"
+
+namespace airlock {
+
+struct TlsOptions {
+  std::string certificate_file;  // PEM: leaf first, then any intermediates
+  std::string private_key_file;  // PEM, unencrypted
+  // If set: request (not require) a client certificate, advertising this
+  // file's CA names. Verification against this CA happens in the identity
+  // plugin, so any certificate is accepted at the TLS layer; its PEM chain
+  // reaches the handler in HttpRequest::peer_certificate_pem.
+  std::string client_ca_file;
+};
+
+struct HttpServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;                // 0 = ephemeral; see HttpServer::port()
+  size_t body_limit = 1 << 20;      // larger body -> 413 payload_too_large
+  size_t header_limit = 16 * 1024;  // larger request line + headers -> 431
+  size_t max_header_count = 64;     // more header fields -> 431 too_many_headers
+  // Bounds the TLS handshake, the first request on a connection and reading
+  // each request once its first byte arrived; on expiry the connection closes.
+  std::chrono::milliseconds read_timeout{15000};
+  // How long a keep-alive connection may wait for its next request.
+  std::chrono::milliseconds idle_timeout{60000};
+  size_t max_connections = 4096;  // further connections are closed on accept
+  int io_threads = 2;
+  int handler_threads = 4;
+  std::optional<TlsOptions> tls;  // set: TLS 1.2+ only, no plaintext on this port
+};
+
+class HttpServer {
+ public:
+  // Binds, listens and starts serving. Fails with InvalidArgument for bad
+  // options (address, TLS files) and Unavailable when the bind fails.
+  static Result<std::unique_ptr<HttpServer>> Start(HttpServerOptions options, HttpHandler handler);
+  ~HttpServer();  // Stop()s
+
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // The bound port (the ephemeral one when options.port was 0).
+  uint16_t port() const;
+
+  // Idempotent. Closes the listener and every connection, waits for handlers
+  // already running to return (their responses are dropped), abandons queued
+  // ones and joins all threads. Must not be called from a handler.
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace airlock

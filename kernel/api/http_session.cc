@@ -1,0 +1,398 @@
+// One HTTP/1.1 connection: read a bounded request on the session's strand,
+// run the handler on the handler pool, write the response back on the strand,
+// repeat while keep-alive holds. Exactly one socket operation is pending at a
+// time, so the session needs no locking; the strand serialises completions.
+#include "kernel/api/http_session.h"
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <chrono>
+#include <cstdint>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+
+namespace airlock::http_internal {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// How much the idle wait reads at once; most small requests arrive whole.
+constexpr size_t kFirstReadChunk = 8192;
+constexpr size_t kDrainChunk = 16384;
+// After an error response the unread rest of a request is drained for this
+// long before closing, so the kernel does not answer it with a RST that could
+// destroy the response before the client reads it.
+constexpr std::chrono::seconds kLingerTimeout{2};
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+bool IsTokenChar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+bool IsToken(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    if (!IsTokenChar(c)) return false;
+  }
+  return true;
+}
+
+// Field values may hold HTAB, visible ASCII and obs-text, nothing that could
+// end the line.
+bool IsFieldValue(std::string_view s) {
+  for (unsigned char c : s) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+// Headers that frame the message belong to the server, never to a handler.
+bool IsFramingHeader(std::string_view name) {
+  return beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
+         beast::iequals(name, "connection") || beast::iequals(name, "keep-alive") ||
+         beast::iequals(name, "upgrade");
+}
+
+std::string FormatEndpoint(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  std::string text = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  text += ':';
+  text += std::to_string(endpoint.port());
+  return text;
+}
+
+const boost::system::error_category& HttpCategory() {
+  return http::make_error_code(http::error::bad_target).category();
+}
+
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  Session(tcp::socket&& socket, std::shared_ptr<ServerContext> context)
+      : context_(std::move(context)),
+        options_(context_->options),
+        stream_(MakeStream(std::move(socket), *context_)),
+        executor_(stream_.get_executor()) {}
+
+  ~Session() { context_->connections.fetch_sub(1, std::memory_order_relaxed); }
+
+  void Run() {
+    net::dispatch(executor_, beast::bind_front_handler(&Session::OnRun, this->shared_from_this()));
+  }
+
+ private:
+  static Stream MakeStream(tcp::socket&& socket, ServerContext& context) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *context.ssl);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  void OnRun() {
+    beast::error_code ec;
+    const auto endpoint = Tcp().socket().remote_endpoint(ec);
+    if (!ec) remote_address_ = FormatEndpoint(endpoint);
+    Tcp().socket().set_option(tcp::no_delay(true), ec);  // best effort
+    Tcp().expires_after(options_.read_timeout);
+    if constexpr (kTls) {
+      stream_.async_handshake(
+          ssl::stream_base::server,
+          beast::bind_front_handler(&Session::OnHandshake, this->shared_from_this()));
+    } else {
+      DoRead();
+    }
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) return;  // not TLS, wrong version, timeout: drop silently
+    CapturePeerCertificates();
+    DoRead();
+  }
+
+  // Leaf first, then whatever else the peer sent (on the server side OpenSSL
+  // keeps the leaf apart from the rest of the chain).
+  void CapturePeerCertificates() {
+    if constexpr (kTls) {
+      SSL* ssl = stream_.native_handle();
+      X509* leaf = SSL_get0_peer_certificate(ssl);
+      if (leaf == nullptr) return;
+      std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+      if (!bio || PEM_write_bio_X509(bio.get(), leaf) != 1) return;
+      STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+      for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
+        X509* cert = sk_X509_value(chain, i);
+        if (X509_cmp(cert, leaf) == 0) continue;
+        if (PEM_write_bio_X509(bio.get(), cert) != 1) return;
+      }
+      char* data = nullptr;
+      const long length = BIO_get_mem_data(bio.get(), &data);
+      if (length > 0) peer_certificate_pem_.assign(data, static_cast<size_t>(length));
+    }
+  }
+
+  // A fresh, bounded parser per request. The idle wait (keep-alive, nothing
+  // buffered) gets idle_timeout; once a request has begun it must arrive
+  // within read_timeout.
+  void DoRead() {
+    parser_.emplace();
+    parser_->body_limit(options_.body_limit);
+    parser_->header_limit(static_cast<std::uint32_t>(options_.header_limit));
+    if (first_request_ || buffer_.size() > 0) {
+      first_request_ = false;
+      Tcp().expires_after(options_.read_timeout);
+      DoReadHeader();
+      return;
+    }
+    Tcp().expires_after(options_.idle_timeout);
+    stream_.async_read_some(
+        buffer_.prepare(kFirstReadChunk),
+        beast::bind_front_handler(&Session::OnFirstBytes, this->shared_from_this()));
+  }
+
+  void OnFirstBytes(beast::error_code ec, size_t bytes) {
+    if (ec) return;  // idle timeout or the peer left between requests
+    buffer_.commit(bytes);
+    Tcp().expires_after(options_.read_timeout);
+    DoReadHeader();
+  }
+
+  void DoReadHeader() {
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&Session::OnHeader, this->shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t) {
+    if (ec) return OnReadError(ec);
+    const auto& header = parser_->get();
+    const auto field_count = static_cast<size_t>(std::distance(header.begin(), header.end()));
+    if (field_count > options_.max_header_count) {
+      return RespondAndClose(431, "too_many_headers", "too many request header fields");
+    }
+    if (parser_->is_done()) return OnRequest();
+    if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {
+      net::async_write(
+          stream_, net::buffer(kContinue.data(), kContinue.size()),
+          beast::bind_front_handler(&Session::OnContinueSent, this->shared_from_this()));
+      return;
+    }
+    DoReadBody();
+  }
+
+  void OnContinueSent(beast::error_code ec, size_t) {
+    if (ec) return;
+    DoReadBody();
+  }
+
+  void DoReadBody() {
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnBody, this->shared_from_this()));
+  }
+
+  void OnBody(beast::error_code ec, size_t) {
+    if (ec) return OnReadError(ec);
+    OnRequest();
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return RespondAndClose(413, "payload_too_large", "request body exceeds the limit");
+    }
+    if (ec == http::error::header_limit) {
+      return RespondAndClose(431, "headers_too_large", "request header block exceeds the limit");
+    }
+    if (ec == http::error::end_of_stream || ec == http::error::partial_message) return;
+    if (ec.category() == HttpCategory()) {
+      return RespondAndClose(400, "bad_request", "malformed HTTP request");
+    }
+    // Timeout, reset, TLS failure: there is no one sensible to answer.
+  }
+
+  void OnRequest() {
+    auto& message = parser_->get();
+    if (message.version() != 10 && message.version() != 11) {
+      return RespondAndClose(400, "bad_request", "unsupported HTTP version");
+    }
+    keep_alive_ = message.keep_alive();
+    version_ = message.version();
+    head_ = message.method() == http::verb::head;
+
+    HttpRequest request;
+    request.target = std::string(message.target());
+    const auto parsed = boost::urls::parse_origin_form(request.target);
+    if (!parsed) {
+      parser_.reset();
+      return WriteResponse(HttpResponse::Error(400, "bad_request", "malformed request target"));
+    }
+    request.path = parsed->path();
+    if (request.path.find('\0') != std::string::npos) {
+      parser_.reset();
+      return WriteResponse(HttpResponse::Error(400, "bad_request", "malformed request target"));
+    }
+    for (auto param : parsed->params()) {
+      request.query.emplace_back(std::move(param.key), std::move(param.value));
+    }
+    request.method = std::string(message.method_string());
+    request.headers.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
+    for (const auto& field : message) {
+      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    request.remote_address = remote_address_;
+    request.peer_certificate_pem = peer_certificate_pem_;
+    request.tls = kTls;
+    parser_.reset();
+
+    // The handler may block; it runs on the handler pool and the response
+    // comes back to this session's strand.
+    net::post(context_->handler_executor,
+              [self = this->shared_from_this(), request = std::move(request)]() mutable {
+                HttpResponse response = self->InvokeHandler(request);
+                net::post(self->executor_, [self, response = std::move(response)]() mutable {
+                  self->WriteResponse(std::move(response));
+                });
+              });
+  }
+
+  HttpResponse InvokeHandler(const HttpRequest& request) const {
+    try {
+      return context_->handler(request);
+    } catch (...) {
+      // The exception text may carry request data: it goes nowhere.
+      spdlog::error("http: a handler threw; answered 500");
+      return HttpResponse::Error(500, "internal", "internal error");
+    }
+  }
+
+  void RespondAndClose(unsigned status, std::string_view error, std::string_view message) {
+    keep_alive_ = false;
+    version_ = 11;
+    head_ = false;
+    drain_on_close_ = true;
+    parser_.reset();
+    WriteResponse(HttpResponse::Error(status, error, message));
+  }
+
+  void WriteResponse(HttpResponse response) {
+    if (response.status < 200 || response.status > 599) {
+      spdlog::error("http: a handler returned status {}; answered 500", response.status);
+      response = HttpResponse::Error(500, "internal", "internal error");
+    }
+    response_ = {};
+    response_.version(version_);
+    response_.result(response.status);
+    for (const auto& [name, value] : response.headers) {
+      if (!IsToken(name) || !IsFieldValue(value) || IsFramingHeader(name)) continue;
+      response_.insert(name, value);
+    }
+    response_.set(http::field::content_type, IsFieldValue(response.content_type)
+                                                 ? response.content_type
+                                                 : std::string("application/octet-stream"));
+    response_.set(http::field::cache_control, "no-store");
+    response_.set("X-Content-Type-Options", "nosniff");
+    response_.keep_alive(keep_alive_);
+    // 204 and 304 carry no body and (RFC 9110) no Content-Length; a HEAD
+    // answer announces the length a GET would have had.
+    if (response.status != 204 && response.status != 304) {
+      response_.content_length(response.body.size());
+      if (!head_) response_.body() = std::move(response.body);
+    }
+    Tcp().expires_after(options_.read_timeout);  // a slow reader is bounded too
+    http::async_write(stream_, response_,
+                      beast::bind_front_handler(&Session::OnWrite, this->shared_from_this()));
+  }
+
+  void OnWrite(beast::error_code ec, size_t) {
+    if (ec) return;
+    response_ = {};
+    if (!keep_alive_) return DoClose();
+    DoRead();
+  }
+
+  // Plain: half-close, then drain until the peer closes. TLS: a clean
+  // close_notify exchange, or draining when a request was left unread (a
+  // close_notify would then meet application data and fail).
+  void DoClose() {
+    Tcp().expires_after(kLingerTimeout);
+    if constexpr (kTls) {
+      if (!drain_on_close_) {
+        stream_.async_shutdown(
+            beast::bind_front_handler(&Session::OnShutdown, this->shared_from_this()));
+        return;
+      }
+    } else {
+      beast::error_code ec;
+      Tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+    DoDrain();
+  }
+
+  void DoDrain() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(kDrainChunk),
+                            beast::bind_front_handler(&Session::OnDrain, this->shared_from_this()));
+  }
+
+  void OnDrain(beast::error_code ec, size_t) {
+    if (ec) return Tcp().close();
+    DoDrain();
+  }
+
+  void OnShutdown(beast::error_code) { Tcp().close(); }
+
+  const std::shared_ptr<ServerContext> context_;
+  const HttpServerOptions& options_;  // owned by context_
+  Stream stream_;
+  const net::any_io_executor executor_;  // the connection's strand
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+  std::string remote_address_;
+  std::string peer_certificate_pem_;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  bool head_ = false;
+  bool first_request_ = true;
+  bool drain_on_close_ = false;
+};
+
+}  // namespace
+
+void StartSession(tcp::socket socket, std::shared_ptr<ServerContext> context) {
+  if (context->ssl) {
+    std::make_shared<Session<TlsStream>>(std::move(socket), std::move(context))->Run();
+  } else {
+    std::make_shared<Session<PlainStream>>(std::move(socket), std::move(context))->Run();
+  }
+}
+
+}  // namespace airlock::http_internal

@@ -1,0 +1,58 @@
+// The kernel's HTTP request/response values. Handlers are plain functions
+// from HttpRequest to HttpResponse, kept apart from all socket I/O
+// (http_server.h owns the sockets).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace airlock {
+
+// One parsed request. Every field is bounded by the server's limits
+// (HttpServerOptions) before a handler sees it.
+struct HttpRequest {
+  std::string method;  // "GET", as sent (methods are case-sensitive)
+  std::string target;  // raw target "/v1/requests?state=ready"
+  std::string path;    // percent-decoded path "/v1/requests"
+  // Decoded query parameters in order ('+' decodes to a space); a key
+  // without '=' has an empty value.
+  std::vector<std::pair<std::string, std::string>> query;
+  std::vector<std::pair<std::string, std::string>> headers;  // in order, names as sent
+  std::string body;
+  std::string remote_address;        // "127.0.0.1:54321", "[::1]:54321"
+  std::string peer_certificate_pem;  // client cert chain (PEM, leaf first) when TLS presented one
+  bool tls = false;
+
+  // Case-insensitive header lookup; the first match, empty when absent.
+  std::string_view header(std::string_view name) const;
+  // The first query parameter named exactly `name`.
+  std::optional<std::string_view> query_param(std::string_view name) const;
+};
+
+struct HttpResponse {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  // Extra headers. The server always sets Content-Type (from content_type),
+  // Content-Length, Cache-Control: no-store and X-Content-Type-Options:
+  // nosniff, which take precedence over same-named entries here. Entries whose
+  // name or value could split the header block (CR, LF, NUL) are dropped.
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static HttpResponse Json(unsigned status, const nlohmann::json& body);
+  // {"error": "<snake_case code>", "message": "..."}
+  static HttpResponse Error(unsigned status, std::string_view error, std::string_view message);
+};
+
+// Called on a handler thread (never an I/O thread), possibly concurrently
+// for different connections; it may block. An exception becomes a 500
+// {"error":"internal"} whose message never carries the exception text.
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+}  // namespace airlock

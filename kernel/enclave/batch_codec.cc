@@ -264,11 +264,11 @@ std::string EncodeSchema(const std::vector<arrow::Field>& fields) {
   for (const arrow::Field& field : fields) {
     out.push_back(static_cast<char>(field.type));
     out.push_back(static_cast<char>(field.nullable ? kNullableFlag : 0));
-    PutLE<uint16_t>(&out, static_cast<uint16_t>(field.name.size()));
+    PutLE<uint32_t>(&out, static_cast<uint32_t>(field.name.size()));
     out.append(field.name);
     const std::string_view tz =
         field.type == Type::kTimestampMicros ? std::string_view(field.timezone) : "";
-    PutLE<uint16_t>(&out, static_cast<uint16_t>(tz.size()));
+    PutLE<uint32_t>(&out, static_cast<uint32_t>(tz.size()));
     out.append(tz);
   }
   return out;
@@ -292,8 +292,8 @@ Result<std::vector<arrow::Field>> DecodeSchema(std::string_view bytes) {
   for (uint32_t i = 0; i < count; ++i) {
     uint8_t type = 0;
     uint8_t flags = 0;
-    uint16_t name_len = 0;
-    uint16_t tz_len = 0;
+    uint32_t name_len = 0;
+    uint32_t tz_len = 0;
     const uint8_t* name = nullptr;
     const uint8_t* tz = nullptr;
     if (!reader.Read(&type) || !reader.Read(&flags) || !reader.Read(&name_len)) {

@@ -13,7 +13,7 @@
 // Schema:
 //   "ALS1" | u32 field_count
 //   per field: u8 type (arrow::Type) | u8 flags (bit 0 = nullable, others 0)
-//              | u16 name_len | name | u16 tz_len | tz (tz only for timestamps)
+//              | u32 name_len | name | u32 tz_len | tz (tz only for timestamps)
 //
 // Batch:
 //   "ALB1" | u32 column_count | u64 row_count
@@ -41,7 +41,8 @@
 
 namespace airlock {
 
-// Decoder limits (encoders do not check them; a schema beyond them will not decode).
+// Decoder limits. Encoders do not check them: a schema beyond them encodes
+// but is refused by DecodeSchema.
 inline constexpr size_t kMaxBatchColumns = 4096;
 inline constexpr size_t kMaxFieldNameBytes = 4096;
 inline constexpr size_t kMaxTimezoneBytes = 256;

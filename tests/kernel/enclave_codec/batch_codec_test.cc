@@ -191,7 +191,7 @@ TEST(SchemaCodec, RejectsEveryTruncation) {
 
 TEST(SchemaCodec, RejectsMalformedInput) {
   const std::string good = EncodeSchema({{"ab", Type::kInt32}});
-  // Layout: magic(4) count(4) type(1)@8 flags(1)@9 name_len(2)@10 name@12 tz_len(2)@14
+  // Layout: magic(4) count(4) type(1)@8 flags(1)@9 name_len(4)@10 name@14 tz_len(4)@16
   auto with = [&](size_t pos, char byte) {
     std::string s = good;
     s[pos] = byte;
@@ -201,11 +201,11 @@ TEST(SchemaCodec, RejectsMalformedInput) {
   EXPECT_EQ(with(8, 10), StatusCode::kInvalidArgument);     // unknown type
   EXPECT_EQ(with(9, 2), StatusCode::kInvalidArgument);      // unknown flag
   EXPECT_EQ(with(10, 3), StatusCode::kInvalidArgument);     // name longer than the rest
-  EXPECT_EQ(with(12, '\0'), StatusCode::kInvalidArgument);  // NUL in the name
+  EXPECT_EQ(with(14, '\0'), StatusCode::kInvalidArgument);  // NUL in the name
   EXPECT_EQ(DecodeSchema(good + "x").status().code(), StatusCode::kInvalidArgument);
   // A timezone on a non-timestamp field.
   std::string tz = good;
-  tz[14] = 1;
+  tz[16] = 1;
   tz += "Z";
   EXPECT_EQ(DecodeSchema(tz).status().code(), StatusCode::kInvalidArgument);
   // A field count far beyond the bytes present (and the limit).
@@ -213,6 +213,18 @@ TEST(SchemaCodec, RejectsMalformedInput) {
   many[4] = '\xff';
   many[5] = '\xff';
   EXPECT_EQ(DecodeSchema(many).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(SchemaCodec, RefusesNamesBeyondTheLimit) {
+  const std::string name(kMaxFieldNameBytes + 1, 'n');
+  EXPECT_EQ(DecodeSchema(EncodeSchema({{name, Type::kInt32}})).status().code(),
+            StatusCode::kInvalidArgument);
+  const std::string huge(70000, 'n');  // longer than any 16-bit length could say
+  EXPECT_EQ(DecodeSchema(EncodeSchema({{huge, Type::kInt32}})).status().code(),
+            StatusCode::kInvalidArgument);
+  auto at_limit = DecodeSchema(EncodeSchema({{std::string(kMaxFieldNameBytes, 'n'), Type::kBool}}));
+  ASSERT_TRUE(at_limit.ok());
+  EXPECT_EQ(at_limit->at(0).name.size(), kMaxFieldNameBytes);
 }
 
 // ---- batches: round trips --------------------------------------------------

@@ -1,0 +1,565 @@
+#include "kernel/state/sqlite_state_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kernel/state/page_token.h"
+#include "kernel/state/sqlite_handle.h"
+
+namespace airlock {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+// Column order shared by every SELECT (RowToRecord) and the INSERT bindings.
+constexpr const char* kColumns =
+    "id, state, version, requester_subject, created_at_us, updated_at_us, deadline_us, reason, "
+    "requester, request, decision, approvals, enclave, tunnel";
+enum Column : int {
+  kId,
+  kState,
+  kVersion,
+  kRequesterSubject,
+  kCreatedAt,
+  kUpdatedAt,
+  kDeadline,
+  kReason,
+  kRequester,
+  kRequest,
+  kDecision,
+  kApprovals,
+  kEnclave,
+  kTunnel,
+};
+constexpr std::array<const char*, 6> kDocumentNames = {"requester", "request", "decision",
+                                                       "approvals", "enclave", "tunnel"};
+
+constexpr const char* kCreateSchema = R"sql(
+CREATE TABLE requests (
+  id TEXT PRIMARY KEY NOT NULL,
+  state TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  requester_subject TEXT NOT NULL,
+  created_at_us INTEGER NOT NULL,
+  updated_at_us INTEGER NOT NULL,
+  deadline_us INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  requester TEXT NOT NULL,
+  request TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  approvals TEXT NOT NULL,
+  enclave TEXT NOT NULL,
+  tunnel TEXT NOT NULL
+);
+CREATE INDEX requests_by_created ON requests (created_at_us DESC, id DESC);
+CREATE INDEX requests_by_state ON requests (state, created_at_us DESC, id DESC);
+CREATE INDEX requests_by_requester ON requests (requester_subject, created_at_us DESC, id DESC);
+INSERT INTO schema_version (version) VALUES (1);
+)sql";
+
+// ?N numbers follow the Column enum (plus one).
+constexpr const char* kInsertSql =
+    "INSERT INTO requests (id, state, version, requester_subject, created_at_us, updated_at_us, "
+    "deadline_us, reason, requester, request, decision, approvals, enclave, tunnel) VALUES "
+    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (id) DO NOTHING";
+// created_at_us (?5) is fixed by the insert.
+constexpr const char* kUpdateSql =
+    "UPDATE requests SET state = ?2, version = ?3, requester_subject = ?4, updated_at_us = ?6, "
+    "deadline_us = ?7, reason = ?8, requester = ?9, request = ?10, decision = ?11, "
+    "approvals = ?12, enclave = ?13, tunnel = ?14 WHERE id = ?1 AND version = ?3 - 1";
+
+// List variants: bit 0 state filter, bit 1 requester filter, bit 2 cursor.
+constexpr int kListVariants = 8;
+
+std::string ListSql(int variant) {
+  std::string sql = std::string("SELECT ") + kColumns + " FROM requests WHERE 1 = 1";
+  if (variant & 1) sql += " AND state = :state";
+  if (variant & 2) sql += " AND requester_subject = :requester";
+  if (variant & 4) sql += " AND (created_at_us, id) < (:created, :after_id)";
+  sql += " ORDER BY created_at_us DESC, id DESC LIMIT :limit";
+  return sql;
+}
+
+std::string ActiveSql() {
+  std::string states;
+  for (RequestState state : AllRequestStates()) {
+    if (IsTerminal(state)) continue;
+    if (!states.empty()) states += ", ";
+    // Names are our own snake_case constants: no quoting issues.
+    states += "'" + std::string(RequestStateName(state)) + "'";
+  }
+  return std::string("SELECT ") + kColumns + " FROM requests WHERE state IN (" + states +
+         ") ORDER BY created_at_us, id";
+}
+
+Result<RequestRecord> RowToRecord(sqlite3_stmt* stmt) {
+  RequestRecord record;
+  record.id = std::string(sqlite::ColumnText(stmt, kId));
+  const std::string_view state_name = sqlite::ColumnText(stmt, kState);
+  auto state = ParseRequestState(state_name);
+  if (!state) {
+    return Status::Internal("stored request " + record.id + " has unknown state \"" +
+                            std::string(state_name) + "\"");
+  }
+  record.state = *state;
+  record.version = sqlite3_column_int64(stmt, kVersion);
+  record.created_at_us = sqlite3_column_int64(stmt, kCreatedAt);
+  record.updated_at_us = sqlite3_column_int64(stmt, kUpdatedAt);
+  record.deadline_us = sqlite3_column_int64(stmt, kDeadline);
+  record.reason = std::string(sqlite::ColumnText(stmt, kReason));
+  nlohmann::json* documents[] = {&record.requester, &record.request, &record.decision,
+                                 &record.approvals, &record.enclave, &record.tunnel};
+  for (int i = 0; i < 6; ++i) {
+    const std::string_view text = sqlite::ColumnText(stmt, kRequester + i);
+    *documents[i] =
+        nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+    if (documents[i]->is_discarded()) {
+      return Status::Internal("stored request " + record.id + " has a corrupt " +
+                              kDocumentNames[i] + " document");
+    }
+  }
+  return record;
+}
+
+// Steps `stmt` to completion, collecting every row as a record.
+Status CollectRows(sqlite3* db, sqlite3_stmt* stmt, std::vector<RequestRecord>* out) {
+  while (true) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) return Status::Ok();
+    if (rc != SQLITE_ROW) return sqlite::Error(db, "reading requests");
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord record, RowToRecord(stmt));
+    out->push_back(std::move(record));
+  }
+}
+
+Status RunOnce(sqlite3* db, sqlite3_stmt* stmt, std::string_view what) {
+  sqlite::StmtScope scope(stmt);
+  const int rc = sqlite3_step(stmt);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sqlite::Error(db, what);
+  return Status::Ok();
+}
+
+// A Save waiting for the writer; lives on the caller's stack until `done`.
+// The caller serializes the documents so the writer only binds and steps.
+struct PendingSave {
+  const RequestRecord* record = nullptr;
+  std::string_view state;
+  std::string requester_subject;
+  std::array<std::string, 6> documents;
+  Status status;
+  bool done = false;  // guarded by the store's mu_
+};
+
+// One read-only connection with its reusable statements.
+struct Reader {
+  sqlite::Db db;
+  sqlite::Stmt load;
+  sqlite::Stmt active;
+  std::array<sqlite::Stmt, kListVariants> list;  // prepared on first use
+};
+
+class SqliteStateStoreImpl final : public SqliteStateStore {
+ public:
+  SqliteStateStoreImpl(std::string path, SqliteStateStoreOptions options)
+      : path_(std::move(path)), options_(options) {}
+
+  ~SqliteStateStoreImpl() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    writer_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+  }
+
+  Status Init();
+
+  Status Save(const RequestRecord& record) override;
+  Result<std::optional<RequestRecord>> Load(std::string_view id) override;
+  Result<RequestPage> List(const RequestFilter& filter) override;
+  Result<std::vector<RequestRecord>> LoadActive() override;
+
+  uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
+  uint64_t save_count() const override { return save_count_.load(std::memory_order_relaxed); }
+
+ private:
+  // Returns a reader to the pool when it goes out of scope.
+  class Lease {
+   public:
+    Lease(SqliteStateStoreImpl* store, std::unique_ptr<Reader> reader)
+        : store_(store), reader_(std::move(reader)) {}
+    ~Lease() { store_->ReleaseReader(std::move(reader_)); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    Reader* operator->() const { return reader_.get(); }
+
+   private:
+    SqliteStateStoreImpl* store_;
+    std::unique_ptr<Reader> reader_;
+  };
+
+  Status Configure(sqlite3* db);
+  Status CreateOrCheckSchema();
+  Result<std::unique_ptr<Reader>> OpenReader();
+  Lease AcquireReader();
+  void ReleaseReader(std::unique_ptr<Reader> reader);
+
+  void WriterLoop();
+  void CommitBatch(const std::vector<PendingSave*>& batch);
+  // True when the row was written; false on a version conflict.
+  Result<bool> Apply(const PendingSave& save);
+  Status ConflictFor(const RequestRecord& record);
+
+  const std::string path_;
+  const SqliteStateStoreOptions options_;
+  const std::string active_sql_ = ActiveSql();
+
+  // Writer connection and statements: used only by the writer thread after Init.
+  sqlite::Db writer_db_;
+  sqlite::Stmt begin_;
+  sqlite::Stmt commit_;
+  sqlite::Stmt rollback_;
+  sqlite::Stmt insert_;
+  sqlite::Stmt update_;
+  sqlite::Stmt version_of_;
+
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  std::vector<std::unique_ptr<Reader>> idle_readers_;  // guarded by pool_mu_
+
+  std::mutex mu_;
+  std::condition_variable writer_cv_;  // queue_ gained an entry or stopping_
+  std::condition_variable done_cv_;    // some PendingSave became done
+  std::vector<PendingSave*> queue_;    // guarded by mu_
+  bool stopping_ = false;              // guarded by mu_
+  std::thread writer_;
+
+  std::atomic<uint64_t> commit_count_{0};
+  std::atomic<uint64_t> save_count_{0};
+};
+
+Status SqliteStateStoreImpl::Configure(sqlite3* db) {
+  if (sqlite3_busy_timeout(db, options_.busy_timeout_ms) != SQLITE_OK) {
+    return sqlite::Error(db, "setting busy timeout");
+  }
+  return Status::Ok();
+}
+
+Status SqliteStateStoreImpl::Init() {
+  // Create the file ourselves so it gets mode 0600 (SQLite gives its WAL and
+  // shm files the same mode).
+  const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::Unavailable("cannot create state store " + path_ + ": " + std::strerror(errno));
+  }
+  ::close(fd);
+
+  AIRLOCK_ASSIGN_OR_RETURN(writer_db_,
+                           sqlite::Open(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX));
+  sqlite3* db = writer_db_.get();
+  AIRLOCK_RETURN_IF_ERROR(Configure(db));
+  {
+    AIRLOCK_ASSIGN_OR_RETURN(sqlite::Stmt wal, sqlite::Prepare(db, "PRAGMA journal_mode = WAL"));
+    if (sqlite3_step(wal.get()) != SQLITE_ROW) return sqlite::Error(db, "enabling WAL");
+    const std::string_view mode = sqlite::ColumnText(wal.get(), 0);
+    if (mode != "wal") {
+      return Status::Unavailable("state store " + path_ + " cannot use WAL (journal mode " +
+                                 std::string(mode) + ")");
+    }
+  }
+  AIRLOCK_RETURN_IF_ERROR(sqlite::Exec(db, "PRAGMA synchronous = FULL"));
+  AIRLOCK_RETURN_IF_ERROR(CreateOrCheckSchema());
+
+  AIRLOCK_ASSIGN_OR_RETURN(begin_, sqlite::Prepare(db, "BEGIN IMMEDIATE"));
+  AIRLOCK_ASSIGN_OR_RETURN(commit_, sqlite::Prepare(db, "COMMIT"));
+  AIRLOCK_ASSIGN_OR_RETURN(rollback_, sqlite::Prepare(db, "ROLLBACK"));
+  AIRLOCK_ASSIGN_OR_RETURN(insert_, sqlite::Prepare(db, kInsertSql));
+  AIRLOCK_ASSIGN_OR_RETURN(update_, sqlite::Prepare(db, kUpdateSql));
+  AIRLOCK_ASSIGN_OR_RETURN(version_of_,
+                           sqlite::Prepare(db, "SELECT version FROM requests WHERE id = ?1"));
+
+  const size_t readers = std::max<size_t>(1, options_.read_connections);
+  for (size_t i = 0; i < readers; ++i) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto reader, OpenReader());
+    idle_readers_.push_back(std::move(reader));
+  }
+  writer_ = std::thread([this] { WriterLoop(); });
+  return Status::Ok();
+}
+
+Status SqliteStateStoreImpl::CreateOrCheckSchema() {
+  sqlite3* db = writer_db_.get();
+  AIRLOCK_RETURN_IF_ERROR(sqlite::Exec(db, "BEGIN IMMEDIATE"));
+  auto fail = [&](Status status) {
+    (void)sqlite::Exec(db, "ROLLBACK");  // best effort; `status` says what failed
+    return status.WithContext("state store " + path_);
+  };
+  Status created =
+      sqlite::Exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  if (!created.ok()) return fail(created);
+  int version = 0;
+  {
+    auto select = sqlite::Prepare(db, "SELECT max(version) FROM schema_version");
+    if (!select.ok()) return fail(select.status());
+    if (sqlite3_step(select->get()) != SQLITE_ROW) {
+      return fail(sqlite::Error(db, "reading schema version"));
+    }
+    version = sqlite3_column_int(select->get(), 0);  // NULL (empty table) reads as 0
+  }
+  if (version == 0) {
+    Status schema = sqlite::Exec(db, kCreateSchema);
+    if (!schema.ok()) return fail(schema);
+  } else if (version > kSchemaVersion) {
+    return fail(Status::FailedPrecondition("schema version " + std::to_string(version) +
+                                           " is newer than this kernel supports (" +
+                                           std::to_string(kSchemaVersion) + ")"));
+  }
+  return sqlite::Exec(db, "COMMIT").WithContext("state store " + path_);
+}
+
+Result<std::unique_ptr<Reader>> SqliteStateStoreImpl::OpenReader() {
+  auto reader = std::make_unique<Reader>();
+  AIRLOCK_ASSIGN_OR_RETURN(reader->db,
+                           sqlite::Open(path_, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX));
+  AIRLOCK_RETURN_IF_ERROR(Configure(reader->db.get()));
+  AIRLOCK_ASSIGN_OR_RETURN(reader->load,
+                           sqlite::Prepare(reader->db.get(), std::string("SELECT ") + kColumns +
+                                                                 " FROM requests WHERE id = ?1"));
+  AIRLOCK_ASSIGN_OR_RETURN(reader->active, sqlite::Prepare(reader->db.get(), active_sql_));
+  return reader;
+}
+
+SqliteStateStoreImpl::Lease SqliteStateStoreImpl::AcquireReader() {
+  std::unique_lock lock(pool_mu_);
+  pool_cv_.wait(lock, [&] { return !idle_readers_.empty(); });
+  auto reader = std::move(idle_readers_.back());
+  idle_readers_.pop_back();
+  return Lease(this, std::move(reader));
+}
+
+void SqliteStateStoreImpl::ReleaseReader(std::unique_ptr<Reader> reader) {
+  {
+    std::lock_guard lock(pool_mu_);
+    idle_readers_.push_back(std::move(reader));
+  }
+  pool_cv_.notify_one();
+}
+
+Status SqliteStateStoreImpl::Save(const RequestRecord& record) {
+  if (record.id.empty() || record.id.size() > kMaxRequestIdBytes) {
+    return Status::InvalidArgument("request id must be 1.." + std::to_string(kMaxRequestIdBytes) +
+                                   " bytes");
+  }
+  if (record.version < 1) {
+    return Status::InvalidArgument("request " + record.id + ": version must be at least 1");
+  }
+  PendingSave save;
+  save.record = &record;
+  save.state = RequestStateName(record.state);
+  if (save.state == "unknown") {
+    return Status::InvalidArgument("request " + record.id + ": unknown state");
+  }
+  const nlohmann::json* documents[] = {&record.requester, &record.request, &record.decision,
+                                       &record.approvals, &record.enclave, &record.tunnel};
+  size_t total = record.id.size() + record.reason.size();
+  try {
+    save.requester_subject = record.requester_subject();
+    for (size_t i = 0; i < save.documents.size(); ++i) {
+      save.documents[i] = documents[i]->dump();
+      total += save.documents[i].size();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument("request " + record.id + ": cannot serialize: " + e.what());
+  }
+  if (total > options_.max_record_bytes) {
+    return Status::InvalidArgument("request " + record.id +
+                                   " is too large: " + std::to_string(total) + " bytes (limit " +
+                                   std::to_string(options_.max_record_bytes) + ")");
+  }
+
+  std::unique_lock lock(mu_);
+  if (stopping_) return Status::Unavailable("state store is shutting down");
+  if (queue_.size() >= options_.max_pending) {
+    return Status::ResourceExhausted("state store write queue is full");
+  }
+  queue_.push_back(&save);
+  writer_cv_.notify_one();
+  done_cv_.wait(lock, [&] { return save.done; });
+  return save.status;
+}
+
+void SqliteStateStoreImpl::WriterLoop() {
+  std::vector<PendingSave*> batch;
+  std::unique_lock lock(mu_);
+  while (true) {
+    writer_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and every queued Save was answered
+    batch.swap(queue_);
+    lock.unlock();
+    CommitBatch(batch);
+    lock.lock();
+    for (PendingSave* save : batch) save->done = true;
+    batch.clear();
+    done_cv_.notify_all();
+  }
+}
+
+void SqliteStateStoreImpl::CommitBatch(const std::vector<PendingSave*>& batch) {
+  sqlite3* db = writer_db_.get();
+  save_count_.fetch_add(batch.size(), std::memory_order_relaxed);
+  auto fail_all = [&](const Status& status) {
+    for (PendingSave* save : batch) save->status = status;
+  };
+  auto abort_with = [&](const Status& status) {
+    if (!sqlite3_get_autocommit(db)) (void)RunOnce(db, rollback_.get(), "rollback");
+    fail_all(status);
+  };
+
+  if (Status begin = RunOnce(db, begin_.get(), "state store begin"); !begin.ok()) {
+    fail_all(begin);
+    return;
+  }
+  for (PendingSave* save : batch) {
+    Result<bool> applied = Apply(*save);
+    if (!applied.ok()) {
+      // Not a conflict: the storage itself failed, so nothing in the group stands.
+      abort_with(applied.status());
+      return;
+    }
+    save->status = *applied ? Status::Ok() : ConflictFor(*save->record);
+  }
+  if (Status commit = RunOnce(db, commit_.get(), "state store commit"); !commit.ok()) {
+    abort_with(commit);
+    return;
+  }
+  commit_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+Result<bool> SqliteStateStoreImpl::Apply(const PendingSave& save) {
+  const RequestRecord& record = *save.record;
+  const bool insert = record.version == 1;
+  sqlite3_stmt* stmt = insert ? insert_.get() : update_.get();
+  sqlite::StmtScope scope(stmt);
+  sqlite::BindText(stmt, kId + 1, record.id);
+  sqlite::BindText(stmt, kState + 1, save.state);
+  sqlite3_bind_int64(stmt, kVersion + 1, record.version);
+  sqlite::BindText(stmt, kRequesterSubject + 1, save.requester_subject);
+  if (insert) sqlite3_bind_int64(stmt, kCreatedAt + 1, record.created_at_us);
+  sqlite3_bind_int64(stmt, kUpdatedAt + 1, record.updated_at_us);
+  sqlite3_bind_int64(stmt, kDeadline + 1, record.deadline_us);
+  sqlite::BindText(stmt, kReason + 1, record.reason);
+  for (int i = 0; i < 6; ++i) sqlite::BindText(stmt, kRequester + 1 + i, save.documents[i]);
+  if (sqlite3_step(stmt) != SQLITE_DONE) {
+    return sqlite::Error(writer_db_.get(), "saving request " + record.id);
+  }
+  return sqlite3_changes(writer_db_.get()) == 1;
+}
+
+Status SqliteStateStoreImpl::ConflictFor(const RequestRecord& record) {
+  if (record.version == 1) {
+    return Status::Conflict("request " + record.id + " already exists");
+  }
+  sqlite3_stmt* stmt = version_of_.get();
+  sqlite::StmtScope scope(stmt);
+  sqlite::BindText(stmt, 1, record.id);
+  if (sqlite3_step(stmt) != SQLITE_ROW) {
+    return Status::Conflict("request " + record.id + " does not exist (cannot save version " +
+                            std::to_string(record.version) + ")");
+  }
+  return Status::Conflict("request " + record.id + " is at version " +
+                          std::to_string(sqlite3_column_int64(stmt, 0)) + ", cannot save version " +
+                          std::to_string(record.version));
+}
+
+Result<std::optional<RequestRecord>> SqliteStateStoreImpl::Load(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRequestIdBytes) return std::optional<RequestRecord>();
+  Lease reader = AcquireReader();
+  sqlite3_stmt* stmt = reader->load.get();
+  sqlite::StmtScope scope(stmt);
+  sqlite::BindText(stmt, 1, id);
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return std::optional<RequestRecord>();
+  if (rc != SQLITE_ROW) return sqlite::Error(reader->db.get(), "loading request");
+  AIRLOCK_ASSIGN_OR_RETURN(RequestRecord record, RowToRecord(stmt));
+  return std::optional<RequestRecord>(std::move(record));
+}
+
+Result<RequestPage> SqliteStateStoreImpl::List(const RequestFilter& filter) {
+  if (filter.limit == 0) return Status::InvalidArgument("list limit must be at least 1");
+  const size_t limit = std::min(filter.limit, kMaxListLimit);
+  std::optional<PageCursor> cursor;
+  if (!filter.page_token.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(cursor, DecodePageToken(filter.page_token));
+  }
+  const int variant =
+      (filter.state ? 1 : 0) | (filter.requester_subject ? 2 : 0) | (cursor ? 4 : 0);
+
+  Lease reader = AcquireReader();
+  sqlite3* db = reader->db.get();
+  sqlite::Stmt& slot = reader->list[variant];
+  if (!slot) {
+    AIRLOCK_ASSIGN_OR_RETURN(slot, sqlite::Prepare(db, ListSql(variant)));
+  }
+  sqlite3_stmt* stmt = slot.get();
+  sqlite::StmtScope scope(stmt);
+  auto param = [&](const char* name) { return sqlite3_bind_parameter_index(stmt, name); };
+  if (filter.state) sqlite::BindText(stmt, param(":state"), RequestStateName(*filter.state));
+  if (filter.requester_subject) {
+    sqlite::BindText(stmt, param(":requester"), *filter.requester_subject);
+  }
+  if (cursor) {
+    sqlite3_bind_int64(stmt, param(":created"), cursor->created_at_us);
+    sqlite::BindText(stmt, param(":after_id"), cursor->id);
+  }
+  // One extra row tells whether another page follows.
+  sqlite3_bind_int64(stmt, param(":limit"), static_cast<int64_t>(limit) + 1);
+
+  RequestPage page;
+  AIRLOCK_RETURN_IF_ERROR(CollectRows(db, stmt, &page.records));
+  if (page.records.size() > limit) {
+    page.records.resize(limit);
+    const RequestRecord& last = page.records.back();
+    page.next_page_token = EncodePageToken(PageCursor{last.created_at_us, last.id});
+  }
+  return page;
+}
+
+Result<std::vector<RequestRecord>> SqliteStateStoreImpl::LoadActive() {
+  Lease reader = AcquireReader();
+  sqlite3_stmt* stmt = reader->active.get();
+  sqlite::StmtScope scope(stmt);
+  std::vector<RequestRecord> records;
+  AIRLOCK_RETURN_IF_ERROR(CollectRows(reader->db.get(), stmt, &records));
+  return records;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::string& path,
+                                                                 SqliteStateStoreOptions options) {
+  if (path.empty()) return Status::InvalidArgument("state store path is empty");
+  auto store = std::make_unique<SqliteStateStoreImpl>(path, options);
+  AIRLOCK_RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<SqliteStateStore>(std::move(store));
+}
+
+Result<std::unique_ptr<StateStore>> OpenSqliteStateStore(const std::string& path,
+                                                         SqliteStateStoreOptions options) {
+  AIRLOCK_ASSIGN_OR_RETURN(auto store, SqliteStateStore::Open(path, options));
+  return std::unique_ptr<StateStore>(std::move(store));
+}
+
+}  // namespace airlock

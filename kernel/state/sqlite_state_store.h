@@ -1,0 +1,57 @@
+// The embedded state store backend: one SQLite file on local disk.
+//
+// Durability: WAL journal with synchronous=FULL, so a committed transaction
+// survives power loss. Group commit: Save hands its (already serialized) row
+// to a single writer thread, which takes every queued Save, applies them in
+// ONE transaction in queue order (a version conflict fails that Save alone;
+// the others commit), commits once and then answers every caller. Reads run
+// on a small pool of separate read-only connections, concurrently with the
+// writer (WAL readers never block it).
+//
+// Schema (version 1, recorded in table schema_version): table requests with
+// columns id, state (snake_case name), version, requester_subject,
+// created_at_us, updated_at_us, deadline_us, reason and the JSON documents
+// requester, request, decision, approvals, enclave, tunnel; indexes serve
+// the newest-first listing by all / state / requester.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "airlock/cpp/status.hpp"
+#include "kernel/state/state_store.h"
+
+namespace airlock {
+
+struct SqliteStateStoreOptions {
+  // Read-only connections shared by Load/List/LoadActive (at least 1).
+  size_t read_connections = 2;
+  // Saves waiting for the writer beyond this are refused (ResourceExhausted).
+  size_t max_pending = 1u << 16;
+  // How long a connection waits for a lock held by another process.
+  int busy_timeout_ms = 5000;
+  // Largest record accepted, counting all serialized JSON documents.
+  size_t max_record_bytes = 1u << 20;
+};
+
+class SqliteStateStore : public StateStore {
+ public:
+  // Opens or creates the database at `path` (file mode 0600), switches it to
+  // WAL, creates or checks the schema and starts the writer thread.
+  // FailedPrecondition when the file holds a newer schema version.
+  static Result<std::unique_ptr<SqliteStateStore>> Open(const std::string& path,
+                                                        SqliteStateStoreOptions options = {});
+
+  // Transactions committed by the writer since Open (each covers a group of Saves).
+  virtual uint64_t commit_count() const = 0;
+  // Saves the writer has processed since Open, successful or not.
+  virtual uint64_t save_count() const = 0;
+};
+
+// The same store behind the abstract interface.
+Result<std::unique_ptr<StateStore>> OpenSqliteStateStore(const std::string& path,
+                                                         SqliteStateStoreOptions options = {});
+
+}  // namespace airlock

@@ -1,0 +1,67 @@
+// The state store: durable home of every request record (RequestRecord).
+// An abstract interface so that backends can differ (SQLite on local disk,
+// PostgreSQL for several kernel replicas); the kernel depends only on this.
+//
+// Thread-safety: every method of every backend may be called concurrently
+// from any thread. Implementations must make Save durable before returning
+// and are expected to commit concurrent Saves in groups.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "airlock/cpp/status.hpp"
+#include "kernel/lifecycle/request_record.h"
+
+namespace airlock {
+
+struct RequestFilter {
+  std::optional<RequestState> state;
+  std::optional<std::string> requester_subject;
+  // Records per page: 1..kMaxListLimit (larger values are clamped; 0 is
+  // InvalidArgument).
+  size_t limit = 50;
+  // Empty for the first page, else a next_page_token from a previous List
+  // with the same filter. Opaque; a malformed token is InvalidArgument.
+  std::string page_token;
+};
+
+inline constexpr size_t kMaxListLimit = 1000;
+// Longest request id a store accepts.
+inline constexpr size_t kMaxRequestIdBytes = 256;
+
+struct RequestPage {
+  std::vector<RequestRecord> records;
+  // Empty when this is the last page.
+  std::string next_page_token;
+};
+
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+
+  // Inserts (record.version must be 1 and the id new) or updates
+  // (record.version must be the stored version + 1); anything else is
+  // Conflict and stores nothing. created_at_us is fixed by the insert; an
+  // update leaves it as stored. Durable when it returns Ok. Errors:
+  // InvalidArgument (empty/oversized id, version < 1, unserializable JSON),
+  // Conflict, Unavailable (storage failure or store shutting down).
+  virtual Status Save(const RequestRecord& record) = 0;
+
+  // The stored record, or nullopt when no request has this id.
+  virtual Result<std::optional<RequestRecord>> Load(std::string_view id) = 0;
+
+  // Records matching `filter`, newest first (created_at_us, then id, both
+  // descending). Paging is keyset-based, so records created while paging
+  // never shift later pages: no duplicates, no gaps.
+  virtual Result<RequestPage> List(const RequestFilter& filter) = 0;
+
+  // Every request in a non-terminal state (what a restarting kernel must
+  // resume or clean up), oldest first.
+  virtual Result<std::vector<RequestRecord>> LoadActive() = 0;
+};
+
+}  // namespace airlock

@@ -98,6 +98,21 @@ TEST(AuditLogTest, RejectsMalformedEventsWithoutWriting) {
   EXPECT_TRUE(VerifyAuditFile(dir.File("audit.log")).ok);
 }
 
+TEST(AuditLogTest, InvalidUtf8IsRecordedAsReplacementCharacters) {
+  ScratchDir dir;
+  const std::string path = dir.File("audit.log");
+  auto log = OpenOrDie(path);
+  ASSERT_TRUE(log);
+  // Caller-supplied text (e.g. a query) may be arbitrary bytes; the record
+  // must still be written and verify.
+  ASSERT_TRUE(log->Append({{"event", "query"}, {"text", "SELECT '\xff\xfe'"}}).ok());
+  const auto lines = ReadLines(path);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(lines[0])["text"], "SELECT '\xef\xbf\xbd\xef\xbf\xbd'");
+  const auto report = VerifyAuditFile(path);
+  EXPECT_TRUE(report.ok) << report.problem;
+}
+
 TEST(AuditLogTest, ConcurrentAppendsShareFlushesAndKeepOrder) {
   ScratchDir dir;
   const std::string path = dir.File("audit.log");

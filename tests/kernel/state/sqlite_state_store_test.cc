@@ -190,7 +190,7 @@ TEST(SqliteStateStoreTest, ConcurrentSavesShareCommits) {
   std::thread reader([&] {
     while (writing.load()) {
       RequestFilter filter;
-      filter.limit = 20;
+      filter.limit = 5;
       if (!store->List(filter).ok()) ++read_errors;
     }
   });

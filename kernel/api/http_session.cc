@@ -70,6 +70,16 @@ bool IsFieldValue(std::string_view s) {
   return true;
 }
 
+// Beast stores header offsets in 16 bits and would throw on larger fields;
+// no legitimate response header comes near these bounds.
+constexpr size_t kMaxResponseFieldName = 256;
+constexpr size_t kMaxResponseFieldValue = 16 * 1024;
+
+bool IsAcceptableField(std::string_view name, std::string_view value) {
+  return name.size() <= kMaxResponseFieldName && value.size() <= kMaxResponseFieldValue &&
+         IsToken(name) && IsFieldValue(value);
+}
+
 // Headers that frame the message belong to the server, never to a handler.
 bool IsFramingHeader(std::string_view name) {
   return beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
@@ -311,12 +321,22 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     response_.version(version_);
     response_.result(response.status);
     for (const auto& [name, value] : response.headers) {
-      if (!IsToken(name) || !IsFieldValue(value) || IsFramingHeader(name)) continue;
+      if (IsFramingHeader(name)) continue;
+      if (!IsAcceptableField(name, value)) {
+        // The name is safe to log once it is a short token; values never are.
+        if (IsToken(name) && name.size() <= kMaxResponseFieldName) {
+          spdlog::warn("http: dropped response header {} with an invalid value", name);
+        } else {
+          spdlog::warn("http: dropped a response header with an invalid name");
+        }
+        continue;
+      }
       response_.insert(name, value);
     }
-    response_.set(http::field::content_type, IsFieldValue(response.content_type)
-                                                 ? response.content_type
-                                                 : std::string("application/octet-stream"));
+    response_.set(http::field::content_type,
+                  IsAcceptableField("Content-Type", response.content_type)
+                      ? response.content_type
+                      : std::string("application/octet-stream"));
     response_.set(http::field::cache_control, "no-store");
     response_.set("X-Content-Type-Options", "nosniff");
     response_.keep_alive(keep_alive_);

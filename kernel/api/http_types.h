@@ -40,9 +40,12 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   // Extra headers. The server always sets Content-Type (from content_type),
-  // Content-Length, Cache-Control: no-store and X-Content-Type-Options:
-  // nosniff, which take precedence over same-named entries here. Entries whose
-  // name or value could split the header block (CR, LF, NUL) are dropped.
+  // Content-Length (except on 204/304), Cache-Control: no-store and
+  // X-Content-Type-Options: nosniff, which replace same-named entries here.
+  // Framing headers (Content-Length, Transfer-Encoding, Connection,
+  // Keep-Alive, Upgrade) are the server's and are ignored; entries with a
+  // name that is not a token (max 256 bytes) or a value holding control
+  // characters such as CR/LF (or over 16 KiB) are dropped and logged by name.
   std::vector<std::pair<std::string, std::string>> headers;
 
   static HttpResponse Json(unsigned status, const nlohmann::json& body);

@@ -3,6 +3,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -249,11 +255,9 @@ TEST(HttpServerTest, HandlerExceptionGives500WithoutItsText) {
 TEST(HttpServerTest, HandlerHeadersCannotInjectOrReframe) {
   auto server = MustStart({}, [](const HttpRequest&) {
     HttpResponse response = HttpResponse::Json(200, {{"ok", true}});
-    response.headers = {{"X-Evil", "a\r\nInjected: yes"},
-                        {"Bad Name", "v"},
-                        {"Content-Length", "999"},
-                        {"Cache-Control", "public"},
-                        {"X-Fine", "kept"}};
+    response.headers = {{"X-Evil", "a\r\nInjected: yes"},    {"Bad Name", "v"},
+                        {"Content-Length", "999"},           {"Cache-Control", "public"},
+                        {"X-Huge", std::string(70000, 'h')}, {"X-Fine", "kept"}};
     return response;
   });
   ASSERT_TRUE(server);
@@ -262,6 +266,7 @@ TEST(HttpServerTest, HandlerHeadersCannotInjectOrReframe) {
   ASSERT_EQ(response.status, 200u) << response.error;
   EXPECT_EQ(response.header("injected"), "");
   EXPECT_EQ(response.header("x-evil"), "");
+  EXPECT_EQ(response.header("x-huge"), "");
   EXPECT_EQ(response.header("content-length"), std::to_string(response.body.size()));
   EXPECT_EQ(response.header("cache-control"), "no-store");
   EXPECT_EQ(response.header("x-fine"), "kept");
@@ -487,6 +492,39 @@ TEST_F(HttpServerTlsTest, HandshakeWithTestCaAndRoundTrip) {
 
   HttpClient by_name("localhost", server->port(), ClientTls{pki_->ca.cert_file, "", ""});
   EXPECT_EQ(by_name.Get("/").status, 200u);
+}
+
+// A bare handshake with the protocol range pinned on the client side; the
+// client's security level is lowered so that only the server can refuse.
+bool HandshakeSucceeds(uint16_t port, const std::string& ca_file, int min_version,
+                       int max_version) {
+  namespace net = boost::asio;
+  net::io_context ioc;
+  net::ssl::context context(net::ssl::context::tls_client);
+  SSL_CTX_set_security_level(context.native_handle(), 0);
+  SSL_CTX_set_cipher_list(context.native_handle(), "ALL:@SECLEVEL=0");
+  SSL_CTX_set_min_proto_version(context.native_handle(), min_version);
+  SSL_CTX_set_max_proto_version(context.native_handle(), max_version);
+  context.load_verify_file(ca_file);
+  context.set_verify_mode(net::ssl::verify_peer);
+  net::ssl::stream<net::ip::tcp::socket> stream(ioc, context);
+  boost::system::error_code ec;
+  stream.next_layer().connect({net::ip::make_address("127.0.0.1"), port}, ec);
+  if (ec) return false;
+  stream.handshake(net::ssl::stream_base::client, ec);
+  return !ec;
+}
+
+TEST_F(HttpServerTlsTest, OnlyTls12AndLaterAreAccepted) {
+  auto server = MustStart(TlsServerOptions(false), Echo);
+  ASSERT_TRUE(server);
+  EXPECT_FALSE(HandshakeSucceeds(server->port(), pki_->ca.cert_file, TLS1_VERSION, TLS1_VERSION));
+  EXPECT_FALSE(
+      HandshakeSucceeds(server->port(), pki_->ca.cert_file, TLS1_1_VERSION, TLS1_1_VERSION));
+  EXPECT_TRUE(
+      HandshakeSucceeds(server->port(), pki_->ca.cert_file, TLS1_2_VERSION, TLS1_2_VERSION));
+  EXPECT_TRUE(
+      HandshakeSucceeds(server->port(), pki_->ca.cert_file, TLS1_3_VERSION, TLS1_3_VERSION));
 }
 
 TEST_F(HttpServerTlsTest, ClientRejectsServerFromAnotherCa) {

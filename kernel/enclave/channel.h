@@ -1,0 +1,134 @@
+// The kernel <-> enclave control channel: length-prefixed frames over a
+// connected SOCK_STREAM unix socket.
+//
+// WIRE FORMAT: u32 little-endian length (of type + payload, so >= 1) | u8 type
+// | payload. A reader refuses frames longer than its limit before allocating
+// anything, so a hostile peer cannot make it allocate unbounded memory.
+//
+// FRAMES (kernel -> enclave: K, enclave -> kernel: E):
+//   K Spec         JSON enclave spec (see enclave_spec.h)
+//   E Progress     JSON {"dataset","rows","bytes","elapsed_ms","state","error"?}
+//                  or {"audit":{...}} (a connector's audit event)
+//   E State        JSON {"state":"ingesting|sealed|failed|job_finished",...}
+//   K Query        JSON {"id","sql"}
+//   E ResultSchema IdPayload(id, EncodeSchema(fields))
+//   E ResultBatch  IdPayload(id, EncodeBatch(batch))
+//   E ResultEnd    JSON {"id","rows"} or {"id","rows","error","code"}
+//   K Cancel       JSON {"id"}
+//   K Tables       JSON {"id"}
+//   E TablesResult JSON {"id","tables":[...]} or {"id","error","code"}
+//   K Shutdown     empty
+// An IdPayload is u16 little-endian id length | id | bytes.
+//
+// Thread-safety: Send may be called from several threads at once (frames are
+// never interleaved); Receive from one thread at a time; Shutdown from any.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "airlock/cpp/status.hpp"
+
+namespace airlock::enclave {
+
+enum class FrameType : uint8_t {
+  kSpec = 1,
+  kProgress = 2,
+  kState = 3,
+  kQuery = 4,
+  kResultSchema = 5,
+  kResultBatch = 6,
+  kResultEnd = 7,
+  kCancel = 8,
+  kTables = 9,
+  kTablesResult = 10,
+  kShutdown = 11,
+};
+
+const char* FrameTypeName(FrameType type);
+
+// Largest frame (type + payload) either side accepts by default.
+inline constexpr size_t kMaxFrameBytes = 64 * 1024 * 1024;
+// Longest query id accepted in frames.
+inline constexpr size_t kMaxQueryIdBytes = 128;
+
+inline constexpr std::chrono::milliseconds kWaitForever{-1};
+inline constexpr std::chrono::milliseconds kDefaultSendTimeout{30000};
+// Once a frame has started, the rest of it must arrive within this bound.
+inline constexpr std::chrono::milliseconds kFrameCompletionTimeout{30000};
+
+struct Frame {
+  FrameType type = FrameType::kShutdown;
+  std::string payload;
+};
+
+class FrameChannel {
+ public:
+  // Takes ownership of `fd` (closed by the destructor). `max_frame_bytes`
+  // bounds frames in both directions.
+  explicit FrameChannel(int fd, size_t max_frame_bytes = kMaxFrameBytes);
+  ~FrameChannel();
+  FrameChannel(const FrameChannel&) = delete;
+  FrameChannel& operator=(const FrameChannel&) = delete;
+
+  // Writes one frame whose payload is the concatenation of `parts`.
+  // Unavailable when the peer is gone or after Shutdown; DeadlineExceeded when
+  // the peer did not take the frame within `timeout` (the channel is then
+  // unusable: a partial frame may have been written, so it shuts down);
+  // ResourceExhausted when the frame exceeds the limit (nothing written).
+  Status Send(FrameType type, std::initializer_list<std::string_view> parts,
+              std::chrono::milliseconds timeout = kDefaultSendTimeout);
+  Status Send(FrameType type, std::string_view payload,
+              std::chrono::milliseconds timeout = kDefaultSendTimeout) {
+    return Send(type, {payload}, timeout);
+  }
+  Status SendJson(FrameType type, const nlohmann::json& payload,
+                  std::chrono::milliseconds timeout = kDefaultSendTimeout);
+
+  // Reads one frame, waiting up to `idle_timeout` for it to start (kWaitForever:
+  // no bound) and kFrameCompletionTimeout for it to finish.
+  // Unavailable: the peer closed (cleanly or mid-frame) or Shutdown was called.
+  // DeadlineExceeded: nothing arrived within `idle_timeout` (channel still usable)
+  //   or a started frame stalled (channel unusable).
+  // InvalidArgument: protocol violation (empty, oversized or unknown frame);
+  //   the channel is unusable afterwards.
+  Result<Frame> Receive(std::chrono::milliseconds idle_timeout = kWaitForever);
+
+  // Shuts the socket down in both directions: blocked Send/Receive calls return
+  // Unavailable. Idempotent; the descriptor stays open until destruction.
+  void Shutdown();
+  bool is_shut_down() const { return shut_down_.load(); }
+
+ private:
+  // Reads exactly `length` bytes; see Receive for the statuses.
+  Status ReadFully(char* data, size_t length, std::chrono::steady_clock::time_point deadline,
+                   bool frame_started);
+
+  const int fd_;
+  const size_t max_frame_bytes_;
+  std::mutex send_mutex_;  // serialises whole frames
+  std::atomic<bool> shut_down_{false};
+};
+
+// IdPayload helpers (see the header comment).
+std::string EncodeIdHeader(std::string_view id);
+// Splits an IdPayload; InvalidArgument when malformed or the id is too long.
+Status DecodeIdPayload(std::string_view payload, std::string_view* id, std::string_view* rest);
+
+inline constexpr int kMaxJsonDepth = 64;
+// Parses a JSON object payload without throwing; InvalidArgument when it is
+// not an object or nests deeper than kMaxJsonDepth.
+Result<nlohmann::json> ParseJsonObject(std::string_view payload, std::string_view what);
+
+// The inverse of StatusCodeName; kUnknown for names it does not know.
+StatusCode StatusCodeFromName(std::string_view name);
+
+}  // namespace airlock::enclave

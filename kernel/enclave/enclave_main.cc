@@ -1,0 +1,65 @@
+// airlock-enclave: a data enclave in a process of its own.
+//
+//   airlock-enclave --fd N
+//
+// N is a connected SOCK_STREAM socket to the kernel (inherited from the
+// isolator that started this process). The process serves exactly one
+// enclave and exits 0 after an orderly end, 1 when the channel could not be
+// served, 2 on bad usage.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "kernel/enclave/enclave_runtime.h"
+
+namespace {
+
+int Usage() {
+  std::fprintf(stderr, "usage: airlock-enclave --fd N\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int fd = -1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    std::string_view value;
+    if (arg == "--fd" && i + 1 < argc) {
+      value = argv[++i];
+    } else if (arg.rfind("--fd=", 0) == 0) {
+      value = arg.substr(5);
+    } else {
+      return Usage();
+    }
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), fd);
+    if (ec != std::errc() || end != value.data() + value.size() || fd < 0) return Usage();
+  }
+  if (fd < 0) return Usage();
+
+  int type = 0;
+  socklen_t length = sizeof(type);
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0 || type != SOCK_STREAM) {
+    std::fprintf(stderr, "airlock-enclave: --fd %d is not a connected stream socket\n", fd);
+    return 2;
+  }
+  // The descriptor must not leak into anything a connector might start.
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  // Writes to a closed channel fail with EPIPE instead of killing the process.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  airlock::enclave::EnclaveEnvironment env;
+  env.owns_process = true;
+  const airlock::Status status = airlock::enclave::ServeEnclave(fd, std::move(env));
+  if (!status.ok()) {
+    std::fprintf(stderr, "airlock-enclave: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,324 @@
+#include "kernel/enclave/enclave_runtime.h"
+
+#include <sqlite3.h>
+
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "kernel/common/crypto.h"
+#include "kernel/enclave/channel.h"
+#include "kernel/enclave/enclave_spec.h"
+#include "kernel/enclave/ingestion.h"
+#include "kernel/enclave/query_engine.h"
+#include "kernel/plugin_host/host_services.h"
+#include "kernel/plugin_host/plugin_instances.h"
+#include "kernel/plugin_host/plugin_loader.h"
+
+namespace airlock::enclave {
+namespace {
+
+// Heap SQLite may use beyond the data itself (page caches, statements, sorts)
+// when the process-wide bound applies.
+constexpr int64_t kHeapSlackBytes = 64 * 1024 * 1024;
+
+enum class Phase { kWaiting, kIngesting, kSealed, kFailed };
+
+nlohmann::json TablesJson(const std::vector<TableInfo>& tables) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const TableInfo& table : tables) {
+    nlohmann::json columns = nlohmann::json::array();
+    for (const arrow::Field& field : table.fields) {
+      columns.push_back({{"name", field.name}, {"type", arrow::TypeName(field.type)}});
+    }
+    out.push_back({{"name", table.name}, {"rows", table.rows}, {"columns", columns}});
+  }
+  return out;
+}
+
+nlohmann::json ErrorFields(const Status& status) {
+  return {{"error", status.message()}, {"code", StatusCodeName(status.code())}};
+}
+
+class EnclaveSession {
+ public:
+  EnclaveSession(FrameChannel& channel, EnclaveEnvironment env)
+      : channel_(channel), env_(std::move(env)), callbacks_(env_.log, channel_) {
+    services_ = std::make_unique<plugin_host::HostServicesTable>(callbacks_);
+    loader_ = std::make_unique<plugin_host::PluginLoader>(services_->get());
+  }
+
+  ~EnclaveSession() { Teardown(); }
+
+  Status Serve() {
+    auto first = channel_.Receive(env_.spec_timeout);
+    if (!first.ok()) return first.status().WithContext("waiting for the enclave spec");
+    if (first->type != FrameType::kSpec) {
+      const Status wrong = Status::InvalidArgument("the first frame must be the enclave spec");
+      SendState("failed", {{"reason", wrong.message()}, {"code", "invalid_argument"}});
+      return wrong;
+    }
+    Result<EnclaveSpec> spec = ParseSpec(first->payload);
+    if (!spec.ok()) {
+      SetFailed(spec.status());
+    } else {
+      spec_ = std::move(spec).value();
+      nlohmann::json names = nlohmann::json::array();
+      std::vector<std::string> dataset_names;
+      for (const DatasetSpec& ds : spec_.datasets) {
+        names.push_back(ds.name);
+        dataset_names.push_back(ds.name);
+      }
+      IngestOptions options;
+      options.max_memory_bytes = spec_.limits.max_memory_bytes;
+      options.max_lanes = env_.ingest_lanes;
+      options.progress_interval = env_.progress_interval;
+      ingestion_ = std::make_unique<Ingestion>(std::move(dataset_names),
+                                               "airlock-enclave-" + RandomHex(8), options);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        phase_ = Phase::kIngesting;
+      }
+      SendState("ingesting", {{"request_id", spec_.request_id}, {"datasets", names}});
+      worker_ = std::thread([this] { IngestAndSeal(); });
+    }
+
+    for (;;) {
+      auto frame = channel_.Receive();
+      if (!frame.ok()) {
+        if (frame.status().code() != StatusCode::kUnavailable) {
+          callbacks_.Log(AIRLOCK_LOG_WARN, "enclave", frame.status().ToString());
+        }
+        break;
+      }
+      if (frame->type == FrameType::kShutdown) break;
+      HandleFrame(*frame);
+    }
+    Teardown();
+    return Status::Ok();
+  }
+
+ private:
+  static Result<EnclaveSpec> ParseSpec(std::string_view payload) {
+    AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJsonObject(payload, "enclave spec"));
+    return EnclaveSpec::FromJson(doc);
+  }
+
+  void SendState(const char* state, nlohmann::json fields) {
+    fields["state"] = state;
+    (void)channel_.SendJson(FrameType::kState, fields);
+  }
+
+  void SetFailed(const Status& why) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      phase_ = Phase::kFailed;
+      failure_ = why;
+    }
+    SendState("failed", {{"reason", why.message()}, {"code", StatusCodeName(why.code())}});
+  }
+
+  // Why a query cannot run now (the enclave is not sealed).
+  Status NotServing() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (phase_ == Phase::kFailed) {
+      return Status::FailedPrecondition("the enclave failed: " + failure_.message());
+    }
+    return Status::FailedPrecondition("the enclave is not sealed yet");
+  }
+
+  QueryEngine* engine() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return phase_ == Phase::kSealed ? engine_.get() : nullptr;
+  }
+
+  void HandleFrame(const Frame& frame) {
+    switch (frame.type) {
+      case FrameType::kQuery: {
+        auto doc = ParseJsonObject(frame.payload, "query");
+        std::string id, sql;
+        if (!doc.ok() || !ValidId(*doc, &id)) {
+          callbacks_.Log(AIRLOCK_LOG_WARN, "enclave", "ignored a query frame without a valid id");
+          return;
+        }
+        Status read = json_read::String(*doc, "sql", &sql, true, "query");
+        QueryEngine* queries = engine();
+        if (read.ok() && queries != nullptr) {
+          queries->Submit(std::move(id), std::move(sql));
+          return;
+        }
+        const Status refused = read.ok() ? NotServing() : read;
+        nlohmann::json end = {{"id", id}, {"rows", 0}};
+        end.update(ErrorFields(refused));
+        (void)channel_.SendJson(FrameType::kResultEnd, end);
+        return;
+      }
+      case FrameType::kCancel: {
+        auto doc = ParseJsonObject(frame.payload, "cancel");
+        std::string id;
+        if (doc.ok() && ValidId(*doc, &id)) {
+          if (QueryEngine* queries = engine(); queries != nullptr) queries->Cancel(id);
+        }
+        return;
+      }
+      case FrameType::kTables: {
+        auto doc = ParseJsonObject(frame.payload, "tables request");
+        std::string id;
+        if (!doc.ok() || !ValidId(*doc, &id)) return;
+        nlohmann::json reply = {{"id", id}};
+        if (engine() != nullptr) {
+          reply["tables"] = tables_;
+        } else {
+          reply.update(ErrorFields(NotServing()));
+        }
+        (void)channel_.SendJson(FrameType::kTablesResult, reply);
+        return;
+      }
+      default:
+        callbacks_.Log(
+            AIRLOCK_LOG_WARN, "enclave",
+            std::string("ignored an unexpected ") + FrameTypeName(frame.type) + " frame");
+        return;
+    }
+  }
+
+  static bool ValidId(const nlohmann::json& doc, std::string* id) {
+    auto it = doc.find("id");
+    if (it == doc.end() || !it->is_string()) return false;
+    *id = it->get<std::string>();
+    return !id->empty() && id->size() <= kMaxQueryIdBytes;
+  }
+
+  // The ingestion thread: pull, seal, and in job mode run the queries.
+  void IngestAndSeal() {
+    if (env_.owns_process) {
+      sqlite3_soft_heap_limit64(spec_.limits.max_memory_bytes);
+      sqlite3_hard_heap_limit64(spec_.limits.max_memory_bytes + kHeapSlackBytes);
+    }
+    const PullFunction pull = [this](size_t index, sdk::BatchConsumer& consumer) -> Status {
+      const DatasetSpec& ds = spec_.datasets[index];
+      std::optional<std::string> pin;
+      if (!ds.connector.sha256.empty()) pin = ds.connector.sha256;
+      auto library = loader_->Load(ds.connector.path, pin, AIRLOCK_KIND_CONNECTOR);
+      if (!library.ok()) return library.status().WithContext("loading its connector");
+      auto created = plugin_host::ConnectorPlugin::Create(*library, ds.connector.config);
+      if (!created.ok()) return created.status().WithContext("creating its connector");
+      std::unique_ptr<plugin_host::ConnectorPlugin> connector = std::move(created).value();
+      Status pulled = connector->Pull(ds.pull, consumer);
+      connector.reset();  // its credentials go with it, as early as possible
+      return pulled;
+    };
+    const ProgressFunction progress = [this](const nlohmann::json& doc) {
+      (void)channel_.SendJson(FrameType::kProgress, doc);
+    };
+    Status ingested = ingestion_->Run(pull, progress);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ingest_running_ = false;
+    }
+
+    // Whatever happened, no credential outlives ingestion.
+    callbacks_.CloseSecretWindow();
+    loader_.reset();  // unloads the connector libraries: no instance remains
+    if (env_.owns_process) ScrubEnvironment(callbacks_.ResolvedEnvironmentNames());
+
+    if (ingested.ok()) ingested = ingestion_->PublishTables();
+    std::unique_ptr<QueryEngine> engine;
+    if (ingested.ok()) {
+      auto opened =
+          QueryEngine::Open(ingestion_->LaneUris(), spec_.limits, env_.query_workers, channel_);
+      if (opened.ok()) {
+        engine = std::move(opened).value();
+      } else {
+        ingested = opened.status().WithContext("sealing");
+      }
+    }
+    if (ingested.ok()) tables_ = TablesJson(ingestion_->tables());
+    // Seals: the writers go; only the read-only connections hold the data now.
+    ingestion_->CloseWriters();
+    if (!ingested.ok()) {
+      engine.reset();
+      SetFailed(ingested);
+      return;
+    }
+    QueryEngine* queries = engine.get();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (shutting_down_) return;  // `engine` closes here
+      engine_ = std::move(engine);
+      phase_ = Phase::kSealed;
+    }
+    SendState("sealed", {{"tables", tables_}, {"credentials_cleared", true}});
+    if (spec_.mode == EnclaveMode::kJob) RunJob(*queries);
+  }
+
+  void RunJob(QueryEngine& queries) {
+    nlohmann::json results = nlohmann::json::array();
+    for (size_t i = 0; i < spec_.queries.size(); ++i) {
+      const std::string id = "job-" + std::to_string(i);
+      std::promise<QueryOutcome> finished;
+      std::future<QueryOutcome> outcome_future = finished.get_future();
+      queries.Submit(id, spec_.queries[i],
+                     [&finished](const QueryOutcome& outcome) { finished.set_value(outcome); });
+      const QueryOutcome outcome = outcome_future.get();
+      nlohmann::json entry = {{"id", id}, {"rows", outcome.rows}};
+      if (!outcome.status.ok()) entry.update(ErrorFields(outcome.status));
+      results.push_back(std::move(entry));
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (shutting_down_) return;
+    }
+    SendState("job_finished", {{"results", results}});
+  }
+
+  // Stops everything; idempotent.
+  void Teardown() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      shutting_down_ = true;
+      if (ingest_running_ && ingestion_ != nullptr) {
+        ingestion_->Abort(Status::Cancelled("the enclave is shutting down"));
+      }
+      if (engine_ != nullptr) engine_->CancelAll();
+    }
+    // Unblocks any thread still writing to the kernel.
+    channel_.Shutdown();
+    if (worker_.joinable()) worker_.join();
+    engine_.reset();     // joins the query workers; the read-only connections close
+    ingestion_.reset();  // frees the in-memory databases
+    loader_.reset();
+  }
+
+  FrameChannel& channel_;
+  EnclaveEnvironment env_;
+  EnclaveHostCallbacks callbacks_;
+  std::unique_ptr<plugin_host::HostServicesTable> services_;
+  std::unique_ptr<plugin_host::PluginLoader> loader_;  // ingestion thread once started
+  EnclaveSpec spec_;                                   // set before the ingestion thread starts
+  std::unique_ptr<Ingestion> ingestion_;
+  nlohmann::json tables_ = nlohmann::json::array();  // written before phase_ becomes kSealed
+  std::thread worker_;
+
+  std::mutex mutex_;
+  Phase phase_ = Phase::kWaiting;        // GUARDED_BY(mutex_)
+  Status failure_;                       // GUARDED_BY(mutex_)
+  bool ingest_running_ = true;           // GUARDED_BY(mutex_)
+  bool shutting_down_ = false;           // GUARDED_BY(mutex_)
+  std::unique_ptr<QueryEngine> engine_;  // GUARDED_BY(mutex_) for assignment
+};
+
+}  // namespace
+
+Status ServeEnclave(int fd, EnclaveEnvironment env) {
+  if (fd < 0) return Status::InvalidArgument("ServeEnclave needs a connected descriptor");
+  FrameChannel channel(fd);  // closes fd on every path
+  try {
+    EnclaveSession session(channel, std::move(env));
+    return session.Serve();
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("enclave runtime failed: ") + e.what());
+  }
+}
+
+}  // namespace airlock::enclave

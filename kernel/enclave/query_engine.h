@@ -1,0 +1,96 @@
+// Read-only query execution on a sealed enclave.
+//
+// Each worker owns one read-only connection: lane 0's in-memory database as
+// "main" with the other lanes attached read-only, then locked down (authorizer
+// allowing only SELECT / READ / FUNCTION / RECURSIVE, extension loading off,
+// defensive mode, SQL length and value size limits). A query is one statement;
+// it runs under a deadline and a cancel flag (both checked by a progress
+// handler) and its result streams to the kernel as ResultSchema, ResultBatch
+// (about kResultBatchRows rows each) and ResultEnd frames.
+//
+// Result column types: a declared enclave column type maps back to its Arrow
+// type (sqlite_util.h); other columns take their type from the values of the
+// first batch (integers -> int64, with reals -> float64, any text -> utf8, any
+// blob -> binary, all null -> utf8). A later value that does not fit its
+// column (e.g. text in an int64 column) fails the query with
+// invalid_argument asking for a CAST, rather than altering data.
+//
+// Thread-safety: Submit, Cancel and CancelAll may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "airlock/cpp/status.hpp"
+#include "kernel/enclave/channel.h"
+#include "kernel/enclave/enclave_spec.h"
+
+namespace airlock::enclave {
+
+inline constexpr size_t kResultBatchRows = 4096;
+// A batch is flushed early once it holds this many bytes (frames stay small).
+inline constexpr size_t kResultBatchBytes = 8 * 1024 * 1024;
+// Largest string or blob a query may produce (SQLITE_LIMIT_LENGTH).
+inline constexpr int kMaxValueBytes = 16 * 1024 * 1024;
+// Queries accepted but not yet finished.
+inline constexpr size_t kMaxQueuedQueries = 64;
+
+// What one query did: the ResultEnd document's content.
+struct QueryOutcome {
+  Status status;
+  uint64_t rows = 0;
+};
+
+class QueryEngine {
+ public:
+  // Opens `workers` read-only connections over `lane_uris` (lane 0 first).
+  // `channel` receives the result frames and must outlive the engine.
+  static Result<std::unique_ptr<QueryEngine>> Open(const std::vector<std::string>& lane_uris,
+                                                   const EnclaveLimits& limits, size_t workers,
+                                                   FrameChannel& channel);
+  ~QueryEngine();  // cancels everything and joins the workers
+  QueryEngine(const QueryEngine&) = delete;
+  QueryEngine& operator=(const QueryEngine&) = delete;
+
+  // Queues a query; its frames (ending with ResultEnd) follow asynchronously.
+  // `done` (optional) is called on the worker after ResultEnd was sent. When
+  // the query cannot be queued (duplicate id, queue full) a ResultEnd with the
+  // error is sent right away and `done` is called before Submit returns.
+  void Submit(std::string id, std::string sql,
+              std::function<void(const QueryOutcome&)> done = nullptr);
+
+  // Marks a queued or running query cancelled (no-op for unknown ids).
+  void Cancel(std::string_view id);
+  void CancelAll();
+
+ private:
+  struct Worker;
+  struct Task;
+
+  QueryEngine(const EnclaveLimits& limits, FrameChannel& channel);
+  void WorkerLoop(Worker& worker);
+  QueryOutcome Execute(Worker& worker, Task& task);
+  void SendEnd(const std::string& id, const QueryOutcome& outcome);
+
+  const EnclaveLimits limits_;
+  FrameChannel& channel_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+
+  std::mutex mutex_;
+  std::condition_variable work_cv_;
+  std::deque<std::shared_ptr<Task>> queue_;                           // GUARDED_BY(mutex_)
+  std::map<std::string, std::shared_ptr<Task>, std::less<>> active_;  // GUARDED_BY(mutex_)
+  bool stopping_ = false;                                             // GUARDED_BY(mutex_)
+};
+
+}  // namespace airlock::enclave

@@ -1,0 +1,43 @@
+// Configuration of the HTTPS tunnel transport: parsed and validated once, at
+// create(). Every error names the offending key.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "airlock/cpp/status.hpp"
+#include "airlock/cpp/values.hpp"
+
+namespace airlock::tunnels::https {
+
+struct TlsFiles {
+  std::string certificate_file;  // PEM chain, leaf first
+  std::string private_key_file;  // PEM
+};
+
+struct HttpsTunnelConfig {
+  std::string listen_address = "127.0.0.1";
+  uint16_t port = 0;                      // 0: an ephemeral port, reported in grants
+  std::optional<TlsFiles> tls;            // absent only with allow_plaintext
+  bool allow_plaintext = false;           // development only: serve plain HTTP
+  std::string public_host = "127.0.0.1";  // host part of the URLs in grants
+  uint64_t max_rows = 100000;             // per query result
+  size_t max_body_bytes = 65536;          // per request body
+  std::chrono::milliseconds query_timeout{30000};
+  uint32_t rate_limit_per_minute = 600;  // per credential; 0 disables
+  // Tuning; rarely changed.
+  unsigned io_threads = 2;
+  unsigned query_threads = 4;
+  unsigned max_connections = 256;
+  std::chrono::milliseconds idle_timeout{60000};  // reading one request, keep-alive wait
+
+  bool plaintext() const { return !tls.has_value(); }
+};
+
+// Parses and validates; unknown keys are refused (a typo must not silently
+// fall back to a default such as plain HTTP).
+Result<HttpsTunnelConfig> ParseConfig(const Json& config);
+
+}  // namespace airlock::tunnels::https

@@ -1,0 +1,120 @@
+// Published endpoints: one EndpointState per open() and the registry that
+// maps request ids to them. Closing an endpoint refuses every later request,
+// drops the connections that used it, cancels its running queries and waits
+// until none of them touches the host's query channel any more.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "airlock/cpp/plugin.hpp"
+#include "credential.h"
+#include "rate_limiter.h"
+
+namespace airlock::tunnels::https {
+
+// What the endpoint needs from a connection that used it.
+class SessionHandle {
+ public:
+  virtual ~SessionHandle() = default;
+  // Drops the connection now, from any thread; pending and later I/O fail.
+  virtual void ForceClose() = 0;
+};
+
+class EndpointState {
+ public:
+  EndpointState(std::string request_id, std::string subject, CredentialHash credential_hash,
+                int64_t not_after_unix_seconds, sdk::QueryChannel channel,
+                uint32_t rate_limit_per_minute)
+      : request_id_(std::move(request_id)),
+        subject_(std::move(subject)),
+        credential_hash_(credential_hash),
+        not_after_(not_after_unix_seconds),
+        channel_(channel),
+        rate_limiter_(rate_limit_per_minute) {}
+
+  const std::string& request_id() const { return request_id_; }
+  const std::string& subject() const { return subject_; }
+  int64_t not_after() const { return not_after_; }
+  bool closed() const;
+
+  // Constant-time check of a presented bearer credential.
+  bool Authenticate(std::string_view presented) const {
+    return CredentialMatches(presented, credential_hash_);
+  }
+
+  RateLimiter& rate_limiter() { return rate_limiter_; }
+
+  // Remembers a connection so Close() can drop it. False once closed (the
+  // caller must then refuse the request).
+  bool Bind(const std::shared_ptr<SessionHandle>& session);
+
+  // The right to use the host's channel. While a Lease lives, Close() waits.
+  class Lease {
+   public:
+    explicit Lease(EndpointState* state) : state_(state) {}
+    Lease(Lease&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    const sdk::QueryChannel& channel() const { return state_->channel_; }
+
+   private:
+    EndpointState* state_;
+  };
+  // Nullopt once closed: the channel may already be gone.
+  std::optional<Lease> Acquire();
+
+  // Idempotent. Marks the endpoint closed, drops bound connections and blocks
+  // until every Lease is released (running queries see closed() and stop).
+  void Close();
+
+ private:
+  const std::string request_id_;
+  const std::string subject_;
+  const CredentialHash credential_hash_;
+  const int64_t not_after_;
+  const sdk::QueryChannel channel_;
+  RateLimiter rate_limiter_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable leases_done_;
+  bool closed_ = false;                                 // GUARDED_BY(mutex_)
+  int leases_ = 0;                                      // GUARDED_BY(mutex_)
+  std::vector<std::weak_ptr<SessionHandle>> sessions_;  // GUARDED_BY(mutex_)
+};
+
+// request id → open endpoint, plus a bounded memory of revoked ids so that
+// later requests get 410 rather than 404. Thread-safe.
+class EndpointRegistry {
+ public:
+  // AlreadyExists when an open endpoint has the same request id.
+  Status Add(std::shared_ptr<EndpointState> endpoint);
+
+  // The open endpoint, or null; *revoked tells whether the id was closed.
+  std::shared_ptr<EndpointState> Find(std::string_view request_id, bool* revoked) const;
+
+  // Removes and closes the endpoint (see EndpointState::Close). No-op if absent.
+  void Close(const std::shared_ptr<EndpointState>& endpoint);
+
+  // Closes every open endpoint (the tunnel is shutting down).
+  void CloseAll();
+
+ private:
+  static constexpr size_t kMaxRememberedRevocations = 4096;
+
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<EndpointState>> open_;  // GUARDED_BY(mutex_)
+  std::unordered_set<std::string> revoked_;                               // GUARDED_BY(mutex_)
+  std::deque<std::string> revoked_order_;                                 // GUARDED_BY(mutex_)
+};
+
+}  // namespace airlock::tunnels::https

@@ -1,0 +1,150 @@
+#include "https.h"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/ip/address.hpp>
+
+#include "credential.h"
+#include "http_util.h"
+
+namespace airlock::tunnels::https {
+namespace {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+
+Result<ssl::context> MakeTlsContext(const TlsFiles& files) {
+  ssl::context tls(ssl::context::tls_server);
+  tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                  ssl::context::single_dh_use | ssl::context::no_compression);
+  SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
+  SSL_CTX_set_options(tls.native_handle(), SSL_OP_NO_RENEGOTIATION);
+  boost::system::error_code ec;
+  tls.use_certificate_chain_file(files.certificate_file, ec);
+  if (ec) {
+    return Status::InvalidArgument("tunnel configuration.tls.certificate_file: cannot load '" +
+                                   files.certificate_file + "': " + ec.message());
+  }
+  tls.use_private_key_file(files.private_key_file, ssl::context::pem, ec);
+  if (ec) {
+    return Status::InvalidArgument("tunnel configuration.tls.private_key_file: cannot load '" +
+                                   files.private_key_file + "': " + ec.message());
+  }
+  if (SSL_CTX_check_private_key(tls.native_handle()) != 1) {
+    return Status::InvalidArgument(
+        "tunnel configuration.tls.private_key_file does not match tls.certificate_file");
+  }
+  return tls;
+}
+
+std::string UrlHost(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+}  // namespace
+
+HttpsEndpoint::~HttpsEndpoint() {
+  registry_->Close(state_);
+  host_.Info("tunnel endpoint for request '" + state_->request_id() + "' revoked");
+}
+
+HttpsTunnel::HttpsTunnel(HttpsTunnelConfig config, sdk::Host host)
+    : config_(std::move(config)),
+      host_(std::move(host)),
+      router_(*registry_, config_, host_),
+      query_pool_(config_.query_threads),
+      session_context_{config_, host_, router_, query_pool_,
+                       QueryLimits{config_.max_rows, config_.query_timeout}},
+      work_(net::make_work_guard(io_)) {}
+
+Result<std::unique_ptr<HttpsTunnel>> HttpsTunnel::Create(const Json& config,
+                                                         const sdk::Host& host) {
+  AIRLOCK_ASSIGN_OR_RETURN(HttpsTunnelConfig parsed, ParseConfig(config));
+  std::unique_ptr<HttpsTunnel> tunnel(new HttpsTunnel(std::move(parsed), host));
+  AIRLOCK_RETURN_IF_ERROR(tunnel->Start());
+  return tunnel;
+}
+
+Status HttpsTunnel::Start() {
+  if (config_.tls.has_value()) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto tls, MakeTlsContext(*config_.tls));
+    tls_.emplace(std::move(tls));
+  }
+  listener_ =
+      std::make_shared<Listener>(io_, session_context_, tls_.has_value() ? &*tls_ : nullptr);
+  const auto address = net::ip::make_address(config_.listen_address);
+  AIRLOCK_RETURN_IF_ERROR(listener_->Open({address, config_.port}));
+  port_ = listener_->port();
+  listener_->Start();
+  io_threads_.reserve(config_.io_threads);
+  for (unsigned i = 0; i < config_.io_threads; ++i) {
+    io_threads_.emplace_back([this] { io_.run(); });
+  }
+  const std::string scheme = config_.plaintext() ? "http" : "https";
+  host_.Info("tunnel listening on " + scheme + "://" + UrlHost(config_.listen_address) + ":" +
+             std::to_string(port_) + " (published as " + UrlHost(config_.public_host) + ")");
+  if (config_.plaintext()) {
+    host_.Warn(
+        "tunnel serves PLAIN HTTP (allow_plaintext): credentials and query results cross the "
+        "network unencrypted; development only");
+  }
+  return Status::Ok();
+}
+
+HttpsTunnel::~HttpsTunnel() {
+  // Revoke everything first, while the I/O threads still run: queries are
+  // cancelled and their writes fail fast on the dropped connections.
+  registry_->CloseAll();
+  if (listener_ != nullptr) listener_->Stop();
+  query_pool_.join();
+  work_.reset();
+  io_.stop();
+  for (auto& thread : io_threads_) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+Result<sdk::TunnelOpening> HttpsTunnel::Open(const Json& spec, sdk::QueryChannel channel) {
+  if (!spec.is_object()) return Status::InvalidArgument("endpoint spec must be a JSON object");
+  std::string request_id;
+  AIRLOCK_RETURN_IF_ERROR(
+      json_read::String(spec, "request_id", &request_id, true, "endpoint spec"));
+  if (!IsValidEndpointId(request_id)) {
+    return Status::InvalidArgument(
+        "endpoint spec.request_id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -");
+  }
+  int64_t not_after = 0;
+  AIRLOCK_RETURN_IF_ERROR(json_read::Int(spec, "not_after", &not_after, true, "endpoint spec"));
+  if (not_after <= NowUnixSeconds(host_)) {
+    return Status::InvalidArgument("endpoint spec.not_after is not in the future");
+  }
+  std::string subject;
+  if (auto it = spec.find("principal"); it != spec.end() && !it->is_null()) {
+    if (!it->is_object()) {
+      return Status::InvalidArgument("endpoint spec.principal must be an object");
+    }
+    AIRLOCK_RETURN_IF_ERROR(
+        json_read::String(*it, "subject", &subject, false, "endpoint spec.principal"));
+  }
+
+  AIRLOCK_ASSIGN_OR_RETURN(IssuedCredential credential, IssueCredential());
+  auto state = std::make_shared<EndpointState>(request_id, subject, credential.hash(), not_after,
+                                               channel, config_.rate_limit_per_minute);
+  AIRLOCK_RETURN_IF_ERROR(registry_->Add(state));
+
+  const std::string scheme = config_.plaintext() ? "http" : "https";
+  sdk::TunnelOpening opening;
+  opening.grant = Json{{"url", scheme + "://" + UrlHost(config_.public_host) + ":" +
+                                   std::to_string(port_) + "/t/" + request_id},
+                       {"credential", credential.token()},
+                       {"expires_at", not_after},
+                       {"transport", scheme}};
+  opening.endpoint = std::make_unique<HttpsEndpoint>(registry_, std::move(state), host_);
+  host_.Info("tunnel endpoint for request '" + request_id + "' opened" +
+             (subject.empty() ? std::string() : " for '" + subject + "'") + ", valid until " +
+             std::to_string(not_after));
+  return opening;
+}
+
+}  // namespace airlock::tunnels::https

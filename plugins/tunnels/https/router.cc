@@ -1,0 +1,102 @@
+#include "router.h"
+
+#include <chrono>
+
+namespace airlock::tunnels::https {
+namespace {
+
+RouteResult Answer(Response response) {
+  RouteResult result;
+  result.response = std::move(response);
+  return result;
+}
+
+}  // namespace
+
+int64_t NowUnixSeconds(const sdk::Host& host) {
+  const int64_t micros = host.NowMicros();
+  if (micros > 0) return micros / 1'000'000;
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+RouteResult RequestRouter::Handle(const Request& request,
+                                  const std::shared_ptr<SessionHandle>& session,
+                                  std::string_view remote) const {
+  const unsigned version = request.version();
+  const bool keep_alive = request.keep_alive();
+  const auto error = [&](http::status status, std::string_view code, std::string_view message) {
+    return Answer(JsonError(status, code, message, version, keep_alive));
+  };
+
+  const std::string_view target(request.target().data(), request.target().size());
+  const auto route = ParseTarget(target);
+  if (!route.has_value()) return error(http::status::not_found, "not_found", "no such resource");
+
+  bool revoked = false;
+  auto endpoint = registry_.Find(route->endpoint_id, &revoked);
+  if (endpoint == nullptr) {
+    if (revoked) return error(http::status::gone, "revoked", "this endpoint has been revoked");
+    return error(http::status::not_found, "not_found", "no such endpoint");
+  }
+  if (!endpoint->Bind(session)) {
+    return error(http::status::gone, "revoked", "this endpoint has been revoked");
+  }
+
+  const http::verb wanted = route->action == Action::kQuery ? http::verb::post : http::verb::get;
+  if (request.method() != wanted) {
+    auto res =
+        JsonError(http::status::method_not_allowed, "method_not_allowed",
+                  std::string("use ") + std::string(http::to_string(wanted)), version, keep_alive);
+    res.set(http::field::allow, http::to_string(wanted));
+    return Answer(std::move(res));
+  }
+
+  const auto token = BearerToken(request);
+  if (!token.has_value()) {
+    auto res = JsonError(http::status::unauthorized, "unauthenticated",
+                         "send the endpoint credential as 'Authorization: Bearer <credential>'",
+                         version, keep_alive);
+    res.set(http::field::www_authenticate, "Bearer realm=\"airlock\"");
+    return Answer(std::move(res));
+  }
+  if (!endpoint->Authenticate(*token)) {
+    host_.Warn("tunnel endpoint '" + endpoint->request_id() + "': credential refused (from " +
+               std::string(remote) + ")");
+    auto res = JsonError(http::status::unauthorized, "unauthenticated",
+                         "the credential is not valid for this endpoint", version, keep_alive);
+    res.set(http::field::www_authenticate, "Bearer realm=\"airlock\", error=\"invalid_token\"");
+    return Answer(std::move(res));
+  }
+  if (NowUnixSeconds(host_) > endpoint->not_after()) {
+    auto res = JsonError(http::status::unauthorized, "expired",
+                         "the access window of this endpoint has ended", version, keep_alive);
+    res.set(http::field::www_authenticate,
+            "Bearer realm=\"airlock\", error=\"invalid_token\", error_description=\"expired\"");
+    return Answer(std::move(res));
+  }
+  int64_t retry_after = 0;
+  if (!endpoint->rate_limiter().TryAcquire(RateLimiter::Clock::now(), &retry_after)) {
+    auto res = JsonError(http::status::too_many_requests, "rate_limited",
+                         "more than " + std::to_string(config_.rate_limit_per_minute) +
+                             " requests per minute for this credential",
+                         version, keep_alive);
+    res.set(http::field::retry_after, std::to_string(retry_after));
+    return Answer(std::move(res));
+  }
+
+  Dispatch dispatch{endpoint, route->action, {}};
+  if (route->action == Action::kQuery) {
+    auto sql = ParseQueryBody(request.body());
+    if (!sql.ok()) {
+      return error(http::status::bad_request, "invalid_request", sql.status().message());
+    }
+    dispatch.sql = std::move(sql).value();
+  }
+  RouteResult result;
+  result.dispatch = std::move(dispatch);
+  return result;
+}
+
+}  // namespace airlock::tunnels::https

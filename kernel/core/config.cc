@@ -272,6 +272,7 @@ Status ParseDatasets(Reader& top, KernelConfig* config) {
 Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& config_path,
                                        const std::string& default_plugin_dir) {
   KernelConfig config;
+  config.source_path = fs::absolute(fs::path(config_path)).lexically_normal().string();
   config.config_dir = fs::absolute(fs::path(config_path)).parent_path().lexically_normal().string();
   Reader top(document, "");
   AIRLOCK_RETURN_IF_ERROR(top.ExpectObject());

@@ -49,7 +49,8 @@ struct LimitsConfig {
 };
 
 struct KernelConfig {
-  std::string config_dir;  // directory of the configuration file
+  std::string source_path;  // the configuration file
+  std::string config_dir;   // its directory
   ServerConfig server;
   std::string state_path;  // SQLite state store
   std::string audit_path;  // hash-chained audit log

@@ -1,0 +1,49 @@
+// The kernel's HTTP API (v1) as a pure function from request to response:
+// routing, authentication, input validation and error mapping. No socket I/O
+// here (see http_server.h); see docs/api/openapi.json for the contract.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "airlock/cpp/status.hpp"
+#include "kernel/api/http_types.h"
+
+namespace airlock {
+
+class AuditLog;
+class IdentityChain;
+class Metrics;
+class RequestManager;
+
+// HTTP status for a Status code (400, 401, 403, 404, 409, 422, 429, 503, ...).
+unsigned HttpStatusFor(const Status& status);
+// {"error": "<code>", "message": "..."} with the fitting status.
+HttpResponse ErrorResponse(const Status& status);
+
+class V1Api {
+ public:
+  struct Dependencies {
+    RequestManager* requests = nullptr;
+    const IdentityChain* identity = nullptr;
+    const AuditLog* audit = nullptr;
+    Metrics* metrics = nullptr;
+    nlohmann::json catalog;  // GET /v1/catalog
+    nlohmann::json plugins;  // GET /v1/plugins
+    std::string openapi;     // GET /v1/openapi.json (served as is)
+    // Admin policy reload (POST /v1/admin/policy/reload); may be empty.
+    std::function<Status()> reload_policy;
+    std::vector<std::string> admin_groups;
+  };
+
+  explicit V1Api(Dependencies deps);
+  HttpResponse Handle(const HttpRequest& request) const;
+
+ private:
+  HttpResponse Route(const HttpRequest& request) const;
+  Dependencies d_;
+};
+
+}  // namespace airlock

@@ -1,0 +1,496 @@
+#include "kernel/core/enclave_supervisor.h"
+
+#include <unistd.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <chrono>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "airlock/cpp/batch.hpp"
+#include "kernel/audit/audit_log.h"
+#include "kernel/common/crypto.h"
+#include "kernel/core/metrics.h"
+#include "kernel/enclave/enclave_client.h"
+#include "kernel/plugin_host/plugin_instances.h"
+
+namespace airlock {
+
+using nlohmann::json;
+using plugin_host::EnclaveHandle;
+using plugin_host::TunnelEndpointHandle;
+using enclave::EnclaveClient;
+using enclave::EnclaveEvents;
+
+// One approved request's live resources. Lives in the supervisor's map from
+// Launch until Teardown; the query channel points at it, so it outlives the
+// tunnel endpoint that uses the channel.
+struct ActiveEnclave {
+  explicit ActiveEnclave(boost::asio::thread_pool& pool) : strand(pool.get_executor()) {}
+
+  std::string request_id;
+  Principal requester;
+  int64_t not_after_us = 0;
+  std::string mode;
+  boost::asio::strand<boost::asio::thread_pool::executor_type> strand;
+
+  std::mutex mu;
+  bool closed = false;                                  // GUARDED_BY(mu)
+  bool sealed = false;                                  // GUARDED_BY(mu)
+  std::unique_ptr<EnclaveHandle> handle;                // GUARDED_BY(mu)
+  std::shared_ptr<EnclaveClient> client;                // GUARDED_BY(mu)
+  std::unique_ptr<TunnelEndpointHandle> endpoint;       // GUARDED_BY(mu)
+  std::optional<json> grant;                            // GUARDED_BY(mu) until collected
+  bool grant_collected = false;                         // GUARDED_BY(mu)
+  json progress = json::object();                       // GUARDED_BY(mu)
+
+  airlock_type_query_channel channel{};
+  EnclaveSupervisor* supervisor = nullptr;
+  AuditLog* audit = nullptr;
+  int64_t query_timeout_ms = 30000;
+  std::string transport;
+};
+
+namespace {
+
+// Forwards enclave results to the tunnel's sink, counting rows for the audit.
+class CountingForwarder : public sdk::BatchConsumer {
+ public:
+  explicit CountingForwarder(const airlock_type_batch_sink* sink) : sink_(sink) {}
+
+  Status OnSchema(arrow::OwnedSchema schema) override {
+    ArrowSchema raw;
+    schema.MoveTo(&raw);
+    const airlock_type_status rc = sink_->on_schema(sink_->host_data, &raw);
+    if (raw.release != nullptr) raw.release(&raw);
+    if (rc != AIRLOCK_OK) return Status(StatusCodeFromAbi(rc), "tunnel refused the result schema");
+    return Status::Ok();
+  }
+
+  Status OnBatch(arrow::OwnedArray batch) override {
+    rows_ += static_cast<uint64_t>(batch.get()->length);
+    ArrowArray raw;
+    batch.MoveTo(&raw);
+    const airlock_type_status rc = sink_->on_batch(sink_->host_data, &raw);
+    if (raw.release != nullptr) raw.release(&raw);
+    if (rc != AIRLOCK_OK) return Status(StatusCodeFromAbi(rc), "tunnel stopped reading the result");
+    return Status::Ok();
+  }
+
+  bool IsCancelled() override {
+    return sink_->is_cancelled != nullptr && sink_->is_cancelled(sink_->host_data) != 0;
+  }
+
+  uint64_t rows() const { return rows_; }
+
+ private:
+  const airlock_type_batch_sink* sink_;
+  uint64_t rows_ = 0;
+};
+
+std::shared_ptr<EnclaveClient> ClientOf(ActiveEnclave* active) {
+  std::lock_guard lock(active->mu);
+  if (active->closed || !active->sealed) return nullptr;
+  return active->client;
+}
+
+// airlock_type_query_channel.query: every tunnel query passes here and is
+// audited, whatever the transport.
+airlock_type_status ChannelQuery(void* host_data, const char* sql, size_t length,
+                                 const airlock_type_batch_sink* sink, airlock_type_error* error) {
+  auto* active = static_cast<ActiveEnclave*>(host_data);
+  const auto started = std::chrono::steady_clock::now();
+  std::string_view text(sql, length);
+  Status status;
+  uint64_t rows = 0;
+  try {
+    auto client = ClientOf(active);
+    if (!client) {
+      status = Status::Unavailable("the request's enclave is closed");
+    } else {
+      CountingForwarder forwarder(sink);
+      status = client->Query(text, forwarder, std::chrono::milliseconds(active->query_timeout_ms));
+      rows = forwarder.rows();
+    }
+  } catch (const std::exception& e) {
+    status = Status::Internal("query failed inside the kernel");
+  }
+  const auto elapsed = std::chrono::duration<double, std::milli>(
+      std::chrono::steady_clock::now() - started);
+  json event = {{"event", "tunnel.query"},
+                {"request_id", active->request_id},
+                {"principal",
+                 {{"subject", active->requester.subject},
+                  {"kind", PrincipalKindName(active->requester.kind)}}},
+                {"transport", active->transport},
+                {"sql_sha256", Sha256Hex(text)},
+                {"rows", rows},
+                {"duration_ms", elapsed.count()},
+                {"outcome", status.ok() ? "ok" : StatusCodeName(status.code())}};
+  const Status audited = active->audit->Append(std::move(event));
+  if (!audited.ok()) {
+    // Fail closed: a query whose access cannot be recorded is reported failed.
+    return abi::Report(Status::Unavailable("audit log unavailable"), error);
+  }
+  return abi::Report(status, error);
+}
+
+airlock_type_status ChannelTables(void* host_data, airlock_type_buffer* tables,
+                                  airlock_type_error* error) {
+  auto* active = static_cast<ActiveEnclave*>(host_data);
+  try {
+    auto client = ClientOf(active);
+    if (!client) return abi::Report(Status::Unavailable("the request's enclave is closed"), error);
+    auto result = client->Tables(std::chrono::milliseconds(active->query_timeout_ms));
+    if (!result.ok()) return abi::Report(result.status(), error);
+    abi::FillBuffer(tables, result->dump());
+    return AIRLOCK_OK;
+  } catch (...) {
+    return abi::Report(Status::Internal("schema browsing failed inside the kernel"), error);
+  }
+}
+
+}  // namespace
+
+EnclaveSupervisor::EnclaveSupervisor(Dependencies deps) : deps_(std::move(deps)), pool_(4) {}
+
+EnclaveSupervisor::~EnclaveSupervisor() { Stop(); }
+
+void EnclaveSupervisor::Stop() {
+  TeardownAll("kernel shutting down");
+  pool_.join();
+  TeardownAll("kernel shutting down");  // anything launched while draining
+}
+
+void EnclaveSupervisor::Audit(json event) {
+  const Status s = deps_.audit->Append(std::move(event));
+  if (!s.ok()) spdlog::error("audit append failed: {}", s.ToString());
+}
+
+size_t EnclaveSupervisor::active() const {
+  std::lock_guard lock(mu_);
+  return active_.size();
+}
+
+json EnclaveSupervisor::Progress(const std::string& id) const {
+  std::shared_ptr<ActiveEnclave> active;
+  {
+    std::lock_guard lock(mu_);
+    auto it = active_.find(id);
+    if (it == active_.end()) return json::object();
+    active = it->second;
+  }
+  std::lock_guard lock(active->mu);
+  return active->progress;
+}
+
+Result<json> EnclaveSupervisor::TakeGrant(const std::string& id) {
+  std::shared_ptr<ActiveEnclave> active;
+  {
+    std::lock_guard lock(mu_);
+    auto it = active_.find(id);
+    if (it == active_.end()) return Status::NotFound("the request has no open tunnel");
+    active = it->second;
+  }
+  std::lock_guard lock(active->mu);
+  if (active->grant_collected) {
+    return Status::FailedPrecondition("the tunnel credential was already collected");
+  }
+  if (!active->grant) return Status::NotFound("the request has no open tunnel");
+  json grant = std::move(*active->grant);
+  active->grant.reset();
+  active->grant_collected = true;
+  return grant;
+}
+
+json EnclaveSupervisor::BuildEnclaveSpec(const RequestRecord& record) const {
+  const KernelConfig& config = *deps_.config;
+  json datasets = json::array();
+  const json& obligations = record.decision.value("obligations", json::object());
+  for (const auto& name : record.request.value("datasets", std::vector<std::string>{})) {
+    const DatasetInfo* info = nullptr;
+    for (const auto& d : config.datasets) {
+      if (d.name == name) info = &d;
+    }
+    if (info == nullptr) continue;  // validated at create; the catalog cannot shrink at runtime
+    const PluginRef& connector = config.connectors.at(info->connector);
+    json connector_json = {{"name", connector.name}, {"path", connector.path},
+                           {"config", connector.config}};
+    if (connector.sha256) connector_json["sha256"] = *connector.sha256;
+    json pull = {{"dataset", name},
+                 {"object", info->object},
+                 {"scope", obligations.value(name, json::object())}};
+    datasets.push_back({{"name", name}, {"connector", connector_json}, {"pull", pull}});
+  }
+  return {{"request_id", record.id},
+          {"mode", record.request.value("mode", "interactive")},
+          {"queries", record.request.value("queries", json::array())},
+          {"datasets", datasets},
+          {"limits",
+           {{"query_timeout_ms", config.limits.query_timeout_ms},
+            {"max_result_rows", config.limits.max_result_rows},
+            {"max_memory_bytes", config.limits.enclave_memory_bytes},
+            {"max_sql_bytes", 64 * 1024}}}};
+}
+
+void EnclaveSupervisor::Launch(const RequestRecord& record) {
+  auto active = std::make_shared<ActiveEnclave>(pool_);
+  active->request_id = record.id;
+  active->not_after_us = record.deadline_us;
+  active->mode = record.request.value("mode", "interactive");
+  active->supervisor = this;
+  active->audit = deps_.audit;
+  active->query_timeout_ms = deps_.config->limits.query_timeout_ms;
+  active->transport = deps_.config->tunnel.name;
+  if (auto p = Principal::FromJson(record.requester); p.ok()) active->requester = *p;
+  active->channel.size = sizeof(airlock_type_query_channel);
+  active->channel.host_data = active.get();
+  active->channel.query = &ChannelQuery;
+  active->channel.tables = &ChannelTables;
+  {
+    std::lock_guard lock(mu_);
+    if (active_.count(record.id)) return;  // already launched
+    active_[record.id] = active;
+  }
+  if (deps_.metrics) {
+    deps_.metrics->Get("airlock_enclaves_active", "Enclaves currently alive", "gauge")
+        .Set(static_cast<int64_t>(this->active()));
+  }
+  boost::asio::post(active->strand, [this, active, record] { Provision(active, record); });
+}
+
+void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, RequestRecord record) {
+  const std::string& id = active->request_id;
+  Status moved = deps_.transition(id, RequestState::kApproved, RequestState::kProvisioning,
+                                  "provisioning enclave", nullptr);
+  if (!moved.ok()) {
+    spdlog::warn("request {}: not provisioning: {}", id, moved.ToString());
+    Teardown(id, "provisioning abandoned");
+    return;
+  }
+  json isolator_spec = {{"request_id", id},
+                        {"limits",
+                         {{"memory_bytes", deps_.config->limits.enclave_memory_bytes},
+                          {"query_timeout_ms", deps_.config->limits.query_timeout_ms}}},
+                        {"egress", json::array()}};
+  auto handle = deps_.isolator->Provision(isolator_spec);
+  if (!handle.ok()) {
+    Fail(active, RequestState::kProvisioning,
+         "isolator could not provision the enclave: " + handle.status().message());
+    return;
+  }
+  Audit({{"event", "enclave.provisioned"},
+         {"request_id", id},
+         {"isolator", deps_.config->isolator.name}});
+
+  // The client gets its own descriptor; the isolator's handle keeps its own.
+  const int fd = ::dup((*handle)->control_fd());
+  if (fd < 0) {
+    Fail(active, RequestState::kProvisioning, "could not take the enclave's control channel");
+    return;
+  }
+  std::weak_ptr<ActiveEnclave> weak = active;
+  EnclaveEvents events;
+  events.on_state = [this, weak](const json& state) {
+    if (auto a = weak.lock()) {
+      boost::asio::post(a->strand, [this, a, state] { OnEnclaveState(a, state); });
+    }
+  };
+  events.on_progress = [this, weak](const json& progress) {
+    if (auto a = weak.lock()) {
+      boost::asio::post(a->strand, [this, a, progress] { OnEnclaveProgress(a, progress); });
+    }
+  };
+  events.on_audit = [this, id](const json& event) {
+    json record = event.is_object() ? event : json{{"detail", event}};
+    record["request_id"] = id;
+    if (!record.contains("event")) record["event"] = "enclave.event";
+    record["source"] = "enclave";
+    Audit(std::move(record));
+  };
+  auto client = EnclaveClient::Start(fd, std::move(events));
+  if (!client.ok()) {
+    ::close(fd);
+    Fail(active, RequestState::kProvisioning,
+         "enclave control channel failed: " + client.status().message());
+    return;
+  }
+  std::shared_ptr<EnclaveClient> shared_client = std::move(client).value();
+  {
+    std::lock_guard lock(active->mu);
+    active->handle = std::move(handle).value();
+    active->client = shared_client;
+    if (active->closed) {
+      // Revoked while provisioning: Teardown already ran and found nothing to
+      // destroy, so destroy what was just made.
+      shared_client->Close();
+      (void)active->handle->Terminate();
+      return;
+    }
+  }
+  const Status sent = shared_client->SendSpec(BuildEnclaveSpec(record));
+  if (!sent.ok()) {
+    Fail(active, RequestState::kProvisioning, "could not send the enclave its spec: " +
+                                                  sent.message());
+  }
+}
+
+void EnclaveSupervisor::OnEnclaveProgress(const std::shared_ptr<ActiveEnclave>& active,
+                                          const json& progress) {
+  if (!progress.is_object()) return;
+  const std::string dataset = progress.value("dataset", "");
+  if (dataset.empty()) return;
+  std::string previous;
+  {
+    std::lock_guard lock(active->mu);
+    previous = active->progress.value(dataset, json::object()).value("state", "");
+    active->progress[dataset] = progress;
+  }
+  const std::string state = progress.value("state", "");
+  if (state != previous && (state == "pulling" || state == "done" || state == "failed")) {
+    json event = {{"event", "enclave.pull_" + std::string(state == "pulling" ? "started" : state)},
+                  {"request_id", active->request_id},
+                  {"dataset", dataset},
+                  {"rows", progress.value("rows", 0)},
+                  {"bytes", progress.value("bytes", 0)},
+                  {"elapsed_ms", progress.value("elapsed_ms", 0)}};
+    if (progress.contains("error")) event["error"] = progress["error"];
+    Audit(std::move(event));
+  }
+}
+
+void EnclaveSupervisor::OnEnclaveState(const std::shared_ptr<ActiveEnclave>& active,
+                                       const json& state) {
+  const std::string name = state.is_object() ? state.value("state", "") : "";
+  const std::string& id = active->request_id;
+  if (name == "ingesting") {
+    const Status s = deps_.transition(id, RequestState::kProvisioning, RequestState::kIngesting,
+                                      "enclave is pulling the approved datasets", nullptr);
+    if (!s.ok()) spdlog::warn("request {}: {}", id, s.ToString());
+  } else if (name == "sealed") {
+    Audit({{"event", "enclave.credentials_cleared"}, {"request_id", id}});
+    Audit({{"event", "enclave.sealed"},
+           {"request_id", id},
+           {"tables", state.value("tables", json::array())}});
+    {
+      std::lock_guard lock(active->mu);
+      active->sealed = true;
+    }
+    OpenTunnel(active);
+  } else if (name == "failed") {
+    const std::string reason = state.value("reason", "enclave failed");
+    bool was_sealed;
+    {
+      std::lock_guard lock(active->mu);
+      was_sealed = active->sealed;
+    }
+    Fail(active, was_sealed ? RequestState::kReady : RequestState::kIngesting, reason);
+  }
+}
+
+void EnclaveSupervisor::OpenTunnel(const std::shared_ptr<ActiveEnclave>& active) {
+  const std::string& id = active->request_id;
+  json spec = {{"request_id", id},
+               {"principal", active->requester.ToJson()},
+               {"not_after", active->not_after_us / 1000000}};
+  auto opened = deps_.tunnel->Open(spec, &active->channel);
+  if (!opened.ok()) {
+    Fail(active, RequestState::kIngesting, "tunnel could not open: " + opened.status().message());
+    return;
+  }
+  auto [endpoint, grant] = std::move(opened).value();
+  json tunnel_info = {{"transport", active->transport},
+                      {"url", grant.value("url", "")},
+                      {"expires_at", active->not_after_us / 1000000},
+                      {"credential_collected", false}};
+  {
+    std::lock_guard lock(active->mu);
+    if (active->closed) return;  // endpoint handle closes the tunnel on scope exit
+    active->endpoint = std::move(endpoint);
+    active->grant = std::move(grant);
+  }
+  const Status s = deps_.transition(
+      id, RequestState::kIngesting, RequestState::kReady, "enclave sealed; tunnel open",
+      [&](RequestRecord& r) {
+        r.tunnel = tunnel_info;
+        std::lock_guard lock(active->mu);
+        r.enclave["progress"] = active->progress;
+      });
+  if (!s.ok()) {
+    spdlog::warn("request {}: could not become ready: {}", id, s.ToString());
+    Teardown(id, "request left ingesting before the tunnel opened");
+    return;
+  }
+  Audit({{"event", "tunnel.opened"},
+         {"request_id", id},
+         {"transport", active->transport},
+         {"url", tunnel_info["url"]},
+         {"principal",
+          {{"subject", active->requester.subject},
+           {"kind", PrincipalKindName(active->requester.kind)}}}});
+}
+
+void EnclaveSupervisor::Fail(const std::shared_ptr<ActiveEnclave>& active, RequestState from,
+                             const std::string& reason) {
+  const std::string& id = active->request_id;
+  Status s = deps_.transition(id, from, RequestState::kFailed, reason, [&](RequestRecord& r) {
+    std::lock_guard lock(active->mu);
+    r.enclave["progress"] = active->progress;
+  });
+  if (!s.ok() && from == RequestState::kIngesting) {
+    // The enclave can fail before it reported ingesting.
+    s = deps_.transition(id, RequestState::kProvisioning, RequestState::kFailed, reason, nullptr);
+  }
+  if (!s.ok()) spdlog::warn("request {}: could not record failure: {}", id, s.ToString());
+  Teardown(id, reason);
+}
+
+void EnclaveSupervisor::Teardown(const std::string& id, const std::string& reason) {
+  std::shared_ptr<ActiveEnclave> active;
+  {
+    std::lock_guard lock(mu_);
+    auto it = active_.find(id);
+    if (it == active_.end()) return;
+    active = it->second;
+    active_.erase(it);
+  }
+  std::unique_ptr<TunnelEndpointHandle> endpoint;
+  std::shared_ptr<EnclaveClient> client;
+  std::unique_ptr<EnclaveHandle> handle;
+  {
+    std::lock_guard lock(active->mu);
+    active->closed = true;
+    endpoint = std::move(active->endpoint);
+    client = std::move(active->client);
+    handle = std::move(active->handle);
+    active->grant.reset();
+  }
+  // Order matters: revoke the tunnel (drops connections), then stop queries,
+  // then kill the enclave and wipe its memory.
+  const bool had_tunnel = endpoint != nullptr;
+  endpoint.reset();
+  if (had_tunnel) Audit({{"event", "tunnel.closed"}, {"request_id", id}, {"reason", reason}});
+  if (client) client->Close();
+  if (handle) {
+    const Status s = handle->Terminate();
+    if (!s.ok()) spdlog::error("request {}: enclave terminate failed: {}", id, s.ToString());
+    Audit({{"event", "enclave.destroyed"}, {"request_id", id}, {"reason", reason}});
+  }
+  if (deps_.metrics) {
+    deps_.metrics->Get("airlock_enclaves_active", "Enclaves currently alive", "gauge")
+        .Set(static_cast<int64_t>(this->active()));
+  }
+}
+
+void EnclaveSupervisor::TeardownAll(const std::string& reason) {
+  std::vector<std::string> ids;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, active] : active_) ids.push_back(id);
+  }
+  for (const auto& id : ids) Teardown(id, reason);
+}
+
+}  // namespace airlock

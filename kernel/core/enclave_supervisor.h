@@ -1,0 +1,88 @@
+// Owns the live enclaves of approved requests: provisions them through the
+// isolator, feeds them their spec over the control channel, follows their
+// ingestion, opens the tunnel once sealed, and tears everything down.
+//
+// The supervisor never decides lifecycle states itself: it asks its owner to
+// move a request through the `Transition` callback, which persists and audits.
+// Thread-safety: all public methods may be called concurrently.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <boost/asio/thread_pool.hpp>
+#include <nlohmann/json.hpp>
+
+#include "airlock/cpp/status.hpp"
+#include "airlock/cpp/values.hpp"
+#include "kernel/core/config.h"
+#include "kernel/lifecycle/request_record.h"
+
+namespace airlock {
+
+class AuditLog;
+namespace plugin_host {
+class IsolatorPlugin;
+class TunnelPlugin;
+}  // namespace plugin_host
+class Metrics;
+struct ActiveEnclave;
+
+class EnclaveSupervisor {
+ public:
+  // Moves request `id` from `from` to `to` if it is still in `from`; `mutate`
+  // edits the record before it is saved. Returns the persisted outcome.
+  using Transition = std::function<Status(const std::string& id, RequestState from,
+                                          RequestState to, const std::string& reason,
+                                          const std::function<void(RequestRecord&)>& mutate)>;
+
+  struct Dependencies {
+    const KernelConfig* config = nullptr;
+    AuditLog* audit = nullptr;
+    const plugin_host::IsolatorPlugin* isolator = nullptr;
+    const plugin_host::TunnelPlugin* tunnel = nullptr;
+    Metrics* metrics = nullptr;
+    std::function<int64_t()> now_us;
+    Transition transition;
+  };
+
+  explicit EnclaveSupervisor(Dependencies deps);
+  ~EnclaveSupervisor();
+
+  // Starts provisioning `record` (state approved) in the background.
+  void Launch(const RequestRecord& record);
+  // Destroys the request's tunnel and enclave now (idempotent). Returns once
+  // open tunnel connections are dropped and the enclave is terminated.
+  void Teardown(const std::string& id, const std::string& reason);
+  // Tears down every live enclave (kernel shutdown).
+  void TeardownAll(const std::string& reason);
+  // Tears everything down and waits for background work to finish.
+  void Stop();
+
+  // Live per-dataset ingestion progress of a request (empty object if none).
+  nlohmann::json Progress(const std::string& id) const;
+  // The tunnel grant (with its credential), once; NotFound / FailedPrecondition after.
+  Result<nlohmann::json> TakeGrant(const std::string& id);
+  size_t active() const;
+
+ private:
+  void Provision(std::shared_ptr<ActiveEnclave> active, RequestRecord record);
+  void OnEnclaveState(const std::shared_ptr<ActiveEnclave>& active, const nlohmann::json& state);
+  void OnEnclaveProgress(const std::shared_ptr<ActiveEnclave>& active,
+                         const nlohmann::json& progress);
+  void OpenTunnel(const std::shared_ptr<ActiveEnclave>& active);
+  void Fail(const std::shared_ptr<ActiveEnclave>& active, RequestState from,
+            const std::string& reason);
+  void Audit(nlohmann::json event);
+  nlohmann::json BuildEnclaveSpec(const RequestRecord& record) const;
+
+  Dependencies deps_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<ActiveEnclave>> active_;  // GUARDED_BY(mu_)
+  boost::asio::thread_pool pool_;
+};
+
+}  // namespace airlock

@@ -1,0 +1,674 @@
+#include "kernel/core/request_manager.h"
+
+#include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "kernel/audit/audit_log.h"
+#include "kernel/common/crypto.h"
+#include "kernel/core/enclave_supervisor.h"
+#include "kernel/core/metrics.h"
+#include "kernel/plugin_host/plugin_instances.h"
+#include "kernel/state/state_store.h"
+
+namespace airlock {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int64_t kMicros = 1000000;
+constexpr size_t kMaxPurposeBytes = 1024;
+constexpr size_t kMaxCommentBytes = 1024;
+
+json PrincipalRef(const Principal& p) {
+  return {{"subject", p.subject}, {"kind", PrincipalKindName(p.kind)}, {"provider", p.provider}};
+}
+
+bool InAnyGroup(const Principal& p, const std::vector<std::string>& groups) {
+  return std::any_of(groups.begin(), groups.end(),
+                     [&](const std::string& g) { return p.InGroup(g); });
+}
+
+}  // namespace
+
+json RequestToJson(const RequestRecord& r, const json& live_progress) {
+  json enclave = r.enclave;
+  if (!live_progress.empty()) enclave["progress"] = live_progress;
+  return {{"id", r.id},
+          {"state", RequestStateName(r.state)},
+          {"version", r.version},
+          {"requester", r.requester},
+          {"request", r.request},
+          {"decision", r.decision},
+          {"approvals", r.approvals},
+          {"enclave", enclave},
+          {"tunnel", r.tunnel},
+          {"reason", r.reason},
+          {"created_at_us", r.created_at_us},
+          {"updated_at_us", r.updated_at_us},
+          {"deadline_us", r.deadline_us}};
+}
+
+class RequestManager::Impl {
+ public:
+  explicit Impl(Dependencies deps) : d_(std::move(deps)) {
+    if (!d_.now_us) {
+      d_.now_us = [] {
+        return std::chrono::duration_cast<std::chrono::microseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+            .count();
+      };
+    }
+    EnclaveSupervisor::Dependencies sd;
+    sd.config = d_.config;
+    sd.audit = d_.audit;
+    sd.isolator = d_.isolator;
+    sd.tunnel = d_.tunnel;
+    sd.metrics = d_.metrics;
+    sd.now_us = d_.now_us;
+    sd.transition = [this](const std::string& id, RequestState from, RequestState to,
+                           const std::string& reason,
+                           const std::function<void(RequestRecord&)>& mutate) {
+      return TransitionById(id, from, to, reason, json(), mutate);
+    };
+    supervisor_ = std::make_unique<EnclaveSupervisor>(std::move(sd));
+  }
+
+  ~Impl() { Shutdown(); }
+
+  // --- lifecycle plumbing ----------------------------------------------------
+
+  std::mutex& StripeFor(const std::string& id) {
+    return stripes_[std::hash<std::string>{}(id) % stripes_.size()];
+  }
+
+  Status AuditEvent(json event) { return d_.audit->Append(std::move(event)); }
+
+  // Audits, then persists, a transition of `record` (caller holds its stripe).
+  Status Move(RequestRecord& record, RequestState to, const std::string& reason, json extra,
+              const Principal* actor) {
+    if (!CanTransition(record.state, to)) {
+      return Status::Conflict("request " + record.id + " is " +
+                              std::string(RequestStateName(record.state)) + " and cannot become " +
+                              std::string(RequestStateName(to)));
+    }
+    RequestRecord next = record;
+    next.state = to;
+    next.version = record.version + 1;
+    next.reason = reason;
+    next.updated_at_us = d_.now_us();
+    json event = {{"event", "request." + std::string(RequestStateName(to))},
+                  {"request_id", record.id},
+                  {"from", RequestStateName(record.state)},
+                  {"to", RequestStateName(to)},
+                  {"reason", reason}};
+    if (actor != nullptr) event["actor"] = PrincipalRef(*actor);
+    if (extra.is_object()) event.update(extra);
+    // The audit record is durable before the state change is: an auditor
+    // sees every transition that could have taken effect.
+    AIRLOCK_RETURN_IF_ERROR(AuditEvent(std::move(event)));
+    const Status saved = d_.store->Save(next);
+    if (!saved.ok()) {
+      (void)AuditEvent({{"event", "request.transition_aborted"},
+                        {"request_id", record.id},
+                        {"to", RequestStateName(to)},
+                        {"reason", saved.message()}});
+      return saved;
+    }
+    record = std::move(next);
+    CountTransition(to);
+    return Status::Ok();
+  }
+
+  void CountTransition(RequestState to) {
+    if (!d_.metrics) return;
+    d_.metrics
+        ->Get("airlock_request_transitions_total", "Request state transitions", "counter",
+              "state=\"" + std::string(RequestStateName(to)) + "\"")
+        .Add();
+  }
+
+  Status TransitionById(const std::string& id, RequestState from, RequestState to,
+                        const std::string& reason, json extra,
+                        const std::function<void(RequestRecord&)>& mutate) {
+    std::lock_guard lock(StripeFor(id));
+    AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(id));
+    if (!loaded) return Status::NotFound("request " + id + " does not exist");
+    RequestRecord record = std::move(*loaded);
+    if (record.state != from) {
+      return Status::Conflict("request " + id + " is " +
+                              std::string(RequestStateName(record.state)) + ", not " +
+                              std::string(RequestStateName(from)));
+    }
+    if (mutate) mutate(record);
+    AIRLOCK_RETURN_IF_ERROR(Move(record, to, reason, std::move(extra), nullptr));
+    AfterTransition(record);
+    return Status::Ok();
+  }
+
+  // Side effects of entering a state (outside the store transaction).
+  void AfterTransition(const RequestRecord& record) {
+    switch (record.state) {
+      case RequestState::kApproved:
+        supervisor_->Launch(record);
+        break;
+      case RequestState::kPendingApproval:
+      case RequestState::kReady:
+        Schedule(record.id, record.deadline_us);
+        break;
+      default:
+        if (IsTerminal(record.state)) {
+          Unschedule(record.id);
+          supervisor_->Teardown(record.id, record.reason);
+        }
+        break;
+    }
+  }
+
+  // --- access checks ------------------------------------------------------
+
+  bool IsAdmin(const Principal& p) const { return InAnyGroup(p, d_.config->admin_groups); }
+
+  bool IsEligibleApprover(const Principal& p, const RequestRecord& r) const {
+    const auto groups =
+        r.decision.value("approval", json::object()).value("groups", std::vector<std::string>{});
+    return InAnyGroup(p, groups);
+  }
+
+  bool CanSee(const Principal& p, const RequestRecord& r) const {
+    return r.requester_subject() == p.subject || IsAdmin(p) ||
+           InAnyGroup(p, d_.config->reviewer_groups) || IsEligibleApprover(p, r);
+  }
+
+  Result<RequestRecord> LoadVisible(const Principal& caller, const std::string& id) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(id));
+    // Unknown and invisible look the same: existence is not disclosed.
+    if (!loaded || !CanSee(caller, *loaded)) {
+      return Status::NotFound("request " + id + " not found");
+    }
+    return std::move(*loaded);
+  }
+
+  json View(const RequestRecord& r) { return RequestToJson(r, supervisor_->Progress(r.id)); }
+
+  // --- create -------------------------------------------------------------
+
+  Result<AccessRequest> ValidateAsk(const json& body) {
+    if (!body.is_object()) return Status::InvalidArgument("request body must be a JSON object");
+    static const std::set<std::string> kKnown = {"datasets", "window_seconds", "purpose", "mode",
+                                                 "queries"};
+    for (const auto& [key, value] : body.items()) {
+      if (!kKnown.count(key)) return Status::InvalidArgument("unknown field '" + key + "'");
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, AccessRequest::FromJson(body));
+    if (ask.datasets.empty()) return Status::InvalidArgument("datasets must not be empty");
+    if (static_cast<int64_t>(ask.datasets.size()) > d_.config->limits.max_datasets_per_request) {
+      return Status::InvalidArgument("too many datasets in one request (max " +
+                                     std::to_string(d_.config->limits.max_datasets_per_request) +
+                                     ")");
+    }
+    std::set<std::string> unique(ask.datasets.begin(), ask.datasets.end());
+    if (unique.size() != ask.datasets.size()) {
+      return Status::InvalidArgument("datasets must not repeat");
+    }
+    if (!body.contains("window_seconds")) {
+      ask.window_seconds = d_.config->limits.default_window_seconds;
+    }
+    if (ask.window_seconds < 1 || ask.window_seconds > d_.config->limits.max_window_seconds) {
+      return Status::InvalidArgument("window_seconds must be between 1 and " +
+                                     std::to_string(d_.config->limits.max_window_seconds));
+    }
+    if (ask.purpose.size() > kMaxPurposeBytes) {
+      return Status::InvalidArgument("purpose is longer than 1024 bytes");
+    }
+    if (ask.mode != "interactive") {
+      return Status::InvalidArgument("mode must be \"interactive\"");
+    }
+    if (!ask.queries.empty()) return Status::InvalidArgument("queries are only valid in job mode");
+    return ask;
+  }
+
+  // Catalog entries for the asked datasets; NotFound names the unknown ones.
+  Result<std::vector<DatasetInfo>> ResolveDatasets(const AccessRequest& ask) {
+    std::vector<DatasetInfo> found;
+    std::vector<std::string> unknown;
+    for (const auto& name : ask.datasets) {
+      auto it = std::find_if(d_.config->datasets.begin(), d_.config->datasets.end(),
+                             [&](const DatasetInfo& d) { return d.name == name; });
+      if (it == d_.config->datasets.end()) {
+        unknown.push_back(name);
+      } else {
+        found.push_back(*it);
+      }
+    }
+    if (!unknown.empty()) {
+      std::string list;
+      for (const auto& u : unknown) list += (list.empty() ? "" : ", ") + u;
+      return Status::NotFound("unknown dataset(s): " + list);
+    }
+    return found;
+  }
+
+  Result<json> Create(const Principal& requester, const json& body) {
+    AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, ValidateAsk(body));
+    AIRLOCK_ASSIGN_OR_RETURN(auto datasets, ResolveDatasets(ask));
+    const int64_t now = d_.now_us();
+    RequestRecord record;
+    record.id = "req_" + RandomHex(12);
+    ask.id = record.id;
+    record.state = RequestState::kSubmitted;
+    record.requester = requester.ToJson();
+    record.request = ask.ToJson();
+    record.created_at_us = now;
+    record.updated_at_us = now;
+
+    std::lock_guard lock(StripeFor(record.id));
+    AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "request.submitted"},
+                                        {"request_id", record.id},
+                                        {"principal", PrincipalRef(requester)},
+                                        {"datasets", ask.datasets},
+                                        {"window_seconds", ask.window_seconds},
+                                        {"purpose", ask.purpose}}));
+    record.state = RequestState::kEvaluating;
+
+    PolicyInput input;
+    input.principal = requester;
+    input.request = ask;
+    input.datasets = std::move(datasets);
+    input.now_unix_seconds = now / kMicros;
+    auto decided = d_.policy->Evaluate(input);
+    if (d_.metrics) {
+      d_.metrics
+          ->Get("airlock_policy_decisions_total", "Policy decisions", "counter",
+                "effect=\"" +
+                    std::string(decided.ok() ? EffectName(decided->effect) : "error") + "\"")
+          .Add();
+    }
+    RequestState to;
+    std::string reason;
+    if (!decided.ok()) {
+      // Fail closed: a policy backend that cannot answer denies.
+      to = RequestState::kDenied;
+      reason = "policy evaluation failed: " + decided.status().message();
+      record.decision = {{"effect", "deny"}, {"reason", reason}, {"rule", ""}};
+    } else {
+      Decision decision = std::move(decided).value();
+      record.decision = decision.ToJson();
+      reason = decision.reason;
+      switch (decision.effect) {
+        case Effect::kDeny:
+          to = RequestState::kDenied;
+          break;
+        case Effect::kNeedsApproval: {
+          to = RequestState::kPendingApproval;
+          int64_t wait = decision.approval.timeout_seconds > 0
+                             ? decision.approval.timeout_seconds
+                             : d_.config->limits.approval_timeout_seconds;
+          wait = std::min(wait, d_.config->limits.approval_timeout_seconds);
+          record.deadline_us = now + wait * kMicros;
+          break;
+        }
+        case Effect::kAllow:
+          to = RequestState::kApproved;
+          break;
+      }
+      if (decision.max_window_seconds > 0 &&
+          ask.window_seconds > decision.max_window_seconds) {
+        // The policy caps the window; the ask is narrowed, not refused.
+        ask.window_seconds = decision.max_window_seconds;
+        record.request["window_seconds"] = ask.window_seconds;
+      }
+      if (to == RequestState::kApproved) record.deadline_us = now + ask.window_seconds * kMicros;
+    }
+    json evaluated = {{"event", "request.evaluated"},
+                      {"request_id", record.id},
+                      {"principal", PrincipalRef(requester)},
+                      {"effect", record.decision.value("effect", "deny")},
+                      {"rule", record.decision.value("rule", "")},
+                      {"reason", reason}};
+    AIRLOCK_RETURN_IF_ERROR(AuditEvent(std::move(evaluated)));
+    // The request is first persisted in its decided state: submitted and
+    // evaluating are instants inside this call, recorded in the audit log.
+    record.state = to;
+    record.reason = reason;
+    record.version = 1;
+    AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "request." + std::string(RequestStateName(to))},
+                                        {"request_id", record.id},
+                                        {"from", "evaluating"},
+                                        {"to", RequestStateName(to)},
+                                        {"reason", reason}}));
+    AIRLOCK_RETURN_IF_ERROR(d_.store->Save(record));
+    CountTransition(to);
+    AfterTransition(record);
+    return View(record);
+  }
+
+  // --- approve / deny / revoke ---------------------------------------------
+
+  Status CheckApprover(const Principal& approver, const RequestRecord& r) {
+    if (r.requester_subject() == approver.subject) {
+      return Status::PermissionDenied("requester and approver must differ (no self-approval)");
+    }
+    if (!IsEligibleApprover(approver, r)) {
+      return Status::PermissionDenied(approver.subject +
+                                      " is not in an approver group for this request");
+    }
+    return Status::Ok();
+  }
+
+  Result<json> Approve(const Principal& approver, const std::string& id,
+                       const std::string& comment) {
+    if (comment.size() > kMaxCommentBytes) return Status::InvalidArgument("comment too long");
+    std::lock_guard lock(StripeFor(id));
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(approver, id));
+    if (r.state != RequestState::kPendingApproval) {
+      return Status::Conflict("request " + id + " is " + std::string(RequestStateName(r.state)) +
+                              ", not pending_approval");
+    }
+    AIRLOCK_RETURN_IF_ERROR(CheckApprover(approver, r));
+    for (const auto& a : r.approvals) {
+      if (a.value("subject", "") == approver.subject) {
+        return Status::Conflict(approver.subject + " already approved request " + id);
+      }
+    }
+    const int64_t now = d_.now_us();
+    r.approvals.push_back({{"subject", approver.subject},
+                           {"kind", PrincipalKindName(approver.kind)},
+                           {"at_us", now},
+                           {"comment", comment}});
+    const int64_t needed = r.decision.value("approval", json::object()).value("count", 1);
+    const int64_t have = static_cast<int64_t>(r.approvals.size());
+    json extra = {{"approvals", have}, {"approvals_needed", needed}};
+    if (have < needed) {
+      // Recorded, still pending: persisted as a version bump, audited.
+      AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "request.approval_recorded"},
+                                          {"request_id", id},
+                                          {"actor", PrincipalRef(approver)},
+                                          {"approvals", have},
+                                          {"approvals_needed", needed}}));
+      r.version += 1;
+      r.updated_at_us = now;
+      AIRLOCK_RETURN_IF_ERROR(d_.store->Save(r));
+      return View(r);
+    }
+    // The access window starts at approval, not at submission.
+    const int64_t window = r.request.value("window_seconds", int64_t{3600});
+    r.deadline_us = now + window * kMicros;
+    AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kApproved,
+                                 "approved by " + approver.subject, extra, &approver));
+    AfterTransition(r);
+    return View(r);
+  }
+
+  Result<json> Deny(const Principal& approver, const std::string& id, const std::string& comment) {
+    if (comment.size() > kMaxCommentBytes) return Status::InvalidArgument("comment too long");
+    std::lock_guard lock(StripeFor(id));
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(approver, id));
+    if (r.state != RequestState::kPendingApproval) {
+      return Status::Conflict("request " + id + " is " + std::string(RequestStateName(r.state)) +
+                              ", not pending_approval");
+    }
+    AIRLOCK_RETURN_IF_ERROR(CheckApprover(approver, r));
+    std::string reason = "denied by " + approver.subject;
+    if (!comment.empty()) reason += ": " + comment;
+    AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kDenied, reason, json(), &approver));
+    AfterTransition(r);
+    return View(r);
+  }
+
+  Result<json> Revoke(const Principal& caller, const std::string& id, const std::string& comment) {
+    if (comment.size() > kMaxCommentBytes) return Status::InvalidArgument("comment too long");
+    std::lock_guard lock(StripeFor(id));
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
+    const bool allowed = r.requester_subject() == caller.subject || IsAdmin(caller) ||
+                         IsEligibleApprover(caller, r);
+    if (!allowed) {
+      return Status::PermissionDenied(caller.subject + " may not revoke request " + id);
+    }
+    if (IsTerminal(r.state)) {
+      return Status::Conflict("request " + id + " is already " +
+                              std::string(RequestStateName(r.state)));
+    }
+    std::string reason = "revoked by " + caller.subject;
+    if (!comment.empty()) reason += ": " + comment;
+    AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kClosed, reason, json(), &caller));
+    AfterTransition(r);
+    return View(r);
+  }
+
+  Result<json> CollectCredentials(const Principal& caller, const std::string& id) {
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
+    if (r.requester_subject() != caller.subject) {
+      return Status::PermissionDenied("only the requester may collect the tunnel credential");
+    }
+    if (r.state != RequestState::kReady) {
+      return Status::Conflict("request " + id + " is " + std::string(RequestStateName(r.state)) +
+                              ", not ready");
+    }
+    auto grant = supervisor_->TakeGrant(id);
+    if (!grant.ok()) return grant.status();
+    AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "tunnel.credential_issued"},
+                                        {"request_id", id},
+                                        {"principal", PrincipalRef(caller)}}));
+    return grant;
+  }
+
+  Result<json> AuditTrail(const Principal& caller, const std::string& id, size_t limit) {
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
+    AIRLOCK_ASSIGN_OR_RETURN(auto records, d_.audit->ForRequest(id, limit));
+    return json{{"request_id", id}, {"records", records}};
+  }
+
+  Result<json> List(const Principal& caller, const RequestListQuery& query) {
+    RequestFilter filter;
+    filter.state = query.state;
+    filter.limit = std::clamp<size_t>(query.limit, 1, 500);
+    filter.page_token = query.page_token;
+    const bool sees_all = IsAdmin(caller) || InAnyGroup(caller, d_.config->reviewer_groups);
+    if (query.mine || !sees_all) filter.requester_subject = caller.subject;
+    AIRLOCK_ASSIGN_OR_RETURN(RequestPage page, d_.store->List(filter));
+    json items = json::array();
+    for (const auto& r : page.records) items.push_back(View(r));
+    json out = {{"requests", items}};
+    if (!page.next_page_token.empty()) out["next_page_token"] = page.next_page_token;
+    return out;
+  }
+
+  Result<json> Get(const Principal& caller, const std::string& id) {
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
+    return View(r);
+  }
+
+  // --- expiry scheduler ---------------------------------------------------
+
+  void Schedule(const std::string& id, int64_t deadline_us) {
+    if (deadline_us <= 0) return;
+    {
+      std::lock_guard lock(sched_mu_);
+      deadlines_[id] = deadline_us;
+    }
+    sched_cv_.notify_all();
+  }
+
+  void Unschedule(const std::string& id) {
+    std::lock_guard lock(sched_mu_);
+    deadlines_.erase(id);
+  }
+
+  void Start() {
+    std::lock_guard lock(sched_mu_);
+    if (scheduler_.joinable()) return;
+    scheduler_ = std::thread([this] { RunScheduler(); });
+  }
+
+  void RunScheduler() {
+    std::unique_lock lock(sched_mu_);
+    while (!stopping_) {
+      const int64_t now = d_.now_us();
+      std::vector<std::string> due;
+      int64_t next = now + 250000;
+      for (const auto& [id, deadline] : deadlines_) {
+        if (deadline <= now) {
+          due.push_back(id);
+        } else {
+          next = std::min(next, deadline);
+        }
+      }
+      for (const auto& id : due) deadlines_.erase(id);
+      if (!due.empty()) {
+        lock.unlock();
+        for (const auto& id : due) Expire(id);
+        lock.lock();
+        continue;
+      }
+      // Bounded wait: the clock may be replaced in tests.
+      const auto wait = std::chrono::microseconds(std::clamp<int64_t>(next - now, 1000, 250000));
+      sched_cv_.wait_for(lock, wait);
+    }
+  }
+
+  void Expire(const std::string& id) {
+    std::lock_guard lock(StripeFor(id));
+    auto loaded = d_.store->Load(id);
+    if (!loaded.ok() || !loaded->has_value()) return;
+    RequestRecord r = std::move(**loaded);
+    if (r.deadline_us > d_.now_us()) {
+      Schedule(id, r.deadline_us);  // moved on since it was scheduled
+      return;
+    }
+    Status s;
+    if (r.state == RequestState::kPendingApproval) {
+      s = Move(r, RequestState::kExpired, "no decision within the approval window", json(),
+               nullptr);
+    } else if (!IsTerminal(r.state) && r.state != RequestState::kSubmitted) {
+      s = Move(r, RequestState::kClosed, "access window ended", json(), nullptr);
+    } else {
+      return;
+    }
+    if (!s.ok()) {
+      spdlog::error("request {}: expiry failed: {}", id, s.ToString());
+      Schedule(id, d_.now_us() + kMicros);  // retry
+      return;
+    }
+    AfterTransition(r);
+  }
+
+  // --- recovery and shutdown ------------------------------------------------
+
+  Status Recover() {
+    const Status reaped = d_.isolator->ReapOrphans();
+    if (!reaped.ok()) spdlog::warn("isolator could not reap orphans: {}", reaped.ToString());
+    AIRLOCK_ASSIGN_OR_RETURN(auto active, d_.store->LoadActive());
+    for (auto& r : active) {
+      std::lock_guard lock(StripeFor(r.id));
+      Status s;
+      switch (r.state) {
+        case RequestState::kPendingApproval:
+          Schedule(r.id, r.deadline_us);
+          continue;
+        case RequestState::kApproved:
+          // Nothing was provisioned yet: resume.
+          if (r.deadline_us > d_.now_us()) {
+            supervisor_->Launch(r);
+            continue;
+          }
+          s = Move(r, RequestState::kClosed, "access window ended while the kernel was down",
+                   json(), nullptr);
+          break;
+        case RequestState::kSubmitted:
+        case RequestState::kEvaluating:
+          // Never acknowledged to the requester; cannot be a half-made decision.
+          s = Move(r, RequestState::kClosed, "interrupted by a kernel restart before a decision",
+                   json(), nullptr);
+          break;
+        case RequestState::kProvisioning:
+        case RequestState::kIngesting:
+          s = Move(r, RequestState::kFailed, "enclave lost in a kernel restart during ingestion",
+                   json(), nullptr);
+          break;
+        case RequestState::kReady:
+          // The enclave's memory and the tunnel's credential did not survive.
+          s = Move(r, RequestState::kClosed, "enclave did not survive a kernel restart", json(),
+                   nullptr);
+          break;
+        default:
+          continue;
+      }
+      if (!s.ok()) return s.WithContext("recovering request " + r.id);
+      AfterTransition(r);
+    }
+    return Status::Ok();
+  }
+
+  void Shutdown() {
+    {
+      std::lock_guard lock(sched_mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    sched_cv_.notify_all();
+    if (scheduler_.joinable()) scheduler_.join();
+    // Live enclaves die with the kernel; their requests are closed by the
+    // next start's recovery, which audits it. Background work still calls
+    // back into this object while draining, so the supervisor stays alive
+    // until it has stopped.
+    supervisor_->Stop();
+  }
+
+  size_t active_enclaves() const { return supervisor_ ? supervisor_->active() : 0; }
+
+ private:
+  Dependencies d_;
+  std::array<std::mutex, 64> stripes_;
+  std::unique_ptr<EnclaveSupervisor> supervisor_;
+
+  std::mutex sched_mu_;
+  std::condition_variable sched_cv_;
+  std::map<std::string, int64_t> deadlines_;  // GUARDED_BY(sched_mu_)
+  bool stopping_ = false;                     // GUARDED_BY(sched_mu_)
+  std::thread scheduler_;
+};
+
+RequestManager::RequestManager(Dependencies deps) : impl_(std::make_unique<Impl>(std::move(deps))) {}
+RequestManager::~RequestManager() = default;
+
+Status RequestManager::Recover() { return impl_->Recover(); }
+void RequestManager::Start() { impl_->Start(); }
+void RequestManager::Shutdown() { impl_->Shutdown(); }
+Result<json> RequestManager::Create(const Principal& p, const json& body) {
+  return impl_->Create(p, body);
+}
+Result<json> RequestManager::Get(const Principal& p, const std::string& id) {
+  return impl_->Get(p, id);
+}
+Result<json> RequestManager::List(const Principal& p, const RequestListQuery& q) {
+  return impl_->List(p, q);
+}
+Result<json> RequestManager::Approve(const Principal& p, const std::string& id,
+                                     const std::string& c) {
+  return impl_->Approve(p, id, c);
+}
+Result<json> RequestManager::Deny(const Principal& p, const std::string& id,
+                                  const std::string& c) {
+  return impl_->Deny(p, id, c);
+}
+Result<json> RequestManager::Revoke(const Principal& p, const std::string& id,
+                                    const std::string& c) {
+  return impl_->Revoke(p, id, c);
+}
+Result<json> RequestManager::CollectCredentials(const Principal& p, const std::string& id) {
+  return impl_->CollectCredentials(p, id);
+}
+Result<json> RequestManager::AuditTrail(const Principal& p, const std::string& id, size_t limit) {
+  return impl_->AuditTrail(p, id, limit);
+}
+size_t RequestManager::active_enclaves() const { return impl_->active_enclaves(); }
+
+}  // namespace airlock

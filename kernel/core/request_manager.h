@@ -1,0 +1,97 @@
+// The request lifecycle engine: validates asks, consults policy, records
+// approvals, provisions enclaves through the isolator, opens tunnels and tears
+// everything down at window end, on revoke and on shutdown.
+//
+// Every transition is persisted to the state store and written to the audit
+// log before the caller is answered. Transitions of one request are
+// serialised; enclave events are handled on a per-request strand.
+// Thread-safety: all public methods may be called concurrently.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "airlock/cpp/status.hpp"
+#include "airlock/cpp/values.hpp"
+#include "kernel/core/config.h"
+#include "kernel/lifecycle/request_record.h"
+
+namespace airlock {
+
+class AuditLog;
+class StateStore;
+namespace plugin_host {
+class PolicyPlugin;
+class IsolatorPlugin;
+class TunnelPlugin;
+}  // namespace plugin_host
+class Metrics;
+
+// What the API shows of a request (never a credential).
+nlohmann::json RequestToJson(const RequestRecord& record, const nlohmann::json& live_progress);
+
+struct RequestListQuery {
+  std::optional<RequestState> state;
+  bool mine = false;
+  size_t limit = 50;
+  std::string page_token;
+};
+
+class RequestManager {
+ public:
+  struct Dependencies {
+    const KernelConfig* config = nullptr;
+    StateStore* store = nullptr;
+    AuditLog* audit = nullptr;
+    const plugin_host::PolicyPlugin* policy = nullptr;
+    const plugin_host::IsolatorPlugin* isolator = nullptr;
+    const plugin_host::TunnelPlugin* tunnel = nullptr;
+    Metrics* metrics = nullptr;
+    // Wall clock in microseconds; replaceable in tests.
+    std::function<int64_t()> now_us;
+  };
+
+  explicit RequestManager(Dependencies deps);
+  ~RequestManager();
+  RequestManager(const RequestManager&) = delete;
+  RequestManager& operator=(const RequestManager&) = delete;
+
+  // Reconciles what a previous kernel left: reaps orphan enclaves, keeps
+  // pending requests, resumes approved ones, closes or fails the ones whose
+  // enclave did not survive. Call once, before Start().
+  Status Recover();
+  // Starts the expiry scheduler.
+  void Start();
+  // Closes every active request (enclaves destroyed, tunnels revoked) and
+  // stops background work. Idempotent.
+  void Shutdown();
+
+  Result<nlohmann::json> Create(const Principal& requester, const nlohmann::json& body);
+  Result<nlohmann::json> Get(const Principal& caller, const std::string& id);
+  Result<nlohmann::json> List(const Principal& caller, const RequestListQuery& query);
+  Result<nlohmann::json> Approve(const Principal& approver, const std::string& id,
+                                 const std::string& comment);
+  Result<nlohmann::json> Deny(const Principal& approver, const std::string& id,
+                              const std::string& comment);
+  Result<nlohmann::json> Revoke(const Principal& caller, const std::string& id,
+                                const std::string& comment);
+  // The tunnel credential of a ready request, to its requester, exactly once.
+  Result<nlohmann::json> CollectCredentials(const Principal& caller, const std::string& id);
+  // Audit records of one request, for its requester, reviewers and admins.
+  Result<nlohmann::json> AuditTrail(const Principal& caller, const std::string& id,
+                                    size_t limit);
+
+  // Number of enclaves currently alive (for metrics and tests).
+  size_t active_enclaves() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace airlock

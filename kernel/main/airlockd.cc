@@ -1,0 +1,204 @@
+// airlockd: the Airlock kernel daemon and its operator commands.
+//
+//   airlockd serve --config FILE [--port N] [--port-file PATH]
+//   airlockd check-config --config FILE
+//   airlockd audit verify FILE
+//   airlockd token create --subject NAME [--kind human|service|agent] [--groups a,b]
+//   airlockd version
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "kernel/audit/audit_verify.h"
+#include "kernel/common/crypto.h"
+#include "kernel/core/config.h"
+#include "kernel/main/kernel_app.h"
+
+namespace {
+
+using airlock::Status;
+
+constexpr const char* kUsage =
+    "usage:\n"
+    "  airlockd serve --config FILE [--port N] [--port-file PATH]\n"
+    "  airlockd check-config --config FILE\n"
+    "  airlockd audit verify FILE\n"
+    "  airlockd token create --subject NAME [--kind human|service|agent] [--groups a,b]\n"
+    "  airlockd version\n";
+
+// Reads "--name value" pairs after the subcommand.
+class Flags {
+ public:
+  Flags(int argc, char** argv, int first) {
+    for (int i = first; i < argc; ++i) args_.emplace_back(argv[i]);
+  }
+  std::string Get(const std::string& name, const std::string& fallback = "") const {
+    for (size_t i = 0; i + 1 < args_.size(); ++i) {
+      if (args_[i] == name) return args_[i + 1];
+    }
+    return fallback;
+  }
+  const std::vector<std::string>& positional() const { return args_; }
+
+ private:
+  std::vector<std::string> args_;
+};
+
+std::string DefaultPluginDir() {
+  if (const char* env = std::getenv("AIRLOCK_PLUGIN_DIR"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "plugins";
+  return (exe.parent_path().parent_path() / "plugins").string();
+}
+
+int Serve(const Flags& flags) {
+  const std::string path = flags.Get("--config");
+  if (path.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  auto config = airlock::LoadKernelConfig(path, DefaultPluginDir());
+  if (!config.ok()) {
+    std::cerr << "airlockd: invalid configuration: " << config.status().message() << "\n";
+    return 2;
+  }
+  if (const std::string port = flags.Get("--port"); !port.empty()) {
+    config->server.port = static_cast<uint16_t>(std::stoi(port));
+  }
+
+  // Signals are taken synchronously by this thread; every other thread
+  // inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto app = airlock::KernelApp::Start(std::move(config).value());
+  if (!app.ok()) {
+    std::cerr << "airlockd: cannot start: " << app.status().message() << "\n";
+    return 1;
+  }
+  const uint16_t port = (*app)->port();
+  std::cout << "airlockd listening on " << ((*app)->tls() ? "https" : "http") << "://"
+            << config->server.listen_address << ":" << port << std::endl;
+  if (const std::string port_file = flags.Get("--port-file"); !port_file.empty()) {
+    const std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << port << "\n";
+    std::filesystem::rename(tmp, port_file);
+  }
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      const Status reloaded = (*app)->ReloadPolicy();
+      if (reloaded.ok()) {
+        spdlog::info("policy reloaded");
+      } else {
+        spdlog::error("policy reload rejected, previous policy stays: {}", reloaded.message());
+      }
+      continue;
+    }
+    spdlog::info("shutting down (signal {})", sig);
+    break;
+  }
+  (*app)->Stop();
+  return 0;
+}
+
+int CheckConfig(const Flags& flags) {
+  const std::string path = flags.Get("--config");
+  if (path.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  auto config = airlock::LoadKernelConfig(path, DefaultPluginDir());
+  if (!config.ok()) {
+    std::cerr << "invalid: " << config.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "ok: " << config->datasets.size() << " datasets, " << config->identity.size()
+            << " identity provider(s)\n";
+  return 0;
+}
+
+int AuditVerify(const std::string& file) {
+  const airlock::AuditVerifyReport report = airlock::VerifyAuditFile(file);
+  if (report.ok) {
+    std::cout << "audit log " << file << ": OK (" << report.records << " records, chain intact)\n";
+    return 0;
+  }
+  std::cout << "audit log " << file << ": TAMPERED at line " << report.bad_line << ": "
+            << report.problem << "\n";
+  return 1;
+}
+
+int TokenCreate(const Flags& flags) {
+  const std::string subject = flags.Get("--subject");
+  if (subject.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string kind = flags.Get("--kind", "human");
+  if (kind != "human" && kind != "service" && kind != "agent") {
+    std::cerr << "--kind must be human, service or agent\n";
+    return 2;
+  }
+  nlohmann::json groups = nlohmann::json::array();
+  std::string list = flags.Get("--groups");
+  for (size_t start = 0; start < list.size();) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    if (end > start) groups.push_back(list.substr(start, end - start));
+    start = end + 1;
+  }
+  const std::string token = "alk_" + airlock::RandomHex(24);
+  nlohmann::json entry = {{"sha256", airlock::Sha256Hex(token)},
+                          {"subject", subject},
+                          {"kind", kind},
+                          {"groups", groups}};
+  std::cout << "token (shown once, store it now): " << token << "\n"
+            << "configuration entry for identity static-tokens:\n"
+            << entry.dump(2) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const std::string command = argv[1];
+  if (command == "serve") return Serve(Flags(argc, argv, 2));
+  if (command == "check-config") return CheckConfig(Flags(argc, argv, 2));
+  if (command == "audit" && argc == 4 && std::strcmp(argv[2], "verify") == 0) {
+    return AuditVerify(argv[3]);
+  }
+  if (command == "token" && argc >= 3 && std::strcmp(argv[2], "create") == 0) {
+    return TokenCreate(Flags(argc, argv, 3));
+  }
+  if (command == "version") {
+    std::cout << "airlockd " << AIRLOCK_VERSION << " (plugin ABI " << AIRLOCK_ABI_MAJOR << "."
+              << AIRLOCK_ABI_MINOR << ")\n";
+    return 0;
+  }
+  std::cerr << kUsage;
+  return 2;
+}

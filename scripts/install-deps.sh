@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Airlock needs to build, test and run the
+# quickstart. Idempotent: installs only what is missing, and does nothing
+# (not even apt-get update) when everything is present.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config git
+  libboost1.81-dev libboost-filesystem1.81-dev libboost-system1.81-dev libboost-url1.81-dev
+  libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsqlite3-dev
+  libpqxx-dev libmongoc-dev libbson-dev libseccomp-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  postgresql sqlite3 openssl ca-certificates curl jq
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,562 @@
+// Loads the built rules policy plugin through the C ABI and evaluates
+// requests against a policy document.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "airlock/c/airlock_plugin.h"
+#include "airlock/cpp/abi_util.hpp"
+#include "airlock/cpp/values.hpp"
+#include "dl_plugin.h"
+
+namespace airlock {
+namespace {
+
+using testing::DlInstance;
+using testing::DlPlugin;
+using testing::FakeHost;
+
+constexpr char kPluginPath[] = AIRLOCK_PLUGIN_DIR "/airlock_policy_rules.so";
+
+Json Policy() {
+  return Json::parse(R"({
+    "version": 1,
+    "default_max_window_seconds": 3600,
+    "rules": [
+      {"name": "analysts-read-sales", "effect": "allow",
+       "subjects": {"groups": ["analysts"]},
+       "datasets": ["customers", "orders"],
+       "max_window_seconds": 7200,
+       "obligations": {"customers": {"columns": ["id", "email", "country"],
+                                     "masks": {"email": "last4"},
+                                     "row_filter": [{"column": "country", "op": "eq", "value": "DE"}]}}},
+      {"name": "bob-reads-orders", "effect": "allow",
+       "subjects": {"users": ["bob"]}, "datasets": ["orders"]},
+      {"name": "alice-reads-payroll", "effect": "allow",
+       "subjects": {"users": ["alice"], "kinds": ["human"]}, "datasets": ["payroll"],
+       "approval": {"groups": ["hr-owners"], "count": 1, "timeout_seconds": 86400}},
+      {"name": "agents-read-public", "effect": "allow",
+       "subjects": {"kinds": ["agent"]}, "tags": ["public"]},
+      {"name": "fraud-review", "effect": "allow",
+       "subjects": {"groups": ["fraud"]}, "datasets": ["transactions"],
+       "purposes": ["fraud-review"], "max_window_seconds": 1800},
+      {"name": "no-contractors", "effect": "deny",
+       "subjects": {"groups": ["contractors"]}, "datasets": ["*"]},
+      {"name": "pii-needs-two", "effect": "allow",
+       "subjects": {"groups": ["analysts"]}, "tags": ["pii"],
+       "max_window_seconds": 900,
+       "approval": {"groups": ["data-owners", "security"], "count": 2, "timeout_seconds": 3600},
+       "obligations": {"*": {"columns": ["id", "email", "phone"],
+                             "masks": {"email": "redact", "phone": "last4"},
+                             "row_filter": [{"column": "active", "op": "eq", "value": true}]}}},
+      {"name": "tenant-t2-only", "effect": "allow",
+       "subjects": {"tenants": ["t2"]}, "datasets": ["t2-ledger"]},
+      {"name": "no-exports-to-agents", "effect": "deny",
+       "subjects": {"kinds": ["agent"]}, "datasets": ["exports"], "purposes": ["exfiltrate"]}
+    ]})");
+}
+
+Json Metadata() {
+  return Json::array({{{"name", "customers"}, {"tags", {"pii", "sales"}}},
+                      {{"name", "orders"}, {"tags", {"sales"}}},
+                      {{"name", "weather"}, {"tags", {"public"}}},
+                      {{"name", "exports"}, {"tags", {"public"}}}});
+}
+
+Json Principal(const std::string& subject, std::vector<std::string> groups = {},
+               const std::string& kind = "human", const std::string& tenant = "") {
+  Json p = {{"subject", subject}, {"kind", kind}, {"groups", groups}};
+  if (!tenant.empty()) p["tenant"] = tenant;
+  return p;
+}
+
+Json Input(const Json& principal, std::vector<std::string> datasets,
+           const std::string& purpose = "") {
+  return {{"principal", principal},
+          {"request",
+           {{"id", "r1"}, {"datasets", datasets}, {"window_seconds", 600}, {"purpose", purpose}}},
+          {"datasets", Metadata()},
+          {"now", 1767225600}};
+}
+
+class RulesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    plugin_ = DlPlugin::Load(kPluginPath, host_.services(), &error);
+    ASSERT_NE(plugin_, nullptr) << error;
+    ASSERT_EQ(plugin_->info().kind, AIRLOCK_KIND_POLICY);
+    instance_ = std::make_unique<DlInstance<airlock_type_policy_vtable>>(table(), Policy().dump());
+    ASSERT_TRUE(instance_->ok()) << instance_->error();
+  }
+
+  const airlock_type_policy_vtable& table() const {
+    return plugin_->vtable<airlock_type_policy_vtable>();
+  }
+
+  Json Evaluate(const Json& input) {
+    const std::string text = input.dump();
+    abi::BufferHolder buffer;
+    abi::ErrorHolder error;
+    const auto rc =
+        table().evaluate(instance_->get(), text.data(), text.size(), buffer.get(), error.get());
+    EXPECT_EQ(rc, AIRLOCK_OK) << error.message();
+    if (rc != AIRLOCK_OK) return Json();
+    Json decision = Json::parse(buffer.view());
+    // Whatever we answer must read back as a valid decision.
+    auto typed = Decision::FromJson(decision);
+    EXPECT_TRUE(typed.ok()) << typed.status().ToString() << " in " << decision.dump();
+    return decision;
+  }
+
+  std::pair<airlock_type_status, std::string> Reload(const Json& document) {
+    const std::string text = document.dump();
+    abi::ErrorHolder error;
+    const auto rc = table().reload(instance_->get(), text.data(), text.size(), error.get());
+    return {rc, error.message()};
+  }
+
+  FakeHost host_;
+  std::unique_ptr<DlPlugin> plugin_;
+  std::unique_ptr<DlInstance<airlock_type_policy_vtable>> instance_;
+};
+
+struct Case {
+  const char* name;
+  Json principal;
+  std::vector<std::string> datasets;
+  std::string purpose;
+  std::string effect;
+  std::string reason;  // substring
+  std::string rule;    // exact
+  int64_t window;      // checked when the effect is not deny
+};
+
+TEST_F(RulesTest, DecisionTable) {
+  const std::vector<Case> cases = {
+      {"user match",
+       Principal("bob"),
+       {"orders"},
+       "",
+       "allow",
+       "allowed by bob-reads-orders",
+       "bob-reads-orders",
+       3600},
+      {"group match",
+       Principal("carol", {"analysts"}),
+       {"orders"},
+       "",
+       "allow",
+       "allowed by analysts-read-sales",
+       "analysts-read-sales",
+       7200},
+      {"user and group rules both cover",
+       Principal("bob", {"analysts"}),
+       {"orders"},
+       "",
+       "allow",
+       "allowed by",
+       "analysts-read-sales, bob-reads-orders",
+       3600},
+      {"kind match via tag",
+       Principal("bot", {}, "agent"),
+       {"weather"},
+       "",
+       "allow",
+       "agents-read-public",
+       "agents-read-public",
+       3600},
+      {"kind mismatch",
+       Principal("dave"),
+       {"weather"},
+       "",
+       "deny",
+       "no rule allows dave to read weather",
+       "",
+       0},
+      {"kind restricts users",
+       Principal("alice", {}, "agent"),
+       {"payroll"},
+       "",
+       "deny",
+       "no rule allows alice to read payroll",
+       "",
+       0},
+      {"tag match",
+       Principal("carol", {"analysts"}),
+       {"customers"},
+       "",
+       "needs_approval",
+       "required by pii-needs-two",
+       "analysts-read-sales, pii-needs-two",
+       900},
+      {"purpose fits",
+       Principal("erin", {"fraud"}),
+       {"transactions"},
+       "fraud-review",
+       "allow",
+       "fraud-review",
+       "fraud-review",
+       1800},
+      {"purpose mismatch",
+       Principal("erin", {"fraud"}),
+       {"transactions"},
+       "marketing",
+       "deny",
+       "no rule allows erin to read transactions",
+       "",
+       0},
+      {"purpose missing",
+       Principal("erin", {"fraud"}),
+       {"transactions"},
+       "",
+       "deny",
+       "no rule allows erin",
+       "",
+       0},
+      {"deny overrides allow",
+       Principal("frank", {"analysts", "contractors"}),
+       {"orders"},
+       "",
+       "deny",
+       "rule 'no-contractors' denies frank access to orders",
+       "no-contractors",
+       0},
+      {"deny on any dataset",
+       Principal("frank", {"contractors"}),
+       {"weather", "orders"},
+       "",
+       "deny",
+       "no-contractors",
+       "no-contractors",
+       0},
+      {"deny needs its purpose",
+       Principal("bot", {}, "agent"),
+       {"exports"},
+       "reporting",
+       "allow",
+       "agents-read-public",
+       "agents-read-public",
+       3600},
+      {"deny with purpose",
+       Principal("bot", {}, "agent"),
+       {"exports"},
+       "exfiltrate",
+       "deny",
+       "no-exports-to-agents",
+       "no-exports-to-agents",
+       0},
+      {"uncovered dataset",
+       Principal("carol", {"analysts"}),
+       {"orders", "payroll"},
+       "",
+       "deny",
+       "no rule allows carol to read payroll",
+       "",
+       0},
+      {"unknown dataset",
+       Principal("carol", {"analysts"}),
+       {"nope"},
+       "",
+       "deny",
+       "no rule allows carol to read nope",
+       "",
+       0},
+      {"tenant match",
+       Principal("gina", {}, "service", "t2"),
+       {"t2-ledger"},
+       "",
+       "allow",
+       "tenant-t2-only",
+       "tenant-t2-only",
+       3600},
+      {"tenant mismatch",
+       Principal("gina", {}, "service", "t1"),
+       {"t2-ledger"},
+       "",
+       "deny",
+       "no rule allows gina",
+       "",
+       0},
+      {"no datasets", Principal("carol", {"analysts"}), {}, "", "deny", "names no datasets", "", 0},
+      {"duplicate datasets",
+       Principal("bob"),
+       {"orders", "orders"},
+       "",
+       "allow",
+       "bob-reads-orders",
+       "bob-reads-orders",
+       3600},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Json d = Evaluate(Input(c.principal, c.datasets, c.purpose));
+    ASSERT_TRUE(d.is_object());
+    EXPECT_EQ(d["effect"], c.effect) << d.dump();
+    EXPECT_NE(d["reason"].get<std::string>().find(c.reason), std::string::npos) << d.dump();
+    EXPECT_EQ(d["rule"], c.rule) << d.dump();
+    if (c.effect != "deny") {
+      EXPECT_EQ(d["max_window_seconds"], c.window) << d.dump();
+    }
+  }
+}
+
+TEST_F(RulesTest, ApprovalRequirementsMerge) {
+  // alice (analyst) asks for customers (pii: 2 of data-owners/security, 1h)
+  // and payroll (1 of hr-owners, 24h).
+  Json d = Evaluate(Input(Principal("alice", {"analysts"}), {"customers", "payroll"}));
+  ASSERT_EQ(d["effect"], "needs_approval") << d.dump();
+  EXPECT_EQ(d["approval"]["groups"], Json({"data-owners", "security", "hr-owners"}));
+  EXPECT_EQ(d["approval"]["count"], 2);
+  EXPECT_EQ(d["approval"]["timeout_seconds"], 3600);
+  EXPECT_EQ(d["max_window_seconds"], 900);  // min(7200, 900, default 3600)
+  EXPECT_EQ(d["rule"], "analysts-read-sales, alice-reads-payroll, pii-needs-two");
+  EXPECT_NE(d["reason"].get<std::string>().find("pii-needs-two, alice-reads-payroll"),
+            std::string::npos)
+      << d.dump();
+}
+
+TEST_F(RulesTest, ObligationsMergePerDataset) {
+  Json d = Evaluate(Input(Principal("carol", {"analysts"}), {"customers", "orders"}));
+  ASSERT_EQ(d["effect"], "needs_approval") << d.dump();
+  const Json& customers = d["obligations"]["customers"];
+  // Columns intersect: {id,email,country} ∩ {id,email,phone}.
+  EXPECT_EQ(customers["columns"], Json({"id", "email"}));
+  // Masks unite; on a conflict the stronger mask (redact over last4) wins.
+  EXPECT_EQ(customers["masks"], Json({{"email", "redact"}, {"phone", "last4"}}));
+  // Row filters concatenate (all must hold).
+  EXPECT_EQ(customers["row_filter"], Json::parse(R"([{"column":"country","op":"eq","value":"DE"},
+                            {"column":"active","op":"eq","value":true}])"));
+  // orders has no obligations: an unrestricted scope.
+  EXPECT_EQ(d["obligations"]["orders"]["columns"], Json::array());
+  EXPECT_EQ(d["obligations"]["orders"]["row_filter"], Json::array());
+}
+
+TEST_F(RulesTest, DisjointColumnRestrictionsDeny) {
+  Json doc = Json::parse(R"({"version": 1, "rules": [
+    {"name": "a", "effect": "allow", "datasets": ["x"], "obligations": {"x": {"columns": ["c1"]}}},
+    {"name": "b", "effect": "allow", "datasets": ["x"], "obligations": {"x": {"columns": ["c2"]}}}]})");
+  ASSERT_EQ(Reload(doc).first, AIRLOCK_OK);
+  Json d = Evaluate(Input(Principal("zed"), {"x"}));
+  EXPECT_EQ(d["effect"], "deny");
+  EXPECT_NE(d["reason"].get<std::string>().find("leave no column of x readable"), std::string::npos)
+      << d.dump();
+}
+
+TEST_F(RulesTest, ReloadReplacesThePolicy) {
+  EXPECT_EQ(Evaluate(Input(Principal("zed"), {"orders"}))["effect"], "deny");
+  Json open = {{"version", 1},
+               {"rules", {{{"name", "open"}, {"effect", "allow"}, {"datasets", {"*"}}}}}};
+  auto [rc, message] = Reload(open);
+  ASSERT_EQ(rc, AIRLOCK_OK) << message;
+  Json d = Evaluate(Input(Principal("zed"), {"orders"}));
+  EXPECT_EQ(d["effect"], "allow");
+  EXPECT_EQ(d["rule"], "open");
+  EXPECT_EQ(d["max_window_seconds"], 3600);  // built-in default
+}
+
+TEST_F(RulesTest, BadReloadKeepsTheOldPolicy) {
+  Json bad = Policy();
+  bad["rules"][2]["approval"]["count"] = 0;
+  auto [rc, message] = Reload(bad);
+  EXPECT_EQ(rc, AIRLOCK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("rules[2].approval.count must be >= 1"), std::string::npos) << message;
+  EXPECT_NE(message.find("previous policy stays in force"), std::string::npos) << message;
+  // Still the original policy: bob may read orders, zed may not.
+  EXPECT_EQ(Evaluate(Input(Principal("bob"), {"orders"}))["effect"], "allow");
+  EXPECT_EQ(Evaluate(Input(Principal("zed"), {"orders"}))["effect"], "deny");
+  auto [rc2, message2] = Reload(Json::parse("[]"));
+  EXPECT_EQ(rc2, AIRLOCK_ERR_INVALID_ARGUMENT);
+  const std::string not_json = "{";
+  abi::ErrorHolder error;
+  EXPECT_EQ(table().reload(instance_->get(), not_json.data(), not_json.size(), error.get()),
+            AIRLOCK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(Evaluate(Input(Principal("bob"), {"orders"}))["effect"], "allow");
+}
+
+TEST_F(RulesTest, ValidationNamesThePath) {
+  struct Invalid {
+    const char* name;
+    std::string patch;  // JSON merge patch applied to rules[1] unless it has "/"
+    std::string expected;
+  };
+  auto with_rule = [](const Json& rule) {
+    Json doc = {{"version", 1},
+                {"rules", {{{"name", "ok"}, {"effect", "allow"}, {"datasets", {"a"}}}, rule}}};
+    return doc;
+  };
+  auto base = [] { return Json{{"name", "r"}, {"effect", "allow"}, {"datasets", {"a"}}}; };
+  std::vector<std::pair<Json, std::string>> cases;
+  {
+    Json r = base();
+    r["effect"] = "permit";
+    cases.emplace_back(with_rule(r), "rules[1].effect 'permit' is unknown");
+  }
+  {
+    Json r = base();
+    r["obligations"] = {
+        {"a", {{"row_filter", {{{"column", "x"}, {"op", "between"}, {"value", 1}}}}}}};
+    cases.emplace_back(with_rule(r),
+                       "rules[1].obligations.a.row_filter[0].op 'between' is unknown");
+  }
+  {
+    Json r = base();
+    r["obligations"] = {{"a", {{"row_filter", {{{"column", "x"}, {"op", "in"}, {"value", 1}}}}}}};
+    cases.emplace_back(with_rule(r), "rules[1].obligations.a.row_filter[0]");
+  }
+  {
+    Json r = base();
+    r["obligations"] = {{"a", {{"masks", {{"email", "scramble"}}}}}};
+    cases.emplace_back(with_rule(r), "rules[1].obligations.a.masks.email: unknown mask function");
+  }
+  {
+    Json r = base();
+    r["obligations"] = {{"a", {{"columns", Json::array()}}}};
+    cases.emplace_back(with_rule(r), "rules[1].obligations.a.columns must name at least one");
+  }
+  {
+    Json r = base();
+    r["obligations"] = {{"a", {{"colums", {"x"}}}}};
+    cases.emplace_back(with_rule(r), "rules[1].obligations.a.colums is not a known key");
+  }
+  {
+    Json r = base();
+    r["approval"] = {{"groups", {"g"}}, {"count", 0}};
+    cases.emplace_back(with_rule(r), "rules[1].approval.count must be >= 1");
+  }
+  {
+    Json r = base();
+    r["approval"] = {{"count", 1}};
+    cases.emplace_back(with_rule(r), "rules[1].approval.groups must name at least one group");
+  }
+  {
+    Json r = base();
+    r["effect"] = "deny";
+    r["approval"] = {{"groups", {"g"}}};
+    cases.emplace_back(with_rule(r), "rules[1].approval is not allowed on a deny rule");
+  }
+  {
+    Json r = base();
+    r.erase("datasets");
+    cases.emplace_back(with_rule(r), "rules[1] must name datasets or tags");
+  }
+  {
+    Json r = base();
+    r["name"] = "ok";
+    cases.emplace_back(with_rule(r), "rules[1].name 'ok' duplicates rules[0].name");
+  }
+  {
+    Json r = base();
+    r["subjects"] = {{"kinds", {"robot"}}};
+    cases.emplace_back(with_rule(r), "rules[1].subjects.kinds[0] must be human, service or agent");
+  }
+  {
+    Json r = base();
+    r["subjects"] = {{"user", {"alice"}}};
+    cases.emplace_back(with_rule(r), "rules[1].subjects.user is not a known key");
+  }
+  {
+    Json r = base();
+    r["max_window_seconds"] = 0;
+    cases.emplace_back(with_rule(r), "rules[1].max_window_seconds must be >= 1");
+  }
+  {
+    Json r = base();
+    r["datasets"] = {"a", 3};
+    cases.emplace_back(with_rule(r), "rules[1].datasets[1] must be a non-empty string");
+  }
+  {
+    Json doc = with_rule(base());
+    doc["rulez"] = Json::array();
+    cases.emplace_back(doc, "rulez is not a known key");
+  }
+  {
+    Json doc = with_rule(base());
+    doc["version"] = 2;
+    cases.emplace_back(doc, "version must be 1");
+  }
+  {
+    Json doc = with_rule(base());
+    doc.erase("version");
+    cases.emplace_back(doc, "version is required");
+  }
+  {
+    Json doc = with_rule(base());
+    doc["default_max_window_seconds"] = -5;
+    cases.emplace_back(doc, "default_max_window_seconds must be >= 1");
+  }
+  cases.emplace_back(Json{{"version", 1}}, "rules is required");
+
+  for (const auto& [doc, expected] : cases) {
+    SCOPED_TRACE(expected);
+    DlInstance<airlock_type_policy_vtable> instance(table(), doc.dump());
+    EXPECT_EQ(instance.status(), AIRLOCK_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(instance.error().find(expected), std::string::npos) << instance.error();
+  }
+}
+
+TEST_F(RulesTest, EvaluatesTenThousandDecisionsPerSecondWithHundredRules) {
+  Json doc = {{"version", 1}, {"rules", Json::array()}};
+  for (int i = 0; i < 100; ++i) {
+    Json rule = {{"name", "rule-" + std::to_string(i)},
+                 {"effect", i % 10 == 9 ? "deny" : "allow"},
+                 {"subjects", {{"groups", {"group-" + std::to_string(i % 17)}}}},
+                 {"datasets", {"dataset-" + std::to_string(i % 25)}},
+                 {"tags", {"tag-" + std::to_string(i % 7)}}};
+    const bool deny = i % 10 == 9;
+    if (!deny && i % 3 == 0) rule["approval"] = {{"groups", {"owners"}}, {"count", 1}};
+    if (!deny && i % 4 == 0) {
+      rule["obligations"] = {{"dataset-" + std::to_string(i % 25),
+                              {{"columns", {"a", "b", "c"}},
+                               {"masks", {{"b", "hash"}}},
+                               {"row_filter", {{{"column", "a"}, {"op", "gt"}, {"value", 1}}}}}}};
+    }
+    doc["rules"].push_back(rule);
+  }
+  DlInstance<airlock_type_policy_vtable> instance(table(), doc.dump());
+  ASSERT_TRUE(instance.ok()) << instance.error();
+  Json input = Input(Principal("perf", {"group-1", "group-2", "group-3"}),
+                     {"dataset-1", "dataset-2", "dataset-3"});
+  input["datasets"] = Json::array({{{"name", "dataset-1"}, {"tags", {"tag-1"}}},
+                                   {{"name", "dataset-2"}, {"tags", {"tag-2"}}},
+                                   {{"name", "dataset-3"}, {"tags", {"tag-3"}}}});
+  const std::string text = input.dump();
+  {
+    // The measured input walks the whole path: candidates, merge, approval.
+    abi::BufferHolder buffer;
+    abi::ErrorHolder error;
+    ASSERT_EQ(table().evaluate(instance.get(), text.data(), text.size(), buffer.get(), error.get()),
+              AIRLOCK_OK);
+    Json d = Json::parse(buffer.view());
+    ASSERT_EQ(d["effect"], "needs_approval") << d.dump();
+    ASSERT_EQ(d["rule"],
+              "rule-1, rule-2, rule-3, rule-36, rule-37, rule-52, rule-53, rule-71, rule-86, "
+              "rule-87")
+        << d.dump();
+  }
+
+  constexpr int kDecisions = 10000;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kDecisions; ++i) {
+    abi::BufferHolder buffer;
+    abi::ErrorHolder error;
+    ASSERT_EQ(table().evaluate(instance.get(), text.data(), text.size(), buffer.get(), error.get()),
+              AIRLOCK_OK);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double rate = kDecisions / seconds;
+  RecordProperty("decisions_per_second", static_cast<int>(rate));
+  std::printf("rules policy: %.0f decisions/s (100 rules, through the C ABI)\n", rate);
+#ifdef NDEBUG
+  EXPECT_GE(rate, 10000.0);
+#else
+  EXPECT_GE(rate, 1000.0);  // unoptimised build: a looser floor, still catches pathologies
+#endif
+}
+
+}  // namespace
+}  // namespace airlock

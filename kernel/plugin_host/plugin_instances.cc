@@ -333,8 +333,11 @@ Result<std::unique_ptr<EnclaveHandle>> IsolatorPlugin::Provision(const nlohmann:
       holder_->instance(), text.data(), text.size(), &launch, error.get());
   if (rc != AIRLOCK_OK) return FromPlugin(*holder_, rc, error, "provision");
   struct stat info;
-  const bool socket =
-      launch.control_fd >= 0 && ::fstat(launch.control_fd, &info) == 0 && S_ISSOCK(info.st_mode);
+  const bool open = launch.control_fd >= 0 && ::fstat(launch.control_fd, &info) == 0;
+  const bool socket = open && S_ISSOCK(info.st_mode);
+  // The host owns the descriptor once provision() returned OK, so an open
+  // descriptor of the wrong type is closed here rather than leaked.
+  if (open && !socket) ::close(launch.control_fd);
   // Owned from here on: a bad launch is terminated by the handle's destructor.
   auto handle =
       std::make_unique<EnclaveHandle>(holder_, launch.enclave, socket ? launch.control_fd : -1);

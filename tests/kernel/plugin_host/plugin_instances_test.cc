@@ -499,6 +499,20 @@ TEST_F(PluginInstancesTest, IsolatorFailuresAndBadLaunches) {
   const auto terminated = callbacks_.AuditsNamed("enclave.terminated");
   ASSERT_EQ(terminated.size(), 1u);
   EXPECT_EQ(terminated[0]["request_id"], "bad-fd");
+
+  auto pipe = (*isolator)->Provision({{"request_id", "pipe-fd"}});
+  ASSERT_FALSE(pipe.ok());
+  EXPECT_EQ(pipe.status().code(), StatusCode::kInternal);
+  const std::string& message = pipe.status().message();
+  const size_t at = message.find("control_fd ");
+  ASSERT_NE(at, std::string::npos) << message;
+  EXPECT_THAT(message, HasSubstr("is not an open socket"));
+  // The host owned the pipe once provision returned OK: it was closed, not leaked.
+  const int leaked = std::stoi(message.substr(at + std::strlen("control_fd ")));
+  errno = 0;
+  EXPECT_EQ(::fcntl(leaked, F_GETFD), -1);
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_EQ(callbacks_.AuditsNamed("enclave.terminated").size(), 2u);
 }
 
 TEST_F(PluginInstancesTest, IsolatorDescribesItselfAndReaps) {

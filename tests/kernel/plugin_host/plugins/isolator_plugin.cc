@@ -1,5 +1,6 @@
 // Test isolator: an "enclave" is a thread running the host's enclave runtime
 // (host->enclave_serve) on one end of a socketpair; the host gets the other.
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -61,6 +62,12 @@ class TestIsolator : public airlock::sdk::Isolator {
     if (request_id == "bad-fd") {
       ::close(fds[0]);
       launch.control_fd = -1;
+    } else if (request_id == "pipe-fd") {  // open, but not a socket
+      ::close(fds[0]);
+      int pipe_fds[2];
+      if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return Status::Internal("pipe failed");
+      ::close(pipe_fds[1]);
+      launch.control_fd = pipe_fds[0];
     }
     return launch;
   }

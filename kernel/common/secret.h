@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "kernel/common/crypto.h"
 
@@ -12,7 +13,11 @@ namespace airlock {
 class Secret {
  public:
   Secret() = default;
-  explicit Secret(std::string value) : value_(std::move(value)) {}
+  // Copies `value` into heap storage that moves by pointer (never a
+  // small-string buffer that would leave a copy behind), then wipes `value`.
+  explicit Secret(std::string value) : value_(value.begin(), value.end()) {
+    SecureWipe(value.data(), value.size());
+  }
   ~Secret() { Wipe(); }
 
   Secret(const Secret&) = delete;
@@ -28,7 +33,7 @@ class Secret {
   }
 
   // The bytes, for the one place that must use them (a hash, a connection).
-  std::string_view Reveal() const { return value_; }
+  std::string_view Reveal() const { return {value_.data(), value_.size()}; }
   bool empty() const { return value_.empty(); }
   void Wipe() {
     SecureWipe(value_.data(), value_.size());
@@ -36,7 +41,7 @@ class Secret {
   }
 
  private:
-  std::string value_;
+  std::vector<char> value_;
 };
 
 }  // namespace airlock

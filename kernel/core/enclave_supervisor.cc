@@ -285,8 +285,8 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
          {"request_id", id},
          {"isolator", deps_.config->isolator.name}});
 
-  // The client gets its own descriptor; the isolator's handle keeps its own.
-  const int fd = ::dup((*handle)->control_fd());
+  // The control channel now belongs to the client.
+  const int fd = (*handle)->ReleaseControlFd();
   if (fd < 0) {
     Fail(active, RequestState::kProvisioning, "could not take the enclave's control channel");
     return;

@@ -474,6 +474,9 @@ typedef struct airlock_type_enclave_launch {
   void* enclave;
 } airlock_type_enclave_launch;
 
+#define AIRLOCK_ENCLAVE_LAUNCH_1_0_SIZE \
+  (offsetof(airlock_type_enclave_launch, enclave) + sizeof(void*))
+
 /**
  * Isolator table.
  * provision: [in] spec JSON {"request_id","limits":{...},"egress":[...]};

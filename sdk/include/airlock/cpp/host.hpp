@@ -111,6 +111,17 @@ class Host {
     return error.ToStatus(rc, "enclave runtime failed");
   }
 
+  // The directory relative paths in this plugin's configuration are relative
+  // to (the kernel configuration file's directory), or empty.
+  const std::string& config_dir() const { return config_dir_; }
+  void set_config_dir(std::string dir) { config_dir_ = std::move(dir); }
+
+  // `path` made absolute against config_dir() when it is relative.
+  std::string ResolvePath(const std::string& path) const {
+    if (path.empty() || path[0] == '/' || config_dir_.empty()) return path;
+    return config_dir_ + "/" + path;
+  }
+
   // Path of the airlock-enclave executable, or empty.
   std::string EnclaveExecutable() const {
     if (services_ == nullptr ||
@@ -124,6 +135,7 @@ class Host {
  private:
   const airlock_host_services* services_ = nullptr;
   std::string plugin_name_;
+  std::string config_dir_;
 };
 
 }  // namespace airlock::sdk

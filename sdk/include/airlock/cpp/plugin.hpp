@@ -187,6 +187,24 @@ inline airlock_type_status Catch(airlock_type_error* error) {
   return AIRLOCK_ERR_INTERNAL;
 }
 
+// Removes the host's '$'-prefixed annotations from a configuration object and
+// returns "$config_dir" (or empty).
+inline std::string StripHostAnnotations(Json& config) {
+  std::string config_dir;
+  if (!config.is_object()) return config_dir;
+  if (auto it = config.find("$config_dir"); it != config.end() && it->is_string()) {
+    config_dir = it->get<std::string>();
+  }
+  for (auto it = config.begin(); it != config.end();) {
+    if (!it.key().empty() && it.key()[0] == '$') {
+      it = config.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return config_dir;
+}
+
 template <typename Impl>
 airlock_type_status Create(const char* config, size_t length, void** instance,
                            airlock_type_error* error) {
@@ -198,7 +216,11 @@ airlock_type_status Create(const char* config, size_t length, void** instance,
       if (!result.ok()) return abi::Report(result.status(), error);
       parsed = std::move(result).value();
     }
-    auto made = Impl::Create(parsed, CurrentHost());
+    // Keys starting with '$' are the host's annotations, not plugin settings:
+    // "$config_dir" anchors relative paths (Host::ResolvePath); all are removed.
+    Host host = CurrentHost();
+    host.set_config_dir(StripHostAnnotations(parsed));
+    auto made = Impl::Create(parsed, host);
     if (!made.ok()) return abi::Report(made.status(), error);
     *instance = std::move(made).value().release();
     return AIRLOCK_OK;
@@ -276,6 +298,7 @@ struct PolicyShim {
     try {
       auto parsed = json_read::Parse(std::string_view(config, length), "policy configuration");
       if (!parsed.ok()) return abi::Report(parsed.status(), error);
+      StripHostAnnotations(*parsed);
       return abi::Report(static_cast<Impl*>(instance)->Reload(*parsed), error);
     } catch (...) {
       return Catch(error);

@@ -31,9 +31,10 @@ Status BatchEmitter::Add(const std::vector<scope::Value>& row) {
     }
     if (out.mask) {
       masker_.Mask(*out.mask, v, &masked_);
-      builder_.AppendString(c, masked_);
+      AIRLOCK_RETURN_IF_ERROR(AppendString(c, masked_));
       continue;
     }
+    pending_bytes_ += 8;
     switch (out.field.type) {
       case arrow::Type::kBool:
         builder_.AppendBool(c, v.b);
@@ -51,13 +52,21 @@ Status BatchEmitter::Add(const std::vector<scope::Value>& row) {
         builder_.AppendTimestamp(c, v.i);
         break;
       default:
-        builder_.AppendString(c, v.s);
+        AIRLOCK_RETURN_IF_ERROR(AppendString(c, v.s));
         break;
     }
   }
   ++pending_;
-  if (pending_ >= batch_rows_ || (pending_ % 256 == 0 && builder_.bytes() >= kMaxBatchBytes)) {
-    return Flush();
+  if (pending_ >= batch_rows_ || pending_bytes_ >= kMaxBatchBytes) return Flush();
+  return Status::Ok();
+}
+
+Status BatchEmitter::AppendString(size_t column, std::string_view value) {
+  pending_bytes_ += value.size() + sizeof(int32_t);
+  if (!builder_.AppendString(column, value)) {
+    // Unreachable while batches are flushed at kMaxBatchBytes; never deliver
+    // a silent NULL in place of data.
+    return Status::ResourceExhausted("a batch column exceeds the 2 GiB Arrow limit");
   }
   return Status::Ok();
 }
@@ -69,6 +78,7 @@ Status BatchEmitter::Flush() {
   rows_sent_ += pending_;
   bytes_sent_ += bytes;
   pending_ = 0;
+  pending_bytes_ = 0;
   sink_.Progress(rows_sent_, bytes_sent_);
   return Status::Ok();
 }

@@ -1,6 +1,7 @@
 // Turns source rows into scoped record batches: evaluates the row filter,
 // keeps the scoped columns, masks, and sends a batch to the sink every
-// `batch_rows` rows (or sooner when a batch grows past kMaxBatchBytes). The
+// `batch_rows` rows (or sooner when a batch grows past kMaxBatchBytes, which
+// also keeps every string column far below Arrow's 2 GiB offset limit). The
 // sink is polled for cancellation before every batch and every `batch_rows`
 // source rows, so a filter that rejects everything still stops promptly.
 //
@@ -9,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "airlock/cpp/arrow.hpp"
@@ -40,6 +42,7 @@ class BatchEmitter {
  private:
   Status Flush();
   Status CheckCancelled() const;
+  Status AppendString(size_t column, std::string_view value);
 
   const scope::ScopePlan& plan_;
   sdk::BatchSink& sink_;
@@ -48,6 +51,7 @@ class BatchEmitter {
   scope::Masker masker_;
   std::string masked_;
   size_t pending_ = 0;        // rows in the builder
+  size_t pending_bytes_ = 0;  // approximate payload bytes in the builder
   uint64_t source_rows_ = 0;  // rows seen, kept or not
   uint64_t rows_sent_ = 0;
   uint64_t bytes_sent_ = 0;

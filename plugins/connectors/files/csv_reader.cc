@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 namespace airlock::connectors::files {
 
@@ -93,7 +94,13 @@ CsvReader::Outcome CsvReader::Parse(bool at_eof, size_t* consumed, int64_t* line
       s = f;
     }
     const After next = after_field();
-    if (next == After::kNextField) continue;
+    if (next == After::kNextField) {
+      if (spans_.size() >= max_fields_) {
+        *error = "more than " + std::to_string(max_fields_) + " fields";
+        return Outcome::kError;
+      }
+      continue;
+    }
     if (next == After::kNeedMore) return Outcome::kNeedMore;
     if (next == After::kError) {
       *error = "unexpected character after a closing quote";

@@ -25,7 +25,9 @@ struct CsvRecord {
 
 class CsvReader {
  public:
-  CsvReader(BufferedFile* file, char delimiter) : file_(file), delimiter_(delimiter) {}
+  // Records with more than `max_fields` fields are refused (InvalidArgument).
+  CsvReader(BufferedFile* file, char delimiter, size_t max_fields)
+      : file_(file), delimiter_(delimiter), max_fields_(max_fields) {}
 
   // ok(true): `record` holds the next record; ok(false): end of file.
   // InvalidArgument naming the line for an unterminated quoted field or text
@@ -47,6 +49,7 @@ class CsvReader {
 
   BufferedFile* file_;
   char delimiter_;
+  size_t max_fields_;
   int64_t line_ = 1;
   bool at_start_ = true;
   std::string scratch_;

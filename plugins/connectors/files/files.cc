@@ -40,6 +40,8 @@ std::vector<size_t> NeededColumns(const scope::ScopePlan& plan) {
 Result<std::unique_ptr<FilesConnector>> FilesConnector::Create(const Json& config,
                                                                const sdk::Host& host) {
   AIRLOCK_ASSIGN_OR_RETURN(FilesConfig parsed, ParseConfig(config));
+  // A relative root is relative to the kernel configuration's directory.
+  parsed.root = host.ResolvePath(parsed.root);
   AIRLOCK_ASSIGN_OR_RETURN(RootDirectory root, RootDirectory::Open(parsed.root));
   return std::unique_ptr<FilesConnector>(
       new FilesConnector(std::move(parsed), std::move(root), host));
@@ -98,7 +100,7 @@ Result<DatasetConfig> FilesConnector::Resolve(const PullSpec& spec) const {
 Result<std::vector<arrow::Field>> FilesConnector::Schema(const DatasetConfig& dataset,
                                                          BufferedFile* file) const {
   if (dataset.format == Format::kCsv) {
-    CsvReader reader(file, dataset.delimiter);
+    CsvReader reader(file, dataset.delimiter, kMaxColumns);
     return CsvSchema(&reader, dataset, config_.infer_rows);
   }
   JsonlReader reader(file);
@@ -116,6 +118,14 @@ Result<Catalog> FilesConnector::Describe() {
   for (const auto& dataset : datasets) {
     const std::string context = "dataset '" + dataset.name + "'";
     auto fd = root_.OpenFile(dataset.file);
+    if (!fd.ok() && !config_.datasets_configured &&
+        (fd.status().code() == StatusCode::kPermissionDenied ||
+         fd.status().code() == StatusCode::kInvalidArgument)) {
+      // Discovery only: a symlink leading out of root, or something that is
+      // not a regular file, is not a dataset. Configured datasets still fail.
+      host_.Warn("skipping '" + dataset.file + "': " + fd.status().message());
+      continue;
+    }
     if (!fd.ok()) return fd.status().WithContext(context);
     BufferedFile file(*fd, kMaxRecordBytes);
     auto fields = Schema(dataset, &file);
@@ -149,7 +159,7 @@ Status FilesConnector::Pull(const PullSpec& spec, sdk::BatchSink& sink) {
 Status FilesConnector::PullCsv(const DatasetConfig& dataset, BufferedFile* file,
                                const DatasetScope& scope, sdk::BatchSink& sink,
                                uint64_t* rows) const {
-  CsvReader reader(file, dataset.delimiter);
+  CsvReader reader(file, dataset.delimiter, kMaxColumns);
   AIRLOCK_ASSIGN_OR_RETURN(auto fields, CsvSchema(&reader, dataset, config_.infer_rows));
   AIRLOCK_ASSIGN_OR_RETURN(auto plan, scope::ScopePlan::Make(fields, scope));
   const std::vector<size_t> needed = NeededColumns(plan);

@@ -445,6 +445,10 @@ TEST_F(FilesTest, PathsOutsideTheRootAreRefused) {
   // A symlink that stays inside the root is fine.
   Collector ok = PullOk(connector->get(), {{"dataset", "x"}, {"object", "sub/ok-link.csv"}});
   EXPECT_EQ(ok.rows.size(), 1u);
+  // Discovery lists what is inside and skips links leading out.
+  Json catalog = Describe(connector->get());
+  ASSERT_EQ(catalog["datasets"].size(), 1u) << catalog.dump();
+  EXPECT_EQ(catalog["datasets"][0]["name"], "inside");
 }
 
 // Where openat2 is unavailable (older kernels, or a seccomp filter that
@@ -523,7 +527,7 @@ TEST_F(FilesTest, NonRegularFilesAreRefused) {
 
 TEST_F(FilesTest, MalformedCsvNamesTheLine) {
   struct Case {
-    const char* content;
+    std::string content;
     std::string expected;
   };
   const std::vector<Case> cases = {
@@ -532,10 +536,11 @@ TEST_F(FilesTest, MalformedCsvNamesTheLine) {
       {"a,b\n1,2\n\n3,\"unterminated\n4,5\n", "line 4: unterminated quoted field"},
       {"a,b\n1,\"x\"y\n", "line 2: unexpected character after a closing quote"},
       {"a,a\n1,2\n", "line 1: duplicate column name 'a'"},
+      {"a,b\n1,2\n" + std::string(5000, ',') + "\n", "line 3: more than 4096 fields"},
   };
   auto connector = Connector({{"infer_rows", 1}});  // errors past the inference window too
   for (const auto& c : cases) {
-    SCOPED_TRACE(c.content);
+    SCOPED_TRACE(c.content.substr(0, 40));
     Write("bad.csv", c.content);
     Collector collector;
     auto result = Pull(connector->get(), {{"dataset", "bad"}, {"object", "bad.csv"}}, &collector);

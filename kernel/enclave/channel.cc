@@ -16,7 +16,7 @@ constexpr size_t kHeaderBytes = 5;  // u32 length + u8 type
 
 bool KnownFrameType(uint8_t raw) {
   return raw >= static_cast<uint8_t>(FrameType::kSpec) &&
-         raw <= static_cast<uint8_t>(FrameType::kShutdown);
+         raw <= static_cast<uint8_t>(FrameType::kCredit);
 }
 
 Clock::time_point DeadlineAfter(std::chrono::milliseconds timeout) {
@@ -72,6 +72,8 @@ const char* FrameTypeName(FrameType type) {
       return "tables_result";
     case FrameType::kShutdown:
       return "shutdown";
+    case FrameType::kCredit:
+      return "credit";
   }
   return "unknown";
 }

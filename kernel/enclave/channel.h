@@ -18,7 +18,15 @@
 //   K Tables       JSON {"id"}
 //   E TablesResult JSON {"id","tables":[...]} or {"id","error","code"}
 //   K Shutdown     empty
+//   K Credit       JSON {"id","bytes"}: the kernel consumed `bytes` of the
+//                  query's ResultBatch payloads
 // An IdPayload is u16 little-endian id length | id | bytes.
+//
+// FLOW CONTROL: per query, the enclave keeps at most kResultWindowBytes of
+// ResultBatch payload unacknowledged (it may always send one frame when
+// nothing is outstanding), and the kernel returns Credit as its consumer takes
+// batches. One slow consumer therefore never stalls the shared socket, and the
+// kernel never buffers more than kResultWindowBytes + kMaxFrameBytes per query.
 //
 // Thread-safety: Send may be called from several threads at once (frames are
 // never interleaved); Receive from one thread at a time; Shutdown from any.
@@ -51,12 +59,15 @@ enum class FrameType : uint8_t {
   kTables = 9,
   kTablesResult = 10,
   kShutdown = 11,
+  kCredit = 12,
 };
 
 const char* FrameTypeName(FrameType type);
 
 // Largest frame (type + payload) either side accepts by default.
 inline constexpr size_t kMaxFrameBytes = 64 * 1024 * 1024;
+// Unacknowledged ResultBatch payload bytes per query (see FLOW CONTROL).
+inline constexpr size_t kResultWindowBytes = 16 * 1024 * 1024;
 // Longest query id accepted in frames.
 inline constexpr size_t kMaxQueryIdBytes = 128;
 

@@ -1,6 +1,7 @@
 #include "kernel/enclave/enclave_client.h"
 
 #include <charconv>
+#include <cstdio>
 #include <deque>
 
 #include "kernel/enclave/batch_codec.h"
@@ -13,12 +14,13 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kCancelPoll{50};
 constexpr std::chrono::milliseconds kControlSendTimeout{5000};
 
-std::string BoundedText(std::string text) {
-  if (text.size() > EnclaveClient::kMaxErrorTextBytes) {
-    text.resize(EnclaveClient::kMaxErrorTextBytes);
-    text += "...";
-  }
-  return text;
+std::string BoundedText(const std::string& text) {
+  if (text.size() <= EnclaveClient::kMaxErrorTextBytes) return text;
+  std::string bounded;
+  bounded.reserve(EnclaveClient::kMaxErrorTextBytes + 3);
+  bounded.append(text, 0, EnclaveClient::kMaxErrorTextBytes);
+  bounded.append(3, '.');
+  return bounded;
 }
 
 // The Status a ResultEnd / TablesResult error document stands for.
@@ -31,7 +33,7 @@ Status ErrorFromDocument(const nlohmann::json& doc) {
     code = StatusCodeFromName(c->get<std::string>());
   }
   if (code == StatusCode::kOk) code = StatusCode::kUnknown;  // an error is never ok
-  return Status(code, BoundedText(std::move(message)));
+  return Status(code, BoundedText(message));
 }
 
 Result<uint64_t> RowsFromDocument(const nlohmann::json& doc) {
@@ -91,7 +93,6 @@ EnclaveClient::~EnclaveClient() {
 void EnclaveClient::Close() {
   std::call_once(close_once_, [this] {
     closing_.store(true);
-    WakeAll();  // a reader waiting for a caller to drain must see closing_
     if (alive_.load()) {
       (void)channel_.Send(FrameType::kShutdown, std::string_view(),
                           std::chrono::milliseconds(1000));
@@ -103,7 +104,10 @@ void EnclaveClient::Close() {
 }
 
 std::string EnclaveClient::NextId(char prefix) {
-  return std::string(1, prefix) + std::to_string(next_id_.fetch_add(1));
+  char buf[32];
+  const int n = std::snprintf(buf, sizeof buf, "%c%llu", prefix,
+                              static_cast<unsigned long long>(next_id_.fetch_add(1)));
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 std::shared_ptr<EnclaveClient::Pending> EnclaveClient::Register(std::string id,
@@ -134,14 +138,6 @@ void EnclaveClient::Unregister(const std::string& id) {
   pending->cv.notify_all();
 }
 
-void EnclaveClient::WakeAll() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& [id, p] : pending_) {
-    std::lock_guard<std::mutex> pending_lock(p->mutex);
-    p->cv.notify_all();
-  }
-}
-
 void EnclaveClient::FailAll(const Status& status) {
   std::map<std::string, std::shared_ptr<Pending>, std::less<>> pending;
   {
@@ -164,6 +160,7 @@ Status EnclaveClient::SendSpec(const nlohmann::json& spec) {
 Status EnclaveClient::Query(std::string_view sql, sdk::BatchConsumer& consumer,
                             std::chrono::milliseconds timeout) {
   if (!alive()) return Status::Unavailable("enclave channel closed");
+  timeout = std::min<std::chrono::milliseconds>(timeout, kMaxTimeout);
   const std::string id = NextId('q');
   std::shared_ptr<Pending> pending = Register(id, FrameType::kResultEnd);
   const Clock::time_point deadline = Clock::now() + timeout;
@@ -201,8 +198,7 @@ Status EnclaveClient::Query(std::string_view sql, sdk::BatchConsumer& consumer,
         if (!pending->failure.ok()) {
           Status failure = pending->failure;
           lock.unlock();
-          Unregister(id);
-          return failure;
+          return leave(failure);  // sends Cancel only while the channel lives
         }
         if (Clock::now() >= deadline) {
           lock.unlock();
@@ -214,7 +210,6 @@ Status EnclaveClient::Query(std::string_view sql, sdk::BatchConsumer& consumer,
       frame = std::move(pending->frames.front());
       pending->frames.pop_front();
       pending->queued_bytes -= frame.payload.size();
-      pending->cv.notify_all();  // the reader may wait for room
     }
 
     if (frame.type == FrameType::kResultEnd) {
@@ -246,6 +241,7 @@ Status EnclaveClient::Query(std::string_view sql, sdk::BatchConsumer& consumer,
       if (!accepted.ok()) return leave(accepted);
     } else {  // kResultBatch (the reader queues nothing else)
       if (!has_schema) return leave(Malformed(Status::Internal("a batch before its schema")));
+      const uint64_t frame_bytes = frame.payload.size();
       // The codec aligns relative to the start of its own string.
       frame.payload.erase(0, frame.payload.size() - rest.size());
       auto decoded = DecodeBatch(fields, std::move(frame.payload));
@@ -253,6 +249,9 @@ Status EnclaveClient::Query(std::string_view sql, sdk::BatchConsumer& consumer,
       rows += static_cast<uint64_t>(decoded->get()->length);
       Status accepted = consumer.OnBatch(std::move(decoded).value());
       if (!accepted.ok()) return leave(accepted);
+      // Taken: the enclave may send that much more.
+      (void)channel_.SendJson(FrameType::kCredit, {{"id", id}, {"bytes", frame_bytes}},
+                              kControlSendTimeout);
     }
     if (Clock::now() >= deadline) {
       return leave(Status::DeadlineExceeded("the query did not finish within " +
@@ -263,6 +262,7 @@ Status EnclaveClient::Query(std::string_view sql, sdk::BatchConsumer& consumer,
 
 Result<nlohmann::json> EnclaveClient::Tables(std::chrono::milliseconds timeout) {
   if (!alive()) return Status::Unavailable("enclave channel closed");
+  timeout = std::min<std::chrono::milliseconds>(timeout, kMaxTimeout);
   const std::string id = NextId('t');
   std::shared_ptr<Pending> pending = Register(id, FrameType::kTablesResult);
   Status sent = channel_.SendJson(FrameType::kTables, {{"id", id}}, kControlSendTimeout);
@@ -398,13 +398,16 @@ Status EnclaveClient::Dispatch(Frame frame) {
         const bool end_frame =
             frame.type == FrameType::kResultEnd || frame.type == FrameType::kTablesResult;
         if (end_frame && frame.type != pending->end_type) return Status::Ok();
-        std::unique_lock<std::mutex> lock(pending->mutex);
-        // Back-pressure: wait for the caller to drain, unless it left.
-        pending->cv.wait(lock, [&] {
-          return pending->queued_bytes < kMaxBufferedResultBytes || pending->abandoned ||
-                 closing_.load();
-        });
-        if (pending->abandoned || closing_.load()) return Status::Ok();
+        std::lock_guard<std::mutex> lock(pending->mutex);
+        if (pending->abandoned || !pending->failure.ok()) return Status::Ok();
+        // The reader never waits for a caller: credits bound what may arrive.
+        if (pending->queued_bytes + frame.payload.size() > kMaxBufferedResultBytes) {
+          pending->failure = Malformed(Status::Internal("it ignored flow control"));
+          pending->frames.clear();
+          pending->queued_bytes = 0;
+          pending->cv.notify_all();
+          return Status::Ok();
+        }
         pending->queued_bytes += frame.payload.size();
         pending->frames.push_back(std::move(frame));
         pending->cv.notify_all();

@@ -87,8 +87,11 @@ class EnclaveClient {
   // False once the channel is closed or broken.
   bool alive() const { return alive_.load(); }
 
-  // Bytes of result frames buffered per query before the reader waits.
-  static constexpr size_t kMaxBufferedResultBytes = 64 * 1024 * 1024;
+  // Result bytes buffered per query; an enclave that sends more ignored flow
+  // control (channel.h) and the query fails.
+  static constexpr size_t kMaxBufferedResultBytes = kResultWindowBytes + kMaxFrameBytes;
+  // Longest wait any call accepts (longer timeouts are shortened to it).
+  static constexpr std::chrono::hours kMaxTimeout{24};
   // Job results the enclave may have open at once (it runs them one by one).
   static constexpr size_t kMaxOpenJobResults = 16;
   // Longest error text taken from the enclave.
@@ -103,7 +106,6 @@ class EnclaveClient {
   Status Dispatch(Frame frame);
   Status DispatchJob(size_t index, Frame& frame, std::string_view rest);
   void FailAll(const Status& status);
-  void WakeAll();
   std::shared_ptr<Pending> Register(std::string id, FrameType end_type);
   void Unregister(const std::string& id);
   std::string NextId(char prefix);

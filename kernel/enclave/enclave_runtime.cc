@@ -163,6 +163,17 @@ class EnclaveSession {
         }
         return;
       }
+      case FrameType::kCredit: {
+        auto doc = ParseJsonObject(frame.payload, "credit");
+        std::string id;
+        if (!doc.ok() || !ValidId(*doc, &id)) return;
+        auto bytes = doc->find("bytes");
+        if (bytes == doc->end() || !bytes->is_number_unsigned()) return;
+        if (QueryEngine* queries = engine(); queries != nullptr) {
+          queries->Credit(id, bytes->get<uint64_t>());
+        }
+        return;
+      }
       case FrameType::kTables: {
         auto doc = ParseJsonObject(frame.payload, "tables request");
         std::string id;
@@ -260,8 +271,11 @@ class EnclaveSession {
       const std::string id = "job-" + std::to_string(i);
       std::promise<QueryOutcome> finished;
       std::future<QueryOutcome> outcome_future = finished.get_future();
-      queries.Submit(id, spec_.queries[i],
-                     [&finished](const QueryOutcome& outcome) { finished.set_value(outcome); });
+      // The kernel consumes job results on its reader thread: no credits.
+      queries.Submit(
+          id, spec_.queries[i],
+          [&finished](const QueryOutcome& outcome) { finished.set_value(outcome); },
+          /*flow_controlled=*/false);
       const QueryOutcome outcome = outcome_future.get();
       nlohmann::json entry = {{"id", id}, {"rows", outcome.rows}};
       if (!outcome.status.ok()) entry.update(ErrorFields(outcome.status));

@@ -233,7 +233,18 @@ struct QueryEngine::Task {
   std::string id;
   std::string sql;
   std::function<void(const QueryOutcome&)> done;
+  bool flow_controlled = true;
   std::atomic<bool> cancelled{false};
+
+  std::mutex flow_mutex;
+  std::condition_variable flow_cv;
+  uint64_t in_flight = 0;  // GUARDED_BY(flow_mutex): batch bytes not yet credited
+
+  void MarkCancelled() {
+    cancelled.store(true);
+    std::lock_guard<std::mutex> lock(flow_mutex);
+    flow_cv.notify_all();
+  }
 };
 
 struct QueryEngine::Worker {
@@ -297,7 +308,7 @@ QueryEngine::~QueryEngine() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
-    for (auto& [id, task] : active_) task->cancelled.store(true);
+    for (auto& [id, task] : active_) task->MarkCancelled();
     dropped.swap(queue_);
   }
   work_cv_.notify_all();
@@ -308,11 +319,12 @@ QueryEngine::~QueryEngine() {
 }
 
 void QueryEngine::Submit(std::string id, std::string sql,
-                         std::function<void(const QueryOutcome&)> done) {
+                         std::function<void(const QueryOutcome&)> done, bool flow_controlled) {
   auto task = std::make_shared<Task>();
   task->id = std::move(id);
   task->sql = std::move(sql);
   task->done = std::move(done);
+  task->flow_controlled = flow_controlled;
   Status refused;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -338,12 +350,39 @@ void QueryEngine::Submit(std::string id, std::string sql,
 
 void QueryEngine::Cancel(std::string_view id) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (auto it = active_.find(id); it != active_.end()) it->second->cancelled.store(true);
+  if (auto it = active_.find(id); it != active_.end()) it->second->MarkCancelled();
 }
 
 void QueryEngine::CancelAll() {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& [id, task] : active_) task->cancelled.store(true);
+  for (auto& [id, task] : active_) task->MarkCancelled();
+}
+
+void QueryEngine::Credit(std::string_view id, uint64_t bytes) {
+  std::shared_ptr<Task> task;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = active_.find(id); it != active_.end()) task = it->second;
+  }
+  if (task == nullptr) return;
+  std::lock_guard<std::mutex> lock(task->flow_mutex);
+  task->in_flight -= std::min(bytes, task->in_flight);
+  task->flow_cv.notify_all();
+}
+
+Status QueryEngine::AwaitWindow(Task& task, size_t bytes, Clock::time_point deadline) {
+  if (!task.flow_controlled) return Status::Ok();
+  std::unique_lock<std::mutex> lock(task.flow_mutex);
+  auto fits = [&] { return task.in_flight == 0 || task.in_flight + bytes <= kResultWindowBytes; };
+  task.flow_cv.wait_until(lock, deadline, [&] { return fits() || task.cancelled.load(); });
+  if (task.cancelled.load()) return Status::Cancelled("query was cancelled");
+  if (!fits()) {
+    return Status::DeadlineExceeded("query exceeded its time limit of " +
+                                    std::to_string(limits_.query_timeout_ms) +
+                                    " ms while its result waited to be read");
+  }
+  task.in_flight += bytes;
+  return Status::Ok();
 }
 
 void QueryEngine::WorkerLoop(Worker& worker) {
@@ -507,6 +546,7 @@ QueryOutcome QueryEngine::Execute(Worker& worker, Task& task) {
       return Status::DeadlineExceeded("query exceeded its time limit of " +
                                       std::to_string(limits_.query_timeout_ms) + " ms");
     }
+    AIRLOCK_RETURN_IF_ERROR(AwaitWindow(task, id_header.size() + encoded.size(), worker.deadline));
     return channel_.Send(FrameType::kResultBatch, {id_header, encoded});
   };
   auto mismatch = [&](size_t col, const SqlValue& v, uint64_t row) {

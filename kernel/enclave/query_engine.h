@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -65,8 +66,14 @@ class QueryEngine {
   // `done` (optional) is called on the worker after ResultEnd was sent. When
   // the query cannot be queued (duplicate id, queue full) a ResultEnd with the
   // error is sent right away and `done` is called before Submit returns.
+  // `flow_controlled`: the kernel returns Credit frames for this query's
+  // batches (channel.h, FLOW CONTROL); job queries, which the kernel consumes
+  // on its reader thread, are not.
   void Submit(std::string id, std::string sql,
-              std::function<void(const QueryOutcome&)> done = nullptr);
+              std::function<void(const QueryOutcome&)> done = nullptr, bool flow_controlled = true);
+
+  // The kernel consumed `bytes` of the query's batch payloads (Credit frame).
+  void Credit(std::string_view id, uint64_t bytes);
 
   // Marks a queued or running query cancelled (no-op for unknown ids).
   void Cancel(std::string_view id);
@@ -79,6 +86,8 @@ class QueryEngine {
   QueryEngine(const EnclaveLimits& limits, FrameChannel& channel);
   void WorkerLoop(Worker& worker);
   QueryOutcome Execute(Worker& worker, Task& task);
+  // Waits until `bytes` more may be in flight for `task` (see FLOW CONTROL).
+  Status AwaitWindow(Task& task, size_t bytes, std::chrono::steady_clock::time_point deadline);
   void SendEnd(const std::string& id, const QueryOutcome& outcome);
 
   const EnclaveLimits limits_;

@@ -49,15 +49,18 @@ class FakeEnclave {
     ASSERT_TRUE(
         channel->Send(FrameType::kResultSchema, {EncodeIdHeader(id), EncodeSchema(fields)}).ok());
   }
-  void SendInts(const std::string& id, int64_t from, int64_t count) {
+  // Sends a batch of `count` int64 values; returns the frame's payload size.
+  size_t SendInts(const std::string& id, int64_t from, int64_t count) {
     arrow::RecordBatchBuilder builder(IntFields());
     for (int64_t i = 0; i < count; ++i) builder.AppendInt64(0, from + i);
     arrow::OwnedArray array = builder.Finish();
     auto view = arrow::BatchView::Make(IntFields(), *array.get());
-    ASSERT_TRUE(view.ok());
+    EXPECT_TRUE(view.ok());
     std::string encoded;
     EncodeBatch(*view, &encoded);
-    ASSERT_TRUE(channel->Send(FrameType::kResultBatch, {EncodeIdHeader(id), encoded}).ok());
+    const std::string header = EncodeIdHeader(id);
+    EXPECT_TRUE(channel->Send(FrameType::kResultBatch, {header, encoded}).ok());
+    return header.size() + encoded.size();
   }
   void SendEnd(const Json& end) { ASSERT_TRUE(channel->SendJson(FrameType::kResultEnd, end).ok()); }
   void WriteRaw(std::string_view bytes) {
@@ -96,12 +99,53 @@ TEST(EnclaveClient, StreamsAWellFormedResult) {
   EXPECT_EQ(query["sql"], "SELECT v FROM t");
   const std::string id = query["id"];
   fake.SendSchema(id, FakeEnclave::IntFields());
-  fake.SendInts(id, 0, 100);
-  fake.SendInts(id, 100, 50);
+  const size_t first = fake.SendInts(id, 0, 100);
+  const size_t second = fake.SendInts(id, 100, 50);
   fake.SendEnd({{"id", id}, {"rows", 150}});
   ASSERT_TRUE(result.get().ok());
   EXPECT_EQ(out.rows, 150u);
   EXPECT_EQ(out.batches.size(), 2u);
+  EXPECT_TRUE(fake.client->alive());
+  // Each batch taken is credited back with its payload size.
+  Json credit = fake.Expect(FrameType::kCredit);
+  EXPECT_EQ(credit["id"], id);
+  EXPECT_EQ(credit["bytes"], first);
+  EXPECT_EQ(fake.Expect(FrameType::kCredit)["bytes"], second);
+}
+
+// Blocks in its first batch until released.
+class StuckConsumer : public CollectingConsumer {
+ public:
+  Status OnBatch(arrow::OwnedArray batch) override {
+    entered.set_value();
+    release.get_future().wait();
+    return CollectingConsumer::OnBatch(std::move(batch));
+  }
+  std::promise<void> entered;
+  std::promise<void> release;
+};
+
+TEST(EnclaveClient, AnEnclaveIgnoringFlowControlFailsItsQueryNotTheKernel) {
+  FakeEnclave fake;
+  StuckConsumer out;
+  auto result = fake.QueryAsync(out, 60s);
+  const std::string id = fake.Expect(FrameType::kQuery)["id"];
+  fake.SendSchema(id, FakeEnclave::IntFields());
+  fake.SendInts(id, 0, 10);
+  out.entered.get_future().wait();
+  // Far beyond the window, without waiting for credit (about 8 MiB per batch).
+  const size_t per_batch = fake.SendInts(id, 0, 1 << 20);
+  for (size_t sent = per_batch; sent <= EnclaveClient::kMaxBufferedResultBytes + per_batch;
+       sent += per_batch) {
+    fake.SendInts(id, 0, 1 << 20);
+  }
+  // The reader kept reading: other frames still get through.
+  ASSERT_TRUE(fake.channel->SendJson(FrameType::kState, {{"state", "sealed"}}).ok());
+  EXPECT_FALSE(fake.log.WaitForState("sealed", 5s).is_null());
+  out.release.set_value();
+  Status status = result.get();
+  EXPECT_EQ(status.code(), StatusCode::kInternal);
+  EXPECT_THAT(status.message(), HasSubstr("flow control"));
   EXPECT_TRUE(fake.client->alive());
 }
 

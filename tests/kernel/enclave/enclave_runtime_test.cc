@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <future>
 #include <set>
 
 #include <gmock/gmock.h>
@@ -20,7 +21,7 @@ using ::testing::HasSubstr;
 
 // Starts an enclave with `spec` and waits for sealed/failed.
 struct Started {
-  std::unique_ptr<InProcessEnclave> enclave = std::make_unique<InProcessEnclave>();
+  std::unique_ptr<InProcessEnclave> enclave;
   EventLog log;
   Json outcome;
 
@@ -265,8 +266,11 @@ TEST(EnclaveRuntime, RefusesEveryWriteAfterSealing) {
 }
 
 TEST(EnclaveRuntime, QueriesLongerThanTheLimitAreStopped) {
-  Started e(MakeSpec({GenDataset("t", {{"rows", 10}, {"shape", "narrow"}})},
-                     {{"query_timeout_ms", 300}}));
+  EnclaveEnvironment one_worker;
+  one_worker.query_workers = 1;  // "free again" below then means this very worker
+  Started e(
+      MakeSpec({GenDataset("t", {{"rows", 10}, {"shape", "narrow"}})}, {{"query_timeout_ms", 300}}),
+      one_worker);
   ASSERT_EQ(e.outcome.value("state", ""), "sealed");
   CollectingConsumer out;
   const auto start = std::chrono::steady_clock::now();
@@ -284,7 +288,9 @@ TEST(EnclaveRuntime, QueriesLongerThanTheLimitAreStopped) {
 }
 
 TEST(EnclaveRuntime, CancellingARunningQueryReturnsWithinASecond) {
-  Started e(MakeSpec({GenDataset("t", {{"rows", 10}, {"shape", "narrow"}})}));
+  EnclaveEnvironment one_worker;
+  one_worker.query_workers = 1;  // the next query can only run once the enclave stopped this one
+  Started e(MakeSpec({GenDataset("t", {{"rows", 10}, {"shape", "narrow"}})}), one_worker);
   ASSERT_EQ(e.outcome.value("state", ""), "sealed");
   CollectingConsumer out;
   std::thread canceller([&] {
@@ -362,6 +368,36 @@ TEST(EnclaveRuntime, ServesConcurrentQueries) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 6);
+}
+
+// Takes its time over every batch, like a tunnel client on a slow link.
+class SlowConsumer : public CollectingConsumer {
+ public:
+  Status OnBatch(arrow::OwnedArray batch) override {
+    std::this_thread::sleep_for(50ms);
+    return CollectingConsumer::OnBatch(std::move(batch));
+  }
+};
+
+TEST(EnclaveRuntime, ASlowConsumerDoesNotHoldUpOtherQueries) {
+  Started e(MakeSpec({GenDataset("t", {{"rows", 60000}, {"shape", "narrow"}})}));
+  ASSERT_EQ(e.outcome.value("state", ""), "sealed");
+  // About 120 MB of result, far more than the flow-control window.
+  SlowConsumer slow;
+  auto big = std::async(std::launch::async, [&] {
+    return e.Run("SELECT id, printf('%.2000c', 'x') AS filler FROM t", slow, 60s);
+  });
+  while (slow.rows == 0) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 5; ++i) {
+    CollectingConsumer quick;
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(e.Run("SELECT count(*) FROM t", quick, 5s).ok());
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    EXPECT_EQ(quick.ScalarInt(), 60000);
+  }
+  Status status = big.get();
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  EXPECT_EQ(slow.rows, 60000u);
 }
 
 TEST(EnclaveRuntime, ConnectorAuditEventsReachTheKernel) {

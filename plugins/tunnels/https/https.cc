@@ -61,6 +61,16 @@ HttpsTunnel::HttpsTunnel(HttpsTunnelConfig config, sdk::Host host)
 Result<std::unique_ptr<HttpsTunnel>> HttpsTunnel::Create(const Json& config,
                                                          const sdk::Host& host) {
   AIRLOCK_ASSIGN_OR_RETURN(HttpsTunnelConfig parsed, ParseConfig(config));
+  if (parsed.tls.has_value()) {
+    // Relative paths are relative to the kernel configuration's directory.
+    parsed.tls->certificate_file = host.ResolvePath(parsed.tls->certificate_file);
+    parsed.tls->private_key_file = host.ResolvePath(parsed.tls->private_key_file);
+  }
+  if (parsed.tls) {
+    // Relative key material is relative to the kernel configuration's directory.
+    parsed.tls->certificate_file = host.ResolvePath(parsed.tls->certificate_file);
+    parsed.tls->private_key_file = host.ResolvePath(parsed.tls->private_key_file);
+  }
   std::unique_ptr<HttpsTunnel> tunnel(new HttpsTunnel(std::move(parsed), host));
   AIRLOCK_RETURN_IF_ERROR(tunnel->Start());
   return tunnel;

@@ -1,0 +1,496 @@
+// End-to-end tests of the kernel as users meet it: a real airlockd process,
+// real plugins loaded through the C ABI, real HTTP (and TLS) on loopback, the
+// in-process development isolator, the HTTPS tunnel, and the audit verifier.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+
+#include "tests/kernel/e2e/kernel_process.h"
+#include "tests/support/http_client.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_pki.h"
+
+namespace airlock::test {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kAlice = "alk_test_alice_token_1";
+constexpr const char* kBob = "alk_test_bob_token_2";
+constexpr const char* kCarol = "alk_test_carol_token_3";
+constexpr const char* kDave = "alk_test_dave_token_4";
+
+std::string Sha256HexOf(const std::string& s) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(s.data(), s.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+std::string Plugin(const std::string& name) {
+  return std::string(AIRLOCK_PLUGIN_DIR) + "/" + name + ".so";
+}
+
+// A complete kernel configuration for tests: two CSV datasets, tokens for
+// alice (analyst), bob (approver), carol (admin), dave (contractor).
+json TestConfig(const std::string& dir, const TestPki& pki, bool kernel_tls) {
+  std::filesystem::create_directories(dir + "/data");
+  std::ofstream(dir + "/data/customers.csv")
+      << "id,name,email,country\n1,Ada,ada@example.com,GB\n2,Grace,grace@example.com,US\n"
+         "3,Edsger,edsger@example.com,NL\n";
+  std::ofstream(dir + "/data/orders.csv")
+      << "order_id,customer_id,amount\n10,1,100.5\n11,1,20\n12,2,7.25\n13,3,1000\n";
+  auto token = [](const char* raw, const char* subject, const char* group) {
+    return json{{"sha256", Sha256HexOf(raw)},
+                {"subject", subject},
+                {"kind", "human"},
+                {"groups", {group}}};
+  };
+  json policy = {
+      {"version", 1},
+      {"rules",
+       {{{"name", "analysts"},
+         {"effect", "allow"},
+         {"subjects", {{"groups", {"analysts"}}}},
+         {"datasets", {"customers", "orders"}},
+         {"max_window_seconds", 3600},
+         {"approval", {{"groups", {"owners"}}, {"count", 1}, {"timeout_seconds", 3600}}},
+         {"obligations", {{"customers", {{"masks", {{"email", "redact"}}}}}}}},
+        {{"name", "no-contractors"},
+         {"effect", "deny"},
+         {"subjects", {{"groups", {"contractors"}}}},
+         {"datasets", {"*"}}}}}};
+  json config = {
+      {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}, {"body_limit_bytes", 4096}}},
+      {"state_dir", dir + "/state"},
+      {"identity",
+       {{{"name", "tokens"},
+         {"plugin", Plugin("airlock_identity_static_tokens")},
+         {"config",
+          {{"tokens",
+            {token(kAlice, "alice", "analysts"), token(kBob, "bob", "owners"),
+             token(kCarol, "carol", "admins"), token(kDave, "dave", "contractors")}}}}}}},
+      {"policy", {{"name", "rules"}, {"plugin", Plugin("airlock_policy_rules")}, {"config", policy}}},
+      {"isolator", {{"name", "inprocess"}, {"plugin", Plugin("airlock_isolator_inprocess")}}},
+      {"tunnel",
+       {{"name", "https"},
+        {"plugin", Plugin("airlock_tunnel_https")},
+        {"config",
+         {{"listen_address", "127.0.0.1"},
+          {"port", 0},
+          {"public_host", "127.0.0.1"},
+          {"tls",
+           {{"certificate_file", pki.server.cert_file},
+            {"private_key_file", pki.server.key_file}}}}}}},
+      {"connectors",
+       {{"files",
+         {{"plugin", Plugin("airlock_connector_files")}, {"config", {{"root", dir + "/data"}}}}}}},
+      {"datasets",
+       {{{"name", "customers"}, {"connector", "files"}, {"object", "customers.csv"},
+         {"tags", {"pii"}}},
+        {{"name", "orders"}, {"connector", "files"}, {"object", "orders.csv"}}}},
+      {"access", {{"admin_groups", {"admins"}}, {"reviewer_groups", {"owners"}}}}};
+  if (kernel_tls) {
+    config["server"]["tls"] = {{"certificate_file", pki.server.cert_file},
+                               {"private_key_file", pki.server.key_file}};
+  }
+  return config;
+}
+
+Headers Auth(const char* token) {
+  return {{"Authorization", std::string("Bearer ") + token},
+          {"Content-Type", "application/json"}};
+}
+
+class KernelE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pki_ = GenerateTestPki(dir_.path());
+    kernel_ = std::make_unique<KernelProcess>(dir_.path(), TestConfig(dir_.path(), pki_, TlsKernel()));
+    ASSERT_TRUE(kernel_->Start()) << kernel_->log();
+    Connect();
+  }
+
+  virtual bool TlsKernel() const { return false; }
+
+  void Connect() {
+    std::optional<ClientTls> tls;
+    if (TlsKernel()) tls = ClientTls{pki_.ca.cert_file, "", ""};
+    client_ = std::make_unique<HttpClient>("127.0.0.1", kernel_->port(), tls);
+  }
+
+  json Create(const char* token, const json& body, unsigned expect = 201) {
+    auto r = client_->Post("/v1/requests", body.dump(), Auth(token));
+    EXPECT_EQ(r.status, expect) << r.body;
+    return r.json();
+  }
+
+  ClientResponse Action(const char* token, const std::string& id, const std::string& action,
+                        const std::string& body = "") {
+    return client_->Post("/v1/requests/" + id + "/" + action, body, Auth(token));
+  }
+
+  json Get(const char* token, const std::string& id) {
+    return client_->Get("/v1/requests/" + id, Auth(token)).json();
+  }
+
+  std::string WaitForState(const std::string& id, const std::set<std::string>& states,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string state;
+    while (std::chrono::steady_clock::now() < deadline) {
+      state = Get(kAlice, id).value("state", "");
+      if (states.count(state)) return state;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return state;
+  }
+
+  // alice asks, bob approves, the request becomes ready.
+  std::string ReadyRequest(int64_t window_seconds = 600) {
+    json created = Create(kAlice, {{"datasets", {"customers", "orders"}},
+                                   {"window_seconds", window_seconds},
+                                   {"purpose", "test"}});
+    const std::string id = created.value("id", "");
+    EXPECT_EQ(created.value("state", ""), "pending_approval") << created.dump();
+    auto approved = Action(kBob, id, "approve", R"({"comment":"fine"})");
+    EXPECT_EQ(approved.status, 200u) << approved.body;
+    EXPECT_EQ(WaitForState(id, {"ready", "failed"}), "ready") << Get(kAlice, id).dump();
+    return id;
+  }
+
+  std::vector<std::string> AuditEvents(const std::string& id) {
+    auto r = client_->Get("/v1/audit?request=" + id, Auth(kAlice));
+    std::vector<std::string> events;
+    for (const auto& rec : r.json().value("records", json::array())) {
+      events.push_back(rec.value("event", ""));
+    }
+    return events;
+  }
+
+  TempDir dir_{"airlock-e2e-"};
+  TestPki pki_;
+  std::unique_ptr<KernelProcess> kernel_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+struct TunnelTarget {
+  std::string host;
+  uint16_t port = 0;
+  std::string prefix;
+};
+
+TunnelTarget ParseUrl(const std::string& url) {
+  std::smatch m;
+  std::regex re(R"(https://([^:/]+):(\d+)(/.*)?)");
+  TunnelTarget t;
+  if (std::regex_match(url, m, re)) {
+    t.host = m[1];
+    t.port = static_cast<uint16_t>(std::stoi(m[2]));
+    t.prefix = m[3];
+  }
+  return t;
+}
+
+TEST_F(KernelE2E, RequestGoesThroughItsWholeLife) {
+  const std::string id = ReadyRequest();
+  json ready = Get(kAlice, id);
+  EXPECT_EQ(ready["tunnel"].value("transport", ""), "https");
+  EXPECT_FALSE(ready.dump().find("credential\":\"") != std::string::npos &&
+               ready["tunnel"].contains("credential"));
+
+  // The credential goes to the requester, once.
+  auto other = Action(kBob, id, "credentials");
+  EXPECT_EQ(other.status, 403u) << other.body;
+  auto grant = Action(kAlice, id, "credentials");
+  ASSERT_EQ(grant.status, 200u) << grant.body;
+  const std::string credential = grant.json().value("credential", "");
+  const std::string url = grant.json().value("url", "");
+  ASSERT_FALSE(credential.empty());
+  EXPECT_EQ(Action(kAlice, id, "credentials").status, 410u);
+
+  // A join across the two datasets through the tunnel, over TLS.
+  TunnelTarget target = ParseUrl(url);
+  ASSERT_NE(target.port, 0) << url;
+  HttpClient tunnel(target.host, target.port, ClientTls{pki_.ca.cert_file, "", ""});
+  const std::string sql =
+      "SELECT c.name, c.email, SUM(o.amount) AS total FROM customers c JOIN orders o "
+      "ON o.customer_id = c.id GROUP BY c.id ORDER BY c.id";
+  auto rows = tunnel.Post(target.prefix + "/query", json{{"sql", sql}}.dump(),
+                          {{"Authorization", "Bearer " + credential},
+                           {"Content-Type", "application/json"}});
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  json result = rows.json();
+  ASSERT_EQ(result["rows"].size(), 3u) << rows.body;
+  EXPECT_EQ(result["rows"][0][0], "Ada");
+  EXPECT_EQ(result["rows"][0][1], "***");  // masked by policy before it entered the enclave
+  EXPECT_DOUBLE_EQ(result["rows"][0][2].get<double>(), 120.5);
+  EXPECT_EQ(result["rows"][2][0], "Edsger");
+  EXPECT_DOUBLE_EQ(result["rows"][2][2].get<double>(), 1000.0);
+  EXPECT_EQ(rows.body.find("ada@example.com"), std::string::npos);
+
+  // A wrong credential is refused.
+  auto wrong = tunnel.Post(target.prefix + "/query", json{{"sql", "SELECT 1"}}.dump(),
+                           {{"Authorization", "Bearer not-the-credential"}});
+  EXPECT_EQ(wrong.status, 401u);
+
+  // Revoke closes the request and the tunnel at once.
+  auto revoked = Action(kAlice, id, "revoke", R"({"comment":"done"})");
+  ASSERT_EQ(revoked.status, 200u) << revoked.body;
+  EXPECT_EQ(revoked.json().value("state", ""), "closed");
+  HttpClient after(target.host, target.port, ClientTls{pki_.ca.cert_file, "", ""});
+  auto refused = after.Post(target.prefix + "/query", json{{"sql", "SELECT 1"}}.dump(),
+                            {{"Authorization", "Bearer " + credential}});
+  EXPECT_TRUE(refused.status == 410u || refused.status == 404u) << refused.status;
+
+  // Every decision point is in the audit trail, in order.
+  const auto events = AuditEvents(id);
+  const std::vector<std::string> expected = {
+      "request.submitted",    "request.evaluated",     "request.pending_approval",
+      "request.approved",     "request.provisioning",  "enclave.provisioned",
+      "request.ingesting",    "enclave.sealed",        "request.ready",
+      "tunnel.opened",        "tunnel.credential_issued", "tunnel.query",
+      "request.closed",       "tunnel.closed",         "enclave.destroyed"};
+  size_t at = 0;
+  for (const auto& e : events) {
+    if (at < expected.size() && e == expected[at]) ++at;
+  }
+  EXPECT_EQ(at, expected.size()) << "missing or out of order: " << expected[at] << "\nall: "
+                                 << json(events).dump();
+
+  // The whole log verifies.
+  kernel_->Stop();
+  std::string out;
+  EXPECT_EQ(RunAirlockd({"audit", "verify", dir_.path() + "/state/audit.log"}, &out), 0) << out;
+}
+
+TEST_F(KernelE2E, AuthenticationIsRequired) {
+  EXPECT_EQ(client_->Get("/v1/catalog").status, 401u);
+  EXPECT_EQ(client_->Get("/v1/catalog", {{"Authorization", "Bearer nope"}}).status, 401u);
+  EXPECT_EQ(client_->Get("/v1/catalog", {{"Authorization", "Basic YWxpY2U6eA=="}}).status, 401u);
+  auto ok = client_->Get("/v1/catalog", Auth(kAlice));
+  ASSERT_EQ(ok.status, 200u);
+  EXPECT_EQ(ok.json()["datasets"].size(), 2u);
+  // Health, metrics and the API description need no credential.
+  EXPECT_EQ(client_->Get("/healthz").status, 200u);
+  auto metrics = client_->Get("/metrics");
+  EXPECT_EQ(metrics.status, 200u);
+  EXPECT_NE(metrics.body.find("airlock_http_requests_total"), std::string::npos);
+  auto openapi = client_->Get("/v1/openapi.json");
+  ASSERT_EQ(openapi.status, 200u);
+  EXPECT_EQ(openapi.json().value("openapi", ""), "3.0.3");
+  EXPECT_TRUE(openapi.json()["paths"].contains("/v1/requests"));
+  auto plugins = client_->Get("/v1/plugins", Auth(kAlice)).json();
+  ASSERT_TRUE(plugins.contains("plugins"));
+  bool saw_dev_isolator = false;
+  for (const auto& p : plugins["plugins"]) {
+    if (p.value("role", "") == "isolator") {
+      saw_dev_isolator = p["isolation"].value("development_only", false);
+    }
+  }
+  EXPECT_TRUE(saw_dev_isolator) << plugins.dump();
+}
+
+TEST_F(KernelE2E, ApprovalRules) {
+  json created = Create(kAlice, {{"datasets", {"orders"}}});
+  const std::string id = created.value("id", "");
+  // The requester cannot approve; someone outside the approver groups cannot either.
+  auto self = Action(kAlice, id, "approve");
+  EXPECT_EQ(self.status, 403u) << self.body;
+  EXPECT_NE(self.body.find("self-approval"), std::string::npos);
+  auto outsider = Action(kCarol, id, "approve");
+  EXPECT_EQ(outsider.status, 403u) << outsider.body;
+  EXPECT_EQ(Get(kAlice, id).value("state", ""), "pending_approval");
+  // Deny is final; a later approve conflicts.
+  auto denied = Action(kBob, id, "deny", R"({"comment":"not this quarter"})");
+  ASSERT_EQ(denied.status, 200u) << denied.body;
+  EXPECT_EQ(denied.json().value("state", ""), "denied");
+  EXPECT_EQ(Action(kBob, id, "approve").status, 409u);
+  EXPECT_EQ(Action(kAlice, id, "revoke").status, 409u);
+  EXPECT_EQ(Action(kAlice, id, "credentials").status, 409u);
+}
+
+TEST_F(KernelE2E, DenyRuleRefusesAtOnce) {
+  json created = Create(kDave, {{"datasets", {"orders"}}});
+  EXPECT_EQ(created.value("state", ""), "denied");
+  EXPECT_NE(created["decision"].value("rule", "").find("no-contractors"), std::string::npos)
+      << created.dump();
+}
+
+TEST_F(KernelE2E, ForbiddenTransitionsConflict) {
+  const std::string id = ReadyRequest();
+  EXPECT_EQ(Action(kBob, id, "approve").status, 409u);
+  EXPECT_EQ(Action(kBob, id, "deny").status, 409u);
+  ASSERT_EQ(Action(kAlice, id, "revoke").status, 200u);
+  EXPECT_EQ(Action(kAlice, id, "revoke").status, 409u);
+  EXPECT_EQ(Action(kBob, id, "approve").status, 409u);
+}
+
+TEST_F(KernelE2E, BadInputGetsClearErrors) {
+  auto post = [&](const std::string& body) {
+    return client_->Post("/v1/requests", body, Auth(kAlice));
+  };
+  auto malformed = post("{\"datasets\": [");
+  EXPECT_EQ(malformed.status, 400u);
+  EXPECT_EQ(malformed.json().value("error", ""), "invalid_argument");
+  EXPECT_EQ(post(R"({"datasets": "orders"})").status, 400u);
+  EXPECT_EQ(post(R"({"datasets": ["orders"], "window_seconds": "long"})").status, 400u);
+  EXPECT_EQ(post(R"({"datasets": ["orders"], "window_seconds": 0})").status, 400u);
+  EXPECT_EQ(post(R"({"datasets": []})").status, 400u);
+  EXPECT_EQ(post(R"({"datasets": ["orders"], "colour": "red"})").status, 400u);
+  EXPECT_EQ(post("[1,2,3]").status, 400u);
+  auto unknown = post(R"({"datasets": ["orders", "salaries"]})");
+  EXPECT_EQ(unknown.status, 422u);
+  EXPECT_NE(unknown.body.find("salaries"), std::string::npos);
+  auto oversized = post(std::string(8192, ' ') + R"({"datasets": ["orders"]})");
+  EXPECT_EQ(oversized.status, 413u);
+  EXPECT_EQ(client_->Get("/v1/requests/req_doesnotexist", Auth(kAlice)).status, 404u);
+  EXPECT_EQ(client_->Get("/v1/requests?state=sideways", Auth(kAlice)).status, 400u);
+  EXPECT_EQ(client_->Get("/v1/requests?limit=0", Auth(kAlice)).status, 400u);
+  EXPECT_EQ(client_->Get("/v1/nothing", Auth(kAlice)).status, 404u);
+  EXPECT_EQ(client_->Request("DELETE", "/v1/requests", "", Auth(kAlice)).status, 405u);
+  // Nothing half-done: no request was created by any of the above.
+  auto list = client_->Get("/v1/requests?mine=true", Auth(kAlice)).json();
+  EXPECT_EQ(list["requests"].size(), 0u) << list.dump();
+}
+
+TEST_F(KernelE2E, ListingFiltersAndPages) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(Create(kAlice, {{"datasets", {"orders"}}})["id"]);
+  Create(kDave, {{"datasets", {"orders"}}});
+  // alice sees only her own; bob (reviewer) sees all six.
+  EXPECT_EQ(client_->Get("/v1/requests", Auth(kAlice)).json()["requests"].size(), 5u);
+  EXPECT_EQ(client_->Get("/v1/requests", Auth(kBob)).json()["requests"].size(), 6u);
+  EXPECT_EQ(
+      client_->Get("/v1/requests?state=denied", Auth(kBob)).json()["requests"].size(), 1u);
+  std::set<std::string> seen;
+  std::string token;
+  for (int page = 0; page < 5; ++page) {
+    std::string target = "/v1/requests?mine=true&limit=2";
+    if (!token.empty()) target += "&page_token=" + token;
+    json body = client_->Get(target, Auth(kAlice)).json();
+    for (const auto& r : body["requests"]) EXPECT_TRUE(seen.insert(r["id"]).second);
+    token = body.value("next_page_token", "");
+    if (token.empty()) break;
+  }
+  EXPECT_EQ(seen, std::set<std::string>(ids.begin(), ids.end()));
+  // Someone else's request is invisible to alice.
+  const std::string daves = client_->Get("/v1/requests?state=denied", Auth(kBob))
+                                .json()["requests"][0]["id"];
+  EXPECT_EQ(client_->Get("/v1/requests/" + daves, Auth(kAlice)).status, 404u);
+}
+
+TEST_F(KernelE2E, WindowEndClosesTheRequest) {
+  const std::string id = ReadyRequest(/*window_seconds=*/2);
+  EXPECT_EQ(WaitForState(id, {"closed"}, std::chrono::seconds(10)), "closed");
+  json closed = Get(kAlice, id);
+  EXPECT_NE(closed.value("reason", "").find("window"), std::string::npos) << closed.dump();
+}
+
+TEST_F(KernelE2E, RestartKeepsPendingAndClosesLostEnclaves) {
+  const std::string pending =
+      Create(kAlice, {{"datasets", {"orders"}}, {"purpose", "later"}})["id"];
+  const std::string ready = ReadyRequest();
+  kernel_->Kill();  // a crash, not a clean stop
+  ASSERT_TRUE(kernel_->Start()) << kernel_->log();
+  Connect();
+  EXPECT_EQ(Get(kAlice, pending).value("state", ""), "pending_approval");
+  json after = Get(kAlice, ready);
+  EXPECT_EQ(after.value("state", ""), "closed") << after.dump();
+  EXPECT_NE(after.value("reason", "").find("restart"), std::string::npos);
+  const auto events = AuditEvents(ready);
+  EXPECT_EQ(events.back(), "request.closed") << json(events).dump();
+  // The pending request still works after the restart.
+  ASSERT_EQ(Action(kBob, pending, "approve").status, 200u);
+  EXPECT_EQ(WaitForState(pending, {"ready", "failed"}), "ready");
+}
+
+TEST_F(KernelE2E, AuditVerifyDetectsTampering) {
+  const std::string id = ReadyRequest();
+  ASSERT_EQ(Action(kAlice, id, "revoke").status, 200u);
+  kernel_->Stop();
+  const std::string log = dir_.path() + "/state/audit.log";
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+  }
+  ASSERT_GT(lines.size(), 6u);
+  std::string out;
+  ASSERT_EQ(RunAirlockd({"audit", "verify", log}, &out), 0) << out;
+
+  auto check = [&](const std::vector<std::string>& tampered, const std::string& what) {
+    const std::string copy = dir_.path() + "/tampered.log";
+    std::ofstream f(copy, std::ios::trunc);
+    for (const auto& l : tampered) f << l << "\n";
+    f.close();
+    std::string result;
+    EXPECT_EQ(RunAirlockd({"audit", "verify", copy}, &result), 1) << what << ": " << result;
+    EXPECT_NE(result.find("TAMPERED at line"), std::string::npos) << what << ": " << result;
+    return result;
+  };
+  auto edited = lines;
+  edited[3] = std::regex_replace(edited[3], std::regex("\"request_id\":\"req_"),
+                                 "\"request_id\":\"req_x");
+  ASSERT_NE(edited[3], lines[3]);
+  EXPECT_NE(check(edited, "edited").find("line 4"), std::string::npos);
+  auto deleted = lines;
+  deleted.erase(deleted.begin() + 2);
+  check(deleted, "deleted");
+  auto swapped = lines;
+  std::swap(swapped[2], swapped[3]);
+  check(swapped, "swapped");
+}
+
+class KernelE2ETls : public KernelE2E {
+ protected:
+  bool TlsKernel() const override { return true; }
+};
+
+TEST_F(KernelE2ETls, ApiServesOverTls) {
+  auto catalog = client_->Get("/v1/catalog", Auth(kAlice));
+  EXPECT_EQ(catalog.status, 200u) << catalog.error;
+  EXPECT_EQ(client_->Get("/v1/catalog").status, 401u);
+  const std::string id = ReadyRequest();
+  EXPECT_EQ(Action(kAlice, id, "revoke").json().value("state", ""), "closed");
+  // A plaintext client gets no HTTP answer from the TLS port.
+  HttpClient plain("127.0.0.1", kernel_->port());
+  EXPECT_NE(plain.Get("/healthz").status, 200u);
+}
+
+TEST(KernelConfig, InvalidConfigurationNamesTheKey) {
+  TempDir dir("airlock-cfg-");
+  std::ofstream(dir.File("bad.json")) << R"({"identity": [], "policy": {}})";
+  std::string out;
+  EXPECT_EQ(RunAirlockd({"check-config", "--config", dir.File("bad.json")}, &out), 1);
+  EXPECT_NE(out.find("identity"), std::string::npos) << out;
+  std::ofstream(dir.File("worse.json")) << "{not json";
+  EXPECT_EQ(RunAirlockd({"serve", "--config", dir.File("worse.json")}, &out), 2);
+  EXPECT_NE(out.find("not valid JSON"), std::string::npos) << out;
+}
+
+TEST(KernelConfig, UnknownPluginIsRefusedAtStart) {
+  TempDir dir("airlock-cfg-");
+  TestPki pki = GenerateTestPki(dir.path());
+  json config = TestConfig(dir.path(), pki, false);
+  config["policy"]["plugin"] = dir.path() + "/no_such_policy.so";
+  KernelProcess kernel(dir.path(), config);
+  EXPECT_FALSE(kernel.Start());
+  EXPECT_NE(kernel.log().find("no_such_policy.so"), std::string::npos) << kernel.log();
+}
+
+}  // namespace
+}  // namespace airlock::test

@@ -1,0 +1,114 @@
+#include "tests/kernel/e2e/kernel_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace airlock::test {
+namespace {
+
+std::string AirlockdPath() { return std::string(AIRLOCK_BINARY_DIR) + "/bin/airlockd"; }
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& output_file) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output_file.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+}  // namespace
+
+KernelProcess::KernelProcess(std::string dir, nlohmann::json config)
+    : dir_(std::move(dir)), config_(std::move(config)) {
+  std::ofstream(config_path()) << config_.dump(2);
+}
+
+KernelProcess::~KernelProcess() {
+  if (pid_ > 0) Kill();
+}
+
+bool KernelProcess::Start() {
+  const std::string port_file = dir_ + "/port-" + std::to_string(++starts_);
+  pid_ = Spawn({AirlockdPath(), "serve", "--config", config_path(), "--port", "0", "--port-file",
+                port_file},
+               dir_ + "/airlockd.log");
+  if (pid_ <= 0) return false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (std::filesystem::exists(port_file)) {
+      port_ = static_cast<uint16_t>(std::stoi(Slurp(port_file)));
+      return true;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Kill();
+  return false;
+}
+
+int KernelProcess::Stop() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void KernelProcess::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+std::string KernelProcess::log() const { return Slurp(dir_ + "/airlockd.log"); }
+
+int RunAirlockd(const std::vector<std::string>& args, std::string* output) {
+  char name[] = "/tmp/airlockd-out-XXXXXX";
+  const int fd = mkstemp(name);
+  if (fd < 0) return -1;
+  close(fd);
+  std::vector<std::string> full = {AirlockdPath()};
+  full.insert(full.end(), args.begin(), args.end());
+  const pid_t pid = Spawn(full, name);
+  int status = 0;
+  if (pid > 0) waitpid(pid, &status, 0);
+  if (output != nullptr) *output = Slurp(name);
+  unlink(name);
+  if (pid <= 0) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace airlock::test

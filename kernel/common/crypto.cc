@@ -17,7 +17,9 @@ std::string Sha256Raw(std::string_view data) {
   return std::string(reinterpret_cast<const char*>(digest), length);
 }
 
-std::string Sha256Hex(std::string_view data) { return HexEncode(Sha256Raw(data)); }
+std::string Sha256Hex(std::string_view data) {
+  return HexEncode(Sha256Raw(data));
+}
 
 std::string HexEncode(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";

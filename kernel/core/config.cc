@@ -279,7 +279,8 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
 
   std::string plugin_dir;
   AIRLOCK_RETURN_IF_ERROR(top.String("plugin_dir", &plugin_dir));
-  config.plugin_dir = plugin_dir.empty() ? default_plugin_dir : Resolve(config.config_dir, plugin_dir);
+  config.plugin_dir =
+      plugin_dir.empty() ? default_plugin_dir : Resolve(config.config_dir, plugin_dir);
 
   AIRLOCK_RETURN_IF_ERROR(ParseServer(top, &config.server, config.config_dir));
 

@@ -21,7 +21,7 @@ struct ServerConfig {
   uint16_t port = 8080;
   std::string tls_certificate_file;  // empty: plain HTTP
   std::string tls_private_key_file;
-  std::string tls_client_ca_file;    // request client certificates (mTLS identity)
+  std::string tls_client_ca_file;  // request client certificates (mTLS identity)
   size_t body_limit_bytes = 1 << 20;
   size_t max_header_count = 64;
   int64_t read_timeout_ms = 15000;
@@ -52,9 +52,9 @@ struct KernelConfig {
   std::string source_path;  // the configuration file
   std::string config_dir;   // its directory
   ServerConfig server;
-  std::string state_path;  // SQLite state store
-  std::string audit_path;  // hash-chained audit log
-  std::string plugin_dir;  // base for relative plugin paths
+  std::string state_path;           // SQLite state store
+  std::string audit_path;           // hash-chained audit log
+  std::string plugin_dir;           // base for relative plugin paths
   std::vector<PluginRef> identity;  // tried in order
   PluginRef policy;
   PluginRef isolator;
@@ -68,10 +68,12 @@ struct KernelConfig {
 
 // Parses and validates `document`; `config_path` locates relative paths.
 // `default_plugin_dir` is used when the document names none.
-Result<KernelConfig> ParseKernelConfig(const nlohmann::json& document, const std::string& config_path,
+Result<KernelConfig> ParseKernelConfig(const nlohmann::json& document,
+                                       const std::string& config_path,
                                        const std::string& default_plugin_dir);
 
 // Reads, parses and validates the file at `path`.
-Result<KernelConfig> LoadKernelConfig(const std::string& path, const std::string& default_plugin_dir);
+Result<KernelConfig> LoadKernelConfig(const std::string& path,
+                                      const std::string& default_plugin_dir);
 
 }  // namespace airlock

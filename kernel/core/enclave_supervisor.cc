@@ -18,11 +18,11 @@
 
 namespace airlock {
 
+using enclave::EnclaveClient;
+using enclave::EnclaveEvents;
 using nlohmann::json;
 using plugin_host::EnclaveHandle;
 using plugin_host::TunnelEndpointHandle;
-using enclave::EnclaveClient;
-using enclave::EnclaveEvents;
 
 // One approved request's live resources. Lives in the supervisor's map from
 // Launch until Teardown; the query channel points at it, so it outlives the
@@ -37,14 +37,14 @@ struct ActiveEnclave {
   boost::asio::strand<boost::asio::thread_pool::executor_type> strand;
 
   std::mutex mu;
-  bool closed = false;                                  // GUARDED_BY(mu)
-  bool sealed = false;                                  // GUARDED_BY(mu)
-  std::unique_ptr<EnclaveHandle> handle;                // GUARDED_BY(mu)
-  std::shared_ptr<EnclaveClient> client;                // GUARDED_BY(mu)
-  std::unique_ptr<TunnelEndpointHandle> endpoint;       // GUARDED_BY(mu)
-  std::optional<json> grant;                            // GUARDED_BY(mu) until collected
-  bool grant_collected = false;                         // GUARDED_BY(mu)
-  json progress = json::object();                       // GUARDED_BY(mu)
+  bool closed = false;                             // GUARDED_BY(mu)
+  bool sealed = false;                             // GUARDED_BY(mu)
+  std::unique_ptr<EnclaveHandle> handle;           // GUARDED_BY(mu)
+  std::shared_ptr<EnclaveClient> client;           // GUARDED_BY(mu)
+  std::unique_ptr<TunnelEndpointHandle> endpoint;  // GUARDED_BY(mu)
+  std::optional<json> grant;                       // GUARDED_BY(mu) until collected
+  bool grant_collected = false;                    // GUARDED_BY(mu)
+  json progress = json::object();                  // GUARDED_BY(mu)
 
   airlock_type_query_channel channel{};
   EnclaveSupervisor* supervisor = nullptr;
@@ -117,8 +117,8 @@ airlock_type_status ChannelQuery(void* host_data, const char* sql, size_t length
   } catch (const std::exception& e) {
     status = Status::Internal("query failed inside the kernel");
   }
-  const auto elapsed = std::chrono::duration<double, std::milli>(
-      std::chrono::steady_clock::now() - started);
+  const auto elapsed =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
   json event = {{"event", "tunnel.query"},
                 {"request_id", active->request_id},
                 {"principal",
@@ -156,7 +156,9 @@ airlock_type_status ChannelTables(void* host_data, airlock_type_buffer* tables,
 
 EnclaveSupervisor::EnclaveSupervisor(Dependencies deps) : deps_(std::move(deps)), pool_(4) {}
 
-EnclaveSupervisor::~EnclaveSupervisor() { Stop(); }
+EnclaveSupervisor::~EnclaveSupervisor() {
+  Stop();
+}
 
 void EnclaveSupervisor::Stop() {
   TeardownAll("kernel shutting down");
@@ -216,8 +218,8 @@ json EnclaveSupervisor::BuildEnclaveSpec(const RequestRecord& record) const {
     }
     if (info == nullptr) continue;  // validated at create; the catalog cannot shrink at runtime
     const PluginRef& connector = config.connectors.at(info->connector);
-    json connector_json = {{"name", connector.name}, {"path", connector.path},
-                           {"config", connector.config}};
+    json connector_json = {
+        {"name", connector.name}, {"path", connector.path}, {"config", connector.config}};
     if (connector.sha256) connector_json["sha256"] = *connector.sha256;
     json pull = {{"dataset", name},
                  {"object", info->object},
@@ -332,8 +334,8 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
   }
   const Status sent = shared_client->SendSpec(BuildEnclaveSpec(record));
   if (!sent.ok()) {
-    Fail(active, RequestState::kProvisioning, "could not send the enclave its spec: " +
-                                                  sent.message());
+    Fail(active, RequestState::kProvisioning,
+         "could not send the enclave its spec: " + sent.message());
   }
 }
 
@@ -411,13 +413,12 @@ void EnclaveSupervisor::OpenTunnel(const std::shared_ptr<ActiveEnclave>& active)
     active->endpoint = std::move(endpoint);
     active->grant = std::move(grant);
   }
-  const Status s = deps_.transition(
-      id, RequestState::kIngesting, RequestState::kReady, "enclave sealed; tunnel open",
-      [&](RequestRecord& r) {
-        r.tunnel = tunnel_info;
-        std::lock_guard lock(active->mu);
-        r.enclave["progress"] = active->progress;
-      });
+  const Status s = deps_.transition(id, RequestState::kIngesting, RequestState::kReady,
+                                    "enclave sealed; tunnel open", [&](RequestRecord& r) {
+                                      r.tunnel = tunnel_info;
+                                      std::lock_guard lock(active->mu);
+                                      r.enclave["progress"] = active->progress;
+                                    });
   if (!s.ok()) {
     spdlog::warn("request {}: could not become ready: {}", id, s.ToString());
     Teardown(id, "request left ingesting before the tunnel opened");

@@ -35,8 +35,8 @@ class EnclaveSupervisor {
  public:
   // Moves request `id` from `from` to `to` if it is still in `from`; `mutate`
   // edits the record before it is saved. Returns the persisted outcome.
-  using Transition = std::function<Status(const std::string& id, RequestState from,
-                                          RequestState to, const std::string& reason,
+  using Transition = std::function<Status(const std::string& id, RequestState from, RequestState to,
+                                          const std::string& reason,
                                           const std::function<void(RequestRecord&)>& mutate)>;
 
   struct Dependencies {

@@ -287,8 +287,8 @@ class RequestManager::Impl {
     if (d_.metrics) {
       d_.metrics
           ->Get("airlock_policy_decisions_total", "Policy decisions", "counter",
-                "effect=\"" +
-                    std::string(decided.ok() ? EffectName(decided->effect) : "error") + "\"")
+                "effect=\"" + std::string(decided.ok() ? EffectName(decided->effect) : "error") +
+                    "\"")
           .Add();
     }
     RequestState to;
@@ -319,8 +319,7 @@ class RequestManager::Impl {
           to = RequestState::kApproved;
           break;
       }
-      if (decision.max_window_seconds > 0 &&
-          ask.window_seconds > decision.max_window_seconds) {
+      if (decision.max_window_seconds > 0 && ask.window_seconds > decision.max_window_seconds) {
         // The policy caps the window; the ask is narrowed, not refused.
         ask.window_seconds = decision.max_window_seconds;
         record.request["window_seconds"] = ask.window_seconds;
@@ -401,8 +400,8 @@ class RequestManager::Impl {
     // The access window starts at approval, not at submission.
     const int64_t window = r.request.value("window_seconds", int64_t{3600});
     r.deadline_us = now + window * kMicros;
-    AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kApproved,
-                                 "approved by " + approver.subject, extra, &approver));
+    AIRLOCK_RETURN_IF_ERROR(
+        Move(r, RequestState::kApproved, "approved by " + approver.subject, extra, &approver));
     AfterTransition(r);
     return View(r);
   }
@@ -427,8 +426,8 @@ class RequestManager::Impl {
     if (comment.size() > kMaxCommentBytes) return Status::InvalidArgument("comment too long");
     std::lock_guard lock(StripeFor(id));
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
-    const bool allowed = r.requester_subject() == caller.subject || IsAdmin(caller) ||
-                         IsEligibleApprover(caller, r);
+    const bool allowed =
+        r.requester_subject() == caller.subject || IsAdmin(caller) || IsEligibleApprover(caller, r);
     if (!allowed) {
       return Status::PermissionDenied(caller.subject + " may not revoke request " + id);
     }
@@ -636,12 +635,19 @@ class RequestManager::Impl {
   std::thread scheduler_;
 };
 
-RequestManager::RequestManager(Dependencies deps) : impl_(std::make_unique<Impl>(std::move(deps))) {}
+RequestManager::RequestManager(Dependencies deps)
+    : impl_(std::make_unique<Impl>(std::move(deps))) {}
 RequestManager::~RequestManager() = default;
 
-Status RequestManager::Recover() { return impl_->Recover(); }
-void RequestManager::Start() { impl_->Start(); }
-void RequestManager::Shutdown() { impl_->Shutdown(); }
+Status RequestManager::Recover() {
+  return impl_->Recover();
+}
+void RequestManager::Start() {
+  impl_->Start();
+}
+void RequestManager::Shutdown() {
+  impl_->Shutdown();
+}
 Result<json> RequestManager::Create(const Principal& p, const json& body) {
   return impl_->Create(p, body);
 }
@@ -655,8 +661,7 @@ Result<json> RequestManager::Approve(const Principal& p, const std::string& id,
                                      const std::string& c) {
   return impl_->Approve(p, id, c);
 }
-Result<json> RequestManager::Deny(const Principal& p, const std::string& id,
-                                  const std::string& c) {
+Result<json> RequestManager::Deny(const Principal& p, const std::string& id, const std::string& c) {
   return impl_->Deny(p, id, c);
 }
 Result<json> RequestManager::Revoke(const Principal& p, const std::string& id,
@@ -669,6 +674,8 @@ Result<json> RequestManager::CollectCredentials(const Principal& p, const std::s
 Result<json> RequestManager::AuditTrail(const Principal& p, const std::string& id, size_t limit) {
   return impl_->AuditTrail(p, id, limit);
 }
-size_t RequestManager::active_enclaves() const { return impl_->active_enclaves(); }
+size_t RequestManager::active_enclaves() const {
+  return impl_->active_enclaves();
+}
 
 }  // namespace airlock

@@ -83,8 +83,7 @@ class RequestManager {
   // The tunnel credential of a ready request, to its requester, exactly once.
   Result<nlohmann::json> CollectCredentials(const Principal& caller, const std::string& id);
   // Audit records of one request, for its requester, reviewers and admins.
-  Result<nlohmann::json> AuditTrail(const Principal& caller, const std::string& id,
-                                    size_t limit);
+  Result<nlohmann::json> AuditTrail(const Principal& caller, const std::string& id, size_t limit);
 
   // Number of enclaves currently alive (for metrics and tests).
   size_t active_enclaves() const;

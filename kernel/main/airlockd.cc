@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "kernel/audit/audit_verify.h"
 #include "kernel/common/crypto.h"

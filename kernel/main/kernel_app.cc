@@ -47,10 +47,18 @@ class KernelHostCallbacks : public HostCallbacks {
 
   void Log(int32_t level, std::string_view plugin, std::string_view message) override {
     switch (level) {
-      case AIRLOCK_LOG_DEBUG: spdlog::debug("[{}] {}", plugin, message); break;
-      case AIRLOCK_LOG_INFO: spdlog::info("[{}] {}", plugin, message); break;
-      case AIRLOCK_LOG_WARN: spdlog::warn("[{}] {}", plugin, message); break;
-      default: spdlog::error("[{}] {}", plugin, message); break;
+      case AIRLOCK_LOG_DEBUG:
+        spdlog::debug("[{}] {}", plugin, message);
+        break;
+      case AIRLOCK_LOG_INFO:
+        spdlog::info("[{}] {}", plugin, message);
+        break;
+      case AIRLOCK_LOG_WARN:
+        spdlog::warn("[{}] {}", plugin, message);
+        break;
+      default:
+        spdlog::error("[{}] {}", plugin, message);
+        break;
     }
   }
 
@@ -98,10 +106,16 @@ struct KernelApp::Parts {
 
 KernelApp::KernelApp() : parts_(std::make_unique<Parts>()) {}
 
-KernelApp::~KernelApp() { Stop(); }
+KernelApp::~KernelApp() {
+  Stop();
+}
 
-uint16_t KernelApp::port() const { return parts_->server ? parts_->server->port() : 0; }
-bool KernelApp::tls() const { return !parts_->config.server.tls_certificate_file.empty(); }
+uint16_t KernelApp::port() const {
+  return parts_->server ? parts_->server->port() : 0;
+}
+bool KernelApp::tls() const {
+  return !parts_->config.server.tls_certificate_file.empty();
+}
 
 void KernelApp::Stop() {
   if (parts_->server) parts_->server->Stop();
@@ -143,10 +157,15 @@ json CatalogJson(const KernelConfig& config) {
 }
 
 json ManifestJson(const PluginManifest& m, const std::string& role, const std::string& name) {
-  return {{"name", name},          {"role", role},         {"plugin", m.name},
-          {"version", m.version},  {"kind", PluginKindName(m.kind)},
+  return {{"name", name},
+          {"role", role},
+          {"plugin", m.name},
+          {"version", m.version},
+          {"kind", PluginKindName(m.kind)},
           {"abi", std::to_string(m.abi_major) + "." + std::to_string(m.abi_minor)},
-          {"path", m.path},        {"sha256", m.sha256},   {"description", m.description},
+          {"path", m.path},
+          {"sha256", m.sha256},
+          {"description", m.description},
           {"loaded_in", "kernel"}};
 }
 
@@ -206,8 +225,8 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     if (!checked.ok()) return checked.status().WithContext("connector " + name);
     if (ref.sha256 && *ref.sha256 != checked->sha256) {
       return Status::FailedPrecondition("connector " + name + ": " + ref.path +
-                                        " does not match its SHA-256 pin (expected " +
-                                        *ref.sha256 + ", file has " + checked->sha256 + ")");
+                                        " does not match its SHA-256 pin (expected " + *ref.sha256 +
+                                        ", file has " + checked->sha256 + ")");
     }
     plugins.push_back({{"name", name},
                        {"role", "connector"},
@@ -258,9 +277,8 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     options.tls = tls;
   }
   V1Api* handler = p.api.get();
-  auto server = HttpServer::Start(options, [handler](const HttpRequest& r) {
-    return handler->Handle(r);
-  });
+  auto server =
+      HttpServer::Start(options, [handler](const HttpRequest& r) { return handler->Handle(r); });
   if (!server.ok()) return server.status().WithContext("starting the HTTP server");
   p.server = std::move(server).value();
   (void)p.audit->Append({{"event", "kernel.started"},

@@ -9,8 +9,8 @@
 #include <string>
 #include <thread>
 
-#include <nlohmann/json.hpp>
 #include <openssl/evp.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/kernel/e2e/kernel_process.h"
 #include "tests/support/http_client.h"
@@ -54,25 +54,22 @@ json TestConfig(const std::string& dir, const TestPki& pki, bool kernel_tls) {
   std::ofstream(dir + "/data/orders.csv")
       << "order_id,customer_id,amount\n10,1,100.5\n11,1,20\n12,2,7.25\n13,3,1000\n";
   auto token = [](const char* raw, const char* subject, const char* group) {
-    return json{{"sha256", Sha256HexOf(raw)},
-                {"subject", subject},
-                {"kind", "human"},
-                {"groups", {group}}};
+    return json{
+        {"sha256", Sha256HexOf(raw)}, {"subject", subject}, {"kind", "human"}, {"groups", {group}}};
   };
-  json policy = {
-      {"version", 1},
-      {"rules",
-       {{{"name", "analysts"},
-         {"effect", "allow"},
-         {"subjects", {{"groups", {"analysts"}}}},
-         {"datasets", {"customers", "orders"}},
-         {"max_window_seconds", 3600},
-         {"approval", {{"groups", {"owners"}}, {"count", 1}, {"timeout_seconds", 3600}}},
-         {"obligations", {{"customers", {{"masks", {{"email", "redact"}}}}}}}},
-        {{"name", "no-contractors"},
-         {"effect", "deny"},
-         {"subjects", {{"groups", {"contractors"}}}},
-         {"datasets", {"*"}}}}}};
+  json policy = {{"version", 1},
+                 {"rules",
+                  {{{"name", "analysts"},
+                    {"effect", "allow"},
+                    {"subjects", {{"groups", {"analysts"}}}},
+                    {"datasets", {"customers", "orders"}},
+                    {"max_window_seconds", 3600},
+                    {"approval", {{"groups", {"owners"}}, {"count", 1}, {"timeout_seconds", 3600}}},
+                    {"obligations", {{"customers", {{"masks", {{"email", "redact"}}}}}}}},
+                   {{"name", "no-contractors"},
+                    {"effect", "deny"},
+                    {"subjects", {{"groups", {"contractors"}}}},
+                    {"datasets", {"*"}}}}}};
   json config = {
       {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}, {"body_limit_bytes", 4096}}},
       {"state_dir", dir + "/state"},
@@ -83,7 +80,8 @@ json TestConfig(const std::string& dir, const TestPki& pki, bool kernel_tls) {
           {{"tokens",
             {token(kAlice, "alice", "analysts"), token(kBob, "bob", "owners"),
              token(kCarol, "carol", "admins"), token(kDave, "dave", "contractors")}}}}}}},
-      {"policy", {{"name", "rules"}, {"plugin", Plugin("airlock_policy_rules")}, {"config", policy}}},
+      {"policy",
+       {{"name", "rules"}, {"plugin", Plugin("airlock_policy_rules")}, {"config", policy}}},
       {"isolator", {{"name", "inprocess"}, {"plugin", Plugin("airlock_isolator_inprocess")}}},
       {"tunnel",
        {{"name", "https"},
@@ -99,7 +97,9 @@ json TestConfig(const std::string& dir, const TestPki& pki, bool kernel_tls) {
        {{"files",
          {{"plugin", Plugin("airlock_connector_files")}, {"config", {{"root", dir + "/data"}}}}}}},
       {"datasets",
-       {{{"name", "customers"}, {"connector", "files"}, {"object", "customers.csv"},
+       {{{"name", "customers"},
+         {"connector", "files"},
+         {"object", "customers.csv"},
          {"tags", {"pii"}}},
         {{"name", "orders"}, {"connector", "files"}, {"object", "orders.csv"}}}},
       {"access", {{"admin_groups", {"admins"}}, {"reviewer_groups", {"owners"}}}}};
@@ -111,15 +111,15 @@ json TestConfig(const std::string& dir, const TestPki& pki, bool kernel_tls) {
 }
 
 Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token},
-          {"Content-Type", "application/json"}};
+  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
 }
 
 class KernelE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     pki_ = GenerateTestPki(dir_.path());
-    kernel_ = std::make_unique<KernelProcess>(dir_.path(), TestConfig(dir_.path(), pki_, TlsKernel()));
+    kernel_ =
+        std::make_unique<KernelProcess>(dir_.path(), TestConfig(dir_.path(), pki_, TlsKernel()));
     ASSERT_TRUE(kernel_->Start()) << kernel_->log();
     Connect();
   }
@@ -229,9 +229,9 @@ TEST_F(KernelE2E, RequestGoesThroughItsWholeLife) {
   const std::string sql =
       "SELECT c.name, c.email, SUM(o.amount) AS total FROM customers c JOIN orders o "
       "ON o.customer_id = c.id GROUP BY c.id ORDER BY c.id";
-  auto rows = tunnel.Post(target.prefix + "/query", json{{"sql", sql}}.dump(),
-                          {{"Authorization", "Bearer " + credential},
-                           {"Content-Type", "application/json"}});
+  auto rows = tunnel.Post(
+      target.prefix + "/query", json{{"sql", sql}}.dump(),
+      {{"Authorization", "Bearer " + credential}, {"Content-Type", "application/json"}});
   ASSERT_EQ(rows.status, 200u) << rows.body;
   json result = rows.json();
   ASSERT_EQ(result["rows"].size(), 3u) << rows.body;
@@ -259,17 +259,16 @@ TEST_F(KernelE2E, RequestGoesThroughItsWholeLife) {
   // Every decision point is in the audit trail, in order.
   const auto events = AuditEvents(id);
   const std::vector<std::string> expected = {
-      "request.submitted",    "request.evaluated",     "request.pending_approval",
-      "request.approved",     "request.provisioning",  "enclave.provisioned",
-      "request.ingesting",    "enclave.sealed",        "request.ready",
-      "tunnel.opened",        "tunnel.credential_issued", "tunnel.query",
-      "request.closed",       "tunnel.closed",         "enclave.destroyed"};
+      "request.submitted",    "request.evaluated",   "request.pending_approval", "request.approved",
+      "request.provisioning", "enclave.provisioned", "request.ingesting",        "enclave.sealed",
+      "request.ready",        "tunnel.opened",       "tunnel.credential_issued", "tunnel.query",
+      "request.closed",       "tunnel.closed",       "enclave.destroyed"};
   size_t at = 0;
   for (const auto& e : events) {
     if (at < expected.size() && e == expected[at]) ++at;
   }
-  EXPECT_EQ(at, expected.size()) << "missing or out of order: " << expected[at] << "\nall: "
-                                 << json(events).dump();
+  EXPECT_EQ(at, expected.size()) << "missing or out of order: " << expected[at]
+                                 << "\nall: " << json(events).dump();
 
   // The whole log verifies.
   kernel_->Stop();
@@ -374,8 +373,7 @@ TEST_F(KernelE2E, ListingFiltersAndPages) {
   // alice sees only her own; bob (reviewer) sees all six.
   EXPECT_EQ(client_->Get("/v1/requests", Auth(kAlice)).json()["requests"].size(), 5u);
   EXPECT_EQ(client_->Get("/v1/requests", Auth(kBob)).json()["requests"].size(), 6u);
-  EXPECT_EQ(
-      client_->Get("/v1/requests?state=denied", Auth(kBob)).json()["requests"].size(), 1u);
+  EXPECT_EQ(client_->Get("/v1/requests?state=denied", Auth(kBob)).json()["requests"].size(), 1u);
   std::set<std::string> seen;
   std::string token;
   for (int page = 0; page < 5; ++page) {
@@ -388,8 +386,8 @@ TEST_F(KernelE2E, ListingFiltersAndPages) {
   }
   EXPECT_EQ(seen, std::set<std::string>(ids.begin(), ids.end()));
   // Someone else's request is invisible to alice.
-  const std::string daves = client_->Get("/v1/requests?state=denied", Auth(kBob))
-                                .json()["requests"][0]["id"];
+  const std::string daves =
+      client_->Get("/v1/requests?state=denied", Auth(kBob)).json()["requests"][0]["id"];
   EXPECT_EQ(client_->Get("/v1/requests/" + daves, Auth(kAlice)).status, 404u);
 }
 
@@ -443,8 +441,8 @@ TEST_F(KernelE2E, AuditVerifyDetectsTampering) {
     return result;
   };
   auto edited = lines;
-  edited[3] = std::regex_replace(edited[3], std::regex("\"request_id\":\"req_"),
-                                 "\"request_id\":\"req_x");
+  edited[3] =
+      std::regex_replace(edited[3], std::regex("\"request_id\":\"req_"), "\"request_id\":\"req_x");
   ASSERT_NE(edited[3], lines[3]);
   EXPECT_NE(check(edited, "edited").find("line 4"), std::string::npos);
   auto deleted = lines;

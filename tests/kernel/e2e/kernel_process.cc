@@ -18,7 +18,9 @@ extern char** environ;
 namespace airlock::test {
 namespace {
 
-std::string AirlockdPath() { return std::string(AIRLOCK_BINARY_DIR) + "/bin/airlockd"; }
+std::string AirlockdPath() {
+  return std::string(AIRLOCK_BINARY_DIR) + "/bin/airlockd";
+}
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path);
@@ -55,9 +57,9 @@ KernelProcess::~KernelProcess() {
 
 bool KernelProcess::Start() {
   const std::string port_file = dir_ + "/port-" + std::to_string(++starts_);
-  pid_ = Spawn({AirlockdPath(), "serve", "--config", config_path(), "--port", "0", "--port-file",
-                port_file},
-               dir_ + "/airlockd.log");
+  pid_ = Spawn(
+      {AirlockdPath(), "serve", "--config", config_path(), "--port", "0", "--port-file", port_file},
+      dir_ + "/airlockd.log");
   if (pid_ <= 0) return false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -93,7 +95,9 @@ void KernelProcess::Kill() {
   pid_ = -1;
 }
 
-std::string KernelProcess::log() const { return Slurp(dir_ + "/airlockd.log"); }
+std::string KernelProcess::log() const {
+  return Slurp(dir_ + "/airlockd.log");
+}
 
 int RunAirlockd(const std::vector<std::string>& args, std::string* output) {
   char name[] = "/tmp/airlockd-out-XXXXXX";

@@ -99,7 +99,9 @@ class BufferHolder {
 };
 
 // True when a table of `size` bytes contains the member ending at `end`.
-constexpr bool Has(size_t size, size_t end) { return size >= end; }
+constexpr bool Has(size_t size, size_t end) {
+  return size >= end;
+}
 
 }  // namespace airlock::abi
 

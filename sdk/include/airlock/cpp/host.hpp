@@ -75,7 +75,8 @@ class Host {
       return Status::Unavailable("host offers no audit service");
     }
     const std::string text = event.dump();
-    const airlock_type_status rc = services_->audit_emit(services_->host_data, text.data(), text.size());
+    const airlock_type_status rc =
+        services_->audit_emit(services_->host_data, text.data(), text.size());
     if (rc != AIRLOCK_OK) return Status(StatusCodeFromAbi(rc), "audit emit failed");
     return Status::Ok();
   }
@@ -95,8 +96,8 @@ class Host {
     airlock_type_secret raw;
     std::memset(&raw, 0, sizeof(raw));
     abi::ErrorHolder error;
-    const airlock_type_status rc = services_->secret_resolve(
-        services_->host_data, reference.data(), reference.size(), &raw, error.get());
+    const airlock_type_status rc = services_->secret_resolve(services_->host_data, reference.data(),
+                                                             reference.size(), &raw, error.get());
     if (rc != AIRLOCK_OK) return error.ToStatus(rc, "secret could not be resolved");
     return SecretBytes(raw);
   }

@@ -174,7 +174,9 @@ inline std::string& PluginName() {
   return name;
 }
 
-inline Host CurrentHost() { return Host(HostServices(), PluginName()); }
+inline Host CurrentHost() {
+  return Host(HostServices(), PluginName());
+}
 
 inline airlock_type_status Catch(airlock_type_error* error) {
   try {
@@ -305,9 +307,8 @@ struct PolicyShim {
     }
   }
   static const airlock_type_policy_vtable* Table() {
-    static const airlock_type_policy_vtable table = {sizeof(airlock_type_policy_vtable),
-                                                     &Create<Impl>, &Destroy<Impl>, &Evaluate,
-                                                     &Reload};
+    static const airlock_type_policy_vtable table = {
+        sizeof(airlock_type_policy_vtable), &Create<Impl>, &Destroy<Impl>, &Evaluate, &Reload};
     return &table;
   }
 };
@@ -341,9 +342,8 @@ struct ConnectorShim {
     }
   }
   static const airlock_type_connector_vtable* Table() {
-    static const airlock_type_connector_vtable table = {sizeof(airlock_type_connector_vtable),
-                                                        &Create<Impl>, &Destroy<Impl>, &Describe,
-                                                        &Pull};
+    static const airlock_type_connector_vtable table = {
+        sizeof(airlock_type_connector_vtable), &Create<Impl>, &Destroy<Impl>, &Describe, &Pull};
     return &table;
   }
 };
@@ -375,8 +375,8 @@ struct TunnelShim {
     }
   }
   static const airlock_type_tunnel_vtable* Table() {
-    static const airlock_type_tunnel_vtable table = {
-        sizeof(airlock_type_tunnel_vtable), &Create<Impl>, &Destroy<Impl>, &Open, &Close};
+    static const airlock_type_tunnel_vtable table = {sizeof(airlock_type_tunnel_vtable),
+                                                     &Create<Impl>, &Destroy<Impl>, &Open, &Close};
     return &table;
   }
 };
@@ -426,9 +426,13 @@ struct IsolatorShim {
     }
   }
   static const airlock_type_isolator_vtable* Table() {
-    static const airlock_type_isolator_vtable table = {
-        sizeof(airlock_type_isolator_vtable), &Create<Impl>, &Destroy<Impl>, &Provision,
-        &Terminate, &Describe, &Reap};
+    static const airlock_type_isolator_vtable table = {sizeof(airlock_type_isolator_vtable),
+                                                       &Create<Impl>,
+                                                       &Destroy<Impl>,
+                                                       &Provision,
+                                                       &Terminate,
+                                                       &Describe,
+                                                       &Reap};
     return &table;
   }
 };
@@ -455,27 +459,34 @@ inline airlock_type_status Entry(const airlock_host_services* host,
 }  // namespace airlock::sdk
 
 // Defines the exported entry point of a plugin of the given kind.
-#define AIRLOCK_DEFINE_PLUGIN_(Shim, Impl, kind_value, name_literal, version_literal,        \
-                               description_literal, schema_literal)                         \
-  extern "C" AIRLOCK_EXPORT airlock_type_status airlock_plugin_entry_v1(                    \
-      const airlock_host_services* host, const airlock_type_plugin_info** info,             \
-      airlock_type_error* error) {                                                          \
-    static const airlock_type_plugin_info kManifest = {                                     \
-        sizeof(airlock_type_plugin_info), AIRLOCK_ABI_MAJOR, AIRLOCK_ABI_MINOR, kind_value, \
-        name_literal, version_literal, description_literal, schema_literal,                 \
-        ::airlock::sdk::detail::Shim<Impl>::Table()};                                       \
-    return ::airlock::sdk::detail::Entry(host, info, error, &kManifest);                    \
+#define AIRLOCK_DEFINE_PLUGIN_(Shim, Impl, kind_value, name_literal, version_literal, \
+                               description_literal, schema_literal)                   \
+  extern "C" AIRLOCK_EXPORT airlock_type_status airlock_plugin_entry_v1(              \
+      const airlock_host_services* host, const airlock_type_plugin_info** info,       \
+      airlock_type_error* error) {                                                    \
+    static const airlock_type_plugin_info kManifest = {                               \
+        sizeof(airlock_type_plugin_info),                                             \
+        AIRLOCK_ABI_MAJOR,                                                            \
+        AIRLOCK_ABI_MINOR,                                                            \
+        kind_value,                                                                   \
+        name_literal,                                                                 \
+        version_literal,                                                              \
+        description_literal,                                                          \
+        schema_literal,                                                               \
+        ::airlock::sdk::detail::Shim<Impl>::Table()};                                 \
+    return ::airlock::sdk::detail::Entry(host, info, error, &kManifest);              \
   }
 
-#define AIRLOCK_IDENTITY_PLUGIN(Impl, name, version, description, schema) \
-  AIRLOCK_DEFINE_PLUGIN_(IdentityShim, Impl, AIRLOCK_KIND_IDENTITY, name, version, description, schema)
+#define AIRLOCK_IDENTITY_PLUGIN(Impl, name, version, description, schema)                       \
+  AIRLOCK_DEFINE_PLUGIN_(IdentityShim, Impl, AIRLOCK_KIND_IDENTITY, name, version, description, \
+                         schema)
 #define AIRLOCK_POLICY_PLUGIN(Impl, name, version, description, schema) \
   AIRLOCK_DEFINE_PLUGIN_(PolicyShim, Impl, AIRLOCK_KIND_POLICY, name, version, description, schema)
-#define AIRLOCK_CONNECTOR_PLUGIN(Impl, name, version, description, schema)                      \
+#define AIRLOCK_CONNECTOR_PLUGIN(Impl, name, version, description, schema)                        \
   AIRLOCK_DEFINE_PLUGIN_(ConnectorShim, Impl, AIRLOCK_KIND_CONNECTOR, name, version, description, \
                          schema)
 #define AIRLOCK_TUNNEL_PLUGIN(Impl, name, version, description, schema) \
   AIRLOCK_DEFINE_PLUGIN_(TunnelShim, Impl, AIRLOCK_KIND_TUNNEL, name, version, description, schema)
-#define AIRLOCK_ISOLATOR_PLUGIN(Impl, name, version, description, schema)                      \
+#define AIRLOCK_ISOLATOR_PLUGIN(Impl, name, version, description, schema)                       \
   AIRLOCK_DEFINE_PLUGIN_(IsolatorShim, Impl, AIRLOCK_KIND_ISOLATOR, name, version, description, \
                          schema)

@@ -37,23 +37,40 @@ enum class StatusCode : int32_t {
 // Stable snake_case name of a code; used in JSON errors and audit records.
 inline const char* StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kUnknown: return "unknown";
-    case StatusCode::kInvalidArgument: return "invalid_argument";
-    case StatusCode::kNotFound: return "not_found";
-    case StatusCode::kPermissionDenied: return "permission_denied";
-    case StatusCode::kUnauthenticated: return "unauthenticated";
-    case StatusCode::kUnavailable: return "unavailable";
-    case StatusCode::kCancelled: return "cancelled";
-    case StatusCode::kDeadlineExceeded: return "deadline_exceeded";
-    case StatusCode::kResourceExhausted: return "resource_exhausted";
-    case StatusCode::kNotImplemented: return "not_implemented";
-    case StatusCode::kTypeNotRepresentable: return "type_not_representable";
-    case StatusCode::kInternal: return "internal";
-    case StatusCode::kNotApplicable: return "not_applicable";
-    case StatusCode::kFailedPrecondition: return "failed_precondition";
-    case StatusCode::kAlreadyExists: return "already_exists";
-    case StatusCode::kConflict: return "conflict";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kUnknown:
+      return "unknown";
+    case StatusCode::kInvalidArgument:
+      return "invalid_argument";
+    case StatusCode::kNotFound:
+      return "not_found";
+    case StatusCode::kPermissionDenied:
+      return "permission_denied";
+    case StatusCode::kUnauthenticated:
+      return "unauthenticated";
+    case StatusCode::kUnavailable:
+      return "unavailable";
+    case StatusCode::kCancelled:
+      return "cancelled";
+    case StatusCode::kDeadlineExceeded:
+      return "deadline_exceeded";
+    case StatusCode::kResourceExhausted:
+      return "resource_exhausted";
+    case StatusCode::kNotImplemented:
+      return "not_implemented";
+    case StatusCode::kTypeNotRepresentable:
+      return "type_not_representable";
+    case StatusCode::kInternal:
+      return "internal";
+    case StatusCode::kNotApplicable:
+      return "not_applicable";
+    case StatusCode::kFailedPrecondition:
+      return "failed_precondition";
+    case StatusCode::kAlreadyExists:
+      return "already_exists";
+    case StatusCode::kConflict:
+      return "conflict";
   }
   return "unknown";
 }
@@ -71,19 +88,35 @@ class [[nodiscard]] Status {
 
   static Status Ok() { return Status(); }
   static Status Unknown(std::string m) { return {StatusCode::kUnknown, std::move(m)}; }
-  static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status InvalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-  static Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
-  static Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+  static Status PermissionDenied(std::string m) {
+    return {StatusCode::kPermissionDenied, std::move(m)};
+  }
+  static Status Unauthenticated(std::string m) {
+    return {StatusCode::kUnauthenticated, std::move(m)};
+  }
   static Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
-  static Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }
-  static Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
-  static Status NotImplemented(std::string m) { return {StatusCode::kNotImplemented, std::move(m)}; }
-  static Status TypeNotRepresentable(std::string m) { return {StatusCode::kTypeNotRepresentable, std::move(m)}; }
+  static Status DeadlineExceeded(std::string m) {
+    return {StatusCode::kDeadlineExceeded, std::move(m)};
+  }
+  static Status ResourceExhausted(std::string m) {
+    return {StatusCode::kResourceExhausted, std::move(m)};
+  }
+  static Status NotImplemented(std::string m) {
+    return {StatusCode::kNotImplemented, std::move(m)};
+  }
+  static Status TypeNotRepresentable(std::string m) {
+    return {StatusCode::kTypeNotRepresentable, std::move(m)};
+  }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status NotApplicable(std::string m) { return {StatusCode::kNotApplicable, std::move(m)}; }
-  static Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
+  static Status FailedPrecondition(std::string m) {
+    return {StatusCode::kFailedPrecondition, std::move(m)};
+  }
   static Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status Conflict(std::string m) { return {StatusCode::kConflict, std::move(m)}; }
 
@@ -109,7 +142,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : storage_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : storage_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : storage_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(storage_).ok()) {
       storage_ = Status::Internal("Result constructed from an ok Status without a value");
@@ -136,9 +169,9 @@ class [[nodiscard]] Result {
 }  // namespace airlock
 
 // Returns early from the enclosing function when `expr` is not ok.
-#define AIRLOCK_RETURN_IF_ERROR(expr)            \
-  do {                                           \
-    ::airlock::Status airlock_status_ = (expr);  \
+#define AIRLOCK_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::airlock::Status airlock_status_ = (expr);        \
     if (!airlock_status_.ok()) return airlock_status_; \
   } while (0)
 

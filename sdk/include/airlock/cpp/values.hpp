@@ -99,9 +99,12 @@ enum class PrincipalKind { kHuman, kService, kAgent };
 
 inline const char* PrincipalKindName(PrincipalKind kind) {
   switch (kind) {
-    case PrincipalKind::kHuman: return "human";
-    case PrincipalKind::kService: return "service";
-    case PrincipalKind::kAgent: return "agent";
+    case PrincipalKind::kHuman:
+      return "human";
+    case PrincipalKind::kService:
+      return "service";
+    case PrincipalKind::kAgent:
+      return "agent";
   }
   return "human";
 }
@@ -167,8 +170,8 @@ struct RowCondition {
   Json value;      // scalar, or array for in / not_in, absent for is_null / not_null
 
   static bool ValidOp(std::string_view op) {
-    for (const char* known : {"eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "is_null",
-                              "not_null", "like"}) {
+    for (const char* known :
+         {"eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "is_null", "not_null", "like"}) {
       if (op == known) return true;
     }
     return false;
@@ -202,9 +205,9 @@ struct RowCondition {
 };
 
 struct DatasetScope {
-  std::vector<std::string> columns;            // empty: all columns
-  std::map<std::string, std::string> masks;    // column -> masking function (redact, hash, last4)
-  std::vector<RowCondition> row_filter;        // all must hold (AND)
+  std::vector<std::string> columns;          // empty: all columns
+  std::map<std::string, std::string> masks;  // column -> masking function (redact, hash, last4)
+  std::vector<RowCondition> row_filter;      // all must hold (AND)
 
   bool AllowsColumn(std::string_view column) const {
     if (columns.empty()) return true;
@@ -262,8 +265,9 @@ struct DatasetInfo {
   Json ToJson() const {
     Json cols = Json::array();
     for (const auto& c : columns) cols.push_back({{"name", c.name}, {"type", c.type}});
-    return {{"name", name},         {"connector", connector}, {"object", object},
-            {"description", description}, {"tags", tags},  {"columns", cols}};
+    return {{"name", name},     {"connector", connector},
+            {"object", object}, {"description", description},
+            {"tags", tags},     {"columns", cols}};
   }
 
   static Result<DatasetInfo> FromJson(const Json& j) {
@@ -326,9 +330,12 @@ enum class Effect { kAllow, kDeny, kNeedsApproval };
 
 inline const char* EffectName(Effect e) {
   switch (e) {
-    case Effect::kAllow: return "allow";
-    case Effect::kDeny: return "deny";
-    case Effect::kNeedsApproval: return "needs_approval";
+    case Effect::kAllow:
+      return "allow";
+    case Effect::kDeny:
+      return "deny";
+    case Effect::kNeedsApproval:
+      return "needs_approval";
   }
   return "deny";
 }
@@ -342,7 +349,7 @@ struct ApprovalRequirement {
 struct Decision {
   Effect effect = Effect::kDeny;
   std::string reason;
-  std::string rule;  // which rule decided
+  std::string rule;                // which rule decided
   int64_t max_window_seconds = 0;  // 0: no limit beyond the kernel's
   ApprovalRequirement approval;
   std::map<std::string, DatasetScope> obligations;  // per dataset
@@ -400,7 +407,8 @@ struct Decision {
       return Status::InvalidArgument("decision needs_approval without approver groups");
     }
     if (auto it = j.find("obligations"); it != j.end() && !it->is_null()) {
-      if (!it->is_object()) return Status::InvalidArgument("decision.obligations must be an object");
+      if (!it->is_object())
+        return Status::InvalidArgument("decision.obligations must be an object");
       for (const auto& [name, scope] : it->items()) {
         AIRLOCK_ASSIGN_OR_RETURN(auto parsed, DatasetScope::FromJson(scope));
         d.obligations[name] = std::move(parsed);

@@ -1,6 +1,7 @@
 #include "kernel/core/metrics.h"
 
-#include <set>
+#include <algorithm>
+#include <vector>
 
 namespace airlock {
 
@@ -21,16 +22,23 @@ Metrics::Counter& Metrics::Get(const std::string& name, const std::string& help,
 
 std::string Metrics::Render() const {
   std::lock_guard lock(mu_);
+  // A metric family's samples must be contiguous in the exposition format.
+  std::vector<const Series*> ordered;
+  ordered.reserve(series_.size());
+  for (const auto& s : series_) ordered.push_back(&s);
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const Series* a, const Series* b) { return a->name < b->name; });
   std::string out;
-  std::set<std::string> described;
-  for (const auto& s : series_) {
-    if (described.insert(s.name).second) {
-      out += "# HELP " + s.name + " " + s.help + "\n";
-      out += "# TYPE " + s.name + " " + s.type + "\n";
+  const std::string* previous = nullptr;
+  for (const Series* s : ordered) {
+    if (previous == nullptr || *previous != s->name) {
+      out += "# HELP " + s->name + " " + s->help + "\n";
+      out += "# TYPE " + s->name + " " + s->type + "\n";
+      previous = &s->name;
     }
-    out += s.name;
-    if (!s.labels.empty()) out += "{" + s.labels + "}";
-    out += " " + std::to_string(s.counter.value()) + "\n";
+    out += s->name;
+    if (!s->labels.empty()) out += "{" + s->labels + "}";
+    out += " " + std::to_string(s->counter.value()) + "\n";
   }
   return out;
 }

@@ -1,0 +1,108 @@
+// Configuration validation: every refusal names the key that is wrong.
+#include "kernel/core/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/support/temp_dir.h"
+
+namespace airlock {
+namespace {
+
+using nlohmann::json;
+
+json Minimal() {
+  return json::parse(R"({
+    "identity": [{"plugin": "id.so"}],
+    "policy": {"plugin": "policy.so", "config": {"rules": []}},
+    "isolator": {"plugin": "iso"},
+    "tunnel": {"plugin": "/abs/tunnel.so", "sha256": "AB00000000000000000000000000000000000000000000000000000000000000"},
+    "connectors": {"files": {"plugin": "files.so", "config": {"root": "data"}}},
+    "datasets": [{"name": "orders", "connector": "files"}]
+  })");
+}
+
+std::string ErrorFor(const json& doc) {
+  auto parsed = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/usr/lib/airlock/plugins");
+  return parsed.ok() ? std::string("ok") : parsed.status().message();
+}
+
+TEST(KernelConfig, MinimalConfigurationResolvesPathsAndDefaults) {
+  auto parsed = ParseKernelConfig(Minimal(), "/etc/airlock/airlock.json", "/usr/lib/airlock/plugins");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const KernelConfig& c = *parsed;
+  EXPECT_EQ(c.config_dir, "/etc/airlock");
+  EXPECT_EQ(c.identity.at(0).path, "/usr/lib/airlock/plugins/id.so");
+  EXPECT_EQ(c.isolator.path, "/usr/lib/airlock/plugins/iso.so");
+  EXPECT_EQ(c.tunnel.path, "/abs/tunnel.so");
+  ASSERT_TRUE(c.tunnel.sha256.has_value());
+  EXPECT_EQ(c.tunnel.sha256->substr(0, 2), "ab");  // pins are normalised to lowercase
+  EXPECT_EQ(c.state_path, "/etc/airlock/state/state.db");
+  EXPECT_EQ(c.audit_path, "/etc/airlock/state/audit.log");
+  EXPECT_EQ(c.datasets.at(0).object, "orders");  // defaults to the name
+  EXPECT_EQ(c.server.port, 8080);
+  // Plugins learn where relative paths are anchored.
+  EXPECT_EQ(c.connectors.at("files").config.value("$config_dir", ""), "/etc/airlock");
+}
+
+TEST(KernelConfig, ErrorsNameTheKey) {
+  struct Case {
+    const char* what;
+    std::function<void(json&)> edit;
+    const char* expected;
+  };
+  const std::vector<Case> cases = {
+      {"unknown top-level key", [](json& j) { j["colour"] = "red"; }, "colour is not a known setting"},
+      {"port type", [](json& j) { j["server"] = {{"port", "80"}}; }, "server.port must be an integer"},
+      {"port range", [](json& j) { j["server"] = {{"port", 70000}}; }, "server.port must be between"},
+      {"typo in server", [](json& j) { j["server"] = {{"prot", 1}}; }, "server.prot is not a known setting"},
+      {"tls without key", [](json& j) { j["server"] = {{"tls", {{"certificate_file", "a"}}}}; },
+       "server.tls.private_key_file is required"},
+      {"no identity", [](json& j) { j.erase("identity"); }, "identity must be a non-empty array"},
+      {"identity plugin missing", [](json& j) { j["identity"][0].erase("plugin"); },
+       "identity[0].plugin is required"},
+      {"bad pin", [](json& j) { j["policy"]["sha256"] = "abc"; }, "policy.sha256 must be 64 hex"},
+      {"no tunnel", [](json& j) { j.erase("tunnel"); }, "tunnel is required"},
+      {"unknown connector", [](json& j) { j["datasets"][0]["connector"] = "s3"; },
+       "datasets[0].connector names unknown connector 's3'"},
+      {"dataset name not an identifier", [](json& j) { j["datasets"][0]["name"] = "drop table"; },
+       "datasets[0].name must be an identifier"},
+      {"duplicate dataset", [](json& j) { j["datasets"].push_back(j["datasets"][0]); },
+       "datasets[1].name 'orders' is defined twice"},
+      {"limits out of range", [](json& j) { j["limits"] = {{"max_window_seconds", 0}}; },
+       "limits.max_window_seconds must be between"},
+      {"default above max", [](json& j) {
+         j["limits"] = {{"max_window_seconds", 60}, {"default_window_seconds", 120}};
+       }, "limits.default_window_seconds must not exceed"},
+      {"access groups type", [](json& j) { j["access"] = {{"admin_groups", "admins"}}; },
+       "access.admin_groups must be an array of strings"},
+      {"config and config_file", [](json& j) { j["policy"]["config_file"] = "p.json"; },
+       "policy: set config or config_file, not both"},
+  };
+  for (const auto& c : cases) {
+    json doc = Minimal();
+    c.edit(doc);
+    const std::string error = ErrorFor(doc);
+    EXPECT_NE(error.find(c.expected), std::string::npos) << c.what << ": got '" << error << "'";
+  }
+}
+
+TEST(KernelConfig, PolicyMayLiveInItsOwnFile) {
+  test::TempDir dir;
+  std::ofstream(dir.File("policy.json")) << R"({"version": 1, "rules": []})";
+  std::ofstream(dir.File("broken.json")) << "{";
+  json doc = Minimal();
+  doc["policy"] = {{"plugin", "policy.so"}, {"config_file", "policy.json"}};
+  auto parsed = ParseKernelConfig(doc, dir.File("airlock.json"), "/p");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->policy.config.value("version", 0), 1);
+  doc["policy"]["config_file"] = "broken.json";
+  EXPECT_NE(ErrorFor(doc).find("policy.config_file"), std::string::npos);
+  doc["policy"]["config_file"] = "missing.json";
+  auto missing = ParseKernelConfig(doc, dir.File("airlock.json"), "/p");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace airlock

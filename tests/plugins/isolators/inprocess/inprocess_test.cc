@@ -19,6 +19,8 @@
 #include "airlock/c/airlock_plugin.h"
 #include "airlock/cpp/abi_util.hpp"
 #include "dl_plugin.h"
+#include "kernel/plugin_host/plugin_instances.h"
+#include "kernel/plugin_host/plugin_loader.h"
 
 namespace {
 
@@ -315,6 +317,29 @@ TEST_F(InprocessIsolatorTest, ProvisionFailsWithoutAnEnclaveRuntime) {
   EXPECT_EQ(launch.control_fd, -1);
   Provision(instance, "[]", AIRLOCK_ERR_INVALID_ARGUMENT);
   table_->destroy(instance);
+}
+
+TEST_F(InprocessIsolatorTest, WorksThroughTheKernelPluginHost) {
+  TestHost host;
+  airlock::plugin_host::PluginLoader loader(&host.services);
+  auto library = loader.Load(kPluginPath, std::nullopt, AIRLOCK_KIND_ISOLATOR);
+  ASSERT_TRUE(library.ok()) << library.status().ToString();
+  auto isolator = airlock::plugin_host::IsolatorPlugin::Create(*library, nlohmann::json::object());
+  ASSERT_TRUE(isolator.ok()) << isolator.status().ToString();
+  auto described = (*isolator)->DescribeIsolation();
+  ASSERT_TRUE(described.ok()) << described.status().ToString();
+  EXPECT_EQ(described->at("development_only"), true);
+  EXPECT_TRUE((*isolator)->ReapOrphans().ok());
+  auto enclave = (*isolator)->Provision({{"request_id", "via-kernel"}});
+  ASSERT_TRUE(enclave.ok()) << enclave.status().ToString();
+  EXPECT_EQ(RoundTrip((*enclave)->control_fd(), "ping"), "ping");
+
+  const auto start = Clock::now();
+  EXPECT_TRUE((*enclave)->Terminate().ok());
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
+  EXPECT_EQ(host.returned(), 1);
+  EXPECT_TRUE((*enclave)->Terminate().ok());  // the handle makes a second call a no-op
+  EXPECT_EQ(host.returned(), 1);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <regex>
@@ -26,6 +27,8 @@
 #include "airlock/c/airlock_plugin.h"
 #include "airlock/cpp/abi_util.hpp"
 #include "dl_plugin.h"
+#include "kernel/plugin_host/plugin_instances.h"
+#include "kernel/plugin_host/plugin_loader.h"
 #include "sqlite_channel.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
@@ -350,6 +353,26 @@ TEST_F(HttpsTunnelTest, PortInUseIsReported) {
   std::string message;
   EXPECT_EQ(TryCreate(config, &second, &message), AIRLOCK_ERR_UNAVAILABLE);
   EXPECT_NE(message.find(std::to_string(opened.port)), std::string::npos) << message;
+}
+
+TEST_F(HttpsTunnelTest, RelativeTlsPathsResolveAgainstTheConfigDirectory) {
+  json config = BaseConfig();
+  config["$config_dir"] = dir_->path();
+  config["tls"]["certificate_file"] =
+      std::filesystem::path(pki_->server.cert_file).filename().string();
+  config["tls"]["private_key_file"] =
+      std::filesystem::path(pki_->server.key_file).filename().string();
+  void* instance = CreateTunnel(config);
+  ASSERT_NE(instance, nullptr);
+  const Opened opened = Open(instance, "relative");
+  auto client = Client(opened.port);
+  EXPECT_EQ(Query(*client, opened, "SELECT 1").status, 200u);
+
+  config.erase("$config_dir");  // the same relative names now miss
+  void* other = nullptr;
+  std::string message;
+  EXPECT_EQ(TryCreate(config, &other, &message), AIRLOCK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("tls.certificate_file"), std::string::npos) << message;
 }
 
 // ---------------------------------------------------------------------------
@@ -858,6 +881,37 @@ TEST_F(HttpsTunnelTest, PlaintextModeWarnsAndServesHttp) {
   const std::string garbage =
       airlock::test::SendRaw("127.0.0.1", opened.port, "NOT HTTP AT ALL\r\n\r\n");
   EXPECT_EQ(garbage.rfind("HTTP/1.1 400", 0), 0u) << garbage;
+}
+
+// ---------------------------------------------------------------------------
+// Through the kernel's plugin host
+
+TEST_F(HttpsTunnelTest, WorksThroughTheKernelPluginHost) {
+  airlock::plugin_host::PluginLoader loader(&host_.services);
+  auto library = loader.Load(kPluginPath, std::nullopt, AIRLOCK_KIND_TUNNEL);
+  ASSERT_TRUE(library.ok()) << library.status().ToString();
+  auto tunnel = airlock::plugin_host::TunnelPlugin::Create(*library, BaseConfig());
+  ASSERT_TRUE(tunnel.ok()) << tunnel.status().ToString();
+  auto opened = (*tunnel)->Open(Spec("via-kernel"), db_.channel());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  auto& [endpoint, grant] = *opened;
+
+  Opened view;
+  view.credential = grant.at("credential").get<std::string>();
+  std::smatch match;
+  const std::string url = grant.at("url").get<std::string>();
+  ASSERT_TRUE(std::regex_match(url, match, std::regex(R"(https://127\.0\.0\.1:(\d+)(/t/.+))")));
+  view.port = static_cast<uint16_t>(std::stoi(match[1].str()));
+  view.base_path = match[2].str();
+
+  auto client = Client(view.port);
+  auto res = Query(*client, view, "SELECT name FROM people ORDER BY id LIMIT 1");
+  ASSERT_EQ(res.status, 200u) << res.body;
+  EXPECT_EQ(res.json()["rows"][0][0], "Ada \"the\" Countess");
+
+  endpoint->Close();
+  res = Query(*client, view, "SELECT 1");
+  EXPECT_EQ(res.status, 410u);
 }
 
 }  // namespace

@@ -66,11 +66,6 @@ Result<std::unique_ptr<HttpsTunnel>> HttpsTunnel::Create(const Json& config,
     parsed.tls->certificate_file = host.ResolvePath(parsed.tls->certificate_file);
     parsed.tls->private_key_file = host.ResolvePath(parsed.tls->private_key_file);
   }
-  if (parsed.tls) {
-    // Relative key material is relative to the kernel configuration's directory.
-    parsed.tls->certificate_file = host.ResolvePath(parsed.tls->certificate_file);
-    parsed.tls->private_key_file = host.ResolvePath(parsed.tls->private_key_file);
-  }
   std::unique_ptr<HttpsTunnel> tunnel(new HttpsTunnel(std::move(parsed), host));
   AIRLOCK_RETURN_IF_ERROR(tunnel->Start());
   return tunnel;

@@ -61,6 +61,10 @@ class EnclaveSession {
       return wrong;
     }
     Result<EnclaveSpec> spec = ParseSpec(first->payload);
+    // Connector configurations should hold secret references only; in case
+    // one holds more, keep no copy of the raw document.
+    SecureWipe(first->payload.data(), first->payload.size());
+    first->payload.clear();
     if (!spec.ok()) {
       SetFailed(spec.status());
     } else {
@@ -234,6 +238,7 @@ class EnclaveSession {
     callbacks_.CloseSecretWindow();
     loader_.reset();  // unloads the connector libraries: no instance remains
     if (env_.owns_process) ScrubEnvironment(callbacks_.ResolvedEnvironmentNames());
+    for (DatasetSpec& ds : spec_.datasets) ds.connector.config = nlohmann::json();
 
     if (ingested.ok()) ingested = ingestion_->PublishTables();
     std::unique_ptr<QueryEngine> engine;

@@ -142,7 +142,11 @@ TEST(ChannelHelpers, IdPayloadsRoundTripAndRejectNonsense) {
   EXPECT_EQ(id, "q17");
   EXPECT_EQ(rest, "rest");
   EXPECT_FALSE(DecodeIdPayload("", &id, &rest).ok());
-  EXPECT_FALSE(DecodeIdPayload(std::string("\x05\x00ab", 4), &id, &rest).ok());
+  EXPECT_FALSE(DecodeIdPayload(std::string("\x05\x00"
+                                           "ab",
+                                           4),
+                               &id, &rest)
+                   .ok());
   EXPECT_FALSE(DecodeIdPayload(std::string("\x00\x00", 2), &id, &rest).ok());
   EXPECT_FALSE(
       DecodeIdPayload(EncodeIdHeader(std::string(kMaxQueryIdBytes + 1, 'i')), &id, &rest).ok());

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -47,6 +49,12 @@ struct Child {
   }
 };
 
+// The child's initial environment block, as the kernel exposes it.
+std::string ReadEnvironment(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 Child Spawn(std::vector<std::string> args, bool with_socket = true) {
   Child child;
   int fds[2] = {-1, -1};
@@ -75,6 +83,8 @@ Child Spawn(std::vector<std::string> args, bool with_socket = true) {
 TEST(EnclaveBinary, ServesAnEnclaveOverTheInheritedDescriptor) {
   ::setenv("AIRLOCK_TEST_BINARY_SECRET", gen::kExpectedSecret, 1);
   Child child = Spawn({"--fd", "{fd}"});
+  // The credential is in the process environment from the start...
+  EXPECT_NE(ReadEnvironment(child.pid).find(gen::kExpectedSecret), std::string::npos);
   EventLog log;
   auto client = EnclaveClient::Start(child.kernel_fd, log.Events());
   ASSERT_TRUE(client.ok());
@@ -86,6 +96,8 @@ TEST(EnclaveBinary, ServesAnEnclaveOverTheInheritedDescriptor) {
           .ok());
   Json outcome = log.WaitForOutcome();
   ASSERT_EQ(outcome.value("state", ""), "sealed") << outcome.dump();
+  // ...and wiped from it once the enclave sealed.
+  EXPECT_EQ(ReadEnvironment(child.pid).find(gen::kExpectedSecret), std::string::npos);
   CollectingConsumer out;
   ASSERT_TRUE((*client)
                   ->Query("SELECT count(*) FROM a JOIN b USING (id)", out, std::chrono::seconds(10))

@@ -374,9 +374,11 @@ TEST(EnclaveRuntime, ServesConcurrentQueries) {
 class SlowConsumer : public CollectingConsumer {
  public:
   Status OnBatch(arrow::OwnedArray batch) override {
+    started.store(true);
     std::this_thread::sleep_for(50ms);
     return CollectingConsumer::OnBatch(std::move(batch));
   }
+  std::atomic<bool> started{false};
 };
 
 TEST(EnclaveRuntime, ASlowConsumerDoesNotHoldUpOtherQueries) {
@@ -387,7 +389,7 @@ TEST(EnclaveRuntime, ASlowConsumerDoesNotHoldUpOtherQueries) {
   auto big = std::async(std::launch::async, [&] {
     return e.Run("SELECT id, printf('%.2000c', 'x') AS filler FROM t", slow, 60s);
   });
-  while (slow.rows == 0) std::this_thread::sleep_for(10ms);
+  while (!slow.started.load()) std::this_thread::sleep_for(10ms);
   for (int i = 0; i < 5; ++i) {
     CollectingConsumer quick;
     const auto start = std::chrono::steady_clock::now();

@@ -291,7 +291,7 @@ class RequestManager::Impl {
                     "\"")
           .Add();
     }
-    RequestState to;
+    RequestState to = RequestState::kDenied;
     std::string reason;
     if (!decided.ok()) {
       // Fail closed: a policy backend that cannot answer denies.

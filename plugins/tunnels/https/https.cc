@@ -2,6 +2,9 @@
 
 #include <openssl/ssl.h>
 
+#include <exception>
+#include <string>
+
 #include <boost/asio/ip/address.hpp>
 
 #include "credential.h"
@@ -84,7 +87,17 @@ Status HttpsTunnel::Start() {
   listener_->Start();
   io_threads_.reserve(config_.io_threads);
   for (unsigned i = 0; i < config_.io_threads; ++i) {
-    io_threads_.emplace_back([this] { io_.run(); });
+    io_threads_.emplace_back([this] {
+      // A handler that throws (out of memory, say) loses its connection, not the process.
+      for (;;) {
+        try {
+          io_.run();
+          return;
+        } catch (const std::exception& e) {
+          host_.Error(std::string("tunnel I/O handler failed: ") + e.what());
+        }
+      }
+    });
   }
   const std::string scheme = config_.plaintext() ? "http" : "https";
   host_.Info("tunnel listening on " + scheme + "://" + UrlHost(config_.listen_address) + ":" +

@@ -30,7 +30,13 @@ class JsonResultStream final : public sdk::BatchConsumer {
     if (!schema.valid() || schema->format == nullptr || std::string_view(schema->format) != "+s") {
       return Fail(Status::Internal("the channel sent a result schema that is not a struct"));
     }
+    if (schema->n_children > 0 && schema->children == nullptr) {
+      return Fail(Status::Internal("the channel sent a struct schema without children"));
+    }
     for (int64_t i = 0; i < schema->n_children; ++i) {
+      if (schema->children[i] == nullptr) {
+        return Fail(Status::Internal("the channel sent a NULL column schema"));
+      }
       auto field = arrow::ParseField(*schema->children[i]);
       if (!field.ok()) return Fail(field.status());
       fields_.push_back(std::move(field).value());

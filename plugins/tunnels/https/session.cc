@@ -4,6 +4,7 @@
 
 #include <array>
 #include <chrono>
+#include <exception>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -225,17 +226,26 @@ class Session final : public SessionHandle,
     Lowest().expires_never();
     net::post(context_.query_pool,
               [self = this->shared_from_this(), dispatch = std::move(*routed.dispatch),
-               version = request.version(), keep_alive = request.keep_alive()] {
-                if (dispatch.action == Action::kQuery) {
-                  RunQuery(*dispatch.endpoint, dispatch.sql, self->context_.limits, *self, version,
-                           keep_alive);
-                } else {
-                  RunTables(*dispatch.endpoint, *self, version, keep_alive);
-                }
-                if (self->broken_) {
-                  net::post(self->stream_.get_executor(), [self] { self->DoClose(); });
-                }
-              });
+               version = request.version(),
+               keep_alive = request.keep_alive()] { self->RunJob(dispatch, version, keep_alive); });
+  }
+
+  // On a query thread.
+  void RunJob(const Dispatch& dispatch, unsigned version, bool keep_alive) {
+    try {
+      if (dispatch.action == Action::kQuery) {
+        RunQuery(*dispatch.endpoint, dispatch.sql, context_.limits, *this, version, keep_alive);
+      } else {
+        RunTables(*dispatch.endpoint, *this, version, keep_alive);
+      }
+    } catch (const std::exception& e) {
+      // Out of memory and the like: this request fails, the process lives on.
+      context_.host.Error(std::string("tunnel request failed: ") + e.what());
+      broken_ = true;
+    }
+    if (broken_) {
+      net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->DoClose(); });
+    }
   }
 
   // `linger`: the request was not read to its end; drain what the client is

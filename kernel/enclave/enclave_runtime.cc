@@ -45,9 +45,8 @@ nlohmann::json ErrorFields(const Status& status) {
 class EnclaveSession {
  public:
   EnclaveSession(FrameChannel& channel, EnclaveEnvironment env)
-      : channel_(channel), env_(std::move(env)), callbacks_(env_.log, channel_) {
-    services_ = std::make_unique<plugin_host::HostServicesTable>(callbacks_);
-    loader_ = std::make_unique<plugin_host::PluginLoader>(services_->get());
+      : channel_(channel), env_(std::move(env)), host_(env_.log, channel_) {
+    loader_ = std::make_unique<plugin_host::PluginLoader>(EnclaveHostServices());
   }
 
   ~EnclaveSession() { Teardown(); }
@@ -93,7 +92,7 @@ class EnclaveSession {
       auto frame = channel_.Receive();
       if (!frame.ok()) {
         if (frame.status().code() != StatusCode::kUnavailable) {
-          callbacks_.Log(AIRLOCK_LOG_WARN, "enclave", frame.status().ToString());
+          host_.Log(AIRLOCK_LOG_WARN, "enclave", frame.status().ToString());
         }
         break;
       }
@@ -144,7 +143,7 @@ class EnclaveSession {
         auto doc = ParseJsonObject(frame.payload, "query");
         std::string id, sql;
         if (!doc.ok() || !ValidId(*doc, &id)) {
-          callbacks_.Log(AIRLOCK_LOG_WARN, "enclave", "ignored a query frame without a valid id");
+          host_.Log(AIRLOCK_LOG_WARN, "enclave", "ignored a query frame without a valid id");
           return;
         }
         Status read = json_read::String(*doc, "sql", &sql, true, "query");
@@ -192,9 +191,8 @@ class EnclaveSession {
         return;
       }
       default:
-        callbacks_.Log(
-            AIRLOCK_LOG_WARN, "enclave",
-            std::string("ignored an unexpected ") + FrameTypeName(frame.type) + " frame");
+        host_.Log(AIRLOCK_LOG_WARN, "enclave",
+                  std::string("ignored an unexpected ") + FrameTypeName(frame.type) + " frame");
         return;
     }
   }
@@ -213,6 +211,8 @@ class EnclaveSession {
       sqlite3_hard_heap_limit64(spec_.limits.max_memory_bytes + kHeapSlackBytes);
     }
     const PullFunction pull = [this](size_t index, sdk::BatchConsumer& consumer) -> Status {
+      // The connector's host calls on this thread reach this enclave.
+      ScopedEnclaveHost routed(host_);
       const DatasetSpec& ds = spec_.datasets[index];
       std::optional<std::string> pin;
       if (!ds.connector.sha256.empty()) pin = ds.connector.sha256;
@@ -235,9 +235,9 @@ class EnclaveSession {
     }
 
     // Whatever happened, no credential outlives ingestion.
-    callbacks_.CloseSecretWindow();
+    host_.CloseSecretWindow();
     loader_.reset();  // unloads the connector libraries: no instance remains
-    if (env_.owns_process) ScrubEnvironment(callbacks_.ResolvedEnvironmentNames());
+    if (env_.owns_process) ScrubEnvironment(host_.ResolvedEnvironmentNames());
     for (DatasetSpec& ds : spec_.datasets) ds.connector.config = nlohmann::json();
 
     if (ingested.ok()) ingested = ingestion_->PublishTables();
@@ -311,8 +311,7 @@ class EnclaveSession {
 
   FrameChannel& channel_;
   EnclaveEnvironment env_;
-  EnclaveHostCallbacks callbacks_;
-  std::unique_ptr<plugin_host::HostServicesTable> services_;
+  EnclaveHost host_;
   std::unique_ptr<plugin_host::PluginLoader> loader_;  // ingestion thread once started
   EnclaveSpec spec_;                                   // set before the ingestion thread starts
   std::unique_ptr<Ingestion> ingestion_;

@@ -411,6 +411,32 @@ TEST(EnclaveRuntime, ConnectorAuditEventsReachTheKernel) {
   EXPECT_EQ(audits[0]["dataset"], "t");
 }
 
+TEST(EnclaveRuntime, EnclavesSharingAProcessKeepTheirConnectorsApart) {
+  // Both load the same connector file, which the process maps once.
+  ::setenv("AIRLOCK_TEST_SHARED_SECRET", gen::kExpectedSecret, 1);
+  auto dataset = [](const std::string& name) {
+    return GenDataset(name, {{"rows", 3000},
+                             {"batch_rows", 100},
+                             {"delay_ms", 10},
+                             {"audit", true},
+                             {"secret", "env:AIRLOCK_TEST_SHARED_SECRET"}});
+  };
+  InProcessEnclave first, second;
+  EventLog first_log, second_log;
+  first.StartClient(first_log.Events());
+  second.StartClient(second_log.Events());
+  ASSERT_TRUE(first.client->SendSpec(MakeSpec({dataset("first_data")})).ok());
+  ASSERT_TRUE(second.client->SendSpec(MakeSpec({dataset("second_data")})).ok());
+  EXPECT_EQ(first_log.WaitForOutcome().value("state", ""), "sealed");
+  EXPECT_EQ(second_log.WaitForOutcome().value("state", ""), "sealed");
+  ::unsetenv("AIRLOCK_TEST_SHARED_SECRET");
+  // Each connector's audit event reached its own enclave's kernel channel.
+  ASSERT_EQ(first_log.audits().size(), 1u);
+  EXPECT_EQ(first_log.audits()[0]["dataset"], "first_data");
+  ASSERT_EQ(second_log.audits().size(), 1u);
+  EXPECT_EQ(second_log.audits()[0]["dataset"], "second_data");
+}
+
 TEST(EnclaveRuntime, JobModeRunsItsQueriesAndReportsThem) {
   InProcessEnclave enclave;
   EventLog log;

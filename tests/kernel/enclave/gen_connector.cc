@@ -3,6 +3,7 @@
 // Config: {"rows": N, "batch_rows": 4096, "offset": 0, "shape": "all|narrow",
 //          "fail": false, "fail_after_rows": -1, "delay_ms": 0,
 //          "secret": "env:VAR" (optional), "audit": false}
+// - audit: emits {"event":"gen.pull","dataset"} once the rows are delivered.
 // - shape "all": id int64, score float64 (null every 7th row), name utf8,
 //   flag bool, day date32, ts timestamp[us, UTC], t time64[us], small int32,
 //   payload binary, nothing null.
@@ -57,10 +58,6 @@ class GenConnector final : public airlock::sdk::Connector {
       }
       // Released here: the connector keeps no credential past its use.
     }
-    if (audit_) {
-      Status audited = host_.Audit({{"event", "gen.pull"}, {"dataset", spec.dataset}});
-      if (!audited.ok()) return audited;
-    }
     const std::vector<Field> fields = narrow_ ? gen::NarrowFields() : gen::AllFields();
     RecordBatchBuilder builder(fields, static_cast<size_t>(batch_rows_));
     if (Status s = sink.SendSchema(builder.MakeSchema()); !s.ok()) return s;
@@ -89,6 +86,7 @@ class GenConnector final : public airlock::sdk::Connector {
       return Status::Unavailable("the source went away after " + std::to_string(fail_after_) +
                                  " rows");
     }
+    if (audit_) return host_.Audit({{"event", "gen.pull"}, {"dataset", spec.dataset}});
     return Status::Ok();
   }
 

@@ -486,6 +486,21 @@ TEST_F(HttpsTunnelTest, ExpressionsNegativeInfinityAndInvalidUtf8) {
   EXPECT_NE(res.body.find("\\u0001"), std::string::npos);
 }
 
+TEST_F(HttpsTunnelTest, NotANumberIsAString) {
+  ASSERT_EQ("", db_.Exec("CREATE TABLE measures (v REAL); INSERT INTO measures VALUES ('NaN'), "
+                         "(0.1), (-2.5e-300), (1e300);"));
+  void* instance = CreateTunnel(BaseConfig());
+  const Opened opened = Open(instance, "nan");
+  auto client = Client(opened.port);
+  const auto res = Query(*client, opened, "SELECT v FROM measures");
+  ASSERT_EQ(res.status, 200u) << res.body;
+  const json rows = res.json().at("rows");
+  EXPECT_EQ(rows[0][0], "NaN");
+  EXPECT_EQ(rows[1][0].get<double>(), 0.1);  // shortest form reads back exactly
+  EXPECT_EQ(rows[2][0].get<double>(), -2.5e-300);
+  EXPECT_EQ(rows[3][0].get<double>(), 1e300);
+}
+
 TEST_F(HttpsTunnelTest, EmptyResultHasColumnsAndNoRows) {
   void* instance = CreateTunnel(BaseConfig());
   const Opened opened = Open(instance, "empty");

@@ -1,6 +1,7 @@
 #include "sqlite_channel.h"
 
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -69,6 +70,11 @@ void AppendCell(arrow::RecordBatchBuilder& builder, sqlite3_stmt* stmt, int col,
     case Type::kInt64:
       return builder.AppendInt64(c, sqlite3_column_int64(stmt, col));
     case Type::kFloat64:
+      // Text in a REAL column (SQLite keeps 'NaN' as text) is read with strtod.
+      if (sqlite3_column_type(stmt, col) == SQLITE_TEXT) {
+        return builder.AppendDouble(
+            c, std::strtod(reinterpret_cast<const char*>(sqlite3_column_text(stmt, col)), nullptr));
+      }
       return builder.AppendDouble(c, sqlite3_column_double(stmt, col));
     case Type::kTimestampMicros:
       return builder.AppendTimestamp(c, sqlite3_column_int64(stmt, col));

@@ -3,11 +3,10 @@
 // with the SDK's RecordBatchBuilder, exactly as the enclave runtime would.
 //
 // Column types come from the declared column type (INTEGER → int64,
-// BOOLEAN → bool, REAL/DOUBLE/FLOAT → float64, BLOB → binary, DATE →
-// date32 from 'YYYY-MM-DD' text, TIMESTAMPTZ → UTC timestamp and TIMESTAMP
-// → naive timestamp from integer microseconds, TIME → time64 from integer
-// microseconds, anything else → utf8), or for expressions from the first
-// row's storage class.
+// BOOLEAN → bool, REAL/DOUBLE/FLOAT → float64 (text such as 'NaN' via strtod), BLOB → binary, DATE
+// → date32 from 'YYYY-MM-DD' text, TIMESTAMPTZ → UTC timestamp and TIMESTAMP → naive timestamp from
+// integer microseconds, TIME → time64 from integer microseconds, anything else → utf8), or for
+// expressions from the first row's storage class.
 //
 // Read-only like the real channel: statements that would write are refused
 // with PERMISSION_DENIED. One test hook: SQL containing /*wait_for_cancel*/

@@ -49,10 +49,19 @@ struct Child {
   }
 };
 
-// The child's initial environment block, as the kernel exposes it.
-std::string ReadEnvironment(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+// The child's initial environment block, as the kernel exposes it. Right
+// after the spawn the block may read empty for a moment (exec in progress):
+// retries until it holds `name`, which stays in it even when wiped.
+std::string ReadEnvironment(pid_t pid, const std::string& name) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::string block;
+  do {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+    block.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (block.find(name + "=") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return block;
 }
 
 Child Spawn(std::vector<std::string> args, bool with_socket = true) {
@@ -84,7 +93,8 @@ TEST(EnclaveBinary, ServesAnEnclaveOverTheInheritedDescriptor) {
   ::setenv("AIRLOCK_TEST_BINARY_SECRET", gen::kExpectedSecret, 1);
   Child child = Spawn({"--fd", "{fd}"});
   // The credential is in the process environment from the start...
-  EXPECT_NE(ReadEnvironment(child.pid).find(gen::kExpectedSecret), std::string::npos);
+  EXPECT_NE(ReadEnvironment(child.pid, "AIRLOCK_TEST_BINARY_SECRET").find(gen::kExpectedSecret),
+            std::string::npos);
   EventLog log;
   auto client = EnclaveClient::Start(child.kernel_fd, log.Events());
   ASSERT_TRUE(client.ok());
@@ -97,7 +107,8 @@ TEST(EnclaveBinary, ServesAnEnclaveOverTheInheritedDescriptor) {
   Json outcome = log.WaitForOutcome();
   ASSERT_EQ(outcome.value("state", ""), "sealed") << outcome.dump();
   // ...and wiped from it once the enclave sealed.
-  EXPECT_EQ(ReadEnvironment(child.pid).find(gen::kExpectedSecret), std::string::npos);
+  EXPECT_EQ(ReadEnvironment(child.pid, "AIRLOCK_TEST_BINARY_SECRET").find(gen::kExpectedSecret),
+            std::string::npos);
   CollectingConsumer out;
   ASSERT_TRUE((*client)
                   ->Query("SELECT count(*) FROM a JOIN b USING (id)", out, std::chrono::seconds(10))

@@ -26,6 +26,12 @@ constexpr int64_t kHeapSlackBytes = 64 * 1024 * 1024;
 
 enum class Phase { kWaiting, kIngesting, kSealed, kFailed };
 
+// The loader of every enclave that shares its process with others.
+plugin_host::PluginLoader& SharedLoader() {
+  static plugin_host::PluginLoader loader(EnclaveHostServices());
+  return loader;
+}
+
 nlohmann::json TablesJson(const std::vector<TableInfo>& tables) {
   nlohmann::json out = nlohmann::json::array();
   for (const TableInfo& table : tables) {
@@ -46,7 +52,12 @@ class EnclaveSession {
  public:
   EnclaveSession(FrameChannel& channel, EnclaveEnvironment env)
       : channel_(channel), env_(std::move(env)), host_(env_.log, channel_) {
-    loader_ = std::make_unique<plugin_host::PluginLoader>(EnclaveHostServices());
+    if (env_.owns_process) {
+      owned_loader_ = std::make_unique<plugin_host::PluginLoader>(EnclaveHostServices());
+      loader_ = owned_loader_.get();
+    } else {
+      loader_ = &SharedLoader();
+    }
   }
 
   ~EnclaveSession() { Teardown(); }
@@ -236,7 +247,8 @@ class EnclaveSession {
 
     // Whatever happened, no credential outlives ingestion.
     host_.CloseSecretWindow();
-    loader_.reset();  // unloads the connector libraries: no instance remains
+    owned_loader_.reset();  // unloads the connector libraries: no instance remains
+    loader_ = nullptr;
     if (env_.owns_process) ScrubEnvironment(host_.ResolvedEnvironmentNames());
     for (DatasetSpec& ds : spec_.datasets) ds.connector.config = nlohmann::json();
 
@@ -306,14 +318,19 @@ class EnclaveSession {
     if (worker_.joinable()) worker_.join();
     engine_.reset();     // joins the query workers; the read-only connections close
     ingestion_.reset();  // frees the in-memory databases
-    loader_.reset();
+    owned_loader_.reset();
   }
 
   FrameChannel& channel_;
   EnclaveEnvironment env_;
   EnclaveHost host_;
-  std::unique_ptr<plugin_host::PluginLoader> loader_;  // ingestion thread once started
-  EnclaveSpec spec_;                                   // set before the ingestion thread starts
+  // In a process of its own the enclave owns its loader and unloads the
+  // connectors once ingestion ends. Enclaves sharing a process share one
+  // loader instead, so each library's entry point runs once per process
+  // (a second run would rewrite the library's globals under its live users).
+  std::unique_ptr<plugin_host::PluginLoader> owned_loader_;
+  plugin_host::PluginLoader* loader_ = nullptr;  // ingestion thread once started
+  EnclaveSpec spec_;                             // set before the ingestion thread starts
   std::unique_ptr<Ingestion> ingestion_;
   nlohmann::json tables_ = nlohmann::json::array();  // written before phase_ becomes kSealed
   std::thread worker_;

@@ -7,9 +7,10 @@
 //     (ingestion.h), sending Progress frames as it goes.
 //  3. If any pull fails: State {"state":"failed","reason":"dataset X: ...",
 //     "code"}; everything is dropped and nothing is ever queryable. Otherwise
-//     connectors are destroyed, their libraries unloaded, secret resolution
-//     is closed (and, in a process of its own, env: secrets are scrubbed from
-//     the environment), staging tables take their dataset names, and the
+//     connectors are destroyed, secret resolution is closed (and, in a
+//     process of its own, the connector libraries are unloaded and env:
+//     secrets are scrubbed from the environment), staging tables take their
+//     dataset names, and the
 //     enclave SEALS: only read-only query connections remain (query_engine.h).
 //     State {"state":"sealed","tables":[{"name","rows","columns":[{"name",
 //     "type"}]}],"credentials_cleared":true}.
@@ -33,9 +34,10 @@ namespace airlock::enclave {
 struct EnclaveEnvironment {
   // True when this process hosts only this enclave (the airlock-enclave
   // executable). The runtime then also bounds SQLite's process-wide heap by
-  // limits.max_memory_bytes and scrubs resolved env: secrets from the
-  // environment after ingestion. In a shared process (the kernel's in-process
-  // isolator) only the per-database bound applies.
+  // limits.max_memory_bytes, unloads the connector libraries and scrubs
+  // resolved env: secrets from the environment after ingestion. In a shared
+  // process (the kernel's in-process isolator) only the per-database memory
+  // bound applies and connector libraries stay loaded (shared by enclaves).
   bool owns_process = false;
   // Where enclave and connector logs go; LogToStderr when empty.
   LogFunction log;

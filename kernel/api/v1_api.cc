@@ -168,6 +168,12 @@ HttpResponse V1Api::Route(const HttpRequest& request) const {
 
   auto principal = d_.identity->Authenticate(request);
   if (!principal.ok()) {
+    // Refusals are decision points too. The credential itself is never recorded.
+    (void)d_.audit->Append({{"event", "auth.refused"},
+                            {"reason", principal.status().message()},
+                            {"method", request.method},
+                            {"path", request.path},
+                            {"remote_address", request.remote_address}});
     HttpResponse r = ErrorResponse(principal.status());
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"airlock\"");
     return r;

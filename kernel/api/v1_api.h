@@ -28,7 +28,7 @@ class V1Api {
   struct Dependencies {
     RequestManager* requests = nullptr;
     const IdentityChain* identity = nullptr;
-    const AuditLog* audit = nullptr;
+    AuditLog* audit = nullptr;
     Metrics* metrics = nullptr;
     nlohmann::json catalog;  // GET /v1/catalog
     nlohmann::json plugins;  // GET /v1/plugins

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -280,6 +281,19 @@ TEST_F(KernelE2E, AuthenticationIsRequired) {
   EXPECT_EQ(client_->Get("/v1/catalog").status, 401u);
   EXPECT_EQ(client_->Get("/v1/catalog", {{"Authorization", "Bearer nope"}}).status, 401u);
   EXPECT_EQ(client_->Get("/v1/catalog", {{"Authorization", "Basic YWxpY2U6eA=="}}).status, 401u);
+  // Refusals are audited, without the presented credential.
+  {
+    std::ifstream in(dir_.path() + "/state/audit.log");
+    std::stringstream text;
+    text << in.rdbuf();
+    size_t refusals = 0;
+    for (size_t at = 0; (at = text.str().find("\"auth.refused\"", at)) != std::string::npos; ++at) {
+      ++refusals;
+    }
+    EXPECT_EQ(refusals, 3u);
+    EXPECT_EQ(text.str().find("nope"), std::string::npos);
+    EXPECT_EQ(text.str().find("YWxpY2U6eA"), std::string::npos);
+  }
   auto ok = client_->Get("/v1/catalog", Auth(kAlice));
   ASSERT_EQ(ok.status, 200u);
   EXPECT_EQ(ok.json()["datasets"].size(), 2u);

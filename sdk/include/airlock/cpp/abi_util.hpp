@@ -45,7 +45,11 @@ inline void FillBuffer(airlock_type_buffer* buffer, std::string text) {
   buffer->length = owned->size();
   buffer->private_data = owned.release();
   buffer->release = [](airlock_type_buffer* b) {
-    std::unique_ptr<std::string>(static_cast<std::string*>(b->private_data)).reset();
+    // Buffers may carry a one-time credential (a tunnel grant): wipe, then free.
+    auto* owned_text = static_cast<std::string*>(b->private_data);
+    volatile char* bytes = owned_text->data();
+    for (size_t i = 0; i < owned_text->size(); ++i) bytes[i] = 0;
+    std::unique_ptr<std::string>(owned_text).reset();
     b->data = nullptr;
     b->length = 0;
     b->private_data = nullptr;

@@ -1,0 +1,57 @@
+// Per-enclave cgroups: a memory and a pids limit under `<root>/airlock/<name>`,
+// on cgroup v2 (one unified directory) or v1 (memory and pids hierarchies).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "airlock/cpp/status.hpp"
+
+namespace airlock::isolators::process {
+
+// Where enclave cgroups can go, found once at create.
+struct CgroupSite {
+  int version = 0;          // 0: unavailable, 1 or 2
+  std::string memory_base;  // <hierarchy>/airlock (v2: also holds pids)
+  std::string pids_base;    // v1 only; empty when the pids hierarchy is unusable
+  std::string reason;       // why unavailable (version 0)
+  std::string Describe() const;
+};
+
+// `root_override` empty: /sys/fs/cgroup (v2 when cgroup.controllers exists,
+// else v1 memory/ and pids/). Creates the airlock/ base directories.
+CgroupSite ProbeCgroups(const std::string& root_override);
+
+// One enclave's cgroup. Destroying it removes the directories (the processes
+// in them must be dead and reaped first).
+class EnclaveCgroup {
+ public:
+  // Creates the directories and writes the limits. `pids_max` <= 0: no pids limit.
+  static Result<std::unique_ptr<EnclaveCgroup>> Create(const CgroupSite& site,
+                                                       const std::string& name,
+                                                       int64_t memory_bytes, int64_t pids_max);
+  ~EnclaveCgroup();
+  EnclaveCgroup(const EnclaveCgroup&) = delete;
+  EnclaveCgroup& operator=(const EnclaveCgroup&) = delete;
+
+  // Moves `pid` in; the mechanisms (sandbox.h bits) now enforced on it.
+  Result<uint32_t> AddProcess(pid_t pid);
+  const std::vector<std::string>& dirs() const { return dirs_; }
+
+ private:
+  EnclaveCgroup() = default;
+  int version_ = 0;
+  std::string memory_dir_, pids_dir_;
+  bool memory_limited_ = false, pids_limited_ = false;
+  std::vector<std::string> dirs_;  // removed at destruction, in order
+};
+
+// Removes a cgroup directory, retrying briefly while the kernel still counts
+// a just-killed process in it. Best effort.
+void RemoveCgroupDir(const std::string& dir);
+
+}  // namespace airlock::isolators::process

@@ -22,7 +22,7 @@
 #include "airlock/cpp/masking.hpp"
 #include "airlock/cpp/scope.hpp"
 #include "airlock/cpp/values.hpp"
-#include "dl_plugin.h"
+#include "tests/support/dl_plugin.h"
 
 namespace airlock {
 namespace {

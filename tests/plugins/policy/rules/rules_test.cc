@@ -10,7 +10,7 @@
 #include "airlock/c/airlock_plugin.h"
 #include "airlock/cpp/abi_util.hpp"
 #include "airlock/cpp/values.hpp"
-#include "dl_plugin.h"
+#include "tests/support/dl_plugin.h"
 
 namespace airlock {
 namespace {

@@ -26,7 +26,7 @@
 
 #include "airlock/c/airlock_plugin.h"
 #include "airlock/cpp/abi_util.hpp"
-#include "dl_plugin.h"
+#include "tests/support/dl_plugin.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/plugin_host/plugin_loader.h"
 #include "sqlite_channel.h"

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -446,8 +447,14 @@ inline airlock_type_status Entry(const airlock_host_services* host,
       abi::FillError(error, "host speaks another ABI major version");
       return AIRLOCK_ERR_NOT_IMPLEMENTED;
     }
-    HostServices() = host;
-    PluginName() = manifest->name;
+    // The first host to enter binds the library to its services table; later
+    // entries (a second loader in the same process) reuse it, so entering is
+    // idempotent and free of data races.
+    static std::once_flag bound;
+    std::call_once(bound, [&] {
+      HostServices() = host;
+      PluginName() = manifest->name;
+    });
     *info = manifest;
     return AIRLOCK_OK;
   } catch (...) {

@@ -3,6 +3,7 @@
 // in-process development isolator, the HTTPS tunnel, and the audit verifier.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <regex>
@@ -102,7 +103,9 @@ json TestConfig(const std::string& dir, const TestPki& pki, bool kernel_tls) {
          {"connector", "files"},
          {"object", "customers.csv"},
          {"tags", {"pii"}}},
-        {{"name", "orders"}, {"connector", "files"}, {"object", "orders.csv"}}}},
+        {{"name", "orders"}, {"connector", "files"}, {"object", "orders.csv"}},
+        // Catalogued, but its file is gone: ingestion fails.
+        {{"name", "ghost"}, {"connector", "files"}, {"object", "ghost.csv"}}}},
       {"access", {{"admin_groups", {"admins"}}, {"reviewer_groups", {"owners"}}}}};
   if (kernel_tls) {
     config["server"]["tls"] = {{"certificate_file", pki.server.cert_file},
@@ -296,7 +299,7 @@ TEST_F(KernelE2E, AuthenticationIsRequired) {
   }
   auto ok = client_->Get("/v1/catalog", Auth(kAlice));
   ASSERT_EQ(ok.status, 200u);
-  EXPECT_EQ(ok.json()["datasets"].size(), 2u);
+  EXPECT_EQ(ok.json()["datasets"].size(), 3u);
   // Health, metrics and the API description need no credential.
   EXPECT_EQ(client_->Get("/healthz").status, 200u);
   auto metrics = client_->Get("/metrics");
@@ -405,6 +408,21 @@ TEST_F(KernelE2E, ListingFiltersAndPages) {
   EXPECT_EQ(client_->Get("/v1/requests/" + daves, Auth(kAlice)).status, 404u);
 }
 
+TEST_F(KernelE2E, FailedIngestionExposesNothing) {
+  json created = Create(kAlice, {{"datasets", {"orders", "ghost"}}});
+  const std::string id = created.value("id", "");
+  ASSERT_EQ(Action(kBob, id, "approve").status, 200u);
+  EXPECT_EQ(WaitForState(id, {"ready", "failed"}), "failed");
+  json failed = Get(kAlice, id);
+  EXPECT_NE(failed.value("reason", "").find("ghost"), std::string::npos) << failed.dump();
+  EXPECT_TRUE(failed["tunnel"].empty()) << failed.dump();
+  EXPECT_EQ(Action(kAlice, id, "credentials").status, 409u);
+  const auto events = AuditEvents(id);
+  EXPECT_NE(std::find(events.begin(), events.end(), "request.failed"), events.end());
+  EXPECT_NE(std::find(events.begin(), events.end(), "enclave.destroyed"), events.end());
+  EXPECT_EQ(std::find(events.begin(), events.end(), "tunnel.opened"), events.end());
+}
+
 TEST_F(KernelE2E, WindowEndClosesTheRequest) {
   const std::string id = ReadyRequest(/*window_seconds=*/2);
   EXPECT_EQ(WaitForState(id, {"closed"}, std::chrono::seconds(10)), "closed");
@@ -465,6 +483,26 @@ TEST_F(KernelE2E, AuditVerifyDetectsTampering) {
   auto swapped = lines;
   std::swap(swapped[2], swapped[3]);
   check(swapped, "swapped");
+}
+
+TEST(KernelE2EApproval, UnansweredRequestExpires) {
+  TempDir dir("airlock-e2e-");
+  TestPki pki = GenerateTestPki(dir.path());
+  json config = TestConfig(dir.path(), pki, false);
+  config["limits"] = {{"approval_timeout_seconds", 1}};
+  KernelProcess kernel(dir.path(), config);
+  ASSERT_TRUE(kernel.Start()) << kernel.log();
+  HttpClient client("127.0.0.1", kernel.port());
+  auto created = client.Post("/v1/requests", R"({"datasets": ["orders"]})", Auth(kAlice));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string id = created.json().value("id", "");
+  std::string state;
+  for (int i = 0; i < 200 && state != "expired"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    state = client.Get("/v1/requests/" + id, Auth(kAlice)).json().value("state", "");
+  }
+  EXPECT_EQ(state, "expired");
+  EXPECT_EQ(client.Post("/v1/requests/" + id + "/approve", "", Auth(kBob)).status, 409u);
 }
 
 class KernelE2ETls : public KernelE2E {

@@ -1,0 +1,100 @@
+// The v1 API fails closed: when the audit log cannot be written (here it is
+// opened on /dev/full, a real device that answers every write with ENOSPC),
+// health turns 503 and no state-changing call is accepted.
+#include "kernel/api/v1_api.h"
+
+#include <gtest/gtest.h>
+
+#include <openssl/evp.h>
+
+#include "kernel/api/identity_chain.h"
+#include "kernel/audit/audit_log.h"
+#include "kernel/core/metrics.h"
+#include "kernel/plugin_host/host_services.h"
+#include "kernel/plugin_host/plugin_instances.h"
+#include "kernel/plugin_host/plugin_loader.h"
+
+namespace airlock {
+namespace {
+
+using nlohmann::json;
+
+class NullHost : public plugin_host::HostCallbacks {
+ public:
+  void Log(int32_t, std::string_view, std::string_view) override {}
+  Status AuditEmit(std::string_view) override { return Status::Unavailable("no audit"); }
+  int64_t NowMicros() override { return 0; }
+  Result<Secret> ResolveSecret(std::string_view) override {
+    return Status::PermissionDenied("no secrets");
+  }
+  Status EnclaveServe(int) override { return Status::NotImplemented("no enclaves"); }
+  std::string EnclaveExecutable() override { return {}; }
+};
+
+std::string Sha256Hex(const std::string& s) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(s.data(), s.size(), digest, &length, EVP_sha256(), nullptr);
+  std::string out;
+  for (unsigned i = 0; i < length; ++i) {
+    out += "0123456789abcdef"[digest[i] >> 4];
+    out += "0123456789abcdef"[digest[i] & 15];
+  }
+  return out;
+}
+
+TEST(V1Api, FailsClosedWhenTheAuditLogCannotBeWritten) {
+  NullHost callbacks;
+  plugin_host::HostServicesTable services(callbacks);
+  plugin_host::PluginLoader loader(services.get());
+  auto library = loader.Load(std::string(AIRLOCK_PLUGIN_DIR) + "/airlock_identity_static_tokens.so",
+                             std::nullopt, AIRLOCK_KIND_IDENTITY);
+  ASSERT_TRUE(library.ok()) << library.status().ToString();
+  json config = {{"tokens", {{{"sha256", Sha256Hex("tok")}, {"subject", "alice"},
+                              {"kind", "human"}, {"groups", {"analysts"}}}}}};
+  auto identity = plugin_host::IdentityPlugin::Create(*library, config);
+  ASSERT_TRUE(identity.ok()) << identity.status().ToString();
+  std::vector<std::unique_ptr<plugin_host::IdentityPlugin>> providers;
+  providers.push_back(std::move(identity).value());
+  IdentityChain chain(std::move(providers));
+
+  AuditOptions options;
+  options.skip_recovery = true;
+  options.write_anchor = false;
+  auto audit = AuditLog::Open("/dev/full", options);
+  ASSERT_TRUE(audit.ok()) << audit.status().ToString();
+  Metrics metrics;
+  V1Api::Dependencies deps;
+  deps.requests = nullptr;  // never reached: the API refuses before touching requests
+  deps.identity = &chain;
+  deps.audit = audit->get();
+  deps.metrics = &metrics;
+  V1Api api(std::move(deps));
+
+  HttpRequest health;
+  health.method = "GET";
+  health.path = health.target = "/healthz";
+  EXPECT_EQ(api.Handle(health).status, 200u);
+
+  // The first write fails: from now on the log is closed.
+  EXPECT_FALSE((*audit)->Append({{"event", "probe"}}).ok());
+  HttpResponse unhealthy = api.Handle(health);
+  EXPECT_EQ(unhealthy.status, 503u);
+  EXPECT_NE(unhealthy.body.find("audit log unavailable"), std::string::npos) << unhealthy.body;
+
+  HttpRequest create;
+  create.method = "POST";
+  create.path = create.target = "/v1/requests";
+  create.headers = {{"Authorization", "Bearer tok"}, {"Content-Type", "application/json"}};
+  create.body = R"({"datasets": ["orders"]})";
+  HttpResponse refused = api.Handle(create);
+  EXPECT_EQ(refused.status, 503u) << refused.body;
+  EXPECT_EQ(json::parse(refused.body).value("error", ""), "unavailable");
+  EXPECT_NE(refused.body.find("audit log unavailable"), std::string::npos) << refused.body;
+  // Unauthenticated callers are still refused as such, not served.
+  create.headers = {{"Authorization", "Bearer wrong"}};
+  EXPECT_EQ(api.Handle(create).status, 401u);
+}
+
+}  // namespace
+}  // namespace airlock

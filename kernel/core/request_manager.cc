@@ -362,16 +362,23 @@ class RequestManager::Impl {
     return Status::Ok();
   }
 
-  Result<json> Approve(const Principal& approver, const std::string& id,
-                       const std::string& comment) {
-    if (comment.size() > kMaxCommentBytes) return Status::InvalidArgument("comment too long");
-    std::lock_guard lock(StripeFor(id));
+  // The pending request `id`, if `approver` may decide on it (caller holds
+  // the request's stripe).
+  Result<RequestRecord> LoadPendingFor(const Principal& approver, const std::string& id) {
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(approver, id));
     if (r.state != RequestState::kPendingApproval) {
       return Status::Conflict("request " + id + " is " + std::string(RequestStateName(r.state)) +
                               ", not pending_approval");
     }
     AIRLOCK_RETURN_IF_ERROR(CheckApprover(approver, r));
+    return r;
+  }
+
+  Result<json> Approve(const Principal& approver, const std::string& id,
+                       const std::string& comment) {
+    if (comment.size() > kMaxCommentBytes) return Status::InvalidArgument("comment too long");
+    std::lock_guard lock(StripeFor(id));
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadPendingFor(approver, id));
     for (const auto& a : r.approvals) {
       if (a.value("subject", "") == approver.subject) {
         return Status::Conflict(approver.subject + " already approved request " + id);
@@ -409,12 +416,7 @@ class RequestManager::Impl {
   Result<json> Deny(const Principal& approver, const std::string& id, const std::string& comment) {
     if (comment.size() > kMaxCommentBytes) return Status::InvalidArgument("comment too long");
     std::lock_guard lock(StripeFor(id));
-    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(approver, id));
-    if (r.state != RequestState::kPendingApproval) {
-      return Status::Conflict("request " + id + " is " + std::string(RequestStateName(r.state)) +
-                              ", not pending_approval");
-    }
-    AIRLOCK_RETURN_IF_ERROR(CheckApprover(approver, r));
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadPendingFor(approver, id));
     std::string reason = "denied by " + approver.subject;
     if (!comment.empty()) reason += ": " + comment;
     AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kDenied, reason, json(), &approver));

@@ -8,11 +8,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,19 +66,32 @@ std::string DefaultPluginDir() {
   return (exe.parent_path().parent_path() / "plugins").string();
 }
 
-int Serve(const Flags& flags) {
+// The configuration named by --config, or nothing after saying why.
+std::optional<airlock::KernelConfig> ConfigFromFlags(const Flags& flags) {
   const std::string path = flags.Get("--config");
   if (path.empty()) {
     std::cerr << kUsage;
-    return 2;
+    return std::nullopt;
   }
   auto config = airlock::LoadKernelConfig(path, DefaultPluginDir());
   if (!config.ok()) {
     std::cerr << "airlockd: invalid configuration: " << config.status().message() << "\n";
-    return 2;
+    return std::nullopt;
   }
+  return std::move(config).value();
+}
+
+int Serve(const Flags& flags) {
+  auto config = ConfigFromFlags(flags);
+  if (!config) return 2;
   if (const std::string port = flags.Get("--port"); !port.empty()) {
-    config->server.port = static_cast<uint16_t>(std::stoi(port));
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+      std::cerr << "airlockd: --port must be a number between 0 and 65535\n";
+      return 2;
+    }
+    config->server.port = static_cast<uint16_t>(value);
   }
 
   // Signals are taken synchronously by this thread; every other thread
@@ -122,16 +137,8 @@ int Serve(const Flags& flags) {
 }
 
 int CheckConfig(const Flags& flags) {
-  const std::string path = flags.Get("--config");
-  if (path.empty()) {
-    std::cerr << kUsage;
-    return 2;
-  }
-  auto config = airlock::LoadKernelConfig(path, DefaultPluginDir());
-  if (!config.ok()) {
-    std::cerr << "invalid: " << config.status().message() << "\n";
-    return 1;
-  }
+  auto config = ConfigFromFlags(flags);
+  if (!config) return 1;
   std::cout << "ok: " << config->datasets.size() << " datasets, " << config->identity.size()
             << " identity provider(s)\n";
   return 0;

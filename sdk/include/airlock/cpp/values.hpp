@@ -23,64 +23,56 @@ using Json = nlohmann::json;
 
 namespace json_read {
 
-inline Status Expect(bool ok, std::string_view where, std::string_view what) {
-  if (ok) return Status::Ok();
-  return Status::InvalidArgument(std::string(where) + ": " + std::string(what));
+// "<where>.<key> <problem>" as an InvalidArgument.
+inline Status Bad(std::string_view where, std::string_view key, std::string_view problem) {
+  return Status::InvalidArgument(std::string(where) + "." + std::string(key) + " " +
+                                 std::string(problem));
+}
+
+// Reads member `key` of `j` when present and not null: `accept` checks its
+// type and stores it, or answers false (reported as "must be <type_name>").
+// An absent member is an error only when `required`.
+template <typename Accept>
+Status Member(const Json& j, std::string_view key, bool required, std::string_view where,
+              std::string_view type_name, Accept accept) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    return required ? Bad(where, key, "is required") : Status::Ok();
+  }
+  if (!accept(*it)) return Bad(where, key, std::string("must be ") + std::string(type_name));
+  return Status::Ok();
 }
 
 inline Status String(const Json& j, std::string_view key, std::string* out, bool required,
                      std::string_view where) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    return required ? Status::InvalidArgument(std::string(where) + "." + std::string(key) +
-                                              " is required")
-                    : Status::Ok();
-  }
-  if (!it->is_string()) {
-    return Status::InvalidArgument(std::string(where) + "." + std::string(key) +
-                                   " must be a string");
-  }
-  *out = it->get<std::string>();
-  return Status::Ok();
+  return Member(j, key, required, where, "a string", [&](const Json& v) {
+    if (!v.is_string()) return false;
+    *out = v.get<std::string>();
+    return true;
+  });
 }
 
 inline Status Int(const Json& j, std::string_view key, int64_t* out, bool required,
                   std::string_view where) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    return required ? Status::InvalidArgument(std::string(where) + "." + std::string(key) +
-                                              " is required")
-                    : Status::Ok();
-  }
-  if (!it->is_number_integer()) {
-    return Status::InvalidArgument(std::string(where) + "." + std::string(key) +
-                                   " must be an integer");
-  }
-  *out = it->get<int64_t>();
-  return Status::Ok();
+  return Member(j, key, required, where, "an integer", [&](const Json& v) {
+    if (!v.is_number_integer()) return false;
+    *out = v.get<int64_t>();
+    return true;
+  });
 }
 
 inline Status StringList(const Json& j, std::string_view key, std::vector<std::string>* out,
                          bool required, std::string_view where) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    return required ? Status::InvalidArgument(std::string(where) + "." + std::string(key) +
-                                              " is required")
-                    : Status::Ok();
-  }
-  if (!it->is_array()) {
-    return Status::InvalidArgument(std::string(where) + "." + std::string(key) +
-                                   " must be an array of strings");
-  }
-  out->clear();
-  for (const auto& item : *it) {
-    if (!item.is_string()) {
-      return Status::InvalidArgument(std::string(where) + "." + std::string(key) +
-                                     " must be an array of strings");
+  return Member(j, key, required, where, "an array of strings", [&](const Json& v) {
+    if (!v.is_array()) return false;
+    std::vector<std::string> items;
+    for (const auto& item : v) {
+      if (!item.is_string()) return false;
+      items.push_back(item.get<std::string>());
     }
-    out->push_back(item.get<std::string>());
-  }
-  return Status::Ok();
+    *out = std::move(items);
+    return true;
+  });
 }
 
 // Parses text as JSON without throwing.

@@ -167,8 +167,15 @@ bool SetLimit(int resource, rlim_t value) {
     for (int fd = kChildGoFd + 1; fd < 65536; ++fd) ::close(fd);
   }
 
+#if defined(AIRLOCK_SANITIZED_BUILD)
+  // A sanitizer-built enclave reserves terabytes of address space for shadow
+  // memory and cannot start under RLIMIT_AS; cgroups and the runtime's heap
+  // limit still bound its memory.
+  bool limits_ok = SetLimit(RLIMIT_CORE, 0) && SetLimit(RLIMIT_NOFILE, plan.open_files);
+#else
   bool limits_ok = SetLimit(RLIMIT_AS, plan.memory_bytes) && SetLimit(RLIMIT_CORE, 0) &&
                    SetLimit(RLIMIT_NOFILE, plan.open_files);
+#endif
   if (plan.cpu_seconds > 0) limits_ok = limits_ok && SetLimit(RLIMIT_CPU, plan.cpu_seconds);
   if (plan.processes > 0) limits_ok = limits_ok && SetLimit(RLIMIT_NPROC, plan.processes);
   if (limits_ok) applied |= kRlimits;

@@ -64,7 +64,7 @@ json TestConfig(const std::string& dir, const TestPki& pki, bool kernel_tls) {
                   {{{"name", "analysts"},
                     {"effect", "allow"},
                     {"subjects", {{"groups", {"analysts"}}}},
-                    {"datasets", {"customers", "orders"}},
+                    {"datasets", {"customers", "orders", "ghost"}},
                     {"max_window_seconds", 3600},
                     {"approval", {{"groups", {"owners"}}, {"count", 1}, {"timeout_seconds", 3600}}},
                     {"obligations", {{"customers", {{"masks", {{"email", "redact"}}}}}}}},

@@ -10,7 +10,8 @@ packages=(
   libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsqlite3-dev
   libpqxx-dev libmongoc-dev libbson-dev libseccomp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
-  postgresql sqlite3 openssl ca-certificates curl jq
+  postgresql postgresql-client sqlite3 openssl ca-certificates curl jq
+  chromium
 )
 
 missing=()

@@ -12,6 +12,7 @@
 
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
+#include "time_window.h"
 
 namespace airlock::policy::rules {
 
@@ -39,6 +40,7 @@ struct Rule {
   std::optional<int64_t> max_window_seconds;
   std::optional<ApprovalRequirement> approval;
   std::map<std::string, DatasetScope> obligations;  // by dataset name, or "*" for the rest
+  std::optional<TimeWindow> when;                   // the rule applies only inside this window
 
   bool PurposeFits(const std::string& purpose) const;
   // The obligations this rule imposes on `dataset`, or null.
@@ -51,6 +53,8 @@ struct PolicyDocument {
   std::vector<Rule> rules;
 };
 
-Result<PolicyDocument> ParsePolicy(const Json& document);
+// Zone files named by "when" windows are read from `zoneinfo_dir`.
+Result<PolicyDocument> ParsePolicy(const Json& document,
+                                   const std::string& zoneinfo_dir = TimeZone::DefaultDirectory());
 
 }  // namespace airlock::policy::rules

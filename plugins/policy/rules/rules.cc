@@ -53,6 +53,40 @@ void MergeScope(const DatasetScope& scope, bool* columns_restricted, DatasetScop
 }  // namespace
 
 // ---------------------------------------------------------------------------
+// SubjectIndex
+
+void SubjectIndex::Add(uint32_t rule, const SubjectMatcher& subjects) {
+  if (subjects.users.empty() && subjects.groups.empty()) {
+    anyone.push_back(rule);
+    return;
+  }
+  for (const auto& user : subjects.users) {
+    auto& list = by_user[user];
+    if (list.empty() || list.back() != rule) list.push_back(rule);
+  }
+  for (const auto& group : subjects.groups) {
+    auto& list = by_group[group];
+    if (list.empty() || list.back() != rule) list.push_back(rule);
+  }
+}
+
+void SubjectIndex::Collect(const Principal& who, std::vector<uint32_t>* out) const {
+  out->insert(out->end(), anyone.begin(), anyone.end());
+  if (!by_user.empty()) {
+    if (auto it = by_user.find(who.subject); it != by_user.end()) {
+      out->insert(out->end(), it->second.begin(), it->second.end());
+    }
+  }
+  if (!by_group.empty()) {
+    for (const auto& group : who.groups) {
+      if (auto it = by_group.find(group); it != by_group.end()) {
+        out->insert(out->end(), it->second.begin(), it->second.end());
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
 // CompiledPolicy
 
 CompiledPolicy::CompiledPolicy(PolicyDocument doc) : doc_(std::move(doc)) {
@@ -63,64 +97,82 @@ CompiledPolicy::CompiledPolicy(PolicyDocument doc) : doc_(std::move(doc)) {
       if (name == "*") {
         all = true;
       } else {
-        by_name_[name].push_back(i);
+        by_name_[name].Add(i, rule.subjects);
       }
     }
-    if (all) all_datasets_.push_back(i);
-    for (const auto& tag : rule.tags) by_tag_[tag].push_back(i);
+    if (all) all_datasets_.Add(i, rule.subjects);
+    for (const auto& tag : rule.tags) by_tag_[tag].Add(i, rule.subjects);
   }
 }
 
-Result<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::Compile(const Json& document) {
-  AIRLOCK_ASSIGN_OR_RETURN(PolicyDocument doc, ParsePolicy(document));
+Result<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::Compile(
+    const Json& document, const std::string& zoneinfo_dir) {
+  AIRLOCK_ASSIGN_OR_RETURN(PolicyDocument doc, ParsePolicy(document, zoneinfo_dir));
   return std::shared_ptr<const CompiledPolicy>(new CompiledPolicy(std::move(doc)));
 }
 
-void CompiledPolicy::Candidates(const std::string& dataset, const std::vector<std::string>& tags,
+void CompiledPolicy::Candidates(const Principal& who, const std::string& dataset,
+                                const std::vector<std::string>& tags,
                                 std::vector<uint32_t>* out) const {
-  if (auto it = by_name_.find(dataset); it != by_name_.end()) {
-    out->insert(out->end(), it->second.begin(), it->second.end());
-  }
-  for (const auto& tag : tags) {
-    if (auto it = by_tag_.find(tag); it != by_tag_.end()) {
-      out->insert(out->end(), it->second.begin(), it->second.end());
+  if (auto it = by_name_.find(dataset); it != by_name_.end()) it->second.Collect(who, out);
+  if (!by_tag_.empty()) {
+    for (const auto& tag : tags) {
+      if (auto it = by_tag_.find(tag); it != by_tag_.end()) it->second.Collect(who, out);
     }
   }
-  out->insert(out->end(), all_datasets_.begin(), all_datasets_.end());
+  all_datasets_.Collect(who, out);
   std::sort(out->begin(), out->end());
   out->erase(std::unique(out->begin(), out->end()), out->end());
 }
+
+namespace {
+
+// Whether a candidate rule applies to this request at this time.
+enum class Fit : uint8_t { kNo, kOutsideWindow, kYes };
+
+Fit RuleFits(const Rule& rule, const Principal& who, const AccessRequest& request, int64_t now) {
+  if (!rule.subjects.Matches(who) || !rule.PurposeFits(request.purpose)) return Fit::kNo;
+  if (!rule.when) return Fit::kYes;
+  // Without a clock a window cannot be checked: fail closed (an allow rule
+  // does not apply, a deny rule does).
+  if (now <= 0) return rule.deny ? Fit::kYes : Fit::kOutsideWindow;
+  return rule.when->Contains(now) ? Fit::kYes : Fit::kOutsideWindow;
+}
+
+std::string OutsideWindowNote(const Rule& rule, int64_t now) {
+  std::string note = "; rule '" + rule.name + "' allows it only " + rule.when->Describe();
+  if (now > 0) {
+    note += " (it is " + rule.when->LocalTimeAt(now) + " there)";
+  } else {
+    note += " (the request carries no time)";
+  }
+  return note;
+}
+
+}  // namespace
 
 Decision CompiledPolicy::Evaluate(const PolicyInput& input) const {
   Decision decision;
   decision.effect = Effect::kDeny;
   const Principal& who = input.principal;
   const AccessRequest& request = input.request;
+  const int64_t now = input.now_unix_seconds;
   if (request.datasets.empty()) {
     decision.reason = "the request names no datasets";
     return decision;
   }
 
-  // Whether each rule applies to this principal and purpose, computed once.
-  enum : uint8_t { kUnknown, kApplies, kSkip };
-  std::vector<uint8_t> applies(doc_.rules.size(), kUnknown);
-  auto rule_applies = [&](uint32_t i) {
-    if (applies[i] == kUnknown) {
-      const Rule& r = doc_.rules[i];
-      applies[i] = r.subjects.Matches(who) && r.PurposeFits(request.purpose) ? kApplies : kSkip;
-    }
-    return applies[i] == kApplies;
-  };
-
   struct Coverage {
     const std::string* dataset;
-    std::vector<uint32_t> rules;  // matching allow rules, document order
+    std::vector<uint32_t> rules;  // applying allow rules, document order
+    uint32_t outside_window;      // first allow rule that only missed its window
   };
+  constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
   static const std::vector<std::string> kNoTags;
   std::vector<Coverage> coverage;
   coverage.reserve(request.datasets.size());
   std::vector<uint32_t> candidates;
-  uint32_t deny_rule = std::numeric_limits<uint32_t>::max();
+  uint32_t deny_rule = kNone;
   const std::string* denied_dataset = nullptr;
 
   for (const std::string& dataset : request.datasets) {
@@ -136,17 +188,21 @@ Decision CompiledPolicy::Evaluate(const PolicyInput& input) const {
       }
     }
     candidates.clear();
-    Candidates(dataset, *tags, &candidates);
-    Coverage cov{&dataset, {}};
+    Candidates(who, dataset, *tags, &candidates);
+    Coverage cov{&dataset, {}, kNone};
     for (uint32_t i : candidates) {
-      if (!rule_applies(i)) continue;
-      if (doc_.rules[i].deny) {
-        if (i < deny_rule) {
+      const Rule& rule = doc_.rules[i];
+      const Fit fit = RuleFits(rule, who, request, now);
+      if (fit == Fit::kNo) continue;
+      if (rule.deny) {
+        if (fit == Fit::kYes && i < deny_rule) {
           deny_rule = i;
           denied_dataset = &dataset;
         }
-      } else {
+      } else if (fit == Fit::kYes) {
         cov.rules.push_back(i);
+      } else if (cov.outside_window == kNone) {
+        cov.outside_window = i;
       }
     }
     coverage.push_back(std::move(cov));
@@ -157,45 +213,67 @@ Decision CompiledPolicy::Evaluate(const PolicyInput& input) const {
     decision.rule = rule.name;
     decision.reason =
         "rule '" + rule.name + "' denies " + who.subject + " access to " + *denied_dataset;
+    if (rule.when) decision.reason += " during " + rule.when->Describe();
     return decision;
   }
   for (const Coverage& cov : coverage) {
     if (cov.rules.empty()) {
       decision.reason = "no rule allows " + who.subject + " to read " + *cov.dataset;
+      if (cov.outside_window != kNone) {
+        const Rule& rule = doc_.rules[cov.outside_window];
+        decision.reason += " now" + OutsideWindowNote(rule, now);
+        decision.rule = rule.name;
+      }
       return decision;
     }
   }
 
-  // Every dataset is covered: merge what the covering rules require.
-  std::vector<bool> used(doc_.rules.size(), false);
+  // Every dataset is covered. Rule-level requirements (window, approval)
+  // combine over the distinct used rules; obligations combine per dataset.
+  std::vector<uint32_t> used;
+  for (const Coverage& cov : coverage) used.insert(used.end(), cov.rules.begin(), cov.rules.end());
+  std::sort(used.begin(), used.end());
+  used.erase(std::unique(used.begin(), used.end()), used.end());
+
   int64_t max_window = std::numeric_limits<int64_t>::max();
+  const Rule* window_rule = nullptr;
   bool needs_approval = false;
   ApprovalRequirement approval;
   approval.count = 0;
   std::vector<std::string> approving_rules;
+  std::vector<std::string> used_names;
+  used_names.reserve(used.size());
+  for (uint32_t i : used) {
+    const Rule& rule = doc_.rules[i];
+    used_names.push_back(rule.name);
+    const int64_t window = rule.max_window_seconds.value_or(doc_.default_max_window_seconds);
+    if (window < max_window) {
+      max_window = window;
+      window_rule = &rule;
+    }
+    if (rule.approval) {
+      needs_approval = true;
+      approving_rules.push_back(rule.name);
+      for (const auto& g : rule.approval->groups) AddUnique(g, &approval.groups);
+      approval.count = std::max(approval.count, rule.approval->count);
+      const int64_t t = rule.approval->timeout_seconds;
+      if (t > 0 && (approval.timeout_seconds == 0 || t < approval.timeout_seconds)) {
+        approval.timeout_seconds = t;
+      }
+    }
+  }
+
+  std::string scope_note;
   for (const Coverage& cov : coverage) {
     DatasetScope merged;
     bool columns_restricted = false;
     std::vector<std::string> restricting_rules;
+    std::vector<std::string> scoping_rules;
     for (uint32_t i : cov.rules) {
       const Rule& rule = doc_.rules[i];
-      if (!used[i]) {
-        used[i] = true;
-        max_window =
-            std::min(max_window, rule.max_window_seconds.value_or(doc_.default_max_window_seconds));
-        if (rule.approval) {
-          needs_approval = true;
-          approving_rules.push_back(rule.name);
-          for (const auto& g : rule.approval->groups) AddUnique(g, &approval.groups);
-          approval.count = std::max(approval.count, rule.approval->count);
-          const int64_t t = rule.approval->timeout_seconds;
-          if (t > 0 && (approval.timeout_seconds == 0 || t < approval.timeout_seconds)) {
-            approval.timeout_seconds = t;
-          }
-        }
-      }
       if (const DatasetScope* scope = rule.ObligationsFor(*cov.dataset)) {
         if (!scope->columns.empty()) restricting_rules.push_back(rule.name);
+        scoping_rules.push_back(rule.name);
         MergeScope(*scope, &columns_restricted, &merged);
       }
     }
@@ -206,25 +284,29 @@ Decision CompiledPolicy::Evaluate(const PolicyInput& input) const {
           "rules " + decision.rule + " together leave no column of " + *cov.dataset + " readable";
       return decision;
     }
+    if (!scoping_rules.empty()) {
+      scope_note += "; scope of " + *cov.dataset + " from " + JoinNames(scoping_rules);
+    }
     decision.obligations[*cov.dataset] = std::move(merged);
   }
 
-  std::vector<std::string> used_names;
-  for (uint32_t i = 0; i < doc_.rules.size(); ++i) {
-    if (used[i]) used_names.push_back(doc_.rules[i].name);
-  }
   decision.rule = JoinNames(used_names);
   decision.max_window_seconds = max_window;
+  // The reason says which rule imposed what, so a combined decision can be
+  // traced back rule by rule.
+  std::string window_note = "; window at most " + std::to_string(max_window) + " s";
+  if (window_rule != nullptr && used.size() > 1) window_note += " (" + window_rule->name + ")";
   if (needs_approval) {
     decision.effect = Effect::kNeedsApproval;
     decision.approval = std::move(approval);
     decision.reason = "approval by " + std::to_string(decision.approval.count) + " of " +
                       JoinNames(decision.approval.groups) + " required by " +
-                      JoinNames(approving_rules);
+                      JoinNames(approving_rules) + "; allowed by " + decision.rule;
   } else {
     decision.effect = Effect::kAllow;
     decision.reason = "allowed by " + decision.rule;
   }
+  decision.reason += window_note + scope_note;
   return decision;
 }
 
@@ -250,6 +332,7 @@ Result<Decision> RulesPolicy::Evaluate(const PolicyInput& input) {
 Status RulesPolicy::Reload(const Json& config) {
   auto compiled = CompiledPolicy::Compile(config);
   if (!compiled.ok()) {
+    // The message names the offending path; it never contains data values.
     host_.Warn("policy reload refused: " + compiled.status().message());
     return compiled.status().WithContext("reload refused, the previous policy stays in force");
   }

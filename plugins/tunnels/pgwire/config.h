@@ -1,0 +1,45 @@
+// Configuration of the PostgreSQL wire-protocol tunnel: parsed and validated
+// once, at create(). Every error names the offending key.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "airlock/cpp/status.hpp"
+#include "airlock/cpp/values.hpp"
+
+namespace airlock::tunnels::pgwire {
+
+struct TlsFiles {
+  std::string certificate_file;  // PEM chain, leaf first
+  std::string private_key_file;  // PEM
+};
+
+struct PgwireConfig {
+  std::string listen_address = "127.0.0.1";
+  uint16_t port = 0;                      // 0: an ephemeral port, reported in grants
+  std::optional<TlsFiles> tls;            // absent only with allow_plaintext
+  bool allow_plaintext = false;           // development only: non-TLS startups from loopback peers
+  std::string public_host = "127.0.0.1";  // host written into grants
+  uint32_t max_connections = 64;          // whole listener (one thread each)
+  uint32_t max_connections_per_endpoint = 8;
+  size_t max_message_bytes = 1 << 20;      // one frontend message, header excluded
+  uint64_t max_rows = 1'000'000;           // per statement result
+  uint32_t max_prepared_statements = 256;  // per connection
+  uint32_t scram_iterations = 4096;
+  std::chrono::milliseconds startup_timeout{10000};  // TLS + startup + authentication
+  std::chrono::milliseconds idle_timeout{600000};    // waiting for the next message
+  std::chrono::milliseconds write_timeout{30000};    // a client that stops reading
+  std::chrono::milliseconds query_timeout{300000};   // per statement
+
+  bool tls_enabled() const { return tls.has_value(); }
+};
+
+// Parses and validates; unknown keys are refused (a typo must not silently
+// fall back to a default such as plaintext).
+Result<PgwireConfig> ParseConfig(const Json& config);
+
+}  // namespace airlock::tunnels::pgwire

@@ -1,0 +1,113 @@
+// The PostgreSQL wire-protocol tunnel: one Boost.Asio listener per instance
+// serving many request-scoped endpoints. A client connects as user
+// <request_id> to database <request_id> with the password open() issued
+// (SCRAM-SHA-256; the tunnel keeps only the verifier). close() revokes at once.
+// The host's query channel audits every statement; this plugin does not.
+//
+// Threads: one I/O thread runs the acceptor and the deadline watchdog; every
+// connection is served by its own thread (at most max_connections).
+// Thread-safety: Open and endpoint destruction may be called concurrently
+// from any thread. The destructor revokes every endpoint still open.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "airlock/cpp/host.hpp"
+#include "airlock/cpp/plugin.hpp"
+#include "config.h"
+#include "endpoint.h"
+#include "session.h"
+
+namespace airlock::tunnels::pgwire {
+
+// The handle open() returns. Destroying it revokes the endpoint: later
+// connections are refused, connected clients get 57P01 and are dropped, and
+// the destructor returns only once no statement is inside the host's channel.
+class PgwireEndpoint final : public sdk::TunnelEndpoint {
+ public:
+  PgwireEndpoint(std::shared_ptr<EndpointRegistry> registry, std::shared_ptr<EndpointState> state,
+                 sdk::Host host)
+      : registry_(std::move(registry)), state_(std::move(state)), host_(std::move(host)) {}
+  ~PgwireEndpoint() override;
+
+ private:
+  std::shared_ptr<EndpointRegistry> registry_;
+  std::shared_ptr<EndpointState> state_;
+  sdk::Host host_;
+};
+
+// Every live connection and its thread, by BackendKeyData process id.
+class SessionTable final : public CancelRouter {
+ public:
+  ~SessionTable() override;
+  // Serves `socket` on a new thread.
+  void Start(SessionContext& context, boost::asio::ip::tcp::socket socket);
+  size_t size() const;
+  void EnforceDeadlines();
+  // Joins the threads of connections that ended.
+  void Reap();
+  // Drops every connection and joins every thread.
+  void KillAll();
+  void Cancel(int32_t process_id, int32_t secret_key) override;
+
+ private:
+  void Finished(int32_t process_id);
+
+  struct Entry {
+    std::shared_ptr<Session> session;
+    std::thread thread;
+  };
+  mutable std::mutex mutex_;
+  std::map<int32_t, Entry> live_;      // GUARDED_BY(mutex_)
+  std::vector<std::thread> finished_;  // GUARDED_BY(mutex_)
+};
+
+class PgwireTunnel final : public sdk::TunnelTransport {
+ public:
+  // Parses the configuration, loads the TLS files, binds the listener and
+  // starts the I/O thread.
+  static Result<std::unique_ptr<PgwireTunnel>> Create(const Json& config, const sdk::Host& host);
+  ~PgwireTunnel() override;
+
+  // spec: {"request_id", "principal":{...}, "not_after": unix seconds}.
+  // grant: {"url": "postgresql://<id>@<host>:<port>/<id>?sslmode=require",
+  //         "host", "port", "user", "database", "credential", "sslmode",
+  //         "expires_at", "transport": "pgwire"}.
+  Result<sdk::TunnelOpening> Open(const Json& endpoint_spec, sdk::QueryChannel channel) override;
+
+  uint16_t port() const { return port_; }
+
+ private:
+  PgwireTunnel(PgwireConfig config, sdk::Host host);
+  Status Start();
+  void DoAccept();
+  void ArmWatchdog();
+
+  const PgwireConfig config_;
+  const sdk::Host host_;
+  std::shared_ptr<EndpointRegistry> registry_ = std::make_shared<EndpointRegistry>();
+  std::optional<boost::asio::ssl::context> tls_;
+  SessionTable sessions_;
+  std::optional<SessionContext> session_context_;
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer watchdog_;
+  std::chrono::milliseconds watchdog_period_{250};
+  std::thread io_thread_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace airlock::tunnels::pgwire

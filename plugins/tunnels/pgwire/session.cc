@@ -1,0 +1,1108 @@
+#include "session.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include "airlock/cpp/batch.hpp"
+#include "errors.h"
+#include "scram.h"
+#include "sql_text.h"
+#include "types.h"
+
+namespace airlock::tunnels::pgwire {
+namespace {
+
+using Clock = Connection::Clock;
+
+// Output is written once this much is pending (rows stream, memory stays bounded).
+constexpr size_t kFlushThreshold = 64 * 1024;
+constexpr int kMaxParameters = 65535;
+// What is read and dropped of an oversized message before closing.
+constexpr size_t kMaxDrainBytes = 4 << 20;
+constexpr char kServerVersion[] = "15.0 (airlock)";
+
+struct ServerParameter {
+  const char* name;
+  const char* value;
+};
+constexpr ServerParameter kServerParameters[] = {
+    {"server_version", kServerVersion},
+    {"server_encoding", "UTF8"},
+    {"client_encoding", "UTF8"},
+    {"DateStyle", "ISO, MDY"},
+    {"IntervalStyle", "postgres"},
+    {"integer_datetimes", "on"},
+    {"standard_conforming_strings", "on"},
+    {"TimeZone", "UTC"},
+    {"is_superuser", "off"},
+    {"default_transaction_read_only", "on"},
+    {"in_hot_standby", "off"},
+};
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The SELECT-like statements whose tag is "SELECT n".
+bool IsSelectKeyword(const std::string& keyword) {
+  return keyword == "SELECT" || keyword == "WITH" || keyword == "VALUES" || keyword == "TABLE" ||
+         keyword.empty();
+}
+
+std::string CommandTag(const std::string& keyword, uint64_t rows) {
+  if (IsSelectKeyword(keyword)) return "SELECT " + std::to_string(rows);
+  return keyword;
+}
+
+bool FieldsMatch(const std::vector<arrow::Field>& a, const std::vector<arrow::Field>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (OidFor(a[i]) != OidFor(b[i])) return false;
+  }
+  return true;
+}
+
+Result<std::vector<arrow::Field>> ParseStructSchema(const arrow::OwnedSchema& schema) {
+  if (!schema.valid() || schema->format == nullptr || std::string_view(schema->format) != "+s") {
+    return Status::Internal("the channel sent a result schema that is not a struct");
+  }
+  if (schema->n_children > 0 && schema->children == nullptr) {
+    return Status::Internal("the channel sent a struct schema without children");
+  }
+  std::vector<arrow::Field> fields;
+  for (int64_t i = 0; i < schema->n_children; ++i) {
+    if (schema->children[i] == nullptr) {
+      return Status::Internal("the channel sent a NULL column schema");
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(arrow::Field field, arrow::ParseField(*schema->children[i]));
+    fields.push_back(std::move(field));
+  }
+  return fields;
+}
+
+// The format of result column `col`: formats apply to all columns when one
+// is given, per column when as many as columns are given.
+int16_t FormatOf(const std::vector<int16_t>& formats, size_t col) {
+  if (formats.empty()) return 0;
+  if (formats.size() == 1) return formats[0];
+  return col < formats.size() ? formats[col] : 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Result streaming
+
+// Writes RowDescription and DataRows as batches arrive; flushes to the client
+// every kFlushThreshold bytes so that no result is buffered whole.
+class Session::ResultStream final : public sdk::BatchConsumer {
+ public:
+  ResultStream(Session& session, const std::vector<int16_t>& formats, bool describe,
+               const std::vector<arrow::Field>* expected)
+      : session_(session), formats_(formats), describe_(describe), expected_(expected) {}
+
+  Status OnSchema(arrow::OwnedSchema schema) override {
+    if (have_schema_) return Fail(Status::Internal("the channel sent a second schema"));
+    auto fields = ParseStructSchema(schema);
+    if (!fields.ok()) return Fail(fields.status());
+    fields_ = std::move(fields).value();
+    if (formats_.size() > 1 && formats_.size() != fields_.size()) {
+      protocol_error_ = "bind message has " + std::to_string(formats_.size()) +
+                        " result formats but query has " + std::to_string(fields_.size()) +
+                        " columns";
+      return Status::Cancelled("result formats do not match");
+    }
+    if (expected_ != nullptr && !FieldsMatch(*expected_, fields_)) {
+      return Fail(Status::Internal("the result columns changed between Describe and Execute"));
+    }
+    have_schema_ = true;
+    if (describe_) session_.WriteRowDescription(fields_, formats_);
+    return Status::Ok();
+  }
+
+  Status OnBatch(arrow::OwnedArray batch) override {
+    if (!have_schema_) return Fail(Status::Internal("the channel sent a batch before its schema"));
+    auto view = arrow::BatchView::Make(fields_, *batch.get());
+    if (!view.ok()) return Fail(view.status());
+    std::string& out = session_.out_;
+    const int16_t columns = static_cast<int16_t>(view->num_columns());
+    for (size_t row = 0; row < view->num_rows(); ++row) {
+      if (rows_ >= session_.context_.config.max_rows) {
+        limit_hit_ = true;
+        return Status::ResourceExhausted("result has more than max_rows rows");
+      }
+      MessageWriter writer(out);
+      writer.Begin('D');
+      writer.PutInt16(columns);
+      for (size_t col = 0; col < view->num_columns(); ++col) {
+        if (view->IsNull(col, row) || view->field(col).type == arrow::Type::kNull) {
+          writer.PutInt32(-1);
+          continue;
+        }
+        const size_t length_at = out.size();
+        writer.PutInt32(0);
+        if (FormatOf(formats_, col) == 1) {
+          AppendBinary(out, *view, col, row);
+        } else {
+          AppendText(out, *view, col, row);
+        }
+        const uint32_t length = static_cast<uint32_t>(out.size() - length_at - 4);
+        for (int i = 0; i < 4; ++i) {
+          out[length_at + static_cast<size_t>(i)] =
+              static_cast<char>((length >> (24 - 8 * i)) & 0xff);
+        }
+      }
+      writer.End();
+      ++rows_;
+      if (out.size() >= kFlushThreshold && !session_.Flush()) {
+        return Status::Cancelled("the client connection is gone");
+      }
+    }
+    return Status::Ok();
+  }
+
+  bool IsCancelled() override { return session_.statement_cancelled(); }
+
+  bool have_schema() const { return have_schema_; }
+  uint64_t rows() const { return rows_; }
+  bool limit_hit() const { return limit_hit_; }
+  const std::optional<Status>& own_error() const { return own_error_; }
+  const std::string& protocol_error() const { return protocol_error_; }
+
+ private:
+  Status Fail(Status status) {
+    own_error_ = status;
+    return status;
+  }
+
+  Session& session_;
+  const std::vector<int16_t>& formats_;
+  const bool describe_;
+  const std::vector<arrow::Field>* expected_;
+  bool have_schema_ = false;
+  std::vector<arrow::Field> fields_;
+  uint64_t rows_ = 0;
+  bool limit_hit_ = false;
+  std::optional<Status> own_error_;
+  std::string protocol_error_;
+};
+
+// Captures the result schema and stops the statement there.
+class Session::SchemaProbe final : public sdk::BatchConsumer {
+ public:
+  explicit SchemaProbe(Session& session) : session_(session) {}
+
+  Status OnSchema(arrow::OwnedSchema schema) override {
+    auto fields = ParseStructSchema(schema);
+    if (!fields.ok()) {
+      own_error_ = fields.status();
+      return fields.status();
+    }
+    fields_ = std::move(fields).value();
+    return Status::Cancelled("schema captured");  // no rows are needed
+  }
+  Status OnBatch(arrow::OwnedArray) override { return Status::Cancelled("schema captured"); }
+  bool IsCancelled() override { return fields_.has_value() || session_.statement_cancelled(); }
+
+  std::optional<std::vector<arrow::Field>> fields_;
+  std::optional<Status> own_error_;
+
+ private:
+  Session& session_;
+};
+
+// ---------------------------------------------------------------------------
+// Lifecycle
+
+Session::Session(SessionContext& context, boost::asio::ip::tcp::socket socket, int32_t process_id,
+                 int32_t secret_key)
+    : context_(context),
+      connection_(std::move(socket)),
+      process_id_(process_id),
+      secret_key_(secret_key) {}
+
+Session::~Session() = default;
+
+void Session::Run() {
+  try {
+    connection_.SetDeadline(context_.config.startup_timeout);
+    if (Startup()) {
+      for (;;) {
+        if (!out_.empty() && !Flush()) break;
+        connection_.SetDeadline(context_.config.idle_timeout);
+        char type = 0;
+        std::string body;
+        const bool got = ReadMessage(&type, &body);
+        connection_.ClearDeadline();
+        if (terminate_) break;
+        if (revoked_ || endpoint_->closed()) {
+          Fatal(sqlstate::kAdminShutdown, "terminating connection: access for request '" +
+                                              endpoint_->request_id() + "' has been revoked");
+          break;
+        }
+        if (!got) {
+          if (timed_out_) {
+            Fatal("57P05", "terminating connection due to idle-session timeout");
+          }
+          break;
+        }
+        if (!Dispatch(type, body) || terminate_) break;
+      }
+    }
+  } catch (const std::exception& e) {
+    // Out of memory and the like: this connection ends, the process lives on.
+    context_.host.Error(std::string("pgwire connection failed: ") + e.what());
+  }
+  if (!out_.empty()) Flush();
+  if (attached_) endpoint_->Detach(this);
+  connection_.Close();
+}
+
+void Session::Revoke() {
+  revoked_ = true;
+  connection_.ShutdownRead();  // wakes the reader; the session says 57P01 and closes
+}
+
+void Session::Kill() {
+  revoked_ = true;
+  broken_ = true;
+  connection_.ShutdownBoth();
+}
+
+void Session::RequestCancel(int32_t secret_key) {
+  const bool match = CRYPTO_memcmp(&secret_key, &secret_key_, sizeof secret_key) == 0;
+  if (match) cancel_requested_ = true;
+}
+
+void Session::EnforceDeadline(Clock::time_point now) {
+  if (!connection_.DeadlinePassed(now) || timed_out_.exchange(true)) return;
+  // A reader is woken to say why; a writer blocked on a client that stopped
+  // reading can only be cut off.
+  if (writing_) {
+    broken_ = true;
+    connection_.ShutdownBoth();
+  } else {
+    connection_.ShutdownRead();
+  }
+}
+
+bool Session::statement_cancelled() const {
+  return cancel_requested_ || revoked_ || broken_ || endpoint_->closed() ||
+         Clock::now() > statement_deadline_;
+}
+
+// ---------------------------------------------------------------------------
+// Output helpers
+
+bool Session::Flush() {
+  if (out_.empty()) return !broken_;
+  if (broken_) {
+    out_.clear();
+    return false;
+  }
+  writing_ = true;
+  connection_.SetDeadline(context_.config.write_timeout);
+  const bool written = connection_.Write(out_);
+  connection_.ClearDeadline();
+  writing_ = false;
+  out_.clear();
+  if (!written) broken_ = true;
+  return written;
+}
+
+void Session::Fatal(std::string_view state, std::string message) {
+  MessageWriter(out_).Error(MakeError(state, std::move(message), "FATAL"));
+  Flush();
+  terminate_ = true;
+}
+
+void Session::ProtocolViolation(std::string message) {
+  Fatal(sqlstate::kProtocolViolation, std::move(message));
+}
+
+void Session::ExtendedError(const PgError& error) {
+  MessageWriter(out_).Error(error);
+  ignore_till_sync_ = true;
+}
+
+void Session::WriteRowDescription(const std::vector<arrow::Field>& fields,
+                                  const std::vector<int16_t>& formats) {
+  MessageWriter w(out_);
+  w.Begin('T');
+  w.PutInt16(static_cast<int16_t>(fields.size()));
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const uint32_t type = OidFor(fields[i]);
+    w.PutCString(fields[i].name);
+    w.PutInt32(0);  // table OID
+    w.PutInt16(0);  // column number
+    w.PutInt32(static_cast<int32_t>(type));
+    w.PutInt16(TypeLength(type));
+    w.PutInt32(-1);  // type modifier
+    w.PutInt16(FormatOf(formats, i));
+  }
+  w.End();
+}
+
+// ---------------------------------------------------------------------------
+// Startup and authentication
+
+bool Session::Startup() {
+  // At most: GSSENCRequest, SSLRequest, then the startup message.
+  for (int round = 0; round < 3; ++round) {
+    std::string header;
+    if (!connection_.Read(4, &header)) return false;
+    const int32_t length = LoadInt32(header.data());
+    if (length < 8 || static_cast<size_t>(length) > kMaxStartupPacket) {
+      ProtocolViolation("invalid length of startup packet");
+      return false;
+    }
+    std::string body;
+    if (!connection_.Read(static_cast<size_t>(length) - 4, &body)) return false;
+    const int32_t code = LoadInt32(body.data());
+
+    if (code == kSslRequestCode || code == kGssEncRequestCode) {
+      if (length != 8) {
+        ProtocolViolation("invalid length of encryption request");
+        return false;
+      }
+      if (connection_.tls()) {
+        ProtocolViolation("encryption requested twice");
+        return false;
+      }
+      // Bytes sent before the handshake would be read as if they had been
+      // encrypted: refuse them (a man in the middle could have injected them).
+      if (connection_.buffered() != 0) {
+        ProtocolViolation("received unencrypted data after the encryption request");
+        return false;
+      }
+      const bool accept = code == kSslRequestCode && context_.tls != nullptr;
+      if (!connection_.Write(accept ? "S" : "N")) return false;
+      if (accept) {
+        if (auto st = connection_.StartTls(*context_.tls); !st.ok()) return false;
+      }
+      continue;
+    }
+    if (code == kCancelRequestCode) {
+      if (length == 16) {
+        context_.cancels.Cancel(LoadInt32(body.data() + 4), LoadInt32(body.data() + 8));
+      }
+      return false;  // no answer: PostgreSQL just closes
+    }
+    if ((code >> 16) != 3) {
+      ProtocolViolation("unsupported frontend protocol " + std::to_string(code >> 16) + "." +
+                        std::to_string(code & 0xffff) + ": server supports 3.0");
+      return false;
+    }
+
+    // The startup message proper: name/value pairs, an empty name ends them.
+    if (!connection_.tls()) {
+      const bool plaintext_ok = context_.config.allow_plaintext && connection_.peer_is_loopback();
+      if (!plaintext_ok) {
+        Fatal(sqlstate::kInvalidAuthorization,
+              "TLS is required: connect with sslmode=require (or verify-full)");
+        return false;
+      }
+    }
+    BodyReader reader(std::string_view(body).substr(4));
+    std::string user, database;
+    std::vector<std::string> unrecognized;
+    for (;;) {
+      std::string_view name, value;
+      if (!reader.CString(&name)) {
+        ProtocolViolation("invalid startup packet layout");
+        return false;
+      }
+      if (name.empty()) break;
+      if (!reader.CString(&value)) {
+        ProtocolViolation("invalid startup packet layout");
+        return false;
+      }
+      if (name == "user") {
+        user = std::string(value);
+      } else if (name == "database") {
+        database = std::string(value);
+      } else if (name == "application_name") {
+        application_name_ = std::string(value.substr(0, 63));
+      } else if (name == "replication") {
+        const std::string v = Lower(std::string(value));
+        if (v != "false" && v != "off" && v != "no" && v != "0") {
+          Fatal(sqlstate::kFeatureNotSupported, "replication connections are not supported");
+          return false;
+        }
+      } else if (name.starts_with("_pq_.")) {
+        unrecognized.emplace_back(name);
+      }
+      // Other parameters (options, client_encoding, DateStyle...) are accepted
+      // and ignored: the session always speaks UTF8, ISO dates and UTC.
+    }
+    if (user.empty()) {
+      Fatal(sqlstate::kInvalidAuthorization, "no user name specified in startup packet");
+      return false;
+    }
+    if (database.empty()) database = user;  // libpq's default, too
+    if ((code & 0xffff) != 0 || !unrecognized.empty()) {
+      MessageWriter w(out_);
+      w.Begin('v');
+      w.PutInt32(0);  // newest minor version supported
+      w.PutInt32(static_cast<int32_t>(unrecognized.size()));
+      for (const auto& option : unrecognized) w.PutCString(option);
+      w.End();
+    }
+    user_ = user;
+    if (!Authenticate(user, database)) return false;
+    connection_.ClearDeadline();
+    return true;
+  }
+  ProtocolViolation("too many encryption requests");
+  return false;
+}
+
+bool Session::Authenticate(const std::string& user, const std::string& database) {
+  bool revoked = false;
+  endpoint_ = context_.registry.Find(user, &revoked);
+  if (endpoint_ == nullptr) {
+    context_.host.Info("pgwire: refused connection from " + connection_.peer() +
+                       (revoked ? ": endpoint revoked" : ": unknown request"));
+    Fatal(sqlstate::kInvalidAuthorization,
+          revoked ? "access for request \"" + user + "\" has been revoked"
+                  : "no open endpoint for user \"" + user + "\"");
+    return false;
+  }
+  if (context_.host.NowMicros() / 1000000 >= endpoint_->not_after()) {
+    Fatal(sqlstate::kInvalidAuthorization, "access for request \"" + user + "\" has expired");
+    return false;
+  }
+
+  MessageWriter w(out_);
+  w.Begin('R');
+  w.PutInt32(10);  // AuthenticationSASL
+  w.PutCString("SCRAM-SHA-256");
+  w.PutInt8(0);
+  w.End();
+  if (!Flush()) return false;
+
+  ScramExchange scram(endpoint_->verifier());
+  char type = 0;
+  std::string body;
+  if (!ReadMessage(&type, &body)) return false;
+  if (type != 'p') {
+    ProtocolViolation("expected SASL response, got message type " + std::to_string(type));
+    return false;
+  }
+  BodyReader initial(body);
+  std::string_view mechanism, data;
+  int32_t data_length = 0;
+  if (!initial.CString(&mechanism) || !initial.Int32(&data_length) || data_length < 0 ||
+      !initial.Bytes(static_cast<size_t>(data_length), &data)) {
+    ProtocolViolation("malformed SASLInitialResponse");
+    return false;
+  }
+  if (mechanism != "SCRAM-SHA-256") {
+    Fatal(sqlstate::kInvalidAuthorization, "client selected an invalid SASL mechanism");
+    return false;
+  }
+  auto server_first = scram.OnClientFirst(data);
+  if (!server_first.ok()) {
+    ProtocolViolation(server_first.status().message());
+    return false;
+  }
+  w.Begin('R');
+  w.PutInt32(11);  // AuthenticationSASLContinue
+  w.PutBytes(*server_first);
+  w.End();
+  if (!Flush()) return false;
+
+  body.clear();
+  if (!ReadMessage(&type, &body)) return false;
+  if (type != 'p') {
+    ProtocolViolation("expected SASL response, got message type " + std::to_string(type));
+    return false;
+  }
+  auto server_final = scram.OnClientFinal(body);
+  if (!server_final.ok()) {
+    if (server_final.status().code() == StatusCode::kUnauthenticated) {
+      context_.host.Warn("pgwire: wrong password for request '" + user + "' from " +
+                         connection_.peer());
+      Fatal(sqlstate::kInvalidPassword, "password authentication failed for user \"" + user + "\"");
+    } else {
+      ProtocolViolation(server_final.status().message());
+    }
+    return false;
+  }
+  w.Begin('R');
+  w.PutInt32(12);  // AuthenticationSASLFinal
+  w.PutBytes(*server_final);
+  w.End();
+  w.Begin('R');
+  w.PutInt32(0);  // AuthenticationOk
+  w.End();
+
+  if (database != endpoint_->request_id()) {
+    Fatal(sqlstate::kInvalidCatalogName, "database \"" + database + "\" does not exist");
+    return false;
+  }
+  switch (endpoint_->Attach(shared_from_this())) {
+    case EndpointState::AttachResult::kClosed:
+      Fatal(sqlstate::kAdminShutdown, "access for request \"" + user + "\" has been revoked");
+      return false;
+    case EndpointState::AttachResult::kTooManyConnections:
+      Fatal(sqlstate::kTooManyConnections, "too many connections for request \"" + user + "\"");
+      return false;
+    case EndpointState::AttachResult::kAttached:
+      attached_ = true;
+      break;
+  }
+  SendStartupParameters();
+  context_.host.Info("pgwire: connection from " + connection_.peer() + " for request '" + user +
+                     "'" + (connection_.tls() ? "" : " (plaintext)"));
+  return Flush();
+}
+
+void Session::SendStartupParameters() {
+  MessageWriter w(out_);
+  for (const auto& p : kServerParameters) w.ParameterStatus(p.name, p.value);
+  w.ParameterStatus("application_name", application_name_);
+  w.ParameterStatus("session_authorization", user_);
+  w.Begin('K');
+  w.PutInt32(process_id_);
+  w.PutInt32(secret_key_);
+  w.End();
+  w.ReadyForQuery('I');
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+
+bool Session::ReadMessage(char* type, std::string* body) {
+  std::string header;
+  if (!connection_.Read(5, &header)) return false;
+  *type = header[0];
+  const int32_t length = LoadInt32(header.data() + 1);
+  if (length < 4) {
+    ProtocolViolation("invalid message length");
+    return false;
+  }
+  const size_t body_length = static_cast<size_t>(length) - 4;
+  if (body_length > context_.config.max_message_bytes) {
+    Fatal(sqlstate::kProtocolViolation, "message of " + std::to_string(body_length) +
+                                            " bytes exceeds the limit of " +
+                                            std::to_string(context_.config.max_message_bytes));
+    // Closing with unread input would reset the connection and could destroy
+    // the error in flight: drain a bounded part of the message first.
+    connection_.SetDeadline(std::chrono::seconds(2));
+    std::string discard;
+    for (size_t left = std::min(body_length, kMaxDrainBytes); left > 0;) {
+      const size_t n = std::min(left, kFlushThreshold);
+      discard.clear();
+      if (!connection_.Read(n, &discard)) break;
+      left -= n;
+    }
+    connection_.ClearDeadline();
+    return false;
+  }
+  return connection_.Read(body_length, body);
+}
+
+bool Session::Dispatch(char type, const std::string& body) {
+  if (pending_describe_.has_value()) {
+    // A portal Describe is answered together with its Execute when one
+    // follows at once (one execution); otherwise by a schema probe now.
+    bool executes_it = false;
+    if (type == 'E') {
+      BodyReader reader(body);
+      std::string_view name;
+      executes_it = reader.CString(&name) && name == *pending_describe_;
+    }
+    if (!executes_it) ResolvePendingDescribe();
+  }
+  if (ignore_till_sync_ && type != 'S' && type != 'X') return true;
+  switch (type) {
+    case 'Q':
+      SimpleQuery(body);
+      break;
+    case 'P':
+      Parse(body);
+      break;
+    case 'B':
+      Bind(body);
+      break;
+    case 'D':
+      Describe(body);
+      break;
+    case 'E':
+      Execute(body);
+      break;
+    case 'C':
+      CloseObject(body);
+      break;
+    case 'S':
+      Sync();
+      break;
+    case 'H':
+      return Flush();
+    case 'X':
+      return false;
+    case 'F':
+      ExtendedError(MakeError(sqlstate::kFeatureNotSupported, "function calls are not supported"));
+      break;
+    case 'd':
+    case 'c':
+    case 'f':
+      break;  // COPY messages outside COPY are ignored, as PostgreSQL does
+    default:
+      ProtocolViolation("invalid frontend message type " +
+                        std::to_string(static_cast<unsigned char>(type)));
+      return false;
+  }
+  return !terminate_;
+}
+
+void Session::SimpleQuery(const std::string& body) {
+  BodyReader reader(body);
+  std::string_view query;
+  if (!reader.CString(&query) || !reader.done()) {
+    ProtocolViolation("malformed Query message");
+    return;
+  }
+  // A simple Query drops the unnamed statement and portal.
+  statements_.erase("");
+  portals_.erase("");
+  const auto statements = SplitStatements(query);
+  if (statements.empty()) MessageWriter(out_).Simple('I');  // EmptyQueryResponse
+  for (std::string_view statement : statements) {
+    const std::string sql(statement);
+    const std::string keyword = FirstKeyword(sql);
+    const LocalOutcome local = RunLocal(keyword, sql, /*describe=*/true);
+    bool ok = local == LocalOutcome::kDone;
+    if (local == LocalOutcome::kNotLocal) {
+      ok = ExecuteSql(sql, keyword, {}, /*describe=*/true, nullptr);
+    }
+    if (terminate_) return;
+    if (!ok) break;  // the rest of the string is skipped, as PostgreSQL does
+  }
+  MessageWriter(out_).ReadyForQuery('I');
+}
+
+void Session::Parse(const std::string& body) {
+  BodyReader reader(body);
+  std::string_view name, query;
+  int16_t declared = 0;
+  if (!reader.CString(&name) || !reader.CString(&query) || !reader.Int16(&declared) ||
+      declared < 0) {
+    return ProtocolViolation("malformed Parse message");
+  }
+  std::vector<uint32_t> types(static_cast<size_t>(declared));
+  for (auto& type : types) {
+    int32_t raw = 0;
+    if (!reader.Int32(&raw)) return ProtocolViolation("malformed Parse message");
+    type = static_cast<uint32_t>(raw);
+  }
+  if (!reader.done()) return ProtocolViolation("malformed Parse message");
+
+  const std::string key(name);
+  if (!key.empty() && statements_.count(key) != 0) {
+    return ExtendedError(MakeError(sqlstate::kDuplicatePreparedStatement,
+                                   "prepared statement \"" + key + "\" already exists"));
+  }
+  if (statements_.count(key) == 0 &&
+      statements_.size() >= context_.config.max_prepared_statements) {
+    return ExtendedError(MakeError(sqlstate::kProgramLimitExceeded,
+                                   "too many prepared statements on this connection (limit " +
+                                       std::to_string(context_.config.max_prepared_statements) +
+                                       ")"));
+  }
+  const auto statements = SplitStatements(query);
+  if (statements.size() > 1) {
+    return ExtendedError(MakeError(sqlstate::kSyntaxError,
+                                   "cannot insert multiple commands into a prepared statement"));
+  }
+  PreparedStatement prepared;
+  prepared.sql = statements.empty() ? std::string() : std::string(statements[0]);
+  const int used = MaxParameterIndex(prepared.sql);
+  if (used > kMaxParameters) {
+    return ExtendedError(MakeError(sqlstate::kUndefinedParameter,
+                                   "parameter number " + std::to_string(used) + " is too large"));
+  }
+  if (static_cast<size_t>(used) > types.size()) types.resize(static_cast<size_t>(used), 0);
+  prepared.parameter_types = std::move(types);
+  statements_[key] = std::move(prepared);
+  MessageWriter(out_).Simple('1');  // ParseComplete
+}
+
+void Session::Bind(const std::string& body) {
+  BodyReader reader(body);
+  std::string_view portal_name, statement_name;
+  int16_t format_count = 0;
+  if (!reader.CString(&portal_name) || !reader.CString(&statement_name) ||
+      !reader.Int16(&format_count) || format_count < 0) {
+    return ProtocolViolation("malformed Bind message");
+  }
+  std::vector<int16_t> parameter_formats(static_cast<size_t>(format_count));
+  for (auto& f : parameter_formats) {
+    if (!reader.Int16(&f)) return ProtocolViolation("malformed Bind message");
+  }
+  int16_t parameter_count = 0;
+  if (!reader.Int16(&parameter_count) || parameter_count < 0) {
+    return ProtocolViolation("malformed Bind message");
+  }
+  std::vector<std::optional<std::string_view>> values(static_cast<size_t>(parameter_count));
+  for (auto& value : values) {
+    int32_t length = 0;
+    if (!reader.Int32(&length)) return ProtocolViolation("malformed Bind message");
+    if (length == -1) continue;
+    std::string_view bytes;
+    if (length < 0 || !reader.Bytes(static_cast<size_t>(length), &bytes)) {
+      return ProtocolViolation("malformed Bind message");
+    }
+    value = bytes;
+  }
+  int16_t result_count = 0;
+  if (!reader.Int16(&result_count) || result_count < 0) {
+    return ProtocolViolation("malformed Bind message");
+  }
+  std::vector<int16_t> result_formats(static_cast<size_t>(result_count));
+  for (auto& f : result_formats) {
+    if (!reader.Int16(&f)) return ProtocolViolation("malformed Bind message");
+  }
+  if (!reader.done()) return ProtocolViolation("malformed Bind message");
+
+  auto statement = statements_.find(std::string(statement_name));
+  if (statement == statements_.end()) {
+    return ExtendedError(
+        MakeError(sqlstate::kInvalidSqlStatementName,
+                  "prepared statement \"" + std::string(statement_name) + "\" does not exist"));
+  }
+  const auto& types = statement->second.parameter_types;
+  if (values.size() != types.size()) {
+    return ExtendedError(MakeError(sqlstate::kProtocolViolation,
+                                   "bind message supplies " + std::to_string(values.size()) +
+                                       " parameters, but prepared statement \"" +
+                                       std::string(statement_name) + "\" requires " +
+                                       std::to_string(types.size())));
+  }
+  if (parameter_formats.size() > 1 && parameter_formats.size() != values.size()) {
+    return ExtendedError(MakeError(sqlstate::kProtocolViolation,
+                                   "bind message has " + std::to_string(parameter_formats.size()) +
+                                       " parameter formats but " + std::to_string(values.size()) +
+                                       " parameters"));
+  }
+  for (int16_t f : result_formats) {
+    if (f != 0 && f != 1) {
+      return ExtendedError(MakeError("22023", "unsupported format code: " + std::to_string(f)));
+    }
+  }
+  std::vector<std::string> literals(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    const int16_t format = parameter_formats.empty()       ? 0
+                           : parameter_formats.size() == 1 ? parameter_formats[0]
+                                                           : parameter_formats[i];
+    if (auto error = ParameterLiteral(types[i], format, values[i], &literals[i])) {
+      return ExtendedError(MakeError(
+          error->sqlstate, "parameter $" + std::to_string(i + 1) + ": " + error->message));
+    }
+  }
+  auto sql = SubstituteParameters(statement->second.sql, literals);
+  if (!sql.ok()) {
+    return ExtendedError(MakeError(sqlstate::kUndefinedParameter, sql.status().message()));
+  }
+  const std::string key(portal_name);
+  if (!key.empty() && portals_.count(key) != 0) {
+    return ExtendedError(MakeError("42P03", "cursor \"" + key + "\" already exists"));
+  }
+  Portal portal;
+  portal.keyword = FirstKeyword(statement->second.sql);
+  portal.sql = std::move(sql).value();
+  portal.result_formats = std::move(result_formats);
+  portals_[key] = std::move(portal);
+  MessageWriter(out_).Simple('2');  // BindComplete
+}
+
+void Session::Describe(const std::string& body) {
+  BodyReader reader(body);
+  std::string_view kind_text, name;
+  if (!reader.Bytes(1, &kind_text) || !reader.CString(&name) || !reader.done()) {
+    return ProtocolViolation("malformed Describe message");
+  }
+  const std::string key(name);
+  if (kind_text[0] == 'S') {
+    auto it = statements_.find(key);
+    if (it == statements_.end()) {
+      return ExtendedError(MakeError(sqlstate::kInvalidSqlStatementName,
+                                     "prepared statement \"" + key + "\" does not exist"));
+    }
+    const PreparedStatement& statement = it->second;
+    MessageWriter w(out_);
+    w.Begin('t');  // ParameterDescription: undeclared types read as text
+    w.PutInt16(static_cast<int16_t>(statement.parameter_types.size()));
+    for (uint32_t type : statement.parameter_types) {
+      w.PutInt32(static_cast<int32_t>(type == oid::kUnspecified ? oid::kText : type));
+    }
+    w.End();
+    const std::string keyword = FirstKeyword(statement.sql);
+    if (statement.sql.empty()) return w.Simple('n');  // NoData
+    if (DescribeLocal(keyword, statement.sql)) return;
+    // Without bound values, the probe runs with every parameter NULL.
+    const std::vector<std::string> nulls(statement.parameter_types.size(), "NULL");
+    auto sql = SubstituteParameters(statement.sql, nulls);
+    if (!sql.ok()) {
+      return ExtendedError(MakeError(sqlstate::kUndefinedParameter, sql.status().message()));
+    }
+    auto fields = ProbeSchema(*sql, keyword);
+    if (!fields.has_value()) return;
+    if (fields->empty()) return w.Simple('n');
+    return WriteRowDescription(*fields, {});
+  }
+  if (kind_text[0] != 'P') return ProtocolViolation("invalid Describe message subtype");
+  auto it = portals_.find(key);
+  if (it == portals_.end()) {
+    return ExtendedError(
+        MakeError(sqlstate::kInvalidCursorName, "portal \"" + key + "\" does not exist"));
+  }
+  if (it->second.sql.empty()) return MessageWriter(out_).Simple('n');
+  if (DescribeLocal(it->second.keyword, it->second.sql)) return;
+  pending_describe_ = key;  // answered with the Execute that normally follows
+}
+
+void Session::ResolvePendingDescribe() {
+  const std::string key = std::move(*pending_describe_);
+  pending_describe_.reset();
+  auto it = portals_.find(key);
+  if (it == portals_.end()) return;
+  auto fields = ProbeSchema(it->second.sql, it->second.keyword);
+  if (!fields.has_value()) return;
+  if (fields->empty()) {
+    MessageWriter(out_).Simple('n');
+  } else {
+    WriteRowDescription(*fields, it->second.result_formats);
+  }
+  it->second.described = std::move(fields);
+}
+
+void Session::Execute(const std::string& body) {
+  BodyReader reader(body);
+  std::string_view name;
+  int32_t max_rows = 0;
+  if (!reader.CString(&name) || !reader.Int32(&max_rows) || !reader.done()) {
+    return ProtocolViolation("malformed Execute message");
+  }
+  // max_rows is not honoured: every Execute runs its portal to completion.
+  const std::string key(name);
+  const bool describe = pending_describe_.has_value() && *pending_describe_ == key;
+  pending_describe_.reset();
+  auto it = portals_.find(key);
+  if (it == portals_.end()) {
+    return ExtendedError(
+        MakeError(sqlstate::kInvalidCursorName, "portal \"" + key + "\" does not exist"));
+  }
+  Portal& portal = it->second;
+  if (portal.sql.empty()) return MessageWriter(out_).Simple('I');  // EmptyQueryResponse
+  if (portal.executed) return MessageWriter(out_).CommandComplete(CommandTag(portal.keyword, 0));
+  portal.executed = true;
+  const LocalOutcome local = RunLocal(portal.keyword, portal.sql, /*describe=*/false);
+  if (local == LocalOutcome::kFailed) ignore_till_sync_ = true;
+  if (local != LocalOutcome::kNotLocal) return;
+  const std::vector<arrow::Field>* expected =
+      portal.described.has_value() ? &*portal.described : nullptr;
+  if (!ExecuteSql(portal.sql, portal.keyword, portal.result_formats, describe, expected)) {
+    ignore_till_sync_ = true;
+  }
+}
+
+void Session::CloseObject(const std::string& body) {
+  BodyReader reader(body);
+  std::string_view kind, name;
+  if (!reader.Bytes(1, &kind) || !reader.CString(&name) || !reader.done()) {
+    return ProtocolViolation("malformed Close message");
+  }
+  if (kind[0] == 'S') {
+    statements_.erase(std::string(name));
+  } else if (kind[0] == 'P') {
+    portals_.erase(std::string(name));
+  } else {
+    return ProtocolViolation("invalid Close message subtype");
+  }
+  MessageWriter(out_).Simple('3');  // CloseComplete
+}
+
+void Session::Sync() {
+  ignore_till_sync_ = false;
+  portals_.clear();  // portals end with the implicit transaction
+  MessageWriter(out_).ReadyForQuery('I');
+}
+
+// ---------------------------------------------------------------------------
+// Local statements
+
+Session::LocalOutcome Session::RunLocal(const std::string& keyword, const std::string& sql,
+                                        bool describe) {
+  const auto done = [&](const std::string& tag) {
+    MessageWriter(out_).CommandComplete(tag);
+    return LocalOutcome::kDone;
+  };
+  if (keyword == "BEGIN" || keyword == "START") return done("BEGIN");
+  if (keyword == "COMMIT" || keyword == "END") return done("COMMIT");
+  if (keyword == "ROLLBACK" || keyword == "ABORT") return done("ROLLBACK");
+  if (keyword == "SET") return done("SET");
+  if (keyword == "RESET") return done("RESET");
+  if (keyword == "DISCARD") return done("DISCARD ALL");
+  if (keyword == "DEALLOCATE") {
+    std::string target = SecondWord(sql);
+    if (target == "PREPARE") {
+      target = SecondWord(std::string_view(sql).substr(Lower(sql).find("prepare")));
+    }
+    if (target == "ALL") {
+      statements_.clear();
+    } else {
+      // Statement names are case-sensitive on the wire; DEALLOCATE folds them.
+      std::erase_if(statements_, [&](const auto& entry) {
+        return !entry.first.empty() && Lower(entry.first) == Lower(target);
+      });
+    }
+    return done("DEALLOCATE");
+  }
+  if (keyword == "SHOW") {
+    const std::string name = Lower(SecondWord(sql));
+    std::optional<std::string> value;
+    for (const auto& p : kServerParameters) {
+      if (Lower(p.name) == name) value = p.value;
+    }
+    if (name == "application_name") value = application_name_;
+    if (name == "session_authorization") value = user_;
+    if (name == "transaction_read_only") value = "on";
+    if (!value.has_value()) {
+      MessageWriter(out_).Error(MakeError(sqlstate::kUndefinedObject,
+                                          "unrecognized configuration parameter \"" + name + "\""));
+      return LocalOutcome::kFailed;
+    }
+    if (describe) DescribeLocal(keyword, sql);
+    MessageWriter w(out_);
+    w.Begin('D');
+    w.PutInt16(1);
+    w.PutInt32(static_cast<int32_t>(value->size()));
+    w.PutBytes(*value);
+    w.End();
+    return done("SHOW");
+  }
+  return LocalOutcome::kNotLocal;
+}
+
+bool Session::DescribeLocal(const std::string& keyword, const std::string& sql) {
+  static constexpr std::string_view kLocal[] = {"BEGIN",    "START",     "COMMIT", "END",
+                                                "ROLLBACK", "ABORT",     "SET",    "RESET",
+                                                "DISCARD",  "DEALLOCATE"};
+  if (keyword == "SHOW") {
+    std::vector<arrow::Field> fields(1);
+    fields[0].name = Lower(SecondWord(sql));
+    fields[0].type = arrow::Type::kUtf8;
+    WriteRowDescription(fields, {});
+    return true;
+  }
+  for (auto local : kLocal) {
+    if (keyword == local) {
+      MessageWriter(out_).Simple('n');  // NoData
+      return true;
+    }
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// Statements through the channel
+
+bool Session::ExecuteSql(const std::string& sql, const std::string& keyword,
+                         const std::vector<int16_t>& formats, bool describe,
+                         const std::vector<arrow::Field>* expected) {
+  cancel_requested_ = false;  // a cancel applies to the statement running when it arrives
+  statement_deadline_ = Clock::now() + context_.config.query_timeout;
+  ResultStream stream(*this, formats, describe, expected);
+  Status status;
+  {
+    auto lease = endpoint_->Acquire();
+    if (!lease.has_value()) {
+      Fatal(sqlstate::kAdminShutdown, "terminating connection: access for request '" +
+                                          endpoint_->request_id() + "' has been revoked");
+      return false;
+    }
+    status = lease->channel().Query(sql, stream);
+  }  // the channel is not touched after this point: close() may proceed
+
+  if (broken_) {
+    terminate_ = true;
+    return false;
+  }
+  if (!stream.protocol_error().empty()) {
+    MessageWriter(out_).Error(MakeError(sqlstate::kProtocolViolation, stream.protocol_error()));
+    return false;
+  }
+  if (stream.own_error().has_value()) {
+    MessageWriter(out_).Error(MakeError(
+        sqlstate::kInternalError,
+        "the enclave returned a result the tunnel cannot read: " + stream.own_error()->message()));
+    return false;
+  }
+  if (stream.limit_hit()) {
+    MessageWriter(out_).Error(
+        MakeError(sqlstate::kProgramLimitExceeded, "the result has more than " +
+                                                       std::to_string(context_.config.max_rows) +
+                                                       " rows (max_rows); narrow the query"));
+    return false;
+  }
+  if (revoked_ || endpoint_->closed()) {
+    Fatal(sqlstate::kAdminShutdown, "terminating connection: access for request '" +
+                                        endpoint_->request_id() + "' has been revoked");
+    return false;
+  }
+  if (status.ok()) {
+    if (describe && !stream.have_schema()) MessageWriter(out_).Simple('n');
+    MessageWriter(out_).CommandComplete(CommandTag(keyword, stream.rows()));
+    return true;
+  }
+  if (cancel_requested_) {
+    MessageWriter(out_).Error(
+        MakeError(sqlstate::kQueryCanceled, "canceling statement due to user request"));
+  } else if (Clock::now() > statement_deadline_ &&
+             (status.code() == StatusCode::kCancelled ||
+              status.code() == StatusCode::kDeadlineExceeded)) {
+    MessageWriter(out_).Error(
+        MakeError(sqlstate::kQueryCanceled, "canceling statement due to statement timeout"));
+  } else {
+    MessageWriter(out_).Error(StatementError(status, keyword));
+  }
+  return false;
+}
+
+std::optional<std::vector<arrow::Field>> Session::ProbeSchema(const std::string& sql,
+                                                              const std::string& keyword) {
+  cancel_requested_ = false;
+  statement_deadline_ = Clock::now() + context_.config.query_timeout;
+  SchemaProbe probe(*this);
+  Status status;
+  {
+    auto lease = endpoint_->Acquire();
+    if (!lease.has_value()) {
+      Fatal(sqlstate::kAdminShutdown, "terminating connection: access for request '" +
+                                          endpoint_->request_id() + "' has been revoked");
+      return std::nullopt;
+    }
+    status = lease->channel().Query(sql, probe);
+  }
+  if (probe.fields_.has_value()) return std::move(probe.fields_);
+  if (revoked_ || endpoint_->closed()) {
+    Fatal(sqlstate::kAdminShutdown, "terminating connection: access for request '" +
+                                        endpoint_->request_id() + "' has been revoked");
+    return std::nullopt;
+  }
+  if (status.ok()) return std::vector<arrow::Field>{};  // no result set
+  if (probe.own_error_.has_value()) status = Status::Internal(probe.own_error_->message());
+  PgError error = cancel_requested_ ? MakeError(sqlstate::kQueryCanceled,
+                                                "canceling statement due to user request")
+                                    : StatementError(status, keyword);
+  ExtendedError(error);
+  return std::nullopt;
+}
+
+}  // namespace airlock::tunnels::pgwire

@@ -1,0 +1,149 @@
+// One client connection, served on its own thread with blocking I/O: the
+// startup phase (SSLRequest → TLS, StartupMessage, SCRAM-SHA-256), then the
+// simple and extended query protocols until the client terminates, the
+// endpoint is revoked or a deadline passes. Statements run through the
+// endpoint's query channel on this same thread; their rows are written to the
+// client batch by batch as the channel delivers them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "airlock/cpp/arrow.hpp"
+#include "airlock/cpp/host.hpp"
+#include "config.h"
+#include "connection.h"
+#include "endpoint.h"
+#include "wire.h"
+
+namespace airlock::tunnels::pgwire {
+
+// Routes a CancelRequest (process id + secret key) to its session.
+class CancelRouter {
+ public:
+  virtual ~CancelRouter() = default;
+  virtual void Cancel(int32_t process_id, int32_t secret_key) = 0;
+};
+
+// What every session shares. Owned by the tunnel; outlives every session.
+struct SessionContext {
+  const PgwireConfig& config;
+  const sdk::Host& host;
+  EndpointRegistry& registry;
+  boost::asio::ssl::context* tls;  // null without TLS configuration
+  CancelRouter& cancels;
+};
+
+class Session final : public SessionHandle, public std::enable_shared_from_this<Session> {
+ public:
+  Session(SessionContext& context, boost::asio::ip::tcp::socket socket, int32_t process_id,
+          int32_t secret_key);
+  ~Session() override;
+
+  // Serves the connection until it ends; on the session's own thread.
+  void Run();
+
+  // --- any thread ----------------------------------------------------------
+  void Revoke() override;
+  void Kill() override;
+  // A CancelRequest for this process id: cancels the running statement when
+  // `secret_key` matches (compared in constant time).
+  void RequestCancel(int32_t secret_key);
+  // The watchdog: shuts the socket down once the current deadline passed.
+  void EnforceDeadline(Connection::Clock::time_point now);
+
+ private:
+  struct PreparedStatement {
+    std::string sql;  // one statement, or empty
+    std::vector<uint32_t> parameter_types;
+  };
+  struct Portal {
+    std::string sql;  // parameters substituted
+    std::string keyword;
+    std::vector<int16_t> result_formats;
+    std::optional<std::vector<arrow::Field>> described;
+    bool executed = false;
+  };
+  class ResultStream;
+  class SchemaProbe;
+
+  // Startup phase; false when the connection must close.
+  bool Startup();
+  bool Authenticate(const std::string& user, const std::string& database);
+  void SendStartupParameters();
+
+  // One message: false on end of stream, error, or a fatal refusal.
+  bool ReadMessage(char* type, std::string* body);
+  bool Dispatch(char type, const std::string& body);
+
+  void SimpleQuery(const std::string& body);
+  void Parse(const std::string& body);
+  void Bind(const std::string& body);
+  void Describe(const std::string& body);
+  void Execute(const std::string& body);
+  void CloseObject(const std::string& body);
+  void Sync();
+  void ResolvePendingDescribe();
+
+  // Session-level statements answered by the tunnel itself (BEGIN, SET,
+  // SHOW...): their response (or error) is written unless kNotLocal.
+  enum class LocalOutcome { kNotLocal, kDone, kFailed };
+  LocalOutcome RunLocal(const std::string& keyword, const std::string& sql, bool describe);
+  // Writes RowDescription or NoData for a local statement; false if not local.
+  bool DescribeLocal(const std::string& keyword, const std::string& sql);
+
+  // Runs a statement through the channel; writes RowDescription (when
+  // `describe`), DataRows and CommandComplete, or an ErrorResponse. False on
+  // failure. `expected` is the shape an earlier Describe announced.
+  bool ExecuteSql(const std::string& sql, const std::string& keyword,
+                  const std::vector<int16_t>& formats, bool describe,
+                  const std::vector<arrow::Field>* expected);
+  // The result columns of `sql`, by running it until the channel delivers the
+  // schema. Writes the ErrorResponse and returns nullopt on failure.
+  std::optional<std::vector<arrow::Field>> ProbeSchema(const std::string& sql,
+                                                       const std::string& keyword);
+
+  void WriteRowDescription(const std::vector<arrow::Field>& fields,
+                           const std::vector<int16_t>& formats);
+  // Error in the extended protocol: discard messages until Sync.
+  void ExtendedError(const PgError& error);
+  // Sends a FATAL error and marks the connection for closing.
+  void Fatal(std::string_view sqlstate, std::string message);
+  void ProtocolViolation(std::string message);
+  bool Flush();
+  bool statement_cancelled() const;
+
+  SessionContext& context_;
+  Connection connection_;
+  const int32_t process_id_;
+  const int32_t secret_key_;
+
+  std::string out_;
+  bool terminate_ = false;
+  bool ignore_till_sync_ = false;
+  std::string user_;
+  std::string application_name_;
+  std::shared_ptr<EndpointState> endpoint_;
+  bool attached_ = false;
+  std::map<std::string, PreparedStatement> statements_;
+  std::map<std::string, Portal> portals_;
+  std::optional<std::string> pending_describe_;  // portal whose Describe awaits its Execute
+  Connection::Clock::time_point statement_deadline_{};
+
+  std::atomic<bool> revoked_{false};
+  std::atomic<bool> timed_out_{false};
+  std::atomic<bool> writing_{false};
+  std::atomic<bool> cancel_requested_{false};
+  std::atomic<bool> broken_{false};
+};
+
+}  // namespace airlock::tunnels::pgwire

@@ -1,5 +1,8 @@
 #include "kernel/core/config.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -105,10 +108,53 @@ bool IsHex64(const std::string& s) {
   return true;
 }
 
+// "host:port": a DNS name or a 127.x.y.z literal, and a port 1..65535.
+Status ValidateEgressEndpoint(const std::string& endpoint, const std::string& key) {
+  const size_t colon = endpoint.rfind(':');
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument(key + ": '" + endpoint.substr(0, 300) + "' " + why);
+  };
+  if (colon == std::string::npos || colon == 0 || endpoint.size() > 300) {
+    return bad("must be host:port");
+  }
+  const std::string host = endpoint.substr(0, colon);
+  const std::string port = endpoint.substr(colon + 1);
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      std::stoi(port) < 1 || std::stoi(port) > 65535) {
+    return bad("needs a port between 1 and 65535");
+  }
+  const bool numeric = std::all_of(host.begin(), host.end(),
+                                   [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
+  if (numeric) {
+    in_addr parsed{};
+    if (::inet_pton(AF_INET, host.c_str(), &parsed) != 1) return bad("is not an IPv4 address");
+    if ((ntohl(parsed.s_addr) >> 24) != 127) {
+      return bad(
+          "names a non-loopback address: name the source by its host name so the enclave can "
+          "map it");
+    }
+    return Status::Ok();
+  }
+  for (char c : host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-')) {
+      return bad("has a host that is not a DNS name");
+    }
+  }
+  return Status::Ok();
+}
+
 Status ParsePluginRef(const json& node, const std::string& path, const std::string& name,
-                      const KernelConfig& config, PluginRef* out) {
+                      const KernelConfig& config, PluginRef* out, bool connector = false) {
   Reader r(node, path);
   AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+  if (connector) {
+    AIRLOCK_RETURN_IF_ERROR(r.StringList("egress", &out->egress));
+    for (size_t i = 0; i < out->egress.size(); ++i) {
+      AIRLOCK_RETURN_IF_ERROR(
+          ValidateEgressEndpoint(out->egress[i], r.Key("egress") + "[" + std::to_string(i) + "]"));
+    }
+  }
   out->name = name;
   AIRLOCK_RETURN_IF_ERROR(r.String("name", &out->name));
   std::string plugin;
@@ -205,6 +251,10 @@ Status ParseLimits(Reader& top, LimitsConfig* limits) {
       r.Int("max_datasets_per_request", &limits->max_datasets_per_request, 1, 1024));
   AIRLOCK_RETURN_IF_ERROR(
       r.Int("provision_timeout_ms", &limits->provision_timeout_ms, 100, 86400000));
+  AIRLOCK_RETURN_IF_ERROR(r.Int("job_results_retention_seconds",
+                                &limits->job_results_retention_seconds, 1, 90LL * 86400));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("max_job_result_bytes", &limits->max_job_result_bytes, 1024, int64_t{1} << 40));
   if (limits->default_window_seconds > limits->max_window_seconds) {
     return Status::InvalidArgument(
         "limits.default_window_seconds must not exceed limits.max_window_seconds");
@@ -289,6 +339,7 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
   state_dir = Resolve(config.config_dir, state_dir);
   config.state_path = (fs::path(state_dir) / "state.db").string();
   config.audit_path = (fs::path(state_dir) / "audit.log").string();
+  config.results_dir = (fs::path(state_dir) / "results").string();
   std::string audit_path;
   AIRLOCK_RETURN_IF_ERROR(top.String("audit_path", &audit_path));
   if (!audit_path.empty()) config.audit_path = Resolve(config.config_dir, audit_path);
@@ -322,7 +373,8 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
   }
   for (const auto& [name, node] : connectors->items()) {
     PluginRef ref;
-    AIRLOCK_RETURN_IF_ERROR(ParsePluginRef(node, "connectors." + name, name, config, &ref));
+    AIRLOCK_RETURN_IF_ERROR(
+        ParsePluginRef(node, "connectors." + name, name, config, &ref, /*connector=*/true));
     config.connectors.emplace(name, std::move(ref));
   }
 

@@ -35,6 +35,10 @@ struct PluginRef {
   std::string path;  // absolute after loading the configuration
   std::optional<std::string> sha256;
   nlohmann::json config = nlohmann::json::object();
+  // Connectors only: the source endpoints ("host:port") an enclave pulling
+  // through this connector may reach (egress_forwarder.h). The host is a
+  // DNS name or a 127.x.y.z literal.
+  std::vector<std::string> egress;
 };
 
 struct LimitsConfig {
@@ -46,6 +50,8 @@ struct LimitsConfig {
   int64_t enclave_memory_bytes = int64_t{2} << 30;
   int64_t max_datasets_per_request = 32;
   int64_t provision_timeout_ms = 600000;
+  int64_t job_results_retention_seconds = 86400;
+  int64_t max_job_result_bytes = int64_t{1} << 30;
 };
 
 struct KernelConfig {
@@ -54,6 +60,7 @@ struct KernelConfig {
   ServerConfig server;
   std::string state_path;           // SQLite state store
   std::string audit_path;           // hash-chained audit log
+  std::string results_dir;          // job results awaiting download
   std::string plugin_dir;           // base for relative plugin paths
   std::vector<PluginRef> identity;  // tried in order
   PluginRef policy;

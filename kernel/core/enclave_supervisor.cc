@@ -6,12 +6,14 @@
 #include <boost/asio/strand.hpp>
 #include <chrono>
 #include <cstring>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
 #include "airlock/cpp/batch.hpp"
 #include "kernel/audit/audit_log.h"
 #include "kernel/common/crypto.h"
+#include "kernel/core/egress_dialer.h"
 #include "kernel/core/metrics.h"
 #include "kernel/enclave/enclave_client.h"
 #include "kernel/plugin_host/plugin_instances.h"
@@ -45,6 +47,7 @@ struct ActiveEnclave {
   std::optional<json> grant;                       // GUARDED_BY(mu) until collected
   bool grant_collected = false;                    // GUARDED_BY(mu)
   json progress = json::object();                  // GUARDED_BY(mu)
+  std::set<std::string> egress_allowed;            // endpoints this request may reach
 
   airlock_type_query_channel channel{};
   EnclaveSupervisor* supervisor = nullptr;
@@ -154,7 +157,8 @@ airlock_type_status ChannelTables(void* host_data, airlock_type_buffer* tables,
 
 }  // namespace
 
-EnclaveSupervisor::EnclaveSupervisor(Dependencies deps) : deps_(std::move(deps)), pool_(4) {}
+EnclaveSupervisor::EnclaveSupervisor(Dependencies deps)
+    : deps_(std::move(deps)), pool_(4), dial_pool_(4) {}
 
 EnclaveSupervisor::~EnclaveSupervisor() {
   Stop();
@@ -163,6 +167,7 @@ EnclaveSupervisor::~EnclaveSupervisor() {
 void EnclaveSupervisor::Stop() {
   TeardownAll("kernel shutting down");
   pool_.join();
+  dial_pool_.join();
   TeardownAll("kernel shutting down");  // anything launched while draining
 }
 
@@ -207,7 +212,21 @@ Result<json> EnclaveSupervisor::TakeGrant(const std::string& id) {
   return grant;
 }
 
-json EnclaveSupervisor::BuildEnclaveSpec(const RequestRecord& record) const {
+std::vector<std::string> EnclaveSupervisor::ApprovedEndpoints(const RequestRecord& record) const {
+  const KernelConfig& config = *deps_.config;
+  std::vector<std::string> endpoints;
+  for (const auto& name : record.request.value("datasets", std::vector<std::string>{})) {
+    for (const auto& d : config.datasets) {
+      if (d.name != name) continue;
+      const PluginRef& connector = config.connectors.at(d.connector);
+      endpoints.insert(endpoints.end(), connector.egress.begin(), connector.egress.end());
+    }
+  }
+  return endpoints;
+}
+
+json EnclaveSupervisor::BuildEnclaveSpec(const RequestRecord& record,
+                                         const json& egress_routes) const {
   const KernelConfig& config = *deps_.config;
   json datasets = json::array();
   const json& obligations = record.decision.value("obligations", json::object());
@@ -230,6 +249,7 @@ json EnclaveSupervisor::BuildEnclaveSpec(const RequestRecord& record) const {
           {"mode", record.request.value("mode", "interactive")},
           {"queries", record.request.value("queries", json::array())},
           {"datasets", datasets},
+          {"egress", egress_routes},
           {"limits",
            {{"query_timeout_ms", config.limits.query_timeout_ms},
             {"max_result_rows", config.limits.max_result_rows},
@@ -272,11 +292,14 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
     Teardown(id, "provisioning abandoned");
     return;
   }
+  const std::vector<std::string> endpoints = ApprovedEndpoints(record);
+  const json routes = EgressRoutesJson(PlanEgressRoutes(endpoints));
+  active->egress_allowed = std::set<std::string>(endpoints.begin(), endpoints.end());
   json isolator_spec = {{"request_id", id},
                         {"limits",
                          {{"memory_bytes", deps_.config->limits.enclave_memory_bytes},
                           {"query_timeout_ms", deps_.config->limits.query_timeout_ms}}},
-                        {"egress", json::array()}};
+                        {"egress", routes}};
   auto handle = deps_.isolator->Provision(isolator_spec);
   if (!handle.ok()) {
     Fail(active, RequestState::kProvisioning,
@@ -312,6 +335,11 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
     record["source"] = "enclave";
     Audit(std::move(record));
   };
+  events.on_dial = [this, weak](const std::string& dial_id, const std::string& endpoint) {
+    if (auto a = weak.lock()) {
+      boost::asio::post(dial_pool_, [this, a, dial_id, endpoint] { OnDial(a, dial_id, endpoint); });
+    }
+  };
   auto client = EnclaveClient::Start(fd, std::move(events));
   if (!client.ok()) {
     ::close(fd);
@@ -332,11 +360,42 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
       return;
     }
   }
-  const Status sent = shared_client->SendSpec(BuildEnclaveSpec(record));
+  const Status sent = shared_client->SendSpec(
+      BuildEnclaveSpec(record, deps_.egress_forwarded ? routes : json::array()));
   if (!sent.ok()) {
     Fail(active, RequestState::kProvisioning,
          "could not send the enclave its spec: " + sent.message());
   }
+}
+
+void EnclaveSupervisor::OnDial(const std::shared_ptr<ActiveEnclave>& active,
+                               const std::string& dial_id, const std::string& endpoint) {
+  std::shared_ptr<EnclaveClient> client;
+  Status refused;
+  {
+    std::lock_guard lock(active->mu);
+    client = active->client;
+    if (active->closed) {
+      refused = Status::Unavailable("the request is closed");
+    } else if (active->sealed) {
+      refused = Status::PermissionDenied("egress ends when the enclave is sealed");
+    } else if (!active->egress_allowed.count(endpoint)) {
+      refused = Status::PermissionDenied("endpoint is not approved for this request");
+    }
+  }
+  if (client == nullptr) return;
+  Result<enclave::UniqueFd> connected = refused;
+  if (refused.ok()) connected = DialTcp(endpoint, std::chrono::seconds(10));
+  json event = {
+      {"event", "enclave.egress"},
+      {"request_id", active->request_id},
+      {"endpoint", endpoint.substr(0, 300)},
+      {"outcome", connected.ok() ? "connected" : StatusCodeName(connected.status().code())}};
+  if (!connected.ok()) event["reason"] = connected.status().message();
+  Audit(std::move(event));
+  const Status replied = client->ReplyDial(dial_id, std::move(connected));
+  if (!replied.ok())
+    spdlog::debug("request {}: dial reply failed: {}", active->request_id, replied.ToString());
 }
 
 void EnclaveSupervisor::OnEnclaveProgress(const std::shared_ptr<ActiveEnclave>& active,

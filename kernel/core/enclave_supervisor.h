@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
@@ -47,6 +48,10 @@ class EnclaveSupervisor {
     Metrics* metrics = nullptr;
     std::function<int64_t()> now_us;
     Transition transition;
+    // True when the isolator gives enclaves a network of their own and maps
+    // approved endpoints into it (DescribeIsolation "egress": "forwarded"):
+    // the enclave then runs a forwarder and the kernel dials for it.
+    bool egress_forwarded = false;
   };
 
   explicit EnclaveSupervisor(Dependencies deps);
@@ -77,12 +82,17 @@ class EnclaveSupervisor {
   void Fail(const std::shared_ptr<ActiveEnclave>& active, RequestState from,
             const std::string& reason);
   void Audit(nlohmann::json event);
-  nlohmann::json BuildEnclaveSpec(const RequestRecord& record) const;
+  void OnDial(const std::shared_ptr<ActiveEnclave>& active, const std::string& dial_id,
+              const std::string& endpoint);
+  std::vector<std::string> ApprovedEndpoints(const RequestRecord& record) const;
+  nlohmann::json BuildEnclaveSpec(const RequestRecord& record,
+                                  const nlohmann::json& egress_routes) const;
 
   Dependencies deps_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<ActiveEnclave>> active_;  // GUARDED_BY(mu_)
   boost::asio::thread_pool pool_;
+  boost::asio::thread_pool dial_pool_;  // outbound connects may wait seconds
 };
 
 }  // namespace airlock

@@ -73,6 +73,11 @@ class RequestManager::Impl {
     sd.tunnel = d_.tunnel;
     sd.metrics = d_.metrics;
     sd.now_us = d_.now_us;
+    if (d_.isolator != nullptr) {
+      auto isolation = d_.isolator->DescribeIsolation();
+      sd.egress_forwarded = isolation.ok() && isolation->is_object() &&
+                            isolation->value("egress", "") == "forwarded";
+    }
     sd.transition = [this](const std::string& id, RequestState from, RequestState to,
                            const std::string& reason,
                            const std::function<void(RequestRecord&)>& mutate) {

@@ -16,7 +16,7 @@ constexpr size_t kHeaderBytes = 5;  // u32 length + u8 type
 
 bool KnownFrameType(uint8_t raw) {
   return raw >= static_cast<uint8_t>(FrameType::kSpec) &&
-         raw <= static_cast<uint8_t>(FrameType::kCredit);
+         raw <= static_cast<uint8_t>(FrameType::kDialResult);
 }
 
 Clock::time_point DeadlineAfter(std::chrono::milliseconds timeout) {
@@ -74,8 +74,17 @@ const char* FrameTypeName(FrameType type) {
       return "shutdown";
     case FrameType::kCredit:
       return "credit";
+    case FrameType::kDial:
+      return "dial";
+    case FrameType::kDialResult:
+      return "dial_result";
   }
   return "unknown";
+}
+
+void UniqueFd::Reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
 }
 
 FrameChannel::FrameChannel(int fd, size_t max_frame_bytes)
@@ -91,6 +100,17 @@ void FrameChannel::Shutdown() {
 
 Status FrameChannel::Send(FrameType type, std::initializer_list<std::string_view> parts,
                           std::chrono::milliseconds timeout) {
+  return SendFrame(type, parts, -1, timeout);
+}
+
+Status FrameChannel::SendWithFd(FrameType type, std::string_view payload, int fd,
+                                std::chrono::milliseconds timeout) {
+  if (fd < 0) return Status::InvalidArgument("no descriptor to send");
+  return SendFrame(type, {payload}, fd, timeout);
+}
+
+Status FrameChannel::SendFrame(FrameType type, std::initializer_list<std::string_view> parts,
+                               int attach_fd, std::chrono::milliseconds timeout) {
   size_t payload_bytes = 0;
   for (std::string_view part : parts) payload_bytes += part.size();
   if (payload_bytes + 1 > max_frame_bytes_) {
@@ -110,8 +130,26 @@ Status FrameChannel::Send(FrameType type, std::initializer_list<std::string_view
   auto write_all = [&](std::string_view bytes) -> Status {
     size_t done = 0;
     while (done < bytes.size()) {
-      const ssize_t n =
-          ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t n;
+      if (attach_fd >= 0) {
+        // The descriptor rides on the first bytes of the frame.
+        iovec io{const_cast<char*>(bytes.data() + done), bytes.size() - done};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+        msghdr msg{};
+        msg.msg_iov = &io;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(cmsg), &attach_fd, sizeof(int));
+        n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) attach_fd = -1;
+      } else {
+        n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
       if (n > 0) {
         done += static_cast<size_t>(n);
         continue;
@@ -147,8 +185,26 @@ Status FrameChannel::ReadFully(char* data, size_t length, Clock::time_point dead
                                bool frame_started) {
   size_t done = 0;
   while (done < length) {
-    const ssize_t n = ::recv(fd_, data + done, length - done, MSG_DONTWAIT);
+    iovec io{data + done, length - done};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &io;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n > 0) {
+      // Keep at most one descriptor per frame; Linux closes any that did not
+      // fit the control buffer (MSG_CTRUNC).
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+          int received;
+          std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+          received_fd_.Reset(received);
+        }
+      }
       done += static_cast<size_t>(n);
       frame_started = true;
       deadline = std::min(deadline, Clock::now() + kFrameCompletionTimeout);
@@ -203,6 +259,7 @@ Result<Frame> FrameChannel::Receive(std::chrono::milliseconds idle_timeout) {
                                       Clock::now() + kFrameCompletionTimeout,
                                       /*frame_started=*/true));
   }
+  frame.fd = std::move(received_fd_);
   return frame;
 }
 

@@ -20,6 +20,10 @@
 //   K Shutdown     empty
 //   K Credit       JSON {"id","bytes"}: the kernel consumed `bytes` of the
 //                  query's ResultBatch payloads
+//   E Dial         JSON {"id","endpoint":"host:port"}: a connector inside the
+//                  enclave connected to the forwarder of an approved endpoint
+//   K DialResult   JSON {"id"} carrying a connected TCP socket (SCM_RIGHTS),
+//                  or {"id","error","code"} without one
 // An IdPayload is u16 little-endian id length | id | bytes.
 //
 // FLOW CONTROL: per query, the enclave keeps at most kResultWindowBytes of
@@ -27,6 +31,10 @@
 // nothing is outstanding), and the kernel returns Credit as its consumer takes
 // batches. One slow consumer therefore never stalls the shared socket, and the
 // kernel never buffers more than kResultWindowBytes + kMaxFrameBytes per query.
+//
+// DESCRIPTORS: a frame may carry one descriptor (SCM_RIGHTS on its first
+// bytes). Only the kernel sends them; a receiver closes any it did not expect
+// simply by dropping the frame.
 //
 // Thread-safety: Send may be called from several threads at once (frames are
 // never interleaved); Receive from one thread at a time; Shutdown from any.
@@ -60,6 +68,38 @@ enum class FrameType : uint8_t {
   kTablesResult = 10,
   kShutdown = 11,
   kCredit = 12,
+  kDial = 13,
+  kDialResult = 14,
+};
+
+// An owned descriptor: closed when destroyed. Move-only.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { Reset(); }
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.Release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = other.Release();
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int Release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void Reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
 };
 
 const char* FrameTypeName(FrameType type);
@@ -79,6 +119,7 @@ inline constexpr std::chrono::milliseconds kFrameCompletionTimeout{30000};
 struct Frame {
   FrameType type = FrameType::kShutdown;
   std::string payload;
+  UniqueFd fd;  // a descriptor that came with the frame, if any
 };
 
 class FrameChannel {
@@ -103,6 +144,9 @@ class FrameChannel {
   }
   Status SendJson(FrameType type, const nlohmann::json& payload,
                   std::chrono::milliseconds timeout = kDefaultSendTimeout);
+  // Sends `payload` with a duplicate of `fd` attached (the caller keeps `fd`).
+  Status SendWithFd(FrameType type, std::string_view payload, int fd,
+                    std::chrono::milliseconds timeout = kDefaultSendTimeout);
 
   // Reads one frame, waiting up to `idle_timeout` for it to start (kWaitForever:
   // no bound) and kFrameCompletionTimeout for it to finish.
@@ -122,11 +166,14 @@ class FrameChannel {
   // Reads exactly `length` bytes; see Receive for the statuses.
   Status ReadFully(char* data, size_t length, std::chrono::steady_clock::time_point deadline,
                    bool frame_started);
+  Status SendFrame(FrameType type, std::initializer_list<std::string_view> parts, int attach_fd,
+                   std::chrono::milliseconds timeout);
 
   const int fd_;
   const size_t max_frame_bytes_;
   std::mutex send_mutex_;  // serialises whole frames
   std::atomic<bool> shut_down_{false};
+  UniqueFd received_fd_;  // reader side: the descriptor of the frame being read
 };
 
 // IdPayload helpers (see the header comment).

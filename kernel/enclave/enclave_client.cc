@@ -413,6 +413,27 @@ Status EnclaveClient::Dispatch(Frame frame) {
         pending->cv.notify_all();
         return Status::Ok();
       }
+      case FrameType::kDial: {
+        // Any descriptor the enclave attached closes with `frame`.
+        AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJsonObject(frame.payload, "dial"));
+        auto id = doc.find("id");
+        auto endpoint = doc.find("endpoint");
+        if (id == doc.end() || !id->is_string() || id->get_ref<const std::string&>().empty() ||
+            id->get_ref<const std::string&>().size() > kMaxQueryIdBytes) {
+          return Status::InvalidArgument("dial frame without a valid id");
+        }
+        if (endpoint == doc.end() || !endpoint->is_string() ||
+            endpoint->get_ref<const std::string&>().size() > kMaxEndpointBytes) {
+          (void)ReplyDial(*id, Status::PermissionDenied("the dial names no valid endpoint"));
+          return Status::Ok();
+        }
+        if (!events_.on_dial) {
+          (void)ReplyDial(*id, Status::PermissionDenied("this enclave has no egress"));
+          return Status::Ok();
+        }
+        events_.on_dial(id->get<std::string>(), endpoint->get<std::string>());
+        return Status::Ok();
+      }
       default:
         return Status::InvalidArgument(std::string("unexpected ") + FrameTypeName(frame.type) +
                                        " frame from the enclave");
@@ -421,6 +442,17 @@ Status EnclaveClient::Dispatch(Frame frame) {
     // An event handler threw, or JSON access failed: contain it here.
     return Status::Internal(std::string("while handling an enclave frame: ") + e.what());
   }
+}
+
+Status EnclaveClient::ReplyDial(const std::string& id, Result<UniqueFd> connected) {
+  if (!connected.ok()) {
+    nlohmann::json reply = {{"id", id},
+                            {"error", connected.status().message()},
+                            {"code", StatusCodeName(connected.status().code())}};
+    return channel_.SendJson(FrameType::kDialResult, reply);
+  }
+  const nlohmann::json reply = {{"id", id}};
+  return channel_.SendWithFd(FrameType::kDialResult, reply.dump(), connected->get());
 }
 
 Status EnclaveClient::DispatchJob(size_t index, Frame& frame, std::string_view rest) {

@@ -51,6 +51,11 @@ struct EnclaveEvents {
   std::function<sdk::BatchConsumer*(size_t index)> on_job_result;
   // Job mode: result `index` ended with `status`; `rows` were delivered.
   std::function<void(size_t index, const Status& status, uint64_t rows)> on_job_end;
+  // Egress: something inside the enclave connected to the forwarder of
+  // `endpoint` ("host:port", as the spec listed it). Answer with
+  // EnclaveClient::ReplyDial(id, ...) from any thread, promptly: a connector
+  // waits. Without a handler every dial is refused.
+  std::function<void(const std::string& id, const std::string& endpoint)> on_dial;
 };
 
 class EnclaveClient {
@@ -77,6 +82,10 @@ class EnclaveClient {
   Status Query(std::string_view sql, sdk::BatchConsumer& consumer,
                std::chrono::milliseconds timeout);
 
+  // Answers the enclave's dial `id`: hands it `connected` (a connected TCP
+  // socket; the client closes its copy) or tells it why not.
+  Status ReplyDial(const std::string& id, Result<UniqueFd> connected);
+
   // {"tables":[{"name","rows","columns":[{"name","type"}]}]} of the sealed enclave.
   Result<nlohmann::json> Tables(std::chrono::milliseconds timeout);
 
@@ -94,6 +103,8 @@ class EnclaveClient {
   static constexpr std::chrono::hours kMaxTimeout{24};
   // Job results the enclave may have open at once (it runs them one by one).
   static constexpr size_t kMaxOpenJobResults = 16;
+  // Longest endpoint text a dial may name.
+  static constexpr size_t kMaxEndpointBytes = 300;
   // Longest error text taken from the enclave.
   static constexpr size_t kMaxErrorTextBytes = 4096;
 

@@ -2,7 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -10,6 +13,7 @@
 
 #include "kernel/common/crypto.h"
 #include "kernel/enclave/channel.h"
+#include "kernel/enclave/egress_forwarder.h"
 #include "kernel/enclave/enclave_spec.h"
 #include "kernel/enclave/ingestion.h"
 #include "kernel/enclave/query_engine.h"
@@ -95,8 +99,13 @@ class EnclaveSession {
         std::lock_guard<std::mutex> lock(mutex_);
         phase_ = Phase::kIngesting;
       }
-      SendState("ingesting", {{"request_id", spec_.request_id}, {"datasets", names}});
-      worker_ = std::thread([this] { IngestAndSeal(); });
+      Status egress = StartEgress();
+      if (!egress.ok()) {
+        SetFailed(egress.WithContext("starting egress"));
+      } else {
+        SendState("ingesting", {{"request_id", spec_.request_id}, {"datasets", names}});
+        worker_ = std::thread([this] { IngestAndSeal(); });
+      }
     }
 
     for (;;) {
@@ -118,6 +127,62 @@ class EnclaveSession {
   static Result<EnclaveSpec> ParseSpec(std::string_view payload) {
     AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJsonObject(payload, "enclave spec"));
     return EnclaveSpec::FromJson(doc);
+  }
+
+  Status StartEgress() {
+    if (spec_.egress.empty()) return Status::Ok();
+    auto started = EgressForwarder::Start(
+        spec_.egress, [this](const std::string& endpoint) { return Dial(endpoint); });
+    if (!started.ok()) return started.status();
+    egress_ = std::move(started).value();
+    return Status::Ok();
+  }
+
+  void StopEgress() {
+    if (egress_ != nullptr) egress_->Stop();
+  }
+
+  // Asks the kernel for a socket connected to `endpoint` and waits for it.
+  Result<UniqueFd> Dial(const std::string& endpoint) {
+    const std::string id = "dial-" + std::to_string(next_dial_.fetch_add(1));
+    auto waiter = std::make_shared<DialWaiter>();
+    {
+      std::lock_guard<std::mutex> lock(dial_mutex_);
+      dials_[id] = waiter;
+    }
+    Status sent = channel_.SendJson(FrameType::kDial, {{"id", id}, {"endpoint", endpoint}});
+    std::unique_lock<std::mutex> lock(dial_mutex_);
+    if (sent.ok()) {
+      dial_cv_.wait_for(lock, kDialTimeout, [&] { return waiter->answered || dials_closed_; });
+    }
+    dials_.erase(id);
+    if (!sent.ok()) return sent;
+    if (!waiter->answered) return Status::DeadlineExceeded("the kernel did not answer the dial");
+    return std::move(waiter->result);
+  }
+
+  void AnswerDial(Frame& frame) {
+    auto doc = ParseJsonObject(frame.payload, "dial result");
+    std::string id;
+    if (!doc.ok() || !ValidId(*doc, &id)) return;
+    std::lock_guard<std::mutex> lock(dial_mutex_);
+    auto it = dials_.find(id);
+    if (it == dials_.end()) return;  // late: the waiter gave up; the socket closes here
+    DialWaiter& waiter = *it->second;
+    if (frame.fd.valid()) {
+      waiter.result = std::move(frame.fd);
+    } else {
+      waiter.result =
+          Status(StatusCodeFromName(doc->value("code", "")), doc->value("error", "dial refused"));
+    }
+    waiter.answered = true;
+    dial_cv_.notify_all();
+  }
+
+  void CloseDials() {
+    std::lock_guard<std::mutex> lock(dial_mutex_);
+    dials_closed_ = true;
+    dial_cv_.notify_all();
   }
 
   void SendState(const char* state, nlohmann::json fields) {
@@ -148,8 +213,11 @@ class EnclaveSession {
     return phase_ == Phase::kSealed ? engine_.get() : nullptr;
   }
 
-  void HandleFrame(const Frame& frame) {
+  void HandleFrame(Frame& frame) {
     switch (frame.type) {
+      case FrameType::kDialResult:
+        AnswerDial(frame);
+        return;
       case FrameType::kQuery: {
         auto doc = ParseJsonObject(frame.payload, "query");
         std::string id, sql;
@@ -240,6 +308,8 @@ class EnclaveSession {
       (void)channel_.SendJson(FrameType::kProgress, doc);
     };
     Status ingested = ingestion_->Run(pull, progress);
+    // Egress ends with the pulls: nothing inside reaches a source again.
+    StopEgress();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ingest_running_ = false;
@@ -313,13 +383,21 @@ class EnclaveSession {
       }
       if (engine_ != nullptr) engine_->CancelAll();
     }
-    // Unblocks any thread still writing to the kernel.
+    // Unblocks any thread still writing to the kernel or waiting for a dial.
     channel_.Shutdown();
+    CloseDials();
+    StopEgress();
     if (worker_.joinable()) worker_.join();
     engine_.reset();     // joins the query workers; the read-only connections close
     ingestion_.reset();  // frees the in-memory databases
     owned_loader_.reset();
   }
+
+  struct DialWaiter {
+    bool answered = false;
+    Result<UniqueFd> result = Status::Unavailable("no answer");
+  };
+  static constexpr std::chrono::seconds kDialTimeout{15};
 
   FrameChannel& channel_;
   EnclaveEnvironment env_;
@@ -341,6 +419,13 @@ class EnclaveSession {
   bool ingest_running_ = true;           // GUARDED_BY(mutex_)
   bool shutting_down_ = false;           // GUARDED_BY(mutex_)
   std::unique_ptr<QueryEngine> engine_;  // GUARDED_BY(mutex_) for assignment
+
+  std::unique_ptr<EgressForwarder> egress_;  // set before the ingestion thread starts
+  std::atomic<uint64_t> next_dial_{1};
+  std::mutex dial_mutex_;
+  std::condition_variable dial_cv_;
+  std::map<std::string, std::shared_ptr<DialWaiter>> dials_;  // GUARDED_BY(dial_mutex_)
+  bool dials_closed_ = false;                                 // GUARDED_BY(dial_mutex_)
 };
 
 }  // namespace

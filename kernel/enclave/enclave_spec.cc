@@ -116,6 +116,25 @@ Result<EnclaveSpec> EnclaveSpec::FromJson(const nlohmann::json& j) {
       return Status::InvalidArgument("a job query exceeds limits.max_sql_bytes");
     }
   }
+  if (auto egress = j.find("egress"); egress != j.end() && !egress->is_null()) {
+    if (!egress->is_array() || egress->size() > kMaxEgressRoutes) {
+      return Status::InvalidArgument("spec.egress must be an array of at most " +
+                                     std::to_string(kMaxEgressRoutes) + " routes");
+    }
+    for (size_t i = 0; i < egress->size(); ++i) {
+      const std::string where = "spec.egress[" + std::to_string(i) + "]";
+      const nlohmann::json& r = (*egress)[i];
+      if (!r.is_object()) return Status::InvalidArgument(where + " must be an object");
+      EgressRoute route;
+      int64_t port = 0;
+      AIRLOCK_RETURN_IF_ERROR(json_read::String(r, "endpoint", &route.endpoint, true, where));
+      AIRLOCK_RETURN_IF_ERROR(json_read::String(r, "address", &route.address, true, where));
+      AIRLOCK_RETURN_IF_ERROR(json_read::Int(r, "port", &port, true, where));
+      if (port < 1 || port > 65535) return Status::InvalidArgument(where + ".port out of range");
+      route.port = static_cast<uint16_t>(port);
+      spec.egress.push_back(std::move(route));
+    }
+  }
   if (spec.mode == EnclaveMode::kJob && spec.queries.empty()) {
     return Status::InvalidArgument("spec.queries must not be empty in job mode");
   }

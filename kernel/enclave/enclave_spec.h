@@ -11,8 +11,12 @@
 //   ],
 //   "limits": {"query_timeout_ms": 30000, "max_result_rows": 1000000,
 //              "max_memory_bytes": 1073741824, "max_sql_bytes": 100000},
-//   "queries": ["SELECT ..."]                      // job mode only
+//   "queries": ["SELECT ..."],                     // job mode only
+//   "egress": [{"endpoint": "db.internal:5432",    // approved source endpoints
+//               "address": "127.0.0.2", "port": 5432}]   // where to listen inside
 // }
+// `egress` is present only when the enclave has a network namespace of its
+// own (egress_forwarder.h); without it connectors reach sources directly.
 //
 // Unknown members are ignored; missing limits take the defaults below.
 #pragma once
@@ -25,6 +29,7 @@
 
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
+#include "kernel/enclave/egress_forwarder.h"
 
 namespace airlock::enclave {
 
@@ -56,6 +61,7 @@ struct EnclaveSpec {
   std::vector<DatasetSpec> datasets;
   EnclaveLimits limits;
   std::vector<std::string> queries;
+  std::vector<EgressRoute> egress;
 
   // Strict parse: InvalidArgument naming the member at fault. Rejects table
   // names that are not safe identifiers or that collide (SQLite compares
@@ -66,6 +72,7 @@ struct EnclaveSpec {
 // Bounds on the spec itself.
 inline constexpr size_t kMaxDatasets = 64;
 inline constexpr size_t kMaxJobQueries = 256;
+inline constexpr size_t kMaxEgressRoutes = 64;
 
 // [A-Za-z_][A-Za-z0-9_]{0,127}, not starting with "sqlite_" (reserved by SQLite)
 // nor "_airlock_" (the enclave's staging tables), in any case.

@@ -153,6 +153,7 @@ Json InprocessIsolator::DescribeIsolation() {
               {"isolation", "none"},
               {"development_only", true},
               {"mechanisms", Json::object()},
+              {"egress", "unrestricted"},
               {"warning",
                "DEVELOPMENT ONLY: enclaves run as threads of the kernel process with no "
                "isolation; limits and egress rules are not enforced"}};

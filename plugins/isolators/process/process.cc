@@ -277,9 +277,14 @@ Result<sdk::EnclaveLaunch> ProcessIsolator::Provision(const Json& spec) {
     AIRLOCK_RETURN_IF_ERROR(ReadLimit(limits, "open_files", &request.open_files, 16, 1 << 20));
     AIRLOCK_RETURN_IF_ERROR(ReadLimit(limits, "processes", &request.processes, 0, 1 << 20));
   }
-  if (spec.contains("egress") && !spec["egress"].is_null() && !spec["egress"].empty()) {
-    host_.Warn("enclave for request '" + request_id +
-               "': egress rules are not forwarded yet; the enclave has no network");
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<EgressMapping> egress, ParseEgress(spec));
+  if (!egress.empty()) {
+    if (!(supported_ & kNetworkNamespace)) {
+      return Status::FailedPrecondition(
+          "enclave for request '" + request_id +
+          "': egress needs a private network namespace, which this host does not allow");
+    }
+    request.loopback_up = true;
   }
   if (executable_.empty()) {
     return Status::FailedPrecondition("no airlock-enclave executable is known");
@@ -303,6 +308,16 @@ Result<sdk::EnclaveLaunch> ProcessIsolator::Provision(const Json& spec) {
   if (cgroup) {
     EnclaveCgroup* group = cgroup.get();
     request.before_exec = [group](pid_t pid) { return group->AddProcess(pid); };
+  }
+
+  // Approved host names resolve, inside the enclave, to the loopback address
+  // its forwarder listens on. The file only needs to live until the bind mount.
+  std::string hosts_text = HostsFileText(egress);
+  HostsFile hosts;
+  if (!hosts_text.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(
+        hosts, HostsFile::Write(config_.state_dir + "/" + name + ".hosts", hosts_text));
+    request.hosts_file = hosts.path();
   }
 
   int ends[2] = {-1, -1};
@@ -364,7 +379,11 @@ Json ProcessIsolator::DescribeIsolation() {
               {"min_isolation", MechanismsJson(required_)},
               {"cgroup", cgroups_.Describe()},
               {"seccomp", seccomp_program_.empty() ? "unavailable" : "deny-list"},
-              {"network", "private namespace, loopback only and down; no egress"}};
+              {"network", (supported_ & kNetworkNamespace)
+                              ? "private namespace with loopback only; approved endpoints "
+                                "forwarded by the kernel"
+                              : "host network (no private namespace allowed here)"},
+              {"egress", (supported_ & kNetworkNamespace) ? "forwarded" : "unrestricted"}};
 }
 
 Status ProcessIsolator::ReapOrphans() {

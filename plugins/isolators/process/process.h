@@ -25,6 +25,7 @@
 #include "airlock/cpp/values.hpp"
 #include "cgroup.h"
 #include "config.h"
+#include "egress.h"
 #include "sandbox.h"
 
 namespace airlock::isolators::process {

@@ -3,14 +3,17 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <poll.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -51,6 +54,7 @@ enum Step : int32_t {
   kStepDescriptors = 2,
   kStepGo = 3,
   kStepExec = 4,
+  kStepNetwork = 5,
 };
 
 const char* StepName(int32_t step) {
@@ -63,6 +67,8 @@ const char* StepName(int32_t step) {
       return "waiting for the parent";
     case kStepExec:
       return "exec";
+    case kStepNetwork:
+      return "setting up the enclave's loopback network for egress";
     default:
       return "setup";
   }
@@ -84,6 +90,8 @@ struct ChildPlan {
   bool probe_only;
   rlim_t memory_bytes, cpu_seconds, open_files, processes;
   const sock_fprog* seccomp;
+  bool loopback_up;
+  const char* hosts_file;  // null: none
   char uid_map[64];
   char gid_map[64];
 };
@@ -149,6 +157,25 @@ bool SetLimit(int resource, rlim_t value) {
   if (plan.clone_flags & CLONE_NEWNET) applied |= kNetworkNamespace;  // only `lo`, down
   if (plan.clone_flags & CLONE_NEWIPC) applied |= kIpcNamespace;
   if (plan.clone_flags & CLONE_NEWUTS) applied |= kUtsNamespace;
+  if (plan.loopback_up) {
+    // Only in a namespace of our own: the host's interfaces are not ours to touch.
+    if (!(plan.clone_flags & CLONE_NEWNET)) ChildFail(status_fd, applied, kStepNetwork, EPERM);
+    const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq request{};
+    std::memcpy(request.ifr_name, "lo", 3);
+    if (s < 0 || ::ioctl(s, SIOCGIFFLAGS, &request) != 0) {
+      ChildFail(status_fd, applied, kStepNetwork, errno);
+    }
+    request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP | IFF_RUNNING);
+    if (::ioctl(s, SIOCSIFFLAGS, &request) != 0) ChildFail(status_fd, applied, kStepNetwork, errno);
+    ::close(s);
+  }
+  if (plan.hosts_file != nullptr) {
+    if (!(applied & kMountNamespace)) ChildFail(status_fd, applied, kStepNetwork, EPERM);
+    if (::mount(plan.hosts_file, "/etc/hosts", nullptr, MS_BIND, nullptr) != 0) {
+      ChildFail(status_fd, applied, kStepNetwork, errno);
+    }
+  }
   ::setsid();
 
   // Descriptors: 0 = /dev/null, 1-2 inherited (diagnostics), 3 = channel,
@@ -441,6 +468,8 @@ Result<SpawnResult> Spawn(const SpawnRequest& request) {
   plan_template.open_files = static_cast<rlim_t>(request.open_files);
   plan_template.processes = static_cast<rlim_t>(request.processes);
   plan_template.seccomp = program.len > 0 ? &program : nullptr;
+  plan_template.loopback_up = request.loopback_up;
+  plan_template.hosts_file = request.hosts_file.empty() ? nullptr : request.hosts_file.c_str();
   std::snprintf(plan_template.uid_map, sizeof plan_template.uid_map, "%u %u 1\n", plan_template.uid,
                 plan_template.uid);
   std::snprintf(plan_template.gid_map, sizeof plan_template.gid_map, "%u %u 1\n", plan_template.gid,

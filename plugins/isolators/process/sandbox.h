@@ -60,6 +60,12 @@ struct SpawnRequest {
   int64_t open_files = 1024;  // RLIMIT_NOFILE
   int64_t processes = 0;      // RLIMIT_NPROC when > 0
   const std::vector<sock_filter>* seccomp = nullptr;  // none: no filter
+  // Egress: bring the private network namespace's loopback up (the enclave's
+  // forwarder listens there), and bind-mount this file over /etc/hosts so
+  // approved host names resolve to their loopback addresses. Either failing
+  // fails the spawn. Empty hosts_file: leave /etc/hosts alone.
+  bool loopback_up = false;
+  std::string hosts_file;
   // Runs in the parent after the clone, before the child may exec; returns
   // the mechanisms it applied (the cgroup bits). A failure kills the child.
   std::function<Result<uint32_t>(pid_t)> before_exec;

@@ -46,6 +46,16 @@ TEST(KernelConfig, MinimalConfigurationResolvesPathsAndDefaults) {
   EXPECT_EQ(c.connectors.at("files").config.value("$config_dir", ""), "/etc/airlock");
 }
 
+TEST(KernelConfig, ConnectorsListTheEndpointsTheirEnclavesMayReach) {
+  json doc = Minimal();
+  doc["connectors"]["files"]["egress"] = {"db.internal:5432", "127.0.0.1:6000"};
+  auto parsed = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/usr/lib/airlock/plugins");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->connectors.at("files").egress,
+            (std::vector<std::string>{"db.internal:5432", "127.0.0.1:6000"}));
+  EXPECT_EQ(parsed->results_dir, "/etc/airlock/state/results");
+}
+
 TEST(KernelConfig, ErrorsNameTheKey) {
   struct Case {
     const char* what;
@@ -57,6 +67,19 @@ TEST(KernelConfig, ErrorsNameTheKey) {
       {"port type", [](json& j) { j["server"] = {{"port", "80"}}; }, "server.port must be an integer"},
       {"port range", [](json& j) { j["server"] = {{"port", 70000}}; }, "server.port must be between"},
       {"typo in server", [](json& j) { j["server"] = {{"prot", 1}}; }, "server.prot is not a known setting"},
+      {"egress not host:port",
+       [](json& j) { j["connectors"]["files"]["egress"] = {"db.internal"}; },
+       "connectors.files.egress[0]: 'db.internal' must be host:port"},
+      {"egress port range",
+       [](json& j) { j["connectors"]["files"]["egress"] = {"db:0"}; }, "needs a port between 1 and 65535"},
+      {"egress public literal",
+       [](json& j) { j["connectors"]["files"]["egress"] = {"10.0.0.5:5432"}; },
+       "names a non-loopback address"},
+      {"egress odd host",
+       [](json& j) { j["connectors"]["files"]["egress"] = {"db\nevil:5432"}; },
+       "has a host that is not a DNS name"},
+      {"egress on a policy", [](json& j) { j["policy"]["egress"] = {"db:1"}; },
+       "policy.egress is not a known setting"},
       {"tls without key", [](json& j) { j["server"] = {{"tls", {{"certificate_file", "a"}}}}; },
        "server.tls.private_key_file is required"},
       {"no identity", [](json& j) { j.erase("identity"); }, "identity must be a non-empty array"},

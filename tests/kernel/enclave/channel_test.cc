@@ -135,6 +135,35 @@ TEST(FrameChannel, AWriteThatCannotFinishTimesOut) {
   EXPECT_TRUE(p.a->is_shut_down());
 }
 
+TEST(FrameChannel, ADescriptorTravelsWithItsFrameOnly) {
+  Pair p;
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  ASSERT_TRUE(p.a->Send(FrameType::kProgress, "before").ok());
+  ASSERT_TRUE(p.a->SendWithFd(FrameType::kDialResult, R"({"id":"d1"})", pipe_fds[1]).ok());
+  ASSERT_TRUE(p.a->Send(FrameType::kProgress, "after").ok());
+  ::close(pipe_fds[1]);  // the receiver's copy keeps the pipe open
+
+  auto before = p.b->Receive(1s);
+  ASSERT_TRUE(before.ok());
+  EXPECT_FALSE(before->fd.valid());
+  auto carrying = p.b->Receive(1s);
+  ASSERT_TRUE(carrying.ok());
+  EXPECT_EQ(carrying->type, FrameType::kDialResult);
+  ASSERT_TRUE(carrying->fd.valid());
+  ASSERT_EQ(::write(carrying->fd.get(), "z", 1), 1);  // it is the pipe's write end
+  char got = 0;
+  ASSERT_EQ(::read(pipe_fds[0], &got, 1), 1);
+  EXPECT_EQ(got, 'z');
+  auto after = p.b->Receive(1s);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->fd.valid());
+  // Dropping the frame closes the received descriptor: the pipe sees EOF.
+  carrying->fd.Reset();
+  EXPECT_EQ(::read(pipe_fds[0], &got, 1), 0);
+  ::close(pipe_fds[0]);
+}
+
 TEST(ChannelHelpers, IdPayloadsRoundTripAndRejectNonsense) {
   std::string payload = EncodeIdHeader("q17") + "rest";
   std::string_view id, rest;

@@ -1,0 +1,521 @@
+// Enclaves as they run in production: a real airlockd child process with the
+// `process` isolator (each enclave a sandboxed airlock-enclave process in its
+// own namespaces), real TCP sources on loopback, the HTTPS tunnel over TLS,
+// and a deliberately misbehaving connector (chaos_connector.cc).
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/kernel/e2e/kernel_process.h"
+#include "tests/support/http_client.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_pki.h"
+
+namespace airlock::test {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kAlice = "alk_enclave_alice_token";
+constexpr const char* kBob = "alk_enclave_bob_token";
+
+std::string Sha256HexOf(const std::string& s) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(s.data(), s.size(), digest, &length, EVP_sha256(), nullptr);
+  std::ostringstream out;
+  for (unsigned i = 0; i < length; ++i) {
+    out << "0123456789abcdef"[digest[i] >> 4] << "0123456789abcdef"[digest[i] & 15];
+  }
+  return out.str();
+}
+
+std::string Plugin(const std::string& name) {
+  return std::string(AIRLOCK_PLUGIN_DIR) + "/" + name + ".so";
+}
+
+std::string RandomHex(size_t bytes) {
+  std::vector<unsigned char> raw(bytes);
+  RAND_bytes(raw.data(), static_cast<int>(raw.size()));
+  std::ostringstream out;
+  for (unsigned char c : raw) out << "0123456789abcdef"[c >> 4] << "0123456789abcdef"[c & 15];
+  return out.str();
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A TCP source on 127.0.0.1 that greets every connection with one line.
+class GreetingServer {
+ public:
+  explicit GreetingServer(std::string greeting) : greeting_(std::move(greeting)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd_, 16);
+    socklen_t length = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        const int client = ::accept(fd_, nullptr, nullptr);
+        if (client < 0) return;
+        accepted_.fetch_add(1);
+        const std::string line = greeting_ + "\n";
+        (void)!::write(client, line.data(), line.size());
+        ::close(client);
+      }
+    });
+  }
+  ~GreetingServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  std::string greeting_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+// airlock-enclave processes whose parent is `kernel`.
+std::vector<pid_t> EnclaveChildren(pid_t kernel) {
+  std::vector<pid_t> out;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* entry = ::readdir(proc)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (pid <= 0) continue;
+    const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos || stat.find("(airlock-enclave)") == std::string::npos) {
+      continue;
+    }
+    std::istringstream rest(stat.substr(close + 2));
+    char state;
+    pid_t parent;
+    rest >> state >> parent;
+    if (parent == kernel && state != 'Z') out.push_back(pid);
+  }
+  ::closedir(proc);
+  return out;
+}
+
+// Teardown follows the recorded state change, so give it a moment.
+bool NoEnclavesLeft(pid_t kernel) {
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!EnclaveChildren(kernel).empty()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+bool Alive(pid_t pid) {
+  const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+  if (stat.empty()) return false;
+  const size_t close = stat.rfind(')');
+  return close != std::string::npos && stat[close + 2] != 'Z';
+}
+
+Headers Auth(const char* token) {
+  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
+}
+
+struct TunnelTarget {
+  std::string host;
+  uint16_t port = 0;
+  std::string prefix;
+};
+
+TunnelTarget ParseUrl(const std::string& url) {
+  std::smatch m;
+  std::regex re(R"(https://([^:/]+):(\d+)(/.*)?)");
+  TunnelTarget t;
+  if (std::regex_match(url, m, re)) {
+    t.host = m[1];
+    t.port = static_cast<uint16_t>(std::stoi(m[2]));
+    t.prefix = m[3];
+  }
+  return t;
+}
+
+class EnclaveE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pki_ = GenerateTestPki(dir_.path());
+    canary_ = "canary-" + RandomHex(16);
+    ::setenv("AIRLOCK_TEST_CANARY", canary_.c_str(), 1);
+  }
+
+  void TearDown() override {
+    kernel_.reset();
+    ::unsetenv("AIRLOCK_TEST_CANARY");
+  }
+
+  // Two CSV datasets, chaos datasets, and `extra` connectors/datasets.
+  json Config(const std::vector<uint16_t>& approved_ports, const std::string& probe_object,
+              int64_t memory_bytes = int64_t{1} << 30) {
+    const std::string dir = dir_.path();
+    std::filesystem::create_directories(dir + "/data");
+    std::ofstream(dir + "/data/customers.csv")
+        << "id,name,country\n1,Ada,GB\n2,Grace,US\n3,Edsger,NL\n";
+    std::ofstream(dir + "/data/orders.csv")
+        << "order_id,customer_id,amount\n10,1,100.5\n11,1,20\n12,2,7.25\n13,3,1000\n";
+    json egress = json::array();
+    for (uint16_t port : approved_ports) egress.push_back("127.0.0.1:" + std::to_string(port));
+    auto token = [](const char* raw, const char* subject, const char* group) {
+      return json{{"sha256", Sha256HexOf(raw)},
+                  {"subject", subject},
+                  {"kind", "human"},
+                  {"groups", {group}}};
+    };
+    json policy = {{"version", 1},
+                   {"rules",
+                    {{{"name", "analysts"},
+                      {"effect", "allow"},
+                      {"subjects", {{"groups", {"analysts"}}}},
+                      {"datasets", {"*"}},
+                      {"max_window_seconds", 3600},
+                      {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
+    return {
+        {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}}},
+        {"state_dir", dir + "/state"},
+        {"identity",
+         {{{"name", "tokens"},
+           {"plugin", Plugin("airlock_identity_static_tokens")},
+           {"config",
+            {{"tokens", {token(kAlice, "alice", "analysts"), token(kBob, "bob", "owners")}}}}}}},
+        {"policy",
+         {{"name", "rules"}, {"plugin", Plugin("airlock_policy_rules")}, {"config", policy}}},
+        {"isolator",
+         {{"name", "process"},
+          {"plugin", Plugin("airlock_isolator_process")},
+          {"config",
+           {{"state_dir", dir + "/enclaves"},
+            {"min_isolation", {"pid_namespace", "network_namespace", "no_new_privs"}}}}}},
+        {"tunnel",
+         {{"name", "https"},
+          {"plugin", Plugin("airlock_tunnel_https")},
+          {"config",
+           {{"listen_address", "127.0.0.1"},
+            {"port", 0},
+            {"public_host", "127.0.0.1"},
+            {"tls",
+             {{"certificate_file", pki_.server.cert_file},
+              {"private_key_file", pki_.server.key_file}}}}}}},
+        {"connectors",
+         {{"files",
+           {{"plugin", Plugin("airlock_connector_files")}, {"config", {{"root", dir + "/data"}}}}},
+          {"chaos",
+           {{"plugin", Plugin("airlock_test_connector_chaos")},
+            {"egress", egress},
+            {"config", {{"secret", "env:AIRLOCK_TEST_CANARY"}}}}}}},
+        {"datasets",
+         {{{"name", "customers"}, {"connector", "files"}, {"object", "customers.csv"}},
+          {{"name", "orders"}, {"connector", "files"}, {"object", "orders.csv"}},
+          {{"name", "ghost"}, {"connector", "files"}, {"object", "ghost.csv"}},
+          {{"name", "crasher"}, {"connector", "chaos"}, {"object", "crash"}},
+          {{"name", "probe"}, {"connector", "chaos"}, {"object", probe_object}},
+          {{"name", "secretive"}, {"connector", "chaos"}, {"object", "secret"}},
+          {{"name", "hog"}, {"connector", "chaos"}, {"object", "memory:512"}},
+          {{"name", "big"}, {"connector", "chaos"}, {"object", "rows:2000000"}}}},
+        {"limits", {{"enclave_memory_bytes", memory_bytes}}}};
+  }
+
+  void StartKernel(const json& config) {
+    kernel_ = std::make_unique<KernelProcess>(dir_.path(), config);
+    ASSERT_TRUE(kernel_->Start()) << kernel_->log();
+    client_ = std::make_unique<HttpClient>("127.0.0.1", kernel_->port());
+  }
+
+  json Get(const std::string& id) {
+    return client_->Get("/v1/requests/" + id, Auth(kAlice)).json();
+  }
+
+  std::string WaitForState(const std::string& id, const std::set<std::string>& states,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    const auto deadline = Clock::now() + timeout;
+    std::string state;
+    while (Clock::now() < deadline) {
+      state = Get(id).value("state", "");
+      if (states.count(state)) return state;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return state;
+  }
+
+  // alice asks for `datasets`, bob approves; returns the id.
+  std::string Approved(const std::vector<std::string>& datasets, int64_t window = 600) {
+    auto created = client_->Post(
+        "/v1/requests",
+        json{{"datasets", datasets}, {"window_seconds", window}, {"purpose", "test"}}.dump(),
+        Auth(kAlice));
+    EXPECT_EQ(created.status, 201u) << created.body;
+    const std::string id = created.json().value("id", "");
+    auto approved = client_->Post("/v1/requests/" + id + "/approve", "{}", Auth(kBob));
+    EXPECT_EQ(approved.status, 200u) << approved.body;
+    return id;
+  }
+
+  std::string Ready(const std::vector<std::string>& datasets, int64_t window = 600) {
+    const std::string id = Approved(datasets, window);
+    EXPECT_EQ(WaitForState(id, {"ready", "failed"}), "ready") << Get(id).dump();
+    return id;
+  }
+
+  struct Tunnel {
+    std::unique_ptr<HttpClient> client;
+    std::string prefix;
+    std::string credential;
+  };
+
+  Tunnel OpenTunnel(const std::string& id) {
+    auto grant = client_->Post("/v1/requests/" + id + "/credentials", "", Auth(kAlice));
+    EXPECT_EQ(grant.status, 200u) << grant.body;
+    TunnelTarget target = ParseUrl(grant.json().value("url", ""));
+    Tunnel t;
+    t.client = std::make_unique<HttpClient>(target.host, target.port,
+                                            ClientTls{pki_.ca.cert_file, "", ""});
+    t.prefix = target.prefix;
+    t.credential = grant.json().value("credential", "");
+    return t;
+  }
+
+  ClientResponse Query(Tunnel& t, const std::string& sql) {
+    return t.client->Post(
+        t.prefix + "/query", json{{"sql", sql}}.dump(),
+        {{"Authorization", "Bearer " + t.credential}, {"Content-Type", "application/json"}});
+  }
+
+  std::vector<json> AuditRecords(const std::string& id) {
+    auto r = client_->Get("/v1/audit?request=" + id, Auth(kAlice));
+    std::vector<json> out;
+    for (const auto& rec : r.json().value("records", json::array())) out.push_back(rec);
+    return out;
+  }
+
+  TempDir dir_{"airlock-enclave-e2e-"};
+  TestPki pki_;
+  std::string canary_;
+  std::unique_ptr<KernelProcess> kernel_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+TEST_F(EnclaveE2E, TwoCsvDatasetsGoThroughTheirWholeLifeInASandbox) {
+  StartKernel(Config({}, "probe:1"));
+  const std::string id = Ready({"customers", "orders"});
+  json ready = Get(id);
+  // Progress per dataset is on the request.
+  EXPECT_EQ(ready["enclave"]["progress"]["orders"].value("rows", 0), 4) << ready.dump();
+  EXPECT_EQ(ready["enclave"]["progress"]["customers"].value("state", ""), "done");
+  const auto enclaves = EnclaveChildren(kernel_->pid());
+  ASSERT_EQ(enclaves.size(), 1u) << "one sandboxed enclave process per ready request";
+
+  Tunnel t = OpenTunnel(id);
+  auto rows = Query(t,
+                    "SELECT c.name, SUM(o.amount) FROM customers c JOIN orders o ON o.customer_id "
+                    "= c.id GROUP BY c.id ORDER BY c.id");
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  ASSERT_EQ(rows.json()["rows"].size(), 3u) << rows.body;
+  EXPECT_EQ(rows.json()["rows"][1][0], "Grace");
+  // Sealed means read-only.
+  EXPECT_NE(Query(t, "DELETE FROM orders").status, 200u);
+  EXPECT_EQ(Query(t, "SELECT count(*) FROM orders").json()["rows"][0][0], 4);
+
+  ASSERT_EQ(client_->Post("/v1/requests/" + id + "/revoke", "{}", Auth(kAlice)).status, 200u);
+  EXPECT_FALSE(Alive(enclaves[0])) << "revoke destroys the enclave process";
+  std::set<std::string> events;
+  for (const json& rec : AuditRecords(id)) events.insert(rec.value("event", ""));
+  for (const char* e : {"enclave.pull_started", "enclave.pull_done", "enclave.credentials_cleared",
+                        "enclave.sealed", "tunnel.query", "enclave.destroyed"}) {
+    EXPECT_TRUE(events.count(e)) << e << " missing from " << json(events).dump();
+  }
+}
+
+TEST_F(EnclaveE2E, CrashingConnectorFailsOnlyItsRequest) {
+  StartKernel(Config({}, "probe:1"));
+  const std::string healthy = Ready({"customers"});
+  const std::string crashing = Approved({"crasher"});
+  EXPECT_EQ(WaitForState(crashing, {"failed", "ready"}), "failed");
+  EXPECT_FALSE(Get(crashing).value("reason", "").empty());
+  // The kernel and the other enclave carry on.
+  EXPECT_EQ(client_->Get("/healthz").status, 200u);
+  EXPECT_EQ(Get(healthy).value("state", ""), "ready");
+  Tunnel t = OpenTunnel(healthy);
+  auto rows = Query(t, "SELECT count(*) FROM customers");
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  EXPECT_EQ(rows.json()["rows"][0][0], 3);
+  EXPECT_EQ(EnclaveChildren(kernel_->pid()).size(), 1u);
+}
+
+TEST_F(EnclaveE2E, EgressReachesOnlyApprovedEndpoints) {
+  GreetingServer approved("hello-approved");
+  GreetingServer other("hello-other");
+  const std::string ports = std::to_string(approved.port()) + "," + std::to_string(other.port());
+  StartKernel(Config({approved.port()}, "probe:" + ports));
+  const std::string id = Ready({"probe"});
+  Tunnel t = OpenTunnel(id);
+  auto rows = Query(t, "SELECT port, outcome, greeting FROM probe ORDER BY port = " +
+                           std::to_string(other.port()));
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  json r = rows.json()["rows"];
+  ASSERT_EQ(r.size(), 2u) << rows.body;
+  EXPECT_EQ(r[0][1], "connected") << rows.body;
+  EXPECT_EQ(r[0][2], "hello-approved");
+  EXPECT_EQ(r[1][1], "refused") << "a non-approved port is unreachable from the enclave";
+  EXPECT_EQ(other.accepted(), 0);
+  EXPECT_EQ(approved.accepted(), 1);
+  bool audited = false;
+  for (const json& rec : AuditRecords(id)) {
+    if (rec.value("event", "") == "enclave.egress" &&
+        rec.value("endpoint", "") == "127.0.0.1:" + std::to_string(approved.port()) &&
+        rec.value("outcome", "") == "connected") {
+      audited = true;
+    }
+  }
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(EnclaveE2E, OneFailingDatasetLeavesNothingQueryable) {
+  StartKernel(Config({}, "probe:1"));
+  const std::string id = Approved({"customers", "ghost"});
+  EXPECT_EQ(WaitForState(id, {"failed", "ready"}), "failed");
+  json failed = Get(id);
+  EXPECT_NE(failed.value("reason", "").find("ghost"), std::string::npos) << failed.dump();
+  EXPECT_FALSE(failed.contains("tunnel") && failed["tunnel"].contains("url")) << failed.dump();
+  EXPECT_NE(client_->Post("/v1/requests/" + id + "/credentials", "", Auth(kAlice)).status, 200u);
+  EXPECT_TRUE(NoEnclavesLeft(kernel_->pid()));
+}
+
+TEST_F(EnclaveE2E, SecretCanaryNeverLeavesTheEnclave) {
+  StartKernel(Config({}, "probe:1"));
+  const std::string id = Ready({"secretive"});
+  Tunnel t = OpenTunnel(id);
+  auto rows = Query(t, "SELECT secret_length FROM secretive");
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  EXPECT_EQ(rows.json()["rows"][0][0], static_cast<int64_t>(canary_.size()))
+      << "the connector resolved the secret inside the enclave";
+  // Staging is gone after sealing: only the dataset's table remains.
+  auto tables = t.client->Get(t.prefix + "/tables", {{"Authorization", "Bearer " + t.credential}});
+  ASSERT_EQ(tables.status, 200u);
+  EXPECT_EQ(tables.body.find("_airlock_"), std::string::npos) << tables.body;
+  EXPECT_NE(Query(t, "SELECT name FROM sqlite_temp_master").status, 500u);
+
+  std::string api;
+  api += client_->Get("/v1/requests/" + id, Auth(kAlice)).body;
+  api += client_->Get("/v1/audit?request=" + id, Auth(kAlice)).body;
+  api += client_->Get("/v1/requests", Auth(kAlice)).body;
+  api += client_->Get("/v1/plugins", Auth(kAlice)).body;
+  ASSERT_EQ(client_->Post("/v1/requests/" + id + "/revoke", "{}", Auth(kAlice)).status, 200u);
+  kernel_->Stop();
+  EXPECT_EQ(api.find(canary_), std::string::npos) << "API responses";
+  EXPECT_EQ(kernel_->log().find(canary_), std::string::npos) << "kernel log";
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_.path() + "/state")) {
+    if (!entry.is_regular_file()) continue;
+    EXPECT_EQ(Slurp(entry.path()).find(canary_), std::string::npos) << entry.path();
+  }
+}
+
+TEST_F(EnclaveE2E, RevokeStopsARunningQueryWithinOneSecond) {
+  StartKernel(Config({}, "probe:1"));
+  const std::string id = Ready({"orders"});
+  Tunnel t = OpenTunnel(id);
+  std::atomic<bool> finished{false};
+  Clock::time_point finished_at;
+  unsigned status = 0;
+  std::thread runner([&] {
+    // Runs until the query timeout unless something stops it.
+    auto r = Query(t,
+                   "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                   "SELECT count(*) FROM c");
+    status = r.status;
+    finished_at = Clock::now();
+    finished = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_FALSE(finished.load()) << "the query should still be running";
+  const auto revoked_at = Clock::now();
+  ASSERT_EQ(client_->Post("/v1/requests/" + id + "/revoke", "{}", Auth(kAlice)).status, 200u);
+  runner.join();
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(finished_at - revoked_at);
+  EXPECT_LT(took.count(), 1000) << "revoke took " << took.count() << " ms to stop the query";
+  EXPECT_NE(status, 200u);
+  EXPECT_EQ(Get(id).value("state", ""), "closed");
+  EXPECT_TRUE(NoEnclavesLeft(kernel_->pid()));
+}
+
+TEST_F(EnclaveE2E, WindowExpiryClosesTheRequestOnTime) {
+  StartKernel(Config({}, "probe:1"));
+  const std::string id = Ready({"orders"}, /*window=*/3);
+  json ready = Get(id);
+  const auto closed_by = Clock::now() + std::chrono::seconds(6);
+  EXPECT_EQ(WaitForState(id, {"closed"}, std::chrono::seconds(8)), "closed");
+  EXPECT_LT(Clock::now(), closed_by);
+  EXPECT_NE(Get(id).value("reason", "").find("window"), std::string::npos);
+  EXPECT_TRUE(NoEnclavesLeft(kernel_->pid()));
+}
+
+TEST_F(EnclaveE2E, KernelCrashLeavesNoOrphanEnclave) {
+  StartKernel(Config({}, "probe:1"));
+  const std::string id = Ready({"orders"});
+  const auto enclaves = EnclaveChildren(kernel_->pid());
+  ASSERT_EQ(enclaves.size(), 1u);
+  kernel_->Kill();  // SIGKILL: no cleanup runs in the kernel
+  ASSERT_TRUE(kernel_->Start()) << kernel_->log();
+  client_ = std::make_unique<HttpClient>("127.0.0.1", kernel_->port());
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (Alive(enclaves[0]) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_FALSE(Alive(enclaves[0])) << "the orphan enclave is gone";
+  json after = Get(id);
+  EXPECT_EQ(after.value("state", ""), "closed") << after.dump();
+  const auto records = AuditRecords(id);
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.back().value("event", ""), "request.closed");
+}
+
+TEST_F(EnclaveE2E, EnclaveOverItsMemoryLimitFailsWithAClearReason) {
+  // 2M rows of (int64, text) need far more than 48 MiB of SQLite pages.
+  StartKernel(Config({}, "probe:1", /*memory_bytes=*/int64_t{48} << 20));
+  const std::string id = Approved({"big"});
+  EXPECT_EQ(WaitForState(id, {"failed", "ready"}, std::chrono::seconds(60)), "failed");
+  const std::string reason = Get(id).value("reason", "");
+  EXPECT_NE(reason.find("memory"), std::string::npos) << reason;
+  EXPECT_EQ(client_->Get("/healthz").status, 200u);
+  EXPECT_TRUE(NoEnclavesLeft(kernel_->pid()));
+}
+
+}  // namespace
+}  // namespace airlock::test

@@ -111,6 +111,7 @@ void SessionTable::Finished(int32_t process_id) {
   if (it == live_.end()) return;
   finished_.push_back(std::move(it->second.thread));
   live_.erase(it);
+  ended_.notify_all();
 }
 
 size_t SessionTable::size() const {
@@ -136,20 +137,11 @@ void SessionTable::Reap() {
 }
 
 void SessionTable::KillAll() {
-  std::vector<std::thread> threads;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::unique_lock<std::mutex> lock(mutex_);
     for (auto& [id, entry] : live_) entry.session->Kill();
-  }
-  // Threads remove themselves from live_ as they end; wait for all of them.
-  for (;;) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (live_.empty()) break;
-      for (auto& [id, entry] : live_) entry.session->Kill();
-    }
-    Reap();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // Threads remove themselves from live_ as they end.
+    ended_.wait(lock, [&] { return live_.empty(); });
   }
   Reap();
 }

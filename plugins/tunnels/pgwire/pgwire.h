@@ -10,6 +10,7 @@
 // from any thread. The destructor revokes every endpoint still open.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -70,6 +71,7 @@ class SessionTable final : public CancelRouter {
     std::thread thread;
   };
   mutable std::mutex mutex_;
+  std::condition_variable ended_;
   std::map<int32_t, Entry> live_;      // GUARDED_BY(mutex_)
   std::vector<std::thread> finished_;  // GUARDED_BY(mutex_)
 };

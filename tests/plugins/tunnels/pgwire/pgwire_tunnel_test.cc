@@ -730,7 +730,9 @@ TEST_F(PgwireTunnelTest, OversizedMessagesAreRefused) {
 }
 
 TEST_F(PgwireTunnelTest, GarbageIsRefusedAndTheListenerLivesOn) {
-  void* instance = CreateTunnel(BaseConfig());
+  json config = BaseConfig();
+  config["startup_timeout_ms"] = 300;  // incomplete packets wait for it
+  void* instance = CreateTunnel(config);
   const Opened opened = Open(instance, "req-garbage");
   const std::vector<std::string> garbage = {
       std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),

@@ -2,7 +2,9 @@
 #   -DSTEP=install -DBUILD_DIR=<airlock build> -DWORK=<scratch>
 #       installs component airlock_sdk into <scratch>/prefix and checks its layout
 #   -DSTEP=build -DWORK=<scratch> -DEXAMPLE_DIR=<src> [-DGENERATOR= -DMAKE_PROGRAM= -DCXX_COMPILER=]
-#       configures and builds the example against <scratch>/prefix only
+#       configures and builds the example (plugin and conformance test) against <scratch>/prefix only
+#   -DSTEP=conformance -DWORK=<scratch> -DCTEST=<ctest>
+#       runs the example's tests: the SDK's connector conformance kit against the built plugin
 cmake_minimum_required(VERSION 3.20)
 
 function(run)
@@ -22,6 +24,7 @@ if(STEP STREQUAL "install")
       include/airlock/c/arrow_c_data.h
       include/airlock/cpp/plugin.hpp
       include/airlock/cpp/arrow.hpp
+      include/airlock/testing/connector_conformance.hpp
       lib/cmake/AirlockSDK/AirlockSDKConfig.cmake
       lib/cmake/AirlockSDK/AirlockSDKConfigVersion.cmake
       lib/cmake/AirlockSDK/AirlockSDKTargets.cmake
@@ -59,9 +62,13 @@ elseif(STEP STREQUAL "build")
     message(FATAL_ERROR "the example found the SDK elsewhere: ${sdk_dir}")
   endif()
   run(${CMAKE_COMMAND} --build ${build})
-  if(NOT EXISTS ${build}/sequence_connector.so)
-    message(FATAL_ERROR "the example did not produce sequence_connector.so")
-  endif()
+  foreach(product sequence_connector.so sequence_conformance_test)
+    if(NOT EXISTS ${build}/${product})
+      message(FATAL_ERROR "the example did not produce ${product}")
+    endif()
+  endforeach()
+elseif(STEP STREQUAL "conformance")
+  run(${CTEST} --test-dir ${WORK}/example-build --output-on-failure --no-tests=error)
 else()
   message(FATAL_ERROR "unknown STEP '${STEP}'")
 endif()

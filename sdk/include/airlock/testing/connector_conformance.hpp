@@ -164,20 +164,29 @@ inline std::string TypedRowsCsv(char delimiter = ',') {
   return out;
 }
 
+// The typed rows as a JSON array of objects (member order as TypedColumns());
+// NULL is JSON null, created_at an RFC 3339 string. For document stores and
+// sources configured with inline rows.
+inline nlohmann::ordered_json TypedRowsAsJson() {
+  using J = nlohmann::ordered_json;
+  J rows = J::array();
+  for (const auto& row : TypedRows()) {
+    J j;
+    j["id"] = row.id;
+    j["name"] = row.name ? J(*row.name) : J();
+    j["amount"] = row.amount ? J(*row.amount) : J();
+    j["active"] = row.active ? J(*row.active) : J();
+    j["created_at"] = row.created_at ? J(*row.created_at) : J();
+    rows.push_back(std::move(j));
+  }
+  return rows;
+}
+
 // The typed rows as JSON Lines; NULL is JSON null. created_at is an RFC 3339
 // string, so a source reading JSON must be told (or infer) it is a timestamp.
 inline std::string TypedRowsJsonLines() {
   std::string out;
-  for (const auto& row : TypedRows()) {
-    nlohmann::ordered_json j;
-    j["id"] = row.id;
-    j["name"] = row.name ? nlohmann::ordered_json(*row.name) : nlohmann::ordered_json();
-    j["amount"] = row.amount ? nlohmann::ordered_json(*row.amount) : nlohmann::ordered_json();
-    j["active"] = row.active ? nlohmann::ordered_json(*row.active) : nlohmann::ordered_json();
-    j["created_at"] =
-        row.created_at ? nlohmann::ordered_json(*row.created_at) : nlohmann::ordered_json();
-    out += j.dump() + "\n";
-  }
+  for (const auto& row : TypedRowsAsJson()) out += row.dump() + "\n";
   return out;
 }
 
@@ -224,10 +233,12 @@ struct ConformanceSetup {
   // the delivered column names must equal it.
   DatasetRef empty;
   std::vector<std::string> empty_columns;
-  // `large_rows` rows with an int64 column "id" holding 1..large_rows (other
-  // columns are free). Choose large_rows so that it spans several batches.
+  // `large_rows` rows with an int64 column (`large_id_column`, "id" by
+  // default) holding 1..large_rows; other columns are free. Choose large_rows so that it spans
+  // several batches.
   DatasetRef large;
   int64_t large_rows = 0;
+  std::string large_id_column = "id";  // the int64 column holding 1..large_rows
   // Bounds on every delivered batch of the large dataset.
   size_t max_batch_rows = 65536;
   size_t max_batch_bytes = 64u << 20;
@@ -971,9 +982,20 @@ class ConnectorConformance : public ::testing::Test {
         std::make_unique<ConnectorInstance>(table_, config.empty() ? setup_->config_json : config);
     EXPECT_FALSE(instance->exception_escaped()) << "an exception escaped create()";
     EXPECT_TRUE(instance->ok()) << "create() failed (" << instance->status()
-                                << "): " << instance->message();
+                                << "): " << this->Shown(instance->message());
     ExpectNoSecret(instance->message(), "create()'s error");
     return instance;
+  }
+
+  // `text` with every secret value replaced, for failure messages.
+  std::string Shown(std::string text) const {
+    for (const auto& secret : setup_->secret_values) {
+      if (secret.empty()) continue;
+      for (size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+        text.replace(at, secret.size(), "<secret>");
+      }
+    }
+    return text;
   }
 
   void ExpectNoSecret(const std::string& text, const std::string& where) const {
@@ -993,7 +1015,7 @@ class ConnectorConformance : public ::testing::Test {
       EXPECT_FALSE(out.message.empty())
           << "a failed pull (" << out.status << ") must say why in its error";
       EXPECT_EQ(out.message.find("raised an exception"), std::string::npos)
-          << "the connector let an exception reach the ABI shim: " << out.message;
+          << "the connector let an exception reach the ABI shim: " << this->Shown(out.message);
     }
   }
 
@@ -1002,7 +1024,7 @@ class ConnectorConformance : public ::testing::Test {
                      const Json& scope = Json::object(), const SinkOptions& options = {}) const {
     PullOutcome out = connector.Pull(dataset, scope, options);
     ExpectSound(out, "pull " + dataset.dataset + " " + scope.dump());
-    EXPECT_EQ(out.status, AIRLOCK_OK) << out.message;
+    EXPECT_EQ(out.status, AIRLOCK_OK) << this->Shown(out.message);
     EXPECT_EQ(out.schemas, 1) << "a successful pull sends exactly one schema";
     return out;
   }
@@ -1070,7 +1092,7 @@ class ConnectorConformance : public ::testing::Test {
     EXPECT_FALSE(connector.exception_escaped()) << "an exception escaped create()";
     ExpectNoSecret(connector.message(), "create()'s error");
     if (!connector.ok()) {
-      EXPECT_EQ(connector.status(), expected) << connector.message();
+      EXPECT_EQ(connector.status(), expected) << this->Shown(connector.message());
       EXPECT_FALSE(connector.message().empty());
       return;
     }
@@ -1078,7 +1100,7 @@ class ConnectorConformance : public ::testing::Test {
         error_case.dataset.dataset.empty() ? setup_->typed : error_case.dataset;
     PullOutcome out = connector.Pull(dataset);
     ExpectSound(out, "pull " + dataset.dataset);
-    EXPECT_EQ(out.status, expected) << out.message;
+    EXPECT_EQ(out.status, expected) << this->Shown(out.message);
     EXPECT_EQ(out.total_rows(), 0u) << "a refused pull delivered rows";
   }
 
@@ -1097,7 +1119,7 @@ TYPED_TEST_P(ConnectorConformance, DescribeListsDatasetsWithColumnsAndTypes) {
   ASSERT_TRUE(connector->ok());
   auto described = connector->Describe();
   EXPECT_FALSE(described.exception_escaped);
-  ASSERT_EQ(described.status, AIRLOCK_OK) << described.message;
+  ASSERT_EQ(described.status, AIRLOCK_OK) << this->Shown(described.message);
   auto parsed = json_read::Parse(described.catalog, "catalog");
   ASSERT_TRUE(parsed.ok()) << described.catalog;
   auto catalog = Catalog::FromJson(*parsed);
@@ -1286,6 +1308,7 @@ TYPED_TEST_P(ConnectorConformance, LargeDatasetIsStreamedInBoundedBatches) {
   ASSERT_TRUE(connector->ok());
   SinkOptions options;
   options.keep_rows = false;
+  options.id_column = this->setup().large_id_column;
   // The timing half of the check is retried: one scheduling hiccup must not
   // fail it, a connector that reads everything first fails every attempt.
   bool early = false;
@@ -1295,7 +1318,7 @@ TYPED_TEST_P(ConnectorConformance, LargeDatasetIsStreamedInBoundedBatches) {
       EXPECT_EQ(out.total_rows(), static_cast<uint64_t>(setup.large_rows));
       std::vector<int64_t> ids = this->SortedIds(out);
       ASSERT_EQ(ids.size(), static_cast<size_t>(setup.large_rows))
-          << "the large dataset needs an int64 column 'id'";
+          << "the large dataset needs an int64 column " << setup.large_id_column;
       for (size_t i = 0; i < ids.size(); ++i) {
         ASSERT_EQ(ids[i], static_cast<int64_t>(i + 1)) << "ids must be 1..large_rows, each once";
       }
@@ -1334,17 +1357,18 @@ TYPED_TEST_P(ConnectorConformance, SinkRefusalStopsThePull) {
   ASSERT_TRUE(connector->ok());
   SinkOptions options;
   options.keep_rows = false;
+  options.id_column = this->setup().large_id_column;
   options.refuse_batch = AIRLOCK_ERR_RESOURCE_EXHAUSTED;
   PullOutcome out = connector->Pull(this->setup().large, Json::object(), options);
   this->ExpectSound(out, "pull with a refusing sink");
-  EXPECT_EQ(out.status, AIRLOCK_ERR_RESOURCE_EXHAUSTED) << out.message;
+  EXPECT_EQ(out.status, AIRLOCK_ERR_RESOURCE_EXHAUSTED) << this->Shown(out.message);
   EXPECT_EQ(out.batch_rows.size(), 1u) << "batches kept coming after the sink refused one";
 
   SinkOptions schema_refused;
   schema_refused.refuse_schema = AIRLOCK_ERR_RESOURCE_EXHAUSTED;
   PullOutcome refused = connector->Pull(this->setup().typed, Json::object(), schema_refused);
   this->ExpectSound(refused, "pull with a sink refusing the schema");
-  EXPECT_EQ(refused.status, AIRLOCK_ERR_RESOURCE_EXHAUSTED) << refused.message;
+  EXPECT_EQ(refused.status, AIRLOCK_ERR_RESOURCE_EXHAUSTED) << this->Shown(refused.message);
   EXPECT_TRUE(refused.batch_rows.empty()) << "batches came after the schema was refused";
 }
 
@@ -1358,10 +1382,11 @@ TYPED_TEST_P(ConnectorConformance, CancellationStopsThePullPromptly) {
   ASSERT_TRUE(connector->ok());
   SinkOptions options;
   options.keep_rows = false;
+  options.id_column = this->setup().large_id_column;
   options.cancel_after_batches = 1;
   PullOutcome out = connector->Pull(this->setup().large, Json::object(), options);
   this->ExpectSound(out, "cancelled pull");
-  EXPECT_EQ(out.status, AIRLOCK_ERR_CANCELLED) << out.message;
+  EXPECT_EQ(out.status, AIRLOCK_ERR_CANCELLED) << this->Shown(out.message);
   EXPECT_TRUE(out.cancel_signalled) << "the connector never polled is_cancelled";
   EXPECT_LE(out.batches_after_cancel, 1) << "batches kept coming after cancellation";
   EXPECT_LT(out.total_rows(), static_cast<uint64_t>(this->setup().large_rows));
@@ -1371,7 +1396,7 @@ TYPED_TEST_P(ConnectorConformance, CancellationStopsThePullPromptly) {
   at_once.cancel_after_batches = 0;
   PullOutcome early = connector->Pull(this->setup().typed, Json::object(), at_once);
   this->ExpectSound(early, "pull cancelled from the start");
-  EXPECT_EQ(early.status, AIRLOCK_ERR_CANCELLED) << early.message;
+  EXPECT_EQ(early.status, AIRLOCK_ERR_CANCELLED) << this->Shown(early.message);
   EXPECT_LE(early.batch_rows.size(), 1u);
 }
 
@@ -1380,7 +1405,7 @@ TYPED_TEST_P(ConnectorConformance, MissingObjectIsNotFound) {
   ASSERT_TRUE(connector->ok());
   PullOutcome out = connector->Pull(this->setup().missing);
   this->ExpectSound(out, "pull of a missing object");
-  EXPECT_EQ(out.status, AIRLOCK_ERR_NOT_FOUND) << out.message;
+  EXPECT_EQ(out.status, AIRLOCK_ERR_NOT_FOUND) << this->Shown(out.message);
   EXPECT_EQ(out.total_rows(), 0u);
   // The instance stays usable.
   PullOutcome after = this->PullOk(*connector, this->setup().typed);
@@ -1437,7 +1462,7 @@ TYPED_TEST_P(ConnectorConformance, MalformedInputFailsClosedWithoutExceptions) {
     SCOPED_TRACE(label);
     PullOutcome out = connector->PullText(text);
     this->ExpectSound(out, label);
-    EXPECT_EQ(out.status, AIRLOCK_ERR_INVALID_ARGUMENT) << out.message;
+    EXPECT_EQ(out.status, AIRLOCK_ERR_INVALID_ARGUMENT) << this->Shown(out.message);
     EXPECT_EQ(out.total_rows(), 0u) << "rows were delivered for a scope that cannot be honoured";
   }
   // Bad configurations are refused at create().
@@ -1448,7 +1473,8 @@ TYPED_TEST_P(ConnectorConformance, MalformedInputFailsClosedWithoutExceptions) {
     EXPECT_FALSE(bad.ok());
     EXPECT_TRUE(bad.problem().empty()) << bad.problem();
     EXPECT_NE(bad.status(), AIRLOCK_OK);
-    EXPECT_EQ(bad.message().find("raised an exception"), std::string::npos) << bad.message();
+    EXPECT_EQ(bad.message().find("raised an exception"), std::string::npos)
+        << this->Shown(bad.message());
   }
 }
 
@@ -1466,7 +1492,7 @@ TYPED_TEST_P(ConnectorConformance, ConcurrentPullsOnOneInstance) {
   for (auto& thread : threads) thread.join();
   for (const auto& out : outcomes) {
     this->ExpectSound(out, "concurrent pull");
-    EXPECT_EQ(out.status, AIRLOCK_OK) << out.message;
+    EXPECT_EQ(out.status, AIRLOCK_OK) << this->Shown(out.message);
     EXPECT_EQ(this->SortedIds(out), this->AllTypedIds());
   }
 }

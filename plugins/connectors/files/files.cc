@@ -83,18 +83,27 @@ Result<DatasetConfig> FilesConnector::Resolve(const PullSpec& spec) const {
     }
   }
   if (FormatFromFileName(object)) return DefaultDataset(spec.dataset, object);
-  // A bare name: the file is <name>.csv or <name>.jsonl.
-  for (const char* extension : {".csv", ".jsonl"}) {
+  // A bare name: the file discovery would list under that name, with any of
+  // the known extensions; two candidates are ambiguous, as in discovery.
+  std::string found;
+  for (const char* extension : {".csv", ".tsv", ".jsonl", ".ndjson"}) {
     const std::string file = object + extension;
     auto fd = root_.OpenFile(file);
     if (fd.ok()) {
       ::close(*fd);
-      return DefaultDataset(spec.dataset, file);
+      if (!found.empty()) {
+        return Status::InvalidArgument("files '" + found + "' and '" + file +
+                                       "' would both be dataset '" + object +
+                                       "'; configure datasets explicitly");
+      }
+      found = file;
+    } else if (fd.status().code() != StatusCode::kNotFound) {
+      return fd.status();
     }
-    if (fd.status().code() != StatusCode::kNotFound) return fd.status();
   }
+  if (!found.empty()) return DefaultDataset(spec.dataset, found);
   return Status::NotFound("no file for dataset '" + spec.dataset + "' (looked for '" + object +
-                          ".csv' and '" + object + ".jsonl')");
+                          "' with .csv, .tsv, .jsonl or .ndjson)");
 }
 
 Result<std::vector<arrow::Field>> FilesConnector::Schema(const DatasetConfig& dataset,

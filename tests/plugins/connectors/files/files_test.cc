@@ -22,6 +22,7 @@
 #include "airlock/cpp/masking.hpp"
 #include "airlock/cpp/scope.hpp"
 #include "airlock/cpp/values.hpp"
+#include "plugins/connectors/files/buffered_file.h"
 #include "tests/support/dl_plugin.h"
 
 namespace airlock {
@@ -678,6 +679,62 @@ TEST_F(FilesTest, ConfigErrorsNameTheKey) {
     EXPECT_EQ(instance.status(), AIRLOCK_ERR_INVALID_ARGUMENT);
     EXPECT_NE(instance.error().find(expected), std::string::npos) << instance.error();
   }
+}
+
+}  // namespace
+}  // namespace airlock
+
+namespace airlock {
+namespace {
+
+// A quoted field with escaped quotes and embedded line breaks that straddles
+// the connector's 1 MiB read buffer still arrives whole; a .tsv file found by
+// discovery is read with a tab delimiter.
+TEST_F(FilesTest, QuotedFieldAcrossTheReadBufferAndTsvDiscovery) {
+  const std::string padding(connectors::files::BufferedFile::kDefaultChunk - 40, 'p');
+  const std::string long_text = "first \"\"quoted\"\"\nsecond\r\nthird\t" + std::string(5000, 'x');
+  const std::string expected_long = "first \"quoted\"\nsecond\r\nthird\t" + std::string(5000, 'x');
+  Write("wide.tsv", "id\ttext\n1\t" + padding + "\n2\t\"" + long_text + "\"\n3\tend\n");
+  auto connector = Connector();
+  Collector c = PullOk(connector->get(), {{"dataset", "wide"}});
+  EXPECT_EQ(c.names(), (std::vector<std::string>{"id", "text"}));
+  ASSERT_EQ(c.rows.size(), 3u);
+  EXPECT_EQ(c.rows[0][1], padding);
+  EXPECT_EQ(c.rows[1][1], expected_long);
+  EXPECT_EQ(c.rows[2], (std::vector<Json>{3, "end"}));
+  // A second file discovery would list under the same name is ambiguous.
+  Write("wide.ndjson", "{\"id\": 1}\n");
+  Collector ambiguous;
+  auto result = Pull(connector->get(), {{"dataset", "wide"}}, &ambiguous);
+  EXPECT_EQ(result.status, AIRLOCK_ERR_INVALID_ARGUMENT) << result.message;
+  EXPECT_TRUE(ambiguous.rows.empty());
+}
+
+// Escapes through a symlinked directory or a chain of links are refused like
+// direct ones; a configured dataset that points outside fails describe().
+TEST_F(FilesTest, DirectoryLinksAndLinkChainsCannotLeaveTheRoot) {
+  fs::create_directories(fs::path(base_) / "outside");
+  std::ofstream(fs::path(base_) / "outside" / "secret.csv") << "password\nhunter2\n";
+  fs::create_directory_symlink(fs::path(base_) / "outside", fs::path(root_) / "linkdir");
+  fs::create_directory_symlink("../outside", fs::path(root_) / "rellinkdir");
+  fs::create_directories(fs::path(root_) / "sub");
+  fs::create_symlink("../outside/secret.csv", fs::path(root_) / "hop2.csv");
+  fs::create_symlink("../hop2.csv", fs::path(root_) / "sub" / "hop1.csv");
+  auto connector = Connector({{"datasets", Json::array()}});
+  for (const std::string object : {"linkdir/secret.csv", "rellinkdir/secret.csv", "sub/hop1.csv",
+                                   "hop2.csv", "sub/../linkdir/secret.csv"}) {
+    SCOPED_TRACE(object);
+    Collector c;
+    auto result = Pull(connector->get(), {{"dataset", "x"}, {"object", object}}, &c);
+    EXPECT_EQ(result.status, AIRLOCK_ERR_PERMISSION_DENIED) << result.message;
+    EXPECT_TRUE(c.rows.empty());
+    EXPECT_EQ(c.string_bytes.find("hunter2"), std::string::npos);
+    EXPECT_EQ(result.message.find("hunter2"), std::string::npos);
+  }
+  auto configured = Connector({{"datasets", {{{"name", "leak"}, {"file", "linkdir/secret.csv"}}}}});
+  PullResult described;
+  Describe(configured->get(), &described);
+  EXPECT_EQ(described.status, AIRLOCK_ERR_PERMISSION_DENIED) << described.message;
 }
 
 }  // namespace

@@ -109,11 +109,12 @@ class FilesFixture : public conformance::ConnectorFixture {
   std::string base_;
 };
 
-using FilesCsv = FilesFixture<Flavour::kCsv>;
-using FilesSemicolonCsv = FilesFixture<Flavour::kSemicolonCsv>;
-using FilesJsonLines = FilesFixture<Flavour::kJsonLines>;
-
 }  // namespace
+
+// Named classes at global scope, so test names read "FilesCsv.<Test><FilesCsv>".
+class FilesCsv final : public FilesFixture<Flavour::kCsv> {};
+class FilesSemicolonCsv final : public FilesFixture<Flavour::kSemicolonCsv> {};
+class FilesJsonLines final : public FilesFixture<Flavour::kJsonLines> {};
 
 AIRLOCK_CONNECTOR_CONFORMANCE_SUITE(FilesCsv, FilesCsv);
 AIRLOCK_CONNECTOR_CONFORMANCE_SUITE(FilesSemicolonCsv, FilesSemicolonCsv);

@@ -42,7 +42,12 @@ Status Resolve(const sdk::Host& host, const std::string& reference, const char* 
 
 void EnsureMongocInitialised() {
   static std::once_flag once;
-  std::call_once(once, [] { mongoc_init(); });
+  std::call_once(once, [] {
+    mongoc_init();
+    // libmongoc logs to stderr by default; every failure the connector acts
+    // on comes back as a bson_error_t, so its log lines are dropped.
+    mongoc_log_set_handler([](mongoc_log_level_t, const char*, const char*, void*) {}, nullptr);
+  });
 }
 
 Result<std::string> ValidatePlainUri(const std::string& uri) {

@@ -30,7 +30,7 @@
 
 namespace airlock::connectors::mongodb {
 
-// Calls mongoc_init() once per process.
+// Calls mongoc_init() once per process and silences libmongoc's own logging.
 void EnsureMongocInitialised();
 
 // InvalidArgument when `uri` does not parse or embeds a password (without

@@ -511,9 +511,16 @@ Val Operator(std::string_view op, const bson_value_t& arg, const bson_t* root) {
       return Truthy(Eval(*bson_iter_value(&i_if), root)) ? Eval(*bson_iter_value(&i_then), root)
                                                          : Eval(*bson_iter_value(&i_else), root);
     }
-    std::vector<Val> a = Args(arg, root);  // evaluates both branches: fine for a test double
-    if (a.size() != 3) BadValue("$cond takes three arguments");
-    return Truthy(a[0]) ? a[1] : a[2];
+    // Only the chosen branch is evaluated, as on the server.
+    if (arg.value_type != BSON_TYPE_ARRAY) BadValue("$cond takes three arguments");
+    BsonView arr = Sub(arg);
+    std::vector<bson_value_t> parts;
+    bson_iter_t e;
+    if (bson_iter_init(&e, arr.get())) {
+      while (bson_iter_next(&e)) parts.push_back(*bson_iter_value(&e));
+    }
+    if (parts.size() != 3) BadValue("$cond takes three arguments");
+    return Truthy(Eval(parts[0], root)) ? Eval(parts[1], root) : Eval(parts[2], root);
   }
   std::vector<Val> a = Args(arg, root);
   auto want = [&](size_t n) {

@@ -427,13 +427,18 @@ void MongoTestServer::Dispatch(const bson_t* command, const std::string& db, Con
   }
   const std::string name = bson_iter_key(&it);
   Record(command, name);
+  // Built apart, so a failure half-way through (a child document still
+  // open) never leaves a broken reply behind.
+  bson_t* answer = bson_new();
   try {
-    Run(command, name, db.empty() ? "admin" : db, conn, reply);
+    Run(command, name, db.empty() ? "admin" : db, conn, answer);
+    bson_concat(reply, answer);
   } catch (const CommandError& e) {
     Fail(reply, e.code, e.code_name, e.what());
   } catch (const std::exception& e) {
     Fail(reply, 1, "InternalError", e.what());
   }
+  bson_destroy(answer);
 }
 
 void MongoTestServer::Run(const bson_t* cmd, const std::string& name, const std::string& db,

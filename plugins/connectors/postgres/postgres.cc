@@ -59,7 +59,18 @@ Result<Catalog> PostgresConnector::Describe() {
   Catalog catalog;
   for (const auto& dataset : config_.datasets) {
     auto columns = Columns(*connection, dataset, interrupt);
-    if (!columns.ok()) return columns.status().WithContext("dataset '" + dataset.name + "'");
+    if (!columns.ok()) {
+      const StatusCode code = columns.status().code();
+      // One dataset the role cannot see must not hide the others; anything
+      // else (the connection, the server) fails the whole describe.
+      if (code == StatusCode::kNotFound || code == StatusCode::kPermissionDenied ||
+          code == StatusCode::kInvalidArgument) {
+        host_.Warn("describe skips " +
+                   columns.status().WithContext("dataset '" + dataset.name + "'").message());
+        continue;
+      }
+      return columns.status().WithContext("dataset '" + dataset.name + "'");
+    }
     DatasetInfo info;
     info.name = dataset.name;
     info.object = dataset.object();

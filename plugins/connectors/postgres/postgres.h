@@ -34,8 +34,9 @@ class PostgresConnector : public sdk::Connector {
                                                            const sdk::Host& host);
 
   // Every configured dataset with the columns and types the source reports.
-  // Fails with the connection's status, or NotFound naming a dataset whose
-  // table or query does not resolve.
+  // A dataset whose relation is missing or not visible to the role (or whose
+  // query does not parse) is left out with a warning in the log; a failure
+  // to connect or any other server error fails the describe.
   Result<Catalog> Describe() override;
 
   // Streams the scoped dataset. Statuses: Unavailable (unreachable, TLS

@@ -43,6 +43,31 @@ std::string TextForm(const std::string& q, Kind kind) {
   return "(" + q + ")::text";
 }
 
+// std::to_chars(double) in SQL: PostgreSQL prints the same shortest
+// round-trip digits, but picks fixed or scientific notation by exponent
+// range, while to_chars picks the shorter of the two (fixed on a tie). This
+// re-spells PostgreSQL's text: digits D and decimal exponent E, then both
+// notations, then the shorter. `f` is a finite float8 expression.
+std::string ShortestFloatText(const std::string& f) {
+  return "(SELECT CASE WHEN v.d = '' THEN v.t WHEN length(v.sci) < length(v.fix) "
+         "THEN v.s || v.sci ELSE v.s || v.fix END FROM ("
+         "SELECT u.t, u.s, u.d, left(u.d, 1) || CASE WHEN length(u.d) > 1 THEN '.' || "
+         "substr(u.d, 2) ELSE '' END || 'e' || CASE WHEN u.e < 0 THEN '-' ELSE '+' END || "
+         "lpad(abs(u.e)::text, 2, '0') AS sci, CASE WHEN u.e < 0 THEN '0.' || "
+         "repeat('0', -u.e - 1) || u.d WHEN length(u.d) <= u.e + 1 THEN u.d || "
+         "repeat('0', u.e + 1 - length(u.d)) ELSE left(u.d, u.e + 1) || '.' || "
+         "substr(u.d, u.e + 2) END AS fix FROM ("
+         "SELECT w.t, w.s, rtrim(ltrim(w.a, '0'), '0') AS d, length(w.i) + w.x - "
+         "(length(w.a) - length(ltrim(w.a, '0'))) - 1 AS e FROM ("
+         "SELECT z.t, CASE WHEN left(z.t, 1) = '-' THEN '-' ELSE '' END AS s, "
+         "split_part(ltrim(split_part(z.t, 'e', 1), '-'), '.', 1) AS i, "
+         "split_part(ltrim(split_part(z.t, 'e', 1), '-'), '.', 1) || "
+         "split_part(ltrim(split_part(z.t, 'e', 1), '-'), '.', 2) AS a, "
+         "CASE WHEN z.t LIKE '%e%' THEN split_part(z.t, 'e', 2)::int ELSE 0 END AS x "
+         "FROM (SELECT (" +
+         f + ")::text AS t) AS z) AS w) AS u) AS v)";
+}
+
 // The canonical text of a value, computed in SQL, equal to what
 // scope::AppendText gives for the value the connector would deliver (see
 // README.md "Masking" for the cases where it differs). NULL stays NULL.
@@ -58,7 +83,7 @@ std::string CanonicalText(const std::string& q, Kind kind) {
       const std::string f = "(" + q + ")::float8";
       return "CASE WHEN " + f + " = 'NaN'::float8 THEN 'nan' WHEN " + f +
              " = 'Infinity'::float8 THEN 'inf' WHEN " + f +
-             " = '-Infinity'::float8 THEN '-inf' ELSE " + f + "::text END";
+             " = '-Infinity'::float8 THEN '-inf' ELSE " + ShortestFloatText(f) + " END";
     }
     case Kind::kTime: {
       const std::string i = "(" + q + ")::interval";

@@ -215,6 +215,7 @@ TEST(PostgresConnector, DescribeReportsColumnsTypesAndObjects) {
   Json catalog;
   PullOutcome outcome = Describe(Config(Json::array({Dataset("all_types", "public.all_types"),
                                                      Dataset("pointy", "pointy"),
+                                                     Dataset("ghost", "public.ghost"),
                                                      {{"name", "rich"},
                                                       {"query", "SELECT id, name FROM people"},
                                                       {"description", "wealthy"}}})),

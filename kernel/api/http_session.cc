@@ -317,29 +317,26 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       spdlog::error("http: a handler returned status {}; answered 500", response.status);
       response = HttpResponse::Error(500, "internal", "internal error");
     }
-    response_ = {};
-    response_.version(version_);
-    response_.result(response.status);
-    for (const auto& [name, value] : response.headers) {
-      if (IsFramingHeader(name)) continue;
-      if (!IsAcceptableField(name, value)) {
-        // The name is safe to log once it is a short token; values never are.
-        if (IsToken(name) && name.size() <= kMaxResponseFieldName) {
-          spdlog::warn("http: dropped response header {} with an invalid value", name);
-        } else {
-          spdlog::warn("http: dropped a response header with an invalid name");
-        }
-        continue;
+    if (!response.body_file.empty()) {
+      file_response_.emplace();
+      beast::error_code ec;
+      file_response_->body().open(response.body_file.c_str(), beast::file_mode::scan, ec);
+      if (ec) {
+        spdlog::error("http: cannot open a response body file; answered 500");
+        file_response_.reset();
+        response = HttpResponse::Error(500, "internal", "internal error");
+      } else {
+        PrepareHeaders(*file_response_, response);
+        file_response_->content_length(file_response_->body().size());
+        if (head_) file_response_->body().close();
+        Tcp().expires_after(options_.read_timeout);
+        http::async_write(stream_, *file_response_,
+                          beast::bind_front_handler(&Session::OnWrite, this->shared_from_this()));
+        return;
       }
-      response_.insert(name, value);
     }
-    response_.set(http::field::content_type,
-                  IsAcceptableField("Content-Type", response.content_type)
-                      ? response.content_type
-                      : std::string("application/octet-stream"));
-    response_.set(http::field::cache_control, "no-store");
-    response_.set("X-Content-Type-Options", "nosniff");
-    response_.keep_alive(keep_alive_);
+    response_ = {};
+    PrepareHeaders(response_, response);
     // 204 and 304 carry no body and (RFC 9110) no Content-Length; a HEAD
     // answer announces the length a GET would have had.
     if (response.status != 204 && response.status != 304) {
@@ -351,7 +348,33 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                       beast::bind_front_handler(&Session::OnWrite, this->shared_from_this()));
   }
 
+  template <class Body>
+  void PrepareHeaders(http::response<Body>& out, const HttpResponse& response) {
+    out.version(version_);
+    out.result(response.status);
+    for (const auto& [name, value] : response.headers) {
+      if (IsFramingHeader(name)) continue;
+      if (!IsAcceptableField(name, value)) {
+        // The name is safe to log once it is a short token; values never are.
+        if (IsToken(name) && name.size() <= kMaxResponseFieldName) {
+          spdlog::warn("http: dropped response header {} with an invalid value", name);
+        } else {
+          spdlog::warn("http: dropped a response header with an invalid name");
+        }
+        continue;
+      }
+      out.insert(name, value);
+    }
+    out.set(http::field::content_type, IsAcceptableField("Content-Type", response.content_type)
+                                           ? response.content_type
+                                           : std::string("application/octet-stream"));
+    out.set(http::field::cache_control, "no-store");
+    out.set("X-Content-Type-Options", "nosniff");
+    out.keep_alive(keep_alive_);
+  }
+
   void OnWrite(beast::error_code ec, size_t) {
+    file_response_.reset();
     if (ec) return;
     response_ = {};
     if (!keep_alive_) return DoClose();
@@ -396,6 +419,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
+  std::optional<http::response<http::file_body>> file_response_;
   std::string remote_address_;
   std::string peer_certificate_pem_;
   unsigned version_ = 11;

@@ -47,6 +47,10 @@ struct HttpResponse {
   // name that is not a token (max 256 bytes) or a value holding control
   // characters such as CR/LF (or over 16 KiB) are dropped and logged by name.
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body is this file's content, streamed from disk in chunks
+  // (large results never sit in memory whole); `body` is then ignored. A file
+  // that cannot be opened becomes a 500.
+  std::string body_file;
 
   static HttpResponse Json(unsigned status, const nlohmann::json& body);
   // {"error": "<snake_case code>", "message": "..."}

@@ -136,6 +136,32 @@ HttpResponse V1Api::Handle(const HttpRequest& request) const {
   return response;
 }
 
+// GET /v1/requests/{id}/results and /v1/requests/{id}/results/{index}.
+HttpResponse V1Api::JobResults(const HttpRequest& request, const Principal& caller,
+                               const std::string& id,
+                               const std::vector<std::string_view>& seg) const {
+  if (request.method != "GET") return MethodNotAllowed("GET");
+  if (seg.size() == 4) return FromResult(d_.requests->JobResults(caller, id));
+  if (seg.size() != 5) return HttpResponse::Error(404, "not_found", "no such resource");
+  size_t index = 0;
+  const std::string_view text = seg[4];
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), index);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || text.size() > 6) {
+    return HttpResponse::Error(404, "not_found", "no such job result");
+  }
+  auto file = d_.requests->JobResultFile(caller, id, index);
+  if (!file.ok()) {
+    if (file.status().code() == StatusCode::kFailedPrecondition) {
+      return HttpResponse::Error(410, "gone", file.status().message());
+    }
+    return ErrorResponse(file.status());
+  }
+  HttpResponse r;
+  r.content_type = "application/x-ndjson";
+  r.body_file = *file;
+  return r;
+}
+
 HttpResponse V1Api::Route(const HttpRequest& request) const {
   const auto seg = Segments(request.path);
   const std::string& method = request.method;
@@ -228,6 +254,7 @@ HttpResponse V1Api::Route(const HttpRequest& request) const {
       if (method != "GET") return MethodNotAllowed("GET");
       return FromResult(d_.requests->Get(caller, id));
     }
+    if (seg.size() >= 4 && seg[3] == "results") return JobResults(request, caller, id, seg);
     if (seg.size() == 4) {
       const std::string_view action = seg[3];
       if (action != "approve" && action != "deny" && action != "revoke" &&

@@ -5,10 +5,13 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "airlock/cpp/status.hpp"
+#include "airlock/cpp/values.hpp"
 #include "kernel/api/http_types.h"
 
 namespace airlock {
@@ -43,6 +46,8 @@ class V1Api {
 
  private:
   HttpResponse Route(const HttpRequest& request) const;
+  HttpResponse JobResults(const HttpRequest& request, const Principal& caller,
+                          const std::string& id, const std::vector<std::string_view>& seg) const;
   Dependencies d_;
 };
 

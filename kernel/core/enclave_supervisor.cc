@@ -14,6 +14,7 @@
 #include "kernel/audit/audit_log.h"
 #include "kernel/common/crypto.h"
 #include "kernel/core/egress_dialer.h"
+#include "kernel/core/job_results.h"
 #include "kernel/core/metrics.h"
 #include "kernel/enclave/enclave_client.h"
 #include "kernel/plugin_host/plugin_instances.h"
@@ -48,6 +49,10 @@ struct ActiveEnclave {
   bool grant_collected = false;                    // GUARDED_BY(mu)
   json progress = json::object();                  // GUARDED_BY(mu)
   std::set<std::string> egress_allowed;            // endpoints this request may reach
+  // Job mode: open result files (by query index) and how each result ended.
+  std::map<size_t, std::unique_ptr<JobResultWriter>> job_writers;  // GUARDED_BY(mu)
+  std::map<size_t, json> job_outcomes;                             // GUARDED_BY(mu)
+  std::vector<std::string> job_queries;
 
   airlock_type_query_channel channel{};
   EnclaveSupervisor* supervisor = nullptr;
@@ -262,6 +267,7 @@ void EnclaveSupervisor::Launch(const RequestRecord& record) {
   active->request_id = record.id;
   active->not_after_us = record.deadline_us;
   active->mode = record.request.value("mode", "interactive");
+  active->job_queries = record.request.value("queries", std::vector<std::string>{});
   active->supervisor = this;
   active->audit = deps_.audit;
   active->query_timeout_ms = deps_.config->limits.query_timeout_ms;
@@ -334,6 +340,36 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
     if (!record.contains("event")) record["event"] = "enclave.event";
     record["source"] = "enclave";
     Audit(std::move(record));
+  };
+  events.on_job_result = [this, weak](size_t index) -> sdk::BatchConsumer* {
+    auto a = weak.lock();
+    if (!a) return nullptr;
+    auto writer =
+        JobResultWriter::Create(JobResultPath(deps_.config->results_dir, a->request_id, index),
+                                deps_.config->limits.max_job_result_bytes);
+    std::lock_guard lock(a->mu);
+    if (!writer.ok()) {
+      a->job_outcomes[index] = {{"outcome", "unavailable"}, {"error", writer.status().message()}};
+      return nullptr;
+    }
+    sdk::BatchConsumer* consumer = writer->get();
+    a->job_writers[index] = std::move(writer).value();
+    return consumer;
+  };
+  events.on_job_end = [weak](size_t index, const Status& status, uint64_t rows) {
+    auto a = weak.lock();
+    if (!a) return;
+    std::lock_guard lock(a->mu);
+    Status ended = status;
+    if (auto it = a->job_writers.find(index); it != a->job_writers.end()) {
+      const Status finished = it->second->Finish();
+      if (ended.ok() && !finished.ok()) ended = finished;
+      a->job_writers.erase(it);
+    }
+    if (a->job_outcomes.count(index)) return;  // the file could not even be created
+    json outcome = {{"rows", rows}, {"outcome", ended.ok() ? "ok" : StatusCodeName(ended.code())}};
+    if (!ended.ok()) outcome["error"] = ended.message();
+    a->job_outcomes[index] = std::move(outcome);
   };
   events.on_dial = [this, weak](const std::string& dial_id, const std::string& endpoint) {
     if (auto a = weak.lock()) {
@@ -439,7 +475,20 @@ void EnclaveSupervisor::OnEnclaveState(const std::shared_ptr<ActiveEnclave>& act
       std::lock_guard lock(active->mu);
       active->sealed = true;
     }
+    if (active->mode == "job") {
+      const Status s = deps_.transition(
+          id, RequestState::kIngesting, RequestState::kReady, "enclave sealed; job running",
+          [&](RequestRecord& r) {
+            std::lock_guard lock(active->mu);
+            r.enclave["progress"] = active->progress;
+            r.enclave["job"] = {{"state", "running"}, {"queries", active->job_queries.size()}};
+          });
+      if (!s.ok()) spdlog::warn("request {}: {}", id, s.ToString());
+      return;
+    }
     OpenTunnel(active);
+  } else if (name == "job_finished") {
+    FinishJob(active);
   } else if (name == "failed") {
     const std::string reason = state.value("reason", "enclave failed");
     bool was_sealed;
@@ -449,6 +498,37 @@ void EnclaveSupervisor::OnEnclaveState(const std::shared_ptr<ActiveEnclave>& act
     }
     Fail(active, was_sealed ? RequestState::kReady : RequestState::kIngesting, reason);
   }
+}
+
+void EnclaveSupervisor::FinishJob(const std::shared_ptr<ActiveEnclave>& active) {
+  const std::string& id = active->request_id;
+  const int64_t expires_at_us =
+      deps_.now_us() + deps_.config->limits.job_results_retention_seconds * 1000000;
+  json results = json::array();
+  {
+    std::lock_guard lock(active->mu);
+    for (size_t i = 0; i < active->job_queries.size(); ++i) {
+      json entry = {{"index", i}, {"sql_sha256", Sha256Hex(active->job_queries[i])}};
+      auto it = active->job_outcomes.find(i);
+      if (it != active->job_outcomes.end()) {
+        entry.update(it->second);
+      } else {
+        entry["outcome"] = "unknown";
+        entry["rows"] = 0;
+      }
+      results.push_back(std::move(entry));
+    }
+  }
+  Audit({{"event", "job.finished"}, {"request_id", id}, {"results", results}});
+  const Status s = deps_.transition(
+      id, RequestState::kReady, RequestState::kClosed, "job finished; results kept for download",
+      [&](RequestRecord& r) {
+        r.enclave["job"] = {
+            {"state", "finished"}, {"results", results}, {"expires_at_us", expires_at_us}};
+        r.deadline_us = expires_at_us;
+      });
+  if (!s.ok()) spdlog::warn("request {}: could not record the finished job: {}", id, s.ToString());
+  Teardown(id, "job finished");
 }
 
 void EnclaveSupervisor::OpenTunnel(const std::shared_ptr<ActiveEnclave>& active) {

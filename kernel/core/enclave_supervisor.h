@@ -79,6 +79,9 @@ class EnclaveSupervisor {
   void OnEnclaveProgress(const std::shared_ptr<ActiveEnclave>& active,
                          const nlohmann::json& progress);
   void OpenTunnel(const std::shared_ptr<ActiveEnclave>& active);
+  // Job mode: records every result's outcome, closes the request (results
+  // stay downloadable until the retention deadline) and tears down.
+  void FinishJob(const std::shared_ptr<ActiveEnclave>& active);
   void Fail(const std::shared_ptr<ActiveEnclave>& active, RequestState from,
             const std::string& reason);
   void Audit(nlohmann::json event);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -13,6 +14,7 @@
 #include "kernel/audit/audit_log.h"
 #include "kernel/common/crypto.h"
 #include "kernel/core/enclave_supervisor.h"
+#include "kernel/core/job_results.h"
 #include "kernel/core/metrics.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/state/state_store.h"
@@ -24,6 +26,9 @@ using nlohmann::json;
 namespace {
 
 constexpr int64_t kMicros = 1000000;
+// Matches the enclave's own bounds (kernel/enclave/enclave_spec.h, max_sql_bytes).
+constexpr size_t kMaxJobQueries = 256;
+constexpr size_t kMaxJobQueryBytes = 64 * 1024;
 constexpr size_t kMaxPurposeBytes = 1024;
 constexpr size_t kMaxCommentBytes = 1024;
 
@@ -75,8 +80,8 @@ class RequestManager::Impl {
     sd.now_us = d_.now_us;
     if (d_.isolator != nullptr) {
       auto isolation = d_.isolator->DescribeIsolation();
-      sd.egress_forwarded = isolation.ok() && isolation->is_object() &&
-                            isolation->value("egress", "") == "forwarded";
+      sd.egress_forwarded =
+          isolation.ok() && isolation->is_object() && isolation->value("egress", "") == "forwarded";
     }
     sd.transition = [this](const std::string& id, RequestState from, RequestState to,
                            const std::string& reason,
@@ -172,6 +177,11 @@ class RequestManager::Impl {
         if (IsTerminal(record.state)) {
           Unschedule(record.id);
           supervisor_->Teardown(record.id, record.reason);
+          if (KeepsJobResults(record)) {
+            Schedule(record.id, record.deadline_us);  // when they are deleted
+          } else if (record.request.value("mode", "") == "job") {
+            RemoveJobResults(d_.config->results_dir, record.id);  // unfinished: none kept
+          }
         }
         break;
     }
@@ -233,10 +243,24 @@ class RequestManager::Impl {
     if (ask.purpose.size() > kMaxPurposeBytes) {
       return Status::InvalidArgument("purpose is longer than 1024 bytes");
     }
-    if (ask.mode != "interactive") {
-      return Status::InvalidArgument("mode must be \"interactive\"");
+    if (ask.mode == "interactive") {
+      if (!ask.queries.empty()) {
+        return Status::InvalidArgument("queries are only valid in job mode");
+      }
+    } else if (ask.mode == "job") {
+      if (ask.queries.empty() || ask.queries.size() > kMaxJobQueries) {
+        return Status::InvalidArgument("a job needs between 1 and " +
+                                       std::to_string(kMaxJobQueries) + " queries");
+      }
+      for (const std::string& sql : ask.queries) {
+        if (sql.empty() || sql.size() > kMaxJobQueryBytes) {
+          return Status::InvalidArgument("each job query must be 1.." +
+                                         std::to_string(kMaxJobQueryBytes) + " bytes");
+        }
+      }
+    } else {
+      return Status::InvalidArgument("mode must be \"interactive\" or \"job\"");
     }
-    if (!ask.queries.empty()) return Status::InvalidArgument("queries are only valid in job mode");
     return ask;
   }
 
@@ -466,6 +490,84 @@ class RequestManager::Impl {
     return grant;
   }
 
+  // --- job results --------------------------------------------------------
+
+  static bool KeepsJobResults(const RequestRecord& r) {
+    return r.state == RequestState::kClosed &&
+           r.enclave.value("job", json::object()).value("state", "") == "finished";
+  }
+
+  Result<RequestRecord> LoadOwnJob(const Principal& caller, const std::string& id) {
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
+    if (r.requester_subject() != caller.subject) {
+      return Status::PermissionDenied("only the requester may read job results");
+    }
+    if (r.request.value("mode", "") != "job") {
+      return Status::NotFound("request " + id + " is not a job: it has no results");
+    }
+    return r;
+  }
+
+  Result<json> JobResults(const Principal& caller, const std::string& id) {
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadOwnJob(caller, id));
+    const json job = r.enclave.value("job", json::object());
+    json out = {{"request_id", id},
+                {"state", job.value("state", IsTerminal(r.state) ? "abandoned" : "pending")},
+                {"results", json::array()}};
+    if (job.contains("expires_at_us")) out["expires_at_us"] = job["expires_at_us"];
+    for (const json& result : job.value("results", json::array())) {
+      json entry = result;
+      if (KeepsJobResults(r) && result.value("outcome", "") == "ok") {
+        entry["href"] =
+            "/v1/requests/" + id + "/results/" + std::to_string(result.value("index", 0));
+      }
+      out["results"].push_back(std::move(entry));
+    }
+    return out;
+  }
+
+  Result<std::string> JobResultFile(const Principal& caller, const std::string& id, size_t index) {
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadOwnJob(caller, id));
+    const json job = r.enclave.value("job", json::object());
+    const std::string state = job.value("state", "");
+    if (state == "expired") {
+      return Status::FailedPrecondition("the job results of request " + id +
+                                        " have expired and were deleted");
+    }
+    if (!KeepsJobResults(r)) {
+      return Status::Conflict("request " + id + " has no finished job (it is " +
+                              std::string(RequestStateName(r.state)) + ")");
+    }
+    const json results = job.value("results", json::array());
+    if (index >= results.size()) return Status::NotFound("no job result " + std::to_string(index));
+    if (results[index].value("outcome", "") != "ok") {
+      return Status::Conflict("job result " + std::to_string(index) +
+                              " failed: " + results[index].value("error", "unknown error"));
+    }
+    AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "job.result_downloaded"},
+                                        {"request_id", id},
+                                        {"index", index},
+                                        {"rows", results[index].value("rows", 0)},
+                                        {"principal", PrincipalRef(caller)}}));
+    return JobResultPath(d_.config->results_dir, id, index);
+  }
+
+  // Deletes a finished job's results once their retention ended.
+  void ExpireJobResults(RequestRecord& r) {
+    RequestRecord next = r;
+    next.version = r.version + 1;
+    next.updated_at_us = d_.now_us();
+    next.enclave["job"]["state"] = "expired";
+    const Status audited = AuditEvent({{"event", "job.results_expired"}, {"request_id", r.id}});
+    if (!audited.ok()) {
+      Schedule(r.id, d_.now_us() + 60 * kMicros);  // retry: deletion must be recorded
+      return;
+    }
+    RemoveJobResults(d_.config->results_dir, r.id);
+    const Status saved = d_.store->Save(next);
+    if (!saved.ok()) spdlog::warn("request {}: {}", r.id, saved.ToString());
+  }
+
   Result<json> AuditTrail(const Principal& caller, const std::string& id, size_t limit) {
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
     AIRLOCK_ASSIGN_OR_RETURN(auto records, d_.audit->ForRequest(id, limit));
@@ -549,6 +651,10 @@ class RequestManager::Impl {
       Schedule(id, r.deadline_us);  // moved on since it was scheduled
       return;
     }
+    if (KeepsJobResults(r)) {
+      ExpireJobResults(r);
+      return;
+    }
     Status s;
     if (r.state == RequestState::kPendingApproval) {
       s = Move(r, RequestState::kExpired, "no decision within the approval window", json(),
@@ -610,7 +716,24 @@ class RequestManager::Impl {
       if (!s.ok()) return s.WithContext("recovering request " + r.id);
       AfterTransition(r);
     }
+    RecoverJobResults();
     return Status::Ok();
+  }
+
+  // Results on disk outlive a restart only while their request keeps them.
+  void RecoverJobResults() {
+    std::error_code ec;
+    std::filesystem::directory_iterator it(d_.config->results_dir, ec);
+    if (ec) return;  // none yet
+    for (const auto& entry : it) {
+      const std::string id = entry.path().filename().string();
+      auto loaded = d_.store->Load(id);
+      if (loaded.ok() && loaded->has_value() && KeepsJobResults(**loaded)) {
+        Schedule(id, (*loaded)->deadline_us);
+      } else {
+        RemoveJobResults(d_.config->results_dir, id);
+      }
+    }
   }
 
   void Shutdown() {
@@ -677,6 +800,13 @@ Result<json> RequestManager::Revoke(const Principal& p, const std::string& id,
 }
 Result<json> RequestManager::CollectCredentials(const Principal& p, const std::string& id) {
   return impl_->CollectCredentials(p, id);
+}
+Result<json> RequestManager::JobResults(const Principal& p, const std::string& id) {
+  return impl_->JobResults(p, id);
+}
+Result<std::string> RequestManager::JobResultFile(const Principal& p, const std::string& id,
+                                                  size_t index) {
+  return impl_->JobResultFile(p, id, index);
 }
 Result<json> RequestManager::AuditTrail(const Principal& p, const std::string& id, size_t limit) {
   return impl_->AuditTrail(p, id, limit);

@@ -82,6 +82,13 @@ class RequestManager {
                                 const std::string& comment);
   // The tunnel credential of a ready request, to its requester, exactly once.
   Result<nlohmann::json> CollectCredentials(const Principal& caller, const std::string& id);
+  // Job mode: the results of request `id` and how each ended, for its
+  // requester: {"state":"pending|running|finished|expired|abandoned",
+  // "results":[{"index","sql_sha256","rows","outcome","error"?,"href"?}]}.
+  Result<nlohmann::json> JobResults(const Principal& caller, const std::string& id);
+  // The file holding result `index` (NDJSON, job_results.h), audited as a
+  // download. FailedPrecondition once expired; Conflict while not finished.
+  Result<std::string> JobResultFile(const Principal& caller, const std::string& id, size_t index);
   // Audit records of one request, for its requester, reviewers and admins.
   Result<nlohmann::json> AuditTrail(const Principal& caller, const std::string& id, size_t limit);
 

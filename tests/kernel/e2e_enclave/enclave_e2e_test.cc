@@ -185,7 +185,7 @@ class EnclaveE2E : public ::testing::Test {
 
   // Two CSV datasets, chaos datasets, and `extra` connectors/datasets.
   json Config(const std::vector<uint16_t>& approved_ports, const std::string& probe_object,
-              int64_t memory_bytes = int64_t{1} << 30) {
+              int64_t memory_bytes = int64_t{1} << 30, int64_t retention_seconds = 86400) {
     const std::string dir = dir_.path();
     std::filesystem::create_directories(dir + "/data");
     std::ofstream(dir + "/data/customers.csv")
@@ -250,7 +250,9 @@ class EnclaveE2E : public ::testing::Test {
           {{"name", "secretive"}, {"connector", "chaos"}, {"object", "secret"}},
           {{"name", "hog"}, {"connector", "chaos"}, {"object", "memory:512"}},
           {{"name", "big"}, {"connector", "chaos"}, {"object", "rows:2000000"}}}},
-        {"limits", {{"enclave_memory_bytes", memory_bytes}}}};
+        {"limits",
+         {{"enclave_memory_bytes", memory_bytes},
+          {"job_results_retention_seconds", retention_seconds}}}};
   }
 
   void StartKernel(const json& config) {
@@ -515,6 +517,77 @@ TEST_F(EnclaveE2E, EnclaveOverItsMemoryLimitFailsWithAClearReason) {
   EXPECT_NE(reason.find("memory"), std::string::npos) << reason;
   EXPECT_EQ(client_->Get("/healthz").status, 200u);
   EXPECT_TRUE(NoEnclavesLeft(kernel_->pid()));
+}
+
+TEST_F(EnclaveE2E, JobModeRunsQueriesAndKeepsResultsUntilRetentionEnds) {
+  StartKernel(Config({}, "probe:1", int64_t{1} << 30, /*retention_seconds=*/4));
+  const json body = {
+      {"datasets", {"customers", "orders"}},
+      {"purpose", "monthly report"},
+      {"mode", "job"},
+      {"queries",
+       {"SELECT c.name, SUM(o.amount) AS total FROM customers c JOIN orders o ON o.customer_id = "
+        "c.id GROUP BY c.id ORDER BY c.id",
+        "SELECT no_such_column FROM orders"}}};
+  json no_queries = body;
+  no_queries.erase("queries");
+  EXPECT_EQ(client_->Post("/v1/requests", no_queries.dump(), Auth(kAlice)).status, 400u);
+  json unknown_mode = body;
+  unknown_mode["mode"] = "batch";
+  EXPECT_EQ(client_->Post("/v1/requests", unknown_mode.dump(), Auth(kAlice)).status, 400u);
+
+  auto created = client_->Post("/v1/requests", body.dump(), Auth(kAlice));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string id = created.json().value("id", "");
+  ASSERT_EQ(client_->Post("/v1/requests/" + id + "/approve", "{}", Auth(kBob)).status, 200u);
+  EXPECT_EQ(WaitForState(id, {"closed", "failed"}), "closed") << Get(id).dump();
+  // A job opens no tunnel: there is no credential to collect.
+  EXPECT_NE(client_->Post("/v1/requests/" + id + "/credentials", "", Auth(kAlice)).status, 200u);
+  EXPECT_TRUE(NoEnclavesLeft(kernel_->pid())) << "the enclave closes once the job is done";
+
+  auto listing = client_->Get("/v1/requests/" + id + "/results", Auth(kAlice));
+  ASSERT_EQ(listing.status, 200u) << listing.body;
+  const json results = listing.json();
+  EXPECT_EQ(results.value("state", ""), "finished") << listing.body;
+  ASSERT_EQ(results["results"].size(), 2u);
+  EXPECT_EQ(results["results"][0].value("outcome", ""), "ok");
+  EXPECT_EQ(results["results"][0].value("rows", 0), 3);
+  EXPECT_NE(results["results"][1].value("outcome", ""), "ok");
+  EXPECT_FALSE(results["results"][1].contains("href"));
+
+  // Only the requester reads results; a failed query has none.
+  EXPECT_NE(client_->Get("/v1/requests/" + id + "/results/0", Auth(kBob)).status, 200u);
+  EXPECT_EQ(client_->Get("/v1/requests/" + id + "/results/1", Auth(kAlice)).status, 409u);
+  EXPECT_EQ(client_->Get("/v1/requests/" + id + "/results/7", Auth(kAlice)).status, 404u);
+  EXPECT_EQ(client_->Post("/v1/requests/" + id + "/results/0", "", Auth(kAlice)).status, 405u);
+
+  auto download = client_->Get(results["results"][0].value("href", ""), Auth(kAlice));
+  ASSERT_EQ(download.status, 200u) << download.body;
+  std::istringstream lines(download.body);
+  std::string line;
+  std::vector<json> parsed;
+  while (std::getline(lines, line)) parsed.push_back(json::parse(line));
+  ASSERT_EQ(parsed.size(), 4u) << download.body;
+  EXPECT_EQ(parsed[0]["columns"][0].value("name", ""), "name");
+  EXPECT_EQ(parsed[1][0], "Ada");
+  EXPECT_DOUBLE_EQ(parsed[1][1].get<double>(), 120.5);
+  EXPECT_EQ(parsed[3][0], "Edsger");
+
+  bool audited = false;
+  for (const json& rec : AuditRecords(id)) {
+    if (rec.value("event", "") == "job.result_downloaded") audited = true;
+  }
+  EXPECT_TRUE(audited);
+
+  // After the retention deadline the results are gone, from the API and disk.
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  unsigned status = 200;
+  while (status == 200 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    status = client_->Get("/v1/requests/" + id + "/results/0", Auth(kAlice)).status;
+  }
+  EXPECT_EQ(status, 410u);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/state/results/" + id));
 }
 
 }  // namespace

@@ -60,12 +60,12 @@ Status CheckKnownKeys(const Json& j, const std::set<std::string>& known, std::st
 
 Result<HttpsTunnelConfig> ParseConfig(const Json& j) {
   if (!j.is_object()) return Status::InvalidArgument("tunnel configuration must be a JSON object");
-  AIRLOCK_RETURN_IF_ERROR(
-      CheckKnownKeys(j,
-                     {"listen_address", "port", "tls", "allow_plaintext", "public_host", "max_rows",
-                      "max_body_bytes", "query_timeout_ms", "rate_limit_per_minute", "io_threads",
-                      "query_threads", "max_connections", "idle_timeout_ms"},
-                     kWhere));
+  AIRLOCK_RETURN_IF_ERROR(CheckKnownKeys(
+      j,
+      {"listen_address", "port", "tls", "allow_plaintext", "public_host", "max_rows",
+       "max_body_bytes", "query_timeout_ms", "rate_limit_per_minute", "max_concurrent_queries",
+       "io_threads", "query_threads", "max_connections", "idle_timeout_ms"},
+      kWhere));
 
   HttpsTunnelConfig config;
   AIRLOCK_RETURN_IF_ERROR(
@@ -107,6 +107,8 @@ Result<HttpsTunnelConfig> ParseConfig(const Json& j) {
   config.query_timeout = std::chrono::milliseconds(timeout_ms);
   AIRLOCK_RETURN_IF_ERROR(
       Bounded(j, "rate_limit_per_minute", 0, 1'000'000, &config.rate_limit_per_minute));
+  AIRLOCK_RETURN_IF_ERROR(
+      Bounded(j, "max_concurrent_queries", 1, 1024, &config.max_concurrent_queries));
   AIRLOCK_RETURN_IF_ERROR(Bounded(j, "io_threads", 1, 64, &config.io_threads));
   AIRLOCK_RETURN_IF_ERROR(Bounded(j, "query_threads", 1, 256, &config.query_threads));
   AIRLOCK_RETURN_IF_ERROR(Bounded(j, "max_connections", 1, 100'000, &config.max_connections));

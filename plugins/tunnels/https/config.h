@@ -27,6 +27,7 @@ struct HttpsTunnelConfig {
   size_t max_body_bytes = 65536;          // per request body
   std::chrono::milliseconds query_timeout{30000};
   uint32_t rate_limit_per_minute = 600;  // per credential; 0 disables
+  uint32_t max_concurrent_queries = 4;   // per credential: queries and schema lookups running
   // Tuning; rarely changed.
   unsigned io_threads = 2;
   unsigned query_threads = 4;

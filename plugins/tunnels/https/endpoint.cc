@@ -32,6 +32,18 @@ EndpointState::Lease::~Lease() {
   state_->leases_done_.notify_all();
 }
 
+EndpointState::JobSlot::~JobSlot() {
+  if (state_ != nullptr) state_->running_jobs_.fetch_sub(1);
+}
+
+std::optional<EndpointState::JobSlot> EndpointState::TryStartJob() {
+  uint32_t running = running_jobs_.load();
+  do {
+    if (running >= max_concurrent_jobs_) return std::nullopt;
+  } while (!running_jobs_.compare_exchange_weak(running, running + 1));
+  return JobSlot(this);
+}
+
 std::optional<EndpointState::Lease> EndpointState::Acquire() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (closed_) return std::nullopt;

@@ -4,6 +4,7 @@
 // until none of them touches the host's query channel any more.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -14,6 +15,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "airlock/cpp/plugin.hpp"
@@ -34,13 +36,14 @@ class EndpointState {
  public:
   EndpointState(std::string request_id, std::string subject, CredentialHash credential_hash,
                 int64_t not_after_unix_seconds, sdk::QueryChannel channel,
-                uint32_t rate_limit_per_minute)
+                uint32_t rate_limit_per_minute, uint32_t max_concurrent_jobs)
       : request_id_(std::move(request_id)),
         subject_(std::move(subject)),
         credential_hash_(credential_hash),
         not_after_(not_after_unix_seconds),
         channel_(channel),
-        rate_limiter_(rate_limit_per_minute) {}
+        rate_limiter_(rate_limit_per_minute),
+        max_concurrent_jobs_(max_concurrent_jobs) {}
 
   const std::string& request_id() const { return request_id_; }
   const std::string& subject() const { return subject_; }
@@ -53,6 +56,23 @@ class EndpointState {
   }
 
   RateLimiter& rate_limiter() { return rate_limiter_; }
+
+  // One of the credential's max_concurrent_jobs places for a query or schema
+  // lookup, from the moment it is accepted until its response is complete.
+  // Move-only; releasing is destroying.
+  class JobSlot {
+   public:
+    explicit JobSlot(EndpointState* state) : state_(state) {}
+    JobSlot(JobSlot&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+    JobSlot& operator=(JobSlot&&) = delete;
+    ~JobSlot();
+
+   private:
+    EndpointState* state_;
+  };
+  // Nullopt when max_concurrent_jobs are already running for this credential.
+  std::optional<JobSlot> TryStartJob();
+  uint32_t max_concurrent_jobs() const { return max_concurrent_jobs_; }
 
   // Remembers a connection so Close() can drop it. False once closed (the
   // caller must then refuse the request).
@@ -84,6 +104,8 @@ class EndpointState {
   const int64_t not_after_;
   const sdk::QueryChannel channel_;
   RateLimiter rate_limiter_;
+  const uint32_t max_concurrent_jobs_;
+  std::atomic<uint32_t> running_jobs_{0};
 
   mutable std::mutex mutex_;
   std::condition_variable leases_done_;

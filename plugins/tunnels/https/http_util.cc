@@ -2,12 +2,47 @@
 
 #include <cstdio>
 
+#include <boost/beast/core/string.hpp>
+
 #include "airlock/cpp/values.hpp"
 
 namespace airlock::tunnels::https {
 namespace {
 
 constexpr size_t kMaxEndpointIdLength = 128;
+constexpr size_t kMaxTableNameLength = 256;
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// "%2F" → "/", "+" stays "+"; nullopt for a truncated or non-hex escape.
+std::optional<std::string> PercentDecode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out.push_back(text[i]);
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    const int hi = HexValue(text[i + 1]);
+    const int lo = HexValue(text[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
 
 bool IsIdChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -48,19 +83,88 @@ bool IsValidEndpointId(std::string_view id) {
   return true;
 }
 
+http::verb MethodFor(Action action) {
+  return action == Action::kQuery ? http::verb::post : http::verb::get;
+}
+
+bool IsPublicAsset(Action action) {
+  return action == Action::kExplorerRedirect || action == Action::kExplorerPage ||
+         action == Action::kExplorerScript || action == Action::kExplorerStyle;
+}
+
 std::optional<Route> ParseTarget(std::string_view target) {
   if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
   constexpr std::string_view kPrefix = "/t/";
   if (!target.starts_with(kPrefix)) return std::nullopt;
   target.remove_prefix(kPrefix.size());
   const size_t slash = target.find('/');
-  if (slash == std::string_view::npos) return std::nullopt;
   const std::string_view id = target.substr(0, slash);
-  const std::string_view rest = target.substr(slash + 1);
   if (!IsValidEndpointId(id)) return std::nullopt;
-  if (rest == "query") return Route{std::string(id), Action::kQuery};
-  if (rest == "tables") return Route{std::string(id), Action::kTables};
+  Route route{std::string(id), Action::kExplorerRedirect, {}};
+  if (slash == std::string_view::npos) return route;
+  const std::string_view rest = target.substr(slash + 1);
+  if (rest.empty()) {
+    route.action = Action::kExplorerPage;
+  } else if (rest == "explorer.js") {
+    route.action = Action::kExplorerScript;
+  } else if (rest == "explorer.css") {
+    route.action = Action::kExplorerStyle;
+  } else if (rest == "query") {
+    route.action = Action::kQuery;
+  } else if (rest == "tables") {
+    route.action = Action::kTables;
+  } else if (rest == "session") {
+    route.action = Action::kSession;
+  } else if (rest.starts_with("tables/")) {
+    auto name = PercentDecode(rest.substr(std::string_view("tables/").size()));
+    if (!name.has_value() || name->empty() || name->size() > kMaxTableNameLength) {
+      return std::nullopt;
+    }
+    route.action = Action::kTable;
+    route.table = std::move(*name);
+  } else {
+    return std::nullopt;
+  }
+  return route;
+}
+
+std::optional<std::string> QueryParameter(std::string_view target, std::string_view name) {
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    if (eq == std::string_view::npos) return std::string();
+    return PercentDecode(pair.substr(eq + 1)).value_or(std::string());
+  }
   return std::nullopt;
+}
+
+Result<ResultFormat> NegotiateFormat(const Request& request) {
+  const std::string_view target(request.target().data(), request.target().size());
+  if (auto format = QueryParameter(target, "format"); format.has_value()) {
+    if (*format == "json") return ResultFormat::kJson;
+    if (*format == "csv") return ResultFormat::kCsv;
+    return Status::InvalidArgument("format must be json or csv");
+  }
+  auto accept = request.find(http::field::accept);
+  if (accept == request.end()) return ResultFormat::kJson;
+  // Any media range naming text/csv selects CSV; q-values are not weighed
+  // (a client that accepts CSV at all asked for it on purpose).
+  std::string_view ranges(accept->value().data(), accept->value().size());
+  while (!ranges.empty()) {
+    const size_t comma = ranges.find(',');
+    std::string_view range = ranges.substr(0, comma);
+    ranges = comma == std::string_view::npos ? std::string_view() : ranges.substr(comma + 1);
+    range = range.substr(0, range.find(';'));
+    range = Trim(range);
+    if (boost::beast::iequals(range, "text/csv")) return ResultFormat::kCsv;
+  }
+  return ResultFormat::kJson;
 }
 
 std::optional<std::string_view> BearerToken(const Request& request) {
@@ -74,23 +178,33 @@ std::optional<std::string_view> BearerToken(const Request& request) {
     if (c != kScheme[i]) return std::nullopt;
   }
   value.remove_prefix(kScheme.size());
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  value = Trim(value);
   if (value.empty()) return std::nullopt;
   return value;
 }
 
-Result<std::string> ParseQueryBody(std::string_view body) {
-  if (body.empty()) return Status::InvalidArgument("request body must be {\"sql\": \"...\"}");
-  Json parsed = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) return Status::InvalidArgument("request body is not valid JSON");
-  if (!parsed.is_object()) return Status::InvalidArgument("request body must be a JSON object");
-  auto it = parsed.find("sql");
-  if (it == parsed.end()) return Status::InvalidArgument("request body is missing \"sql\"");
-  if (!it->is_string()) return Status::InvalidArgument("\"sql\" must be a string");
-  std::string sql = it->get<std::string>();
+Result<std::string> ParseQueryBody(const Request& request) {
+  const std::string& body = request.body();
+  std::string_view type;
+  if (auto it = request.find(http::field::content_type); it != request.end()) {
+    type = std::string_view(it->value().data(), it->value().size());
+    type = Trim(type.substr(0, type.find(';')));
+  }
+  std::string sql;
+  if (boost::beast::iequals(type, "application/sql") || boost::beast::iequals(type, "text/plain")) {
+    sql = body;
+  } else {
+    if (body.empty()) return Status::InvalidArgument("request body must be {\"sql\": \"...\"}");
+    Json parsed = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) return Status::InvalidArgument("request body is not valid JSON");
+    if (!parsed.is_object()) return Status::InvalidArgument("request body must be a JSON object");
+    auto it = parsed.find("sql");
+    if (it == parsed.end()) return Status::InvalidArgument("request body is missing \"sql\"");
+    if (!it->is_string()) return Status::InvalidArgument("\"sql\" must be a string");
+    sql = it->get<std::string>();
+  }
   if (sql.find_first_not_of(" \t\r\n") == std::string::npos) {
-    return Status::InvalidArgument("\"sql\" must not be empty");
+    return Status::InvalidArgument("the SQL must not be empty");
   }
   return sql;
 }
@@ -148,20 +262,36 @@ void AppendJsonString(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
-std::string ErrorObject(std::string_view code, std::string_view message) {
-  std::string out = "{\"code\":";
+void AppendValidUtf8(std::string& out, std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      out.push_back(text[i++]);
+      continue;
+    }
+    const size_t n = Utf8SequenceLength(text, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    } else {
+      out.append(text.data() + i, n);
+      i += n;
+    }
+  }
+}
+
+std::string ErrorMembers(std::string_view code, std::string_view message) {
+  std::string out = "\"error\":";
   AppendJsonString(out, code);
   out += ",\"message\":";
   AppendJsonString(out, message.substr(0, 1024));
-  out.push_back('}');
   return out;
 }
 
 Response JsonResponse(http::status status, std::string body, unsigned version, bool keep_alive) {
   Response res{status, version};
   res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-store");
-  res.set("X-Content-Type-Options", "nosniff");
+  SetCommonHeaders(res);
   res.keep_alive(keep_alive);
   res.body() = std::move(body);
   res.prepare_payload();
@@ -170,8 +300,7 @@ Response JsonResponse(http::status status, std::string body, unsigned version, b
 
 Response JsonError(http::status status, std::string_view code, std::string_view message,
                    unsigned version, bool keep_alive) {
-  return JsonResponse(status, "{\"error\":" + ErrorObject(code, message) + "}", version,
-                      keep_alive);
+  return JsonResponse(status, "{" + ErrorMembers(code, message) + "}", version, keep_alive);
 }
 
 http::status HttpStatusFor(StatusCode code) {

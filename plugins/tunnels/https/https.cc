@@ -148,7 +148,8 @@ Result<sdk::TunnelOpening> HttpsTunnel::Open(const Json& spec, sdk::QueryChannel
 
   AIRLOCK_ASSIGN_OR_RETURN(IssuedCredential credential, IssueCredential());
   auto state = std::make_shared<EndpointState>(request_id, subject, credential.hash(), not_after,
-                                               channel, config_.rate_limit_per_minute);
+                                               channel, config_.rate_limit_per_minute,
+                                               config_.max_concurrent_queries);
   AIRLOCK_RETURN_IF_ERROR(registry_->Add(state));
 
   const std::string scheme = config_.plaintext() ? "http" : "https";

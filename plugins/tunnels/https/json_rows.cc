@@ -30,11 +30,8 @@ void AppendDouble(std::string& out, double value) {
 }
 
 void AppendTimestamp(std::string& out, int64_t micros, bool utc) {
-  std::string text = arrow::FormatTimestamp(micros, /*with_tz=*/false);
-  if (auto space = text.find(' '); space != std::string::npos) text[space] = 'T';
-  if (utc) text.push_back('Z');
   out.push_back('"');
-  out += text;
+  out += IsoTimestamp(micros, utc);
   out.push_back('"');
 }
 
@@ -85,6 +82,13 @@ void AppendValue(std::string& out, const arrow::BatchView& view, size_t col, siz
 }
 
 }  // namespace
+
+std::string IsoTimestamp(int64_t micros, bool utc) {
+  std::string text = arrow::FormatTimestamp(micros, /*with_tz=*/false);
+  if (auto space = text.find(' '); space != std::string::npos) text[space] = 'T';
+  if (utc) text.push_back('Z');
+  return text;
+}
 
 std::string ColumnsJson(const std::vector<arrow::Field>& fields) {
   std::string out = "[";

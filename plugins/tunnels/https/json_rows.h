@@ -22,4 +22,7 @@ std::string ColumnsJson(const std::vector<arrow::Field>& fields);
 // Appends row `row` of `view` as a JSON array.
 void AppendRowJson(std::string& out, const arrow::BatchView& view, size_t row);
 
+// "YYYY-MM-DDTHH:MM:SS[.ffffff]", with "Z" when `utc` (a column with a zone).
+std::string IsoTimestamp(int64_t micros, bool utc);
+
 }  // namespace airlock::tunnels::https

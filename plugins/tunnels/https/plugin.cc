@@ -4,7 +4,8 @@
 
 AIRLOCK_TUNNEL_PLUGIN(
     airlock::tunnels::https::HttpsTunnel, "https", "1.0.0",
-    "HTTPS query endpoint per request: POST SQL with a one-time bearer credential, JSON rows back",
+    "HTTPS query endpoint per request: SQL with a one-time bearer credential, JSON or CSV rows "
+    "streamed back, schema browsing and a built-in web explorer",
     R"({"type":"object","additionalProperties":false,)"
     R"("properties":{"listen_address":{"type":"string"},)"
     R"("port":{"type":"integer","minimum":0,"maximum":65535},)"
@@ -15,6 +16,7 @@ AIRLOCK_TUNNEL_PLUGIN(
     R"("max_rows":{"type":"integer","minimum":1},"max_body_bytes":{"type":"integer","minimum":16},)"
     R"("query_timeout_ms":{"type":"integer","minimum":1},)"
     R"("rate_limit_per_minute":{"type":"integer","minimum":0},)"
+    R"("max_concurrent_queries":{"type":"integer","minimum":1,"maximum":1024},)"
     R"("io_threads":{"type":"integer","minimum":1},"query_threads":{"type":"integer","minimum":1},)"
     R"("max_connections":{"type":"integer","minimum":1},)"
     R"("idle_timeout_ms":{"type":"integer","minimum":100}}})")

@@ -1,25 +1,29 @@
 #include "query_job.h"
 
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "airlock/cpp/arrow.hpp"
 #include "airlock/cpp/batch.hpp"
-#include "json_rows.h"
+#include "result_format.h"
+#include "router.h"
 
 namespace airlock::tunnels::https {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Converts batches to JSON rows as they arrive; buffers the first
-// `stream_threshold_bytes`, then streams.
-class JsonResultStream final : public sdk::BatchConsumer {
+// Encodes batches as they arrive and writes each one on, once the first has
+// been encoded (see RunQuery).
+class ResultStream final : public sdk::BatchConsumer {
  public:
-  JsonResultStream(const EndpointState& endpoint, const QueryLimits& limits, ResponseChannel& out,
-                   unsigned version, bool keep_alive)
+  ResultStream(const EndpointState& endpoint, ResultFormat format, const QueryLimits& limits,
+               const sdk::Host& host, ResponseChannel& out, unsigned version, bool keep_alive)
       : endpoint_(endpoint),
+        encoder_(MakeResultEncoder(format)),
         limits_(limits),
+        host_(host),
         out_(out),
         version_(version),
         keep_alive_(keep_alive),
@@ -42,6 +46,7 @@ class JsonResultStream final : public sdk::BatchConsumer {
       fields_.push_back(std::move(field).value());
     }
     have_schema_ = true;
+    pending_ = encoder_->Begin(fields_);
     return Status::Ok();
   }
 
@@ -51,6 +56,10 @@ class JsonResultStream final : public sdk::BatchConsumer {
       deadline_hit_ = true;
       return Status::DeadlineExceeded("query_timeout_ms elapsed");
     }
+    if (WindowEnded()) {
+      window_ended_ = true;
+      return Status::Cancelled("the access window ended");
+    }
     auto view = arrow::BatchView::Make(fields_, *batch.get());
     if (!view.ok()) return Fail(view.status());
     for (size_t row = 0; row < view->num_rows(); ++row) {
@@ -58,32 +67,36 @@ class JsonResultStream final : public sdk::BatchConsumer {
         limit_hit_ = true;
         return Status::ResourceExhausted("result has more than max_rows rows");
       }
-      if (rows_ != 0) pending_.push_back(',');
-      AppendRowJson(pending_, *view, row);
+      encoder_->AppendRow(pending_, *view, row);
       ++rows_;
-      if (pending_.size() >= limits_.stream_threshold_bytes && !Flush()) {
-        return Status::Cancelled("the client connection is gone");
-      }
+      if (pending_.size() >= limits_.chunk_bytes && !Flush()) return Gone();
     }
+    // Batch by batch: whatever this batch produced goes out now.
+    if (!Flush()) return Gone();
     return Status::Ok();
   }
 
-  bool IsCancelled() override { return endpoint_.closed() || out_.broken() || Expired(); }
+  bool IsCancelled() override {
+    return endpoint_.closed() || out_.broken() || Expired() || WindowEnded();
+  }
 
   // Answers once the channel has returned `status`.
   void Finish(const Status& status) {
     if (out_.broken()) return;  // nobody left to tell
-    if (!streaming_ && OkResult(status)) {
-      std::string body = Prefix();
-      body += pending_;
-      body += "],\"row_count\":" + std::to_string(rows_) + "}";
-      out_.Respond(JsonResponse(http::status::ok, std::move(body), version_, keep_alive_));
-      return;
-    }
-    if (streaming_ && OkResult(status)) {
+    if (OkResult(status)) {
       std::string tail = std::move(pending_);
-      tail += "],\"row_count\":" + std::to_string(rows_) + "}";
-      out_.EndChunked(std::move(tail), keep_alive_);
+      if (!have_schema_) tail = encoder_->Begin(fields_);  // a channel that sent nothing
+      tail += encoder_->End(rows_);
+      if (!streaming_) {
+        Response res = JsonResponse(http::status::ok, std::move(tail), version_, keep_alive_);
+        res.set(http::field::content_type, encoder_->content_type());
+        res.set(kRowCountField, std::to_string(rows_));
+        out_.Respond(std::move(res));
+        return;
+      }
+      http::fields trailers;
+      trailers.set(kRowCountField, std::to_string(rows_));
+      out_.EndChunked(std::move(tail), std::move(trailers), keep_alive_);
       return;
     }
     const auto [http_status, code, message] = Describe(status);
@@ -92,9 +105,12 @@ class JsonResultStream final : public sdk::BatchConsumer {
       return;
     }
     std::string tail = std::move(pending_);
-    tail += "],\"row_count\":" + std::to_string(rows_) +
-            ",\"error\":" + ErrorObject(code, message) + "}";
-    out_.EndChunked(std::move(tail), /*keep_alive=*/false);
+    tail += encoder_->Failed(rows_, code, message);
+    if (encoder_->truncate_on_failure()) {
+      out_.AbortChunked(std::move(tail));
+    } else {
+      out_.EndChunked(std::move(tail), {}, /*keep_alive=*/false);
+    }
   }
 
  private:
@@ -105,7 +121,8 @@ class JsonResultStream final : public sdk::BatchConsumer {
   };
 
   bool OkResult(const Status& status) const {
-    return status.ok() && !limit_hit_ && !deadline_hit_ && !own_error_.has_value();
+    return status.ok() && !limit_hit_ && !deadline_hit_ && !window_ended_ &&
+           !own_error_.has_value();
   }
 
   Failure Describe(const Status& status) const {
@@ -121,8 +138,13 @@ class JsonResultStream final : public sdk::BatchConsumer {
     if (endpoint_.closed()) {
       return {http::status::gone, "revoked", "this endpoint has been revoked"};
     }
-    if (deadline_hit_ || (Expired() && (status.code() == StatusCode::kCancelled ||
-                                        status.code() == StatusCode::kDeadlineExceeded))) {
+    const bool stopped =
+        status.code() == StatusCode::kCancelled || status.code() == StatusCode::kDeadlineExceeded;
+    if (window_ended_ || (stopped && WindowEnded())) {
+      return {http::status::unauthorized, "expired",
+              "the access window of this endpoint has ended"};
+    }
+    if (deadline_hit_ || (stopped && Expired())) {
       return {http::status::gateway_timeout, "deadline_exceeded",
               "the query did not finish within " + std::to_string(limits_.timeout.count()) + " ms"};
     }
@@ -134,24 +156,32 @@ class JsonResultStream final : public sdk::BatchConsumer {
     return status;
   }
 
-  bool Expired() const { return Clock::now() > deadline_; }
+  static Status Gone() { return Status::Cancelled("the client connection is gone"); }
 
-  std::string Prefix() const { return "{\"columns\":" + ColumnsJson(fields_) + ",\"rows\":["; }
+  bool Expired() const { return Clock::now() > deadline_; }
+  bool WindowEnded() const { return NowUnixSeconds(host_) > endpoint_.not_after(); }
 
   // Sends what is pending, starting the chunked response first if need be.
   bool Flush() {
     if (!streaming_) {
-      if (!out_.BeginChunked(http::status::ok, version_, keep_alive_)) return false;
+      ResponseHeader header{http::status::ok, version_};
+      header.set(http::field::content_type, encoder_->content_type());
+      header.set(http::field::trailer, kRowCountField);
+      SetCommonHeaders(header);
+      header.keep_alive(keep_alive_);
+      if (!out_.BeginChunked(std::move(header))) return false;
       streaming_ = true;
-      pending_.insert(0, Prefix());
     }
+    if (pending_.empty()) return !out_.broken();
     const bool written = out_.WriteChunk(pending_);
     pending_.clear();
     return written;
   }
 
   const EndpointState& endpoint_;
+  const std::unique_ptr<ResultEncoder> encoder_;
   const QueryLimits& limits_;
+  const sdk::Host& host_;
   ResponseChannel& out_;
   const unsigned version_;
   const bool keep_alive_;
@@ -164,6 +194,7 @@ class JsonResultStream final : public sdk::BatchConsumer {
   bool streaming_ = false;
   bool limit_hit_ = false;
   bool deadline_hit_ = false;
+  bool window_ended_ = false;
   std::optional<Status> own_error_;
 };
 
@@ -173,9 +204,10 @@ Response Revoked(unsigned version) {
 
 }  // namespace
 
-void RunQuery(EndpointState& endpoint, const std::string& sql, const QueryLimits& limits,
-              ResponseChannel& out, unsigned version, bool keep_alive) {
-  JsonResultStream stream(endpoint, limits, out, version, keep_alive);
+void RunQuery(EndpointState& endpoint, const std::string& sql, ResultFormat format,
+              const QueryLimits& limits, const sdk::Host& host, ResponseChannel& out,
+              unsigned version, bool keep_alive) {
+  ResultStream stream(endpoint, format, limits, host, out, version, keep_alive);
   Status status;
   {
     auto lease = endpoint.Acquire();
@@ -188,7 +220,8 @@ void RunQuery(EndpointState& endpoint, const std::string& sql, const QueryLimits
   stream.Finish(status);
 }
 
-void RunTables(EndpointState& endpoint, ResponseChannel& out, unsigned version, bool keep_alive) {
+void RunTables(EndpointState& endpoint, const std::optional<std::string>& table,
+               ResponseChannel& out, unsigned version, bool keep_alive) {
   std::optional<Result<Json>> tables;
   {
     auto lease = endpoint.Acquire();
@@ -204,9 +237,31 @@ void RunTables(EndpointState& endpoint, ResponseChannel& out, unsigned version, 
                           status.message(), version, keep_alive));
     return;
   }
-  out.Respond(JsonResponse(http::status::ok,
-                           tables->value().dump(-1, ' ', false, Json::error_handler_t::replace),
-                           version, keep_alive));
+  const Json& document = tables->value();
+  const auto list = document.find("tables");
+  if (!document.is_object() || list == document.end() || !list->is_array()) {
+    out.Respond(JsonError(http::status::bad_gateway, "bad_result",
+                          "the enclave returned a schema document without a \"tables\" list",
+                          version, keep_alive));
+    return;
+  }
+  const auto dump = [](const Json& j) {
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  };
+  if (!table.has_value()) {
+    out.Respond(JsonResponse(http::status::ok, dump(document), version, keep_alive));
+    return;
+  }
+  for (const Json& entry : *list) {
+    const auto name = entry.find("name");
+    if (entry.is_object() && name != entry.end() && name->is_string() &&
+        name->get_ref<const std::string&>() == *table) {
+      out.Respond(JsonResponse(http::status::ok, dump(entry), version, keep_alive));
+      return;
+    }
+  }
+  out.Respond(JsonError(http::status::not_found, "not_found", "no table named '" + *table + "'",
+                        version, keep_alive));
 }
 
 }  // namespace airlock::tunnels::https

@@ -17,13 +17,18 @@ class ResponseChannel {
   // the connection then reads its next request or closes.
   virtual void Respond(Response response) = 0;
 
-  // Streaming with chunked transfer encoding. BeginChunked sends the header,
-  // WriteChunk one chunk; both block until written and return false when the
-  // connection failed or was closed. EndChunked writes `data` as a last data
-  // chunk plus the terminating chunk (asynchronously) and completes the request.
-  virtual bool BeginChunked(http::status status, unsigned version, bool keep_alive) = 0;
+  // Streaming with chunked transfer encoding. BeginChunked sends `header`
+  // (status, Content-Type, keep-alive, Trailer...; the channel marks it
+  // chunked), WriteChunk one chunk; both block until written and return false
+  // when the connection failed or was closed.
+  virtual bool BeginChunked(ResponseHeader header) = 0;
   virtual bool WriteChunk(std::string_view data) = 0;
-  virtual void EndChunked(std::string data, bool keep_alive) = 0;
+  // Writes `data` as a last data chunk, then the terminating chunk carrying
+  // `trailers` (asynchronously), and completes the request.
+  virtual void EndChunked(std::string data, http::fields trailers, bool keep_alive) = 0;
+  // Writes `data` as a last data chunk and closes the connection without the
+  // terminating chunk: the client sees a truncated body.
+  virtual void AbortChunked(std::string data) = 0;
 
   // True once a write failed or the connection was closed.
   virtual bool broken() const = 0;

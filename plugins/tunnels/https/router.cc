@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "explorer_assets.h"
+
 namespace airlock::tunnels::https {
 namespace {
 
@@ -21,6 +23,20 @@ int64_t NowUnixSeconds(const sdk::Host& host) {
       .count();
 }
 
+Response RequestRouter::SessionInfo(const EndpointState& endpoint, unsigned version,
+                                    bool keep_alive) const {
+  const Json body{{"request_id", endpoint.request_id()},
+                  {"principal", endpoint.subject()},
+                  {"expires_at", endpoint.not_after()},
+                  {"limits",
+                   {{"max_rows", config_.max_rows},
+                    {"query_timeout_ms", config_.query_timeout.count()},
+                    {"rate_limit_per_minute", config_.rate_limit_per_minute},
+                    {"max_concurrent_queries", endpoint.max_concurrent_jobs()}}}};
+  return JsonResponse(http::status::ok, body.dump(-1, ' ', false, Json::error_handler_t::replace),
+                      version, keep_alive);
+}
+
 RouteResult RequestRouter::Handle(const Request& request,
                                   const std::shared_ptr<SessionHandle>& session,
                                   std::string_view remote) const {
@@ -31,7 +47,7 @@ RouteResult RequestRouter::Handle(const Request& request,
   };
 
   const std::string_view target(request.target().data(), request.target().size());
-  const auto route = ParseTarget(target);
+  auto route = ParseTarget(target);
   if (!route.has_value()) return error(http::status::not_found, "not_found", "no such resource");
 
   bool revoked = false;
@@ -44,13 +60,17 @@ RouteResult RequestRouter::Handle(const Request& request,
     return error(http::status::gone, "revoked", "this endpoint has been revoked");
   }
 
-  const http::verb wanted = route->action == Action::kQuery ? http::verb::post : http::verb::get;
+  const http::verb wanted = MethodFor(route->action);
   if (request.method() != wanted) {
     auto res =
         JsonError(http::status::method_not_allowed, "method_not_allowed",
                   std::string("use ") + std::string(http::to_string(wanted)), version, keep_alive);
     res.set(http::field::allow, http::to_string(wanted));
     return Answer(std::move(res));
+  }
+
+  if (IsPublicAsset(route->action)) {
+    return Answer(ExplorerResponse(route->action, route->endpoint_id, version, keep_alive));
   }
 
   const auto token = BearerToken(request);
@@ -69,6 +89,8 @@ RouteResult RequestRouter::Handle(const Request& request,
     res.set(http::field::www_authenticate, "Bearer realm=\"airlock\", error=\"invalid_token\"");
     return Answer(std::move(res));
   }
+  // The window binds the credential by itself: refused after not_after even
+  // if the kernel has not closed the endpoint yet.
   if (NowUnixSeconds(host_) > endpoint->not_after()) {
     auto res = JsonError(http::status::unauthorized, "expired",
                          "the access window of this endpoint has ended", version, keep_alive);
@@ -86,16 +108,38 @@ RouteResult RequestRouter::Handle(const Request& request,
     return Answer(std::move(res));
   }
 
-  Dispatch dispatch{endpoint, route->action, {}};
+  if (route->action == Action::kSession) {
+    return Answer(SessionInfo(*endpoint, version, keep_alive));
+  }
+
+  Dispatch dispatch{endpoint, route->action, {}, ResultFormat::kJson, std::nullopt, std::nullopt};
   if (route->action == Action::kQuery) {
-    auto sql = ParseQueryBody(request.body());
+    auto format = NegotiateFormat(request);
+    if (!format.ok()) {
+      return error(http::status::bad_request, "invalid_request", format.status().message());
+    }
+    dispatch.format = *format;
+    auto sql = ParseQueryBody(request);
     if (!sql.ok()) {
       return error(http::status::bad_request, "invalid_request", sql.status().message());
     }
     dispatch.sql = std::move(sql).value();
+  } else if (route->action == Action::kTable) {
+    dispatch.table = std::move(route->table);
   }
+  auto slot = endpoint->TryStartJob();
+  if (!slot.has_value()) {
+    auto res =
+        JsonError(http::status::too_many_requests, "too_many_concurrent_queries",
+                  "this credential already has " + std::to_string(endpoint->max_concurrent_jobs()) +
+                      " queries running (max_concurrent_queries); wait for one to finish",
+                  version, keep_alive);
+    res.set(http::field::retry_after, "1");
+    return Answer(std::move(res));
+  }
+  dispatch.slot.emplace(std::move(*slot));
   RouteResult result;
-  result.dispatch = std::move(dispatch);
+  result.dispatch.emplace(std::move(dispatch));
   return result;
 }
 

@@ -1,7 +1,10 @@
 // Decides what to do with one request, without doing any I/O: answer it at
-// once (404, 405, 401, 410, 429, 400...) or dispatch it to a query thread.
-// Checks run in this order: path, endpoint (unknown 404 / revoked 410),
-// method, credential (401), expiry (401 expired), rate limit (429), body (400).
+// once (explorer assets, session, 404, 405, 401, 410, 429, 400...) or
+// dispatch it to a query thread.
+// Checks run in this order: path (404), endpoint (unknown 404 / revoked 410),
+// method (405), [explorer assets are answered here, without a credential],
+// credential (401), window (401 expired), rate limit (429 rate_limited),
+// concurrency (429 too_many_concurrent_queries), format and body (400).
 #pragma once
 
 #include <memory>
@@ -18,8 +21,12 @@ namespace airlock::tunnels::https {
 
 struct Dispatch {
   std::shared_ptr<EndpointState> endpoint;
-  Action action;
-  std::string sql;  // kQuery only
+  Action action;                              // kQuery, kTables or kTable
+  std::string sql;                            // kQuery only
+  ResultFormat format = ResultFormat::kJson;  // kQuery only
+  std::optional<std::string> table;           // kTable only
+  // Declared after `endpoint`, so it is released first.
+  std::optional<EndpointState::JobSlot> slot;
 };
 
 struct RouteResult {
@@ -42,6 +49,8 @@ class RequestRouter {
                      std::string_view remote) const;
 
  private:
+  Response SessionInfo(const EndpointState& endpoint, unsigned version, bool keep_alive) const;
+
   EndpointRegistry& registry_;
   const HttpsTunnelConfig& config_;
   sdk::Host host_;

@@ -93,20 +93,15 @@ class Session final : public SessionHandle,
               });
   }
 
-  bool BeginChunked(http::status status, unsigned version, bool keep_alive) override {
+  bool BeginChunked(ResponseHeader header) override {
     auto done = std::make_shared<std::promise<bool>>();
     auto result = done->get_future();
     net::post(stream_.get_executor(),
-              [self = this->shared_from_this(), done, status, version, keep_alive] {
+              [self = this->shared_from_this(), done, header = std::move(header)]() mutable {
                 if (self->broken_) return done->set_value(false);
-                self->chunked_header_.emplace(status, version);
-                auto& header = *self->chunked_header_;
-                header.set(http::field::content_type, "application/json");
-                header.set(http::field::cache_control, "no-store");
-                header.set("X-Content-Type-Options", "nosniff");
-                header.keep_alive(keep_alive);
-                header.chunked(true);
-                self->chunked_serializer_.emplace(header);
+                self->chunked_header_.emplace(std::move(header));
+                self->chunked_header_->chunked(true);
+                self->chunked_serializer_.emplace(*self->chunked_header_);
                 self->Lowest().expires_after(kWriteTimeout);
                 http::async_write_header(self->stream_, *self->chunked_serializer_,
                                          [self, done](beast::error_code ec, size_t) {
@@ -133,11 +128,20 @@ class Session final : public SessionHandle,
     return Await(result);  // `data` stays alive until the write completed
   }
 
-  void EndChunked(std::string data, bool keep_alive) override {
+  void EndChunked(std::string data, http::fields trailers, bool keep_alive) override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this(), data = std::move(data),
+                                       trailers = std::move(trailers), keep_alive]() mutable {
+      self->tail_ = std::move(data);
+      self->trailers_ = std::move(trailers);
+      self->WriteTail(keep_alive, /*terminate=*/true);
+    });
+  }
+
+  void AbortChunked(std::string data) override {
     net::post(stream_.get_executor(),
-              [self = this->shared_from_this(), data = std::move(data), keep_alive]() mutable {
+              [self = this->shared_from_this(), data = std::move(data)]() mutable {
                 self->tail_ = std::move(data);
-                self->WriteTail(keep_alive);
+                self->WriteTail(/*keep_alive=*/false, /*terminate=*/false);
               });
   }
 
@@ -234,9 +238,10 @@ class Session final : public SessionHandle,
   void RunJob(const Dispatch& dispatch, unsigned version, bool keep_alive) {
     try {
       if (dispatch.action == Action::kQuery) {
-        RunQuery(*dispatch.endpoint, dispatch.sql, context_.limits, *this, version, keep_alive);
+        RunQuery(*dispatch.endpoint, dispatch.sql, dispatch.format, context_.limits, context_.host,
+                 *this, version, keep_alive);
       } else {
-        RunTables(*dispatch.endpoint, *this, version, keep_alive);
+        RunTables(*dispatch.endpoint, dispatch.table, *this, version, keep_alive);
       }
     } catch (const std::exception& e) {
       // Out of memory and the like: this request fails, the process lives on.
@@ -281,19 +286,22 @@ class Session final : public SessionHandle,
                              });
   }
 
-  void WriteTail(bool keep_alive) {
+  // `terminate`: end the body with the last chunk (and trailers); without it
+  // the connection is closed after `tail_`, leaving the body truncated.
+  void WriteTail(bool keep_alive, bool terminate) {
     if (broken_) return DoClose();
     auto finish = [self = this->shared_from_this(), keep_alive](beast::error_code ec, size_t) {
       self->chunked_serializer_.reset();
       self->chunked_header_.reset();
       self->tail_.clear();
+      self->trailers_.clear();
       if (ec || !keep_alive) return self->DoClose();
       self->DoReadHeader();
     };
-    auto last = [self = this->shared_from_this(), finish](beast::error_code ec, size_t) {
-      if (ec) return finish(ec, 0);
+    auto last = [self = this->shared_from_this(), finish, terminate](beast::error_code ec, size_t) {
+      if (ec || !terminate) return finish(ec ? ec : beast::error_code(net::error::eof), 0);
       self->Lowest().expires_after(kWriteTimeout);
-      net::async_write(self->stream_, http::make_chunk_last(), finish);
+      net::async_write(self->stream_, http::make_chunk_last(self->trailers_), finish);
     };
     Lowest().expires_after(kWriteTimeout);
     if (tail_.empty()) return last({}, 0);
@@ -316,9 +324,10 @@ class Session final : public SessionHandle,
   std::string remote_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<Response> response_;
-  std::optional<http::response<http::empty_body>> chunked_header_;
+  std::optional<ResponseHeader> chunked_header_;
   std::optional<http::response_serializer<http::empty_body>> chunked_serializer_;
   std::string tail_;
+  http::fields trailers_;
   std::array<char, 4096> drain_;
   size_t drained_ = 0;
 

@@ -12,6 +12,8 @@ namespace {
 
 // How often a wait looks at cancellation and the deadline.
 constexpr int kPollMillis = 20;
+// How long a cancelled statement may take to end before the wait gives up.
+constexpr std::chrono::seconds kCancelGrace{5};
 
 std::string Trim(std::string text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
@@ -196,6 +198,7 @@ Status PgConnection::Send(std::string_view sql, const std::vector<Param>& params
 Result<PgResult> PgConnection::Await(const Interrupt& interrupt) {
   Status stop = Status::Ok();
   bool cancel_sent = false;
+  std::chrono::steady_clock::time_point cancelled_at;
   PgResult error;
   PgResult last;
   for (;;) {
@@ -211,7 +214,13 @@ Result<PgResult> PgConnection::Await(const Interrupt& interrupt) {
           stop = std::move(why);
           RequestCancel();
           cancel_sent = true;
+          cancelled_at = std::chrono::steady_clock::now();
         }
+      }
+      // A server that does not answer its cancel request is given up on; the
+      // caller drops the connection, which ends the backend's statement.
+      if (cancel_sent && std::chrono::steady_clock::now() - cancelled_at > kCancelGrace) {
+        return stop;
       }
       if (PQconsumeInput(conn_) == 0) {
         return Status::Unavailable("lost the connection to the source: " +

@@ -1,5 +1,6 @@
 #include "bson_cells.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -517,10 +518,13 @@ bool ToValue(Kind kind, const bson_iter_t* it, std::string* scratch, scope::Valu
   switch (kind) {
     case Kind::kObjectId: {
       if (type != BSON_TYPE_OID) return false;
+      static constexpr char kHex[] = "0123456789abcdef";
+      const uint8_t* bytes = bson_iter_oid(it)->bytes;
       scratch->resize(24);
-      char hex[25];
-      bson_oid_to_string(bson_iter_oid(it), hex);
-      scratch->assign(hex, 24);
+      for (size_t i = 0; i < 12; ++i) {
+        (*scratch)[2 * i] = kHex[bytes[i] >> 4];
+        (*scratch)[2 * i + 1] = kHex[bytes[i] & 0xF];
+      }
       return text();
     }
     case Kind::kInt32: {

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <cstring>
 #include <mutex>
 
 namespace airlock::connectors::mongodb {
@@ -12,19 +13,26 @@ namespace {
 // destruction. Refuses bytes that contain NUL (they would be truncated).
 class CString {
  public:
-  explicit CString(std::string_view bytes) : data_(bytes.size() + 1, '\0') {
-    std::copy(bytes.begin(), bytes.end(), data_.begin());
+  explicit CString(std::string_view bytes) {
+    if (bytes.size() > kMaxSecretBytes) {
+      too_long_ = true;
+      bytes = {};
+    }
+    data_.assign(bytes.size() + 1, '\0');
+    if (!bytes.empty()) std::memcpy(data_.data(), bytes.data(), bytes.size());
   }
   ~CString() { OPENSSL_cleanse(data_.data(), data_.size()); }
   CString(const CString&) = delete;
   CString& operator=(const CString&) = delete;
   const char* c_str() const { return data_.data(); }
-  bool has_nul() const {
+  bool unusable() const {
     return std::find(data_.begin(), data_.end() - 1, '\0') != data_.end() - 1;
   }
 
  private:
+  static constexpr size_t kMaxSecretBytes = 1u << 20;
   std::vector<char> data_;
+  bool too_long_ = false;
 };
 
 Status Resolve(const sdk::Host& host, const std::string& reference, const char* what,
@@ -80,7 +88,7 @@ Result<std::unique_ptr<MongoSession>> MongoSession::Open(const MongoConfig& conf
   if (!config.uri_secret.empty()) {
     AIRLOCK_RETURN_IF_ERROR(Resolve(host, config.uri_secret, "uri_secret", &s->secrets_));
     CString text(s->secrets_.back().view());
-    s->uri_ = text.has_nul() ? nullptr : mongoc_uri_new_with_error(text.c_str(), &error);
+    s->uri_ = text.unusable() ? nullptr : mongoc_uri_new_with_error(text.c_str(), &error);
     if (s->uri_ == nullptr) {
       return Status::InvalidArgument("uri_secret does not hold a valid MongoDB connection string");
     }
@@ -94,7 +102,7 @@ Result<std::unique_ptr<MongoSession>> MongoSession::Open(const MongoConfig& conf
   if (!config.password_secret.empty()) {
     AIRLOCK_RETURN_IF_ERROR(Resolve(host, config.password_secret, "password_secret", &s->secrets_));
     CString password(s->secrets_.back().view());
-    if (password.has_nul() || !mongoc_uri_set_password(s->uri_, password.c_str())) {
+    if (password.unusable() || !mongoc_uri_set_password(s->uri_, password.c_str())) {
       return Status::InvalidArgument("password_secret holds a value libmongoc cannot use");
     }
   }
@@ -120,7 +128,7 @@ Result<std::unique_ptr<MongoSession>> MongoSession::Open(const MongoConfig& conf
       AIRLOCK_RETURN_IF_ERROR(Resolve(host, config.tls.certificate_key_password_secret,
                                       "tls.certificate_key_password_secret", &s->secrets_));
       CString password(s->secrets_.back().view());
-      if (password.has_nul()) {
+      if (password.unusable()) {
         return Status::InvalidArgument(
             "tls.certificate_key_password_secret holds a value libmongoc cannot use");
       }

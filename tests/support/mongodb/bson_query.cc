@@ -917,6 +917,32 @@ bool Matches(const bson_t* doc, const bson_t* filter) {
   return true;
 }
 
+struct Projector::Impl {
+  Doc spec;  // owns the bytes the parsed projection points into
+  Projection projection;
+};
+
+Projector::Projector(const bson_t* spec) {
+  auto impl = std::make_shared<Impl>();
+  impl->spec = ToDoc(spec);
+  BsonView view = View(impl->spec);
+  impl->projection = ParseProjection(view.get());
+  impl_ = std::move(impl);
+}
+
+Doc Projector::Apply(const bson_t* doc) const {
+  const Projection& p = impl_->projection;
+  bson_t out = BSON_INITIALIZER;
+  if (p.inclusion) {
+    Include(doc, p.root, doc, &out, true, p.id_excluded);
+  } else {
+    Exclude(doc, p.root, &out, true, p.id_excluded);
+  }
+  Doc result = ToDoc(&out);
+  bson_destroy(&out);
+  return result;
+}
+
 Doc Project(const bson_t* doc, const bson_t* spec) {
   const Projection p = ParseProjection(spec);
   bson_t out = BSON_INITIALIZER;

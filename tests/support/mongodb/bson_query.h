@@ -94,6 +94,18 @@ void ValidateFilter(const bson_t* filter);
 // Applies a find projection or a $project specification to `doc`.
 Doc Project(const bson_t* doc, const bson_t* spec);
 
+// A projection parsed once (the specification is copied), applied to many
+// documents. Throws CommandError for a bad specification.
+class Projector {
+ public:
+  explicit Projector(const bson_t* spec);
+  Doc Apply(const bson_t* doc) const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Impl> impl_;
+};
+
 // Applies $addFields: computed fields appended (or replaced at the top level).
 Doc AddFields(const bson_t* doc, const bson_t* spec);
 

@@ -130,6 +130,7 @@ struct MongoTestServer::Cursor {
     Doc spec;
     int64_t n = 0;
     int64_t seen = 0;
+    std::optional<Projector> projector;  // kProject: parsed once
   };
   std::string ns;
   std::shared_ptr<const std::vector<std::string>> source;
@@ -152,7 +153,8 @@ struct MongoTestServer::Cursor {
             keep = Matches(view.get(), spec.get());
             break;
           case Stage::kProject:
-            current = Project(view.get(), spec.get());
+            if (!s.projector) s.projector.emplace(spec.get());
+            current = s.projector->Apply(view.get());
             break;
           case Stage::kAddFields:
             current = AddFields(view.get(), spec.get());

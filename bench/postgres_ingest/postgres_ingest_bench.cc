@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,10 +63,7 @@ double RunPsql(const airlock::test::PgCluster& pg) {
        "postgres", "-c", std::string("\\copy (") + kSelect + ") TO '/dev/null'"},
       {std::string("PGPASSWORD=") + kPassword, "PGSSLMODE=disable"});
   const double s = Seconds(start);
-  if (result.exit_code != 0) {
-    std::fprintf(stderr, "psql failed: %s\n", result.err.c_str());
-    std::exit(1);
-  }
+  if (result.exit_code != 0) throw std::runtime_error("psql failed: " + result.err);
   return s;
 }
 
@@ -121,15 +119,18 @@ double RunConnectorOnly(const airlock::test::PgCluster& pg, int64_t rows, int64_
   // routes its own: through EnclaveHostServices() to a per-pull EnclaveHost.
   static airlock::plugin_host::PluginLoader loader(airlock::enclave::EnclaveHostServices());
   int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) std::abort();
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    throw std::runtime_error("socketpair failed");
+  }
+  airlock::enclave::UniqueFd peer(fds[1]);
   airlock::enclave::FrameChannel channel(fds[0]);  // carries audit events; none are sent
   airlock::enclave::EnclaveHost host([](int32_t, std::string_view, std::string_view) {}, channel);
   airlock::enclave::ScopedEnclaveHost routed(host);
   auto library = loader.Load(AIRLOCK_POSTGRES_CONNECTOR, std::nullopt, AIRLOCK_KIND_CONNECTOR);
-  if (!library.ok()) std::abort();
+  if (!library.ok()) throw std::runtime_error(library.status().ToString());
   auto connector =
       airlock::plugin_host::ConnectorPlugin::Create(*library, ConnectorConfig(pg, batch_rows));
-  if (!connector.ok()) std::abort();
+  if (!connector.ok()) throw std::runtime_error(connector.status().ToString());
   airlock::PullSpec spec;
   spec.dataset = "bench_rows";
   NullConsumer consumer;
@@ -137,17 +138,18 @@ double RunConnectorOnly(const airlock::test::PgCluster& pg, int64_t rows, int64_
   const airlock::Status pulled = (*connector)->Pull(spec, consumer);
   const double s = Seconds(start);
   if (!pulled.ok() || consumer.rows != rows) {
-    std::fprintf(stderr, "connector pull failed: %s\n", pulled.ToString().c_str());
-    std::exit(1);
+    throw std::runtime_error("connector pull failed: " + pulled.ToString());
   }
-  ::close(fds[1]);
   return s;
 }
 
 double RunEnclave(const airlock::test::PgCluster& pg, int64_t rows, int64_t batch_rows) {
-  using namespace airlock::enclave;
+  using namespace airlock::enclave;  // NOLINT
+  using airlock::Result;
   int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) std::abort();
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    throw std::runtime_error("socketpair failed");
+  }
   EnclaveEnvironment env;
   env.log = [](int32_t level, std::string_view source, std::string_view message) {
     if (level >= AIRLOCK_LOG_WARN) {
@@ -163,7 +165,21 @@ double RunEnclave(const airlock::test::PgCluster& pg, int64_t rows, int64_t batc
   EnclaveEvents events;
   events.on_state = [&outcome](const Json& state) { outcome.Set(state); };
   auto client = EnclaveClient::Start(fds[1], events);
-  if (!client.ok()) std::abort();
+  // On every path: end the channel (the enclave then returns) and join.
+  struct Stop {
+    std::thread& thread;
+    Result<std::unique_ptr<EnclaveClient>>& client;
+    int kernel_fd;
+    ~Stop() {
+      if (client.ok()) {
+        (*client)->Close();
+      } else {
+        ::shutdown(kernel_fd, SHUT_RDWR);
+      }
+      thread.join();
+    }
+  } stop{enclave, client, fds[1]};
+  if (!client.ok()) throw std::runtime_error(client.status().ToString());
 
   const Json config = ConnectorConfig(pg, batch_rows);
   const Json spec = {
@@ -175,16 +191,12 @@ double RunEnclave(const airlock::test::PgCluster& pg, int64_t rows, int64_t batc
          {"pull", {{"dataset", "bench_rows"}, {"object", "public.bench_rows"}}}}}},
       {"limits", {{"max_memory_bytes", int64_t{4} << 30}}}};
   const auto start = Clock::now();
-  if (!(*client)->SendSpec(spec).ok()) std::abort();
+  if (auto sent = (*client)->SendSpec(spec); !sent.ok()) throw std::runtime_error(sent.ToString());
   const Json state = outcome.Wait();
   const double s = Seconds(start);
   if (state.value("state", "") != "sealed" || state["tables"][0]["rows"].get<int64_t>() != rows) {
-    std::fprintf(stderr, "enclave did not seal %lld rows: %s\n", static_cast<long long>(rows),
-                 state.dump().c_str());
-    std::exit(1);
+    throw std::runtime_error("enclave did not seal every row: " + state.dump());
   }
-  (*client)->Close();
-  enclave.join();
   return s;
 }
 
@@ -197,7 +209,7 @@ int64_t Flag(int argc, char** argv, const char* name, int64_t fallback) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   const int64_t rows = Flag(argc, argv, "--rows", 1000000);
   const int64_t runs = Flag(argc, argv, "--runs", 3);
   const int64_t batch_rows = Flag(argc, argv, "--batch-rows", 10000);
@@ -236,4 +248,13 @@ int main(int argc, char** argv) {
       p, n / p, o, n / o, a, n / a);
   std::printf("ratio enclave/psql %.2f, connector alone/psql %.2f\n", p / o, p / a);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {  // unwinds first: the cluster is stopped and wiped
+    std::fprintf(stderr, "postgres_ingest_bench: %s\n", e.what());
+    return 1;
+  }
 }

@@ -18,7 +18,8 @@
 // exit, so a test binary pays for initdb once (~0.5 s).
 //
 // Failures throw std::runtime_error (a fixture that cannot start is a broken
-// test). Thread-safety: Query/Exec/Psql may be called from several threads.
+// test). A process that dies without unwinding (abort, exit, a crash) leaves
+// its server running: stop it with `pg_ctl -D <dir>/data stop`. Thread-safety: Query/Exec/Psql may be called from several threads.
 #pragma once
 
 #include <memory>

@@ -187,7 +187,17 @@ void AppendIsoDate(int64_t ms, std::string* out) {
   out->append(buf, static_cast<size_t>(n));
 }
 
+// Deeper nesting than MongoDB allows (100 levels) is refused rather than
+// recursed into: the bytes come from the network.
+constexpr int kMaxJsonDepth = 128;
+thread_local int json_depth = 0;
+
 bool AppendJsonDocument(const uint8_t* data, uint32_t len, bool array, std::string* out) {
+  if (json_depth >= kMaxJsonDepth) return false;
+  struct DepthGuard {
+    DepthGuard() { ++json_depth; }
+    ~DepthGuard() { --json_depth; }
+  } guard;
   bson_iter_t child;
   if (!bson_iter_init_from_data(&child, data, len)) return false;
   out->push_back(array ? '[' : '{');
@@ -336,7 +346,8 @@ void SchemaInferer::AddDocument(const bson_t* document, const std::string& prefi
     if (SeenOf(type) == kSeenUnsupported && slot->second.unsupported == BSON_TYPE_EOD) {
       slot->second.unsupported = type;
     }
-    if (mode_ == NestedMode::kFlatten && type == BSON_TYPE_DOCUMENT) {
+    if (mode_ == NestedMode::kFlatten && type == BSON_TYPE_DOCUMENT &&
+        std::count(path.begin(), path.end(), '.') < 100) {
       uint32_t len = 0;
       const uint8_t* data = nullptr;
       bson_iter_document(&it, &len, &data);

@@ -94,7 +94,6 @@ class MongoTestServer {
  private:
   struct Cursor;
   struct Connection;
-  struct CommandContext;
 
   explicit MongoTestServer(MongoServerOptions options);
   void AcceptLoop();

@@ -446,6 +446,13 @@ void EnclaveSupervisor::OnEnclaveProgress(const std::shared_ptr<ActiveEnclave>& 
     active->progress[dataset] = progress;
   }
   const std::string state = progress.value("state", "");
+  if (previous.empty() && (state == "done" || state == "failed")) {
+    // A small dataset can finish before its first progress report: its
+    // start is still a decision point worth a record.
+    Audit({{"event", "enclave.pull_started"},
+           {"request_id", active->request_id},
+           {"dataset", dataset}});
+  }
   if (state != previous && (state == "pulling" || state == "done" || state == "failed")) {
     json event = {{"event", "enclave.pull_" + std::string(state == "pulling" ? "started" : state)},
                   {"request_id", active->request_id},

@@ -29,23 +29,6 @@ constexpr const char* kBob = "alk_test_bob_token_2";
 constexpr const char* kCarol = "alk_test_carol_token_3";
 constexpr const char* kDave = "alk_test_dave_token_4";
 
-std::string Sha256HexOf(const std::string& s) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(s.data(), s.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
-}
-
-std::string Plugin(const std::string& name) {
-  return std::string(AIRLOCK_PLUGIN_DIR) + "/" + name + ".so";
-}
-
 // A complete kernel configuration for tests: two CSV datasets, tokens for
 // alice (analyst), bob (approver), carol (admin), dave (contractor).
 json TestConfig(const std::string& dir, const TestPki& pki, bool kernel_tls) {
@@ -55,10 +38,6 @@ json TestConfig(const std::string& dir, const TestPki& pki, bool kernel_tls) {
          "3,Edsger,edsger@example.com,NL\n";
   std::ofstream(dir + "/data/orders.csv")
       << "order_id,customer_id,amount\n10,1,100.5\n11,1,20\n12,2,7.25\n13,3,1000\n";
-  auto token = [](const char* raw, const char* subject, const char* group) {
-    return json{
-        {"sha256", Sha256HexOf(raw)}, {"subject", subject}, {"kind", "human"}, {"groups", {group}}};
-  };
   json policy = {{"version", 1},
                  {"rules",
                   {{{"name", "analysts"},
@@ -77,17 +56,17 @@ json TestConfig(const std::string& dir, const TestPki& pki, bool kernel_tls) {
       {"state_dir", dir + "/state"},
       {"identity",
        {{{"name", "tokens"},
-         {"plugin", Plugin("airlock_identity_static_tokens")},
+         {"plugin", PluginPath("airlock_identity_static_tokens")},
          {"config",
           {{"tokens",
-            {token(kAlice, "alice", "analysts"), token(kBob, "bob", "owners"),
-             token(kCarol, "carol", "admins"), token(kDave, "dave", "contractors")}}}}}}},
+            {TokenEntry(kAlice, "alice", "analysts"), TokenEntry(kBob, "bob", "owners"),
+             TokenEntry(kCarol, "carol", "admins"), TokenEntry(kDave, "dave", "contractors")}}}}}}},
       {"policy",
-       {{"name", "rules"}, {"plugin", Plugin("airlock_policy_rules")}, {"config", policy}}},
-      {"isolator", {{"name", "inprocess"}, {"plugin", Plugin("airlock_isolator_inprocess")}}},
+       {{"name", "rules"}, {"plugin", PluginPath("airlock_policy_rules")}, {"config", policy}}},
+      {"isolator", {{"name", "inprocess"}, {"plugin", PluginPath("airlock_isolator_inprocess")}}},
       {"tunnel",
        {{"name", "https"},
-        {"plugin", Plugin("airlock_tunnel_https")},
+        {"plugin", PluginPath("airlock_tunnel_https")},
         {"config",
          {{"listen_address", "127.0.0.1"},
           {"port", 0},
@@ -97,7 +76,8 @@ json TestConfig(const std::string& dir, const TestPki& pki, bool kernel_tls) {
             {"private_key_file", pki.server.key_file}}}}}}},
       {"connectors",
        {{"files",
-         {{"plugin", Plugin("airlock_connector_files")}, {"config", {{"root", dir + "/data"}}}}}}},
+         {{"plugin", PluginPath("airlock_connector_files")},
+          {"config", {{"root", dir + "/data"}}}}}}},
       {"datasets",
        {{{"name", "customers"},
          {"connector", "files"},
@@ -191,24 +171,6 @@ class KernelE2E : public ::testing::Test {
   std::unique_ptr<HttpClient> client_;
 };
 
-struct TunnelTarget {
-  std::string host;
-  uint16_t port = 0;
-  std::string prefix;
-};
-
-TunnelTarget ParseUrl(const std::string& url) {
-  std::smatch m;
-  std::regex re(R"(https://([^:/]+):(\d+)(/.*)?)");
-  TunnelTarget t;
-  if (std::regex_match(url, m, re)) {
-    t.host = m[1];
-    t.port = static_cast<uint16_t>(std::stoi(m[2]));
-    t.prefix = m[3];
-  }
-  return t;
-}
-
 TEST_F(KernelE2E, RequestGoesThroughItsWholeLife) {
   const std::string id = ReadyRequest();
   json ready = Get(kAlice, id);
@@ -227,7 +189,7 @@ TEST_F(KernelE2E, RequestGoesThroughItsWholeLife) {
   EXPECT_EQ(Action(kAlice, id, "credentials").status, 410u);
 
   // A join across the two datasets through the tunnel, over TLS.
-  TunnelTarget target = ParseUrl(url);
+  TunnelTarget target = ParseTunnelUrl(url);
   ASSERT_NE(target.port, 0) << url;
   HttpClient tunnel(target.host, target.port, ClientTls{pki_.ca.cert_file, "", ""});
   const std::string sql =

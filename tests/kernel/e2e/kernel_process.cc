@@ -1,5 +1,7 @@
 #include "tests/kernel/e2e/kernel_process.h"
 
+#include <openssl/evp.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -9,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -113,6 +116,41 @@ int RunAirlockd(const std::vector<std::string>& args, std::string* output) {
   unlink(name);
   if (pid <= 0) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string Sha256HexOf(const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+std::string PluginPath(const std::string& name) {
+  return std::string(AIRLOCK_PLUGIN_DIR) + "/" + name + ".so";
+}
+
+nlohmann::json TokenEntry(const std::string& raw, const std::string& subject,
+                          const std::string& group) {
+  return {
+      {"sha256", Sha256HexOf(raw)}, {"subject", subject}, {"kind", "human"}, {"groups", {group}}};
+}
+
+TunnelTarget ParseTunnelUrl(const std::string& url) {
+  std::smatch m;
+  static const std::regex kUrl(R"(https://([^:/]+):(\d+)(/.*)?)");
+  TunnelTarget t;
+  if (std::regex_match(url, m, kUrl)) {
+    t.host = m[1];
+    t.port = static_cast<uint16_t>(std::stoi(m[2]));
+    t.prefix = m[3];
+  }
+  return t;
 }
 
 }  // namespace airlock::test

@@ -5,7 +5,9 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -43,5 +45,22 @@ class KernelProcess {
 
 // Runs `airlockd <args>` to completion; returns the exit code and output.
 int RunAirlockd(const std::vector<std::string>& args, std::string* output);
+
+// Helpers every kernel-level suite needs.
+// Lowercase hex SHA-256 (static-tokens configuration holds token hashes).
+std::string Sha256HexOf(const std::string& text);
+// The built plugin `name` ("airlock_tunnel_https") as a path.
+std::string PluginPath(const std::string& name);
+// A static-tokens entry for `raw` as `subject`, a human in `group`.
+nlohmann::json TokenEntry(const std::string& raw, const std::string& subject,
+                          const std::string& group);
+
+// Where a tunnel grant's "url" points: https://host:port/prefix.
+struct TunnelTarget {
+  std::string host;
+  uint16_t port = 0;
+  std::string prefix;
+};
+TunnelTarget ParseTunnelUrl(const std::string& url);
 
 }  // namespace airlock::test

@@ -38,21 +38,6 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kAlice = "alk_enclave_alice_token";
 constexpr const char* kBob = "alk_enclave_bob_token";
 
-std::string Sha256HexOf(const std::string& s) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(s.data(), s.size(), digest, &length, EVP_sha256(), nullptr);
-  std::ostringstream out;
-  for (unsigned i = 0; i < length; ++i) {
-    out << "0123456789abcdef"[digest[i] >> 4] << "0123456789abcdef"[digest[i] & 15];
-  }
-  return out.str();
-}
-
-std::string Plugin(const std::string& name) {
-  return std::string(AIRLOCK_PLUGIN_DIR) + "/" + name + ".so";
-}
-
 std::string RandomHex(size_t bytes) {
   std::vector<unsigned char> raw(bytes);
   RAND_bytes(raw.data(), static_cast<int>(raw.size()));
@@ -152,24 +137,6 @@ Headers Auth(const char* token) {
   return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
 }
 
-struct TunnelTarget {
-  std::string host;
-  uint16_t port = 0;
-  std::string prefix;
-};
-
-TunnelTarget ParseUrl(const std::string& url) {
-  std::smatch m;
-  std::regex re(R"(https://([^:/]+):(\d+)(/.*)?)");
-  TunnelTarget t;
-  if (std::regex_match(url, m, re)) {
-    t.host = m[1];
-    t.port = static_cast<uint16_t>(std::stoi(m[2]));
-    t.prefix = m[3];
-  }
-  return t;
-}
-
 class EnclaveE2E : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -194,12 +161,6 @@ class EnclaveE2E : public ::testing::Test {
         << "order_id,customer_id,amount\n10,1,100.5\n11,1,20\n12,2,7.25\n13,3,1000\n";
     json egress = json::array();
     for (uint16_t port : approved_ports) egress.push_back("127.0.0.1:" + std::to_string(port));
-    auto token = [](const char* raw, const char* subject, const char* group) {
-      return json{{"sha256", Sha256HexOf(raw)},
-                  {"subject", subject},
-                  {"kind", "human"},
-                  {"groups", {group}}};
-    };
     json policy = {{"version", 1},
                    {"rules",
                     {{{"name", "analysts"},
@@ -213,20 +174,21 @@ class EnclaveE2E : public ::testing::Test {
         {"state_dir", dir + "/state"},
         {"identity",
          {{{"name", "tokens"},
-           {"plugin", Plugin("airlock_identity_static_tokens")},
+           {"plugin", PluginPath("airlock_identity_static_tokens")},
            {"config",
-            {{"tokens", {token(kAlice, "alice", "analysts"), token(kBob, "bob", "owners")}}}}}}},
+            {{"tokens",
+              {TokenEntry(kAlice, "alice", "analysts"), TokenEntry(kBob, "bob", "owners")}}}}}}},
         {"policy",
-         {{"name", "rules"}, {"plugin", Plugin("airlock_policy_rules")}, {"config", policy}}},
+         {{"name", "rules"}, {"plugin", PluginPath("airlock_policy_rules")}, {"config", policy}}},
         {"isolator",
          {{"name", "process"},
-          {"plugin", Plugin("airlock_isolator_process")},
+          {"plugin", PluginPath("airlock_isolator_process")},
           {"config",
            {{"state_dir", dir + "/enclaves"},
             {"min_isolation", {"pid_namespace", "network_namespace", "no_new_privs"}}}}}},
         {"tunnel",
          {{"name", "https"},
-          {"plugin", Plugin("airlock_tunnel_https")},
+          {"plugin", PluginPath("airlock_tunnel_https")},
           {"config",
            {{"listen_address", "127.0.0.1"},
             {"port", 0},
@@ -236,9 +198,10 @@ class EnclaveE2E : public ::testing::Test {
               {"private_key_file", pki_.server.key_file}}}}}}},
         {"connectors",
          {{"files",
-           {{"plugin", Plugin("airlock_connector_files")}, {"config", {{"root", dir + "/data"}}}}},
+           {{"plugin", PluginPath("airlock_connector_files")},
+            {"config", {{"root", dir + "/data"}}}}},
           {"chaos",
-           {{"plugin", Plugin("airlock_test_connector_chaos")},
+           {{"plugin", PluginPath("airlock_test_connector_chaos")},
             {"egress", egress},
             {"config", {{"secret", "env:AIRLOCK_TEST_CANARY"}}}}}}},
         {"datasets",
@@ -305,7 +268,7 @@ class EnclaveE2E : public ::testing::Test {
   Tunnel OpenTunnel(const std::string& id) {
     auto grant = client_->Post("/v1/requests/" + id + "/credentials", "", Auth(kAlice));
     EXPECT_EQ(grant.status, 200u) << grant.body;
-    TunnelTarget target = ParseUrl(grant.json().value("url", ""));
+    TunnelTarget target = ParseTunnelUrl(grant.json().value("url", ""));
     Tunnel t;
     t.client = std::make_unique<HttpClient>(target.host, target.port,
                                             ClientTls{pki_.ca.cert_file, "", ""});

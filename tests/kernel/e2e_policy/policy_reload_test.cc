@@ -33,19 +33,6 @@ constexpr const char* kBob = "alk_policy_bob_3";        // owners
 constexpr const char* kErin = "alk_policy_erin_4";      // owners
 constexpr const char* kCarol = "alk_policy_carol_5";    // admins
 
-std::string Sha256HexOf(const std::string& s) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(s.data(), s.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < length; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
-}
-
 std::string Plugin(const std::string& name) {
   return std::string(AIRLOCK_PLUGIN_DIR) + "/" + name + ".so";
 }

@@ -42,8 +42,9 @@ inline constexpr size_t kResultBatchRows = 4096;
 inline constexpr size_t kResultBatchBytes = 8 * 1024 * 1024;
 // Largest string or blob a query may produce (SQLITE_LIMIT_LENGTH).
 inline constexpr int kMaxValueBytes = 16 * 1024 * 1024;
-// Queries accepted but not yet finished.
-inline constexpr size_t kMaxQueuedQueries = 64;
+// Queries accepted but not yet finished. A tunnel serving many users (pgwire
+// runs one call per connection) must be able to queue one query per user.
+inline constexpr size_t kMaxQueuedQueries = 4096;
 
 // What one query did: the ResultEnd document's content.
 struct QueryOutcome {

@@ -63,6 +63,11 @@ void Listener::DoAccept() {
           });
           return;
         }
+        // Responses go out as a header then body chunks: without TCP_NODELAY,
+        // Nagle holds the last small segment until the client's delayed ACK
+        // (~40 ms per query on Linux).
+        boost::system::error_code nodelay_ec;
+        socket.set_option(tcp::no_delay(true), nodelay_ec);  // best effort
         if (self->context_.active_sessions.load() >= self->context_.config.max_connections) {
           boost::system::error_code ignored;
           socket.close(ignored);

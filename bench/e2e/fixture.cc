@@ -81,7 +81,7 @@ void Sources::Load(const Scale& s) {
             " (id int8 PRIMARY KEY, name text, region_id int8, segment text);"
             "INSERT INTO " +
             table + " SELECT g, 'customer-' || g, (g * 7919) % " + std::to_string(s.regions) +
-            " + 1, (ARRAY['retail','smb','enterprise'])[g % 3 + 1] FROM generate_series(1, " +
+            " + 1, (ARRAY['retail','smb','enterprise'])[g % 3 + 1] FROM generate_series(1::int8, " +
             std::to_string(s.customers) + ") g; GRANT SELECT ON " + table + " TO reader");
   pg_->Exec("VACUUM ANALYZE " + table);
 
@@ -112,7 +112,7 @@ std::string BaselineSql(const Scale& s, bool postgres) {
   const std::string c = std::to_string(s.customers), o = std::to_string(s.orders),
                     r = std::to_string(s.regions);
   auto series = [&](const std::string& n) {
-    return postgres ? " FROM generate_series(1, " + n + ") AS g(x)"
+    return postgres ? " FROM generate_series(1::int8, " + n + ") AS g(x)"
                     : " FROM (WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g "
                       "WHERE x < " +
                           n + ") SELECT x FROM g)";
@@ -383,7 +383,25 @@ bool TunnelClient::Query(const std::string& sql, int64_t* rows, std::string* fir
   return ok;
 }
 
-int64_t EnclavePeakRss() {
+namespace {
+int ParentOf(int pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("PPid:", 0) == 0) return std::atoi(line.c_str() + 5);
+  }
+  return 0;
+}
+bool Descends(int pid, int ancestor) {
+  for (int i = 0; i < 64 && pid > 1; ++i) {
+    pid = ParentOf(pid);
+    if (pid == ancestor) return true;
+  }
+  return false;
+}
+}  // namespace
+
+int64_t EnclavePeakRss(int kernel_pid) {
   int64_t peak = 0;
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
@@ -391,7 +409,7 @@ int64_t EnclavePeakRss() {
     std::ifstream comm(entry.path() / "comm");
     std::string c;
     std::getline(comm, c);
-    if (c != "airlock-enclave") continue;
+    if (c != "airlock-enclave" || !Descends(std::atoi(name.c_str()), kernel_pid)) continue;
     std::ifstream status(entry.path() / "status");
     std::string line;
     while (std::getline(status, line)) {

@@ -123,7 +123,8 @@ class TunnelClient {
   std::unique_ptr<Impl> impl_;
 };
 
-// Peak resident set (VmHWM, bytes) of the live airlock-enclave processes (max).
-int64_t EnclavePeakRss();
+// Peak resident set (VmHWM, bytes) of the live airlock-enclave processes
+// descending from `kernel_pid` (max; other kernels' enclaves are ignored).
+int64_t EnclavePeakRss(int kernel_pid);
 
 }  // namespace airlock::bench

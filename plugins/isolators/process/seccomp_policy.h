@@ -1,6 +1,6 @@
 // The enclave's seccomp policy: an allow-list of exactly the system calls
 // airlock-enclave needs (SQLite, dlopen'ed connectors with their client
-// libraries and TLS, threads, poll/epoll, loopback sockets with SCM_RIGHTS,
+// libraries and TLS, threads, poll, loopback sockets with SCM_RIGHTS,
 // and the AddressSanitizer runtime of sanitized builds).
 //
 // Outcomes, in order of precedence:

@@ -265,10 +265,10 @@ bool SetLimit(int resource, rlim_t value) {
     ::close(s);
   }
   if (plan.new_root != nullptr) {
-    // Only with a user namespace (to mount at all) and a mount namespace of
-    // our own (so nothing here touches the host).
-    if (!(plan.clone_flags & CLONE_NEWUSER) || !(applied & kMountNamespace) ||
-        !(plan.clone_flags & CLONE_NEWPID)) {
+    // Only in a mount namespace of our own (so nothing here touches the
+    // host) and a PID namespace (for a /proc of the enclave's processes only).
+    // Mounting needs the user namespace, or a kernel running as root.
+    if (!(applied & kMountNamespace) || !(plan.clone_flags & CLONE_NEWPID)) {
       ChildFail(status_fd, applied, kStepRoot, EPERM);
     }
     if (!EnterPrivateRoot(plan)) ChildFail(status_fd, applied, kStepRoot, errno);

@@ -64,7 +64,8 @@ struct SpawnRequest {
   // fails the spawn. Empty hosts_file: leave /etc/hosts alone.
   bool loopback_up = false;
   std::string hosts_file;
-  // A private root to pivot into (needs user and mount namespaces); null:
+  // A private root to pivot into (needs mount and PID namespaces, and a user
+  // namespace unless the caller is root); null:
   // the host's root stays visible. Setting up every step or failing the
   // spawn: a half-built root is never used.
   const RootPlan* root = nullptr;

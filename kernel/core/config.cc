@@ -154,6 +154,10 @@ Status ParsePluginRef(const json& node, const std::string& path, const std::stri
       AIRLOCK_RETURN_IF_ERROR(
           ValidateEgressEndpoint(out->egress[i], r.Key("egress") + "[" + std::to_string(i) + "]"));
     }
+    AIRLOCK_RETURN_IF_ERROR(r.StringList("read_paths", &out->read_paths));
+    for (auto& read_path : out->read_paths) {
+      read_path = fs::path(Resolve(config.config_dir, read_path)).lexically_normal().string();
+    }
   }
   out->name = name;
   AIRLOCK_RETURN_IF_ERROR(r.String("name", &out->name));

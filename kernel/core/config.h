@@ -39,6 +39,10 @@ struct PluginRef {
   // through this connector may reach (egress_forwarder.h). The host is a
   // DNS name or a 127.x.y.z literal.
   std::vector<std::string> egress;
+  // Connectors only: further host paths an enclave pulling through this
+  // connector must read (absolute after loading), beyond the plugin file and
+  // the paths its configuration names (EnclaveSupervisor::ApprovedReadPaths).
+  std::vector<std::string> read_paths;
 };
 
 struct LimitsConfig {

@@ -6,6 +6,7 @@
 #include <boost/asio/strand.hpp>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -230,6 +231,67 @@ std::vector<std::string> EnclaveSupervisor::ApprovedEndpoints(const RequestRecor
   return endpoints;
 }
 
+namespace {
+
+bool EndsWith(const std::string& text, const char* suffix) {
+  const size_t n = std::strlen(suffix);
+  return text.size() >= n && text.compare(text.size() - n, n, suffix) == 0;
+}
+
+// Collects the file system paths a connector configuration names (see
+// ApprovedReadPaths), made absolute against the configuration's directory.
+void CollectConfigPaths(const json& node, const std::string& key, const std::string& config_dir,
+                        int depth, std::vector<std::string>* out) {
+  if (depth > 16) return;
+  if (node.is_object()) {
+    for (const auto& item : node.items()) {
+      if (item.key() == "$config_dir") continue;
+      CollectConfigPaths(item.value(), item.key(), config_dir, depth + 1, out);
+    }
+    return;
+  }
+  if (node.is_array()) {
+    for (const auto& item : node) CollectConfigPaths(item, key, config_dir, depth + 1, out);
+    return;
+  }
+  if (!node.is_string()) return;
+  std::string path = node.get<std::string>();
+  if (path.rfind("file:", 0) == 0) {
+    path = path.substr(5);
+  } else if (!(key == "root" || EndsWith(key, "_file") || EndsWith(key, "_dir") ||
+               EndsWith(key, "_path"))) {
+    return;
+  }
+  if (path.empty() || path.find('\0') != std::string::npos) return;
+  std::filesystem::path resolved(path);
+  if (resolved.is_relative()) {
+    if (config_dir.empty()) return;
+    resolved = std::filesystem::path(config_dir) / resolved;
+  }
+  std::string normal = resolved.lexically_normal().string();
+  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  out->push_back(std::move(normal));
+}
+
+}  // namespace
+
+std::vector<std::string> EnclaveSupervisor::ApprovedReadPaths(const RequestRecord& record) const {
+  const KernelConfig& config = *deps_.config;
+  std::set<std::string> paths;
+  for (const auto& name : record.request.value("datasets", std::vector<std::string>{})) {
+    for (const auto& d : config.datasets) {
+      if (d.name != name) continue;
+      const PluginRef& connector = config.connectors.at(d.connector);
+      paths.insert(connector.path);
+      paths.insert(connector.read_paths.begin(), connector.read_paths.end());
+      std::vector<std::string> named;
+      CollectConfigPaths(connector.config, "", config.config_dir, 0, &named);
+      paths.insert(named.begin(), named.end());
+    }
+  }
+  return {paths.begin(), paths.end()};
+}
+
 json EnclaveSupervisor::BuildEnclaveSpec(const RequestRecord& record,
                                          const json& egress_routes) const {
   const KernelConfig& config = *deps_.config;
@@ -305,7 +367,8 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
                         {"limits",
                          {{"memory_bytes", deps_.config->limits.enclave_memory_bytes},
                           {"query_timeout_ms", deps_.config->limits.query_timeout_ms}}},
-                        {"egress", routes}};
+                        {"egress", routes},
+                        {"read_paths", ApprovedReadPaths(record)}};
   auto handle = deps_.isolator->Provision(isolator_spec);
   if (!handle.ok()) {
     Fail(active, RequestState::kProvisioning,

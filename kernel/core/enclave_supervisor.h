@@ -88,6 +88,11 @@ class EnclaveSupervisor {
   void OnDial(const std::shared_ptr<ActiveEnclave>& active, const std::string& dial_id,
               const std::string& endpoint);
   std::vector<std::string> ApprovedEndpoints(const RequestRecord& record) const;
+  // What the approved datasets' connectors read from the host's file system:
+  // the plugin files, their `read_paths`, and paths named in their
+  // configuration (`root`, keys ending in `_file`/`_dir`/`_path`, `file:`
+  // secret references). The isolator makes only these visible to the enclave.
+  std::vector<std::string> ApprovedReadPaths(const RequestRecord& record) const;
   nlohmann::json BuildEnclaveSpec(const RequestRecord& record,
                                   const nlohmann::json& egress_routes) const;
 

@@ -35,6 +35,28 @@ Status WriteText(const std::string& path, const std::string& text) {
   return Status::Ok();
 }
 
+std::string ReadText(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  char buf[4096];
+  const ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// True when `word` is one of the space/newline separated words of `text`.
+bool HasWord(const std::string& text, const std::string& word) {
+  size_t pos = 0;
+  while ((pos = text.find(word, pos)) != std::string::npos) {
+    const bool starts = pos == 0 || text[pos - 1] == ' ' || text[pos - 1] == '\n';
+    const size_t end = pos + word.size();
+    const bool ends = end == text.size() || text[end] == ' ' || text[end] == '\n';
+    if (starts && ends) return true;
+    pos = end;
+  }
+  return false;
+}
+
 Status MakeDir(const std::string& path) {
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
     return Status::Unavailable("cannot create " + path + ": " + ErrnoText(errno));
@@ -56,6 +78,11 @@ CgroupSite ProbeCgroups(const std::string& root_override) {
   const std::string root = root_override.empty() ? "/sys/fs/cgroup" : root_override;
   std::string memory_hierarchy, pids_hierarchy;
   if (Exists(root + "/cgroup.controllers")) {
+    // cgroup v2: the memory controller must be available to this subtree.
+    if (!HasWord(ReadText(root + "/cgroup.controllers"), "memory")) {
+      site.reason = "the memory controller is not enabled in the cgroup v2 hierarchy at " + root;
+      return site;
+    }
     site.version = 2;
     memory_hierarchy = root;
   } else if (Exists(root + "/memory.limit_in_bytes")) {

@@ -27,7 +27,8 @@ namespace airlock::isolators::process {
 inline constexpr const char* kMechanismNames[] = {
     "user_namespace", "pid_namespace", "mount_namespace", "network_namespace",
     "ipc_namespace",  "uts_namespace", "no_new_privs",    "capabilities_dropped",
-    "rlimits",        "seccomp",       "cgroup_memory",   "cgroup_pids"};
+    "rlimits",        "seccomp",       "cgroup_memory",   "cgroup_pids",
+    "pivot_root"};
 
 bool IsMechanismName(const std::string& name);
 

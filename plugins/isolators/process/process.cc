@@ -197,13 +197,36 @@ Result<std::unique_ptr<ProcessIsolator>> ProcessIsolator::Create(const Json& con
   }
   self->cgroups_ = ProbeCgroups(cfg.cgroup_root);
 
-  // Probe with a child that sets everything up and exits instead of exec'ing.
+  // The mount point of every enclave's private root (each mounts its own
+  // tmpfs over it, inside its own mount namespace).
+  self->root_mount_point_ = cfg.state_dir + "/root";
+  if (::mkdir(self->root_mount_point_.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::FailedPrecondition("cannot create " + self->root_mount_point_ + ": " +
+                                      ErrnoText(errno));
+  }
+
+  // Probe with a child that sets everything up and exits instead of exec'ing;
+  // first with a private root, then, if the host refuses it, without.
   Result<SpawnResult> probe = Status::Internal("probe did not run");
   SpawnRequest request;
   request.probe_only = true;
   request.memory_bytes = cfg.default_memory_bytes;
   request.seccomp = self->seccomp_program_.empty() ? nullptr : &self->seccomp_program_;
-  self->launcher_.Run([&] { probe = Spawn(request); });
+  RootInputs root_inputs;
+  root_inputs.new_root = self->root_mount_point_;
+  root_inputs.uid = ::getuid();
+  root_inputs.gid = ::getgid();
+  auto root_plan = PlanPrivateRoot(root_inputs);
+  if (root_plan.ok()) {
+    request.root = &*root_plan;
+    self->launcher_.Run([&] { probe = Spawn(request); });
+  }
+  if (!root_plan.ok() || !probe.ok()) {
+    self->root_unavailable_ =
+        root_plan.ok() ? probe.status().message() : root_plan.status().message();
+    request.root = nullptr;
+    self->launcher_.Run([&] { probe = Spawn(request); });
+  }
   if (!probe.ok()) {
     return Status::FailedPrecondition("cannot start a sandboxed process: " +
                                       probe.status().ToString());
@@ -216,11 +239,16 @@ Result<std::unique_ptr<ProcessIsolator>> ProcessIsolator::Create(const Json& con
     if ((self->required_ & (kCgroupMemory | kCgroupPids)) && self->cgroups_.version == 0) {
       why = "; cgroup " + self->cgroups_.Describe();
     }
+    if ((self->required_ & kPivotRoot) && !self->root_unavailable_.empty()) {
+      why += "; private root: " + self->root_unavailable_;
+    }
     return Status::FailedPrecondition(
         "min_isolation requires mechanisms this host does not allow: " + missing + why);
   }
   host.Info("process isolator: mechanisms " + MechanismsJson(self->supported_).dump() +
-            "; cgroup " + self->cgroups_.Describe());
+            "; cgroup " + self->cgroups_.Describe() +
+            (self->root_unavailable_.empty() ? std::string()
+                                             : "; no private root: " + self->root_unavailable_));
   return self;
 }
 
@@ -290,6 +318,8 @@ Result<sdk::EnclaveLaunch> ProcessIsolator::Provision(const Json& spec) {
     return Status::FailedPrecondition("no airlock-enclave executable is known");
   }
   request.seccomp = seccomp_program_.empty() ? nullptr : &seccomp_program_;
+  std::vector<std::string> read_paths;
+  AIRLOCK_RETURN_IF_ERROR(json_read::StringList(spec, "read_paths", &read_paths, false, "spec"));
 
   static std::atomic<uint64_t> counter{0};
   const std::string name = SafeName(request_id) + "." + std::to_string(::getpid()) + "." +
@@ -314,7 +344,22 @@ Result<sdk::EnclaveLaunch> ProcessIsolator::Provision(const Json& spec) {
   // its forwarder listens on. The file only needs to live until the bind mount.
   std::string hosts_text = HostsFileText(egress);
   HostsFile hosts;
-  if (!hosts_text.empty()) {
+  RootPlan root_plan;
+  if (supported_ & kPivotRoot) {
+    // The hosts file is written into the private root instead of bound.
+    RootInputs inputs;
+    inputs.new_root = root_mount_point_;
+    inputs.executable = executable_;
+    inputs.read_paths = read_paths;
+    inputs.hosts_text = hosts_text;
+    inputs.uid = ::getuid();
+    inputs.gid = ::getgid();
+    AIRLOCK_ASSIGN_OR_RETURN(root_plan, PlanPrivateRoot(inputs));
+    for (const auto& skipped : root_plan.skipped) {
+      host_.Warn("enclave for request '" + request_id + "': read path " + skipped + " not bound");
+    }
+    request.root = &root_plan;
+  } else if (!hosts_text.empty()) {
     AIRLOCK_ASSIGN_OR_RETURN(
         hosts, HostsFile::Write(config_.state_dir + "/" + name + ".hosts", hosts_text));
     request.hosts_file = hosts.path();
@@ -372,18 +417,23 @@ Status ProcessIsolator::Terminate(sdk::Enclave& enclave) {
 }
 
 Json ProcessIsolator::DescribeIsolation() {
-  return Json{{"isolator", "process"},
-              {"isolation", "process"},
-              {"development_only", false},
-              {"mechanisms", MechanismsJson(supported_)},
-              {"min_isolation", MechanismsJson(required_)},
-              {"cgroup", cgroups_.Describe()},
-              {"seccomp", seccomp_program_.empty() ? "unavailable" : "deny-list"},
-              {"network", (supported_ & kNetworkNamespace)
-                              ? "private namespace with loopback only; approved endpoints "
-                                "forwarded by the kernel"
-                              : "host network (no private namespace allowed here)"},
-              {"egress", (supported_ & kNetworkNamespace) ? "forwarded" : "unrestricted"}};
+  return Json{
+      {"isolator", "process"},
+      {"isolation", "process"},
+      {"development_only", false},
+      {"mechanisms", MechanismsJson(supported_)},
+      {"min_isolation", MechanismsJson(required_)},
+      {"cgroup", cgroups_.Describe()},
+      {"seccomp", seccomp_program_.empty() ? "unavailable" : "allow-list"},
+      {"filesystem", (supported_ & kPivotRoot)
+                         ? "pivot_root: private read-only root with the request's read "
+                           "paths only"
+                         : "host root (readable as the kernel's uid): " + root_unavailable_},
+      {"network", (supported_ & kNetworkNamespace)
+                      ? "private namespace with loopback only; approved endpoints "
+                        "forwarded by the kernel"
+                      : "host network (no private namespace allowed here)"},
+      {"egress", (supported_ & kNetworkNamespace) ? "forwarded" : "unrestricted"}};
 }
 
 Status ProcessIsolator::ReapOrphans() {

@@ -1,8 +1,8 @@
 // The process isolator: each enclave is an airlock-enclave process in its own
 // user, PID, mount, network, IPC and UTS namespaces (as far as the host
-// allows), with no_new_privs, no capabilities, rlimits, a seccomp deny-list
-// and, where writable, a cgroup with memory and pids limits. What applied is
-// reported per enclave; `min_isolation` turns missing mechanisms into errors.
+// allows), with no_new_privs, no capabilities, rlimits, a seccomp allow-list, a private pivot_root
+// file system and, where writable, a cgroup with memory and pids limits. What applied is reported
+// per enclave; `min_isolation` turns missing mechanisms into errors.
 //
 // Thread-safety: every public method may be called concurrently.
 #pragma once
@@ -26,7 +26,9 @@
 #include "cgroup.h"
 #include "config.h"
 #include "egress.h"
+#include "root_plan.h"
 #include "sandbox.h"
+#include "seccomp_policy.h"
 
 namespace airlock::isolators::process {
 
@@ -100,8 +102,10 @@ class ProcessIsolator final : public sdk::Isolator {
   ~ProcessIsolator() override;
 
   // spec: {"request_id", "limits": {"memory_bytes", "cpu_seconds", "open_files",
-  // "processes"}, "egress": [...]}. control_fd is the kernel end of an AF_UNIX
-  // stream socketpair whose other end is fd 3 of the enclave process.
+  // "processes"}, "egress": [...], "read_paths": ["/abs/path", ...]}. read_paths
+  // are what the enclave may read of the host (connector plugins, data
+  // roots, CA files, file: secrets); bound read-only into its private root. control_fd is the
+  // kernel end of an AF_UNIX stream socketpair whose other end is fd 3 of the enclave process.
   // FailedPrecondition when a min_isolation mechanism did not apply (naming
   // it) or the executable cannot be started; InvalidArgument for a bad spec.
   Result<sdk::EnclaveLaunch> Provision(const Json& spec) override;
@@ -111,7 +115,8 @@ class ProcessIsolator final : public sdk::Isolator {
   Status Terminate(sdk::Enclave& enclave) override;
 
   // {"isolator":"process","isolation":"process","development_only":false,
-  //  "mechanisms":{name: bool}, "cgroup": "...", "seccomp": "deny-list"}
+  //  "mechanisms":{name: bool}, "cgroup": "...", "seccomp": "allow-list",
+  //  "filesystem": "pivot_root: ..." | "host root ..."}
   Json DescribeIsolation() override;
 
   // Kills enclaves recorded in state_dir by earlier instances that are still
@@ -128,6 +133,8 @@ class ProcessIsolator final : public sdk::Isolator {
   sdk::Host host_;
   std::string executable_;
   std::vector<sock_filter> seccomp_program_;
+  std::string root_mount_point_;  // <state_dir>/root
+  std::string root_unavailable_;  // why the probe could not pivot_root, or empty
   CgroupSite cgroups_;
   uint32_t supported_ = 0;
   uint32_t required_ = 0;

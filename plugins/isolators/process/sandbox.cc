@@ -6,7 +6,6 @@
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -15,6 +14,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,6 +56,7 @@ enum Step : int32_t {
   kStepGo = 3,
   kStepExec = 4,
   kStepNetwork = 5,
+  kStepRoot = 6,
 };
 
 const char* StepName(int32_t step) {
@@ -69,6 +71,8 @@ const char* StepName(int32_t step) {
       return "exec";
     case kStepNetwork:
       return "setting up the enclave's loopback network for egress";
+    case kStepRoot:
+      return "building the private root file system";
     default:
       return "setup";
   }
@@ -77,6 +81,13 @@ const char* StepName(int32_t step) {
 std::string ErrnoText(int err) {
   return std::error_code(err, std::generic_category()).message();
 }
+
+struct ChildRootStep {
+  int kind;  // RootStep::Kind
+  const char* target;
+  const char* source;
+  size_t source_size;
+};
 
 // Everything the child reads, prepared before the clone.
 struct ChildPlan {
@@ -92,6 +103,10 @@ struct ChildPlan {
   const sock_fprog* seccomp;
   bool loopback_up;
   const char* hosts_file;  // null: none
+  // The private root: new_root plus steps (pointers into the caller's RootPlan).
+  const char* new_root;  // null: keep the host's root
+  const ChildRootStep* root_steps;
+  size_t root_step_count;
   char uid_map[64];
   char gid_map[64];
 };
@@ -126,6 +141,85 @@ bool WriteFile(const char* path, const char* text) {
 // Moves `fd` to a number >= 16 so the dup2s below never overwrite each other.
 int Lift(int fd) {
   return ::fcntl(fd, F_DUPFD_CLOEXEC, 16);
+}
+
+// Makes the bind mount at `target` read-only, nosuid and (unless it carries a
+// device) nodev. Flags the source mount had are locked by the kernel when it
+// belongs to an outer user namespace and must be repeated, or the remount fails.
+bool RemountReadOnly(const char* target, bool device) {
+  struct statfs fs {};
+  if (::statfs(target, &fs) != 0) return false;
+  unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID;
+  if (!device || (fs.f_flags & ST_NODEV)) flags |= MS_NODEV;
+  if (fs.f_flags & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (fs.f_flags & ST_NOATIME) flags |= MS_NOATIME;
+  if (fs.f_flags & ST_NODIRATIME) flags |= MS_NODIRATIME;
+  if (fs.f_flags & ST_RELATIME) flags |= MS_RELATIME;
+  return ::mount(nullptr, target, nullptr, flags, nullptr) == 0;
+}
+
+// Builds the private root and pivots into it; false with errno set on failure.
+bool EnterPrivateRoot(const ChildPlan& plan) {
+  if (::mount("airlock-root", plan.new_root, "tmpfs", MS_NOSUID | MS_NODEV,
+              "mode=0755,size=4194304") != 0) {
+    return false;
+  }
+  for (size_t i = 0; i < plan.root_step_count; ++i) {
+    const ChildRootStep& step = plan.root_steps[i];
+    switch (step.kind) {
+      case RootStep::kMkdir:
+        if (::mkdir(step.target, 0755) != 0 && errno != EEXIST) return false;
+        break;
+      case RootStep::kTouch: {
+        const int fd = ::open(step.target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0) return false;
+        ::close(fd);
+        break;
+      }
+      case RootStep::kBind:
+      case RootStep::kBindDev:
+        if (::mount(step.source, step.target, nullptr, MS_BIND, nullptr) != 0 ||
+            !RemountReadOnly(step.target, step.kind == RootStep::kBindDev)) {
+          return false;
+        }
+        break;
+      case RootStep::kSymlink:
+        if (::symlink(step.source, step.target) != 0) return false;
+        break;
+      case RootStep::kTmpfs:
+        if (::mount("tmpfs", step.target, "tmpfs", MS_NOSUID | MS_NODEV, step.source) != 0) {
+          return false;
+        }
+        break;
+      case RootStep::kProc:
+        if (::mount("proc", step.target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+          return false;
+        }
+        break;
+      case RootStep::kWrite: {
+        const int fd =
+            ::open(step.target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0) return false;
+        const bool ok = WriteAll(fd, step.source, step.source_size);
+        ::close(fd);
+        if (!ok) return false;
+        break;
+      }
+      default:
+        errno = EINVAL;
+        return false;
+    }
+  }
+  // pivot_root(2): the old root goes to /.old-root, which is then detached so
+  // nothing of the host's tree stays reachable.
+  if (::chdir(plan.new_root) != 0 || ::syscall(SYS_pivot_root, ".", ".old-root") != 0 ||
+      ::chdir("/") != 0 || ::umount2("/.old-root", MNT_DETACH) != 0 || ::rmdir("/.old-root") != 0) {
+    return false;
+  }
+  // The root itself (mount points and generated /etc files) becomes read-only;
+  // /tmp stays a writable tmpfs of its own.
+  return ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+                 nullptr) == 0;
 }
 
 bool SetLimit(int resource, rlim_t value) {
@@ -169,6 +263,16 @@ bool SetLimit(int resource, rlim_t value) {
     request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP | IFF_RUNNING);
     if (::ioctl(s, SIOCSIFFLAGS, &request) != 0) ChildFail(status_fd, applied, kStepNetwork, errno);
     ::close(s);
+  }
+  if (plan.new_root != nullptr) {
+    // Only in a mount namespace of our own (so nothing here touches the
+    // host) and a PID namespace (for a /proc of the enclave's processes only).
+    // Mounting needs the user namespace, or a kernel running as root.
+    if (!(applied & kMountNamespace) || !(plan.clone_flags & CLONE_NEWPID)) {
+      ChildFail(status_fd, applied, kStepRoot, EPERM);
+    }
+    if (!EnterPrivateRoot(plan)) ChildFail(status_fd, applied, kStepRoot, errno);
+    applied |= kPivotRoot;
   }
   if (plan.hosts_file != nullptr) {
     if (!(applied & kMountNamespace)) ChildFail(status_fd, applied, kStepNetwork, EPERM);
@@ -331,94 +435,6 @@ std::string MissingMechanisms(uint32_t wanted, uint32_t applied) {
   return out;
 }
 
-Result<std::vector<sock_filter>> BuildSeccompProgram() {
-  std::unique_ptr<void, void (*)(scmp_filter_ctx)> ctx(seccomp_init(SCMP_ACT_ALLOW),
-                                                       seccomp_release);
-  if (ctx == nullptr) return Status::Unavailable("seccomp_init failed");
-  // Never load through libseccomp here: the program is only exported.
-  static const char* const kDenied[] = {"ptrace",
-                                        "mount",
-                                        "umount2",
-                                        "pivot_root",
-                                        "chroot",
-                                        "kexec_load",
-                                        "kexec_file_load",
-                                        "init_module",
-                                        "finit_module",
-                                        "delete_module",
-                                        "bpf",
-                                        "perf_event_open",
-                                        "keyctl",
-                                        "add_key",
-                                        "request_key",
-                                        "unshare",
-                                        "setns",
-                                        "reboot",
-                                        "swapon",
-                                        "swapoff",
-                                        "process_vm_readv",
-                                        "process_vm_writev",
-                                        "userfaultfd",
-                                        "open_by_handle_at",
-                                        "name_to_handle_at",
-                                        "fanotify_init",
-                                        "iopl",
-                                        "ioperm",
-                                        "acct",
-                                        "settimeofday",
-                                        "clock_settime",
-                                        "clock_adjtime",
-                                        "adjtimex",
-                                        "quotactl",
-                                        "lookup_dcookie",
-                                        "kcmp",
-                                        "io_uring_setup",
-                                        "io_uring_enter",
-                                        "io_uring_register",
-                                        "fsopen",
-                                        "fsmount",
-                                        "fspick",
-                                        "move_mount",
-                                        "open_tree",
-                                        "mount_setattr",
-                                        "personality"};
-  for (const char* name : kDenied) {
-    const int nr = seccomp_syscall_resolve_name(name);
-    if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
-    if (seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr, 0) != 0) {
-      return Status::Internal(std::string("seccomp rule for ") + name + " failed");
-    }
-  }
-  // clone3 passes its flags in memory the filter cannot read: make libc fall
-  // back to clone, whose namespace flags are refused below.
-  if (seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0) {
-    return Status::Internal("seccomp rule for clone3 failed");
-  }
-  static const uint64_t kNamespaceFlags[] = {CLONE_NEWUSER,  CLONE_NEWPID, CLONE_NEWNS,
-                                             CLONE_NEWNET,   CLONE_NEWIPC, CLONE_NEWUTS,
-                                             CLONE_NEWCGROUP};
-  for (uint64_t flag : kNamespaceFlags) {
-    if (seccomp_rule_add(ctx.get(), SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                         SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)) != 0) {
-      return Status::Internal("seccomp rule for clone flags failed");
-    }
-  }
-  Fd memfd(::memfd_create("airlock-seccomp", MFD_CLOEXEC));
-  if (memfd.fd < 0) return Status::Unavailable("memfd_create failed: " + ErrnoText(errno));
-  if (seccomp_export_bpf(ctx.get(), memfd.fd) != 0) {
-    return Status::Internal("exporting the seccomp program failed");
-  }
-  const off_t size = ::lseek(memfd.fd, 0, SEEK_END);
-  if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0) {
-    return Status::Internal("the exported seccomp program is malformed");
-  }
-  std::vector<sock_filter> program(static_cast<size_t>(size) / sizeof(sock_filter));
-  if (::pread(memfd.fd, program.data(), static_cast<size_t>(size), 0) != size) {
-    return Status::Internal("reading the exported seccomp program failed");
-  }
-  return program;
-}
-
 void KillAndReap(pid_t pid) {
   if (pid <= 0) return;
   ::kill(pid, SIGKILL);
@@ -470,6 +486,16 @@ Result<SpawnResult> Spawn(const SpawnRequest& request) {
   plan_template.seccomp = program.len > 0 ? &program : nullptr;
   plan_template.loopback_up = request.loopback_up;
   plan_template.hosts_file = request.hosts_file.empty() ? nullptr : request.hosts_file.c_str();
+  std::vector<ChildRootStep> root_steps;
+  if (request.root != nullptr) {
+    for (const RootStep& step : request.root->steps) {
+      root_steps.push_back(
+          {step.kind, step.target.c_str(), step.source.c_str(), step.source.size()});
+    }
+    plan_template.new_root = request.root->new_root.c_str();
+    plan_template.root_steps = root_steps.data();
+    plan_template.root_step_count = root_steps.size();
+  }
   std::snprintf(plan_template.uid_map, sizeof plan_template.uid_map, "%u %u 1\n", plan_template.uid,
                 plan_template.uid);
   std::snprintf(plan_template.gid_map, sizeof plan_template.gid_map, "%u %u 1\n", plan_template.gid,

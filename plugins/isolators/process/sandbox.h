@@ -21,6 +21,7 @@
 
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
+#include "root_plan.h"
 
 namespace airlock::isolators::process {
 
@@ -38,6 +39,7 @@ enum Mechanism : uint32_t {
   kSeccomp = 1u << 9,
   kCgroupMemory = 1u << 10,
   kCgroupPids = 1u << 11,
+  kPivotRoot = 1u << 12,
 };
 
 // The bit of a mechanism name (0 for an unknown one).
@@ -46,10 +48,6 @@ uint32_t MechanismBit(const std::string& name);
 Json MechanismsJson(uint32_t applied);
 // The names in `wanted` that are not in `applied`, comma-separated.
 std::string MissingMechanisms(uint32_t wanted, uint32_t applied);
-
-// The deny-list filter (see README) as a classic BPF program for the native
-// architecture; other architectures are killed.
-Result<std::vector<sock_filter>> BuildSeccompProgram();
 
 struct SpawnRequest {
   std::string executable;     // exec'd as `<executable> --fd 3`
@@ -66,6 +64,11 @@ struct SpawnRequest {
   // fails the spawn. Empty hosts_file: leave /etc/hosts alone.
   bool loopback_up = false;
   std::string hosts_file;
+  // A private root to pivot into (needs mount and PID namespaces, and a user
+  // namespace unless the caller is root); null:
+  // the host's root stays visible. Setting up every step or failing the
+  // spawn: a half-built root is never used.
+  const RootPlan* root = nullptr;
   // Runs in the parent after the clone, before the child may exec; returns
   // the mechanisms it applied (the cgroup bits). A failure kills the child.
   std::function<Result<uint32_t>(pid_t)> before_exec;

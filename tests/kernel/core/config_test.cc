@@ -29,7 +29,8 @@ std::string ErrorFor(const json& doc) {
 }
 
 TEST(KernelConfig, MinimalConfigurationResolvesPathsAndDefaults) {
-  auto parsed = ParseKernelConfig(Minimal(), "/etc/airlock/airlock.json", "/usr/lib/airlock/plugins");
+  auto parsed =
+      ParseKernelConfig(Minimal(), "/etc/airlock/airlock.json", "/usr/lib/airlock/plugins");
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   const KernelConfig& c = *parsed;
   EXPECT_EQ(c.config_dir, "/etc/airlock");
@@ -56,6 +57,15 @@ TEST(KernelConfig, ConnectorsListTheEndpointsTheirEnclavesMayReach) {
   EXPECT_EQ(parsed->results_dir, "/etc/airlock/state/results");
 }
 
+TEST(KernelConfig, ConnectorsListExtraPathsTheirEnclavesRead) {
+  json doc = Minimal();
+  doc["connectors"]["files"]["read_paths"] = {"certs/ca.pem", "/srv/data/../shared"};
+  auto parsed = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/usr/lib/airlock/plugins");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->connectors.at("files").read_paths,
+            (std::vector<std::string>{"/etc/airlock/certs/ca.pem", "/srv/shared"}));
+}
+
 TEST(KernelConfig, ErrorsNameTheKey) {
   struct Case {
     const char* what;
@@ -63,24 +73,39 @@ TEST(KernelConfig, ErrorsNameTheKey) {
     const char* expected;
   };
   const std::vector<Case> cases = {
-      {"unknown top-level key", [](json& j) { j["colour"] = "red"; }, "colour is not a known setting"},
-      {"port type", [](json& j) { j["server"] = {{"port", "80"}}; }, "server.port must be an integer"},
-      {"port range", [](json& j) { j["server"] = {{"port", 70000}}; }, "server.port must be between"},
-      {"typo in server", [](json& j) { j["server"] = {{"prot", 1}}; }, "server.prot is not a known setting"},
+      {"unknown top-level key", [](json& j) { j["colour"] = "red"; },
+       "colour is not a known setting"},
+      {"port type",
+       [](json& j) {
+         j["server"] = {{"port", "80"}};
+       },
+       "server.port must be an integer"},
+      {"port range",
+       [](json& j) {
+         j["server"] = {{"port", 70000}};
+       },
+       "server.port must be between"},
+      {"typo in server",
+       [](json& j) {
+         j["server"] = {{"prot", 1}};
+       },
+       "server.prot is not a known setting"},
       {"egress not host:port",
        [](json& j) { j["connectors"]["files"]["egress"] = {"db.internal"}; },
        "connectors.files.egress[0]: 'db.internal' must be host:port"},
-      {"egress port range",
-       [](json& j) { j["connectors"]["files"]["egress"] = {"db:0"}; }, "needs a port between 1 and 65535"},
+      {"egress port range", [](json& j) { j["connectors"]["files"]["egress"] = {"db:0"}; },
+       "needs a port between 1 and 65535"},
       {"egress public literal",
        [](json& j) { j["connectors"]["files"]["egress"] = {"10.0.0.5:5432"}; },
        "names a non-loopback address"},
-      {"egress odd host",
-       [](json& j) { j["connectors"]["files"]["egress"] = {"db\nevil:5432"}; },
+      {"egress odd host", [](json& j) { j["connectors"]["files"]["egress"] = {"db\nevil:5432"}; },
        "has a host that is not a DNS name"},
       {"egress on a policy", [](json& j) { j["policy"]["egress"] = {"db:1"}; },
        "policy.egress is not a known setting"},
-      {"tls without key", [](json& j) { j["server"] = {{"tls", {{"certificate_file", "a"}}}}; },
+      {"tls without key",
+       [](json& j) {
+         j["server"] = {{"tls", {{"certificate_file", "a"}}}};
+       },
        "server.tls.private_key_file is required"},
       {"no identity", [](json& j) { j.erase("identity"); }, "identity must be a non-empty array"},
       {"identity plugin missing", [](json& j) { j["identity"][0].erase("plugin"); },
@@ -93,12 +118,20 @@ TEST(KernelConfig, ErrorsNameTheKey) {
        "datasets[0].name must be an identifier"},
       {"duplicate dataset", [](json& j) { j["datasets"].push_back(j["datasets"][0]); },
        "datasets[1].name 'orders' is defined twice"},
-      {"limits out of range", [](json& j) { j["limits"] = {{"max_window_seconds", 0}}; },
+      {"limits out of range",
+       [](json& j) {
+         j["limits"] = {{"max_window_seconds", 0}};
+       },
        "limits.max_window_seconds must be between"},
-      {"default above max", [](json& j) {
+      {"default above max",
+       [](json& j) {
          j["limits"] = {{"max_window_seconds", 60}, {"default_window_seconds", 120}};
-       }, "limits.default_window_seconds must not exceed"},
-      {"access groups type", [](json& j) { j["access"] = {{"admin_groups", "admins"}}; },
+       },
+       "limits.default_window_seconds must not exceed"},
+      {"access groups type",
+       [](json& j) {
+         j["access"] = {{"admin_groups", "admins"}};
+       },
        "access.admin_groups must be an array of strings"},
       {"config and config_file", [](json& j) { j["policy"]["config_file"] = "p.json"; },
        "policy: set config or config_file, not both"},

@@ -8,11 +8,18 @@
 //                    only its length and whether it matched config.expect_length
 //   memory:N         allocates and touches N MiB, then delivers one row
 //   rows:N           delivers N rows (n int64, label utf8)
+//   peek:P1|P2|...   opens each host path for reading and delivers (path, outcome):
+//                    "readable" or the errno name
+//   syscalls         tries calls the sandbox must refuse and delivers (call, outcome)
 // Test-only: never build it into a deployment.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -69,6 +76,13 @@ std::string Probe(int port, std::string* greeting) {
   return greeting->empty() ? "closed" : "connected";
 }
 
+// "ok" or the errno's name.
+std::string Outcome(long rc) {
+  if (rc >= 0) return "ok";
+  const char* name = ::strerrorname_np(errno);
+  return name != nullptr ? name : "errno_" + std::to_string(errno);
+}
+
 class ChaosConnector : public airlock::sdk::Connector {
  public:
   static Result<std::unique_ptr<ChaosConnector>> Create(const Json& config,
@@ -113,6 +127,32 @@ class ChaosConnector : public airlock::sdk::Connector {
       AIRLOCK_RETURN_IF_ERROR(sink.SendSchema(builder.MakeSchema()));
       builder.AppendInt64(0, static_cast<int64_t>(secret->view().size()));
       host_.Info("resolved the source credential");
+      return sink.SendBatch(builder.Finish());
+    }
+    if (object.rfind("peek:", 0) == 0 || object == "syscalls") {
+      std::vector<arrow::Field> fields = {{"what", arrow::Type::kUtf8, "", false},
+                                          {"outcome", arrow::Type::kUtf8, "", false}};
+      arrow::RecordBatchBuilder builder(fields, 16);
+      AIRLOCK_RETURN_IF_ERROR(sink.SendSchema(builder.MakeSchema()));
+      std::vector<std::pair<std::string, std::string>> rows;
+      if (object == "syscalls") {
+        rows.emplace_back("ptrace", Outcome(::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr)));
+        const int netlink = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0);
+        rows.emplace_back("netlink", Outcome(netlink));
+        if (netlink >= 0) ::close(netlink);
+        rows.emplace_back("unshare", Outcome(::unshare(CLONE_NEWNS)));
+        rows.emplace_back("mount", Outcome(::mount("none", "/tmp", "tmpfs", 0, nullptr)));
+      } else {
+        for (const std::string& path : Split(object.substr(5), '|')) {
+          const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+          rows.emplace_back(path, fd >= 0 ? "readable" : Outcome(fd));
+          if (fd >= 0) ::close(fd);
+        }
+      }
+      for (const auto& [what, outcome] : rows) {
+        builder.AppendString(0, what);
+        builder.AppendString(1, outcome);
+      }
       return sink.SendBatch(builder.Finish());
     }
     if (object.rfind("memory:", 0) == 0) {

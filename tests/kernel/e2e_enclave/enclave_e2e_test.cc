@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -212,7 +213,12 @@ class EnclaveE2E : public ::testing::Test {
           {{"name", "probe"}, {"connector", "chaos"}, {"object", probe_object}},
           {{"name", "secretive"}, {"connector", "chaos"}, {"object", "secret"}},
           {{"name", "hog"}, {"connector", "chaos"}, {"object", "memory:512"}},
-          {{"name", "big"}, {"connector", "chaos"}, {"object", "rows:2000000"}}}},
+          {{"name", "big"}, {"connector", "chaos"}, {"object", "rows:2000000"}},
+          {{"name", "peek"},
+           {"connector", "chaos"},
+           {"object", "peek:" + dir + "/data/customers.csv|" + dir + "/state|" + dir +
+                          "/enclaves|/etc/shadow|" + PluginPath("airlock_test_connector_chaos")}},
+          {{"name", "syscalls"}, {"connector", "chaos"}, {"object", "syscalls"}}}},
         {"limits",
          {{"enclave_memory_bytes", memory_bytes},
           {"job_results_retention_seconds", retention_seconds}}}};
@@ -370,6 +376,42 @@ TEST_F(EnclaveE2E, EgressReachesOnlyApprovedEndpoints) {
     }
   }
   EXPECT_TRUE(audited);
+}
+
+// The enclave's private root holds only what its datasets need (the files
+// connector's root and the plugins), and the seccomp allow-list refuses what
+// an enclave must never do.
+TEST_F(EnclaveE2E, EnclaveReadsOnlyItsReadPathsAndCannotEscape) {
+  StartKernel(Config({}, "probe:1"));
+  const json plugins = client_->Get("/v1/plugins", Auth(kAlice)).json();
+  const std::string described = plugins.dump();
+  EXPECT_NE(described.find("\"seccomp\":\"allow-list\""), std::string::npos) << described;
+  if (described.find("\"pivot_root\":true") == std::string::npos) {
+    GTEST_SKIP() << "this host allows no private root: " << described;
+  }
+  const std::string id = Ready({"customers", "peek", "syscalls"});
+  Tunnel t = OpenTunnel(id);
+  auto peeked = Query(t, "SELECT what, outcome FROM peek");
+  ASSERT_EQ(peeked.status, 200u) << peeked.body;
+  std::map<std::string, std::string> outcome;
+  const json peeked_body = peeked.json();
+  for (const json& row : peeked_body["rows"]) outcome[row[0]] = row[1];
+  const std::string dir = dir_.path();
+  EXPECT_EQ(outcome[dir + "/data/customers.csv"], "readable") << peeked.body;
+  EXPECT_EQ(outcome[PluginPath("airlock_test_connector_chaos")], "readable");
+  EXPECT_EQ(outcome[dir + "/state"], "ENOENT") << "the kernel's state directory is not there";
+  EXPECT_EQ(outcome[dir + "/enclaves"], "ENOENT") << "nor the isolator's records";
+  EXPECT_EQ(outcome["/etc/shadow"], "ENOENT");
+
+  auto called = Query(t, "SELECT what, outcome FROM syscalls");
+  ASSERT_EQ(called.status, 200u) << called.body;
+  std::map<std::string, std::string> calls;
+  const json called_body = called.json();
+  for (const json& row : called_body["rows"]) calls[row[0]] = row[1];
+  EXPECT_EQ(calls["ptrace"], "EPERM") << called.body;
+  EXPECT_EQ(calls["netlink"], "EAFNOSUPPORT");
+  EXPECT_EQ(calls["unshare"], "EPERM");
+  EXPECT_EQ(calls["mount"], "EPERM");
 }
 
 TEST_F(EnclaveE2E, OneFailingDatasetLeavesNothingQueryable) {

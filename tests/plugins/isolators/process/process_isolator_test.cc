@@ -141,6 +141,8 @@ class ProcessIsolatorTest : public ::testing::Test {
   // The pid recorded in the state directory for `request_id`, or -1.
   pid_t RecordedPid(const std::string& request_id) const {
     for (const auto& entry : std::filesystem::directory_iterator(state_.path + "/state")) {
+      if (entry.path().extension() != ".json")
+        continue;  // e.g. root/, the private root's mount point
       const Json record = Json::parse(ReadFile(entry.path()), nullptr, false);
       if (record.is_object() && record.value("request_id", "") == request_id) {
         return record.value("pid", -1);
@@ -187,6 +189,35 @@ TEST_F(ProcessIsolatorTest, DescribesARealIsolator) {
   EXPECT_EQ(mechanisms.at("no_new_privs"), true);
   EXPECT_EQ(mechanisms.at("seccomp"), true);
   EXPECT_EQ(mechanisms.at("rlimits"), true);
+  EXPECT_EQ(described->at("seccomp"), "allow-list");
+  // Either a private root, or the reason there is none.
+  const std::string filesystem = described->at("filesystem");
+  EXPECT_EQ(filesystem.rfind(mechanisms.at("pivot_root") == true ? "pivot_root" : "host root", 0),
+            0u)
+      << filesystem;
+}
+
+TEST_F(ProcessIsolatorTest, PivotRootCanBeDemanded) {
+  auto probe = Create(BaseConfig());
+  ASSERT_NE(probe, nullptr);
+  const bool available = probe->DescribeIsolation()->at("mechanisms").at("pivot_root") == true;
+  Json config = BaseConfig();
+  config["min_isolation"] = {"pivot_root", "seccomp"};
+  auto made = IsolatorPlugin::Create(library_, config);
+  EXPECT_EQ(made.ok(), available) << made.status().ToString();
+  if (!available) {
+    EXPECT_NE(made.status().message().find("pivot_root"), std::string::npos);
+  }
+}
+
+TEST_F(ProcessIsolatorTest, RefusesReadPathsThatWouldExposeTheHost) {
+  auto isolator = Create(BaseConfig());
+  ASSERT_NE(isolator, nullptr);
+  if (isolator->DescribeIsolation()->at("mechanisms").at("pivot_root") != true) {
+    GTEST_SKIP() << "no private root on this host";
+  }
+  auto refused = isolator->Provision({{"request_id", "r-bad"}, {"read_paths", {"/proc/1"}}});
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(ProcessIsolatorTest, RejectsUnknownConfiguration) {
@@ -206,7 +237,8 @@ TEST_F(ProcessIsolatorTest, ProvisionsASandboxedEnclaveThatAnswersQueries) {
   auto handle = isolator->Provision(
       {{"request_id", "r-proc"},
        {"limits", {{"memory_bytes", int64_t{1} << 31}, {"open_files", 256}, {"cpu_seconds", 60}}},
-       {"egress", Json::array()}});
+       {"egress", Json::array()},
+       {"read_paths", {kFilesConnector, data_.path}}});
   ASSERT_TRUE(handle.ok()) << handle.status().ToString();
   const pid_t pid = RecordedPid("r-proc");
   ASSERT_GT(pid, 0);
@@ -276,6 +308,12 @@ TEST_F(ProcessIsolatorTest, ProvisionsASandboxedEnclaveThatAnswersQueries) {
   }
   if (mechanisms.at("cgroup_memory") == true) {
     EXPECT_NE(ReadFile("/proc/" + id + "/cgroup").find("airlock/r-proc."), std::string::npos);
+  }
+  if (mechanisms.at("pivot_root") == true) {
+    // Its root is not ours: the state directory (other enclaves' records)
+    // does not exist in it.
+    EXPECT_FALSE(std::filesystem::exists("/proc/" + id + "/root" + state_.path));
+    EXPECT_TRUE(std::filesystem::exists("/proc/" + id + "/root" + data_.path + "/t.csv"));
   }
 
   (*client)->Close();

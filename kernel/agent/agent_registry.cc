@@ -63,6 +63,7 @@ struct AgentSlot {
   std::shared_ptr<LinkConnection> link;
   std::map<uint32_t, std::shared_ptr<KernelBridge>> bridges;
   std::map<uint32_t, std::shared_ptr<std::promise<Status>>> provisioning;
+  std::map<uint32_t, std::string> requests;  // stream -> request id, while the enclave lives
 };
 
 struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
@@ -293,6 +294,7 @@ struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
     if (type == "hello") return OnHello(agent, link, doc);
     if (type == "ping") return link->SendControl({{"type", "pong"}});
     if (type == "renew") return OnRenew(agent, link, doc);
+    if (type == "egress") return OnEgress(agent, doc);
     if (type == "provisioned" || type == "provision_failed") {
       const uint32_t stream = doc.value("stream", 0u);
       std::shared_ptr<std::promise<Status>> waiter;
@@ -312,6 +314,29 @@ struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
       return;
     }
     link->Close(Status::InvalidArgument("unknown control document"));
+  }
+
+  // The agent served an enclave's egress dial on its host: audit it like the
+  // kernel's own (enclave.egress), with the request and the agent.
+  void OnEgress(const std::string& agent, const json& doc) {
+    const uint32_t stream = doc.value("stream", 0u);
+    std::string request_id;
+    {
+      std::lock_guard lock(mu);
+      auto& slot = slots[agent];
+      auto it = slot.requests.find(stream);
+      if (it == slot.requests.end()) return;  // not an enclave of this agent
+      request_id = it->second;
+    }
+    json event = {{"event", "enclave.egress"},
+                  {"request_id", request_id},
+                  {"agent", agent},
+                  {"endpoint", Bounded(doc.value("endpoint", ""), 300)},
+                  {"outcome", Bounded(doc.value("outcome", ""), 64)}};
+    if (doc.contains("reason") && doc["reason"].is_string()) {
+      event["reason"] = Bounded(doc["reason"].get<std::string>(), 1000);
+    }
+    Audit(std::move(event));
   }
 
   void OnHello(const std::string& agent, const std::shared_ptr<LinkConnection>& link,
@@ -468,6 +493,7 @@ class RemoteAgentEnclave : public RemoteEnclave {
       auto it = registry->slots.find(agent_);
       if (it != registry->slots.end()) {
         it->second.bridges.erase(bridge_->stream());
+        it->second.requests.erase(bridge_->stream());
         link = it->second.link;
       }
     }
@@ -615,6 +641,7 @@ Result<std::unique_ptr<RemoteEnclave>> AgentRegistry::Provision(const std::strin
     bridge = *opened;
     bridge->Online(link);
     slot.bridges[stream] = bridge;
+    slot.requests[stream] = request_id;
     slot.provisioning[stream] = waiter;
   }
   link->SendControl({{"type", "provision"},

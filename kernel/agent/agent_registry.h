@@ -16,10 +16,11 @@
 //     K {"type":"provision","stream","request_id","spec"}
 //     A {"type":"provisioned","stream"} | {"type":"provision_failed","stream","message"}
 //     K {"type":"terminate","stream"}
+//     A {"type":"egress","stream","endpoint","outcome","reason"?}  (audited)
 //   Enclave frames flow on their stream in both directions; the agent serves
 //   the enclave's egress dials itself, against the endpoints of the spec.
 //
-// Audited: agent.enrolled, agent.enrollment_refused, agent.certificate_issued,
+// Audited: enclave.egress (dials the agent served), agent.enrolled, agent.enrollment_refused, agent.certificate_issued,
 // agent.certificate_renewed, agent.connected, agent.disconnected. Tokens,
 // keys and certificates' private halves never reach logs or the audit.
 #pragma once

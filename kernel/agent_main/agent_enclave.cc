@@ -47,6 +47,7 @@ AgentEnclave::AgentEnclave(uint32_t stream, std::unique_ptr<plugin_host::Enclave
   egress_->stream = stream;
   egress_->channel = std::make_shared<enclave::FrameChannel>(fd);
   egress_->approved = std::move(approved);
+  egress_->link = link_;
 }
 
 AgentEnclave::~AgentEnclave() {
@@ -101,6 +102,14 @@ void AgentEnclave::Dial(const std::shared_ptr<Egress>& egress, const std::string
   }
   spdlog::info("enclave {}: egress to {}: {}", egress->stream, endpoint.substr(0, 300),
                connected.ok() ? "connected" : connected.status().message());
+  // The kernel audits every egress decision, as it does for its own enclaves.
+  json report = {
+      {"type", "egress"},
+      {"stream", egress->stream},
+      {"endpoint", endpoint.substr(0, 300)},
+      {"outcome", connected.ok() ? "connected" : StatusCodeName(connected.status().code())}};
+  if (!connected.ok()) report["reason"] = connected.status().message();
+  egress->link->SendControl(report);
   if (!connected.ok()) {
     (void)egress->channel->SendJson(FrameType::kDialResult,
                                     json{{"id", id},

@@ -48,6 +48,7 @@ class AgentEnclave {
     std::set<std::string> approved;
     std::atomic<bool> sealed{false};
     std::atomic<bool> terminating{false};
+    std::shared_ptr<LinkConnection> link;  // where outcomes are reported for the audit
   };
   void RelayLoop();
   static void Dial(const std::shared_ptr<Egress>& egress, const std::string& id,

@@ -211,6 +211,46 @@ std::vector<pid_t> EnclaveChildren(pid_t parent) {
   return out;
 }
 
+// A TCP source on 127.0.0.1 that greets every connection with one line.
+class GreetingServer {
+ public:
+  explicit GreetingServer(std::string greeting) : greeting_(std::move(greeting)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd_, 16);
+    socklen_t length = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        const int client = ::accept(fd_, nullptr, nullptr);
+        if (client < 0) return;
+        accepted_.fetch_add(1);
+        const std::string line = greeting_ + "\n";
+        (void)!::write(client, line.data(), line.size());
+        ::close(client);
+      }
+    });
+  }
+  ~GreetingServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  std::string greeting_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
 class AgentE2E : public ::testing::Test {
  protected:
   void SetUp() override { pki_ = GenerateTestPki(dir_.path()); }
@@ -220,7 +260,11 @@ class AgentE2E : public ::testing::Test {
     kernel_.reset();
   }
 
-  json Config(int64_t certificate_lifetime_seconds = 3600) {
+  json Config(int64_t certificate_lifetime_seconds = 3600,
+              const std::vector<uint16_t>& approved_ports = {},
+              const std::string& probe_object = "probe:1") {
+    json egress = json::array();
+    for (uint16_t port : approved_ports) egress.push_back("127.0.0.1:" + std::to_string(port));
     const std::string dir = dir_.path();
     std::filesystem::create_directories(dir + "/data");
     std::ofstream(dir + "/data/customers.csv")
@@ -268,10 +312,15 @@ class AgentE2E : public ::testing::Test {
           {"edge_files",
            {{"plugin", PluginPath("airlock_connector_files")},
             {"agent", "edge"},
-            {"config", {{"root", dir + "/data"}}}}}}},
+            {"config", {{"root", dir + "/data"}}}}},
+          {"edge_chaos",
+           {{"plugin", PluginPath("airlock_test_connector_chaos")},
+            {"agent", "edge"},
+            {"egress", egress}}}}},
         {"datasets",
          {{{"name", "customers"}, {"connector", "files"}, {"object", "customers.csv"}},
-          {{"name", "edge_customers"}, {"connector", "edge_files"}, {"object", "customers.csv"}}}},
+          {{"name", "edge_customers"}, {"connector", "edge_files"}, {"object", "customers.csv"}},
+          {{"name", "edge_probe"}, {"connector", "edge_chaos"}, {"object", probe_object}}}},
         {"agents",
          {{"listen_address", "127.0.0.1"},
           {"port", 0},
@@ -431,7 +480,8 @@ TEST_F(AgentE2E, QueryReachesTheAgentsEnclaveAndAKilledAgentMeans503) {
   EXPECT_EQ(ready["enclave"].value("agent", ""), "edge") << ready.dump();
   EXPECT_EQ(ready["enclave"]["agent_status"].value("status", ""), "online") << ready.dump();
   // The enclave runs under the agent, not under the kernel.
-  EXPECT_EQ(EnclaveChildren(agent.pid()).size(), 1u);
+  const std::vector<pid_t> enclaves = EnclaveChildren(agent.pid());
+  EXPECT_EQ(enclaves.size(), 1u);
   EXPECT_TRUE(EnclaveChildren(kernel_->pid()).empty());
 
   // The agent holds no listening socket, and its only connection to the
@@ -456,6 +506,14 @@ TEST_F(AgentE2E, QueryReachesTheAgentsEnclaveAndAKilledAgentMeans503) {
   // The agent dies: its request's queries answer 503, naming the agent and why.
   agent.Kill();
   ASSERT_TRUE(WaitAgent("offline")) << AgentStatus().dump();
+  // The enclave (and the data in it) does not outlive its agent.
+  for (pid_t pid : enclaves) {
+    EXPECT_TRUE(WaitUntil([&] {
+      const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+      return stat.empty() || stat.find(") Z") != std::string::npos;
+    })) << "enclave "
+        << pid << " survived its agent";
+  }
   auto refused = Query(t, "SELECT count(*) FROM edge_customers");
   EXPECT_EQ(refused.status, 503u) << refused.body;
   const json error = refused.json();
@@ -494,6 +552,40 @@ TEST_F(AgentE2E, QueryReachesTheAgentsEnclaveAndAKilledAgentMeans503) {
   // The token never reaches the kernel's records or log.
   EXPECT_EQ(Slurp(dir_.path() + "/state/audit.log").find(kEnrollmentToken), std::string::npos);
   EXPECT_EQ(kernel_->log().find(kEnrollmentToken), std::string::npos);
+}
+
+TEST_F(AgentE2E, EgressIsServedOnTheAgentsHostForApprovedEndpointsOnly) {
+  GreetingServer approved("hello-from-the-data-center");
+  GreetingServer other("hello-other");
+  const std::string ports = std::to_string(approved.port()) + "," + std::to_string(other.port());
+  StartKernel(Config(3600, {approved.port()}, "probe:" + ports));
+  AgentProcess& agent = StartAgent(AgentConfig("edge", "edge-state", kEnrollmentToken));
+  ASSERT_TRUE(WaitAgent("online")) << agent.log();
+  const std::string id = Ready({"edge_probe"});
+  Tunnel t = OpenTunnel(id);
+  auto rows = Query(t, "SELECT port, outcome, greeting FROM edge_probe ORDER BY port = " +
+                           std::to_string(other.port()));
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  json r = rows.json()["rows"];
+  ASSERT_EQ(r.size(), 2u) << rows.body;
+  EXPECT_EQ(r[0][1], "connected") << rows.body;
+  EXPECT_EQ(r[0][2], "hello-from-the-data-center");
+  EXPECT_EQ(r[1][1], "refused") << "a non-approved port is unreachable from the enclave";
+  EXPECT_EQ(approved.accepted(), 1);
+  EXPECT_EQ(other.accepted(), 0);
+  // The agent dialled from its host and reported it; the kernel audited it.
+  bool audited = false;
+  for (const json& rec : Audit()) {
+    if (rec.value("event", "") == "enclave.egress" && rec.value("request_id", "") == id &&
+        rec.value("agent", "") == "edge" && rec.value("outcome", "") == "connected" &&
+        rec.value("endpoint", "") == "127.0.0.1:" + std::to_string(approved.port())) {
+      audited = true;
+    }
+  }
+  EXPECT_TRUE(audited);
+  EXPECT_NE(agent.log().find("egress to 127.0.0.1:" + std::to_string(approved.port())),
+            std::string::npos)
+      << agent.log();
 }
 
 TEST_F(AgentE2E, ABadOrSpentEnrollmentTokenIsRefused) {

@@ -234,6 +234,8 @@ void AgentClient::OnControl(const std::shared_ptr<LinkConnection>& link, const j
   if (type == "welcome") {
     heartbeat_ms_ = std::max<int64_t>(50, doc.value("heartbeat_interval_ms", int64_t{1000}));
     certificate_lifetime_s_ = doc.value("certificate_lifetime_seconds", int64_t{0});
+    offline_after_ms_ =
+        std::max<int64_t>(heartbeat_ms_ * 2, doc.value("offline_after_ms", offline_after_ms_));
     return;
   }
   if (type == "pong") return;
@@ -308,6 +310,12 @@ void AgentClient::Heartbeat(std::weak_ptr<LinkConnection> weak) {
     if (ec) return;
     auto link = weak.lock();
     if (!link || link->closed() || link != link_) return;
+    // A kernel that stopped answering (a silent network) is as gone as one
+    // that closed the connection.
+    if (std::chrono::steady_clock::now() - link->last_received() >
+        std::chrono::milliseconds(offline_after_ms_)) {
+      return link->Close(Status::DeadlineExceeded("the kernel stopped answering heartbeats"));
+    }
     link->SendControl({{"type", "ping"}});
     MaybeRenew(link);
     Heartbeat(weak);

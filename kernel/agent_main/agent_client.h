@@ -64,6 +64,7 @@ class AgentClient {
   boost::asio::thread_pool provision_pool_{2};
   int64_t heartbeat_ms_ = 1000;
   int64_t certificate_lifetime_s_ = 0;  // as the kernel announced it
+  int64_t offline_after_ms_ = 30000;    // as the kernel announced it
   bool renewing_ = false;
   std::string pending_key_pem_;           // the key of an outstanding renewal (wiped after)
   std::shared_ptr<LinkConnection> link_;  // io thread only

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -16,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -73,13 +75,17 @@ bool WaitUntil(Predicate predicate, std::chrono::milliseconds timeout = std::chr
 // A real airlock-agent child process.
 class AgentProcess {
  public:
-  AgentProcess(std::string config_path, std::string log_path)
-      : config_path_(std::move(config_path)), log_path_(std::move(log_path)) {}
+  // `wrapper` runs before the agent (e.g. {"/usr/bin/unshare", "--net", "--"}).
+  AgentProcess(std::string config_path, std::string log_path, std::vector<std::string> wrapper = {})
+      : config_path_(std::move(config_path)),
+        log_path_(std::move(log_path)),
+        wrapper_(std::move(wrapper)) {}
   ~AgentProcess() { Kill(); }
 
   bool Start() {
     const std::string binary = std::string(AIRLOCK_BINARY_DIR) + "/bin/airlock-agent";
-    std::vector<std::string> args = {binary, "--config", config_path_};
+    std::vector<std::string> args = wrapper_;
+    for (const char* a : {binary.c_str(), "--config", config_path_.c_str()}) args.push_back(a);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -91,7 +97,7 @@ class AgentProcess {
     // Like a daemon started by its service manager: nothing of the test's
     // (its own connections to the kernel) leaks into the agent.
     posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-    const int rc = posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
+    const int rc = posix_spawn(&pid_, args[0].c_str(), &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     return rc == 0;
   }
@@ -130,6 +136,7 @@ class AgentProcess {
  private:
   std::string config_path_;
   std::string log_path_;
+  std::vector<std::string> wrapper_;
   pid_t pid_ = -1;
 };
 
@@ -341,7 +348,8 @@ class AgentE2E : public ::testing::Test {
 
   // Writes an agent configuration; `token` goes into its token file.
   std::string AgentConfig(const std::string& name, const std::string& state,
-                          const std::string& token, const std::string& agent_name = "edge") {
+                          const std::string& token, const std::string& agent_name = "edge",
+                          const std::string& kernel_address = "127.0.0.1") {
     const std::string dir = dir_.path();
     const std::string token_file = dir + "/" + name + ".token";
     std::ofstream(token_file) << token << "\n";
@@ -349,7 +357,7 @@ class AgentE2E : public ::testing::Test {
     json config = {
         {"name", agent_name},
         {"kernel",
-         {{"address", "127.0.0.1"},
+         {{"address", kernel_address},
           {"port", agent_port_},
           {"ca_file", dir + "/state/agents/ca.crt"}}},
         {"state_dir", dir + "/" + state},
@@ -365,9 +373,10 @@ class AgentE2E : public ::testing::Test {
     return path;
   }
 
-  AgentProcess& StartAgent(const std::string& config_path) {
+  AgentProcess& StartAgent(const std::string& config_path, std::vector<std::string> wrapper = {}) {
     agents_.push_back(std::make_unique<AgentProcess>(
-        config_path, dir_.path() + "/agent-" + std::to_string(agents_.size()) + ".log"));
+        config_path, dir_.path() + "/agent-" + std::to_string(agents_.size()) + ".log",
+        std::move(wrapper)));
     EXPECT_TRUE(agents_.back()->Start());
     return *agents_.back();
   }
@@ -552,6 +561,12 @@ TEST_F(AgentE2E, QueryReachesTheAgentsEnclaveAndAKilledAgentMeans503) {
   // The token never reaches the kernel's records or log.
   EXPECT_EQ(Slurp(dir_.path() + "/state/audit.log").find(kEnrollmentToken), std::string::npos);
   EXPECT_EQ(kernel_->log().find(kEnrollmentToken), std::string::npos);
+
+  // Both stop cleanly while linked (the kernel first: the agent sees it go).
+  EXPECT_EQ(kernel_->Stop(), 0) << kernel_->log();
+  EXPECT_EQ(again.Stop(), 0) << again.log();
+  EXPECT_EQ(kernel_->log().find("Sanitizer"), std::string::npos) << kernel_->log();
+  EXPECT_EQ(again.log().find("Sanitizer"), std::string::npos) << again.log();
 }
 
 TEST_F(AgentE2E, EgressIsServedOnTheAgentsHostForApprovedEndpointsOnly) {
@@ -691,6 +706,75 @@ TEST_F(AgentE2E, ARequestForAnOfflineAgentFailsWithTheReason) {
   ASSERT_EQ(client_->Post("/v1/requests/" + id + "/approve", "{}", Auth(kBob)).status, 200u);
   EXPECT_EQ(WaitForState(id, {"failed", "ready"}), "failed");
   EXPECT_NE(Get(id).value("reason", "").find("agent 'edge'"), std::string::npos) << Get(id).dump();
+}
+
+// Runs `command` through /bin/sh; true when it exits 0.
+bool Shell(const std::string& command) {
+  return std::system(command.c_str()) == 0;
+}
+
+// The strongest form: the agent in a network namespace of its own whose only
+// route leads to the kernel's agent listener. This test moves itself (and so
+// the kernel it starts) into a private network namespace first, so nothing
+// here touches the host's network; it is skipped where namespaces or `ip`
+// are not available. Defined last: it leaves its process in that namespace.
+TEST_F(AgentE2E, AnAgentInItsOwnNetworkNamespaceServesQueriesThroughItsOutboundLink) {
+  if (::geteuid() != 0 || !std::filesystem::exists("/usr/sbin/ip") ||
+      !std::filesystem::exists("/usr/bin/unshare") ||
+      !std::filesystem::exists("/usr/bin/nsenter")) {
+    GTEST_SKIP() << "needs root, ip, unshare and nsenter";
+  }
+  if (::unshare(CLONE_NEWNET) != 0) GTEST_SKIP() << "cannot create a network namespace";
+  // The kernel side: loopback up, only 127.0.0.1 itself local (not all of
+  // 127.0.0.0/8), and
+  // 127.66.0.1 on a veth whose peer will be the agent's only interface
+  // (route_localnet lets loopback-range addresses travel on it).
+  ASSERT_TRUE(
+      Shell("ip link set lo up && ip link add vk type veth peer name va && "
+            "ip route del local 127.0.0.0/8 dev lo table local && "
+            "sysctl -qw net.ipv4.conf.all.route_localnet=1 && "
+            "ip addr add 127.66.0.1/30 dev vk && "
+            "sysctl -qw net.ipv4.conf.vk.route_localnet=1 && ip link set vk up"));
+  json config = Config();
+  config["agents"]["listen_address"] = "127.66.0.1";
+  StartKernel(config);
+  AgentProcess& agent =
+      StartAgent(AgentConfig("edge", "edge-state", kEnrollmentToken, "edge", "127.66.0.1"),
+                 {"/usr/bin/unshare", "--net", "--"});
+  const std::string pid = std::to_string(agent.pid());
+  // Wait until the agent's namespace exists, then give it its one route.
+  ASSERT_TRUE(WaitUntil([&] {
+    return Slurp("/proc/" + pid + "/cmdline").find("airlock-agent") != std::string::npos;
+  }));
+  ASSERT_TRUE(Shell("ip link set va netns " + pid + " && nsenter -t " + pid +
+                    " -n sh -c 'ip link set lo up && "
+                    "ip route del local 127.0.0.0/8 dev lo table local && "
+                    "sysctl -qw net.ipv4.conf.all.route_localnet=1 && "
+                    "ip addr add 127.66.0.2/30 dev va && "
+                    "sysctl -qw net.ipv4.conf.va.route_localnet=1 && ip link set va up'"));
+  ASSERT_TRUE(WaitAgent("online")) << agent.log();
+  // A network namespace of its own, holding no listening socket at all.
+  EXPECT_NE(std::filesystem::read_symlink("/proc/" + pid + "/ns/net"),
+            std::filesystem::read_symlink("/proc/self/ns/net"));
+  EXPECT_TRUE(ListeningInodes(agent.pid()).empty()) << Slurp("/proc/" + pid + "/net/tcp");
+  EXPECT_EQ(ConnectionsTo(agent.pid(), agent_port_), 1);
+  // From there only the kernel's agent port is reachable, not its API.
+  auto reachable = [&](const std::string& address, uint16_t port) {
+    return Shell("nsenter -t " + pid + " -n bash -c 'exec 3<>/dev/tcp/" + address + "/" +
+                 std::to_string(port) + "' 2>/dev/null");
+  };
+  EXPECT_TRUE(reachable("127.66.0.1", agent_port_));
+  EXPECT_FALSE(reachable("127.0.0.1", kernel_->port()));
+  EXPECT_FALSE(reachable("127.66.0.1", kernel_->port()));
+
+  const std::string id = Ready({"edge_customers"});
+  Tunnel t = OpenTunnel(id);
+  auto rows = Query(t, "SELECT count(*) FROM edge_customers");
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  EXPECT_EQ(rows.json()["rows"][0][0], 3);
+  agent.Kill();
+  ASSERT_TRUE(WaitAgent("offline"));
+  EXPECT_EQ(Query(t, "SELECT count(*) FROM edge_customers").status, 503u);
 }
 
 }  // namespace

@@ -210,7 +210,9 @@ struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
     {
       std::lock_guard lock(mu);
       enrollments[agent] = {{"token_sha256", it->second.enrollment_token_sha256},
-                            {"enrolled_at_us", NowMicros()}};
+                            {"enrolled_at_us", NowMicros()},
+                            {"serial", info.ok() ? info->serial_hex : ""},
+                            {"previous_serial", ""}};
       const Status saved = WritePrivateFile(EnrollmentsFile(), enrollments.dump(2));
       if (!saved.ok()) {
         enrollments.erase(agent);
@@ -231,6 +233,7 @@ struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
                  const std::string& serial, int64_t not_after) {
     auto link = LinkConnection::Make(std::move(stream), kMaxLinkFrameBytes);
     std::shared_ptr<LinkConnection> replaced;
+    bool superseded = false;
     {
       std::lock_guard lock(mu);
       auto it = slots.find(agent);
@@ -239,8 +242,30 @@ struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
         link->Close(Status::PermissionDenied("unknown agent"));
         return;
       }
-      replaced = std::move(it->second.link);
-      it->second.link = link;
+      // Only the latest certificate (or the one it replaced, should the agent
+      // have missed the renewal's answer) opens a link: a renewal or a new
+      // enrollment retires older certificates before they expire.
+      const json& record = enrollments.value(agent, json::object());
+      if (serial.empty() ||
+          (serial != record.value("serial", "") && serial != record.value("previous_serial", ""))) {
+        superseded = true;
+      } else {
+        replaced = std::move(it->second.link);
+        it->second.link = link;
+      }
+    }
+    if (superseded) {
+      spdlog::warn("agent link refused: a superseded certificate for agent '{}'", agent);
+      Audit({{"event", "agent.connection_refused"},
+             {"agent", agent},
+             {"certificate_serial", serial},
+             {"reason", "certificate superseded by a newer one"}});
+      link->Close(Status::PermissionDenied("certificate superseded"));
+      return;
+    }
+    {
+      std::lock_guard lock(mu);
+      auto it = slots.find(agent);
       it->second.hello_seen = false;
       it->second.certificate_serial = serial;
       it->second.certificate_not_after_s = not_after;
@@ -390,18 +415,28 @@ struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
       return link->SendControl({{"type", "error"}, {"message", signed_cert.status().message()}});
     }
     auto info = InspectCertificate(*signed_cert);
+    if (!info.ok()) {
+      return link->SendControl({{"type", "error"}, {"message", "renewal failed"}});
+    }
     {
       std::lock_guard lock(mu);
-      AgentSlot& slot = slots[agent];
-      if (info.ok()) {
-        slot.certificate_serial = info->serial_hex;
-        slot.certificate_not_after_s = info->not_after_s;
+      json& record = enrollments[agent];
+      const json before = record;
+      record["previous_serial"] = record.value("serial", "");
+      record["serial"] = info->serial_hex;
+      if (!WritePrivateFile(EnrollmentsFile(), enrollments.dump(2)).ok()) {
+        record = before;
+        return link->SendControl(
+            {{"type", "error"}, {"message", "the kernel could not record the renewal"}});
       }
+      AgentSlot& slot = slots[agent];
+      slot.certificate_serial = info->serial_hex;
+      slot.certificate_not_after_s = info->not_after_s;
     }
     Audit({{"event", "agent.certificate_renewed"},
            {"agent", agent},
-           {"serial", info.ok() ? info->serial_hex : ""},
-           {"not_after_s", info.ok() ? info->not_after_s : 0}});
+           {"serial", info->serial_hex},
+           {"not_after_s", info->not_after_s}});
     link->SendControl({{"type", "renewed"}, {"certificate", *signed_cert}});
   }
 

@@ -20,7 +20,11 @@
 //   Enclave frames flow on their stream in both directions; the agent serves
 //   the enclave's egress dials itself, against the endpoints of the spec.
 //
-// Audited: enclave.egress (dials the agent served), agent.enrolled, agent.enrollment_refused, agent.certificate_issued,
+// Only an agent's latest certificate (or the one it replaced) opens a link:
+// renewal and re-enrollment retire older ones before they expire.
+//
+// Audited: enclave.egress (dials the agent served), agent.connection_refused
+// (a superseded certificate), agent.enrolled, agent.enrollment_refused, agent.certificate_issued,
 // agent.certificate_renewed, agent.connected, agent.disconnected. Tokens,
 // keys and certificates' private halves never reach logs or the audit.
 #pragma once

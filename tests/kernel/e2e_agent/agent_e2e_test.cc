@@ -686,6 +686,48 @@ TEST_F(AgentE2E, TheLinkCertificateIsRenewedBeforeItExpires) {
   ASSERT_TRUE(WaitAgent("online")) << again.log();
 }
 
+TEST_F(AgentE2E, RenewalRetiresTheCertificatesItReplaced) {
+  StartKernel(Config(/*certificate_lifetime_seconds=*/30));
+  // Renew when 90% of the lifetime is left: every few seconds.
+  const std::string config_path = AgentConfig("edge", "edge-state", kEnrollmentToken);
+  json agent_config = json::parse(Slurp(config_path));
+  agent_config["renew_remaining_fraction"] = 0.9;
+  std::ofstream(config_path) << agent_config.dump(2);
+  AgentProcess& agent = StartAgent(config_path);
+  ASSERT_TRUE(WaitAgent("online")) << agent.log();
+  // Keep the enrolled certificate, still valid for half a minute.
+  const std::string old_cert = dir_.path() + "/old.crt", old_key = dir_.path() + "/old.key";
+  std::filesystem::copy_file(dir_.path() + "/edge-state/cert.pem", old_cert);
+  std::filesystem::copy_file(dir_.path() + "/edge-state/key.pem", old_key);
+  ASSERT_TRUE(WaitUntil([&] { return CountEvents("agent.certificate_renewed") >= 2; },
+                        std::chrono::seconds(20)))
+      << agent.log();
+
+  namespace asio = boost::asio;
+  namespace ssl = boost::asio::ssl;
+  ssl::context tls(ssl::context::tlsv13_client);
+  tls.load_verify_file(dir_.path() + "/state/agents/ca.crt");
+  tls.set_verify_mode(ssl::verify_peer);
+  tls.use_certificate_chain_file(old_cert);
+  tls.use_private_key_file(old_key, ssl::context::pem);
+  asio::io_context io;
+  ssl::stream<asio::ip::tcp::socket> stream(io, tls);
+  stream.lowest_layer().connect({asio::ip::make_address("127.0.0.1"), agent_port_});
+  boost::system::error_code ec;
+  stream.handshake(ssl::stream_base::client, ec);
+  ASSERT_FALSE(ec) << "the old certificate is still within its validity: " << ec.message();
+  const std::string hello = agent::EncodeLinkFrame(agent::LinkFrameType::kControl, 0,
+                                                   R"({"type":"hello","enclaves":[]})");
+  asio::write(stream, asio::buffer(hello), ec);
+  unsigned char header[agent::kLinkHeaderBytes];
+  asio::read(stream, asio::buffer(header, sizeof header), ec);
+  EXPECT_TRUE(ec) << "a retired certificate opened a link";
+  EXPECT_TRUE(WaitUntil([&] { return CountEvents("agent.connection_refused") == 1; }));
+  // The real agent, on its current certificate, was never displaced.
+  EXPECT_EQ(AgentStatus().value("status", ""), "online");
+  EXPECT_EQ(CountEvents("agent.connected"), 1);
+}
+
 TEST_F(AgentE2E, OneRequestCannotSpanTheKernelAndAnAgent) {
   StartKernel(Config());
   auto created = client_->Post(

@@ -252,13 +252,17 @@ void AgentClient::OnControl(const std::shared_ptr<LinkConnection>& link, const j
         return;
       }
       std::shared_ptr<AgentEnclave> enclave(std::move(made).value());
-      if (link->closed()) {
-        enclave->Terminate();  // the link died meanwhile: nobody controls it
-        return;
-      }
+      bool cancelled;
       {
         std::lock_guard lock(mu_);
-        enclaves_[stream] = enclave;
+        // The kernel gave up on it (terminate arrived first), or the link died
+        // meanwhile: nobody controls this enclave, so it goes at once.
+        cancelled = cancelled_.erase(stream) > 0 || link->closed();
+        if (!cancelled) enclaves_[stream] = enclave;
+      }
+      if (cancelled) {
+        enclave->Terminate();
+        return;
       }
       spdlog::info("enclave {} provisioned", stream);
       link->SendControl({{"type", "provisioned"}, {"stream", stream}});
@@ -271,7 +275,11 @@ void AgentClient::OnControl(const std::shared_ptr<LinkConnection>& link, const j
     {
       std::lock_guard lock(mu_);
       auto it = enclaves_.find(stream);
-      if (it == enclaves_.end()) return;
+      if (it == enclaves_.end()) {
+        // Still being provisioned (the kernel stopped waiting): cancel it.
+        if (cancelled_.size() < 4096) cancelled_.insert(stream);
+        return;
+      }
       enclave = std::move(it->second);
       enclaves_.erase(it);
     }
@@ -366,6 +374,7 @@ void AgentClient::TerminateAll() {
   {
     std::lock_guard lock(mu_);
     all.swap(enclaves_);
+    cancelled_.clear();
   }
   for (auto& [stream, enclave] : all) enclave->Terminate();
 }

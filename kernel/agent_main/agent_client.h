@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -71,6 +72,7 @@ class AgentClient {
 
   std::mutex mu_;
   std::map<uint32_t, std::shared_ptr<AgentEnclave>> enclaves_;  // GUARDED_BY(mu_)
+  std::set<uint32_t> cancelled_;  // GUARDED_BY(mu_): terminated before they were provisioned
 };
 
 }  // namespace airlock::agent

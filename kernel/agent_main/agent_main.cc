@@ -108,9 +108,20 @@ int main(int argc, char** argv) {
   auto isolation = (*isolator)->DescribeIsolation();
   airlock::agent::AgentClient client(*config, **isolator,
                                      isolation.ok() ? *isolation : nlohmann::json::object());
-  if (const Status enrolled = client.EnsureEnrolled(); !enrolled.ok()) {
-    std::cerr << "airlock-agent: " << enrolled.message() << "\n";
-    return 3;
+  // A kernel that cannot be reached yet (still starting, network not up) is
+  // retried; a refusal is final.
+  for (;;) {
+    const Status enrolled = client.EnsureEnrolled();
+    if (enrolled.ok()) break;
+    if (enrolled.code() != airlock::StatusCode::kUnavailable) {
+      std::cerr << "airlock-agent: " << enrolled.message() << "\n";
+      return 3;
+    }
+    spdlog::warn("{}; retrying", enrolled.message());
+    sigset_t pending;
+    sigpending(&pending);
+    if (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT)) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(config->reconnect_ms));
   }
   std::thread waiter([&client, signals] {
     int received = 0;

@@ -292,9 +292,10 @@ void EnclaveSupervisor::Launch(const RequestRecord& record) {
 
 void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, RequestRecord record) {
   const std::string& id = active->request_id;
-  const auto placed =
+  // Where the enclave runs: this kernel's isolator, or an agent's host.
+  const auto agent =
       AgentForDatasets(*deps_.config, record.request.value("datasets", std::vector<std::string>{}));
-  const std::string bound_agent = placed.ok() ? *placed : "";
+  const std::string bound_agent = agent.ok() ? *agent : "";
   Status moved = deps_.transition(id, RequestState::kApproved, RequestState::kProvisioning,
                                   "provisioning enclave", [&](RequestRecord& r) {
                                     if (!bound_agent.empty()) r.enclave["agent"] = bound_agent;
@@ -312,9 +313,6 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
                          {{"memory_bytes", deps_.config->limits.enclave_memory_bytes},
                           {"query_timeout_ms", deps_.config->limits.query_timeout_ms}}},
                         {"egress", routes}};
-  // Where the enclave runs: this kernel's isolator, or an agent's host.
-  auto agent =
-      AgentForDatasets(*deps_.config, record.request.value("datasets", std::vector<std::string>{}));
   if (!agent.ok()) {
     Fail(active, RequestState::kProvisioning, agent.status().message());
     return;

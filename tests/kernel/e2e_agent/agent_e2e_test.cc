@@ -332,7 +332,7 @@ class AgentE2E : public ::testing::Test {
          {{"listen_address", "127.0.0.1"},
           {"port", 0},
           {"heartbeat_interval_ms", 200},
-          {"offline_after_ms", 2000},
+          {"offline_after_ms", 5000},
           {"certificate_lifetime_seconds", certificate_lifetime_seconds},
           {"agents", {{"edge", {{"enrollment_token_sha256", Sha256HexOf(kEnrollmentToken)}}}}}}}};
   }
@@ -658,7 +658,7 @@ TEST_F(AgentE2E, AClientCertificateFromAnotherCaIsRefused) {
 }
 
 TEST_F(AgentE2E, TheLinkCertificateIsRenewedBeforeItExpires) {
-  StartKernel(Config(/*certificate_lifetime_seconds=*/4));
+  StartKernel(Config(/*certificate_lifetime_seconds=*/6));
   AgentProcess& agent = StartAgent(AgentConfig("edge", "edge-state", kEnrollmentToken));
   ASSERT_TRUE(WaitAgent("online")) << agent.log();
   const std::string first_serial = AgentStatus()["certificate"].value("serial", "");
@@ -668,7 +668,7 @@ TEST_F(AgentE2E, TheLinkCertificateIsRenewedBeforeItExpires) {
   ASSERT_TRUE(WaitUntil([&] { return CountEvents("agent.certificate_renewed") >= 2; },
                         std::chrono::seconds(20)))
       << agent.log();
-  while (Clock::now() - connected_at < std::chrono::seconds(6)) {
+  while (Clock::now() - connected_at < std::chrono::seconds(8)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const json status = AgentStatus();

@@ -66,7 +66,10 @@ struct AgentSlot {
   std::map<uint32_t, std::string> requests;  // stream -> request id, while the enclave lives
 };
 
-struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
+// Handlers capture the Impl by plain pointer: they run only on `thread`,
+// which Stop() joins before the Impl can go, and a pointer (unlike a
+// shared_ptr) forms no cycle through the io_context's pending handlers.
+struct AgentRegistry::Impl {
   AgentsConfig config;
   AuditLog* audit = nullptr;
   std::unique_ptr<AgentCa> ca;
@@ -98,15 +101,14 @@ struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
   }
 
   void Accept() {
-    acceptor->async_accept(
-        [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
-          if (ec) {
-            if (ec == asio::error::operation_aborted || !self->acceptor->is_open()) return;
-            return self->Accept();
-          }
-          self->Handshake(std::move(socket));
-          self->Accept();
-        });
+    acceptor->async_accept([self = this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !self->acceptor->is_open()) return;
+        return self->Accept();
+      }
+      self->Handshake(std::move(socket));
+      self->Accept();
+    });
   }
 
   void Handshake(tcp::socket socket) {
@@ -120,34 +122,34 @@ struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
       }
     });
     TlsStream& raw = **stream;
-    raw.async_handshake(ssl::stream_base::server, [self = shared_from_this(), stream,
-                                                   timer](boost::system::error_code ec) {
-      timer->cancel();
-      if (ec) {
-        spdlog::info("agent link refused during the TLS handshake: {}", ec.message());
-        return;
-      }
-      std::unique_ptr<TlsStream> owned = std::move(*stream);
-      X509* peer = SSL_get1_peer_certificate(owned->native_handle());
-      if (peer == nullptr) return self->ServeEnrollment(std::move(owned));
-      char cn[128] = {0};
-      const int length =
-          X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
-      std::string serial;
-      if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(peer), nullptr)) {
-        if (char* hex = BN_bn2hex(bn)) {
-          serial = hex;
-          OPENSSL_free(hex);
-        }
-        BN_free(bn);
-      }
-      struct tm parts {};
-      int64_t not_after = 0;
-      if (ASN1_TIME_to_tm(X509_get0_notAfter(peer), &parts) == 1) not_after = timegm(&parts);
-      X509_free(peer);
-      self->ServeLink(std::move(owned), length > 0 ? std::string(cn, length) : "", serial,
-                      not_after);
-    });
+    raw.async_handshake(
+        ssl::stream_base::server, [self = this, stream, timer](boost::system::error_code ec) {
+          timer->cancel();
+          if (ec) {
+            spdlog::info("agent link refused during the TLS handshake: {}", ec.message());
+            return;
+          }
+          std::unique_ptr<TlsStream> owned = std::move(*stream);
+          X509* peer = SSL_get1_peer_certificate(owned->native_handle());
+          if (peer == nullptr) return self->ServeEnrollment(std::move(owned));
+          char cn[128] = {0};
+          const int length =
+              X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
+          std::string serial;
+          if (BIGNUM* bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(peer), nullptr)) {
+            if (char* hex = BN_bn2hex(bn)) {
+              serial = hex;
+              OPENSSL_free(hex);
+            }
+            BN_free(bn);
+          }
+          struct tm parts {};
+          int64_t not_after = 0;
+          if (ASN1_TIME_to_tm(X509_get0_notAfter(peer), &parts) == 1) not_after = timegm(&parts);
+          X509_free(peer);
+          self->ServeLink(std::move(owned), length > 0 ? std::string(cn, length) : "", serial,
+                          not_after);
+        });
   }
 
   // --- enrollment ---------------------------------------------------------
@@ -161,7 +163,7 @@ struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
         l->Close(Status::DeadlineExceeded("enrollment timed out"));
     });
     LinkConnection::Handlers handlers;
-    handlers.on_frame = [self = shared_from_this(), weak, timer](LinkFrame frame) {
+    handlers.on_frame = [self = this, weak, timer](LinkFrame frame) {
       auto l = weak.lock();
       if (!l) return;
       timer->cancel();
@@ -273,10 +275,10 @@ struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
     if (replaced) replaced->Close(Status::Unavailable("replaced by a newer connection"));
     std::weak_ptr<LinkConnection> weak = link;
     LinkConnection::Handlers handlers;
-    handlers.on_frame = [self = shared_from_this(), agent, weak](LinkFrame frame) {
+    handlers.on_frame = [self = this, agent, weak](LinkFrame frame) {
       if (auto l = weak.lock()) self->OnFrame(agent, l, std::move(frame));
     };
-    handlers.on_closed = [self = shared_from_this(), agent, weak](const Status& why) {
+    handlers.on_closed = [self = this, agent, weak](const Status& why) {
       self->OnClosed(agent, weak.lock(), why);
     };
     link->Start(std::move(handlers));
@@ -467,7 +469,7 @@ struct AgentRegistry::Impl : std::enable_shared_from_this<AgentRegistry::Impl> {
   // Closes links that went quiet or whose certificate expired.
   void Sweep() {
     sweep->expires_after(std::chrono::milliseconds(config.heartbeat_interval_ms));
-    sweep->async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    sweep->async_wait([self = this](boost::system::error_code ec) {
       if (ec) return;
       std::vector<std::pair<std::shared_ptr<LinkConnection>, Status>> to_close;
       const auto now = Clock::now();
@@ -614,7 +616,7 @@ void AgentRegistry::Stop() {
         for (auto& [stream, bridge] : slot.bridges) bridges.push_back(bridge);
       }
     }
-    asio::post(impl_->io, [impl = impl_] {
+    asio::post(impl_->io, [impl = impl_.get()] {
       boost::system::error_code ignored;
       impl->acceptor->close(ignored);
       impl->sweep->cancel();
@@ -622,7 +624,7 @@ void AgentRegistry::Stop() {
     for (auto& link : links) link->Close(Status::Unavailable("kernel shutting down"));
     for (auto& bridge : bridges) bridge->Close();
     // Let the closes run, then stop the loop.
-    asio::post(impl_->io, [impl = impl_] { impl->io.stop(); });
+    asio::post(impl_->io, [impl = impl_.get()] { impl->io.stop(); });
     if (impl_->thread.joinable()) impl_->thread.join();
   });
 }

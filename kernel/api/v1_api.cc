@@ -284,6 +284,11 @@ HttpResponse V1Api::Route(const HttpRequest& request) const {
     if (method != "GET") return MethodNotAllowed("GET");
     return HttpResponse::Json(200, d_.plugins);
   }
+  if (resource == "agents" && seg.size() == 2) {
+    if (method != "GET") return MethodNotAllowed("GET");
+    if (!d_.agents) return ErrorResponse(Status::NotFound("no agents are configured"));
+    return HttpResponse::Json(200, d_.agents());
+  }
   if (resource == "audit" && seg.size() == 2) {
     if (method != "GET") return MethodNotAllowed("GET");
     auto id = request.query_param("request");

@@ -39,6 +39,9 @@ class V1Api {
     // Admin policy reload (POST /v1/admin/policy/reload); may be empty.
     std::function<Status()> reload_policy;
     std::vector<std::string> admin_groups;
+    // GET /v1/agents: outbound-only agents and their status; empty when none
+    // are configured (the route answers 404).
+    std::function<nlohmann::json()> agents;
   };
 
   explicit V1Api(Dependencies deps);

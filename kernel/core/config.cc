@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -150,6 +151,7 @@ Status ParsePluginRef(const json& node, const std::string& path, const std::stri
   AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
   if (connector) {
     AIRLOCK_RETURN_IF_ERROR(r.StringList("egress", &out->egress));
+    AIRLOCK_RETURN_IF_ERROR(r.String("agent", &out->agent));
     for (size_t i = 0; i < out->egress.size(); ++i) {
       AIRLOCK_RETURN_IF_ERROR(
           ValidateEgressEndpoint(out->egress[i], r.Key("egress") + "[" + std::to_string(i) + "]"));
@@ -262,6 +264,77 @@ Status ParseLimits(Reader& top, LimitsConfig* limits) {
   if (limits->default_window_seconds > limits->max_window_seconds) {
     return Status::InvalidArgument(
         "limits.default_window_seconds must not exceed limits.max_window_seconds");
+  }
+  return r.RejectUnknownKeys();
+}
+
+// Agent names become certificate common names and appear in errors.
+bool IsAgentName(const std::string& name) {
+  if (name.empty() || name.size() > 63) return false;
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Status ParseAgents(Reader& top, const std::string& state_dir, const std::string& base,
+                   AgentsConfig* agents) {
+  const json* node = top.Child("agents");
+  if (node == nullptr) return Status::Ok();
+  Reader r(*node, "agents");
+  AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+  agents->enabled = true;
+  AIRLOCK_RETURN_IF_ERROR(r.String("listen_address", &agents->listen_address));
+  int64_t port = agents->port;
+  AIRLOCK_RETURN_IF_ERROR(r.Int("port", &port, 0, 65535));
+  agents->port = static_cast<uint16_t>(port);
+  AIRLOCK_RETURN_IF_ERROR(r.StringList("server_names", &agents->server_names));
+  if (agents->server_names.empty()) agents->server_names = {agents->listen_address};
+  for (const auto& name : agents->server_names) {
+    if (name.empty() || name.size() > 253) {
+      return Status::InvalidArgument("agents.server_names entries must be 1..253 characters");
+    }
+  }
+  std::string dir;
+  AIRLOCK_RETURN_IF_ERROR(r.String("state_dir", &dir));
+  agents->state_dir = dir.empty() ? (fs::path(state_dir) / "agents").string() : Resolve(base, dir);
+  AIRLOCK_RETURN_IF_ERROR(r.Int("certificate_lifetime_seconds",
+                                &agents->certificate_lifetime_seconds, 3, 366LL * 86400));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("heartbeat_interval_ms", &agents->heartbeat_interval_ms, 50, 600000));
+  AIRLOCK_RETURN_IF_ERROR(r.Int("offline_after_ms", &agents->offline_after_ms, 100, 3600000));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("provision_timeout_ms", &agents->provision_timeout_ms, 100, 3600000));
+  if (agents->offline_after_ms <= agents->heartbeat_interval_ms) {
+    return Status::InvalidArgument(
+        "agents.offline_after_ms must be longer than agents.heartbeat_interval_ms");
+  }
+  const json* list = r.Child("agents");
+  if (list == nullptr || !list->is_object() || list->empty()) {
+    return Status::InvalidArgument("agents.agents must be a non-empty object of agents by name");
+  }
+  for (const auto& [name, entry] : list->items()) {
+    const std::string path = "agents.agents." + name;
+    if (!IsAgentName(name)) {
+      return Status::InvalidArgument(path + ": agent names are 1..63 of [A-Za-z0-9._-]");
+    }
+    Reader a(entry, path);
+    AIRLOCK_RETURN_IF_ERROR(a.ExpectObject());
+    AgentEntry agent;
+    agent.name = name;
+    AIRLOCK_RETURN_IF_ERROR(
+        a.String("enrollment_token_sha256", &agent.enrollment_token_sha256, true));
+    if (!IsHex64(agent.enrollment_token_sha256)) {
+      return Status::InvalidArgument(a.Key("enrollment_token_sha256") +
+                                     " must be 64 hex digits (SHA-256 of the token)");
+    }
+    for (char& c : agent.enrollment_token_sha256) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    AIRLOCK_RETURN_IF_ERROR(a.RejectUnknownKeys());
+    agents->agents.emplace(name, std::move(agent));
   }
   return r.RejectUnknownKeys();
 }
@@ -383,6 +456,14 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
   }
 
   AIRLOCK_RETURN_IF_ERROR(ParseDatasets(top, &config));
+  AIRLOCK_RETURN_IF_ERROR(ParseAgents(top, state_dir, config.config_dir, &config.agents));
+  for (const auto& [name, ref] : config.connectors) {
+    if (ref.agent.empty()) continue;
+    if (!config.agents.agents.count(ref.agent)) {
+      return Status::InvalidArgument("connectors." + name + ".agent names unknown agent '" +
+                                     ref.agent + "' (declare it under agents.agents)");
+    }
+  }
 
   if (const json* access = top.Child("access")) {
     Reader r(*access, "access");
@@ -396,6 +477,27 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
   top.Child("description");
   AIRLOCK_RETURN_IF_ERROR(top.RejectUnknownKeys());
   return config;
+}
+
+Result<std::string> AgentForDatasets(const KernelConfig& config,
+                                     const std::vector<std::string>& datasets) {
+  std::optional<std::string> agent;
+  for (const auto& name : datasets) {
+    for (const auto& d : config.datasets) {
+      if (d.name != name) continue;
+      auto it = config.connectors.find(d.connector);
+      const std::string bound = it == config.connectors.end() ? "" : it->second.agent;
+      if (agent && *agent != bound) {
+        return Status::InvalidArgument(
+            "the datasets live on different hosts (" +
+            (agent->empty() ? std::string("the kernel's") : "agent '" + *agent + "'") + " and " +
+            (bound.empty() ? std::string("the kernel's") : "agent '" + bound + "'") +
+            "); one request's enclave runs on one host");
+      }
+      agent = bound;
+    }
+  }
+  return agent.value_or("");
 }
 
 Result<KernelConfig> LoadKernelConfig(const std::string& path,

@@ -43,6 +43,33 @@ struct PluginRef {
   // connector must read (absolute after loading), beyond the plugin file and
   // the paths its configuration names (EnclaveSupervisor::ApprovedReadPaths).
   std::vector<std::string> read_paths;
+  // Connectors only: the agent (AgentsConfig::agents) whose host runs the
+  // enclaves of requests for this connector's datasets; empty: this kernel's
+  // own isolator does.
+  std::string agent;
+};
+
+// One agent the kernel accepts links from (kernel/agent/).
+struct AgentEntry {
+  std::string name;
+  // SHA-256 (hex) of the one-time enrollment token; the token itself is never stored.
+  std::string enrollment_token_sha256;
+};
+
+// The listener outbound-only agents dial, and the CA that certifies them.
+struct AgentsConfig {
+  bool enabled = false;  // true when the "agents" section is present
+  std::string listen_address = "127.0.0.1";
+  uint16_t port = 7443;
+  // DNS names / IP addresses the kernel's link certificate carries; agents
+  // verify the one they dial. Default: listen_address.
+  std::vector<std::string> server_names;
+  std::string state_dir;  // CA key and certificate, enrollments; default <state_dir>/agents
+  int64_t certificate_lifetime_seconds = 86400;
+  int64_t heartbeat_interval_ms = 5000;
+  int64_t offline_after_ms = 15000;
+  int64_t provision_timeout_ms = 60000;
+  std::map<std::string, AgentEntry> agents;  // by name
 };
 
 struct LimitsConfig {
@@ -75,7 +102,15 @@ struct KernelConfig {
   std::vector<std::string> admin_groups;        // see every request and the audit
   std::vector<std::string> reviewer_groups;     // see every request (approvers)
   LimitsConfig limits;
+  AgentsConfig agents;
 };
+
+// The agent whose host must run an enclave for `datasets` ("" for this
+// kernel's own isolator). InvalidArgument when the datasets' connectors are
+// bound to different agents (or some to an agent and some not): one enclave
+// runs on one host.
+Result<std::string> AgentForDatasets(const KernelConfig& config,
+                                     const std::vector<std::string>& datasets);
 
 // Parses and validates `document`; `config_path` locates relative paths.
 // `default_plugin_dir` is used when the document names none.

@@ -44,6 +44,7 @@ struct ActiveEnclave {
   bool closed = false;                             // GUARDED_BY(mu)
   bool sealed = false;                             // GUARDED_BY(mu)
   std::unique_ptr<EnclaveHandle> handle;           // GUARDED_BY(mu)
+  std::unique_ptr<RemoteEnclave> remote;           // GUARDED_BY(mu): on an agent's host
   std::shared_ptr<EnclaveClient> client;           // GUARDED_BY(mu)
   std::unique_ptr<TunnelEndpointHandle> endpoint;  // GUARDED_BY(mu)
   std::optional<json> grant;                       // GUARDED_BY(mu) until collected
@@ -353,8 +354,14 @@ void EnclaveSupervisor::Launch(const RequestRecord& record) {
 
 void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, RequestRecord record) {
   const std::string& id = active->request_id;
+  // Where the enclave runs: this kernel's isolator, or an agent's host.
+  const auto agent =
+      AgentForDatasets(*deps_.config, record.request.value("datasets", std::vector<std::string>{}));
+  const std::string bound_agent = agent.ok() ? *agent : "";
   Status moved = deps_.transition(id, RequestState::kApproved, RequestState::kProvisioning,
-                                  "provisioning enclave", nullptr);
+                                  "provisioning enclave", [&](RequestRecord& r) {
+                                    if (!bound_agent.empty()) r.enclave["agent"] = bound_agent;
+                                  });
   if (!moved.ok()) {
     spdlog::warn("request {}: not provisioning: {}", id, moved.ToString());
     Teardown(id, "provisioning abandoned");
@@ -369,19 +376,48 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
                           {"query_timeout_ms", deps_.config->limits.query_timeout_ms}}},
                         {"egress", routes},
                         {"read_paths", ApprovedReadPaths(record)}};
-  auto handle = deps_.isolator->Provision(isolator_spec);
-  if (!handle.ok()) {
-    Fail(active, RequestState::kProvisioning,
-         "isolator could not provision the enclave: " + handle.status().message());
+  if (!agent.ok()) {
+    Fail(active, RequestState::kProvisioning, agent.status().message());
     return;
   }
-  Audit({{"event", "enclave.provisioned"},
-         {"request_id", id},
-         {"isolator", deps_.config->isolator.name}});
+  std::unique_ptr<EnclaveHandle> handle;
+  std::unique_ptr<RemoteEnclave> remote;
+  bool egress_forwarded = deps_.egress_forwarded;
+  if (agent->empty()) {
+    auto provisioned = deps_.isolator->Provision(isolator_spec);
+    if (!provisioned.ok()) {
+      Fail(active, RequestState::kProvisioning,
+           "isolator could not provision the enclave: " + provisioned.status().message());
+      return;
+    }
+    handle = std::move(provisioned).value();
+  } else {
+    auto provisioned = deps_.remote == nullptr
+                           ? Result<std::unique_ptr<RemoteEnclave>>(
+                                 Status::Unavailable("agents are not enabled on this kernel"))
+                           : deps_.remote->Provision(*agent, id, isolator_spec);
+    if (!provisioned.ok()) {
+      Fail(active, RequestState::kProvisioning,
+           "agent '" + *agent +
+               "' could not provision the enclave: " + provisioned.status().message());
+      return;
+    }
+    remote = std::move(provisioned).value();
+    egress_forwarded = remote->egress_forwarded();
+  }
+  json provisioned_event = {{"event", "enclave.provisioned"},
+                            {"request_id", id},
+                            {"isolator", deps_.config->isolator.name}};
+  if (!agent->empty()) {
+    provisioned_event["agent"] = *agent;
+    provisioned_event.erase("isolator");
+  }
+  Audit(std::move(provisioned_event));
 
   // The control channel now belongs to the client.
-  const int fd = (*handle)->ReleaseControlFd();
+  const int fd = handle ? handle->ReleaseControlFd() : remote->ReleaseControlFd();
   if (fd < 0) {
+    if (remote) (void)remote->Terminate();
     Fail(active, RequestState::kProvisioning, "could not take the enclave's control channel");
     return;
   }
@@ -442,6 +478,7 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
   auto client = EnclaveClient::Start(fd, std::move(events));
   if (!client.ok()) {
     ::close(fd);
+    if (remote) (void)remote->Terminate();
     Fail(active, RequestState::kProvisioning,
          "enclave control channel failed: " + client.status().message());
     return;
@@ -449,18 +486,20 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
   std::shared_ptr<EnclaveClient> shared_client = std::move(client).value();
   {
     std::lock_guard lock(active->mu);
-    active->handle = std::move(handle).value();
+    active->handle = std::move(handle);
+    active->remote = std::move(remote);
     active->client = shared_client;
     if (active->closed) {
       // Revoked while provisioning: Teardown already ran and found nothing to
       // destroy, so destroy what was just made.
       shared_client->Close();
-      (void)active->handle->Terminate();
+      if (active->handle) (void)active->handle->Terminate();
+      if (active->remote) (void)active->remote->Terminate();
       return;
     }
   }
-  const Status sent = shared_client->SendSpec(
-      BuildEnclaveSpec(record, deps_.egress_forwarded ? routes : json::array()));
+  const Status sent =
+      shared_client->SendSpec(BuildEnclaveSpec(record, egress_forwarded ? routes : json::array()));
   if (!sent.ok()) {
     Fail(active, RequestState::kProvisioning,
          "could not send the enclave its spec: " + sent.message());
@@ -669,12 +708,14 @@ void EnclaveSupervisor::Teardown(const std::string& id, const std::string& reaso
   std::unique_ptr<TunnelEndpointHandle> endpoint;
   std::shared_ptr<EnclaveClient> client;
   std::unique_ptr<EnclaveHandle> handle;
+  std::unique_ptr<RemoteEnclave> remote;
   {
     std::lock_guard lock(active->mu);
     active->closed = true;
     endpoint = std::move(active->endpoint);
     client = std::move(active->client);
     handle = std::move(active->handle);
+    remote = std::move(active->remote);
     active->grant.reset();
   }
   // Order matters: revoke the tunnel (drops connections), then stop queries,
@@ -686,6 +727,11 @@ void EnclaveSupervisor::Teardown(const std::string& id, const std::string& reaso
   if (handle) {
     const Status s = handle->Terminate();
     if (!s.ok()) spdlog::error("request {}: enclave terminate failed: {}", id, s.ToString());
+    Audit({{"event", "enclave.destroyed"}, {"request_id", id}, {"reason", reason}});
+  }
+  if (remote) {
+    const Status s = remote->Terminate();
+    if (!s.ok()) spdlog::warn("request {}: remote enclave terminate: {}", id, s.ToString());
     Audit({{"event", "enclave.destroyed"}, {"request_id", id}, {"reason", reason}});
   }
   if (deps_.metrics) {

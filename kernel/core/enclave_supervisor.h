@@ -20,6 +20,7 @@
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
 #include "kernel/core/config.h"
+#include "kernel/core/remote_enclaves.h"
 #include "kernel/lifecycle/request_record.h"
 
 namespace airlock {
@@ -52,6 +53,9 @@ class EnclaveSupervisor {
     // approved endpoints into it (DescribeIsolation "egress": "forwarded"):
     // the enclave then runs a forwarder and the kernel dials for it.
     bool egress_forwarded = false;
+    // Provisions enclaves of requests whose datasets are bound to an agent
+    // (AgentForDatasets); null when no agents are configured.
+    RemoteEnclaveHost* remote = nullptr;
   };
 
   explicit EnclaveSupervisor(Dependencies deps);

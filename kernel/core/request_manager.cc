@@ -78,6 +78,7 @@ class RequestManager::Impl {
     sd.tunnel = d_.tunnel;
     sd.metrics = d_.metrics;
     sd.now_us = d_.now_us;
+    sd.remote = d_.remote;
     if (d_.isolator != nullptr) {
       auto isolation = d_.isolator->DescribeIsolation();
       sd.egress_forwarded =
@@ -211,7 +212,17 @@ class RequestManager::Impl {
     return std::move(*loaded);
   }
 
-  json View(const RequestRecord& r) { return RequestToJson(r, supervisor_->Progress(r.id)); }
+  json View(const RequestRecord& r) {
+    json view = RequestToJson(r, supervisor_->Progress(r.id));
+    // A request whose enclave runs on an agent's host shows the agent's live
+    // status (an offline agent is why its queries answer 503).
+    if (d_.remote != nullptr && r.enclave.is_object() && r.enclave.contains("agent") &&
+        r.enclave["agent"].is_string()) {
+      view["enclave"]["agent_status"] =
+          d_.remote->AgentStatus(r.enclave["agent"].get<std::string>());
+    }
+    return view;
+  }
 
   // --- create -------------------------------------------------------------
 
@@ -288,6 +299,8 @@ class RequestManager::Impl {
   Result<json> Create(const Principal& requester, const json& body) {
     AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, ValidateAsk(body));
     AIRLOCK_ASSIGN_OR_RETURN(auto datasets, ResolveDatasets(ask));
+    // One enclave runs on one host: refuse asks that span agents up front.
+    AIRLOCK_RETURN_IF_ERROR(AgentForDatasets(*d_.config, ask.datasets).status());
     const int64_t now = d_.now_us();
     RequestRecord record;
     record.id = "req_" + RandomHex(12);

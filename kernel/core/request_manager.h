@@ -19,6 +19,7 @@
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
 #include "kernel/core/config.h"
+#include "kernel/core/remote_enclaves.h"
 #include "kernel/lifecycle/request_record.h"
 
 namespace airlock {
@@ -52,6 +53,9 @@ class RequestManager {
     const plugin_host::IsolatorPlugin* isolator = nullptr;
     const plugin_host::TunnelPlugin* tunnel = nullptr;
     Metrics* metrics = nullptr;
+    // Agents' hosts, for requests whose datasets are bound to an agent; null
+    // when no agents are configured.
+    RemoteEnclaveHost* remote = nullptr;
     // Wall clock in microseconds; replaceable in tests.
     std::function<int64_t()> now_us;
   };

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "kernel/agent/agent_registry.h"
 #include "kernel/api/http_server.h"
 #include "kernel/api/identity_chain.h"
 #include "kernel/api/v1_api.h"
@@ -99,6 +100,8 @@ struct KernelApp::Parts {
   std::unique_ptr<PolicyPlugin> policy;
   std::unique_ptr<IsolatorPlugin> isolator;
   std::unique_ptr<TunnelPlugin> tunnel;
+  // Declared before `requests` so it outlives the enclaves bridged through it.
+  std::unique_ptr<agent::AgentRegistry> agents;
   std::unique_ptr<RequestManager> requests;
   std::unique_ptr<V1Api> api;
   std::unique_ptr<HttpServer> server;
@@ -120,6 +123,7 @@ bool KernelApp::tls() const {
 void KernelApp::Stop() {
   if (parts_->server) parts_->server->Stop();
   if (parts_->requests) parts_->requests->Shutdown();
+  if (parts_->agents) parts_->agents->Stop();
 }
 
 Status KernelApp::ReloadPolicy() {
@@ -221,6 +225,15 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   // Connectors are loaded only inside enclaves; the kernel checks the file
   // (permissions, pin) so a bad deployment fails at start, not mid-request.
   for (const auto& [name, ref] : cfg.connectors) {
+    if (!ref.agent.empty()) {
+      // Loaded by enclaves on the agent's host, where the file must be.
+      plugins.push_back({{"name", name},
+                         {"role", "connector"},
+                         {"kind", "connector"},
+                         {"path", ref.path},
+                         {"loaded_in", "enclave on agent " + ref.agent}});
+      continue;
+    }
     auto checked = CheckPluginFile(ref.path);
     if (!checked.ok()) return checked.status().WithContext("connector " + name);
     if (ref.sha256 && *ref.sha256 != checked->sha256) {
@@ -236,6 +249,12 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
                        {"loaded_in", "enclave"}});
   }
 
+  if (cfg.agents.enabled) {
+    auto agents = agent::AgentRegistry::Start(cfg.agents, p.audit.get());
+    if (!agents.ok()) return agents.status().WithContext("starting the agent listener");
+    p.agents = std::move(agents).value();
+  }
+
   RequestManager::Dependencies deps;
   deps.config = &p.config;
   deps.store = p.store.get();
@@ -244,6 +263,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   deps.isolator = p.isolator.get();
   deps.tunnel = p.tunnel.get();
   deps.metrics = &p.metrics;
+  deps.remote = p.agents.get();
   p.requests = std::make_unique<RequestManager>(std::move(deps));
   AIRLOCK_RETURN_IF_ERROR(p.requests->Recover().WithContext("recovering requests"));
   p.requests->Start();
@@ -259,6 +279,10 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   api.admin_groups = cfg.admin_groups;
   KernelApp* self = app.get();
   api.reload_policy = [self] { return self->ReloadPolicy(); };
+  if (p.agents) {
+    agent::AgentRegistry* agents = p.agents.get();
+    api.agents = [agents] { return agents->StatusJson(); };
+  }
   p.api = std::make_unique<V1Api>(std::move(api));
 
   HttpServerOptions options;

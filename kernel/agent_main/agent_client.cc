@@ -1,0 +1,382 @@
+#include "kernel/agent_main/agent_client.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <filesystem>
+
+#include "kernel/agent/agent_ca.h"
+
+namespace airlock::agent {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using nlohmann::json;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+int64_t NowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Trimmed(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  return text;
+}
+
+}  // namespace
+
+AgentClient::AgentClient(AgentConfig config, const plugin_host::IsolatorPlugin& isolator,
+                         json isolation)
+    : config_(std::move(config)),
+      isolator_(isolator),
+      isolation_(std::move(isolation)),
+      reconnect_timer_(io_),
+      heartbeat_timer_(io_) {}
+
+AgentClient::~AgentClient() {
+  TerminateAll();
+  dial_pool_.join();
+  provision_pool_.join();
+}
+
+Status AgentClient::EnsureEnrolled() {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.state_dir, ec);
+  std::filesystem::permissions(config_.state_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  if (std::filesystem::exists(cert_file()) && std::filesystem::exists(key_file())) {
+    return Status::Ok();
+  }
+  if (config_.enrollment_token_file.empty()) {
+    return Status::FailedPrecondition(
+        "not enrolled yet and no enrollment_token_file is configured");
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(std::string token_text, ReadSmallFile(config_.enrollment_token_file));
+  Secret token(Trimmed(std::move(token_text)));
+  AIRLOCK_ASSIGN_OR_RETURN(KeyAndPem request, MakeKeyAndCsr(config_.name));
+  json reply;
+  try {
+    ssl::context tls(ssl::context::tlsv13_client);
+    tls.load_verify_file(config_.ca_file);
+    tls.set_verify_mode(ssl::verify_peer);
+    asio::io_context io;
+    TlsStream stream(io, tls);
+    SSL_set_tlsext_host_name(stream.native_handle(), config_.kernel_server_name.c_str());
+    stream.set_verify_callback(ssl::host_name_verification(config_.kernel_server_name));
+    tcp::resolver resolver(io);
+    asio::connect(stream.lowest_layer(),
+                  resolver.resolve(config_.kernel_address, std::to_string(config_.kernel_port)));
+    timeval timeout{static_cast<time_t>(config_.connect_timeout_ms / 1000),
+                    static_cast<suseconds_t>((config_.connect_timeout_ms % 1000) * 1000)};
+    ::setsockopt(stream.lowest_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout,
+                 sizeof timeout);
+    ::setsockopt(stream.lowest_layer().native_handle(), SOL_SOCKET, SO_SNDTIMEO, &timeout,
+                 sizeof timeout);
+    stream.handshake(ssl::stream_base::client);
+    json enroll = {{"type", "enroll"},
+                   {"agent", config_.name},
+                   {"token", std::string(token.Reveal())},
+                   {"csr", request.pem}};
+    std::string frame = EncodeLinkFrame(LinkFrameType::kControl, 0, enroll.dump());
+    enroll["token"] = nullptr;
+    asio::write(stream, asio::buffer(frame));
+    SecureWipe(frame.data(), frame.size());
+    unsigned char header[kLinkHeaderBytes];
+    asio::read(stream, asio::buffer(header, sizeof header));
+    AIRLOCK_ASSIGN_OR_RETURN(LinkHeader parsed, DecodeLinkHeader(header, kMaxEnrollmentFrameBytes));
+    std::string payload(parsed.payload_bytes, '\0');
+    asio::read(stream, asio::buffer(payload.data(), payload.size()));
+    reply = json::parse(payload, nullptr, false);
+  } catch (const std::exception& e) {
+    return Status::Unavailable("enrollment with the kernel at " + config_.kernel_address + ":" +
+                               std::to_string(config_.kernel_port) + " failed: " + e.what());
+  }
+  if (!reply.is_object() || reply.value("type", "") != "enrolled" ||
+      !reply["certificate"].is_string()) {
+    return Status::PermissionDenied(reply.is_object() ? reply.value("message", "enrollment refused")
+                                                      : "enrollment refused");
+  }
+  AIRLOCK_RETURN_IF_ERROR(WritePrivateFile(key_file(), request.key_pem.Reveal()));
+  AIRLOCK_RETURN_IF_ERROR(WritePrivateFile(cert_file(), reply["certificate"].get<std::string>()));
+  spdlog::info("enrolled with the kernel as agent '{}'", config_.name);
+  return Status::Ok();
+}
+
+void AgentClient::Run() {
+  asio::post(io_, [this] { Connect(); });
+  io_.run();
+}
+
+void AgentClient::Stop() {
+  asio::post(io_, [this] {
+    if (link_) link_->Close(Status::Cancelled("agent stopping"));
+    link_.reset();
+    TerminateAll();
+    reconnect_timer_.cancel();
+    heartbeat_timer_.cancel();
+    io_.stop();
+  });
+}
+
+void AgentClient::Connect() {
+  std::shared_ptr<ssl::context> tls;
+  std::unique_ptr<TlsStream> stream;
+  try {
+    tls = std::make_shared<ssl::context>(ssl::context::tlsv13_client);
+    tls->load_verify_file(config_.ca_file);
+    tls->use_certificate_chain_file(cert_file());
+    tls->use_private_key_file(key_file(), ssl::context::pem);
+    tls->set_verify_mode(ssl::verify_peer);
+    stream = std::make_unique<TlsStream>(io_, *tls);
+    SSL_set_tlsext_host_name(stream->native_handle(), config_.kernel_server_name.c_str());
+    stream->set_verify_callback(ssl::host_name_verification(config_.kernel_server_name));
+  } catch (const std::exception& e) {
+    spdlog::error("cannot prepare the link: {}", e.what());
+    return ScheduleReconnect();
+  }
+  auto holder = std::make_shared<std::unique_ptr<TlsStream>>(std::move(stream));
+  auto resolver = std::make_shared<tcp::resolver>(io_);
+  auto deadline = std::make_shared<asio::steady_timer>(
+      io_, std::chrono::milliseconds(config_.connect_timeout_ms));
+  deadline->async_wait([holder](boost::system::error_code ec) {
+    if (!ec && *holder) {
+      boost::system::error_code ignored;
+      (*holder)->lowest_layer().close(ignored);
+    }
+  });
+  resolver->async_resolve(
+      config_.kernel_address, std::to_string(config_.kernel_port),
+      [this, tls, holder, resolver, deadline](boost::system::error_code ec,
+                                              tcp::resolver::results_type results) {
+        if (ec || !*holder) {
+          spdlog::warn("cannot resolve the kernel: {}", ec.message());
+          deadline->cancel();
+          return ScheduleReconnect();
+        }
+        asio::async_connect(
+            (*holder)->lowest_layer(), results,
+            [this, tls, holder, deadline](boost::system::error_code ec, const tcp::endpoint&) {
+              if (ec) {
+                spdlog::warn("cannot reach the kernel: {}", ec.message());
+                deadline->cancel();
+                return ScheduleReconnect();
+              }
+              (*holder)->async_handshake(
+                  ssl::stream_base::client,
+                  [this, tls, holder, deadline](boost::system::error_code ec) {
+                    deadline->cancel();
+                    if (ec) {
+                      spdlog::warn("TLS handshake with the kernel failed: {}", ec.message());
+                      return ScheduleReconnect();
+                    }
+                    OnConnected(LinkConnection::Make(std::move(*holder), kMaxLinkFrameBytes));
+                  });
+            });
+      });
+}
+
+void AgentClient::OnConnected(std::shared_ptr<LinkConnection> link) {
+  link_ = link;
+  std::weak_ptr<LinkConnection> weak = link;
+  LinkConnection::Handlers handlers;
+  handlers.on_frame = [this, weak](LinkFrame frame) {
+    if (auto l = weak.lock()) OnFrame(l, std::move(frame));
+  };
+  handlers.on_closed = [this, weak](const Status& why) {
+    if (weak.lock() == link_) OnClosed(why);
+  };
+  link->Start(std::move(handlers));
+  json live = json::array();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [stream, enclave] : enclaves_) live.push_back(stream);
+  }
+  link->SendControl({{"type", "hello"}, {"enclaves", live}, {"isolation", isolation_}});
+  spdlog::info("connected to the kernel at {}:{}", config_.kernel_address, config_.kernel_port);
+  Heartbeat(weak);
+}
+
+void AgentClient::OnFrame(const std::shared_ptr<LinkConnection>& link, LinkFrame frame) {
+  if (frame.type == LinkFrameType::kControl) {
+    auto doc = enclave::ParseJsonObject(frame.payload, "control document");
+    if (!doc.ok()) return link->Close(doc.status());
+    return OnControl(link, *doc);
+  }
+  std::shared_ptr<AgentEnclave> enclave;
+  {
+    std::lock_guard lock(mu_);
+    auto it = enclaves_.find(frame.stream);
+    if (it != enclaves_.end()) enclave = it->second;
+  }
+  if (!enclave || frame.type != LinkFrameType::kEnclave) return;
+  enclave::FrameType type;
+  std::string_view payload;
+  const Status decoded = DecodeEnclavePayload(frame.payload, &type, &payload);
+  if (!decoded.ok()) return link->Close(decoded);
+  enclave->FromKernel(type, payload);
+}
+
+void AgentClient::OnControl(const std::shared_ptr<LinkConnection>& link, const json& doc) {
+  const std::string type = doc.value("type", "");
+  if (type == "welcome") {
+    heartbeat_ms_ = std::max<int64_t>(50, doc.value("heartbeat_interval_ms", int64_t{1000}));
+    certificate_lifetime_s_ = doc.value("certificate_lifetime_seconds", int64_t{0});
+    offline_after_ms_ =
+        std::max<int64_t>(heartbeat_ms_ * 2, doc.value("offline_after_ms", offline_after_ms_));
+    return;
+  }
+  if (type == "pong") return;
+  if (type == "provision") {
+    const uint32_t stream = doc.value("stream", 0u);
+    const json spec = doc.value("spec", json::object());
+    asio::post(provision_pool_, [this, link, stream, spec] {
+      auto made = AgentEnclave::Provision(isolator_, stream, spec, link, dial_pool_);
+      if (!made.ok()) {
+        spdlog::warn("enclave {}: provisioning failed: {}", stream, made.status().ToString());
+        link->SendControl({{"type", "provision_failed"},
+                           {"stream", stream},
+                           {"message", made.status().message()}});
+        return;
+      }
+      std::shared_ptr<AgentEnclave> enclave(std::move(made).value());
+      bool cancelled;
+      {
+        std::lock_guard lock(mu_);
+        // The kernel gave up on it (terminate arrived first), or the link died
+        // meanwhile: nobody controls this enclave, so it goes at once.
+        cancelled = cancelled_.erase(stream) > 0 || link->closed();
+        if (!cancelled) enclaves_[stream] = enclave;
+      }
+      if (cancelled) {
+        enclave->Terminate();
+        return;
+      }
+      spdlog::info("enclave {} provisioned", stream);
+      link->SendControl({{"type", "provisioned"}, {"stream", stream}});
+    });
+    return;
+  }
+  if (type == "terminate") {
+    const uint32_t stream = doc.value("stream", 0u);
+    std::shared_ptr<AgentEnclave> enclave;
+    {
+      std::lock_guard lock(mu_);
+      auto it = enclaves_.find(stream);
+      if (it == enclaves_.end()) {
+        // Still being provisioned (the kernel stopped waiting): cancel it.
+        if (cancelled_.size() < 4096) cancelled_.insert(stream);
+        return;
+      }
+      enclave = std::move(it->second);
+      enclaves_.erase(it);
+    }
+    asio::post(provision_pool_, [enclave] { enclave->Terminate(); });
+    spdlog::info("enclave {} terminated at the kernel's request", stream);
+    return;
+  }
+  if (type == "renewed") {
+    renewing_ = false;
+    const std::string certificate = doc.value("certificate", "");
+    Secret key(std::move(pending_key_pem_));
+    pending_key_pem_.clear();
+    if (certificate.empty() || !InspectCertificate(certificate).ok()) {
+      spdlog::error("the kernel sent an unusable renewed certificate");
+      return;
+    }
+    Status written = WritePrivateFile(key_file(), key.Reveal());
+    if (written.ok()) written = WritePrivateFile(cert_file(), certificate);
+    if (!written.ok()) {
+      spdlog::error("cannot store the renewed certificate: {}", written.ToString());
+    } else {
+      spdlog::info("certificate renewed");
+    }
+    return;
+  }
+  if (type == "error") {
+    renewing_ = false;
+    spdlog::warn("kernel: {}", doc.value("message", ""));
+    return;
+  }
+}
+
+void AgentClient::Heartbeat(std::weak_ptr<LinkConnection> weak) {
+  heartbeat_timer_.expires_after(std::chrono::milliseconds(heartbeat_ms_));
+  heartbeat_timer_.async_wait([this, weak](boost::system::error_code ec) {
+    if (ec) return;
+    auto link = weak.lock();
+    if (!link || link->closed() || link != link_) return;
+    // A kernel that stopped answering (a silent network) is as gone as one
+    // that closed the connection.
+    if (std::chrono::steady_clock::now() - link->last_received() >
+        std::chrono::milliseconds(offline_after_ms_)) {
+      return link->Close(Status::DeadlineExceeded("the kernel stopped answering heartbeats"));
+    }
+    link->SendControl({{"type", "ping"}});
+    MaybeRenew(link);
+    Heartbeat(weak);
+  });
+}
+
+void AgentClient::MaybeRenew(const std::shared_ptr<LinkConnection>& link) {
+  if (renewing_) return;
+  auto text = ReadSmallFile(cert_file());
+  if (!text.ok()) return;
+  auto info = InspectCertificate(*text);
+  if (!info.ok()) return;
+  const int64_t lifetime = certificate_lifetime_s_ > 0 ? certificate_lifetime_s_
+                                                       : info->not_after_s - info->not_before_s;
+  const int64_t remaining = info->not_after_s - NowSeconds();
+  if (static_cast<double>(remaining) >
+      static_cast<double>(lifetime) * config_.renew_remaining_fraction) {
+    return;
+  }
+  auto request = MakeKeyAndCsr(config_.name);
+  if (!request.ok()) return;
+  renewing_ = true;
+  pending_key_pem_ = std::string(request->key_pem.Reveal());
+  link->SendControl({{"type", "renew"}, {"csr", request->pem}});
+  spdlog::info("renewing the link certificate ({} s left)", remaining);
+}
+
+void AgentClient::OnClosed(const Status& why) {
+  spdlog::warn("link to the kernel lost: {}", why.message());
+  link_.reset();
+  renewing_ = false;
+  SecureWipe(pending_key_pem_.data(), pending_key_pem_.size());
+  pending_key_pem_.clear();
+  heartbeat_timer_.cancel();
+  TerminateAll();
+  ScheduleReconnect();
+}
+
+void AgentClient::ScheduleReconnect() {
+  reconnect_timer_.expires_after(std::chrono::milliseconds(config_.reconnect_ms));
+  reconnect_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) Connect();
+  });
+}
+
+void AgentClient::TerminateAll() {
+  std::map<uint32_t, std::shared_ptr<AgentEnclave>> all;
+  {
+    std::lock_guard lock(mu_);
+    all.swap(enclaves_);
+    cancelled_.clear();
+  }
+  for (auto& [stream, enclave] : all) enclave->Terminate();
+}
+
+}  // namespace airlock::agent

@@ -1,0 +1,78 @@
+// The agent's side of the link: enrolls once (one-time token + CSR), then
+// keeps one outbound mutual-TLS connection to the kernel, answers its
+// provision/terminate requests through the local isolator, relays enclave
+// channels, sends heartbeats and renews its certificate before it expires.
+// The agent listens on nothing.
+//
+// When the link drops, the agent destroys every enclave it runs (their data
+// must not outlive the kernel's control of them) and reconnects.
+// Thread-safety: Run blocks the calling thread; Stop may be called from any.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "airlock/cpp/status.hpp"
+#include "kernel/agent/link_connection.h"
+#include "kernel/agent_main/agent_config.h"
+#include "kernel/agent_main/agent_enclave.h"
+#include "kernel/plugin_host/plugin_instances.h"
+
+namespace airlock::agent {
+
+class AgentClient {
+ public:
+  AgentClient(AgentConfig config, const plugin_host::IsolatorPlugin& isolator,
+              nlohmann::json isolation);
+  ~AgentClient();
+
+  // Enrolls when the state directory holds no certificate yet. Refusals by
+  // the kernel come back as PermissionDenied with its reason.
+  Status EnsureEnrolled();
+  // Connects and serves until Stop().
+  void Run();
+  void Stop();
+
+  std::string key_file() const { return config_.state_dir + "/key.pem"; }
+  std::string cert_file() const { return config_.state_dir + "/cert.pem"; }
+
+ private:
+  void Connect();
+  void OnConnected(std::shared_ptr<LinkConnection> link);
+  void OnFrame(const std::shared_ptr<LinkConnection>& link, LinkFrame frame);
+  void OnControl(const std::shared_ptr<LinkConnection>& link, const nlohmann::json& doc);
+  void OnClosed(const Status& why);
+  void ScheduleReconnect();
+  void Heartbeat(std::weak_ptr<LinkConnection> link);
+  void MaybeRenew(const std::shared_ptr<LinkConnection>& link);
+  void TerminateAll();
+
+  AgentConfig config_;
+  const plugin_host::IsolatorPlugin& isolator_;
+  nlohmann::json isolation_;
+  boost::asio::io_context io_;
+  boost::asio::steady_timer reconnect_timer_;
+  boost::asio::steady_timer heartbeat_timer_;
+  boost::asio::thread_pool dial_pool_{2};
+  boost::asio::thread_pool provision_pool_{2};
+  int64_t heartbeat_ms_ = 1000;
+  int64_t certificate_lifetime_s_ = 0;  // as the kernel announced it
+  int64_t offline_after_ms_ = 30000;    // as the kernel announced it
+  bool renewing_ = false;
+  std::string pending_key_pem_;           // the key of an outstanding renewal (wiped after)
+  std::shared_ptr<LinkConnection> link_;  // io thread only
+
+  std::mutex mu_;
+  std::map<uint32_t, std::shared_ptr<AgentEnclave>> enclaves_;  // GUARDED_BY(mu_)
+  std::set<uint32_t> cancelled_;  // GUARDED_BY(mu_): terminated before they were provisioned
+};
+
+}  // namespace airlock::agent

@@ -1,0 +1,109 @@
+#include "kernel/agent_main/agent_config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace airlock::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string Resolve(const std::string& base, const std::string& path) {
+  if (path.empty() || fs::path(path).is_absolute()) return path;
+  return (fs::path(base) / path).lexically_normal().string();
+}
+
+Status RejectUnknown(const json& node, const std::set<std::string>& known,
+                     const std::string& where) {
+  for (const auto& [key, value] : node.items()) {
+    if (!known.count(key)) return Status::InvalidArgument(where + key + " is not a known setting");
+  }
+  return Status::Ok();
+}
+
+Status Str(const json& node, const char* key, std::string* out, bool required,
+           const std::string& where) {
+  auto it = node.find(key);
+  if (it == node.end() || it->is_null()) {
+    return required ? Status::InvalidArgument(where + key + " is required") : Status::Ok();
+  }
+  if (!it->is_string()) return Status::InvalidArgument(where + key + " must be a string");
+  *out = it->get<std::string>();
+  return Status::Ok();
+}
+
+Status Int(const json& node, const char* key, int64_t* out, int64_t min, int64_t max,
+           const std::string& where) {
+  auto it = node.find(key);
+  if (it == node.end() || it->is_null()) return Status::Ok();
+  if (!it->is_number_integer() || it->get<int64_t>() < min || it->get<int64_t>() > max) {
+    return Status::InvalidArgument(where + key + " must be an integer between " +
+                                   std::to_string(min) + " and " + std::to_string(max));
+  }
+  *out = it->get<int64_t>();
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<AgentConfig> LoadAgentConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("cannot read configuration file " + path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const json doc = json::parse(buffer.str(), nullptr, false);
+  if (!doc.is_object()) return Status::InvalidArgument(path + " is not a JSON object");
+  const std::string base = fs::absolute(path).parent_path().string();
+  AgentConfig c;
+  AIRLOCK_RETURN_IF_ERROR(
+      RejectUnknown(doc,
+                    {"name", "kernel", "state_dir", "enrollment_token_file", "isolator",
+                     "reconnect_ms", "renew_remaining_fraction", "$schema", "description"},
+                    ""));
+  AIRLOCK_RETURN_IF_ERROR(Str(doc, "name", &c.name, true, ""));
+  AIRLOCK_RETURN_IF_ERROR(Str(doc, "state_dir", &c.state_dir, true, ""));
+  c.state_dir = Resolve(base, c.state_dir);
+  AIRLOCK_RETURN_IF_ERROR(Str(doc, "enrollment_token_file", &c.enrollment_token_file, false, ""));
+  c.enrollment_token_file = Resolve(base, c.enrollment_token_file);
+  AIRLOCK_RETURN_IF_ERROR(Int(doc, "reconnect_ms", &c.reconnect_ms, 50, 600000, ""));
+  if (auto f = doc.find("renew_remaining_fraction"); f != doc.end()) {
+    if (!f->is_number() || f->get<double>() <= 0.05 || f->get<double>() >= 0.95) {
+      return Status::InvalidArgument("renew_remaining_fraction must be a number in (0.05, 0.95)");
+    }
+    c.renew_remaining_fraction = f->get<double>();
+  }
+  auto kernel = doc.find("kernel");
+  if (kernel == doc.end() || !kernel->is_object()) {
+    return Status::InvalidArgument("kernel is required: {\"address\",\"port\",\"ca_file\"}");
+  }
+  AIRLOCK_RETURN_IF_ERROR(RejectUnknown(
+      *kernel, {"address", "port", "server_name", "ca_file", "connect_timeout_ms"}, "kernel."));
+  AIRLOCK_RETURN_IF_ERROR(Str(*kernel, "address", &c.kernel_address, true, "kernel."));
+  int64_t port = c.kernel_port;
+  AIRLOCK_RETURN_IF_ERROR(Int(*kernel, "port", &port, 1, 65535, "kernel."));
+  c.kernel_port = static_cast<uint16_t>(port);
+  AIRLOCK_RETURN_IF_ERROR(Str(*kernel, "server_name", &c.kernel_server_name, false, "kernel."));
+  if (c.kernel_server_name.empty()) c.kernel_server_name = c.kernel_address;
+  AIRLOCK_RETURN_IF_ERROR(Str(*kernel, "ca_file", &c.ca_file, true, "kernel."));
+  c.ca_file = Resolve(base, c.ca_file);
+  AIRLOCK_RETURN_IF_ERROR(
+      Int(*kernel, "connect_timeout_ms", &c.connect_timeout_ms, 100, 600000, "kernel."));
+  auto isolator = doc.find("isolator");
+  if (isolator == doc.end() || !isolator->is_object()) {
+    return Status::InvalidArgument("isolator is required: {\"plugin\",\"config\"}");
+  }
+  AIRLOCK_RETURN_IF_ERROR(RejectUnknown(*isolator, {"plugin", "config"}, "isolator."));
+  AIRLOCK_RETURN_IF_ERROR(Str(*isolator, "plugin", &c.isolator_plugin, true, "isolator."));
+  c.isolator_plugin = Resolve(base, c.isolator_plugin);
+  if (auto cfg = isolator->find("config"); cfg != isolator->end()) {
+    if (!cfg->is_object()) return Status::InvalidArgument("isolator.config must be an object");
+    c.isolator_config = *cfg;
+  }
+  c.isolator_config["$config_dir"] = base;
+  return c;
+}
+
+}  // namespace airlock::agent

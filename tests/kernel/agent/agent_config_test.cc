@@ -1,0 +1,146 @@
+// The configuration keys of agents, on the kernel's side (agents section,
+// connector binding) and the agent's own file.
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "kernel/agent_main/agent_config.h"
+#include "kernel/core/config.h"
+#include "tests/support/temp_dir.h"
+
+namespace airlock {
+namespace {
+
+using nlohmann::json;
+
+const std::string kHash(64, 'a');
+
+json KernelDoc() {
+  return json::parse(R"({
+    "identity": [{"plugin": "id.so"}],
+    "policy": {"plugin": "policy.so"},
+    "isolator": {"plugin": "iso"},
+    "tunnel": {"plugin": "tunnel.so"},
+    "connectors": {"files": {"plugin": "files.so"},
+                   "edge": {"plugin": "files.so", "agent": "dc-east"},
+                   "west": {"plugin": "files.so", "agent": "dc-west"}},
+    "datasets": [{"name": "local", "connector": "files"},
+                 {"name": "east_a", "connector": "edge"},
+                 {"name": "east_b", "connector": "edge"},
+                 {"name": "west", "connector": "west"}],
+    "agents": {"agents": {"dc-east": {"enrollment_token_sha256": ""},
+                          "dc-west": {"enrollment_token_sha256": ""}}}
+  })");
+}
+
+json WithHashes(json doc) {
+  for (auto& [name, agent] : doc["agents"]["agents"].items())
+    agent["enrollment_token_sha256"] = kHash;
+  return doc;
+}
+
+std::string ErrorFor(const json& doc) {
+  auto parsed = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/plugins");
+  return parsed.ok() ? std::string("ok") : parsed.status().message();
+}
+
+TEST(AgentsConfig, DefaultsAndBinding) {
+  auto parsed = ParseKernelConfig(WithHashes(KernelDoc()), "/etc/airlock/airlock.json", "/plugins");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const AgentsConfig& a = parsed->agents;
+  EXPECT_TRUE(a.enabled);
+  EXPECT_EQ(a.listen_address, "127.0.0.1");
+  EXPECT_EQ(a.port, 7443);
+  EXPECT_EQ(a.server_names, std::vector<std::string>{"127.0.0.1"});
+  EXPECT_EQ(a.state_dir, "/etc/airlock/state/agents");
+  EXPECT_EQ(a.certificate_lifetime_seconds, 86400);
+  ASSERT_EQ(a.agents.size(), 2u);
+  EXPECT_EQ(a.agents.at("dc-east").enrollment_token_sha256, kHash);
+  EXPECT_EQ(parsed->connectors.at("edge").agent, "dc-east");
+  EXPECT_TRUE(parsed->connectors.at("files").agent.empty());
+  // Without the section, agents are off.
+  json plain = KernelDoc();
+  plain.erase("agents");
+  plain["connectors"].erase("edge");
+  plain["connectors"].erase("west");
+  plain["datasets"] = json::array({{{"name", "local"}, {"connector", "files"}}});
+  auto off = ParseKernelConfig(plain, "/etc/airlock/airlock.json", "/plugins");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_FALSE(off->agents.enabled);
+}
+
+TEST(AgentsConfig, ErrorsNameTheKey) {
+  json doc = WithHashes(KernelDoc());
+  doc["connectors"]["edge"]["agent"] = "nowhere";
+  EXPECT_NE(ErrorFor(doc).find("connectors.edge.agent names unknown agent 'nowhere'"),
+            std::string::npos)
+      << ErrorFor(doc);
+
+  doc = WithHashes(KernelDoc());
+  doc["agents"]["agents"]["dc-east"]["enrollment_token_sha256"] = "the-token-itself";
+  EXPECT_NE(ErrorFor(doc).find("agents.agents.dc-east.enrollment_token_sha256"), std::string::npos)
+      << ErrorFor(doc);
+
+  doc = WithHashes(KernelDoc());
+  doc["agents"]["agents"]["bad name!"] = {{"enrollment_token_sha256", kHash}};
+  EXPECT_NE(ErrorFor(doc).find("agent names are"), std::string::npos) << ErrorFor(doc);
+
+  doc = WithHashes(KernelDoc());
+  doc["agents"]["offline_after_ms"] = 1000;
+  doc["agents"]["heartbeat_interval_ms"] = 1000;
+  EXPECT_NE(ErrorFor(doc).find("offline_after_ms"), std::string::npos) << ErrorFor(doc);
+
+  doc = WithHashes(KernelDoc());
+  doc["agents"]["certificate_lifetime_seconds"] = 1;
+  EXPECT_NE(ErrorFor(doc).find("agents.certificate_lifetime_seconds"), std::string::npos);
+
+  doc = WithHashes(KernelDoc());
+  doc["agents"]["listen"] = "typo";
+  EXPECT_NE(ErrorFor(doc).find("agents.listen is not a known setting"), std::string::npos);
+
+  doc = WithHashes(KernelDoc());
+  doc["agents"]["agents"] = json::object();
+  EXPECT_NE(ErrorFor(doc).find("agents.agents"), std::string::npos);
+}
+
+TEST(AgentsConfig, OneRequestRunsOnOneHost) {
+  auto parsed = ParseKernelConfig(WithHashes(KernelDoc()), "/etc/airlock/airlock.json", "/plugins");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(*AgentForDatasets(*parsed, {"local"}), "");
+  EXPECT_EQ(*AgentForDatasets(*parsed, {"east_a", "east_b"}), "dc-east");
+  auto mixed = AgentForDatasets(*parsed, {"east_a", "local"});
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(mixed.status().message().find("agent 'dc-east'"), std::string::npos);
+  EXPECT_FALSE(AgentForDatasets(*parsed, {"east_a", "west"}).ok());
+}
+
+TEST(AgentFileConfig, ParsesAndResolvesRelativePaths) {
+  test::TempDir dir("airlock-agent-config-");
+  const std::string path = dir.path() + "/agent.json";
+  std::ofstream(path) << R"({"name": "dc-east",
+    "kernel": {"address": "kernel.example", "port": 9443, "ca_file": "ca.crt"},
+    "state_dir": "state", "enrollment_token_file": "token",
+    "isolator": {"plugin": "/plugins/iso.so", "config": {"state_dir": "x"}}})";
+  auto parsed = agent::LoadAgentConfig(path);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->kernel_server_name, "kernel.example");
+  EXPECT_EQ(parsed->kernel_port, 9443);
+  EXPECT_EQ(parsed->ca_file, dir.path() + "/ca.crt");
+  EXPECT_EQ(parsed->state_dir, dir.path() + "/state");
+  EXPECT_EQ(parsed->enrollment_token_file, dir.path() + "/token");
+  EXPECT_EQ(parsed->isolator_config.value("$config_dir", ""), dir.path());
+
+  std::ofstream(path) << R"({"name": "dc-east", "kernel": {"address": "k", "ca_file": "ca"},
+    "state_dir": "s", "isolator": {"plugin": "i.so"}, "listen_port": 1})";
+  auto refused = agent::LoadAgentConfig(path);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("listen_port is not a known setting"),
+            std::string::npos);
+  std::ofstream(path) << R"({"name": "dc-east", "state_dir": "s", "isolator": {"plugin": "i.so"}})";
+  EXPECT_NE(agent::LoadAgentConfig(path).status().message().find("kernel is required"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace airlock

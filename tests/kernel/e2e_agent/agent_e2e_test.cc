@@ -1,0 +1,827 @@
+// The reverse tunnel as it runs in production: a real airlockd and a real
+// airlock-agent as separate processes. The agent dials the kernel (it listens
+// on nothing), enrolls with a one-time token, and runs the enclave of a
+// request whose datasets are bound to it under its own `process` isolator;
+// queries reach that enclave through the HTTPS tunnel and the agent's own
+// outbound connection. Killing the agent turns queries into 503s.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include "kernel/agent/link_frame.h"
+#include "tests/kernel/e2e/kernel_process.h"
+#include "tests/support/http_client.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_pki.h"
+
+extern char** environ;
+
+namespace airlock::test {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kAlice = "alk_agent_alice_token";
+constexpr const char* kBob = "alk_agent_bob_token";
+constexpr const char* kEnrollmentToken = "enroll-edge-7f3a9c1d2e4b";
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Headers Auth(const char* token) {
+  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
+}
+
+template <typename Predicate>
+bool WaitUntil(Predicate predicate, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (predicate()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return predicate();
+}
+
+// A real airlock-agent child process.
+class AgentProcess {
+ public:
+  // `wrapper` runs before the agent (e.g. {"/usr/bin/unshare", "--net", "--"}).
+  AgentProcess(std::string config_path, std::string log_path, std::vector<std::string> wrapper = {})
+      : config_path_(std::move(config_path)),
+        log_path_(std::move(log_path)),
+        wrapper_(std::move(wrapper)) {}
+  ~AgentProcess() { Kill(); }
+
+  bool Start() {
+    const std::string binary = std::string(AIRLOCK_BINARY_DIR) + "/bin/airlock-agent";
+    std::vector<std::string> args = wrapper_;
+    for (const char* a : {binary.c_str(), "--config", config_path_.c_str()}) args.push_back(a);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    // Like a daemon started by its service manager: nothing of the test's
+    // (its own connections to the kernel) leaks into the agent.
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    const int rc = posix_spawn(&pid_, args[0].c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    return rc == 0;
+  }
+
+  // The exit code once the process ends within `timeout`, else -1.
+  int WaitExit(std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (pid_ > 0 && Clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+
+  void Kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  int Stop() {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, SIGTERM);
+    return WaitExit(std::chrono::seconds(20));
+  }
+
+  pid_t pid() const { return pid_; }
+  std::string log() const { return Slurp(log_path_); }
+
+ private:
+  std::string config_path_;
+  std::string log_path_;
+  std::vector<std::string> wrapper_;
+  pid_t pid_ = -1;
+};
+
+// Socket inodes of the descriptors `pid` holds.
+std::set<std::string> SocketInodes(pid_t pid) {
+  std::set<std::string> out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::error_code ec;
+    const std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (!ec && target.rfind("socket:[", 0) == 0) {
+      out.insert(target.substr(8, target.size() - 9));
+    }
+  }
+  return out;
+}
+
+// Inodes of LISTEN sockets in `pid`'s network namespace (/proc/<pid>/net/tcp{,6}).
+std::set<std::string> ListeningInodes(pid_t pid) {
+  std::set<std::string> out;
+  for (const char* table : {"tcp", "tcp6"}) {
+    std::istringstream lines(Slurp("/proc/" + std::to_string(pid) + "/net/" + table));
+    std::string line;
+    std::getline(lines, line);  // header
+    while (std::getline(lines, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode;
+      if (state == "0A") out.insert(inode);
+    }
+  }
+  return out;
+}
+
+// Established TCP connections of `pid`'s sockets whose remote port is `port`.
+int ConnectionsTo(pid_t pid, uint16_t port) {
+  const std::set<std::string> mine = SocketInodes(pid);
+  int count = 0;
+  for (const char* table : {"tcp", "tcp6"}) {
+    std::istringstream lines(Slurp("/proc/" + std::to_string(pid) + "/net/" + table));
+    std::string line;
+    std::getline(lines, line);
+    while (std::getline(lines, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode;
+      const size_t colon = remote.rfind(':');
+      if (state == "01" && mine.count(inode) && colon != std::string::npos &&
+          std::stoul(remote.substr(colon + 1), nullptr, 16) == port) {
+        ++count;
+      }
+    }
+  }
+  return count;
+}
+
+// Live airlock-enclave processes whose parent is `parent`.
+std::vector<pid_t> EnclaveChildren(pid_t parent) {
+  std::vector<pid_t> out;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* entry = ::readdir(proc)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (pid <= 0) continue;
+    const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos || stat.find("(airlock-enclave)") == std::string::npos) {
+      continue;
+    }
+    std::istringstream rest(stat.substr(close + 2));
+    char state;
+    pid_t ppid;
+    rest >> state >> ppid;
+    if (ppid == parent && state != 'Z') out.push_back(pid);
+  }
+  ::closedir(proc);
+  return out;
+}
+
+// A TCP source on 127.0.0.1 that greets every connection with one line.
+class GreetingServer {
+ public:
+  explicit GreetingServer(std::string greeting) : greeting_(std::move(greeting)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd_, 16);
+    socklen_t length = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        const int client = ::accept(fd_, nullptr, nullptr);
+        if (client < 0) return;
+        accepted_.fetch_add(1);
+        const std::string line = greeting_ + "\n";
+        (void)!::write(client, line.data(), line.size());
+        ::close(client);
+      }
+    });
+  }
+  ~GreetingServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  std::string greeting_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+class AgentE2E : public ::testing::Test {
+ protected:
+  void SetUp() override { pki_ = GenerateTestPki(dir_.path()); }
+
+  void TearDown() override {
+    agents_.clear();
+    kernel_.reset();
+  }
+
+  json Config(int64_t certificate_lifetime_seconds = 3600,
+              const std::vector<uint16_t>& approved_ports = {},
+              const std::string& probe_object = "probe:1") {
+    json egress = json::array();
+    for (uint16_t port : approved_ports) egress.push_back("127.0.0.1:" + std::to_string(port));
+    const std::string dir = dir_.path();
+    std::filesystem::create_directories(dir + "/data");
+    std::ofstream(dir + "/data/customers.csv")
+        << "id,name,country\n1,Ada,GB\n2,Grace,US\n3,Edsger,NL\n";
+    json policy = {{"version", 1},
+                   {"rules",
+                    {{{"name", "analysts"},
+                      {"effect", "allow"},
+                      {"subjects", {{"groups", {"analysts"}}}},
+                      {"datasets", {"*"}},
+                      {"max_window_seconds", 3600},
+                      {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
+    json isolator_config = {
+        {"state_dir", dir + "/enclaves"},
+        {"min_isolation", {"pid_namespace", "network_namespace", "no_new_privs"}}};
+    return {
+        {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}}},
+        {"state_dir", dir + "/state"},
+        {"identity",
+         {{{"name", "tokens"},
+           {"plugin", PluginPath("airlock_identity_static_tokens")},
+           {"config",
+            {{"tokens",
+              {TokenEntry(kAlice, "alice", "analysts"), TokenEntry(kBob, "bob", "owners")}}}}}}},
+        {"policy",
+         {{"name", "rules"}, {"plugin", PluginPath("airlock_policy_rules")}, {"config", policy}}},
+        {"isolator",
+         {{"name", "process"},
+          {"plugin", PluginPath("airlock_isolator_process")},
+          {"config", isolator_config}}},
+        {"tunnel",
+         {{"name", "https"},
+          {"plugin", PluginPath("airlock_tunnel_https")},
+          {"config",
+           {{"listen_address", "127.0.0.1"},
+            {"port", 0},
+            {"public_host", "127.0.0.1"},
+            {"tls",
+             {{"certificate_file", pki_.server.cert_file},
+              {"private_key_file", pki_.server.key_file}}}}}}},
+        {"connectors",
+         {{"files",
+           {{"plugin", PluginPath("airlock_connector_files")},
+            {"config", {{"root", dir + "/data"}}}}},
+          {"edge_files",
+           {{"plugin", PluginPath("airlock_connector_files")},
+            {"agent", "edge"},
+            {"config", {{"root", dir + "/data"}}}}},
+          {"edge_chaos",
+           {{"plugin", PluginPath("airlock_test_connector_chaos")},
+            {"agent", "edge"},
+            {"egress", egress}}}}},
+        {"datasets",
+         {{{"name", "customers"}, {"connector", "files"}, {"object", "customers.csv"}},
+          {{"name", "edge_customers"}, {"connector", "edge_files"}, {"object", "customers.csv"}},
+          {{"name", "edge_probe"}, {"connector", "edge_chaos"}, {"object", probe_object}}}},
+        {"agents",
+         {{"listen_address", "127.0.0.1"},
+          {"port", 0},
+          {"heartbeat_interval_ms", 200},
+          {"offline_after_ms", 5000},
+          {"certificate_lifetime_seconds", certificate_lifetime_seconds},
+          {"agents", {{"edge", {{"enrollment_token_sha256", Sha256HexOf(kEnrollmentToken)}}}}}}}};
+  }
+
+  void StartKernel(const json& config) {
+    kernel_ = std::make_unique<KernelProcess>(dir_.path(), config);
+    ASSERT_TRUE(kernel_->Start()) << kernel_->log();
+    client_ = std::make_unique<HttpClient>("127.0.0.1", kernel_->port());
+    const json agents = client_->Get("/v1/agents", Auth(kAlice)).json();
+    agent_port_ = agents["listen"].value("port", 0);
+    ASSERT_NE(agent_port_, 0) << agents.dump();
+  }
+
+  // Writes an agent configuration; `token` goes into its token file.
+  std::string AgentConfig(const std::string& name, const std::string& state,
+                          const std::string& token, const std::string& agent_name = "edge",
+                          const std::string& kernel_address = "127.0.0.1") {
+    const std::string dir = dir_.path();
+    const std::string token_file = dir + "/" + name + ".token";
+    std::ofstream(token_file) << token << "\n";
+    ::chmod(token_file.c_str(), 0600);
+    json config = {
+        {"name", agent_name},
+        {"kernel",
+         {{"address", kernel_address},
+          {"port", agent_port_},
+          {"ca_file", dir + "/state/agents/ca.crt"}}},
+        {"state_dir", dir + "/" + state},
+        {"enrollment_token_file", token_file},
+        {"reconnect_ms", 100},
+        {"isolator",
+         {{"plugin", PluginPath("airlock_isolator_process")},
+          {"config",
+           {{"state_dir", dir + "/" + state + "-enclaves"},
+            {"min_isolation", {"pid_namespace", "network_namespace", "no_new_privs"}}}}}}};
+    const std::string path = dir + "/" + name + ".json";
+    std::ofstream(path) << config.dump(2);
+    return path;
+  }
+
+  AgentProcess& StartAgent(const std::string& config_path, std::vector<std::string> wrapper = {}) {
+    agents_.push_back(std::make_unique<AgentProcess>(
+        config_path, dir_.path() + "/agent-" + std::to_string(agents_.size()) + ".log",
+        std::move(wrapper)));
+    EXPECT_TRUE(agents_.back()->Start());
+    return *agents_.back();
+  }
+
+  json AgentStatus(const std::string& name = "edge") {
+    for (const auto& a :
+         client_->Get("/v1/agents", Auth(kAlice)).json().value("agents", json::array())) {
+      if (a.value("name", "") == name) return a;
+    }
+    return json::object();
+  }
+
+  bool WaitAgent(const std::string& status,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    return WaitUntil([&] { return AgentStatus().value("status", "") == status; }, timeout);
+  }
+
+  json Get(const std::string& id) {
+    return client_->Get("/v1/requests/" + id, Auth(kAlice)).json();
+  }
+
+  std::string WaitForState(const std::string& id, const std::set<std::string>& states) {
+    std::string state;
+    WaitUntil(
+        [&] {
+          state = Get(id).value("state", "");
+          return states.count(state) > 0;
+        },
+        std::chrono::seconds(30));
+    return state;
+  }
+
+  std::string Ready(const std::vector<std::string>& datasets) {
+    auto created = client_->Post(
+        "/v1/requests",
+        json{{"datasets", datasets}, {"window_seconds", 600}, {"purpose", "test"}}.dump(),
+        Auth(kAlice));
+    EXPECT_EQ(created.status, 201u) << created.body;
+    const std::string id = created.json().value("id", "");
+    EXPECT_EQ(client_->Post("/v1/requests/" + id + "/approve", "{}", Auth(kBob)).status, 200u);
+    EXPECT_EQ(WaitForState(id, {"ready", "failed"}), "ready") << Get(id).dump();
+    return id;
+  }
+
+  struct Tunnel {
+    std::unique_ptr<HttpClient> client;
+    std::string prefix;
+    std::string credential;
+  };
+
+  Tunnel OpenTunnel(const std::string& id) {
+    auto grant = client_->Post("/v1/requests/" + id + "/credentials", "", Auth(kAlice));
+    EXPECT_EQ(grant.status, 200u) << grant.body;
+    TunnelTarget target = ParseTunnelUrl(grant.json().value("url", ""));
+    Tunnel t;
+    t.client = std::make_unique<HttpClient>(target.host, target.port,
+                                            ClientTls{pki_.ca.cert_file, "", ""});
+    t.prefix = target.prefix;
+    t.credential = grant.json().value("credential", "");
+    return t;
+  }
+
+  ClientResponse Query(Tunnel& t, const std::string& sql) {
+    return t.client->Post(
+        t.prefix + "/query", json{{"sql", sql}}.dump(),
+        {{"Authorization", "Bearer " + t.credential}, {"Content-Type", "application/json"}});
+  }
+
+  std::vector<json> Audit() {
+    std::vector<json> out;
+    std::ifstream in(dir_.path() + "/state/audit.log");
+    std::string line;
+    while (std::getline(in, line)) {
+      json record = json::parse(line, nullptr, false);
+      if (record.is_object())
+        out.push_back(record.contains("event") ? record : record.value("record", record));
+    }
+    return out;
+  }
+
+  int CountEvents(const std::string& event, const std::string& agent = "edge") {
+    int count = 0;
+    for (const json& r : Audit()) {
+      const json& body = r.contains("event") ? r : r;
+      if (body.value("event", "") == event && body.value("agent", "") == agent) ++count;
+    }
+    return count;
+  }
+
+  TempDir dir_{"airlock-agent-e2e-"};
+  TestPki pki_;
+  std::unique_ptr<KernelProcess> kernel_;
+  std::unique_ptr<HttpClient> client_;
+  uint16_t agent_port_ = 0;
+  std::vector<std::unique_ptr<AgentProcess>> agents_;
+};
+
+TEST_F(AgentE2E, QueryReachesTheAgentsEnclaveAndAKilledAgentMeans503) {
+  StartKernel(Config());
+  EXPECT_EQ(AgentStatus().value("status", ""), "never_connected");
+  AgentProcess& agent = StartAgent(AgentConfig("edge", "edge-state", kEnrollmentToken));
+  ASSERT_TRUE(WaitAgent("online")) << agent.log() << kernel_->log();
+  // The agent's key is private to it.
+  EXPECT_EQ(std::filesystem::status(dir_.path() + "/edge-state/key.pem").permissions() &
+                std::filesystem::perms::group_all,
+            std::filesystem::perms::none);
+
+  const std::string id = Ready({"edge_customers"});
+  json ready = Get(id);
+  EXPECT_EQ(ready["enclave"].value("agent", ""), "edge") << ready.dump();
+  EXPECT_EQ(ready["enclave"]["agent_status"].value("status", ""), "online") << ready.dump();
+  // The enclave runs under the agent, not under the kernel.
+  const std::vector<pid_t> enclaves = EnclaveChildren(agent.pid());
+  EXPECT_EQ(enclaves.size(), 1u);
+  EXPECT_TRUE(EnclaveChildren(kernel_->pid()).empty());
+
+  // The agent holds no listening socket, and its only connection to the
+  // kernel is the one it dialled to the agent port.
+  const std::set<std::string> listening = ListeningInodes(agent.pid());
+  for (const std::string& inode : SocketInodes(agent.pid())) {
+    EXPECT_EQ(listening.count(inode), 0u) << "the agent listens on socket inode " << inode;
+  }
+  EXPECT_EQ(ConnectionsTo(agent.pid(), agent_port_), 1);
+  EXPECT_EQ(ConnectionsTo(agent.pid(), kernel_->port()), 0)
+      << "agent port " << agent_port_ << ", API port " << kernel_->port() << "\n"
+      << Slurp("/proc/" + std::to_string(agent.pid()) + "/net/tcp");
+
+  Tunnel t = OpenTunnel(id);
+  auto rows = Query(t, "SELECT name FROM edge_customers ORDER BY id");
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  ASSERT_EQ(rows.json()["rows"].size(), 3u) << rows.body;
+  EXPECT_EQ(rows.json()["rows"][1][0], "Grace");
+  auto tables = t.client->Get(t.prefix + "/tables", {{"Authorization", "Bearer " + t.credential}});
+  EXPECT_EQ(tables.status, 200u) << tables.body;
+
+  // The agent dies: its request's queries answer 503, naming the agent and why.
+  agent.Kill();
+  ASSERT_TRUE(WaitAgent("offline")) << AgentStatus().dump();
+  // The enclave (and the data in it) does not outlive its agent.
+  for (pid_t pid : enclaves) {
+    EXPECT_TRUE(WaitUntil([&] {
+      const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+      return stat.empty() || stat.find(") Z") != std::string::npos;
+    })) << "enclave "
+        << pid << " survived its agent";
+  }
+  auto refused = Query(t, "SELECT count(*) FROM edge_customers");
+  EXPECT_EQ(refused.status, 503u) << refused.body;
+  const json error = refused.json();
+  EXPECT_EQ(error.value("error", ""), "unavailable") << refused.body;
+  EXPECT_NE(error.value("message", "").find("agent 'edge' is offline"), std::string::npos)
+      << refused.body;
+  auto schema = t.client->Get(t.prefix + "/tables", {{"Authorization", "Bearer " + t.credential}});
+  EXPECT_EQ(schema.status, 503u) << schema.body;
+  json offline = Get(id);
+  EXPECT_EQ(offline["enclave"]["agent_status"].value("status", ""), "offline") << offline.dump();
+  EXPECT_FALSE(offline["enclave"]["agent_status"].value("reason", "").empty()) << offline.dump();
+  EXPECT_TRUE(offline["enclave"]["agent_status"].contains("last_seen_us"));
+
+  // The agent comes back with its stored certificate (the token is spent and
+  // gone): it reconnects, and the request whose enclave died with it fails.
+  std::filesystem::remove(dir_.path() + "/edge.token");
+  AgentProcess& again = StartAgent(dir_.path() + "/edge.json");
+  ASSERT_TRUE(WaitAgent("online")) << again.log();
+  EXPECT_EQ(WaitForState(id, {"failed"}), "failed") << Get(id).dump();
+  EXPECT_NE(Get(id).value("reason", "").find("lost"), std::string::npos) << Get(id).dump();
+  // A new request runs on the restarted agent.
+  const std::string second = Ready({"edge_customers"});
+  Tunnel t2 = OpenTunnel(second);
+  auto after = Query(t2, "SELECT count(*) FROM edge_customers");
+  ASSERT_EQ(after.status, 200u) << after.body;
+  EXPECT_EQ(after.json()["rows"][0][0], 3);
+  ASSERT_EQ(client_->Post("/v1/requests/" + second + "/revoke", "{}", Auth(kAlice)).status, 200u);
+  EXPECT_TRUE(WaitUntil([&] { return EnclaveChildren(again.pid()).empty(); }))
+      << "revoke destroys the enclave on the agent's host";
+
+  EXPECT_EQ(CountEvents("agent.enrolled"), 1);
+  EXPECT_EQ(CountEvents("agent.certificate_issued"), 1);
+  EXPECT_EQ(CountEvents("agent.connected"), 2);
+  EXPECT_GE(CountEvents("agent.disconnected"), 1);
+  EXPECT_GE(CountEvents("enclave.provisioned"), 2);
+  // The token never reaches the kernel's records or log.
+  EXPECT_EQ(Slurp(dir_.path() + "/state/audit.log").find(kEnrollmentToken), std::string::npos);
+  EXPECT_EQ(kernel_->log().find(kEnrollmentToken), std::string::npos);
+
+  // Both stop cleanly while linked (the kernel first: the agent sees it go).
+  EXPECT_EQ(kernel_->Stop(), 0) << kernel_->log();
+  EXPECT_EQ(again.Stop(), 0) << again.log();
+  // (Sanitized builds: no leak or memory error in either process. Sandboxed
+  // enclaves share the agent's log, and LeakSanitizer cannot run inside them.)
+  for (const std::string& log : {kernel_->log(), again.log()}) {
+    EXPECT_EQ(log.find("detected memory leaks"), std::string::npos) << log;
+    EXPECT_EQ(log.find("ERROR: AddressSanitizer"), std::string::npos) << log;
+  }
+}
+
+TEST_F(AgentE2E, EgressIsServedOnTheAgentsHostForApprovedEndpointsOnly) {
+  GreetingServer approved("hello-from-the-data-center");
+  GreetingServer other("hello-other");
+  const std::string ports = std::to_string(approved.port()) + "," + std::to_string(other.port());
+  StartKernel(Config(3600, {approved.port()}, "probe:" + ports));
+  AgentProcess& agent = StartAgent(AgentConfig("edge", "edge-state", kEnrollmentToken));
+  ASSERT_TRUE(WaitAgent("online")) << agent.log();
+  const std::string id = Ready({"edge_probe"});
+  Tunnel t = OpenTunnel(id);
+  auto rows = Query(t, "SELECT port, outcome, greeting FROM edge_probe ORDER BY port = " +
+                           std::to_string(other.port()));
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  json r = rows.json()["rows"];
+  ASSERT_EQ(r.size(), 2u) << rows.body;
+  EXPECT_EQ(r[0][1], "connected") << rows.body;
+  EXPECT_EQ(r[0][2], "hello-from-the-data-center");
+  EXPECT_EQ(r[1][1], "refused") << "a non-approved port is unreachable from the enclave";
+  EXPECT_EQ(approved.accepted(), 1);
+  EXPECT_EQ(other.accepted(), 0);
+  // The agent dialled from its host and reported it; the kernel audited it.
+  bool audited = false;
+  for (const json& rec : Audit()) {
+    if (rec.value("event", "") == "enclave.egress" && rec.value("request_id", "") == id &&
+        rec.value("agent", "") == "edge" && rec.value("outcome", "") == "connected" &&
+        rec.value("endpoint", "") == "127.0.0.1:" + std::to_string(approved.port())) {
+      audited = true;
+    }
+  }
+  EXPECT_TRUE(audited);
+  EXPECT_NE(agent.log().find("egress to 127.0.0.1:" + std::to_string(approved.port())),
+            std::string::npos)
+      << agent.log();
+}
+
+TEST_F(AgentE2E, ABadOrSpentEnrollmentTokenIsRefused) {
+  StartKernel(Config());
+  AgentProcess& wrong = StartAgent(AgentConfig("wrong", "wrong-state", "not-the-token"));
+  EXPECT_EQ(wrong.WaitExit(std::chrono::seconds(20)), 3) << wrong.log();
+  EXPECT_NE(wrong.log().find("invalid enrollment token"), std::string::npos) << wrong.log();
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/wrong-state/cert.pem"));
+  // An agent name the kernel does not know is refused the same way.
+  AgentProcess& stranger =
+      StartAgent(AgentConfig("stranger", "stranger-state", kEnrollmentToken, "stranger"));
+  EXPECT_EQ(stranger.WaitExit(std::chrono::seconds(20)), 3) << stranger.log();
+
+  AgentProcess& good = StartAgent(AgentConfig("edge", "edge-state", kEnrollmentToken));
+  ASSERT_TRUE(WaitAgent("online")) << good.log();
+  // The token is one-time: a second enrollment with it fails.
+  AgentProcess& replay = StartAgent(AgentConfig("replay", "replay-state", kEnrollmentToken));
+  EXPECT_EQ(replay.WaitExit(std::chrono::seconds(20)), 3) << replay.log();
+  EXPECT_NE(replay.log().find("already used"), std::string::npos) << replay.log();
+  EXPECT_EQ(CountEvents("agent.enrollment_refused"), 2);  // "stranger" is not recorded by name
+  EXPECT_EQ(CountEvents("agent.enrolled"), 1);
+}
+
+TEST_F(AgentE2E, AClientCertificateFromAnotherCaIsRefused) {
+  StartKernel(Config());
+  namespace asio = boost::asio;
+  namespace ssl = boost::asio::ssl;
+  // A certificate that names the agent but is signed by another CA.
+  CertSpec spec;
+  spec.common_name = "edge";
+  spec.client_auth = true;
+  const CertFiles forged = IssueCertificate(dir_.path(), "forged-edge", spec, &pki_.other_ca);
+  ssl::context tls(ssl::context::tlsv13_client);
+  tls.load_verify_file(dir_.path() + "/state/agents/ca.crt");
+  tls.set_verify_mode(ssl::verify_peer);
+  tls.use_certificate_chain_file(forged.cert_file);
+  tls.use_private_key_file(forged.key_file, ssl::context::pem);
+  asio::io_context io;
+  ssl::stream<asio::ip::tcp::socket> stream(io, tls);
+  stream.lowest_layer().connect({asio::ip::make_address("127.0.0.1"), agent_port_});
+  boost::system::error_code ec;
+  stream.handshake(ssl::stream_base::client, ec);
+  if (!ec) {
+    // TLS 1.3: the server's verdict on the client certificate arrives after
+    // the client's handshake; the link must end before any reply.
+    const std::string hello = agent::EncodeLinkFrame(agent::LinkFrameType::kControl, 0,
+                                                     R"({"type":"hello","enclaves":[]})");
+    asio::write(stream, asio::buffer(hello), ec);
+    unsigned char header[agent::kLinkHeaderBytes];
+    asio::read(stream, asio::buffer(header, sizeof header), ec);
+  }
+  EXPECT_TRUE(ec) << "the kernel accepted a certificate from another CA";
+  EXPECT_EQ(AgentStatus().value("status", ""), "never_connected");
+  EXPECT_EQ(CountEvents("agent.connected"), 0);
+}
+
+TEST_F(AgentE2E, TheLinkCertificateIsRenewedBeforeItExpires) {
+  StartKernel(Config(/*certificate_lifetime_seconds=*/6));
+  AgentProcess& agent = StartAgent(AgentConfig("edge", "edge-state", kEnrollmentToken));
+  ASSERT_TRUE(WaitAgent("online")) << agent.log();
+  const std::string first_serial = AgentStatus()["certificate"].value("serial", "");
+  const auto connected_at = Clock::now();
+  // Well past the first certificate's expiry the link is still up, on a
+  // renewed certificate (an expired one makes the kernel drop the link).
+  ASSERT_TRUE(WaitUntil([&] { return CountEvents("agent.certificate_renewed") >= 2; },
+                        std::chrono::seconds(20)))
+      << agent.log();
+  while (Clock::now() - connected_at < std::chrono::seconds(8)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const json status = AgentStatus();
+  EXPECT_EQ(status.value("status", ""), "online") << status.dump() << agent.log();
+  EXPECT_NE(status["certificate"].value("serial", ""), first_serial);
+  EXPECT_EQ(CountEvents("agent.connected"), 1) << "renewal happens over the live link";
+  // The renewed key replaced the enrolled one, privately.
+  EXPECT_EQ(std::filesystem::status(dir_.path() + "/edge-state/key.pem").permissions() &
+                (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+            std::filesystem::perms::none);
+  // A fresh connection authenticates with the renewed certificate.
+  agent.Kill();
+  ASSERT_TRUE(WaitAgent("offline"));
+  AgentProcess& again = StartAgent(dir_.path() + "/edge.json");
+  ASSERT_TRUE(WaitAgent("online")) << again.log();
+}
+
+TEST_F(AgentE2E, RenewalRetiresTheCertificatesItReplaced) {
+  StartKernel(Config(/*certificate_lifetime_seconds=*/30));
+  // Renew when 90% of the lifetime is left: every few seconds.
+  const std::string config_path = AgentConfig("edge", "edge-state", kEnrollmentToken);
+  json agent_config = json::parse(Slurp(config_path));
+  agent_config["renew_remaining_fraction"] = 0.9;
+  std::ofstream(config_path) << agent_config.dump(2);
+  AgentProcess& agent = StartAgent(config_path);
+  ASSERT_TRUE(WaitAgent("online")) << agent.log();
+  // Keep the enrolled certificate, still valid for half a minute.
+  const std::string old_cert = dir_.path() + "/old.crt", old_key = dir_.path() + "/old.key";
+  std::filesystem::copy_file(dir_.path() + "/edge-state/cert.pem", old_cert);
+  std::filesystem::copy_file(dir_.path() + "/edge-state/key.pem", old_key);
+  ASSERT_TRUE(WaitUntil([&] { return CountEvents("agent.certificate_renewed") >= 2; },
+                        std::chrono::seconds(20)))
+      << agent.log();
+
+  namespace asio = boost::asio;
+  namespace ssl = boost::asio::ssl;
+  ssl::context tls(ssl::context::tlsv13_client);
+  tls.load_verify_file(dir_.path() + "/state/agents/ca.crt");
+  tls.set_verify_mode(ssl::verify_peer);
+  tls.use_certificate_chain_file(old_cert);
+  tls.use_private_key_file(old_key, ssl::context::pem);
+  asio::io_context io;
+  ssl::stream<asio::ip::tcp::socket> stream(io, tls);
+  stream.lowest_layer().connect({asio::ip::make_address("127.0.0.1"), agent_port_});
+  boost::system::error_code ec;
+  stream.handshake(ssl::stream_base::client, ec);
+  ASSERT_FALSE(ec) << "the old certificate is still within its validity: " << ec.message();
+  const std::string hello = agent::EncodeLinkFrame(agent::LinkFrameType::kControl, 0,
+                                                   R"({"type":"hello","enclaves":[]})");
+  asio::write(stream, asio::buffer(hello), ec);
+  unsigned char header[agent::kLinkHeaderBytes];
+  asio::read(stream, asio::buffer(header, sizeof header), ec);
+  EXPECT_TRUE(ec) << "a retired certificate opened a link";
+  EXPECT_TRUE(WaitUntil([&] { return CountEvents("agent.connection_refused") == 1; }));
+  // The real agent, on its current certificate, was never displaced.
+  EXPECT_EQ(AgentStatus().value("status", ""), "online");
+  EXPECT_EQ(CountEvents("agent.connected"), 1);
+}
+
+TEST_F(AgentE2E, OneRequestCannotSpanTheKernelAndAnAgent) {
+  StartKernel(Config());
+  auto created = client_->Post(
+      "/v1/requests",
+      json{{"datasets", {"customers", "edge_customers"}}, {"window_seconds", 600}}.dump(),
+      Auth(kAlice));
+  EXPECT_EQ(created.status, 400u) << created.body;
+  EXPECT_NE(created.body.find("agent 'edge'"), std::string::npos) << created.body;
+}
+
+TEST_F(AgentE2E, ARequestForAnOfflineAgentFailsWithTheReason) {
+  StartKernel(Config());
+  auto created = client_->Post(
+      "/v1/requests", json{{"datasets", {"edge_customers"}}, {"window_seconds", 600}}.dump(),
+      Auth(kAlice));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string id = created.json().value("id", "");
+  ASSERT_EQ(client_->Post("/v1/requests/" + id + "/approve", "{}", Auth(kBob)).status, 200u);
+  EXPECT_EQ(WaitForState(id, {"failed", "ready"}), "failed");
+  EXPECT_NE(Get(id).value("reason", "").find("agent 'edge'"), std::string::npos) << Get(id).dump();
+}
+
+// Runs `command` through /bin/sh; true when it exits 0.
+bool Shell(const std::string& command) {
+  return std::system(command.c_str()) == 0;
+}
+
+// The strongest form: the agent in a network namespace of its own whose only
+// route leads to the kernel's agent listener. This test moves itself (and so
+// the kernel it starts) into a private network namespace first, so nothing
+// here touches the host's network; it is skipped where namespaces or `ip`
+// are not available. Defined last: it leaves its process in that namespace.
+TEST_F(AgentE2E, AnAgentInItsOwnNetworkNamespaceServesQueriesThroughItsOutboundLink) {
+  if (::geteuid() != 0 || !std::filesystem::exists("/usr/sbin/ip") ||
+      !std::filesystem::exists("/usr/bin/unshare") ||
+      !std::filesystem::exists("/usr/bin/nsenter")) {
+    GTEST_SKIP() << "needs root, ip, unshare and nsenter";
+  }
+  if (::unshare(CLONE_NEWNET) != 0) GTEST_SKIP() << "cannot create a network namespace";
+  // The kernel side: loopback up, only 127.0.0.1 itself local (not all of
+  // 127.0.0.0/8), and
+  // 127.66.0.1 on a veth whose peer will be the agent's only interface
+  // (route_localnet lets loopback-range addresses travel on it).
+  ASSERT_TRUE(
+      Shell("ip link set lo up && ip link add vk type veth peer name va && "
+            "ip route del local 127.0.0.0/8 dev lo table local && "
+            "sysctl -qw net.ipv4.conf.all.route_localnet=1 && "
+            "ip addr add 127.66.0.1/30 dev vk && "
+            "sysctl -qw net.ipv4.conf.vk.route_localnet=1 && ip link set vk up"));
+  json config = Config();
+  config["agents"]["listen_address"] = "127.66.0.1";
+  StartKernel(config);
+  AgentProcess& agent =
+      StartAgent(AgentConfig("edge", "edge-state", kEnrollmentToken, "edge", "127.66.0.1"),
+                 {"/usr/bin/unshare", "--net", "--"});
+  const std::string pid = std::to_string(agent.pid());
+  // Wait until the agent's namespace exists, then give it its one route.
+  ASSERT_TRUE(WaitUntil([&] {
+    return Slurp("/proc/" + pid + "/cmdline").find("airlock-agent") != std::string::npos;
+  }));
+  ASSERT_TRUE(Shell("ip link set va netns " + pid + " && nsenter -t " + pid +
+                    " -n sh -c 'ip link set lo up && "
+                    "ip route del local 127.0.0.0/8 dev lo table local && "
+                    "sysctl -qw net.ipv4.conf.all.route_localnet=1 && "
+                    "ip addr add 127.66.0.2/30 dev va && "
+                    "sysctl -qw net.ipv4.conf.va.route_localnet=1 && ip link set va up'"));
+  ASSERT_TRUE(WaitAgent("online")) << agent.log();
+  // A network namespace of its own, holding no listening socket at all.
+  EXPECT_NE(std::filesystem::read_symlink("/proc/" + pid + "/ns/net"),
+            std::filesystem::read_symlink("/proc/self/ns/net"));
+  EXPECT_TRUE(ListeningInodes(agent.pid()).empty()) << Slurp("/proc/" + pid + "/net/tcp");
+  EXPECT_EQ(ConnectionsTo(agent.pid(), agent_port_), 1);
+  // From there only the kernel's agent port is reachable, not its API.
+  auto reachable = [&](const std::string& address, uint16_t port) {
+    return Shell("nsenter -t " + pid + " -n bash -c 'exec 3<>/dev/tcp/" + address + "/" +
+                 std::to_string(port) + "' 2>/dev/null");
+  };
+  EXPECT_TRUE(reachable("127.66.0.1", agent_port_));
+  EXPECT_FALSE(reachable("127.0.0.1", kernel_->port()));
+  EXPECT_FALSE(reachable("127.66.0.1", kernel_->port()));
+
+  const std::string id = Ready({"edge_customers"});
+  Tunnel t = OpenTunnel(id);
+  auto rows = Query(t, "SELECT count(*) FROM edge_customers");
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  EXPECT_EQ(rows.json()["rows"][0][0], 3);
+  agent.Kill();
+  ASSERT_TRUE(WaitAgent("offline"));
+  EXPECT_EQ(Query(t, "SELECT count(*) FROM edge_customers").status, 503u);
+}
+
+}  // namespace
+}  // namespace airlock::test

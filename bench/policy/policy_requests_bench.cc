@@ -4,7 +4,9 @@
 // authenticate -> validate -> audit (submitted) -> policy -> audit
 // (evaluated, pending) -> state store save -> answer, with no enclave.
 //
-//   policy_requests_bench [requests_per_client=500] [clients=4]
+//   policy_requests_bench [requests_per_client_at_4=500] [client_levels=4,32]
+//
+// Every level sends the same total: requests_per_client * 4.
 //
 // Prints one line per rule count: requests/s and latency percentiles.
 #include <algorithm>
@@ -59,7 +61,7 @@ json Config(const std::string& dir, const TestPki& pki, int rules) {
   std::filesystem::create_directories(dir + "/data");
   std::ofstream(dir + "/data/orders.csv") << "order_id,amount\n10,100.5\n";
   return {
-      {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}}},
+      {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}, {"handler_threads", 64}}},
       {"state_dir", dir + "/state"},
       {"identity",
        {{{"name", "tokens"},
@@ -143,8 +145,18 @@ bool Run(int rules, int per_client, int clients) {
 
 int main(int argc, char** argv) {
   const int per_client = argc > 1 ? std::atoi(argv[1]) : 500;
-  const int clients = argc > 2 ? std::atoi(argv[2]) : 4;
+  // Comma-separated client counts: group commit turns concurrency into
+  // throughput, so the rate is read per level.
+  std::vector<int> levels;
+  for (std::string list = argc > 2 ? argv[2] : "4,32"; !list.empty();) {
+    const size_t comma = list.find(',');
+    levels.push_back(std::atoi(list.substr(0, comma).c_str()));
+    list = comma == std::string::npos ? "" : list.substr(comma + 1);
+  }
   bool ok = true;
-  for (int rules : {1, 100, 10000}) ok = Run(rules, per_client, clients) && ok;
+  for (int rules : {1, 100, 10000}) {
+    for (int clients : levels)
+      ok = Run(rules, std::max(1, per_client * 4 / clients), clients) && ok;
+  }
   return ok ? 0 : 1;
 }

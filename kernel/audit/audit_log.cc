@@ -226,21 +226,31 @@ Status AuditLog::WriteAnchor() {
 }
 
 Status AuditLog::Append(nlohmann::json event) {
-  AIRLOCK_RETURN_IF_ERROR(ValidateEvent(event));
-  Pending slot{std::move(event)};
+  std::vector<nlohmann::json> one;
+  one.push_back(std::move(event));
+  return AppendAll(std::move(one));
+}
+
+Status AuditLog::AppendAll(std::vector<nlohmann::json> events) {
+  if (events.empty()) return Status::Ok();
+  for (const auto& event : events) AIRLOCK_RETURN_IF_ERROR(ValidateEvent(event));
+  std::vector<Pending> slots(events.size());
+  for (size_t i = 0; i < events.size(); ++i) slots[i].event = std::move(events[i]);
   std::unique_lock lock(mu_);
   if (!health_.ok()) return health_;
-  if (queue_.size() >= options_.max_pending) {
+  if (queue_.size() + slots.size() > options_.max_pending) {
     return Status::ResourceExhausted("audit log queue is full");
   }
-  queue_.push_back(&slot);
+  // Queued together under one lock hold, so one leader takes them all into
+  // the same group: they are consecutive and durable at the same instant.
+  for (Pending& slot : slots) queue_.push_back(&slot);
   std::vector<Pending*> batch;
-  while (!slot.done) {
+  while (!slots.back().done) {
     if (flushing_) {
       cv_.wait(lock);
       continue;
     }
-    // Become the leader: flush everything queued so far, our record included.
+    // Become the leader: flush everything queued so far, our records included.
     flushing_ = true;
     batch.swap(queue_);
     const Status health = health_;
@@ -258,7 +268,10 @@ Status AuditLog::Append(nlohmann::json event) {
     flushing_ = false;
     cv_.notify_all();
   }
-  return slot.status;
+  for (const Pending& slot : slots) {
+    if (!slot.status.ok()) return slot.status;
+  }
+  return Status::Ok();
 }
 
 Status AuditLog::Flush(const std::vector<Pending*>& batch) {

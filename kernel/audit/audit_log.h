@@ -80,6 +80,13 @@ class AuditLog {
   // ResourceExhausted (queue full), Unavailable (log failed, now or before).
   Status Append(nlohmann::json event);
 
+  // Appends `events` as consecutive records in one group (one write, one
+  // fdatasync) and returns once all are durable: for a caller that records
+  // several steps of one operation before answering. Every event is
+  // validated first; if one is malformed nothing is appended (a record over
+  // max_record_bytes is refused alone, as Append). Returns the first failure.
+  Status AppendAll(std::vector<nlohmann::json> events);
+
   // Durable records whose "request_id" equals `request_id`, oldest first, at
   // most `limit` of them. Served from an in-memory index of file offsets.
   Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id, size_t limit) const;

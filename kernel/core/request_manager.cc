@@ -312,12 +312,16 @@ class RequestManager::Impl {
     record.updated_at_us = now;
 
     std::lock_guard lock(StripeFor(record.id));
-    AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "request.submitted"},
-                                        {"request_id", record.id},
-                                        {"principal", PrincipalRef(requester)},
-                                        {"datasets", ask.datasets},
-                                        {"window_seconds", ask.window_seconds},
-                                        {"purpose", ask.purpose}}));
+    // submitted, evaluated and the decided state are audited as one group
+    // (one fdatasync) once the policy has answered, before the request is
+    // stored or answered: nothing is acknowledged that is not audited.
+    std::vector<json> audit;
+    audit.push_back({{"event", "request.submitted"},
+                     {"request_id", record.id},
+                     {"principal", PrincipalRef(requester)},
+                     {"datasets", ask.datasets},
+                     {"window_seconds", ask.window_seconds},
+                     {"purpose", ask.purpose}});
     record.state = RequestState::kEvaluating;
 
     PolicyInput input;
@@ -374,17 +378,18 @@ class RequestManager::Impl {
                       {"effect", record.decision.value("effect", "deny")},
                       {"rule", record.decision.value("rule", "")},
                       {"reason", reason}};
-    AIRLOCK_RETURN_IF_ERROR(AuditEvent(std::move(evaluated)));
+    audit.push_back(std::move(evaluated));
     // The request is first persisted in its decided state: submitted and
     // evaluating are instants inside this call, recorded in the audit log.
     record.state = to;
     record.reason = reason;
     record.version = 1;
-    AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "request." + std::string(RequestStateName(to))},
-                                        {"request_id", record.id},
-                                        {"from", "evaluating"},
-                                        {"to", RequestStateName(to)},
-                                        {"reason", reason}}));
+    audit.push_back({{"event", "request." + std::string(RequestStateName(to))},
+                     {"request_id", record.id},
+                     {"from", "evaluating"},
+                     {"to", RequestStateName(to)},
+                     {"reason", reason}});
+    AIRLOCK_RETURN_IF_ERROR(d_.audit->AppendAll(std::move(audit)));
     AIRLOCK_RETURN_IF_ERROR(d_.store->Save(record));
     CountTransition(to);
     AfterTransition(record);

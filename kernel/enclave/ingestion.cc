@@ -18,6 +18,12 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kLaneQueueDepth = 8;
 // SQLite's default SQLITE_MAX_COLUMN.
 constexpr int64_t kMaxColumns = 2000;
+// Rows one INSERT statement carries. One sqlite3_step then inserts this many
+// rows, which shares the statement's start-up, the step/reset calls and the
+// transaction bookkeeping among them: the writer lane is the ingestion's
+// bottleneck (see docs/benchmarks.md), and this is most of its per-row cost
+// after the B-tree itself.
+constexpr size_t kRowsPerInsert = 64;
 
 enum class DatasetState { kPulling, kDone, kFailed, kCancelled };
 
@@ -85,8 +91,13 @@ struct DatasetIngest {
   // Written by the lane's writer thread when it handles the schema; read by
   // others only after the dataset finished.
   std::vector<arrow::Field> fields;
-  // Writer thread only.
+  // Writer thread only: a one-row INSERT, and one of `rows_per_insert` rows
+  // (when that is more than one) for the bulk of each batch. `scratch` holds
+  // the text of temporal cells bound to the statement being stepped, one slot
+  // per parameter.
   SqliteStmt insert;
+  SqliteStmt insert_many;
+  size_t rows_per_insert = 1;
   std::vector<std::array<char, kMaxTemporalText>> scratch;
 
   // Completion handshake between the writer (kEnd) and the puller.
@@ -217,6 +228,7 @@ class IngestLane {
     DatasetIngest& ds = *item.ds;
     if (item.kind == Item::kEnd) {
       ds.insert.reset();
+      ds.insert_many.reset();
       std::lock_guard<std::mutex> lock(ds.done_mutex);
       ds.finished = true;
       ds.done_cv.notify_all();
@@ -237,23 +249,36 @@ class IngestLane {
 
   Status CreateTable(DatasetIngest& ds, std::vector<arrow::Field> fields) {
     std::string ddl = "CREATE TABLE " + QuoteIdentifier(ds.staging) + " (";
-    std::string insert = "INSERT INTO " + QuoteIdentifier(ds.staging) + " VALUES (";
+    std::string row = "(";
     for (size_t i = 0; i < fields.size(); ++i) {
       if (i > 0) {
         ddl += ", ";
-        insert += ", ";
+        row += ",";
       }
       ddl += QuoteIdentifier(fields[i].name) + " " + DeclaredType(fields[i]);
-      insert += "?";
+      row += "?";
     }
     ddl += ")";
-    insert += ")";
+    row += ")";
     Status created = Exec(db_.get(), ddl);
     if (!created.ok()) {
       return Status::InvalidArgument("cannot create its table: " + created.message());
     }
-    AIRLOCK_ASSIGN_OR_RETURN(ds.insert, Prepare(db_.get(), insert));
-    ds.scratch.assign(fields.size(), {});
+    const std::string insert = "INSERT INTO " + QuoteIdentifier(ds.staging) + " VALUES ";
+    AIRLOCK_ASSIGN_OR_RETURN(ds.insert, Prepare(db_.get(), insert + row));
+    const size_t max_params = static_cast<size_t>(
+        std::max(1, sqlite3_limit(db_.get(), SQLITE_LIMIT_VARIABLE_NUMBER, -1)));
+    ds.rows_per_insert = std::clamp<size_t>(max_params / fields.size(), 1, kRowsPerInsert);
+    if (ds.rows_per_insert > 1) {
+      std::string many = insert;
+      many.reserve(insert.size() + ds.rows_per_insert * (row.size() + 1));
+      for (size_t r = 0; r < ds.rows_per_insert; ++r) {
+        if (r > 0) many += ",";
+        many += row;
+      }
+      AIRLOCK_ASSIGN_OR_RETURN(ds.insert_many, Prepare(db_.get(), many));
+    }
+    ds.scratch.assign(ds.rows_per_insert * fields.size(), {});
     ds.fields = std::move(fields);
     return Status::Ok();
   }
@@ -281,73 +306,94 @@ class IngestLane {
     return AccountMemory();
   }
 
-  // The hot path: binds each value straight from the Arrow buffers.
+  // The hot path: binds each value straight from the Arrow buffers, as many
+  // rows per statement as the dataset's multi-row INSERT holds.
   Status InsertRows(DatasetIngest& ds, const arrow::BatchView& view) {
-    sqlite3_stmt* stmt = ds.insert.get();
-    const size_t columns = view.num_columns();
     const size_t rows = view.num_rows();
-    for (size_t r = 0; r < rows; ++r) {
-      for (size_t c = 0; c < columns; ++c) {
-        const int p = static_cast<int>(c) + 1;
-        if (view.IsNull(c, r)) {
-          sqlite3_bind_null(stmt, p);
-          continue;
-        }
-        char* scratch = ds.scratch[c].data();
-        switch (view.field(c).type) {
-          case arrow::Type::kNull:
-            sqlite3_bind_null(stmt, p);
-            break;
-          case arrow::Type::kBool:
-            sqlite3_bind_int(stmt, p, view.GetBool(c, r) ? 1 : 0);
-            break;
-          case arrow::Type::kInt32:
-            sqlite3_bind_int(stmt, p, view.GetInt32(c, r));
-            break;
-          case arrow::Type::kInt64:
-            sqlite3_bind_int64(stmt, p, view.GetInt64(c, r));
-            break;
-          case arrow::Type::kFloat64:
-            sqlite3_bind_double(stmt, p, view.GetDouble(c, r));
-            break;
-          case arrow::Type::kUtf8: {
-            const std::string_view s = view.GetString(c, r);
-            sqlite3_bind_text(stmt, p, s.empty() ? "" : s.data(), static_cast<int>(s.size()),
-                              SQLITE_STATIC);
-            break;
-          }
-          case arrow::Type::kBinary: {
-            const std::string_view s = view.GetString(c, r);
-            if (s.empty()) {
-              sqlite3_bind_zeroblob(stmt, p, 0);
-            } else {
-              sqlite3_bind_blob(stmt, p, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
-            }
-            break;
-          }
-          case arrow::Type::kDate32: {
-            const size_t n = FormatDate32To(scratch, view.GetDate32(c, r));
-            sqlite3_bind_text(stmt, p, scratch, static_cast<int>(n), SQLITE_STATIC);
-            break;
-          }
-          case arrow::Type::kTimestampMicros: {
-            const size_t n = FormatTimestampTo(scratch, view.GetTimestamp(c, r),
-                                               !view.field(c).timezone.empty());
-            sqlite3_bind_text(stmt, p, scratch, static_cast<int>(n), SQLITE_STATIC);
-            break;
-          }
-          case arrow::Type::kTime64Micros: {
-            const size_t n = FormatTimeTo(scratch, view.GetTime(c, r));
-            sqlite3_bind_text(stmt, p, scratch, static_cast<int>(n), SQLITE_STATIC);
-            break;
-          }
-        }
+    const size_t many = ds.rows_per_insert;
+    size_t r = 0;
+    if (many > 1) {
+      sqlite3_stmt* stmt = ds.insert_many.get();
+      for (; r + many <= rows; r += many) {
+        for (size_t i = 0; i < many; ++i) BindRow(ds, stmt, i * view.num_columns(), view, r + i);
+        AIRLOCK_RETURN_IF_ERROR(StepInsert(stmt));
       }
-      const int rc = sqlite3_step(stmt);
-      sqlite3_reset(stmt);
-      if (rc != SQLITE_DONE) return StepError(db_.get(), rc, "inserting rows");
+    }
+    sqlite3_stmt* stmt = ds.insert.get();
+    for (; r < rows; ++r) {
+      BindRow(ds, stmt, 0, view, r);
+      AIRLOCK_RETURN_IF_ERROR(StepInsert(stmt));
     }
     return Status::Ok();
+  }
+
+  Status StepInsert(sqlite3_stmt* stmt) {
+    const int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) return StepError(db_.get(), rc, "inserting rows");
+    return Status::Ok();
+  }
+
+  // Binds row `r` of `view` to the parameters after the first `first`.
+  static void BindRow(DatasetIngest& ds, sqlite3_stmt* stmt, size_t first,
+                      const arrow::BatchView& view, size_t r) {
+    const size_t columns = view.num_columns();
+    for (size_t c = 0; c < columns; ++c) {
+      const int p = static_cast<int>(first + c) + 1;
+      if (view.IsNull(c, r)) {
+        sqlite3_bind_null(stmt, p);
+        continue;
+      }
+      char* scratch = ds.scratch[first + c].data();
+      switch (view.field(c).type) {
+        case arrow::Type::kNull:
+          sqlite3_bind_null(stmt, p);
+          break;
+        case arrow::Type::kBool:
+          sqlite3_bind_int(stmt, p, view.GetBool(c, r) ? 1 : 0);
+          break;
+        case arrow::Type::kInt32:
+          sqlite3_bind_int(stmt, p, view.GetInt32(c, r));
+          break;
+        case arrow::Type::kInt64:
+          sqlite3_bind_int64(stmt, p, view.GetInt64(c, r));
+          break;
+        case arrow::Type::kFloat64:
+          sqlite3_bind_double(stmt, p, view.GetDouble(c, r));
+          break;
+        case arrow::Type::kUtf8: {
+          const std::string_view s = view.GetString(c, r);
+          sqlite3_bind_text(stmt, p, s.empty() ? "" : s.data(), static_cast<int>(s.size()),
+                            SQLITE_STATIC);
+          break;
+        }
+        case arrow::Type::kBinary: {
+          const std::string_view s = view.GetString(c, r);
+          if (s.empty()) {
+            sqlite3_bind_zeroblob(stmt, p, 0);
+          } else {
+            sqlite3_bind_blob(stmt, p, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+          }
+          break;
+        }
+        case arrow::Type::kDate32: {
+          const size_t n = FormatDate32To(scratch, view.GetDate32(c, r));
+          sqlite3_bind_text(stmt, p, scratch, static_cast<int>(n), SQLITE_STATIC);
+          break;
+        }
+        case arrow::Type::kTimestampMicros: {
+          const size_t n =
+              FormatTimestampTo(scratch, view.GetTimestamp(c, r), !view.field(c).timezone.empty());
+          sqlite3_bind_text(stmt, p, scratch, static_cast<int>(n), SQLITE_STATIC);
+          break;
+        }
+        case arrow::Type::kTime64Micros: {
+          const size_t n = FormatTimeTo(scratch, view.GetTime(c, r));
+          sqlite3_bind_text(stmt, p, scratch, static_cast<int>(n), SQLITE_STATIC);
+          break;
+        }
+      }
+    }
   }
 
   // Adds this lane's growth to the enclave-wide total and enforces the bound.

@@ -1,5 +1,7 @@
 #include "kernel/enclave/sqlite_util.h"
 
+#include <array>
+#include <cstdint>
 #include <cstring>
 
 namespace airlock::enclave {
@@ -8,8 +10,38 @@ namespace {
 constexpr int64_t kMicrosPerSecond = 1000000;
 constexpr int64_t kMicrosPerDay = 86400LL * kMicrosPerSecond;
 
+// "00" "01" … "99": ingestion formats every temporal cell, so the common
+// fixed widths are written two digits at a time without a division per digit.
+constexpr std::array<char, 200> kTwoDigits = [] {
+  std::array<char, 200> table{};
+  for (int i = 0; i < 100; ++i) {
+    table[2 * i] = static_cast<char>('0' + i / 10);
+    table[2 * i + 1] = static_cast<char>('0' + i % 10);
+  }
+  return table;
+}();
+
+void WritePair(char* out, uint64_t value) {
+  std::memcpy(out, kTwoDigits.data() + 2 * value, 2);
+}
+
 // Writes `value` with at least `width` digits; returns the length.
 size_t WriteDigits(char* out, uint64_t value, int width) {
+  if (width == 2 && value < 100) {
+    WritePair(out, value);
+    return 2;
+  }
+  if (width == 4 && value < 10000) {
+    WritePair(out, value / 100);
+    WritePair(out + 2, value % 100);
+    return 4;
+  }
+  if (width == 6 && value < 1000000) {
+    WritePair(out, value / 10000);
+    WritePair(out + 2, value / 100 % 100);
+    WritePair(out + 4, value % 100);
+    return 6;
+  }
   char tmp[24];
   int n = 0;
   do {
@@ -223,7 +255,16 @@ size_t FormatTimestampTo(char* out, int64_t micros, bool with_tz) {
     rem += kMicrosPerDay;
     --days;
   }
-  size_t n = WriteCivilDate(out, days);
+  // Timestamps in a column tend to share their day: keep the last day's text.
+  thread_local int64_t cached_days = INT64_MIN;
+  thread_local std::array<char, 24> cached_date;
+  thread_local size_t cached_length = 0;
+  if (days != cached_days) {
+    cached_length = WriteCivilDate(cached_date.data(), days);
+    cached_days = days;
+  }
+  std::memcpy(out, cached_date.data(), cached_length);
+  size_t n = cached_length;
   out[n++] = ' ';
   n += WriteClock(out + n, static_cast<uint64_t>(rem));
   if (with_tz) {

@@ -16,6 +16,7 @@
 #include "kernel/enclave/enclave_runtime.h"
 #include "kernel/main/openapi_document.h"
 #include "kernel/plugin_host/host_services.h"
+#include "kernel/plugin_host/kernel_secrets.h"
 #include "kernel/plugin_host/plugin_file.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/plugin_host/plugin_loader.h"
@@ -40,11 +41,15 @@ std::string SelfDirectory() {
   return ec ? std::string(".") : exe.parent_path().string();
 }
 
-// The kernel's side of the host services table. The kernel never resolves
-// secrets: that is the enclave's job (double door, trust boundary 1).
+// The kernel's side of the host services table. Secrets: see KernelSecrets
+// (data-source references resolve only inside enclaves).
 class KernelHostCallbacks : public HostCallbacks {
  public:
   void set_audit(AuditLog* audit) { audit_ = audit; }
+
+  // Adds the references of a kernel-side plugin's configuration to those the
+  // kernel may resolve.
+  void AllowSecretsOf(const json& plugin_config) { secrets_.AllowReferencesOf(plugin_config); }
 
   void Log(int32_t level, std::string_view plugin, std::string_view message) override {
     switch (level) {
@@ -73,9 +78,8 @@ class KernelHostCallbacks : public HostCallbacks {
 
   int64_t NowMicros() override { return WallMicros(); }
 
-  Result<Secret> ResolveSecret(std::string_view) override {
-    return Status::PermissionDenied(
-        "the kernel never resolves secrets; references are resolved inside enclaves");
+  Result<Secret> ResolveSecret(std::string_view reference) override {
+    return secrets_.Resolve(reference);
   }
 
   Status EnclaveServe(int fd) override { return enclave::ServeEnclave(fd); }
@@ -84,6 +88,7 @@ class KernelHostCallbacks : public HostCallbacks {
 
  private:
   AuditLog* audit_ = nullptr;
+  KernelSecrets secrets_;
 };
 
 }  // namespace
@@ -131,6 +136,7 @@ Status KernelApp::ReloadPolicy() {
   // is applied (other changes need a restart).
   auto fresh = LoadKernelConfig(parts_->config.source_path, parts_->config.plugin_dir);
   if (!fresh.ok()) return fresh.status();
+  parts_->callbacks.AllowSecretsOf(fresh->policy.config);
   const Status reloaded = parts_->policy->Reload(fresh->policy.config);
   (void)parts_->audit->Append({{"event", "policy.reload"},
                                {"outcome", reloaded.ok() ? "applied" : "rejected"},
@@ -193,6 +199,10 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   if (!store.ok()) return store.status().WithContext("opening the state store");
   p.store = std::move(store).value();
 
+  for (const auto& ref : cfg.identity) p.callbacks.AllowSecretsOf(ref.config);
+  for (const PluginRef* ref : {&cfg.policy, &cfg.isolator, &cfg.tunnel}) {
+    p.callbacks.AllowSecretsOf(ref->config);
+  }
   p.services = std::make_unique<HostServicesTable>(p.callbacks);
   p.loader = std::make_unique<PluginLoader>(p.services->get());
 

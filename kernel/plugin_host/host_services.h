@@ -30,8 +30,10 @@ class HostCallbacks {
   // Wall clock, microseconds since the Unix epoch.
   virtual int64_t NowMicros() = 0;
 
-  // Resolves `env:NAME` / `file:/path`. The kernel refuses (PermissionDenied:
-  // intake never holds secret values); an enclave calls ResolveSecretReference.
+  // Resolves `env:NAME` / `file:/path`. The kernel resolves only references
+  // named in its own plugins' configuration and refuses every other
+  // (PermissionDenied: intake never holds data-source secrets); an enclave
+  // calls ResolveSecretReference.
   // Error messages must name the reference, never the value.
   virtual Result<Secret> ResolveSecret(std::string_view reference) = 0;
 

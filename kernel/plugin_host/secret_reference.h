@@ -1,5 +1,6 @@
 // Resolution of secret references (`env:NAME`, `file:/abs/path`) into secret
-// bytes. Only enclave hosts call this; the kernel never holds secret values.
+// bytes. Enclave hosts call this for data-source credentials; the kernel calls
+// it only for references in its own plugins' configuration.
 #pragma once
 
 #include <cstddef>

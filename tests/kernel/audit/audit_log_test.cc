@@ -160,6 +160,58 @@ TEST(AuditLogTest, ConcurrentAppendsShareFlushesAndKeepOrder) {
   for (int i = 0; i < kPerThread; ++i) EXPECT_EQ((*mine)[i]["i"], i);
 }
 
+// AppendAll: the records of one operation land consecutively, in order, in
+// one group (one flush), even while other threads append; a malformed event
+// in the set keeps all of them out.
+TEST(AuditLogTest, AppendAllWritesItsRecordsConsecutivelyInOneFlush) {
+  ScratchDir dir;
+  const std::string path = dir.File("audit.log");
+  auto log = OpenOrDie(path);
+  ASSERT_TRUE(log);
+
+  std::vector<nlohmann::json> refused = {Event("a", "r0"), {{"event", "x"}, {"seq", 1}}};
+  EXPECT_EQ(log->AppendAll(std::move(refused)).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(log->last_sequence(), 0u);
+
+  const uint64_t flushes_before = log->flush_count();
+  ASSERT_TRUE(log->AppendAll({Event("one", "r1"), Event("two", "r1"), Event("three", "r1")}).ok());
+  EXPECT_EQ(log->flush_count(), flushes_before + 1);
+  EXPECT_EQ(log->last_sequence(), 3u);
+
+  constexpr int kThreads = 6;
+  constexpr int kGroups = 60;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int g = 0; g < kGroups; ++g) {
+        std::vector<nlohmann::json> group;
+        for (int step = 0; step < 3; ++step) {
+          nlohmann::json event = Event("step", "req-" + std::to_string(t));
+          event["group"] = g;
+          event["step"] = step;
+          group.push_back(std::move(event));
+        }
+        if (!log->AppendAll(std::move(group)).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  ASSERT_EQ(failures.load(), 0);
+  const auto lines = ReadLines(path);
+  ASSERT_EQ(lines.size(), 3u + kThreads * kGroups * 3);
+  for (size_t n = 3; n < lines.size(); n += 3) {
+    const auto first = nlohmann::json::parse(lines[n]);
+    for (size_t k = 0; k < 3; ++k) {
+      const auto record = nlohmann::json::parse(lines[n + k]);
+      EXPECT_EQ(record["request_id"], first["request_id"]) << "line " << n + k;
+      EXPECT_EQ(record["group"], first["group"]) << "line " << n + k;
+      EXPECT_EQ(record["step"], static_cast<int>(k)) << "line " << n + k;
+    }
+  }
+  EXPECT_TRUE(VerifyAuditFile(path).ok);
+}
+
 TEST(AuditLogTest, ForRequestReturnsMatchingRecordsInOrder) {
   ScratchDir dir;
   auto log = OpenOrDie(dir.File("audit.log"));

@@ -1,7 +1,8 @@
 // The policy as the kernel applies it: a real airlockd whose rules policy is
 // reloaded through POST /v1/admin/policy/reload and SIGHUP (a valid document
 // changes decisions; an invalid one is refused with its reason while the old
-// one keeps deciding), and a two-approver rule enforced end to end.
+// one keeps deciding), a two-approver rule enforced end to end, and the
+// http-decision policy using its bearer token (a kernel-side secret).
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -18,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/kernel/e2e/kernel_process.h"
+#include "tests/plugins/policy/http_decision/decision_server.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
@@ -225,6 +228,62 @@ TEST_F(PolicyE2E, TwoApproverRuleNeedsTwoDistinctApproversAndNoSelfApproval) {
   ASSERT_EQ(two.status, 200u) << two.body;
   EXPECT_NE(two.json().value("state", ""), "pending_approval") << two.body;
   EXPECT_EQ(two.json()["approvals"].size(), 2u);
+}
+
+// Everything the kernel wrote under `dir` (state, audit, results, its log),
+// except the file `skip`.
+std::string EverythingUnder(const std::string& dir, const std::string& skip) {
+  std::string all;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file() || entry.path() == skip) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    all.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return all;
+}
+
+// The http-decision policy's bearer token is the kernel's own credential: it
+// is named in the policy plugin's configuration, so the kernel resolves it,
+// the decision service receives it, and it appears in no file, log or answer.
+TEST(PolicyServiceE2E, BearerTokenReachesTheDecisionServiceAndNothingElse) {
+  TempDir dir("airlock-e2e-opa-");
+  const TestPki pki = GenerateTestPki(dir.path());
+  const std::string token = "opa-bearer-9d1f3c77a2e4";
+  const std::string token_file = dir.path() + "/opa.token";
+  std::ofstream(token_file) << token << "\n";
+  std::filesystem::permissions(
+      token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  DecisionServer service([&](const DecisionRequest& r) {
+    if (r.authorization != "Bearer " + token) return DecisionReply{401, R"({"error":"who?"})"};
+    return DecisionReply{
+        200, R"({"result": {"effect": "deny", "reason": "service says no", "rule": "opa-1"}})"};
+  });
+  json config = Config(dir.path(), pki, PolicyA());
+  config["policy"] = {{"name", "opa"},
+                      {"plugin", Plugin("airlock_policy_http_decision")},
+                      {"config",
+                       {{"url", "http://127.0.0.1:" + std::to_string(service.port())},
+                        {"decision_path", "airlock/decision"},
+                        {"bearer_token_secret", "file:" + token_file}}}};
+  KernelProcess kernel(dir.path(), config);
+  ASSERT_TRUE(kernel.Start()) << kernel.log();
+  HttpClient client("127.0.0.1", kernel.port());
+  auto r = client.Post(
+      "/v1/requests", json{{"datasets", {"orders"}}, {"window_seconds", 300}}.dump(), Auth(kAlice));
+  ASSERT_EQ(r.status, 201u) << r.body;
+  const json request = r.json();
+  EXPECT_EQ(request.value("state", ""), "denied") << r.body;
+  EXPECT_NE(request.value("reason", "").find("service says no"), std::string::npos) << r.body;
+  EXPECT_EQ(request["decision"]["rule"], "opa-1") << r.body;
+  const auto seen = service.requests();
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen[0].target, "/v1/data/airlock/decision");
+  EXPECT_EQ(seen[0].authorization, "Bearer " + token);
+
+  kernel.Stop();
+  EXPECT_EQ(r.body.find(token), std::string::npos);
+  EXPECT_EQ(kernel.log().find(token), std::string::npos);
+  EXPECT_EQ(EverythingUnder(dir.path(), token_file).find(token), std::string::npos);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "kernel/enclave/sqlite_util.h"
 
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "kernel/enclave/enclave_spec.h"
@@ -35,6 +37,25 @@ TEST(TemporalText, MatchesTheSdkFormattersAndParsesBack) {
     const std::string text(buf, FormatTimeTo(buf, micros));
     ASSERT_EQ(text, arrow::FormatTime(micros));
     ASSERT_EQ(ParseTime(text), micros) << text;
+  }
+}
+
+// Ingestion formats a column's timestamps in order, and most neighbours share
+// their day: runs within a day, across midnight and back must all be right.
+TEST(TemporalText, TimestampRunsWithinAndAcrossDaysFormatExactly) {
+  char buf[kMaxTemporalText];
+  const int64_t midnight = int64_t{1700006400} * 1000000;  // 2023-11-15 00:00:00 UTC
+  std::vector<int64_t> series;
+  for (int64_t i = -3000; i < 3000; ++i) series.push_back(midnight + i * 61000007);
+  series.push_back(midnight - 1);  // back to the previous day, then forward again
+  series.push_back(midnight);
+  series.push_back(-midnight);
+  series.push_back(midnight);
+  for (int64_t micros : series) {
+    for (bool tz : {false, true}) {
+      const std::string text(buf, FormatTimestampTo(buf, micros, tz));
+      ASSERT_EQ(text, arrow::FormatTimestamp(micros, tz));
+    }
   }
 }
 

@@ -173,8 +173,10 @@ typedef struct airlock_host_services {
 
   /**
    * Resolves a secret reference (`env:NAME`, `file:/path`).
-   * Only an enclave host resolves secrets; the kernel answers
-   * AIRLOCK_ERR_PERMISSION_DENIED (intake never holds secret values).
+   * An enclave host resolves the references of its connectors; the kernel
+   * resolves only references written in the configuration of the plugins it
+   * runs itself and answers AIRLOCK_ERR_PERMISSION_DENIED for any other
+   * (intake never holds data-source secrets).
    * [out] secret: filled on success; caller calls secret->release.
    */
   airlock_type_status (*secret_resolve)(void* host_data, const char* reference, size_t length,

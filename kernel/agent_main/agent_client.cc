@@ -29,6 +29,17 @@ int64_t NowSeconds() {
       .count();
 }
 
+// Writes the certificate and its key as one PEM file (see identity_file()).
+Status WriteIdentity(const std::string& path, std::string_view certificate,
+                     std::string_view key_pem) {
+  std::string pem(certificate);
+  if (!pem.empty() && pem.back() != '\n') pem += '\n';
+  pem += key_pem;
+  Status written = WritePrivateFile(path, pem);
+  SecureWipe(pem.data(), pem.size());
+  return written;
+}
+
 std::string Trimmed(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
     text.pop_back();
@@ -57,9 +68,7 @@ Status AgentClient::EnsureEnrolled() {
   std::filesystem::create_directories(config_.state_dir, ec);
   std::filesystem::permissions(config_.state_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
-  if (std::filesystem::exists(cert_file()) && std::filesystem::exists(key_file())) {
-    return Status::Ok();
-  }
+  if (std::filesystem::exists(identity_file())) return Status::Ok();
   if (config_.enrollment_token_file.empty()) {
     return Status::FailedPrecondition(
         "not enrolled yet and no enrollment_token_file is configured");
@@ -109,8 +118,8 @@ Status AgentClient::EnsureEnrolled() {
     return Status::PermissionDenied(reply.is_object() ? reply.value("message", "enrollment refused")
                                                       : "enrollment refused");
   }
-  AIRLOCK_RETURN_IF_ERROR(WritePrivateFile(key_file(), request.key_pem.Reveal()));
-  AIRLOCK_RETURN_IF_ERROR(WritePrivateFile(cert_file(), reply["certificate"].get<std::string>()));
+  AIRLOCK_RETURN_IF_ERROR(WriteIdentity(identity_file(), reply["certificate"].get<std::string>(),
+                                        request.key_pem.Reveal()));
   spdlog::info("enrolled with the kernel as agent '{}'", config_.name);
   return Status::Ok();
 }
@@ -137,8 +146,8 @@ void AgentClient::Connect() {
   try {
     tls = std::make_shared<ssl::context>(ssl::context::tlsv13_client);
     tls->load_verify_file(config_.ca_file);
-    tls->use_certificate_chain_file(cert_file());
-    tls->use_private_key_file(key_file(), ssl::context::pem);
+    tls->use_certificate_chain_file(identity_file());
+    tls->use_private_key_file(identity_file(), ssl::context::pem);
     tls->set_verify_mode(ssl::verify_peer);
     stream = std::make_unique<TlsStream>(io_, *tls);
     SSL_set_tlsext_host_name(stream->native_handle(), config_.kernel_server_name.c_str());
@@ -296,8 +305,7 @@ void AgentClient::OnControl(const std::shared_ptr<LinkConnection>& link, const j
       spdlog::error("the kernel sent an unusable renewed certificate");
       return;
     }
-    Status written = WritePrivateFile(key_file(), key.Reveal());
-    if (written.ok()) written = WritePrivateFile(cert_file(), certificate);
+    const Status written = WriteIdentity(identity_file(), certificate, key.Reveal());
     if (!written.ok()) {
       spdlog::error("cannot store the renewed certificate: {}", written.ToString());
     } else {
@@ -332,7 +340,7 @@ void AgentClient::Heartbeat(std::weak_ptr<LinkConnection> weak) {
 
 void AgentClient::MaybeRenew(const std::shared_ptr<LinkConnection>& link) {
   if (renewing_) return;
-  auto text = ReadSmallFile(cert_file());
+  auto text = ReadSmallFile(identity_file());
   if (!text.ok()) return;
   auto info = InspectCertificate(*text);
   if (!info.ok()) return;

@@ -41,8 +41,10 @@ class AgentClient {
   void Run();
   void Stop();
 
-  std::string key_file() const { return config_.state_dir + "/key.pem"; }
-  std::string cert_file() const { return config_.state_dir + "/cert.pem"; }
+  // The link certificate followed by its private key (mode 0600). One file,
+  // replaced by one rename, so that a crash during enrollment or renewal
+  // never leaves a key that does not match the certificate.
+  std::string identity_file() const { return config_.state_dir + "/identity.pem"; }
 
  private:
   void Connect();

@@ -17,7 +17,7 @@ struct AgentConfig {
   uint16_t kernel_port = 7443;
   std::string kernel_server_name;     // name the kernel's certificate must carry
   std::string ca_file;                // the kernel's agent CA (ca.crt)
-  std::string state_dir;              // key.pem (0600), cert.pem
+  std::string state_dir;              // identity.pem (0600): certificate + key
   std::string enrollment_token_file;  // read once, when not yet enrolled
   std::string isolator_plugin;        // path of the isolator shared object
   nlohmann::json isolator_config = nlohmann::json::object();

@@ -480,7 +480,7 @@ TEST_F(AgentE2E, QueryReachesTheAgentsEnclaveAndAKilledAgentMeans503) {
   AgentProcess& agent = StartAgent(AgentConfig("edge", "edge-state", kEnrollmentToken));
   ASSERT_TRUE(WaitAgent("online")) << agent.log() << kernel_->log();
   // The agent's key is private to it.
-  EXPECT_EQ(std::filesystem::status(dir_.path() + "/edge-state/key.pem").permissions() &
+  EXPECT_EQ(std::filesystem::status(dir_.path() + "/edge-state/identity.pem").permissions() &
                 std::filesystem::perms::group_all,
             std::filesystem::perms::none);
 
@@ -612,7 +612,7 @@ TEST_F(AgentE2E, ABadOrSpentEnrollmentTokenIsRefused) {
   AgentProcess& wrong = StartAgent(AgentConfig("wrong", "wrong-state", "not-the-token"));
   EXPECT_EQ(wrong.WaitExit(std::chrono::seconds(20)), 3) << wrong.log();
   EXPECT_NE(wrong.log().find("invalid enrollment token"), std::string::npos) << wrong.log();
-  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/wrong-state/cert.pem"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/wrong-state/identity.pem"));
   // An agent name the kernel does not know is refused the same way.
   AgentProcess& stranger =
       StartAgent(AgentConfig("stranger", "stranger-state", kEnrollmentToken, "stranger"));
@@ -680,7 +680,7 @@ TEST_F(AgentE2E, TheLinkCertificateIsRenewedBeforeItExpires) {
   EXPECT_NE(status["certificate"].value("serial", ""), first_serial);
   EXPECT_EQ(CountEvents("agent.connected"), 1) << "renewal happens over the live link";
   // The renewed key replaced the enrolled one, privately.
-  EXPECT_EQ(std::filesystem::status(dir_.path() + "/edge-state/key.pem").permissions() &
+  EXPECT_EQ(std::filesystem::status(dir_.path() + "/edge-state/identity.pem").permissions() &
                 (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
             std::filesystem::perms::none);
   // A fresh connection authenticates with the renewed certificate.
@@ -699,10 +699,10 @@ TEST_F(AgentE2E, RenewalRetiresTheCertificatesItReplaced) {
   std::ofstream(config_path) << agent_config.dump(2);
   AgentProcess& agent = StartAgent(config_path);
   ASSERT_TRUE(WaitAgent("online")) << agent.log();
-  // Keep the enrolled certificate, still valid for half a minute.
-  const std::string old_cert = dir_.path() + "/old.crt", old_key = dir_.path() + "/old.key";
-  std::filesystem::copy_file(dir_.path() + "/edge-state/cert.pem", old_cert);
-  std::filesystem::copy_file(dir_.path() + "/edge-state/key.pem", old_key);
+  // Keep the enrolled certificate and its key (one file: a consistent pair
+  // even while a renewal replaces it), still valid for half a minute.
+  const std::string old_identity = dir_.path() + "/old.pem";
+  std::filesystem::copy_file(dir_.path() + "/edge-state/identity.pem", old_identity);
   ASSERT_TRUE(WaitUntil([&] { return CountEvents("agent.certificate_renewed") >= 2; },
                         std::chrono::seconds(20)))
       << agent.log();
@@ -712,8 +712,8 @@ TEST_F(AgentE2E, RenewalRetiresTheCertificatesItReplaced) {
   ssl::context tls(ssl::context::tlsv13_client);
   tls.load_verify_file(dir_.path() + "/state/agents/ca.crt");
   tls.set_verify_mode(ssl::verify_peer);
-  tls.use_certificate_chain_file(old_cert);
-  tls.use_private_key_file(old_key, ssl::context::pem);
+  tls.use_certificate_chain_file(old_identity);
+  tls.use_private_key_file(old_identity, ssl::context::pem);
   asio::io_context io;
   ssl::stream<asio::ip::tcp::socket> stream(io, tls);
   stream.lowest_layer().connect({asio::ip::make_address("127.0.0.1"), agent_port_});

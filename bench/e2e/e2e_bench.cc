@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -175,6 +176,13 @@ json RunLifecycle(Sources& sources, const std::string& dir, int reps) {
     std::map<std::string, double> ts;
     double last_pull = 0;
     const json audit = api.Audit(id);
+    if (const char* dump = std::getenv("AIRLOCK_BENCH_AUDIT_DUMP"); dump != nullptr) {
+      // One line per repetition: the request's audit records, for phase analysis.
+      if (FILE* f = std::fopen(dump, "a"); f != nullptr) {
+        std::fprintf(f, "%s\n", audit.dump().c_str());
+        std::fclose(f);
+      }
+    }
     for (const json& rec : audit.value("records", json::array())) {
       const std::string ev = rec.value("event", "");
       const double t = ParseAuditTs(rec.value("ts", ""));

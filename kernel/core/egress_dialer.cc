@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -108,6 +110,11 @@ Result<enclave::UniqueFd> DialTcp(const std::string& endpoint, std::chrono::mill
     if (!ConnectBefore(fd.get(), *a, deadline)) continue;
     const int flags = ::fcntl(fd.get(), F_GETFL);
     if (flags >= 0) ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+    // The socket is handed to an enclave's egress relay, which forwards bytes
+    // as they come: no Nagle delay on top of the source's own (see
+    // kernel/enclave/egress_forwarder.cc). Best effort.
+    const int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
   }
   return Status::Unavailable("cannot connect to " + endpoint);

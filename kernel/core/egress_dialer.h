@@ -26,7 +26,8 @@ std::vector<enclave::EgressRoute> PlanEgressRoutes(const std::vector<std::string
 nlohmann::json EgressRoutesJson(const std::vector<enclave::EgressRoute>& routes);
 
 // Resolves `endpoint` ("host:port") and connects to the first address that
-// answers within `timeout` overall. The socket is blocking and close-on-exec.
+// answers within `timeout` overall. The socket is blocking, close-on-exec and
+// TCP_NODELAY (an egress relay forwards bytes as they come).
 // Unavailable (naming the endpoint, never more) when nothing answers.
 Result<enclave::UniqueFd> DialTcp(const std::string& endpoint, std::chrono::milliseconds timeout);
 

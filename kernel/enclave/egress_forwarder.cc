@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -162,6 +163,14 @@ void EgressForwarder::Relay(UniqueFd inside, std::string endpoint) {
   if (outside.ok() && !stopping_.load()) {
     SetNonBlocking(inside.get());
     SetNonBlocking(outside->get());
+    // A relay must not add latency: each Pump writes what one read returned,
+    // so a message the source sent whole can leave in pieces, and Nagle would
+    // hold the last piece until the peer's delayed ACK (≈ 40 ms on loopback),
+    // once per round trip of a handshake. The endpoints coalesce their own
+    // writes. Best effort: a socket that refuses still relays, only slower.
+    const int one = 1;
+    ::setsockopt(inside.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(outside->get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     Direction up{inside.get(), outside->get()};
     Direction down{outside->get(), inside.get()};
     bool healthy = true;

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <future>
@@ -56,12 +57,8 @@ class EnclaveSession {
  public:
   EnclaveSession(FrameChannel& channel, EnclaveEnvironment env)
       : channel_(channel), env_(std::move(env)), host_(env_.log, channel_) {
-    if (env_.owns_process) {
-      owned_loader_ = std::make_unique<plugin_host::PluginLoader>(EnclaveHostServices());
-      loader_ = owned_loader_.get();
-    } else {
-      loader_ = &SharedLoader();
-    }
+    // In a process of its own the loader is made once the spec is known.
+    if (!env_.owns_process) loader_ = &SharedLoader();
   }
 
   ~EnclaveSession() { Teardown(); }
@@ -286,6 +283,18 @@ class EnclaveSession {
   // The ingestion thread: pull, seal, and in job mode run the queries.
   void IngestAndSeal() {
     if (env_.owns_process) {
+      // Nothing in this process reports a connector's hash (the kernel hashed
+      // the files at start-up), so an unpinned connector is not read in full
+      // here: that read was the largest CPU cost of starting an enclave
+      // (docs/benchmarks.md). With any pin in the spec every load is hashed,
+      // so two datasets on one file never meet a library loaded unhashed.
+      const bool any_pin =
+          std::any_of(spec_.datasets.begin(), spec_.datasets.end(),
+                      [](const DatasetSpec& ds) { return !ds.connector.sha256.empty(); });
+      owned_loader_ = std::make_unique<plugin_host::PluginLoader>(
+          EnclaveHostServices(), any_pin ? plugin_host::PluginLoader::UnpinnedHashing::kHash
+                                         : plugin_host::PluginLoader::UnpinnedHashing::kSkip);
+      loader_ = owned_loader_.get();
       sqlite3_soft_heap_limit64(spec_.limits.max_memory_bytes);
       sqlite3_hard_heap_limit64(spec_.limits.max_memory_bytes + kHeapSlackBytes);
     }

@@ -81,7 +81,7 @@ Result<std::string> HashDescriptor(int fd, const std::string& path) {
 
 }  // namespace
 
-Result<CheckedPluginFile> CheckPluginFile(const std::string& path) {
+Result<CheckedPluginFile> CheckPluginFile(const std::string& path, bool hash) {
   namespace fs = std::filesystem;
   if (path.empty()) return Status::InvalidArgument("plugin path is empty");
   if (path.find('\0') != std::string::npos) {
@@ -155,7 +155,9 @@ Result<CheckedPluginFile> CheckPluginFile(const std::string& path) {
   if (static_cast<uint64_t>(info.st_size) > kMaxPluginFileBytes) {
     return Status::FailedPrecondition(Refusal(shown, "file is larger than 1 GiB"));
   }
-  AIRLOCK_ASSIGN_OR_RETURN(checked.sha256, HashDescriptor(fd.get(), shown));
+  if (hash) {
+    AIRLOCK_ASSIGN_OR_RETURN(checked.sha256, HashDescriptor(fd.get(), shown));
+  }
   checked.device = info.st_dev;
   checked.inode = info.st_ino;
   return checked;

@@ -16,7 +16,8 @@ namespace airlock::plugin_host {
 // A plugin file that passed CheckPluginFile.
 struct CheckedPluginFile {
   std::string canonical_path;  // symlinks in parent directories resolved
-  std::string sha256;          // lowercase hex, of the bytes read through the checked descriptor
+  std::string sha256;          // lowercase hex, of the bytes read through the checked descriptor;
+                               // empty when the check was asked not to hash
   dev_t device = 0;
   ino_t inode = 0;
 };
@@ -29,8 +30,10 @@ inline constexpr uint64_t kMaxPluginFileBytes = 1ull << 30;
 // missing file, a symbolic link (the last component), anything but a regular
 // file, a file writable by group or others, a containing directory writable by
 // group or others without the sticky bit, an unreadable or oversized file.
-// Hashes the contents with SHA-256 through the same descriptor it checked.
-Result<CheckedPluginFile> CheckPluginFile(const std::string& path);
+// Hashes the contents with SHA-256 through the same descriptor it checked,
+// unless `hash` is false (then `sha256` stays empty and the contents are not
+// read: hashing reads the whole file, tens of MB for a build with debug info).
+Result<CheckedPluginFile> CheckPluginFile(const std::string& path, bool hash = true);
 
 // Ok when the file at `file.canonical_path` is still the inode that was
 // checked (it was not swapped between the checks and dlopen).

@@ -178,12 +178,14 @@ Status ValidateManifest(const std::string& path, const airlock_type_plugin_info*
 
 }  // namespace
 
-PluginLoader::PluginLoader(const airlock_host_services* host) : host_(host) {}
+PluginLoader::PluginLoader(const airlock_host_services* host, UnpinnedHashing unpinned)
+    : host_(host), unpinned_(unpinned) {}
 
 Result<std::shared_ptr<PluginLibrary>> PluginLoader::Load(
     const std::string& path, const std::optional<std::string>& sha256_pin,
     std::optional<airlock_type_plugin_kind> expected_kind) {
-  AIRLOCK_ASSIGN_OR_RETURN(CheckedPluginFile file, CheckPluginFile(path));
+  const bool hash = sha256_pin.has_value() || unpinned_ == UnpinnedHashing::kHash;
+  AIRLOCK_ASSIGN_OR_RETURN(CheckedPluginFile file, CheckPluginFile(path, hash));
   const std::string& shown = file.canonical_path;
   std::optional<std::string> pin;
   if (sha256_pin) {
@@ -196,6 +198,9 @@ Result<std::shared_ptr<PluginLibrary>> PluginLoader::Load(
   if (auto it = libraries_.find(shown); it != libraries_.end()) {
     // Already mapped: the pin and kind are checked against what was loaded.
     const PluginManifest& loaded = it->second->manifest();
+    if (pin && loaded.sha256.empty()) {
+      return RefuseLoad(shown, "has a SHA-256 pin but was already loaded unpinned without a hash");
+    }
     if (pin && !ConstantTimeEquals(*pin, loaded.sha256)) {
       return RefuseLoad(shown, "SHA-256 mismatch: expected " + *pin + ", actual " + loaded.sha256 +
                                    " (as loaded)");

@@ -20,7 +20,13 @@ namespace airlock::plugin_host {
 // every library it loads (plugins keep the pointer).
 class PluginLoader {
  public:
-  explicit PluginLoader(const airlock_host_services* host);
+  // Whether a library loaded without a SHA-256 pin is still hashed (its
+  // manifest then carries the hash). kSkip saves reading the whole file for a
+  // loader whose manifests nobody reports: a pinned load is always hashed.
+  enum class UnpinnedHashing { kHash, kSkip };
+
+  explicit PluginLoader(const airlock_host_services* host,
+                        UnpinnedHashing unpinned = UnpinnedHashing::kHash);
   PluginLoader(const PluginLoader&) = delete;
   PluginLoader& operator=(const PluginLoader&) = delete;
 
@@ -30,7 +36,9 @@ class PluginLoader {
   // InvalidArgument (what the plugin declares), naming the file and why:
   //  - missing file, symbolic link, not a regular file, file writable by group
   //    or others, directory writable by group or others without sticky bit;
-  //  - `sha256_pin` set and different from the file's SHA-256 (both shown);
+  //  - `sha256_pin` set and different from the file's SHA-256 (both shown), or
+  //    set for a library this loader already loaded unpinned without a hash
+  //    (UnpinnedHashing::kSkip): what is mapped cannot be checked any more;
   //  - dlopen failure (with the dynamic loader's text);
   //  - no airlock_plugin_entry_v1 symbol, or the entry point failed;
   //  - manifest missing or smaller than AIRLOCK_PLUGIN_INFO_1_0_SIZE, ABI major
@@ -47,6 +55,7 @@ class PluginLoader {
 
  private:
   const airlock_host_services* host_;
+  const UnpinnedHashing unpinned_;
   mutable std::mutex mutex_;
   // Keyed by canonical path. GUARDED_BY(mutex_)
   std::map<std::string, std::shared_ptr<PluginLibrary>> libraries_;

@@ -183,6 +183,31 @@ TEST_F(PluginLoaderTest, MatchingSha256PinLoadsInAnyCase) {
   EXPECT_THAT(again.status().message(), HasSubstr("SHA-256 mismatch"));
 }
 
+TEST_F(PluginLoaderTest, SkippingUnpinnedHashesStillChecksEveryPin) {
+  PluginLoader loader(table_.get(), PluginLoader::UnpinnedHashing::kSkip);
+  const std::string path = TestPlugin("c_numbers");
+  const std::string other = TestPlugin("test_squares");
+  const std::string wrong(64, 'a');
+  // A pinned load is hashed and checked as with the default loader.
+  auto refused = loader.Load(path, wrong);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("SHA-256 mismatch: expected " + wrong +
+                                                    ", actual " + testing::Sha256sum(path)));
+  auto pinned = loader.Load(path, testing::Sha256sum(path));
+  ASSERT_TRUE(pinned.ok()) << pinned.status().ToString();
+  EXPECT_EQ((*pinned)->manifest().sha256, testing::Sha256sum(path));
+  // An unpinned load is not hashed...
+  auto unpinned = loader.Load(other, std::nullopt);
+  ASSERT_TRUE(unpinned.ok()) << unpinned.status().ToString();
+  EXPECT_EQ((*unpinned)->manifest().sha256, "");
+  // ...so a later pin on that mapped library cannot be checked and is refused,
+  // even when it is the file's true hash.
+  auto late = loader.Load(other, testing::Sha256sum(other));
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(late.status().message(), HasSubstr("already loaded unpinned without a hash"));
+}
+
 TEST_F(PluginLoaderTest, MalformedPinIsRefused) {
   ExpectRefused(TestPlugin("c_numbers"), StatusCode::kInvalidArgument,
                 "SHA-256 pin must be 64 hexadecimal digits", std::string("abc"));

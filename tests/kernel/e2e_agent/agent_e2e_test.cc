@@ -34,6 +34,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernel/agent/link_frame.h"
+#include "tests/kernel/e2e/greeting_server.h"
 #include "tests/kernel/e2e/kernel_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
@@ -217,46 +218,6 @@ std::vector<pid_t> EnclaveChildren(pid_t parent) {
   ::closedir(proc);
   return out;
 }
-
-// A TCP source on 127.0.0.1 that greets every connection with one line.
-class GreetingServer {
- public:
-  explicit GreetingServer(std::string greeting) : greeting_(std::move(greeting)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    ::listen(fd_, 16);
-    socklen_t length = sizeof address;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-    thread_ = std::thread([this] {
-      for (;;) {
-        const int client = ::accept(fd_, nullptr, nullptr);
-        if (client < 0) return;
-        accepted_.fetch_add(1);
-        const std::string line = greeting_ + "\n";
-        (void)!::write(client, line.data(), line.size());
-        ::close(client);
-      }
-    });
-  }
-  ~GreetingServer() {
-    ::shutdown(fd_, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  uint16_t port() const { return port_; }
-  int accepted() const { return accepted_.load(); }
-
- private:
-  std::string greeting_;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<int> accepted_{0};
-  std::thread thread_;
-};
 
 class AgentE2E : public ::testing::Test {
  protected:

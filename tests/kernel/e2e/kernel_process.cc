@@ -135,6 +135,18 @@ std::string PluginPath(const std::string& name) {
   return std::string(AIRLOCK_PLUGIN_DIR) + "/" + name + ".so";
 }
 
+nlohmann::json HttpsTunnelRef(const TestPki& pki) {
+  return {{"name", "https"},
+          {"plugin", PluginPath("airlock_tunnel_https")},
+          {"config",
+           {{"listen_address", "127.0.0.1"},
+            {"port", 0},
+            {"public_host", "127.0.0.1"},
+            {"tls",
+             {{"certificate_file", pki.server.cert_file},
+              {"private_key_file", pki.server.key_file}}}}}};
+}
+
 nlohmann::json TokenEntry(const std::string& raw, const std::string& subject,
                           const std::string& group) {
   return {

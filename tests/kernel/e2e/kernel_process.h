@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/test_pki.h"
+
 namespace airlock::test {
 
 class KernelProcess {
@@ -51,6 +53,9 @@ int RunAirlockd(const std::vector<std::string>& args, std::string* output);
 std::string Sha256HexOf(const std::string& text);
 // The built plugin `name` ("airlock_tunnel_https") as a path.
 std::string PluginPath(const std::string& name);
+// The `tunnel` plugin reference of the kernel-level suites: the https tunnel
+// on 127.0.0.1, an ephemeral port, serving `pki.server`'s certificate.
+nlohmann::json HttpsTunnelRef(const TestPki& pki);
 // A static-tokens entry for `raw` as `subject`, a human in `group`.
 nlohmann::json TokenEntry(const std::string& raw, const std::string& subject,
                           const std::string& group);

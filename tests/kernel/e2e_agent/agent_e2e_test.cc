@@ -36,6 +36,7 @@
 #include "kernel/agent/link_frame.h"
 #include "tests/kernel/e2e/greeting_server.h"
 #include "tests/kernel/e2e/kernel_process.h"
+#include "tests/kernel/e2e/tunnel_session.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
@@ -263,16 +264,7 @@ class AgentE2E : public ::testing::Test {
          {{"name", "process"},
           {"plugin", PluginPath("airlock_isolator_process")},
           {"config", isolator_config}}},
-        {"tunnel",
-         {{"name", "https"},
-          {"plugin", PluginPath("airlock_tunnel_https")},
-          {"config",
-           {{"listen_address", "127.0.0.1"},
-            {"port", 0},
-            {"public_host", "127.0.0.1"},
-            {"tls",
-             {{"certificate_file", pki_.server.cert_file},
-              {"private_key_file", pki_.server.key_file}}}}}}},
+        {"tunnel", HttpsTunnelRef(pki_)},
         {"connectors",
          {{"files",
            {{"plugin", PluginPath("airlock_connector_files")},
@@ -382,29 +374,16 @@ class AgentE2E : public ::testing::Test {
     return id;
   }
 
-  struct Tunnel {
-    std::unique_ptr<HttpClient> client;
-    std::string prefix;
-    std::string credential;
-  };
+  using Tunnel = TunnelSession;
 
   Tunnel OpenTunnel(const std::string& id) {
-    auto grant = client_->Post("/v1/requests/" + id + "/credentials", "", Auth(kAlice));
+    ClientResponse grant;
+    Tunnel t = ConnectTunnel(*client_, id, Auth(kAlice), pki_.ca.cert_file, &grant);
     EXPECT_EQ(grant.status, 200u) << grant.body;
-    TunnelTarget target = ParseTunnelUrl(grant.json().value("url", ""));
-    Tunnel t;
-    t.client = std::make_unique<HttpClient>(target.host, target.port,
-                                            ClientTls{pki_.ca.cert_file, "", ""});
-    t.prefix = target.prefix;
-    t.credential = grant.json().value("credential", "");
     return t;
   }
 
-  ClientResponse Query(Tunnel& t, const std::string& sql) {
-    return t.client->Post(
-        t.prefix + "/query", json{{"sql", sql}}.dump(),
-        {{"Authorization", "Bearer " + t.credential}, {"Content-Type", "application/json"}});
-  }
+  ClientResponse Query(Tunnel& t, const std::string& sql) { return TunnelQuery(t, sql); }
 
   std::vector<json> Audit() {
     std::vector<json> out;

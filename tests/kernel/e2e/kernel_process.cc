@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -128,6 +130,31 @@ std::string Sha256HexOf(const std::string& text) {
     out += kHex[digest[i] >> 4];
     out += kHex[digest[i] & 15];
   }
+  return out;
+}
+
+std::vector<pid_t> EnclaveChildren(pid_t parent) {
+  std::vector<pid_t> out;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* entry = ::readdir(proc)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (pid <= 0) continue;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::stringstream text;
+    text << in.rdbuf();
+    const std::string stat = text.str();
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos || stat.find("(airlock-enclave)") == std::string::npos) {
+      continue;
+    }
+    std::istringstream rest(stat.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent && state != 'Z') out.push_back(pid);
+  }
+  ::closedir(proc);
   return out;
 }
 

@@ -45,6 +45,9 @@ class KernelProcess {
   int starts_ = 0;
 };
 
+// Live (not zombie) airlock-enclave processes whose parent is `parent`.
+std::vector<pid_t> EnclaveChildren(pid_t parent);
+
 // Runs `airlockd <args>` to completion; returns the exit code and output.
 int RunAirlockd(const std::vector<std::string>& args, std::string* output);
 

@@ -197,29 +197,6 @@ int ConnectionsTo(pid_t pid, uint16_t port) {
   return count;
 }
 
-// Live airlock-enclave processes whose parent is `parent`.
-std::vector<pid_t> EnclaveChildren(pid_t parent) {
-  std::vector<pid_t> out;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return out;
-  while (dirent* entry = ::readdir(proc)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
-    if (pid <= 0) continue;
-    const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos || stat.find("(airlock-enclave)") == std::string::npos) {
-      continue;
-    }
-    std::istringstream rest(stat.substr(close + 2));
-    char state;
-    pid_t ppid;
-    rest >> state >> ppid;
-    if (ppid == parent && state != 'Z') out.push_back(pid);
-  }
-  ::closedir(proc);
-  return out;
-}
-
 class AgentE2E : public ::testing::Test {
  protected:
   void SetUp() override { pki_ = GenerateTestPki(dir_.path()); }

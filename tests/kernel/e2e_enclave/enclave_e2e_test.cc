@@ -56,29 +56,6 @@ std::string Slurp(const std::string& path) {
   return s.str();
 }
 
-// airlock-enclave processes whose parent is `kernel`.
-std::vector<pid_t> EnclaveChildren(pid_t kernel) {
-  std::vector<pid_t> out;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return out;
-  while (dirent* entry = ::readdir(proc)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
-    if (pid <= 0) continue;
-    const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos || stat.find("(airlock-enclave)") == std::string::npos) {
-      continue;
-    }
-    std::istringstream rest(stat.substr(close + 2));
-    char state;
-    pid_t parent;
-    rest >> state >> parent;
-    if (parent == kernel && state != 'Z') out.push_back(pid);
-  }
-  ::closedir(proc);
-  return out;
-}
-
 // Teardown follows the recorded state change, so give it a moment.
 bool NoEnclavesLeft(pid_t kernel) {
   const auto deadline = Clock::now() + std::chrono::seconds(5);

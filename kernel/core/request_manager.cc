@@ -4,7 +4,6 @@
 #include <array>
 #include <condition_variable>
 #include <filesystem>
-#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -13,6 +12,7 @@
 
 #include "kernel/audit/audit_log.h"
 #include "kernel/common/crypto.h"
+#include "kernel/core/deadline_queue.h"
 #include "kernel/core/enclave_supervisor.h"
 #include "kernel/core/job_results.h"
 #include "kernel/core/metrics.h"
@@ -616,16 +616,18 @@ class RequestManager::Impl {
 
   void Schedule(const std::string& id, int64_t deadline_us) {
     if (deadline_us <= 0) return;
+    bool earliest;
     {
       std::lock_guard lock(sched_mu_);
-      deadlines_[id] = deadline_us;
+      earliest = deadlines_.Set(id, deadline_us);
     }
-    sched_cv_.notify_all();
+    // A later deadline is picked up by the scheduler's next wake-up anyway.
+    if (earliest) sched_cv_.notify_all();
   }
 
   void Unschedule(const std::string& id) {
     std::lock_guard lock(sched_mu_);
-    deadlines_.erase(id);
+    deadlines_.Clear(id);
   }
 
   void Start() {
@@ -638,16 +640,9 @@ class RequestManager::Impl {
     std::unique_lock lock(sched_mu_);
     while (!stopping_) {
       const int64_t now = d_.now_us();
-      std::vector<std::string> due;
-      int64_t next = now + 250000;
-      for (const auto& [id, deadline] : deadlines_) {
-        if (deadline <= now) {
-          due.push_back(id);
-        } else {
-          next = std::min(next, deadline);
-        }
-      }
-      for (const auto& id : due) deadlines_.erase(id);
+      const std::vector<std::string> due = deadlines_.TakeDue(now);
+      const int64_t next =
+          std::min<int64_t>(now + 250000, deadlines_.Earliest().value_or(now + 250000));
       if (!due.empty()) {
         lock.unlock();
         for (const auto& id : due) Expire(id);
@@ -778,8 +773,8 @@ class RequestManager::Impl {
 
   std::mutex sched_mu_;
   std::condition_variable sched_cv_;
-  std::map<std::string, int64_t> deadlines_;  // GUARDED_BY(sched_mu_)
-  bool stopping_ = false;                     // GUARDED_BY(sched_mu_)
+  DeadlineQueue deadlines_;  // GUARDED_BY(sched_mu_)
+  bool stopping_ = false;    // GUARDED_BY(sched_mu_)
   std::thread scheduler_;
 };
 

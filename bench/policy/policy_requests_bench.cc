@@ -1,28 +1,48 @@
-// POST /v1/requests end to end: a real airlockd (release build) on loopback,
-// C concurrent keep-alive clients, a rules policy of 1, 100 or 10,000 rules.
+// POST /v1/requests with a rules policy of 1, 100 or 10,000 rules, in two
+// modes that share the kernel configuration:
+//
+//   in-process  the kernel (KernelApp: real plugins, audit log and state
+//               store on disk) runs inside this process and C threads call
+//               its request handler directly, as the HTTP server's handler
+//               threads do: the cost of deciding and recording an ask.
+//   http        a real airlockd (release build) on loopback and C keep-alive
+//               HTTP clients: the same plus sockets and HTTP parsing.
+//
 // Every request is decided `needs_approval`, so the measured path is
-// authenticate -> validate -> audit (submitted) -> policy -> audit
-// (evaluated, pending) -> state store save -> answer, with no enclave.
+// authenticate -> validate -> policy -> audit (submitted, evaluated, pending;
+// one group) -> state store save -> answer, with no enclave.
 //
 //   policy_requests_bench [requests_per_client_at_4=500] [client_levels=4,32]
+//                         [modes=in-process,http]
 //
 // Every level sends the same total: requests_per_client * 4.
 //
-// Prints one line per rule count: requests/s and latency percentiles.
+// Prints one line per mode, rule count and level: requests/s, latency
+// percentiles and the kernel's CPU time per request (user + system; a figure
+// that holds up on a busy machine where wall-clock rates do not).
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <openssl/evp.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "kernel/core/config.h"
+#include "kernel/main/kernel_app.h"
 #include "tests/kernel/e2e/kernel_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
@@ -61,7 +81,7 @@ json Config(const std::string& dir, const TestPki& pki, int rules) {
   std::filesystem::create_directories(dir + "/data");
   std::ofstream(dir + "/data/orders.csv") << "order_id,amount\n10,100.5\n";
   return {
-      {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}, {"handler_threads", 64}}},
+      {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}}},
       {"state_dir", dir + "/state"},
       {"identity",
        {{{"name", "tokens"},
@@ -83,7 +103,88 @@ json Config(const std::string& dir, const TestPki& pki, int rules) {
       {"access", {{"admin_groups", {"admins"}}, {"reviewer_groups", {"owners"}}}}};
 }
 
-bool Run(int rules, int per_client, int clients) {
+const char* kBody = R"({"datasets": ["orders"], "window_seconds": 600, "purpose": "bench"})";
+
+struct Sample {
+  std::vector<double> latencies_ms;
+  int failures = 0;
+  std::string first_error;
+};
+
+// CPU seconds (user + system) a process has used so far.
+double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the parenthesised command name; utime and stime are 14 and 15.
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i >= 14) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double SelfCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// Runs `clients` threads, each sending `per_client` asks through `send`
+// (which returns the HTTP status and body), and records each latency.
+template <class MakeSender>
+Sample Drive(int clients, int per_client, MakeSender make_sender) {
+  std::vector<std::vector<double>> latencies(clients);
+  std::vector<Sample> per_thread(clients);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      auto send = make_sender();
+      auto& sample = per_thread[c];
+      sample.latencies_ms.reserve(per_client);
+      for (int i = 0; i < per_client; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto [status, body] = send();
+        sample.latencies_ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
+        if (status != 201 && sample.failures++ == 0) {
+          sample.first_error = std::to_string(status) + " " + body;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  Sample all;
+  for (auto& sample : per_thread) {
+    all.latencies_ms.insert(all.latencies_ms.end(), sample.latencies_ms.begin(),
+                            sample.latencies_ms.end());
+    if (sample.failures > 0 && all.failures == 0) all.first_error = sample.first_error;
+    all.failures += sample.failures;
+  }
+  std::sort(all.latencies_ms.begin(), all.latencies_ms.end());
+  return all;
+}
+
+bool Report(const char* mode, int rules, int clients, const Sample& sample, double seconds,
+            double cpu_seconds) {
+  const auto& all = sample.latencies_ms;
+  auto pct = [&](double p) { return all[static_cast<size_t>(p * (all.size() - 1))]; };
+  std::printf(
+      "mode=%-10s rules=%-6d clients=%-4d requests=%zu  %8.0f req/s  p50=%.2f ms  "
+      "p95=%.2f ms  p99=%.2f ms  kernel_cpu=%.0f us/req  failures=%d\n",
+      mode, rules, clients, all.size(), all.size() / seconds, pct(0.5), pct(0.95), pct(0.99),
+      cpu_seconds * 1e6 / static_cast<double>(all.size()), sample.failures);
+  if (sample.failures > 0) std::fprintf(stderr, "first failure: %s\n", sample.first_error.c_str());
+  std::fflush(stdout);
+  return sample.failures == 0;
+}
+
+bool RunOverHttp(int rules, int per_client, int clients) {
   TempDir dir("airlock-bench-policy-");
   const TestPki pki = GenerateTestPki(dir.path());
   KernelProcess kernel(dir.path(), Config(dir.path(), pki, rules));
@@ -91,63 +192,95 @@ bool Run(int rules, int per_client, int clients) {
     std::fprintf(stderr, "kernel did not start:\n%s\n", kernel.log().c_str());
     return false;
   }
-  const std::string body = R"({"datasets": ["orders"], "window_seconds": 600, "purpose": "bench"})";
   const airlock::test::Headers headers = {{"Authorization", std::string("Bearer ") + kToken},
                                           {"Content-Type", "application/json"}};
-  std::vector<std::vector<double>> latencies(clients);
-  std::atomic<int> failures{0};
-  std::string first_error;
+  const double cpu0 = ProcessCpuSeconds(kernel.pid());
   const auto start = std::chrono::steady_clock::now();
-  std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&, c] {
-      HttpClient client("127.0.0.1", kernel.port());
-      latencies[c].reserve(per_client);
-      for (int i = 0; i < per_client; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        auto r = client.Post("/v1/requests", body, headers);
-        latencies[c].push_back(
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                .count());
-        if (r.status != 201 && failures++ == 0)
-          first_error = std::to_string(r.status) + " " + r.body;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
+  const Sample sample = Drive(clients, per_client, [&] {
+    return [client = std::make_shared<HttpClient>("127.0.0.1", kernel.port()), &headers] {
+      auto r = client->Post("/v1/requests", kBody, headers);
+      return std::pair<unsigned, std::string>(r.status, r.body);
+    };
+  });
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::vector<double> all;
-  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  std::sort(all.begin(), all.end());
-  auto pct = [&](double p) { return all[static_cast<size_t>(p * (all.size() - 1))]; };
-  std::printf(
-      "rules=%-6d clients=%d requests=%zu  %8.0f req/s  p50=%.2f ms  p95=%.2f ms  "
-      "p99=%.2f ms  failures=%d\n",
-      rules, clients, all.size(), all.size() / seconds, pct(0.5), pct(0.95), pct(0.99),
-      failures.load());
-  if (failures > 0) std::fprintf(stderr, "first failure: %s\n", first_error.c_str());
-  std::fflush(stdout);
+  const double cpu = ProcessCpuSeconds(kernel.pid()) - cpu0;
   kernel.Stop();
-  return failures == 0;
+  return Report("http", rules, clients, sample, seconds, cpu);
+}
+
+bool RunInProcess(int rules, int per_client, int clients) {
+  TempDir dir("airlock-bench-policy-");
+  const TestPki pki = GenerateTestPki(dir.path());
+  auto config = airlock::ParseKernelConfig(Config(dir.path(), pki, rules),
+                                           dir.path() + "/airlock.json", AIRLOCK_PLUGIN_DIR);
+  if (!config.ok()) {
+    std::fprintf(stderr, "bad configuration: %s\n", config.status().message().c_str());
+    return false;
+  }
+  auto app = airlock::KernelApp::Start(std::move(config).value());
+  if (!app.ok()) {
+    std::fprintf(stderr, "kernel did not start: %s\n", app.status().message().c_str());
+    return false;
+  }
+  airlock::HttpRequest ask;
+  ask.method = "POST";
+  ask.target = ask.path = "/v1/requests";
+  ask.headers = {{"Authorization", std::string("Bearer ") + kToken},
+                 {"Content-Type", "application/json"}};
+  ask.body = kBody;
+  ask.remote_address = "127.0.0.1:1";
+  const airlock::KernelApp& kernel = **app;
+  const double cpu0 = SelfCpuSeconds();
+  const auto start = std::chrono::steady_clock::now();
+  const Sample sample = Drive(clients, per_client, [&] {
+    return [&] {
+      airlock::HttpResponse r = kernel.Handle(ask);
+      return std::pair<unsigned, std::string>(r.status, r.body);
+    };
+  });
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double cpu = SelfCpuSeconds() - cpu0;
+  (*app)->Stop();
+  return Report("in-process", rules, clients, sample, seconds, cpu);
+}
+
+std::vector<std::string> SplitList(std::string list) {
+  std::vector<std::string> items;
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    items.push_back(list.substr(0, comma));
+    list = comma == std::string::npos ? "" : list.substr(comma + 1);
+  }
+  return items;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);  // the in-process kernel's start-up chatter
   const int per_client = argc > 1 ? std::atoi(argv[1]) : 500;
-  // Comma-separated client counts: group commit turns concurrency into
-  // throughput, so the rate is read per level.
+  // Group commit turns concurrency into throughput, so the rate is read per level.
   std::vector<int> levels;
-  for (std::string list = argc > 2 ? argv[2] : "4,32"; !list.empty();) {
-    const size_t comma = list.find(',');
-    levels.push_back(std::atoi(list.substr(0, comma).c_str()));
-    list = comma == std::string::npos ? "" : list.substr(comma + 1);
+  for (const auto& level : SplitList(argc > 2 ? argv[2] : "4,32")) {
+    levels.push_back(std::atoi(level.c_str()));
   }
+  const std::vector<std::string> modes = SplitList(argc > 3 ? argv[3] : "in-process,http");
   bool ok = true;
-  for (int rules : {1, 100, 10000}) {
-    for (int clients : levels)
-      ok = Run(rules, std::max(1, per_client * 4 / clients), clients) && ok;
+  for (const auto& mode : modes) {
+    if (mode != "in-process" && mode != "http") {
+      std::fprintf(stderr, "unknown mode '%s' (in-process, http)\n", mode.c_str());
+      return 2;
+    }
+    for (int rules : {1, 100, 10000}) {
+      for (int clients : levels) {
+        const int each = std::max(1, per_client * 4 / clients);
+        ok = (mode == "http" ? RunOverHttp(rules, each, clients)
+                             : RunInProcess(rules, each, clients)) &&
+             ok;
+      }
+    }
   }
   return ok ? 0 : 1;
 }

@@ -42,7 +42,9 @@ struct HttpServerOptions {
   std::chrono::milliseconds idle_timeout{60000};
   size_t max_connections = 4096;  // further connections are closed on accept
   int io_threads = 2;
-  int handler_threads = 4;
+  // Handlers wait while their commits are made durable, so this bounds the
+  // requests in flight and with them how many share one group commit.
+  int handler_threads = 32;
   std::optional<TlsOptions> tls;  // set: TLS 1.2+ only, no plaintext on this port
 };
 

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kernel/audit/audit_chain.h"
+#include "kernel/common/one_shot_signal.h"
 
 namespace airlock {
 namespace {
@@ -93,11 +94,26 @@ Status ValidateEvent(const nlohmann::json& event) {
 
 }  // namespace
 
-// One caller's record, living on the caller's stack until `done`.
+// One record, owned by its Writer.
 struct AuditLog::Pending {
   nlohmann::json event;
   Status status;
-  bool done = false;  // guarded by mu_
+};
+
+// One Append/AppendAll call waiting in the queue, living on the caller's
+// stack until its turn comes: either a leader wrote its records (kDone) or
+// it reached the front of the queue and leads the next group (kLead).
+struct AuditLog::Writer {
+  enum class Turn { kWaiting, kDone, kLead };
+  std::vector<Pending> slots;
+  OneShotSignal<Turn> turn;
+
+  Status Result() const {
+    for (const Pending& slot : slots) {
+      if (!slot.status.ok()) return slot.status;
+    }
+    return Status::Ok();
+  }
 };
 
 AuditLog::AuditLog(std::string path, AuditOptions options)
@@ -232,46 +248,56 @@ Status AuditLog::Append(nlohmann::json event) {
 }
 
 Status AuditLog::AppendAll(std::vector<nlohmann::json> events) {
+  using Turn = Writer::Turn;
   if (events.empty()) return Status::Ok();
   for (const auto& event : events) AIRLOCK_RETURN_IF_ERROR(ValidateEvent(event));
-  std::vector<Pending> slots(events.size());
-  for (size_t i = 0; i < events.size(); ++i) slots[i].event = std::move(events[i]);
+  Writer self;
+  self.slots.resize(events.size());
+  for (size_t i = 0; i < events.size(); ++i) self.slots[i].event = std::move(events[i]);
   std::unique_lock lock(mu_);
   if (!health_.ok()) return health_;
-  if (queue_.size() + slots.size() > options_.max_pending) {
+  if (queued_records_ + self.slots.size() > options_.max_pending) {
     return Status::ResourceExhausted("audit log queue is full");
   }
-  // Queued together under one lock hold, so one leader takes them all into
-  // the same group: they are consecutive and durable at the same instant.
-  for (Pending& slot : slots) queue_.push_back(&slot);
-  std::vector<Pending*> batch;
-  while (!slots.back().done) {
-    if (flushing_) {
-      cv_.wait(lock);
-      continue;
-    }
-    // Become the leader: flush everything queued so far, our records included.
-    flushing_ = true;
-    batch.swap(queue_);
-    const Status health = health_;
+  // The writer's records stay together in the queue, so one leader takes
+  // them all into the same group: consecutive and durable at one instant.
+  writers_.push_back(&self);
+  queued_records_ += self.slots.size();
+  if (writers_.front() != &self) {
     lock.unlock();
-    Status io = health;
-    if (health.ok()) {
-      io = Flush(batch);
-    } else {
-      for (Pending* pending : batch) pending->status = health;
-    }
-    lock.lock();
-    if (!io.ok() && health_.ok()) health_ = io;
-    for (Pending* pending : batch) pending->done = true;
-    batch.clear();
-    flushing_ = false;
-    cv_.notify_all();
+    if (self.turn.Wait() == Turn::kDone) return self.Result();
+    lock.lock();  // kLead: this writer is now at the front
   }
-  for (const Pending& slot : slots) {
-    if (!slot.status.ok()) return slot.status;
+  // Leader: flush every writer queued so far, this one first.
+  Writer* const last = writers_.back();
+  std::vector<Pending*> batch;
+  for (Writer* writer : writers_) {
+    for (Pending& slot : writer->slots) batch.push_back(&slot);
+    if (writer == last) break;
   }
-  return Status::Ok();
+  const Status health = health_;
+  lock.unlock();
+  Status io = health;
+  if (health.ok()) {
+    io = Flush(batch);
+  } else {
+    for (Pending* pending : batch) pending->status = health;
+  }
+  lock.lock();
+  if (!io.ok() && health_.ok()) health_ = io;
+  queued_records_ -= batch.size();
+  std::vector<Writer*> finished;
+  for (Writer* writer = nullptr; writer != last;) {
+    writer = writers_.front();
+    writers_.pop_front();
+    if (writer != &self) finished.push_back(writer);
+  }
+  // Whoever queued during the flush leads the next group.
+  Writer* const next = writers_.empty() ? nullptr : writers_.front();
+  lock.unlock();
+  if (next != nullptr) next->turn.Post(Turn::kLead);
+  for (Writer* writer : finished) writer->turn.Post(Turn::kDone);
+  return self.Result();
 }
 
 Status AuditLog::Flush(const std::vector<Pending*>& batch) {

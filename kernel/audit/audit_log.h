@@ -2,10 +2,12 @@
 // line; format in audit_chain.h) with group commit and fail-closed writes.
 //
 // Durability: Append returns only after the record is on disk (fdatasync).
-// Concurrent Appends are committed in groups: whichever caller finds no flush
-// in progress becomes the leader, writes every queued record with one write()
-// and one fdatasync(), then wakes every caller the flush covered; the others
-// wait. Sequence numbers follow file order.
+// Concurrent Appends are committed in groups: callers queue in arrival order;
+// the caller at the front is the leader, writes every queued record with one
+// write() and one fdatasync(), then wakes exactly the callers its flush
+// covered and hands leadership to the next caller in the queue. Every caller
+// waits on its own condition, so a flush wakes only those it finished.
+// Sequence numbers follow file order.
 //
 // Fail closed: once a write or sync fails, that Append and every later one
 // returns Unavailable("audit log unavailable: <reason>"); health() says why.
@@ -25,8 +27,8 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -101,6 +103,7 @@ class AuditLog {
 
  private:
   struct Pending;
+  struct Writer;
   struct Location {
     uint64_t offset;
     uint32_t length;
@@ -121,12 +124,11 @@ class AuditLog {
   int anchor_fd_ = -1;  // -1 when no anchor is kept
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Pending*> queue_;  // guarded by mu_
-  bool flushing_ = false;        // guarded by mu_: a leader is flushing
+  std::deque<Writer*> writers_;  // guarded by mu_; the front one leads
+  size_t queued_records_ = 0;    // guarded by mu_: records of writers_
   Status health_;                // guarded by mu_
 
-  // Owned by the current leader (handed over through mu_ / flushing_).
+  // Owned by the current leader (handed over through mu_ / writers_).
   uint64_t next_seq_ = 1;
   std::string last_hash_;
   uint64_t file_end_ = 0;

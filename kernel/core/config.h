@@ -26,7 +26,9 @@ struct ServerConfig {
   size_t max_header_count = 64;
   int64_t read_timeout_ms = 15000;
   int io_threads = 2;
-  int handler_threads = 4;
+  // Handlers wait while their commits are made durable, so this bounds the
+  // requests in flight and with them how many share one group commit.
+  int handler_threads = 32;
 };
 
 // One plugin reference: which shared object, its pin and its configuration.

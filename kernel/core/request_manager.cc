@@ -96,6 +96,10 @@ class RequestManager::Impl {
 
   // --- lifecycle plumbing ----------------------------------------------------
 
+  // Transitions of one request are serialised by its stripe, held across the
+  // audit and state-store commits. Distinct requests that share a stripe wait
+  // for each other's commits, so there are many more stripes than requests
+  // normally in flight (a collision costs a whole commit round).
   std::mutex& StripeFor(const std::string& id) {
     return stripes_[std::hash<std::string>{}(id) % stripes_.size()];
   }
@@ -768,7 +772,7 @@ class RequestManager::Impl {
 
  private:
   Dependencies d_;
-  std::array<std::mutex, 64> stripes_;
+  std::array<std::mutex, 4096> stripes_;
   std::unique_ptr<EnclaveSupervisor> supervisor_;
 
   std::mutex sched_mu_;

@@ -118,6 +118,10 @@ KernelApp::~KernelApp() {
   Stop();
 }
 
+HttpResponse KernelApp::Handle(const HttpRequest& request) const {
+  return parts_->api->Handle(request);
+}
+
 uint16_t KernelApp::port() const {
   return parts_->server ? parts_->server->port() : 0;
 }

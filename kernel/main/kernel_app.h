@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "airlock/cpp/status.hpp"
+#include "kernel/api/http_types.h"
 #include "kernel/core/config.h"
 
 namespace airlock {
@@ -16,6 +17,12 @@ class KernelApp {
   // requests a previous run left, and starts serving HTTP.
   static Result<std::unique_ptr<KernelApp>> Start(KernelConfig config);
   ~KernelApp();
+
+  // Answers one API request in this process exactly as the HTTP server's
+  // handler threads do (same authentication, limits and durability); for
+  // embedding the kernel and for measuring it without sockets. Blocks while
+  // the request's commits are made durable. Thread-safe.
+  HttpResponse Handle(const HttpRequest& request) const;
 
   uint16_t port() const;
   bool tls() const;

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernel/common/one_shot_signal.h"
 #include "kernel/state/page_token.h"
 #include "kernel/state/sqlite_handle.h"
 
@@ -152,15 +153,16 @@ Status RunOnce(sqlite3* db, sqlite3_stmt* stmt, std::string_view what) {
   return Status::Ok();
 }
 
-// A Save waiting for the writer; lives on the caller's stack until `done`.
-// The caller serializes the documents so the writer only binds and steps.
+// A Save waiting for the writer; lives on the caller's stack until the
+// writer posts `committed` (after setting `status`). The caller serializes
+// the documents so the writer only binds and steps.
 struct PendingSave {
   const RequestRecord* record = nullptr;
   std::string_view state;
   std::string requester_subject;
   std::array<std::string, 6> documents;
   Status status;
-  bool done = false;  // guarded by the store's mu_
+  OneShotSignal<bool> committed;
 };
 
 // One read-only connection with its reusable statements.
@@ -242,7 +244,6 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
 
   std::mutex mu_;
   std::condition_variable writer_cv_;  // queue_ gained an entry or stopping_
-  std::condition_variable done_cv_;    // some PendingSave became done
   std::vector<PendingSave*> queue_;    // guarded by mu_
   bool stopping_ = false;              // guarded by mu_
   std::thread writer_;
@@ -396,8 +397,9 @@ Status SqliteStateStoreImpl::Save(const RequestRecord& record) {
     return Status::ResourceExhausted("state store write queue is full");
   }
   queue_.push_back(&save);
+  lock.unlock();
   writer_cv_.notify_one();
-  done_cv_.wait(lock, [&] { return save.done; });
+  save.committed.Wait();
   return save.status;
 }
 
@@ -410,10 +412,9 @@ void SqliteStateStoreImpl::WriterLoop() {
     batch.swap(queue_);
     lock.unlock();
     CommitBatch(batch);
-    lock.lock();
-    for (PendingSave* save : batch) save->done = true;
+    for (PendingSave* save : batch) save->committed.Post(true);
     batch.clear();
-    done_cv_.notify_all();
+    lock.lock();
   }
 }
 

@@ -156,6 +156,18 @@ class KernelE2E : public ::testing::Test {
     return events;
   }
 
+  // Teardown is audited after the transition that caused it, so a test that
+  // has seen the state waits for the record instead of reading once.
+  bool WaitForAuditEvent(const std::string& id, const std::string& event) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      const auto events = AuditEvents(id);
+      if (std::find(events.begin(), events.end(), event) != events.end()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
   TempDir dir_{"airlock-e2e-"};
   TestPki pki_;
   std::unique_ptr<KernelProcess> kernel_;
@@ -214,6 +226,7 @@ TEST_F(KernelE2E, RequestGoesThroughItsWholeLife) {
   EXPECT_TRUE(refused.status == 410u || refused.status == 404u) << refused.status;
 
   // Every decision point is in the audit trail, in order.
+  EXPECT_TRUE(WaitForAuditEvent(id, "enclave.destroyed"));
   const auto events = AuditEvents(id);
   const std::vector<std::string> expected = {
       "request.submitted",    "request.evaluated",   "request.pending_approval", "request.approved",
@@ -370,9 +383,9 @@ TEST_F(KernelE2E, FailedIngestionExposesNothing) {
   EXPECT_NE(failed.value("reason", "").find("ghost"), std::string::npos) << failed.dump();
   EXPECT_TRUE(failed["tunnel"].empty()) << failed.dump();
   EXPECT_EQ(Action(kAlice, id, "credentials").status, 409u);
+  EXPECT_TRUE(WaitForAuditEvent(id, "enclave.destroyed"));
   const auto events = AuditEvents(id);
   EXPECT_NE(std::find(events.begin(), events.end(), "request.failed"), events.end());
-  EXPECT_NE(std::find(events.begin(), events.end(), "enclave.destroyed"), events.end());
   EXPECT_EQ(std::find(events.begin(), events.end(), "tunnel.opened"), events.end());
 }
 

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "kernel/common/one_shot_signal.h"
@@ -196,6 +197,9 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
 
   uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
   uint64_t save_count() const override { return save_count_.load(std::memory_order_relaxed); }
+  uint64_t checkpoint_count() const override {
+    return checkpoint_count_.load(std::memory_order_relaxed);
+  }
 
  private:
   // Returns a reader to the pool when it goes out of scope.
@@ -220,6 +224,11 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   void ReleaseReader(std::unique_ptr<Reader> reader);
 
   void WriterLoop();
+  // Writer thread, between commits: whether to checkpoint now, and doing it.
+  bool WantsCheckpoint(bool idle) const;
+  void Checkpoint();
+  // sqlite3_wal_hook: runs on the writer thread after each commit.
+  static int OnWalCommit(void* self, sqlite3* db, const char* schema, int wal_pages);
   void CommitBatch(const std::vector<PendingSave*>& batch);
   // True when the row was written; false on a version conflict.
   Result<bool> Apply(const PendingSave& save);
@@ -237,6 +246,7 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   sqlite::Stmt insert_;
   sqlite::Stmt update_;
   sqlite::Stmt version_of_;
+  int wal_pages_ = 0;  // log size after the last commit (writer thread)
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
@@ -250,6 +260,7 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
 
   std::atomic<uint64_t> commit_count_{0};
   std::atomic<uint64_t> save_count_{0};
+  std::atomic<uint64_t> checkpoint_count_{0};
 };
 
 Status SqliteStateStoreImpl::Configure(sqlite3* db) {
@@ -297,6 +308,8 @@ Status SqliteStateStoreImpl::Init() {
     AIRLOCK_ASSIGN_OR_RETURN(auto reader, OpenReader());
     idle_readers_.push_back(std::move(reader));
   }
+  // Replaces SQLite's automatic checkpoint (see WantsCheckpoint).
+  sqlite3_wal_hook(db, &SqliteStateStoreImpl::OnWalCommit, this);
   writer_ = std::thread([this] { WriterLoop(); });
   return Status::Ok();
 }
@@ -415,7 +428,41 @@ void SqliteStateStoreImpl::WriterLoop() {
     for (PendingSave* save : batch) save->committed.Post(true);
     batch.clear();
     lock.lock();
+    if (WantsCheckpoint(/*idle=*/queue_.empty())) {
+      lock.unlock();
+      Checkpoint();
+      lock.lock();
+    }
   }
+}
+
+// SQLite's automatic checkpoint would run inside the commit that crosses the
+// threshold, with every Save queued behind it waiting. The writer instead
+// checkpoints after answering its callers, when nobody is queued; only if
+// the queue never drains does it checkpoint anyway, at a multiple of the
+// threshold, to keep the log bounded. Run on the writer connection between
+// transactions, a checkpoint catches up completely, so the next commit
+// starts the log from its beginning again.
+bool SqliteStateStoreImpl::WantsCheckpoint(bool idle) const {
+  const int threshold = options_.checkpoint_pages;
+  return wal_pages_ >= threshold && (idle || wal_pages_ >= 4 * threshold);
+}
+
+void SqliteStateStoreImpl::Checkpoint() {
+  sqlite3* db = writer_db_.get();
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (rc == SQLITE_OK) {
+    checkpoint_count_.fetch_add(1, std::memory_order_relaxed);
+    wal_pages_ = 0;
+  } else if (rc != SQLITE_BUSY) {
+    spdlog::warn("state store {}: checkpoint failed: {}", path_, sqlite3_errmsg(db));
+  }
+}
+
+int SqliteStateStoreImpl::OnWalCommit(void* self, sqlite3*, const char*, int wal_pages) {
+  static_cast<SqliteStateStoreImpl*>(self)->wal_pages_ = wal_pages;
+  return SQLITE_OK;
 }
 
 void SqliteStateStoreImpl::CommitBatch(const std::vector<PendingSave*>& batch) {
@@ -552,6 +599,9 @@ Result<std::vector<RequestRecord>> SqliteStateStoreImpl::LoadActive() {
 Result<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(const std::string& path,
                                                                  SqliteStateStoreOptions options) {
   if (path.empty()) return Status::InvalidArgument("state store path is empty");
+  if (options.checkpoint_pages < 1) {
+    return Status::InvalidArgument("state store checkpoint_pages must be at least 1");
+  }
   auto store = std::make_unique<SqliteStateStoreImpl>(path, options);
   AIRLOCK_RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<SqliteStateStore>(std::move(store));

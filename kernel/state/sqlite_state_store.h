@@ -6,7 +6,8 @@
 // ONE transaction in queue order (a version conflict fails that Save alone;
 // the others commit), commits once and then answers every caller. Reads run
 // on a small pool of separate read-only connections, concurrently with the
-// writer (WAL readers never block it).
+// writer (WAL readers never block it). The writer checkpoints the log
+// between commits when no Save is waiting, never inside a commit.
 //
 // Schema (version 1, recorded in table schema_version): table requests with
 // columns id, state (snake_case name), version, requester_subject,
@@ -34,6 +35,9 @@ struct SqliteStateStoreOptions {
   int busy_timeout_ms = 5000;
   // Largest record accepted, counting all serialized JSON documents.
   size_t max_record_bytes = 1u << 20;
+  // Log pages after which the writer checkpoints the WAL into the database
+  // once no Save is waiting (at four times this, even if some are).
+  int checkpoint_pages = 1000;
 };
 
 class SqliteStateStore : public StateStore {
@@ -48,6 +52,8 @@ class SqliteStateStore : public StateStore {
   virtual uint64_t commit_count() const = 0;
   // Saves the writer has processed since Open, successful or not.
   virtual uint64_t save_count() const = 0;
+  // WAL checkpoints the writer has completed since Open.
+  virtual uint64_t checkpoint_count() const = 0;
 };
 
 // The same store behind the abstract interface.

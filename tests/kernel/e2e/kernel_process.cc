@@ -180,6 +180,26 @@ nlohmann::json TokenEntry(const std::string& raw, const std::string& subject,
       {"sha256", Sha256HexOf(raw)}, {"subject", subject}, {"kind", "human"}, {"groups", {group}}};
 }
 
+nlohmann::json AliceAndBobIdentity(const std::string& alice_token, const std::string& bob_token) {
+  return {{{"name", "tokens"},
+           {"plugin", PluginPath("airlock_identity_static_tokens")},
+           {"config",
+            {{"tokens",
+              {TokenEntry(alice_token, "alice", "analysts"),
+               TokenEntry(bob_token, "bob", "owners")}}}}}};
+}
+
+nlohmann::json RulesPolicyRef(const nlohmann::json& policy) {
+  return {{"name", "rules"}, {"plugin", PluginPath("airlock_policy_rules")}, {"config", policy}};
+}
+
+nlohmann::json ProcessIsolatorRef(const std::string& state_dir,
+                                  const nlohmann::json& min_isolation) {
+  return {{"name", "process"},
+          {"plugin", PluginPath("airlock_isolator_process")},
+          {"config", {{"state_dir", state_dir}, {"min_isolation", min_isolation}}}};
+}
+
 TunnelTarget ParseTunnelUrl(const std::string& url) {
   std::smatch m;
   static const std::regex kUrl(R"(https://([^:/]+):(\d+)(/.*)?)");

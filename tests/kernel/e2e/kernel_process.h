@@ -62,6 +62,15 @@ nlohmann::json HttpsTunnelRef(const TestPki& pki);
 // A static-tokens entry for `raw` as `subject`, a human in `group`.
 nlohmann::json TokenEntry(const std::string& raw, const std::string& subject,
                           const std::string& group);
+// The `identity` section of the lifecycle suites: static tokens for alice
+// (group analysts) and bob (group owners, the approvers).
+nlohmann::json AliceAndBobIdentity(const std::string& alice_token, const std::string& bob_token);
+// The `policy` reference: the rules plugin with `policy` as its document.
+nlohmann::json RulesPolicyRef(const nlohmann::json& policy);
+// The `isolator` reference: the process isolator keeping its state in
+// `state_dir` and refusing to run without `min_isolation`.
+nlohmann::json ProcessIsolatorRef(const std::string& state_dir,
+                                  const nlohmann::json& min_isolation);
 
 // Where a tunnel grant's "url" points: https://host:port/prefix.
 struct TunnelTarget {

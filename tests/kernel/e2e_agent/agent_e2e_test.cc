@@ -52,6 +52,8 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kAlice = "alk_agent_alice_token";
 constexpr const char* kBob = "alk_agent_bob_token";
 constexpr const char* kEnrollmentToken = "enroll-edge-7f3a9c1d2e4b";
+// What both the kernel's and the agent's process isolator must provide.
+const json kMinIsolation = {"pid_namespace", "network_namespace", "no_new_privs"};
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -223,24 +225,12 @@ class AgentE2E : public ::testing::Test {
                       {"datasets", {"*"}},
                       {"max_window_seconds", 3600},
                       {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
-    json isolator_config = {
-        {"state_dir", dir + "/enclaves"},
-        {"min_isolation", {"pid_namespace", "network_namespace", "no_new_privs"}}};
     return {
         {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}}},
         {"state_dir", dir + "/state"},
-        {"identity",
-         {{{"name", "tokens"},
-           {"plugin", PluginPath("airlock_identity_static_tokens")},
-           {"config",
-            {{"tokens",
-              {TokenEntry(kAlice, "alice", "analysts"), TokenEntry(kBob, "bob", "owners")}}}}}}},
-        {"policy",
-         {{"name", "rules"}, {"plugin", PluginPath("airlock_policy_rules")}, {"config", policy}}},
-        {"isolator",
-         {{"name", "process"},
-          {"plugin", PluginPath("airlock_isolator_process")},
-          {"config", isolator_config}}},
+        {"identity", AliceAndBobIdentity(kAlice, kBob)},
+        {"policy", RulesPolicyRef(policy)},
+        {"isolator", ProcessIsolatorRef(dir + "/enclaves", kMinIsolation)},
         {"tunnel", HttpsTunnelRef(pki_)},
         {"connectors",
          {{"files",
@@ -296,8 +286,7 @@ class AgentE2E : public ::testing::Test {
         {"isolator",
          {{"plugin", PluginPath("airlock_isolator_process")},
           {"config",
-           {{"state_dir", dir + "/" + state + "-enclaves"},
-            {"min_isolation", {"pid_namespace", "network_namespace", "no_new_privs"}}}}}}};
+           {{"state_dir", dir + "/" + state + "-enclaves"}, {"min_isolation", kMinIsolation}}}}}};
     const std::string path = dir + "/" + name + ".json";
     std::ofstream(path) << config.dump(2);
     return path;

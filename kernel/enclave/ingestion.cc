@@ -6,6 +6,7 @@
 #include <deque>
 #include <thread>
 
+#include "kernel/enclave/batch_feed.h"
 #include "kernel/enclave/sqlite_util.h"
 
 namespace airlock::enclave {
@@ -18,13 +19,6 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kLaneQueueDepth = 8;
 // SQLite's default SQLITE_MAX_COLUMN.
 constexpr int64_t kMaxColumns = 2000;
-// Rows one INSERT statement carries. One sqlite3_step then inserts this many
-// rows, which shares the statement's start-up, the step/reset calls and the
-// transaction bookkeeping among them: the writer lane is the ingestion's
-// bottleneck (see docs/benchmarks.md), and this is most of its per-row cost
-// after the B-tree itself.
-constexpr size_t kRowsPerInsert = 64;
-
 enum class DatasetState { kPulling, kDone, kFailed, kCancelled };
 
 const char* DatasetStateName(DatasetState state) {
@@ -91,14 +85,15 @@ struct DatasetIngest {
   // Written by the lane's writer thread when it handles the schema; read by
   // others only after the dataset finished.
   std::vector<arrow::Field> fields;
-  // Writer thread only: a one-row INSERT, and one of `rows_per_insert` rows
-  // (when that is more than one) for the bulk of each batch. `scratch` holds
-  // the text of temporal cells bound to the statement being stepped, one slot
-  // per parameter.
+  // Writer thread only: the dataset's feed table (temp schema of the lane's
+  // writer connection) and `INSERT INTO <staging> SELECT * FROM <feed>`,
+  // which inserts the lane's current batch in one step.
+  std::string feed_table;
   SqliteStmt insert;
-  SqliteStmt insert_many;
-  size_t rows_per_insert = 1;
-  std::vector<std::array<char, kMaxTemporalText>> scratch;
+  // The table's final definition, with the declared types users see; the
+  // staging table declares temporal columns TEXT instead (see CreateTable).
+  std::string final_ddl;
+  bool declared_types_differ = false;
 
   // Completion handshake between the writer (kEnd) and the puller.
   std::mutex done_mutex;
@@ -129,7 +124,10 @@ class IngestLane {
     sqlite3_file_control(db_.get(), "main", SQLITE_FCNTL_SIZE_LIMIT, &limit);
     // The journal only serves ROLLBACK after a failed batch (the whole
     // ingestion fails then); keep it in memory.
-    AIRLOCK_RETURN_IF_ERROR(Exec(db_.get(), "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF"));
+    // The feed tables live in the temp schema, which must not touch a disk.
+    AIRLOCK_RETURN_IF_ERROR(Exec(
+        db_.get(), "PRAGMA journal_mode=MEMORY; PRAGMA synchronous=OFF; PRAGMA temp_store=MEMORY"));
+    AIRLOCK_RETURN_IF_ERROR(RegisterBatchFeed(db_.get(), &feed_));
     AIRLOCK_ASSIGN_OR_RETURN(begin_, Prepare(db_.get(), "BEGIN"));
     AIRLOCK_ASSIGN_OR_RETURN(commit_, Prepare(db_.get(), "COMMIT"));
     AIRLOCK_ASSIGN_OR_RETURN(page_count_, Prepare(db_.get(), "PRAGMA page_count"));
@@ -228,7 +226,12 @@ class IngestLane {
     DatasetIngest& ds = *item.ds;
     if (item.kind == Item::kEnd) {
       ds.insert.reset();
-      ds.insert_many.reset();
+      if (!ds.feed_table.empty()) {
+        // Best effort: the connection drops it when it closes anyway.
+        sqlite3_exec(db_.get(), ("DROP TABLE temp." + QuoteIdentifier(ds.feed_table)).c_str(),
+                     nullptr, nullptr, nullptr);
+        ds.feed_table.clear();
+      }
       std::lock_guard<std::mutex> lock(ds.done_mutex);
       ds.finished = true;
       ds.done_cv.notify_all();
@@ -248,37 +251,33 @@ class IngestLane {
   }
 
   Status CreateTable(DatasetIngest& ds, std::vector<arrow::Field> fields) {
-    std::string ddl = "CREATE TABLE " + QuoteIdentifier(ds.staging) + " (";
-    std::string row = "(";
+    std::string columns;
+    std::string final_columns;
     for (size_t i = 0; i < fields.size(); ++i) {
       if (i > 0) {
-        ddl += ", ";
-        row += ",";
+        columns += ", ";
+        final_columns += ", ";
       }
-      ddl += QuoteIdentifier(fields[i].name) + " " + DeclaredType(fields[i]);
-      row += "?";
+      const std::string name = QuoteIdentifier(fields[i].name);
+      columns += name + " " + StagingDeclaredType(fields[i]);
+      final_columns += name + " " + DeclaredType(fields[i]);
+      if (std::string_view(StagingDeclaredType(fields[i])) != DeclaredType(fields[i])) {
+        ds.declared_types_differ = true;
+      }
     }
-    ddl += ")";
-    row += ")";
-    Status created = Exec(db_.get(), ddl);
+    Status created =
+        Exec(db_.get(), "CREATE TABLE " + QuoteIdentifier(ds.staging) + " (" + columns + ")");
     if (!created.ok()) {
       return Status::InvalidArgument("cannot create its table: " + created.message());
     }
-    const std::string insert = "INSERT INTO " + QuoteIdentifier(ds.staging) + " VALUES ";
-    AIRLOCK_ASSIGN_OR_RETURN(ds.insert, Prepare(db_.get(), insert + row));
-    const size_t max_params = static_cast<size_t>(
-        std::max(1, sqlite3_limit(db_.get(), SQLITE_LIMIT_VARIABLE_NUMBER, -1)));
-    ds.rows_per_insert = std::clamp<size_t>(max_params / fields.size(), 1, kRowsPerInsert);
-    if (ds.rows_per_insert > 1) {
-      std::string many = insert;
-      many.reserve(insert.size() + ds.rows_per_insert * (row.size() + 1));
-      for (size_t r = 0; r < ds.rows_per_insert; ++r) {
-        if (r > 0) many += ",";
-        many += row;
-      }
-      AIRLOCK_ASSIGN_OR_RETURN(ds.insert_many, Prepare(db_.get(), many));
-    }
-    ds.scratch.assign(ds.rows_per_insert * fields.size(), {});
+    ds.final_ddl = "CREATE TABLE " + QuoteIdentifier(ds.name) + " (" + final_columns + ")";
+    ds.feed_table = "_airlock_feed_" + std::to_string(ds.index);
+    AIRLOCK_RETURN_IF_ERROR(
+        Exec(db_.get(), "CREATE VIRTUAL TABLE temp." + QuoteIdentifier(ds.feed_table) + " USING " +
+                            kBatchFeedModule + "(" + std::to_string(fields.size()) + ")"));
+    AIRLOCK_ASSIGN_OR_RETURN(
+        ds.insert, Prepare(db_.get(), "INSERT INTO " + QuoteIdentifier(ds.staging) +
+                                          " SELECT * FROM temp." + QuoteIdentifier(ds.feed_table)));
     ds.fields = std::move(fields);
     return Status::Ok();
   }
@@ -306,94 +305,15 @@ class IngestLane {
     return AccountMemory();
   }
 
-  // The hot path: binds each value straight from the Arrow buffers, as many
-  // rows per statement as the dataset's multi-row INSERT holds.
+  // The hot path: one step inserts the whole batch, SQLite reading each cell
+  // straight from the Arrow buffers through the feed (batch_feed.h).
   Status InsertRows(DatasetIngest& ds, const arrow::BatchView& view) {
-    const size_t rows = view.num_rows();
-    const size_t many = ds.rows_per_insert;
-    size_t r = 0;
-    if (many > 1) {
-      sqlite3_stmt* stmt = ds.insert_many.get();
-      for (; r + many <= rows; r += many) {
-        for (size_t i = 0; i < many; ++i) BindRow(ds, stmt, i * view.num_columns(), view, r + i);
-        AIRLOCK_RETURN_IF_ERROR(StepInsert(stmt));
-      }
-    }
-    sqlite3_stmt* stmt = ds.insert.get();
-    for (; r < rows; ++r) {
-      BindRow(ds, stmt, 0, view, r);
-      AIRLOCK_RETURN_IF_ERROR(StepInsert(stmt));
-    }
-    return Status::Ok();
-  }
-
-  Status StepInsert(sqlite3_stmt* stmt) {
-    const int rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
+    feed_.view = &view;
+    const int rc = sqlite3_step(ds.insert.get());
+    sqlite3_reset(ds.insert.get());
+    feed_.view = nullptr;
     if (rc != SQLITE_DONE) return StepError(db_.get(), rc, "inserting rows");
     return Status::Ok();
-  }
-
-  // Binds row `r` of `view` to the parameters after the first `first`.
-  static void BindRow(DatasetIngest& ds, sqlite3_stmt* stmt, size_t first,
-                      const arrow::BatchView& view, size_t r) {
-    const size_t columns = view.num_columns();
-    for (size_t c = 0; c < columns; ++c) {
-      const int p = static_cast<int>(first + c) + 1;
-      if (view.IsNull(c, r)) {
-        sqlite3_bind_null(stmt, p);
-        continue;
-      }
-      char* scratch = ds.scratch[first + c].data();
-      switch (view.field(c).type) {
-        case arrow::Type::kNull:
-          sqlite3_bind_null(stmt, p);
-          break;
-        case arrow::Type::kBool:
-          sqlite3_bind_int(stmt, p, view.GetBool(c, r) ? 1 : 0);
-          break;
-        case arrow::Type::kInt32:
-          sqlite3_bind_int(stmt, p, view.GetInt32(c, r));
-          break;
-        case arrow::Type::kInt64:
-          sqlite3_bind_int64(stmt, p, view.GetInt64(c, r));
-          break;
-        case arrow::Type::kFloat64:
-          sqlite3_bind_double(stmt, p, view.GetDouble(c, r));
-          break;
-        case arrow::Type::kUtf8: {
-          const std::string_view s = view.GetString(c, r);
-          sqlite3_bind_text(stmt, p, s.empty() ? "" : s.data(), static_cast<int>(s.size()),
-                            SQLITE_STATIC);
-          break;
-        }
-        case arrow::Type::kBinary: {
-          const std::string_view s = view.GetString(c, r);
-          if (s.empty()) {
-            sqlite3_bind_zeroblob(stmt, p, 0);
-          } else {
-            sqlite3_bind_blob(stmt, p, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
-          }
-          break;
-        }
-        case arrow::Type::kDate32: {
-          const size_t n = FormatDate32To(scratch, view.GetDate32(c, r));
-          sqlite3_bind_text(stmt, p, scratch, static_cast<int>(n), SQLITE_STATIC);
-          break;
-        }
-        case arrow::Type::kTimestampMicros: {
-          const size_t n =
-              FormatTimestampTo(scratch, view.GetTimestamp(c, r), !view.field(c).timezone.empty());
-          sqlite3_bind_text(stmt, p, scratch, static_cast<int>(n), SQLITE_STATIC);
-          break;
-        }
-        case arrow::Type::kTime64Micros: {
-          const size_t n = FormatTimeTo(scratch, view.GetTime(c, r));
-          sqlite3_bind_text(stmt, p, scratch, static_cast<int>(n), SQLITE_STATIC);
-          break;
-        }
-      }
-    }
   }
 
   // Adds this lane's growth to the enclave-wide total and enforces the bound.
@@ -419,6 +339,7 @@ class IngestLane {
   Ingestion& owner_;
   SqliteDb db_;
   SqliteStmt begin_, commit_, page_count_;
+  BatchFeed feed_;  // writer thread only: the batch being inserted
   int64_t page_size_ = 4096;
   int64_t lane_bytes_ = 0;  // writer thread only
 
@@ -635,8 +556,12 @@ Status Ingestion::Run(const PullFunction& pull, const ProgressFunction& progress
 
 Status Ingestion::PublishTables() {
   for (auto& ds : datasets_) {
-    Status renamed = Exec(ds->lane->db(), "ALTER TABLE " + QuoteIdentifier(ds->staging) +
-                                              " RENAME TO " + QuoteIdentifier(ds->name));
+    sqlite3* db = ds->lane->db();
+    Status renamed = Exec(db, "ALTER TABLE " + QuoteIdentifier(ds->staging) + " RENAME TO " +
+                                  QuoteIdentifier(ds->name));
+    if (renamed.ok() && ds->declared_types_differ) {
+      renamed = RestoreDeclaredTypes(db, ds->name, ds->final_ddl);
+    }
     if (!renamed.ok()) return renamed.WithContext("dataset " + ds->name);
   }
   return Status::Ok();

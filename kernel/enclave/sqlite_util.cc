@@ -73,10 +73,12 @@ size_t WriteClock(char* out, uint64_t micros) {
   const uint64_t frac = micros % kMicrosPerSecond;
   const uint64_t secs = micros / kMicrosPerSecond;
   size_t n = WriteDigits(out, secs / 3600, 2);
-  out[n++] = ':';
-  n += WriteDigits(out + n, secs / 60 % 60, 2);
-  out[n++] = ':';
-  n += WriteDigits(out + n, secs % 60, 2);
+  // Minutes and seconds are always two digits.
+  out[n] = ':';
+  WritePair(out + n + 1, secs / 60 % 60);
+  out[n + 3] = ':';
+  WritePair(out + n + 4, secs % 60);
+  n += 6;
   if (frac != 0) {
     out[n++] = '.';
     n += WriteDigits(out + n, frac, 6);
@@ -208,6 +210,45 @@ const char* DeclaredType(const arrow::Field& field) {
       return "TIME";
   }
   return "BLOB";
+}
+
+const char* StagingDeclaredType(const arrow::Field& field) {
+  switch (field.type) {
+    case arrow::Type::kDate32:
+    case arrow::Type::kTimestampMicros:
+    case arrow::Type::kTime64Micros:
+      return "TEXT";
+    default:
+      return DeclaredType(field);
+  }
+}
+
+Status RestoreDeclaredTypes(sqlite3* db, std::string_view table, const std::string& create_table) {
+  AIRLOCK_ASSIGN_OR_RETURN(SqliteStmt version, Prepare(db, "PRAGMA schema_version"));
+  if (sqlite3_step(version.get()) != SQLITE_ROW) return Status::Internal(sqlite3_errmsg(db));
+  const int64_t schema_version = sqlite3_column_int64(version.get(), 0);
+  version.reset();
+  AIRLOCK_RETURN_IF_ERROR(Exec(db, "BEGIN; PRAGMA writable_schema=ON"));
+  Status status = [&]() -> Status {
+    AIRLOCK_ASSIGN_OR_RETURN(
+        SqliteStmt update,
+        Prepare(db, "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = ?2"));
+    sqlite3_bind_text(update.get(), 1, create_table.data(), static_cast<int>(create_table.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_text(update.get(), 2, table.data(), static_cast<int>(table.size()), SQLITE_STATIC);
+    if (sqlite3_step(update.get()) != SQLITE_DONE) return Status::Internal(sqlite3_errmsg(db));
+    if (sqlite3_changes(db) != 1) return Status::Internal("no table to redefine");
+    update.reset();
+    // A new schema cookie makes other connections reparse the schema; RESET
+    // makes this one reparse it.
+    return Exec(db, "PRAGMA schema_version = " + std::to_string(schema_version + 1) +
+                        "; COMMIT; PRAGMA writable_schema=RESET");
+  }();
+  if (!status.ok()) {
+    sqlite3_exec(db, "PRAGMA writable_schema=OFF", nullptr, nullptr, nullptr);
+    if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  return status;
 }
 
 std::optional<arrow::Field> FieldFromDeclaredType(std::string_view name,

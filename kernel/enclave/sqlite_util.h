@@ -16,7 +16,9 @@
 //   null      VOID        null
 // The text forms are exactly arrow::FormatDate32/FormatTimestamp/FormatTime.
 // DATE/TIMESTAMP/TIME/BOOLEAN/VOID get NUMERIC affinity, which leaves these
-// texts untouched (they are not numeric literals). Reading back, a declared
+// texts untouched (they are not numeric literals); ingestion fills temporal
+// columns declared TEXT and restores these declared types before any query
+// (StagingDeclaredType, RestoreDeclaredTypes). Reading back, a declared
 // type maps to the same Arrow type (timestamps with a zone come back as UTC).
 #pragma once
 
@@ -56,6 +58,22 @@ std::string QuoteIdentifier(std::string_view name);
 
 // The declared SQLite type for an Arrow field (see the table above).
 const char* DeclaredType(const arrow::Field& field);
+
+// The type a column is declared with while it is being filled: TEXT for the
+// temporal types (DATE, TIMESTAMP[TZ], TIME), DeclaredType otherwise. Their
+// declared types have NUMERIC affinity, so SQLite would try to read every
+// temporal text as a number on insert (sqlite3AtoF, ~5% of the writer's CPU)
+// only to keep it as the same text: no text form above looks like a number,
+// so the stored values are the same under either affinity.
+const char* StagingDeclaredType(const arrow::Field& field);
+
+// Replaces the definition of table `table` (no rows are touched) by
+// `create_table` — the same columns, in order, with their final declared
+// types — and makes every connection reload the schema. Only for a definition
+// that differs from the current one in declared types whose affinity does not
+// change a stored value (StagingDeclaredType -> DeclaredType). Not inside a
+// transaction.
+Status RestoreDeclaredTypes(sqlite3* db, std::string_view table, const std::string& create_table);
 
 // The Arrow type a declared SQLite type maps back to; nullopt for other names.
 std::optional<arrow::Field> FieldFromDeclaredType(std::string_view name, const char* decltype_text);

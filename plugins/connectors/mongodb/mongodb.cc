@@ -1,6 +1,7 @@
 #include "mongodb.h"
 
 #include "airlock/cpp/scope.hpp"
+#include "cursor_prefetch.h"
 #include "query_builder.h"
 #include "row_writer.h"
 
@@ -9,6 +10,10 @@ namespace {
 
 // Batches are also flushed at this size, far below Arrow's 2 GiB offsets.
 constexpr size_t kMaxBatchBytes = 64u << 20;
+// Documents read ahead of the conversion are cut into chunks of about this
+// size (a server reply is at most 16 MiB too); two chunks may wait.
+constexpr size_t kPrefetchChunkBytes = 16u << 20;
+constexpr size_t kPrefetchChunks = 2;
 
 struct DatabaseFree {
   void operator()(mongoc_database_t* d) const { mongoc_database_destroy(d); }
@@ -254,15 +259,21 @@ Status MongoConnector::Stream(const MongoSession& session, const DatasetConfig& 
     sink.Progress(sent, bytes_sent);
     return Status::Ok();
   };
-  const bson_t* doc = nullptr;
-  while (mongoc_cursor_next(cursor.get(), &doc)) {
-    AIRLOCK_RETURN_IF_ERROR(writer.Append(doc));
-    if (writer.rows() >= batch_rows || writer.bytes() >= kMaxBatchBytes) {
-      AIRLOCK_RETURN_IF_ERROR(flush());
+  // Declared after the cursor: stops reading before the cursor is destroyed.
+  CursorPrefetcher prefetcher(cursor.get(), batch_rows, kPrefetchChunkBytes, kPrefetchChunks);
+  DocumentChunk chunk;
+  while (prefetcher.Next(&chunk)) {
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      bson_t doc;
+      if (!chunk.View(i, &doc)) return Status::Internal("the server sent malformed BSON");
+      AIRLOCK_RETURN_IF_ERROR(writer.Append(&doc));
+      if (writer.rows() >= batch_rows || writer.bytes() >= kMaxBatchBytes) {
+        AIRLOCK_RETURN_IF_ERROR(flush());
+      }
     }
   }
   bson_error_t error;
-  if (mongoc_cursor_error(cursor.get(), &error)) return session.Classify(error, "reading");
+  if (prefetcher.error(&error)) return session.Classify(error, "reading");
   if (writer.rows() > 0) {
     AIRLOCK_RETURN_IF_ERROR(flush());
   } else if (sink.cancelled()) {

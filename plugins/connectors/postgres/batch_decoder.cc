@@ -110,12 +110,14 @@ Status AppendRows(const PGresult* result, const std::vector<Kind>& decode,
         break;  // variable
     }
     for (int r = 0; r < rows; ++r) {
-      if (PQgetisnull(result, r, c)) {
+      // libpq gives NULL cells length 0, so only an empty value needs the
+      // NULL test (one library call per cell fewer on the hot path).
+      const int length = PQgetlength(result, r, c);
+      if (length == 0 && PQgetisnull(result, r, c)) {
         builder.AppendNull(col);
         continue;
       }
       const char* v = PQgetvalue(result, r, c);
-      const int length = PQgetlength(result, r, c);
       if (width != 0 && static_cast<size_t>(length) != width) return BadWidth(c, length);
       switch (kind) {
         case Kind::kInt16:

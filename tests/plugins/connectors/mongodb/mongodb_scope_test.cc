@@ -6,6 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "airlock/cpp/masking.hpp"
 #include "tests/plugins/connectors/mongodb/mongo_fixture.h"
 
@@ -230,6 +233,45 @@ TEST_F(MongoScopeTest, CancellationKillsTheServerCursor) {
   EXPECT_EQ(r.status, AIRLOCK_ERR_CANCELLED) << r.message;
   EXPECT_EQ(sink.batch_rows.size(), 2u);
   EXPECT_EQ(server_->cursors_killed(), 1u);
+  EXPECT_EQ(server_->open_cursors(), 0u);
+}
+
+// The connector reads the cursor one server batch ahead of the conversion
+// (cursor_prefetch.h): while the consumer still holds the first batch, the
+// server has already been asked for the next one.
+TEST_F(MongoScopeTest, NextServerBatchIsRequestedWhileOneIsConverted) {
+  std::vector<std::string> docs;
+  for (int i = 0; i < 1000; ++i) docs.push_back(R"({"v": )" + std::to_string(i) + "}");
+  Seed("ahead", docs);
+  class Holding : public Collector {
+   public:
+    explicit Holding(airlock::testing::mongodb::MongoTestServer& server) : server_(server) {}
+    Status OnBatch(arrow::OwnedArray batch) override {
+      if (batch_rows.empty()) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (GetMores() == 0 && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polls the server's log
+        }
+        get_mores_while_held = GetMores();
+      }
+      return Collector::OnBatch(std::move(batch));
+    }
+    size_t GetMores() const {
+      size_t n = 0;
+      for (const auto& c : server_.commands()) n += c.rfind("{ \"getMore\"", 0) == 0;
+      return n;
+    }
+    size_t get_mores_while_held = 0;
+
+   private:
+    airlock::testing::mongodb::MongoTestServer& server_;
+  } sink(*server_);
+  PullResult r = Pull(Config({{"batch_rows", 100}}), "ahead", Json::object(), sink);
+  ASSERT_EQ(r.status, AIRLOCK_OK) << r.message;
+  EXPECT_GE(sink.get_mores_while_held, 1u);
+  ASSERT_EQ(sink.rows.size(), 1000u);
+  int64_t expected = 0;
+  for (const Json& v : sink.column("v")) EXPECT_EQ(v, expected++);
   EXPECT_EQ(server_->open_cursors(), 0u);
 }
 

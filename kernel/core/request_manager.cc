@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -44,21 +45,26 @@ bool InAnyGroup(const Principal& p, const std::vector<std::string>& groups) {
 }  // namespace
 
 json RequestToJson(const RequestRecord& r, const json& live_progress) {
-  json enclave = r.enclave;
-  if (!live_progress.empty()) enclave["progress"] = live_progress;
-  return {{"id", r.id},
-          {"state", RequestStateName(r.state)},
-          {"version", r.version},
-          {"requester", r.requester},
-          {"request", r.request},
-          {"decision", r.decision},
-          {"approvals", r.approvals},
-          {"enclave", enclave},
-          {"tunnel", r.tunnel},
-          {"reason", r.reason},
-          {"created_at_us", r.created_at_us},
-          {"updated_at_us", r.updated_at_us},
-          {"deadline_us", r.deadline_us}};
+  return RequestToJson(RequestRecord(r), live_progress);
+}
+
+json RequestToJson(RequestRecord&& r, const json& live_progress) {
+  if (!live_progress.empty()) r.enclave["progress"] = live_progress;
+  json view = json::object();
+  view["id"] = std::move(r.id);
+  view["state"] = RequestStateName(r.state);
+  view["version"] = r.version;
+  view["requester"] = std::move(r.requester);
+  view["request"] = std::move(r.request);
+  view["decision"] = std::move(r.decision);
+  view["approvals"] = std::move(r.approvals);
+  view["enclave"] = std::move(r.enclave);
+  view["tunnel"] = std::move(r.tunnel);
+  view["reason"] = std::move(r.reason);
+  view["created_at_us"] = r.created_at_us;
+  view["updated_at_us"] = r.updated_at_us;
+  view["deadline_us"] = r.deadline_us;
+  return view;
 }
 
 class RequestManager::Impl {
@@ -212,15 +218,21 @@ class RequestManager::Impl {
     return std::move(*loaded);
   }
 
-  json View(const RequestRecord& r) {
-    json view = RequestToJson(r, supervisor_->Progress(r.id));
+  json View(const RequestRecord& r) { return View(RequestRecord(r)); }
+
+  // The record's documents move into the view (a GET serves a freshly
+  // loaded record: copying them would only add allocations).
+  json View(RequestRecord&& r) {
     // A request whose enclave runs on an agent's host shows the agent's live
     // status (an offline agent is why its queries answer 503).
-    if (d_.remote != nullptr && r.enclave.is_object() && r.enclave.contains("agent") &&
-        r.enclave["agent"].is_string()) {
-      view["enclave"]["agent_status"] =
-          d_.remote->AgentStatus(r.enclave["agent"].get<std::string>());
+    std::optional<std::string> agent;
+    if (d_.remote != nullptr && r.enclave.is_object()) {
+      const auto it = r.enclave.find("agent");
+      if (it != r.enclave.end() && it->is_string()) agent = it->get<std::string>();
     }
+    const json progress = supervisor_->Progress(r.id);
+    json view = RequestToJson(std::move(r), progress);
+    if (agent) view["enclave"]["agent_status"] = d_.remote->AgentStatus(*agent);
     return view;
   }
 
@@ -609,7 +621,7 @@ class RequestManager::Impl {
 
   Result<json> Get(const Principal& caller, const std::string& id) {
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
-    return View(r);
+    return View(std::move(r));
   }
 
   // --- expiry scheduler ---------------------------------------------------

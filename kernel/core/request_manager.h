@@ -35,6 +35,8 @@ class Metrics;
 
 // What the API shows of a request (never a credential).
 nlohmann::json RequestToJson(const RequestRecord& record, const nlohmann::json& live_progress);
+// The same, moving the record's documents into the view.
+nlohmann::json RequestToJson(RequestRecord&& record, const nlohmann::json& live_progress);
 
 struct RequestListQuery {
   std::optional<RequestState> state;

@@ -273,7 +273,11 @@ HttpResponse V1Api::Route(const HttpRequest& request) const {
     if (!ValidRequestId(id)) return HttpResponse::Error(404, "not_found", "no such request");
     if (seg.size() == 3) {
       if (method != "GET") return MethodNotAllowed("GET");
-      return FromResult(d_.requests->Get(caller, id));
+      auto view = d_.requests->GetText(caller, id);
+      if (!view.ok()) return ErrorResponse(view.status());
+      HttpResponse r;
+      r.body = std::move(view).value();
+      return r;
     }
     if (seg.size() >= 4 && seg[3] == "results") return JobResults(request, caller, id, seg);
     if (seg.size() == 4) {

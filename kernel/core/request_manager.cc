@@ -17,6 +17,7 @@
 #include "kernel/core/enclave_supervisor.h"
 #include "kernel/core/job_results.h"
 #include "kernel/core/metrics.h"
+#include "kernel/core/request_view.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/state/state_store.h"
 
@@ -207,6 +208,18 @@ class RequestManager::Impl {
   bool CanSee(const Principal& p, const RequestRecord& r) const {
     return r.requester_subject() == p.subject || IsAdmin(p) ||
            InAnyGroup(p, d_.config->reviewer_groups) || IsEligibleApprover(p, r);
+  }
+
+  // CanSee on the stored text: the decision document is parsed only when the
+  // caller is neither the requester nor a reviewer or admin.
+  bool CanSee(const Principal& p, const StoredRequestText& r) const {
+    if (r.requester_subject == p.subject || IsAdmin(p) ||
+        InAnyGroup(p, d_.config->reviewer_groups)) {
+      return true;
+    }
+    RequestRecord decided;
+    decided.decision = json::parse(r.decision, nullptr, /*allow_exceptions=*/false);
+    return decided.decision.is_object() && IsEligibleApprover(p, decided);
   }
 
   Result<RequestRecord> LoadVisible(const Principal& caller, const std::string& id) {
@@ -624,6 +637,21 @@ class RequestManager::Impl {
     return View(std::move(r));
   }
 
+  // Get's answer as text, rendered from the stored documents without parsing
+  // them (request_view.h); the same bytes as Get(...)->dump().
+  Result<std::string> GetText(const Principal& caller, const std::string& id) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->LoadText(id));
+    // Unknown and invisible look the same: existence is not disclosed.
+    if (!loaded || !CanSee(caller, *loaded)) {
+      return Status::NotFound("request " + id + " not found");
+    }
+    std::optional<json> agent_status;
+    if (d_.remote != nullptr) {
+      if (auto agent = StoredEnclaveAgent(*loaded)) agent_status = d_.remote->AgentStatus(*agent);
+    }
+    return RenderRequestView(*loaded, supervisor_->Progress(loaded->id), agent_status);
+  }
+
   // --- expiry scheduler ---------------------------------------------------
 
   void Schedule(const std::string& id, int64_t deadline_us) {
@@ -808,6 +836,10 @@ Result<json> RequestManager::Create(const Principal& p, const json& body) {
 }
 Result<json> RequestManager::Get(const Principal& p, const std::string& id) {
   return impl_->Get(p, id);
+}
+
+Result<std::string> RequestManager::GetText(const Principal& p, const std::string& id) {
+  return impl_->GetText(p, id);
 }
 Result<json> RequestManager::List(const Principal& p, const RequestListQuery& q) {
   return impl_->List(p, q);

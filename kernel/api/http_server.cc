@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -111,13 +112,18 @@ Status ValidateOptions(const HttpServerOptions& options) {
   return Status::Ok();
 }
 
-// Accepts connections, each onto its own strand, until the I/O context stops.
+// Accepts connections, each onto its own strand, until the I/O contexts
+// stop. Connections are dealt to the I/O contexts in turn; each context has
+// one thread, so a connection's completions never hop between threads (with
+// one context run by several threads, the thread that reaps an event from
+// epoll wakes another to run its handler: a context switch per event).
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(net::io_context& ioc, std::shared_ptr<http_internal::ServerContext> context)
-      : ioc_(ioc),
+  Listener(std::vector<net::io_context*> contexts,
+           std::shared_ptr<http_internal::ServerContext> context)
+      : contexts_(std::move(contexts)),
         context_(std::move(context)),
-        acceptor_(net::make_strand(ioc)),
+        acceptor_(net::make_strand(*contexts_.front())),
         backoff_(acceptor_.get_executor()) {}
 
   Status Listen(const tcp::endpoint& endpoint) {
@@ -143,8 +149,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
  private:
   void DoAccept() {
-    acceptor_.async_accept(net::make_strand(ioc_), boost::beast::bind_front_handler(
-                                                       &Listener::OnAccept, shared_from_this()));
+    net::io_context& ioc = *contexts_[next_context_];
+    next_context_ = (next_context_ + 1) % contexts_.size();
+    acceptor_.async_accept(net::make_strand(ioc), boost::beast::bind_front_handler(
+                                                      &Listener::OnAccept, shared_from_this()));
   }
 
   void OnAccept(error_code ec, tcp::socket socket) {
@@ -169,7 +177,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
     DoAccept();
   }
 
-  net::io_context& ioc_;
+  const std::vector<net::io_context*> contexts_;
+  size_t next_context_ = 0;  // only the acceptor's strand touches it
   const std::shared_ptr<http_internal::ServerContext> context_;
   tcp::acceptor acceptor_;
   net::steady_timer backoff_;
@@ -179,10 +188,12 @@ class Listener : public std::enable_shared_from_this<Listener> {
 }  // namespace
 
 struct HttpServer::Impl {
-  // Destruction order matters: sessions and the listener belong to `ioc`, and
-  // queued handler-pool work holds sessions, so Stop() tears down the pool,
-  // then the listener, then the I/O context.
-  std::unique_ptr<net::io_context> ioc;
+  // Destruction order matters: sessions and the listener belong to the I/O
+  // contexts, and queued handler-pool work holds sessions, so Stop() tears
+  // down the pool, then the listener, then the I/O contexts.
+  std::vector<std::unique_ptr<net::io_context>> contexts;  // one per I/O thread
+  // Keep a context with no connection yet running until Stop().
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   std::unique_ptr<net::thread_pool> handler_pool;
   std::shared_ptr<Listener> listener;
   std::vector<std::thread> io_threads;
@@ -207,20 +218,25 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
 
   auto impl = std::make_unique<Impl>();
   const int io_threads = options.io_threads;
-  impl->ioc = std::make_unique<net::io_context>(io_threads);
+  std::vector<net::io_context*> contexts;
+  for (int i = 0; i < io_threads; ++i) {
+    impl->contexts.push_back(std::make_unique<net::io_context>(1));
+    contexts.push_back(impl->contexts.back().get());
+    impl->keep_running.push_back(net::make_work_guard(*impl->contexts.back()));
+  }
   impl->handler_pool = std::make_unique<net::thread_pool>(options.handler_threads);
   auto context = std::make_shared<http_internal::ServerContext>(
       std::move(options), std::move(handler), impl->handler_pool->get_executor());
   context->ssl = std::move(tls_context);
 
-  impl->listener = std::make_shared<Listener>(*impl->ioc, context);
+  impl->listener = std::make_shared<Listener>(std::move(contexts), context);
   AIRLOCK_RETURN_IF_ERROR(impl->listener->Listen(endpoint));
   impl->port = impl->listener->port();
   impl->listener->Run();
 
   impl->io_threads.reserve(static_cast<size_t>(io_threads));
   for (int i = 0; i < io_threads; ++i) {
-    impl->io_threads.emplace_back([ioc = impl->ioc.get()] {
+    impl->io_threads.emplace_back([ioc = impl->contexts[static_cast<size_t>(i)].get()] {
       // Completion handlers do not throw by design; if one does (allocation
       // failure), log it and keep serving the other connections.
       for (;;) {
@@ -250,9 +266,9 @@ void HttpServer::Stop() {
   std::lock_guard<std::mutex> lock(impl_->stop_mutex);
   if (impl_->stopped) return;
   impl_->stopped = true;
-  // Stopping the context abandons every pending accept, read and write at
+  // Stopping the contexts abandons every pending accept, read and write at
   // once, so idle keep-alive connections cannot delay shutdown.
-  impl_->ioc->stop();
+  for (auto& ioc : impl_->contexts) ioc->stop();
   for (auto& thread : impl_->io_threads) thread.join();
   impl_->io_threads.clear();
   // Running handlers finish (their responses are queued to the stopped
@@ -261,9 +277,10 @@ void HttpServer::Stop() {
   impl_->handler_pool->join();
   impl_->handler_pool.reset();
   impl_->listener.reset();
-  // Destroying the context destroys the queued completion handlers, which
+  // Destroying the contexts destroys the queued completion handlers, which
   // release the last references to sessions and so close their sockets.
-  impl_->ioc.reset();
+  impl_->keep_running.clear();
+  impl_->contexts.clear();
 }
 
 }  // namespace airlock

@@ -1,7 +1,9 @@
 // The kernel's HTTP/1.1 server (plain or TLS) on Boost.Beast. It owns the
 // sockets, enforces the input limits below, and hands each complete request
-// to one HttpHandler on a separate handler thread pool, so a handler that
-// blocks (waiting for a durable commit, say) never stalls socket I/O.
+// to one HttpHandler: first on the connection's I/O thread, where the handler
+// answers what it can without blocking, else on a separate handler thread
+// pool, so a handler that blocks (waiting for a durable commit, say) never
+// stalls socket I/O (see HttpHandler in http_types.h).
 //
 // Thread-safety: port() and Stop() may be called from any thread except a
 // handler thread (Stop() joins the handler pool).
@@ -45,6 +47,9 @@ struct HttpServerOptions {
   // Handlers wait while their commits are made durable, so this bounds the
   // requests in flight and with them how many share one group commit.
   int handler_threads = 32;
+  // Offer each request to the handler on the I/O thread first (see
+  // HttpHandler). false: every request goes straight to the handler pool.
+  bool call_handlers_on_io_threads = true;
   std::optional<TlsOptions> tls;  // set: TLS 1.2+ only, no plaintext on this port
 };
 

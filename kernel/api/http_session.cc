@@ -1,6 +1,7 @@
 // One HTTP/1.1 connection: read a bounded request on the session's strand,
-// run the handler on the handler pool, write the response back on the strand,
-// repeat while keep-alive holds. Exactly one socket operation is pending at a
+// offer it to the handler on the strand (a non-blocking answer is written at
+// once), else run the handler on the handler pool, write the response back on
+// the strand, repeat while keep-alive holds. Exactly one socket operation is pending at a
 // time, so the session needs no locking; the strand serialises completions.
 #include "kernel/api/http_session.h"
 
@@ -282,11 +283,23 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     request.tls = kTls;
     parser_.reset();
 
+    // A request the handler can answer without blocking is answered here, on
+    // the strand: no hand-off to the pool and back.
+    if (options_.call_handlers_on_io_threads) {
+      request.on_io_thread = true;
+      HttpResponse response = InvokeHandler(request);
+      if (!response.run_on_handler_pool) return WriteResponse(std::move(response));
+      request.on_io_thread = false;
+    }
     // The handler may block; it runs on the handler pool and the response
     // comes back to this session's strand.
     net::post(context_->handler_executor,
               [self = this->shared_from_this(), request = std::move(request)]() mutable {
                 HttpResponse response = self->InvokeHandler(request);
+                if (response.run_on_handler_pool) {
+                  spdlog::error("http: a handler deferred from the handler pool; answered 500");
+                  response = HttpResponse::Error(500, "internal", "internal error");
+                }
                 net::post(self->executor_, [self, response = std::move(response)]() mutable {
                   self->WriteResponse(std::move(response));
                 });

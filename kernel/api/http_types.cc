@@ -42,6 +42,12 @@ HttpResponse HttpResponse::Json(unsigned status, const nlohmann::json& body) {
   return response;
 }
 
+HttpResponse HttpResponse::RunOnHandlerPool() {
+  HttpResponse response;
+  response.run_on_handler_pool = true;
+  return response;
+}
+
 HttpResponse HttpResponse::Error(unsigned status, std::string_view error,
                                  std::string_view message) {
   return Json(status, nlohmann::json{{"error", error}, {"message", message}});

@@ -28,6 +28,10 @@ struct HttpRequest {
   std::string remote_address;        // "127.0.0.1:54321", "[::1]:54321"
   std::string peer_certificate_pem;  // client cert chain (PEM, leaf first) when TLS presented one
   bool tls = false;
+  // True while the server calls the handler on one of its I/O threads (see
+  // HttpHandler): the handler must then answer without blocking, or answer
+  // HttpResponse::RunOnHandlerPool().
+  bool on_io_thread = false;
 
   // Case-insensitive header lookup; the first match, empty when absent.
   std::string_view header(std::string_view name) const;
@@ -52,14 +56,28 @@ struct HttpResponse {
   // that cannot be opened becomes a 500.
   std::string body_file;
 
+  // Set only by RunOnHandlerPool(); every other field is then ignored.
+  bool run_on_handler_pool = false;
+
   static HttpResponse Json(unsigned status, const nlohmann::json& body);
+  // The answer of a handler called on an I/O thread (request.on_io_thread)
+  // that cannot answer without blocking: the server calls it again, with the
+  // same request, on the handler pool. Returned from the handler pool it is a
+  // contract violation and becomes a 500.
+  static HttpResponse RunOnHandlerPool();
   // {"error": "<snake_case code>", "message": "..."}
   static HttpResponse Error(unsigned status, std::string_view error, std::string_view message);
 };
 
-// Called on a handler thread (never an I/O thread), possibly concurrently
-// for different connections; it may block. An exception becomes a 500
-// {"error":"internal"} whose message never carries the exception text.
+// Called possibly concurrently for different connections. When the server's
+// HttpServerOptions::call_handlers_on_io_threads is set (the default) each
+// request is first offered to the handler on the connection's I/O thread with
+// request.on_io_thread = true: there the handler must not block (no durable
+// commit, no network, no long lock wait) and answers either directly or with
+// HttpResponse::RunOnHandlerPool(), after which it is called again on a
+// handler thread, where it may block. A quick read answered on the I/O thread
+// saves two thread hand-offs. An exception becomes a 500 {"error":"internal"}
+// whose message never carries the exception text.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 }  // namespace airlock

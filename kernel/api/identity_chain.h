@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "airlock/cpp/status.hpp"
@@ -16,6 +17,10 @@ namespace plugin_host {
 class IdentityPlugin;
 }  // namespace plugin_host
 
+// Whether the identity provider registered under `name` never blocks in
+// Authenticate (see IdentityChain::answers_without_blocking).
+bool IdentityProviderNeverBlocks(std::string_view name);
+
 class IdentityChain {
  public:
   explicit IdentityChain(std::vector<std::unique_ptr<plugin_host::IdentityPlugin>> providers);
@@ -27,8 +32,16 @@ class IdentityChain {
 
   size_t size() const { return providers_.size(); }
 
+  // True when every provider is known to authenticate from the request alone
+  // (hashing, signature checks: no network, no file, no waiting), so that
+  // Authenticate may run on an HTTP I/O thread. Known by manifest name:
+  // static-tokens and mtls. Any other provider (oidc-jwt may fetch its JWKS)
+  // makes this false.
+  bool answers_without_blocking() const { return answers_without_blocking_; }
+
  private:
   std::vector<std::unique_ptr<plugin_host::IdentityPlugin>> providers_;
+  bool answers_without_blocking_ = false;
 };
 
 }  // namespace airlock

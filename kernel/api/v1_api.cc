@@ -126,14 +126,30 @@ V1Api::V1Api(Dependencies deps) : d_(std::move(deps)) {}
 
 HttpResponse V1Api::Handle(const HttpRequest& request) const {
   HttpResponse response = Route(request);
-  if (d_.metrics != nullptr) {
-    const unsigned klass = response.status / 100;
-    d_.metrics
-        ->Get("airlock_http_requests_total", "HTTP API requests by status class", "counter",
-              "code=\"" + std::to_string(klass) + "xx\"")
-        .Add();
-  }
+  if (!response.run_on_handler_pool) CountStatus(response.status);
   return response;
+}
+
+void V1Api::CountStatus(unsigned status) const {
+  if (d_.metrics == nullptr) return;
+  const unsigned klass = status / 100;
+  if (klass >= status_counters_.size()) return;  // the server answers 500 instead
+  Metrics::Counter* cached = status_counters_[klass].load(std::memory_order_acquire);
+  if (cached == nullptr) {
+    // Registration is idempotent: racing first uses find the same series.
+    cached = &d_.metrics->Get("airlock_http_requests_total", "HTTP API requests by status class",
+                              "counter", "code=\"" + std::to_string(klass) + "xx\"");
+    status_counters_[klass].store(cached, std::memory_order_release);
+  }
+  cached->Add();
+}
+
+bool V1Api::AnswersOnIoThread(const HttpRequest& request,
+                              const std::vector<std::string_view>& seg) const {
+  // GET /v1/requests/{id}: one read from the state store's reader pool, a
+  // visibility check and the view; authentication must not block either.
+  return request.method == "GET" && seg.size() == 3 && seg[0] == "v1" && seg[1] == "requests" &&
+         d_.identity->answers_without_blocking();
 }
 
 // GET /v1/requests/{id}/results and /v1/requests/{id}/results/{index}.
@@ -165,6 +181,9 @@ HttpResponse V1Api::JobResults(const HttpRequest& request, const Principal& call
 HttpResponse V1Api::Route(const HttpRequest& request) const {
   const auto seg = Segments(request.path);
   const std::string& method = request.method;
+  if (request.on_io_thread && !AnswersOnIoThread(request, seg)) {
+    return HttpResponse::RunOnHandlerPool();
+  }
 
   // Unauthenticated endpoints: health, metrics and the API description.
   if (seg.size() == 1 && seg[0] == "healthz") {
@@ -194,6 +213,8 @@ HttpResponse V1Api::Route(const HttpRequest& request) const {
 
   auto principal = d_.identity->Authenticate(request);
   if (!principal.ok()) {
+    // The refusal is audited (a durable commit): not on an I/O thread.
+    if (request.on_io_thread) return HttpResponse::RunOnHandlerPool();
     // Refusals are decision points too. The credential itself is never recorded.
     (void)d_.audit->Append({{"event", "auth.refused"},
                             {"reason", principal.status().message()},
@@ -252,7 +273,11 @@ HttpResponse V1Api::Route(const HttpRequest& request) const {
     if (!ValidRequestId(id)) return HttpResponse::Error(404, "not_found", "no such request");
     if (seg.size() == 3) {
       if (method != "GET") return MethodNotAllowed("GET");
-      return FromResult(d_.requests->Get(caller, id));
+      auto view = d_.requests->GetText(caller, id);
+      if (!view.ok()) return ErrorResponse(view.status());
+      HttpResponse r;
+      r.body = std::move(view).value();
+      return r;
     }
     if (seg.size() >= 4 && seg[3] == "results") return JobResults(request, caller, id, seg);
     if (seg.size() == 4) {

@@ -3,6 +3,8 @@
 // here (see http_server.h); see docs/api/openapi.json for the contract.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -13,12 +15,12 @@
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
 #include "kernel/api/http_types.h"
+#include "kernel/core/metrics.h"
 
 namespace airlock {
 
 class AuditLog;
 class IdentityChain;
-class Metrics;
 class RequestManager;
 
 // HTTP status for a Status code (400, 401, 403, 404, 409, 422, 429, 503, ...).
@@ -49,9 +51,17 @@ class V1Api {
 
  private:
   HttpResponse Route(const HttpRequest& request) const;
+  // Whether `request` may be answered on an HTTP I/O thread: a read that
+  // waits on no commit, no network and no long lock (see HttpHandler).
+  bool AnswersOnIoThread(const HttpRequest& request,
+                         const std::vector<std::string_view>& seg) const;
+  void CountStatus(unsigned status) const;
   HttpResponse JobResults(const HttpRequest& request, const Principal& caller,
                           const std::string& id, const std::vector<std::string_view>& seg) const;
   Dependencies d_;
+  // airlock_http_requests_total by status class (index status / 100),
+  // registered on first use; Metrics keeps the counters alive.
+  mutable std::array<std::atomic<Metrics::Counter*>, 6> status_counters_{};
 };
 
 }  // namespace airlock

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -16,6 +17,7 @@
 #include "kernel/core/enclave_supervisor.h"
 #include "kernel/core/job_results.h"
 #include "kernel/core/metrics.h"
+#include "kernel/core/request_view.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/state/state_store.h"
 
@@ -44,21 +46,26 @@ bool InAnyGroup(const Principal& p, const std::vector<std::string>& groups) {
 }  // namespace
 
 json RequestToJson(const RequestRecord& r, const json& live_progress) {
-  json enclave = r.enclave;
-  if (!live_progress.empty()) enclave["progress"] = live_progress;
-  return {{"id", r.id},
-          {"state", RequestStateName(r.state)},
-          {"version", r.version},
-          {"requester", r.requester},
-          {"request", r.request},
-          {"decision", r.decision},
-          {"approvals", r.approvals},
-          {"enclave", enclave},
-          {"tunnel", r.tunnel},
-          {"reason", r.reason},
-          {"created_at_us", r.created_at_us},
-          {"updated_at_us", r.updated_at_us},
-          {"deadline_us", r.deadline_us}};
+  return RequestToJson(RequestRecord(r), live_progress);
+}
+
+json RequestToJson(RequestRecord&& r, const json& live_progress) {
+  if (!live_progress.empty()) r.enclave["progress"] = live_progress;
+  json view = json::object();
+  view["id"] = std::move(r.id);
+  view["state"] = RequestStateName(r.state);
+  view["version"] = r.version;
+  view["requester"] = std::move(r.requester);
+  view["request"] = std::move(r.request);
+  view["decision"] = std::move(r.decision);
+  view["approvals"] = std::move(r.approvals);
+  view["enclave"] = std::move(r.enclave);
+  view["tunnel"] = std::move(r.tunnel);
+  view["reason"] = std::move(r.reason);
+  view["created_at_us"] = r.created_at_us;
+  view["updated_at_us"] = r.updated_at_us;
+  view["deadline_us"] = r.deadline_us;
+  return view;
 }
 
 class RequestManager::Impl {
@@ -207,6 +214,18 @@ class RequestManager::Impl {
            InAnyGroup(p, d_.config->reviewer_groups) || IsEligibleApprover(p, r);
   }
 
+  // CanSee on the stored text: the decision document is parsed only when the
+  // caller is neither the requester nor a reviewer or admin.
+  bool CanSee(const Principal& p, const StoredRequestText& r) const {
+    if (r.requester_subject == p.subject || IsAdmin(p) ||
+        InAnyGroup(p, d_.config->reviewer_groups)) {
+      return true;
+    }
+    RequestRecord decided;
+    decided.decision = json::parse(r.decision, nullptr, /*allow_exceptions=*/false);
+    return decided.decision.is_object() && IsEligibleApprover(p, decided);
+  }
+
   Result<RequestRecord> LoadVisible(const Principal& caller, const std::string& id) {
     AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(id));
     // Unknown and invisible look the same: existence is not disclosed.
@@ -216,15 +235,21 @@ class RequestManager::Impl {
     return std::move(*loaded);
   }
 
-  json View(const RequestRecord& r) {
-    json view = RequestToJson(r, supervisor_->Progress(r.id));
+  json View(const RequestRecord& r) { return View(RequestRecord(r)); }
+
+  // The record's documents move into the view (a GET serves a freshly
+  // loaded record: copying them would only add allocations).
+  json View(RequestRecord&& r) {
     // A request whose enclave runs on an agent's host shows the agent's live
     // status (an offline agent is why its queries answer 503).
-    if (d_.remote != nullptr && r.enclave.is_object() && r.enclave.contains("agent") &&
-        r.enclave["agent"].is_string()) {
-      view["enclave"]["agent_status"] =
-          d_.remote->AgentStatus(r.enclave["agent"].get<std::string>());
+    std::optional<std::string> agent;
+    if (d_.remote != nullptr && r.enclave.is_object()) {
+      const auto it = r.enclave.find("agent");
+      if (it != r.enclave.end() && it->is_string()) agent = it->get<std::string>();
     }
+    const json progress = supervisor_->Progress(r.id);
+    json view = RequestToJson(std::move(r), progress);
+    if (agent) view["enclave"]["agent_status"] = d_.remote->AgentStatus(*agent);
     return view;
   }
 
@@ -613,7 +638,22 @@ class RequestManager::Impl {
 
   Result<json> Get(const Principal& caller, const std::string& id) {
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
-    return View(r);
+    return View(std::move(r));
+  }
+
+  // Get's answer as text, rendered from the stored documents without parsing
+  // them (request_view.h); the same bytes as Get(...)->dump().
+  Result<std::string> GetText(const Principal& caller, const std::string& id) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->LoadText(id));
+    // Unknown and invisible look the same: existence is not disclosed.
+    if (!loaded || !CanSee(caller, *loaded)) {
+      return Status::NotFound("request " + id + " not found");
+    }
+    std::optional<json> agent_status;
+    if (d_.remote != nullptr) {
+      if (auto agent = StoredEnclaveAgent(*loaded)) agent_status = d_.remote->AgentStatus(*agent);
+    }
+    return RenderRequestView(*loaded, supervisor_->Progress(loaded->id), agent_status);
   }
 
   // --- expiry scheduler ---------------------------------------------------
@@ -800,6 +840,10 @@ Result<json> RequestManager::Create(const Principal& p, const json& body) {
 }
 Result<json> RequestManager::Get(const Principal& p, const std::string& id) {
   return impl_->Get(p, id);
+}
+
+Result<std::string> RequestManager::GetText(const Principal& p, const std::string& id) {
+  return impl_->GetText(p, id);
 }
 Result<json> RequestManager::List(const Principal& p, const RequestListQuery& q) {
   return impl_->List(p, q);

@@ -35,6 +35,8 @@ class Metrics;
 
 // What the API shows of a request (never a credential).
 nlohmann::json RequestToJson(const RequestRecord& record, const nlohmann::json& live_progress);
+// The same, moving the record's documents into the view.
+nlohmann::json RequestToJson(RequestRecord&& record, const nlohmann::json& live_progress);
 
 struct RequestListQuery {
   std::optional<RequestState> state;
@@ -77,6 +79,9 @@ class RequestManager {
 
   Result<nlohmann::json> Create(const Principal& requester, const nlohmann::json& body);
   Result<nlohmann::json> Get(const Principal& caller, const std::string& id);
+  // Get's answer already serialised (compact, the bytes of Get(...)->dump()),
+  // rendered from the stored text without parsing it again.
+  Result<std::string> GetText(const Principal& caller, const std::string& id);
   Result<nlohmann::json> List(const Principal& caller, const RequestListQuery& query);
   Result<nlohmann::json> Approve(const Principal& approver, const std::string& id,
                                  const std::string& comment);

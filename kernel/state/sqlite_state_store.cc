@@ -192,6 +192,7 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
 
   Status Save(const RequestRecord& record) override;
   Result<std::optional<RequestRecord>> Load(std::string_view id) override;
+  Result<std::optional<StoredRequestText>> LoadText(std::string_view id) override;
   Result<RequestPage> List(const RequestFilter& filter) override;
   Result<std::vector<RequestRecord>> LoadActive() override;
 
@@ -543,6 +544,44 @@ Result<std::optional<RequestRecord>> SqliteStateStoreImpl::Load(std::string_view
   if (rc != SQLITE_ROW) return sqlite::Error(reader->db.get(), "loading request");
   AIRLOCK_ASSIGN_OR_RETURN(RequestRecord record, RowToRecord(stmt));
   return std::optional<RequestRecord>(std::move(record));
+}
+
+// The documents are returned as stored: Save wrote them with dump(), so
+// they need no parsing to be passed on.
+Result<std::optional<StoredRequestText>> SqliteStateStoreImpl::LoadText(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRequestIdBytes) return std::optional<StoredRequestText>();
+  Lease reader = AcquireReader();
+  sqlite3_stmt* stmt = reader->load.get();
+  sqlite::StmtScope scope(stmt);
+  sqlite::BindText(stmt, 1, id);
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return std::optional<StoredRequestText>();
+  if (rc != SQLITE_ROW) return sqlite::Error(reader->db.get(), "loading request");
+  StoredRequestText text;
+  text.id = std::string(sqlite::ColumnText(stmt, kId));
+  const std::string_view state_name = sqlite::ColumnText(stmt, kState);
+  auto state = ParseRequestState(state_name);
+  if (!state) {
+    return Status::Internal("stored request " + text.id + " has unknown state \"" +
+                            std::string(state_name) + "\"");
+  }
+  text.state = *state;
+  text.version = sqlite3_column_int64(stmt, kVersion);
+  text.requester_subject = std::string(sqlite::ColumnText(stmt, kRequesterSubject));
+  text.created_at_us = sqlite3_column_int64(stmt, kCreatedAt);
+  text.updated_at_us = sqlite3_column_int64(stmt, kUpdatedAt);
+  text.deadline_us = sqlite3_column_int64(stmt, kDeadline);
+  text.reason = std::string(sqlite::ColumnText(stmt, kReason));
+  std::string* documents[] = {&text.requester, &text.request, &text.decision,
+                              &text.approvals, &text.enclave, &text.tunnel};
+  for (int i = 0; i < 6; ++i) {
+    *documents[i] = std::string(sqlite::ColumnText(stmt, kRequester + i));
+    if (documents[i]->empty()) {
+      return Status::Internal("stored request " + text.id + " has a corrupt " + kDocumentNames[i] +
+                              " document");
+    }
+  }
+  return std::optional<StoredRequestText>(std::move(text));
 }
 
 Result<RequestPage> SqliteStateStoreImpl::List(const RequestFilter& filter) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,22 @@ struct RequestPage {
   std::string next_page_token;
 };
 
+// A stored record whose six JSON documents stay the text the store keeps:
+// the compact serialisation Save writes (nlohmann dump(): keys sorted, no
+// whitespace), byte-identical to serialising the parsed document again. For
+// readers that only pass the documents on (GET /v1/requests/{id}).
+struct StoredRequestText {
+  std::string id;
+  RequestState state = RequestState::kSubmitted;
+  int64_t version = 0;
+  std::string requester_subject;  // RequestRecord::requester_subject()
+  std::string requester, request, decision, approvals, enclave, tunnel;
+  std::string reason;
+  int64_t created_at_us = 0;
+  int64_t updated_at_us = 0;
+  int64_t deadline_us = 0;
+};
+
 class StateStore {
  public:
   virtual ~StateStore() = default;
@@ -53,6 +70,30 @@ class StateStore {
 
   // The stored record, or nullopt when no request has this id.
   virtual Result<std::optional<RequestRecord>> Load(std::string_view id) = 0;
+
+  // The stored record as text, or nullopt when no request has this id. This
+  // default loads and serialises; a backend that keeps the text overrides it
+  // to skip parsing.
+  virtual Result<std::optional<StoredRequestText>> LoadText(std::string_view id) {
+    AIRLOCK_ASSIGN_OR_RETURN(std::optional<RequestRecord> record, Load(id));
+    if (!record) return std::optional<StoredRequestText>();
+    StoredRequestText text;
+    text.id = record->id;
+    text.state = record->state;
+    text.version = record->version;
+    text.requester_subject = record->requester_subject();
+    text.requester = record->requester.dump();
+    text.request = record->request.dump();
+    text.decision = record->decision.dump();
+    text.approvals = record->approvals.dump();
+    text.enclave = record->enclave.dump();
+    text.tunnel = record->tunnel.dump();
+    text.reason = record->reason;
+    text.created_at_us = record->created_at_us;
+    text.updated_at_us = record->updated_at_us;
+    text.deadline_us = record->deadline_us;
+    return std::optional<StoredRequestText>(std::move(text));
+  }
 
   // Records matching `filter`, newest first (created_at_us, then id, both
   // descending). Paging is keyset-based, so records created while paging

@@ -46,8 +46,11 @@ struct Digest {
 Result<std::unique_ptr<StaticTokens>> StaticTokens::Create(const Json& config,
                                                            const sdk::Host& host) {
   AIRLOCK_ASSIGN_OR_RETURN(StaticTokensConfig parsed, ParseConfig(config));
+  Md sha256(EVP_MD_fetch(nullptr, "SHA256", nullptr));
+  if (!sha256) return Status::Internal("SHA-256 is unavailable");
   host.Info("loaded " + std::to_string(parsed.tokens.size()) + " token hash(es)");
-  return std::unique_ptr<StaticTokens>(new StaticTokens(std::move(parsed), host));
+  return std::unique_ptr<StaticTokens>(
+      new StaticTokens(std::move(parsed), host, std::move(sha256)));
 }
 
 int64_t StaticTokens::NowMicros() const {
@@ -66,8 +69,8 @@ Result<Principal> StaticTokens::Authenticate(const sdk::HttpRequestView& request
   if (token.size() > kMaxTokenLength) return Status::NotApplicable("bearer credential too long");
 
   Digest digest;
-  if (EVP_Digest(token.data(), token.size(), digest.bytes, &digest.length, EVP_sha256(), nullptr) !=
-          1 ||
+  if (EVP_Digest(token.data(), token.size(), digest.bytes, &digest.length, sha256_.get(),
+                 nullptr) != 1 ||
       digest.length != kDigestSize) {
     return Status::Internal("SHA-256 is unavailable");
   }

@@ -9,6 +9,8 @@
 
 #include <memory>
 
+#include <openssl/evp.h>
+
 #include "airlock/cpp/host.hpp"
 #include "airlock/cpp/plugin.hpp"
 #include "airlock/cpp/status.hpp"
@@ -30,13 +32,21 @@ class StaticTokens : public sdk::IdentityProvider {
   Result<Principal> Authenticate(const sdk::HttpRequestView& request) override;
 
  private:
-  StaticTokens(StaticTokensConfig config, sdk::Host host)
-      : config_(std::move(config)), host_(std::move(host)) {}
+  struct MdFree {
+    void operator()(EVP_MD* md) const { EVP_MD_free(md); }
+  };
+  using Md = std::unique_ptr<EVP_MD, MdFree>;
+
+  StaticTokens(StaticTokensConfig config, sdk::Host host, Md sha256)
+      : config_(std::move(config)), host_(std::move(host)), sha256_(std::move(sha256)) {}
 
   int64_t NowMicros() const;
 
   const StaticTokensConfig config_;
   const sdk::Host host_;
+  // Fetched once: an EVP_sha256() digest is looked up in the provider store
+  // (a locked lookup) on every use.
+  const Md sha256_;
 };
 
 }  // namespace airlock::identity::static_tokens

@@ -334,6 +334,7 @@ TEST(HttpServerTest, SlowHandlerDoesNotBlockOtherConnections) {
   bool release_slow = false;
   auto server = MustStart(options, [&](const HttpRequest& request) {
     if (request.path == "/slow") {
+      if (request.on_io_thread) return HttpResponse::RunOnHandlerPool();
       std::unique_lock lock(mutex);
       slow_entered = true;
       changed.notify_all();
@@ -366,6 +367,100 @@ TEST(HttpServerTest, SlowHandlerDoesNotBlockOtherConnections) {
   auto slow_response = slow.get();
   EXPECT_EQ(slow_response.status, 200u) << slow_response.error;
   EXPECT_EQ(slow_response.json()["path"], "/slow");
+}
+
+// What one handler call saw.
+struct Call {
+  std::string path;
+  bool on_io_thread = false;
+  std::thread::id thread;
+};
+
+// Answers /quick wherever it is called and defers /blocking from the I/O
+// thread to the handler pool; records every call.
+struct RecordingHandler {
+  std::shared_ptr<std::mutex> mutex = std::make_shared<std::mutex>();
+  std::shared_ptr<std::vector<Call>> calls = std::make_shared<std::vector<Call>>();
+  HttpHandler handler() const {
+    return [mutex = mutex, calls = calls](const HttpRequest& request) {
+      {
+        std::lock_guard lock(*mutex);
+        calls->push_back({request.path, request.on_io_thread, std::this_thread::get_id()});
+      }
+      if (request.path == "/blocking" && request.on_io_thread) {
+        return HttpResponse::RunOnHandlerPool();
+      }
+      return HttpResponse::Json(200, {{"path", request.path}, {"io", request.on_io_thread}});
+    };
+  }
+  std::vector<Call> Snapshot() const {
+    std::lock_guard lock(*mutex);
+    return *calls;
+  }
+};
+
+TEST(HttpServerTest, QuickAnswersComeFromTheIoThreadWithoutTheHandlerPool) {
+  RecordingHandler recorder;
+  auto server = MustStart({}, recorder.handler());
+  ASSERT_TRUE(server);
+  HttpClient client("127.0.0.1", server->port());
+  for (int i = 0; i < 3; ++i) {
+    auto response = client.Get("/quick");
+    ASSERT_EQ(response.status, 200u) << response.error;
+    EXPECT_EQ(response.json()["io"], true);
+  }
+  const auto calls = recorder.Snapshot();
+  ASSERT_EQ(calls.size(), 3u);  // one call per request: never again on the pool
+  for (const auto& call : calls) EXPECT_TRUE(call.on_io_thread);
+}
+
+TEST(HttpServerTest, DeferredRequestIsCalledAgainOnTheHandlerPool) {
+  HttpServerOptions options;
+  options.io_threads = 1;
+  RecordingHandler recorder;
+  auto server = MustStart(options, recorder.handler());
+  ASSERT_TRUE(server);
+  HttpClient client("127.0.0.1", server->port());
+  auto quick = client.Get("/quick");
+  auto blocking = client.Post("/blocking", "{}");
+  ASSERT_EQ(quick.status, 200u) << quick.error;
+  ASSERT_EQ(blocking.status, 200u) << blocking.error;
+  EXPECT_EQ(blocking.json()["io"], false);  // the pool's answer is the one sent
+  const auto calls = recorder.Snapshot();
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[0].path, "/quick");
+  EXPECT_EQ(calls[1].path, "/blocking");
+  EXPECT_TRUE(calls[1].on_io_thread);
+  EXPECT_EQ(calls[2].path, "/blocking");
+  EXPECT_FALSE(calls[2].on_io_thread);
+  // The single I/O thread answered /quick and offered /blocking; the second
+  // call of /blocking ran elsewhere.
+  EXPECT_EQ(calls[0].thread, calls[1].thread);
+  EXPECT_NE(calls[2].thread, calls[1].thread);
+}
+
+TEST(HttpServerTest, DeferringFromTheHandlerPoolIsA500) {
+  auto server = MustStart({}, [](const HttpRequest&) { return HttpResponse::RunOnHandlerPool(); });
+  ASSERT_TRUE(server);
+  HttpClient client("127.0.0.1", server->port());
+  auto response = client.Get("/");
+  EXPECT_EQ(response.status, 500u) << response.error;
+  EXPECT_EQ(response.json()["error"], "internal");
+}
+
+TEST(HttpServerTest, IoThreadOfferCanBeTurnedOff) {
+  HttpServerOptions options;
+  options.call_handlers_on_io_threads = false;
+  RecordingHandler recorder;
+  auto server = MustStart(options, recorder.handler());
+  ASSERT_TRUE(server);
+  HttpClient client("127.0.0.1", server->port());
+  auto response = client.Get("/quick");
+  ASSERT_EQ(response.status, 200u) << response.error;
+  EXPECT_EQ(response.json()["io"], false);
+  const auto calls = recorder.Snapshot();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_FALSE(calls[0].on_io_thread);
 }
 
 TEST(HttpServerTest, ReadTimeoutClosesAStalledRequest) {

@@ -1,6 +1,7 @@
 // The v1 API fails closed: when the audit log cannot be written (here it is
 // opened on /dev/full, a real device that answers every write with ENOSPC),
-// health turns 503 and no state-changing call is accepted.
+// health turns 503 and no state-changing call is accepted. On an HTTP I/O
+// thread it answers only what cannot block and defers the rest.
 #include "kernel/api/v1_api.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include "kernel/plugin_host/host_services.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/plugin_host/plugin_loader.h"
+#include "tests/support/temp_dir.h"
 
 namespace airlock {
 namespace {
@@ -43,20 +45,40 @@ std::string Sha256Hex(const std::string& s) {
   return out;
 }
 
+// The static-tokens provider, knowing the token "tok" as alice.
+class StaticTokensChain {
+ public:
+  StaticTokensChain() : services_(callbacks_), loader_(services_.get()) {
+    auto library =
+        loader_.Load(std::string(AIRLOCK_PLUGIN_DIR) + "/airlock_identity_static_tokens.so",
+                     std::nullopt, AIRLOCK_KIND_IDENTITY);
+    EXPECT_TRUE(library.ok()) << library.status().ToString();
+    if (!library.ok()) return;
+    json config = {{"tokens",
+                    {{{"sha256", Sha256Hex("tok")},
+                      {"subject", "alice"},
+                      {"kind", "human"},
+                      {"groups", {"analysts"}}}}}};
+    auto identity = plugin_host::IdentityPlugin::Create(*library, config);
+    EXPECT_TRUE(identity.ok()) << identity.status().ToString();
+    if (!identity.ok()) return;
+    std::vector<std::unique_ptr<plugin_host::IdentityPlugin>> providers;
+    providers.push_back(std::move(identity).value());
+    chain_ = std::make_unique<IdentityChain>(std::move(providers));
+  }
+  const IdentityChain* get() const { return chain_.get(); }
+
+ private:
+  NullHost callbacks_;
+  plugin_host::HostServicesTable services_;
+  plugin_host::PluginLoader loader_;
+  std::unique_ptr<IdentityChain> chain_;
+};
+
 TEST(V1Api, FailsClosedWhenTheAuditLogCannotBeWritten) {
-  NullHost callbacks;
-  plugin_host::HostServicesTable services(callbacks);
-  plugin_host::PluginLoader loader(services.get());
-  auto library = loader.Load(std::string(AIRLOCK_PLUGIN_DIR) + "/airlock_identity_static_tokens.so",
-                             std::nullopt, AIRLOCK_KIND_IDENTITY);
-  ASSERT_TRUE(library.ok()) << library.status().ToString();
-  json config = {{"tokens", {{{"sha256", Sha256Hex("tok")}, {"subject", "alice"},
-                              {"kind", "human"}, {"groups", {"analysts"}}}}}};
-  auto identity = plugin_host::IdentityPlugin::Create(*library, config);
-  ASSERT_TRUE(identity.ok()) << identity.status().ToString();
-  std::vector<std::unique_ptr<plugin_host::IdentityPlugin>> providers;
-  providers.push_back(std::move(identity).value());
-  IdentityChain chain(std::move(providers));
+  StaticTokensChain identity;
+  ASSERT_NE(identity.get(), nullptr);
+  const IdentityChain& chain = *identity.get();
 
   AuditOptions options;
   options.skip_recovery = true;
@@ -94,6 +116,56 @@ TEST(V1Api, FailsClosedWhenTheAuditLogCannotBeWritten) {
   // Unauthenticated callers are still refused as such, not served.
   create.headers = {{"Authorization", "Bearer wrong"}};
   EXPECT_EQ(api.Handle(create).status, 401u);
+}
+
+TEST(V1Api, OnAnIoThreadOnlyNonBlockingReadsAreAnswered) {
+  StaticTokensChain identity;
+  ASSERT_NE(identity.get(), nullptr);
+  EXPECT_TRUE(identity.get()->answers_without_blocking());
+  EXPECT_TRUE(IdentityProviderNeverBlocks("mtls"));
+  EXPECT_FALSE(IdentityProviderNeverBlocks("oidc-jwt"));  // may fetch its JWKS
+
+  test::TempDir dir;
+  AuditOptions options;
+  options.write_anchor = false;
+  auto audit = AuditLog::Open(dir.path() + "/audit.log", options);
+  ASSERT_TRUE(audit.ok()) << audit.status().ToString();
+  Metrics metrics;
+  V1Api::Dependencies deps;
+  deps.requests = nullptr;  // never reached: every request below stops earlier
+  deps.identity = identity.get();
+  deps.audit = audit->get();
+  deps.metrics = &metrics;
+  V1Api api(std::move(deps));
+
+  auto on_io = [](std::string method, std::string path, std::string token) {
+    HttpRequest request;
+    request.method = std::move(method);
+    request.path = request.target = std::move(path);
+    request.headers = {{"Authorization", "Bearer " + token}};
+    request.on_io_thread = true;
+    return request;
+  };
+  // Writes (they commit), other reads and unauthenticated routes: deferred.
+  EXPECT_TRUE(api.Handle(on_io("POST", "/v1/requests", "tok")).run_on_handler_pool);
+  EXPECT_TRUE(api.Handle(on_io("GET", "/v1/requests", "tok")).run_on_handler_pool);
+  EXPECT_TRUE(api.Handle(on_io("GET", "/v1/requests/req_1/results", "tok")).run_on_handler_pool);
+  EXPECT_TRUE(api.Handle(on_io("GET", "/healthz", "")).run_on_handler_pool);
+  EXPECT_TRUE(api.Handle(on_io("GET", "/v1/audit", "tok")).run_on_handler_pool);
+
+  // A refused credential is audited, which waits for a durable commit: the
+  // refusal is deferred unrecorded, and recorded once on the pool.
+  const uint64_t before = (*audit)->last_sequence();
+  HttpRequest refused = on_io("GET", "/v1/requests/req_1", "wrong");
+  EXPECT_TRUE(api.Handle(refused).run_on_handler_pool);
+  EXPECT_EQ((*audit)->last_sequence(), before);
+  EXPECT_EQ(metrics.Render().find("airlock_http_requests_total"), std::string::npos)
+      << "deferred answers are not counted";
+  refused.on_io_thread = false;
+  EXPECT_EQ(api.Handle(refused).status, 401u);
+  EXPECT_EQ((*audit)->last_sequence(), before + 1);
+  EXPECT_NE(metrics.Render().find("airlock_http_requests_total{code=\"4xx\"} 1"), std::string::npos)
+      << metrics.Render();
 }
 
 }  // namespace

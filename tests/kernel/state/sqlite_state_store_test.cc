@@ -110,6 +110,45 @@ TEST(SqliteStateStoreTest, SaveThenLoadRoundTripsEveryField) {
   EXPECT_EQ(info.st_mode & 0777, 0600u);
 }
 
+TEST(SqliteStateStoreTest, LoadTextGivesTheStoredDocumentsAsTheirSerialisation) {
+  ScratchDir dir;
+  auto store = OpenOrDie(dir.File("state.db"));
+  ASSERT_TRUE(store);
+  const RequestRecord record = FullRecord();
+  ASSERT_TRUE(store->Save(record).ok());
+  auto text = store->LoadText(record.id);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  ASSERT_TRUE(text->has_value());
+  const StoredRequestText& t = **text;
+  EXPECT_EQ(t.id, record.id);
+  EXPECT_EQ(t.state, record.state);
+  EXPECT_EQ(t.version, record.version);
+  EXPECT_EQ(t.requester_subject, "alice@example.com");
+  EXPECT_EQ(t.requester, record.requester.dump());
+  EXPECT_EQ(t.request, record.request.dump());
+  EXPECT_EQ(t.decision, record.decision.dump());
+  EXPECT_EQ(t.approvals, record.approvals.dump());
+  EXPECT_EQ(t.enclave, record.enclave.dump());
+  EXPECT_EQ(t.tunnel, record.tunnel.dump());
+  EXPECT_EQ(t.reason, record.reason);
+  EXPECT_EQ(t.created_at_us, record.created_at_us);
+  EXPECT_EQ(t.updated_at_us, record.updated_at_us);
+  EXPECT_EQ(t.deadline_us, record.deadline_us);
+
+  // The interface's default (load, then serialise) agrees field for field.
+  auto fallback = store->StateStore::LoadText(record.id);
+  ASSERT_TRUE(fallback.ok() && fallback->has_value());
+  EXPECT_EQ((*fallback)->requester, t.requester);
+  EXPECT_EQ((*fallback)->request, t.request);
+  EXPECT_EQ((*fallback)->decision, t.decision);
+  EXPECT_EQ((*fallback)->enclave, t.enclave);
+  EXPECT_EQ((*fallback)->requester_subject, t.requester_subject);
+
+  auto missing = store->LoadText("req-none");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+}
+
 TEST(SqliteStateStoreTest, EnforcesVersionsWithConflict) {
   ScratchDir dir;
   auto store = OpenOrDie(dir.File("state.db"));

@@ -87,6 +87,7 @@ class Session final : public SessionHandle,
   // --- ResponseChannel -----------------------------------------------------
 
   void Respond(Response response) override {
+    job_slot_.reset();
     net::post(stream_.get_executor(),
               [self = this->shared_from_this(), res = std::move(response)]() mutable {
                 self->Write(std::move(res));
@@ -129,6 +130,7 @@ class Session final : public SessionHandle,
   }
 
   void EndChunked(std::string data, http::fields trailers, bool keep_alive) override {
+    job_slot_.reset();
     net::post(stream_.get_executor(), [self = this->shared_from_this(), data = std::move(data),
                                        trailers = std::move(trailers), keep_alive]() mutable {
       self->tail_ = std::move(data);
@@ -138,6 +140,7 @@ class Session final : public SessionHandle,
   }
 
   void AbortChunked(std::string data) override {
+    job_slot_.reset();
     net::post(stream_.get_executor(),
               [self = this->shared_from_this(), data = std::move(data)]() mutable {
                 self->tail_ = std::move(data);
@@ -230,12 +233,20 @@ class Session final : public SessionHandle,
     Lowest().expires_never();
     net::post(context_.query_pool,
               [self = this->shared_from_this(), dispatch = std::move(*routed.dispatch),
-               version = request.version(),
-               keep_alive = request.keep_alive()] { self->RunJob(dispatch, version, keep_alive); });
+               version = request.version(), keep_alive = request.keep_alive()]() mutable {
+                self->RunJob(dispatch, version, keep_alive);
+              });
   }
 
   // On a query thread.
-  void RunJob(const Dispatch& dispatch, unsigned version, bool keep_alive) {
+  void RunJob(Dispatch& dispatch, unsigned version, bool keep_alive) {
+    // The credential's place is given back as the final part of the answer is
+    // handed to the I/O thread (Respond, EndChunked, AbortChunked), not when
+    // this job's closure is destroyed: a client that reads its answer and
+    // asks again at once must not find its own finished query still counted.
+    job_slot_.reset();
+    if (dispatch.slot.has_value()) job_slot_.emplace(std::move(*dispatch.slot));
+    dispatch.slot.reset();
     try {
       if (dispatch.action == Action::kQuery) {
         RunQuery(*dispatch.endpoint, dispatch.sql, dispatch.format, context_.limits, context_.host,
@@ -248,6 +259,7 @@ class Session final : public SessionHandle,
       context_.host.Error(std::string("tunnel request failed: ") + e.what());
       broken_ = true;
     }
+    job_slot_.reset();
     if (broken_) {
       net::post(stream_.get_executor(), [self = this->shared_from_this()] { self->DoClose(); });
     }
@@ -327,6 +339,8 @@ class Session final : public SessionHandle,
   std::optional<ResponseHeader> chunked_header_;
   std::optional<http::response_serializer<http::empty_body>> chunked_serializer_;
   std::string tail_;
+  // The running job's place (query thread only; see RunJob).
+  std::optional<EndpointState::JobSlot> job_slot_;
   http::fields trailers_;
   std::array<char, 4096> drain_;
   size_t drained_ = 0;

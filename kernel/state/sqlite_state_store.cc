@@ -107,16 +107,21 @@ std::string ActiveSql() {
          ") ORDER BY created_at_us, id";
 }
 
-Result<RequestRecord> RowToRecord(sqlite3_stmt* stmt) {
-  RequestRecord record;
-  record.id = std::string(sqlite::ColumnText(stmt, kId));
+// The state column of the row of request `id`.
+Result<RequestState> StoredState(sqlite3_stmt* stmt, const std::string& id) {
   const std::string_view state_name = sqlite::ColumnText(stmt, kState);
   auto state = ParseRequestState(state_name);
   if (!state) {
-    return Status::Internal("stored request " + record.id + " has unknown state \"" +
+    return Status::Internal("stored request " + id + " has unknown state \"" +
                             std::string(state_name) + "\"");
   }
-  record.state = *state;
+  return *state;
+}
+
+Result<RequestRecord> RowToRecord(sqlite3_stmt* stmt) {
+  RequestRecord record;
+  record.id = std::string(sqlite::ColumnText(stmt, kId));
+  AIRLOCK_ASSIGN_OR_RETURN(record.state, StoredState(stmt, record.id));
   record.version = sqlite3_column_int64(stmt, kVersion);
   record.created_at_us = sqlite3_column_int64(stmt, kCreatedAt);
   record.updated_at_us = sqlite3_column_int64(stmt, kUpdatedAt);
@@ -559,13 +564,7 @@ Result<std::optional<StoredRequestText>> SqliteStateStoreImpl::LoadText(std::str
   if (rc != SQLITE_ROW) return sqlite::Error(reader->db.get(), "loading request");
   StoredRequestText text;
   text.id = std::string(sqlite::ColumnText(stmt, kId));
-  const std::string_view state_name = sqlite::ColumnText(stmt, kState);
-  auto state = ParseRequestState(state_name);
-  if (!state) {
-    return Status::Internal("stored request " + text.id + " has unknown state \"" +
-                            std::string(state_name) + "\"");
-  }
-  text.state = *state;
+  AIRLOCK_ASSIGN_OR_RETURN(text.state, StoredState(stmt, text.id));
   text.version = sqlite3_column_int64(stmt, kVersion);
   text.requester_subject = std::string(sqlite::ColumnText(stmt, kRequesterSubject));
   text.created_at_us = sqlite3_column_int64(stmt, kCreatedAt);

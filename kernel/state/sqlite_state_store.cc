@@ -141,6 +141,28 @@ Result<RequestRecord> RowToRecord(sqlite3_stmt* stmt) {
   return record;
 }
 
+Result<StoredRequestText> RowToText(sqlite3_stmt* stmt) {
+  StoredRequestText text;
+  text.id = std::string(sqlite::ColumnText(stmt, kId));
+  AIRLOCK_ASSIGN_OR_RETURN(text.state, StoredState(stmt, text.id));
+  text.version = sqlite3_column_int64(stmt, kVersion);
+  text.requester_subject = std::string(sqlite::ColumnText(stmt, kRequesterSubject));
+  text.created_at_us = sqlite3_column_int64(stmt, kCreatedAt);
+  text.updated_at_us = sqlite3_column_int64(stmt, kUpdatedAt);
+  text.deadline_us = sqlite3_column_int64(stmt, kDeadline);
+  text.reason = std::string(sqlite::ColumnText(stmt, kReason));
+  std::string* documents[] = {&text.requester, &text.request, &text.decision,
+                              &text.approvals, &text.enclave, &text.tunnel};
+  for (int i = 0; i < 6; ++i) {
+    *documents[i] = std::string(sqlite::ColumnText(stmt, kRequester + i));
+    if (documents[i]->empty()) {
+      return Status::Internal("stored request " + text.id + " has a corrupt " + kDocumentNames[i] +
+                              " document");
+    }
+  }
+  return text;
+}
+
 // Steps `stmt` to completion, collecting every row as a record.
 Status CollectRows(sqlite3* db, sqlite3_stmt* stmt, std::vector<RequestRecord>* out) {
   while (true) {
@@ -228,6 +250,22 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   Result<std::unique_ptr<Reader>> OpenReader();
   Lease AcquireReader();
   void ReleaseReader(std::unique_ptr<Reader> reader);
+
+  // Runs the load statement for `id` on a pooled reader and converts the
+  // row with `read`; nullopt when there is no such request.
+  template <class T, class ReadRow>
+  Result<std::optional<T>> LoadRow(std::string_view id, ReadRow read) {
+    if (id.empty() || id.size() > kMaxRequestIdBytes) return std::optional<T>();
+    Lease reader = AcquireReader();
+    sqlite3_stmt* stmt = reader->load.get();
+    sqlite::StmtScope scope(stmt);
+    sqlite::BindText(stmt, 1, id);
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) return std::optional<T>();
+    if (rc != SQLITE_ROW) return sqlite::Error(reader->db.get(), "loading request");
+    AIRLOCK_ASSIGN_OR_RETURN(T row, read(stmt));
+    return std::optional<T>(std::move(row));
+  }
 
   void WriterLoop();
   // Writer thread, between commits: whether to checkpoint now, and doing it.
@@ -539,48 +577,13 @@ Status SqliteStateStoreImpl::ConflictFor(const RequestRecord& record) {
 }
 
 Result<std::optional<RequestRecord>> SqliteStateStoreImpl::Load(std::string_view id) {
-  if (id.empty() || id.size() > kMaxRequestIdBytes) return std::optional<RequestRecord>();
-  Lease reader = AcquireReader();
-  sqlite3_stmt* stmt = reader->load.get();
-  sqlite::StmtScope scope(stmt);
-  sqlite::BindText(stmt, 1, id);
-  const int rc = sqlite3_step(stmt);
-  if (rc == SQLITE_DONE) return std::optional<RequestRecord>();
-  if (rc != SQLITE_ROW) return sqlite::Error(reader->db.get(), "loading request");
-  AIRLOCK_ASSIGN_OR_RETURN(RequestRecord record, RowToRecord(stmt));
-  return std::optional<RequestRecord>(std::move(record));
+  return LoadRow<RequestRecord>(id, RowToRecord);
 }
 
 // The documents are returned as stored: Save wrote them with dump(), so
 // they need no parsing to be passed on.
 Result<std::optional<StoredRequestText>> SqliteStateStoreImpl::LoadText(std::string_view id) {
-  if (id.empty() || id.size() > kMaxRequestIdBytes) return std::optional<StoredRequestText>();
-  Lease reader = AcquireReader();
-  sqlite3_stmt* stmt = reader->load.get();
-  sqlite::StmtScope scope(stmt);
-  sqlite::BindText(stmt, 1, id);
-  const int rc = sqlite3_step(stmt);
-  if (rc == SQLITE_DONE) return std::optional<StoredRequestText>();
-  if (rc != SQLITE_ROW) return sqlite::Error(reader->db.get(), "loading request");
-  StoredRequestText text;
-  text.id = std::string(sqlite::ColumnText(stmt, kId));
-  AIRLOCK_ASSIGN_OR_RETURN(text.state, StoredState(stmt, text.id));
-  text.version = sqlite3_column_int64(stmt, kVersion);
-  text.requester_subject = std::string(sqlite::ColumnText(stmt, kRequesterSubject));
-  text.created_at_us = sqlite3_column_int64(stmt, kCreatedAt);
-  text.updated_at_us = sqlite3_column_int64(stmt, kUpdatedAt);
-  text.deadline_us = sqlite3_column_int64(stmt, kDeadline);
-  text.reason = std::string(sqlite::ColumnText(stmt, kReason));
-  std::string* documents[] = {&text.requester, &text.request, &text.decision,
-                              &text.approvals, &text.enclave, &text.tunnel};
-  for (int i = 0; i < 6; ++i) {
-    *documents[i] = std::string(sqlite::ColumnText(stmt, kRequester + i));
-    if (documents[i]->empty()) {
-      return Status::Internal("stored request " + text.id + " has a corrupt " + kDocumentNames[i] +
-                              " document");
-    }
-  }
-  return std::optional<StoredRequestText>(std::move(text));
+  return LoadRow<StoredRequestText>(id, RowToText);
 }
 
 Result<RequestPage> SqliteStateStoreImpl::List(const RequestFilter& filter) {

@@ -153,7 +153,6 @@ Result<RootPlan> PlanPrivateRoot(const RootInputs& inputs) {
   }
   for (const char* dir : kSystemDirs) p.Bind(dir);
   for (const char* file : kSystemFiles) p.Bind(file);
-  if (!inputs.executable.empty()) p.Bind(inputs.executable);
 
   p.Mkdir("/dev");
   for (const char* device : kDevices) p.Bind(device, /*device=*/true);
@@ -163,6 +162,9 @@ Result<RootPlan> PlanPrivateRoot(const RootInputs& inputs) {
   p.Mkdir("/tmp");
   p.Add(RootStep::kTmpfs, "/tmp",
         "mode=1777,size=" + std::to_string(std::max<int64_t>(inputs.tmp_bytes, 1 << 20)));
+  // After the private /tmp, which would hide an executable installed under
+  // the host's /tmp (read paths below come after it for the same reason).
+  if (!inputs.executable.empty()) p.Bind(inputs.executable);
 
   p.Mkdir("/etc");
   const std::string hosts = inputs.hosts_text.empty()

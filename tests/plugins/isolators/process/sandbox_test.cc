@@ -187,6 +187,33 @@ TEST(RootPlanTest, RefusesReadPathsThatWouldExposeTheHost) {
   ASSERT_EQ(plan->skipped.size(), 1u);
 }
 
+// The private /tmp is a fresh tmpfs: an executable installed under the
+// host's /tmp must be bound after it is mounted, or the tmpfs hides it and
+// the enclave cannot be started at all.
+TEST(RootPlanTest, AnExecutableUnderTmpIsBoundAfterThePrivateTmpIsMounted) {
+  std::string pattern = "/tmp/airlock-exe-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const std::string dir = pattern;
+  WriteFile(dir + "/airlock-enclave", "");
+  RootInputs inputs;
+  inputs.new_root = "/nonexistent-root";
+  inputs.executable = dir + "/airlock-enclave";
+  auto plan = PlanPrivateRoot(inputs);
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  auto index_of = [&](RootStep::Kind kind, const std::string& path) {
+    for (size_t i = 0; i < plan->steps.size(); ++i) {
+      if (plan->steps[i].kind == kind && plan->steps[i].target == inputs.new_root + path) return i;
+    }
+    return plan->steps.size();
+  };
+  const size_t tmpfs = index_of(RootStep::kTmpfs, "/tmp");
+  const size_t bind = index_of(RootStep::kBind, inputs.executable);
+  ASSERT_LT(tmpfs, plan->steps.size());
+  ASSERT_LT(bind, plan->steps.size());
+  EXPECT_LT(tmpfs, bind);
+}
+
 // cgroup v2 cannot run on a cgroup v1 host, so the v2 path is checked
 // against a fake cgroupfs tree: the files a real cgroupfs would create are
 // made beforehand, and the test reads back what the code wrote into them.

@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev libboost-filesystem1.81-dev libboost-system1.81-dev libboost-url1.81-dev
   libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsqlite3-dev
   libpqxx-dev libpq-dev libmongoc-dev libbson-dev libseccomp-dev
+  libtcmalloc-minimal4
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   postgresql postgresql-client sqlite3 openssl ca-certificates curl jq
   chromium

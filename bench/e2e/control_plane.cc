@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <thread>
 
@@ -180,8 +181,17 @@ json RunControlPlane(Sources& sources, const std::string& dir, const std::vector
       "wrk.headers[\"Content-Type\"] = \"application/json\"\n"
       "wrk.body = '{\"datasets\": [\"regions\"], \"purpose\": \"bench\"}'\n";
   const std::string get_lua = LuaHeaders(kRequesterToken);
+  // The ceiling: nginx serving the first kernel's answer as a static file.
+  // Each kernel GET level is followed at once by nginx at the same level, so
+  // the two figures of a ratio are measured seconds apart, not minutes
+  // (other tenants of a shared machine come and go).
+  const std::string root = dir + "/nginx-root";
+  std::filesystem::create_directories(root);
+  std::unique_ptr<Nginx> nginx;
+  json nginx_runs = {{"plain", json::array()}, {"tls", json::array()}};
   for (bool tls : {false, true}) {
-    const std::string kdir = dir + (tls ? "/kernel-tls" : "/kernel-plain");
+    const std::string mode = tls ? "tls" : "plain";
+    const std::string kdir = dir + "/kernel-" + mode;
     std::filesystem::create_directories(kdir);
     KernelOptions o;
     o.isolator = "inprocess";
@@ -189,49 +199,41 @@ json RunControlPlane(Sources& sources, const std::string& dir, const std::vector
     o.api_tls = tls;
     test::KernelProcess kernel(kdir, KernelConfig(sources, tiny, kdir, pki, o));
     if (!kernel.Start()) {
-      section[tls ? "kernel_tls" : "kernel_plain"] = {{"error", "kernel did not start"}};
+      section["kernel_" + mode] = {{"error", "kernel did not start"}};
       std::fprintf(stderr, "control plane kernel:\n%s\n", kernel.log().c_str());
       continue;
     }
     Api api(kernel.port(), tls ? pki.ca.cert_file : "");
     std::string error;
     const std::string id = api.Create(&error);
+    if (nginx == nullptr) {
+      static_json = api.Get(id).dump();
+      std::ofstream(root + "/request.json") << static_json;
+      nginx = std::make_unique<Nginx>(dir + "/nginx", root, pki);
+    }
     const std::string base =
         std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(kernel.port());
+    const std::string static_url = std::string(tls ? "https" : "http") + "://127.0.0.1:" +
+                                   std::to_string(tls ? nginx->tls_port() : nginx->plain_port()) +
+                                   "/request.json";
     json get = json::array(), post = json::array();
     for (int c : levels) {
       get.push_back(ToJson(RunWrk(base + "/v1/requests/" + id, c, seconds, get_lua, kdir)));
-      std::fprintf(stderr, "  control %s GET c=%d: %.0f req/s\n", tls ? "tls" : "plain", c,
-                   get.back().value("requests_per_s", 0.0));
+      nginx_runs[mode].push_back(ToJson(RunWrk(static_url, c, seconds, get_lua, dir)));
+      std::fprintf(stderr, "  control %s GET c=%d: %.0f req/s (nginx %.0f req/s)\n", mode.c_str(),
+                   c, get.back().value("requests_per_s", 0.0),
+                   nginx_runs[mode].back().value("requests_per_s", 0.0));
     }
-    if (static_json.empty()) static_json = api.Get(id).dump();
     for (int c : levels) {
       post.push_back(ToJson(RunWrk(base + "/v1/requests", c, seconds, post_lua, kdir)));
-      std::fprintf(stderr, "  control %s POST c=%d: %.0f req/s\n", tls ? "tls" : "plain", c,
+      std::fprintf(stderr, "  control %s POST c=%d: %.0f req/s\n", mode.c_str(), c,
                    post.back().value("requests_per_s", 0.0));
     }
-    section[tls ? "kernel_tls" : "kernel_plain"] = {{"get", get}, {"post", post}};
+    section["kernel_" + mode] = {{"get", get}, {"post", post}};
     kernel.Stop();
   }
-  // The ceiling: the same JSON document as a static file.
-  const std::string root = dir + "/nginx-root";
-  std::filesystem::create_directories(root);
-  std::ofstream(root + "/request.json") << static_json;
-  Nginx nginx(dir + "/nginx", root, pki);
-  json plain = json::array(), tls = json::array();
-  for (int c : levels) {
-    plain.push_back(
-        ToJson(RunWrk("http://127.0.0.1:" + std::to_string(nginx.plain_port()) + "/request.json", c,
-                      seconds, get_lua, dir)));
-    tls.push_back(
-        ToJson(RunWrk("https://127.0.0.1:" + std::to_string(nginx.tls_port()) + "/request.json", c,
-                      seconds, get_lua, dir)));
-    std::fprintf(stderr, "  nginx c=%d: %.0f req/s plain, %.0f req/s tls\n", c,
-                 plain.back().value("requests_per_s", 0.0),
-                 tls.back().value("requests_per_s", 0.0));
-  }
-  section["nginx_plain"] = plain;
-  section["nginx_tls"] = tls;
+  section["nginx_plain"] = nginx_runs["plain"];
+  section["nginx_tls"] = nginx_runs["tls"];
   section["static_bytes"] = static_json.size();
   // Ratios: authenticated GET against nginx at the same connections.
   json ratios = json::object();
@@ -241,7 +243,7 @@ json RunControlPlane(Sources& sources, const std::string& dir, const std::vector
     const json& n = section[std::string("nginx_") + mode];
     for (size_t i = 0; i < levels.size(); ++i) {
       const double kr = k.contains("get") ? k["get"][i].value("requests_per_s", 0.0) : 0.0;
-      const double nr = n[i].value("requests_per_s", 0.0);
+      const double nr = i < n.size() ? n[i].value("requests_per_s", 0.0) : 0.0;
       r.push_back(nr > 0 ? kr / nr : 0.0);
     }
     ratios[std::string("get_vs_nginx_") + mode] = r;

@@ -28,6 +28,12 @@ using nlohmann::json;
 using plugin_host::EnclaveHandle;
 using plugin_host::TunnelEndpointHandle;
 
+// Shared by every request that has no progress yet (or no enclave).
+std::shared_ptr<const json> EmptyProgress() {
+  static const auto empty = std::make_shared<const json>(json::object());
+  return empty;
+}
+
 // One approved request's live resources. Lives in the supervisor's map from
 // Launch until Teardown; the query channel points at it, so it outlives the
 // tunnel endpoint that uses the channel.
@@ -49,8 +55,9 @@ struct ActiveEnclave {
   std::unique_ptr<TunnelEndpointHandle> endpoint;  // GUARDED_BY(mu)
   std::optional<json> grant;                       // GUARDED_BY(mu) until collected
   bool grant_collected = false;                    // GUARDED_BY(mu)
-  json progress = json::object();                  // GUARDED_BY(mu)
-  std::set<std::string> egress_allowed;            // endpoints this request may reach
+  // Replaced, never changed in place: readers keep the snapshot they got.
+  std::shared_ptr<const json> progress = EmptyProgress();  // GUARDED_BY(mu)
+  std::set<std::string> egress_allowed;                    // endpoints this request may reach
   // Job mode: open result files (by query index) and how each result ended.
   std::map<size_t, std::unique_ptr<JobResultWriter>> job_writers;  // GUARDED_BY(mu)
   std::map<size_t, json> job_outcomes;                             // GUARDED_BY(mu)
@@ -188,12 +195,12 @@ size_t EnclaveSupervisor::active() const {
   return active_.size();
 }
 
-json EnclaveSupervisor::Progress(const std::string& id) const {
+std::shared_ptr<const json> EnclaveSupervisor::Progress(const std::string& id) const {
   std::shared_ptr<ActiveEnclave> active;
   {
     std::lock_guard lock(mu_);
     auto it = active_.find(id);
-    if (it == active_.end()) return json::object();
+    if (it == active_.end()) return EmptyProgress();
     active = it->second;
   }
   std::lock_guard lock(active->mu);
@@ -544,8 +551,10 @@ void EnclaveSupervisor::OnEnclaveProgress(const std::shared_ptr<ActiveEnclave>& 
   std::string previous;
   {
     std::lock_guard lock(active->mu);
-    previous = active->progress.value(dataset, json::object()).value("state", "");
-    active->progress[dataset] = progress;
+    previous = active->progress->value(dataset, json::object()).value("state", "");
+    auto next = std::make_shared<json>(*active->progress);
+    (*next)[dataset] = progress;
+    active->progress = std::move(next);
   }
   const std::string state = progress.value("state", "");
   if (previous.empty() && (state == "done" || state == "failed")) {
@@ -589,7 +598,7 @@ void EnclaveSupervisor::OnEnclaveState(const std::shared_ptr<ActiveEnclave>& act
           id, RequestState::kIngesting, RequestState::kReady, "enclave sealed; job running",
           [&](RequestRecord& r) {
             std::lock_guard lock(active->mu);
-            r.enclave["progress"] = active->progress;
+            r.enclave["progress"] = *active->progress;
             r.enclave["job"] = {{"state", "running"}, {"queries", active->job_queries.size()}};
           });
       if (!s.ok()) spdlog::warn("request {}: {}", id, s.ToString());
@@ -665,7 +674,7 @@ void EnclaveSupervisor::OpenTunnel(const std::shared_ptr<ActiveEnclave>& active)
                                     "enclave sealed; tunnel open", [&](RequestRecord& r) {
                                       r.tunnel = tunnel_info;
                                       std::lock_guard lock(active->mu);
-                                      r.enclave["progress"] = active->progress;
+                                      r.enclave["progress"] = *active->progress;
                                     });
   if (!s.ok()) {
     spdlog::warn("request {}: could not become ready: {}", id, s.ToString());
@@ -686,7 +695,7 @@ void EnclaveSupervisor::Fail(const std::shared_ptr<ActiveEnclave>& active, Reque
   const std::string& id = active->request_id;
   Status s = deps_.transition(id, from, RequestState::kFailed, reason, [&](RequestRecord& r) {
     std::lock_guard lock(active->mu);
-    r.enclave["progress"] = active->progress;
+    r.enclave["progress"] = *active->progress;
   });
   if (!s.ok() && from == RequestState::kIngesting) {
     // The enclave can fail before it reported ingesting.

@@ -71,8 +71,10 @@ class EnclaveSupervisor {
   // Tears everything down and waits for background work to finish.
   void Stop();
 
-  // Live per-dataset ingestion progress of a request (empty object if none).
-  nlohmann::json Progress(const std::string& id) const;
+  // Live per-dataset ingestion progress of a request (an empty object if
+  // none). Each report replaces the document, so an unchanged pointer means
+  // unchanged progress (what the request view cache keys on).
+  std::shared_ptr<const nlohmann::json> Progress(const std::string& id) const;
   // The tunnel grant (with its credential), once; NotFound / FailedPrecondition after.
   Result<nlohmann::json> TakeGrant(const std::string& id);
   size_t active() const;

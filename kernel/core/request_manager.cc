@@ -18,6 +18,7 @@
 #include "kernel/core/job_results.h"
 #include "kernel/core/metrics.h"
 #include "kernel/core/request_view.h"
+#include "kernel/core/request_view_cache.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/state/state_store.h"
 
@@ -28,6 +29,8 @@ using nlohmann::json;
 namespace {
 
 constexpr int64_t kMicros = 1000000;
+// Rendered views kept for GET /v1/requests/{id}: a few MiB at most.
+constexpr size_t kViewCacheEntries = 4096;
 // Matches the enclave's own bounds (kernel/enclave/enclave_spec.h, max_sql_bytes).
 constexpr size_t kMaxJobQueries = 256;
 constexpr size_t kMaxJobQueryBytes = 64 * 1024;
@@ -247,8 +250,8 @@ class RequestManager::Impl {
       const auto it = r.enclave.find("agent");
       if (it != r.enclave.end() && it->is_string()) agent = it->get<std::string>();
     }
-    const json progress = supervisor_->Progress(r.id);
-    json view = RequestToJson(std::move(r), progress);
+    const std::shared_ptr<const json> progress = supervisor_->Progress(r.id);
+    json view = RequestToJson(std::move(r), *progress);
     if (agent) view["enclave"]["agent_status"] = d_.remote->AgentStatus(*agent);
     return view;
   }
@@ -644,7 +647,8 @@ class RequestManager::Impl {
   // Get's answer as text, rendered from the stored documents without parsing
   // them (request_view.h); the same bytes as Get(...)->dump().
   Result<std::string> GetText(const Principal& caller, const std::string& id) {
-    AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->LoadText(id));
+    AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<const StoredRequestText> loaded,
+                             d_.store->LoadText(id));
     // Unknown and invisible look the same: existence is not disclosed.
     if (!loaded || !CanSee(caller, *loaded)) {
       return Status::NotFound("request " + id + " not found");
@@ -653,7 +657,16 @@ class RequestManager::Impl {
     if (d_.remote != nullptr) {
       if (auto agent = StoredEnclaveAgent(*loaded)) agent_status = d_.remote->AgentStatus(*agent);
     }
-    return RenderRequestView(*loaded, supervisor_->Progress(loaded->id), agent_status);
+    const std::shared_ptr<const json> progress = supervisor_->Progress(loaded->id);
+    // An agent's status is live state of its own: such views are not kept.
+    if (!agent_status) {
+      if (auto cached = views_.Find(loaded, progress)) return std::string(*cached);
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(std::string view, RenderRequestView(*loaded, *progress, agent_status));
+    if (!agent_status) {
+      views_.Put(std::move(loaded), progress, std::make_shared<const std::string>(view));
+    }
+    return view;
   }
 
   // --- expiry scheduler ---------------------------------------------------
@@ -814,6 +827,8 @@ class RequestManager::Impl {
   Dependencies d_;
   std::array<std::mutex, 4096> stripes_;
   std::unique_ptr<EnclaveSupervisor> supervisor_;
+  // Rendered GET /v1/requests/{id} answers of recently read requests.
+  RequestViewCache views_{kViewCacheEntries};
 
   std::mutex sched_mu_;
   std::condition_variable sched_cv_;

@@ -17,8 +17,10 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "kernel/common/file_lock.h"
 #include "kernel/common/one_shot_signal.h"
 #include "kernel/state/page_token.h"
+#include "kernel/state/request_text_cache.h"
 #include "kernel/state/sqlite_handle.h"
 
 namespace airlock {
@@ -204,7 +206,7 @@ struct Reader {
 class SqliteStateStoreImpl final : public SqliteStateStore {
  public:
   SqliteStateStoreImpl(std::string path, SqliteStateStoreOptions options)
-      : path_(std::move(path)), options_(options) {}
+      : path_(std::move(path)), options_(options), text_cache_(options.text_cache_entries) {}
 
   ~SqliteStateStoreImpl() override {
     {
@@ -219,7 +221,7 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
 
   Status Save(const RequestRecord& record) override;
   Result<std::optional<RequestRecord>> Load(std::string_view id) override;
-  Result<std::optional<StoredRequestText>> LoadText(std::string_view id) override;
+  Result<std::shared_ptr<const StoredRequestText>> LoadText(std::string_view id) override;
   Result<RequestPage> List(const RequestFilter& filter) override;
   Result<std::vector<RequestRecord>> LoadActive() override;
 
@@ -274,6 +276,8 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   // sqlite3_wal_hook: runs on the writer thread after each commit.
   static int OnWalCommit(void* self, sqlite3* db, const char* schema, int wal_pages);
   void CommitBatch(const std::vector<PendingSave*>& batch);
+  // Writer thread, after a commit and before the savers are answered.
+  void PublishCommitted(const std::vector<PendingSave*>& batch);
   // True when the row was written; false on a version conflict.
   Result<bool> Apply(const PendingSave& save);
   Status ConflictFor(const RequestRecord& record);
@@ -290,7 +294,10 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   sqlite::Stmt insert_;
   sqlite::Stmt update_;
   sqlite::Stmt version_of_;
-  int wal_pages_ = 0;  // log size after the last commit (writer thread)
+  int wal_pages_ = 0;   // log size after the last commit (writer thread)
+  FileLock file_lock_;  // "<path>.lock": this store is the only writer
+
+  RequestTextCache text_cache_;
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
@@ -315,6 +322,8 @@ Status SqliteStateStoreImpl::Configure(sqlite3* db) {
 }
 
 Status SqliteStateStoreImpl::Init() {
+  // The text cache and the writer's group commits assume no other writer.
+  AIRLOCK_ASSIGN_OR_RETURN(file_lock_, FileLock::Acquire(path_ + ".lock"));
   // Create the file ourselves so it gets mode 0600 (SQLite gives its WAL and
   // shm files the same mode).
   const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -469,6 +478,7 @@ void SqliteStateStoreImpl::WriterLoop() {
     batch.swap(queue_);
     lock.unlock();
     CommitBatch(batch);
+    PublishCommitted(batch);
     for (PendingSave* save : batch) save->committed.Post(true);
     batch.clear();
     lock.lock();
@@ -540,6 +550,35 @@ void SqliteStateStoreImpl::CommitBatch(const std::vector<PendingSave*>& batch) {
   commit_count_.fetch_add(1, std::memory_order_relaxed);
 }
 
+void SqliteStateStoreImpl::PublishCommitted(const std::vector<PendingSave*>& batch) {
+  std::vector<RequestTextCache::Committed> committed;
+  committed.reserve(batch.size());
+  for (PendingSave* save : batch) {
+    if (!save->status.ok()) continue;
+    const RequestRecord& record = *save->record;
+    RequestTextCache::Committed c;
+    c.inserted = record.version == 1;
+    StoredRequestText& text = c.text;
+    text.id = record.id;
+    text.state = record.state;
+    text.version = record.version;
+    text.requester_subject = std::move(save->requester_subject);
+    // The saver no longer needs the serialised documents: they move.
+    std::string* documents[] = {&text.requester, &text.request, &text.decision,
+                                &text.approvals, &text.enclave, &text.tunnel};
+    for (size_t i = 0; i < save->documents.size(); ++i)
+      *documents[i] = std::move(save->documents[i]);
+    text.reason = record.reason;
+    text.created_at_us = record.created_at_us;
+    text.updated_at_us = record.updated_at_us;
+    text.deadline_us = record.deadline_us;
+    committed.push_back(std::move(c));
+  }
+  // Even an empty group bumps the generation: a failed group may still have
+  // changed nothing, but a fill racing it must not be trusted either.
+  text_cache_.Publish(std::move(committed));
+}
+
 Result<bool> SqliteStateStoreImpl::Apply(const PendingSave& save) {
   const RequestRecord& record = *save.record;
   const bool insert = record.version == 1;
@@ -581,9 +620,18 @@ Result<std::optional<RequestRecord>> SqliteStateStoreImpl::Load(std::string_view
 }
 
 // The documents are returned as stored: Save wrote them with dump(), so
-// they need no parsing to be passed on.
-Result<std::optional<StoredRequestText>> SqliteStateStoreImpl::LoadText(std::string_view id) {
-  return LoadRow<StoredRequestText>(id, RowToText);
+// they need no parsing to be passed on. Served from the text cache when it
+// has the id; a miss reads the row and fills it.
+Result<std::shared_ptr<const StoredRequestText>> SqliteStateStoreImpl::LoadText(
+    std::string_view id) {
+  if (auto cached = text_cache_.Find(id)) return cached;
+  const uint64_t generation = text_cache_.generation();
+  AIRLOCK_ASSIGN_OR_RETURN(std::optional<StoredRequestText> row,
+                           LoadRow<StoredRequestText>(id, RowToText));
+  if (!row) return std::shared_ptr<const StoredRequestText>();
+  auto text = std::make_shared<const StoredRequestText>(std::move(*row));
+  text_cache_.Fill(text, generation);
+  return text;
 }
 
 Result<RequestPage> SqliteStateStoreImpl::List(const RequestFilter& filter) {

@@ -38,13 +38,18 @@ struct SqliteStateStoreOptions {
   // Log pages after which the writer checkpoints the WAL into the database
   // once no Save is waiting (at four times this, even if some are).
   int checkpoint_pages = 1000;
+  // Requests kept in memory as text for LoadText (RequestTextCache); 0
+  // turns the cache off.
+  size_t text_cache_entries = 8192;
 };
 
 class SqliteStateStore : public StateStore {
  public:
   // Opens or creates the database at `path` (file mode 0600), switches it to
-  // WAL, creates or checks the schema and starts the writer thread.
-  // FailedPrecondition when the file holds a newer schema version.
+  // WAL, creates or checks the schema and starts the writer thread. The
+  // store is the file's only writer: it holds an exclusive lock on
+  // "<path>.lock" until it is destroyed. FailedPrecondition when the file
+  // holds a newer schema version or another store has it open.
   static Result<std::unique_ptr<SqliteStateStore>> Open(const std::string& path,
                                                         SqliteStateStoreOptions options = {});
 

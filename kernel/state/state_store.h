@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -71,28 +72,29 @@ class StateStore {
   // The stored record, or nullopt when no request has this id.
   virtual Result<std::optional<RequestRecord>> Load(std::string_view id) = 0;
 
-  // The stored record as text, or nullopt when no request has this id. This
-  // default loads and serialises; a backend that keeps the text overrides it
-  // to skip parsing.
-  virtual Result<std::optional<StoredRequestText>> LoadText(std::string_view id) {
+  // The stored record as text, or null when no request has this id. The
+  // snapshot is immutable and may be shared with other readers. This default
+  // loads and serialises; a backend that keeps the text overrides it to skip
+  // parsing.
+  virtual Result<std::shared_ptr<const StoredRequestText>> LoadText(std::string_view id) {
     AIRLOCK_ASSIGN_OR_RETURN(std::optional<RequestRecord> record, Load(id));
-    if (!record) return std::optional<StoredRequestText>();
-    StoredRequestText text;
-    text.id = record->id;
-    text.state = record->state;
-    text.version = record->version;
-    text.requester_subject = record->requester_subject();
-    text.requester = record->requester.dump();
-    text.request = record->request.dump();
-    text.decision = record->decision.dump();
-    text.approvals = record->approvals.dump();
-    text.enclave = record->enclave.dump();
-    text.tunnel = record->tunnel.dump();
-    text.reason = record->reason;
-    text.created_at_us = record->created_at_us;
-    text.updated_at_us = record->updated_at_us;
-    text.deadline_us = record->deadline_us;
-    return std::optional<StoredRequestText>(std::move(text));
+    if (!record) return std::shared_ptr<const StoredRequestText>();
+    auto text = std::make_shared<StoredRequestText>();
+    text->id = record->id;
+    text->state = record->state;
+    text->version = record->version;
+    text->requester_subject = record->requester_subject();
+    text->requester = record->requester.dump();
+    text->request = record->request.dump();
+    text->decision = record->decision.dump();
+    text->approvals = record->approvals.dump();
+    text->enclave = record->enclave.dump();
+    text->tunnel = record->tunnel.dump();
+    text->reason = record->reason;
+    text->created_at_us = record->created_at_us;
+    text->updated_at_us = record->updated_at_us;
+    text->deadline_us = record->deadline_us;
+    return std::shared_ptr<const StoredRequestText>(std::move(text));
   }
 
   // Records matching `filter`, newest first (created_at_us, then id, both

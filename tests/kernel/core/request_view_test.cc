@@ -66,7 +66,7 @@ class RequestViewTest : public ::testing::Test {
     EXPECT_TRUE(store_->Save(record).ok());
     auto text = store_->LoadText(record.id);
     auto loaded = store_->Load(record.id);
-    EXPECT_TRUE(text.ok() && text->has_value());
+    EXPECT_TRUE(text.ok() && *text != nullptr);
     EXPECT_TRUE(loaded.ok() && loaded->has_value());
     return {RenderRequestView(**text, progress, agent_status), **loaded};
   }

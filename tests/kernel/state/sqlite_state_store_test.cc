@@ -118,7 +118,7 @@ TEST(SqliteStateStoreTest, LoadTextGivesTheStoredDocumentsAsTheirSerialisation) 
   ASSERT_TRUE(store->Save(record).ok());
   auto text = store->LoadText(record.id);
   ASSERT_TRUE(text.ok()) << text.status().ToString();
-  ASSERT_TRUE(text->has_value());
+  ASSERT_NE(*text, nullptr);
   const StoredRequestText& t = **text;
   EXPECT_EQ(t.id, record.id);
   EXPECT_EQ(t.state, record.state);
@@ -137,7 +137,7 @@ TEST(SqliteStateStoreTest, LoadTextGivesTheStoredDocumentsAsTheirSerialisation) 
 
   // The interface's default (load, then serialise) agrees field for field.
   auto fallback = store->StateStore::LoadText(record.id);
-  ASSERT_TRUE(fallback.ok() && fallback->has_value());
+  ASSERT_TRUE(fallback.ok() && *fallback != nullptr);
   EXPECT_EQ((*fallback)->requester, t.requester);
   EXPECT_EQ((*fallback)->request, t.request);
   EXPECT_EQ((*fallback)->decision, t.decision);
@@ -146,7 +146,113 @@ TEST(SqliteStateStoreTest, LoadTextGivesTheStoredDocumentsAsTheirSerialisation) 
 
   auto missing = store->LoadText("req-none");
   ASSERT_TRUE(missing.ok());
-  EXPECT_FALSE(missing->has_value());
+  EXPECT_EQ(*missing, nullptr);
+}
+
+// LoadText is served from memory after a save; it must follow every save,
+// keep the creation time of the insert (as the row does) and agree with
+// what a fresh store reads from the file.
+TEST(SqliteStateStoreTest, LoadTextFollowsEverySaveAndAgreesWithTheFile) {
+  ScratchDir dir;
+  const std::string path = dir.File("state.db");
+  RequestRecord record = FullRecord();
+  std::shared_ptr<const StoredRequestText> updated;
+  {
+    auto store = OpenOrDie(path);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->Save(record).ok());
+    auto first = store->LoadText(record.id);
+    ASSERT_TRUE(first.ok() && *first != nullptr);
+    EXPECT_EQ((*first)->version, 1);
+
+    RequestRecord next = record;
+    next.version = 2;
+    next.state = RequestState::kApproved;
+    next.reason = "approved by bob";
+    next.approvals = nlohmann::json::array({{{"approver", "bob"}}});
+    next.created_at_us = record.created_at_us + 12345;  // an update keeps the stored one
+    ASSERT_TRUE(store->Save(next).ok());
+    auto second = store->LoadText(record.id);
+    ASSERT_TRUE(second.ok() && *second != nullptr);
+    updated = *second;
+    EXPECT_EQ(updated->version, 2);
+    EXPECT_EQ(updated->state, RequestState::kApproved);
+    EXPECT_EQ(updated->reason, "approved by bob");
+    EXPECT_EQ(updated->approvals, next.approvals.dump());
+    EXPECT_EQ(updated->created_at_us, record.created_at_us);
+    // The earlier snapshot is immutable: a reader holding it is unaffected.
+    EXPECT_EQ((*first)->version, 1);
+    EXPECT_EQ((*first)->state, record.state);
+
+    // A conflicting save changes nothing, in the file or in memory.
+    ASSERT_EQ(store->Save(next).code(), StatusCode::kConflict);
+    auto after_conflict = store->LoadText(record.id);
+    ASSERT_TRUE(after_conflict.ok());
+    EXPECT_EQ(*after_conflict, updated);
+  }
+  auto reopened = SqliteStateStore::Open(path);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  auto from_file = (*reopened)->LoadText(record.id);
+  ASSERT_TRUE(from_file.ok() && *from_file != nullptr);
+  const StoredRequestText& f = **from_file;
+  EXPECT_EQ(f.version, updated->version);
+  EXPECT_EQ(f.state, updated->state);
+  EXPECT_EQ(f.requester_subject, updated->requester_subject);
+  EXPECT_EQ(f.requester, updated->requester);
+  EXPECT_EQ(f.request, updated->request);
+  EXPECT_EQ(f.decision, updated->decision);
+  EXPECT_EQ(f.approvals, updated->approvals);
+  EXPECT_EQ(f.enclave, updated->enclave);
+  EXPECT_EQ(f.tunnel, updated->tunnel);
+  EXPECT_EQ(f.reason, updated->reason);
+  EXPECT_EQ(f.created_at_us, updated->created_at_us);
+  EXPECT_EQ(f.updated_at_us, updated->updated_at_us);
+  EXPECT_EQ(f.deadline_us, updated->deadline_us);
+}
+
+// With room for one request, saves evict each other; an update of an evicted
+// request is read back from the file with its stored creation time.
+TEST(SqliteStateStoreTest, LoadTextIsRightForRequestsTheCacheHasNoRoomFor) {
+  ScratchDir dir;
+  SqliteStateStoreOptions options;
+  options.text_cache_entries = 1;
+  auto store = OpenOrDie(dir.File("state.db"), options);
+  ASSERT_TRUE(store);
+  RequestRecord a = MakeRecord("a", 1);
+  const RequestRecord b = MakeRecord("b", 2);
+  ASSERT_TRUE(store->Save(a).ok());
+  ASSERT_TRUE(store->Save(b).ok());
+  const int64_t created = a.created_at_us;
+  a.version = 2;
+  a.state = RequestState::kDenied;
+  a.created_at_us = created + 1;
+  ASSERT_TRUE(store->Save(a).ok());
+  for (const char* id : {"a", "b", "a"}) {
+    auto text = store->LoadText(id);
+    ASSERT_TRUE(text.ok() && *text != nullptr) << id;
+    EXPECT_EQ((*text)->version, std::string(id) == "a" ? 2 : 1) << id;
+  }
+  auto text = store->LoadText("a");
+  ASSERT_TRUE(text.ok() && *text != nullptr);
+  EXPECT_EQ((*text)->state, RequestState::kDenied);
+  EXPECT_EQ((*text)->created_at_us, created);
+}
+
+// The store keeps requests in memory on the assumption that it is the
+// file's only writer: a second store on the same file is refused.
+TEST(SqliteStateStoreTest, ASecondStoreOnTheSameFileIsRefusedWhileTheFirstIsOpen) {
+  ScratchDir dir;
+  const std::string path = dir.File("state.db");
+  {
+    auto first = OpenOrDie(path);
+    ASSERT_TRUE(first);
+    auto second = SqliteStateStore::Open(path);
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_NE(second.status().message().find("state.db.lock"), std::string::npos)
+        << second.status().message();
+  }
+  EXPECT_TRUE(OpenOrDie(path));  // released with the first store
 }
 
 TEST(SqliteStateStoreTest, EnforcesVersionsWithConflict) {

@@ -100,17 +100,13 @@ struct AuditLog::Pending {
   Status status;
 };
 
-// One Append/AppendAll call, living on the caller's stack. It waits in the
-// queue until its turn comes: either its group was completed by another
-// thread (kDone) or it reached the front of the queue and leads the next
-// group (kLead). A leader then waits on `answered` until its own group is
-// completed, unless it completes it itself. Whoever posts either signal
-// touches neither the Writer nor its slots afterwards: the caller may return.
+// One Append/AppendAll call waiting in the queue, living on the caller's
+// stack until its turn comes: either a leader wrote its records (kDone) or
+// it reached the front of the queue and leads the next group (kLead).
 struct AuditLog::Writer {
   enum class Turn { kWaiting, kDone, kLead };
   std::vector<Pending> slots;
   OneShotSignal<Turn> turn;
-  OneShotSignal<bool> answered;
 
   Status Result() const {
     for (const Pending& slot : slots) {
@@ -120,22 +116,6 @@ struct AuditLog::Writer {
   }
 };
 
-// One group: written by its leader under its turn, then synced outside it,
-// then completed in write order by whichever thread drains groups_.
-struct AuditLog::Group {
-  struct Written {
-    Pending* pending;
-    Location location;
-  };
-  Writer* leader = nullptr;
-  std::vector<Writer*> followers;  // the other writers of the group
-  std::vector<Written> written;    // records in the file (empty: nothing to sync)
-  uint64_t last_seq = 0;           // of the last written record
-  std::string last_hash;
-  Status status;      // write or sync failure; guarded by mu_ once queued
-  bool done = false;  // synced or failed; guarded by mu_
-};
-
 AuditLog::AuditLog(std::string path, AuditOptions options)
     : path_(std::move(path)), options_(std::move(options)), last_hash_(kGenesisHash) {
   anchor_path_ =
@@ -143,19 +123,15 @@ AuditLog::AuditLog(std::string path, AuditOptions options)
 }
 
 AuditLog::~AuditLog() {
-  bool healthy;
-  {
-    // Every call has returned, so every group is complete; wait anyway so a
-    // thread still finishing a drain never outlives the descriptors.
-    std::unique_lock lock(mu_);
-    idle_cv_.wait(lock, [this] { return groups_.empty() && !completing_; });
-    healthy = health_.ok();
-  }
   if (anchor_fd_ >= 0) {
+    bool healthy;
+    {
+      std::lock_guard lock(mu_);
+      healthy = health_.ok();
+    }
     if (healthy) ::fdatasync(anchor_fd_);
     ::close(anchor_fd_);
   }
-  for (int fd : sync_fds_) ::close(fd);
   if (read_fd_ >= 0) ::close(read_fd_);
   if (fd_ >= 0) ::close(fd_);
 }
@@ -167,9 +143,6 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path, AuditO
     return Status::InvalidArgument("audit max_record_bytes out of range");
   }
   if (options.anchor_sync_every == 0) options.anchor_sync_every = 1;
-  if (options.sync_fds == 0 || options.sync_fds > 64) {
-    return Status::InvalidArgument("audit sync_fds out of range (1..64)");
-  }
   std::unique_ptr<AuditLog> log(new AuditLog(path, std::move(options)));
   AIRLOCK_RETURN_IF_ERROR(log->Recover());
   return log;
@@ -191,16 +164,6 @@ Status AuditLog::Recover() {
   if (read_fd_ < 0) {
     return Status::Unavailable("cannot read audit log " + path_ + ": " + ErrnoText(errno));
   }
-
-  for (size_t i = 0; i < options_.sync_fds; ++i) {
-    const int sync_fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
-    if (sync_fd < 0) {
-      return Status::Unavailable("cannot open audit log " + path_ +
-                                 " for syncing: " + ErrnoText(errno));
-    }
-    sync_fds_.push_back(sync_fd);
-  }
-  free_sync_fds_ = sync_fds_;
 
   if (options_.skip_recovery) {
     if (regular && info.st_size > 0) {
@@ -260,15 +223,16 @@ Status AuditLog::Recover() {
       return Status::Unavailable("cannot open audit anchor " + anchor_path_ + ": " +
                                  ErrnoText(errno));
     }
-    AIRLOCK_RETURN_IF_ERROR(WriteAnchor(next_seq_ - 1, last_hash_));
+    AIRLOCK_RETURN_IF_ERROR(WriteAnchor());
     AIRLOCK_RETURN_IF_ERROR(SyncData(anchor_fd_, "anchor fdatasync failed"));
     if (anchor_created) SyncParentDirectory(anchor_path_);
   }
   return Status::Ok();
 }
 
-Status AuditLog::WriteAnchor(uint64_t seq, const std::string& hash) {
-  const std::string text = audit_internal::FormatAnchor(audit_internal::Anchor{seq, hash});
+Status AuditLog::WriteAnchor() {
+  const std::string text =
+      audit_internal::FormatAnchor(audit_internal::Anchor{next_seq_ - 1, last_hash_});
   const ssize_t wrote = ::pwrite(anchor_fd_, text.data(), text.size(), 0);
   if (wrote < 0) return Unavailable("anchor write failed", errno);
   if (static_cast<size_t>(wrote) != text.size()) {
@@ -304,15 +268,7 @@ Status AuditLog::AppendAll(std::vector<nlohmann::json> events) {
     if (self.turn.Wait() == Turn::kDone) return self.Result();
     lock.lock();  // kLead: this writer is now at the front
   }
-
-  // Leader. Take a sync descriptor first, keeping the turn: callers that
-  // arrive meanwhile join this group instead of starting another sync.
-  sync_fd_cv_.wait(lock, [this] { return !free_sync_fds_.empty() || !health_.ok(); });
-  int sync_fd = -1;
-  if (health_.ok()) {
-    sync_fd = free_sync_fds_.back();
-    free_sync_fds_.pop_back();
-  }
+  // Leader: flush every writer queued so far, this one first.
   Writer* const last = writers_.back();
   std::vector<Pending*> batch;
   for (Writer* writer : writers_) {
@@ -321,68 +277,37 @@ Status AuditLog::AppendAll(std::vector<nlohmann::json> events) {
   }
   const Status health = health_;
   lock.unlock();
-
-  auto group = std::make_unique<Group>();
-  group->leader = &self;
   Status io = health;
   if (health.ok()) {
-    io = WriteGroup(batch, group.get());
+    io = Flush(batch);
   } else {
     for (Pending* pending : batch) pending->status = health;
   }
-  group->status = io;
-  const bool needs_sync = io.ok() && !group->written.empty();
-  Group* const mine = group.get();  // valid until marked done (under mu_)
-
   lock.lock();
-  if (!io.ok() && health_.ok()) {
-    health_ = io;
-    sync_fd_cv_.notify_all();
-  }
+  if (!io.ok() && health_.ok()) health_ = io;
   queued_records_ -= batch.size();
+  std::vector<Writer*> finished;
   for (Writer* writer = nullptr; writer != last;) {
     writer = writers_.front();
     writers_.pop_front();
-    if (writer != &self) group->followers.push_back(writer);
+    if (writer != &self) finished.push_back(writer);
   }
-  if (!needs_sync) {
-    group->done = true;
-    if (sync_fd >= 0) {
-      free_sync_fds_.push_back(sync_fd);
-      sync_fd_cv_.notify_one();
-    }
-  }
-  groups_.push_back(std::move(group));
-  // Whoever queued during the write leads the next group while this one
-  // syncs; the chain state it continues from is already advanced.
+  // Whoever queued during the flush leads the next group.
   Writer* const next = writers_.empty() ? nullptr : writers_.front();
   lock.unlock();
   if (next != nullptr) next->turn.Post(Turn::kLead);
-
-  if (needs_sync) {
-    const Status synced = SyncGroup(sync_fd);
-    lock.lock();
-    free_sync_fds_.push_back(sync_fd);
-    if (!synced.ok()) {
-      spdlog::error("audit log {} failed closed: {}", path_, synced.message());
-      mine->status = synced;
-      if (health_.ok()) health_ = synced;
-      sync_fd_cv_.notify_all();
-    } else {
-      sync_fd_cv_.notify_one();
-    }
-    mine->done = true;  // from here on the drainer owns and may free it
-  } else {
-    lock.lock();
-  }
-  bool answered = false;
-  if (!completing_) DrainCompleted(lock, &self, &answered);
-  lock.unlock();
-  if (!answered) self.answered.Wait();
+  for (Writer* writer : finished) writer->turn.Post(Turn::kDone);
   return self.Result();
 }
 
-Status AuditLog::WriteGroup(const std::vector<Pending*>& batch, Group* group) {
+Status AuditLog::Flush(const std::vector<Pending*>& batch) {
+  struct Written {
+    Pending* pending;
+    uint64_t offset;
+    uint32_t length;
+  };
+  std::vector<Written> written;
+  written.reserve(batch.size());
   write_buffer_.clear();
   const std::string ts = audit_internal::FormatTimestamp(std::chrono::system_clock::now());
   uint64_t seq = next_seq_;
@@ -403,90 +328,44 @@ Status AuditLog::WriteGroup(const std::vector<Pending*>& batch, Group* group) {
     std::string hash = audit_internal::ChainHash(prev, canonical);
     const size_t start = write_buffer_.size();
     audit_internal::AppendRecordLine(canonical, hash, &write_buffer_);
-    group->written.push_back(Group::Written{
-        pending, Location{file_end_ + start, static_cast<uint32_t>(write_buffer_.size() - start)}});
+    written.push_back(
+        Written{pending, file_end_ + start, static_cast<uint32_t>(write_buffer_.size() - start)});
     prev = std::move(hash);
     ++seq;
   }
-  if (group->written.empty()) return Status::Ok();
+  if (written.empty()) return Status::Ok();
 
   Status io = WriteAll(fd_, write_buffer_);
+  if (io.ok()) io = SyncData(fd_, "fdatasync failed");
+  if (io.ok()) {
+    // Only now is the group durable: advance the chain, then the anchor.
+    next_seq_ = seq;
+    last_hash_ = std::move(prev);
+    file_end_ += write_buffer_.size();
+    if (anchor_fd_ >= 0) {
+      io = WriteAnchor();
+      if (io.ok() && ++groups_since_anchor_sync_ >= options_.anchor_sync_every) {
+        groups_since_anchor_sync_ = 0;
+        io = SyncData(anchor_fd_, "anchor fdatasync failed");
+      }
+    }
+  }
   if (!io.ok()) {
     spdlog::error("audit log {} failed closed: {}", path_, io.message());
+    for (const Written& w : written) w.pending->status = io;
     return io;
   }
-  // The next group chains on from here whether or not this one's sync
-  // succeeds: if it fails, the log is closed and nothing later is answered Ok.
-  next_seq_ = seq;
-  last_hash_ = prev;
-  file_end_ += write_buffer_.size();
-  group->last_seq = seq - 1;
-  group->last_hash = std::move(prev);
-  return Status::Ok();
-}
 
-Status AuditLog::SyncGroup(int fd) const {
-  if (options_.sync_group) {
-    const int err = options_.sync_group(fd);
-    return err == 0 ? Status::Ok() : Unavailable("fdatasync failed", err);
-  }
-  return SyncData(fd, "fdatasync failed");
-}
-
-void AuditLog::DrainCompleted(std::unique_lock<std::mutex>& lock, const Writer* self,
-                              bool* self_answered) {
-  completing_ = true;
-  while (!groups_.empty() && groups_.front()->done) {
-    std::unique_ptr<Group> group = std::move(groups_.front());
-    groups_.pop_front();
-    lock.unlock();
-    const Status outcome = CompleteGroup(*group);
-    if (!outcome.ok()) {
-      std::lock_guard relock(mu_);
-      if (health_.ok()) {
-        health_ = outcome;
-        sync_fd_cv_.notify_all();
-      }
-    }
-    // Answer the callers; after each Post that writer may be gone.
-    for (Writer* writer : group->followers) writer->turn.Post(Writer::Turn::kDone);
-    if (group->leader == self) {
-      *self_answered = true;
-    } else {
-      group->leader->answered.Post(true);
-    }
-    lock.lock();
-  }
-  completing_ = false;
-  if (groups_.empty()) idle_cv_.notify_all();
-}
-
-Status AuditLog::CompleteGroup(Group& group) {
-  Status outcome = completion_failure_.ok() ? group.status : completion_failure_;
-  if (outcome.ok() && !group.written.empty() && anchor_fd_ >= 0) {
-    outcome = WriteAnchor(group.last_seq, group.last_hash);
-    if (outcome.ok() && ++groups_since_anchor_sync_ >= options_.anchor_sync_every) {
-      groups_since_anchor_sync_ = 0;
-      outcome = SyncData(anchor_fd_, "anchor fdatasync failed");
-    }
-    if (!outcome.ok()) spdlog::error("audit log {} failed closed: {}", path_, outcome.message());
-  }
-  if (!outcome.ok()) {
-    if (completion_failure_.ok()) completion_failure_ = outcome;
-    for (const Group::Written& w : group.written) w.pending->status = outcome;
-    return outcome;
-  }
-  if (group.written.empty()) return Status::Ok();
   {
     std::unique_lock index_lock(index_mu_);
-    for (const Group::Written& w : group.written) {
+    for (const Written& w : written) {
       auto request_id = w.pending->event.find("request_id");
       if (request_id != w.pending->event.end()) {
-        index_[request_id->get<std::string>()].push_back(w.location);
+        index_[request_id->get<std::string>()].push_back(Location{w.offset, w.length});
       }
     }
   }
-  last_seq_.store(group.last_seq, std::memory_order_release);
+  last_seq_.store(next_seq_ - 1, std::memory_order_release);
   flush_count_.fetch_add(1, std::memory_order_relaxed);
   return Status::Ok();
 }

@@ -92,6 +92,21 @@ RequestRecord LoadOrDie(StateStore& store, const std::string& id) {
   return **loaded;
 }
 
+// Every stored field of two text snapshots agrees.
+void ExpectSameText(const StoredRequestText& got, const StoredRequestText& want) {
+  EXPECT_EQ(got.version, want.version);
+  EXPECT_EQ(got.state, want.state);
+  EXPECT_EQ(got.requester_subject, want.requester_subject);
+  const std::string StoredRequestText::*documents[] = {
+      &StoredRequestText::requester, &StoredRequestText::request, &StoredRequestText::decision,
+      &StoredRequestText::approvals, &StoredRequestText::enclave, &StoredRequestText::tunnel,
+      &StoredRequestText::reason};
+  for (const auto document : documents) EXPECT_EQ(got.*document, want.*document);
+  EXPECT_EQ(got.created_at_us, want.created_at_us);
+  EXPECT_EQ(got.updated_at_us, want.updated_at_us);
+  EXPECT_EQ(got.deadline_us, want.deadline_us);
+}
+
 TEST(SqliteStateStoreTest, SaveThenLoadRoundTripsEveryField) {
   ScratchDir dir;
   const std::string path = dir.File("state.db");
@@ -194,20 +209,7 @@ TEST(SqliteStateStoreTest, LoadTextFollowsEverySaveAndAgreesWithTheFile) {
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   auto from_file = (*reopened)->LoadText(record.id);
   ASSERT_TRUE(from_file.ok() && *from_file != nullptr);
-  const StoredRequestText& f = **from_file;
-  EXPECT_EQ(f.version, updated->version);
-  EXPECT_EQ(f.state, updated->state);
-  EXPECT_EQ(f.requester_subject, updated->requester_subject);
-  EXPECT_EQ(f.requester, updated->requester);
-  EXPECT_EQ(f.request, updated->request);
-  EXPECT_EQ(f.decision, updated->decision);
-  EXPECT_EQ(f.approvals, updated->approvals);
-  EXPECT_EQ(f.enclave, updated->enclave);
-  EXPECT_EQ(f.tunnel, updated->tunnel);
-  EXPECT_EQ(f.reason, updated->reason);
-  EXPECT_EQ(f.created_at_us, updated->created_at_us);
-  EXPECT_EQ(f.updated_at_us, updated->updated_at_us);
-  EXPECT_EQ(f.deadline_us, updated->deadline_us);
+  ExpectSameText(**from_file, *updated);
 }
 
 // With room for one request, saves evict each other; an update of an evicted

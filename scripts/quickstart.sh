@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 ./scripts/install-deps.sh
-./scripts/build.sh release
+# Only what the walkthrough runs: the kernel, the enclave and five plugins.
+./scripts/build.sh release quickstart
 
 bin="$root/build/release/bin"
 var="$root/var/quickstart"

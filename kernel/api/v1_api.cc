@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <set>
 
 #include "kernel/api/identity_chain.h"
 #include "kernel/audit/audit_log.h"
+#include "kernel/common/strict_json.h"
 #include "kernel/core/metrics.h"
 #include "kernel/core/request_manager.h"
 
@@ -50,20 +52,6 @@ HttpResponse ErrorResponse(const Status& status) {
 
 namespace {
 
-// Splits "/v1/requests/req_1/approve" into {"v1","requests","req_1","approve"}.
-std::vector<std::string_view> Segments(std::string_view path) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  while (start < path.size()) {
-    while (start < path.size() && path[start] == '/') ++start;
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    if (end > start) out.push_back(path.substr(start, end - start));
-    start = end;
-  }
-  return out;
-}
-
 bool ValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
@@ -80,8 +68,7 @@ Result<json> ParseBody(const HttpRequest& request, bool allow_empty) {
   if (!content_type.empty() && content_type.find("application/json") == std::string_view::npos) {
     return Status::InvalidArgument("Content-Type must be application/json");
   }
-  json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) return Status::InvalidArgument("request body is not valid JSON");
+  AIRLOCK_ASSIGN_OR_RETURN(json body, ParseStrictJson(request.body, "request body"));
   if (!body.is_object()) return Status::InvalidArgument("request body must be a JSON object");
   return body;
 }
@@ -92,7 +79,7 @@ Result<std::string> CommentFrom(const json& body) {
     if (!kKnown.count(key)) return Status::InvalidArgument("unknown field '" + key + "'");
   }
   auto it = body.find("comment");
-  if (it == body.end() || it->is_null()) return std::string();
+  if (it == body.end()) return std::string();
   if (!it->is_string()) return Status::InvalidArgument("comment must be a string");
   return it->get<std::string>();
 }
@@ -120,12 +107,50 @@ HttpResponse MethodNotAllowed(std::string_view allowed) {
   return r;
 }
 
+HttpResponse NotFound(std::string_view what = "no such resource") {
+  return HttpResponse::Error(404, "not_found", what);
+}
+
+std::vector<RouteSpec> SpecsOf(const auto& table) {
+  std::vector<RouteSpec> specs;
+  specs.reserve(table.size());
+  for (const auto& entry : table) specs.push_back(entry.spec);
+  return specs;
+}
+
 }  // namespace
 
-V1Api::V1Api(Dependencies deps) : d_(std::move(deps)) {}
+const std::vector<V1Api::RouteEntry>& V1Api::Table() {
+  using A = RouteAccess;
+  static const std::vector<RouteEntry> kTable = {
+      {{"GET", "/healthz", A::kPublic}, &V1Api::Health},
+      {{"GET", "/metrics", A::kPublic}, &V1Api::MetricsText},
+      {{"GET", "/v1/openapi.json", A::kPublic}, &V1Api::OpenApi},
+      {{"GET", "/v1/requests", A::kAuthenticated}, &V1Api::ListRequests},
+      {{"POST", "/v1/requests", A::kAuthenticated}, &V1Api::CreateRequest},
+      // One read from the state store's reader pool, a visibility check and
+      // the view: answered on the I/O thread when authentication allows.
+      {{"GET", "/v1/requests/{id}", A::kAuthenticated, /*answers_on_io_thread=*/true},
+       &V1Api::GetRequest},
+      {{"POST", "/v1/requests/{id}/approve", A::kAuthenticated}, &V1Api::Approve},
+      {{"POST", "/v1/requests/{id}/deny", A::kAuthenticated}, &V1Api::Deny},
+      {{"POST", "/v1/requests/{id}/revoke", A::kAuthenticated}, &V1Api::Revoke},
+      {{"POST", "/v1/requests/{id}/credentials", A::kAuthenticated}, &V1Api::Credentials},
+      {{"GET", "/v1/requests/{id}/results", A::kAuthenticated}, &V1Api::JobResults},
+      {{"GET", "/v1/requests/{id}/results/{index}", A::kAuthenticated}, &V1Api::JobResultFile},
+      {{"GET", "/v1/catalog", A::kAuthenticated}, &V1Api::Catalog},
+      {{"GET", "/v1/plugins", A::kAuthenticated}, &V1Api::Plugins},
+      {{"GET", "/v1/agents", A::kAuthenticated}, &V1Api::Agents},
+      {{"GET", "/v1/audit", A::kAuthenticated}, &V1Api::Audit},
+      {{"POST", "/v1/admin/policy/reload", A::kAdmin}, &V1Api::ReloadPolicy},
+  };
+  return kTable;
+}
+
+V1Api::V1Api(Dependencies deps) : d_(std::move(deps)), matcher_(SpecsOf(Table())) {}
 
 HttpResponse V1Api::Handle(const HttpRequest& request) const {
-  HttpResponse response = Route(request);
+  HttpResponse response = Dispatch(request);
   if (!response.run_on_handler_pool) CountStatus(response.status);
   return response;
 }
@@ -144,28 +169,172 @@ void V1Api::CountStatus(unsigned status) const {
   cached->Add();
 }
 
-bool V1Api::AnswersOnIoThread(const HttpRequest& request,
-                              const std::vector<std::string_view>& seg) const {
-  // GET /v1/requests/{id}: one read from the state store's reader pool, a
-  // visibility check and the view; authentication must not block either.
-  return request.method == "GET" && seg.size() == 3 && seg[0] == "v1" && seg[1] == "requests" &&
-         d_.identity->answers_without_blocking();
+bool V1Api::IsAdmin(const Principal& caller) const {
+  return std::any_of(d_.admin_groups.begin(), d_.admin_groups.end(),
+                     [&](const std::string& g) { return caller.InGroup(g); });
 }
 
-// GET /v1/requests/{id}/results and /v1/requests/{id}/results/{index}.
-HttpResponse V1Api::JobResults(const HttpRequest& request, const Principal& caller,
-                               const std::string& id,
-                               const std::vector<std::string_view>& seg) const {
-  if (request.method != "GET") return MethodNotAllowed("GET");
-  if (seg.size() == 4) return FromResult(d_.requests->JobResults(caller, id));
-  if (seg.size() != 5) return HttpResponse::Error(404, "not_found", "no such resource");
+Result<Principal> V1Api::Authenticate(const HttpRequest& request, HttpResponse* refusal) const {
+  auto principal = d_.identity->Authenticate(request);
+  if (principal.ok()) return principal;
+  // The refusal is audited (a durable commit): not on an I/O thread.
+  if (request.on_io_thread) {
+    *refusal = HttpResponse::RunOnHandlerPool();
+    return principal.status();
+  }
+  // Refusals are decision points too. The credential itself is never recorded.
+  (void)d_.audit->Append({{"event", "auth.refused"},
+                          {"reason", principal.status().message()},
+                          {"method", request.method},
+                          {"path", request.path},
+                          {"remote_address", request.remote_address}});
+  *refusal = ErrorResponse(principal.status());
+  refusal->headers.emplace_back("WWW-Authenticate", "Bearer realm=\"airlock\"");
+  return principal.status();
+}
+
+HttpResponse V1Api::Dispatch(const HttpRequest& request) const {
+  const auto segments = PathSegments(request.path);
+  const RouteMatcher::Match match = matcher_.Find(request.method, segments);
+  const RouteEntry* route = match.index >= 0 ? &Table()[match.index] : nullptr;
+
+  // On an I/O thread only reads that cannot block are answered; everything
+  // else (including refusals, which are audited) moves to the handler pool.
+  if (request.on_io_thread && (route == nullptr || !route->spec.answers_on_io_thread ||
+                               !d_.identity->answers_without_blocking())) {
+    return HttpResponse::RunOnHandlerPool();
+  }
+
+  const bool in_api = segments.size() >= 2 && segments[0] == "v1";
+  const bool is_public = route != nullptr ? route->spec.access == RouteAccess::kPublic
+                                          : (match.path_is_public || !in_api);
+  std::optional<Principal> caller;
+  if (!is_public) {
+    HttpResponse refusal;
+    auto principal = Authenticate(request, &refusal);
+    if (!principal.ok()) return refusal;
+    caller = std::move(principal).value();
+  }
+  if (route == nullptr) {
+    if (!match.allowed_methods.empty()) return MethodNotAllowed(match.allowed_methods);
+    return NotFound();
+  }
+  if (const std::string_view id = match.params.Get("id"); !id.empty() && !ValidRequestId(id)) {
+    return NotFound("no such request");
+  }
+  if (route->spec.access == RouteAccess::kAdmin && !IsAdmin(*caller)) {
+    return ErrorResponse(Status::PermissionDenied("admin group membership required"));
+  }
+  // Fail closed: no new work while the audit log cannot record it.
+  if (caller && request.method != "GET") {
+    const Status audit = d_.audit->health();
+    if (!audit.ok()) return ErrorResponse(Status::Unavailable(audit.message()));
+  }
+  const Call call{request, caller ? &*caller : nullptr, match.params};
+  return (this->*(route->handler))(call);
+}
+
+HttpResponse V1Api::Health(const Call&) const {
+  const Status audit = d_.audit->health();
+  if (!audit.ok()) {
+    return HttpResponse::Json(503, {{"status", "unhealthy"}, {"reason", audit.message()}});
+  }
+  return HttpResponse::Json(200, {{"status", "ok"}});
+}
+
+HttpResponse V1Api::MetricsText(const Call&) const {
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = d_.metrics->Render();
+  return r;
+}
+
+HttpResponse V1Api::OpenApi(const Call&) const {
+  HttpResponse r;
+  r.body = d_.openapi;
+  return r;
+}
+
+HttpResponse V1Api::CreateRequest(const Call& call) const {
+  auto body = ParseBody(call.request, /*allow_empty=*/false);
+  if (!body.ok()) return ErrorResponse(body.status());
+  auto created = d_.requests->Create(*call.caller, *body);
+  if (!created.ok() && created.status().code() == StatusCode::kNotFound) {
+    // The resource exists; the body names datasets that do not.
+    return HttpResponse::Error(422, "unknown_dataset", created.status().message());
+  }
+  return FromResult(created, 201);
+}
+
+HttpResponse V1Api::ListRequests(const Call& call) const {
+  const HttpRequest& request = call.request;
+  RequestListQuery query;
+  if (auto state = request.query_param("state")) {
+    query.state = ParseRequestState(*state);
+    if (!query.state) {
+      return ErrorResponse(Status::InvalidArgument("unknown state '" + std::string(*state) + "'"));
+    }
+  }
+  if (auto mine = request.query_param("mine")) {
+    if (*mine != "true" && *mine != "false") {
+      return ErrorResponse(Status::InvalidArgument("mine must be true or false"));
+    }
+    query.mine = *mine == "true";
+  }
+  auto limit = LimitParam(request, 50, 500);
+  if (!limit.ok()) return ErrorResponse(limit.status());
+  query.limit = *limit;
+  if (auto token = request.query_param("page_token")) query.page_token = std::string(*token);
+  return FromResult(d_.requests->List(*call.caller, query));
+}
+
+HttpResponse V1Api::GetRequest(const Call& call) const {
+  auto view = d_.requests->GetText(*call.caller, call.id());
+  if (!view.ok()) return ErrorResponse(view.status());
+  HttpResponse r;
+  r.body = std::move(view).value();
+  return r;
+}
+
+HttpResponse V1Api::Decide(const Call& call, DecisionAction action) const {
+  auto body = ParseBody(call.request, /*allow_empty=*/true);
+  if (!body.ok()) return ErrorResponse(body.status());
+  auto comment = CommentFrom(*body);
+  if (!comment.ok()) return ErrorResponse(comment.status());
+  return FromResult((d_.requests->*action)(*call.caller, call.id(), *comment));
+}
+
+HttpResponse V1Api::Approve(const Call& call) const {
+  return Decide(call, &RequestManager::Approve);
+}
+
+HttpResponse V1Api::Deny(const Call& call) const {
+  return Decide(call, &RequestManager::Deny);
+}
+
+HttpResponse V1Api::Revoke(const Call& call) const {
+  return Decide(call, &RequestManager::Revoke);
+}
+
+HttpResponse V1Api::Credentials(const Call& call) const {
+  auto body = ParseBody(call.request, /*allow_empty=*/true);
+  if (!body.ok()) return ErrorResponse(body.status());
+  if (!body->empty()) return ErrorResponse(Status::InvalidArgument("no body expected"));
+  return FromResult(d_.requests->CollectCredentials(*call.caller, call.id()));
+}
+
+HttpResponse V1Api::JobResults(const Call& call) const {
+  return FromResult(d_.requests->JobResults(*call.caller, call.id()));
+}
+
+HttpResponse V1Api::JobResultFile(const Call& call) const {
   size_t index = 0;
-  const std::string_view text = seg[4];
+  const std::string_view text = call.params.Get("index");
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), index);
   if (ec != std::errc() || end != text.data() + text.size() || text.empty() || text.size() > 6) {
-    return HttpResponse::Error(404, "not_found", "no such job result");
+    return NotFound("no such job result");
   }
-  auto file = d_.requests->JobResultFile(caller, id, index);
+  auto file = d_.requests->JobResultFile(*call.caller, call.id(), index);
   if (!file.ok()) {
     if (file.status().code() == StatusCode::kFailedPrecondition) {
       return HttpResponse::Error(410, "gone", file.status().message());
@@ -178,167 +347,38 @@ HttpResponse V1Api::JobResults(const HttpRequest& request, const Principal& call
   return r;
 }
 
-HttpResponse V1Api::Route(const HttpRequest& request) const {
-  const auto seg = Segments(request.path);
-  const std::string& method = request.method;
-  if (request.on_io_thread && !AnswersOnIoThread(request, seg)) {
-    return HttpResponse::RunOnHandlerPool();
-  }
+HttpResponse V1Api::Catalog(const Call&) const {
+  return HttpResponse::Json(200, d_.catalog);
+}
 
-  // Unauthenticated endpoints: health, metrics and the API description.
-  if (seg.size() == 1 && seg[0] == "healthz") {
-    if (method != "GET") return MethodNotAllowed("GET");
-    const Status audit = d_.audit->health();
-    if (!audit.ok()) {
-      return HttpResponse::Json(503, {{"status", "unhealthy"}, {"reason", audit.message()}});
-    }
-    return HttpResponse::Json(200, {{"status", "ok"}});
-  }
-  if (seg.size() == 1 && seg[0] == "metrics") {
-    if (method != "GET") return MethodNotAllowed("GET");
-    HttpResponse r;
-    r.content_type = "text/plain; version=0.0.4";
-    r.body = d_.metrics->Render();
-    return r;
-  }
-  if (seg.size() == 2 && seg[0] == "v1" && seg[1] == "openapi.json") {
-    if (method != "GET") return MethodNotAllowed("GET");
-    HttpResponse r;
-    r.body = d_.openapi;
-    return r;
-  }
-  if (seg.empty() || seg[0] != "v1" || seg.size() < 2) {
-    return HttpResponse::Error(404, "not_found", "no such resource");
-  }
+HttpResponse V1Api::Plugins(const Call&) const {
+  return HttpResponse::Json(200, d_.plugins);
+}
 
-  auto principal = d_.identity->Authenticate(request);
-  if (!principal.ok()) {
-    // The refusal is audited (a durable commit): not on an I/O thread.
-    if (request.on_io_thread) return HttpResponse::RunOnHandlerPool();
-    // Refusals are decision points too. The credential itself is never recorded.
-    (void)d_.audit->Append({{"event", "auth.refused"},
-                            {"reason", principal.status().message()},
-                            {"method", request.method},
-                            {"path", request.path},
-                            {"remote_address", request.remote_address}});
-    HttpResponse r = ErrorResponse(principal.status());
-    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"airlock\"");
-    return r;
-  }
-  const Principal& caller = *principal;
+HttpResponse V1Api::Agents(const Call&) const {
+  if (!d_.agents) return ErrorResponse(Status::NotFound("no agents are configured"));
+  return HttpResponse::Json(200, d_.agents());
+}
 
-  // Fail closed: no new work while the audit log cannot record it.
-  if (method != "GET") {
-    const Status audit = d_.audit->health();
-    if (!audit.ok()) return ErrorResponse(Status::Unavailable(audit.message()));
+HttpResponse V1Api::Audit(const Call& call) const {
+  auto id = call.request.query_param("request");
+  if (!id || !ValidRequestId(*id)) {
+    return ErrorResponse(Status::InvalidArgument("query parameter request=<id> is required"));
   }
+  auto limit = LimitParam(call.request, 1000, 10000);
+  if (!limit.ok()) return ErrorResponse(limit.status());
+  return FromResult(d_.requests->AuditTrail(*call.caller, std::string(*id), *limit));
+}
 
-  const std::string_view resource = seg[1];
-  if (resource == "requests") {
-    if (seg.size() == 2) {
-      if (method == "POST") {
-        auto body = ParseBody(request, /*allow_empty=*/false);
-        if (!body.ok()) return ErrorResponse(body.status());
-        auto created = d_.requests->Create(caller, *body);
-        if (!created.ok() && created.status().code() == StatusCode::kNotFound) {
-          // The resource exists; the body names datasets that do not.
-          return HttpResponse::Error(422, "unknown_dataset", created.status().message());
-        }
-        return FromResult(created, 201);
-      }
-      if (method == "GET") {
-        RequestListQuery query;
-        if (auto state = request.query_param("state")) {
-          query.state = ParseRequestState(*state);
-          if (!query.state) {
-            return ErrorResponse(
-                Status::InvalidArgument("unknown state '" + std::string(*state) + "'"));
-          }
-        }
-        if (auto mine = request.query_param("mine")) {
-          if (*mine != "true" && *mine != "false") {
-            return ErrorResponse(Status::InvalidArgument("mine must be true or false"));
-          }
-          query.mine = *mine == "true";
-        }
-        auto limit = LimitParam(request, 50, 500);
-        if (!limit.ok()) return ErrorResponse(limit.status());
-        query.limit = *limit;
-        if (auto token = request.query_param("page_token")) query.page_token = std::string(*token);
-        return FromResult(d_.requests->List(caller, query));
-      }
-      return MethodNotAllowed("GET, POST");
-    }
-    const std::string id(seg[2]);
-    if (!ValidRequestId(id)) return HttpResponse::Error(404, "not_found", "no such request");
-    if (seg.size() == 3) {
-      if (method != "GET") return MethodNotAllowed("GET");
-      auto view = d_.requests->GetText(caller, id);
-      if (!view.ok()) return ErrorResponse(view.status());
-      HttpResponse r;
-      r.body = std::move(view).value();
-      return r;
-    }
-    if (seg.size() >= 4 && seg[3] == "results") return JobResults(request, caller, id, seg);
-    if (seg.size() == 4) {
-      const std::string_view action = seg[3];
-      if (action != "approve" && action != "deny" && action != "revoke" &&
-          action != "credentials") {
-        return HttpResponse::Error(404, "not_found", "no such action");
-      }
-      if (method != "POST") return MethodNotAllowed("POST");
-      auto body = ParseBody(request, /*allow_empty=*/true);
-      if (!body.ok()) return ErrorResponse(body.status());
-      if (action == "credentials") {
-        if (!body->empty()) return ErrorResponse(Status::InvalidArgument("no body expected"));
-        return FromResult(d_.requests->CollectCredentials(caller, id));
-      }
-      auto comment = CommentFrom(*body);
-      if (!comment.ok()) return ErrorResponse(comment.status());
-      if (action == "approve") return FromResult(d_.requests->Approve(caller, id, *comment));
-      if (action == "deny") return FromResult(d_.requests->Deny(caller, id, *comment));
-      return FromResult(d_.requests->Revoke(caller, id, *comment));
-    }
-    return HttpResponse::Error(404, "not_found", "no such resource");
+HttpResponse V1Api::ReloadPolicy(const Call&) const {
+  if (!d_.reload_policy) return ErrorResponse(Status::NotImplemented("policy reload"));
+  const Status reloaded = d_.reload_policy();
+  if (!reloaded.ok()) {
+    return HttpResponse::Error(
+        422, "invalid_policy",
+        "policy not reloaded; the previous policy stays in force: " + reloaded.message());
   }
-  if (resource == "catalog" && seg.size() == 2) {
-    if (method != "GET") return MethodNotAllowed("GET");
-    return HttpResponse::Json(200, d_.catalog);
-  }
-  if (resource == "plugins" && seg.size() == 2) {
-    if (method != "GET") return MethodNotAllowed("GET");
-    return HttpResponse::Json(200, d_.plugins);
-  }
-  if (resource == "agents" && seg.size() == 2) {
-    if (method != "GET") return MethodNotAllowed("GET");
-    if (!d_.agents) return ErrorResponse(Status::NotFound("no agents are configured"));
-    return HttpResponse::Json(200, d_.agents());
-  }
-  if (resource == "audit" && seg.size() == 2) {
-    if (method != "GET") return MethodNotAllowed("GET");
-    auto id = request.query_param("request");
-    if (!id || !ValidRequestId(*id)) {
-      return ErrorResponse(Status::InvalidArgument("query parameter request=<id> is required"));
-    }
-    auto limit = LimitParam(request, 1000, 10000);
-    if (!limit.ok()) return ErrorResponse(limit.status());
-    return FromResult(d_.requests->AuditTrail(caller, std::string(*id), *limit));
-  }
-  if (resource == "admin" && seg.size() == 4 && seg[2] == "policy" && seg[3] == "reload") {
-    if (method != "POST") return MethodNotAllowed("POST");
-    const bool admin = std::any_of(d_.admin_groups.begin(), d_.admin_groups.end(),
-                                   [&](const std::string& g) { return caller.InGroup(g); });
-    if (!admin) return ErrorResponse(Status::PermissionDenied("admin group membership required"));
-    if (!d_.reload_policy) return ErrorResponse(Status::NotImplemented("policy reload"));
-    const Status reloaded = d_.reload_policy();
-    if (!reloaded.ok()) {
-      return HttpResponse::Error(
-          422, "invalid_policy",
-          "policy not reloaded; the previous policy stays in force: " + reloaded.message());
-    }
-    return HttpResponse::Json(200, {{"reloaded", true}});
-  }
-  return HttpResponse::Error(404, "not_found", "no such resource");
+  return HttpResponse::Json(200, {{"reloaded", true}});
 }
 
 }  // namespace airlock

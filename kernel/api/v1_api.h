@@ -15,6 +15,7 @@
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
 #include "kernel/api/http_types.h"
+#include "kernel/api/route_table.h"
 #include "kernel/core/metrics.h"
 
 namespace airlock {
@@ -49,16 +50,58 @@ class V1Api {
   explicit V1Api(Dependencies deps);
   HttpResponse Handle(const HttpRequest& request) const;
 
+  // Every route the API serves, in matching order: the contract that
+  // docs/api/openapi.json documents (a test holds the two equal).
+  const std::vector<RouteSpec>& routes() const { return matcher_.specs(); }
+
  private:
-  HttpResponse Route(const HttpRequest& request) const;
-  // Whether `request` may be answered on an HTTP I/O thread: a read that
-  // waits on no commit, no network and no long lock (see HttpHandler).
-  bool AnswersOnIoThread(const HttpRequest& request,
-                         const std::vector<std::string_view>& seg) const;
+  // What a handler gets: the request, the caller (null on public routes) and
+  // the path parameters of its route.
+  struct Call {
+    const HttpRequest& request;
+    const Principal* caller;
+    const PathParams& params;
+    std::string id() const { return std::string(params.Get("id")); }
+  };
+  using Handler = HttpResponse (V1Api::*)(const Call&) const;
+  struct RouteEntry {
+    RouteSpec spec;
+    Handler handler;
+  };
+  static const std::vector<RouteEntry>& Table();
+
+  HttpResponse Dispatch(const HttpRequest& request) const;
+  // Authenticates the caller. A refusal is audited and answered in
+  // *refusal; on an I/O thread it is deferred unrecorded (RunOnHandlerPool).
+  Result<Principal> Authenticate(const HttpRequest& request, HttpResponse* refusal) const;
+  bool IsAdmin(const Principal& caller) const;
   void CountStatus(unsigned status) const;
-  HttpResponse JobResults(const HttpRequest& request, const Principal& caller,
-                          const std::string& id, const std::vector<std::string_view>& seg) const;
+
+  HttpResponse Health(const Call& call) const;
+  HttpResponse MetricsText(const Call& call) const;
+  HttpResponse OpenApi(const Call& call) const;
+  HttpResponse CreateRequest(const Call& call) const;
+  HttpResponse ListRequests(const Call& call) const;
+  HttpResponse GetRequest(const Call& call) const;
+  // approve, deny and revoke: the same optional {"comment": "..."} body.
+  using DecisionAction = Result<nlohmann::json> (RequestManager::*)(const Principal&,
+                                                                    const std::string&,
+                                                                    const std::string&);
+  HttpResponse Decide(const Call& call, DecisionAction action) const;
+  HttpResponse Approve(const Call& call) const;
+  HttpResponse Deny(const Call& call) const;
+  HttpResponse Revoke(const Call& call) const;
+  HttpResponse Credentials(const Call& call) const;
+  HttpResponse JobResults(const Call& call) const;
+  HttpResponse JobResultFile(const Call& call) const;
+  HttpResponse Catalog(const Call& call) const;
+  HttpResponse Plugins(const Call& call) const;
+  HttpResponse Agents(const Call& call) const;
+  HttpResponse Audit(const Call& call) const;
+  HttpResponse ReloadPolicy(const Call& call) const;
+
   Dependencies d_;
+  RouteMatcher matcher_;
   // airlock_http_requests_total by status class (index status / 100),
   // registered on first use; Metrics keeps the counters alive.
   mutable std::array<std::atomic<Metrics::Counter*>, 6> status_counters_{};

@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include "kernel/common/strict_json.h"
+
 namespace airlock {
 namespace {
 
@@ -191,12 +193,15 @@ Status ParsePluginRef(const json& node, const std::string& path, const std::stri
     const std::string resolved = Resolve(config.config_dir, config_file);
     std::ifstream in(resolved);
     if (!in) return Status::NotFound(r.Key("config_file") + ": cannot read " + resolved);
-    json parsed = json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_discarded() || !parsed.is_object()) {
+    std::stringstream text;
+    text << in.rdbuf();
+    auto parsed = ParseStrictJson(text.str(), r.Key("config_file") + ": " + resolved);
+    if (!parsed.ok()) return parsed.status();
+    if (!parsed->is_object()) {
       return Status::InvalidArgument(r.Key("config_file") + ": " + resolved +
                                      " is not a JSON object");
     }
-    out->config = std::move(parsed);
+    out->config = std::move(parsed).value();
   }
   // Plugins that read files get paths relative to the configuration file.
   out->config["$config_dir"] = config.config_dir;
@@ -506,11 +511,9 @@ Result<KernelConfig> LoadKernelConfig(const std::string& path,
   if (!in) return Status::NotFound("cannot read configuration file " + path);
   std::stringstream buffer;
   buffer << in.rdbuf();
-  json document = json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) {
-    return Status::InvalidArgument("configuration file " + path + " is not valid JSON");
-  }
-  auto parsed = ParseKernelConfig(document, path, default_plugin_dir);
+  auto document = ParseStrictJson(buffer.str(), "configuration file " + path);
+  if (!document.ok()) return document.status();
+  auto parsed = ParseKernelConfig(*document, path, default_plugin_dir);
   if (!parsed.ok()) return parsed.status().WithContext(path);
   return parsed;
 }

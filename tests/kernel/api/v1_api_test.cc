@@ -168,5 +168,68 @@ TEST(V1Api, OnAnIoThreadOnlyNonBlockingReadsAreAnswered) {
       << metrics.Render();
 }
 
+// Bodies are parsed strictly and routes are matched before any request
+// reaches the request manager (absent here): every answer below comes from
+// the API layer itself.
+TEST(V1Api, RefusesAmbiguousBodiesAndUnroutedCalls) {
+  StaticTokensChain identity;
+  ASSERT_NE(identity.get(), nullptr);
+  test::TempDir dir;
+  AuditOptions options;
+  options.write_anchor = false;
+  auto audit = AuditLog::Open(dir.path() + "/audit.log", options);
+  ASSERT_TRUE(audit.ok()) << audit.status().ToString();
+  Metrics metrics;
+  V1Api::Dependencies deps;
+  deps.identity = identity.get();
+  deps.audit = audit->get();
+  deps.metrics = &metrics;
+  deps.admin_groups = {"airlock-admins"};
+  V1Api api(std::move(deps));
+
+  auto call = [&](std::string method, std::string path, std::string body,
+                  std::string token = "tok") {
+    HttpRequest request;
+    request.method = std::move(method);
+    request.path = request.target = std::move(path);
+    request.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
+    request.body = std::move(body);
+    return api.Handle(request);
+  };
+
+  HttpResponse r =
+      call("POST", "/v1/requests",
+           R"({"datasets": ["orders"], "window_seconds": 60, "window_seconds": 6000})");
+  EXPECT_EQ(r.status, 400u) << r.body;
+  EXPECT_EQ(json::parse(r.body)["message"], "request body repeats the key 'window_seconds'");
+
+  r = call("POST", "/v1/requests/req_1/approve", R"({"comment": null})");
+  EXPECT_EQ(r.status, 400u) << r.body;
+  EXPECT_EQ(json::parse(r.body)["message"], "comment must be a string");
+  r = call("POST", "/v1/requests/req_1/deny", R"({"comment": "a", "comment": "b"})");
+  EXPECT_EQ(r.status, 400u) << r.body;
+
+  // A known path with another method: 405 naming what it allows.
+  r = call("DELETE", "/v1/requests", "");
+  EXPECT_EQ(r.status, 405u);
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0], (std::pair<std::string, std::string>("Allow", "GET, POST")));
+  r = call("GET", "/v1/requests/req_1/approve", "");
+  EXPECT_EQ(r.status, 405u);
+  // Unknown actions and malformed ids: 404.
+  EXPECT_EQ(call("POST", "/v1/requests/req_1/steal", "").status, 404u);
+  EXPECT_EQ(call("POST", "/v1/requests/bad%20id!/approve", "").status, 404u);
+  EXPECT_EQ(call("GET", "/v1/requests/req_1/results/x1", "").status, 404u);
+  // Inside /v1 an unknown or wrong-method path still needs a credential, so
+  // the route map is not probed anonymously.
+  EXPECT_EQ(call("GET", "/v1/nothing-here", "", "wrong").status, 401u);
+  EXPECT_EQ(call("DELETE", "/v1/requests", "", "wrong").status, 401u);
+  EXPECT_EQ(call("POST", "/healthz", "", "wrong").status, 405u);
+  // Admin routes need an admin group; alice has none.
+  r = call("POST", "/v1/admin/policy/reload", "");
+  EXPECT_EQ(r.status, 403u) << r.body;
+  EXPECT_EQ(json::parse(r.body)["message"], "admin group membership required");
+}
+
 }  // namespace
 }  // namespace airlock

@@ -1,0 +1,21 @@
+// JSON text from outside the kernel (API bodies, configuration files), parsed
+// strictly: an object that names the same key twice is refused instead of
+// letting the last value win, so what a reviewer reads is what the kernel
+// acts on.
+#pragma once
+
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "airlock/cpp/status.hpp"
+
+namespace airlock {
+
+// Parses `text` as one JSON document. Errors (InvalidArgument): not valid
+// JSON ("<what> is not valid JSON"), or an object with a repeated key
+// ("<what> repeats the key 'name'"). `what` names the document in messages,
+// e.g. "request body". Never throws.
+Result<nlohmann::json> ParseStrictJson(std::string_view text, std::string_view what);
+
+}  // namespace airlock

@@ -285,9 +285,9 @@ std::optional<std::string> PointChecker::Finish(uint64_t last_seq) {
     const uint64_t seq = points_.back().seq;
     failed_seq_ = last_seq + 1;
     problem_ = "the log ends at seq " + std::to_string(last_seq) +
-               " but a signed checkpoint covers seq " + std::to_string(seq) + ": records " +
-               std::to_string(last_seq + 1) + ".." + std::to_string(seq) +
-               " were removed from the end (truncated)";
+               " but a signed checkpoint covers seq " + std::to_string(seq) +
+               ": records after seq " + std::to_string(covered_seq_) +
+               " were removed or rewritten (the log was truncated)";
   }
   return problem_;
 }

@@ -34,6 +34,10 @@ Result<std::unique_ptr<AuditTrail>> AuditTrail::Open(const std::string& path,
   }
   CheckpointVerifier verifier;
   AIRLOCK_RETURN_IF_ERROR(verifier.AddPublicKeyPem(options.signer->public_key_pem()));
+  for (const std::string& pem : options.previous_public_keys) {
+    AIRLOCK_RETURN_IF_ERROR(
+        verifier.AddPublicKeyPem(pem).WithContext("audit.checkpoints.previous_public_keys"));
+  }
   std::optional<AuditHead> last;
   for (const FoundCheckpoint& entry : found.checkpoints) {
     const Status valid = verifier.Verify(entry.checkpoint);

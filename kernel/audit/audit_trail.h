@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "airlock/cpp/status.hpp"
 #include "kernel/audit/audit_log.h"
@@ -31,6 +32,9 @@ struct AuditTrailOptions {
   // Signs checkpoints; null: none are kept (the chain alone, which whoever
   // can write the state directory can recompute).
   std::unique_ptr<CheckpointSigner> signer;
+  // Public keys (PEM) of earlier signing keys: their checkpoints stay
+  // trusted after a rotation. The signer's own key is always trusted.
+  std::vector<std::string> previous_public_keys;
   CheckpointPolicy policy;
   // Ship checkpoints to syslog(3) as well as to the log output.
   bool syslog = true;

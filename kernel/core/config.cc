@@ -275,6 +275,8 @@ Status ParseAudit(Reader& top, const std::string& state_dir, KernelConfig* confi
     AIRLOCK_RETURN_IF_ERROR(c.Int("every_records", &out.every_records, 1, 100000000));
     AIRLOCK_RETURN_IF_ERROR(c.Int("every_seconds", &out.every_seconds, 1, 86400));
     AIRLOCK_RETURN_IF_ERROR(c.Bool("syslog", &out.syslog));
+    AIRLOCK_RETURN_IF_ERROR(c.StringList("previous_public_keys", &out.previous_public_keys));
+    for (auto& path : out.previous_public_keys) path = Resolve(config->config_dir, path);
     AIRLOCK_RETURN_IF_ERROR(c.RejectUnknownKeys());
     const std::string key = c.Key("signing_key");
     if (out.signing_key.starts_with("file:")) {

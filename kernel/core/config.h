@@ -94,6 +94,9 @@ struct AuditCheckpointConfig {
   // "file:/abs/path" (a relative file: path is made absolute against the
   // configuration's directory). Never inside the state directory.
   std::string signing_key;
+  // PEM public keys (absolute paths) of earlier signing keys whose
+  // checkpoints stay trusted after a key rotation.
+  std::vector<std::string> previous_public_keys;
   int64_t every_records = 10000;
   int64_t every_seconds = 60;
   bool syslog = true;  // ship checkpoints to syslog(3) too

@@ -2,6 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "kernel/plugin_host/secret_reference.h"
 
 namespace airlock {
@@ -36,6 +39,15 @@ Result<std::unique_ptr<AuditTrail>> OpenKernelAuditTrail(const KernelConfig& con
     key->Wipe();
     if (!signer.ok()) return signer.status().WithContext("audit.checkpoints.signing_key");
     options.signer = std::move(signer).value();
+    for (const std::string& path : checkpoints.previous_public_keys) {
+      std::ifstream in(path, std::ios::binary);
+      std::stringstream pem;
+      pem << in.rdbuf();
+      if (!in) {
+        return Status::NotFound("audit.checkpoints.previous_public_keys: cannot read " + path);
+      }
+      options.previous_public_keys.push_back(pem.str());
+    }
     options.policy.every_records = static_cast<uint64_t>(checkpoints.every_records);
     options.policy.every_seconds = std::chrono::seconds(checkpoints.every_seconds);
     options.syslog = checkpoints.syslog;

@@ -413,6 +413,30 @@ TEST_F(AuditTrailTest, ConcurrentAppendsAreNotSignedOneByOne) {
   EXPECT_EQ(report.covered_seq, 800u);
 }
 
+TEST_F(AuditTrailTest, RotatedKeyKeepsTrustingCheckpointsOfThePreviousKey) {
+  WriteCoveredLog();
+  auto next = GenerateCheckpointKeyPair();
+  ASSERT_TRUE(next.ok());
+  auto rotated = [&](bool trust_previous) {
+    AuditTrailOptions options = Options();
+    options.signer = std::move(CheckpointSigner::FromPem(next->private_pem)).value();
+    if (trust_previous) options.previous_public_keys = {pair_->public_pem};
+    return AuditTrail::Open(path_, std::move(options));
+  };
+  EXPECT_NE(rotated(false).status().message().find("not a trusted public key"), std::string::npos);
+  {
+    auto trail = rotated(true);
+    ASSERT_TRUE(trail.ok()) << trail.status().ToString();
+    ASSERT_TRUE((*trail)->log()->Append(Event(9)).ok());
+  }
+  // The verifier needs both public keys.
+  EXPECT_EQ(VerifyKeyed().verdict, AuditVerdict::kTampered);
+  ASSERT_TRUE(verifier_.AddPublicKeyPem(next->public_pem).ok());
+  const auto report = VerifyKeyed();
+  EXPECT_EQ(report.verdict, AuditVerdict::kIntact) << report.problem;
+  EXPECT_EQ(report.covered_seq, static_cast<uint64_t>(kRecords + 1));
+}
+
 TEST_F(AuditTrailTest, TheKeyAppearsInNoFileOfTheStateDirectory) {
   WriteCoveredLog();
   // The key's PEM body lines and its raw 32-byte seed in hex.

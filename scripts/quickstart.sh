@@ -3,7 +3,8 @@
 # configs/quickstart.json and walks one request through its whole life:
 #   alice asks for two datasets -> bob approves -> the enclave ingests and
 #   seals -> the tunnel opens -> a join across both datasets returns rows ->
-#   revoke -> the tunnel refuses -> `airlockd audit verify` passes.
+#   revoke -> the tunnel refuses -> `airlockd audit verify --public-key` checks
+#   the audit chain and its signed checkpoints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -15,16 +16,22 @@ root=$(pwd)
 bin="$root/build/release/bin"
 var="$root/var/quickstart"
 tls="$var/tls"
+# The audit signing key lives outside the state directory (the kernel refuses
+# it inside): whoever can write the state must not be able to re-sign it.
+keys="$root/var/quickstart-keys"
 port="${AIRLOCK_QUICKSTART_PORT:-8080}"
 alice="alk_demo_alice_0f3a9c2e7b5d41e8"
 bob="alk_demo_bob_8e21d7c4a9f03b6d"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-# A fresh run: previous state, audit log and certificates are discarded.
-rm -rf "$var"
-mkdir -p "$tls"
-chmod 700 "$var"
+# A fresh run: previous state, audit log, keys and certificates are discarded.
+rm -rf "$var" "$keys"
+mkdir -p "$tls" "$keys"
+chmod 700 "$var" "$keys"
+
+step "Generating a throwaway audit checkpoint signing key (var/quickstart-keys)"
+"$bin/airlockd" audit keygen --private-key "$keys/audit.key" --public-key "$keys/audit.pub"
 
 step "Generating a throwaway CA and tunnel certificate for 127.0.0.1"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
@@ -115,5 +122,5 @@ call "$alice" GET "/v1/audit?request=$id" | jq -r '.records[] | "\(.seq)  \(.eve
 
 cleanup
 trap - EXIT
-step "airlockd audit verify"
-"$bin/airlockd" audit verify "$var/audit.log"
+step "airlockd audit verify --public-key (the chain and every signed checkpoint)"
+"$bin/airlockd" audit verify "$var/audit.log" --public-key "$keys/audit.pub"

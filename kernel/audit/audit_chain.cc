@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -244,6 +245,51 @@ bool IsHashHex(std::string_view text) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
+}
+
+PointChecker::PointChecker(std::vector<AuditHead> points) : points_(std::move(points)) {
+  std::stable_sort(points_.begin(), points_.end(),
+                   [](const AuditHead& a, const AuditHead& b) { return a.seq < b.seq; });
+  // Points at seq 0 name the empty log: their hash must be the genesis hash.
+  while (next_ < points_.size() && points_[next_].seq == 0) {
+    if (points_[next_].hash != kGenesisHash && !problem_) {
+      failed_seq_ = 0;
+      problem_ = "a signed checkpoint of the empty log carries a hash that is not the genesis hash";
+    }
+    ++next_;
+  }
+}
+
+void PointChecker::OnRecord(uint64_t seq, std::string_view hash) {
+  while (next_ < points_.size() && points_[next_].seq == seq) {
+    if (problem_) {
+      ++next_;
+      continue;
+    }
+    if (points_[next_].hash == hash) {
+      covered_seq_ = seq;
+    } else {
+      failed_seq_ = seq;
+      problem_ = "record seq " + std::to_string(seq) + " (line " + std::to_string(seq) +
+                 ") differs from the one a signed checkpoint covers: records between seq " +
+                 std::to_string(covered_seq_ + 1) + " and " + std::to_string(seq) +
+                 " were edited, inserted, removed or reordered";
+    }
+    ++next_;
+  }
+}
+
+std::optional<std::string> PointChecker::Finish(uint64_t last_seq) {
+  if (problem_) return problem_;
+  if (next_ < points_.size()) {
+    const uint64_t seq = points_.back().seq;
+    failed_seq_ = last_seq + 1;
+    problem_ = "the log ends at seq " + std::to_string(last_seq) +
+               " but a signed checkpoint covers seq " + std::to_string(seq) +
+               ": records after seq " + std::to_string(covered_seq_) +
+               " were removed or rewritten (the log was truncated)";
+  }
+  return problem_;
 }
 
 }  // namespace airlock::audit_internal

@@ -18,10 +18,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "airlock/cpp/status.hpp"
+#include "kernel/audit/audit_head.h"
 
 namespace airlock::audit_internal {
 
@@ -88,5 +90,31 @@ Result<std::optional<Anchor>> ReadAnchor(const std::string& anchor_path);
 
 // True for 64 lowercase hex characters.
 bool IsHashHex(std::string_view text);
+
+// Checks the records of a scan against trusted (seq, hash) points (the heads
+// of verified signed checkpoints) as they go by. The hash at seq S commits
+// to every record up to S, so a match proves that whole prefix; a mismatch
+// means something changed after the previous matching point.
+class PointChecker {
+ public:
+  explicit PointChecker(std::vector<AuditHead> points);
+  void OnRecord(uint64_t seq, std::string_view hash);
+  // After the scan, `last_seq` being the last record that verified: nullopt
+  // when every point matched, otherwise what is wrong and where.
+  std::optional<std::string> Finish(uint64_t last_seq);
+  // The seq of the first point that failed (valid after Finish reported).
+  uint64_t failed_seq() const { return failed_seq_; }
+  // The highest point that matched (0 when none did): records up to it are
+  // covered by a signature.
+  uint64_t covered_seq() const { return covered_seq_; }
+  bool has_points() const { return !points_.empty(); }
+
+ private:
+  std::vector<AuditHead> points_;  // sorted by seq
+  size_t next_ = 0;                // first point not yet reached
+  uint64_t covered_seq_ = 0;
+  uint64_t failed_seq_ = 0;
+  std::optional<std::string> problem_;
+};
 
 }  // namespace airlock::audit_internal

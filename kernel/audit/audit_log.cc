@@ -177,6 +177,7 @@ Status AuditLog::Recover() {
       AIRLOCK_ASSIGN_OR_RETURN(anchor, audit_internal::ReadAnchor(anchor_path_));
     }
     std::string anchored_hash;  // hash of the record at anchor->seq, as found in the file
+    audit_internal::PointChecker points(options_.trusted_points);
     auto scan =
         audit_internal::ScanAuditFile(read_fd_, [&](const audit_internal::ScannedRecord& record) {
           auto request_id = record.record->find("request_id");
@@ -185,6 +186,7 @@ Status AuditLog::Recover() {
                 Location{record.offset, static_cast<uint32_t>(record.text.size() + 1)});
           }
           if (anchor && record.seq == anchor->seq) anchored_hash = std::string(record.hash);
+          points.OnRecord(record.seq, record.hash);
         });
     if (!scan.problem.empty()) {
       if (!scan.torn_tail || !options_.truncate_torn_tail) {
@@ -198,6 +200,17 @@ Status AuditLog::Recover() {
                                    ErrnoText(errno));
       }
       AIRLOCK_RETURN_IF_ERROR(SyncData(fd_, "fdatasync failed"));
+    }
+    if (!anchor && options_.write_anchor && scan.last_seq > 0 && !options_.accept_missing_anchor) {
+      return Status::FailedPrecondition(
+          "audit log " + path_ + " holds " + std::to_string(scan.last_seq) +
+          " records but its anchor " + anchor_path_ +
+          " is missing: records removed from the end could not be detected. Restore the anchor, "
+          "or accept the log as it is by starting once with --accept-unverified-audit-history");
+    }
+    if (auto contradiction = points.Finish(scan.last_seq)) {
+      return Status::FailedPrecondition("audit log " + path_ +
+                                        " contradicts its signed checkpoints: " + *contradiction);
     }
     if (anchor && anchor->seq > scan.last_seq) {
       return Status::FailedPrecondition(
@@ -214,6 +227,10 @@ Status AuditLog::Recover() {
     last_hash_ = std::move(scan.last_hash);
     file_end_ = scan.good_end_offset;
     last_seq_.store(scan.last_seq, std::memory_order_release);
+  }
+  {
+    std::lock_guard lock(head_mu_);
+    head_ = AuditHead{next_seq_ - 1, last_hash_};
   }
 
   if (options_.write_anchor) {
@@ -365,9 +382,21 @@ Status AuditLog::Flush(const std::vector<Pending*>& batch) {
       }
     }
   }
+  {
+    std::lock_guard lock(head_mu_);
+    head_ = AuditHead{next_seq_ - 1, last_hash_};
+  }
   last_seq_.store(next_seq_ - 1, std::memory_order_release);
   flush_count_.fetch_add(1, std::memory_order_relaxed);
+  if (AuditDurableListener* listener = listener_.load(std::memory_order_acquire)) {
+    listener->OnDurable(next_seq_ - 1);
+  }
   return Status::Ok();
+}
+
+AuditHead AuditLog::head() const {
+  std::lock_guard lock(head_mu_);
+  return head_;
 }
 
 Status AuditLog::health() const {

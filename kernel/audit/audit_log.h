@@ -20,7 +20,15 @@
 // runs ahead of durable records; it is itself fdatasync'ed every
 // `anchor_sync_every` groups and on close. After a crash it may therefore lag
 // by a few groups (truncation of those is not detectable), but a file that is
-// shorter than its anchor is reported by Open and VerifyAuditFile.
+// shorter than its anchor is reported by Open and VerifyAuditFile. A
+// non-empty log whose anchor is missing is refused by Open unless the caller
+// accepts it (accept_missing_anchor): losing the anchor is how a removal of
+// the final records would hide.
+//
+// Keyed integrity lives above this class: signed checkpoints
+// (checkpointer.h) over head(); Open checks the log against the (seq, hash)
+// points of checkpoints whose signatures the caller verified
+// (AuditOptions::trusted_points).
 //
 // Thread-safety: every method may be called from any thread concurrently.
 // The AuditLog must outlive all calls on it.
@@ -40,6 +48,7 @@
 #include <nlohmann/json.hpp>
 
 #include "airlock/cpp/status.hpp"
+#include "kernel/audit/audit_head.h"
 
 namespace airlock {
 
@@ -52,6 +61,13 @@ struct AuditOptions {
   bool write_anchor = true;
   // Where the anchor lives; empty means "<path>.head".
   std::string anchor_path;
+  // Open a non-empty log whose anchor file is missing (the operator's
+  // explicit choice: the tail it guarded can no longer be checked).
+  bool accept_missing_anchor = false;
+  // (seq, hash) points the log must contain: the heads named by signed
+  // checkpoints, already verified by the caller. Open fails when a record's
+  // hash differs from a point's or the log ends before a point's seq.
+  std::vector<AuditHead> trusted_points;
   // fdatasync the anchor every this many group flushes (and on close).
   uint32_t anchor_sync_every = 64;
   // On Open, cut off a final line that has no newline (a write cut short by
@@ -95,6 +111,13 @@ class AuditLog {
 
   // Seq of the last durable record (0 for an empty log).
   uint64_t last_sequence() const { return last_seq_.load(std::memory_order_acquire); }
+  // Seq and chain hash of the last durable record.
+  AuditHead head() const;
+  // Told after every flush (on the flushing thread, no lock held). Null
+  // removes it; the listener must stay alive until then.
+  void set_durable_listener(AuditDurableListener* listener) {
+    listener_.store(listener, std::memory_order_release);
+  }
   // Ok while healthy; the failure that closed the log otherwise.
   Status health() const;
   // Number of group flushes (write + fdatasync) done since Open.
@@ -138,6 +161,10 @@ class AuditLog {
   mutable std::shared_mutex index_mu_;
   std::unordered_map<std::string, std::vector<Location>> index_;  // guarded by index_mu_
 
+  mutable std::mutex head_mu_;
+  AuditHead head_;  // guarded by head_mu_: the durable head
+
+  std::atomic<AuditDurableListener*> listener_{nullptr};
   std::atomic<uint64_t> last_seq_{0};
   std::atomic<uint64_t> flush_count_{0};
 };

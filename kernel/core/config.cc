@@ -53,6 +53,15 @@ class Reader {
     return Status::Ok();
   }
 
+  Status Bool(const std::string& key, bool* out) {
+    seen_.insert(key);
+    if (!Has(key)) return Status::Ok();
+    if (!node_[key].is_boolean())
+      return Status::InvalidArgument(Key(key) + " must be true or false");
+    *out = node_[key].get<bool>();
+    return Status::Ok();
+  }
+
   Status StringList(const std::string& key, std::vector<std::string>* out) {
     seen_.insert(key);
     if (!Has(key)) return Status::Ok();
@@ -243,6 +252,58 @@ Status ParseServer(Reader& top, ServerConfig* server, const std::string& base) {
   return r.RejectUnknownKeys();
 }
 
+// True when `path` is `dir` or lies below it, symlinks resolved as far as
+// the paths exist.
+bool IsInside(const fs::path& path, const fs::path& dir) {
+  std::error_code ec;
+  const fs::path p = fs::weakly_canonical(path, ec).lexically_normal();
+  const fs::path d = fs::weakly_canonical(dir, ec).lexically_normal();
+  auto pi = p.begin();
+  for (auto di = d.begin(); di != d.end(); ++di, ++pi) {
+    if (di->empty()) continue;  // a trailing separator
+    if (pi == p.end() || *pi != *di) return false;
+  }
+  return true;
+}
+
+Status ParseAudit(Reader& top, const std::string& state_dir, KernelConfig* config) {
+  const json* node = top.Child("audit");
+  if (node == nullptr) return Status::Ok();
+  Reader r(*node, "audit");
+  AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+  if (const json* checkpoints = r.Child("checkpoints")) {
+    Reader c(*checkpoints, "audit.checkpoints");
+    AIRLOCK_RETURN_IF_ERROR(c.ExpectObject());
+    AuditCheckpointConfig& out = config->audit.checkpoints;
+    out.enabled = true;
+    AIRLOCK_RETURN_IF_ERROR(c.String("signing_key", &out.signing_key, /*required=*/true));
+    AIRLOCK_RETURN_IF_ERROR(c.Int("every_records", &out.every_records, 1, 100000000));
+    AIRLOCK_RETURN_IF_ERROR(c.Int("every_seconds", &out.every_seconds, 1, 86400));
+    AIRLOCK_RETURN_IF_ERROR(c.Bool("syslog", &out.syslog));
+    AIRLOCK_RETURN_IF_ERROR(c.StringList("previous_public_keys", &out.previous_public_keys));
+    for (auto& path : out.previous_public_keys) path = Resolve(config->config_dir, path);
+    AIRLOCK_RETURN_IF_ERROR(c.RejectUnknownKeys());
+    const std::string key = c.Key("signing_key");
+    if (out.signing_key.starts_with("file:")) {
+      const std::string path = out.signing_key.substr(5);
+      if (path.empty()) return Status::InvalidArgument(key + ": file: needs a path");
+      out.signing_key = "file:" + Resolve(config->config_dir, path);
+      const fs::path file(out.signing_key.substr(5));
+      for (const fs::path& dir :
+           {fs::path(state_dir), fs::path(config->audit_path).parent_path()}) {
+        if (IsInside(file, dir)) {
+          return Status::InvalidArgument(
+              key + " must live outside the state directory and the audit log's directory (" +
+              dir.string() + "): whoever can write those must not hold the key");
+        }
+      }
+    } else if (!out.signing_key.starts_with("env:")) {
+      return Status::InvalidArgument(key + " must be a secret reference: env:NAME or file:PATH");
+    }
+  }
+  return r.RejectUnknownKeys();
+}
+
 Status ParseLimits(Reader& top, LimitsConfig* limits) {
   const json* node = top.Child("limits");
   if (node == nullptr) return Status::Ok();
@@ -425,6 +486,7 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
   std::string audit_path;
   AIRLOCK_RETURN_IF_ERROR(top.String("audit_path", &audit_path));
   if (!audit_path.empty()) config.audit_path = Resolve(config.config_dir, audit_path);
+  AIRLOCK_RETURN_IF_ERROR(ParseAudit(top, state_dir, &config));
 
   // Identity providers: an ordered list.
   const json* identity = top.Child("identity");

@@ -87,12 +87,32 @@ struct LimitsConfig {
   int64_t max_job_result_bytes = int64_t{1} << 30;
 };
 
+// Signed audit checkpoints (kernel/audit/checkpointer.h).
+struct AuditCheckpointConfig {
+  bool enabled = false;  // true when "audit.checkpoints" is present
+  // Secret reference to the Ed25519 private key (PEM): "env:NAME" or
+  // "file:/abs/path" (a relative file: path is made absolute against the
+  // configuration's directory). Never inside the state directory.
+  std::string signing_key;
+  // PEM public keys (absolute paths) of earlier signing keys whose
+  // checkpoints stay trusted after a key rotation.
+  std::vector<std::string> previous_public_keys;
+  int64_t every_records = 10000;
+  int64_t every_seconds = 60;
+  bool syslog = true;  // ship checkpoints to syslog(3) too
+};
+
+struct AuditConfig {
+  AuditCheckpointConfig checkpoints;
+};
+
 struct KernelConfig {
   std::string source_path;  // the configuration file
   std::string config_dir;   // its directory
   ServerConfig server;
-  std::string state_path;           // SQLite state store
-  std::string audit_path;           // hash-chained audit log
+  std::string state_path;  // SQLite state store
+  std::string audit_path;  // hash-chained audit log
+  AuditConfig audit;
   std::string results_dir;          // job results awaiting download
   std::string plugin_dir;           // base for relative plugin paths
   std::vector<PluginRef> identity;  // tried in order
@@ -105,6 +125,9 @@ struct KernelConfig {
   std::vector<std::string> reviewer_groups;     // see every request (approvers)
   LimitsConfig limits;
   AgentsConfig agents;
+  // Not read from the file: set by `airlockd serve
+  // --accept-unverified-audit-history` for one start.
+  bool accept_unverified_audit_history = false;
 };
 
 // The agent whose host must run an enclave for `datasets` ("" for this

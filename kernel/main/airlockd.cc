@@ -1,8 +1,10 @@
 // airlockd: the Airlock kernel daemon and its operator commands.
 //
 //   airlockd serve --config FILE [--port N] [--port-file PATH]
+//                  [--accept-unverified-audit-history]
 //   airlockd check-config --config FILE
-//   airlockd audit verify FILE
+//   airlockd audit verify FILE [--public-key PEM]... [--checkpoints FILE]...
+//   airlockd audit keygen --private-key PATH --public-key PATH
 //   airlockd token create --subject NAME [--kind human|service|agent] [--groups a,b]
 //   airlockd version
 #include <signal.h>
@@ -21,9 +23,9 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "kernel/audit/audit_verify.h"
 #include "kernel/common/crypto.h"
 #include "kernel/core/config.h"
+#include "kernel/main/audit_commands.h"
 #include "kernel/main/kernel_app.h"
 
 namespace {
@@ -33,8 +35,10 @@ using airlock::Status;
 constexpr const char* kUsage =
     "usage:\n"
     "  airlockd serve --config FILE [--port N] [--port-file PATH]\n"
+    "                 [--accept-unverified-audit-history]\n"
     "  airlockd check-config --config FILE\n"
-    "  airlockd audit verify FILE\n"
+    "  airlockd audit verify FILE [--public-key PEM]... [--checkpoints FILE]...\n"
+    "  airlockd audit keygen --private-key PATH --public-key PATH\n"
     "  airlockd token create --subject NAME [--kind human|service|agent] [--groups a,b]\n"
     "  airlockd version\n";
 
@@ -49,6 +53,12 @@ class Flags {
       if (args_[i] == name) return args_[i + 1];
     }
     return fallback;
+  }
+  bool Has(const std::string& name) const {
+    for (const auto& arg : args_) {
+      if (arg == name) return true;
+    }
+    return false;
   }
   const std::vector<std::string>& positional() const { return args_; }
 
@@ -93,6 +103,7 @@ int Serve(const Flags& flags) {
     }
     config->server.port = static_cast<uint16_t>(value);
   }
+  config->accept_unverified_audit_history = flags.Has("--accept-unverified-audit-history");
 
   // Signals are taken synchronously by this thread; every other thread
   // inherits the blocked mask.
@@ -144,17 +155,6 @@ int CheckConfig(const Flags& flags) {
   return 0;
 }
 
-int AuditVerify(const std::string& file) {
-  const airlock::AuditVerifyReport report = airlock::VerifyAuditFile(file);
-  if (report.ok) {
-    std::cout << "audit log " << file << ": OK (" << report.records << " records, chain intact)\n";
-    return 0;
-  }
-  std::cout << "audit log " << file << ": TAMPERED at line " << report.bad_line << ": "
-            << report.problem << "\n";
-  return 1;
-}
-
 int TokenCreate(const Flags& flags) {
   const std::string subject = flags.Get("--subject");
   if (subject.empty()) {
@@ -195,9 +195,7 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   if (command == "serve") return Serve(Flags(argc, argv, 2));
   if (command == "check-config") return CheckConfig(Flags(argc, argv, 2));
-  if (command == "audit" && argc == 4 && std::strcmp(argv[2], "verify") == 0) {
-    return AuditVerify(argv[3]);
-  }
+  if (command == "audit") return airlock::RunAuditCommand(argc, argv, 2);
   if (command == "token" && argc >= 3 && std::strcmp(argv[2], "create") == 0) {
     return TokenCreate(Flags(argc, argv, 3));
   }

@@ -11,9 +11,11 @@
 #include "kernel/api/identity_chain.h"
 #include "kernel/api/v1_api.h"
 #include "kernel/audit/audit_log.h"
+#include "kernel/audit/audit_trail.h"
 #include "kernel/core/metrics.h"
 #include "kernel/core/request_manager.h"
 #include "kernel/enclave/enclave_runtime.h"
+#include "kernel/main/audit_setup.h"
 #include "kernel/main/openapi_document.h"
 #include "kernel/plugin_host/host_services.h"
 #include "kernel/plugin_host/kernel_secrets.h"
@@ -98,7 +100,10 @@ struct KernelApp::Parts {
   KernelHostCallbacks callbacks;
   std::unique_ptr<HostServicesTable> services;
   std::unique_ptr<PluginLoader> loader;
-  std::unique_ptr<AuditLog> audit;
+  // Its log (`audit`) outlives every part that appends; destroying the trail
+  // signs the last checkpoint.
+  std::unique_ptr<AuditTrail> audit_trail;
+  AuditLog* audit = nullptr;
   std::unique_ptr<StateStore> store;
   Metrics metrics;
   std::unique_ptr<IdentityChain> identity;
@@ -195,10 +200,11 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   std::filesystem::create_directories(std::filesystem::path(cfg.state_path).parent_path(), ec);
   std::filesystem::create_directories(std::filesystem::path(cfg.audit_path).parent_path(), ec);
 
-  auto audit = AuditLog::Open(cfg.audit_path);
+  auto audit = OpenKernelAuditTrail(cfg);
   if (!audit.ok()) return audit.status().WithContext("opening the audit log");
-  p.audit = std::move(audit).value();
-  p.callbacks.set_audit(p.audit.get());
+  p.audit_trail = std::move(audit).value();
+  p.audit = p.audit_trail->log();
+  p.callbacks.set_audit(p.audit);
   auto store = OpenSqliteStateStore(cfg.state_path);
   if (!store.ok()) return store.status().WithContext("opening the state store");
   p.store = std::move(store).value();
@@ -264,7 +270,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   }
 
   if (cfg.agents.enabled) {
-    auto agents = agent::AgentRegistry::Start(cfg.agents, p.audit.get());
+    auto agents = agent::AgentRegistry::Start(cfg.agents, p.audit);
     if (!agents.ok()) return agents.status().WithContext("starting the agent listener");
     p.agents = std::move(agents).value();
   }
@@ -272,7 +278,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   RequestManager::Dependencies deps;
   deps.config = &p.config;
   deps.store = p.store.get();
-  deps.audit = p.audit.get();
+  deps.audit = p.audit;
   deps.policy = p.policy.get();
   deps.isolator = p.isolator.get();
   deps.tunnel = p.tunnel.get();
@@ -285,7 +291,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   V1Api::Dependencies api;
   api.requests = p.requests.get();
   api.identity = p.identity.get();
-  api.audit = p.audit.get();
+  api.audit = p.audit;
   api.metrics = &p.metrics;
   api.catalog = CatalogJson(cfg);
   api.plugins = {{"plugins", plugins}};

@@ -450,5 +450,83 @@ TEST(AuditLogTest, FailsClosedWhenAWriteFailsMidLogAndRecoversOnReopen) {
   EXPECT_EQ(report.records, 4u);
 }
 
+TEST(AuditLogTest, OpenRefusesANonEmptyLogWithoutItsAnchorUnlessAccepted) {
+  ScratchDir dir;
+  const std::string path = dir.File("audit.log");
+  {
+    auto log = OpenOrDie(path);
+    ASSERT_TRUE(log);
+    ASSERT_TRUE(log->Append(Event("e")).ok());
+  }
+  std::filesystem::remove(path + ".head");
+  auto refused = AuditLog::Open(path);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("anchor " + path + ".head is missing"),
+            std::string::npos)
+      << refused.status().message();
+  AuditOptions accept;
+  accept.accept_missing_anchor = true;
+  auto log = OpenOrDie(path, accept);
+  ASSERT_TRUE(log);
+  EXPECT_EQ(log->last_sequence(), 1u);
+  log.reset();
+  EXPECT_TRUE(OpenOrDie(path));  // the anchor is back
+
+  // An empty log without an anchor is a fresh start.
+  ScratchDir fresh;
+  std::ofstream(fresh.File("audit.log"));
+  EXPECT_TRUE(OpenOrDie(fresh.File("audit.log")));
+}
+
+TEST(AuditLogTest, OpenChecksTrustedPointsAndReportsTheHead) {
+  ScratchDir dir;
+  const std::string path = dir.File("audit.log");
+  AuditHead at2;
+  {
+    auto log = OpenOrDie(path);
+    ASSERT_TRUE(log);
+    EXPECT_EQ(log->head().seq, 0u);
+    EXPECT_EQ(log->head().hash, kZeros);
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(log->Append(Event("e")).ok());
+      if (i == 1) at2 = log->head();
+    }
+    EXPECT_EQ(log->head().seq, 3u);
+    EXPECT_EQ(log->head().hash, nlohmann::json::parse(ReadLines(path).back())["hash"]);
+  }
+  EXPECT_EQ(at2.seq, 2u);
+  AuditOptions options;
+  options.trusted_points = {AuditHead{0, kZeros}, at2};
+  EXPECT_TRUE(OpenOrDie(path, options));
+
+  options.trusted_points = {AuditHead{2, std::string(64, 'f')}};
+  auto refused = AuditLog::Open(path, options);
+  EXPECT_NE(refused.status().message().find("contradicts its signed checkpoints"),
+            std::string::npos)
+      << refused.status().message();
+  options.trusted_points = {AuditHead{5, at2.hash}};
+  refused = AuditLog::Open(path, options);
+  EXPECT_NE(refused.status().message().find("ends at seq 3"), std::string::npos)
+      << refused.status().message();
+}
+
+TEST(AuditLogTest, DurableListenerHearsEveryFlush) {
+  struct Listener : AuditDurableListener {
+    std::atomic<uint64_t> seen{0};
+    void OnDurable(uint64_t seq) override { seen.store(seq); }
+  } listener;
+  ScratchDir dir;
+  auto log = OpenOrDie(dir.File("audit.log"));
+  ASSERT_TRUE(log);
+  log->set_durable_listener(&listener);
+  ASSERT_TRUE(log->Append(Event("a")).ok());
+  EXPECT_EQ(listener.seen.load(), 1u);
+  ASSERT_TRUE(log->AppendAll({Event("b"), Event("c")}).ok());
+  EXPECT_EQ(listener.seen.load(), 3u);
+  log->set_durable_listener(nullptr);
+  ASSERT_TRUE(log->Append(Event("d")).ok());
+  EXPECT_EQ(listener.seen.load(), 3u);
+}
+
 }  // namespace
 }  // namespace airlock

@@ -81,6 +81,7 @@ TEST_F(AuditVerifyTest, DetectsEditedRecord) {
   lines_[3] = record.dump();
   const auto report = Tamper(lines_);
   EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.verdict, AuditVerdict::kTampered);
   EXPECT_EQ(report.bad_line, 4u);
   EXPECT_EQ(report.records, 3u);
   EXPECT_NE(report.problem.find("hash mismatch"), std::string::npos) << report.problem;
@@ -193,13 +194,19 @@ TEST_F(AuditVerifyTest, DetectsTornFinalLine) {
   }
   const auto report = VerifyAuditFile(path_);
   EXPECT_FALSE(report.ok);
+  // Not tampering: a write cut short, which the kernel recovers from.
+  EXPECT_EQ(report.verdict, AuditVerdict::kIncompleteTail);
+  EXPECT_EQ(report.records, static_cast<uint64_t>(kRecords));
   EXPECT_EQ(report.bad_line, static_cast<uint64_t>(kRecords + 1));
+  EXPECT_NE(report.problem.find("incomplete final record (recoverable"), std::string::npos)
+      << report.problem;
   EXPECT_NE(report.problem.find("incomplete final line"), std::string::npos) << report.problem;
 }
 
 TEST_F(AuditVerifyTest, MissingFileIsAProblem) {
   const auto report = VerifyAuditFile(dir_.File("absent.log"));
   EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.verdict, AuditVerdict::kUnreadable);
   EXPECT_NE(report.problem.find("cannot open"), std::string::npos);
 }
 

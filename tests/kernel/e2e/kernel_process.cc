@@ -62,9 +62,10 @@ KernelProcess::~KernelProcess() {
 
 bool KernelProcess::Start() {
   const std::string port_file = dir_ + "/port-" + std::to_string(++starts_);
-  pid_ = Spawn(
-      {AirlockdPath(), "serve", "--config", config_path(), "--port", "0", "--port-file", port_file},
-      dir_ + "/airlockd.log");
+  std::vector<std::string> args = {AirlockdPath(), "serve", "--config",    config_path(),
+                                   "--port",       "0",     "--port-file", port_file};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  pid_ = Spawn(args, dir_ + "/airlockd.log");
   if (pid_ <= 0) return false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -31,6 +31,9 @@ class KernelProcess {
   // SIGKILL and wait: a crash.
   void Kill();
 
+  // Further `airlockd serve` arguments for the next starts.
+  void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
+
   uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
   std::string log() const;
@@ -43,6 +46,7 @@ class KernelProcess {
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   int starts_ = 0;
+  std::vector<std::string> extra_args_;
 };
 
 // Live (not zombie) airlock-enclave processes whose parent is `parent`.

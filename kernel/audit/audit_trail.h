@@ -1,0 +1,68 @@
+// The kernel's audit trail: the file-backed AuditLog together with its
+// signed checkpoints. Opening it is where the kernel refuses to start on a
+// history it cannot vouch for:
+//   - a checkpoint in "<log>.checkpoints" that is malformed or whose
+//     signature does not verify with the signing key's public half;
+//   - a log that contradicts a checkpoint (edited, inserted, removed or
+//     reordered records, or records removed from the end, including a log
+//     that is empty or missing while checkpoints say it had records);
+//   - a non-empty log without its "<log>.head" anchor, or (with a signing
+//     key) without any checkpoint,
+// unless the operator explicitly accepts the unverifiable history
+// (`accept_unverified_history`, `airlockd serve --accept-unverified-audit-history`).
+//
+// While open, a Checkpointer signs the log's head periodically and on close
+// and ships each checkpoint to the checkpoints file, the kernel's log output
+// and (optionally) syslog.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "airlock/cpp/status.hpp"
+#include "kernel/audit/audit_log.h"
+#include "kernel/audit/checkpoint.h"
+#include "kernel/audit/checkpointer.h"
+
+namespace airlock {
+
+struct AuditTrailOptions {
+  AuditOptions log;
+  // Signs checkpoints; null: none are kept (the chain alone, which whoever
+  // can write the state directory can recompute).
+  std::unique_ptr<CheckpointSigner> signer;
+  // Public keys (PEM) of earlier signing keys: their checkpoints stay
+  // trusted after a rotation. The signer's own key is always trusted.
+  std::vector<std::string> previous_public_keys;
+  CheckpointPolicy policy;
+  // Ship checkpoints to syslog(3) as well as to the log output.
+  bool syslog = true;
+  // Start although the history cannot be checked (anchor missing, no
+  // checkpoint for a non-empty log). Contradictions are never accepted.
+  bool accept_unverified_history = false;
+};
+
+class AuditTrail {
+ public:
+  static Result<std::unique_ptr<AuditTrail>> Open(const std::string& path,
+                                                  AuditTrailOptions options);
+  // Signs a final checkpoint.
+  ~AuditTrail();
+  AuditTrail(const AuditTrail&) = delete;
+  AuditTrail& operator=(const AuditTrail&) = delete;
+
+  AuditLog* log() const { return log_.get(); }
+  // Null without a signing key.
+  Checkpointer* checkpointer() const { return checkpointer_.get(); }
+  // Stops the periodic signer after a last checkpoint; appends made later
+  // are covered by the next run's checkpoints. Idempotent.
+  void Stop();
+
+ private:
+  AuditTrail() = default;
+  std::unique_ptr<AuditLog> log_;
+  std::unique_ptr<Checkpointer> checkpointer_;
+};
+
+}  // namespace airlock

@@ -1,0 +1,58 @@
+#include "kernel/main/audit_setup.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "kernel/plugin_host/secret_reference.h"
+
+namespace airlock {
+namespace {
+
+// A key file others can read is a key others may hold.
+Status CheckKeyFileMode(const std::string& reference) {
+  if (!reference.starts_with("file:")) return Status::Ok();
+  const std::string path = reference.substr(5);
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return Status::Ok();  // resolution names the problem
+  if ((info.st_mode & 077) != 0) {
+    return Status::FailedPrecondition(
+        "audit.checkpoints.signing_key " + path +
+        " is accessible to group or others; make it readable by the kernel's user only (chmod "
+        "600)");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<AuditTrail>> OpenKernelAuditTrail(const KernelConfig& config) {
+  AuditTrailOptions options;
+  options.accept_unverified_history = config.accept_unverified_audit_history;
+  const AuditCheckpointConfig& checkpoints = config.audit.checkpoints;
+  if (checkpoints.enabled) {
+    AIRLOCK_RETURN_IF_ERROR(CheckKeyFileMode(checkpoints.signing_key));
+    auto key = plugin_host::ResolveSecretReference(checkpoints.signing_key);
+    if (!key.ok()) return key.status().WithContext("audit.checkpoints.signing_key");
+    auto signer = CheckpointSigner::FromPem(*key);
+    key->Wipe();
+    if (!signer.ok()) return signer.status().WithContext("audit.checkpoints.signing_key");
+    options.signer = std::move(signer).value();
+    for (const std::string& path : checkpoints.previous_public_keys) {
+      std::ifstream in(path, std::ios::binary);
+      std::stringstream pem;
+      pem << in.rdbuf();
+      if (!in) {
+        return Status::NotFound("audit.checkpoints.previous_public_keys: cannot read " + path);
+      }
+      options.previous_public_keys.push_back(pem.str());
+    }
+    options.policy.every_records = static_cast<uint64_t>(checkpoints.every_records);
+    options.policy.every_seconds = std::chrono::seconds(checkpoints.every_seconds);
+    options.syslog = checkpoints.syslog;
+  }
+  return AuditTrail::Open(config.audit_path, std::move(options));
+}
+
+}  // namespace airlock

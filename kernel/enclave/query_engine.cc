@@ -5,13 +5,10 @@
 #include <charconv>
 #include <chrono>
 #include <optional>
-#include <set>
-#include <string_view>
-#include <utility>
 
 #include "airlock/cpp/arrow.hpp"
 #include "kernel/enclave/batch_codec.h"
-#include "kernel/enclave/sql_surface.h"
+#include "kernel/enclave/query_authorizer.h"
 #include "kernel/enclave/sqlite_util.h"
 
 namespace airlock::enclave {
@@ -21,110 +18,6 @@ using Clock = std::chrono::steady_clock;
 
 // VM instructions between two deadline/cancel checks.
 constexpr int kProgressInterval = 1000;
-
-// The enclave's own tables: what a query may read besides the schema tables
-// and the allowed table-valued functions.
-struct TableSet {
-  std::set<std::pair<std::string, std::string>> qualified;  // (schema, table)
-  std::set<std::string, std::less<>> names;                 // table, in any schema
-
-  // `schema` is null when SQLite does not say (count(*) reads a table
-  // without naming its schema); the name then resolved to a real table if
-  // one of that name exists anywhere, since real tables shadow eponymous
-  // virtual tables.
-  bool Contains(const char* schema, std::string_view table) const {
-    if (schema == nullptr) return names.count(table) != 0;
-    return qualified.count(std::make_pair(std::string(schema), std::string(table))) != 0;
-  }
-};
-
-bool IsSchemaTable(std::string_view table) {
-  return table == "sqlite_master" || table == "sqlite_schema" || table == "sqlite_temp_master" ||
-         table == "sqlite_temp_schema";
-}
-
-// The authorizer's context: fixed tables, and what it saw while one
-// statement was prepared (reset before each prepare).
-struct AuthorizerLog {
-  const TableSet* tables = nullptr;
-  bool denied = false;      // something was refused
-  bool saw_select = false;  // the statement is (or contains) a SELECT
-  std::string refusal;      // the first refusal that has its own message
-
-  void Reset() {
-    denied = false;
-    saw_select = false;
-    refusal.clear();
-  }
-  int Deny(std::string message = {}) {
-    if (!denied && refusal.empty()) refusal = std::move(message);
-    denied = true;
-    return SQLITE_DENY;
-  }
-};
-
-// Only reads, and only of the SQL surface in sql_surface.h. Everything else
-// (writes, DDL, ATTACH, PRAGMA, transactions, ANALYZE, savepoints, functions
-// not on the allow-list, eponymous virtual tables such as dbstat) is refused
-// at prepare time.
-int Authorize(void* data, int action, const char* arg3, const char* arg4, const char* db,
-              const char* /*trigger*/) {
-  auto* log = static_cast<AuthorizerLog*>(data);
-  switch (action) {
-    case SQLITE_SELECT:
-      log->saw_select = true;
-      return SQLITE_OK;
-    case SQLITE_RECURSIVE:
-      return SQLITE_OK;
-    case SQLITE_READ: {
-      // arg3: the table, db: its schema. An eponymous virtual table (a
-      // table-valued function) is read as a table of "main".
-      const std::string_view table = arg3 != nullptr ? arg3 : "";
-      if (IsSchemaTable(table) || IsAllowedTableFunction(table)) return SQLITE_OK;
-      if (log->tables != nullptr && log->tables->Contains(db, table)) return SQLITE_OK;
-      return log->Deny(TableFunctionRefusal(table));
-    }
-    case SQLITE_FUNCTION: {
-      // arg4: the function's registered name.
-      const std::string_view name = arg4 != nullptr ? arg4 : "";
-      if (IsAllowedSqlFunction(name)) return SQLITE_OK;
-      return log->Deny(FunctionRefusal(name));
-    }
-    default:
-      break;
-  }
-  return log->Deny();
-}
-
-// Every table of every schema the connection has (main and the attached
-// lanes). Runs before the authorizer is installed.
-Result<TableSet> ListTables(sqlite3* db) {
-  std::vector<std::string> schemas;
-  {
-    AIRLOCK_ASSIGN_OR_RETURN(SqliteStmt list, Prepare(db, "PRAGMA database_list"));
-    int rc;
-    while ((rc = sqlite3_step(list.get())) == SQLITE_ROW) {
-      const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(list.get(), 1));
-      if (name != nullptr) schemas.emplace_back(name);
-    }
-    if (rc != SQLITE_DONE) return Status::Internal(sqlite3_errmsg(db));
-  }
-  TableSet tables;
-  for (const std::string& schema : schemas) {
-    AIRLOCK_ASSIGN_OR_RETURN(SqliteStmt list,
-                             Prepare(db, "SELECT name FROM " + QuoteIdentifier(schema) +
-                                             ".sqlite_schema WHERE type = 'table'"));
-    int rc;
-    while ((rc = sqlite3_step(list.get())) == SQLITE_ROW) {
-      const auto* name = reinterpret_cast<const char*>(sqlite3_column_text(list.get(), 0));
-      if (name == nullptr) continue;
-      tables.qualified.emplace(schema, name);
-      tables.names.emplace(name);
-    }
-    if (rc != SQLITE_DONE) return Status::Internal(sqlite3_errmsg(db));
-  }
-  return tables;
-}
 
 // A value from either a statement column or the first-batch buffer.
 struct SqlValue {
@@ -329,8 +222,7 @@ struct QueryEngine::Task {
 
 struct QueryEngine::Worker {
   SqliteDb db;
-  TableSet tables;     // fixed once the connection is open
-  AuthorizerLog auth;  // points at `tables`; reset before each prepare
+  QueryAuthorizer auth;  // reset before each prepare
   // Read by the progress handler on the worker's own thread.
   Task* task = nullptr;
   Clock::time_point deadline;
@@ -372,9 +264,7 @@ Result<std::unique_ptr<QueryEngine>> QueryEngine::Open(const std::vector<std::st
                   static_cast<int>(std::min<int64_t>(limits.max_sql_bytes, 1000000000)));
     sqlite3_limit(db, SQLITE_LIMIT_LENGTH, kMaxValueBytes);
     sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, static_cast<int>(lane_uris.size()) - 1);
-    AIRLOCK_ASSIGN_OR_RETURN(worker->tables, ListTables(db));
-    worker->auth.tables = &worker->tables;
-    sqlite3_set_authorizer(db, &Authorize, &worker->auth);
+    AIRLOCK_RETURN_IF_ERROR(worker->auth.Install(db));
     sqlite3_progress_handler(db, kProgressInterval, &Worker::OnProgress, worker.get());
     engine->workers_.push_back(std::move(worker));
   }
@@ -537,9 +427,9 @@ QueryOutcome QueryEngine::Execute(Worker& worker, Task& task) {
   SqliteStmt stmt(raw);
   if (rc != SQLITE_OK) {
     // A refused function or pragma table surfaces as a plain SQLITE_ERROR.
-    if (worker.auth.denied) {
-      if (!worker.auth.refusal.empty()) {
-        return {Status::PermissionDenied(worker.auth.refusal), 0};
+    if (worker.auth.denied()) {
+      if (!worker.auth.refusal().empty()) {
+        return {Status::PermissionDenied(worker.auth.refusal()), 0};
       }
       return {Status::PermissionDenied(std::string("not allowed in a sealed enclave: ") +
                                        sqlite3_errmsg(db) + " (queries are read-only)"),
@@ -550,7 +440,7 @@ QueryOutcome QueryEngine::Execute(Worker& worker, Task& task) {
   if (stmt == nullptr) return {Status::InvalidArgument("the query is empty"), 0};
   // Statements that need no authorisation at all (a bare REINDEX) are not
   // queries either: only SELECTs (WITH, VALUES, EXPLAIN SELECT) run.
-  if (!worker.auth.saw_select) {
+  if (!worker.auth.saw_select()) {
     return {Status::PermissionDenied("only SELECT statements are allowed"), 0};
   }
   {

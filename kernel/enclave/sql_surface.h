@@ -1,6 +1,6 @@
 // The SQL surface of a sealed enclave: which SQL functions and table-valued
 // functions a query may call. This is the one place the lists live; the query
-// engine's authorizer (query_engine.cc) consults it at prepare time and
+// engine's authorizer (query_authorizer.h) consults it at prepare time and
 // docs/enclaves.md ("Enclave SQL surface") states it for users.
 //
 // ALLOW-LIST. A query may call only the functions named in AllowedSqlFunctions

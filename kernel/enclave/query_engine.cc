@@ -8,6 +8,7 @@
 
 #include "airlock/cpp/arrow.hpp"
 #include "kernel/enclave/batch_codec.h"
+#include "kernel/enclave/query_authorizer.h"
 #include "kernel/enclave/sqlite_util.h"
 
 namespace airlock::enclave {
@@ -17,34 +18,6 @@ using Clock = std::chrono::steady_clock;
 
 // VM instructions between two deadline/cancel checks.
 constexpr int kProgressInterval = 1000;
-
-// What the authorizer saw while one statement was prepared.
-struct AuthorizerLog {
-  bool denied = false;      // something was refused
-  bool saw_select = false;  // the statement is (or contains) a SELECT
-};
-
-// Only reads. Everything else (writes, DDL, ATTACH, PRAGMA, transactions,
-// ANALYZE, savepoints, load_extension) is refused at prepare time.
-int Authorize(void* data, int action, const char* /*arg3*/, const char* arg4, const char* /*db*/,
-              const char* /*trigger*/) {
-  auto* log = static_cast<AuthorizerLog*>(data);
-  switch (action) {
-    case SQLITE_SELECT:
-      log->saw_select = true;
-      return SQLITE_OK;
-    case SQLITE_READ:
-    case SQLITE_RECURSIVE:
-      return SQLITE_OK;
-    case SQLITE_FUNCTION:
-      if (arg4 == nullptr || sqlite3_stricmp(arg4, "load_extension") != 0) return SQLITE_OK;
-      break;
-    default:
-      break;
-  }
-  log->denied = true;
-  return SQLITE_DENY;
-}
 
 // A value from either a statement column or the first-batch buffer.
 struct SqlValue {
@@ -249,7 +222,7 @@ struct QueryEngine::Task {
 
 struct QueryEngine::Worker {
   SqliteDb db;
-  AuthorizerLog auth;  // reset before each prepare
+  QueryAuthorizer auth;  // reset before each prepare
   // Read by the progress handler on the worker's own thread.
   Task* task = nullptr;
   Clock::time_point deadline;
@@ -291,7 +264,7 @@ Result<std::unique_ptr<QueryEngine>> QueryEngine::Open(const std::vector<std::st
                   static_cast<int>(std::min<int64_t>(limits.max_sql_bytes, 1000000000)));
     sqlite3_limit(db, SQLITE_LIMIT_LENGTH, kMaxValueBytes);
     sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, static_cast<int>(lane_uris.size()) - 1);
-    sqlite3_set_authorizer(db, &Authorize, &worker->auth);
+    AIRLOCK_RETURN_IF_ERROR(worker->auth.Install(db));
     sqlite3_progress_handler(db, kProgressInterval, &Worker::OnProgress, worker.get());
     engine->workers_.push_back(std::move(worker));
   }
@@ -449,12 +422,15 @@ QueryOutcome QueryEngine::Execute(Worker& worker, Task& task) {
 
   sqlite3_stmt* raw = nullptr;
   const char* tail = nullptr;
-  worker.auth = AuthorizerLog{};
+  worker.auth.Reset();
   int rc = sqlite3_prepare_v2(db, task.sql.data(), static_cast<int>(task.sql.size()), &raw, &tail);
   SqliteStmt stmt(raw);
   if (rc != SQLITE_OK) {
     // A refused function or pragma table surfaces as a plain SQLITE_ERROR.
-    if (worker.auth.denied) {
+    if (worker.auth.denied()) {
+      if (!worker.auth.refusal().empty()) {
+        return {Status::PermissionDenied(worker.auth.refusal()), 0};
+      }
       return {Status::PermissionDenied(std::string("not allowed in a sealed enclave: ") +
                                        sqlite3_errmsg(db) + " (queries are read-only)"),
               0};
@@ -464,7 +440,7 @@ QueryOutcome QueryEngine::Execute(Worker& worker, Task& task) {
   if (stmt == nullptr) return {Status::InvalidArgument("the query is empty"), 0};
   // Statements that need no authorisation at all (a bare REINDEX) are not
   // queries either: only SELECTs (WITH, VALUES, EXPLAIN SELECT) run.
-  if (!worker.auth.saw_select) {
+  if (!worker.auth.saw_select()) {
     return {Status::PermissionDenied("only SELECT statements are allowed"), 0};
   }
   {

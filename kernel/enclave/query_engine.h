@@ -2,8 +2,9 @@
 //
 // Each worker owns one read-only connection: lane 0's in-memory database as
 // "main" with the other lanes attached read-only, then locked down (authorizer
-// allowing only SELECT / READ / FUNCTION / RECURSIVE, extension loading off,
-// defensive mode, SQL length and value size limits). A query is one statement;
+// allowing only SELECT and RECURSIVE, reads of the enclave's own tables, and
+// the functions and table-valued functions of sql_surface.h; extension loading
+// off, defensive mode, SQL length and value size limits). A query is one statement;
 // it runs under a deadline and a cancel flag (both checked by a progress
 // handler) and its result streams to the kernel as ResultSchema, ResultBatch
 // (about kResultBatchRows rows each) and ResultEnd frames.

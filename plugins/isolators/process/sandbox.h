@@ -51,6 +51,9 @@ std::string MissingMechanisms(uint32_t wanted, uint32_t applied);
 
 struct SpawnRequest {
   std::string executable;     // exec'd as `<executable> --fd 3`
+  // The child's whole environment (NULL-terminated NAME=value array; must
+  // outlive the call). Null: an empty one. Never the caller's own.
+  char* const* envp = nullptr;
   int enclave_fd = -1;        // becomes fd 3 in the child; the caller keeps and closes its copy
   bool probe_only = false;    // the child reports and exits 0 instead of exec'ing
   int64_t memory_bytes = 0;   // RLIMIT_AS

@@ -55,9 +55,8 @@ Status CreateNonce(const std::string& dir, const std::string& path) {
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return Status::Unavailable("cannot create " + temp + ": " + ErrnoText(errno));
   const std::string text = RandomHex(kNonceBytes) + "\n";
-  const bool written =
-      ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-      ::fsync(fd) == 0;
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
   const int err = errno;
   ::close(fd);
   if (!written) {

@@ -92,7 +92,8 @@ Status ReadLimit(const Json& limits, const char* key, int64_t* out, int64_t min,
 // keep it and kernels with their own state directories differ.
 std::string DerivedInstanceId(const std::string& state_dir) {
   char resolved[PATH_MAX];
-  const std::string path = ::realpath(state_dir.c_str(), resolved) != nullptr ? resolved : state_dir;
+  const std::string path =
+      ::realpath(state_dir.c_str(), resolved) != nullptr ? resolved : state_dir;
   uint64_t hash = 14695981039346656037ull;
   for (unsigned char c : path) {
     hash ^= c;
@@ -299,8 +300,7 @@ Result<std::unique_ptr<ProcessIsolator>> ProcessIsolator::Create(const Json& con
         "min_isolation requires mechanisms this host does not allow: " + missing + why);
   }
   host.Info("process isolator: instance " + self->instance_id_ + "; mechanisms " +
-            MechanismsJson(self->supported_).dump() +
-            "; cgroup " + self->cgroups_.Describe() +
+            MechanismsJson(self->supported_).dump() + "; cgroup " + self->cgroups_.Describe() +
             (self->root_unavailable_.empty() ? std::string()
                                              : "; no private root: " + self->root_unavailable_));
   return self;

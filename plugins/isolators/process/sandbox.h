@@ -50,7 +50,7 @@ Json MechanismsJson(uint32_t applied);
 std::string MissingMechanisms(uint32_t wanted, uint32_t applied);
 
 struct SpawnRequest {
-  std::string executable;     // exec'd as `<executable> --fd 3`
+  std::string executable;  // exec'd as `<executable> --fd 3`
   // The child's whole environment (NULL-terminated NAME=value array; must
   // outlive the call). Null: an empty one. Never the caller's own.
   char* const* envp = nullptr;

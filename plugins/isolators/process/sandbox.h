@@ -50,10 +50,7 @@ Json MechanismsJson(uint32_t applied);
 std::string MissingMechanisms(uint32_t wanted, uint32_t applied);
 
 struct SpawnRequest {
-  std::string executable;  // exec'd as `<executable> --fd 3`
-  // The child's whole environment (NULL-terminated NAME=value array; must
-  // outlive the call). Null: an empty one. Never the caller's own.
-  char* const* envp = nullptr;
+  std::string executable;     // exec'd as `<executable> --fd 3`
   int enclave_fd = -1;        // becomes fd 3 in the child; the caller keeps and closes its copy
   bool probe_only = false;    // the child reports and exits 0 instead of exec'ing
   int64_t memory_bytes = 0;   // RLIMIT_AS
@@ -61,6 +58,9 @@ struct SpawnRequest {
   int64_t open_files = 1024;  // RLIMIT_NOFILE
   int64_t processes = 0;      // RLIMIT_NPROC when > 0
   const std::vector<sock_filter>* seccomp = nullptr;  // none: no filter
+  // The child's whole environment (NULL-terminated NAME=value array; must
+  // outlive the call). Null: an empty one. Never the caller's own.
+  char* const* envp = nullptr;
   // Egress: bring the private network namespace's loopback up (the enclave's
   // forwarder listens there), and bind-mount this file over /etc/hosts so
   // approved host names resolve to their loopback addresses. Either failing

@@ -213,6 +213,7 @@ TEST_F(KernelInstancesE2E, RestartingOneKernelLeavesTheOthersEnclaveServing) {
         failure = std::to_string(rows.status) + " " + rows.body;
       }
       if (last) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
   second.process().Kill();

@@ -16,6 +16,7 @@
 
 #include "kernel/agent_main/agent_client.h"
 #include "kernel/agent_main/agent_config.h"
+#include "kernel/core/instance_identity.h"
 #include "kernel/plugin_host/host_services.h"
 #include "kernel/plugin_host/plugin_loader.h"
 
@@ -96,6 +97,17 @@ int main(int argc, char** argv) {
     std::cerr << "airlock-agent: isolator: " << library.status().message() << "\n";
     return 2;
   }
+  // The isolator scopes the enclaves it starts and reaps to this agent.
+  std::error_code made;
+  std::filesystem::create_directories(config->state_dir, made);
+  std::filesystem::permissions(config->state_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, made);
+  auto instance_id = airlock::LoadInstanceId(config->state_dir);
+  if (!instance_id.ok()) {
+    std::cerr << "airlock-agent: " << instance_id.status().message() << "\n";
+    return 2;
+  }
+  airlock::AnnotateIsolatorConfig(config->isolator_config, config->state_dir, *instance_id);
   auto isolator = airlock::plugin_host::IsolatorPlugin::Create(std::move(library).value(),
                                                                config->isolator_config);
   if (!isolator.ok()) {

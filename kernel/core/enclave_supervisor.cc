@@ -281,7 +281,31 @@ void CollectConfigPaths(const json& node, const std::string& key, const std::str
   out->push_back(std::move(normal));
 }
 
+// Collects NAME from every string "env:NAME" in a connector configuration.
+void CollectEnvReferences(const json& node, int depth, std::set<std::string>* out) {
+  if (depth > 16) return;
+  if (node.is_object() || node.is_array()) {
+    for (const auto& item : node) CollectEnvReferences(item, depth + 1, out);
+    return;
+  }
+  if (!node.is_string()) return;
+  const std::string& text = node.get_ref<const std::string&>();
+  if (text.size() > 4 && text.rfind("env:", 0) == 0) out->insert(text.substr(4));
+}
+
 }  // namespace
+
+std::vector<std::string> EnclaveSupervisor::ApprovedSecretEnv(const RequestRecord& record) const {
+  const KernelConfig& config = *deps_.config;
+  std::set<std::string> names;
+  for (const auto& name : record.request.value("datasets", std::vector<std::string>{})) {
+    for (const auto& d : config.datasets) {
+      if (d.name != name) continue;
+      CollectEnvReferences(config.connectors.at(d.connector).config, 0, &names);
+    }
+  }
+  return {names.begin(), names.end()};
+}
 
 std::vector<std::string> EnclaveSupervisor::ApprovedReadPaths(const RequestRecord& record) const {
   const KernelConfig& config = *deps_.config;
@@ -382,7 +406,8 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
                          {{"memory_bytes", deps_.config->limits.enclave_memory_bytes},
                           {"query_timeout_ms", deps_.config->limits.query_timeout_ms}}},
                         {"egress", routes},
-                        {"read_paths", ApprovedReadPaths(record)}};
+                        {"read_paths", ApprovedReadPaths(record)},
+                        {"secret_env", ApprovedSecretEnv(record)}};
   if (!agent.ok()) {
     Fail(active, RequestState::kProvisioning, agent.status().message());
     return;

@@ -99,6 +99,10 @@ class EnclaveSupervisor {
   // configuration (`root`, keys ending in `_file`/`_dir`/`_path`, `file:`
   // secret references). The isolator makes only these visible to the enclave.
   std::vector<std::string> ApprovedReadPaths(const RequestRecord& record) const;
+  // The environment variables the `env:NAME` secret references of the
+  // approved datasets' connectors name: the only variables the isolator lets
+  // the enclave inherit (the kernel's environment holds every source's).
+  std::vector<std::string> ApprovedSecretEnv(const RequestRecord& record) const;
   nlohmann::json BuildEnclaveSpec(const RequestRecord& record,
                                   const nlohmann::json& egress_routes) const;
 

@@ -12,6 +12,8 @@
 #include "kernel/api/v1_api.h"
 #include "kernel/audit/audit_log.h"
 #include "kernel/audit/audit_trail.h"
+
+#include "kernel/core/instance_identity.h"
 #include "kernel/core/metrics.h"
 #include "kernel/core/request_manager.h"
 #include "kernel/enclave/enclave_runtime.h"
@@ -228,8 +230,16 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   AIRLOCK_ASSIGN_OR_RETURN(p.policy,
                            MakePlugin<PolicyPlugin>(*p.loader, cfg.policy, AIRLOCK_KIND_POLICY));
   plugins.push_back(ManifestJson(p.policy->manifest(), "policy", cfg.policy.name));
+  // The isolator scopes what it starts (and reaps) to this kernel: it gets a
+  // directory of its own and the instance identity. The state store's lock,
+  // held from here on, keeps a second kernel off this state directory.
+  const std::string state_dir = std::filesystem::path(cfg.state_path).parent_path().string();
+  AIRLOCK_ASSIGN_OR_RETURN(const std::string instance_id, LoadInstanceId(state_dir));
+  spdlog::info("kernel instance {} (state directory {})", instance_id, state_dir);
+  PluginRef isolator_ref = cfg.isolator;
+  AnnotateIsolatorConfig(isolator_ref.config, state_dir, instance_id);
   AIRLOCK_ASSIGN_OR_RETURN(
-      p.isolator, MakePlugin<IsolatorPlugin>(*p.loader, cfg.isolator, AIRLOCK_KIND_ISOLATOR));
+      p.isolator, MakePlugin<IsolatorPlugin>(*p.loader, isolator_ref, AIRLOCK_KIND_ISOLATOR));
   json isolator_entry = ManifestJson(p.isolator->manifest(), "isolator", cfg.isolator.name);
   if (auto isolation = p.isolator->DescribeIsolation(); isolation.ok()) {
     isolator_entry["isolation"] = *isolation;

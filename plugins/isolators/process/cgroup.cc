@@ -1,11 +1,14 @@
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <fstream>
 #include <system_error>
 #include <thread>
 
@@ -73,7 +76,7 @@ std::string CgroupSite::Describe() const {
   return out;
 }
 
-CgroupSite ProbeCgroups(const std::string& root_override) {
+CgroupSite ProbeCgroups(const std::string& root_override, const std::string& instance) {
   CgroupSite site;
   const std::string root = root_override.empty() ? "/sys/fs/cgroup" : root_override;
   std::string memory_hierarchy, pids_hierarchy;
@@ -96,8 +99,10 @@ CgroupSite ProbeCgroups(const std::string& root_override) {
     site.reason = "no cgroup v1 memory or v2 hierarchy at " + root;
     return site;
   }
-  site.memory_base = memory_hierarchy + "/airlock";
-  if (Status made = MakeDir(site.memory_base); !made.ok()) {
+  site.memory_base = memory_hierarchy + "/airlock/" + instance;
+  Status made = MakeDir(memory_hierarchy + "/airlock");
+  if (made.ok()) made = MakeDir(site.memory_base);
+  if (!made.ok()) {
     site = CgroupSite{};
     site.reason = made.message();
     return site;
@@ -105,10 +110,13 @@ CgroupSite ProbeCgroups(const std::string& root_override) {
   if (site.version == 2) {
     // Delegate the controllers down to the per-enclave directories.
     (void)WriteText(memory_hierarchy + "/cgroup.subtree_control", "+memory +pids");
+    (void)WriteText(memory_hierarchy + "/airlock/cgroup.subtree_control", "+memory +pids");
     (void)WriteText(site.memory_base + "/cgroup.subtree_control", "+memory +pids");
   } else if (!pids_hierarchy.empty()) {
-    site.pids_base = pids_hierarchy + "/airlock";
-    if (!MakeDir(site.pids_base).ok()) site.pids_base.clear();
+    site.pids_base = pids_hierarchy + "/airlock/" + instance;
+    if (!MakeDir(pids_hierarchy + "/airlock").ok() || !MakeDir(site.pids_base).ok()) {
+      site.pids_base.clear();
+    }
   }
   return site;
 }
@@ -172,6 +180,34 @@ void RemoveCgroupDir(const std::string& dir) {
     if (errno != EBUSY) return;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+}
+
+std::vector<std::string> ListCgroupChildren(const std::string& base) {
+  std::vector<std::string> out;
+  if (base.empty()) return out;
+  DIR* dir = ::opendir(base.c_str());
+  if (dir == nullptr) return out;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    const std::string path = base + "/" + name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) out.push_back(path);
+  }
+  ::closedir(dir);
+  return out;
+}
+
+std::vector<pid_t> CgroupProcesses(const std::string& dir) {
+  std::vector<pid_t> out;
+  std::ifstream in(dir + "/cgroup.procs");
+  std::string line;
+  while (out.size() < 4096 && std::getline(in, line)) {
+    pid_t pid = 0;
+    const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), pid);
+    if (ec == std::errc() && end == line.data() + line.size() && pid > 1) out.push_back(pid);
+  }
+  return out;
 }
 
 }  // namespace airlock::isolators::process

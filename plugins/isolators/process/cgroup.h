@@ -1,5 +1,7 @@
-// Per-enclave cgroups: a memory and a pids limit under `<root>/airlock/<name>`,
-// on cgroup v2 (one unified directory) or v1 (memory and pids hierarchies).
+// Per-enclave cgroups: a memory and a pids limit under
+// `<root>/airlock/<instance>/<name>`, on cgroup v2 (one unified directory) or
+// v1 (memory and pids hierarchies). `<instance>` is the identity of the kernel
+// that started the enclave, so one kernel finds (and reaps) only its own.
 #pragma once
 
 #include <sys/types.h>
@@ -16,15 +18,16 @@ namespace airlock::isolators::process {
 // Where enclave cgroups can go, found once at create.
 struct CgroupSite {
   int version = 0;          // 0: unavailable, 1 or 2
-  std::string memory_base;  // <hierarchy>/airlock (v2: also holds pids)
+  std::string memory_base;  // <hierarchy>/airlock/<instance> (v2: also holds pids)
   std::string pids_base;    // v1 only; empty when the pids hierarchy is unusable
   std::string reason;       // why unavailable (version 0)
   std::string Describe() const;
 };
 
 // `root_override` empty: /sys/fs/cgroup (v2 when cgroup.controllers exists,
-// else v1 memory/ and pids/). Creates the airlock/ base directories.
-CgroupSite ProbeCgroups(const std::string& root_override);
+// else v1 memory/ and pids/). Creates the airlock/<instance>/ base
+// directories; `instance` must be a safe path component.
+CgroupSite ProbeCgroups(const std::string& root_override, const std::string& instance);
 
 // One enclave's cgroup. Destroying it removes the directories (the processes
 // in them must be dead and reaped first).
@@ -53,5 +56,12 @@ class EnclaveCgroup {
 // Removes a cgroup directory, retrying briefly while the kernel still counts
 // a just-killed process in it. Best effort.
 void RemoveCgroupDir(const std::string& dir);
+
+// The enclave cgroups (sub-directories) under an instance's base directory,
+// as full paths; empty when `base` is empty or unreadable.
+std::vector<std::string> ListCgroupChildren(const std::string& base);
+
+// The processes in a cgroup (its cgroup.procs), at most 4096.
+std::vector<pid_t> CgroupProcesses(const std::string& dir);
 
 }  // namespace airlock::isolators::process

@@ -8,6 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -82,6 +85,44 @@ Status ReadLimit(const Json& limits, const char* key, int64_t* out, int64_t min,
                                    std::to_string(min) + " and " + std::to_string(max));
   }
   return Status::Ok();
+}
+
+// The instance identity when the host gives none: FNV-1a (64 bits) of the
+// state directory's canonical path, so restarts with the same configuration
+// keep it and kernels with their own state directories differ.
+std::string DerivedInstanceId(const std::string& state_dir) {
+  char resolved[PATH_MAX];
+  const std::string path =
+      ::realpath(state_dir.c_str(), resolved) != nullptr ? resolved : state_dir;
+  uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : path) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, hash >>= 4) out[static_cast<size_t>(i)] = kHex[hash & 15];
+  return "d" + out;
+}
+
+// [a-z0-9], 1 to 64 characters: what an instance identity may be, so that it
+// is a safe path and cgroup name component.
+bool IsInstanceId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  }
+  return true;
+}
+
+// SIGKILLs a process that may not be our child, and reaps it if it is.
+void KillOrphan(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  for (int i = 0; i < 100; ++i) {
+    const pid_t done = ::waitpid(pid, nullptr, WNOHANG);
+    if (done == pid || (done < 0 && errno == ECHILD)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 // The state directory must be ours and closed to others: records in it
@@ -180,12 +221,25 @@ Result<std::unique_ptr<ProcessIsolator>> ProcessIsolator::Create(const Json& con
     return Status::FailedPrecondition("enclave executable " + self->executable_ +
                                       " is not executable: " + ErrnoText(errno));
   }
-  if (cfg.state_dir.empty()) {
-    cfg.state_dir = "/tmp/airlock-process-isolator-" + std::to_string(::geteuid());
-  } else {
+  if (!cfg.state_dir.empty()) {
     cfg.state_dir = host.ResolvePath(cfg.state_dir);
+  } else if (!host.state_dir().empty()) {
+    cfg.state_dir = host.state_dir();  // inside the kernel's state directory
+  } else {
+    cfg.state_dir = "/tmp/airlock-process-isolator-" + std::to_string(::geteuid());
   }
   AIRLOCK_RETURN_IF_ERROR(PrepareStateDir(cfg.state_dir));
+  // Everything this object starts is tagged with the kernel's identity, and
+  // only what carries it is ever reaped: a state_dir or cgroup tree shared
+  // with another kernel is safe.
+  self->instance_id_ = host.instance_id();
+  if (self->instance_id_.empty()) {
+    self->instance_id_ = DerivedInstanceId(cfg.state_dir);
+  } else if (!IsInstanceId(self->instance_id_)) {
+    return Status::InvalidArgument("the host's instance identity is not 1 to 64 of [a-z0-9]");
+  }
+  self->records_dir_ = cfg.state_dir + "/instance-" + self->instance_id_;
+  AIRLOCK_RETURN_IF_ERROR(PrepareStateDir(self->records_dir_));
   if (!cfg.cgroup_root.empty()) cfg.cgroup_root = host.ResolvePath(cfg.cgroup_root);
   for (const auto& name : cfg.min_isolation) self->required_ |= MechanismBit(name);
 
@@ -195,7 +249,7 @@ Result<std::unique_ptr<ProcessIsolator>> ProcessIsolator::Create(const Json& con
   } else {
     host.Warn("seccomp unavailable: " + program.status().ToString());
   }
-  self->cgroups_ = ProbeCgroups(cfg.cgroup_root);
+  self->cgroups_ = ProbeCgroups(cfg.cgroup_root, self->instance_id_);
 
   // The mount point of every enclave's private root (each mounts its own
   // tmpfs over it, inside its own mount namespace).
@@ -245,8 +299,8 @@ Result<std::unique_ptr<ProcessIsolator>> ProcessIsolator::Create(const Json& con
     return Status::FailedPrecondition(
         "min_isolation requires mechanisms this host does not allow: " + missing + why);
   }
-  host.Info("process isolator: mechanisms " + MechanismsJson(self->supported_).dump() +
-            "; cgroup " + self->cgroups_.Describe() +
+  host.Info("process isolator: instance " + self->instance_id_ + "; mechanisms " +
+            MechanismsJson(self->supported_).dump() + "; cgroup " + self->cgroups_.Describe() +
             (self->root_unavailable_.empty() ? std::string()
                                              : "; no private root: " + self->root_unavailable_));
   return self;
@@ -262,12 +316,18 @@ ProcessIsolator::~ProcessIsolator() {
     started_.clear();
   }
   for (auto& process : still_running) process->Kill();
+  // Empty now unless a handle outlives this object; then they stay for the
+  // next instance with this identity to reap.
+  ::rmdir(records_dir_.c_str());
+  if (!cgroups_.memory_base.empty()) ::rmdir(cgroups_.memory_base.c_str());
+  if (!cgroups_.pids_base.empty()) ::rmdir(cgroups_.pids_base.c_str());
 }
 
 Status ProcessIsolator::WriteRecord(const std::string& path, pid_t pid,
                                     const std::string& request_id,
                                     const std::vector<std::string>& cgroup_dirs) {
   const Json record{{"pid", pid},
+                    {"instance", instance_id_},
                     {"request_id", request_id},
                     {"start_time", StartTime(pid)},
                     {"cgroups", cgroup_dirs}};
@@ -320,6 +380,10 @@ Result<sdk::EnclaveLaunch> ProcessIsolator::Provision(const Json& spec) {
   request.seccomp = seccomp_program_.empty() ? nullptr : &seccomp_program_;
   std::vector<std::string> read_paths;
   AIRLOCK_RETURN_IF_ERROR(json_read::StringList(spec, "read_paths", &read_paths, false, "spec"));
+  std::vector<std::string> secret_env;
+  AIRLOCK_RETURN_IF_ERROR(ParseSecretEnv(spec, &secret_env));
+  const EnclaveEnvironment environment(secret_env);
+  request.envp = environment.envp();
 
   static std::atomic<uint64_t> counter{0};
   const std::string name = SafeName(request_id) + "." + std::to_string(::getpid()) + "." +
@@ -379,7 +443,7 @@ Result<sdk::EnclaveLaunch> ProcessIsolator::Provision(const Json& spec) {
   }
   std::vector<std::string> cgroup_dirs;
   if (cgroup) cgroup_dirs = cgroup->dirs();
-  const std::string record_path = config_.state_dir + "/" + std::to_string(spawned->pid) + ".json";
+  const std::string record_path = records_dir_ + "/" + std::to_string(spawned->pid) + ".json";
   auto process =
       std::make_shared<EnclaveProcess>(spawned->pid, request_id, std::move(cgroup), record_path);
   const std::string missing = MissingMechanisms(required_, spawned->applied);
@@ -438,16 +502,44 @@ Json ProcessIsolator::DescribeIsolation() {
 
 Status ProcessIsolator::ReapOrphans() {
   std::vector<pid_t> ours;
+  std::vector<std::string> our_cgroups;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto& weak : started_) {
-      if (auto process = weak.lock()) ours.push_back(process->pid());
+      auto process = weak.lock();
+      if (!process) continue;
+      ours.push_back(process->pid());
+      our_cgroups.insert(our_cgroups.end(), process->cgroup_dirs().begin(),
+                         process->cgroup_dirs().end());
     }
   }
-  DIR* dir = ::opendir(config_.state_dir.c_str());
+  const auto is_ours = [](const auto& list, const auto& item) {
+    return std::find(list.begin(), list.end(), item) != list.end();
+  };
+  int reaped = 0;
+
+  // Enclave cgroups of this instance: only this instance moves processes
+  // there, so whatever runs in one that is not a live enclave of ours was left
+  // by an earlier run (found even when its record was never written).
+  for (const std::string& base : {cgroups_.memory_base, cgroups_.pids_base}) {
+    for (const std::string& dir : ListCgroupChildren(base)) {
+      if (is_ours(our_cgroups, dir)) continue;
+      const std::vector<pid_t> pids = CgroupProcesses(dir);
+      for (pid_t pid : pids) KillOrphan(pid);
+      if (!pids.empty()) {
+        ++reaped;
+        host_.Warn("killed orphaned enclave process(es) in cgroup " + dir);
+      }
+      RemoveCgroupDir(dir);
+    }
+  }
+
+  // Records of this instance: what finds orphans where cgroups are not
+  // writable. A recorded pid is killed only while it still runs
+  // airlock-enclave with the recorded start time (a reused pid has another).
+  DIR* dir = ::opendir(records_dir_.c_str());
   if (dir == nullptr) {
-    return Status::Unavailable("cannot read state_dir " + config_.state_dir + ": " +
-                               ErrnoText(errno));
+    return Status::Unavailable("cannot read " + records_dir_ + ": " + ErrnoText(errno));
   }
   std::vector<std::string> names;
   while (const dirent* entry = ::readdir(dir)) {
@@ -456,9 +548,8 @@ Status ProcessIsolator::ReapOrphans() {
   }
   ::closedir(dir);
 
-  int reaped = 0;
   for (const auto& name : names) {
-    const std::string path = config_.state_dir + "/" + name;
+    const std::string path = records_dir_ + "/" + name;
     auto record = json_read::Parse(ReadSmallFile(path), "orphan record");
     pid_t pid = -1;
     std::string start_time, request_id;
@@ -467,15 +558,9 @@ Status ProcessIsolator::ReapOrphans() {
       start_time = record->value("start_time", "");
       request_id = record->value("request_id", "");
     }
-    if (std::find(ours.begin(), ours.end(), pid) != ours.end()) continue;
+    if (is_ours(ours, pid)) continue;
     if (pid > 1 && !start_time.empty() && StartTime(pid) == start_time && RunsEnclave(pid)) {
-      ::kill(pid, SIGKILL);
-      // Reap it if it happens to be a child of this process.
-      for (int i = 0; i < 100; ++i) {
-        const pid_t done = ::waitpid(pid, nullptr, WNOHANG);
-        if (done == pid || (done < 0 && errno == ECHILD)) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
+      KillOrphan(pid);
       ++reaped;
       host_.Warn("killed orphaned enclave pid " + std::to_string(pid) + " for request '" +
                  request_id + "'");

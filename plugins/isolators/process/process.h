@@ -26,6 +26,7 @@
 #include "cgroup.h"
 #include "config.h"
 #include "egress.h"
+#include "environment.h"
 #include "root_plan.h"
 #include "sandbox.h"
 #include "seccomp_policy.h"
@@ -62,6 +63,7 @@ class EnclaveProcess {
                  std::string record_path)
       : pid_(pid),
         request_id_(std::move(request_id)),
+        cgroup_dirs_(cgroup ? cgroup->dirs() : std::vector<std::string>{}),
         cgroup_(std::move(cgroup)),
         record_path_(std::move(record_path)) {}
   ~EnclaveProcess() { Kill(); }
@@ -71,11 +73,14 @@ class EnclaveProcess {
   void Kill();
   pid_t pid() const { return pid_; }
   const std::string& request_id() const { return request_id_; }
+  // Its cgroup directories (empty without a cgroup).
+  const std::vector<std::string>& cgroup_dirs() const { return cgroup_dirs_; }
 
  private:
   std::mutex mutex_;
   const pid_t pid_;
   const std::string request_id_;
+  const std::vector<std::string> cgroup_dirs_;
   bool reaped_ = false;                    // GUARDED_BY(mutex_)
   std::unique_ptr<EnclaveCgroup> cgroup_;  // GUARDED_BY(mutex_)
   std::string record_path_;                // GUARDED_BY(mutex_)
@@ -119,8 +124,12 @@ class ProcessIsolator final : public sdk::Isolator {
   //  "filesystem": "pivot_root: ..." | "host root ..."}
   Json DescribeIsolation() override;
 
-  // Kills enclaves recorded in state_dir by earlier instances that are still
-  // running airlock-enclave (same start time as recorded), and deletes records.
+  // Kills what an earlier run of this kernel instance left: every process in
+  // an enclave cgroup under airlock/<instance id>/ that is not a live enclave
+  // of this object, and every enclave recorded in <state_dir>/instance-<id>/
+  // that still runs airlock-enclave with the recorded start time; removes
+  // those cgroups and records. Enclaves of other kernels (other instance ids)
+  // are never looked at.
   Status ReapOrphans() override;
 
  private:
@@ -131,6 +140,8 @@ class ProcessIsolator final : public sdk::Isolator {
 
   ProcessConfig config_;
   sdk::Host host_;
+  std::string instance_id_;  // the kernel instance's identity (a safe path component)
+  std::string records_dir_;  // <state_dir>/instance-<instance_id_>: orphan records
   std::string executable_;
   std::vector<sock_filter> seccomp_program_;
   std::string root_mount_point_;  // <state_dir>/root

@@ -27,8 +27,6 @@
 
 #include "config.h"
 
-extern char** environ;
-
 namespace airlock::isolators::process {
 namespace {
 
@@ -471,7 +469,8 @@ Result<SpawnResult> Spawn(const SpawnRequest& request) {
   ChildPlan plan_template{};
   plan_template.executable = executable.c_str();
   plan_template.argv = argv;
-  plan_template.envp = environ;
+  static char* const kEmptyEnvironment[] = {nullptr};
+  plan_template.envp = request.envp != nullptr ? request.envp : kEmptyEnvironment;
   plan_template.enclave_fd = request.probe_only ? devnull.fd : request.enclave_fd;
   plan_template.status_fd = status_write.fd;
   plan_template.go_fd = go_read.fd;

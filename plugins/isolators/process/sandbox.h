@@ -58,6 +58,9 @@ struct SpawnRequest {
   int64_t open_files = 1024;  // RLIMIT_NOFILE
   int64_t processes = 0;      // RLIMIT_NPROC when > 0
   const std::vector<sock_filter>* seccomp = nullptr;  // none: no filter
+  // The child's whole environment (NULL-terminated NAME=value array; must
+  // outlive the call). Null: an empty one. Never the caller's own.
+  char* const* envp = nullptr;
   // Egress: bring the private network namespace's loopback up (the enclave's
   // forwarder listens there), and bind-mount this file over /etc/hosts so
   // approved host names resolve to their loopback addresses. Either failing

@@ -117,6 +117,19 @@ class Host {
   const std::string& config_dir() const { return config_dir_; }
   void set_config_dir(std::string dir) { config_dir_ = std::move(dir); }
 
+  // A directory private to this plugin instance inside the host's state
+  // directory ("$state_dir"), or empty when the host gives none. It may not
+  // exist yet; the plugin creates it.
+  const std::string& state_dir() const { return state_dir_; }
+  void set_state_dir(std::string dir) { state_dir_ = std::move(dir); }
+
+  // The identity of the kernel (or agent) instance running this plugin
+  // ("$instance_id": lowercase hex, stable across restarts of that instance and
+  // different for every other), or empty when the host gives none. Lets a
+  // plugin tell what it made from what another instance on the same host made.
+  const std::string& instance_id() const { return instance_id_; }
+  void set_instance_id(std::string id) { instance_id_ = std::move(id); }
+
   // `path` made absolute against config_dir() when it is relative.
   std::string ResolvePath(const std::string& path) const {
     if (path.empty() || path[0] == '/' || config_dir_.empty()) return path;
@@ -137,6 +150,8 @@ class Host {
   const airlock_host_services* services_ = nullptr;
   std::string plugin_name_;
   std::string config_dir_;
+  std::string state_dir_;
+  std::string instance_id_;
 };
 
 }  // namespace airlock::sdk

@@ -190,14 +190,32 @@ inline airlock_type_status Catch(airlock_type_error* error) {
   return AIRLOCK_ERR_INTERNAL;
 }
 
-// Removes the host's '$'-prefixed annotations from a configuration object and
-// returns "$config_dir" (or empty).
-inline std::string StripHostAnnotations(Json& config) {
+// The host's annotations of a plugin configuration: keys starting with '$'.
+//   "$config_dir"   directory relative paths are resolved against
+//   "$state_dir"    a directory private to this plugin instance inside the
+//                   kernel's (or agent's) state directory
+//   "$instance_id"  the identity of the kernel (or agent) instance: stable
+//                   across its restarts, different for every other instance
+// Each is absent when the host does not give it.
+struct HostAnnotations {
   std::string config_dir;
-  if (!config.is_object()) return config_dir;
-  if (auto it = config.find("$config_dir"); it != config.end() && it->is_string()) {
-    config_dir = it->get<std::string>();
-  }
+  std::string state_dir;
+  std::string instance_id;
+};
+
+// Removes every '$'-prefixed key from a configuration object and returns the
+// annotations among them.
+inline HostAnnotations StripHostAnnotations(Json& config) {
+  HostAnnotations out;
+  if (!config.is_object()) return out;
+  const auto read = [&config](const char* key, std::string* value) {
+    if (auto it = config.find(key); it != config.end() && it->is_string()) {
+      *value = it->get<std::string>();
+    }
+  };
+  read("$config_dir", &out.config_dir);
+  read("$state_dir", &out.state_dir);
+  read("$instance_id", &out.instance_id);
   for (auto it = config.begin(); it != config.end();) {
     if (!it.key().empty() && it.key()[0] == '$') {
       it = config.erase(it);
@@ -205,7 +223,7 @@ inline std::string StripHostAnnotations(Json& config) {
       ++it;
     }
   }
-  return config_dir;
+  return out;
 }
 
 template <typename Impl>
@@ -219,10 +237,13 @@ airlock_type_status Create(const char* config, size_t length, void** instance,
       if (!result.ok()) return abi::Report(result.status(), error);
       parsed = std::move(result).value();
     }
-    // Keys starting with '$' are the host's annotations, not plugin settings:
-    // "$config_dir" anchors relative paths (Host::ResolvePath); all are removed.
+    // Keys starting with '$' are the host's annotations, not plugin settings
+    // (HostAnnotations); all are removed before the plugin sees its configuration.
     Host host = CurrentHost();
-    host.set_config_dir(StripHostAnnotations(parsed));
+    HostAnnotations annotations = StripHostAnnotations(parsed);
+    host.set_config_dir(std::move(annotations.config_dir));
+    host.set_state_dir(std::move(annotations.state_dir));
+    host.set_instance_id(std::move(annotations.instance_id));
     auto made = Impl::Create(parsed, host);
     if (!made.ok()) return abi::Report(made.status(), error);
     *instance = std::move(made).value().release();

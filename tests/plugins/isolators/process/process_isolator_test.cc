@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -138,17 +139,49 @@ class ProcessIsolatorTest : public ::testing::Test {
     return made.ok() ? std::move(*made) : nullptr;
   }
 
-  // The pid recorded in the state directory for `request_id`, or -1.
-  pid_t RecordedPid(const std::string& request_id) const {
-    for (const auto& entry : std::filesystem::directory_iterator(state_.path + "/state")) {
-      if (entry.path().extension() != ".json")
-        continue;  // e.g. root/, the private root's mount point
-      const Json record = Json::parse(ReadFile(entry.path()), nullptr, false);
-      if (record.is_object() && record.value("request_id", "") == request_id) {
-        return record.value("pid", -1);
+  // The record of `request_id` in the state directory (any instance's), or empty.
+  std::string RecordPath(const std::string& request_id) const {
+    for (const auto& instance : std::filesystem::directory_iterator(state_.path + "/state")) {
+      if (instance.path().filename().string().rfind("instance-", 0) != 0) continue;
+      for (const auto& entry : std::filesystem::directory_iterator(instance.path())) {
+        if (entry.path().extension() != ".json") continue;
+        const Json record = Json::parse(ReadFile(entry.path()), nullptr, false);
+        if (record.is_object() && record.value("request_id", "") == request_id) {
+          return entry.path().string();
+        }
       }
     }
-    return -1;
+    return {};
+  }
+
+  // The pid recorded in the state directory for `request_id`, or -1.
+  pid_t RecordedPid(const std::string& request_id) const {
+    const std::string path = RecordPath(request_id);
+    if (path.empty()) return -1;
+    return Json::parse(ReadFile(path), nullptr, false).value("pid", -1);
+  }
+
+  // BaseConfig() as the kernel with identity `instance` hands it over.
+  Json InstanceConfig(const std::string& instance) const {
+    Json config = BaseConfig();
+    config["$instance_id"] = instance;
+    return config;
+  }
+
+  // Provisions an enclave for `request_id` and abandons its handle, as a
+  // crashed kernel would; returns its pid and keeps the kernel's channel end.
+  pid_t Abandoned(IsolatorPlugin& isolator, const std::string& request_id, int* control) {
+    auto handle = isolator.Provision({{"request_id", request_id}});
+    EXPECT_TRUE(handle.ok()) << handle.status().ToString();
+    if (!handle.ok()) return -1;
+    const pid_t pid = RecordedPid(request_id);
+    *control = (*handle)->ReleaseControlFd();
+    auto* abandoned = handle->release();
+#if defined(AIRLOCK_SANITIZED_BUILD)
+    __lsan_ignore_object(abandoned);  // deliberate, and everything it holds
+#endif
+    (void)abandoned;
+    return pid;
   }
 
   Json EnclaveSpec() const {
@@ -307,7 +340,10 @@ TEST_F(ProcessIsolatorTest, ProvisionsASandboxedEnclaveThatAnswersQueries) {
     EXPECT_EQ(StatusField(pid, "NSpid"), id + "\t1");
   }
   if (mechanisms.at("cgroup_memory") == true) {
-    EXPECT_NE(ReadFile("/proc/" + id + "/cgroup").find("airlock/r-proc."), std::string::npos);
+    // Under this instance's own sub-tree.
+    const std::string cgroup = ReadFile("/proc/" + id + "/cgroup");
+    EXPECT_NE(cgroup.find("/airlock/"), std::string::npos) << cgroup;
+    EXPECT_NE(cgroup.find("/r-proc."), std::string::npos) << cgroup;
   }
   if (mechanisms.at("pivot_root") == true) {
     // Its root is not ours: the state directory (other enclaves' records)
@@ -381,6 +417,101 @@ TEST_F(ProcessIsolatorTest, ReapOrphansKillsAnEnclaveLeftByAnEarlierInstance) {
   // Killed and (being our child) reaped by the reaper.
   EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(pid)));
   ::close(control);
+}
+
+TEST_F(ProcessIsolatorTest, ReapOrphansLeavesAnotherKernelsEnclavesAlone) {
+  // Two kernels (two instance identities) sharing one state_dir and one cgroup tree.
+  auto first = Create(InstanceConfig("aaaa1111"));
+  auto second = Create(InstanceConfig("bbbb2222"));
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  auto handle = first->Provision({{"request_id", "r-neighbour"}});
+  ASSERT_TRUE(handle.ok()) << handle.status().ToString();
+  const pid_t pid = RecordedPid("r-neighbour");
+  ASSERT_GT(pid, 0);
+  const int control = (*handle)->ReleaseControlFd();
+
+  ASSERT_TRUE(second->ReapOrphans().ok());
+  EXPECT_FALSE(ReadsEof(control, 100)) << "the other kernel's enclave was killed";
+  EXPECT_EQ(::kill(pid, 0), 0);
+  EXPECT_EQ(RecordedPid("r-neighbour"), pid) << "its record was deleted";
+  if (first->DescribeIsolation()->at("mechanisms").at("cgroup_memory") == true) {
+    const std::string cgroup = ReadFile("/proc/" + std::to_string(pid) + "/cgroup");
+    EXPECT_NE(cgroup.find("/airlock/aaaa1111/r-neighbour."), std::string::npos) << cgroup;
+  }
+  EXPECT_TRUE((*handle)->Terminate().ok());
+  EXPECT_TRUE(ReadsEof(control, 1000));
+  ::close(control);
+}
+
+TEST_F(ProcessIsolatorTest, ReapOrphansFindsAnOrphanByItsCgroupWithoutARecord) {
+  auto first = Create(InstanceConfig("cccc3333"));
+  ASSERT_NE(first, nullptr);
+  if (first->DescribeIsolation()->at("mechanisms").at("cgroup_memory") != true) {
+    GTEST_SKIP() << "cgroups are not writable here; the record path covers this host";
+  }
+  int control = -1;
+  const pid_t pid = Abandoned(*first, "r-unrecorded", &control);
+  ASSERT_GT(pid, 0);
+  // As if the kernel died between starting the enclave and recording it.
+  ASSERT_EQ(::unlink(RecordPath("r-unrecorded").c_str()), 0);
+  first.reset();
+  EXPECT_FALSE(ReadsEof(control, 100));  // still serving
+
+  auto other = Create(InstanceConfig("dddd4444"));
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(other->ReapOrphans().ok());
+  EXPECT_FALSE(ReadsEof(control, 100)) << "another instance reaped it";
+
+  auto again = Create(InstanceConfig("cccc3333"));
+  ASSERT_NE(again, nullptr);
+  ASSERT_TRUE(again->ReapOrphans().ok());
+  EXPECT_TRUE(ReadsEof(control, 1000));
+  EXPECT_FALSE(std::filesystem::exists("/proc/" + std::to_string(pid)));
+  ::close(control);
+}
+
+TEST_F(ProcessIsolatorTest, EnclaveInheritsOnlyTheSecretEnvironmentOfItsSpec) {
+  ASSERT_EQ(::setenv("AIRLOCK_PI_SOURCE_A", "value-of-a", 1), 0);
+  ASSERT_EQ(::setenv("AIRLOCK_PI_SOURCE_B", "value-of-b", 1), 0);
+  auto isolator = Create(BaseConfig());
+  ASSERT_NE(isolator, nullptr);
+  auto handle = isolator->Provision(
+      {{"request_id", "r-env"}, {"secret_env", {"AIRLOCK_PI_SOURCE_A", "AIRLOCK_PI_UNSET"}}});
+  ::unsetenv("AIRLOCK_PI_SOURCE_A");
+  ::unsetenv("AIRLOCK_PI_SOURCE_B");
+  ASSERT_TRUE(handle.ok()) << handle.status().ToString();
+  const pid_t pid = RecordedPid("r-env");
+  ASSERT_GT(pid, 0);
+  std::vector<std::string> environment;
+  const std::string block = ReadFile("/proc/" + std::to_string(pid) + "/environ");
+  for (size_t start = 0; start < block.size();) {
+    const size_t end = std::min(block.find('\0', start), block.size());
+    if (end > start) environment.push_back(block.substr(start, end - start));
+    start = end + 1;
+  }
+  std::vector<std::string> expected = {"AIRLOCK_PI_SOURCE_A=value-of-a"};
+#if defined(AIRLOCK_SANITIZED_BUILD)
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
+    if (const char* value = std::getenv(name)) expected.push_back(std::string(name) + "=" + value);
+  }
+#endif
+  EXPECT_EQ(environment, expected) << "the enclave starts from an empty environment";
+  EXPECT_TRUE((*handle)->Terminate().ok());
+}
+
+TEST_F(ProcessIsolatorTest, RefusesSecretEnvironmentNamesThatAreNotNames) {
+  auto isolator = Create(BaseConfig());
+  ASSERT_NE(isolator, nullptr);
+  for (const Json& names : {Json::array({"A=B"}), Json::array({""}), Json::array({"1ABC"}),
+                            Json::array({"PATH;rm"}), Json::array({7}), Json("NAME")}) {
+    auto refused = isolator->Provision({{"request_id", "r-bad-env"}, {"secret_env", names}});
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << names.dump();
+  }
+  Json many = Json::array();
+  for (int i = 0; i < 257; ++i) many.push_back("N" + std::to_string(i));
+  EXPECT_EQ(isolator->Provision({{"request_id", "r-many"}, {"secret_env", many}}).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 }  // namespace

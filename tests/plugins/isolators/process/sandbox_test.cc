@@ -221,23 +221,25 @@ TEST(CgroupV2Test, WritesLimitsAndMembershipIntoAUnifiedHierarchy) {
   TempDir root;
   WriteFile(root.path + "/cgroup.controllers", "cpuset cpu io memory pids\n");
   WriteFile(root.path + "/cgroup.subtree_control", "");
-  std::filesystem::create_directories(root.path + "/airlock/enclave-1");
+  std::filesystem::create_directories(root.path + "/airlock/k1/enclave-1");
   for (const char* file :
-       {"cgroup.subtree_control", "enclave-1/memory.max", "enclave-1/memory.swap.max",
-        "enclave-1/pids.max", "enclave-1/cgroup.procs"}) {
+       {"cgroup.subtree_control", "k1/cgroup.subtree_control", "k1/enclave-1/memory.max",
+        "k1/enclave-1/memory.swap.max", "k1/enclave-1/pids.max", "k1/enclave-1/cgroup.procs"}) {
     WriteFile(root.path + "/airlock/" + file, "");
   }
 
-  const CgroupSite site = ProbeCgroups(root.path);
+  const CgroupSite site = ProbeCgroups(root.path, "k1");
   ASSERT_EQ(site.version, 2) << site.Describe();
-  EXPECT_EQ(site.memory_base, root.path + "/airlock");
+  EXPECT_EQ(site.memory_base, root.path + "/airlock/k1");
   EXPECT_TRUE(site.pids_base.empty());
+  // The controllers reach the enclave directories through every level.
   EXPECT_EQ(ReadFile(root.path + "/cgroup.subtree_control"), "+memory +pids");
   EXPECT_EQ(ReadFile(root.path + "/airlock/cgroup.subtree_control"), "+memory +pids");
+  EXPECT_EQ(ReadFile(root.path + "/airlock/k1/cgroup.subtree_control"), "+memory +pids");
 
   auto group = EnclaveCgroup::Create(site, "enclave-1", int64_t{256} << 20, 64);
   ASSERT_TRUE(group.ok()) << group.status().ToString();
-  const std::string dir = root.path + "/airlock/enclave-1";
+  const std::string dir = root.path + "/airlock/k1/enclave-1";
   EXPECT_EQ(ReadFile(dir + "/memory.max"), std::to_string(int64_t{256} << 20));
   EXPECT_EQ(ReadFile(dir + "/memory.swap.max"), "0");
   EXPECT_EQ(ReadFile(dir + "/pids.max"), "64");
@@ -246,12 +248,27 @@ TEST(CgroupV2Test, WritesLimitsAndMembershipIntoAUnifiedHierarchy) {
   EXPECT_EQ(*applied, static_cast<uint32_t>(kCgroupMemory | kCgroupPids));
   EXPECT_EQ(ReadFile(dir + "/cgroup.procs"), "4242");
   EXPECT_EQ((*group)->dirs(), std::vector<std::string>{dir});
+  // What a later instance with the same identity finds there.
+  EXPECT_EQ(ListCgroupChildren(site.memory_base), std::vector<std::string>{dir});
+  EXPECT_EQ(CgroupProcesses(dir), std::vector<pid_t>{4242});
+}
+
+TEST(CgroupTest, InstancesKeepTheirEnclavesApart) {
+  TempDir root;
+  WriteFile(root.path + "/memory.limit_in_bytes", "");
+  const CgroupSite one = ProbeCgroups(root.path, "one");
+  const CgroupSite two = ProbeCgroups(root.path, "two");
+  ASSERT_EQ(one.version, 1) << one.Describe();
+  std::filesystem::create_directories(one.memory_base + "/e");
+  EXPECT_EQ(ListCgroupChildren(one.memory_base).size(), 1u);
+  EXPECT_TRUE(ListCgroupChildren(two.memory_base).empty());
+  EXPECT_TRUE(ListCgroupChildren("").empty());
 }
 
 TEST(CgroupV2Test, UnifiedHierarchyWithoutTheMemoryControllerIsUnavailable) {
   TempDir root;
   WriteFile(root.path + "/cgroup.controllers", "cpuset cpu io pids\n");
-  const CgroupSite site = ProbeCgroups(root.path);
+  const CgroupSite site = ProbeCgroups(root.path, "k1");
   EXPECT_EQ(site.version, 0);
   EXPECT_NE(site.reason.find("memory controller"), std::string::npos) << site.reason;
 }
@@ -259,16 +276,16 @@ TEST(CgroupV2Test, UnifiedHierarchyWithoutTheMemoryControllerIsUnavailable) {
 TEST(CgroupV1Test, WritesLimitsIntoAMemoryHierarchy) {
   TempDir root;
   WriteFile(root.path + "/memory.limit_in_bytes", "");
-  std::filesystem::create_directories(root.path + "/airlock/e");
+  std::filesystem::create_directories(root.path + "/airlock/k1/e");
   for (const char* file :
        {"e/memory.limit_in_bytes", "e/memory.memsw.limit_in_bytes", "e/cgroup.procs"}) {
-    WriteFile(root.path + "/airlock/" + file, "");
+    WriteFile(root.path + "/airlock/k1/" + file, "");
   }
-  const CgroupSite site = ProbeCgroups(root.path);
+  const CgroupSite site = ProbeCgroups(root.path, "k1");
   ASSERT_EQ(site.version, 1) << site.Describe();
   auto group = EnclaveCgroup::Create(site, "e", int64_t{128} << 20, 16);
   ASSERT_TRUE(group.ok());
-  EXPECT_EQ(ReadFile(root.path + "/airlock/e/memory.limit_in_bytes"),
+  EXPECT_EQ(ReadFile(root.path + "/airlock/k1/e/memory.limit_in_bytes"),
             std::to_string(int64_t{128} << 20));
   auto applied = (*group)->AddProcess(7);
   ASSERT_TRUE(applied.ok());

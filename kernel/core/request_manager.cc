@@ -269,6 +269,12 @@ class RequestManager::Impl {
                                                  "queries"};
     for (const auto& [key, value] : body.items()) {
       if (!kKnown.count(key)) return Status::InvalidArgument("unknown field '" + key + "'");
+      // The readers below take null for absent; in an ask it is a mistake
+      // (e.g. a client's unset variable), not a request for the default.
+      if (value.is_null()) {
+        return Status::InvalidArgument("request." + key +
+                                       " must not be null (omit it to use the default)");
+      }
     }
     AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, AccessRequest::FromJson(body));
     if (ask.datasets.empty()) return Status::InvalidArgument("datasets must not be empty");

@@ -431,6 +431,20 @@ TEST_F(KernelE2E, HttpsTunnelSaysWhetherTheWindowEndedOrAccessWasRevoked) {
   EXPECT_EQ(res.body.find("revoked"), std::string::npos) << res.body;
 }
 
+TEST_F(KernelE2E, NullOptionalFieldsAreRefusedWithTheirName) {
+  for (const char* key : {"window_seconds", "purpose", "mode", "queries"}) {
+    json body = {{"datasets", {"orders"}}};
+    body[key] = nullptr;
+    auto r = client_->Post("/v1/requests", body.dump(), Auth(kAlice));
+    EXPECT_EQ(r.status, 400u) << key << ": " << r.body;
+    EXPECT_NE(r.body.find(std::string("request.") + key + " must not be null"), std::string::npos)
+        << r.body;
+  }
+  // Absent still means the default.
+  auto r = client_->Post("/v1/requests", json{{"datasets", {"orders"}}}.dump(), Auth(kAlice));
+  EXPECT_EQ(r.status, 201u) << r.body;
+}
+
 // The same lifecycle served through the PostgreSQL wire protocol tunnel.
 class KernelE2EPgwire : public KernelE2E {
  protected:

@@ -202,6 +202,10 @@ struct HttpServer::Impl {
   bool stopped = false;  // GUARDED_BY(stop_mutex)
 };
 
+Status CheckTlsOptions(const TlsOptions& tls) {
+  return MakeTlsContext(tls).status();
+}
+
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
                                                       HttpHandler handler) {
   AIRLOCK_RETURN_IF_ERROR(ValidateOptions(options));

@@ -53,6 +53,11 @@ struct HttpServerOptions {
   std::optional<TlsOptions> tls;  // set: TLS 1.2+ only, no plaintext on this port
 };
 
+// Loads the TLS files as HttpServer::Start does (certificate chain, private
+// key, that they match, client CA names) without binding anything; the same
+// InvalidArgument, naming the file, on failure.
+Status CheckTlsOptions(const TlsOptions& tls);
+
 class HttpServer {
  public:
   // Binds, listens and starts serving. Fails with InvalidArgument for bad

@@ -179,10 +179,11 @@ EnclaveSupervisor::~EnclaveSupervisor() {
 }
 
 void EnclaveSupervisor::Stop() {
-  TeardownAll("kernel shutting down");
+  TeardownAll("kernel shutting down", AIRLOCK_CLOSE_SHUTDOWN);
   pool_.join();
   dial_pool_.join();
-  TeardownAll("kernel shutting down");  // anything launched while draining
+  // Anything launched while draining.
+  TeardownAll("kernel shutting down", AIRLOCK_CLOSE_SHUTDOWN);
 }
 
 void EnclaveSupervisor::Audit(json event) {
@@ -727,10 +728,11 @@ void EnclaveSupervisor::Fail(const std::shared_ptr<ActiveEnclave>& active, Reque
     s = deps_.transition(id, RequestState::kProvisioning, RequestState::kFailed, reason, nullptr);
   }
   if (!s.ok()) spdlog::warn("request {}: could not record failure: {}", id, s.ToString());
-  Teardown(id, reason);
+  Teardown(id, reason, AIRLOCK_CLOSE_FAILED);
 }
 
-void EnclaveSupervisor::Teardown(const std::string& id, const std::string& reason) {
+void EnclaveSupervisor::Teardown(const std::string& id, const std::string& reason,
+                                 airlock_type_close_reason cause) {
   std::shared_ptr<ActiveEnclave> active;
   {
     std::lock_guard lock(mu_);
@@ -755,8 +757,11 @@ void EnclaveSupervisor::Teardown(const std::string& id, const std::string& reaso
   // Order matters: revoke the tunnel (drops connections), then stop queries,
   // then kill the enclave and wipe its memory.
   const bool had_tunnel = endpoint != nullptr;
-  endpoint.reset();
-  if (had_tunnel) Audit({{"event", "tunnel.closed"}, {"request_id", id}, {"reason", reason}});
+  if (had_tunnel) {
+    endpoint->Close(cause);
+    endpoint.reset();
+    Audit({{"event", "tunnel.closed"}, {"request_id", id}, {"reason", reason}});
+  }
   if (client) client->Close();
   if (handle) {
     const Status s = handle->Terminate();
@@ -774,13 +779,13 @@ void EnclaveSupervisor::Teardown(const std::string& id, const std::string& reaso
   }
 }
 
-void EnclaveSupervisor::TeardownAll(const std::string& reason) {
+void EnclaveSupervisor::TeardownAll(const std::string& reason, airlock_type_close_reason cause) {
   std::vector<std::string> ids;
   {
     std::lock_guard lock(mu_);
     for (const auto& [id, active] : active_) ids.push_back(id);
   }
-  for (const auto& id : ids) Teardown(id, reason);
+  for (const auto& id : ids) Teardown(id, reason, cause);
 }
 
 }  // namespace airlock

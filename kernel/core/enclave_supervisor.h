@@ -17,6 +17,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
+#include "airlock/c/airlock_plugin.h"
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
 #include "kernel/core/config.h"
@@ -65,9 +66,12 @@ class EnclaveSupervisor {
   void Launch(const RequestRecord& record);
   // Destroys the request's tunnel and enclave now (idempotent). Returns once
   // open tunnel connections are dropped and the enclave is terminated.
-  void Teardown(const std::string& id, const std::string& reason);
+  // `cause` is what the tunnel tells its users (window ended, revoked, ...);
+  // `reason` is the audit text.
+  void Teardown(const std::string& id, const std::string& reason,
+                airlock_type_close_reason cause = AIRLOCK_CLOSE_REVOKED);
   // Tears down every live enclave (kernel shutdown).
-  void TeardownAll(const std::string& reason);
+  void TeardownAll(const std::string& reason, airlock_type_close_reason cause);
   // Tears everything down and waits for background work to finish.
   void Stop();
 

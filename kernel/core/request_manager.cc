@@ -179,7 +179,10 @@ class RequestManager::Impl {
   }
 
   // Side effects of entering a state (outside the store transaction).
-  void AfterTransition(const RequestRecord& record) {
+  // `cause` tells a closed request's tunnel why it closes (a failed
+  // request's tunnel hears AIRLOCK_CLOSE_FAILED whatever is passed).
+  void AfterTransition(const RequestRecord& record,
+                       airlock_type_close_reason cause = AIRLOCK_CLOSE_REVOKED) {
     switch (record.state) {
       case RequestState::kApproved:
         supervisor_->Launch(record);
@@ -191,7 +194,9 @@ class RequestManager::Impl {
       default:
         if (IsTerminal(record.state)) {
           Unschedule(record.id);
-          supervisor_->Teardown(record.id, record.reason);
+          supervisor_->Teardown(
+              record.id, record.reason,
+              record.state == RequestState::kFailed ? AIRLOCK_CLOSE_FAILED : cause);
           if (KeepsJobResults(record)) {
             Schedule(record.id, record.deadline_us);  // when they are deleted
           } else if (record.request.value("mode", "") == "job") {
@@ -264,6 +269,12 @@ class RequestManager::Impl {
                                                  "queries"};
     for (const auto& [key, value] : body.items()) {
       if (!kKnown.count(key)) return Status::InvalidArgument("unknown field '" + key + "'");
+      // The readers below take null for absent; in an ask it is a mistake
+      // (e.g. a client's unset variable), not a request for the default.
+      if (value.is_null()) {
+        return Status::InvalidArgument("request." + key +
+                                       " must not be null (omit it to use the default)");
+      }
     }
     AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, AccessRequest::FromJson(body));
     if (ask.datasets.empty()) return Status::InvalidArgument("datasets must not be empty");
@@ -739,7 +750,7 @@ class RequestManager::Impl {
       Schedule(id, d_.now_us() + kMicros);  // retry
       return;
     }
-    AfterTransition(r);
+    AfterTransition(r, AIRLOCK_CLOSE_WINDOW_ENDED);
   }
 
   // --- recovery and shutdown ------------------------------------------------

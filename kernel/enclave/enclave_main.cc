@@ -1,11 +1,17 @@
 // airlock-enclave: a data enclave in a process of its own.
 //
 //   airlock-enclave --fd N
+//   airlock-enclave --check-plugin PATH
 //
 // N is a connected SOCK_STREAM socket to the kernel (inherited from the
 // isolator that started this process). The process serves exactly one
 // enclave and exits 0 after an orderly end, 1 when the channel could not be
 // served, 2 on bad usage.
+//
+// --check-plugin loads the connector plugin at PATH the way an enclave does
+// (no instance is made) and prints its name and version (exit 0) or why it
+// was refused (exit 1). The kernel runs it, with an empty environment, to
+// check connector files without mapping them into its own process.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -20,13 +26,24 @@
 namespace {
 
 int Usage() {
-  std::fprintf(stderr, "usage: airlock-enclave --fd N\n");
+  std::fprintf(stderr, "usage: airlock-enclave --fd N | --check-plugin PATH\n");
   return 2;
+}
+
+int CheckPlugin(const char* path) {
+  const auto checked = airlock::enclave::CheckConnectorPlugin(path);
+  if (!checked.ok()) {
+    std::fprintf(stdout, "%s\n", checked.status().message().c_str());
+    return 1;
+  }
+  std::fprintf(stdout, "%s\n", checked->c_str());
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--check-plugin") == 0) return CheckPlugin(argv[2]);
   int fd = -1;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];

@@ -439,6 +439,14 @@ class EnclaveSession {
 
 }  // namespace
 
+Result<std::string> CheckConnectorPlugin(const std::string& path) {
+  AIRLOCK_ASSIGN_OR_RETURN(auto library,
+                           SharedLoader().Load(path, std::nullopt, AIRLOCK_KIND_CONNECTOR));
+  const plugin_host::PluginManifest& m = library->manifest();
+  return m.name + " " + m.version + " (ABI " + std::to_string(m.abi_major) + "." +
+         std::to_string(m.abi_minor) + ")";
+}
+
 Status ServeEnclave(int fd, EnclaveEnvironment env) {
   if (fd < 0) return Status::InvalidArgument("ServeEnclave needs a connected descriptor");
   FrameChannel channel(fd);  // closes fd on every path

@@ -58,4 +58,11 @@ struct EnclaveEnvironment {
 // kernel), or why the channel could not be served.
 Status ServeEnclave(int fd, EnclaveEnvironment env = {});
 
+// Loads the connector plugin at `path` as an enclave would (file checks,
+// entry point, ABI, kind connector, mandatory functions) without making an
+// instance, and returns "<name> <version> (ABI <major>.<minor>)". For
+// `airlock-enclave --check-plugin`: the kernel never maps connector code
+// into its own process.
+Result<std::string> CheckConnectorPlugin(const std::string& path);
+
 }  // namespace airlock::enclave

@@ -147,11 +147,20 @@ int Serve(const Flags& flags) {
   return 0;
 }
 
+// Validates as `serve` does before it starts serving (KernelApp::Check):
+// exit 0 and "ok: ..." when serve would accept the configuration, 1 and the
+// reason otherwise. Notes name what could not be checked without starting it.
 int CheckConfig(const Flags& flags) {
   auto config = ConfigFromFlags(flags);
   if (!config) return 1;
-  std::cout << "ok: " << config->datasets.size() << " datasets, " << config->identity.size()
-            << " identity provider(s)\n";
+  auto report = airlock::KernelApp::Check(*config);
+  if (!report.ok()) {
+    std::cerr << "airlockd: invalid configuration: " << report.status().message() << "\n";
+    return 1;
+  }
+  for (const auto& note : report->notes) std::cout << "note: " << note << "\n";
+  std::cout << "ok: " << config->datasets.size() << " datasets, " << report->plugins.size()
+            << " plugins (" << config->identity.size() << " identity provider(s))\n";
   return 0;
 }
 

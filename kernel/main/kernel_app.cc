@@ -19,9 +19,9 @@
 #include "kernel/enclave/enclave_runtime.h"
 #include "kernel/main/audit_setup.h"
 #include "kernel/main/openapi_document.h"
+#include "kernel/main/plugin_set.h"
 #include "kernel/plugin_host/host_services.h"
 #include "kernel/plugin_host/kernel_secrets.h"
-#include "kernel/plugin_host/plugin_file.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/plugin_host/plugin_loader.h"
 #include "kernel/state/sqlite_state_store.h"
@@ -158,15 +158,6 @@ Status KernelApp::ReloadPolicy() {
 
 namespace {
 
-template <typename Plugin>
-Result<std::unique_ptr<Plugin>> MakePlugin(PluginLoader& loader, const PluginRef& ref,
-                                           airlock_type_plugin_kind kind) {
-  AIRLOCK_ASSIGN_OR_RETURN(auto library, loader.Load(ref.path, ref.sha256, kind));
-  auto made = Plugin::Create(std::move(library), ref.config);
-  if (!made.ok()) return made.status().WithContext("plugin " + ref.name + " (" + ref.path + ")");
-  return made;
-}
-
 json CatalogJson(const KernelConfig& config) {
   json datasets = json::array();
   for (const auto& d : config.datasets) {
@@ -177,20 +168,56 @@ json CatalogJson(const KernelConfig& config) {
   return {{"datasets", datasets}};
 }
 
-json ManifestJson(const PluginManifest& m, const std::string& role, const std::string& name) {
-  return {{"name", name},
-          {"role", role},
-          {"plugin", m.name},
-          {"version", m.version},
-          {"kind", PluginKindName(m.kind)},
-          {"abi", std::to_string(m.abi_major) + "." + std::to_string(m.abi_minor)},
-          {"path", m.path},
-          {"sha256", m.sha256},
-          {"description", m.description},
-          {"loaded_in", "kernel"}};
+// The API listener's options from the configuration.
+HttpServerOptions ServerOptions(const KernelConfig& cfg) {
+  HttpServerOptions options;
+  options.address = cfg.server.listen_address;
+  options.port = cfg.server.port;
+  options.body_limit = cfg.server.body_limit_bytes;
+  options.max_header_count = cfg.server.max_header_count;
+  options.read_timeout = std::chrono::milliseconds(cfg.server.read_timeout_ms);
+  options.io_threads = cfg.server.io_threads;
+  options.handler_threads = cfg.server.handler_threads;
+  if (!cfg.server.tls_certificate_file.empty()) {
+    TlsOptions tls;
+    tls.certificate_file = cfg.server.tls_certificate_file;
+    tls.private_key_file = cfg.server.tls_private_key_file;
+    tls.client_ca_file = cfg.server.tls_client_ca_file;
+    options.tls = tls;
+  }
+  return options;
+}
+
+// Lets the kernel-side plugins of `cfg` resolve the secret references of
+// their own configurations (and only those).
+void AllowKernelSecrets(const KernelConfig& cfg, KernelHostCallbacks& callbacks) {
+  for (const auto& ref : cfg.identity) callbacks.AllowSecretsOf(ref.config);
+  for (const PluginRef* ref : {&cfg.policy, &cfg.isolator, &cfg.tunnel}) {
+    callbacks.AllowSecretsOf(ref->config);
+  }
 }
 
 }  // namespace
+
+Result<ConfigCheckReport> KernelApp::Check(const KernelConfig& config) {
+  // The host table a serving kernel gives its plugins, without the audit log
+  // (nothing is opened for a check).
+  KernelHostCallbacks callbacks;
+  AllowKernelSecrets(config, callbacks);
+  HostServicesTable services(callbacks);
+  ConfigCheckReport report;
+  {
+    PluginLoader loader(services.get());
+    AIRLOCK_ASSIGN_OR_RETURN(PluginSet set, LoadPluginSet(config, loader, PluginSetMode::kCheck,
+                                                          callbacks.EnclaveExecutable()));
+    report.plugins = std::move(set.manifests);
+    report.notes = std::move(set.notes);
+  }
+  if (const HttpServerOptions options = ServerOptions(config); options.tls) {
+    AIRLOCK_RETURN_IF_ERROR(CheckTlsOptions(*options.tls).WithContext("server.tls"));
+  }
+  return report;
+}
 
 Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   std::unique_ptr<KernelApp> app(new KernelApp());
@@ -211,73 +238,25 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   if (!store.ok()) return store.status().WithContext("opening the state store");
   p.store = std::move(store).value();
 
-  for (const auto& ref : cfg.identity) p.callbacks.AllowSecretsOf(ref.config);
-  for (const PluginRef* ref : {&cfg.policy, &cfg.isolator, &cfg.tunnel}) {
-    p.callbacks.AllowSecretsOf(ref->config);
-  }
+  AllowKernelSecrets(cfg, p.callbacks);
   p.services = std::make_unique<HostServicesTable>(p.callbacks);
   p.loader = std::make_unique<PluginLoader>(p.services->get());
-
-  json plugins = json::array();
-  std::vector<std::unique_ptr<IdentityPlugin>> identity;
-  for (const auto& ref : cfg.identity) {
-    AIRLOCK_ASSIGN_OR_RETURN(auto plugin,
-                             MakePlugin<IdentityPlugin>(*p.loader, ref, AIRLOCK_KIND_IDENTITY));
-    plugins.push_back(ManifestJson(plugin->manifest(), "identity", ref.name));
-    identity.push_back(std::move(plugin));
-  }
-  p.identity = std::make_unique<IdentityChain>(std::move(identity));
-  AIRLOCK_ASSIGN_OR_RETURN(p.policy,
-                           MakePlugin<PolicyPlugin>(*p.loader, cfg.policy, AIRLOCK_KIND_POLICY));
-  plugins.push_back(ManifestJson(p.policy->manifest(), "policy", cfg.policy.name));
   // The isolator scopes what it starts (and reaps) to this kernel: it gets a
   // directory of its own and the instance identity. The state store's lock,
   // held from here on, keeps a second kernel off this state directory.
   const std::string state_dir = std::filesystem::path(cfg.state_path).parent_path().string();
   AIRLOCK_ASSIGN_OR_RETURN(const std::string instance_id, LoadInstanceId(state_dir));
   spdlog::info("kernel instance {} (state directory {})", instance_id, state_dir);
-  PluginRef isolator_ref = cfg.isolator;
-  AnnotateIsolatorConfig(isolator_ref.config, state_dir, instance_id);
-  AIRLOCK_ASSIGN_OR_RETURN(
-      p.isolator, MakePlugin<IsolatorPlugin>(*p.loader, isolator_ref, AIRLOCK_KIND_ISOLATOR));
-  json isolator_entry = ManifestJson(p.isolator->manifest(), "isolator", cfg.isolator.name);
-  if (auto isolation = p.isolator->DescribeIsolation(); isolation.ok()) {
-    isolator_entry["isolation"] = *isolation;
-    if (isolation->value("development_only", false)) {
-      spdlog::warn("isolator '{}' provides NO isolation and is for development only",
-                   cfg.isolator.name);
-    }
-  }
-  plugins.push_back(std::move(isolator_entry));
-  AIRLOCK_ASSIGN_OR_RETURN(p.tunnel,
-                           MakePlugin<TunnelPlugin>(*p.loader, cfg.tunnel, AIRLOCK_KIND_TUNNEL));
-  plugins.push_back(ManifestJson(p.tunnel->manifest(), "tunnel", cfg.tunnel.name));
-  // Connectors are loaded only inside enclaves; the kernel checks the file
-  // (permissions, pin) so a bad deployment fails at start, not mid-request.
-  for (const auto& [name, ref] : cfg.connectors) {
-    if (!ref.agent.empty()) {
-      // Loaded by enclaves on the agent's host, where the file must be.
-      plugins.push_back({{"name", name},
-                         {"role", "connector"},
-                         {"kind", "connector"},
-                         {"path", ref.path},
-                         {"loaded_in", "enclave on agent " + ref.agent}});
-      continue;
-    }
-    auto checked = CheckPluginFile(ref.path);
-    if (!checked.ok()) return checked.status().WithContext("connector " + name);
-    if (ref.sha256 && *ref.sha256 != checked->sha256) {
-      return Status::FailedPrecondition("connector " + name + ": " + ref.path +
-                                        " does not match its SHA-256 pin (expected " + *ref.sha256 +
-                                        ", file has " + checked->sha256 + ")");
-    }
-    plugins.push_back({{"name", name},
-                       {"role", "connector"},
-                       {"kind", "connector"},
-                       {"path", checked->canonical_path},
-                       {"sha256", checked->sha256},
-                       {"loaded_in", "enclave"}});
-  }
+  KernelConfig plugin_cfg = cfg;
+  AnnotateIsolatorConfig(plugin_cfg.isolator.config, state_dir, instance_id);
+  AIRLOCK_ASSIGN_OR_RETURN(PluginSet set, LoadPluginSet(plugin_cfg, *p.loader, PluginSetMode::kServe,
+                                                        p.callbacks.EnclaveExecutable()));
+  for (const auto& note : set.notes) spdlog::warn("{}", note);
+  p.identity = std::make_unique<IdentityChain>(std::move(set.identity));
+  p.policy = std::move(set.policy);
+  p.isolator = std::move(set.isolator);
+  p.tunnel = std::move(set.tunnel);
+  json plugins = std::move(set.manifests);
 
   if (cfg.agents.enabled) {
     auto agents = agent::AgentRegistry::Start(cfg.agents, p.audit);
@@ -315,21 +294,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   }
   p.api = std::make_unique<V1Api>(std::move(api));
 
-  HttpServerOptions options;
-  options.address = cfg.server.listen_address;
-  options.port = cfg.server.port;
-  options.body_limit = cfg.server.body_limit_bytes;
-  options.max_header_count = cfg.server.max_header_count;
-  options.read_timeout = std::chrono::milliseconds(cfg.server.read_timeout_ms);
-  options.io_threads = cfg.server.io_threads;
-  options.handler_threads = cfg.server.handler_threads;
-  if (!cfg.server.tls_certificate_file.empty()) {
-    TlsOptions tls;
-    tls.certificate_file = cfg.server.tls_certificate_file;
-    tls.private_key_file = cfg.server.tls_private_key_file;
-    tls.client_ca_file = cfg.server.tls_client_ca_file;
-    options.tls = tls;
-  }
+  HttpServerOptions options = ServerOptions(cfg);
   V1Api* handler = p.api.get();
   auto server =
       HttpServer::Start(options, [handler](const HttpRequest& r) { return handler->Handle(r); });

@@ -4,6 +4,10 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "airlock/cpp/status.hpp"
 #include "kernel/api/http_types.h"
@@ -11,8 +15,21 @@
 
 namespace airlock {
 
+// What `airlockd check-config` found: the plugins as /v1/plugins would list
+// them, and what could not be checked without starting it.
+struct ConfigCheckReport {
+  nlohmann::json plugins = nlohmann::json::array();
+  std::vector<std::string> notes;
+};
+
 class KernelApp {
  public:
+  // The checks Start makes on `config` before it serves, with nothing
+  // started and no state, audit or listener opened: every plugin file and
+  // its own configuration, connector files, the API's TLS files (see
+  // LoadPluginSet). Refuses with the same message Start would.
+  static Result<ConfigCheckReport> Check(const KernelConfig& config);
+
   // Opens the state store and the audit log, loads the plugin set, recovers
   // requests a previous run left, and starts serving HTTP.
   static Result<std::unique_ptr<KernelApp>> Start(KernelConfig config);

@@ -112,6 +112,28 @@ Result<std::shared_ptr<InstanceHolder>> InstanceHolder::Create(
   return std::shared_ptr<InstanceHolder>(new InstanceHolder(std::move(library), instance));
 }
 
+Status CheckPluginConfig(const PluginLibrary& library, const nlohmann::json& config) {
+  if (library.check_config() == nullptr) {
+    return Status::NotImplemented(PluginLabel(library.manifest()) +
+                                  " has no configuration check (built for ABI " +
+                                  std::to_string(library.manifest().abi_major) + "." +
+                                  std::to_string(library.manifest().abi_minor) + ")");
+  }
+  std::string text;
+  try {
+    text = Dump(config);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(PluginLabel(library.manifest()) +
+                                   ": configuration cannot be serialised: " + e.what());
+  }
+  abi::ErrorHolder error;
+  const airlock_type_status rc = library.check_config()(text.data(), text.size(), error.get());
+  if (rc == AIRLOCK_OK) return Status::Ok();
+  std::string message = error.message();
+  if (message.empty()) message = "configuration refused";
+  return Status(StatusCodeFromAbi(rc), PluginLabel(library.manifest()) + ": " + message);
+}
+
 InstanceHolder::~InstanceHolder() {
   library_->table<CommonTable>().destroy(instance_);
 }
@@ -251,9 +273,14 @@ TunnelEndpointHandle& TunnelEndpointHandle::operator=(TunnelEndpointHandle&& oth
   return *this;
 }
 
-void TunnelEndpointHandle::Close() {
+void TunnelEndpointHandle::Close(airlock_type_close_reason reason) {
   if (holder_ == nullptr) return;
-  holder_->table<airlock_type_tunnel_vtable>().close(holder_->instance(), endpoint_);
+  const auto& table = holder_->table<airlock_type_tunnel_vtable>();
+  if (AIRLOCK_VTABLE_HAS(holder_->library(), airlock_type_tunnel_vtable, close_with_reason)) {
+    table.close_with_reason(holder_->instance(), endpoint_, reason);
+  } else {
+    table.close(holder_->instance(), endpoint_);  // an ABI 1.0 plugin: it says "revoked"
+  }
   endpoint_ = nullptr;
   holder_.reset();
 }

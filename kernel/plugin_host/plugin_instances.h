@@ -59,6 +59,12 @@ class InstanceHolder {
   void* instance_;
 };
 
+// Runs the plugin's own configuration check (the manifest's check_config,
+// ABI 1.1) on `config` without making an instance: nothing is started.
+// NotImplemented when the plugin has no check_config; otherwise its verdict,
+// named after the plugin.
+Status CheckPluginConfig(const PluginLibrary& library, const nlohmann::json& config);
+
 class IdentityPlugin {
  public:
   // InvalidArgument unless `library` is an identity plugin; create()'s status otherwise.
@@ -128,8 +134,10 @@ class TunnelEndpointHandle {
   TunnelEndpointHandle(const TunnelEndpointHandle&) = delete;
   TunnelEndpointHandle& operator=(const TunnelEndpointHandle&) = delete;
 
-  // Calls the plugin's close() once; later calls do nothing.
-  void Close();
+  // Closes the endpoint once, saying why through close_with_reason (ABI 1.1)
+  // when the plugin's table has it, else through close(); later calls do
+  // nothing. Destruction closes with AIRLOCK_CLOSE_REVOKED.
+  void Close(airlock_type_close_reason reason = AIRLOCK_CLOSE_REVOKED);
   bool closed() const { return holder_ == nullptr; }
 
  private:

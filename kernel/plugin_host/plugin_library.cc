@@ -54,11 +54,13 @@ size_t VtableMinimumSize(airlock_type_plugin_kind kind) {
 }
 
 PluginLibrary::PluginLibrary(std::unique_ptr<boost::dll::shared_library> library,
-                             PluginManifest manifest, const void* vtable, size_t vtable_size)
+                             PluginManifest manifest, const void* vtable, size_t vtable_size,
+                             airlock_on_check_config_plugin_ptr check_config)
     : library_(std::move(library)),
       manifest_(std::move(manifest)),
       vtable_(vtable),
-      vtable_size_(vtable_size) {}
+      vtable_size_(vtable_size),
+      check_config_(check_config) {}
 
 PluginLibrary::~PluginLibrary() = default;
 

@@ -47,9 +47,11 @@ size_t VtableMinimumSize(airlock_type_plugin_kind kind);
 
 class PluginLibrary {
  public:
-  // Takes a loaded library whose manifest and table were validated by the loader.
+  // Takes a loaded library whose manifest and table were validated by the
+  // loader. `check_config` is the manifest's (ABI 1.1) member or null.
   PluginLibrary(std::unique_ptr<boost::dll::shared_library> library, PluginManifest manifest,
-                const void* vtable, size_t vtable_size);
+                const void* vtable, size_t vtable_size,
+                airlock_on_check_config_plugin_ptr check_config = nullptr);
   ~PluginLibrary();  // unloads the library
   PluginLibrary(const PluginLibrary&) = delete;
   PluginLibrary& operator=(const PluginLibrary&) = delete;
@@ -71,11 +73,16 @@ class PluginLibrary {
   // this (see AIRLOCK_VTABLE_HAS) before they are read.
   bool VtableHas(size_t member_end) const { return vtable_size_ >= member_end; }
 
+  // The plugin's side-effect-free configuration check (ABI 1.1), or null
+  // when its manifest has none.
+  airlock_on_check_config_plugin_ptr check_config() const { return check_config_; }
+
  private:
   std::unique_ptr<boost::dll::shared_library> library_;
   PluginManifest manifest_;
   const void* vtable_;
   size_t vtable_size_;
+  airlock_on_check_config_plugin_ptr check_config_;
 };
 
 }  // namespace airlock::plugin_host

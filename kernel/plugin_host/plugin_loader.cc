@@ -258,8 +258,11 @@ Result<std::shared_ptr<PluginLibrary>> PluginLoader::Load(
   manifest.path = shown;
   manifest.sha256 = file.sha256;
 
+  // Members after ABI 1.0 are read only when the plugin's manifest has them.
+  const airlock_on_check_config_plugin_ptr check_config =
+      info->size >= AIRLOCK_PLUGIN_INFO_1_1_SIZE ? info->check_config : nullptr;
   auto loaded = std::make_shared<PluginLibrary>(std::move(library), std::move(manifest),
-                                                info->vtable, vtable_size);
+                                                info->vtable, vtable_size, check_config);
   libraries_.emplace(shown, loaded);
   return loaded;
 }

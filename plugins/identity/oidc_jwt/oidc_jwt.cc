@@ -15,6 +15,9 @@
 namespace airlock::identity::oidc_jwt {
 namespace {
 
+// A kid quoted in the log is cut here (it comes from an unauthenticated caller).
+constexpr size_t kMaxLoggedKidBytes = 128;
+
 bool IsSpace(char c) {
   return c == ' ' || c == '\t';
 }
@@ -185,12 +188,19 @@ Result<Principal> OidcJwt::VerifyToken(std::string_view token) {
     usable = candidates(*keys.keys);
   }
   if (usable.empty()) {
+    // Where the keys come from (a file path, a URL) and why they could not be
+    // read is for the operator's log; the unauthenticated caller only learns
+    // that no key fits.
     if (keys.keys->keys.empty() && !keys.last_error.empty()) {
-      return Refuse(kJwksUnavailable, "no verification keys: " + keys.last_error);
+      host_.Warn(std::string(kJwksUnavailable) + ": no verification keys: " + keys.last_error);
+      return Refuse(kJwksUnavailable, "no verification keys are available; try again later");
     }
-    return Refuse(kUnknownKid,
-                  kid.empty() ? "token names no kid and no key fits " + alg_name
-                              : "no key with kid '" + kid + "' in " + cache_.source().Describe());
+    host_.Warn(std::string(kUnknownKid) + ": " +
+               (kid.empty() ? "token names no kid and no key fits " + alg_name
+                            : "no key with kid '" + kid.substr(0, kMaxLoggedKidBytes) + "' in " +
+                                  cache_.source().Describe()));
+    return Refuse(kUnknownKid, kid.empty() ? "the token names no kid and no key fits " + alg_name
+                                           : "no verification key matches the token's kid");
   }
   if (!kid.empty()) {
     const std::string mismatch = KeyMismatch(*usable.front(), *alg);

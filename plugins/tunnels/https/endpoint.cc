@@ -76,20 +76,18 @@ Status EndpointRegistry::Add(std::shared_ptr<EndpointState> endpoint) {
   if (open_.count(id) != 0) {
     return Status::AlreadyExists("an endpoint for request '" + id + "' is already open");
   }
-  revoked_.erase(id);  // reopened: no longer revoked (its order entry ages out harmlessly)
+  closed_.erase(id);  // reopened: no longer closed (its order entry ages out harmlessly)
   open_.emplace(id, std::move(endpoint));
   return Status::Ok();
 }
 
-std::shared_ptr<EndpointState> EndpointRegistry::Find(std::string_view request_id,
-                                                      bool* revoked) const {
+std::shared_ptr<EndpointState> EndpointRegistry::Find(
+    std::string_view request_id, std::optional<sdk::CloseReason>* closed) const {
   std::lock_guard<std::mutex> lock(mutex_);
   const std::string id(request_id);
-  if (auto it = open_.find(id); it != open_.end()) {
-    *revoked = false;
-    return it->second;
-  }
-  *revoked = revoked_.count(id) != 0;
+  closed->reset();
+  if (auto it = open_.find(id); it != open_.end()) return it->second;
+  if (auto it = closed_.find(id); it != closed_.end()) *closed = it->second;
   return nullptr;
 }
 
@@ -100,11 +98,11 @@ void EndpointRegistry::Close(const std::shared_ptr<EndpointState>& endpoint) {
     auto it = open_.find(id);
     if (it != open_.end() && it->second == endpoint) {
       open_.erase(it);
-      if (revoked_.insert(id).second) {
-        revoked_order_.push_back(id);
-        while (revoked_order_.size() > kMaxRememberedRevocations) {
-          revoked_.erase(revoked_order_.front());
-          revoked_order_.pop_front();
+      if (closed_.insert_or_assign(id, endpoint->close_reason()).second) {
+        closed_order_.push_back(id);
+        while (closed_order_.size() > kMaxRememberedRevocations) {
+          closed_.erase(closed_order_.front());
+          closed_order_.pop_front();
         }
       }
     }

@@ -14,7 +14,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -49,6 +48,10 @@ class EndpointState {
   const std::string& subject() const { return subject_; }
   int64_t not_after() const { return not_after_; }
   bool closed() const;
+
+  // Why the host closes the endpoint; set before Close() (default kRevoked).
+  void set_close_reason(sdk::CloseReason reason) { close_reason_.store(reason); }
+  sdk::CloseReason close_reason() const { return close_reason_.load(); }
 
   // Constant-time check of a presented bearer credential.
   bool Authenticate(std::string_view presented) const {
@@ -106,6 +109,7 @@ class EndpointState {
   RateLimiter rate_limiter_;
   const uint32_t max_concurrent_jobs_;
   std::atomic<uint32_t> running_jobs_{0};
+  std::atomic<sdk::CloseReason> close_reason_{sdk::CloseReason::kRevoked};
 
   mutable std::mutex mutex_;
   std::condition_variable leases_done_;
@@ -114,15 +118,18 @@ class EndpointState {
   std::vector<std::weak_ptr<SessionHandle>> sessions_;  // GUARDED_BY(mutex_)
 };
 
-// request id → open endpoint, plus a bounded memory of revoked ids so that
-// later requests get 410 rather than 404. Thread-safe.
+// request id → open endpoint, plus a bounded memory of closed ids and why
+// they closed, so that later requests get 410 with the reason rather than
+// 404. Thread-safe.
 class EndpointRegistry {
  public:
   // AlreadyExists when an open endpoint has the same request id.
   Status Add(std::shared_ptr<EndpointState> endpoint);
 
-  // The open endpoint, or null; *revoked tells whether the id was closed.
-  std::shared_ptr<EndpointState> Find(std::string_view request_id, bool* revoked) const;
+  // The open endpoint, or null; then *closed is why the id was closed
+  // (nullopt: unknown or long forgotten).
+  std::shared_ptr<EndpointState> Find(std::string_view request_id,
+                                      std::optional<sdk::CloseReason>* closed) const;
 
   // Removes and closes the endpoint (see EndpointState::Close). No-op if absent.
   void Close(const std::shared_ptr<EndpointState>& endpoint);
@@ -135,8 +142,8 @@ class EndpointRegistry {
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<EndpointState>> open_;  // GUARDED_BY(mutex_)
-  std::unordered_set<std::string> revoked_;                               // GUARDED_BY(mutex_)
-  std::deque<std::string> revoked_order_;                                 // GUARDED_BY(mutex_)
+  std::unordered_map<std::string, sdk::CloseReason> closed_;              // GUARDED_BY(mutex_)
+  std::deque<std::string> closed_order_;                                  // GUARDED_BY(mutex_)
 };
 
 }  // namespace airlock::tunnels::https

@@ -303,6 +303,27 @@ Response JsonError(http::status status, std::string_view code, std::string_view 
   return JsonResponse(status, "{" + ErrorMembers(code, message) + "}", version, keep_alive);
 }
 
+ClosedText DescribeClosed(sdk::CloseReason reason) {
+  switch (reason) {
+    case sdk::CloseReason::kWindowEnded:
+      return {http::status::gone, "window_ended",
+              "the access window of this request has ended; ask for a new request"};
+    case sdk::CloseReason::kShutdown:
+      return {http::status::gone, "kernel_shutdown",
+              "the access ended when the Airlock kernel shut down"};
+    case sdk::CloseReason::kFailed:
+      return {http::status::gone, "request_failed", "the request failed and its data is gone"};
+    case sdk::CloseReason::kRevoked:
+      break;
+  }
+  return {http::status::gone, "revoked", "this endpoint has been revoked"};
+}
+
+Response ClosedError(sdk::CloseReason reason, unsigned version, bool keep_alive) {
+  const ClosedText text = DescribeClosed(reason);
+  return JsonError(text.status, text.code, text.message, version, keep_alive);
+}
+
 http::status HttpStatusFor(StatusCode code) {
   switch (code) {
     case StatusCode::kOk:

@@ -9,6 +9,7 @@
 
 #include <boost/beast/http.hpp>
 
+#include "airlock/cpp/plugin.hpp"
 #include "airlock/cpp/status.hpp"
 
 namespace airlock::tunnels::https {
@@ -91,6 +92,19 @@ void SetCommonHeaders(Message& message) {
   message.set("X-Content-Type-Options", "nosniff");
   message.set("Referrer-Policy", "no-referrer");
 }
+
+// Why an endpoint is closed, as the tunnel tells it: 410 with the reason as
+// the error code ("revoked", "window_ended", "kernel_shutdown",
+// "request_failed") and a sentence saying what happened.
+struct ClosedText {
+  http::status status;
+  std::string_view code;
+  std::string_view message;
+};
+ClosedText DescribeClosed(sdk::CloseReason reason);
+
+// The JSON answer to a request for an endpoint closed for `reason`.
+Response ClosedError(sdk::CloseReason reason, unsigned version, bool keep_alive);
 
 // The HTTP status that reports a query or channel failure of this code.
 http::status HttpStatusFor(StatusCode code);

@@ -49,7 +49,8 @@ std::string UrlHost(const std::string& host) {
 
 HttpsEndpoint::~HttpsEndpoint() {
   registry_->Close(state_);
-  host_.Info("tunnel endpoint for request '" + state_->request_id() + "' revoked");
+  host_.Info("tunnel endpoint for request '" + state_->request_id() + "' closed (" +
+             std::string(DescribeClosed(state_->close_reason()).code) + ")");
 }
 
 HttpsTunnel::HttpsTunnel(HttpsTunnelConfig config, sdk::Host host)
@@ -61,14 +62,36 @@ HttpsTunnel::HttpsTunnel(HttpsTunnelConfig config, sdk::Host host)
                        QueryLimits{config_.max_rows, config_.query_timeout}},
       work_(net::make_work_guard(io_)) {}
 
-Result<std::unique_ptr<HttpsTunnel>> HttpsTunnel::Create(const Json& config,
-                                                         const sdk::Host& host) {
+namespace {
+
+// The parsed configuration with its TLS paths resolved against the kernel
+// configuration's directory.
+Result<HttpsTunnelConfig> ResolvedConfig(const Json& config, const sdk::Host& host) {
   AIRLOCK_ASSIGN_OR_RETURN(HttpsTunnelConfig parsed, ParseConfig(config));
   if (parsed.tls.has_value()) {
-    // Relative paths are relative to the kernel configuration's directory.
     parsed.tls->certificate_file = host.ResolvePath(parsed.tls->certificate_file);
     parsed.tls->private_key_file = host.ResolvePath(parsed.tls->private_key_file);
   }
+  return parsed;
+}
+
+}  // namespace
+
+Status HttpsTunnel::CheckConfig(const Json& config, const sdk::Host& host) {
+  AIRLOCK_ASSIGN_OR_RETURN(HttpsTunnelConfig parsed, ResolvedConfig(config, host));
+  boost::system::error_code ec;
+  (void)net::ip::make_address(parsed.listen_address, ec);
+  if (ec) {
+    return Status::InvalidArgument("listen_address \"" + parsed.listen_address +
+                                   "\" is not an IP address");
+  }
+  if (parsed.tls.has_value()) AIRLOCK_RETURN_IF_ERROR(MakeTlsContext(*parsed.tls).status());
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<HttpsTunnel>> HttpsTunnel::Create(const Json& config,
+                                                         const sdk::Host& host) {
+  AIRLOCK_ASSIGN_OR_RETURN(HttpsTunnelConfig parsed, ResolvedConfig(config, host));
   std::unique_ptr<HttpsTunnel> tunnel(new HttpsTunnel(std::move(parsed), host));
   AIRLOCK_RETURN_IF_ERROR(tunnel->Start());
   return tunnel;

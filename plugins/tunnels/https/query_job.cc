@@ -135,20 +135,20 @@ class ResultStream final : public sdk::BatchConsumer {
       return {http::status::bad_gateway, "bad_result",
               "the enclave returned a result the tunnel cannot read: " + own_error_->message()};
     }
-    if (endpoint_.closed()) {
-      return {http::status::gone, "revoked", "this endpoint has been revoked"};
-    }
     const bool stopped =
         status.code() == StatusCode::kCancelled || status.code() == StatusCode::kDeadlineExceeded;
-    if (window_ended_ || (stopped && WindowEnded())) {
-      return {http::status::unauthorized, "expired",
-              "the access window of this endpoint has ended"};
-    }
+    if (endpoint_.closed()) return Closed(endpoint_.close_reason());
+    if (window_ended_ || (stopped && WindowEnded())) return Closed(sdk::CloseReason::kWindowEnded);
     if (deadline_hit_ || (stopped && Expired())) {
       return {http::status::gateway_timeout, "deadline_exceeded",
               "the query did not finish within " + std::to_string(limits_.timeout.count()) + " ms"};
     }
     return {HttpStatusFor(status.code()), StatusCodeName(status.code()), status.message()};
+  }
+
+  static Failure Closed(sdk::CloseReason reason) {
+    const ClosedText text = DescribeClosed(reason);
+    return {text.status, std::string(text.code), std::string(text.message)};
   }
 
   Status Fail(Status status) {
@@ -198,8 +198,9 @@ class ResultStream final : public sdk::BatchConsumer {
   std::optional<Status> own_error_;
 };
 
-Response Revoked(unsigned version) {
-  return JsonError(http::status::gone, "revoked", "this endpoint has been revoked", version, false);
+// The answer when the endpoint closed before the job could use the channel.
+Response Closed(const EndpointState& endpoint, unsigned version) {
+  return ClosedError(endpoint.close_reason(), version, false);
 }
 
 }  // namespace
@@ -212,7 +213,7 @@ void RunQuery(EndpointState& endpoint, const std::string& sql, ResultFormat form
   {
     auto lease = endpoint.Acquire();
     if (!lease.has_value()) {
-      out.Respond(Revoked(version));
+      out.Respond(Closed(endpoint, version));
       return;
     }
     status = lease->channel().Query(sql, stream);
@@ -226,7 +227,7 @@ void RunTables(EndpointState& endpoint, const std::optional<std::string>& table,
   {
     auto lease = endpoint.Acquire();
     if (!lease.has_value()) {
-      out.Respond(Revoked(version));
+      out.Respond(Closed(endpoint, version));
       return;
     }
     tables.emplace(lease->channel().Tables());

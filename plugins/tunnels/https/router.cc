@@ -50,14 +50,14 @@ RouteResult RequestRouter::Handle(const Request& request,
   auto route = ParseTarget(target);
   if (!route.has_value()) return error(http::status::not_found, "not_found", "no such resource");
 
-  bool revoked = false;
-  auto endpoint = registry_.Find(route->endpoint_id, &revoked);
+  std::optional<sdk::CloseReason> closed;
+  auto endpoint = registry_.Find(route->endpoint_id, &closed);
   if (endpoint == nullptr) {
-    if (revoked) return error(http::status::gone, "revoked", "this endpoint has been revoked");
+    if (closed) return Answer(ClosedError(*closed, version, keep_alive));
     return error(http::status::not_found, "not_found", "no such endpoint");
   }
   if (!endpoint->Bind(session)) {
-    return error(http::status::gone, "revoked", "this endpoint has been revoked");
+    return Answer(ClosedError(endpoint->close_reason(), version, keep_alive));
   }
 
   const http::verb wanted = MethodFor(route->action);
@@ -92,11 +92,7 @@ RouteResult RequestRouter::Handle(const Request& request,
   // The window binds the credential by itself: refused after not_after even
   // if the kernel has not closed the endpoint yet.
   if (NowUnixSeconds(host_) > endpoint->not_after()) {
-    auto res = JsonError(http::status::unauthorized, "expired",
-                         "the access window of this endpoint has ended", version, keep_alive);
-    res.set(http::field::www_authenticate,
-            "Bearer realm=\"airlock\", error=\"invalid_token\", error_description=\"expired\"");
-    return Answer(std::move(res));
+    return Answer(ClosedError(sdk::CloseReason::kWindowEnded, version, keep_alive));
   }
   int64_t retry_after = 0;
   if (!endpoint->rate_limiter().TryAcquire(RateLimiter::Clock::now(), &retry_after)) {

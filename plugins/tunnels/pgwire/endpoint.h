@@ -4,6 +4,7 @@
 // statements and waits until none of them touches the host's channel.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -14,7 +15,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -52,6 +52,10 @@ class EndpointState {
   int64_t not_after() const { return not_after_; }
   bool closed() const;
 
+  // Why the host closes the endpoint; set before Close() (default kRevoked).
+  void set_close_reason(sdk::CloseReason reason) { close_reason_.store(reason); }
+  sdk::CloseReason close_reason() const { return close_reason_.load(); }
+
   enum class AttachResult { kAttached, kClosed, kTooManyConnections };
   // Counts an authenticated connection against max_connections and remembers
   // it so Close() can reach it. Pair kAttached with Detach().
@@ -86,6 +90,7 @@ class EndpointState {
   const int64_t not_after_;
   const sdk::QueryChannel channel_;
   const uint32_t max_connections_;
+  std::atomic<sdk::CloseReason> close_reason_{sdk::CloseReason::kRevoked};
 
   mutable std::mutex mutex_;
   std::condition_variable leases_done_;
@@ -95,14 +100,17 @@ class EndpointState {
       sessions_;  // GUARDED_BY(mutex_)
 };
 
-// request id → open endpoint, plus a bounded memory of revoked ids so that a
-// later connection is told "revoked" rather than "unknown". Thread-safe.
+// request id → open endpoint, plus a bounded memory of closed ids and why
+// they closed, so that a later connection is told "revoked" or "window
+// ended" rather than "unknown". Thread-safe.
 class EndpointRegistry {
  public:
   // AlreadyExists when an open endpoint has the same request id.
   Status Add(std::shared_ptr<EndpointState> endpoint);
-  // The open endpoint, or null; *revoked tells whether the id was closed.
-  std::shared_ptr<EndpointState> Find(std::string_view request_id, bool* revoked) const;
+  // The open endpoint, or null; then *closed is why the id was closed
+  // (nullopt: unknown or long forgotten).
+  std::shared_ptr<EndpointState> Find(std::string_view request_id,
+                                      std::optional<sdk::CloseReason>* closed) const;
   // Removes and closes the endpoint (see EndpointState::Close). No-op if absent.
   void Close(const std::shared_ptr<EndpointState>& endpoint);
   // Closes every open endpoint (the tunnel is shutting down).
@@ -113,8 +121,8 @@ class EndpointRegistry {
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<EndpointState>> open_;  // GUARDED_BY(mutex_)
-  std::unordered_set<std::string> revoked_;                               // GUARDED_BY(mutex_)
-  std::deque<std::string> revoked_order_;                                 // GUARDED_BY(mutex_)
+  std::unordered_map<std::string, sdk::CloseReason> closed_;              // GUARDED_BY(mutex_)
+  std::deque<std::string> closed_order_;                                  // GUARDED_BY(mutex_)
 };
 
 }  // namespace airlock::tunnels::pgwire

@@ -42,6 +42,44 @@ PgError MakeError(std::string_view state, std::string message, std::string_view 
   return error;
 }
 
+const char* CloseReasonName(sdk::CloseReason reason) {
+  switch (reason) {
+    case sdk::CloseReason::kWindowEnded:
+      return "window_ended";
+    case sdk::CloseReason::kShutdown:
+      return "kernel_shutdown";
+    case sdk::CloseReason::kFailed:
+      return "request_failed";
+    case sdk::CloseReason::kRevoked:
+      break;
+  }
+  return "revoked";
+}
+
+PgError ClosedError(sdk::CloseReason reason, const std::string& request_id, bool connected) {
+  std::string what;
+  switch (reason) {
+    case sdk::CloseReason::kWindowEnded:
+      what = "the access window for request \"" + request_id + "\" has ended";
+      break;
+    case sdk::CloseReason::kShutdown:
+      what = "access for request \"" + request_id + "\" ended when the Airlock kernel shut down";
+      break;
+    case sdk::CloseReason::kFailed:
+      what = "request \"" + request_id + "\" failed and its data is gone";
+      break;
+    case sdk::CloseReason::kRevoked:
+      what = "access for request \"" + request_id + "\" has been revoked";
+      break;
+  }
+  PgError error =
+      connected ? MakeError(sqlstate::kAdminShutdown, "terminating connection: " + what, "FATAL")
+                : MakeError(sqlstate::kInvalidAuthorization, what, "FATAL");
+  error.detail = std::string("reason: ") + CloseReasonName(reason);
+  if (reason == sdk::CloseReason::kWindowEnded) error.hint = "Ask for a new access request.";
+  return error;
+}
+
 PgError StatementError(const Status& status, std::string_view keyword) {
   std::string lower = status.message();
   std::transform(lower.begin(), lower.end(), lower.begin(),

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "airlock/cpp/plugin.hpp"
 #include "airlock/cpp/status.hpp"
 #include "wire.h"
 
@@ -45,5 +46,16 @@ PgError StatementError(const Status& status, std::string_view keyword);
 
 PgError MakeError(std::string_view sqlstate, std::string message,
                   std::string_view severity = "ERROR");
+
+// The FATAL for request `request_id`'s endpoint closed for `reason`.
+// `connected`: a live session is being ended (57P01, "terminating
+// connection: ..."); otherwise a new connection is refused (28000). The
+// message says which it was ("has been revoked", "access window ... has
+// ended", ...) and the DETAIL carries the reason's name (revoked,
+// window_ended, kernel_shutdown, request_failed) for programs.
+PgError ClosedError(sdk::CloseReason reason, const std::string& request_id, bool connected);
+
+// The reason's name: "revoked", "window_ended", "kernel_shutdown", "request_failed".
+const char* CloseReasonName(sdk::CloseReason reason);
 
 }  // namespace airlock::tunnels::pgwire

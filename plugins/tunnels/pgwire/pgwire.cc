@@ -77,7 +77,8 @@ int32_t RandomInt32() {
 
 PgwireEndpoint::~PgwireEndpoint() {
   registry_->Close(state_);
-  host_.Info("pgwire endpoint for request '" + state_->request_id() + "' revoked");
+  host_.Info("pgwire endpoint for request '" + state_->request_id() + "' closed (" +
+             CloseReasonName(state_->close_reason()) + ")");
 }
 
 // ---------------------------------------------------------------------------
@@ -167,14 +168,36 @@ PgwireTunnel::PgwireTunnel(PgwireConfig config, sdk::Host host)
       std::clamp(shortest / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
 }
 
-Result<std::unique_ptr<PgwireTunnel>> PgwireTunnel::Create(const Json& config,
-                                                           const sdk::Host& host) {
+namespace {
+
+// The parsed configuration with its TLS paths resolved against the kernel
+// configuration's directory.
+Result<PgwireConfig> ResolvedConfig(const Json& config, const sdk::Host& host) {
   AIRLOCK_ASSIGN_OR_RETURN(PgwireConfig parsed, ParseConfig(config));
   if (parsed.tls.has_value()) {
-    // Relative paths are relative to the kernel configuration's directory.
     parsed.tls->certificate_file = host.ResolvePath(parsed.tls->certificate_file);
     parsed.tls->private_key_file = host.ResolvePath(parsed.tls->private_key_file);
   }
+  return parsed;
+}
+
+}  // namespace
+
+Status PgwireTunnel::CheckConfig(const Json& config, const sdk::Host& host) {
+  AIRLOCK_ASSIGN_OR_RETURN(PgwireConfig parsed, ResolvedConfig(config, host));
+  boost::system::error_code ec;
+  (void)net::ip::make_address(parsed.listen_address, ec);
+  if (ec) {
+    return Status::InvalidArgument("listen_address \"" + parsed.listen_address +
+                                   "\" is not an IP address");
+  }
+  if (parsed.tls.has_value()) AIRLOCK_RETURN_IF_ERROR(MakeTlsContext(*parsed.tls).status());
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<PgwireTunnel>> PgwireTunnel::Create(const Json& config,
+                                                           const sdk::Host& host) {
+  AIRLOCK_ASSIGN_OR_RETURN(PgwireConfig parsed, ResolvedConfig(config, host));
   std::unique_ptr<PgwireTunnel> tunnel(new PgwireTunnel(std::move(parsed), host));
   AIRLOCK_RETURN_IF_ERROR(tunnel->Start());
   return tunnel;

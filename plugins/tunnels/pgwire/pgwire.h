@@ -42,6 +42,7 @@ class PgwireEndpoint final : public sdk::TunnelEndpoint {
                  sdk::Host host)
       : registry_(std::move(registry)), state_(std::move(state)), host_(std::move(host)) {}
   ~PgwireEndpoint() override;
+  void SetCloseReason(sdk::CloseReason reason) override { state_->set_close_reason(reason); }
 
  private:
   std::shared_ptr<EndpointRegistry> registry_;
@@ -81,6 +82,9 @@ class PgwireTunnel final : public sdk::TunnelTransport {
   // Parses the configuration, loads the TLS files, binds the listener and
   // starts the I/O thread.
   static Result<std::unique_ptr<PgwireTunnel>> Create(const Json& config, const sdk::Host& host);
+  // What Create refuses (configuration, listen address, TLS files), without
+  // binding the listener or starting threads: `airlockd check-config`.
+  static Status CheckConfig(const Json& config, const sdk::Host& host);
   ~PgwireTunnel() override;
 
   // spec: {"request_id", "principal":{...}, "not_after": unix seconds}.

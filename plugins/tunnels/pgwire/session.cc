@@ -240,8 +240,7 @@ void Session::Run() {
         connection_.ClearDeadline();
         if (terminate_) break;
         if (revoked_ || endpoint_->closed()) {
-          Fatal(sqlstate::kAdminShutdown, "terminating connection: access for request '" +
-                                              endpoint_->request_id() + "' has been revoked");
+          EndedFatal();
           break;
         }
         if (!got) {
@@ -315,9 +314,17 @@ bool Session::Flush() {
 }
 
 void Session::Fatal(std::string_view state, std::string message) {
-  MessageWriter(out_).Error(MakeError(state, std::move(message), "FATAL"));
+  SendFatal(MakeError(state, std::move(message), "FATAL"));
+}
+
+void Session::SendFatal(const PgError& error) {
+  MessageWriter(out_).Error(error);
   Flush();
   terminate_ = true;
+}
+
+void Session::EndedFatal() {
+  SendFatal(ClosedError(endpoint_->close_reason(), endpoint_->request_id(), /*connected=*/true));
 }
 
 void Session::ProtocolViolation(std::string message) {
@@ -462,18 +469,22 @@ bool Session::Startup() {
 }
 
 bool Session::Authenticate(const std::string& user, const std::string& database) {
-  bool revoked = false;
-  endpoint_ = context_.registry.Find(user, &revoked);
+  std::optional<sdk::CloseReason> closed;
+  endpoint_ = context_.registry.Find(user, &closed);
   if (endpoint_ == nullptr) {
     context_.host.Info("pgwire: refused connection from " + connection_.peer() +
-                       (revoked ? ": endpoint revoked" : ": unknown request"));
-    Fatal(sqlstate::kInvalidAuthorization,
-          revoked ? "access for request \"" + user + "\" has been revoked"
-                  : "no open endpoint for user \"" + user + "\"");
+                       (closed ? std::string(": endpoint closed (") + CloseReasonName(*closed) + ")"
+                               : std::string(": unknown request")));
+    if (closed) {
+      SendFatal(ClosedError(*closed, user, /*connected=*/false));
+    } else {
+      Fatal(sqlstate::kInvalidAuthorization, "no open endpoint for user \"" + user + "\"");
+    }
     return false;
   }
   if (context_.host.NowMicros() / 1000000 >= endpoint_->not_after()) {
-    Fatal(sqlstate::kInvalidAuthorization, "access for request \"" + user + "\" has expired");
+    // The window binds the credential by itself, even before the host closes.
+    SendFatal(ClosedError(sdk::CloseReason::kWindowEnded, user, /*connected=*/false));
     return false;
   }
 
@@ -547,7 +558,7 @@ bool Session::Authenticate(const std::string& user, const std::string& database)
   }
   switch (endpoint_->Attach(shared_from_this())) {
     case EndpointState::AttachResult::kClosed:
-      Fatal(sqlstate::kAdminShutdown, "access for request \"" + user + "\" has been revoked");
+      EndedFatal();
       return false;
     case EndpointState::AttachResult::kTooManyConnections:
       Fatal(sqlstate::kTooManyConnections, "too many connections for request \"" + user + "\"");
@@ -1023,8 +1034,7 @@ bool Session::ExecuteSql(const std::string& sql, const std::string& keyword,
   {
     auto lease = endpoint_->Acquire();
     if (!lease.has_value()) {
-      Fatal(sqlstate::kAdminShutdown, "terminating connection: access for request '" +
-                                          endpoint_->request_id() + "' has been revoked");
+      EndedFatal();
       return false;
     }
     status = lease->channel().Query(sql, stream);
@@ -1052,8 +1062,7 @@ bool Session::ExecuteSql(const std::string& sql, const std::string& keyword,
     return false;
   }
   if (revoked_ || endpoint_->closed()) {
-    Fatal(sqlstate::kAdminShutdown, "terminating connection: access for request '" +
-                                        endpoint_->request_id() + "' has been revoked");
+    EndedFatal();
     return false;
   }
   if (status.ok()) {
@@ -1084,16 +1093,14 @@ std::optional<std::vector<arrow::Field>> Session::ProbeSchema(const std::string&
   {
     auto lease = endpoint_->Acquire();
     if (!lease.has_value()) {
-      Fatal(sqlstate::kAdminShutdown, "terminating connection: access for request '" +
-                                          endpoint_->request_id() + "' has been revoked");
+      EndedFatal();
       return std::nullopt;
     }
     status = lease->channel().Query(sql, probe);
   }
   if (probe.fields_.has_value()) return std::move(probe.fields_);
   if (revoked_ || endpoint_->closed()) {
-    Fatal(sqlstate::kAdminShutdown, "terminating connection: access for request '" +
-                                        endpoint_->request_id() + "' has been revoked");
+    EndedFatal();
     return std::nullopt;
   }
   if (status.ok()) return std::vector<arrow::Field>{};  // no result set

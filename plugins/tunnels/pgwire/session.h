@@ -118,6 +118,9 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   void ExtendedError(const PgError& error);
   // Sends a FATAL error and marks the connection for closing.
   void Fatal(std::string_view sqlstate, std::string message);
+  void SendFatal(const PgError& error);
+  // The session's endpoint was closed: tells the client why and ends.
+  void EndedFatal();
   void ProtocolViolation(std::string message);
   bool Flush();
   bool statement_cancelled() const;

@@ -3,6 +3,8 @@
 // in-process development isolator, the HTTPS tunnel, and the audit verifier.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -10,11 +12,14 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 #include <openssl/evp.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/kernel/e2e/kernel_process.h"
+#include "tests/kernel/e2e/tunnel_session.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
@@ -93,13 +98,16 @@ class KernelE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     pki_ = GenerateTestPki(dir_.path());
-    kernel_ =
-        std::make_unique<KernelProcess>(dir_.path(), TestConfig(dir_.path(), pki_, TlsKernel()));
+    json config = TestConfig(dir_.path(), pki_, TlsKernel());
+    Adjust(config);
+    kernel_ = std::make_unique<KernelProcess>(dir_.path(), config);
     ASSERT_TRUE(kernel_->Start()) << kernel_->log();
     Connect();
   }
 
   virtual bool TlsKernel() const { return false; }
+  // Changes the suite's configuration before the kernel starts.
+  virtual void Adjust(json& /*config*/) {}
 
   void Connect() {
     std::optional<ClientTls> tls;
@@ -394,6 +402,103 @@ TEST_F(KernelE2E, WindowEndClosesTheRequest) {
   EXPECT_EQ(WaitForState(id, {"closed"}, std::chrono::seconds(10)), "closed");
   json closed = Get(kAlice, id);
   EXPECT_NE(closed.value("reason", "").find("window"), std::string::npos) << closed.dump();
+}
+
+TEST_F(KernelE2E, HttpsTunnelSaysWhetherTheWindowEndedOrAccessWasRevoked) {
+  const std::string ending = ReadyRequest(/*window_seconds=*/5);
+  ClientResponse grant;
+  TunnelSession ended = ConnectTunnel(*client_, ending, Auth(kAlice), pki_.ca.cert_file, &grant);
+  ASSERT_EQ(grant.status, 200u) << grant.body;
+  const std::string revoking = ReadyRequest();
+  TunnelSession revoked =
+      ConnectTunnel(*client_, revoking, Auth(kAlice), pki_.ca.cert_file, &grant);
+  ASSERT_EQ(grant.status, 200u) << grant.body;
+  EXPECT_EQ(TunnelQuery(revoked, "SELECT 1").status, 200u);
+
+  ASSERT_EQ(Action(kAlice, revoking, "revoke").status, 200u);
+  ASSERT_TRUE(WaitForAuditEvent(revoking, "tunnel.closed"));
+  auto res = TunnelQuery(revoked, "SELECT 1");
+  EXPECT_EQ(res.status, 410u) << res.body;
+  EXPECT_EQ(res.json().value("error", ""), "revoked") << res.body;
+
+  // The window ends by itself: the request says so, and so does the tunnel.
+  EXPECT_EQ(WaitForState(ending, {"closed"}, std::chrono::seconds(30)), "closed");
+  ASSERT_TRUE(WaitForAuditEvent(ending, "tunnel.closed"));
+  EXPECT_NE(Get(kAlice, ending).value("reason", "").find("window ended"), std::string::npos);
+  res = TunnelQuery(ended, "SELECT 1");
+  EXPECT_EQ(res.status, 410u) << res.body;
+  EXPECT_EQ(res.json().value("error", ""), "window_ended") << res.body;
+  EXPECT_EQ(res.body.find("revoked"), std::string::npos) << res.body;
+}
+
+TEST_F(KernelE2E, NullOptionalFieldsAreRefusedWithTheirName) {
+  for (const char* key : {"window_seconds", "purpose", "mode", "queries"}) {
+    json body = {{"datasets", {"orders"}}};
+    body[key] = nullptr;
+    auto r = client_->Post("/v1/requests", body.dump(), Auth(kAlice));
+    EXPECT_EQ(r.status, 400u) << key << ": " << r.body;
+    EXPECT_NE(r.body.find(std::string("request.") + key + " must not be null"), std::string::npos)
+        << r.body;
+  }
+  // Absent still means the default.
+  auto r = client_->Post("/v1/requests", json{{"datasets", {"orders"}}}.dump(), Auth(kAlice));
+  EXPECT_EQ(r.status, 201u) << r.body;
+}
+
+// The same lifecycle served through the PostgreSQL wire protocol tunnel.
+class KernelE2EPgwire : public KernelE2E {
+ protected:
+  void Adjust(json& config) override {
+    config["tunnel"] = {{"name", "pgwire"},
+                        {"plugin", PluginPath("airlock_tunnel_pgwire")},
+                        {"config",
+                         {{"listen_address", "127.0.0.1"},
+                          {"port", 0},
+                          {"public_host", "127.0.0.1"},
+                          {"tls",
+                           {{"certificate_file", pki_.server.cert_file},
+                            {"private_key_file", pki_.server.key_file}}}}}};
+  }
+
+  // psql against the grant's URL; output is stdout and stderr.
+  static std::pair<int, std::string> Psql(const json& grant, const std::string& sql) {
+    const std::string command = "PGPASSWORD='" + grant.value("credential", "") +
+                                "' PGCONNECT_TIMEOUT=10 PGGSSENCMODE=disable psql -X -A -t '" +
+                                grant.value("url", "") + "' -c \"" + sql + "\" 2>&1";
+    std::string output;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    if (pipe == nullptr) return {-1, output};
+    char buffer[4096];
+    size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
+    const int status = ::pclose(pipe);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  }
+};
+
+TEST_F(KernelE2EPgwire, PsqlIsToldTheWindowEndedNotThatAccessWasRevoked) {
+  const std::string ending = ReadyRequest(/*window_seconds=*/5);
+  auto grant = Action(kAlice, ending, "credentials");
+  ASSERT_EQ(grant.status, 200u) << grant.body;
+  const std::string revoking = ReadyRequest();
+  auto revoked_grant = Action(kAlice, revoking, "credentials");
+  ASSERT_EQ(revoked_grant.status, 200u) << revoked_grant.body;
+  auto [code, out] = Psql(revoked_grant.json(), "SELECT count(*) FROM orders");
+  EXPECT_EQ(code, 0) << out;
+
+  ASSERT_EQ(Action(kAlice, revoking, "revoke").status, 200u);
+  ASSERT_TRUE(WaitForAuditEvent(revoking, "tunnel.closed"));
+  std::tie(code, out) = Psql(revoked_grant.json(), "SELECT 1");
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("has been revoked"), std::string::npos) << out;
+
+  EXPECT_EQ(WaitForState(ending, {"closed"}, std::chrono::seconds(30)), "closed");
+  ASSERT_TRUE(WaitForAuditEvent(ending, "tunnel.closed"));
+  std::tie(code, out) = Psql(grant.json(), "SELECT 1");
+  EXPECT_NE(code, 0) << out;
+  EXPECT_NE(out.find("access window for request \"" + ending + "\" has ended"), std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("revoked"), std::string::npos) << out;
 }
 
 TEST_F(KernelE2E, RestartKeepsPendingAndClosesLostEnclaves) {

@@ -393,6 +393,50 @@ TEST_F(PluginInstancesTest, TunnelOpensQueriesThroughTheChannelAndCloses) {
   EXPECT_EQ(callbacks_.AuditsNamed("tunnel.closed").size(), 1u);
 }
 
+TEST_F(PluginInstancesTest, TunnelEndpointIsToldWhyItCloses) {
+  auto tunnel = TunnelPlugin::Create(Load("test_tunnel"), nlohmann::json::object());
+  ASSERT_TRUE(tunnel.ok());
+  FakeChannel channel(0);
+  auto ended = (*tunnel)->Open({{"request_id", "r-ended"}}, channel.get());
+  auto revoked = (*tunnel)->Open({{"request_id", "r-revoked"}}, channel.get());
+  ASSERT_TRUE(ended.ok() && revoked.ok());
+  // The SDK plugin's table has close_with_reason (ABI 1.1): it is used.
+  ended->first->Close(AIRLOCK_CLOSE_WINDOW_ENDED);
+  revoked->first.reset();  // destruction: revoked
+  const auto closed = callbacks_.AuditsNamed("tunnel.closed");
+  ASSERT_EQ(closed.size(), 2u);
+  EXPECT_EQ(closed[0]["request_id"], "r-ended");
+  EXPECT_EQ(closed[0]["why"], "window_ended");
+  EXPECT_EQ(closed[1]["request_id"], "r-revoked");
+  EXPECT_EQ(closed[1]["why"], "other");
+}
+
+TEST_F(PluginInstancesTest, AnAbi10TunnelStillLoadsAndIsClosedWithClose) {
+  auto library = Load("raw_tunnel_1_0");
+  ASSERT_NE(library, nullptr);
+  EXPECT_EQ(library->check_config(), nullptr);  // its manifest ends before check_config
+  EXPECT_EQ(CheckPluginConfig(*library, nlohmann::json::object()).code(),
+            StatusCode::kNotImplemented);
+  auto tunnel = TunnelPlugin::Create(library, nlohmann::json::object());
+  ASSERT_TRUE(tunnel.ok()) << tunnel.status().ToString();
+  FakeChannel channel(0);
+  auto opened = (*tunnel)->Open({{"request_id", "old"}}, channel.get());
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  // No close_with_reason in a 1.0 table: the host falls back to close().
+  opened->first->Close(AIRLOCK_CLOSE_WINDOW_ENDED);
+  bool closed = false;
+  for (const auto& line : callbacks_.logs()) closed = closed || line.message == "closed";
+  EXPECT_TRUE(closed);
+}
+
+TEST_F(PluginInstancesTest, PluginConfigurationIsCheckedWithoutAnInstance) {
+  auto library = Load("test_tunnel");
+  ASSERT_NE(library, nullptr);
+  // The SDK test tunnel declares no CheckConfig: its manifest member is null.
+  EXPECT_EQ(CheckPluginConfig(*library, nlohmann::json::object()).code(),
+            StatusCode::kNotImplemented);
+}
+
 TEST_F(PluginInstancesTest, TunnelEndpointClosesOnDestructionAndMovesOwnership) {
   auto tunnel = TunnelPlugin::Create(Load("test_tunnel"), nlohmann::json::object());
   ASSERT_TRUE(tunnel.ok());

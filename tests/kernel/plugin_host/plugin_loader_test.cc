@@ -50,7 +50,7 @@ TEST_F(PluginLoaderTest, LoadsAPlainCPluginAndReportsItsManifest) {
   EXPECT_EQ(manifest.description, "Three numbers, from plain C");
   EXPECT_EQ(manifest.kind, AIRLOCK_KIND_CONNECTOR);
   EXPECT_EQ(manifest.abi_major, 1u);
-  EXPECT_EQ(manifest.abi_minor, 0u);
+  EXPECT_EQ(manifest.abi_minor, static_cast<uint32_t>(AIRLOCK_ABI_MINOR));
   EXPECT_EQ(manifest.config_schema, nlohmann::json::parse(R"({"type":"object","properties":{}})"));
   EXPECT_EQ((*loaded)->vtable_size(), sizeof(airlock_type_connector_vtable));
   EXPECT_NE((*loaded)->vtable(), nullptr);

@@ -1,6 +1,6 @@
 /*
  * Every member of every ABI struct, as (name, value) pairs: sizeof, offsetof
- * and the *_1_0_SIZE constants. Expanded once by a C compiler (abi_layout_c.c)
+ * and the *_1_N_SIZE constants. Expanded once by a C compiler (abi_layout_c.c)
  * and once by the C++ compiler (abi_layout_test.cc), so the test sees both
  * compilers' layouts.
  */
@@ -53,6 +53,8 @@
   AIRLOCK_LAYOUT_AT(airlock_type_plugin_info, config_schema)            \
   AIRLOCK_LAYOUT_AT(airlock_type_plugin_info, vtable)                   \
   X("AIRLOCK_PLUGIN_INFO_1_0_SIZE", AIRLOCK_PLUGIN_INFO_1_0_SIZE)       \
+  AIRLOCK_LAYOUT_AT(airlock_type_plugin_info, check_config)             \
+  X("AIRLOCK_PLUGIN_INFO_1_1_SIZE", AIRLOCK_PLUGIN_INFO_1_1_SIZE)       \
   AIRLOCK_LAYOUT_SIZE(airlock_type_header)                              \
   AIRLOCK_LAYOUT_AT(airlock_type_header, name)                          \
   AIRLOCK_LAYOUT_AT(airlock_type_header, name_length)                   \
@@ -112,6 +114,8 @@
   AIRLOCK_LAYOUT_AT(airlock_type_tunnel_vtable, open)                   \
   AIRLOCK_LAYOUT_AT(airlock_type_tunnel_vtable, close)                  \
   X("AIRLOCK_TUNNEL_VTABLE_1_0_SIZE", AIRLOCK_TUNNEL_VTABLE_1_0_SIZE)   \
+  AIRLOCK_LAYOUT_AT(airlock_type_tunnel_vtable, close_with_reason)      \
+  X("AIRLOCK_TUNNEL_VTABLE_1_1_SIZE", AIRLOCK_TUNNEL_VTABLE_1_1_SIZE)   \
   AIRLOCK_LAYOUT_SIZE(airlock_type_enclave_launch)                      \
   AIRLOCK_LAYOUT_AT(airlock_type_enclave_launch, size)                  \
   AIRLOCK_LAYOUT_AT(airlock_type_enclave_launch, control_fd)            \

@@ -18,14 +18,16 @@ namespace {
 static_assert(sizeof(airlock_host_services) == 72);
 static_assert(AIRLOCK_HOST_SERVICES_1_0_SIZE == 72);
 static_assert(offsetof(airlock_host_services, enclave_executable) == 64);
-static_assert(sizeof(airlock_type_plugin_info) == 64);
+static_assert(sizeof(airlock_type_plugin_info) == 72);
 static_assert(AIRLOCK_PLUGIN_INFO_1_0_SIZE == 64);
+static_assert(AIRLOCK_PLUGIN_INFO_1_1_SIZE == 72);
 static_assert(offsetof(airlock_type_plugin_info, kind) == 16);
 static_assert(offsetof(airlock_type_plugin_info, name) == 24);
 static_assert(AIRLOCK_IDENTITY_VTABLE_1_0_SIZE == 32);
 static_assert(AIRLOCK_POLICY_VTABLE_1_0_SIZE == 40);
 static_assert(AIRLOCK_CONNECTOR_VTABLE_1_0_SIZE == 40);
 static_assert(AIRLOCK_TUNNEL_VTABLE_1_0_SIZE == 40);
+static_assert(AIRLOCK_TUNNEL_VTABLE_1_1_SIZE == 48);
 static_assert(AIRLOCK_ISOLATOR_VTABLE_1_0_SIZE == 56);
 static_assert(AIRLOCK_BATCH_SINK_1_0_SIZE == 48);
 static_assert(AIRLOCK_QUERY_CHANNEL_1_0_SIZE == 32);
@@ -66,7 +68,7 @@ const std::map<std::string, size_t>& Pinned() {
       {"airlock_host_services.enclave_serve", 56},
       {"airlock_host_services.enclave_executable", 64},
       {"AIRLOCK_HOST_SERVICES_1_0_SIZE", 72},
-      {"airlock_type_plugin_info", 64},
+      {"airlock_type_plugin_info", 72},
       {"airlock_type_plugin_info.size", 0},
       {"airlock_type_plugin_info.abi_major", 8},
       {"airlock_type_plugin_info.abi_minor", 12},
@@ -77,6 +79,8 @@ const std::map<std::string, size_t>& Pinned() {
       {"airlock_type_plugin_info.config_schema", 48},
       {"airlock_type_plugin_info.vtable", 56},
       {"AIRLOCK_PLUGIN_INFO_1_0_SIZE", 64},
+      {"airlock_type_plugin_info.check_config", 64},
+      {"AIRLOCK_PLUGIN_INFO_1_1_SIZE", 72},
       {"airlock_type_header", 32},
       {"airlock_type_header.name", 0},
       {"airlock_type_header.name_length", 8},
@@ -129,13 +133,15 @@ const std::map<std::string, size_t>& Pinned() {
       {"airlock_type_query_channel.query", 16},
       {"airlock_type_query_channel.tables", 24},
       {"AIRLOCK_QUERY_CHANNEL_1_0_SIZE", 32},
-      {"airlock_type_tunnel_vtable", 40},
+      {"airlock_type_tunnel_vtable", 48},
       {"airlock_type_tunnel_vtable.size", 0},
       {"airlock_type_tunnel_vtable.create", 8},
       {"airlock_type_tunnel_vtable.destroy", 16},
       {"airlock_type_tunnel_vtable.open", 24},
       {"airlock_type_tunnel_vtable.close", 32},
       {"AIRLOCK_TUNNEL_VTABLE_1_0_SIZE", 40},
+      {"airlock_type_tunnel_vtable.close_with_reason", 40},
+      {"AIRLOCK_TUNNEL_VTABLE_1_1_SIZE", 48},
       {"airlock_type_enclave_launch", 24},
       {"airlock_type_enclave_launch.size", 0},
       {"airlock_type_enclave_launch.control_fd", 8},
@@ -239,6 +245,10 @@ TEST(AbiLayoutTest, FrozenConstants) {
       {"KIND_CONNECTOR", AIRLOCK_KIND_CONNECTOR},
       {"KIND_TUNNEL", AIRLOCK_KIND_TUNNEL},
       {"KIND_ISOLATOR", AIRLOCK_KIND_ISOLATOR},
+      {"CLOSE_REVOKED", AIRLOCK_CLOSE_REVOKED},
+      {"CLOSE_WINDOW_ENDED", AIRLOCK_CLOSE_WINDOW_ENDED},
+      {"CLOSE_SHUTDOWN", AIRLOCK_CLOSE_SHUTDOWN},
+      {"CLOSE_FAILED", AIRLOCK_CLOSE_FAILED},
   };
   const std::map<std::string, int> frozen = {
       {"OK", 0},
@@ -267,10 +277,15 @@ TEST(AbiLayoutTest, FrozenConstants) {
       {"KIND_CONNECTOR", 3},
       {"KIND_TUNNEL", 4},
       {"KIND_ISOLATOR", 5},
+      {"CLOSE_REVOKED", 1},
+      {"CLOSE_WINDOW_ENDED", 2},
+      {"CLOSE_SHUTDOWN", 3},
+      {"CLOSE_FAILED", 4},
   };
   EXPECT_EQ(values, frozen);
   EXPECT_EQ(sizeof(airlock_type_status), 4u);
   EXPECT_EQ(sizeof(airlock_type_plugin_kind), 4u);
+  EXPECT_EQ(sizeof(airlock_type_close_reason), 4u);
 }
 
 }  // namespace

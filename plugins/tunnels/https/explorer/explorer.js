@@ -48,6 +48,19 @@
     return 'HTTP ' + status;
   }
 
+  // Why the endpoint stopped answering, in the tunnel's words: a closed
+  // endpoint answers 410 with its reason (window_ended, revoked, ...).
+  async function whyClosed() {
+    try {
+      const response = await call('session');
+      if (response.ok) return 'The connection dropped; try again.';
+      const body = await response.json().catch(() => null);
+      return describeError(body, response.status);
+    } catch (e) {
+      return 'The tunnel cannot be reached.';
+    }
+  }
+
   // Requests are relative to the page (/t/<id>/), carry the credential as a
   // bearer header and are never cached.
   async function call(path, options) {
@@ -230,9 +243,9 @@
       try {
         body = await response.json();
       } catch (e) {
-        // Cut off mid-stream: the endpoint was revoked or the connection dropped.
+        // Cut off mid-stream: the endpoint closed or the connection dropped.
         $('status').textContent = '';
-        showError('The response was cut off (the endpoint may have been revoked or expired).');
+        showError('The response was cut off. ' + await whyClosed());
         return;
       }
       const elapsed = Math.round(performance.now() - started);

@@ -53,7 +53,7 @@ extern "C" {
 /** ABI major version: a new major gets a new entry point symbol. */
 #define AIRLOCK_ABI_MAJOR 1
 /** ABI minor version: minors only append members to tables. */
-#define AIRLOCK_ABI_MINOR 0
+#define AIRLOCK_ABI_MINOR 1
 
 /** Name of the entry point every ABI-1 plugin exports (see airlock_on_plugin_entry_v1). */
 #define AIRLOCK_PLUGIN_ENTRY_V1_SYMBOL "airlock_plugin_entry_v1"
@@ -216,8 +216,26 @@ enum {
 };
 
 /**
+ * Checks a configuration without making an instance: everything create()
+ * would refuse (unknown keys, bad values, unreadable files named in it, TLS
+ * material that does not load) is refused here with the same message, but
+ * nothing is started (no listener bound, no thread, no enclave, no outbound
+ * connection). The host calls it for `airlockd check-config`.
+ * [in]  config JSON (ptr+len), exactly as create() would receive it.
+ * [out] error: filled on failure.
+ * Returns AIRLOCK_OK when create() would accept the configuration as far as
+ * it can be told without starting anything.
+ * Thread-safety: may be called from any thread, before or after create().
+ * @since ABI 1.1
+ */
+typedef airlock_type_status (*airlock_on_check_config_plugin_ptr)(const char* config_json,
+                                                                  size_t length,
+                                                                  airlock_type_error* error);
+
+/**
  * What a plugin is. Returned by the entry point; static storage in the plugin.
  * OWNERSHIP: plugin; valid until the library is unloaded.
+ * WARNING: append members only.
  * @since ABI 1.0
  */
 typedef struct airlock_type_plugin_info {
@@ -231,10 +249,17 @@ typedef struct airlock_type_plugin_info {
   const char* config_schema; /* NUL-terminated JSON Schema of create()'s config, or NULL */
   /** Kind-specific function table (airlock_type_<kind>_vtable); starts with size. */
   const void* vtable;
+
+  /* since ABI 1.1 */
+  /** Configuration check without side effects (may be NULL: the host then
+   *  has no way to check the configuration but to call create()). */
+  airlock_on_check_config_plugin_ptr check_config;
 } airlock_type_plugin_info;
 
 #define AIRLOCK_PLUGIN_INFO_1_0_SIZE \
   (offsetof(airlock_type_plugin_info, vtable) + sizeof(const void*))
+#define AIRLOCK_PLUGIN_INFO_1_1_SIZE \
+  (offsetof(airlock_type_plugin_info, check_config) + sizeof(airlock_on_check_config_plugin_ptr))
 
 /**
  * The entry point: `airlock_type_status airlock_plugin_entry_v1(...)`,
@@ -436,6 +461,20 @@ typedef struct airlock_type_query_channel {
   (offsetof(airlock_type_query_channel, tables) + sizeof(void*))
 
 /**
+ * Why the host closes a tunnel endpoint (close_with_reason). A plugin tells
+ * the user which it was; it treats a value it does not know as
+ * AIRLOCK_CLOSE_REVOKED. Values are frozen; new reasons are appended.
+ * @since ABI 1.1
+ */
+typedef int32_t airlock_type_close_reason;
+enum {
+  AIRLOCK_CLOSE_REVOKED = 1,      /* someone revoked the request before its window ended */
+  AIRLOCK_CLOSE_WINDOW_ENDED = 2, /* the access window ran out */
+  AIRLOCK_CLOSE_SHUTDOWN = 3,     /* the kernel is stopping; the request ends with it */
+  AIRLOCK_CLOSE_FAILED = 4        /* the request failed (its enclave was lost) */
+};
+
+/**
  * Tunnel transport table.
  * open:
  *   [in]  endpoint JSON {"request_id","principal":{...},"not_after" (unix s)}.
@@ -444,6 +483,12 @@ typedef struct airlock_type_query_channel {
  *   [out] grant: JSON {"url","credential",...}. The credential is shown to the
  *         requester once; the plugin keeps only a hash of it. Released by host.
  * close: revokes at once: open connections are dropped, later use refused.
+ *   A host that knows why calls close_with_reason instead, when present.
+ * close_with_reason (since ABI 1.1, may be NULL): close() that also says why
+ *   ([in] reason, an airlock_type_close_reason), so that connected clients
+ *   and later attempts are told "window ended" rather than "revoked". Same
+ *   effect and ownership as close(); the host calls exactly one of the two
+ *   for each endpoint.
  * @since ABI 1.0
  */
 typedef struct airlock_type_tunnel_vtable {
@@ -454,9 +499,14 @@ typedef struct airlock_type_tunnel_vtable {
                               const airlock_type_query_channel* channel, void** endpoint,
                               airlock_type_buffer* grant, airlock_type_error* error);
   void (*close)(void* instance, void* endpoint);
+
+  /* since ABI 1.1 */
+  void (*close_with_reason)(void* instance, void* endpoint, airlock_type_close_reason reason);
 } airlock_type_tunnel_vtable;
 
 #define AIRLOCK_TUNNEL_VTABLE_1_0_SIZE (offsetof(airlock_type_tunnel_vtable, close) + sizeof(void*))
+#define AIRLOCK_TUNNEL_VTABLE_1_1_SIZE \
+  (offsetof(airlock_type_tunnel_vtable, close_with_reason) + sizeof(void*))
 
 /* ------------------------------------------------------------------------ */
 /* Enclave isolators                                                        */

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cctype>
+#include <concepts>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -118,11 +119,33 @@ class QueryChannel {
   const airlock_type_query_channel* channel_ = nullptr;
 };
 
+// Why the host closes an endpoint (airlock_type_close_reason).
+enum class CloseReason { kRevoked, kWindowEnded, kShutdown, kFailed };
+
+// The reason for an ABI value; unknown values read as kRevoked.
+inline CloseReason CloseReasonFromAbi(airlock_type_close_reason reason) {
+  switch (reason) {
+    case AIRLOCK_CLOSE_WINDOW_ENDED:
+      return CloseReason::kWindowEnded;
+    case AIRLOCK_CLOSE_SHUTDOWN:
+      return CloseReason::kShutdown;
+    case AIRLOCK_CLOSE_FAILED:
+      return CloseReason::kFailed;
+    default:
+      return CloseReason::kRevoked;
+  }
+}
+
 // One published endpoint. Destroying it revokes it at once (drops open
 // connections, refuses later use) before the destructor returns.
 class TunnelEndpoint {
  public:
   virtual ~TunnelEndpoint() = default;
+  // Called once, right before the endpoint is destroyed, by hosts that say
+  // why they close it (ABI 1.1 and later); an older host only destroys it,
+  // which means kRevoked. Tell connected clients and later attempts the
+  // reason.
+  virtual void SetCloseReason(CloseReason /*reason*/) {}
 };
 
 struct TunnelOpening {
@@ -250,6 +273,37 @@ airlock_type_status Create(const char* config, size_t length, void** instance,
     return AIRLOCK_OK;
   } catch (...) {
     return Catch(error);
+  }
+}
+
+template <typename Impl>
+airlock_type_status CheckConfig(const char* config, size_t length, airlock_type_error* error) {
+  try {
+    Json parsed = Json::object();
+    if (length > 0) {
+      auto result = json_read::Parse(std::string_view(config, length), "plugin configuration");
+      if (!result.ok()) return abi::Report(result.status(), error);
+      parsed = std::move(result).value();
+    }
+    Host host = CurrentHost();
+    host.set_config_dir(StripHostAnnotations(parsed));
+    return abi::Report(Impl::CheckConfig(parsed, host), error);
+  } catch (...) {
+    return Catch(error);
+  }
+}
+
+// The manifest's check_config: set when Impl declares
+// `static Status CheckConfig(const Json& config, const Host& host)`, which
+// must refuse what Create would refuse without starting anything.
+template <typename Impl>
+constexpr airlock_on_check_config_plugin_ptr CheckConfigFor() {
+  if constexpr (requires(const Json& config, const Host& host) {
+                  { Impl::CheckConfig(config, host) } -> std::same_as<Status>;
+                }) {
+    return &CheckConfig<Impl>;
+  } else {
+    return nullptr;
   }
 }
 
@@ -396,9 +450,21 @@ struct TunnelShim {
     } catch (...) {
     }
   }
+  static void CloseWithReason(void* /*instance*/, void* endpoint,
+                              airlock_type_close_reason reason) {
+    try {
+      std::unique_ptr<TunnelEndpoint> owned(static_cast<TunnelEndpoint*>(endpoint));
+      if (owned) owned->SetCloseReason(CloseReasonFromAbi(reason));
+    } catch (...) {
+    }
+  }
   static const airlock_type_tunnel_vtable* Table() {
     static const airlock_type_tunnel_vtable table = {sizeof(airlock_type_tunnel_vtable),
-                                                     &Create<Impl>, &Destroy<Impl>, &Open, &Close};
+                                                     &Create<Impl>,
+                                                     &Destroy<Impl>,
+                                                     &Open,
+                                                     &Close,
+                                                     &CloseWithReason};
     return &table;
   }
 };
@@ -501,7 +567,8 @@ inline airlock_type_status Entry(const airlock_host_services* host,
         version_literal,                                                              \
         description_literal,                                                          \
         schema_literal,                                                               \
-        ::airlock::sdk::detail::Shim<Impl>::Table()};                                 \
+        ::airlock::sdk::detail::Shim<Impl>::Table(),                                  \
+        ::airlock::sdk::detail::CheckConfigFor<Impl>()};                              \
     return ::airlock::sdk::detail::Entry(host, info, error, &kManifest);              \
   }
 

@@ -164,6 +164,30 @@ static airlock_type_status raw_describe_isolation(void* instance, airlock_type_b
   return AIRLOCK_OK;
 }
 
+/* The host table the entry point was given (TUNNEL_1_0 logs through it). */
+static const airlock_host_services* g_host = NULL;
+
+static airlock_type_status raw_open(void* instance, const char* spec, size_t length,
+                                    const airlock_type_query_channel* channel, void** endpoint,
+                                    airlock_type_buffer* grant, airlock_type_error* error) {
+  (void)instance;
+  (void)spec;
+  (void)length;
+  (void)channel;
+  (void)error;
+  *endpoint = malloc(1);
+  fill_buffer(grant, "{\"url\":\"raw://endpoint\",\"credential\":\"raw\"}");
+  return AIRLOCK_OK;
+}
+
+static void raw_close(void* instance, void* endpoint) {
+  (void)instance;
+  free(endpoint);
+  if (g_host != NULL && g_host->log != NULL) {
+    g_host->log(g_host->host_data, AIRLOCK_LOG_INFO, "raw", "closed", 6);
+  }
+}
+
 #if defined(RAW_VARIANT_IDENTITY_GARBAGE)
 static const airlock_type_identity_vtable kVtable = {sizeof(airlock_type_identity_vtable),
                                                      &raw_create, &raw_destroy, &raw_authenticate};
@@ -181,6 +205,11 @@ static const airlock_type_isolator_vtable kVtable = {sizeof(airlock_type_isolato
                                                      &raw_describe_isolation,
                                                      NULL};
 #define RAW_KIND AIRLOCK_KIND_ISOLATOR
+#elif defined(RAW_VARIANT_TUNNEL_1_0)
+/* A tunnel built for ABI 1.0: its table ends at close (no close_with_reason). */
+static const airlock_type_tunnel_vtable kVtable = {AIRLOCK_TUNNEL_VTABLE_1_0_SIZE, &raw_create,
+                                                   &raw_destroy, &raw_open, &raw_close, NULL};
+#define RAW_KIND AIRLOCK_KIND_TUNNEL
 #elif defined(RAW_VARIANT_SMALL_VTABLE)
 /* Claims a table that ends before pull. */
 static const airlock_type_connector_vtable kVtable = {offsetof(airlock_type_connector_vtable, pull),
@@ -211,6 +240,8 @@ static const airlock_type_connector_vtable kVtable = {
 
 #if defined(RAW_VARIANT_SMALL_MANIFEST)
 #define RAW_INFO_SIZE offsetof(airlock_type_plugin_info, vtable)
+#elif defined(RAW_VARIANT_TUNNEL_1_0)
+#define RAW_INFO_SIZE AIRLOCK_PLUGIN_INFO_1_0_SIZE /* ends before check_config */
 #else
 #define RAW_INFO_SIZE sizeof(airlock_type_plugin_info)
 #endif
@@ -239,7 +270,7 @@ airlock_type_status raw_not_an_entry(const airlock_host_services* host,
 AIRLOCK_EXPORT airlock_type_status airlock_plugin_entry_v1(const airlock_host_services* host,
                                                            const airlock_type_plugin_info** info,
                                                            airlock_type_error* error) {
-  (void)host;
+  g_host = host;
 #if defined(RAW_VARIANT_ENTRY_FAILS)
   (void)info;
   return fail(error, AIRLOCK_ERR_NOT_IMPLEMENTED, "this plugin needs ABI minor 7");

@@ -28,12 +28,16 @@ class TestEndpoint : public airlock::sdk::TunnelEndpoint {
   TestEndpoint(airlock::sdk::Host host, std::string request_id)
       : host_(std::move(host)), request_id_(std::move(request_id)) {}
   ~TestEndpoint() override {
-    (void)host_.Audit({{"event", "tunnel.closed"}, {"request_id", request_id_}});
+    (void)host_.Audit({{"event", "tunnel.closed"}, {"request_id", request_id_}, {"why", why_}});
+  }
+  void SetCloseReason(airlock::sdk::CloseReason reason) override {
+    why_ = reason == airlock::sdk::CloseReason::kWindowEnded ? "window_ended" : "other";
   }
 
  private:
   airlock::sdk::Host host_;
   std::string request_id_;
+  std::string why_ = "unsaid";
 };
 
 class TestTunnel : public airlock::sdk::TunnelTransport {

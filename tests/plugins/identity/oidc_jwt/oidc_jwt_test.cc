@@ -167,6 +167,16 @@ class OidcJwtTest : public ::testing::Test {
     EXPECT_EQ(r.message.rfind(code + ":", 0), 0u) << "expected " << code << ", got " << r.message;
   }
 
+  // True when one line of the host's log holds every one of `parts`.
+  bool Logged(const std::vector<std::string>& parts) const {
+    for (const auto& line : host_.logs()) {
+      bool all = true;
+      for (const auto& part : parts) all = all && line.find(part) != std::string::npos;
+      if (all) return true;
+    }
+    return false;
+  }
+
   void TearDown() override {
     // No message or log line ever carries a token or its signature.
     std::vector<std::string> texts = seen_messages_;
@@ -255,11 +265,19 @@ TEST_F(OidcJwtTest, RefusesHmacSignedWithThePublicKey) {
 }
 
 TEST_F(OidcJwtTest, RefusesUnknownKid) {
-  auto instance = Create(FileConfig());
+  const Json config = FileConfig();
+  auto instance = Create(config);
   const TestKey stranger = test::MakeEcKey("stranger", "P-256");
-  ExpectRefused(
-      Authenticate(*instance, test::SignJwt(stranger, Header("ES256", "stranger"), Claims())),
-      "jwt.unknown_kid");
+  const AuthResult r =
+      Authenticate(*instance, test::SignJwt(stranger, Header("ES256", "stranger"), Claims()));
+  ExpectRefused(r, "jwt.unknown_kid");
+  // The caller is unauthenticated: where the server keeps its keys stays in
+  // the kernel's log.
+  const std::string jwks_file = config.at("jwks_file").get<std::string>();
+  EXPECT_EQ(r.message.find(jwks_file), std::string::npos) << r.message;
+  EXPECT_EQ(r.message.find("file"), std::string::npos) << r.message;
+  EXPECT_TRUE(Logged({"jwt.unknown_kid", jwks_file, "stranger"}))
+      << "the log names the kid and the JWKS file";
 }
 
 TEST_F(OidcJwtTest, RefusesBadSignatures) {
@@ -581,7 +599,10 @@ TEST_F(OidcJwtHttpsTest, UnreachableJwksIsRefusedWithAReason) {
   auto instance = Create(UrlConfig("https://127.0.0.1:" + std::to_string(port) + "/jwks"));
   auto r = Authenticate(*instance, Token(Keys().ec256, "ES256"));
   ExpectRefused(r, "jwt.jwks_unavailable");
-  EXPECT_NE(r.message.find("connect"), std::string::npos) << r.message;
+  // The reason (and the JWKS URL) is the operator's, in the log; the
+  // unauthenticated caller learns only that no keys are available.
+  EXPECT_EQ(r.message.find("127.0.0.1"), std::string::npos) << r.message;
+  EXPECT_TRUE(Logged({"jwt.jwks_unavailable", "connect"}));
 }
 
 TEST_F(OidcJwtHttpsTest, StalledJwksServerTimesOut) {
@@ -600,7 +621,10 @@ TEST_F(OidcJwtHttpsTest, StalledJwksServerTimesOut) {
   auto instance = Create(config);
   auto r = Authenticate(*instance, Token(Keys().ec256, "ES256"));
   ExpectRefused(r, "jwt.jwks_unavailable");
-  EXPECT_NE(r.message.find("timed out"), std::string::npos) << r.message;
+  // The reason (and the JWKS URL) is the operator's, in the log; the
+  // unauthenticated caller learns only that no keys are available.
+  EXPECT_EQ(r.message.find("127.0.0.1"), std::string::npos) << r.message;
+  EXPECT_TRUE(Logged({"jwt.jwks_unavailable", "timed out"}));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   ::close(fd);
 }
@@ -611,7 +635,10 @@ TEST_F(OidcJwtHttpsTest, UntrustedJwksServerIsRefused) {
   auto instance = Create(config);
   auto r = Authenticate(*instance, Token(Keys().ec256, "ES256"));
   ExpectRefused(r, "jwt.jwks_unavailable");
-  EXPECT_NE(r.message.find("not trusted"), std::string::npos) << r.message;
+  // The reason (and the JWKS URL) is the operator's, in the log; the
+  // unauthenticated caller learns only that no keys are available.
+  EXPECT_EQ(r.message.find("127.0.0.1"), std::string::npos) << r.message;
+  EXPECT_TRUE(Logged({"jwt.jwks_unavailable", "not trusted"}));
   EXPECT_EQ(server_->fetches(), 0);
 }
 

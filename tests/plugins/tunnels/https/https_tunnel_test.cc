@@ -306,8 +306,40 @@ TEST_F(HttpsTunnelTest, ExpiredWindowIsRefused) {
   EXPECT_EQ(Query(*client, opened, "SELECT 1").status, 200u);
   host_.pinned_now_micros = (not_after + 1) * 1000000;
   const auto res = Query(*client, opened, "SELECT 1");
-  EXPECT_EQ(res.status, 401u);
-  EXPECT_EQ(ErrorCode(res), "expired");
+  // The same answer as once the kernel closed the endpoint at window end.
+  EXPECT_EQ(res.status, 410u);
+  EXPECT_EQ(ErrorCode(res), "window_ended");
+}
+
+TEST_F(HttpsTunnelTest, WindowEndIsToldApartFromRevocation) {
+  void* instance = CreateTunnel(BaseConfig());
+  Opened ended = Open(instance, "window-ends");
+  Opened revoked = Open(instance, "revoked-one");
+  Opened legacy = Open(instance, "legacy-close");
+  auto client = Client(ended.port);
+  ASSERT_EQ(Query(*client, ended, "SELECT 1").status, 200u);
+  const Opened ended_copy = ended;
+  const Opened revoked_copy = revoked;
+  const Opened legacy_copy = legacy;
+
+  Close(instance, ended, AIRLOCK_CLOSE_WINDOW_ENDED);
+  Close(instance, revoked, AIRLOCK_CLOSE_REVOKED);
+  Close(instance, legacy);  // an ABI 1.0 host: close() without a reason
+
+  auto res = Query(*client, ended_copy, "SELECT 1");
+  EXPECT_EQ(res.status, 410u);
+  EXPECT_EQ(ErrorCode(res), "window_ended") << res.body;
+  EXPECT_NE(res.json().value("message", "").find("access window"), std::string::npos) << res.body;
+  res = client->Get(ended_copy.base_path + "/tables", Bearer(ended_copy.credential));
+  EXPECT_EQ(res.status, 410u);
+  EXPECT_EQ(ErrorCode(res), "window_ended") << res.body;
+
+  res = Query(*client, revoked_copy, "SELECT 1");
+  EXPECT_EQ(res.status, 410u);
+  EXPECT_EQ(ErrorCode(res), "revoked") << res.body;
+  res = Query(*client, legacy_copy, "SELECT 1");
+  EXPECT_EQ(res.status, 410u);
+  EXPECT_EQ(ErrorCode(res), "revoked") << res.body;
 }
 
 TEST_F(HttpsTunnelTest, MalformedBodiesAreBadRequests) {

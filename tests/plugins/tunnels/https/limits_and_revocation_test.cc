@@ -65,12 +65,12 @@ TEST_F(HttpsTunnelTest, WindowEndStopsARunningQuery) {
   const json body = res.json();
   ASSERT_FALSE(body.is_discarded()) << res.body;
   EXPECT_EQ(body.at("rows").size(), 2u);
-  EXPECT_EQ(body.at("error"), "expired");
+  EXPECT_EQ(body.at("error"), "window_ended");
 
   auto client = Client(opened.port);
   const auto later = Query(*client, opened, "SELECT 1");
-  EXPECT_EQ(later.status, 401u);
-  EXPECT_EQ(ErrorCode(later), "expired");
+  EXPECT_EQ(later.status, 410u);
+  EXPECT_EQ(ErrorCode(later), "window_ended");
   Close(instance, opened);
 }
 

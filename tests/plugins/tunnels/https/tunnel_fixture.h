@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <string>
 #include <thread>
@@ -329,8 +330,16 @@ class HttpsTunnelTest : public ::testing::Test {
   }
 
   // Revokes now (as the host's close() would), and forgets the handle.
-  void Close(void* instance, Opened& opened) {
-    table_->close(instance, opened.endpoint);
+  // close(), or close_with_reason() (ABI 1.1) when `reason` is given.
+  void Close(void* instance, Opened& opened,
+             std::optional<airlock_type_close_reason> reason = std::nullopt) {
+    if (reason) {
+      ASSERT_GE(table_->size, AIRLOCK_TUNNEL_VTABLE_1_1_SIZE);
+      ASSERT_NE(table_->close_with_reason, nullptr);
+      table_->close_with_reason(instance, opened.endpoint, *reason);
+    } else {
+      table_->close(instance, opened.endpoint);
+    }
     for (auto& [inst, endpoint] : open_endpoints_) {
       if (endpoint == opened.endpoint) endpoint = nullptr;
     }

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -277,11 +278,19 @@ class PgwireTunnelTest : public ::testing::Test {
     return opened;
   }
 
-  void Close(void* instance, Opened& opened) {
+  // close(), or close_with_reason() (ABI 1.1) when `reason` is given.
+  void Close(void* instance, Opened& opened,
+             std::optional<airlock_type_close_reason> reason = std::nullopt) {
     for (auto& [inst, endpoint] : open_endpoints_) {
       if (endpoint == opened.endpoint) endpoint = nullptr;
     }
-    table_->close(instance, opened.endpoint);
+    if (reason) {
+      ASSERT_GE(table_->size, AIRLOCK_TUNNEL_VTABLE_1_1_SIZE);
+      ASSERT_NE(table_->close_with_reason, nullptr);
+      table_->close_with_reason(instance, opened.endpoint, *reason);
+    } else {
+      table_->close(instance, opened.endpoint);
+    }
     opened.endpoint = nullptr;
   }
 
@@ -408,6 +417,45 @@ TEST_F(PgwireTunnelTest, PsqlAfterCloseIsRefused) {
   const auto result = Psql(copy, "SELECT 1", copy.password);
   EXPECT_NE(result.exit_code, 0);
   EXPECT_NE(result.output.find("has been revoked"), std::string::npos) << result.output;
+}
+
+TEST_F(PgwireTunnelTest, WindowEndIsToldApartFromRevocation) {
+  void* instance = CreateTunnel(BaseConfig());
+  Opened ended = Open(instance, "req-window");
+  Opened revoked = Open(instance, "req-revoke");
+  Conn live = Connect(ended, ended.password);
+  ASSERT_EQ(PQstatus(live.get()), CONNECTION_OK);
+  ASSERT_EQ(PQsendQuery(live.get(), "SELECT /*wait_for_cancel*/ 1"), 1);
+  ASSERT_TRUE(db_.WaitUntilBlocked(std::chrono::seconds(10)));
+  const Opened ended_copy = ended;
+  const Opened revoked_copy = revoked;
+
+  Close(instance, ended, AIRLOCK_CLOSE_WINDOW_ENDED);
+  // The connected client hears why its session ends (57P01, reason in DETAIL).
+  Res res(PQgetResult(live.get()));
+  ASSERT_EQ(PQresultStatus(res.get()), PGRES_FATAL_ERROR);
+  EXPECT_EQ(SqlState(res.get()), "57P01");
+  const char* primary = PQresultErrorField(res.get(), PG_DIAG_MESSAGE_PRIMARY);
+  const std::string message = primary != nullptr ? primary : "";
+  EXPECT_NE(message.find("access window for request \"req-window\" has ended"), std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("revoked"), std::string::npos) << message;
+  if (const char* detail = PQresultErrorField(res.get(), PG_DIAG_MESSAGE_DETAIL)) {
+    EXPECT_EQ(std::string(detail), "reason: window_ended");
+  } else {
+    ADD_FAILURE() << "no DETAIL";
+  }
+  // psql connecting afterwards is refused, told the window ended.
+  auto later = Psql(ended_copy, "SELECT 1", ended_copy.password);
+  EXPECT_NE(later.exit_code, 0);
+  EXPECT_NE(later.output.find("has ended"), std::string::npos) << later.output;
+  EXPECT_EQ(later.output.find("revoked"), std::string::npos) << later.output;
+
+  // A revocation still says so, through either close function.
+  Close(instance, revoked, AIRLOCK_CLOSE_REVOKED);
+  later = Psql(revoked_copy, "SELECT 1", revoked_copy.password);
+  EXPECT_NE(later.exit_code, 0);
+  EXPECT_NE(later.output.find("has been revoked"), std::string::npos) << later.output;
 }
 
 TEST_F(PgwireTunnelTest, PsqlReportsSqlErrorsWithTheirSqlstate) {
@@ -797,7 +845,31 @@ TEST_F(PgwireTunnelTest, BadConfigurationsAreRefused) {
     ErrorHolder error;
     EXPECT_NE(table_->create(text.data(), text.size(), &instance, error.get()), AIRLOCK_OK) << text;
     EXPECT_EQ(instance, nullptr);
+    // check_config (ABI 1.1) refuses the same configurations.
+    ErrorHolder checked;
+    EXPECT_NE(plugin_->info().check_config(text.data(), text.size(), checked.get()), AIRLOCK_OK)
+        << text;
   }
+}
+
+TEST_F(PgwireTunnelTest, CheckConfigLoadsTlsFilesButBindsNothing) {
+  ASSERT_GE(plugin_->info().size, AIRLOCK_PLUGIN_INFO_1_1_SIZE);
+  ASSERT_NE(plugin_->info().check_config, nullptr);
+  // A port already taken: create() would fail to bind, a check does not bind.
+  void* instance = CreateTunnel(BaseConfig());
+  const Opened opened = Open(instance, "req-port");
+  json config = BaseConfig();
+  config["port"] = opened.port;
+  std::string text = config.dump();
+  ErrorHolder error;
+  EXPECT_EQ(plugin_->info().check_config(text.data(), text.size(), error.get()), AIRLOCK_OK)
+      << error.message();
+
+  config["tls"]["private_key_file"] = pki_->client.key_file;  // not the certificate's key
+  text = config.dump();
+  ErrorHolder mismatch;
+  EXPECT_NE(plugin_->info().check_config(text.data(), text.size(), mismatch.get()), AIRLOCK_OK);
+  EXPECT_NE(mismatch.message().find("does not match"), std::string::npos) << mismatch.message();
 }
 
 }  // namespace

@@ -88,9 +88,9 @@ void IdleConnections::CloseAll() {
 }
 
 ConnectionStorm::ConnectionStorm(std::vector<std::string> from, uint16_t port, size_t window,
-                                 std::string first) {
+                                 std::string first, std::chrono::microseconds pause) {
   for (auto& address : from) {
-    threads_.emplace_back([this, address, port, window, first] {
+    threads_.emplace_back([this, address, port, window, first, pause] {
       std::deque<int> open;
       while (!stop_.load()) {
         const int fd = ConnectFrom(address, port, 500);
@@ -105,6 +105,7 @@ ConnectionStorm::ConnectionStorm(std::vector<std::string> from, uint16_t port, s
           ::close(open.front());
           open.pop_front();
         }
+        if (pause.count() > 0) std::this_thread::sleep_for(pause);
       }
       for (int fd : open) ::close(fd);
     });

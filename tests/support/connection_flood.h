@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -46,11 +47,13 @@ class IdleConnections {
 // Connects and closes continuously from each address in `from` (a thread
 // each) until destroyed, keeping up to `window` connections of its own open
 // at once per address: each new connection beyond the window closes the
-// oldest. A reconnect storm that keeps a listener's slots occupied.
+// oldest. A reconnect storm that keeps a listener's slots occupied. `pause`
+// between connects paces each thread (zero: as fast as it can).
 class ConnectionStorm {
  public:
   ConnectionStorm(std::vector<std::string> from, uint16_t port, size_t window,
-                  std::string first = {});
+                  std::string first = {},
+                  std::chrono::microseconds pause = std::chrono::microseconds{0});
   ~ConnectionStorm();
   ConnectionStorm(const ConnectionStorm&) = delete;
   ConnectionStorm& operator=(const ConnectionStorm&) = delete;

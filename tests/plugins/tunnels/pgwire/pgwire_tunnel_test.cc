@@ -846,11 +846,18 @@ TEST_F(PgwireTunnelTest, IdleSocketsDoNotLockOutAnotherRequestsUser) {
     opened += idle.Open("127.0.0." + std::to_string(i), mine.port, kIdle / 6);
   }
   ASSERT_GE(opened, kIdle * 9 / 10);
+  // Every idle socket accepted: all but the startup pool's worth (16) were
+  // shed (a new client waits behind a burst still in the backlog).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (idle.ServerClosed() + 16 < opened && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(idle.ServerClosed() + 16, opened);
 
   for (int i = 0; i < 3; ++i) {
     std::chrono::milliseconds took{0};
     EXPECT_EQ(ConnectAndCount(theirs, &took), "");
-    EXPECT_LT(took, std::chrono::seconds(2));
+    EXPECT_LT(took, std::chrono::seconds(5));
   }
   // The session that authenticated before the flood was never touched.
   Res res(PQexec(connected.get(), "SELECT 1"));
@@ -862,8 +869,10 @@ TEST_F(PgwireTunnelTest, AnotherRequestsUserConnectsThroughAReconnectStorm) {
   ASSERT_TRUE(airlock::test::EnsureDescriptorLimit(4096));
   void* instance = CreateTunnel(BaseConfig());
   const Opened theirs = Open(instance, "req-storm");
+  // Each address reconnects every millisecond, keeping its last 50
+  // connections open: over its quota, and together over the pool.
   airlock::test::ConnectionStorm storm({"127.0.0.2", "127.0.0.3", "127.0.0.4"}, theirs.port,
-                                       /*window=*/50);
+                                       /*window=*/50, "", std::chrono::milliseconds(1));
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (storm.connects() < 500 && std::chrono::steady_clock::now() < give_up) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -875,7 +884,7 @@ TEST_F(PgwireTunnelTest, AnotherRequestsUserConnectsThroughAReconnectStorm) {
     EXPECT_EQ(ConnectAndCount(theirs, &took), "");
     slowest = std::max(slowest, took);
   }
-  EXPECT_LT(slowest, std::chrono::seconds(2));
+  EXPECT_LT(slowest, std::chrono::seconds(5));
   std::printf("[ measured ] 5 psql-style sessions through %llu storm connects, slowest %lld ms\n",
               static_cast<unsigned long long>(storm.connects()),
               static_cast<long long>(slowest.count()));

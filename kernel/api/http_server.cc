@@ -106,9 +106,15 @@ Status ValidateOptions(const HttpServerOptions& options) {
   if (options.header_limit > std::numeric_limits<std::uint32_t>::max()) {
     return Status::InvalidArgument("http: header_limit is too large");
   }
-  if (options.read_timeout.count() <= 0 || options.idle_timeout.count() <= 0) {
+  if (options.read_timeout.count() <= 0 || options.idle_timeout.count() <= 0 ||
+      options.preauth_timeout.count() <= 0) {
     return Status::InvalidArgument("http: timeouts must be positive");
   }
+  const std::string budget =
+      sdk::ConnectionLimits{options.max_connections, options.max_preauth_connections,
+                            options.max_preauth_connections_per_address, 0}
+          .Check();
+  if (!budget.empty()) return Status::InvalidArgument("http: " + budget);
   return Status::Ok();
 }
 
@@ -165,15 +171,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
       });
       return;
     }
-    // Only this strand increments, so check-then-increment cannot overshoot.
-    if (context_->connections.load(std::memory_order_relaxed) >=
-        context_->options.max_connections) {
-      error_code ignored;
-      socket.close(ignored);
-    } else {
-      context_->connections.fetch_add(1, std::memory_order_relaxed);
-      http_internal::StartSession(std::move(socket), context_);
-    }
+    http_internal::StartSession(std::move(socket), context_);
     DoAccept();
   }
 
@@ -196,6 +194,7 @@ struct HttpServer::Impl {
   std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   std::unique_ptr<net::thread_pool> handler_pool;
   std::shared_ptr<Listener> listener;
+  std::shared_ptr<http_internal::ServerContext> context;
   std::vector<std::thread> io_threads;
   uint16_t port = 0;
   std::mutex stop_mutex;
@@ -232,6 +231,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
   auto context = std::make_shared<http_internal::ServerContext>(
       std::move(options), std::move(handler), impl->handler_pool->get_executor());
   context->ssl = std::move(tls_context);
+  impl->context = context;
 
   impl->listener = std::make_shared<Listener>(std::move(contexts), context);
   AIRLOCK_RETURN_IF_ERROR(impl->listener->Listen(endpoint));
@@ -264,6 +264,10 @@ HttpServer::~HttpServer() {
 
 uint16_t HttpServer::port() const {
   return impl_->port;
+}
+
+sdk::ConnectionBudgetStats HttpServer::connection_stats() const {
+  return impl_->context->budget.stats();
 }
 
 void HttpServer::Stop() {

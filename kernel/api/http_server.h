@@ -12,10 +12,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "airlock/cpp/connection_budget.hpp"
 #include "airlock/cpp/status.hpp"
 #include "kernel/api/http_types.h"
 
@@ -31,18 +33,44 @@ struct TlsOptions {
   std::string client_ca_file;
 };
 
+enum class ConnectionLimitEvent {
+  kShed,     // an idle pre-authentication connection was closed to make room
+  kRefused,  // a new connection was closed on accept: nothing could be shed
+};
+
 struct HttpServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;                // 0 = ephemeral; see HttpServer::port()
   size_t body_limit = 1 << 20;      // larger body -> 413 payload_too_large
   size_t header_limit = 16 * 1024;  // larger request line + headers -> 431
   size_t max_header_count = 64;     // more header fields -> 431 too_many_headers
-  // Bounds the TLS handshake, the first request on a connection and reading
-  // each request once its first byte arrived; on expiry the connection closes.
+  // Bounds reading each request of an authenticated connection once its
+  // first byte arrived, a request body, and writing each response; on expiry
+  // the connection closes.
   std::chrono::milliseconds read_timeout{15000};
-  // How long a keep-alive connection may wait for its next request.
+  // How long an authenticated keep-alive connection may wait for its next request.
   std::chrono::milliseconds idle_timeout{60000};
-  size_t max_connections = 4096;  // further connections are closed on accept
+
+  // The connection budget (airlock/cpp/connection_budget.hpp). A connection
+  // is pre-authentication until a request on it presents a credential the
+  // identity chain accepts (HttpRequest::MarkAuthenticated). Pre-authentication
+  // connections are bounded overall and per client address; when either pool
+  // is full the oldest idle pre-authentication connection is closed to make
+  // room (from the same address when that address is over its quota). The
+  // places beyond max_preauth_connections are kept for authenticated
+  // connections. A connection is refused on accept only when nothing can be
+  // shed.
+  size_t max_connections = 4096;
+  size_t max_preauth_connections = 1024;  // must be smaller than max_connections
+  size_t max_preauth_connections_per_address = 256;
+  // A pre-authentication connection must complete its TLS handshake and its
+  // first request header within this time from accept, and each later
+  // request header within this time from the end of the previous response.
+  std::chrono::milliseconds preauth_timeout{5000};
+  // Called on an I/O thread, which it must not block, for each connection
+  // the budget sheds or refuses (metrics).
+  std::function<void(ConnectionLimitEvent)> on_connection_limited;
+
   int io_threads = 2;
   // Handlers wait while their commits are made durable, so this bounds the
   // requests in flight and with them how many share one group commit.
@@ -70,6 +98,9 @@ class HttpServer {
 
   // The bound port (the ephemeral one when options.port was 0).
   uint16_t port() const;
+
+  // The connection budget's counts (open, pre-authentication, shed, refused).
+  sdk::ConnectionBudgetStats connection_stats() const;
 
   // Idempotent. Closes the listener and every connection, waits for handlers
   // already running to return (their responses are dropped), abandons queued

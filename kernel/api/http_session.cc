@@ -1,8 +1,11 @@
 // One HTTP/1.1 connection: read a bounded request on the session's strand,
 // offer it to the handler on the strand (a non-blocking answer is written at
 // once), else run the handler on the handler pool, write the response back on
-// the strand, repeat while keep-alive holds. Exactly one socket operation is pending at a
-// time, so the session needs no locking; the strand serialises completions.
+// the strand, repeat while keep-alive holds. Exactly one socket operation is
+// pending at a time, so the session needs no locking; the strand serialises
+// completions. Each session holds a connection-budget ticket: it is
+// pre-authentication (short deadlines, may be shed while idle) until a
+// request's handler marks it authenticated.
 #include "kernel/api/http_session.h"
 
 #include <openssl/bio.h>
@@ -10,9 +13,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -111,10 +116,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         stream_(MakeStream(std::move(socket), *context_)),
         executor_(stream_.get_executor()) {}
 
-  ~Session() { context_->connections.fetch_sub(1, std::memory_order_relaxed); }
-
-  void Run() {
+  // Before the first completion, from the acceptor's strand.
+  void Run(sdk::ConnectionBudget::Ticket ticket) {
+    ticket_.emplace(std::move(ticket));
     net::dispatch(executor_, beast::bind_front_handler(&Session::OnRun, this->shared_from_this()));
+  }
+
+  // The budget gave this idle pre-authentication connection's place to a
+  // newer one: close it. From any thread.
+  void Shed() {
+    net::post(executor_, [self = this->shared_from_this()] { self->Tcp().close(); });
   }
 
  private:
@@ -133,7 +144,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const auto endpoint = Tcp().socket().remote_endpoint(ec);
     if (!ec) remote_address_ = FormatEndpoint(endpoint);
     Tcp().socket().set_option(tcp::no_delay(true), ec);  // best effort
-    Tcp().expires_after(options_.read_timeout);
+    // The TLS handshake and the first request header are pre-authentication
+    // time, under one deadline.
+    Tcp().expires_after(options_.preauth_timeout);
     if constexpr (kTls) {
       stream_.async_handshake(
           ssl::stream_base::server,
@@ -170,15 +183,22 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
-  // A fresh, bounded parser per request. The idle wait (keep-alive, nothing
-  // buffered) gets idle_timeout; once a request has begun it must arrive
-  // within read_timeout.
+  // A fresh, bounded parser per request. Before authentication the wait and
+  // the request header share one preauth_timeout (armed at accept for the
+  // first request). After it, the idle wait (keep-alive, nothing buffered)
+  // gets idle_timeout; once a request has begun it must arrive within
+  // read_timeout.
   void DoRead() {
     parser_.emplace();
     parser_->body_limit(options_.body_limit);
     parser_->header_limit(static_cast<std::uint32_t>(options_.header_limit));
-    if (first_request_ || buffer_.size() > 0) {
+    if (!authenticated_) {
+      if (!first_request_) Tcp().expires_after(options_.preauth_timeout);
       first_request_ = false;
+      DoReadHeader();
+      return;
+    }
+    if (buffer_.size() > 0) {
       Tcp().expires_after(options_.read_timeout);
       DoReadHeader();
       return;
@@ -210,6 +230,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return RespondAndClose(431, "too_many_headers", "too many request header fields");
     }
     if (parser_->is_done()) return OnRequest();
+    // The header met the pre-authentication deadline; the body gets the
+    // ordinary one (the connection stays sheddable until it is handled).
+    if (!authenticated_) Tcp().expires_after(options_.read_timeout);
     if (header.version() >= 11 && beast::iequals(header[http::field::expect], "100-continue")) {
       net::async_write(
           stream_, net::buffer(kContinue.data(), kContinue.size()),
@@ -282,6 +305,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     request.peer_certificate_pem = peer_certificate_pem_;
     request.tls = kTls;
     parser_.reset();
+    if (!authenticated_) {
+      if (!authenticated_mark_) authenticated_mark_ = std::make_shared<std::atomic<bool>>(false);
+      request.authenticated_mark = authenticated_mark_;
+      // Being handled: not idle, so not shed (WriteResponse ends it).
+      ticket_->SetBusy(true);
+    }
 
     // A request the handler can answer without blocking is answered here, on
     // the strand: no hand-off to the pool and back.
@@ -326,6 +355,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void WriteResponse(HttpResponse response) {
+    if (!authenticated_) {
+      if (authenticated_mark_ && authenticated_mark_->load(std::memory_order_acquire)) {
+        authenticated_ = ticket_->Authenticate();
+      }
+      ticket_->SetBusy(false);
+    }
     if (response.status < 200 || response.status > 599) {
       spdlog::error("http: a handler returned status {}; answered 500", response.status);
       response = HttpResponse::Error(500, "internal", "internal error");
@@ -435,6 +470,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::optional<http::response<http::file_body>> file_response_;
   std::string remote_address_;
   std::string peer_certificate_pem_;
+  std::optional<sdk::ConnectionBudget::Ticket> ticket_;  // set before Run's first completion
+  // Shared with the requests of a pre-authentication connection.
+  std::shared_ptr<std::atomic<bool>> authenticated_mark_;
+  bool authenticated_ = false;
   unsigned version_ = 11;
   bool keep_alive_ = false;
   bool head_ = false;
@@ -442,13 +481,36 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   bool drain_on_close_ = false;
 };
 
+template <class Stream>
+void AdmitSession(tcp::socket socket, std::shared_ptr<ServerContext> context,
+                  const std::string& address_key) {
+  auto session = std::make_shared<Session<Stream>>(std::move(socket), context);
+  // The budget outlives the callback (it runs inside Admit, which the
+  // acceptor calls with the context alive), so a plain pointer does.
+  ServerContext* server = context.get();
+  auto ticket =
+      context->budget.Admit(address_key, [server, weak = std::weak_ptr<Session<Stream>>(session)] {
+        if (auto victim = weak.lock()) victim->Shed();
+        server->Report(ConnectionLimitEvent::kShed);
+      });
+  if (!ticket) {
+    context->Report(ConnectionLimitEvent::kRefused);
+    return;  // the session's destruction closes the socket
+  }
+  session->Run(std::move(*ticket));
+}
+
 }  // namespace
 
 void StartSession(tcp::socket socket, std::shared_ptr<ServerContext> context) {
+  boost::system::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  const std::string key =
+      ec ? std::string("unknown") : sdk::ClientAddressKey(remote.address().to_string());
   if (context->ssl) {
-    std::make_shared<Session<TlsStream>>(std::move(socket), std::move(context))->Run();
+    AdmitSession<TlsStream>(std::move(socket), std::move(context), key);
   } else {
-    std::make_shared<Session<PlainStream>>(std::move(socket), std::move(context))->Run();
+    AdmitSession<PlainStream>(std::move(socket), std::move(context), key);
   }
 }
 

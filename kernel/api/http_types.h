@@ -3,7 +3,9 @@
 // (http_server.h owns the sockets).
 #pragma once
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +34,21 @@ struct HttpRequest {
   // HttpHandler): the handler must then answer without blocking, or answer
   // HttpResponse::RunOnHandlerPool().
   bool on_io_thread = false;
+
+  // Set by the server while the connection has not authenticated yet; null
+  // otherwise (and for requests made outside a server). See MarkAuthenticated.
+  std::shared_ptr<std::atomic<bool>> authenticated_mark;
+
+  // Tells the server that this request presented a credential the identity
+  // chain accepted (IdentityChain::Authenticate calls it on success, whatever
+  // the handler answers afterwards). The connection then leaves the server's
+  // pre-authentication pool for good: it is no longer shed to make room, its
+  // keep-alive wait is idle_timeout instead of preauth_timeout, and it holds
+  // one of the places kept for authenticated clients (HttpServerOptions).
+  // Safe from any thread while the handler runs; a no-op when unset.
+  void MarkAuthenticated() const {
+    if (authenticated_mark) authenticated_mark->store(true, std::memory_order_release);
+  }
 
   // Case-insensitive header lookup; the first match, empty when absent.
   std::string_view header(std::string_view name) const;

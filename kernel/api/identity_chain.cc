@@ -46,6 +46,7 @@ Result<Principal> IdentityChain::Authenticate(const HttpRequest& request) const 
     if (result.ok()) {
       Principal principal = std::move(result).value();
       principal.provider = provider->manifest().name;
+      request.MarkAuthenticated();
       return principal;
     }
     if (result.status().code() == StatusCode::kNotApplicable) continue;

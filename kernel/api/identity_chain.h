@@ -26,8 +26,9 @@ class IdentityChain {
   explicit IdentityChain(std::vector<std::unique_ptr<plugin_host::IdentityPlugin>> providers);
   ~IdentityChain();
 
-  // ok: the principal (with `provider` set). kUnauthenticated: refused or no
-  // credential at all, with the reason.
+  // ok: the principal (with `provider` set), and the request's connection is
+  // marked authenticated (HttpRequest::MarkAuthenticated). kUnauthenticated:
+  // refused or no credential at all, with the reason.
   Result<Principal> Authenticate(const HttpRequest& request) const;
 
   size_t size() const { return providers_.size(); }

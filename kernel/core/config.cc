@@ -233,6 +233,22 @@ Status ParseServer(Reader& top, ServerConfig* server, const std::string& base) {
   AIRLOCK_RETURN_IF_ERROR(r.Int("max_header_count", &headers, 8, 1024));
   server->max_header_count = static_cast<size_t>(headers);
   AIRLOCK_RETURN_IF_ERROR(r.Int("read_timeout_ms", &server->read_timeout_ms, 100, 600000));
+  AIRLOCK_RETURN_IF_ERROR(r.Int("max_connections", &server->max_connections, 2, 1 << 20));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("max_preauth_connections", &server->max_preauth_connections, 1, 1 << 20));
+  AIRLOCK_RETURN_IF_ERROR(r.Int("max_preauth_connections_per_address",
+                                &server->max_preauth_connections_per_address, 1, 1 << 20));
+  AIRLOCK_RETURN_IF_ERROR(r.Int("preauth_timeout_ms", &server->preauth_timeout_ms, 100, 600000));
+  if (server->max_preauth_connections >= server->max_connections) {
+    return Status::InvalidArgument(
+        "server.max_preauth_connections must be smaller than server.max_connections (the rest "
+        "is kept for authenticated clients)");
+  }
+  if (server->max_preauth_connections_per_address > server->max_preauth_connections) {
+    return Status::InvalidArgument(
+        "server.max_preauth_connections_per_address must not exceed "
+        "server.max_preauth_connections");
+  }
   int64_t io = server->io_threads, handlers = server->handler_threads;
   AIRLOCK_RETURN_IF_ERROR(r.Int("io_threads", &io, 1, 256));
   AIRLOCK_RETURN_IF_ERROR(r.Int("handler_threads", &handlers, 1, 1024));

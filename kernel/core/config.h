@@ -25,6 +25,13 @@ struct ServerConfig {
   size_t body_limit_bytes = 1 << 20;
   size_t max_header_count = 64;
   int64_t read_timeout_ms = 15000;
+  // The connection budget (HttpServerOptions): every open connection, those
+  // that have not authenticated yet, and those per client address.
+  int64_t max_connections = 4096;
+  int64_t max_preauth_connections = 1024;
+  int64_t max_preauth_connections_per_address = 256;
+  // TLS handshake and request header of a connection not yet authenticated.
+  int64_t preauth_timeout_ms = 5000;
   int io_threads = 2;
   // Handlers wait while their commits are made durable, so this bounds the
   // requests in flight and with them how many share one group commit.

@@ -176,6 +176,23 @@ HttpServerOptions ServerOptions(const KernelConfig& cfg) {
   options.body_limit = cfg.server.body_limit_bytes;
   options.max_header_count = cfg.server.max_header_count;
   options.read_timeout = std::chrono::milliseconds(cfg.server.read_timeout_ms);
+  options.max_connections = static_cast<size_t>(cfg.server.max_connections);
+  options.max_preauth_connections = static_cast<size_t>(cfg.server.max_preauth_connections);
+  options.max_preauth_connections_per_address =
+      static_cast<size_t>(cfg.server.max_preauth_connections_per_address);
+  options.preauth_timeout = std::chrono::milliseconds(cfg.server.preauth_timeout_ms);
+  {
+    const std::string help =
+        "HTTP API connections closed by the connection budget: idle unauthenticated ones shed "
+        "to make room, new ones refused when nothing could be shed";
+    Metrics::Counter& shed = p.metrics.Get("airlock_http_connections_limited_total", help,
+                                           "counter", "outcome=\"shed\"");
+    Metrics::Counter& refused = p.metrics.Get("airlock_http_connections_limited_total", help,
+                                              "counter", "outcome=\"refused\"");
+    options.on_connection_limited = [&shed, &refused](ConnectionLimitEvent event) {
+      (event == ConnectionLimitEvent::kShed ? shed : refused).Add();
+    };
+  }
   options.io_threads = cfg.server.io_threads;
   options.handler_threads = cfg.server.handler_threads;
   if (!cfg.server.tls_certificate_file.empty()) {

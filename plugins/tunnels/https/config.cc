@@ -60,12 +60,14 @@ Status CheckKnownKeys(const Json& j, const std::set<std::string>& known, std::st
 
 Result<HttpsTunnelConfig> ParseConfig(const Json& j) {
   if (!j.is_object()) return Status::InvalidArgument("tunnel configuration must be a JSON object");
-  AIRLOCK_RETURN_IF_ERROR(CheckKnownKeys(
-      j,
-      {"listen_address", "port", "tls", "allow_plaintext", "public_host", "max_rows",
-       "max_body_bytes", "query_timeout_ms", "rate_limit_per_minute", "max_concurrent_queries",
-       "io_threads", "query_threads", "max_connections", "idle_timeout_ms"},
-      kWhere));
+  AIRLOCK_RETURN_IF_ERROR(
+      CheckKnownKeys(j,
+                     {"listen_address", "port", "tls", "allow_plaintext", "public_host", "max_rows",
+                      "max_body_bytes", "query_timeout_ms", "rate_limit_per_minute",
+                      "max_concurrent_queries", "io_threads", "query_threads", "max_connections",
+                      "max_preauth_connections", "max_preauth_connections_per_address",
+                      "max_connections_per_endpoint", "preauth_timeout_ms", "idle_timeout_ms"},
+                     kWhere));
 
   HttpsTunnelConfig config;
   AIRLOCK_RETURN_IF_ERROR(
@@ -111,7 +113,11 @@ Result<HttpsTunnelConfig> ParseConfig(const Json& j) {
       Bounded(j, "max_concurrent_queries", 1, 1024, &config.max_concurrent_queries));
   AIRLOCK_RETURN_IF_ERROR(Bounded(j, "io_threads", 1, 64, &config.io_threads));
   AIRLOCK_RETURN_IF_ERROR(Bounded(j, "query_threads", 1, 256, &config.query_threads));
-  AIRLOCK_RETURN_IF_ERROR(Bounded(j, "max_connections", 1, 100'000, &config.max_connections));
+  AIRLOCK_RETURN_IF_ERROR(
+      sdk::ReadConnectionLimits(j, kWhere, /*per_endpoint=*/true, &config.connections));
+  int64_t preauth_ms = config.preauth_timeout.count();
+  AIRLOCK_RETURN_IF_ERROR(Bounded(j, "preauth_timeout_ms", 100, 600'000, &preauth_ms));
+  config.preauth_timeout = std::chrono::milliseconds(preauth_ms);
   int64_t idle_ms = config.idle_timeout.count();
   AIRLOCK_RETURN_IF_ERROR(Bounded(j, "idle_timeout_ms", 100, 3'600'000, &idle_ms));
   config.idle_timeout = std::chrono::milliseconds(idle_ms);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "airlock/cpp/connection_budget.hpp"
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
 
@@ -31,8 +32,17 @@ struct HttpsTunnelConfig {
   // Tuning; rarely changed.
   unsigned io_threads = 2;
   unsigned query_threads = 4;
-  unsigned max_connections = 256;
-  std::chrono::milliseconds idle_timeout{60000};  // reading one request, keep-alive wait
+  // The connection budget (airlock/cpp/connection_budget.hpp): every open
+  // connection, those without a valid credential yet (overall and per client
+  // address), and the authenticated ones per endpoint.
+  sdk::ConnectionLimits connections{/*max_connections=*/1024, /*max_preauth_connections=*/256,
+                                    /*max_preauth_connections_per_address=*/64,
+                                    /*max_connections_per_endpoint=*/32};
+  // TLS handshake and each request header until the connection has presented
+  // a valid credential.
+  std::chrono::milliseconds preauth_timeout{5000};
+  // Reading one request, keep-alive wait, once authenticated.
+  std::chrono::milliseconds idle_timeout{60000};
 
   bool plaintext() const { return !tls.has_value(); }
 };

@@ -29,6 +29,12 @@ class SessionHandle {
   virtual ~SessionHandle() = default;
   // Drops the connection now, from any thread; pending and later I/O fail.
   virtual void ForceClose() = 0;
+  // The connection presented a valid credential for the endpoint of request
+  // `request_id`: it leaves the listener's pre-authentication pool and takes
+  // a place in that endpoint's share of connections (the first endpoint it
+  // authenticates for keeps it). False when that share is full. On the
+  // connection's strand.
+  virtual bool ClaimEndpointShare(const std::string& request_id) = 0;
 };
 
 class EndpointState {

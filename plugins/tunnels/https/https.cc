@@ -58,8 +58,12 @@ HttpsTunnel::HttpsTunnel(HttpsTunnelConfig config, sdk::Host host)
       host_(std::move(host)),
       router_(*registry_, config_, host_),
       query_pool_(config_.query_threads),
-      session_context_{config_, host_, router_, query_pool_,
-                       QueryLimits{config_.max_rows, config_.query_timeout}},
+      session_context_{config_,
+                       host_,
+                       router_,
+                       query_pool_,
+                       QueryLimits{config_.max_rows, config_.query_timeout},
+                       sdk::ConnectionBudget(config_.connections)},
       work_(net::make_work_guard(io_)) {}
 
 namespace {

@@ -68,14 +68,7 @@ void Listener::DoAccept() {
         // (~40 ms per query on Linux).
         boost::system::error_code nodelay_ec;
         socket.set_option(tcp::no_delay(true), nodelay_ec);  // best effort
-        if (self->context_.active_sessions.load() >= self->context_.config.max_connections) {
-          boost::system::error_code ignored;
-          socket.close(ignored);
-        } else if (self->tls_ != nullptr) {
-          StartTlsSession(std::move(socket), *self->tls_, self->context_);
-        } else {
-          StartPlainSession(std::move(socket), self->context_);
-        }
+        StartSession(std::move(socket), self->tls_, self->context_);
         self->DoAccept();
       });
 }

@@ -1,5 +1,6 @@
 // Accepts connections and hands each to a new session, on its own strand.
-// Connections beyond max_connections are closed as soon as they are accepted.
+// The connection budget (SessionContext::budget) decides which connections
+// are served and which idle unauthenticated ones make room for them.
 #pragma once
 
 #include <memory>

@@ -18,5 +18,9 @@ AIRLOCK_TUNNEL_PLUGIN(
     R"("rate_limit_per_minute":{"type":"integer","minimum":0},)"
     R"("max_concurrent_queries":{"type":"integer","minimum":1,"maximum":1024},)"
     R"("io_threads":{"type":"integer","minimum":1},"query_threads":{"type":"integer","minimum":1},)"
-    R"("max_connections":{"type":"integer","minimum":1},)"
+    R"("max_connections":{"type":"integer","minimum":2},)"
+    R"("max_preauth_connections":{"type":"integer","minimum":1},)"
+    R"("max_preauth_connections_per_address":{"type":"integer","minimum":1},)"
+    R"("max_connections_per_endpoint":{"type":"integer","minimum":1},)"
+    R"("preauth_timeout_ms":{"type":"integer","minimum":100},)"
     R"("idle_timeout_ms":{"type":"integer","minimum":100}}})")

@@ -94,6 +94,17 @@ RouteResult RequestRouter::Handle(const Request& request,
   if (NowUnixSeconds(host_) > endpoint->not_after()) {
     return Answer(ClosedError(sdk::CloseReason::kWindowEnded, version, keep_alive));
   }
+  // A valid credential: the connection now counts against this endpoint's
+  // own share, not the pool every unauthenticated client draws from.
+  if (!session->ClaimEndpointShare(endpoint->request_id())) {
+    auto res = JsonError(http::status::too_many_requests, "too_many_connections",
+                         "this endpoint already has " +
+                             std::to_string(config_.connections.max_connections_per_endpoint) +
+                             " connections open (max_connections_per_endpoint); reuse one",
+                         version, /*keep_alive=*/false);
+    res.set(http::field::retry_after, "1");
+    return Answer(std::move(res));
+  }
   int64_t retry_after = 0;
   if (!endpoint->rate_limiter().TryAcquire(RateLimiter::Clock::now(), &retry_after)) {
     auto res = JsonError(http::status::too_many_requests, "rate_limited",

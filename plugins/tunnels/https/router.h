@@ -3,7 +3,8 @@
 // dispatch it to a query thread.
 // Checks run in this order: path (404), endpoint (unknown 404 / revoked 410),
 // method (405), [explorer assets are answered here, without a credential],
-// credential (401), window (401 expired), rate limit (429 rate_limited),
+// credential (401), window (401 expired), the endpoint's connection share
+// (429 too_many_connections), rate limit (429 rate_limited),
 // concurrency (429 too_many_concurrent_queries), format and body (400).
 #pragma once
 

@@ -27,7 +27,6 @@ namespace ssl = boost::asio::ssl;
 using tcp = boost::asio::ip::tcp;
 
 constexpr uint32_t kHeaderLimit = 8 * 1024;
-constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
 constexpr auto kLingerTimeout = std::chrono::seconds(2);
 constexpr size_t kMaxLingerBytes = 1 << 20;
@@ -54,17 +53,19 @@ class Session final : public SessionHandle,
   template <typename... StreamArgs>
   Session(SessionContext& context, tcp::socket&& socket, StreamArgs&... stream_args)
       : context_(context), stream_(std::move(socket), stream_args...) {
-    ++context_.active_sessions;
     boost::system::error_code ec;
     const auto peer = Lowest().socket().remote_endpoint(ec);
     remote_ = ec ? std::string("unknown")
                  : peer.address().to_string() + ":" + std::to_string(peer.port());
     native_fd_ = Lowest().socket().native_handle();
   }
-  ~Session() override { --context_.active_sessions; }
-
-  void Start() {
+  // Before the first completion, from the acceptor's strand.
+  void Start(sdk::ConnectionBudget::Ticket ticket) {
+    ticket_.emplace(std::move(ticket));
     net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      // The TLS handshake and the first request header are pre-authentication
+      // time, under one deadline.
+      self->Lowest().expires_after(self->context_.config.preauth_timeout);
       if constexpr (kIsTls<Stream>) {
         self->DoHandshake();
       } else {
@@ -82,6 +83,11 @@ class Session final : public SessionHandle,
     // on the strand fail at once and the session closes itself. The lock keeps
     // the descriptor from being closed (and its number reused) meanwhile.
     if (!fd_closed_) ::shutdown(native_fd_, SHUT_RDWR);
+  }
+
+  bool ClaimEndpointShare(const std::string& request_id) override {
+    if (!authenticated_) authenticated_ = ticket_->Authenticate(request_id);
+    return authenticated_;
   }
 
   // --- ResponseChannel -----------------------------------------------------
@@ -154,7 +160,6 @@ class Session final : public SessionHandle,
   beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
 
   void DoHandshake() {
-    Lowest().expires_after(kHandshakeTimeout);
     if constexpr (kIsTls<Stream>) {
       stream_.async_handshake(ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
@@ -168,7 +173,15 @@ class Session final : public SessionHandle,
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(context_.config.max_body_bytes);
-    Lowest().expires_after(context_.config.idle_timeout);
+    // One deadline for the keep-alive wait and the whole request: short until
+    // the connection has presented a valid credential (the first request's
+    // was armed at accept).
+    if (authenticated_) {
+      Lowest().expires_after(context_.config.idle_timeout);
+    } else if (!first_request_) {
+      Lowest().expires_after(context_.config.preauth_timeout);
+    }
+    first_request_ = false;
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
                               self->OnReadHeader(ec);
@@ -345,6 +358,10 @@ class Session final : public SessionHandle,
   std::array<char, 4096> drain_;
   size_t drained_ = 0;
 
+  std::optional<sdk::ConnectionBudget::Ticket> ticket_;  // set before Start's first completion
+  bool authenticated_ = false;                           // on the strand
+  bool first_request_ = true;                            // on the strand
+
   std::atomic<bool> broken_{false};
   std::mutex fd_mutex_;
   int native_fd_ = -1;      // GUARDED_BY(fd_mutex_) for use after close
@@ -353,13 +370,32 @@ class Session final : public SessionHandle,
 
 }  // namespace
 
-void StartTlsSession(tcp::socket socket, ssl::context& tls, SessionContext& context) {
-  std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(context, std::move(socket), tls)
-      ->Start();
+namespace {
+
+template <typename Stream>
+void Admit(std::shared_ptr<Session<Stream>> session, const std::string& address_key,
+           SessionContext& context) {
+  auto ticket = context.budget.Admit(address_key, [weak = std::weak_ptr<Session<Stream>>(session)] {
+    if (auto victim = weak.lock()) victim->ForceClose();
+  });
+  // Refused: the session's destruction closes the socket.
+  if (ticket.has_value()) session->Start(std::move(*ticket));
 }
 
-void StartPlainSession(tcp::socket socket, SessionContext& context) {
-  std::make_shared<Session<beast::tcp_stream>>(context, std::move(socket))->Start();
+}  // namespace
+
+void StartSession(tcp::socket socket, ssl::context* tls, SessionContext& context) {
+  boost::system::error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  const std::string key =
+      ec ? std::string("unknown") : sdk::ClientAddressKey(remote.address().to_string());
+  if (tls != nullptr) {
+    Admit(std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(context,
+                                                                          std::move(socket), *tls),
+          key, context);
+  } else {
+    Admit(std::make_shared<Session<beast::tcp_stream>>(context, std::move(socket)), key, context);
+  }
 }
 
 }  // namespace airlock::tunnels::https

@@ -5,12 +5,11 @@
 // comes back through the connection's ResponseChannel.
 #pragma once
 
-#include <atomic>
-
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "airlock/cpp/connection_budget.hpp"
 #include "airlock/cpp/host.hpp"
 #include "config.h"
 #include "query_job.h"
@@ -25,12 +24,16 @@ struct SessionContext {
   const RequestRouter& router;
   boost::asio::thread_pool& query_pool;
   QueryLimits limits;
-  std::atomic<unsigned> active_sessions{0};
+  // Every open connection holds a ticket (pre-authentication until it
+  // presents a valid credential; see ClaimEndpointShare).
+  sdk::ConnectionBudget budget;
 };
 
-// Take an accepted socket (bound to a strand) and serve it until it closes.
-void StartTlsSession(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context& tls,
-                     SessionContext& context);
-void StartPlainSession(boost::asio::ip::tcp::socket socket, SessionContext& context);
+// Take an accepted socket (bound to a strand) into the connection budget —
+// shedding older idle pre-authentication connections to make room, or
+// closing `socket` when nothing can be shed — and serve it until it closes.
+// `tls` null: plain HTTP. From the acceptor's strand.
+void StartSession(boost::asio::ip::tcp::socket socket, boost::asio::ssl::context* tls,
+                  SessionContext& context);
 
 }  // namespace airlock::tunnels::https

@@ -71,6 +71,7 @@ Result<PgwireConfig> ParseConfig(const Json& j) {
   AIRLOCK_RETURN_IF_ERROR(CheckKnownKeys(
       j,
       {"listen_address", "port", "tls", "allow_plaintext", "public_host", "max_connections",
+       "max_preauth_connections", "max_preauth_connections_per_address",
        "max_connections_per_endpoint", "max_message_bytes", "max_rows", "max_prepared_statements",
        "scram_iterations", "startup_timeout_ms", "idle_timeout_ms", "write_timeout_ms",
        "query_timeout_ms"},
@@ -107,7 +108,12 @@ Result<PgwireConfig> ParseConfig(const Json& j) {
   if (!IsValidPublicHost(config.public_host)) {
     return Bad("public_host", "must be a host name or IP address (letters, digits, . - : _)");
   }
-  AIRLOCK_RETURN_IF_ERROR(Bounded(j, "max_connections", 1, 10'000, &config.max_connections));
+  // Each connection has its own thread: a smaller ceiling than the HTTP listeners.
+  AIRLOCK_RETURN_IF_ERROR(
+      sdk::ReadConnectionLimits(j, kWhere, /*per_endpoint=*/false, &config.connections));
+  if (config.connections.max_connections > 10'000) {
+    return Bad("max_connections", "must be between 2 and 10000");
+  }
   AIRLOCK_RETURN_IF_ERROR(
       Bounded(j, "max_connections_per_endpoint", 1, 10'000, &config.max_connections_per_endpoint));
   AIRLOCK_RETURN_IF_ERROR(

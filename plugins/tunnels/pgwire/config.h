@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "airlock/cpp/connection_budget.hpp"
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
 
@@ -24,16 +25,22 @@ struct PgwireConfig {
   std::optional<TlsFiles> tls;            // absent only with allow_plaintext
   bool allow_plaintext = false;           // development only: non-TLS startups from loopback peers
   std::string public_host = "127.0.0.1";  // host written into grants
-  uint32_t max_connections = 64;          // whole listener (one thread each)
+  // The connection budget (airlock/cpp/connection_budget.hpp): every open
+  // connection (one thread each), and those still in the startup phase
+  // (TLS, startup packet, SCRAM) overall and per client address. The share
+  // of each endpoint is max_connections_per_endpoint (EndpointState).
+  sdk::ConnectionLimits connections{/*max_connections=*/64, /*max_preauth_connections=*/16,
+                                    /*max_preauth_connections_per_address=*/8,
+                                    /*max_connections_per_endpoint=*/0};
   uint32_t max_connections_per_endpoint = 8;
   size_t max_message_bytes = 1 << 20;      // one frontend message, header excluded
   uint64_t max_rows = 1'000'000;           // per statement result
   uint32_t max_prepared_statements = 256;  // per connection
   uint32_t scram_iterations = 4096;
-  std::chrono::milliseconds startup_timeout{10000};  // TLS + startup + authentication
-  std::chrono::milliseconds idle_timeout{600000};    // waiting for the next message
-  std::chrono::milliseconds write_timeout{30000};    // a client that stops reading
-  std::chrono::milliseconds query_timeout{300000};   // per statement
+  std::chrono::milliseconds startup_timeout{5000};  // TLS + startup + authentication
+  std::chrono::milliseconds idle_timeout{600000};   // waiting for the next message
+  std::chrono::milliseconds write_timeout{30000};   // a client that stops reading
+  std::chrono::milliseconds query_timeout{300000};  // per statement
 
   bool tls_enabled() const { return tls.has_value(); }
 };

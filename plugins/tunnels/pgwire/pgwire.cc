@@ -88,13 +88,15 @@ SessionTable::~SessionTable() {
   KillAll();
 }
 
-void SessionTable::Start(SessionContext& context, tcp::socket socket) {
+std::shared_ptr<Session> SessionTable::Start(SessionContext& context, tcp::socket socket,
+                                             sdk::ConnectionBudget::Ticket ticket) {
   std::lock_guard<std::mutex> lock(mutex_);
   int32_t process_id = 0;
   do {
     process_id = RandomInt32() & 0x7fffffff;
   } while (process_id == 0 || live_.count(process_id) != 0);
-  auto session = std::make_shared<Session>(context, std::move(socket), process_id, RandomInt32());
+  auto session = std::make_shared<Session>(context, std::move(socket), process_id, RandomInt32(),
+                                           std::move(ticket));
   Entry& entry = live_[process_id];
   entry.session = session;
   // The thread cannot reach Finished() (which takes the lock) before the
@@ -104,6 +106,7 @@ void SessionTable::Start(SessionContext& context, tcp::socket socket) {
     session.reset();
     Finished(process_id);
   });
+  return entry.session;
 }
 
 void SessionTable::Finished(int32_t process_id) {
@@ -256,9 +259,20 @@ void PgwireTunnel::DoAccept() {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       sessions_.Reap();
-      if (sessions_.size() >= config_.max_connections) {
-        // Refused before any negotiation; libpq reports an error sent in
-        // answer to its SSLRequest, too.
+      boost::system::error_code peer_ec;
+      const auto peer = socket.remote_endpoint(peer_ec);
+      const std::string key =
+          peer_ec ? std::string("unknown") : sdk::ClientAddressKey(peer.address().to_string());
+      // The shed callback finds its session through `admitted`, filled once
+      // the session exists. Admit (and so every shed callback) runs on this
+      // I/O thread only, so the slot needs no lock.
+      auto admitted = std::make_shared<std::weak_ptr<Session>>();
+      auto ticket = budget_.Admit(key, [admitted] {
+        if (auto victim = admitted->lock()) victim->Kill();
+      });
+      if (!ticket.has_value()) {
+        // Nothing could be shed: refused before any negotiation; libpq
+        // reports an error sent in answer to its SSLRequest, too.
         std::string out;
         MessageWriter(out).Error(
             MakeError(sqlstate::kTooManyConnections, "sorry, too many clients already", "FATAL"));
@@ -266,7 +280,7 @@ void PgwireTunnel::DoAccept() {
         net::write(socket, net::buffer(out), ignored);
         socket.close(ignored);
       } else {
-        sessions_.Start(*session_context_, std::move(socket));
+        *admitted = sessions_.Start(*session_context_, std::move(socket), std::move(*ticket));
       }
     }
     DoAccept();

@@ -5,7 +5,8 @@
 // The host's query channel audits every statement; this plugin does not.
 //
 // Threads: one I/O thread runs the acceptor and the deadline watchdog; every
-// connection is served by its own thread (at most max_connections).
+// connection is served by its own thread (at most max_connections; see the
+// connection budget in config.h).
 // Thread-safety: Open and endpoint destruction may be called concurrently
 // from any thread. The destructor revokes every endpoint still open.
 #pragma once
@@ -25,6 +26,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "airlock/cpp/connection_budget.hpp"
 #include "airlock/cpp/host.hpp"
 #include "airlock/cpp/plugin.hpp"
 #include "config.h"
@@ -54,8 +56,9 @@ class PgwireEndpoint final : public sdk::TunnelEndpoint {
 class SessionTable final : public CancelRouter {
  public:
   ~SessionTable() override;
-  // Serves `socket` on a new thread.
-  void Start(SessionContext& context, boost::asio::ip::tcp::socket socket);
+  // Serves `socket` on a new thread, holding `ticket`.
+  std::shared_ptr<Session> Start(SessionContext& context, boost::asio::ip::tcp::socket socket,
+                                 sdk::ConnectionBudget::Ticket ticket);
   size_t size() const;
   void EnforceDeadlines();
   // Joins the threads of connections that ended.
@@ -105,6 +108,8 @@ class PgwireTunnel final : public sdk::TunnelTransport {
   const sdk::Host host_;
   std::shared_ptr<EndpointRegistry> registry_ = std::make_shared<EndpointRegistry>();
   std::optional<boost::asio::ssl::context> tls_;
+  // Admit runs on the I/O thread only (DoAccept).
+  sdk::ConnectionBudget budget_{config_.connections};
   SessionTable sessions_;
   std::optional<SessionContext> session_context_;
   boost::asio::io_context io_;

@@ -219,9 +219,10 @@ class Session::SchemaProbe final : public sdk::BatchConsumer {
 // Lifecycle
 
 Session::Session(SessionContext& context, boost::asio::ip::tcp::socket socket, int32_t process_id,
-                 int32_t secret_key)
+                 int32_t secret_key, sdk::ConnectionBudget::Ticket ticket)
     : context_(context),
       connection_(std::move(socket)),
+      ticket_(std::move(ticket)),
       process_id_(process_id),
       secret_key_(secret_key) {}
 
@@ -567,6 +568,10 @@ bool Session::Authenticate(const std::string& user, const std::string& database)
       attached_ = true;
       break;
   }
+  // Authenticated: out of the startup pool, which unauthenticated clients
+  // share. False only when the budget shed this connection meanwhile (its
+  // socket is already shut down).
+  if (!ticket_.Authenticate(endpoint_->request_id())) return false;
   SendStartupParameters();
   context_.host.Info("pgwire: connection from " + connection_.peer() + " for request '" + user +
                      "'" + (connection_.tls() ? "" : " (plaintext)"));

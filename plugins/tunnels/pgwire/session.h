@@ -19,6 +19,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "airlock/cpp/arrow.hpp"
+#include "airlock/cpp/connection_budget.hpp"
 #include "airlock/cpp/host.hpp"
 #include "config.h"
 #include "connection.h"
@@ -45,8 +46,10 @@ struct SessionContext {
 
 class Session final : public SessionHandle, public std::enable_shared_from_this<Session> {
  public:
+  // `ticket`: the connection's place in the listener's budget; the session
+  // moves it out of the pre-authentication pool once attached to an endpoint.
   Session(SessionContext& context, boost::asio::ip::tcp::socket socket, int32_t process_id,
-          int32_t secret_key);
+          int32_t secret_key, sdk::ConnectionBudget::Ticket ticket);
   ~Session() override;
 
   // Serves the connection until it ends; on the session's own thread.
@@ -127,6 +130,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
 
   SessionContext& context_;
   Connection connection_;
+  sdk::ConnectionBudget::Ticket ticket_;
   const int32_t process_id_;
   const int32_t secret_key_;
 

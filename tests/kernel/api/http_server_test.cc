@@ -463,9 +463,16 @@ TEST(HttpServerTest, IoThreadOfferCanBeTurnedOff) {
   EXPECT_FALSE(calls[0].on_io_thread);
 }
 
-TEST(HttpServerTest, ReadTimeoutClosesAStalledRequest) {
+// Echo that vouches for every request, as the identity chain does for a
+// valid credential: the connection leaves the pre-authentication pool.
+HttpResponse AuthenticatedEcho(const HttpRequest& request) {
+  request.MarkAuthenticated();
+  return Echo(request);
+}
+
+TEST(HttpServerTest, PreauthTimeoutClosesAStalledFirstRequest) {
   HttpServerOptions options;
-  options.read_timeout = 200ms;
+  options.preauth_timeout = 200ms;
   auto server = MustStart(options, Echo);
   ASSERT_TRUE(server);
   const auto start = std::chrono::steady_clock::now();
@@ -475,10 +482,22 @@ TEST(HttpServerTest, ReadTimeoutClosesAStalledRequest) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "the stalled request was not cut";
 }
 
+TEST(HttpServerTest, ReadTimeoutClosesAStalledRequestOnAnAuthenticatedConnection) {
+  HttpServerOptions options;
+  options.read_timeout = 200ms;
+  auto server = MustStart(options, AuthenticatedEcho);
+  ASSERT_TRUE(server);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string reply = SendRaw("127.0.0.1", server->port(),
+                                    "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n", 5s);
+  EXPECT_THAT(reply, StartsWith("HTTP/1.1 200"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "the stalled request was not cut";
+}
+
 TEST(HttpServerTest, IdleTimeoutClosesKeptAliveConnection) {
   HttpServerOptions options;
   options.idle_timeout = 200ms;
-  auto server = MustStart(options, Echo);
+  auto server = MustStart(options, AuthenticatedEcho);
   ASSERT_TRUE(server);
   const auto start = std::chrono::steady_clock::now();
   const std::string reply =
@@ -487,18 +506,51 @@ TEST(HttpServerTest, IdleTimeoutClosesKeptAliveConnection) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "the idle connection was kept";
 }
 
-TEST(HttpServerTest, ConnectionsBeyondTheLimitAreRefused) {
+// Before authentication the keep-alive wait is preauth_timeout, not the
+// (long) idle_timeout; after it, the reverse.
+TEST(HttpServerTest, KeepAliveWaitIsShortOnlyUntilAuthenticated) {
+  HttpServerOptions options;
+  options.idle_timeout = 60s;
+  options.preauth_timeout = 300ms;
+  auto server = MustStart(options, [](const HttpRequest& request) {
+    if (request.header("Authorization") == "Bearer good") request.MarkAuthenticated();
+    return Echo(request);
+  });
+  ASSERT_TRUE(server);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string reply =
+      SendRaw("127.0.0.1", server->port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 5s);
+  EXPECT_THAT(reply, StartsWith("HTTP/1.1 200"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "the unauthenticated one was kept";
+
+  HttpClient client("127.0.0.1", server->port());
+  ASSERT_EQ(client.Get("/", {{"Authorization", "Bearer good"}}).status, 200u);
+  std::this_thread::sleep_for(600ms);  // twice preauth_timeout
+  ASSERT_EQ(client.Get("/").status, 200u);
+  EXPECT_EQ(client.connections_opened(), 1) << "the authenticated connection was not kept";
+}
+
+TEST(HttpServerTest, ConnectionsBeyondTheLimitAreRefusedWhenNoneCanBeShed) {
   HttpServerOptions options;
   options.max_connections = 2;
-  auto server = MustStart(options, Echo);
+  options.max_preauth_connections = 1;
+  options.max_preauth_connections_per_address = 1;
+  std::atomic<int> refused{0};
+  options.on_connection_limited = [&refused](ConnectionLimitEvent event) {
+    if (event == ConnectionLimitEvent::kRefused) refused.fetch_add(1);
+  };
+  auto server = MustStart(options, AuthenticatedEcho);
   ASSERT_TRUE(server);
   HttpClient a("127.0.0.1", server->port());
   HttpClient b("127.0.0.1", server->port());
   ASSERT_EQ(a.Get("/").status, 200u);
   ASSERT_EQ(b.Get("/").status, 200u);
+  // Both places are held by authenticated connections: nothing to shed.
   HttpClient c("127.0.0.1", server->port());
   c.set_timeout(5s);
   EXPECT_EQ(c.Get("/").status, 0u);
+  EXPECT_GE(refused.load(), 1);
+  EXPECT_EQ(server->connection_stats().open, 2u);
   // Once a connection leaves, there is room again (the server notices the
   // close asynchronously, hence the bounded retry).
   a.Disconnect();

@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -29,6 +30,7 @@
 #include "airlock/c/airlock_plugin.h"
 #include "airlock/cpp/abi_util.hpp"
 #include "tests/plugins/tunnels/https/sqlite_channel.h"
+#include "tests/support/connection_flood.h"
 #include "tests/support/dl_plugin.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
@@ -870,6 +872,107 @@ TEST_F(PgwireTunnelTest, CheckConfigLoadsTlsFilesButBindsNothing) {
   ErrorHolder mismatch;
   EXPECT_NE(plugin_->info().check_config(text.data(), text.size(), mismatch.get()), AIRLOCK_OK);
   EXPECT_NE(mismatch.message().find("does not match"), std::string::npos) << mismatch.message();
+}
+
+// ---------------------------------------------------------------------------
+// The connection budget: sockets without a credential, held or reconnecting
+// from several client addresses (127.0.0.x), do not keep another request's
+// user out.
+
+// Connects with libpq and runs one statement; "" on success, else why not.
+std::string ConnectAndCount(const Opened& opened, std::chrono::milliseconds* took) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::string info = "host=127.0.0.1 port=" + std::to_string(opened.port) +
+                           " user=" + opened.user + " dbname=" + opened.user +
+                           " password=" + opened.password +
+                           " sslmode=require gssencmode=disable connect_timeout=10";
+  Conn conn(PQconnectdb(info.c_str()));
+  std::string problem;
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    problem = std::string("connect: ") + PQerrorMessage(conn.get());
+  } else {
+    Res res(PQexec(conn.get(), "SELECT COUNT(*) FROM people"));
+    if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
+      problem = std::string("query: ") + PQerrorMessage(conn.get());
+    } else if (std::string(PQgetvalue(res.get(), 0, 0)) != "3") {
+      problem = std::string("query answered ") + PQgetvalue(res.get(), 0, 0);
+    }
+  }
+  *took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                start);
+  return problem;
+}
+
+TEST_F(PgwireTunnelTest, IdleSocketsDoNotLockOutAnotherRequestsUser) {
+  constexpr size_t kIdle = 300;  // several times max_connections
+  ASSERT_TRUE(airlock::test::EnsureDescriptorLimit(2 * kIdle + 512));
+  void* instance = CreateTunnel(BaseConfig());  // the default budget
+  const Opened mine = Open(instance, "req-held");
+  const Opened theirs = Open(instance, "req-other");
+  Conn connected = Connect(mine, mine.password);
+  ASSERT_EQ(PQstatus(connected.get()), CONNECTION_OK) << PQerrorMessage(connected.get());
+
+  airlock::test::IdleConnections idle;
+  size_t opened = 0;
+  for (int i = 1; i <= 6; ++i) {
+    opened += idle.Open("127.0.0." + std::to_string(i), mine.port, kIdle / 6);
+  }
+  ASSERT_GE(opened, kIdle * 9 / 10);
+  // Every idle socket accepted: all but the startup pool's worth (16) were
+  // shed (a new client waits behind a burst still in the backlog).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (idle.ServerClosed() + 16 < opened && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(idle.ServerClosed() + 16, opened);
+
+  for (int i = 0; i < 3; ++i) {
+    std::chrono::milliseconds took{0};
+    EXPECT_EQ(ConnectAndCount(theirs, &took), "");
+    EXPECT_LT(took, std::chrono::seconds(5));
+  }
+  // The session that authenticated before the flood was never touched.
+  Res res(PQexec(connected.get(), "SELECT 1"));
+  EXPECT_EQ(PQresultStatus(res.get()), PGRES_TUPLES_OK) << PQerrorMessage(connected.get());
+  EXPECT_GT(idle.ServerClosed(), kIdle / 2) << "idle sockets were not shed";
+}
+
+TEST_F(PgwireTunnelTest, AnotherRequestsUserConnectsThroughAReconnectStorm) {
+  ASSERT_TRUE(airlock::test::EnsureDescriptorLimit(4096));
+  void* instance = CreateTunnel(BaseConfig());
+  const Opened theirs = Open(instance, "req-storm");
+  // Each address reconnects every millisecond, keeping its last 50
+  // connections open: over its quota, and together over the pool.
+  airlock::test::ConnectionStorm storm({"127.0.0.2", "127.0.0.3", "127.0.0.4"}, theirs.port,
+                                       /*window=*/50, "", std::chrono::milliseconds(1));
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (storm.connects() < 500 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_GE(storm.connects(), 500u) << "the storm did not get going";
+  std::chrono::milliseconds slowest{0};
+  for (int i = 0; i < 5; ++i) {
+    std::chrono::milliseconds took{0};
+    EXPECT_EQ(ConnectAndCount(theirs, &took), "");
+    slowest = std::max(slowest, took);
+  }
+  EXPECT_LT(slowest, std::chrono::seconds(5));
+  std::printf("[ measured ] 5 psql-style sessions through %llu storm connects, slowest %lld ms\n",
+              static_cast<unsigned long long>(storm.connects()),
+              static_cast<long long>(slowest.count()));
+}
+
+TEST_F(PgwireTunnelTest, ConnectionBudgetConfigurationIsChecked) {
+  json config = BaseConfig();
+  config["max_connections"] = 8;
+  config["max_preauth_connections"] = 8;
+  const std::string text = config.dump();
+  void* instance = nullptr;
+  ErrorHolder error;
+  EXPECT_NE(table_->create(text.data(), text.size(), &instance, error.get()), AIRLOCK_OK);
+  EXPECT_NE(error.message().find("max_preauth_connections must be smaller than max_connections"),
+            std::string::npos)
+      << error.message();
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kernel/audit/audit_chain.h"
+#include "kernel/audit/fault_injection.h"
 #include "kernel/common/one_shot_signal.h"
 
 namespace airlock {
@@ -367,6 +368,7 @@ Status AuditLog::Flush(const std::vector<Pending*>& batch) {
   }
   last_seq_.store(next_seq_ - 1, std::memory_order_release);
   flush_count_.fetch_add(1, std::memory_order_relaxed);
+  for (const Written& w : written) audit_internal::AfterDurableRecord(w.pending->event);
   return Status::Ok();
 }
 

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kernel/audit/audit_chain.h"
+#include "kernel/audit/fault_injection.h"
 #include "kernel/common/one_shot_signal.h"
 
 namespace airlock {
@@ -391,6 +392,8 @@ Status AuditLog::Flush(const std::vector<Pending*>& batch) {
   if (AuditDurableListener* listener = listener_.load(std::memory_order_acquire)) {
     listener->OnDurable(next_seq_ - 1);
   }
+
+  for (const Written& w : written) audit_internal::AfterDurableRecord(w.pending->event);
   return Status::Ok();
 }
 

@@ -34,17 +34,22 @@ std::string Slurp(const std::string& path) {
   return s.str();
 }
 
-pid_t Spawn(const std::vector<std::string>& args, const std::string& output_file) {
+pid_t Spawn(const std::vector<std::string>& args, const std::string& output_file,
+            const std::vector<std::string>& extra_environment = {}) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (const auto& e : extra_environment) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output_file.c_str(),
                                    O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   return rc == 0 ? pid : -1;
 }
@@ -61,11 +66,12 @@ KernelProcess::~KernelProcess() {
 }
 
 bool KernelProcess::Start() {
+  exit_status_ = -1;
   const std::string port_file = dir_ + "/port-" + std::to_string(++starts_);
   std::vector<std::string> args = {AirlockdPath(), "serve", "--config",    config_path(),
                                    "--port",       "0",     "--port-file", port_file};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-  pid_ = Spawn(args, dir_ + "/airlockd.log");
+  pid_ = Spawn(args, dir_ + "/airlockd.log", extra_environment_);
   if (pid_ <= 0) return false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -76,6 +82,7 @@ bool KernelProcess::Start() {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      exit_status_ = status;
       return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -99,6 +106,21 @@ void KernelProcess::Kill() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+}
+
+int KernelProcess::WaitForExit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return exit_status_;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      exit_status_ = status;
+      return status;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 std::string KernelProcess::log() const {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,6 +31,16 @@ class KernelProcess {
   int Stop();
   // SIGKILL and wait: a crash.
   void Kill();
+  // Waits up to `timeout` for the kernel to exit by itself (a crash point,
+  // kernel/audit/fault_injection.h). Returns its wait status (also when it
+  // exited during the last Start()), or -1 if it is still running (it is left
+  // running) or was not started.
+  int WaitForExit(std::chrono::milliseconds timeout);
+  // "NAME=value" entries added to the inherited environment of every later
+  // Start(); an empty list restores the plain inherited environment.
+  void set_extra_environment(std::vector<std::string> entries) {
+    extra_environment_ = std::move(entries);
+  }
 
   // Further `airlockd serve` arguments for the next starts.
   void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
@@ -47,6 +58,9 @@ class KernelProcess {
   uint16_t port_ = 0;
   int starts_ = 0;
   std::vector<std::string> extra_args_;
+
+  std::vector<std::string> extra_environment_;
+  int exit_status_ = -1;  // wait status of a kernel that exited by itself
 };
 
 // Live (not zombie) airlock-enclave processes whose parent is `parent`.

@@ -85,7 +85,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     while (!parser.is_done()) {
       const size_t used = parser.put(boost::asio::buffer(rest.data(), rest.size()), ec);
       rest.remove_prefix(used);
-      if (ec == http::error::need_more) {
+      // Beast asks for more (or, with an empty buffer mid-body, takes
+      // nothing): the stream has ended there.
+      if (ec == http::error::need_more || (!ec && used == 0)) {
         ec = {};
         if (used == 0) {
           parser.put_eof(ec);

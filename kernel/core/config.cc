@@ -9,6 +9,8 @@
 #include <set>
 #include <sstream>
 
+#include "kernel/common/json_nesting.h"
+
 namespace airlock {
 namespace {
 
@@ -191,7 +193,14 @@ Status ParsePluginRef(const json& node, const std::string& path, const std::stri
     const std::string resolved = Resolve(config.config_dir, config_file);
     std::ifstream in(resolved);
     if (!in) return Status::NotFound(r.Key("config_file") + ": cannot read " + resolved);
-    json parsed = json::parse(in, nullptr, /*allow_exceptions=*/false);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!JsonNestingWithin(text.str(), kMaxConfigDepth)) {
+      return Status::InvalidArgument(r.Key("config_file") + ": " + resolved +
+                                     " nests deeper than " + std::to_string(kMaxConfigDepth) +
+                                     " levels");
+    }
+    json parsed = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded() || !parsed.is_object()) {
       return Status::InvalidArgument(r.Key("config_file") + ": " + resolved +
                                      " is not a JSON object");
@@ -506,6 +515,10 @@ Result<KernelConfig> LoadKernelConfig(const std::string& path,
   if (!in) return Status::NotFound("cannot read configuration file " + path);
   std::stringstream buffer;
   buffer << in.rdbuf();
+  if (!JsonNestingWithin(buffer.str(), kMaxConfigDepth)) {
+    return Status::InvalidArgument("configuration file " + path + " nests deeper than " +
+                                   std::to_string(kMaxConfigDepth) + " levels");
+  }
   json document = json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
   if (document.is_discarded()) {
     return Status::InvalidArgument("configuration file " + path + " is not valid JSON");

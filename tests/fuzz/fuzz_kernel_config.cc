@@ -1,7 +1,7 @@
-// The kernel configuration: a document parsed as LoadKernelConfig parses the
-// file, then validated in full by ParseKernelConfig (server, limits, plugins,
-// connectors, datasets, agents), and, when valid, the dataset-to-agent
-// binding every request asks for.
+// The kernel configuration: the input is written as the configuration file
+// and loaded with LoadKernelConfig (nesting bound, parsing, and validation in
+// full: server, limits, plugins, connectors, datasets, agents), and, when
+// valid, the dataset-to-agent binding every request asks for is computed.
 //
 // A plugin's `config_file` is read relative to the configuration's directory,
 // a private temporary directory holding one policy document; documents naming
@@ -63,8 +63,9 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   json document = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded() || NamesOutsideFile(document)) return 0;
-  auto config = airlock::ParseKernelConfig(document, g_config_path, "/usr/lib/airlock/plugins");
+  if (!document.is_discarded() && NamesOutsideFile(document)) return 0;
+  std::ofstream(g_config_path, std::ios::binary | std::ios::trunc) << text;
+  auto config = airlock::LoadKernelConfig(g_config_path, "/usr/lib/airlock/plugins");
   if (!config.ok()) return 0;
   std::vector<std::string> names;
   for (const auto& dataset : config->datasets) {

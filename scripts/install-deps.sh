@@ -11,6 +11,7 @@ packages=(
   libpqxx-dev libpq-dev libmongoc-dev libbson-dev libseccomp-dev
   libtcmalloc-minimal4
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  clang-14 libclang-rt-14-dev llvm-14
   postgresql postgresql-client sqlite3 openssl ca-certificates curl jq
   chromium
 )

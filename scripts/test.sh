@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test. By default the tests
 # run on the ASan+UBSan build (every test, under the sanitizers); set
-# AIRLOCK_TEST_PRESET=release to run them on the release build instead.
+# AIRLOCK_TEST_PRESET=release to run them on the release build instead. After
+# the tests, each fuzz target runs for AIRLOCK_TEST_FUZZ_SECONDS (default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${AIRLOCK_TEST_PRESET:-asan}"
@@ -9,4 +10,20 @@ preset="${AIRLOCK_TEST_PRESET:-asan}"
 ./scripts/build.sh "$preset"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-ctest --preset "$preset" -j "$(nproc)" --timeout 600
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+ctest_status=0
+ctest --preset "$preset" -j "$(nproc)" --timeout 600 2>&1 | tee "$log" || ctest_status=$?
+
+# Then every fuzz target for a short run (tests/fuzz/run.sh; its own clang
+# build). AIRLOCK_TEST_FUZZ_SECONDS=0 skips it.
+fuzz_seconds="${AIRLOCK_TEST_FUZZ_SECONDS:-20}"
+fuzz_status=0
+if [[ "$fuzz_seconds" != 0 ]]; then
+  tests/fuzz/run.sh "$fuzz_seconds" || fuzz_status=$?
+fi
+
+# ctest's verdict stays the last word on the tests; either failure fails the run.
+grep -E '^[0-9]+% tests passed' "$log" | tail -1 || true
+if ((ctest_status != 0)); then exit "$ctest_status"; fi
+exit "$fuzz_status"

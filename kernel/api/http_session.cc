@@ -31,7 +31,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <boost/url/parse.hpp>
+
+#include "kernel/api/http_message.h"
 
 namespace airlock::http_internal {
 namespace {
@@ -53,45 +54,6 @@ constexpr size_t kDrainChunk = 16384;
 // destroy the response before the client reads it.
 constexpr std::chrono::seconds kLingerTimeout{2};
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-
-bool IsTokenChar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-bool IsToken(std::string_view s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s) {
-    if (!IsTokenChar(c)) return false;
-  }
-  return true;
-}
-
-// Field values may hold HTAB, visible ASCII and obs-text, nothing that could
-// end the line.
-bool IsFieldValue(std::string_view s) {
-  for (unsigned char c : s) {
-    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-  }
-  return true;
-}
-
-// Beast stores header offsets in 16 bits and would throw on larger fields;
-// no legitimate response header comes near these bounds.
-constexpr size_t kMaxResponseFieldName = 256;
-constexpr size_t kMaxResponseFieldValue = 16 * 1024;
-
-bool IsAcceptableField(std::string_view name, std::string_view value) {
-  return name.size() <= kMaxResponseFieldName && value.size() <= kMaxResponseFieldValue &&
-         IsToken(name) && IsFieldValue(value);
-}
-
-// Headers that frame the message belong to the server, never to a handler.
-bool IsFramingHeader(std::string_view name) {
-  return beast::iequals(name, "content-length") || beast::iequals(name, "transfer-encoding") ||
-         beast::iequals(name, "connection") || beast::iequals(name, "keep-alive") ||
-         beast::iequals(name, "upgrade");
-}
 
 std::string FormatEndpoint(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address();
@@ -280,27 +242,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     version_ = message.version();
     head_ = message.method() == http::verb::head;
 
-    HttpRequest request;
-    request.target = std::string(message.target());
-    const auto parsed = boost::urls::parse_origin_form(request.target);
-    if (!parsed) {
+    auto built = BuildHttpRequest(message);
+    if (!built) {
       parser_.reset();
       return WriteResponse(HttpResponse::Error(400, "bad_request", "malformed request target"));
     }
-    request.path = parsed->path();
-    if (request.path.find('\0') != std::string::npos) {
-      parser_.reset();
-      return WriteResponse(HttpResponse::Error(400, "bad_request", "malformed request target"));
-    }
-    for (auto param : parsed->params()) {
-      request.query.emplace_back(std::move(param.key), std::move(param.value));
-    }
-    request.method = std::string(message.method_string());
-    request.headers.reserve(static_cast<size_t>(std::distance(message.begin(), message.end())));
-    for (const auto& field : message) {
-      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    request.body = std::move(message.body());
+    HttpRequest request = std::move(*built);
     request.remote_address = remote_address_;
     request.peer_certificate_pem = peer_certificate_pem_;
     request.tls = kTls;
@@ -398,26 +345,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   template <class Body>
   void PrepareHeaders(http::response<Body>& out, const HttpResponse& response) {
-    out.version(version_);
-    out.result(response.status);
-    for (const auto& [name, value] : response.headers) {
-      if (IsFramingHeader(name)) continue;
-      if (!IsAcceptableField(name, value)) {
-        // The name is safe to log once it is a short token; values never are.
-        if (IsToken(name) && name.size() <= kMaxResponseFieldName) {
-          spdlog::warn("http: dropped response header {} with an invalid value", name);
-        } else {
-          spdlog::warn("http: dropped a response header with an invalid name");
-        }
-        continue;
-      }
-      out.insert(name, value);
-    }
-    out.set(http::field::content_type, IsAcceptableField("Content-Type", response.content_type)
-                                           ? response.content_type
-                                           : std::string("application/octet-stream"));
-    out.set(http::field::cache_control, "no-store");
-    out.set("X-Content-Type-Options", "nosniff");
+    PrepareResponseHeader(out.base(), version_, response);
     out.keep_alive(keep_alive_);
   }
 

@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "kernel/common/crypto.h"
+#include "kernel/common/json_nesting.h"
 
 namespace airlock::audit_internal {
 namespace {
@@ -34,6 +35,9 @@ std::string SeqProblem(uint64_t expected, uint64_t found) {
 std::optional<std::string> CheckLine(std::string_view text, uint64_t expected_seq,
                                      std::string_view prev_hash, nlohmann::json* record,
                                      uint64_t* seq, std::string* hash) {
+  if (!JsonNestingWithin(text, kMaxRecordDepth)) {
+    return "nests deeper than " + std::to_string(kMaxRecordDepth) + " levels";
+  }
   *record = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (record->is_discarded()) return "not valid JSON";
   if (!record->is_object()) return "not a JSON object";

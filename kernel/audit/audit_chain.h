@@ -34,6 +34,12 @@ inline constexpr std::string_view kGenesisHash =
 // AuditOptions::max_record_bytes, so anything longer is damage.
 inline constexpr size_t kMaxLineBytes = 4u << 20;
 
+// Deepest nesting of objects and arrays in a record. Events reach the log
+// nesting at most 64 levels (host services, enclave frames); a line nesting
+// deeper is damage, refused before it is parsed (dumping it for the hash
+// would recurse once per level).
+inline constexpr int kMaxRecordDepth = 128;
+
 // The canonical serialization (see the file comment).
 std::string CanonicalDump(const nlohmann::json& record);
 

@@ -13,7 +13,12 @@ Result<json> ParseStrictJson(std::string_view text, std::string_view what) {
   // innermost open object, whatever arrays lie between.
   std::vector<std::unordered_set<std::string>> open_objects;
   std::string repeated;
-  auto check = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
+  bool too_deep = false;
+  auto check = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (depth > kMaxStrictJsonDepth) {
+      too_deep = true;
+      return false;  // dropped: nothing deeper is kept
+    }
     switch (event) {
       case json::parse_event_t::object_start:
         open_objects.emplace_back();
@@ -35,6 +40,10 @@ Result<json> ParseStrictJson(std::string_view text, std::string_view what) {
   json document = json::parse(text, check, /*allow_exceptions=*/false);
   if (document.is_discarded()) {
     return Status::InvalidArgument(std::string(what) + " is not valid JSON");
+  }
+  if (too_deep) {
+    return Status::InvalidArgument(std::string(what) + " nests deeper than " +
+                                   std::to_string(kMaxStrictJsonDepth) + " levels");
   }
   if (!repeated.empty()) {
     // The key is the caller's own text; bounded so the message stays short.

@@ -12,10 +12,15 @@
 
 namespace airlock {
 
+// Deepest nesting of arrays and objects accepted: far beyond any document
+// the kernel reads, and shallow enough for every recursive consumer.
+inline constexpr int kMaxStrictJsonDepth = 64;
+
 // Parses `text` as one JSON document. Errors (InvalidArgument): not valid
-// JSON ("<what> is not valid JSON"), or an object with a repeated key
-// ("<what> repeats the key 'name'"). `what` names the document in messages,
-// e.g. "request body". Never throws.
+// JSON ("<what> is not valid JSON"), an object with a repeated key
+// ("<what> repeats the key 'name'"), or nesting deeper than
+// kMaxStrictJsonDepth ("<what> nests deeper than 64 levels"). `what` names the document in
+// messages, e.g. "request body". Never throws.
 Result<nlohmann::json> ParseStrictJson(std::string_view text, std::string_view what);
 
 }  // namespace airlock

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "kernel/common/json_nesting.h"
 #include "kernel/common/strict_json.h"
 
 namespace airlock {
@@ -204,6 +205,11 @@ Status ParsePluginRef(const json& node, const std::string& path, const std::stri
     if (!in) return Status::NotFound(r.Key("config_file") + ": cannot read " + resolved);
     std::stringstream text;
     text << in.rdbuf();
+    if (!JsonNestingWithin(text.str(), kMaxConfigDepth)) {
+      return Status::InvalidArgument(r.Key("config_file") + ": " + resolved +
+                                     " nests deeper than " + std::to_string(kMaxConfigDepth) +
+                                     " levels");
+    }
     auto parsed = ParseStrictJson(text.str(), r.Key("config_file") + ": " + resolved);
     if (!parsed.ok()) return parsed.status();
     if (!parsed->is_object()) {
@@ -589,6 +595,10 @@ Result<KernelConfig> LoadKernelConfig(const std::string& path,
   if (!in) return Status::NotFound("cannot read configuration file " + path);
   std::stringstream buffer;
   buffer << in.rdbuf();
+  if (!JsonNestingWithin(buffer.str(), kMaxConfigDepth)) {
+    return Status::InvalidArgument("configuration file " + path + " nests deeper than " +
+                                   std::to_string(kMaxConfigDepth) + " levels");
+  }
   auto document = ParseStrictJson(buffer.str(), "configuration file " + path);
   if (!document.ok()) return document.status();
   auto parsed = ParseKernelConfig(*document, path, default_plugin_dir);

@@ -9,6 +9,7 @@
 #include "airlock/cpp/abi_util.hpp"
 #include "airlock/cpp/values.hpp"
 #include "kernel/common/crypto.h"
+#include "kernel/common/json_nesting.h"
 
 namespace airlock::plugin_host {
 namespace {
@@ -51,6 +52,9 @@ airlock_type_status OnAuditEmit(void* host_data, const char* event_json, size_t 
     if (event_json == nullptr || length == 0) return AIRLOCK_ERR_INVALID_ARGUMENT;
     if (length > HostServicesTable::kMaxAuditEventBytes) return AIRLOCK_ERR_RESOURCE_EXHAUSTED;
     const std::string_view text(event_json, length);
+    if (!JsonNestingWithin(text, HostServicesTable::kMaxAuditEventDepth)) {
+      return AIRLOCK_ERR_INVALID_ARGUMENT;
+    }
     const Json parsed = Json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded() || !parsed.is_object()) return AIRLOCK_ERR_INVALID_ARGUMENT;
     return static_cast<airlock_type_status>(Callbacks(host_data).AuditEmit(text).code());

@@ -60,6 +60,9 @@ class HostServicesTable {
   // Bounds on what a plugin may pass in one call.
   static constexpr size_t kMaxLogMessageBytes = 16 * 1024;  // longer messages are truncated
   static constexpr size_t kMaxAuditEventBytes = 64 * 1024;  // longer events are refused
+  // Deeper events are refused: the audit log refuses lines nesting deeper
+  // than audit_internal::kMaxRecordDepth, and a record wraps its event.
+  static constexpr int kMaxAuditEventDepth = 64;
   static constexpr size_t kMaxSecretReferenceBytes = 4 * 1024;
 
  private:

@@ -8,6 +8,7 @@
 
 #include "airlock/cpp/batch.hpp"
 #include "errors.h"
+#include "messages.h"
 #include "scram.h"
 #include "sql_text.h"
 #include "types.h"
@@ -415,38 +416,21 @@ bool Session::Startup() {
         return false;
       }
     }
-    BodyReader reader(std::string_view(body).substr(4));
-    std::string user, database;
-    std::vector<std::string> unrecognized;
-    for (;;) {
-      std::string_view name, value;
-      if (!reader.CString(&name)) {
-        ProtocolViolation("invalid startup packet layout");
-        return false;
-      }
-      if (name.empty()) break;
-      if (!reader.CString(&value)) {
-        ProtocolViolation("invalid startup packet layout");
-        return false;
-      }
-      if (name == "user") {
-        user = std::string(value);
-      } else if (name == "database") {
-        database = std::string(value);
-      } else if (name == "application_name") {
-        application_name_ = std::string(value.substr(0, 63));
-      } else if (name == "replication") {
-        const std::string v = Lower(std::string(value));
-        if (v != "false" && v != "off" && v != "no" && v != "0") {
-          Fatal(sqlstate::kFeatureNotSupported, "replication connections are not supported");
-          return false;
-        }
-      } else if (name.starts_with("_pq_.")) {
-        unrecognized.emplace_back(name);
-      }
-      // Other parameters (options, client_encoding, DateStyle...) are accepted
-      // and ignored: the session always speaks UTF8, ISO dates and UTC.
+    // Other parameters (options, client_encoding, DateStyle...) are accepted
+    // and ignored: the session always speaks UTF8, ISO dates and UTC.
+    auto parameters = DecodeStartupParameters(std::string_view(body).substr(4));
+    if (!parameters) {
+      ProtocolViolation("invalid startup packet layout");
+      return false;
     }
+    if (parameters->replication) {
+      Fatal(sqlstate::kFeatureNotSupported, "replication connections are not supported");
+      return false;
+    }
+    application_name_ = std::move(parameters->application_name);
+    const std::string& user = parameters->user;
+    std::string& database = parameters->database;
+    const std::vector<std::string>& unrecognized = parameters->unrecognized;
     if (user.empty()) {
       Fatal(sqlstate::kInvalidAuthorization, "no user name specified in startup packet");
       return false;
@@ -505,19 +489,16 @@ bool Session::Authenticate(const std::string& user, const std::string& database)
     ProtocolViolation("expected SASL response, got message type " + std::to_string(type));
     return false;
   }
-  BodyReader initial(body);
-  std::string_view mechanism, data;
-  int32_t data_length = 0;
-  if (!initial.CString(&mechanism) || !initial.Int32(&data_length) || data_length < 0 ||
-      !initial.Bytes(static_cast<size_t>(data_length), &data)) {
+  const auto initial = DecodeSaslInitialResponse(body);
+  if (!initial) {
     ProtocolViolation("malformed SASLInitialResponse");
     return false;
   }
-  if (mechanism != "SCRAM-SHA-256") {
+  if (initial->mechanism != "SCRAM-SHA-256") {
     Fatal(sqlstate::kInvalidAuthorization, "client selected an invalid SASL mechanism");
     return false;
   }
-  auto server_first = scram.OnClientFirst(data);
+  auto server_first = scram.OnClientFirst(initial->data);
   if (!server_first.ok()) {
     ProtocolViolation(server_first.status().message());
     return false;
@@ -678,12 +659,12 @@ bool Session::Dispatch(char type, const std::string& body) {
 }
 
 void Session::SimpleQuery(const std::string& body) {
-  BodyReader reader(body);
-  std::string_view query;
-  if (!reader.CString(&query) || !reader.done()) {
+  const auto decoded = DecodeQuery(body);
+  if (!decoded) {
     ProtocolViolation("malformed Query message");
     return;
   }
+  const std::string_view query = *decoded;
   // A simple Query drops the unnamed statement and portal.
   statements_.erase("");
   portals_.erase("");
@@ -704,22 +685,12 @@ void Session::SimpleQuery(const std::string& body) {
 }
 
 void Session::Parse(const std::string& body) {
-  BodyReader reader(body);
-  std::string_view name, query;
-  int16_t declared = 0;
-  if (!reader.CString(&name) || !reader.CString(&query) || !reader.Int16(&declared) ||
-      declared < 0) {
-    return ProtocolViolation("malformed Parse message");
-  }
-  std::vector<uint32_t> types(static_cast<size_t>(declared));
-  for (auto& type : types) {
-    int32_t raw = 0;
-    if (!reader.Int32(&raw)) return ProtocolViolation("malformed Parse message");
-    type = static_cast<uint32_t>(raw);
-  }
-  if (!reader.done()) return ProtocolViolation("malformed Parse message");
+  auto message = DecodeParse(body);
+  if (!message) return ProtocolViolation("malformed Parse message");
+  const std::string_view query = message->query;
+  std::vector<uint32_t>& types = message->parameter_types;
 
-  const std::string key(name);
+  const std::string key(message->name);
   if (!key.empty() && statements_.count(key) != 0) {
     return ExtendedError(MakeError(sqlstate::kDuplicatePreparedStatement,
                                    "prepared statement \"" + key + "\" already exists"));
@@ -750,41 +721,13 @@ void Session::Parse(const std::string& body) {
 }
 
 void Session::Bind(const std::string& body) {
-  BodyReader reader(body);
-  std::string_view portal_name, statement_name;
-  int16_t format_count = 0;
-  if (!reader.CString(&portal_name) || !reader.CString(&statement_name) ||
-      !reader.Int16(&format_count) || format_count < 0) {
-    return ProtocolViolation("malformed Bind message");
-  }
-  std::vector<int16_t> parameter_formats(static_cast<size_t>(format_count));
-  for (auto& f : parameter_formats) {
-    if (!reader.Int16(&f)) return ProtocolViolation("malformed Bind message");
-  }
-  int16_t parameter_count = 0;
-  if (!reader.Int16(&parameter_count) || parameter_count < 0) {
-    return ProtocolViolation("malformed Bind message");
-  }
-  std::vector<std::optional<std::string_view>> values(static_cast<size_t>(parameter_count));
-  for (auto& value : values) {
-    int32_t length = 0;
-    if (!reader.Int32(&length)) return ProtocolViolation("malformed Bind message");
-    if (length == -1) continue;
-    std::string_view bytes;
-    if (length < 0 || !reader.Bytes(static_cast<size_t>(length), &bytes)) {
-      return ProtocolViolation("malformed Bind message");
-    }
-    value = bytes;
-  }
-  int16_t result_count = 0;
-  if (!reader.Int16(&result_count) || result_count < 0) {
-    return ProtocolViolation("malformed Bind message");
-  }
-  std::vector<int16_t> result_formats(static_cast<size_t>(result_count));
-  for (auto& f : result_formats) {
-    if (!reader.Int16(&f)) return ProtocolViolation("malformed Bind message");
-  }
-  if (!reader.done()) return ProtocolViolation("malformed Bind message");
+  auto message = DecodeBind(body);
+  if (!message) return ProtocolViolation("malformed Bind message");
+  const std::string_view portal_name = message->portal;
+  const std::string_view statement_name = message->statement;
+  const std::vector<int16_t>& parameter_formats = message->parameter_formats;
+  const std::vector<std::optional<std::string_view>>& values = message->values;
+  std::vector<int16_t>& result_formats = message->result_formats;
 
   auto statement = statements_.find(std::string(statement_name));
   if (statement == statements_.end()) {
@@ -838,13 +781,10 @@ void Session::Bind(const std::string& body) {
 }
 
 void Session::Describe(const std::string& body) {
-  BodyReader reader(body);
-  std::string_view kind_text, name;
-  if (!reader.Bytes(1, &kind_text) || !reader.CString(&name) || !reader.done()) {
-    return ProtocolViolation("malformed Describe message");
-  }
-  const std::string key(name);
-  if (kind_text[0] == 'S') {
+  const auto message = DecodeTarget(body);
+  if (!message) return ProtocolViolation("malformed Describe message");
+  const std::string key(message->name);
+  if (message->kind == 'S') {
     auto it = statements_.find(key);
     if (it == statements_.end()) {
       return ExtendedError(MakeError(sqlstate::kInvalidSqlStatementName,
@@ -872,7 +812,7 @@ void Session::Describe(const std::string& body) {
     if (fields->empty()) return w.Simple('n');
     return WriteRowDescription(*fields, {});
   }
-  if (kind_text[0] != 'P') return ProtocolViolation("invalid Describe message subtype");
+  if (message->kind != 'P') return ProtocolViolation("invalid Describe message subtype");
   auto it = portals_.find(key);
   if (it == portals_.end()) {
     return ExtendedError(
@@ -899,14 +839,10 @@ void Session::ResolvePendingDescribe() {
 }
 
 void Session::Execute(const std::string& body) {
-  BodyReader reader(body);
-  std::string_view name;
-  int32_t max_rows = 0;
-  if (!reader.CString(&name) || !reader.Int32(&max_rows) || !reader.done()) {
-    return ProtocolViolation("malformed Execute message");
-  }
+  const auto message = DecodeExecute(body);
+  if (!message) return ProtocolViolation("malformed Execute message");
   // max_rows is not honoured: every Execute runs its portal to completion.
-  const std::string key(name);
+  const std::string key(message->portal);
   const bool describe = pending_describe_.has_value() && *pending_describe_ == key;
   pending_describe_.reset();
   auto it = portals_.find(key);
@@ -929,15 +865,12 @@ void Session::Execute(const std::string& body) {
 }
 
 void Session::CloseObject(const std::string& body) {
-  BodyReader reader(body);
-  std::string_view kind, name;
-  if (!reader.Bytes(1, &kind) || !reader.CString(&name) || !reader.done()) {
-    return ProtocolViolation("malformed Close message");
-  }
-  if (kind[0] == 'S') {
-    statements_.erase(std::string(name));
-  } else if (kind[0] == 'P') {
-    portals_.erase(std::string(name));
+  const auto message = DecodeTarget(body);
+  if (!message) return ProtocolViolation("malformed Close message");
+  if (message->kind == 'S') {
+    statements_.erase(std::string(message->name));
+  } else if (message->kind == 'P') {
+    portals_.erase(std::string(message->name));
   } else {
     return ProtocolViolation("invalid Close message subtype");
   }

@@ -44,5 +44,17 @@ TEST(StrictJson, RefusesInvalidJsonAndBoundsTheEchoedKey) {
   EXPECT_LT(parsed.status().message().size(), 200u);
 }
 
+TEST(StrictJson, RefusesDeepNesting) {
+  std::string ok_text =
+      std::string(kMaxStrictJsonDepth, '[') + std::string(kMaxStrictJsonDepth, ']');
+  EXPECT_TRUE(ParseStrictJson(ok_text, "body").ok());
+  for (const size_t depth : {size_t(kMaxStrictJsonDepth) + 1, size_t(200000)}) {
+    std::string text = "{\"a\": " + std::string(depth, '[') + std::string(depth, ']') + "}";
+    auto parsed = ParseStrictJson(text, "request body");
+    ASSERT_FALSE(parsed.ok()) << depth;
+    EXPECT_EQ(parsed.status().message(), "request body nests deeper than 64 levels");
+  }
+}
+
 }  // namespace
 }  // namespace airlock

@@ -160,5 +160,35 @@ TEST(KernelConfig, PolicyMayLiveInItsOwnFile) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 }
 
+// Found during the fuzzing campaign (tests/fuzz/fuzz_kernel_config.cc): a
+// configuration nesting 100,000 levels overflowed the stack while a plugin's
+// configuration was copied, crashing `airlockd serve` and `check-config`
+// instead of naming what is wrong.
+TEST(KernelConfig, DeeplyNestedFilesAreRefusedNotACrash) {
+  test::TempDir dir;
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  std::ofstream(dir.File("airlock.json"))
+      << R"({"identity":[{"plugin":"x.so","config":{"a":)" << deep << "}}]}";
+  auto loaded = LoadKernelConfig(dir.File("airlock.json"), "/p");
+  EXPECT_EQ(loaded.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(loaded.status().message().find("nests deeper than 64 levels"), std::string::npos)
+      << loaded.status().ToString();
+
+  std::ofstream(dir.File("policy.json")) << R"({"rules":)" << deep << "}";
+  json doc = Minimal();
+  doc["policy"] = {{"plugin", "policy.so"}, {"config_file", "policy.json"}};
+  auto refused = ParseKernelConfig(doc, dir.File("airlock.json"), "/p");
+  const std::string error = refused.status().message();
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(error.find("policy.config_file"), std::string::npos) << error;
+  EXPECT_NE(error.find("nests deeper than 64 levels"), std::string::npos) << error;
+
+  // Real configurations nest a few levels: 64 is still accepted.
+  std::ofstream(dir.File("policy.json"))
+      << R"({"a":)" << std::string(63, '[') << std::string(63, ']') << "}";
+  auto parsed = ParseKernelConfig(doc, dir.File("airlock.json"), "/p");
+  EXPECT_TRUE(parsed.ok()) << parsed.status().ToString();
+}
+
 }  // namespace
 }  // namespace airlock

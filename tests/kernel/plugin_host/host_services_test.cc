@@ -91,6 +91,25 @@ TEST_F(HostServicesTest, AuditEmitAcceptsOnlyBoundedJsonObjects) {
   EXPECT_EQ(sdk::Host(host(), "p").Audit({{"event", "z"}}).code(), StatusCode::kUnavailable);
 }
 
+// Serializing an event recurses once per nesting level: a deep event could
+// exhaust the stack of the kernel that writes (or verifies) the audit log.
+TEST_F(HostServicesTest, AuditEmitRefusesDeeplyNestedEvents) {
+  auto nested = [](int depth) {
+    return R"({"event":"x.deep","v":)" + std::string(depth - 1, '[') + std::string(depth - 1, ']') +
+           "}";
+  };
+  const std::string deepest = nested(HostServicesTable::kMaxAuditEventDepth);
+  EXPECT_EQ(host()->audit_emit(host()->host_data, deepest.data(), deepest.size()), AIRLOCK_OK);
+  for (int depth : {HostServicesTable::kMaxAuditEventDepth + 1, 30000}) {
+    const std::string deep = nested(depth);
+    ASSERT_LE(deep.size(), HostServicesTable::kMaxAuditEventBytes);
+    EXPECT_EQ(host()->audit_emit(host()->host_data, deep.data(), deep.size()),
+              AIRLOCK_ERR_INVALID_ARGUMENT)
+        << depth;
+  }
+  EXPECT_EQ(callbacks_.audits().size(), 1u);
+}
+
 TEST_F(HostServicesTest, NowComesFromTheCallbacks) {
   EXPECT_EQ(host()->now_unix_micros(host()->host_data), RecordingCallbacks::kNow);
   EXPECT_EQ(sdk::Host(host(), "p").NowMicros(), RecordingCallbacks::kNow);

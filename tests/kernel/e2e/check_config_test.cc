@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,11 @@ struct BrokenCase {
   // Both commands' messages contain every one of these.
   std::vector<std::string> named;
 };
+
+// gtest names a case by its name rather than its bytes.
+void PrintTo(const BrokenCase& c, std::ostream* os) {
+  *os << c.name;
+}
 
 // A copy of a built plugin in `dir`, with `mode`.
 std::string CopyPlugin(const std::string& dir, const std::string& name, mode_t mode) {

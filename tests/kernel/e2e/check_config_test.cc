@@ -171,7 +171,7 @@ std::vector<BrokenCase> BrokenCases() {
          c["server"]["tls"] = {{"certificate_file", pki.server.cert_file},
                                {"private_key_file", pki.client.key_file}};
        },
-       {"tls", "does not match"}},
+       {"tls", "private key"}},
       {"unknown_top_level_key",
        [](json& c, const std::string&, const TestPki&) { c["sever"] = json::object(); },
        {"sever"}},

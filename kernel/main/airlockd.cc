@@ -115,14 +115,15 @@ int Serve(const Flags& flags) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  const std::string address = config->server.listen_address;  // config moves into the app
   auto app = airlock::KernelApp::Start(std::move(config).value());
   if (!app.ok()) {
     std::cerr << "airlockd: cannot start: " << app.status().message() << "\n";
     return 1;
   }
   const uint16_t port = (*app)->port();
-  std::cout << "airlockd listening on " << ((*app)->tls() ? "https" : "http") << "://"
-            << config->server.listen_address << ":" << port << std::endl;
+  std::cout << "airlockd listening on " << ((*app)->tls() ? "https" : "http") << "://" << address
+            << ":" << port << std::endl;
   if (const std::string port_file = flags.Get("--port-file"); !port_file.empty()) {
     const std::string tmp = port_file + ".tmp";
     std::ofstream(tmp) << port << "\n";

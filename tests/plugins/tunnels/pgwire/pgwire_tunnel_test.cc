@@ -871,7 +871,8 @@ TEST_F(PgwireTunnelTest, CheckConfigLoadsTlsFilesButBindsNothing) {
   text = config.dump();
   ErrorHolder mismatch;
   EXPECT_NE(plugin_->info().check_config(text.data(), text.size(), mismatch.get()), AIRLOCK_OK);
-  EXPECT_NE(mismatch.message().find("does not match"), std::string::npos) << mismatch.message();
+  // OpenSSL refuses the key itself ("key values mismatch") or the pair ("does not match").
+  EXPECT_NE(mismatch.message().find("match"), std::string::npos) << mismatch.message();
 }
 
 // ---------------------------------------------------------------------------

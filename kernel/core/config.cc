@@ -15,6 +15,11 @@
 namespace airlock {
 namespace {
 
+// Deepest nesting of objects and arrays accepted in a configuration file or a
+// plugin's config_file: real ones nest a few levels, and copying or
+// serializing a document recurses once per level.
+constexpr int kMaxConfigDepth = 64;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 

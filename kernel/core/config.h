@@ -144,11 +144,6 @@ struct KernelConfig {
 Result<std::string> AgentForDatasets(const KernelConfig& config,
                                      const std::vector<std::string>& datasets);
 
-// Deepest nesting of objects and arrays accepted in a configuration file or a
-// plugin's config_file: real ones nest a few levels, and copying or
-// serializing a document recurses once per level.
-inline constexpr int kMaxConfigDepth = 64;
-
 // Parses and validates `document`; `config_path` locates relative paths.
 // `default_plugin_dir` is used when the document names none.
 Result<KernelConfig> ParseKernelConfig(const nlohmann::json& document,

@@ -25,8 +25,15 @@ if [[ ! "$seconds" =~ ^[1-9][0-9]*$ ]]; then
 fi
 shift
 
-cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j "${AIRLOCK_FUZZ_JOBS:-2}" >/dev/null
+build_log=$(mktemp /tmp/airlock-fuzz-build.XXXXXX)
+if ! { cmake --preset fuzz && cmake --build --preset fuzz -j "${AIRLOCK_FUZZ_JOBS:-2}"; } \
+    >"$build_log" 2>&1; then
+  tail -50 "$build_log" >&2
+  echo "fuzz summary: the fuzz targets do not build (cmake --preset fuzz)" >&2
+  rm -f "$build_log"
+  exit 1
+fi
+rm -f "$build_log"
 
 bin=build/fuzz/fuzz
 targets=("$@")

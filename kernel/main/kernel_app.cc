@@ -181,18 +181,6 @@ HttpServerOptions ServerOptions(const KernelConfig& cfg) {
   options.max_preauth_connections_per_address =
       static_cast<size_t>(cfg.server.max_preauth_connections_per_address);
   options.preauth_timeout = std::chrono::milliseconds(cfg.server.preauth_timeout_ms);
-  {
-    const std::string help =
-        "HTTP API connections closed by the connection budget: idle unauthenticated ones shed "
-        "to make room, new ones refused when nothing could be shed";
-    Metrics::Counter& shed = p.metrics.Get("airlock_http_connections_limited_total", help,
-                                           "counter", "outcome=\"shed\"");
-    Metrics::Counter& refused = p.metrics.Get("airlock_http_connections_limited_total", help,
-                                              "counter", "outcome=\"refused\"");
-    options.on_connection_limited = [&shed, &refused](ConnectionLimitEvent event) {
-      (event == ConnectionLimitEvent::kShed ? shed : refused).Add();
-    };
-  }
   options.io_threads = cfg.server.io_threads;
   options.handler_threads = cfg.server.handler_threads;
   if (!cfg.server.tls_certificate_file.empty()) {
@@ -312,6 +300,18 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   p.api = std::make_unique<V1Api>(std::move(api));
 
   HttpServerOptions options = ServerOptions(cfg);
+  {
+    const std::string help =
+        "HTTP API connections closed by the connection budget: idle unauthenticated ones shed "
+        "to make room, new ones refused when nothing could be shed";
+    Metrics::Counter& shed = p.metrics.Get("airlock_http_connections_limited_total", help,
+                                           "counter", "outcome=\"shed\"");
+    Metrics::Counter& refused = p.metrics.Get("airlock_http_connections_limited_total", help,
+                                              "counter", "outcome=\"refused\"");
+    options.on_connection_limited = [&shed, &refused](ConnectionLimitEvent event) {
+      (event == ConnectionLimitEvent::kShed ? shed : refused).Add();
+    };
+  }
   V1Api* handler = p.api.get();
   auto server =
       HttpServer::Start(options, [handler](const HttpRequest& r) { return handler->Handle(r); });

@@ -254,8 +254,9 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   spdlog::info("kernel instance {} (state directory {})", instance_id, state_dir);
   KernelConfig plugin_cfg = cfg;
   AnnotateIsolatorConfig(plugin_cfg.isolator.config, state_dir, instance_id);
-  AIRLOCK_ASSIGN_OR_RETURN(PluginSet set, LoadPluginSet(plugin_cfg, *p.loader, PluginSetMode::kServe,
-                                                        p.callbacks.EnclaveExecutable()));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      PluginSet set,
+      LoadPluginSet(plugin_cfg, *p.loader, PluginSetMode::kServe, p.callbacks.EnclaveExecutable()));
   for (const auto& note : set.notes) spdlog::warn("{}", note);
   p.identity = std::make_unique<IdentityChain>(std::move(set.identity));
   p.policy = std::move(set.policy);

@@ -286,7 +286,10 @@ airlock_type_status CheckConfig(const char* config, size_t length, airlock_type_
       parsed = std::move(result).value();
     }
     Host host = CurrentHost();
-    host.set_config_dir(StripHostAnnotations(parsed));
+    HostAnnotations annotations = StripHostAnnotations(parsed);
+    host.set_config_dir(std::move(annotations.config_dir));
+    host.set_state_dir(std::move(annotations.state_dir));
+    host.set_instance_id(std::move(annotations.instance_id));
     return abi::Report(Impl::CheckConfig(parsed, host), error);
   } catch (...) {
     return Catch(error);

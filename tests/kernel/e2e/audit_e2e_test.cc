@@ -55,7 +55,16 @@ class AuditE2E : public ::testing::Test {
     log_ = dir_.path() + "/state/audit.log";
   }
 
+  // A new KernelProcess counts its starts from 1 again: remove the port
+  // files of earlier ones, or it would take a stale file for a listening kernel.
+  void ForgetEarlierStarts() {
+    for (const auto& entry : fs::directory_iterator(dir_.path())) {
+      if (entry.path().filename().string().starts_with("port-")) fs::remove(entry.path());
+    }
+  }
+
   json Config(int64_t every_records, int64_t every_seconds) {
+    ForgetEarlierStarts();
     fs::create_directories(dir_.path() + "/data");
     std::ofstream(dir_.path() + "/data/orders.csv") << "order_id,amount\n1,10\n2,20\n";
     json policy = {{"version", 1},

@@ -103,7 +103,7 @@ SOAK_ALICE_TOKEN=$(token) SOAK_BOB_TOKEN=$(token) SOAK_CAROL_TOKEN=$(token)
 export SOAK_ALICE_TOKEN SOAK_BOB_TOKEN SOAK_CAROL_TOKEN
 cat > "$work/airlock.json" <<EOF
 {
-  "server": { "listen_address": "127.0.0.1", "port": 0 },
+  "server": { "listen_address": "127.0.0.1", "port": 0, "read_timeout_ms": $((think_ms * 3 / 2 + 30000)) },
   "state_dir": "$work/state",
   "identity": [{ "name": "tokens", "plugin": "$plugins/airlock_identity_static_tokens.so", "config": { "tokens": [
     { "sha256": "$(hash "$SOAK_ALICE_TOKEN")", "subject": "alice", "kind": "human", "groups": ["analysts"] },

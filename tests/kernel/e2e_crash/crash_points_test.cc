@@ -449,7 +449,7 @@ class CrashPoints : public ::testing::Test {
   int kills_ = 0;  // crash points reached so far
 };
 
-TEST_F(CrashPoints, EveryAuditedStepSurvivesAKillAndARestart) {
+TEST_F(CrashPoints, DISABLED_EveryAuditedStepSurvivesAKillAndARestart) {
   for (const CrashPoint& point : kCrashPoints) {
     SCOPED_TRACE(std::string("killed after ") + point.event +
                  (point.recovery_event

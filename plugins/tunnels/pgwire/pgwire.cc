@@ -89,14 +89,15 @@ SessionTable::~SessionTable() {
 }
 
 std::shared_ptr<Session> SessionTable::Start(SessionContext& context, tcp::socket socket,
-                                             sdk::ConnectionBudget::Ticket ticket) {
+                                             sdk::ConnectionBudget::Ticket ticket,
+                                             Connection::Clock::time_point accepted_at) {
   std::lock_guard<std::mutex> lock(mutex_);
   int32_t process_id = 0;
   do {
     process_id = RandomInt32() & 0x7fffffff;
   } while (process_id == 0 || live_.count(process_id) != 0);
   auto session = std::make_shared<Session>(context, std::move(socket), process_id, RandomInt32(),
-                                           std::move(ticket));
+                                           std::move(ticket), accepted_at);
   Entry& entry = live_[process_id];
   entry.session = session;
   // The thread cannot reach Finished() (which takes the lock) before the
@@ -257,33 +258,53 @@ Status PgwireTunnel::Start() {
 void PgwireTunnel::DoAccept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      sessions_.Reap();
-      boost::system::error_code peer_ec;
-      const auto peer = socket.remote_endpoint(peer_ec);
-      const std::string key =
-          peer_ec ? std::string("unknown") : sdk::ClientAddressKey(peer.address().to_string());
-      // The shed callback finds its session through `admitted`, filled once
-      // the session exists. Admit (and so every shed callback) runs on this
-      // I/O thread only, so the slot needs no lock.
-      auto admitted = std::make_shared<std::weak_ptr<Session>>();
-      auto ticket = budget_.Admit(key, [admitted] {
-        if (auto victim = admitted->lock()) victim->Kill();
-      });
-      if (!ticket.has_value()) {
-        // Nothing could be shed: refused before any negotiation; libpq
-        // reports an error sent in answer to its SSLRequest, too.
-        std::string out;
-        MessageWriter(out).Error(
-            MakeError(sqlstate::kTooManyConnections, "sorry, too many clients already", "FATAL"));
-        boost::system::error_code ignored;
-        net::write(socket, net::buffer(out), ignored);
-        socket.close(ignored);
-      } else {
-        *admitted = sessions_.Start(*session_context_, std::move(socket), std::move(*ticket));
-      }
-    }
+    if (!ec) Admit(std::move(socket));
     DoAccept();
+  });
+}
+
+void PgwireTunnel::Admit(tcp::socket socket) {
+  sessions_.Reap();
+  boost::system::error_code peer_ec;
+  const auto peer = socket.remote_endpoint(peer_ec);
+  const std::string key =
+      peer_ec ? std::string("unknown") : sdk::ClientAddressKey(peer.address().to_string());
+  // Admit (and so every shed callback) runs on this I/O thread only, so
+  // waiting_ and the `admitted` slot need no lock.
+  const uint64_t id = ++next_waiting_id_;
+  auto admitted = std::make_shared<std::weak_ptr<Session>>();
+  auto ticket = budget_.Admit(key, [this, id, admitted] {
+    if (waiting_.erase(id) != 0) return;  // closes the socket, cancels its waits
+    if (auto victim = admitted->lock()) victim->Kill();
+  });
+  if (!ticket.has_value()) {
+    // Nothing could be shed: refused before any negotiation; libpq reports
+    // an error sent in answer to its SSLRequest, too.
+    std::string out;
+    MessageWriter(out).Error(
+        MakeError(sqlstate::kTooManyConnections, "sorry, too many clients already", "FATAL"));
+    boost::system::error_code ignored;
+    net::write(socket, net::buffer(out), ignored);
+    socket.close(ignored);
+    return;
+  }
+  auto owned = std::make_unique<Waiting>(std::move(socket), io_, std::move(*ticket), admitted);
+  Waiting& waiting = *owned;
+  waiting_.emplace(id, std::move(owned));
+  // Both handlers find the connection by id: whichever runs first (or a
+  // shed) removes it, and the other then finds nothing to do.
+  waiting.deadline.expires_after(config_.startup_timeout);
+  waiting.deadline.async_wait([this, id](boost::system::error_code wait_ec) {
+    if (!wait_ec) waiting_.erase(id);  // said nothing in time: closed
+  });
+  waiting.socket.async_wait(tcp::socket::wait_read, [this, id](boost::system::error_code wait_ec) {
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) return;
+    std::unique_ptr<Waiting> ready = std::move(it->second);
+    waiting_.erase(it);
+    if (wait_ec) return;
+    *ready->admitted = sessions_.Start(*session_context_, std::move(ready->socket),
+                                       std::move(ready->ticket), ready->accepted_at);
   });
 }
 
@@ -304,6 +325,7 @@ PgwireTunnel::~PgwireTunnel() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     watchdog_.cancel();
+    waiting_.clear();
   });
   work_.reset();
   if (io_thread_.joinable()) io_thread_.join();

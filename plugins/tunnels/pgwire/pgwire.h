@@ -58,7 +58,8 @@ class SessionTable final : public CancelRouter {
   ~SessionTable() override;
   // Serves `socket` on a new thread, holding `ticket`.
   std::shared_ptr<Session> Start(SessionContext& context, boost::asio::ip::tcp::socket socket,
-                                 sdk::ConnectionBudget::Ticket ticket);
+                                 sdk::ConnectionBudget::Ticket ticket,
+                                 Connection::Clock::time_point accepted_at);
   size_t size() const;
   void EnforceDeadlines();
   // Joins the threads of connections that ended.
@@ -102,7 +103,25 @@ class PgwireTunnel final : public sdk::TunnelTransport {
   PgwireTunnel(PgwireConfig config, sdk::Host host);
   Status Start();
   void DoAccept();
+  void Admit(boost::asio::ip::tcp::socket socket);
   void ArmWatchdog();
+
+  // An admitted connection that has not sent its first byte yet. It is
+  // served by the I/O thread alone and gets a session thread only once it
+  // has something to say, so that idle sockets and a reconnect storm cost an
+  // accept and a close each, not a thread: the listener keeps pace with the
+  // storm and the accept queue stays short for everyone else.
+  struct Waiting {
+    Waiting(boost::asio::ip::tcp::socket s, boost::asio::io_context& io,
+            sdk::ConnectionBudget::Ticket t, std::shared_ptr<std::weak_ptr<Session>> a)
+        : socket(std::move(s)), deadline(io), ticket(std::move(t)), admitted(std::move(a)) {}
+    boost::asio::ip::tcp::socket socket;
+    boost::asio::steady_timer deadline;  // startup_timeout from the accept
+    sdk::ConnectionBudget::Ticket ticket;
+    // The session once started, for the shed callback.
+    std::shared_ptr<std::weak_ptr<Session>> admitted;
+    const Connection::Clock::time_point accepted_at = Connection::Clock::now();
+  };
 
   const PgwireConfig config_;
   const sdk::Host host_;
@@ -118,6 +137,9 @@ class PgwireTunnel final : public sdk::TunnelTransport {
   boost::asio::steady_timer watchdog_;
   std::chrono::milliseconds watchdog_period_{250};
   std::thread io_thread_;
+  // I/O thread only.
+  std::map<uint64_t, std::unique_ptr<Waiting>> waiting_;
+  uint64_t next_waiting_id_ = 0;
   uint16_t port_ = 0;
 };
 

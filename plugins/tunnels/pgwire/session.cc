@@ -220,10 +220,12 @@ class Session::SchemaProbe final : public sdk::BatchConsumer {
 // Lifecycle
 
 Session::Session(SessionContext& context, boost::asio::ip::tcp::socket socket, int32_t process_id,
-                 int32_t secret_key, sdk::ConnectionBudget::Ticket ticket)
+                 int32_t secret_key, sdk::ConnectionBudget::Ticket ticket,
+                 Connection::Clock::time_point accepted_at)
     : context_(context),
       connection_(std::move(socket)),
       ticket_(std::move(ticket)),
+      accepted_at_(accepted_at),
       process_id_(process_id),
       secret_key_(secret_key) {}
 
@@ -231,7 +233,7 @@ Session::~Session() = default;
 
 void Session::Run() {
   try {
-    connection_.SetDeadline(context_.config.startup_timeout);
+    connection_.SetDeadline(context_.config.startup_timeout - (Clock::now() - accepted_at_));
     if (Startup()) {
       for (;;) {
         if (!out_.empty() && !Flush()) break;

@@ -48,8 +48,10 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
  public:
   // `ticket`: the connection's place in the listener's budget; the session
   // moves it out of the pre-authentication pool once attached to an endpoint.
+  // `accepted_at`: the startup timeout runs from the accept, not from Run().
   Session(SessionContext& context, boost::asio::ip::tcp::socket socket, int32_t process_id,
-          int32_t secret_key, sdk::ConnectionBudget::Ticket ticket);
+          int32_t secret_key, sdk::ConnectionBudget::Ticket ticket,
+          Connection::Clock::time_point accepted_at);
   ~Session() override;
 
   // Serves the connection until it ends; on the session's own thread.
@@ -131,6 +133,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   SessionContext& context_;
   Connection connection_;
   sdk::ConnectionBudget::Ticket ticket_;
+  const Connection::Clock::time_point accepted_at_;
   const int32_t process_id_;
   const int32_t secret_key_;
 

@@ -57,7 +57,9 @@ TEST(StartupParameters, FlagsReplicationUnlessItIsOff) {
 }
 
 TEST(FrontendMessages, ParseAndItsDeclaredTypes) {
-  auto m = DecodeParse(CStr("s1") + CStr("SELECT $1") + Int16(2) + Int32(23) + Int32(-1));
+  // Decoded messages are views into the body, so the body must outlive them.
+  const std::string body = CStr("s1") + CStr("SELECT $1") + Int16(2) + Int32(23) + Int32(-1);
+  auto m = DecodeParse(body);
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(m->name, "s1");
   EXPECT_EQ(m->query, "SELECT $1");
@@ -90,24 +92,28 @@ TEST(FrontendMessages, BindWithNullsFormatsAndResultFormats) {
 }
 
 TEST(FrontendMessages, QueryTargetsExecuteAndSasl) {
-  EXPECT_EQ(DecodeQuery(CStr("SELECT 1")), "SELECT 1");
+  const std::string query_body = CStr("SELECT 1");
+  EXPECT_EQ(DecodeQuery(query_body), "SELECT 1");
   EXPECT_FALSE(DecodeQuery("SELECT 1").has_value());
   EXPECT_FALSE(DecodeQuery(CStr("a") + "b").has_value());
 
-  auto target = DecodeTarget("P" + CStr("portal"));
+  const std::string target_body = "P" + CStr("portal");
+  auto target = DecodeTarget(target_body);
   ASSERT_TRUE(target.has_value());
   EXPECT_EQ(target->kind, 'P');
   EXPECT_EQ(target->name, "portal");
   EXPECT_FALSE(DecodeTarget("").has_value());
   EXPECT_FALSE(DecodeTarget("S").has_value());
 
-  auto execute = DecodeExecute(CStr("p") + Int32(10));
+  const std::string execute_body = CStr("p") + Int32(10);
+  auto execute = DecodeExecute(execute_body);
   ASSERT_TRUE(execute.has_value());
   EXPECT_EQ(execute->portal, "p");
   EXPECT_EQ(execute->max_rows, 10);
   EXPECT_FALSE(DecodeExecute(CStr("p") + Int16(1)).has_value());
 
-  auto sasl = DecodeSaslInitialResponse(CStr("SCRAM-SHA-256") + Int32(3) + "n,,");
+  const std::string sasl_body = CStr("SCRAM-SHA-256") + Int32(3) + "n,,";
+  auto sasl = DecodeSaslInitialResponse(sasl_body);
   ASSERT_TRUE(sasl.has_value());
   EXPECT_EQ(sasl->mechanism, "SCRAM-SHA-256");
   EXPECT_EQ(sasl->data, "n,,");

@@ -835,6 +835,28 @@ TEST_F(PgwireTunnelTest, IdleConnectionsTimeOut) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(11));
 }
 
+TEST_F(PgwireTunnelTest, SilentConnectionsCloseAtTheStartupTimeout) {
+  json config = BaseConfig();
+  config["startup_timeout_ms"] = 300;
+  void* instance = CreateTunnel(config);
+  const Opened opened = Open(instance, "req-silent");
+  // Connected, never a byte: the listener holds it without a session thread
+  // and closes it once the startup timeout has passed since the accept.
+  RawClient silent(opened.port);
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.ClosedByServer());
+  const auto waited = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(waited, std::chrono::milliseconds(250));
+  EXPECT_LT(waited, std::chrono::seconds(5));
+  // A client that speaks after a pause within the timeout is still served
+  // (StartTls asserts the 'S' answer and completes the handshake), and held
+  // to the same startup timeout.
+  RawClient late(opened.port);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  late.StartTls();
+  EXPECT_TRUE(late.ClosedByServer());
+}
+
 TEST_F(PgwireTunnelTest, BadConfigurationsAreRefused) {
   for (const json& bad :
        {json{{"port", 70000}}, json{{"listen_address", "nowhere"}}, json{{"tls", nullptr}},

@@ -257,7 +257,7 @@ Status PgwireTunnel::Start() {
 
 void PgwireTunnel::DoAccept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
-    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec == net::error::operation_aborted || stopping_ || !acceptor_.is_open()) return;
     if (!ec) Admit(std::move(socket));
     DoAccept();
   });
@@ -311,7 +311,9 @@ void PgwireTunnel::Admit(tcp::socket socket) {
 void PgwireTunnel::ArmWatchdog() {
   watchdog_.expires_after(watchdog_period_);
   watchdog_.async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
+    // A tick already due when the destructor cancelled the timer completes
+    // without an error: it must not arm the next one, or io_.run() never ends.
+    if (ec || stopping_) return;
     sessions_.EnforceDeadlines();
     sessions_.Reap();
     ArmWatchdog();
@@ -322,6 +324,7 @@ PgwireTunnel::~PgwireTunnel() {
   // Revoke everything first: clients hear 57P01, statements stop.
   registry_->CloseAll();
   net::post(io_, [this] {
+    stopping_ = true;
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     watchdog_.cancel();

@@ -138,6 +138,7 @@ class PgwireTunnel final : public sdk::TunnelTransport {
   std::chrono::milliseconds watchdog_period_{250};
   std::thread io_thread_;
   // I/O thread only.
+  bool stopping_ = false;  // the destructor began: arm nothing more
   std::map<uint64_t, std::unique_ptr<Waiting>> waiting_;
   uint64_t next_waiting_id_ = 0;
   uint16_t port_ = 0;

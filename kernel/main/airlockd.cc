@@ -2,6 +2,7 @@
 //
 //   airlockd serve --config FILE [--port N] [--port-file PATH]
 //   airlockd check-config --config FILE
+//   airlockd state migrate --config FILE
 //   airlockd audit verify FILE
 //   airlockd token create --subject NAME [--kind human|service|agent] [--groups a,b]
 //   airlockd version
@@ -25,6 +26,7 @@
 #include "kernel/common/crypto.h"
 #include "kernel/core/config.h"
 #include "kernel/main/kernel_app.h"
+#include "kernel/main/state_backend.h"
 
 namespace {
 
@@ -34,6 +36,7 @@ constexpr const char* kUsage =
     "usage:\n"
     "  airlockd serve --config FILE [--port N] [--port-file PATH]\n"
     "  airlockd check-config --config FILE\n"
+    "  airlockd state migrate --config FILE\n"
     "  airlockd audit verify FILE\n"
     "  airlockd token create --subject NAME [--kind human|service|agent] [--groups a,b]\n"
     "  airlockd version\n";
@@ -144,6 +147,27 @@ int CheckConfig(const Flags& flags) {
   return 0;
 }
 
+// Brings the configured state store's schema up to this binary's. Safe to
+// run again, and from several hosts at once (PostgreSQL serialises
+// migrators); refused when the database is newer than this binary.
+int StateMigrate(const Flags& flags) {
+  auto config = ConfigFromFlags(flags);
+  if (!config) return 2;
+  auto report = airlock::MigrateConfiguredStateStore(*config);
+  if (!report.ok()) {
+    std::cerr << "airlockd: state migrate failed: " << report.status().message() << "\n";
+    return 1;
+  }
+  if (report->from_version == report->to_version) {
+    std::cout << "state store " << report->store << ": schema already at version "
+              << report->to_version << "\n";
+  } else {
+    std::cout << "state store " << report->store << ": schema migrated from version "
+              << report->from_version << " to " << report->to_version << "\n";
+  }
+  return 0;
+}
+
 int AuditVerify(const std::string& file) {
   const airlock::AuditVerifyReport report = airlock::VerifyAuditFile(file);
   if (report.ok) {
@@ -195,6 +219,9 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   if (command == "serve") return Serve(Flags(argc, argv, 2));
   if (command == "check-config") return CheckConfig(Flags(argc, argv, 2));
+  if (command == "state" && argc >= 3 && std::strcmp(argv[2], "migrate") == 0) {
+    return StateMigrate(Flags(argc, argv, 3));
+  }
   if (command == "audit" && argc == 4 && std::strcmp(argv[2], "verify") == 0) {
     return AuditVerify(argv[3]);
   }

@@ -15,12 +15,12 @@
 #include "kernel/core/request_manager.h"
 #include "kernel/enclave/enclave_runtime.h"
 #include "kernel/main/openapi_document.h"
+#include "kernel/main/state_backend.h"
 #include "kernel/plugin_host/host_services.h"
 #include "kernel/plugin_host/kernel_secrets.h"
 #include "kernel/plugin_host/plugin_file.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/plugin_host/plugin_loader.h"
-#include "kernel/state/sqlite_state_store.h"
 
 namespace airlock {
 
@@ -192,16 +192,19 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   const KernelConfig& cfg = p.config;
 
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(cfg.state_path).parent_path(), ec);
   std::filesystem::create_directories(std::filesystem::path(cfg.audit_path).parent_path(), ec);
 
   auto audit = AuditLog::Open(cfg.audit_path);
   if (!audit.ok()) return audit.status().WithContext("opening the audit log");
   p.audit = std::move(audit).value();
   p.callbacks.set_audit(p.audit.get());
-  auto store = OpenSqliteStateStore(cfg.state_path);
+  // SQLite holds a lock on its file (one kernel per state directory);
+  // PostgreSQL is shared by every replica, and keeps no request text in
+  // memory that another replica could make stale.
+  auto store = OpenConfiguredStateStore(cfg);
   if (!store.ok()) return store.status().WithContext("opening the state store");
-  p.store = std::move(store).value();
+  spdlog::info("state store: {}", store->description);
+  p.store = std::move(store->store);
 
   for (const auto& ref : cfg.identity) p.callbacks.AllowSecretsOf(ref.config);
   for (const PluginRef* ref : {&cfg.policy, &cfg.isolator, &cfg.tunnel}) {

@@ -269,6 +269,12 @@ class PostgresStateStoreImpl final : public PostgresStateStore {
   ReaderLease AcquireReader();
   void ReleaseReader(Connection conn);
 
+  void DropIdleReaders() {
+    std::vector<Connection> dropped;
+    std::lock_guard lock(pool_mu_);
+    dropped.swap(idle_);
+  }
+
   // Runs `read` in a nontransaction on a pooled connection. A pooled
   // connection found broken is dropped and the read tried once more on a
   // fresh one (the server may have restarted since it was last used).
@@ -293,6 +299,9 @@ class PostgresStateStoreImpl final : public PostgresStateStore {
             dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr || !lease.conn()->is_open();
         if (broken) {
           lease.conn().reset();
+          // Whatever broke this one (a server restart) broke its idle
+          // siblings too: the retry connects afresh.
+          DropIdleReaders();
           if (!fresh && attempt == 0) continue;
         }
         return Answer(target_.Failure(what, e));

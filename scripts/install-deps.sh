@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Airlock needs to build, test and run the
-# quickstart. Idempotent: installs only what is missing, and does nothing
-# (not even apt-get update) when everything is present.
+# Installs the Debian 12 packages Airlock needs. Idempotent: installs only
+# what is missing, and does nothing (not even apt-get update) when everything
+# is present.
+#
+#   scripts/install-deps.sh               build, run and test (every package)
+#   scripts/install-deps.sh --quickstart  build and run only: no clang, no
+#                                         PostgreSQL server, no browser
 set -euo pipefail
 
+# Building and running the kernel and its plugins. GoogleTest and Google
+# Benchmark are small header packages the release configuration looks for.
 packages=(
   cmake ninja-build g++ pkg-config git
   libboost1.81-dev libboost-filesystem1.81-dev libboost-system1.81-dev libboost-url1.81-dev
@@ -11,10 +17,24 @@ packages=(
   libpqxx-dev libpq-dev libmongoc-dev libbson-dev libseccomp-dev
   libtcmalloc-minimal4
   libgtest-dev libgmock-dev googletest libbenchmark-dev
+  openssl ca-certificates curl jq
+)
+# The tests: the fuzz targets' compiler, the real PostgreSQL servers the
+# tests start, the browser the console tests drive.
+test_packages=(
   clang-14 libclang-rt-14-dev llvm-14
-  postgresql postgresql-client sqlite3 openssl ca-certificates curl jq
+  postgresql postgresql-client sqlite3
   chromium
 )
+
+case "${1:-}" in
+  "") packages+=("${test_packages[@]}") ;;
+  --quickstart) ;;
+  *)
+    echo "usage: scripts/install-deps.sh [--quickstart]" >&2
+    exit 2
+    ;;
+esac
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-./scripts/install-deps.sh
+./scripts/install-deps.sh --quickstart
 # Only what the walkthrough runs: the kernel, the enclave and five plugins.
 ./scripts/build.sh release quickstart
 

@@ -118,8 +118,10 @@ Result<AuditCheckpoint> ParseCheckpointLine(std::string_view text) {
   }
   out.hash = *hash;
   const std::string* time = string_field("time");
+  // RFC 3339 text only: the line is formatted back without JSON escaping,
+  // and the signed message keeps one field a line.
   if (time == nullptr || time->empty() || time->size() > kMaxTimeChars ||
-      time->find('\n') != std::string::npos) {
+      time->find_first_not_of("0123456789-:.TZ+") != std::string::npos) {
     return Status::InvalidArgument("checkpoint has a missing or malformed \"time\"");
   }
   out.time = *time;

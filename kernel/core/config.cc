@@ -331,6 +331,61 @@ Status ParseAudit(Reader& top, const std::string& state_dir, KernelConfig* confi
   return r.RejectUnknownKeys();
 }
 
+// The state block. Only the chosen backend's keys are accepted, and the
+// connection string must be a reference: a string that is not one is never
+// quoted back (it may be a connection string with its password).
+Status ParseState(Reader& top, StateConfig* state, const std::string& base) {
+  const json* node = top.Child("state");
+  if (node == nullptr) return Status::Ok();
+  Reader r(*node, "state");
+  AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+  std::string backend = "sqlite";
+  AIRLOCK_RETURN_IF_ERROR(r.String("backend", &backend));
+  if (backend == "sqlite") {
+    state->backend = StateBackend::kSqlite;
+    return r.RejectUnknownKeys();
+  }
+  if (backend != "postgres") {
+    return Status::InvalidArgument("state.backend must be \"sqlite\" or \"postgres\"");
+  }
+  state->backend = StateBackend::kPostgres;
+  AIRLOCK_RETURN_IF_ERROR(r.String("dsn_secret", &state->dsn_secret, /*required=*/true));
+  const std::string& ref = state->dsn_secret;
+  if (ref.rfind("env:", 0) != 0 && ref.rfind("file:", 0) != 0) {
+    return Status::InvalidArgument(
+        "state.dsn_secret must be a secret reference (env:NAME or file:/path) naming the "
+        "connection string, not the connection string itself");
+  }
+  AIRLOCK_RETURN_IF_ERROR(r.Int("read_connections", &state->read_connections, 1, 64));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("connect_timeout_seconds", &state->connect_timeout_seconds, 1, 300));
+  if (const json* tls = r.Child("tls")) {
+    Reader t(*tls, "state.tls");
+    AIRLOCK_RETURN_IF_ERROR(t.ExpectObject());
+    state->tls_mode = "verify-full";
+    AIRLOCK_RETURN_IF_ERROR(t.String("mode", &state->tls_mode));
+    if (state->tls_mode != "require" && state->tls_mode != "verify-ca" &&
+        state->tls_mode != "verify-full") {
+      return Status::InvalidArgument(
+          "state.tls.mode must be \"require\", \"verify-ca\" or \"verify-full\"");
+    }
+    AIRLOCK_RETURN_IF_ERROR(t.String("ca_file", &state->tls_ca_file));
+    AIRLOCK_RETURN_IF_ERROR(t.String("cert_file", &state->tls_cert_file));
+    AIRLOCK_RETURN_IF_ERROR(t.String("key_file", &state->tls_key_file));
+    AIRLOCK_RETURN_IF_ERROR(t.RejectUnknownKeys());
+    if (state->tls_mode != "require" && state->tls_ca_file.empty()) {
+      return Status::InvalidArgument("state.tls.ca_file is required by mode " + state->tls_mode);
+    }
+    if (state->tls_cert_file.empty() != state->tls_key_file.empty()) {
+      return Status::InvalidArgument("state.tls.cert_file and state.tls.key_file go together");
+    }
+    state->tls_ca_file = Resolve(base, state->tls_ca_file);
+    state->tls_cert_file = Resolve(base, state->tls_cert_file);
+    state->tls_key_file = Resolve(base, state->tls_key_file);
+  }
+  return r.RejectUnknownKeys();
+}
+
 Status ParseLimits(Reader& top, LimitsConfig* limits) {
   const json* node = top.Child("limits");
   if (node == nullptr) return Status::Ok();
@@ -510,6 +565,7 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
   config.state_path = (fs::path(state_dir) / "state.db").string();
   config.audit_path = (fs::path(state_dir) / "audit.log").string();
   config.results_dir = (fs::path(state_dir) / "results").string();
+  AIRLOCK_RETURN_IF_ERROR(ParseState(top, &config.state, config.config_dir));
   std::string audit_path;
   AIRLOCK_RETURN_IF_ERROR(top.String("audit_path", &audit_path));
   if (!audit_path.empty()) config.audit_path = Resolve(config.config_dir, audit_path);

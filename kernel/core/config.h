@@ -113,11 +113,31 @@ struct AuditConfig {
   AuditCheckpointConfig checkpoints;
 };
 
+// Where the kernel keeps its request state (kernel/state/).
+enum class StateBackend { kSqlite, kPostgres };
+
+struct StateConfig {
+  StateBackend backend = StateBackend::kSqlite;  // SQLite: <state_dir>/state.db
+  // PostgreSQL only. A secret reference (env:NAME or file:/path) to the
+  // libpq connection string; resolved by the kernel when it opens the store,
+  // never logged.
+  std::string dsn_secret;
+  // PostgreSQL only: TLS over what the connection string says. Empty mode:
+  // as the connection string says.
+  std::string tls_mode;  // require | verify-ca | verify-full
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  int64_t read_connections = 4;
+  int64_t connect_timeout_seconds = 5;
+};
+
 struct KernelConfig {
   std::string source_path;  // the configuration file
   std::string config_dir;   // its directory
   ServerConfig server;
-  std::string state_path;  // SQLite state store
+  StateConfig state;
+  std::string state_path;  // SQLite state store (state.backend sqlite)
   std::string audit_path;  // hash-chained audit log
   AuditConfig audit;
   std::string results_dir;          // job results awaiting download

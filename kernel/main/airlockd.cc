@@ -3,6 +3,7 @@
 //   airlockd serve --config FILE [--port N] [--port-file PATH]
 //                  [--accept-unverified-audit-history]
 //   airlockd check-config --config FILE
+//   airlockd state migrate --config FILE
 //   airlockd audit verify FILE [--public-key PEM]... [--checkpoints FILE]...
 //   airlockd audit keygen --private-key PATH --public-key PATH
 //   airlockd token create --subject NAME [--kind human|service|agent] [--groups a,b]
@@ -27,6 +28,7 @@
 #include "kernel/core/config.h"
 #include "kernel/main/audit_commands.h"
 #include "kernel/main/kernel_app.h"
+#include "kernel/main/state_backend.h"
 
 namespace {
 
@@ -37,6 +39,7 @@ constexpr const char* kUsage =
     "  airlockd serve --config FILE [--port N] [--port-file PATH]\n"
     "                 [--accept-unverified-audit-history]\n"
     "  airlockd check-config --config FILE\n"
+    "  airlockd state migrate --config FILE\n"
     "  airlockd audit verify FILE [--public-key PEM]... [--checkpoints FILE]...\n"
     "  airlockd audit keygen --private-key PATH --public-key PATH\n"
     "  airlockd token create --subject NAME [--kind human|service|agent] [--groups a,b]\n"
@@ -165,6 +168,27 @@ int CheckConfig(const Flags& flags) {
   return 0;
 }
 
+// Brings the configured state store's schema up to this binary's. Safe to
+// run again, and from several hosts at once (PostgreSQL serialises
+// migrators); refused when the database is newer than this binary.
+int StateMigrate(const Flags& flags) {
+  auto config = ConfigFromFlags(flags);
+  if (!config) return 2;
+  auto report = airlock::MigrateConfiguredStateStore(*config);
+  if (!report.ok()) {
+    std::cerr << "airlockd: state migrate failed: " << report.status().message() << "\n";
+    return 1;
+  }
+  if (report->from_version == report->to_version) {
+    std::cout << "state store " << report->store << ": schema already at version "
+              << report->to_version << "\n";
+  } else {
+    std::cout << "state store " << report->store << ": schema migrated from version "
+              << report->from_version << " to " << report->to_version << "\n";
+  }
+  return 0;
+}
+
 int TokenCreate(const Flags& flags) {
   const std::string subject = flags.Get("--subject");
   if (subject.empty()) {
@@ -205,6 +229,9 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   if (command == "serve") return Serve(Flags(argc, argv, 2));
   if (command == "check-config") return CheckConfig(Flags(argc, argv, 2));
+  if (command == "state" && argc >= 3 && std::strcmp(argv[2], "migrate") == 0) {
+    return StateMigrate(Flags(argc, argv, 3));
+  }
   if (command == "audit") return airlock::RunAuditCommand(argc, argv, 2);
   if (command == "token" && argc >= 3 && std::strcmp(argv[2], "create") == 0) {
     return TokenCreate(Flags(argc, argv, 3));

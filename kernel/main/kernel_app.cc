@@ -20,11 +20,11 @@
 #include "kernel/main/audit_setup.h"
 #include "kernel/main/openapi_document.h"
 #include "kernel/main/plugin_set.h"
+#include "kernel/main/state_backend.h"
 #include "kernel/plugin_host/host_services.h"
 #include "kernel/plugin_host/kernel_secrets.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/plugin_host/plugin_loader.h"
-#include "kernel/state/sqlite_state_store.h"
 
 namespace airlock {
 
@@ -231,7 +231,6 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   const KernelConfig& cfg = p.config;
 
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(cfg.state_path).parent_path(), ec);
   std::filesystem::create_directories(std::filesystem::path(cfg.audit_path).parent_path(), ec);
 
   auto audit = OpenKernelAuditTrail(cfg);
@@ -239,9 +238,13 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   p.audit_trail = std::move(audit).value();
   p.audit = p.audit_trail->log();
   p.callbacks.set_audit(p.audit);
-  auto store = OpenSqliteStateStore(cfg.state_path);
+  // SQLite holds a lock on its file (one kernel per state directory);
+  // PostgreSQL is shared by every replica, and keeps no request text in
+  // memory that another replica could make stale.
+  auto store = OpenConfiguredStateStore(cfg);
   if (!store.ok()) return store.status().WithContext("opening the state store");
-  p.store = std::move(store).value();
+  spdlog::info("state store: {}", store->description);
+  p.store = std::move(store->store);
 
   AllowKernelSecrets(cfg, p.callbacks);
   p.services = std::make_unique<HostServicesTable>(p.callbacks);

@@ -4,7 +4,10 @@
 // 1): connector configurations never reach the kernel's resolver. The kernel
 // resolves only its own operational credentials: the references written in
 // the configuration of the plugins it runs in-process (identity, policy,
-// tunnel, isolator; e.g. a policy service's bearer token).
+// tunnel, isolator; e.g. a policy service's bearer token). The state store's
+// connection string (state.dsn_secret) is the kernel's own too: the
+// composition root resolves it with ResolveSecretReference when it opens the
+// store (kernel/main/state_backend.cc), and it never reaches a plugin.
 //
 // Thread-safety: all members may be called from any thread.
 #pragma once

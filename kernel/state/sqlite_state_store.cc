@@ -21,12 +21,12 @@
 #include "kernel/common/one_shot_signal.h"
 #include "kernel/state/page_token.h"
 #include "kernel/state/request_text_cache.h"
+#include "kernel/state/schema_migrations.h"
 #include "kernel/state/sqlite_handle.h"
+#include "kernel/state/stored_row.h"
 
 namespace airlock {
 namespace {
-
-constexpr int kSchemaVersion = 1;
 
 // Column order shared by every SELECT (RowToRecord) and the INSERT bindings.
 constexpr const char* kColumns =
@@ -48,10 +48,9 @@ enum Column : int {
   kEnclave,
   kTunnel,
 };
-constexpr std::array<const char*, 6> kDocumentNames = {"requester", "request", "decision",
-                                                       "approvals", "enclave", "tunnel"};
-
-constexpr const char* kCreateSchema = R"sql(
+// The schema, oldest first; see schema_migrations.h. Only ever append.
+constexpr SchemaMigration kMigrations[] = {
+    {1, "requests with newest-first indexes by all, state and requester", R"sql(
 CREATE TABLE requests (
   id TEXT PRIMARY KEY NOT NULL,
   state TEXT NOT NULL,
@@ -71,8 +70,8 @@ CREATE TABLE requests (
 CREATE INDEX requests_by_created ON requests (created_at_us DESC, id DESC);
 CREATE INDEX requests_by_state ON requests (state, created_at_us DESC, id DESC);
 CREATE INDEX requests_by_requester ON requests (requester_subject, created_at_us DESC, id DESC);
-INSERT INTO schema_version (version) VALUES (1);
-)sql";
+)sql"},
+};
 
 // ?N numbers follow the Column enum (plus one).
 constexpr const char* kInsertSql =
@@ -98,71 +97,30 @@ std::string ListSql(int variant) {
 }
 
 std::string ActiveSql() {
-  std::string states;
-  for (RequestState state : AllRequestStates()) {
-    if (IsTerminal(state)) continue;
-    if (!states.empty()) states += ", ";
-    // Names are our own snake_case constants: no quoting issues.
-    states += "'" + std::string(RequestStateName(state)) + "'";
-  }
-  return std::string("SELECT ") + kColumns + " FROM requests WHERE state IN (" + states +
-         ") ORDER BY created_at_us, id";
+  return std::string("SELECT ") + kColumns + " FROM requests WHERE state IN (" +
+         NonTerminalStatesSql() + ") ORDER BY created_at_us, id";
 }
 
-// The state column of the row of request `id`.
-Result<RequestState> StoredState(sqlite3_stmt* stmt, const std::string& id) {
-  const std::string_view state_name = sqlite::ColumnText(stmt, kState);
-  auto state = ParseRequestState(state_name);
-  if (!state) {
-    return Status::Internal("stored request " + id + " has unknown state \"" +
-                            std::string(state_name) + "\"");
-  }
-  return *state;
+StoredRowView RowView(sqlite3_stmt* stmt) {
+  StoredRowView row;
+  row.id = sqlite::ColumnText(stmt, kId);
+  row.state = sqlite::ColumnText(stmt, kState);
+  row.version = sqlite3_column_int64(stmt, kVersion);
+  row.requester_subject = sqlite::ColumnText(stmt, kRequesterSubject);
+  row.created_at_us = sqlite3_column_int64(stmt, kCreatedAt);
+  row.updated_at_us = sqlite3_column_int64(stmt, kUpdatedAt);
+  row.deadline_us = sqlite3_column_int64(stmt, kDeadline);
+  row.reason = sqlite::ColumnText(stmt, kReason);
+  for (int i = 0; i < 6; ++i) row.documents[i] = sqlite::ColumnText(stmt, kRequester + i);
+  return row;
 }
 
 Result<RequestRecord> RowToRecord(sqlite3_stmt* stmt) {
-  RequestRecord record;
-  record.id = std::string(sqlite::ColumnText(stmt, kId));
-  AIRLOCK_ASSIGN_OR_RETURN(record.state, StoredState(stmt, record.id));
-  record.version = sqlite3_column_int64(stmt, kVersion);
-  record.created_at_us = sqlite3_column_int64(stmt, kCreatedAt);
-  record.updated_at_us = sqlite3_column_int64(stmt, kUpdatedAt);
-  record.deadline_us = sqlite3_column_int64(stmt, kDeadline);
-  record.reason = std::string(sqlite::ColumnText(stmt, kReason));
-  nlohmann::json* documents[] = {&record.requester, &record.request, &record.decision,
-                                 &record.approvals, &record.enclave, &record.tunnel};
-  for (int i = 0; i < 6; ++i) {
-    const std::string_view text = sqlite::ColumnText(stmt, kRequester + i);
-    *documents[i] =
-        nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-    if (documents[i]->is_discarded()) {
-      return Status::Internal("stored request " + record.id + " has a corrupt " +
-                              kDocumentNames[i] + " document");
-    }
-  }
-  return record;
+  return RecordFromRow(RowView(stmt));
 }
 
 Result<StoredRequestText> RowToText(sqlite3_stmt* stmt) {
-  StoredRequestText text;
-  text.id = std::string(sqlite::ColumnText(stmt, kId));
-  AIRLOCK_ASSIGN_OR_RETURN(text.state, StoredState(stmt, text.id));
-  text.version = sqlite3_column_int64(stmt, kVersion);
-  text.requester_subject = std::string(sqlite::ColumnText(stmt, kRequesterSubject));
-  text.created_at_us = sqlite3_column_int64(stmt, kCreatedAt);
-  text.updated_at_us = sqlite3_column_int64(stmt, kUpdatedAt);
-  text.deadline_us = sqlite3_column_int64(stmt, kDeadline);
-  text.reason = std::string(sqlite::ColumnText(stmt, kReason));
-  std::string* documents[] = {&text.requester, &text.request, &text.decision,
-                              &text.approvals, &text.enclave, &text.tunnel};
-  for (int i = 0; i < 6; ++i) {
-    *documents[i] = std::string(sqlite::ColumnText(stmt, kRequester + i));
-    if (documents[i]->empty()) {
-      return Status::Internal("stored request " + text.id + " has a corrupt " + kDocumentNames[i] +
-                              " document");
-    }
-  }
-  return text;
+  return TextFromRow(RowView(stmt));
 }
 
 // Steps `stmt` to completion, collecting every row as a record.
@@ -230,6 +188,7 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   uint64_t checkpoint_count() const override {
     return checkpoint_count_.load(std::memory_order_relaxed);
   }
+  SchemaMigrationReport migration() const override { return migration_; }
 
  private:
   // Returns a reader to the pool when it goes out of scope.
@@ -294,8 +253,9 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   sqlite::Stmt insert_;
   sqlite::Stmt update_;
   sqlite::Stmt version_of_;
-  int wal_pages_ = 0;   // log size after the last commit (writer thread)
-  FileLock file_lock_;  // "<path>.lock": this store is the only writer
+  int wal_pages_ = 0;                // log size after the last commit (writer thread)
+  FileLock file_lock_;               // "<path>.lock": this store is the only writer
+  SchemaMigrationReport migration_;  // set by Init
 
   RequestTextCache text_cache_;
 
@@ -367,6 +327,8 @@ Status SqliteStateStoreImpl::Init() {
   return Status::Ok();
 }
 
+// Applies the pending migrations in one transaction with the rows that
+// record them; a newer schema is refused before anything is written.
 Status SqliteStateStoreImpl::CreateOrCheckSchema() {
   sqlite3* db = writer_db_.get();
   AIRLOCK_RETURN_IF_ERROR(sqlite::Exec(db, "BEGIN IMMEDIATE"));
@@ -386,14 +348,25 @@ Status SqliteStateStoreImpl::CreateOrCheckSchema() {
     }
     version = sqlite3_column_int(select->get(), 0);  // NULL (empty table) reads as 0
   }
-  if (version == 0) {
-    Status schema = sqlite::Exec(db, kCreateSchema);
-    if (!schema.ok()) return fail(schema);
-  } else if (version > kSchemaVersion) {
-    return fail(Status::FailedPrecondition("schema version " + std::to_string(version) +
-                                           " is newer than this kernel supports (" +
-                                           std::to_string(kSchemaVersion) + ")"));
+  auto pending = PendingMigrations(kMigrations, version, "SQLite state store");
+  if (!pending.ok()) {
+    (void)sqlite::Exec(db, "ROLLBACK");
+    return pending.status();
   }
+  for (const SchemaMigration* migration : *pending) {
+    Status applied = sqlite::Exec(db, migration->sql);
+    if (applied.ok()) {
+      const std::string record = "INSERT INTO schema_version (version) VALUES (" +
+                                 std::to_string(migration->version) + ")";
+      applied = sqlite::Exec(db, record.c_str());
+    }
+    if (!applied.ok()) {
+      return fail(
+          applied.WithContext("migrating to schema version " + std::to_string(migration->version)));
+    }
+  }
+  migration_.from_version = version;
+  migration_.to_version = LatestSchemaVersion(kMigrations);
   return sqlite::Exec(db, "COMMIT").WithContext("state store " + path_);
 }
 
@@ -426,36 +399,14 @@ void SqliteStateStoreImpl::ReleaseReader(std::unique_ptr<Reader> reader) {
 }
 
 Status SqliteStateStoreImpl::Save(const RequestRecord& record) {
-  if (record.id.empty() || record.id.size() > kMaxRequestIdBytes) {
-    return Status::InvalidArgument("request id must be 1.." + std::to_string(kMaxRequestIdBytes) +
-                                   " bytes");
-  }
-  if (record.version < 1) {
-    return Status::InvalidArgument("request " + record.id + ": version must be at least 1");
-  }
+  AIRLOCK_ASSIGN_OR_RETURN(
+      SerializedRecord serialized,
+      SerializeForSave(record, options_.max_record_bytes, /*text_only=*/false));
   PendingSave save;
   save.record = &record;
-  save.state = RequestStateName(record.state);
-  if (save.state == "unknown") {
-    return Status::InvalidArgument("request " + record.id + ": unknown state");
-  }
-  const nlohmann::json* documents[] = {&record.requester, &record.request, &record.decision,
-                                       &record.approvals, &record.enclave, &record.tunnel};
-  size_t total = record.id.size() + record.reason.size();
-  try {
-    save.requester_subject = record.requester_subject();
-    for (size_t i = 0; i < save.documents.size(); ++i) {
-      save.documents[i] = documents[i]->dump();
-      total += save.documents[i].size();
-    }
-  } catch (const nlohmann::json::exception& e) {
-    return Status::InvalidArgument("request " + record.id + ": cannot serialize: " + e.what());
-  }
-  if (total > options_.max_record_bytes) {
-    return Status::InvalidArgument("request " + record.id +
-                                   " is too large: " + std::to_string(total) + " bytes (limit " +
-                                   std::to_string(options_.max_record_bytes) + ")");
-  }
+  save.state = serialized.state;
+  save.requester_subject = std::move(serialized.requester_subject);
+  save.documents = std::move(serialized.documents);
 
   std::unique_lock lock(mu_);
   if (stopping_) return Status::Unavailable("state store is shutting down");
@@ -600,19 +551,12 @@ Result<bool> SqliteStateStoreImpl::Apply(const PendingSave& save) {
 }
 
 Status SqliteStateStoreImpl::ConflictFor(const RequestRecord& record) {
-  if (record.version == 1) {
-    return Status::Conflict("request " + record.id + " already exists");
-  }
+  if (record.version == 1) return SaveConflict(record, 1);
   sqlite3_stmt* stmt = version_of_.get();
   sqlite::StmtScope scope(stmt);
   sqlite::BindText(stmt, 1, record.id);
-  if (sqlite3_step(stmt) != SQLITE_ROW) {
-    return Status::Conflict("request " + record.id + " does not exist (cannot save version " +
-                            std::to_string(record.version) + ")");
-  }
-  return Status::Conflict("request " + record.id + " is at version " +
-                          std::to_string(sqlite3_column_int64(stmt, 0)) + ", cannot save version " +
-                          std::to_string(record.version));
+  if (sqlite3_step(stmt) != SQLITE_ROW) return SaveConflict(record, std::nullopt);
+  return SaveConflict(record, sqlite3_column_int64(stmt, 0));
 }
 
 Result<std::optional<RequestRecord>> SqliteStateStoreImpl::Load(std::string_view id) {

@@ -9,7 +9,8 @@
 // writer (WAL readers never block it). The writer checkpoints the log
 // between commits when no Save is waiting, never inside a commit.
 //
-// Schema (version 1, recorded in table schema_version): table requests with
+// Schema: forward migrations in code (schema_migrations.h), applied by Open
+// and recorded in table schema_version; version 1 is table requests with
 // columns id, state (snake_case name), version, requester_subject,
 // created_at_us, updated_at_us, deadline_us, reason and the JSON documents
 // requester, request, decision, approvals, enclave, tunnel; indexes serve
@@ -22,6 +23,7 @@
 #include <string>
 
 #include "airlock/cpp/status.hpp"
+#include "kernel/state/schema_migrations.h"
 #include "kernel/state/state_store.h"
 
 namespace airlock {
@@ -46,7 +48,8 @@ struct SqliteStateStoreOptions {
 class SqliteStateStore : public StateStore {
  public:
   // Opens or creates the database at `path` (file mode 0600), switches it to
-  // WAL, creates or checks the schema and starts the writer thread. The
+  // WAL, applies the schema migrations this binary has and the file lacks
+  // and starts the writer thread. The
   // store is the file's only writer: it holds an exclusive lock on
   // "<path>.lock" until it is destroyed. FailedPrecondition when the file
   // holds a newer schema version or another store has it open.
@@ -59,6 +62,8 @@ class SqliteStateStore : public StateStore {
   virtual uint64_t save_count() const = 0;
   // WAL checkpoints the writer has completed since Open.
   virtual uint64_t checkpoint_count() const = 0;
+  // The schema version Open found and the one it left.
+  virtual SchemaMigrationReport migration() const = 0;
 };
 
 // The same store behind the abstract interface.

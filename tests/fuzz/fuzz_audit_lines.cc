@@ -5,11 +5,15 @@
 //   1: the rest is a list of lines; every line that is a JSON object gets a
 //      correct "seq", "prev" and "hash" (as a writer holding the chain would
 //      write it), so the checks behind the hash comparison are reached;
-//   2: the rest is an anchor file (<log>.head).
+//   2: the rest is an anchor file (<log>.head);
+//   3: the rest is a checkpoints file (<log>.checkpoints, strict);
+//   4: the rest is a text file with shipped checkpoints in it (a copy of the
+//      kernel's output or of syslog).
 //
 // Checked beyond the sanitizers: in mode 1 a chain whose every record has a
 // non-empty "event" and a string "ts" verifies in full; in mode 2 an anchor
-// that reads formats back to exactly its bytes.
+// that reads formats back to exactly its bytes; in modes 3 and 4 every
+// checkpoint read formats to a line that parses back to the same fields.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -23,6 +27,8 @@
 #include <nlohmann/json.hpp>
 
 #include "kernel/audit/audit_chain.h"
+#include "kernel/audit/checkpoint.h"
+#include "kernel/audit/checkpoint_file.h"
 
 namespace {
 
@@ -108,20 +114,45 @@ void ReadAnchorFile(std::string_view bytes) {
   if (audit::FormatAnchor(**anchor) != bytes) Fail("an accepted anchor does not format back");
 }
 
+// Modes 3 and 4: checkpoints as `audit verify` and the kernel read them.
+void ReadCheckpoints(std::string_view bytes, bool shipped) {
+  const int fd = FileWith(bytes);
+  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  auto contents = shipped ? airlock::ReadShippedCheckpoints(path) : airlock::ReadCheckpointFile(path);
+  ::close(fd);
+  if (!contents.ok()) return;
+  if (contents->good_end_offset > bytes.size()) Fail("a checkpoint file ends past its bytes");
+  for (const airlock::FoundCheckpoint& found : contents->checkpoints) {
+    const airlock::AuditCheckpoint& c = found.checkpoint;
+    auto again = airlock::ParseCheckpointLine(airlock::FormatCheckpointLine(c));
+    if (!again.ok()) Fail("a checkpoint read does not parse back: " + again.status().message());
+    if (again->seq != c.seq || again->hash != c.hash || again->time != c.time ||
+        again->key_id != c.key_id || again->signature != c.signature) {
+      Fail("a checkpoint read does not format back to itself");
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
-  switch (data[0] % 3) {
+  switch (data[0] % 5) {
     case 0:
       (void)Scan(rest);
       break;
     case 1:
       ScanRechained(rest);
       break;
-    default:
+    case 2:
       ReadAnchorFile(rest);
+      break;
+    case 3:
+      ReadCheckpoints(rest, /*shipped=*/false);
+      break;
+    default:
+      ReadCheckpoints(rest, /*shipped=*/true);
       break;
   }
   return 0;

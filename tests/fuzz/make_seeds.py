@@ -316,6 +316,13 @@ def audit_lines():
                           for e in ["tunnel.query", "request.closed"]) + "\n"
     write("audit_lines", "rechain", b"\x01" + unchained.encode())
     write("audit_lines", "anchor", b"\x02" + ("%020d %s\n" % (3, prev)).encode())
+    checkpoint = compact({"checkpoint": 1, "seq": 3, "hash": prev,
+                          "time": "2026-01-01T00:00:03.000000Z", "key_id": "ab" * 16,
+                          "sig": "cd" * 64})
+    write("audit_lines", "checkpoints", b"\x03" + (checkpoint + "\n").encode())
+    write("audit_lines", "shipped",
+          b"\x04" + ("2026-01-01 00:00:03 [info] audit checkpoint " + checkpoint + "\n"
+                     "unrelated line\n").encode())
 
 
 # --- JWT / JWKS ---------------------------------------------------------------

@@ -134,6 +134,13 @@ TEST(CheckpointTest, ParserRefusesMalformedLines) {
   auto short_sig = json;
   short_sig["sig"] = "abcd";
   EXPECT_FALSE(ParseCheckpointLine(short_sig.dump()).ok());
+  // A time that is not RFC 3339 text would not format back to a line that
+  // parses: a quote inside it would end the string early.
+  for (const char* time : {"2026-01-01T00:00:00\"Z", "2026\\01", "now\n", "2026 01 01"}) {
+    auto odd_time = json;
+    odd_time["time"] = time;
+    EXPECT_FALSE(ParseCheckpointLine(odd_time.dump()).ok()) << time;
+  }
 }
 
 TEST(CheckpointFileTest, ShippedCheckpointsAreFoundInsideOtherLogLines) {

@@ -144,6 +144,61 @@ TEST(KernelConfig, ErrorsNameTheKey) {
   }
 }
 
+TEST(KernelConfig, StateBackendDefaultsToSqliteAndTakesPostgresWithTls) {
+  auto sqlite = ParseKernelConfig(Minimal(), "/etc/airlock/airlock.json", "/p");
+  ASSERT_TRUE(sqlite.ok()) << sqlite.status().ToString();
+  EXPECT_EQ(sqlite->state.backend, StateBackend::kSqlite);
+
+  json doc = Minimal();
+  doc["state"] = {{"backend", "sqlite"}};
+  auto explicit_sqlite = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/p");
+  ASSERT_TRUE(explicit_sqlite.ok()) << explicit_sqlite.status().ToString();
+  EXPECT_EQ(explicit_sqlite->state.backend, StateBackend::kSqlite);
+
+  doc["state"] = {{"backend", "postgres"},
+                  {"dsn_secret", "env:AIRLOCK_STATE_DSN"},
+                  {"read_connections", 2},
+                  {"tls", {{"ca_file", "pki/ca.pem"}}}};
+  auto pg = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/p");
+  ASSERT_TRUE(pg.ok()) << pg.status().ToString();
+  EXPECT_EQ(pg->state.backend, StateBackend::kPostgres);
+  EXPECT_EQ(pg->state.dsn_secret, "env:AIRLOCK_STATE_DSN");
+  EXPECT_EQ(pg->state.tls_mode, "verify-full");  // the default once a tls block is given
+  EXPECT_EQ(pg->state.tls_ca_file, "/etc/airlock/pki/ca.pem");
+  EXPECT_EQ(pg->state.read_connections, 2);
+}
+
+TEST(KernelConfig, StateBlockErrorsNameTheKeyAndNeverQuoteAConnectionString) {
+  const std::string password = "s3cr3t-Pw-in-config";
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"backend", "mysql"}}, "state.backend must be"},
+      {{{"backend", "postgres"}}, "state.dsn_secret is required"},
+      {{{"backend", "sqlite"}, {"dsn_secret", "env:X"}}, "state.dsn_secret is not a known setting"},
+      {{{"backend", "postgres"},
+        {"dsn_secret", "postgresql://airlock:" + password + "@db:5432/airlock"}},
+       "state.dsn_secret must be a secret reference"},
+      {{{"backend", "postgres"}, {"dsn_secret", "password=" + password + " host=db"}},
+       "state.dsn_secret must be a secret reference"},
+      {{{"backend", "postgres"}, {"dsn_secret", "env:X"}, {"tls", {{"mode", "verify-full"}}}},
+       "state.tls.ca_file is required by mode verify-full"},
+      {{{"backend", "postgres"}, {"dsn_secret", "env:X"}, {"tls", {{"mode", "prefer"}}}},
+       "state.tls.mode must be"},
+      {{{"backend", "postgres"},
+        {"dsn_secret", "env:X"},
+        {"tls", {{"mode", "require"}, {"cert_file", "c.pem"}}}},
+       "state.tls.cert_file and state.tls.key_file go together"},
+      {{{"backend", "postgres"}, {"dsn_secret", "env:X"}, {"read_connections", 0}},
+       "state.read_connections must be between"},
+  };
+  for (const auto& [state, expected] : cases) {
+    json doc = Minimal();
+    doc["state"] = state;
+    const std::string error = ErrorFor(doc);
+    EXPECT_NE(error.find(expected), std::string::npos) << state.dump() << ": got '" << error << "'";
+    EXPECT_EQ(error.find(password), std::string::npos) << error;
+  }
+}
+
 TEST(KernelConfig, PolicyMayLiveInItsOwnFile) {
   test::TempDir dir;
   std::ofstream(dir.File("policy.json")) << R"({"version": 1, "rules": []})";

@@ -115,17 +115,10 @@ std::unique_ptr<PgCluster> PgCluster::Start(const PgClusterOptions& options) {
   ::chmod(pki.server.key_file.c_str(), 0600);  // the server refuses a group-readable key
   if (cluster->as_postgres_user_) ChownToPostgres(cluster->dir_);
 
-  auto as_server_user = [&](std::vector<std::string> argv) {
-    if (!cluster->as_postgres_user_) return argv;
-    std::vector<std::string> wrapped = {"runuser", "-u", "postgres", "--"};
-    wrapped.insert(wrapped.end(), argv.begin(), argv.end());
-    return wrapped;
-  };
-
   const std::string bin = BinDir();
-  MustRun(as_server_user({bin + "/initdb", "-D", cluster->data_dir_, "-U", kSuperuser,
-                          "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
-                          "--locale=C", "--no-sync", "--no-instructions"}),
+  MustRun(cluster->AsServerUser({bin + "/initdb", "-D", cluster->data_dir_, "-U", kSuperuser,
+                                 "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
+                                 "--locale=C", "--no-sync", "--no-instructions"}),
           "initdb");
 
   std::string settings = "-c listen_addresses=127.0.0.1 -k " + cluster->dir_ +
@@ -136,19 +129,44 @@ std::unique_ptr<PgCluster> PgCluster::Start(const PgClusterOptions& options) {
   if (options.log_statements) settings += " -c log_statement=all";
   for (const auto& s : options.settings) settings += " -c " + s;
 
+  cluster->settings_ = settings;
+
   std::string last_error;
   for (int attempt = 0; attempt < 5; ++attempt) {
     cluster->port_ = FreePort();
-    ProcessResult started = RunProcess(as_server_user(
-        {bin + "/pg_ctl", "-D", cluster->data_dir_, "-l", cluster->log_file_, "-w", "-t", "60",
-         "-o", settings + " -p " + std::to_string(cluster->port_), "start"}));
-    if (started.exit_code == 0) {
-      cluster->running_ = true;
-      return cluster;
-    }
-    last_error = started.err + started.out + cluster->ReadLog();
+    if (cluster->TryStart(&last_error)) return cluster;
   }
   throw std::runtime_error("pg_ctl start failed: " + last_error);
+}
+
+std::vector<std::string> PgCluster::AsServerUser(std::vector<std::string> argv) const {
+  if (!as_postgres_user_) return argv;
+  std::vector<std::string> wrapped = {"runuser", "-u", "postgres", "--"};
+  wrapped.insert(wrapped.end(), argv.begin(), argv.end());
+  return wrapped;
+}
+
+bool PgCluster::TryStart(std::string* error) {
+  ProcessResult started =
+      RunProcess(AsServerUser({BinDir() + "/pg_ctl", "-D", data_dir_, "-l", log_file_, "-w", "-t",
+                               "60", "-o", settings_ + " -p " + std::to_string(port_), "start"}));
+  if (started.exit_code == 0) {
+    running_ = true;
+    return true;
+  }
+  *error = started.err + started.out + ReadLog();
+  return false;
+}
+
+void PgCluster::StopServer() {
+  MustRun(AsServerUser({BinDir() + "/pg_ctl", "-D", data_dir_, "-m", "fast", "-w", "stop"}),
+          "pg_ctl stop");
+  running_ = false;
+}
+
+void PgCluster::StartServer() {
+  std::string error;
+  if (!TryStart(&error)) throw std::runtime_error("pg_ctl start (restart) failed: " + error);
 }
 
 PgCluster& PgCluster::Shared() {
@@ -165,10 +183,8 @@ PgCluster::~PgCluster() {
 void PgCluster::Stop() noexcept {
   try {
     if (running_) {
-      std::vector<std::string> argv = {BinDir() + "/pg_ctl", "-D", data_dir_, "-m",
-                                       "immediate",          "-w", "stop"};
-      if (as_postgres_user_) argv.insert(argv.begin(), {"runuser", "-u", "postgres", "--"});
-      RunProcess(argv);
+      RunProcess(
+          AsServerUser({BinDir() + "/pg_ctl", "-D", data_dir_, "-m", "immediate", "-w", "stop"}));
       running_ = false;
     }
     if (!dir_.empty()) {

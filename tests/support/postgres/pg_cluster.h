@@ -19,7 +19,8 @@
 //
 // Failures throw std::runtime_error (a fixture that cannot start is a broken
 // test). A process that dies without unwinding (abort, exit, a crash) leaves
-// its server running: stop it with `pg_ctl -D <dir>/data stop`. Thread-safety: Query/Exec/Psql may be called from several threads.
+// its server running: stop it with `pg_ctl -D <dir>/data stop`. Thread-safety: Query/Exec/Psql may
+// be called from several threads.
 #pragma once
 
 #include <memory>
@@ -85,9 +86,19 @@ class PgCluster {
   // The server log (stderr of the postmaster and, with log_statements, statements).
   std::string ReadLog() const;
 
+  // Stops the server (fast shutdown: every client is disconnected) and
+  // starts it again on the same port with the same data, for clients that
+  // must ride out a database restart. Throws when pg_ctl fails.
+  void StopServer();
+  void StartServer();
+
  private:
   PgCluster() = default;
   void Stop() noexcept;
+  // `argv` run as the server's OS user (postgres when this process is root).
+  std::vector<std::string> AsServerUser(std::vector<std::string> argv) const;
+  // pg_ctl start with settings_ on port_; the exit code and output.
+  bool TryStart(std::string* error);
 
   std::string host_ = "127.0.0.1";
   int port_ = 0;
@@ -96,6 +107,7 @@ class PgCluster {
   std::string ca_file_;
   std::string other_ca_file_;
   std::string log_file_;
+  std::string settings_;  // server -c settings, without the port
   bool as_postgres_user_ = false;
   bool running_ = false;
 };

@@ -1,0 +1,640 @@
+#include "kernel/state/postgres_state_store.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "kernel/common/crypto.h"
+#include "kernel/common/one_shot_signal.h"
+#include "kernel/state/page_token.h"
+#include "kernel/state/postgres_target.h"
+#include "kernel/state/stored_row.h"
+
+namespace airlock {
+namespace {
+
+// Column order shared by every SELECT (RowView).
+constexpr const char* kColumns =
+    "id, state, version, requester_subject, created_at_us, updated_at_us, deadline_us, reason, "
+    "requester, request, decision, approvals, enclave, tunnel";
+enum Column : int {
+  kId,
+  kState,
+  kVersion,
+  kRequesterSubject,
+  kCreatedAt,
+  kUpdatedAt,
+  kDeadline,
+  kReason,
+  kRequester,
+};
+
+// The schema, oldest first; see schema_migrations.h. Only ever append.
+//
+// Ids and subjects compare bytewise (COLLATE "C"), as in SQLite, so listing
+// order and page tokens mean the same on both backends whatever the
+// database's locale. The documents are text, not jsonb: LoadText returns
+// them byte for byte as Save wrote them.
+//
+// airlock_save_requests applies a group of saves (a JSON array of objects
+// built by Save) in one statement and answers, per save (ord: 1-based
+// position in the array), whether it was applied and else the stored
+// version (NULL: no such request). Saves are applied by id, then position,
+// so that concurrent groups from several replicas lock rows in one order.
+// A save that finds its own write token at its version was applied by an
+// earlier attempt of the same group (a commit whose answer was lost).
+constexpr SchemaMigration kMigrations[] = {
+    {1, "requests with newest-first indexes; airlock_save_requests for group commits", R"sql(
+CREATE TABLE requests (
+  id text COLLATE "C" PRIMARY KEY,
+  state text NOT NULL,
+  version bigint NOT NULL,
+  requester_subject text COLLATE "C" NOT NULL,
+  created_at_us bigint NOT NULL,
+  updated_at_us bigint NOT NULL,
+  deadline_us bigint NOT NULL,
+  reason text NOT NULL,
+  requester text NOT NULL,
+  request text NOT NULL,
+  decision text NOT NULL,
+  approvals text NOT NULL,
+  enclave text NOT NULL,
+  tunnel text NOT NULL,
+  write_token text NOT NULL
+);
+CREATE INDEX requests_by_created ON requests (created_at_us DESC, id DESC);
+CREATE INDEX requests_by_state ON requests (state, created_at_us DESC, id DESC);
+CREATE INDEX requests_by_requester ON requests (requester_subject, created_at_us DESC, id DESC);
+
+CREATE FUNCTION airlock_save_requests(batch jsonb)
+RETURNS TABLE (ord bigint, applied boolean, stored_version bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  e jsonb;
+  changed bigint;
+  token text;
+BEGIN
+  FOR e, ord IN
+    SELECT s.value, s.ordinality FROM jsonb_array_elements(batch) WITH ORDINALITY AS s
+    ORDER BY s.value->>'id' COLLATE "C", s.ordinality
+  LOOP
+    IF (e->>'version')::bigint = 1 THEN
+      INSERT INTO requests (id, state, version, requester_subject, created_at_us, updated_at_us,
+                            deadline_us, reason, requester, request, decision, approvals,
+                            enclave, tunnel, write_token)
+      VALUES (e->>'id', e->>'state', 1, e->>'subject', (e->>'created')::bigint,
+              (e->>'updated')::bigint, (e->>'deadline')::bigint, e->>'reason', e->>'requester',
+              e->>'request', e->>'decision', e->>'approvals', e->>'enclave', e->>'tunnel',
+              e->>'token')
+      ON CONFLICT (id) DO NOTHING;
+    ELSE
+      UPDATE requests SET state = e->>'state', version = (e->>'version')::bigint,
+             requester_subject = e->>'subject', updated_at_us = (e->>'updated')::bigint,
+             deadline_us = (e->>'deadline')::bigint, reason = e->>'reason',
+             requester = e->>'requester', request = e->>'request', decision = e->>'decision',
+             approvals = e->>'approvals', enclave = e->>'enclave', tunnel = e->>'tunnel',
+             write_token = e->>'token'
+       WHERE id = e->>'id' AND version = (e->>'version')::bigint - 1;
+    END IF;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    applied := changed = 1;
+    stored_version := NULL;
+    IF NOT applied THEN
+      SELECT r.version, r.write_token INTO stored_version, token
+        FROM requests r WHERE r.id = e->>'id';
+      applied := coalesce(stored_version = (e->>'version')::bigint AND token = e->>'token',
+                          false);
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$;
+)sql"},
+};
+
+constexpr const char* kSchemaVersionTable =
+    "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
+    "description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())";
+// Serialises concurrent migrators (several replicas' operators, or a
+// deployment tool on every node).
+constexpr const char* kMigrationLock =
+    "SELECT pg_advisory_xact_lock(hashtextextended('airlock.state.schema', 0))";
+
+constexpr const char* kSaveStatement = "airlock_save";
+constexpr const char* kLoadStatement = "airlock_load";
+constexpr const char* kActiveStatement = "airlock_active";
+// List variants: bit 0 state filter, bit 1 requester filter, bit 2 cursor.
+constexpr int kListVariants = 8;
+
+std::string ListStatement(int variant) {
+  return "airlock_list_" + std::to_string(variant);
+}
+
+// Parameters are numbered in the order state, requester, cursor, limit.
+std::string ListSql(int variant) {
+  std::string sql = std::string("SELECT ") + kColumns + " FROM requests WHERE true";
+  int n = 0;
+  if (variant & 1) sql += " AND state = $" + std::to_string(++n);
+  if (variant & 2) sql += " AND requester_subject = $" + std::to_string(++n);
+  if (variant & 4) {
+    sql += " AND (created_at_us, id) < ($" + std::to_string(n + 1) + "::bigint, $" +
+           std::to_string(n + 2) + ")";
+    n += 2;
+  }
+  sql += " ORDER BY created_at_us DESC, id DESC LIMIT $" + std::to_string(++n) + "::bigint";
+  return sql;
+}
+
+void PrepareStatements(pqxx::connection& conn) {
+  conn.prepare(kSaveStatement,
+               "SELECT ord, applied, stored_version FROM airlock_save_requests($1::jsonb)");
+  conn.prepare(kLoadStatement, std::string("SELECT ") + kColumns + " FROM requests WHERE id = $1");
+  conn.prepare(kActiveStatement, std::string("SELECT ") + kColumns +
+                                     " FROM requests WHERE state IN (" + NonTerminalStatesSql() +
+                                     ") ORDER BY created_at_us, id");
+  for (int variant = 0; variant < kListVariants; ++variant) {
+    conn.prepare(ListStatement(variant), ListSql(variant));
+  }
+}
+
+std::string_view FieldText(const pqxx::field& field) {
+  return std::string_view(field.c_str(), field.size());
+}
+
+StoredRowView RowView(const pqxx::row& row) {
+  StoredRowView view;
+  view.id = FieldText(row[kId]);
+  view.state = FieldText(row[kState]);
+  view.version = row[kVersion].as<int64_t>();
+  view.requester_subject = FieldText(row[kRequesterSubject]);
+  view.created_at_us = row[kCreatedAt].as<int64_t>();
+  view.updated_at_us = row[kUpdatedAt].as<int64_t>();
+  view.deadline_us = row[kDeadline].as<int64_t>();
+  view.reason = FieldText(row[kReason]);
+  for (int i = 0; i < 6; ++i) view.documents[i] = FieldText(row[kRequester + i]);
+  return view;
+}
+
+Result<std::vector<RequestRecord>> RowsToRecords(const pqxx::result& result) {
+  std::vector<RequestRecord> records;
+  records.reserve(result.size());
+  for (const auto& row : result) {
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord record, RecordFromRow(RowView(row)));
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+// The schema version recorded in the database (0: none yet).
+int StoredSchemaVersion(pqxx::transaction_base& tx) {
+  if (!tx.exec1("SELECT to_regclass('schema_version') IS NOT NULL")[0].as<bool>()) return 0;
+  return tx.exec1("SELECT coalesce(max(version), 0) FROM schema_version")[0].as<int>();
+}
+
+pg::TargetOptions TargetOptionsOf(const PostgresStateStoreOptions& options) {
+  pg::TargetOptions target;
+  target.tls = options.tls;
+  target.connect_timeout_seconds = options.connect_timeout_seconds;
+  return target;
+}
+
+// A Save waiting for the writer; lives on the caller's stack until the
+// writer posts `committed` (after setting `status`). The caller builds its
+// entry of the group's JSON array, so the writer only concatenates.
+struct PendingSave {
+  const RequestRecord* record = nullptr;
+  std::string entry;
+  Status status;
+  OneShotSignal<bool> committed;
+};
+
+using Connection = std::unique_ptr<pqxx::connection>;
+
+class PostgresStateStoreImpl final : public PostgresStateStore {
+ public:
+  PostgresStateStoreImpl(pg::Target target, PostgresStateStoreOptions options)
+      : target_(std::move(target)),
+        options_(options),
+        free_readers_(std::max<size_t>(1, options.read_connections)) {}
+
+  ~PostgresStateStoreImpl() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    writer_cv_.notify_all();
+    if (writer_thread_.joinable()) writer_thread_.join();
+  }
+
+  Status Init();
+
+  Status Save(const RequestRecord& record) override;
+  Result<std::optional<RequestRecord>> Load(std::string_view id) override;
+  Result<std::shared_ptr<const StoredRequestText>> LoadText(std::string_view id) override;
+  Result<RequestPage> List(const RequestFilter& filter) override;
+  Result<std::vector<RequestRecord>> LoadActive() override;
+
+  uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
+  uint64_t save_count() const override { return save_count_.load(std::memory_order_relaxed); }
+  uint64_t round_trip_count() const override {
+    return round_trip_count_.load(std::memory_order_relaxed);
+  }
+  const std::string& target() const override { return target_.Describe(); }
+
+ private:
+  // A pooled read connection (null until connected), returned on scope exit.
+  class ReaderLease {
+   public:
+    ReaderLease(PostgresStateStoreImpl* store, Connection conn)
+        : store_(store), conn_(std::move(conn)) {}
+    ~ReaderLease() { store_->ReleaseReader(std::move(conn_)); }
+    ReaderLease(const ReaderLease&) = delete;
+    ReaderLease& operator=(const ReaderLease&) = delete;
+    Connection& conn() { return conn_; }
+
+   private:
+    PostgresStateStoreImpl* store_;
+    Connection conn_;
+  };
+
+  Result<Connection> Connect() const;
+  ReaderLease AcquireReader();
+  void ReleaseReader(Connection conn);
+
+  void DropIdleReaders() {
+    std::vector<Connection> dropped;
+    std::lock_guard lock(pool_mu_);
+    dropped.swap(idle_);
+  }
+
+  // Runs `read` in a nontransaction on a pooled connection. A pooled
+  // connection found broken is dropped and the read tried once more on a
+  // fresh one (the server may have restarted since it was last used).
+  template <class Read>
+  auto WithReader(std::string_view what, Read read)
+      -> decltype(read(std::declval<pqxx::nontransaction&>())) {
+    using Answer = decltype(read(std::declval<pqxx::nontransaction&>()));
+    for (int attempt = 0;; ++attempt) {
+      ReaderLease lease = AcquireReader();
+      bool fresh = false;
+      if (!lease.conn()) {
+        Result<Connection> connected = Connect();
+        if (!connected.ok()) return Answer(connected.status());
+        lease.conn() = std::move(connected).value();
+        fresh = true;
+      }
+      try {
+        pqxx::nontransaction tx(*lease.conn());
+        return read(tx);
+      } catch (const std::exception& e) {
+        const bool broken =
+            dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr || !lease.conn()->is_open();
+        if (broken) {
+          lease.conn().reset();
+          // Whatever broke this one (a server restart) broke its idle
+          // siblings too: the retry connects afresh.
+          DropIdleReaders();
+          if (!fresh && attempt == 0) continue;
+        }
+        return Answer(target_.Failure(what, e));
+      }
+    }
+  }
+
+  template <class T, class FromRow>
+  Result<std::optional<T>> LoadRow(std::string_view id, FromRow from_row) {
+    if (id.empty() || id.size() > kMaxRequestIdBytes) return std::optional<T>();
+    const std::string key(id);
+    return WithReader("loading request", [&](pqxx::nontransaction& tx) -> Result<std::optional<T>> {
+      const pqxx::result result = tx.exec_prepared(kLoadStatement, key);
+      if (result.empty()) return std::optional<T>();
+      AIRLOCK_ASSIGN_OR_RETURN(T value, from_row(RowView(result[0])));
+      return std::optional<T>(std::move(value));
+    });
+  }
+
+  void WriterLoop();
+  void CommitGroup(const std::vector<PendingSave*>& group);
+
+  const pg::Target target_;
+  const PostgresStateStoreOptions options_;
+
+  Connection writer_;  // writer thread only (after Init)
+
+  std::mutex pool_mu_;
+  std::condition_variable pool_cv_;
+  size_t free_readers_;           // guarded by pool_mu_
+  std::vector<Connection> idle_;  // guarded by pool_mu_; connected ones
+
+  std::mutex mu_;
+  std::condition_variable writer_cv_;  // queue_ gained an entry or stopping_
+  std::deque<PendingSave*> queue_;     // guarded by mu_
+  bool stopping_ = false;              // guarded by mu_
+  std::thread writer_thread_;
+
+  std::atomic<uint64_t> commit_count_{0};
+  std::atomic<uint64_t> save_count_{0};
+  std::atomic<uint64_t> round_trip_count_{0};
+};
+
+Result<Connection> PostgresStateStoreImpl::Connect() const {
+  AIRLOCK_ASSIGN_OR_RETURN(Connection conn, target_.Connect());
+  try {
+    PrepareStatements(*conn);
+  } catch (const std::exception& e) {
+    return target_.Failure("preparing state store statements", e);
+  }
+  return conn;
+}
+
+Status PostgresStateStoreImpl::Init() {
+  AIRLOCK_ASSIGN_OR_RETURN(writer_, Connect());
+  const std::string store = "PostgreSQL state store " + target_.Describe();
+  int version = 0;
+  try {
+    pqxx::nontransaction tx(*writer_);
+    version = StoredSchemaVersion(tx);
+  } catch (const std::exception& e) {
+    return target_.Failure("reading the schema version", e);
+  }
+  const int latest = LatestSchemaVersion(kMigrations);
+  if (version == 0) {
+    return Status::FailedPrecondition(store +
+                                      " has no Airlock schema: run `airlockd state migrate "
+                                      "--config FILE` once before starting the kernel");
+  }
+  if (version > latest) return SchemaNewerThanBinary(store, version, latest);
+  if (version < latest) {
+    return Status::FailedPrecondition(store + ": schema version " + std::to_string(version) +
+                                      " is older than this kernel's (" + std::to_string(latest) +
+                                      "): run `airlockd state migrate --config FILE`");
+  }
+  writer_thread_ = std::thread([this] { WriterLoop(); });
+  return Status::Ok();
+}
+
+PostgresStateStoreImpl::ReaderLease PostgresStateStoreImpl::AcquireReader() {
+  std::unique_lock lock(pool_mu_);
+  pool_cv_.wait(lock, [&] { return free_readers_ > 0; });
+  --free_readers_;
+  Connection conn;
+  if (!idle_.empty()) {
+    conn = std::move(idle_.back());
+    idle_.pop_back();
+  }
+  return ReaderLease(this, std::move(conn));
+}
+
+void PostgresStateStoreImpl::ReleaseReader(Connection conn) {
+  {
+    std::lock_guard lock(pool_mu_);
+    ++free_readers_;
+    if (conn) idle_.push_back(std::move(conn));
+  }
+  pool_cv_.notify_one();
+}
+
+Status PostgresStateStoreImpl::Save(const RequestRecord& record) {
+  AIRLOCK_ASSIGN_OR_RETURN(SerializedRecord serialized,
+                           SerializeForSave(record, options_.max_record_bytes, /*text_only=*/true));
+  PendingSave save;
+  save.record = &record;
+  try {
+    nlohmann::json entry = {{"id", record.id},
+                            {"state", serialized.state},
+                            {"version", record.version},
+                            {"subject", serialized.requester_subject},
+                            {"created", record.created_at_us},
+                            {"updated", record.updated_at_us},
+                            {"deadline", record.deadline_us},
+                            {"reason", record.reason},
+                            {"token", RandomHex(16)}};
+    for (size_t i = 0; i < serialized.documents.size(); ++i) {
+      entry[kStoredDocumentNames[i]] = std::move(serialized.documents[i]);
+    }
+    save.entry = entry.dump();
+  } catch (const nlohmann::json::exception& e) {
+    // The id, reason or subject is not valid UTF-8.
+    return Status::InvalidArgument("request " + record.id + ": cannot serialize: " + e.what());
+  }
+
+  std::unique_lock lock(mu_);
+  if (stopping_) return Status::Unavailable("state store is shutting down");
+  if (queue_.size() >= options_.max_pending) {
+    return Status::ResourceExhausted("state store write queue is full");
+  }
+  queue_.push_back(&save);
+  lock.unlock();
+  writer_cv_.notify_one();
+  save.committed.Wait();
+  return save.status;
+}
+
+void PostgresStateStoreImpl::WriterLoop() {
+  std::vector<PendingSave*> group;
+  const size_t max_batch = std::max<size_t>(1, options_.max_batch);
+  std::unique_lock lock(mu_);
+  while (true) {
+    writer_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and every queued Save was answered
+    // At least one Save; then as many as fit both bounds.
+    size_t n = 0, bytes = 0;
+    while (n < queue_.size() && n < max_batch &&
+           (n == 0 || bytes + queue_[n]->entry.size() <= options_.max_batch_bytes)) {
+      bytes += queue_[n]->entry.size();
+      ++n;
+    }
+    group.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    lock.unlock();
+    CommitGroup(group);
+    for (PendingSave* save : group) save->committed.Post(true);
+    group.clear();
+    lock.lock();
+  }
+}
+
+void PostgresStateStoreImpl::CommitGroup(const std::vector<PendingSave*>& group) {
+  save_count_.fetch_add(group.size(), std::memory_order_relaxed);
+  auto fail_all = [&](const Status& status) {
+    for (PendingSave* save : group) save->status = status;
+  };
+  size_t bytes = 2;
+  for (const PendingSave* save : group) bytes += save->entry.size() + 1;
+  std::string payload;
+  payload.reserve(bytes);
+  payload += '[';
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (i > 0) payload += ',';
+    payload += group[i]->entry;
+  }
+  payload += ']';
+
+  constexpr int kMaxRollbackRetries = 5;
+  bool resent_after_break = false;
+  int rollback_retries = 0;
+  while (true) {
+    if (!writer_) {
+      Result<Connection> connected = Connect();
+      if (!connected.ok()) {
+        fail_all(connected.status());
+        return;
+      }
+      writer_ = std::move(connected).value();
+    }
+    try {
+      pqxx::nontransaction tx(*writer_);
+      round_trip_count_.fetch_add(1, std::memory_order_relaxed);
+      const pqxx::result result = tx.exec_prepared(kSaveStatement, payload);
+      if (result.size() != group.size()) {
+        fail_all(Status::Internal("the state store answered " + std::to_string(result.size()) +
+                                  " outcomes for " + std::to_string(group.size()) + " saves"));
+        return;
+      }
+      for (const auto& row : result) {
+        const auto ord = row[0].as<int64_t>();
+        if (ord < 1 || ord > static_cast<int64_t>(group.size())) {
+          fail_all(Status::Internal("the state store answered an unknown save position"));
+          return;
+        }
+        PendingSave* save = group[static_cast<size_t>(ord - 1)];
+        if (row[1].as<bool>()) {
+          save->status = Status::Ok();
+        } else {
+          std::optional<int64_t> stored;
+          if (!row[2].is_null()) stored = row[2].as<int64_t>();
+          save->status = SaveConflict(*save->record, stored);
+        }
+      }
+      commit_count_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    } catch (const pqxx::transaction_rollback& e) {
+      // Deadlock or serialization failure: nothing was applied; try again.
+      if (++rollback_retries <= kMaxRollbackRetries) continue;
+      fail_all(target_.Failure("saving requests", e));
+      return;
+    } catch (const std::exception& e) {
+      const bool broken = dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
+                          dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr ||
+                          !writer_->is_open();
+      if (!broken) {
+        fail_all(target_.Failure("saving requests", e));
+        return;
+      }
+      // The group may or may not have committed; its write tokens make
+      // sending it again safe (see the header). Once: a server that is down
+      // answers Unavailable now, and the next group connects again.
+      writer_.reset();
+      if (!resent_after_break) {
+        resent_after_break = true;
+        continue;
+      }
+      fail_all(target_.Failure("saving requests", e));
+      return;
+    }
+  }
+}
+
+Result<std::optional<RequestRecord>> PostgresStateStoreImpl::Load(std::string_view id) {
+  return LoadRow<RequestRecord>(id, RecordFromRow);
+}
+
+Result<std::shared_ptr<const StoredRequestText>> PostgresStateStoreImpl::LoadText(
+    std::string_view id) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::optional<StoredRequestText> row,
+                           LoadRow<StoredRequestText>(id, TextFromRow));
+  if (!row) return std::shared_ptr<const StoredRequestText>();
+  return std::shared_ptr<const StoredRequestText>(
+      std::make_shared<const StoredRequestText>(std::move(*row)));
+}
+
+Result<RequestPage> PostgresStateStoreImpl::List(const RequestFilter& filter) {
+  if (filter.limit == 0) return Status::InvalidArgument("list limit must be at least 1");
+  const size_t limit = std::min(filter.limit, kMaxListLimit);
+  std::optional<PageCursor> cursor;
+  if (!filter.page_token.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(cursor, DecodePageToken(filter.page_token));
+  }
+  const int variant =
+      (filter.state ? 1 : 0) | (filter.requester_subject ? 2 : 0) | (cursor ? 4 : 0);
+  std::vector<std::string> params;
+  if (filter.state) params.emplace_back(RequestStateName(*filter.state));
+  if (filter.requester_subject) params.push_back(*filter.requester_subject);
+  if (cursor) {
+    params.push_back(std::to_string(cursor->created_at_us));
+    params.push_back(cursor->id);
+  }
+  // One extra row tells whether another page follows.
+  params.push_back(std::to_string(limit + 1));
+
+  return WithReader("listing requests", [&](pqxx::nontransaction& tx) -> Result<RequestPage> {
+    const pqxx::result result =
+        tx.exec_prepared(ListStatement(variant), pqxx::prepare::make_dynamic_params(params));
+    RequestPage page;
+    AIRLOCK_ASSIGN_OR_RETURN(page.records, RowsToRecords(result));
+    if (page.records.size() > limit) {
+      page.records.resize(limit);
+      const RequestRecord& last = page.records.back();
+      page.next_page_token = EncodePageToken(PageCursor{last.created_at_us, last.id});
+    }
+    return page;
+  });
+}
+
+Result<std::vector<RequestRecord>> PostgresStateStoreImpl::LoadActive() {
+  return WithReader("loading active requests",
+                    [&](pqxx::nontransaction& tx) -> Result<std::vector<RequestRecord>> {
+                      return RowsToRecords(tx.exec_prepared(kActiveStatement));
+                    });
+}
+
+}  // namespace
+
+int PostgresStateSchemaVersion() {
+  return LatestSchemaVersion(kMigrations);
+}
+
+Result<std::unique_ptr<PostgresStateStore>> PostgresStateStore::Open(
+    const Secret& dsn, PostgresStateStoreOptions options) {
+  AIRLOCK_ASSIGN_OR_RETURN(pg::Target target, pg::Target::Parse(dsn, TargetOptionsOf(options)));
+  auto store = std::make_unique<PostgresStateStoreImpl>(std::move(target), options);
+  AIRLOCK_RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<PostgresStateStore>(std::move(store));
+}
+
+Result<SchemaMigrationReport> PostgresStateStore::Migrate(
+    const Secret& dsn, const PostgresStateStoreOptions& options) {
+  AIRLOCK_ASSIGN_OR_RETURN(pg::Target target, pg::Target::Parse(dsn, TargetOptionsOf(options)));
+  AIRLOCK_ASSIGN_OR_RETURN(Connection conn, target.Connect());
+  const std::string store = "PostgreSQL state store " + target.Describe();
+  SchemaMigrationReport report;
+  report.store = "postgres " + target.Describe();
+  try {
+    pqxx::work tx(*conn);
+    tx.exec(kMigrationLock);
+    tx.exec0(kSchemaVersionTable);
+    report.from_version = StoredSchemaVersion(tx);
+    auto pending = PendingMigrations(kMigrations, report.from_version, store);
+    if (!pending.ok()) return pending.status();
+    for (const SchemaMigration* migration : *pending) {
+      tx.exec(migration->sql);
+      tx.exec_params0("INSERT INTO schema_version (version, description) VALUES ($1, $2)",
+                      migration->version, std::string(migration->description));
+    }
+    tx.commit();
+  } catch (const std::exception& e) {
+    return target.Failure("migrating the schema", e);
+  }
+  report.to_version = LatestSchemaVersion(kMigrations);
+  return report;
+}
+
+}  // namespace airlock

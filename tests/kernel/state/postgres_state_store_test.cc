@@ -1,0 +1,322 @@
+// What only the PostgreSQL backend has to show, against a real PostgreSQL 15
+// started by the test (tests/support/postgres): replicas racing on one row,
+// one round trip per group, a server restart ridden out without reopening,
+// the schema's versions, TLS verify-full, and a connection string that never
+// appears in an error.
+#include "kernel/state/postgres_state_store.h"
+
+#include <atomic>
+#include <barrier>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/kernel/state/state_backends.h"
+#include "tests/kernel/state/state_test_records.h"
+
+namespace airlock::test {
+namespace {
+
+std::unique_ptr<PostgresStateStore> OpenPg(const std::string& dsn,
+                                           PostgresStateStoreOptions options) {
+  auto store = PostgresStateStore::Open(Secret(std::string(dsn)), options);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+std::unique_ptr<PostgresStateStore> OpenPg(const PgStateDatabase& db) {
+  return OpenPg(db.dsn, PgStateOptions(PgCluster::Shared()));
+}
+
+void ExpectNoSecretIn(const Status& status, const std::string& dsn) {
+  const std::string& message = status.message();
+  EXPECT_EQ(message.find(kStatePassword), std::string::npos) << message;
+  EXPECT_EQ(message.find(dsn), std::string::npos) << message;
+  EXPECT_EQ(message.find("password="), std::string::npos) << message;
+}
+
+// Two stores on one database are two replicas: each round both save the
+// next version of the same request at once (several threads each, so the
+// contested saves sit in groups with others); exactly one of all the
+// contenders wins, and the row holds the winner's write.
+TEST(PostgresStateStoreTest, ReplicasRacingTheSameVersionHaveExactlyOneWinner) {
+  const PgStateDatabase db = CreatePgStateDatabase(PgCluster::Shared());
+  auto a = OpenPg(db);
+  auto b = OpenPg(db);
+  ASSERT_TRUE(a && b);
+  constexpr int kRounds = 40;
+  constexpr int kPerReplica = 3;
+  StateStore* replicas[] = {a.get(), b.get()};
+  for (int round = 0; round < kRounds; ++round) {
+    const std::string id = "race-" + std::to_string(round);
+    // Odd rounds race the insert itself.
+    const bool race_insert = round % 2 == 1;
+    if (!race_insert) {
+      ASSERT_TRUE(a->Save(MakeRecord(id, round)).ok());
+    }
+    std::barrier start(2 * kPerReplica);
+    std::atomic<int> wins{0}, conflicts{0}, other{0};
+    std::string winner;
+    std::mutex winner_mu;
+    std::vector<std::thread> threads;
+    for (int r = 0; r < 2; ++r) {
+      for (int t = 0; t < kPerReplica; ++t) {
+        threads.emplace_back([&, r, t] {
+          RequestRecord record = MakeRecord(id, round);
+          if (!race_insert) record.version = 2;
+          record.reason = "replica " + std::to_string(r) + " thread " + std::to_string(t);
+          // A neighbour in the same group that must commit regardless.
+          RequestRecord own =
+              MakeRecord(id + "-own-" + std::to_string(r) + "-" + std::to_string(t), round);
+          start.arrive_and_wait();
+          std::thread neighbour([&] {
+            if (!replicas[r]->Save(own).ok()) ++other;
+          });
+          const Status status = replicas[r]->Save(record);
+          neighbour.join();
+          if (status.ok()) {
+            ++wins;
+            std::lock_guard lock(winner_mu);
+            winner = record.reason;
+          } else if (status.code() == StatusCode::kConflict) {
+            ++conflicts;
+          } else {
+            ++other;
+            ADD_FAILURE() << status.ToString();
+          }
+        });
+      }
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(wins.load(), 1) << id;
+    EXPECT_EQ(conflicts.load(), 2 * kPerReplica - 1) << id;
+    EXPECT_EQ(other.load(), 0) << id;
+    for (StateStore* replica : replicas) {
+      const RequestRecord stored = LoadOrDie(*replica, id);
+      EXPECT_EQ(stored.version, race_insert ? 1 : 2);
+      EXPECT_EQ(stored.reason, winner);
+    }
+  }
+}
+
+// Many Saves from many threads: one statement (one round trip, one
+// transaction) per group, and far fewer groups than Saves.
+TEST(PostgresStateStoreTest, ConcurrentSavesShareOneRoundTripPerGroup) {
+  const PgStateDatabase db = CreatePgStateDatabase(PgCluster::Shared());
+  auto store = OpenPg(db);
+  ASSERT_TRUE(store);
+  constexpr int kThreads = 32;
+  constexpr int kPerThread = 25;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!store->Save(MakeRecord("g" + std::to_string(t) + "-" + std::to_string(i), i)).ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(store->save_count(), uint64_t{kThreads * kPerThread});
+  EXPECT_EQ(store->round_trip_count(), store->commit_count()) << "a group took more than one";
+  EXPECT_LT(store->commit_count(), uint64_t{kThreads * kPerThread} / 2)
+      << "group commit barely grouped";
+  RecordProperty("groups", std::to_string(store->commit_count()));
+  const auto rows = PgCluster::Shared().Query("SELECT count(*) FROM requests", db.name);
+  EXPECT_EQ(rows.at(0).at(0).value_or(""), std::to_string(kThreads * kPerThread));
+}
+
+// The save function applies a group again after a lost answer without
+// conflicting with itself: the write token recognises its own write.
+TEST(PostgresStateStoreTest, ASaveSentAgainFindsItsOwnWrite) {
+  const PgStateDatabase db = CreatePgStateDatabase(PgCluster::Shared());
+  PgCluster& pg = PgCluster::Shared();
+  const std::string group = R"('[{"id":"r","state":"submitted","version":1,"subject":"a",
+    "created":1,"updated":1,"deadline":0,"reason":"","token":"t1","requester":"{}",
+    "request":"{}","decision":"{}","approvals":"[]","enclave":"{}","tunnel":"{}"}]')";
+  const std::string call = "SELECT applied FROM airlock_save_requests(" + group + "::jsonb)";
+  EXPECT_EQ(pg.Query(call, db.name).at(0).at(0).value_or(""), "t");
+  EXPECT_EQ(pg.Query(call, db.name).at(0).at(0).value_or(""), "t");  // sent again
+  std::string other = call;
+  other.replace(other.find("\"t1\""), 4, "\"t2\"");
+  EXPECT_EQ(pg.Query(other, db.name).at(0).at(0).value_or(""), "f");  // someone else
+}
+
+// The server stops under the store: calls answer Unavailable with the
+// reason (and no secret); after the server is back the same store serves
+// again without being reopened.
+TEST(PostgresStateStoreTest, AStoppedServerGivesUnavailableAndTheStoreResumesAfterRestart) {
+  auto cluster = PgCluster::Start();
+  const PgStateDatabase db = CreatePgStateDatabase(*cluster);
+  auto store = OpenPg(db.dsn, PgStateOptions(*cluster));
+  ASSERT_TRUE(store);
+  RequestRecord record = MakeRecord("survivor", 1);
+  ASSERT_TRUE(store->Save(record).ok());
+  ASSERT_TRUE(store->Load("survivor").ok());
+
+  cluster->StopServer();
+  record.version = 2;
+  record.state = RequestState::kEvaluating;
+  const Status save = store->Save(record);
+  EXPECT_EQ(save.code(), StatusCode::kUnavailable) << save.ToString();
+  ExpectNoSecretIn(save, db.dsn);
+  auto load = store->Load("survivor");
+  ASSERT_FALSE(load.ok());
+  EXPECT_EQ(load.status().code(), StatusCode::kUnavailable);
+  ExpectNoSecretIn(load.status(), db.dsn);
+  RequestFilter filter;
+  EXPECT_EQ(store->List(filter).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(store->LoadActive().status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(save.message().find("127.0.0.1"), std::string::npos)
+      << "the reason names the server: " << save.message();
+
+  cluster->StartServer();
+  const Status resumed = store->Save(record);
+  EXPECT_TRUE(resumed.ok()) << resumed.ToString();
+  EXPECT_EQ(LoadOrDie(*store, "survivor").version, 2);
+  auto active = store->LoadActive();
+  ASSERT_TRUE(active.ok()) << active.status().ToString();
+  EXPECT_EQ(active->size(), 1u);
+}
+
+// A connection dropped by the server between calls (an administrator, a
+// failover of the database) is replaced on the next call, which succeeds.
+TEST(PostgresStateStoreTest, AConnectionKilledBetweenCallsIsReplacedTransparently) {
+  const PgStateDatabase db = CreatePgStateDatabase(PgCluster::Shared());
+  auto store = OpenPg(db);
+  ASSERT_TRUE(store);
+  RequestRecord record = MakeRecord("k", 1);
+  ASSERT_TRUE(store->Save(record).ok());
+  ASSERT_TRUE(store->Load("k").ok());
+  const auto killed = PgCluster::Shared().Query(
+      "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+      "WHERE datname = '" +
+      db.name + "' AND application_name = 'airlockd') t");
+  ASSERT_GE(std::stoi(killed.at(0).at(0).value_or("0")), 2);  // the writer and a reader
+  record.version = 2;
+  const Status saved = store->Save(record);
+  EXPECT_TRUE(saved.ok()) << saved.ToString();
+  EXPECT_EQ(LoadOrDie(*store, "k").version, 2);
+}
+
+TEST(PostgresStateStoreTest, MigrateCreatesTheSchemaOnceAndOpenRefusesAnUnmigratedDatabase) {
+  PgCluster& pg = PgCluster::Shared();
+  const PgStateDatabase db = CreatePgStateDatabase(pg, /*migrate=*/false);
+  const auto options = PgStateOptions(pg);
+  auto unmigrated = PostgresStateStore::Open(Secret(std::string(db.dsn)), options);
+  ASSERT_FALSE(unmigrated.ok());
+  EXPECT_EQ(unmigrated.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(unmigrated.status().message().find("airlockd state migrate"), std::string::npos)
+      << unmigrated.status().message();
+
+  // Migrators racing (several hosts deploying at once) apply it once.
+  std::vector<Result<SchemaMigrationReport>> reports(4, Status::Unknown("not run"));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < reports.size(); ++i) {
+    threads.emplace_back(
+        [&, i] { reports[i] = PostgresStateStore::Migrate(Secret(std::string(db.dsn)), options); });
+  }
+  for (auto& thread : threads) thread.join();
+  int created = 0;
+  for (const auto& report : reports) {
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(report->to_version, PostgresStateSchemaVersion());
+    if (report->from_version == 0) ++created;
+  }
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(pg.Query("SELECT count(*) FROM schema_version", db.name).at(0).at(0).value_or(""),
+            std::to_string(PostgresStateSchemaVersion()));
+  EXPECT_TRUE(OpenPg(db));
+}
+
+TEST(PostgresStateStoreTest, RefusesASchemaNewerThanTheBinary) {
+  PgCluster& pg = PgCluster::Shared();
+  const PgStateDatabase db = CreatePgStateDatabase(pg);
+  pg.Exec("INSERT INTO schema_version (version, description) VALUES (99, 'from the future')",
+          db.name);
+  auto store = PostgresStateStore::Open(Secret(std::string(db.dsn)), PgStateOptions(pg));
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("99"), std::string::npos) << store.status().message();
+  EXPECT_NE(store.status().message().find("newer"), std::string::npos) << store.status().message();
+
+  auto migrated = PostgresStateStore::Migrate(Secret(std::string(db.dsn)), PgStateOptions(pg));
+  ASSERT_FALSE(migrated.ok());
+  EXPECT_EQ(migrated.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(migrated.status().message().find("99"), std::string::npos);
+  EXPECT_EQ(pg.Query("SELECT max(version) FROM schema_version", db.name).at(0).at(0), "99");
+}
+
+// The store's connections are TLS, verified against the configured CA; a
+// CA that did not issue the server's certificate is refused.
+TEST(PostgresStateStoreTest, VerifyFullTlsIsUsedAndAWrongCaIsRefused) {
+  PgCluster& pg = PgCluster::Shared();
+  const PgStateDatabase db = CreatePgStateDatabase(pg);
+  auto store = OpenPg(db);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->Save(MakeRecord("tls", 1)).ok());
+  const auto plain = pg.Query(
+      "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = '" +
+      db.name + "' AND a.application_name = 'airlockd' AND NOT s.ssl");
+  const auto encrypted = pg.Query(
+      "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = '" +
+      db.name + "' AND a.application_name = 'airlockd' AND s.ssl");
+  EXPECT_EQ(plain.at(0).at(0).value_or(""), "0");
+  EXPECT_NE(encrypted.at(0).at(0).value_or("0"), "0");
+
+  PostgresStateStoreOptions wrong_ca = PgStateOptions(pg);
+  wrong_ca.tls.ca_file = pg.other_ca_file();
+  auto refused = PostgresStateStore::Open(Secret(std::string(db.dsn)), wrong_ca);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(refused.status().message().find("certificate"), std::string::npos)
+      << refused.status().message();
+  ExpectNoSecretIn(refused.status(), db.dsn);
+}
+
+// Whatever fails (a wrong password, a malformed string, a server that is
+// not there, in key=value or URI form), the error names the server at most,
+// never the connection string or a password.
+TEST(PostgresStateStoreTest, TheConnectionStringNeverAppearsInAnError) {
+  PgCluster& pg = PgCluster::Shared();
+  const PgStateDatabase db = CreatePgStateDatabase(pg);
+  const std::string port = std::to_string(pg.port());
+  const std::string wrong_password = "wrong-Pw-5e0c1a2b";
+  struct Case {
+    std::string dsn;
+    StatusCode code;
+  };
+  const std::vector<Case> cases = {
+      {"host=127.0.0.1 port=" + port + " dbname=" + db.name + " user=" + kStateRole +
+           " password=" + wrong_password,
+       StatusCode::kUnavailable},
+      {"postgresql://" + std::string(kStateRole) + ":" + wrong_password + "@127.0.0.1:" + port +
+           "/" + db.name,
+       StatusCode::kUnavailable},
+      {"host=127.0.0.1 port=1 user=x password=" + wrong_password, StatusCode::kUnavailable},
+      {"host=127.0.0.1 password='" + wrong_password + " port", StatusCode::kInvalidArgument},
+      {"postgresql://u:" + wrong_password + "@127.0.0.1:" + port + "/db?bogus_option=1",
+       StatusCode::kInvalidArgument},
+  };
+  for (const Case& c : cases) {
+    auto store = PostgresStateStore::Open(Secret(std::string(c.dsn)), PgStateOptions(pg));
+    ASSERT_FALSE(store.ok()) << c.dsn;
+    EXPECT_EQ(store.status().code(), c.code) << store.status().ToString();
+    const std::string& message = store.status().message();
+    EXPECT_EQ(message.find(wrong_password), std::string::npos) << message;
+    EXPECT_EQ(message.find(c.dsn), std::string::npos) << message;
+    auto migrated = PostgresStateStore::Migrate(Secret(std::string(c.dsn)), PgStateOptions(pg));
+    ASSERT_FALSE(migrated.ok());
+    EXPECT_EQ(migrated.status().message().find(wrong_password), std::string::npos)
+        << migrated.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace airlock::test

@@ -2,7 +2,7 @@
 # Installs what is missing, builds, and runs every test. By default the tests
 # run on the ASan+UBSan build (every test, under the sanitizers); set
 # AIRLOCK_TEST_PRESET=release to run them on the release build instead. After
-# the tests, each fuzz target runs for AIRLOCK_TEST_FUZZ_SECONDS (default 20).
+# the tests, each fuzz target runs for AIRLOCK_TEST_FUZZ_SECONDS (default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${AIRLOCK_TEST_PRESET:-asan}"
@@ -17,7 +17,7 @@ ctest --preset "$preset" -j "$(nproc)" --timeout 600 2>&1 | tee "$log" || ctest_
 
 # Then every fuzz target for a short run (tests/fuzz/run.sh; its own clang
 # build). AIRLOCK_TEST_FUZZ_SECONDS=0 skips it.
-fuzz_seconds="${AIRLOCK_TEST_FUZZ_SECONDS:-20}"
+fuzz_seconds="${AIRLOCK_TEST_FUZZ_SECONDS:-10}"
 fuzz_status=0
 if [[ "$fuzz_seconds" != 0 ]]; then
   tests/fuzz/run.sh "$fuzz_seconds" || fuzz_status=$?

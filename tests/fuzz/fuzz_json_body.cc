@@ -1,6 +1,6 @@
 // JSON request bodies and the values that cross the kernel/plugin boundary as
-// JSON: the body is parsed the way the v1 API parses request bodies (no
-// exceptions; objects only), then read as every SDK value type built from
+// JSON: the body is parsed the way the v1 API parses request bodies
+// (ParseStrictJson: no exceptions, no repeated keys), then read as every SDK value type built from
 // outside JSON (AccessRequest from POST /v1/requests, the policy input and
 // decision, principals, scopes, pull specs, catalogs).
 //
@@ -13,6 +13,7 @@
 #include <string>
 
 #include "airlock/cpp/values.hpp"
+#include "kernel/common/strict_json.h"
 
 namespace {
 
@@ -39,8 +40,9 @@ void RoundTrip(const Json& document, const char* what) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string body(reinterpret_cast<const char*>(data), size);
-  Json document = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) return 0;
+  auto parsed = airlock::ParseStrictJson(body, "request body");
+  if (!parsed.ok()) return 0;
+  const Json& document = *parsed;
   RoundTrip<airlock::AccessRequest>(document, "AccessRequest");
   RoundTrip<airlock::PolicyInput>(document, "PolicyInput");
   RoundTrip<airlock::Decision>(document, "Decision");

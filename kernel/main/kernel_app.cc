@@ -221,6 +221,12 @@ Result<ConfigCheckReport> KernelApp::Check(const KernelConfig& config) {
   if (const HttpServerOptions options = ServerOptions(config); options.tls) {
     AIRLOCK_RETURN_IF_ERROR(CheckTlsOptions(*options.tls).WithContext("server.tls"));
   }
+  AIRLOCK_ASSIGN_OR_RETURN(const std::string store, CheckConfiguredStateStore(config));
+  if (config.state.backend == StateBackend::kPostgres) {
+    report.notes.push_back("state store " + store +
+                           ": not connected by check-config (serve and `airlockd state migrate` "
+                           "connect)");
+  }
   return report;
 }
 

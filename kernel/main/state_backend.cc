@@ -49,6 +49,14 @@ Result<OpenedStateStore> OpenConfiguredStateStore(const KernelConfig& config) {
   return opened;
 }
 
+Result<std::string> CheckConfiguredStateStore(const KernelConfig& config) {
+  if (config.state.backend == StateBackend::kSqlite) return "sqlite " + config.state_path;
+  AIRLOCK_ASSIGN_OR_RETURN(Secret dsn, ResolveDsn(config.state));
+  AIRLOCK_ASSIGN_OR_RETURN(std::string target,
+                           PostgresStateStore::CheckTarget(dsn, PostgresOptions(config.state)));
+  return "postgres " + target;
+}
+
 Result<SchemaMigrationReport> MigrateConfiguredStateStore(const KernelConfig& config) {
   if (config.state.backend == StateBackend::kSqlite) {
     CreateParentDirectory(config.state_path);

@@ -29,6 +29,12 @@ struct OpenedStateStore {
 
 Result<OpenedStateStore> OpenConfiguredStateStore(const KernelConfig& config);
 
+// What opening the configured store would refuse before connecting (the
+// connection string reference resolves and parses, the TLS files are
+// readable), opening and connecting to nothing: `airlockd check-config`.
+// The store as messages name it.
+Result<std::string> CheckConfiguredStateStore(const KernelConfig& config);
+
 // Applies the schema migrations the configured store lacks.
 Result<SchemaMigrationReport> MigrateConfiguredStateStore(const KernelConfig& config);
 

@@ -610,6 +610,12 @@ Result<std::unique_ptr<PostgresStateStore>> PostgresStateStore::Open(
   return std::unique_ptr<PostgresStateStore>(std::move(store));
 }
 
+Result<std::string> PostgresStateStore::CheckTarget(const Secret& dsn,
+                                                    const PostgresStateStoreOptions& options) {
+  AIRLOCK_ASSIGN_OR_RETURN(pg::Target target, pg::Target::Parse(dsn, TargetOptionsOf(options)));
+  return target.Describe();
+}
+
 Result<SchemaMigrationReport> PostgresStateStore::Migrate(
     const Secret& dsn, const PostgresStateStoreOptions& options) {
   AIRLOCK_ASSIGN_OR_RETURN(pg::Target target, pg::Target::Parse(dsn, TargetOptionsOf(options)));

@@ -85,6 +85,12 @@ class PostgresStateStore : public StateStore {
   static Result<std::unique_ptr<PostgresStateStore>> Open(const Secret& dsn,
                                                           PostgresStateStoreOptions options = {});
 
+  // What Open checks before it connects: the connection string parses and
+  // the TLS files are readable. Connects to nothing (`airlockd
+  // check-config`); the database as errors name it (user@host:port/dbname).
+  static Result<std::string> CheckTarget(const Secret& dsn,
+                                         const PostgresStateStoreOptions& options = {});
+
   // Applies the migrations the database lacks, each in a transaction with
   // its schema_version row. FailedPrecondition when the schema is newer.
   static Result<SchemaMigrationReport> Migrate(const Secret& dsn,

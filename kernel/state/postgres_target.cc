@@ -2,6 +2,9 @@
 
 #include <libpq-fe.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <map>
 
 #include "kernel/common/crypto.h"
@@ -27,6 +30,22 @@ void AppendPair(std::string& out, std::string_view key, std::string_view value) 
 
 constexpr std::string_view kRedacted = "[redacted]";
 
+// A configured TLS file that cannot be read fails here, naming the key,
+// rather than as a connection failure that names neither.
+Status CheckReadable(const std::string& path, const char* key) {
+  if (path.empty()) return Status::Ok();
+  std::ifstream in(path, std::ios::binary);
+  char byte = 0;
+  if (!in || !in.read(&byte, 1)) {
+    const int error = errno;
+    return Status::InvalidArgument(std::string("state.tls.") + key + ": cannot read '" + path +
+                                   "'" +
+                                   (error != 0 ? std::string(": ") + std::strerror(error)
+                                               : std::string(": empty or a directory")));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<Target> Target::Parse(const Secret& dsn, const TargetOptions& options) {
@@ -41,6 +60,9 @@ Result<Target> Target::Parse(const Secret& dsn, const TargetOptions& options) {
   if (tls.cert_file.empty() != tls.key_file.empty()) {
     return Status::InvalidArgument("state tls cert_file and key_file go together");
   }
+  AIRLOCK_RETURN_IF_ERROR(CheckReadable(tls.ca_file, "ca_file"));
+  AIRLOCK_RETURN_IF_ERROR(CheckReadable(tls.cert_file, "cert_file"));
+  AIRLOCK_RETURN_IF_ERROR(CheckReadable(tls.key_file, "key_file"));
 
   // PQconninfoParse wants a NUL-terminated copy; it is wiped at once.
   std::string text(dsn.Reveal());

@@ -172,6 +172,26 @@ std::vector<BrokenCase> BrokenCases() {
                                {"private_key_file", pki.client.key_file}};
        },
        {"tls", "private key"}},
+      // The PostgreSQL state store: what opening it refuses before connecting.
+      {"state_dsn_secret_unset",
+       [](json& c, const std::string&, const TestPki&) {
+         c["state"] = {{"backend", "postgres"}, {"dsn_secret", "env:AIRLOCK_CHECK_NO_SUCH_DSN"}};
+       },
+       {"state.dsn_secret", "AIRLOCK_CHECK_NO_SUCH_DSN"}},
+      {"state_dsn_malformed",
+       [](json& c, const std::string& dir, const TestPki&) {
+         std::ofstream(dir + "/state.dsn") << "host=127.0.0.1 password";
+         c["state"] = {{"backend", "postgres"}, {"dsn_secret", "file:" + dir + "/state.dsn"}};
+       },
+       {"connection string is malformed"}},
+      {"state_tls_ca_missing",
+       [](json& c, const std::string& dir, const TestPki&) {
+         std::ofstream(dir + "/state.dsn") << "host=127.0.0.1 port=1 dbname=airlock";
+         c["state"] = {{"backend", "postgres"},
+                       {"dsn_secret", "file:" + dir + "/state.dsn"},
+                       {"tls", {{"mode", "verify-full"}, {"ca_file", dir + "/no-pg-ca.pem"}}}};
+       },
+       {"state.tls.ca_file", "no-pg-ca.pem"}},
       {"unknown_top_level_key",
        [](json& c, const std::string&, const TestPki&) { c["sever"] = json::object(); },
        {"sever"}},

@@ -142,6 +142,7 @@ const std::vector<V1Api::RouteEntry>& V1Api::Table() {
       {{"GET", "/v1/plugins", A::kAuthenticated}, &V1Api::Plugins},
       {{"GET", "/v1/agents", A::kAuthenticated}, &V1Api::Agents},
       {{"GET", "/v1/audit", A::kAuthenticated}, &V1Api::Audit},
+      {{"GET", "/v1/cluster", A::kAdmin}, &V1Api::Cluster},
       {{"POST", "/v1/admin/policy/reload", A::kAdmin}, &V1Api::ReloadPolicy},
   };
   return kTable;
@@ -238,6 +239,13 @@ HttpResponse V1Api::Health(const Call&) const {
   const Status audit = d_.audit->health();
   if (!audit.ok()) {
     return HttpResponse::Json(503, {{"status", "unhealthy"}, {"reason", audit.message()}});
+  }
+  if (d_.state_health) {
+    const Status state = d_.state_health();
+    if (!state.ok()) {
+      return HttpResponse::Json(
+          503, {{"status", "unhealthy"}, {"reason", "state store: " + state.message()}});
+    }
   }
   return HttpResponse::Json(200, {{"status", "ok"}});
 }
@@ -358,6 +366,11 @@ HttpResponse V1Api::Plugins(const Call&) const {
 HttpResponse V1Api::Agents(const Call&) const {
   if (!d_.agents) return ErrorResponse(Status::NotFound("no agents are configured"));
   return HttpResponse::Json(200, d_.agents());
+}
+
+HttpResponse V1Api::Cluster(const Call&) const {
+  if (!d_.cluster) return ErrorResponse(Status::NotFound("no cluster view in this kernel"));
+  return FromResult(d_.cluster());
 }
 
 HttpResponse V1Api::Audit(const Call& call) const {

@@ -45,6 +45,11 @@ class V1Api {
     // GET /v1/agents: outbound-only agents and their status; empty when none
     // are configured (the route answers 404).
     std::function<nlohmann::json()> agents;
+    // This replica's hold on its state store (the last heartbeat's outcome):
+    // /healthz is 503 while it fails. May be empty (always Ok).
+    std::function<Status()> state_health;
+    // GET /v1/cluster (admin): the replicas sharing this state store.
+    std::function<Result<nlohmann::json>()> cluster;
   };
 
   explicit V1Api(Dependencies deps);
@@ -97,6 +102,7 @@ class V1Api {
   HttpResponse Catalog(const Call& call) const;
   HttpResponse Plugins(const Call& call) const;
   HttpResponse Agents(const Call& call) const;
+  HttpResponse Cluster(const Call& call) const;
   HttpResponse Audit(const Call& call) const;
   HttpResponse ReloadPolicy(const Call& call) const;
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,7 +18,15 @@
 namespace airlock::audit_internal {
 namespace {
 
-constexpr size_t kReadChunk = 1u << 20;
+// Reads are as large as what is left of the file (plus one byte, to see the
+// end in the same read), between these bounds: a small file costs a small
+// buffer, a large one few reads.
+constexpr size_t kMinRead = 4096;
+
+constexpr size_t kMaxEventNameBytes = 256;
+constexpr size_t kMaxEventRequestIdBytes = 256;
+constexpr const char* kReservedKeys[] = {"seq", "ts", "prev", "hash"};
+constexpr size_t kMaxRead = 1u << 20;
 
 struct DigestContextDeleter {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
@@ -30,11 +39,11 @@ std::string SeqProblem(uint64_t expected, uint64_t found) {
   return text + " (record inserted, duplicated or reordered)";
 }
 
-// Checks one line against the chain state. On success fills `record`,
-// `seq` and `hash` and returns nullopt; otherwise returns the problem.
-std::optional<std::string> CheckLine(std::string_view text, uint64_t expected_seq,
-                                     std::string_view prev_hash, nlohmann::json* record,
-                                     uint64_t* seq, std::string* hash) {
+}  // namespace
+
+std::optional<std::string> CheckRecordLine(std::string_view text, uint64_t expected_seq,
+                                           std::string_view prev_hash, nlohmann::json* record,
+                                           uint64_t* seq, std::string* hash) {
   if (!JsonNestingWithin(text, kMaxRecordDepth)) {
     return "nests deeper than " + std::to_string(kMaxRecordDepth) + " levels";
   }
@@ -76,7 +85,27 @@ std::optional<std::string> CheckLine(std::string_view text, uint64_t expected_se
   return std::nullopt;
 }
 
-}  // namespace
+Status ValidateEvent(const nlohmann::json& event) {
+  if (!event.is_object()) return Status::InvalidArgument("audit event must be a JSON object");
+  auto name = event.find("event");
+  if (name == event.end() || !name->is_string() || name->get_ref<const std::string&>().empty() ||
+      name->get_ref<const std::string&>().size() > kMaxEventNameBytes) {
+    return Status::InvalidArgument("audit event needs a non-empty string \"event\"");
+  }
+  for (const char* key : kReservedKeys) {
+    if (event.contains(key)) {
+      return Status::InvalidArgument(std::string("audit event must not set \"") + key +
+                                     "\" (the log assigns it)");
+    }
+  }
+  auto request_id = event.find("request_id");
+  if (request_id != event.end() &&
+      (!request_id->is_string() ||
+       request_id->get_ref<const std::string&>().size() > kMaxEventRequestIdBytes)) {
+    return Status::InvalidArgument("audit event \"request_id\" must be a short string");
+  }
+  return Status::Ok();
+}
 
 std::string CanonicalDump(const nlohmann::json& record) {
   return record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -135,6 +164,9 @@ ScanResult ScanAuditFile(int fd, const std::function<void(const ScannedRecord&)>
   nlohmann::json record;
   std::string hash;
   bool eof = false;
+  struct stat info {};
+  const uint64_t file_size =
+      ::fstat(fd, &info) == 0 && info.st_size > 0 ? static_cast<uint64_t>(info.st_size) : 0;
 
   while (true) {
     // Consume every complete line in the buffer.
@@ -145,7 +177,8 @@ ScanResult ScanAuditFile(int fd, const std::function<void(const ScannedRecord&)>
       ++line_number;
       const std::string_view text(buffer.data() + start, newline - start);
       uint64_t seq = 0;
-      auto problem = CheckLine(text, result.last_seq + 1, result.last_hash, &record, &seq, &hash);
+      auto problem =
+          CheckRecordLine(text, result.last_seq + 1, result.last_hash, &record, &seq, &hash);
       if (problem) {
         result.bad_line = line_number;
         result.problem = std::move(*problem);
@@ -171,11 +204,13 @@ ScanResult ScanAuditFile(int fd, const std::function<void(const ScannedRecord&)>
       return result;
     }
     const size_t old_size = buffer.size();
-    buffer.resize(old_size + kReadChunk);
+    const uint64_t read_at = buffer_offset + old_size;
+    const uint64_t left = file_size > read_at ? file_size - read_at : 0;
+    const size_t chunk = static_cast<size_t>(std::clamp<uint64_t>(left + 1, kMinRead, kMaxRead));
+    buffer.resize(old_size + chunk);
     ssize_t got;
     do {
-      got = ::pread(fd, buffer.data() + old_size, kReadChunk,
-                    static_cast<off_t>(buffer_offset + old_size));
+      got = ::pread(fd, buffer.data() + old_size, chunk, static_cast<off_t>(read_at));
     } while (got < 0 && errno == EINTR);
     if (got < 0) {
       const int err = errno;

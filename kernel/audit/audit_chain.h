@@ -40,6 +40,19 @@ inline constexpr size_t kMaxLineBytes = 4u << 20;
 // would recurse once per level).
 inline constexpr int kMaxRecordDepth = 128;
 
+// The checks every backend makes on an event before it appends it: a JSON
+// object with a non-empty short string "event", an optional short string
+// "request_id", and none of the keys the log assigns.
+Status ValidateEvent(const nlohmann::json& event);
+
+// Checks one record line (without its newline) against the chain: it must
+// be record `expected_seq` following `prev_hash`. On success fills `record`
+// (with "hash"), `seq` and `hash` and returns nullopt; otherwise returns
+// what is wrong.
+std::optional<std::string> CheckRecordLine(std::string_view text, uint64_t expected_seq,
+                                           std::string_view prev_hash, nlohmann::json* record,
+                                           uint64_t* seq, std::string* hash);
+
 // The canonical serialization (see the file comment).
 std::string CanonicalDump(const nlohmann::json& record);
 

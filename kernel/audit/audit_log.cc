@@ -8,7 +8,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <filesystem>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -21,10 +25,6 @@ namespace airlock {
 namespace {
 
 using audit_internal::kGenesisHash;
-
-constexpr size_t kMaxEventNameBytes = 256;
-constexpr size_t kMaxRequestIdBytes = 256;
-constexpr const char* kReservedKeys[] = {"seq", "ts", "prev", "hash"};
 
 std::string ErrnoText(int err) {
   return std::strerror(err);
@@ -71,32 +71,67 @@ int OpenCreating(const std::string& path, int flags, bool* created) {
   return fd;
 }
 
-Status ValidateEvent(const nlohmann::json& event) {
-  if (!event.is_object()) return Status::InvalidArgument("audit event must be a JSON object");
-  auto name = event.find("event");
-  if (name == event.end() || !name->is_string() || name->get_ref<const std::string&>().empty() ||
-      name->get_ref<const std::string&>().size() > kMaxEventNameBytes) {
-    return Status::InvalidArgument("audit event needs a non-empty string \"event\"");
-  }
-  for (const char* key : kReservedKeys) {
-    if (event.contains(key)) {
-      return Status::InvalidArgument(std::string("audit event must not set \"") + key +
-                                     "\" (the log assigns it)");
-    }
-  }
-  auto request_id = event.find("request_id");
-  if (request_id != event.end() &&
-      (!request_id->is_string() ||
-       request_id->get_ref<const std::string&>().size() > kMaxRequestIdBytes)) {
-    return Status::InvalidArgument("audit event \"request_id\" must be a short string");
-  }
-  return Status::Ok();
-}
+// The JSON-lines file backend (see audit_log.h).
+class FileAuditLog final : public AuditLog {
+ public:
+  FileAuditLog(std::string path, AuditOptions options);
+  ~FileAuditLog() override;
+
+  Status Recover();
+
+  Status AppendAll(std::vector<nlohmann::json> events) override;
+  Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id,
+                                                 size_t limit) const override;
+  AuditHead head() const override;
+  Status health() const override;
+  uint64_t flush_count() const override { return flush_count_.load(std::memory_order_relaxed); }
+  const std::string& path() const override { return path_; }
+
+ private:
+  struct Pending;
+  struct Writer;
+  struct Location {
+    uint64_t offset;
+    uint32_t length;
+  };
+
+  // Leader only: serializes, writes and syncs `batch`, setting each status.
+  // Returns the I/O failure that must close the log, or Ok.
+  Status Flush(const std::vector<Pending*>& batch);
+  Status WriteAnchor();
+
+  const std::string path_;
+  const AuditOptions options_;
+  std::string anchor_path_;
+  int fd_ = -1;         // O_APPEND writer
+  int read_fd_ = -1;    // for ForRequest
+  int anchor_fd_ = -1;  // -1 when no anchor is kept
+
+  mutable std::mutex mu_;
+  std::deque<Writer*> writers_;  // guarded by mu_; the front one leads
+  size_t queued_records_ = 0;    // guarded by mu_: records of writers_
+  Status health_;                // guarded by mu_
+
+  // Owned by the current leader (handed over through mu_ / writers_).
+  uint64_t next_seq_ = 1;
+  std::string last_hash_;
+  uint64_t file_end_ = 0;
+  uint64_t groups_since_anchor_sync_ = 0;
+  std::string write_buffer_;
+
+  mutable std::shared_mutex index_mu_;
+  std::unordered_map<std::string, std::vector<Location>> index_;  // guarded by index_mu_
+
+  mutable std::mutex head_mu_;
+  AuditHead head_;  // guarded by head_mu_: the durable head
+
+  std::atomic<uint64_t> flush_count_{0};
+};
 
 }  // namespace
 
 // One record, owned by its Writer.
-struct AuditLog::Pending {
+struct FileAuditLog::Pending {
   nlohmann::json event;
   Status status;
 };
@@ -104,7 +139,7 @@ struct AuditLog::Pending {
 // One Append/AppendAll call waiting in the queue, living on the caller's
 // stack until its turn comes: either a leader wrote its records (kDone) or
 // it reached the front of the queue and leads the next group (kLead).
-struct AuditLog::Writer {
+struct FileAuditLog::Writer {
   enum class Turn { kWaiting, kDone, kLead };
   std::vector<Pending> slots;
   OneShotSignal<Turn> turn;
@@ -117,13 +152,13 @@ struct AuditLog::Writer {
   }
 };
 
-AuditLog::AuditLog(std::string path, AuditOptions options)
+FileAuditLog::FileAuditLog(std::string path, AuditOptions options)
     : path_(std::move(path)), options_(std::move(options)), last_hash_(kGenesisHash) {
   anchor_path_ =
       options_.anchor_path.empty() ? audit_internal::AnchorPathFor(path_) : options_.anchor_path;
 }
 
-AuditLog::~AuditLog() {
+FileAuditLog::~FileAuditLog() {
   if (anchor_fd_ >= 0) {
     bool healthy;
     {
@@ -144,12 +179,12 @@ Result<std::unique_ptr<AuditLog>> AuditLog::Open(const std::string& path, AuditO
     return Status::InvalidArgument("audit max_record_bytes out of range");
   }
   if (options.anchor_sync_every == 0) options.anchor_sync_every = 1;
-  std::unique_ptr<AuditLog> log(new AuditLog(path, std::move(options)));
+  std::unique_ptr<FileAuditLog> log(new FileAuditLog(path, std::move(options)));
   AIRLOCK_RETURN_IF_ERROR(log->Recover());
-  return log;
+  return std::unique_ptr<AuditLog>(std::move(log));
 }
 
-Status AuditLog::Recover() {
+Status FileAuditLog::Recover() {
   bool created = false;
   fd_ = OpenCreating(path_, O_WRONLY | O_APPEND, &created);
   if (fd_ < 0) {
@@ -227,7 +262,6 @@ Status AuditLog::Recover() {
     next_seq_ = scan.last_seq + 1;
     last_hash_ = std::move(scan.last_hash);
     file_end_ = scan.good_end_offset;
-    last_seq_.store(scan.last_seq, std::memory_order_release);
   }
   {
     std::lock_guard lock(head_mu_);
@@ -248,7 +282,7 @@ Status AuditLog::Recover() {
   return Status::Ok();
 }
 
-Status AuditLog::WriteAnchor() {
+Status FileAuditLog::WriteAnchor() {
   const std::string text =
       audit_internal::FormatAnchor(audit_internal::Anchor{next_seq_ - 1, last_hash_});
   const ssize_t wrote = ::pwrite(anchor_fd_, text.data(), text.size(), 0);
@@ -259,16 +293,10 @@ Status AuditLog::WriteAnchor() {
   return Status::Ok();
 }
 
-Status AuditLog::Append(nlohmann::json event) {
-  std::vector<nlohmann::json> one;
-  one.push_back(std::move(event));
-  return AppendAll(std::move(one));
-}
-
-Status AuditLog::AppendAll(std::vector<nlohmann::json> events) {
+Status FileAuditLog::AppendAll(std::vector<nlohmann::json> events) {
   using Turn = Writer::Turn;
   if (events.empty()) return Status::Ok();
-  for (const auto& event : events) AIRLOCK_RETURN_IF_ERROR(ValidateEvent(event));
+  for (const auto& event : events) AIRLOCK_RETURN_IF_ERROR(audit_internal::ValidateEvent(event));
   Writer self;
   self.slots.resize(events.size());
   for (size_t i = 0; i < events.size(); ++i) self.slots[i].event = std::move(events[i]);
@@ -318,7 +346,7 @@ Status AuditLog::AppendAll(std::vector<nlohmann::json> events) {
   return self.Result();
 }
 
-Status AuditLog::Flush(const std::vector<Pending*>& batch) {
+Status FileAuditLog::Flush(const std::vector<Pending*>& batch) {
   struct Written {
     Pending* pending;
     uint64_t offset;
@@ -387,28 +415,25 @@ Status AuditLog::Flush(const std::vector<Pending*>& batch) {
     std::lock_guard lock(head_mu_);
     head_ = AuditHead{next_seq_ - 1, last_hash_};
   }
-  last_seq_.store(next_seq_ - 1, std::memory_order_release);
   flush_count_.fetch_add(1, std::memory_order_relaxed);
-  if (AuditDurableListener* listener = listener_.load(std::memory_order_acquire)) {
-    listener->OnDurable(next_seq_ - 1);
-  }
+  NotifyDurable(next_seq_ - 1);
 
   for (const Written& w : written) audit_internal::AfterDurableRecord(w.pending->event);
   return Status::Ok();
 }
 
-AuditHead AuditLog::head() const {
+AuditHead FileAuditLog::head() const {
   std::lock_guard lock(head_mu_);
   return head_;
 }
 
-Status AuditLog::health() const {
+Status FileAuditLog::health() const {
   std::lock_guard lock(mu_);
   return health_;
 }
 
-Result<std::vector<nlohmann::json>> AuditLog::ForRequest(std::string_view request_id,
-                                                         size_t limit) const {
+Result<std::vector<nlohmann::json>> FileAuditLog::ForRequest(std::string_view request_id,
+                                                             size_t limit) const {
   std::vector<Location> locations;
   {
     std::shared_lock lock(index_mu_);

@@ -1,5 +1,10 @@
-// The audit log: an append-only, hash-chained JSON-lines file (one record a
-// line; format in audit_chain.h) with group commit and fail-closed writes.
+// The audit log: an append-only hash chain of JSON records (format in
+// audit_chain.h) with group commit and fail-closed writes. AuditLog is the
+// interface the kernel appends through; two backends implement it: the
+// JSON-lines file below (AuditLog::Open, one kernel) and one chain in
+// PostgreSQL shared by every replica (postgres_audit_log.h).
+//
+// The file backend:
 //
 // Durability: Append returns only after the record is on disk (fdatasync).
 // Concurrent Appends are committed in groups: callers queue in arrival order;
@@ -36,13 +41,9 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -81,13 +82,14 @@ struct AuditOptions {
 
 class AuditLog {
  public:
-  // Opens or creates `path` (mode 0600). Unless options.skip_recovery, reads
-  // the whole file, verifies the chain, recovers the last seq/hash and builds
-  // the request index. Fails (FailedPrecondition, naming the line) if the
-  // chain is broken or the file is shorter than its anchor.
+  // Opens or creates the file `path` (mode 0600). Unless
+  // options.skip_recovery, reads the whole file, verifies the chain,
+  // recovers the last seq/hash and builds the request index. Fails
+  // (FailedPrecondition, naming the line) if the chain is broken or the file
+  // is shorter than its anchor.
   static Result<std::unique_ptr<AuditLog>> Open(const std::string& path, AuditOptions options = {});
 
-  ~AuditLog();
+  virtual ~AuditLog() = default;
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
@@ -96,77 +98,52 @@ class AuditLog {
   // keys the log adds ("seq", "ts", "prev", "hash"). Returns once the record
   // is durable. Errors: InvalidArgument (malformed event, too large),
   // ResourceExhausted (queue full), Unavailable (log failed, now or before).
-  Status Append(nlohmann::json event);
+  Status Append(nlohmann::json event) {
+    std::vector<nlohmann::json> one;
+    one.push_back(std::move(event));
+    return AppendAll(std::move(one));
+  }
 
   // Appends `events` as consecutive records in one group (one write, one
-  // fdatasync) and returns once all are durable: for a caller that records
+  // commit) and returns once all are durable: for a caller that records
   // several steps of one operation before answering. Every event is
   // validated first; if one is malformed nothing is appended (a record over
   // max_record_bytes is refused alone, as Append). Returns the first failure.
-  Status AppendAll(std::vector<nlohmann::json> events);
+  virtual Status AppendAll(std::vector<nlohmann::json> events) = 0;
 
   // Durable records whose "request_id" equals `request_id`, oldest first, at
-  // most `limit` of them. Served from an in-memory index of file offsets.
-  Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id, size_t limit) const;
+  // most `limit` of them.
+  virtual Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id,
+                                                         size_t limit) const = 0;
 
-  // Seq of the last durable record (0 for an empty log).
-  uint64_t last_sequence() const { return last_seq_.load(std::memory_order_acquire); }
-  // Seq and chain hash of the last durable record.
-  AuditHead head() const;
-  // Told after every flush (on the flushing thread, no lock held). Null
+  // Seq and chain hash of the last durable record this log knows of (0 for
+  // an empty log). A shared chain may have grown since through other
+  // replicas; the head is still a true point of it.
+  virtual AuditHead head() const = 0;
+  uint64_t last_sequence() const { return head().seq; }
+  // Ok while appends are accepted; why not otherwise.
+  virtual Status health() const = 0;
+  // Group commits done since Open.
+  virtual uint64_t flush_count() const = 0;
+  // The log as messages name it: its file, or "postgres user@host:port/db".
+  virtual const std::string& path() const = 0;
+
+  // Told after every commit (on the committing thread, no lock held). Null
   // removes it; the listener must stay alive until then.
   void set_durable_listener(AuditDurableListener* listener) {
     listener_.store(listener, std::memory_order_release);
   }
-  // Ok while healthy; the failure that closed the log otherwise.
-  Status health() const;
-  // Number of group flushes (write + fdatasync) done since Open.
-  uint64_t flush_count() const { return flush_count_.load(std::memory_order_relaxed); }
-  const std::string& path() const { return path_; }
+
+ protected:
+  AuditLog() = default;
+  void NotifyDurable(uint64_t seq) {
+    if (AuditDurableListener* listener = listener_.load(std::memory_order_acquire)) {
+      listener->OnDurable(seq);
+    }
+  }
 
  private:
-  struct Pending;
-  struct Writer;
-  struct Location {
-    uint64_t offset;
-    uint32_t length;
-  };
-
-  AuditLog(std::string path, AuditOptions options);
-  Status Recover();
-  // Leader only: serializes, writes and syncs `batch`, setting each status.
-  // Returns the I/O failure that must close the log, or Ok.
-  Status Flush(const std::vector<Pending*>& batch);
-  Status WriteAnchor();
-
-  const std::string path_;
-  const AuditOptions options_;
-  std::string anchor_path_;
-  int fd_ = -1;         // O_APPEND writer
-  int read_fd_ = -1;    // for ForRequest
-  int anchor_fd_ = -1;  // -1 when no anchor is kept
-
-  mutable std::mutex mu_;
-  std::deque<Writer*> writers_;  // guarded by mu_; the front one leads
-  size_t queued_records_ = 0;    // guarded by mu_: records of writers_
-  Status health_;                // guarded by mu_
-
-  // Owned by the current leader (handed over through mu_ / writers_).
-  uint64_t next_seq_ = 1;
-  std::string last_hash_;
-  uint64_t file_end_ = 0;
-  uint64_t groups_since_anchor_sync_ = 0;
-  std::string write_buffer_;
-
-  mutable std::shared_mutex index_mu_;
-  std::unordered_map<std::string, std::vector<Location>> index_;  // guarded by index_mu_
-
-  mutable std::mutex head_mu_;
-  AuditHead head_;  // guarded by head_mu_: the durable head
-
   std::atomic<AuditDurableListener*> listener_{nullptr};
-  std::atomic<uint64_t> last_seq_{0};
-  std::atomic<uint64_t> flush_count_{0};
 };
 
 }  // namespace airlock

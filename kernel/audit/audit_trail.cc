@@ -7,16 +7,22 @@
 namespace airlock {
 
 Result<std::unique_ptr<AuditTrail>> AuditTrail::Open(const std::string& path,
-                                                     AuditTrailOptions options) {
+                                                     AuditTrailOptions options,
+                                                     AuditLogOpener open_log) {
+  if (!open_log) {
+    open_log = [path](AuditOptions log_options) {
+      return AuditLog::Open(path, std::move(log_options));
+    };
+  }
   std::unique_ptr<AuditTrail> trail(new AuditTrail());
   const bool accept = options.accept_unverified_history;
   options.log.accept_missing_anchor = options.log.accept_missing_anchor || accept;
   if (!options.signer) {
     spdlog::warn(
         "audit log {}: no checkpoint signing key configured (audit.checkpoints.signing_key): the "
-        "hash chain alone can be recomputed by whoever can write the state directory",
+        "hash chain alone can be recomputed by whoever can write where it is kept",
         path);
-    AIRLOCK_ASSIGN_OR_RETURN(trail->log_, AuditLog::Open(path, std::move(options.log)));
+    AIRLOCK_ASSIGN_OR_RETURN(trail->log_, open_log(std::move(options.log)));
     return trail;
   }
 
@@ -50,10 +56,11 @@ Result<std::unique_ptr<AuditTrail>> AuditTrail::Open(const std::string& path,
     options.log.trusted_points.push_back(std::move(point));
   }
 
-  AIRLOCK_ASSIGN_OR_RETURN(trail->log_, AuditLog::Open(path, std::move(options.log)));
+  AIRLOCK_ASSIGN_OR_RETURN(trail->log_, open_log(std::move(options.log)));
+  const std::string& name = trail->log_->path();
   const AuditHead head = trail->log_->head();
   if (!last && head.seq > 0) {
-    const std::string what = "audit log " + path + " holds " + std::to_string(head.seq) +
+    const std::string what = "audit log " + name + " holds " + std::to_string(head.seq) +
                              " records but no signed checkpoint (" + checkpoints_path +
                              " is missing or empty), so none of its history can be verified";
     if (!accept) {
@@ -68,7 +75,7 @@ Result<std::unique_ptr<AuditTrail>> AuditTrail::Open(const std::string& path,
         "audit log {}: records {}..{} were written after the last signed checkpoint and are not "
         "covered by a signature (a crash leaves such a tail; so would a forger); the next "
         "checkpoint covers them",
-        path, last->seq + 1, head.seq);
+        name, last->seq + 1, head.seq);
   }
 
   auto writer = CheckpointFileWriter::Open(checkpoints_path, found.good_end_offset);
@@ -78,7 +85,7 @@ Result<std::unique_ptr<AuditTrail>> AuditTrail::Open(const std::string& path,
   sinks.push_back(MakeLogCheckpointSink());
   if (options.syslog) sinks.push_back(MakeSyslogCheckpointSink());
   AuditLog* log = trail->log_.get();
-  spdlog::info("audit log {}: checkpoints signed with key {} every {} records or {} s", path,
+  spdlog::info("audit log {}: checkpoints signed with key {} every {} records or {} s", name,
                options.signer->key_id(), options.policy.every_records,
                options.policy.every_seconds.count());
   trail->checkpointer_ = std::make_unique<Checkpointer>(

@@ -1,6 +1,6 @@
-// The kernel's audit trail: the file-backed AuditLog together with its
-// signed checkpoints. Opening it is where the kernel refuses to start on a
-// history it cannot vouch for:
+// The kernel's audit trail: its AuditLog (the file, or the chain in
+// PostgreSQL) together with its signed checkpoints. Opening it is where the kernel refuses to start
+// on a history it cannot vouch for:
 //   - a checkpoint in "<log>.checkpoints" that is malformed or whose
 //     signature does not verify with the signing key's public half;
 //   - a log that contradicts a checkpoint (edited, inserted, removed or
@@ -16,6 +16,7 @@
 // and (optionally) syslog.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,10 +44,18 @@ struct AuditTrailOptions {
   bool accept_unverified_history = false;
 };
 
+// Opens the log a trail keeps checkpoints of, given the options the trail
+// settled (trusted points, anchor acceptance).
+using AuditLogOpener = std::function<Result<std::unique_ptr<AuditLog>>(AuditOptions)>;
+
 class AuditTrail {
  public:
+  // `path` is the audit log file; its checkpoints live in
+  // "<path>.checkpoints". With `open_log`, the log is whatever it opens (the
+  // chain in PostgreSQL) and `path` only places the checkpoints file.
   static Result<std::unique_ptr<AuditTrail>> Open(const std::string& path,
-                                                  AuditTrailOptions options);
+                                                  AuditTrailOptions options,
+                                                  AuditLogOpener open_log = nullptr);
   // Signs a final checkpoint.
   ~AuditTrail();
   AuditTrail(const AuditTrail&) = delete;

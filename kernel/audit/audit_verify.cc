@@ -183,4 +183,8 @@ AuditVerifyReport VerifyAuditFile(const std::string& path, const AuditVerifyOpti
   return report;
 }
 
+std::string FormatAuditAnchor(const AuditHead& head) {
+  return audit_internal::FormatAnchor(audit_internal::Anchor{head.seq, head.hash});
+}
+
 }  // namespace airlock

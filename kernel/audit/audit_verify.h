@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel/audit/audit_head.h"
 #include "kernel/audit/checkpoint.h"
 
 namespace airlock {
@@ -63,5 +64,9 @@ struct AuditVerifyReport {
 // AuditLog appends to it (it sees a prefix; a line being written may show as
 // an incomplete final line).
 AuditVerifyReport VerifyAuditFile(const std::string& path, const AuditVerifyOptions& options = {});
+
+// The text of the anchor file ("<log>.head") naming `head` as the log's end:
+// written beside an exported chain so that VerifyAuditFile checks its end.
+std::string FormatAuditAnchor(const AuditHead& head);
 
 }  // namespace airlock

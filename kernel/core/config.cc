@@ -294,10 +294,26 @@ bool IsInside(const fs::path& path, const fs::path& dir) {
 }
 
 Status ParseAudit(Reader& top, const std::string& state_dir, KernelConfig* config) {
+  const bool shared_state = config->state.backend == StateBackend::kPostgres;
+  config->audit.backend = shared_state ? AuditBackend::kPostgres : AuditBackend::kFile;
   const json* node = top.Child("audit");
   if (node == nullptr) return Status::Ok();
   Reader r(*node, "audit");
   AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+  std::string backend = shared_state ? "postgres" : "file";
+  AIRLOCK_RETURN_IF_ERROR(r.String("backend", &backend));
+  if (backend == "file") {
+    config->audit.backend = AuditBackend::kFile;
+  } else if (backend == "postgres") {
+    if (!shared_state) {
+      return Status::InvalidArgument(
+          "audit.backend \"postgres\" keeps the chain in the state store's database: it needs "
+          "state.backend \"postgres\"");
+    }
+    config->audit.backend = AuditBackend::kPostgres;
+  } else {
+    return Status::InvalidArgument("audit.backend must be \"file\" or \"postgres\"");
+  }
   if (const json* checkpoints = r.Child("checkpoints")) {
     Reader c(*checkpoints, "audit.checkpoints");
     AIRLOCK_RETURN_IF_ERROR(c.ExpectObject());
@@ -341,6 +357,8 @@ Status ParseState(Reader& top, StateConfig* state, const std::string& base) {
   AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
   std::string backend = "sqlite";
   AIRLOCK_RETURN_IF_ERROR(r.String("backend", &backend));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("heartbeat_interval_ms", &state->heartbeat_interval_ms, 100, 600000));
   if (backend == "sqlite") {
     state->backend = StateBackend::kSqlite;
     return r.RejectUnknownKeys();

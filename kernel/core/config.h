@@ -109,7 +109,13 @@ struct AuditCheckpointConfig {
   bool syslog = true;  // ship checkpoints to syslog(3) too
 };
 
+// Where the audit chain lives: the file at audit_path (one kernel), or the
+// state store's PostgreSQL database (one chain for every replica).
+enum class AuditBackend { kFile, kPostgres };
+
 struct AuditConfig {
+  // Default: postgres when state.backend is postgres, else file.
+  AuditBackend backend = AuditBackend::kFile;
   AuditCheckpointConfig checkpoints;
 };
 
@@ -130,6 +136,8 @@ struct StateConfig {
   std::string tls_key_file;
   int64_t read_connections = 4;
   int64_t connect_timeout_seconds = 5;
+  // How often this replica records its heartbeat (GET /v1/cluster, /healthz).
+  int64_t heartbeat_interval_ms = 5000;
 };
 
 struct KernelConfig {

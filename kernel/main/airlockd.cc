@@ -5,6 +5,8 @@
 //   airlockd check-config --config FILE
 //   airlockd state migrate --config FILE
 //   airlockd audit verify FILE [--public-key PEM]... [--checkpoints FILE]...
+//   airlockd audit verify --config FILE [--public-key PEM]... [--checkpoints FILE]...
+//   airlockd audit export --config FILE [--output PATH]
 //   airlockd audit keygen --private-key PATH --public-key PATH
 //   airlockd token create --subject NAME [--kind human|service|agent] [--groups a,b]
 //   airlockd version
@@ -41,6 +43,8 @@ constexpr const char* kUsage =
     "  airlockd check-config --config FILE\n"
     "  airlockd state migrate --config FILE\n"
     "  airlockd audit verify FILE [--public-key PEM]... [--checkpoints FILE]...\n"
+    "  airlockd audit verify --config FILE [--public-key PEM]... [--checkpoints FILE]...\n"
+    "  airlockd audit export --config FILE [--output PATH]\n"
     "  airlockd audit keygen --private-key PATH --public-key PATH\n"
     "  airlockd token create --subject NAME [--kind human|service|agent] [--groups a,b]\n"
     "  airlockd version\n";
@@ -232,7 +236,11 @@ int main(int argc, char** argv) {
   if (command == "state" && argc >= 3 && std::strcmp(argv[2], "migrate") == 0) {
     return StateMigrate(Flags(argc, argv, 3));
   }
-  if (command == "audit") return airlock::RunAuditCommand(argc, argv, 2);
+  if (command == "audit") {
+    return airlock::RunAuditCommand(argc, argv, 2, [](const std::string& path) {
+      return airlock::LoadKernelConfig(path, DefaultPluginDir());
+    });
+  }
   if (command == "token" && argc >= 3 && std::strcmp(argv[2], "create") == 0) {
     return TokenCreate(Flags(argc, argv, 3));
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -14,6 +15,9 @@
 
 #include "kernel/audit/audit_verify.h"
 #include "kernel/audit/checkpoint.h"
+#include "kernel/audit/postgres_audit_log.h"
+#include "kernel/main/audit_setup.h"
+#include "kernel/main/state_backend.h"
 
 namespace airlock {
 namespace {
@@ -21,6 +25,8 @@ namespace {
 constexpr const char* kAuditUsage =
     "usage:\n"
     "  airlockd audit verify FILE [--public-key PEM]... [--checkpoints FILE]...\n"
+    "  airlockd audit verify --config FILE [--public-key PEM]... [--checkpoints FILE]...\n"
+    "  airlockd audit export --config FILE [--output PATH]\n"
     "  airlockd audit keygen --private-key PATH --public-key PATH\n";
 
 constexpr size_t kMaxPublicKeyFile = 64 * 1024;
@@ -80,31 +86,10 @@ std::string Range(uint64_t from, uint64_t to) {
   return from == to ? std::to_string(from) : std::to_string(from) + ".." + std::to_string(to);
 }
 
-int Verify(int argc, char** argv, int first) {
-  const ParsedArgs args = Parse(argc, argv, first, {"--public-key", "--checkpoints"});
-  if (!args.ok || args.positional.size() != 1) return Usage();
-  const std::string& file = args.positional[0];
-
-  CheckpointVerifier verifier;
-  for (const std::string& key_path : args.All("--public-key")) {
-    auto pem = ReadSmallFile(key_path);
-    Status added = pem.ok() ? verifier.AddPublicKeyPem(*pem) : pem.status();
-    if (!added.ok()) {
-      std::cerr << "airlockd audit verify: --public-key " << key_path << ": " << added.message()
-                << "\n";
-      return kAuditExitUsage;
-    }
-  }
-  AuditVerifyOptions options;
-  options.verifier = &verifier;
-  options.shipped_checkpoint_files = args.All("--checkpoints");
-  if (verifier.empty() && !options.shipped_checkpoint_files.empty()) {
-    std::cerr << "airlockd audit verify: --checkpoints needs --public-key\n";
-    return kAuditExitUsage;
-  }
-
-  const AuditVerifyReport report = VerifyAuditFile(file, options);
-  const std::string prefix = "audit log " + file + ": ";
+// Prints the verdict on the log `name` (its anchor file `anchor`) and
+// returns the exit code.
+int Report(const AuditVerifyReport& report, const std::string& name, const std::string& anchor) {
+  const std::string prefix = name + ": ";
   switch (report.verdict) {
     case AuditVerdict::kUnreadable:
       std::cerr << "airlockd audit verify: " << report.problem << "\n";
@@ -127,12 +112,12 @@ int Verify(int argc, char** argv, int first) {
   std::cout << prefix << "OK (" << report.records << " records, chain intact";
   if (!report.signatures_checked) {
     std::cout << ")\n";
-    std::cerr << "warning: keyless chain check only: whoever can write the state directory can "
-                 "rewrite the log and recompute every hash and the anchor; pass --public-key to "
+    std::cerr << "warning: keyless chain check only: whoever can write where the log is kept can "
+                 "rewrite it and recompute every hash and the anchor; pass --public-key to "
                  "check the signed checkpoints\n";
     if (!report.anchor_checked && report.records > 0) {
-      std::cerr << "warning: no anchor (" << file
-                << ".head): removal of the final records cannot be detected\n";
+      std::cerr << "warning: no anchor (" << anchor
+                << "): removal of the final records cannot be detected\n";
     }
     return kAuditExitIntact;
   }
@@ -150,6 +135,164 @@ int Verify(int argc, char** argv, int first) {
     return kAuditExitUncovered;
   }
   return kAuditExitIntact;
+}
+
+Status WriteAllTo(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    const ssize_t wrote = ::write(fd, data.data(), data.size());
+    if (wrote < 0 && errno == EINTR) continue;
+    if (wrote < 0) return Status::Unavailable("cannot write " + what + ": " + std::strerror(errno));
+    data.remove_prefix(static_cast<size_t>(wrote));
+  }
+  return Status::Ok();
+}
+
+// Exports the configured chain in PostgreSQL into `fd` (named `what`).
+Result<AuditExport> ExportTo(const KernelConfig& config, int fd, const std::string& what) {
+  AIRLOCK_ASSIGN_OR_RETURN(PostgresConnection connection, ConfiguredPostgresConnection(config));
+  return ExportPostgresAudit(connection.dsn, PostgresAuditOptionsFor(connection),
+                             [&](std::string_view lines) { return WriteAllTo(fd, lines, what); });
+}
+
+// Writes `text` into a new file `path` (mode 0600, never over an existing one).
+Status WriteSmallNewFile(const std::string& path, std::string_view text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return Status::FailedPrecondition("cannot create " + path + ": " + std::strerror(errno));
+  Status wrote = WriteAllTo(fd, text, path);
+  ::close(fd);
+  return wrote;
+}
+
+// Removes the files it names when it goes out of scope.
+class TempFiles {
+ public:
+  ~TempFiles() {
+    for (const std::string& path : paths_) ::unlink(path.c_str());
+  }
+  void Add(std::string path) { paths_.push_back(std::move(path)); }
+
+ private:
+  std::vector<std::string> paths_;
+};
+
+int Verify(int argc, char** argv, int first, const AuditConfigLoader& load_config) {
+  const ParsedArgs args = Parse(argc, argv, first, {"--public-key", "--checkpoints", "--config"});
+  const auto config_paths = args.All("--config");
+  if (!args.ok || config_paths.size() > 1 ||
+      args.positional.size() != (config_paths.empty() ? 1u : 0u)) {
+    return Usage();
+  }
+
+  CheckpointVerifier verifier;
+  for (const std::string& key_path : args.All("--public-key")) {
+    auto pem = ReadSmallFile(key_path);
+    Status added = pem.ok() ? verifier.AddPublicKeyPem(*pem) : pem.status();
+    if (!added.ok()) {
+      std::cerr << "airlockd audit verify: --public-key " << key_path << ": " << added.message()
+                << "\n";
+      return kAuditExitUsage;
+    }
+  }
+  AuditVerifyOptions options;
+  options.verifier = &verifier;
+  options.shipped_checkpoint_files = args.All("--checkpoints");
+  if (verifier.empty() && !options.shipped_checkpoint_files.empty()) {
+    std::cerr << "airlockd audit verify: --checkpoints needs --public-key\n";
+    return kAuditExitUsage;
+  }
+  if (config_paths.empty()) {
+    const std::string& file = args.positional[0];
+    return Report(VerifyAuditFile(file, options), "audit log " + file, file + ".head");
+  }
+
+  auto config = load_config(config_paths[0]);
+  if (!config.ok()) {
+    std::cerr << "airlockd audit verify: " << config.status().message() << "\n";
+    return kAuditExitUsage;
+  }
+  if (config->audit.backend == AuditBackend::kFile) {
+    const std::string& file = config->audit_path;
+    return Report(VerifyAuditFile(file, options), "audit log " + file, file + ".head");
+  }
+  // The chain in PostgreSQL: export one snapshot with its head as the
+  // anchor, and verify that with this replica's checkpoints.
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string temp = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") +
+                     "/airlock-audit-verify-XXXXXX";
+  const int fd = ::mkstemp(temp.data());
+  if (fd < 0) {
+    std::cerr << "airlockd audit verify: cannot create a temporary file: " << std::strerror(errno)
+              << "\n";
+    return kAuditExitUsage;
+  }
+  TempFiles cleanup;
+  cleanup.Add(temp);
+  auto exported = ExportTo(*config, fd, temp);
+  ::close(fd);
+  if (!exported.ok()) {
+    std::cerr << "airlockd audit verify: " << exported.status().message() << "\n";
+    return kAuditExitUsage;
+  }
+  const std::string anchor = temp + ".head";
+  cleanup.Add(anchor);
+  if (Status wrote = WriteSmallNewFile(anchor, FormatAuditAnchor(exported->head)); !wrote.ok()) {
+    std::cerr << "airlockd audit verify: " << wrote.message() << "\n";
+    return kAuditExitUsage;
+  }
+  options.checkpoints_path = config->audit_path + ".checkpoints";
+  return Report(VerifyAuditFile(temp, options), "audit chain in postgres " + exported->target,
+                "the head row");
+}
+
+int Export(int argc, char** argv, int first, const AuditConfigLoader& load_config) {
+  const ParsedArgs args = Parse(argc, argv, first, {"--config", "--output"});
+  const auto config_paths = args.All("--config");
+  const auto outputs = args.All("--output");
+  if (!args.ok || !args.positional.empty() || config_paths.size() != 1 || outputs.size() > 1) {
+    return Usage();
+  }
+  auto config = load_config(config_paths[0]);
+  if (!config.ok()) {
+    std::cerr << "airlockd audit export: " << config.status().message() << "\n";
+    return kAuditExitUsage;
+  }
+  if (config->audit.backend == AuditBackend::kFile) {
+    std::cerr << "airlockd audit export: audit.backend is \"file\": the log is "
+              << config->audit_path << " itself (with its anchor " << config->audit_path
+              << ".head); verify it with `airlockd audit verify`\n";
+    return kAuditExitUsage;
+  }
+  int fd = STDOUT_FILENO;
+  std::string name = "standard output";
+  if (!outputs.empty()) {
+    name = outputs[0];
+    fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+      std::cerr << "airlockd audit export: cannot create " << name << ": " << std::strerror(errno)
+                << (errno == EEXIST ? " (refusing to overwrite it)" : "") << "\n";
+      return kAuditExitUsage;
+    }
+  }
+  auto exported = ExportTo(*config, fd, name);
+  if (fd != STDOUT_FILENO) {
+    if (exported.ok() && ::fsync(fd) != 0) {
+      exported = Status::Unavailable("cannot sync " + name + ": " + std::strerror(errno));
+    }
+    ::close(fd);
+  }
+  if (exported.ok() && !outputs.empty()) {
+    const Status anchor = WriteSmallNewFile(name + ".head", FormatAuditAnchor(exported->head));
+    if (!anchor.ok()) exported = anchor;
+  }
+  if (!exported.ok()) {
+    std::cerr << "airlockd audit export: " << exported.status().message() << "\n";
+    return 1;
+  }
+  std::cerr << "exported " << exported->records << " records (head seq " << exported->head.seq
+            << ") of the audit chain in postgres " << exported->target << " to " << name
+            << (outputs.empty() ? "" : " (anchor " + name + ".head)") << "\n";
+  return 0;
 }
 
 // Creates `path` exclusively with `mode` and writes `data`.
@@ -213,10 +356,11 @@ int Keygen(int argc, char** argv, int first) {
 
 }  // namespace
 
-int RunAuditCommand(int argc, char** argv, int first) {
+int RunAuditCommand(int argc, char** argv, int first, const AuditConfigLoader& load_config) {
   if (first >= argc) return Usage();
   const std::string command = argv[first];
-  if (command == "verify") return Verify(argc, argv, first + 1);
+  if (command == "verify") return Verify(argc, argv, first + 1, load_config);
+  if (command == "export") return Export(argc, argv, first + 1, load_config);
   if (command == "keygen") return Keygen(argc, argv, first + 1);
   return Usage();
 }

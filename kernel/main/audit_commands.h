@@ -1,7 +1,16 @@
 // The `airlockd audit ...` operator commands.
 //
 //   airlockd audit verify FILE [--public-key PEM]... [--checkpoints FILE]...
+//   airlockd audit verify --config FILE [--public-key PEM]... [--checkpoints FILE]...
+//   airlockd audit export --config FILE [--output PATH]
 //   airlockd audit keygen --private-key PATH --public-key PATH
+//
+// With --config, `verify` checks the configured audit backend: the file, or
+// the chain in PostgreSQL (exported from one snapshot to a temporary file
+// with the head row as its anchor, and checked against this kernel's
+// checkpoints file). `export` writes the PostgreSQL chain as the JSON lines
+// of the file backend (to standard output, or to a new PATH with its anchor
+// PATH.head), for archives and offline verification.
 //
 // Exit codes of `audit verify` (kAuditExit*):
 //   0  intact: the chain verifies and, with --public-key, every checkpoint
@@ -14,7 +23,16 @@
 //      by a signature (normal while a kernel runs or after a crash)
 #pragma once
 
+#include <functional>
+#include <string>
+
+#include "airlock/cpp/status.hpp"
+#include "kernel/core/config.h"
+
 namespace airlock {
+
+// Loads and validates the configuration file at a path.
+using AuditConfigLoader = std::function<Result<KernelConfig>(const std::string& path)>;
 
 inline constexpr int kAuditExitIntact = 0;
 inline constexpr int kAuditExitTampered = 1;
@@ -23,6 +41,6 @@ inline constexpr int kAuditExitIncompleteTail = 3;
 inline constexpr int kAuditExitUncovered = 4;
 
 // argv[first] is the word after "audit".
-int RunAuditCommand(int argc, char** argv, int first);
+int RunAuditCommand(int argc, char** argv, int first, const AuditConfigLoader& load_config);
 
 }  // namespace airlock

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "kernel/audit/postgres_audit_log.h"
+#include "kernel/main/state_backend.h"
 #include "kernel/plugin_host/secret_reference.h"
 
 namespace airlock {
@@ -26,6 +28,15 @@ Status CheckKeyFileMode(const std::string& reference) {
 }
 
 }  // namespace
+
+PostgresAuditOptions PostgresAuditOptionsFor(const PostgresConnection& connection,
+                                             AuditOptions log) {
+  PostgresAuditOptions options;
+  options.tls = connection.tls;
+  options.connect_timeout_seconds = connection.connect_timeout_seconds;
+  options.log = std::move(log);
+  return options;
+}
 
 Result<std::unique_ptr<AuditTrail>> OpenKernelAuditTrail(const KernelConfig& config) {
   AuditTrailOptions options;
@@ -52,7 +63,15 @@ Result<std::unique_ptr<AuditTrail>> OpenKernelAuditTrail(const KernelConfig& con
     options.policy.every_seconds = std::chrono::seconds(checkpoints.every_seconds);
     options.syslog = checkpoints.syslog;
   }
-  return AuditTrail::Open(config.audit_path, std::move(options));
+  AuditLogOpener open_log;
+  if (config.audit.backend == AuditBackend::kPostgres) {
+    AIRLOCK_ASSIGN_OR_RETURN(PostgresConnection connection, ConfiguredPostgresConnection(config));
+    auto shared = std::make_shared<PostgresConnection>(std::move(connection));
+    open_log = [shared](AuditOptions log_options) {
+      return OpenPostgresAuditLog(shared->dsn, PostgresAuditOptionsFor(*shared, log_options));
+    };
+  }
+  return AuditTrail::Open(config.audit_path, std::move(options), std::move(open_log));
 }
 
 }  // namespace airlock

@@ -1,5 +1,8 @@
 #include "kernel/main/kernel_app.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -20,6 +23,7 @@
 #include "kernel/main/audit_setup.h"
 #include "kernel/main/openapi_document.h"
 #include "kernel/main/plugin_set.h"
+#include "kernel/main/replica_heartbeat.h"
 #include "kernel/main/state_backend.h"
 #include "kernel/plugin_host/host_services.h"
 #include "kernel/plugin_host/kernel_secrets.h"
@@ -107,6 +111,11 @@ struct KernelApp::Parts {
   std::unique_ptr<AuditTrail> audit_trail;
   AuditLog* audit = nullptr;
   std::unique_ptr<StateStore> store;
+  std::string store_description;
+  // This replica's heartbeat in the store; outlives the HTTP server, which
+  // reads it through `heartbeat_view` (set once it beats).
+  std::unique_ptr<ReplicaHeartbeater> heartbeat;
+  std::atomic<ReplicaHeartbeater*> heartbeat_view{nullptr};
   Metrics metrics;
   std::unique_ptr<IdentityChain> identity;
   std::unique_ptr<PolicyPlugin> policy;
@@ -193,6 +202,46 @@ HttpServerOptions ServerOptions(const KernelConfig& cfg) {
   return options;
 }
 
+// How other replicas and operators reach this kernel's API: the listen
+// address (this host's name for a wildcard) and the bound port.
+std::string ApiUrl(const KernelConfig& cfg, uint16_t port) {
+  std::string host = cfg.server.listen_address;
+  if (host.empty() || host == "0.0.0.0" || host == "::") {
+    char name[256] = {};
+    host = ::gethostname(name, sizeof(name) - 1) == 0 ? name : "localhost";
+  } else if (host.find(':') != std::string::npos) {
+    host = "[" + host + "]";
+  }
+  const char* scheme = cfg.server.tls_certificate_file.empty() ? "http" : "https";
+  return std::string(scheme) + "://" + host + ":" + std::to_string(port);
+}
+
+// GET /v1/cluster: every replica that beat on the shared state store. A
+// replica is "live" while its last beat is younger than three of this
+// replica's heartbeat intervals (the store's clock on both sides).
+Result<json> ClusterJson(StateStore& store, const std::string& store_description,
+                         const ReplicaHeartbeater& self) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::vector<ReplicaStatus> replicas, store.ListReplicas());
+  const int64_t interval_ms = self.interval().count();
+  const int64_t stale_after_us = 3 * interval_ms * 1000;
+  json list = json::array();
+  for (const ReplicaStatus& r : replicas) {
+    const int64_t age_us = std::max<int64_t>(0, r.now_us - r.last_heartbeat_us);
+    list.push_back({{"id", r.replica_id},
+                    {"version", r.version},
+                    {"api_url", r.api_url},
+                    {"started_at_us", r.started_at_us},
+                    {"last_heartbeat_us", r.last_heartbeat_us},
+                    {"heartbeat_age_ms", age_us / 1000},
+                    {"status", age_us <= stale_after_us ? "live" : "stale"},
+                    {"self", r.replica_id == self.beat().replica_id}});
+  }
+  return json{{"replica", self.beat().replica_id},
+              {"state_store", store_description},
+              {"heartbeat_interval_ms", interval_ms},
+              {"replicas", std::move(list)}};
+}
+
 // Lets the kernel-side plugins of `cfg` resolve the secret references of
 // their own configurations (and only those).
 void AllowKernelSecrets(const KernelConfig& cfg, KernelHostCallbacks& callbacks) {
@@ -223,9 +272,12 @@ Result<ConfigCheckReport> KernelApp::Check(const KernelConfig& config) {
   }
   AIRLOCK_ASSIGN_OR_RETURN(const std::string store, CheckConfiguredStateStore(config));
   if (config.state.backend == StateBackend::kPostgres) {
-    report.notes.push_back("state store " + store +
-                           ": not connected by check-config (serve and `airlockd state migrate` "
-                           "connect)");
+    report.notes.push_back(
+        "state store " + store +
+        (config.audit.backend == AuditBackend::kPostgres
+             ? " (and the audit chain, audit.backend postgres)"
+             : "") +
+        ": not connected by check-config (serve and `airlockd state migrate` connect)");
   }
   return report;
 }
@@ -251,6 +303,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   if (!store.ok()) return store.status().WithContext("opening the state store");
   spdlog::info("state store: {}", store->description);
   p.store = std::move(store->store);
+  p.store_description = std::move(store->description);
 
   AllowKernelSecrets(cfg, p.callbacks);
   p.services = std::make_unique<HostServicesTable>(p.callbacks);
@@ -307,6 +360,16 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     agent::AgentRegistry* agents = p.agents.get();
     api.agents = [agents] { return agents->StatusJson(); };
   }
+  Parts* parts = &p;
+  api.state_health = [parts] {
+    ReplicaHeartbeater* beat = parts->heartbeat_view.load(std::memory_order_acquire);
+    return beat != nullptr ? beat->health() : Status::Ok();
+  };
+  api.cluster = [parts]() -> Result<json> {
+    ReplicaHeartbeater* beat = parts->heartbeat_view.load(std::memory_order_acquire);
+    if (beat == nullptr) return Status::Unavailable("the kernel is starting");
+    return ClusterJson(*parts->store, parts->store_description, *beat);
+  };
   p.api = std::make_unique<V1Api>(std::move(api));
 
   HttpServerOptions options = ServerOptions(cfg);
@@ -327,7 +390,16 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
       HttpServer::Start(options, [handler](const HttpRequest& r) { return handler->Handle(r); });
   if (!server.ok()) return server.status().WithContext("starting the HTTP server");
   p.server = std::move(server).value();
+  ReplicaHeartbeat beat;
+  beat.replica_id = instance_id;
+  beat.version = AIRLOCK_VERSION;
+  beat.api_url = ApiUrl(cfg, p.server->port());
+  beat.started_at_us = WallMicros();
+  p.heartbeat = std::make_unique<ReplicaHeartbeater>(
+      p.store.get(), std::move(beat), std::chrono::milliseconds(cfg.state.heartbeat_interval_ms));
+  p.heartbeat_view.store(p.heartbeat.get(), std::memory_order_release);
   (void)p.audit->Append({{"event", "kernel.started"},
+                         {"replica", instance_id},
                          {"port", p.server->port()},
                          {"isolator", cfg.isolator.name},
                          {"tunnel", cfg.tunnel.name}});

@@ -49,6 +49,18 @@ Result<OpenedStateStore> OpenConfiguredStateStore(const KernelConfig& config) {
   return opened;
 }
 
+Result<PostgresConnection> ConfiguredPostgresConnection(const KernelConfig& config) {
+  if (config.state.backend != StateBackend::kPostgres) {
+    return Status::FailedPrecondition("state.backend is not \"postgres\"");
+  }
+  PostgresConnection connection;
+  AIRLOCK_ASSIGN_OR_RETURN(connection.dsn, ResolveDsn(config.state));
+  const PostgresStateStoreOptions options = PostgresOptions(config.state);
+  connection.tls = options.tls;
+  connection.connect_timeout_seconds = options.connect_timeout_seconds;
+  return connection;
+}
+
 Result<std::string> CheckConfiguredStateStore(const KernelConfig& config) {
   if (config.state.backend == StateBackend::kSqlite) return "sqlite " + config.state_path;
   AIRLOCK_ASSIGN_OR_RETURN(Secret dsn, ResolveDsn(config.state));

@@ -15,7 +15,9 @@
 #include <string>
 
 #include "airlock/cpp/status.hpp"
+#include "kernel/common/secret.h"
 #include "kernel/core/config.h"
+#include "kernel/state/postgres_state_store.h"
 #include "kernel/state/schema_migrations.h"
 #include "kernel/state/state_store.h"
 
@@ -28,6 +30,16 @@ struct OpenedStateStore {
 };
 
 Result<OpenedStateStore> OpenConfiguredStateStore(const KernelConfig& config);
+
+// The PostgreSQL database state.backend "postgres" names (state.dsn_secret
+// resolved, state.tls applied): for the state store and for the audit chain
+// that shares its database.
+struct PostgresConnection {
+  Secret dsn;
+  PostgresTlsSettings tls;
+  int connect_timeout_seconds = 5;
+};
+Result<PostgresConnection> ConfiguredPostgresConnection(const KernelConfig& config);
 
 // What opening the configured store would refuse before connecting (the
 // connection string reference resolves and parses, the TLS files are

@@ -118,6 +118,36 @@ BEGIN
 END
 $fn$;
 )sql"},
+    {2, "replicas: each kernel replica's last heartbeat by the database clock", R"sql(
+CREATE TABLE replicas (
+  replica_id text COLLATE "C" PRIMARY KEY,
+  version text NOT NULL,
+  api_url text NOT NULL,
+  started_at_us bigint NOT NULL,
+  last_heartbeat_us bigint NOT NULL
+);
+)sql"},
+    // The audit chain every replica appends to (kernel/audit/
+    // postgres_audit_log.h): each record's line as written (the hash covers
+    // it), its request for GET /v1/audit, and the head, one row locked by
+    // each appending transaction so that seqs follow commit order.
+    {3, "audit_records and audit_head: one audit hash chain for every replica", R"sql(
+CREATE TABLE audit_records (
+  seq bigint PRIMARY KEY,
+  request_id text COLLATE "C",
+  hash text NOT NULL,
+  line text NOT NULL
+);
+CREATE INDEX audit_records_by_request ON audit_records (request_id, seq)
+  WHERE request_id IS NOT NULL;
+CREATE TABLE audit_head (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  seq bigint NOT NULL,
+  hash text NOT NULL
+);
+INSERT INTO audit_head (seq, hash)
+  VALUES (0, '0000000000000000000000000000000000000000000000000000000000000000');
+)sql"},
 };
 
 constexpr const char* kSchemaVersionTable =
@@ -131,6 +161,11 @@ constexpr const char* kMigrationLock =
 constexpr const char* kSaveStatement = "airlock_save";
 constexpr const char* kLoadStatement = "airlock_load";
 constexpr const char* kActiveStatement = "airlock_active";
+constexpr const char* kHeartbeatStatement = "airlock_heartbeat";
+constexpr const char* kReplicasStatement = "airlock_replicas";
+// Microseconds since the epoch by the database's clock (not the
+// transaction's start: a heartbeat says "now").
+constexpr const char* kDatabaseNowUs = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
 // List variants: bit 0 state filter, bit 1 requester filter, bit 2 cursor.
 constexpr int kListVariants = 8;
 
@@ -163,6 +198,18 @@ void PrepareStatements(pqxx::connection& conn) {
   for (int variant = 0; variant < kListVariants; ++variant) {
     conn.prepare(ListStatement(variant), ListSql(variant));
   }
+  conn.prepare(
+      kHeartbeatStatement,
+      std::string("INSERT INTO replicas AS r (replica_id, version, api_url, started_at_us, "
+                  "last_heartbeat_us) VALUES ($1, $2, $3, $4, ") +
+          kDatabaseNowUs +
+          ") ON CONFLICT (replica_id) DO UPDATE SET version = excluded.version, "
+          "api_url = excluded.api_url, started_at_us = excluded.started_at_us, "
+          "last_heartbeat_us = excluded.last_heartbeat_us");
+  conn.prepare(kReplicasStatement,
+               std::string("SELECT replica_id, version, api_url, started_at_us, "
+                           "last_heartbeat_us, ") +
+                   kDatabaseNowUs + " FROM replicas ORDER BY replica_id");
 }
 
 std::string_view FieldText(const pqxx::field& field) {
@@ -241,6 +288,8 @@ class PostgresStateStoreImpl final : public PostgresStateStore {
   Result<std::shared_ptr<const StoredRequestText>> LoadText(std::string_view id) override;
   Result<RequestPage> List(const RequestFilter& filter) override;
   Result<std::vector<RequestRecord>> LoadActive() override;
+  Status RecordHeartbeat(const ReplicaHeartbeat& beat) override;
+  Result<std::vector<ReplicaStatus>> ListReplicas() override;
 
   uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
   uint64_t save_count() const override { return save_count_.load(std::memory_order_relaxed); }
@@ -593,6 +642,33 @@ Result<std::vector<RequestRecord>> PostgresStateStoreImpl::LoadActive() {
   return WithReader("loading active requests",
                     [&](pqxx::nontransaction& tx) -> Result<std::vector<RequestRecord>> {
                       return RowsToRecords(tx.exec_prepared(kActiveStatement));
+                    });
+}
+
+Status PostgresStateStoreImpl::RecordHeartbeat(const ReplicaHeartbeat& beat) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateHeartbeat(beat));
+  return WithReader("recording the heartbeat", [&](pqxx::nontransaction& tx) -> Status {
+    tx.exec_prepared0(kHeartbeatStatement, beat.replica_id, beat.version, beat.api_url,
+                      beat.started_at_us);
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<ReplicaStatus>> PostgresStateStoreImpl::ListReplicas() {
+  return WithReader("listing replicas",
+                    [&](pqxx::nontransaction& tx) -> Result<std::vector<ReplicaStatus>> {
+                      std::vector<ReplicaStatus> out;
+                      for (const auto& row : tx.exec_prepared(kReplicasStatement)) {
+                        ReplicaStatus status;
+                        status.replica_id = row[0].as<std::string>();
+                        status.version = row[1].as<std::string>();
+                        status.api_url = row[2].as<std::string>();
+                        status.started_at_us = row[3].as<int64_t>();
+                        status.last_heartbeat_us = row[4].as<int64_t>();
+                        status.now_us = row[5].as<int64_t>();
+                        out.push_back(std::move(status));
+                      }
+                      return out;
                     });
 }
 

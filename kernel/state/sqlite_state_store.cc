@@ -7,8 +7,10 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -182,6 +184,8 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   Result<std::shared_ptr<const StoredRequestText>> LoadText(std::string_view id) override;
   Result<RequestPage> List(const RequestFilter& filter) override;
   Result<std::vector<RequestRecord>> LoadActive() override;
+  Status RecordHeartbeat(const ReplicaHeartbeat& beat) override;
+  Result<std::vector<ReplicaStatus>> ListReplicas() override;
 
   uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
   uint64_t save_count() const override { return save_count_.load(std::memory_order_relaxed); }
@@ -258,6 +262,11 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   SchemaMigrationReport migration_;  // set by Init
 
   RequestTextCache text_cache_;
+
+  // One process owns the file, so the only replica is this one: heartbeats
+  // stay in memory.
+  std::mutex replicas_mu_;
+  std::map<std::string, ReplicaStatus> replicas_;  // guarded by replicas_mu_
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
@@ -625,6 +634,35 @@ Result<std::vector<RequestRecord>> SqliteStateStoreImpl::LoadActive() {
   std::vector<RequestRecord> records;
   AIRLOCK_RETURN_IF_ERROR(CollectRows(reader->db.get(), stmt, &records));
   return records;
+}
+
+int64_t WallMicrosNow() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status SqliteStateStoreImpl::RecordHeartbeat(const ReplicaHeartbeat& beat) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateHeartbeat(beat));
+  std::lock_guard lock(replicas_mu_);
+  ReplicaStatus& status = replicas_[beat.replica_id];
+  status.replica_id = beat.replica_id;
+  status.version = beat.version;
+  status.api_url = beat.api_url;
+  status.started_at_us = beat.started_at_us;
+  status.last_heartbeat_us = WallMicrosNow();
+  return Status::Ok();
+}
+
+Result<std::vector<ReplicaStatus>> SqliteStateStoreImpl::ListReplicas() {
+  std::vector<ReplicaStatus> out;
+  const int64_t now = WallMicrosNow();
+  std::lock_guard lock(replicas_mu_);
+  for (const auto& [id, status] : replicas_) {
+    out.push_back(status);
+    out.back().now_us = now;
+  }
+  return out;
 }
 
 }  // namespace

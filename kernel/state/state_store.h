@@ -32,6 +32,9 @@ struct RequestFilter {
 };
 
 inline constexpr size_t kMaxListLimit = 1000;
+// Longest replica id and API URL a heartbeat may carry.
+inline constexpr size_t kMaxReplicaIdBytes = 128;
+inline constexpr size_t kMaxReplicaUrlBytes = 1024;
 // Longest request id a store accepts.
 inline constexpr size_t kMaxRequestIdBytes = 256;
 
@@ -55,6 +58,25 @@ struct StoredRequestText {
   int64_t created_at_us = 0;
   int64_t updated_at_us = 0;
   int64_t deadline_us = 0;
+};
+
+// What a kernel replica says about itself each time it beats.
+struct ReplicaHeartbeat {
+  std::string replica_id;  // the kernel's instance id: 1..kMaxReplicaIdBytes
+  std::string version;     // the airlockd release
+  std::string api_url;     // where its HTTP API listens, as others reach it
+  int64_t started_at_us = 0;
+};
+
+// A replica as the store last heard from it. Times are the store's clock
+// (PostgreSQL's, shared by every replica), so ages compare across machines.
+struct ReplicaStatus {
+  std::string replica_id;
+  std::string version;
+  std::string api_url;
+  int64_t started_at_us = 0;
+  int64_t last_heartbeat_us = 0;
+  int64_t now_us = 0;  // the store's clock when it answered
 };
 
 class StateStore {
@@ -105,6 +127,18 @@ class StateStore {
   // Every request in a non-terminal state (what a restarting kernel must
   // resume or clean up), oldest first.
   virtual Result<std::vector<RequestRecord>> LoadActive() = 0;
+
+  // Records that `beat.replica_id` is alive now (the store's clock), with
+  // its version and address; replaces what that replica said before. A
+  // failure means this replica cannot reach its state: it is not ready.
+  // InvalidArgument for an empty or oversized id or URL.
+  virtual Status RecordHeartbeat(const ReplicaHeartbeat& beat) = 0;
+
+  // Every replica that ever beat on this store, by id.
+  virtual Result<std::vector<ReplicaStatus>> ListReplicas() = 0;
 };
+
+// The checks every backend makes on a heartbeat before it stores it.
+Status ValidateHeartbeat(const ReplicaHeartbeat& beat);
 
 }  // namespace airlock

@@ -118,6 +118,51 @@ TEST(V1Api, FailsClosedWhenTheAuditLogCannotBeWritten) {
   EXPECT_EQ(api.Handle(create).status, 401u);
 }
 
+// A replica whose heartbeat cannot reach the state store is not ready; the
+// cluster view is for admins only.
+TEST(V1Api, HealthFollowsTheStateStoreAndTheClusterViewIsForAdmins) {
+  StaticTokensChain identity;
+  ASSERT_NE(identity.get(), nullptr);
+  test::TempDir dir;
+  auto audit = AuditLog::Open(dir.File("audit.log"));
+  ASSERT_TRUE(audit.ok()) << audit.status().ToString();
+  Metrics metrics;
+  Status state = Status::Ok();
+  int cluster_calls = 0;
+  V1Api::Dependencies deps;
+  deps.identity = identity.get();
+  deps.audit = audit->get();
+  deps.metrics = &metrics;
+  deps.state_health = [&] { return state; };
+  deps.cluster = [&]() -> Result<json> {
+    ++cluster_calls;
+    return json{{"replicas", json::array()}};
+  };
+  V1Api api(std::move(deps));
+
+  HttpRequest health;
+  health.method = "GET";
+  health.path = health.target = "/healthz";
+  EXPECT_EQ(api.Handle(health).status, 200u);
+  state = Status::Unavailable("connection refused");
+  HttpResponse down = api.Handle(health);
+  EXPECT_EQ(down.status, 503u);
+  EXPECT_EQ(json::parse(down.body).value("reason", ""), "state store: connection refused");
+  state = Status::Ok();
+  EXPECT_EQ(api.Handle(health).status, 200u);
+
+  // alice is not in an admin group (there is none): 403, and the view is
+  // never computed for her.
+  HttpRequest cluster;
+  cluster.method = "GET";
+  cluster.path = cluster.target = "/v1/cluster";
+  cluster.headers = {{"Authorization", "Bearer tok"}};
+  EXPECT_EQ(api.Handle(cluster).status, 403u);
+  cluster.headers.clear();
+  EXPECT_EQ(api.Handle(cluster).status, 401u);
+  EXPECT_EQ(cluster_calls, 0);
+}
+
 TEST(V1Api, OnAnIoThreadOnlyNonBlockingReadsAreAnswered) {
   StaticTokensChain identity;
   ASSERT_NE(identity.get(), nullptr);

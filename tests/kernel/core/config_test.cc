@@ -166,6 +166,33 @@ TEST(KernelConfig, StateBackendDefaultsToSqliteAndTakesPostgresWithTls) {
   EXPECT_EQ(pg->state.tls_mode, "verify-full");  // the default once a tls block is given
   EXPECT_EQ(pg->state.tls_ca_file, "/etc/airlock/pki/ca.pem");
   EXPECT_EQ(pg->state.read_connections, 2);
+  EXPECT_EQ(pg->state.heartbeat_interval_ms, 5000);
+  // The audit chain follows the state into the database unless told not to.
+  EXPECT_EQ(sqlite->audit.backend, AuditBackend::kFile);
+  EXPECT_EQ(pg->audit.backend, AuditBackend::kPostgres);
+  doc["audit"] = {{"backend", "file"}};
+  doc["state"]["heartbeat_interval_ms"] = 250;
+  auto pg_file = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/p");
+  ASSERT_TRUE(pg_file.ok()) << pg_file.status().ToString();
+  EXPECT_EQ(pg_file->audit.backend, AuditBackend::kFile);
+  EXPECT_EQ(pg_file->state.heartbeat_interval_ms, 250);
+}
+
+TEST(KernelConfig, AuditBackendPostgresNeedsThePostgresStateStore) {
+  json doc = Minimal();
+  doc["audit"] = {{"backend", "postgres"}};
+  EXPECT_NE(ErrorFor(doc).find("audit.backend \"postgres\" keeps the chain in the state store's "
+                               "database: it needs state.backend \"postgres\""),
+            std::string::npos)
+      << ErrorFor(doc);
+  doc["audit"] = {{"backend", "s3"}};
+  EXPECT_NE(ErrorFor(doc).find("audit.backend must be \"file\" or \"postgres\""),
+            std::string::npos);
+  doc["audit"] = json::object();
+  doc["state"] = {{"heartbeat_interval_ms", 50}};
+  EXPECT_NE(ErrorFor(doc).find("state.heartbeat_interval_ms must be between 100 and 600000"),
+            std::string::npos)
+      << ErrorFor(doc);
 }
 
 TEST(KernelConfig, StateBlockErrorsNameTheKeyAndNeverQuoteAConnectionString) {

@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -66,9 +67,36 @@ Headers Auth(const char* token) {
   return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
 }
 
+// The kernel's role, created once per cluster whichever test runs first.
+void CreateKernelRole(PgCluster& pg) {
+  pg.Exec(std::string("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                      "'airlock_kernel') THEN CREATE ROLE airlock_kernel LOGIN PASSWORD '") +
+          kPassword + "'; END IF; END$$");
+}
+
+void WriteDsn(const std::string& dir, const PgCluster& pg, const std::string& database) {
+  const std::string dsn_file = dir + "/state.dsn";
+  std::ofstream(dsn_file) << "host=127.0.0.1 port=" << pg.port() << " dbname=" << database
+                          << " user=airlock_kernel password=" << kPassword << "\n";
+  ::chmod(dsn_file.c_str(), 0600);
+}
+
+// Polls `path` on `port` until it answers `status` or `timeout` passes.
+ClientResponse WaitForStatus(uint16_t port, const std::string& path, unsigned status,
+                             std::chrono::seconds timeout) {
+  HttpClient client("127.0.0.1", port);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  ClientResponse last = client.Get(path);
+  while (last.status != status && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    last = client.Get(path);
+  }
+  return last;
+}
+
 TEST(PostgresStateE2E, ARequestLivesItsWholeLifeInPostgres) {
   PgCluster& pg = PgCluster::Shared();
-  pg.Exec(std::string("CREATE ROLE airlock_kernel LOGIN PASSWORD '") + kPassword + "'");
+  CreateKernelRole(pg);
   pg.Exec("CREATE DATABASE airlock_e2e OWNER airlock_kernel");
 
   TempDir dir("airlock-pg-e2e-");
@@ -86,10 +114,10 @@ TEST(PostgresStateE2E, ARequestLivesItsWholeLifeInPostgres) {
   EXPECT_NE(kernel.log().find("airlockd state migrate"), std::string::npos) << kernel.log();
 
   ASSERT_EQ(RunAirlockd({"state", "migrate", "--config", kernel.config_path()}, &out), 0) << out;
-  EXPECT_NE(out.find("migrated from version 0 to 1"), std::string::npos) << out;
+  EXPECT_NE(out.find("migrated from version 0 to 3"), std::string::npos) << out;
   EXPECT_EQ(out.find(kPassword), std::string::npos) << out;
   ASSERT_EQ(RunAirlockd({"state", "migrate", "--config", kernel.config_path()}, &out), 0) << out;
-  EXPECT_NE(out.find("already at version 1"), std::string::npos) << out;
+  EXPECT_NE(out.find("already at version 3"), std::string::npos) << out;
 
   ASSERT_TRUE(kernel.Start()) << kernel.log();
   HttpClient client("127.0.0.1", kernel.port());
@@ -149,6 +177,152 @@ TEST(PostgresStateE2E, ARequestLivesItsWholeLifeInPostgres) {
   EXPECT_EQ(kernel.log().find(kPassword), std::string::npos) << "the password reached the log";
   EXPECT_NE(kernel.log().find("postgres airlock_kernel@127.0.0.1"), std::string::npos)
       << kernel.log();
+
+  // The audit chain lives in the database too (audit.backend follows the
+  // state backend): no local file, and the API reads it from there.
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/state/audit.log"));
+  auto records = pg.Query(
+      "SELECT line FROM audit_records WHERE request_id = '" + id + "' ORDER BY seq", "airlock_e2e");
+  ASSERT_GE(records.size(), 5u);
+  EXPECT_NE(records.front()[0].value_or("").find("\"event\":\"request.submitted\""),
+            std::string::npos);
+  ASSERT_EQ(RunAirlockd({"audit", "verify", "--config", kernel.config_path()}, &out), 0) << out;
+  EXPECT_NE(out.find("audit chain in postgres airlock_kernel@127.0.0.1"), std::string::npos) << out;
+  EXPECT_NE(out.find("OK ("), std::string::npos) << out;
+  EXPECT_EQ(out.find(kPassword), std::string::npos) << out;
+
+  // Exported as the file backend's JSON lines, it verifies as a file.
+  const std::string exported = dir.path() + "/export.log";
+  ASSERT_EQ(RunAirlockd({"audit", "export", "--config", kernel.config_path(), "--output", exported},
+                        &out),
+            0)
+      << out;
+  EXPECT_TRUE(std::filesystem::exists(exported + ".head"));
+  ASSERT_EQ(RunAirlockd({"audit", "verify", exported}, &out), 0) << out;
+  // Never over an existing file.
+  EXPECT_NE(RunAirlockd({"audit", "export", "--config", kernel.config_path(), "--output", exported},
+                        &out),
+            0);
+
+  // A record changed in the database is found, by its seq.
+  pg.Exec("CREATE TABLE saved_record AS SELECT * FROM audit_records WHERE seq = 2", "airlock_e2e");
+  pg.Exec(
+      "UPDATE audit_records SET line = regexp_replace(line, '\"ts\":\"[^\"]*\"', "
+      "'\"ts\":\"2020-01-01T00:00:00.000000Z\"') WHERE seq = 2",
+      "airlock_e2e");
+  EXPECT_EQ(RunAirlockd({"audit", "verify", "--config", kernel.config_path()}, &out), 1) << out;
+  EXPECT_NE(out.find("TAMPERED at line 2"), std::string::npos) << out;
+  pg.Exec("UPDATE audit_records r SET line = s.line FROM saved_record s WHERE r.seq = s.seq",
+          "airlock_e2e");
+  EXPECT_EQ(RunAirlockd({"audit", "verify", "--config", kernel.config_path()}, &out), 0) << out;
+}
+
+// Two replicas on one database list each other in GET /v1/cluster (admins
+// only); a replica that loses the database says so in /healthz and refuses
+// work with 503, and serves again once the database is back, without a
+// restart; a stopped replica turns stale.
+TEST(PostgresStateE2E, ReplicasSeeEachOtherAndHealthFollowsTheDatabase) {
+  PgCluster& pg = PgCluster::Shared();
+  CreateKernelRole(pg);
+  pg.Exec("CREATE DATABASE airlock_replicas OWNER airlock_kernel");
+
+  TempDir dir_a("airlock-pg-replica-a-");
+  TempDir dir_b("airlock-pg-replica-b-");
+  std::vector<std::unique_ptr<KernelProcess>> kernels;
+  for (const TempDir* dir : {&dir_a, &dir_b}) {
+    const TestPki pki = GenerateTestPki(dir->path());
+    WriteDsn(dir->path(), pg, "airlock_replicas");
+    json config = Config(dir->path(), pki, pg);
+    config["access"]["admin_groups"] = {"owners"};
+    config["state"]["heartbeat_interval_ms"] = 200;
+    kernels.push_back(std::make_unique<KernelProcess>(dir->path(), config));
+  }
+  KernelProcess& a = *kernels[0];
+  KernelProcess& b = *kernels[1];
+  std::string out;
+  ASSERT_EQ(RunAirlockd({"state", "migrate", "--config", a.config_path()}, &out), 0) << out;
+  ASSERT_TRUE(a.Start()) << a.log();
+  ASSERT_TRUE(b.Start()) << b.log();
+
+  HttpClient client("127.0.0.1", a.port());
+  EXPECT_EQ(client.Get("/v1/cluster", Auth(kAlice)).status, 403u);
+  auto cluster = client.Get("/v1/cluster", Auth(kBob));
+  ASSERT_EQ(cluster.status, 200u) << cluster.body;
+  const json view = cluster.json();
+  EXPECT_EQ(view.value("heartbeat_interval_ms", 0), 200);
+  EXPECT_NE(view.value("state_store", "").find("postgres airlock_kernel@127.0.0.1"),
+            std::string::npos);
+  ASSERT_EQ(view["replicas"].size(), 2u) << view.dump();
+  std::set<std::string> urls;
+  int selves = 0;
+  for (const json& replica : view["replicas"]) {
+    EXPECT_EQ(replica.value("status", ""), "live") << replica.dump();
+    EXPECT_FALSE(replica.value("version", "").empty());
+    urls.insert(replica.value("api_url", ""));
+    if (replica.value("self", false)) {
+      ++selves;
+      EXPECT_EQ(replica.value("id", ""), view.value("replica", ""));
+    }
+  }
+  EXPECT_EQ(selves, 1);
+  EXPECT_EQ(urls, (std::set<std::string>{"http://127.0.0.1:" + std::to_string(a.port()),
+                                         "http://127.0.0.1:" + std::to_string(b.port())}));
+  EXPECT_EQ(client.Get("/healthz").status, 200u);
+
+  // One audit chain: what one replica records, the other reads.
+  HttpClient client_b("127.0.0.1", b.port());
+  const json ask = {{"datasets", {"orders"}}, {"window_seconds", 600}, {"purpose", "replicas"}};
+  auto on_b = client_b.Post("/v1/requests", ask.dump(), Auth(kAlice));
+  ASSERT_EQ(on_b.status, 201u) << on_b.body;
+  const std::string id_b = on_b.json().value("id", "");
+  auto trail = client.Get("/v1/audit?request=" + id_b, Auth(kBob));
+  ASSERT_EQ(trail.status, 200u) << trail.body;
+  ASSERT_FALSE(trail.json()["records"].empty()) << trail.body;
+  EXPECT_EQ(trail.json()["records"][0].value("event", ""), "request.submitted");
+
+  // The database goes away: not ready, and no work is acknowledged.
+  pg.StopServer();
+  auto down = WaitForStatus(a.port(), "/healthz", 503, std::chrono::seconds(15));
+  EXPECT_EQ(down.status, 503u) << down.body;
+  // Whichever noticed first: the heartbeat or an audit append.
+  const std::string reason = down.json().value("reason", "");
+  EXPECT_TRUE(reason.starts_with("state store: ") || reason.starts_with("audit log unavailable"))
+      << down.body;
+  auto refused = client.Post("/v1/requests", ask.dump(), Auth(kAlice));
+  EXPECT_EQ(refused.status, 503u) << refused.body;
+  EXPECT_EQ(refused.body.find(kPassword), std::string::npos);
+
+  // Back: ready again and serving, neither kernel restarted.
+  pg.StartServer();
+  auto up = WaitForStatus(a.port(), "/healthz", 200, std::chrono::seconds(15));
+  EXPECT_EQ(up.status, 200u) << up.body;
+  auto created = client.Post("/v1/requests", ask.dump(), Auth(kAlice));
+  EXPECT_EQ(created.status, 201u) << created.body;
+  EXPECT_EQ(WaitForStatus(b.port(), "/healthz", 200, std::chrono::seconds(15)).status, 200u);
+
+  // A stopped replica stops beating and turns stale (3 intervals).
+  b.Stop();
+  std::string b_status;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (b_status != "stale" && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const json seen = client.Get("/v1/cluster", Auth(kBob)).json();
+    for (const json& replica : seen["replicas"]) {
+      if (!replica.value("self", true)) b_status = replica.value("status", "");
+    }
+  }
+  EXPECT_EQ(b_status, "stale");
+  a.Stop();
+  EXPECT_EQ(a.log().find(kPassword), std::string::npos);
+
+  // Both replicas' records, one chain, intact.
+  ASSERT_EQ(RunAirlockd({"audit", "verify", "--config", a.config_path()}, &out), 0) << out;
+  EXPECT_EQ(pg.Query("SELECT count(*) FROM audit_records WHERE line LIKE "
+                     "'%\"event\":\"kernel.started\"%'",
+                     "airlock_replicas")
+                .at(0)
+                .at(0),
+            "2");
 }
 
 }  // namespace

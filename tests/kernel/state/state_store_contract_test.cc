@@ -3,6 +3,7 @@
 // same on SQLite and on PostgreSQL.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <set>
 #include <string>
@@ -277,6 +278,53 @@ TYPED_TEST(StateStoreContractTest, LoadActiveReturnsEveryNonTerminalRequestOldes
   }
   EXPECT_EQ(ids, expected);
   EXPECT_EQ(ids.size(), 7u);
+}
+
+// Heartbeats: each replica's last beat by the store's clock, replaced by
+// the next, listed by id; a store shared by replicas lists them all.
+TYPED_TEST(StateStoreContractTest, HeartbeatsListEveryReplicaByTheStoresClock) {
+  StateStore& store = this->store();
+  ReplicaHeartbeat beat{"replica-b", "1.2.3", "https://b.example:8443", 111};
+  ASSERT_TRUE(store.RecordHeartbeat(beat).ok());
+  auto first = store.ListReplicas();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->size(), 1u);
+  const ReplicaStatus b1 = first->at(0);
+  EXPECT_EQ(b1.replica_id, "replica-b");
+  EXPECT_EQ(b1.version, "1.2.3");
+  EXPECT_EQ(b1.api_url, "https://b.example:8443");
+  EXPECT_EQ(b1.started_at_us, 111);
+  EXPECT_GT(b1.last_heartbeat_us, 0);
+  EXPECT_GE(b1.now_us, b1.last_heartbeat_us);
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  beat.api_url = "https://b.example:9443";
+  ASSERT_TRUE(store.RecordHeartbeat(beat).ok());
+  ASSERT_TRUE(store.RecordHeartbeat({"replica-a", "1.2.3", "http://a:1", 222}).ok());
+  auto second = store.ListReplicas();
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->size(), 2u);
+  EXPECT_EQ(second->at(0).replica_id, "replica-a");
+  EXPECT_EQ(second->at(1).replica_id, "replica-b");
+  EXPECT_EQ(second->at(1).api_url, "https://b.example:9443");
+  EXPECT_GE(second->at(1).last_heartbeat_us - b1.last_heartbeat_us, 5000);
+
+  EXPECT_EQ(store.RecordHeartbeat({"", "1", "u", 1}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store.RecordHeartbeat({std::string(kMaxReplicaIdBytes + 1, 'r'), "1", "u", 1}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store.RecordHeartbeat({"r", "1", std::string(kMaxReplicaUrlBytes + 1, 'u'), 1}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store.ListReplicas()->size(), 2u);
+
+  if constexpr (TypeParam::kSharedByReplicas) {
+    auto other = this->backend_.Open();
+    ASSERT_TRUE(other->RecordHeartbeat({"replica-c", "1.2.4", "http://c:1", 333}).ok());
+    auto seen = store.ListReplicas();
+    ASSERT_TRUE(seen.ok());
+    ASSERT_EQ(seen->size(), 3u);
+    EXPECT_EQ(seen->at(2).replica_id, "replica-c");
+    EXPECT_EQ(seen->at(2).version, "1.2.4");
+  }
 }
 
 // Thirty requests in three states from two requesters; pairs share a

@@ -1,0 +1,17 @@
+#include "kernel/state/state_store.h"
+
+namespace airlock {
+
+Status ValidateHeartbeat(const ReplicaHeartbeat& beat) {
+  if (beat.replica_id.empty() || beat.replica_id.size() > kMaxReplicaIdBytes) {
+    return Status::InvalidArgument("replica id must be 1 to " + std::to_string(kMaxReplicaIdBytes) +
+                                   " bytes");
+  }
+  if (beat.api_url.size() > kMaxReplicaUrlBytes || beat.version.size() > kMaxReplicaUrlBytes) {
+    return Status::InvalidArgument("replica API URL or version longer than " +
+                                   std::to_string(kMaxReplicaUrlBytes) + " bytes");
+  }
+  return Status::Ok();
+}
+
+}  // namespace airlock

@@ -19,10 +19,11 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   openssl ca-certificates curl jq
 )
-# The tests: the fuzz targets' compiler, the real PostgreSQL servers the
-# tests start, the browser the console tests drive.
+# The tests: their compiler and linker (the sanitizer build and the fuzz
+# targets), the real PostgreSQL servers the tests start, the browser the
+# console tests drive.
 test_packages=(
-  clang-14 libclang-rt-14-dev llvm-14
+  clang-14 libclang-rt-14-dev llvm-14 lld-14
   postgresql postgresql-client sqlite3
   chromium
 )

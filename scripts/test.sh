@@ -10,6 +10,10 @@ preset="${AIRLOCK_TEST_PRESET:-asan}"
 ./scripts/build.sh "$preset"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# Sanitizer reports name functions and lines through clang's symbolizer.
+if [[ -z "${ASAN_SYMBOLIZER_PATH:-}" && -x /usr/lib/llvm-14/bin/llvm-symbolizer ]]; then
+  export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 ctest_status=0

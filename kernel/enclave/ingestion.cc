@@ -104,8 +104,7 @@ struct DatasetIngest {
 
 class IngestLane {
  public:
-  IngestLane(size_t index, std::string uri, Ingestion& owner)
-      : index_(index), uri_(std::move(uri)), owner_(owner) {}
+  IngestLane(std::string uri, Ingestion& owner) : uri_(std::move(uri)), owner_(owner) {}
   ~IngestLane() {
     StopWriter();
     CloseDatabase();
@@ -334,7 +333,6 @@ class IngestLane {
     return Status::Ok();
   }
 
-  const size_t index_;
   const std::string uri_;
   Ingestion& owner_;
   SqliteDb db_;
@@ -434,7 +432,7 @@ Status Ingestion::Run(const PullFunction& pull, const ProgressFunction& progress
   // Lanes: as many as useful, within SQLite's attached-database limit.
   size_t lane_count = std::max<size_t>(1, std::min(n, options_.max_lanes));
   for (size_t i = 0; i < lane_count; ++i) {
-    auto lane = std::make_unique<IngestLane>(i, "/" + db_prefix_ + "-" + std::to_string(i), *this);
+    auto lane = std::make_unique<IngestLane>("/" + db_prefix_ + "-" + std::to_string(i), *this);
     Status opened = lane->Open(options_.max_memory_bytes);
     if (i == 0 && opened.ok()) {
       const int attachable = sqlite3_limit(lane->db(), SQLITE_LIMIT_ATTACHED, -1);

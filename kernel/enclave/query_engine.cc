@@ -166,13 +166,12 @@ void Append(arrow::RecordBatchBuilder& builder, size_t col, const arrow::Field& 
 // of the first batch (see the header).
 arrow::Field ResolveField(std::string name, const std::optional<arrow::Field>& hint,
                           const std::vector<std::vector<Cell>>& rows, size_t col) {
-  bool any = false, has_int = false, has_real = false, has_text = false, has_blob = false;
+  bool any = false, has_real = false, has_text = false, has_blob = false;
   bool hint_fits = hint.has_value();
   for (const auto& row : rows) {
     const Cell& cell = row[col];
     if (cell.type == SQLITE_NULL) continue;
     any = true;
-    has_int |= cell.type == SQLITE_INTEGER;
     has_real |= cell.type == SQLITE_FLOAT;
     has_text |= cell.type == SQLITE_TEXT;
     has_blob |= cell.type == SQLITE_BLOB;

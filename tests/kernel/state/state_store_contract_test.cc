@@ -170,7 +170,9 @@ TYPED_TEST(StateStoreContractTest, EnforcesVersionsWithConflict) {
   EXPECT_EQ(store.Save(MakeRecord("", 1)).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(store.Save(MakeRecord(std::string(300, 'x'), 1)).code(), StatusCode::kInvalidArgument);
   RequestRecord bad_utf8 = MakeRecord("u", 1);
-  bad_utf8.request = {{"purpose", "\xff\xfe"}};
+  // Named type: inside a template, clang 14 never destroys a braced argument
+  // of a by-value operator= such as json's, and the replaced object leaks.
+  bad_utf8.request = nlohmann::json{{"purpose", "\xff\xfe"}};
   EXPECT_EQ(store.Save(bad_utf8).code(), StatusCode::kInvalidArgument);
 }
 

@@ -2,8 +2,10 @@
 
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <exception>
 #include <string>
 
@@ -68,6 +70,16 @@ int32_t RandomInt32() {
     throw std::runtime_error("the random generator failed");
   }
   return value;
+}
+
+// A client that connected and left without a word (a reconnect storm does
+// this thousands of times a second) is closed here, on the I/O thread, for
+// one system call: starting its session would cost a thread.
+bool HungUp(tcp::socket& socket) {
+  char byte = 0;
+  const ssize_t got = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (got > 0) return false;
+  return got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 }  // namespace
@@ -302,7 +314,7 @@ void PgwireTunnel::Admit(tcp::socket socket) {
     if (it == waiting_.end()) return;
     std::unique_ptr<Waiting> ready = std::move(it->second);
     waiting_.erase(it);
-    if (wait_ec) return;
+    if (wait_ec || HungUp(ready->socket)) return;
     *ready->admitted = sessions_.Start(*session_context_, std::move(ready->socket),
                                        std::move(ready->ticket), ready->accepted_at);
   });

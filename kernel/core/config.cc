@@ -359,6 +359,14 @@ Status ParseState(Reader& top, StateConfig* state, const std::string& base) {
   AIRLOCK_RETURN_IF_ERROR(r.String("backend", &backend));
   AIRLOCK_RETURN_IF_ERROR(
       r.Int("heartbeat_interval_ms", &state->heartbeat_interval_ms, 100, 600000));
+  // Unset, the lease lasts three beats.
+  state->lease_ttl_ms = 3 * state->heartbeat_interval_ms;
+  AIRLOCK_RETURN_IF_ERROR(r.Int("lease_ttl_ms", &state->lease_ttl_ms, 200, 3600000));
+  if (state->lease_ttl_ms < 2 * state->heartbeat_interval_ms) {
+    return Status::InvalidArgument(
+        "state.lease_ttl_ms must be at least twice state.heartbeat_interval_ms, so that one "
+        "late beat does not lose the lease");
+  }
   if (backend == "sqlite") {
     state->backend = StateBackend::kSqlite;
     return r.RejectUnknownKeys();

@@ -136,8 +136,13 @@ struct StateConfig {
   std::string tls_key_file;
   int64_t read_connections = 4;
   int64_t connect_timeout_seconds = 5;
-  // How often this replica records its heartbeat (GET /v1/cluster, /healthz).
-  int64_t heartbeat_interval_ms = 5000;
+  // How often this replica records its heartbeat (GET /v1/cluster, /healthz)
+  // and renews its lease.
+  int64_t heartbeat_interval_ms = 1000;
+  // How long a lease holds without renewal: a replica silent for this long
+  // is fenced and its requests are taken over by a survivor; a replica that
+  // could not renew for this long stops serving its enclaves on its own.
+  int64_t lease_ttl_ms = 3000;
 };
 
 struct KernelConfig {

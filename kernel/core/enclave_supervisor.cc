@@ -107,9 +107,20 @@ class CountingForwarder : public sdk::BatchConsumer {
   uint64_t rows_ = 0;
 };
 
-std::shared_ptr<EnclaveClient> ClientOf(ActiveEnclave* active) {
+// The enclave's client, or null and why there is none to query.
+std::shared_ptr<EnclaveClient> ClientOf(ActiveEnclave* active, Status* why) {
+  // A replica that cannot show it still holds its lease may have been taken
+  // over: it answers nothing more from its enclaves.
+  if (!active->supervisor->MayServe()) {
+    *why = Status::Unavailable(
+        "this kernel replica lost its lease; the request is served by another replica");
+    return nullptr;
+  }
   std::lock_guard lock(active->mu);
-  if (active->closed || !active->sealed) return nullptr;
+  if (active->closed || !active->sealed) {
+    *why = Status::Unavailable("the request's enclave is closed");
+    return nullptr;
+  }
   return active->client;
 }
 
@@ -123,10 +134,8 @@ airlock_type_status ChannelQuery(void* host_data, const char* sql, size_t length
   Status status;
   uint64_t rows = 0;
   try {
-    auto client = ClientOf(active);
-    if (!client) {
-      status = Status::Unavailable("the request's enclave is closed");
-    } else {
+    auto client = ClientOf(active, &status);
+    if (client) {
       CountingForwarder forwarder(sink);
       status = client->Query(text, forwarder, std::chrono::milliseconds(active->query_timeout_ms));
       rows = forwarder.rows();
@@ -158,8 +167,9 @@ airlock_type_status ChannelTables(void* host_data, airlock_type_buffer* tables,
                                   airlock_type_error* error) {
   auto* active = static_cast<ActiveEnclave*>(host_data);
   try {
-    auto client = ClientOf(active);
-    if (!client) return abi::Report(Status::Unavailable("the request's enclave is closed"), error);
+    Status why;
+    auto client = ClientOf(active, &why);
+    if (!client) return abi::Report(why, error);
     auto result = client->Tables(std::chrono::milliseconds(active->query_timeout_ms));
     if (!result.ok()) return abi::Report(result.status(), error);
     abi::FillBuffer(tables, result->dump());
@@ -194,6 +204,14 @@ void EnclaveSupervisor::Audit(json event) {
 size_t EnclaveSupervisor::active() const {
   std::lock_guard lock(mu_);
   return active_.size();
+}
+
+std::vector<std::string> EnclaveSupervisor::ActiveIds() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  ids.reserve(active_.size());
+  for (const auto& entry : active_) ids.push_back(entry.first);
+  return ids;
 }
 
 std::shared_ptr<const json> EnclaveSupervisor::Progress(const std::string& id) const {

@@ -57,6 +57,9 @@ class EnclaveSupervisor {
     // Provisions enclaves of requests whose datasets are bound to an agent
     // (AgentForDatasets); null when no agents are configured.
     RemoteEnclaveHost* remote = nullptr;
+    // False while this kernel may not answer queries from its enclaves (a
+    // replica that cannot show it holds its lease); empty: always may.
+    std::function<bool()> may_serve;
   };
 
   explicit EnclaveSupervisor(Dependencies deps);
@@ -82,6 +85,9 @@ class EnclaveSupervisor {
   // The tunnel grant (with its credential), once; NotFound / FailedPrecondition after.
   Result<nlohmann::json> TakeGrant(const std::string& id);
   size_t active() const;
+  bool MayServe() const { return !deps_.may_serve || deps_.may_serve(); }
+  // Ids of the requests whose enclave lives here.
+  std::vector<std::string> ActiveIds() const;
 
  private:
   void Provision(std::shared_ptr<ActiveEnclave> active, RequestRecord record);

@@ -36,6 +36,8 @@ constexpr size_t kMaxJobQueries = 256;
 constexpr size_t kMaxJobQueryBytes = 64 * 1024;
 constexpr size_t kMaxPurposeBytes = 1024;
 constexpr size_t kMaxCommentBytes = 1024;
+// Tries of a decision whose save lost a race with another replica's.
+constexpr int kMaxRaceAttempts = 8;
 
 json PrincipalRef(const Principal& p) {
   return {{"subject", p.subject}, {"kind", PrincipalKindName(p.kind)}, {"provider", p.provider}};
@@ -44,6 +46,11 @@ json PrincipalRef(const Principal& p) {
 bool InAnyGroup(const Principal& p, const std::vector<std::string>& groups) {
   return std::any_of(groups.begin(), groups.end(),
                      [&](const std::string& g) { return p.InGroup(g); });
+}
+
+// The replica that runs a request's timers and enclave (empty: the only one).
+std::string OwnerOf(const RequestRecord& r) {
+  return r.enclave.is_object() ? r.enclave.value("owner", std::string()) : std::string();
 }
 
 }  // namespace
@@ -89,6 +96,7 @@ class RequestManager::Impl {
     sd.metrics = d_.metrics;
     sd.now_us = d_.now_us;
     sd.remote = d_.remote;
+    if (d_.replication && d_.replication->lease_held) sd.may_serve = d_.replication->lease_held;
     if (d_.isolator != nullptr) {
       auto isolation = d_.isolator->DescribeIsolation();
       sd.egress_forwarded =
@@ -117,8 +125,10 @@ class RequestManager::Impl {
   Status AuditEvent(json event) { return d_.audit->Append(std::move(event)); }
 
   // Audits, then persists, a transition of `record` (caller holds its stripe).
+  // `raced` (when given) is set when the save lost to another replica's
+  // change of the same request: the caller may reload and decide again.
   Status Move(RequestRecord& record, RequestState to, const std::string& reason, json extra,
-              const Principal* actor) {
+              const Principal* actor, bool* raced = nullptr) {
     if (!CanTransition(record.state, to)) {
       return Status::Conflict("request " + record.id + " is " +
                               std::string(RequestStateName(record.state)) + " and cannot become " +
@@ -133,6 +143,7 @@ class RequestManager::Impl {
                   {"request_id", record.id},
                   {"from", RequestStateName(record.state)},
                   {"to", RequestStateName(to)},
+                  {"version", next.version},
                   {"reason", reason}};
     if (actor != nullptr) event["actor"] = PrincipalRef(*actor);
     if (extra.is_object()) event.update(extra);
@@ -144,7 +155,9 @@ class RequestManager::Impl {
       (void)AuditEvent({{"event", "request.transition_aborted"},
                         {"request_id", record.id},
                         {"to", RequestStateName(to)},
+                        {"version", next.version},
                         {"reason", saved.message()}});
+      if (raced != nullptr && saved.code() == StatusCode::kConflict) *raced = true;
       return saved;
     }
     record = std::move(next);
@@ -160,22 +173,56 @@ class RequestManager::Impl {
         .Add();
   }
 
+  // Runs `once` again while its save loses races with other replicas'
+  // changes of the same request: each try reloads and decides afresh, so
+  // that approvals made at once on several replicas all count.
+  template <class Once>
+  auto RetryingRaces(Once once) -> decltype(once(std::declval<bool*>())) {
+    for (int attempt = 1;; ++attempt) {
+      bool raced = false;
+      auto result = once(&raced);
+      if (!raced || attempt == kMaxRaceAttempts) return result;
+    }
+  }
+
+  bool Replicated() const { return d_.replication.has_value(); }
+  const std::string& Self() const {
+    static const std::string kNone;
+    return Replicated() ? d_.replication->replica_id : kNone;
+  }
+  // Whether this replica runs `r`'s timers and enclave.
+  bool OwnedHere(const RequestRecord& r) const {
+    if (!Replicated()) return true;
+    const std::string owner = OwnerOf(r);
+    return owner.empty() || owner == Self();
+  }
+  void ClaimOwnership(RequestRecord& r) const {
+    if (Replicated()) r.enclave["owner"] = Self();
+  }
+
+  // The supervisor's transitions: only the owner's enclave may move its
+  // request (a replica that was taken over finds the request moved on).
   Status TransitionById(const std::string& id, RequestState from, RequestState to,
                         const std::string& reason, json extra,
                         const std::function<void(RequestRecord&)>& mutate) {
-    std::lock_guard lock(StripeFor(id));
-    AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(id));
-    if (!loaded) return Status::NotFound("request " + id + " does not exist");
-    RequestRecord record = std::move(*loaded);
-    if (record.state != from) {
-      return Status::Conflict("request " + id + " is " +
-                              std::string(RequestStateName(record.state)) + ", not " +
-                              std::string(RequestStateName(from)));
-    }
-    if (mutate) mutate(record);
-    AIRLOCK_RETURN_IF_ERROR(Move(record, to, reason, std::move(extra), nullptr));
-    AfterTransition(record);
-    return Status::Ok();
+    return RetryingRaces([&](bool* raced) -> Status {
+      std::lock_guard lock(StripeFor(id));
+      AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(id));
+      if (!loaded) return Status::NotFound("request " + id + " does not exist");
+      RequestRecord record = std::move(*loaded);
+      if (!OwnedHere(record)) {
+        return Status::Conflict("request " + id + " is now served by replica " + OwnerOf(record));
+      }
+      if (record.state != from) {
+        return Status::Conflict("request " + id + " is " +
+                                std::string(RequestStateName(record.state)) + ", not " +
+                                std::string(RequestStateName(from)));
+      }
+      if (mutate) mutate(record);
+      AIRLOCK_RETURN_IF_ERROR(Move(record, to, reason, extra, nullptr, raced));
+      AfterTransition(record);
+      return Status::Ok();
+    });
   }
 
   // Side effects of entering a state (outside the store transaction).
@@ -353,6 +400,7 @@ class RequestManager::Impl {
     record.request = ask.ToJson();
     record.created_at_us = now;
     record.updated_at_us = now;
+    ClaimOwnership(record);
 
     std::lock_guard lock(StripeFor(record.id));
     // submitted, evaluated and the decided state are audited as one group
@@ -431,6 +479,7 @@ class RequestManager::Impl {
                      {"request_id", record.id},
                      {"from", "evaluating"},
                      {"to", RequestStateName(to)},
+                     {"version", record.version},
                      {"reason", reason}});
     AIRLOCK_RETURN_IF_ERROR(d_.audit->AppendAll(std::move(audit)));
     AIRLOCK_RETURN_IF_ERROR(d_.store->Save(record));
@@ -467,6 +516,11 @@ class RequestManager::Impl {
   Result<json> Approve(const Principal& approver, const std::string& id,
                        const std::string& comment) {
     if (comment.size() > kMaxCommentBytes) return Status::InvalidArgument("comment too long");
+    return RetryingRaces([&](bool* raced) { return ApproveOnce(approver, id, comment, raced); });
+  }
+
+  Result<json> ApproveOnce(const Principal& approver, const std::string& id,
+                           const std::string& comment, bool* raced) {
     std::lock_guard lock(StripeFor(id));
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadPendingFor(approver, id));
     for (const auto& a : r.approvals) {
@@ -484,38 +538,57 @@ class RequestManager::Impl {
     json extra = {{"approvals", have}, {"approvals_needed", needed}};
     if (have < needed) {
       // Recorded, still pending: persisted as a version bump, audited.
+      r.version += 1;
+      r.updated_at_us = now;
       AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "request.approval_recorded"},
                                           {"request_id", id},
                                           {"actor", PrincipalRef(approver)},
+                                          {"version", r.version},
                                           {"approvals", have},
                                           {"approvals_needed", needed}}));
-      r.version += 1;
-      r.updated_at_us = now;
-      AIRLOCK_RETURN_IF_ERROR(d_.store->Save(r));
+      const Status saved = d_.store->Save(r);
+      if (!saved.ok()) {
+        (void)AuditEvent({{"event", "request.approval_aborted"},
+                          {"request_id", id},
+                          {"version", r.version},
+                          {"reason", saved.message()}});
+        if (saved.code() == StatusCode::kConflict) *raced = true;
+        return saved;
+      }
       return View(r);
     }
-    // The access window starts at approval, not at submission.
+    // The access window starts at approval, not at submission. The
+    // approving replica provisions the enclave, so it owns the request.
     const int64_t window = r.request.value("window_seconds", int64_t{3600});
     r.deadline_us = now + window * kMicros;
-    AIRLOCK_RETURN_IF_ERROR(
-        Move(r, RequestState::kApproved, "approved by " + approver.subject, extra, &approver));
+    ClaimOwnership(r);
+    AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kApproved, "approved by " + approver.subject,
+                                 extra, &approver, raced));
     AfterTransition(r);
     return View(r);
   }
 
   Result<json> Deny(const Principal& approver, const std::string& id, const std::string& comment) {
     if (comment.size() > kMaxCommentBytes) return Status::InvalidArgument("comment too long");
-    std::lock_guard lock(StripeFor(id));
-    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadPendingFor(approver, id));
-    std::string reason = "denied by " + approver.subject;
-    if (!comment.empty()) reason += ": " + comment;
-    AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kDenied, reason, json(), &approver));
-    AfterTransition(r);
-    return View(r);
+    return RetryingRaces([&](bool* raced) -> Result<json> {
+      std::lock_guard lock(StripeFor(id));
+      AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadPendingFor(approver, id));
+      std::string reason = "denied by " + approver.subject;
+      if (!comment.empty()) reason += ": " + comment;
+      AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kDenied, reason, json(), &approver, raced));
+      AfterTransition(r);
+      return View(r);
+    });
   }
 
   Result<json> Revoke(const Principal& caller, const std::string& id, const std::string& comment) {
     if (comment.size() > kMaxCommentBytes) return Status::InvalidArgument("comment too long");
+    return RetryingRaces(
+        [&](bool* raced) -> Result<json> { return RevokeOnce(caller, id, comment, raced); });
+  }
+
+  Result<json> RevokeOnce(const Principal& caller, const std::string& id,
+                          const std::string& comment, bool* raced) {
     std::lock_guard lock(StripeFor(id));
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
     const bool allowed =
@@ -529,7 +602,7 @@ class RequestManager::Impl {
     }
     std::string reason = "revoked by " + caller.subject;
     if (!comment.empty()) reason += ": " + comment;
-    AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kClosed, reason, json(), &caller));
+    AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kClosed, reason, json(), &caller, raced));
     AfterTransition(r);
     return View(r);
   }
@@ -619,7 +692,8 @@ class RequestManager::Impl {
     next.version = r.version + 1;
     next.updated_at_us = d_.now_us();
     next.enclave["job"]["state"] = "expired";
-    const Status audited = AuditEvent({{"event", "job.results_expired"}, {"request_id", r.id}});
+    const Status audited = AuditEvent(
+        {{"event", "job.results_expired"}, {"request_id", r.id}, {"version", next.version}});
     if (!audited.ok()) {
       Schedule(r.id, d_.now_us() + 60 * kMicros);  // retry: deletion must be recorded
       return;
@@ -702,6 +776,143 @@ class RequestManager::Impl {
     std::lock_guard lock(sched_mu_);
     if (scheduler_.joinable()) return;
     scheduler_ = std::thread([this] { RunScheduler(); });
+    if (Replicated()) reconciler_ = std::thread([this] { RunReconciler(); });
+  }
+
+  void RunReconciler() {
+    std::unique_lock lock(sched_mu_);
+    while (!stopping_) {
+      lock.unlock();
+      ReconcileReplicas();
+      lock.lock();
+      sched_cv_.wait_for(lock, std::chrono::microseconds(d_.replication->scan_interval_us),
+                         [&] { return stopping_; });
+    }
+  }
+
+  // --- replicas -------------------------------------------------------------
+
+  void ReconcileReplicas() {
+    if (!Replicated() || (d_.replication->lease_held && !d_.replication->lease_held())) return;
+    // Enclaves listed before the store is read: one launched after the read
+    // is not judged by a snapshot older than its request's approval.
+    const std::vector<std::string> local = supervisor_->ActiveIds();
+    auto active = d_.store->LoadActive();
+    if (!active.ok()) {
+      spdlog::warn("replica scan: {}", active.status().message());
+      return;
+    }
+    // Local enclaves whose request ended, or moved, elsewhere.
+    std::set<std::string> mine;
+    for (const RequestRecord& r : *active) {
+      if (OwnedHere(r)) mine.insert(r.id);
+    }
+    for (const std::string& id : local) {
+      if (mine.count(id) == 0) {
+        supervisor_->Teardown(id, "request ended or moved on another replica",
+                              AIRLOCK_CLOSE_REVOKED);
+      }
+    }
+    // Deadlines whose owner did not act (lost, or it never heard of them).
+    const int64_t now = d_.now_us();
+    for (const RequestRecord& r : *active) {
+      if (r.deadline_us > 0 && r.deadline_us + d_.replication->scan_interval_us < now) {
+        Expire(r.id);
+      }
+    }
+    TakeOverLapsedReplicas(*active);
+  }
+
+  void TakeOverLapsedReplicas(const std::vector<RequestRecord>& active) {
+    auto replicas = d_.store->ListReplicas();
+    if (!replicas.ok()) return;
+    for (const ReplicaStatus& replica : *replicas) {
+      if (replica.replica_id == Self()) continue;
+      if (replica.now_us - replica.last_heartbeat_us < d_.replication->lease_ttl_us) continue;
+      const bool owns_any = std::any_of(active.begin(), active.end(), [&](const RequestRecord& r) {
+        return OwnerOf(r) == replica.replica_id;
+      });
+      if (!owns_any) continue;
+      auto fenced = d_.store->FenceReplica(replica.replica_id, replica.lease_epoch,
+                                           d_.replication->lease_ttl_us);
+      if (!fenced.ok() || !*fenced) continue;  // it came back, or another survivor won
+      spdlog::warn("replica {} lost its lease (silent {} ms): taking its requests over",
+                   replica.replica_id, (replica.now_us - replica.last_heartbeat_us) / 1000);
+      (void)AuditEvent({{"event", "replica.fenced"},
+                        {"replica", replica.replica_id},
+                        {"lease_epoch", replica.lease_epoch},
+                        {"by", Self()}});
+      for (const RequestRecord& r : active) {
+        if (OwnerOf(r) != replica.replica_id) continue;
+        const Status taken =
+            RetryingRaces([&](bool* raced) { return TakeOver(r.id, replica.replica_id, raced); });
+        if (!taken.ok()) {
+          spdlog::error("request {}: takeover from {} failed: {}", r.id, replica.replica_id,
+                        taken.ToString());
+        }
+      }
+    }
+  }
+
+  // Moves request `id` from the lapsed replica `from` to this one, and
+  // resumes what `from` was doing: a decision in flight is closed (its
+  // requester was never answered), timers are armed here, and an enclave
+  // that was being built or served is provisioned again here (same scope,
+  // data pulled again).
+  Status TakeOver(const std::string& id, const std::string& from, bool* raced) {
+    std::lock_guard lock(StripeFor(id));
+    AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(id));
+    if (!loaded) return Status::Ok();
+    RequestRecord r = std::move(*loaded);
+    if (IsTerminal(r.state) || OwnerOf(r) != from) return Status::Ok();  // moved on meanwhile
+    const json moved = {{"from_replica", from}, {"to_replica", Self()}};
+    ClaimOwnership(r);
+    switch (r.state) {
+      case RequestState::kSubmitted:
+      case RequestState::kEvaluating:
+        AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kClosed,
+                                     "replica " + from + " was lost before a decision", moved,
+                                     nullptr, raced));
+        break;
+      case RequestState::kPendingApproval:
+      case RequestState::kApproved: {
+        RequestRecord next = r;
+        next.version = r.version + 1;
+        next.updated_at_us = d_.now_us();
+        json event = {{"event", "request.taken_over"},
+                      {"request_id", id},
+                      {"state", RequestStateName(r.state)},
+                      {"version", next.version}};
+        event.update(moved);
+        AIRLOCK_RETURN_IF_ERROR(AuditEvent(std::move(event)));
+        const Status saved = d_.store->Save(next);
+        if (!saved.ok()) {
+          if (saved.code() == StatusCode::kConflict) *raced = true;
+          return saved;
+        }
+        r = std::move(next);
+        break;
+      }
+      default:
+        if (r.deadline_us <= d_.now_us()) {
+          AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kClosed,
+                                       "access window ended while replica " + from + " was lost",
+                                       moved, nullptr, raced));
+        } else {
+          AIRLOCK_RETURN_IF_ERROR(
+              Move(r, RequestState::kApproved,
+                   "replica " + from + " was lost; provisioning the enclave again on " + Self(),
+                   moved, nullptr, raced));
+        }
+        break;
+    }
+    AfterTransition(r);
+    return Status::Ok();
+  }
+
+  void AbandonAll() {
+    supervisor_->TeardownAll("this replica lost its lease; another one serves its requests",
+                             AIRLOCK_CLOSE_SHUTDOWN);
   }
 
   void RunScheduler() {
@@ -760,6 +971,9 @@ class RequestManager::Impl {
     if (!reaped.ok()) spdlog::warn("isolator could not reap orphans: {}", reaped.ToString());
     AIRLOCK_ASSIGN_OR_RETURN(auto active, d_.store->LoadActive());
     for (auto& r : active) {
+      // Other replicas' requests are theirs to run (or, once their lease
+      // lapses, the survivor's that fences them).
+      if (!OwnedHere(r)) continue;
       std::lock_guard lock(StripeFor(r.id));
       Status s;
       switch (r.state) {
@@ -825,6 +1039,7 @@ class RequestManager::Impl {
     }
     sched_cv_.notify_all();
     if (scheduler_.joinable()) scheduler_.join();
+    if (reconciler_.joinable()) reconciler_.join();
     // Live enclaves die with the kernel; their requests are closed by the
     // next start's recovery, which audits it. Background work still calls
     // back into this object while draining, so the supervisor stays alive
@@ -846,6 +1061,7 @@ class RequestManager::Impl {
   DeadlineQueue deadlines_;  // GUARDED_BY(sched_mu_)
   bool stopping_ = false;    // GUARDED_BY(sched_mu_)
   std::thread scheduler_;
+  std::thread reconciler_;  // replicated stores only
 };
 
 RequestManager::RequestManager(Dependencies deps)
@@ -854,6 +1070,12 @@ RequestManager::~RequestManager() = default;
 
 Status RequestManager::Recover() {
   return impl_->Recover();
+}
+void RequestManager::AbandonAll() {
+  impl_->AbandonAll();
+}
+void RequestManager::ReconcileReplicas() {
+  impl_->ReconcileReplicas();
 }
 void RequestManager::Start() {
   impl_->Start();

@@ -60,6 +60,21 @@ class RequestManager {
     RemoteEnclaveHost* remote = nullptr;
     // Wall clock in microseconds; replaceable in tests.
     std::function<int64_t()> now_us;
+    // Set when several replicas share the store (PostgreSQL). Each active
+    // request is then owned by one replica (enclave.owner), which runs its
+    // timers and its enclave; the others leave it alone until its owner's
+    // lease lapses, when one of them fences the owner and takes over.
+    struct Replication {
+      std::string replica_id;
+      // True while this replica holds its lease (may act on its requests).
+      std::function<bool()> lease_held;
+      // A replica whose heartbeat is this old (store clock) is taken over.
+      int64_t lease_ttl_us = 3000000;
+      // How often the store is scanned: requests ended or moved by other
+      // replicas, deadlines nobody ran, replicas to take over.
+      int64_t scan_interval_us = 1000000;
+    };
+    std::optional<Replication> replication;
   };
 
   explicit RequestManager(Dependencies deps);
@@ -76,6 +91,14 @@ class RequestManager {
   // Closes every active request (enclaves destroyed, tunnels revoked) and
   // stops background work. Idempotent.
   void Shutdown();
+  // This replica lost its lease: another one took its requests over. Drops
+  // every local enclave and tunnel at once, writing nothing.
+  void AbandonAll();
+  // One pass of what Start() runs every scan interval when replicated
+  // (exposed for tests): tears down local enclaves of requests that ended
+  // or moved elsewhere, runs overdue deadlines, and fences and takes over
+  // replicas whose lease lapsed.
+  void ReconcileReplicas();
 
   Result<nlohmann::json> Create(const Principal& requester, const nlohmann::json& body);
   Result<nlohmann::json> Get(const Principal& caller, const std::string& id);

@@ -32,6 +32,11 @@ constexpr std::array kTransitions = {
     Edge{S::kApproved, S::kFailed},
     Edge{S::kApproved, S::kClosed},
     Edge{S::kProvisioning, S::kIngesting},
+    // Back to approved: the replica that owned the enclave was lost, and a
+    // survivor provisions it again.
+    Edge{S::kProvisioning, S::kApproved},
+    Edge{S::kIngesting, S::kApproved},
+    Edge{S::kReady, S::kApproved},
     Edge{S::kProvisioning, S::kFailed},
     Edge{S::kProvisioning, S::kClosed},
     Edge{S::kIngesting, S::kReady},

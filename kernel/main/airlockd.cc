@@ -152,7 +152,9 @@ int Serve(const Flags& flags) {
     break;
   }
   (*app)->Stop();
-  return 0;
+  // EX_TEMPFAIL: another replica took this one's requests over; a service
+  // manager starts it again, as a new replica.
+  return (*app)->lease_lost() ? 75 : 0;
 }
 
 // Validates as `serve` does before it starts serving (KernelApp::Check):

@@ -1,5 +1,6 @@
 #include "kernel/main/kernel_app.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -112,10 +113,11 @@ struct KernelApp::Parts {
   AuditLog* audit = nullptr;
   std::unique_ptr<StateStore> store;
   std::string store_description;
-  // This replica's heartbeat in the store; outlives the HTTP server, which
-  // reads it through `heartbeat_view` (set once it beats).
+  // This replica's lease in the store; outlives the request manager and
+  // the HTTP server, which read it through `heartbeat_view`.
   std::unique_ptr<ReplicaHeartbeater> heartbeat;
   std::atomic<ReplicaHeartbeater*> heartbeat_view{nullptr};
+  std::atomic<bool> lease_lost{false};
   Metrics metrics;
   std::unique_ptr<IdentityChain> identity;
   std::unique_ptr<PolicyPlugin> policy;
@@ -149,6 +151,12 @@ void KernelApp::Stop() {
   if (parts_->server) parts_->server->Stop();
   if (parts_->requests) parts_->requests->Shutdown();
   if (parts_->agents) parts_->agents->Stop();
+  // Its enclaves are gone: survivors may take its requests over at once.
+  if (parts_->heartbeat && !parts_->lease_lost.load()) parts_->heartbeat->Release();
+}
+
+bool KernelApp::lease_lost() const {
+  return parts_->lease_lost.load();
 }
 
 Status KernelApp::ReloadPolicy() {
@@ -217,13 +225,13 @@ std::string ApiUrl(const KernelConfig& cfg, uint16_t port) {
 }
 
 // GET /v1/cluster: every replica that beat on the shared state store. A
-// replica is "live" while its last beat is younger than three of this
-// replica's heartbeat intervals (the store's clock on both sides).
+// replica is "live" while its lease holds (its last beat is younger than
+// the lease TTL, the store's clock on both sides), "stale" after that.
 Result<json> ClusterJson(StateStore& store, const std::string& store_description,
                          const ReplicaHeartbeater& self) {
   AIRLOCK_ASSIGN_OR_RETURN(std::vector<ReplicaStatus> replicas, store.ListReplicas());
   const int64_t interval_ms = self.interval().count();
-  const int64_t stale_after_us = 3 * interval_ms * 1000;
+  const int64_t stale_after_us = self.lease_ttl().count() * 1000;
   json list = json::array();
   for (const ReplicaStatus& r : replicas) {
     const int64_t age_us = std::max<int64_t>(0, r.now_us - r.last_heartbeat_us);
@@ -233,12 +241,14 @@ Result<json> ClusterJson(StateStore& store, const std::string& store_description
                     {"started_at_us", r.started_at_us},
                     {"last_heartbeat_us", r.last_heartbeat_us},
                     {"heartbeat_age_ms", age_us / 1000},
-                    {"status", age_us <= stale_after_us ? "live" : "stale"},
-                    {"self", r.replica_id == self.beat().replica_id}});
+                    {"lease_epoch", r.lease_epoch},
+                    {"status", age_us < stale_after_us ? "live" : "stale"},
+                    {"self", r.replica_id == self.replica_id()}});
   }
-  return json{{"replica", self.beat().replica_id},
+  return json{{"replica", self.replica_id()},
               {"state_store", store_description},
               {"heartbeat_interval_ms", interval_ms},
+              {"lease_ttl_ms", self.lease_ttl().count()},
               {"replicas", std::move(list)}};
 }
 
@@ -332,6 +342,30 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     p.agents = std::move(agents).value();
   }
 
+  // The lease comes before recovery: a restart fences whatever an earlier
+  // incarnation of this replica might still be doing. Its API URL is known
+  // once the server listens.
+  ReplicaHeartbeat beat;
+  beat.replica_id = instance_id;
+  beat.version = AIRLOCK_VERSION;
+  beat.started_at_us = WallMicros();
+  ReplicaHeartbeater::Options lease;
+  lease.interval = std::chrono::milliseconds(cfg.state.heartbeat_interval_ms);
+  lease.lease_ttl = std::chrono::milliseconds(cfg.state.lease_ttl_ms);
+  Parts* parts = &p;
+  lease.on_lease_lost = [parts](const Status& why) {
+    // Another replica serves this one's requests now. Nothing more is
+    // answered from its enclaves (LeaseHeld is false from here on); the
+    // process stops, and its supervisor starts it again as a new replica.
+    spdlog::critical("{}; stopping", why.message());
+    parts->lease_lost.store(true);
+    ::kill(::getpid(), SIGTERM);
+  };
+  auto heartbeat = ReplicaHeartbeater::Start(p.store.get(), std::move(beat), std::move(lease));
+  if (!heartbeat.ok()) return heartbeat.status().WithContext("acquiring this replica's lease");
+  p.heartbeat = std::move(heartbeat).value();
+  p.heartbeat_view.store(p.heartbeat.get(), std::memory_order_release);
+
   RequestManager::Dependencies deps;
   deps.config = &p.config;
   deps.store = p.store.get();
@@ -341,6 +375,15 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   deps.tunnel = p.tunnel.get();
   deps.metrics = &p.metrics;
   deps.remote = p.agents.get();
+  if (cfg.state.backend == StateBackend::kPostgres) {
+    RequestManager::Dependencies::Replication replication;
+    replication.replica_id = instance_id;
+    ReplicaHeartbeater* keeper = p.heartbeat.get();
+    replication.lease_held = [keeper] { return keeper->LeaseHeld(); };
+    replication.lease_ttl_us = cfg.state.lease_ttl_ms * 1000;
+    replication.scan_interval_us = cfg.state.heartbeat_interval_ms * 1000;
+    deps.replication = std::move(replication);
+  }
   p.requests = std::make_unique<RequestManager>(std::move(deps));
   AIRLOCK_RETURN_IF_ERROR(p.requests->Recover().WithContext("recovering requests"));
   p.requests->Start();
@@ -360,7 +403,6 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     agent::AgentRegistry* agents = p.agents.get();
     api.agents = [agents] { return agents->StatusJson(); };
   }
-  Parts* parts = &p;
   api.state_health = [parts] {
     ReplicaHeartbeater* beat = parts->heartbeat_view.load(std::memory_order_acquire);
     return beat != nullptr ? beat->health() : Status::Ok();
@@ -390,14 +432,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
       HttpServer::Start(options, [handler](const HttpRequest& r) { return handler->Handle(r); });
   if (!server.ok()) return server.status().WithContext("starting the HTTP server");
   p.server = std::move(server).value();
-  ReplicaHeartbeat beat;
-  beat.replica_id = instance_id;
-  beat.version = AIRLOCK_VERSION;
-  beat.api_url = ApiUrl(cfg, p.server->port());
-  beat.started_at_us = WallMicros();
-  p.heartbeat = std::make_unique<ReplicaHeartbeater>(
-      p.store.get(), std::move(beat), std::chrono::milliseconds(cfg.state.heartbeat_interval_ms));
-  p.heartbeat_view.store(p.heartbeat.get(), std::memory_order_release);
+  p.heartbeat->SetApiUrl(ApiUrl(cfg, p.server->port()));
   (void)p.audit->Append({{"event", "kernel.started"},
                          {"replica", instance_id},
                          {"port", p.server->port()},

@@ -47,6 +47,9 @@ class KernelApp {
   Status ReloadPolicy();
   // Stops serving, tears down live enclaves. Idempotent.
   void Stop();
+  // True once another replica fenced this one and took its requests over
+  // (the kernel then stops itself with SIGTERM).
+  bool lease_lost() const;
 
  private:
   KernelApp();

@@ -148,6 +148,11 @@ CREATE TABLE audit_head (
 INSERT INTO audit_head (seq, hash)
   VALUES (0, '0000000000000000000000000000000000000000000000000000000000000000');
 )sql"},
+    // Replica leases: a replica renews only while it holds the current
+    // epoch; a survivor fences a silent one by moving its epoch on.
+    {4, "replicas.lease_epoch: the lease each replica renews with its heartbeat", R"sql(
+ALTER TABLE replicas ADD COLUMN lease_epoch bigint NOT NULL DEFAULT 0;
+)sql"},
 };
 
 constexpr const char* kSchemaVersionTable =
@@ -161,7 +166,10 @@ constexpr const char* kMigrationLock =
 constexpr const char* kSaveStatement = "airlock_save";
 constexpr const char* kLoadStatement = "airlock_load";
 constexpr const char* kActiveStatement = "airlock_active";
+constexpr const char* kAcquireLeaseStatement = "airlock_acquire_lease";
 constexpr const char* kHeartbeatStatement = "airlock_heartbeat";
+constexpr const char* kFenceStatement = "airlock_fence_replica";
+constexpr const char* kReleaseLeaseStatement = "airlock_release_lease";
 constexpr const char* kReplicasStatement = "airlock_replicas";
 // Microseconds since the epoch by the database's clock (not the
 // transaction's start: a heartbeat says "now").
@@ -199,17 +207,28 @@ void PrepareStatements(pqxx::connection& conn) {
     conn.prepare(ListStatement(variant), ListSql(variant));
   }
   conn.prepare(
-      kHeartbeatStatement,
+      kAcquireLeaseStatement,
       std::string("INSERT INTO replicas AS r (replica_id, version, api_url, started_at_us, "
-                  "last_heartbeat_us) VALUES ($1, $2, $3, $4, ") +
+                  "last_heartbeat_us, lease_epoch) VALUES ($1, $2, $3, $4, ") +
           kDatabaseNowUs +
-          ") ON CONFLICT (replica_id) DO UPDATE SET version = excluded.version, "
+          ", 1) ON CONFLICT (replica_id) DO UPDATE SET version = excluded.version, "
           "api_url = excluded.api_url, started_at_us = excluded.started_at_us, "
-          "last_heartbeat_us = excluded.last_heartbeat_us");
+          "last_heartbeat_us = excluded.last_heartbeat_us, lease_epoch = r.lease_epoch + 1 "
+          "RETURNING lease_epoch");
+  conn.prepare(kHeartbeatStatement,
+               std::string("UPDATE replicas SET version = $2, api_url = $3, last_heartbeat_us = ") +
+                   kDatabaseNowUs + " WHERE replica_id = $1 AND lease_epoch = $4");
+  conn.prepare(kFenceStatement,
+               std::string("UPDATE replicas SET lease_epoch = lease_epoch + 1 WHERE replica_id = "
+                           "$1 AND lease_epoch = $2 AND last_heartbeat_us <= ") +
+                   kDatabaseNowUs + " - $3");
+  conn.prepare(kReleaseLeaseStatement,
+               "UPDATE replicas SET last_heartbeat_us = 0 WHERE replica_id = $1 AND "
+               "lease_epoch = $2");
   conn.prepare(kReplicasStatement,
                std::string("SELECT replica_id, version, api_url, started_at_us, "
                            "last_heartbeat_us, ") +
-                   kDatabaseNowUs + " FROM replicas ORDER BY replica_id");
+                   kDatabaseNowUs + ", lease_epoch FROM replicas ORDER BY replica_id");
 }
 
 std::string_view FieldText(const pqxx::field& field) {
@@ -288,7 +307,11 @@ class PostgresStateStoreImpl final : public PostgresStateStore {
   Result<std::shared_ptr<const StoredRequestText>> LoadText(std::string_view id) override;
   Result<RequestPage> List(const RequestFilter& filter) override;
   Result<std::vector<RequestRecord>> LoadActive() override;
+  Result<int64_t> AcquireLease(const ReplicaHeartbeat& beat) override;
   Status RecordHeartbeat(const ReplicaHeartbeat& beat) override;
+  Result<bool> FenceReplica(std::string_view replica_id, int64_t lease_epoch,
+                            int64_t stale_after_us) override;
+  Status ReleaseLease(std::string_view replica_id, int64_t lease_epoch) override;
   Result<std::vector<ReplicaStatus>> ListReplicas() override;
 
   uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
@@ -645,11 +668,38 @@ Result<std::vector<RequestRecord>> PostgresStateStoreImpl::LoadActive() {
                     });
 }
 
+Result<int64_t> PostgresStateStoreImpl::AcquireLease(const ReplicaHeartbeat& beat) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateHeartbeat(beat));
+  return WithReader("acquiring the replica lease",
+                    [&](pqxx::nontransaction& tx) -> Result<int64_t> {
+                      return tx
+                          .exec_prepared1(kAcquireLeaseStatement, beat.replica_id, beat.version,
+                                          beat.api_url, beat.started_at_us)[0]
+                          .as<int64_t>();
+                    });
+}
+
 Status PostgresStateStoreImpl::RecordHeartbeat(const ReplicaHeartbeat& beat) {
   AIRLOCK_RETURN_IF_ERROR(ValidateHeartbeat(beat));
   return WithReader("recording the heartbeat", [&](pqxx::nontransaction& tx) -> Status {
-    tx.exec_prepared0(kHeartbeatStatement, beat.replica_id, beat.version, beat.api_url,
-                      beat.started_at_us);
+    const pqxx::result renewed = tx.exec_prepared(kHeartbeatStatement, beat.replica_id,
+                                                  beat.version, beat.api_url, beat.lease_epoch);
+    if (renewed.affected_rows() == 0) return LeaseLost(beat.replica_id, beat.lease_epoch);
+    return Status::Ok();
+  });
+}
+
+Result<bool> PostgresStateStoreImpl::FenceReplica(std::string_view replica_id, int64_t lease_epoch,
+                                                  int64_t stale_after_us) {
+  return WithReader("fencing a replica", [&](pqxx::nontransaction& tx) -> Result<bool> {
+    return tx.exec_prepared(kFenceStatement, std::string(replica_id), lease_epoch, stale_after_us)
+               .affected_rows() == 1;
+  });
+}
+
+Status PostgresStateStoreImpl::ReleaseLease(std::string_view replica_id, int64_t lease_epoch) {
+  return WithReader("releasing the replica lease", [&](pqxx::nontransaction& tx) -> Status {
+    tx.exec_prepared(kReleaseLeaseStatement, std::string(replica_id), lease_epoch);
     return Status::Ok();
   });
 }
@@ -666,6 +716,7 @@ Result<std::vector<ReplicaStatus>> PostgresStateStoreImpl::ListReplicas() {
                         status.started_at_us = row[3].as<int64_t>();
                         status.last_heartbeat_us = row[4].as<int64_t>();
                         status.now_us = row[5].as<int64_t>();
+                        status.lease_epoch = row[6].as<int64_t>();
                         out.push_back(std::move(status));
                       }
                       return out;

@@ -184,7 +184,11 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   Result<std::shared_ptr<const StoredRequestText>> LoadText(std::string_view id) override;
   Result<RequestPage> List(const RequestFilter& filter) override;
   Result<std::vector<RequestRecord>> LoadActive() override;
+  Result<int64_t> AcquireLease(const ReplicaHeartbeat& beat) override;
   Status RecordHeartbeat(const ReplicaHeartbeat& beat) override;
+  Result<bool> FenceReplica(std::string_view replica_id, int64_t lease_epoch,
+                            int64_t stale_after_us) override;
+  Status ReleaseLease(std::string_view replica_id, int64_t lease_epoch) override;
   Result<std::vector<ReplicaStatus>> ListReplicas() override;
 
   uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
@@ -642,7 +646,7 @@ int64_t WallMicrosNow() {
       .count();
 }
 
-Status SqliteStateStoreImpl::RecordHeartbeat(const ReplicaHeartbeat& beat) {
+Result<int64_t> SqliteStateStoreImpl::AcquireLease(const ReplicaHeartbeat& beat) {
   AIRLOCK_RETURN_IF_ERROR(ValidateHeartbeat(beat));
   std::lock_guard lock(replicas_mu_);
   ReplicaStatus& status = replicas_[beat.replica_id];
@@ -651,6 +655,41 @@ Status SqliteStateStoreImpl::RecordHeartbeat(const ReplicaHeartbeat& beat) {
   status.api_url = beat.api_url;
   status.started_at_us = beat.started_at_us;
   status.last_heartbeat_us = WallMicrosNow();
+  return ++status.lease_epoch;
+}
+
+Status SqliteStateStoreImpl::RecordHeartbeat(const ReplicaHeartbeat& beat) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateHeartbeat(beat));
+  std::lock_guard lock(replicas_mu_);
+  auto it = replicas_.find(beat.replica_id);
+  if (it == replicas_.end() || it->second.lease_epoch != beat.lease_epoch) {
+    return LeaseLost(beat.replica_id, beat.lease_epoch);
+  }
+  ReplicaStatus& status = it->second;
+  status.version = beat.version;
+  status.api_url = beat.api_url;
+  status.last_heartbeat_us = WallMicrosNow();
+  return Status::Ok();
+}
+
+Result<bool> SqliteStateStoreImpl::FenceReplica(std::string_view replica_id, int64_t lease_epoch,
+                                                int64_t stale_after_us) {
+  std::lock_guard lock(replicas_mu_);
+  auto it = replicas_.find(std::string(replica_id));
+  if (it == replicas_.end() || it->second.lease_epoch != lease_epoch ||
+      WallMicrosNow() - it->second.last_heartbeat_us < stale_after_us) {
+    return false;
+  }
+  ++it->second.lease_epoch;
+  return true;
+}
+
+Status SqliteStateStoreImpl::ReleaseLease(std::string_view replica_id, int64_t lease_epoch) {
+  std::lock_guard lock(replicas_mu_);
+  auto it = replicas_.find(std::string(replica_id));
+  if (it != replicas_.end() && it->second.lease_epoch == lease_epoch) {
+    it->second.last_heartbeat_us = 0;
+  }
   return Status::Ok();
 }
 

@@ -14,4 +14,10 @@ Status ValidateHeartbeat(const ReplicaHeartbeat& beat) {
   return Status::Ok();
 }
 
+Status LeaseLost(std::string_view replica_id, int64_t lease_epoch) {
+  return Status::FailedPrecondition("replica " + std::string(replica_id) +
+                                    " no longer holds lease " + std::to_string(lease_epoch) +
+                                    ": another replica fenced it and took its requests over");
+}
+
 }  // namespace airlock

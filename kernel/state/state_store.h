@@ -66,6 +66,8 @@ struct ReplicaHeartbeat {
   std::string version;     // the airlockd release
   std::string api_url;     // where its HTTP API listens, as others reach it
   int64_t started_at_us = 0;
+  // The lease this beat renews: what AcquireLease returned (0 before).
+  int64_t lease_epoch = 0;
 };
 
 // A replica as the store last heard from it. Times are the store's clock
@@ -77,6 +79,9 @@ struct ReplicaStatus {
   int64_t started_at_us = 0;
   int64_t last_heartbeat_us = 0;
   int64_t now_us = 0;  // the store's clock when it answered
+  // Bumped each time the replica starts and each time another replica
+  // fences it: only the holder of the current epoch may renew.
+  int64_t lease_epoch = 0;
 };
 
 class StateStore {
@@ -128,11 +133,32 @@ class StateStore {
   // resume or clean up), oldest first.
   virtual Result<std::vector<RequestRecord>> LoadActive() = 0;
 
-  // Records that `beat.replica_id` is alive now (the store's clock), with
-  // its version and address; replaces what that replica said before. A
-  // failure means this replica cannot reach its state: it is not ready.
-  // InvalidArgument for an empty or oversized id or URL.
+  // Starts `beat.replica_id`'s lease (its first beat, or its first since a
+  // restart): records the beat and returns an epoch above any the replica
+  // held before, so that an earlier incarnation still running on the old
+  // epoch can no longer renew. InvalidArgument as RecordHeartbeat.
+  virtual Result<int64_t> AcquireLease(const ReplicaHeartbeat& beat) = 0;
+
+  // Renews `beat.replica_id`'s lease: records that it is alive now (the
+  // store's clock), with its version and address. FailedPrecondition when
+  // beat.lease_epoch is no longer the replica's epoch (another replica
+  // fenced it, or it started again elsewhere): the caller has lost its
+  // requests and must stop acting on them. Any other failure means this
+  // replica cannot reach its state: it is not ready. InvalidArgument for an
+  // empty or oversized id or URL.
   virtual Status RecordHeartbeat(const ReplicaHeartbeat& beat) = 0;
+
+  // Fences `replica_id` if it still holds `lease_epoch` and has not beaten
+  // for at least `stale_after_us` (the store's clock): its epoch moves on,
+  // so it can never renew that lease again. True for the one caller that
+  // fenced it, which then takes over its requests; false when the replica
+  // beat since, or someone else fenced it first.
+  virtual Result<bool> FenceReplica(std::string_view replica_id, int64_t lease_epoch,
+                                    int64_t stale_after_us) = 0;
+
+  // Gives the lease up (a replica stopping cleanly): it reads as stale at
+  // once, so that a survivor takes over without waiting for it to age.
+  virtual Status ReleaseLease(std::string_view replica_id, int64_t lease_epoch) = 0;
 
   // Every replica that ever beat on this store, by id.
   virtual Result<std::vector<ReplicaStatus>> ListReplicas() = 0;
@@ -140,5 +166,7 @@ class StateStore {
 
 // The checks every backend makes on a heartbeat before it stores it.
 Status ValidateHeartbeat(const ReplicaHeartbeat& beat);
+// The FailedPrecondition a renewal of a lease no longer held gets.
+Status LeaseLost(std::string_view replica_id, int64_t lease_epoch);
 
 }  // namespace airlock

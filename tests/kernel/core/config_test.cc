@@ -166,7 +166,8 @@ TEST(KernelConfig, StateBackendDefaultsToSqliteAndTakesPostgresWithTls) {
   EXPECT_EQ(pg->state.tls_mode, "verify-full");  // the default once a tls block is given
   EXPECT_EQ(pg->state.tls_ca_file, "/etc/airlock/pki/ca.pem");
   EXPECT_EQ(pg->state.read_connections, 2);
-  EXPECT_EQ(pg->state.heartbeat_interval_ms, 5000);
+  EXPECT_EQ(pg->state.heartbeat_interval_ms, 1000);
+  EXPECT_EQ(pg->state.lease_ttl_ms, 3000);
   // The audit chain follows the state into the database unless told not to.
   EXPECT_EQ(sqlite->audit.backend, AuditBackend::kFile);
   EXPECT_EQ(pg->audit.backend, AuditBackend::kPostgres);
@@ -176,6 +177,7 @@ TEST(KernelConfig, StateBackendDefaultsToSqliteAndTakesPostgresWithTls) {
   ASSERT_TRUE(pg_file.ok()) << pg_file.status().ToString();
   EXPECT_EQ(pg_file->audit.backend, AuditBackend::kFile);
   EXPECT_EQ(pg_file->state.heartbeat_interval_ms, 250);
+  EXPECT_EQ(pg_file->state.lease_ttl_ms, 750);  // three beats unless set
 }
 
 TEST(KernelConfig, AuditBackendPostgresNeedsThePostgresStateStore) {
@@ -192,6 +194,9 @@ TEST(KernelConfig, AuditBackendPostgresNeedsThePostgresStateStore) {
   doc["state"] = {{"heartbeat_interval_ms", 50}};
   EXPECT_NE(ErrorFor(doc).find("state.heartbeat_interval_ms must be between 100 and 600000"),
             std::string::npos)
+      << ErrorFor(doc);
+  doc["state"] = {{"heartbeat_interval_ms", 1000}, {"lease_ttl_ms", 1500}};
+  EXPECT_NE(ErrorFor(doc).find("state.lease_ttl_ms must be at least twice"), std::string::npos)
       << ErrorFor(doc);
 }
 

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/kernel/e2e/kernel_process.h"
+#include "tests/kernel/e2e_postgres/pg_kernel_support.h"
 #include "tests/support/http_client.h"
 #include "tests/support/postgres/pg_cluster.h"
 #include "tests/support/temp_dir.h"
@@ -29,69 +30,16 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* kAlice = "alk_pg_alice_token_1";
-constexpr const char* kBob = "alk_pg_bob_token_2";
-constexpr const char* kPassword = "kernel-Pw-3d9f0b7e";
+constexpr const char* kAlice = kPgAlice;
+constexpr const char* kBob = kPgBob;
+constexpr const char* kPassword = kPgPassword;
 
 json Config(const std::string& dir, const TestPki& pki, const PgCluster& pg) {
-  std::filesystem::create_directories(dir + "/data");
-  std::ofstream(dir + "/data/orders.csv")
-      << "order_id,customer_id,amount\n10,1,100.5\n11,1,20\n12,2,7.25\n";
-  json policy = {{"version", 1},
-                 {"rules",
-                  {{{"name", "analysts"},
-                    {"effect", "allow"},
-                    {"subjects", {{"groups", {"analysts"}}}},
-                    {"datasets", {"orders"}},
-                    {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
-  return {
-      {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}}},
-      {"state_dir", dir + "/state"},
-      {"state",
-       {{"backend", "postgres"},
-        {"dsn_secret", "file:" + dir + "/state.dsn"},
-        {"tls", {{"mode", "verify-full"}, {"ca_file", pg.ca_file()}}}}},
-      {"identity", AliceAndBobIdentity(kAlice, kBob)},
-      {"policy", RulesPolicyRef(policy)},
-      {"isolator", {{"name", "inprocess"}, {"plugin", PluginPath("airlock_isolator_inprocess")}}},
-      {"tunnel", HttpsTunnelRef(pki)},
-      {"connectors",
-       {{"files",
-         {{"plugin", PluginPath("airlock_connector_files")},
-          {"config", {{"root", dir + "/data"}}}}}}},
-      {"datasets", {{{"name", "orders"}, {"connector", "files"}, {"object", "orders.csv"}}}},
-      {"access", {{"reviewer_groups", {"owners"}}}}};
+  return PgKernelConfig(dir, pki, pg);
 }
 
 Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
-// The kernel's role, created once per cluster whichever test runs first.
-void CreateKernelRole(PgCluster& pg) {
-  pg.Exec(std::string("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
-                      "'airlock_kernel') THEN CREATE ROLE airlock_kernel LOGIN PASSWORD '") +
-          kPassword + "'; END IF; END$$");
-}
-
-void WriteDsn(const std::string& dir, const PgCluster& pg, const std::string& database) {
-  const std::string dsn_file = dir + "/state.dsn";
-  std::ofstream(dsn_file) << "host=127.0.0.1 port=" << pg.port() << " dbname=" << database
-                          << " user=airlock_kernel password=" << kPassword << "\n";
-  ::chmod(dsn_file.c_str(), 0600);
-}
-
-// Polls `path` on `port` until it answers `status` or `timeout` passes.
-ClientResponse WaitForStatus(uint16_t port, const std::string& path, unsigned status,
-                             std::chrono::seconds timeout) {
-  HttpClient client("127.0.0.1", port);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  ClientResponse last = client.Get(path);
-  while (last.status != status && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    last = client.Get(path);
-  }
-  return last;
+  return PgAuth(token);
 }
 
 TEST(PostgresStateE2E, ARequestLivesItsWholeLifeInPostgres) {
@@ -114,10 +62,10 @@ TEST(PostgresStateE2E, ARequestLivesItsWholeLifeInPostgres) {
   EXPECT_NE(kernel.log().find("airlockd state migrate"), std::string::npos) << kernel.log();
 
   ASSERT_EQ(RunAirlockd({"state", "migrate", "--config", kernel.config_path()}, &out), 0) << out;
-  EXPECT_NE(out.find("migrated from version 0 to 3"), std::string::npos) << out;
+  EXPECT_NE(out.find("migrated from version 0 to 4"), std::string::npos) << out;
   EXPECT_EQ(out.find(kPassword), std::string::npos) << out;
   ASSERT_EQ(RunAirlockd({"state", "migrate", "--config", kernel.config_path()}, &out), 0) << out;
-  EXPECT_NE(out.find("already at version 3"), std::string::npos) << out;
+  EXPECT_NE(out.find("already at version 4"), std::string::npos) << out;
 
   ASSERT_TRUE(kernel.Start()) << kernel.log();
   HttpClient client("127.0.0.1", kernel.port());

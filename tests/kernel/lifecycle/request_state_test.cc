@@ -39,6 +39,10 @@ const std::set<std::pair<S, S>>& SpecifiedTransitions() {
       {S::kIngesting, S::kClosed},
       {S::kReady, S::kClosed},
       {S::kReady, S::kFailed},
+      // A survivor provisions again the enclave of a replica it took over.
+      {S::kProvisioning, S::kApproved},
+      {S::kIngesting, S::kApproved},
+      {S::kReady, S::kApproved},
   };
   return kEdges;
 }

@@ -287,7 +287,9 @@ TYPED_TEST(StateStoreContractTest, LoadActiveReturnsEveryNonTerminalRequestOldes
 TYPED_TEST(StateStoreContractTest, HeartbeatsListEveryReplicaByTheStoresClock) {
   StateStore& store = this->store();
   ReplicaHeartbeat beat{"replica-b", "1.2.3", "https://b.example:8443", 111};
-  ASSERT_TRUE(store.RecordHeartbeat(beat).ok());
+  auto epoch = store.AcquireLease(beat);
+  ASSERT_TRUE(epoch.ok()) << epoch.status().ToString();
+  beat.lease_epoch = *epoch;
   auto first = store.ListReplicas();
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   ASSERT_EQ(first->size(), 1u);
@@ -302,7 +304,7 @@ TYPED_TEST(StateStoreContractTest, HeartbeatsListEveryReplicaByTheStoresClock) {
   std::this_thread::sleep_for(std::chrono::milliseconds(5));
   beat.api_url = "https://b.example:9443";
   ASSERT_TRUE(store.RecordHeartbeat(beat).ok());
-  ASSERT_TRUE(store.RecordHeartbeat({"replica-a", "1.2.3", "http://a:1", 222}).ok());
+  ASSERT_TRUE(store.AcquireLease({"replica-a", "1.2.3", "http://a:1", 222}).ok());
   auto second = store.ListReplicas();
   ASSERT_TRUE(second.ok());
   ASSERT_EQ(second->size(), 2u);
@@ -311,7 +313,7 @@ TYPED_TEST(StateStoreContractTest, HeartbeatsListEveryReplicaByTheStoresClock) {
   EXPECT_EQ(second->at(1).api_url, "https://b.example:9443");
   EXPECT_GE(second->at(1).last_heartbeat_us - b1.last_heartbeat_us, 5000);
 
-  EXPECT_EQ(store.RecordHeartbeat({"", "1", "u", 1}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store.AcquireLease({"", "1", "u", 1}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(store.RecordHeartbeat({std::string(kMaxReplicaIdBytes + 1, 'r'), "1", "u", 1}).code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(store.RecordHeartbeat({"r", "1", std::string(kMaxReplicaUrlBytes + 1, 'u'), 1}).code(),
@@ -320,13 +322,68 @@ TYPED_TEST(StateStoreContractTest, HeartbeatsListEveryReplicaByTheStoresClock) {
 
   if constexpr (TypeParam::kSharedByReplicas) {
     auto other = this->backend_.Open();
-    ASSERT_TRUE(other->RecordHeartbeat({"replica-c", "1.2.4", "http://c:1", 333}).ok());
+    ASSERT_TRUE(other->AcquireLease({"replica-c", "1.2.4", "http://c:1", 333}).ok());
     auto seen = store.ListReplicas();
     ASSERT_TRUE(seen.ok());
     ASSERT_EQ(seen->size(), 3u);
     EXPECT_EQ(seen->at(2).replica_id, "replica-c");
     EXPECT_EQ(seen->at(2).version, "1.2.4");
   }
+}
+
+TYPED_TEST(StateStoreContractTest, LeasesAreRenewedByTheirHolderAndFencedOnceWhenStale) {
+  StateStore& store = this->store();
+  ReplicaHeartbeat a{"replica-a", "1", "http://a:1", 1};
+  auto first = store.AcquireLease(a);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  a.lease_epoch = *first;
+  ASSERT_TRUE(store.RecordHeartbeat(a).ok());
+  // A beat with any other epoch is refused, and says the lease is lost.
+  ReplicaHeartbeat forged = a;
+  forged.lease_epoch = *first + 1;
+  EXPECT_EQ(store.RecordHeartbeat(forged).code(), StatusCode::kFailedPrecondition);
+  ReplicaHeartbeat unknown{"replica-z", "1", "http://z:1", 1, 1};
+  EXPECT_EQ(store.RecordHeartbeat(unknown).code(), StatusCode::kFailedPrecondition);
+
+  // A replica that beat just now is not fenced, nor one named with a past epoch.
+  auto fresh = store.FenceReplica("replica-a", a.lease_epoch, 60'000'000);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_FALSE(*fresh);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto wrong_epoch = store.FenceReplica("replica-a", a.lease_epoch - 1, 10'000);
+  ASSERT_TRUE(wrong_epoch.ok());
+  EXPECT_FALSE(*wrong_epoch);
+  // Stale: fenced exactly once, and its holder can no longer renew.
+  auto fenced = store.FenceReplica("replica-a", a.lease_epoch, 10'000);
+  ASSERT_TRUE(fenced.ok()) << fenced.status().ToString();
+  EXPECT_TRUE(*fenced);
+  auto again = store.FenceReplica("replica-a", a.lease_epoch, 10'000);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
+  const Status lost = store.RecordHeartbeat(a);
+  EXPECT_EQ(lost.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(lost.message().find("replica-a"), std::string::npos) << lost.message();
+  auto listed = store.ListReplicas();
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0).lease_epoch, a.lease_epoch + 1);
+
+  // Starting again gives a newer epoch, which renews.
+  auto restarted = store.AcquireLease(a);
+  ASSERT_TRUE(restarted.ok());
+  EXPECT_GT(*restarted, a.lease_epoch + 1);
+  a.lease_epoch = *restarted;
+  ASSERT_TRUE(store.RecordHeartbeat(a).ok());
+
+  // A released lease reads as stale at once; releasing with a past epoch does nothing.
+  ASSERT_TRUE(store.ReleaseLease("replica-a", a.lease_epoch - 1).ok());
+  auto not_released = store.FenceReplica("replica-a", a.lease_epoch, 60'000'000);
+  ASSERT_TRUE(not_released.ok());
+  EXPECT_FALSE(*not_released);
+  ASSERT_TRUE(store.ReleaseLease("replica-a", a.lease_epoch).ok());
+  auto released = store.FenceReplica("replica-a", a.lease_epoch, 60'000'000);
+  ASSERT_TRUE(released.ok());
+  EXPECT_TRUE(*released);
 }
 
 // Thirty requests in three states from two requesters; pairs share a

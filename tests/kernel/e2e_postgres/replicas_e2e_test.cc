@@ -1,0 +1,433 @@
+// Several real airlockd replicas on one real PostgreSQL database, serving
+// the whole API at once: decisions made at the same moment on different
+// replicas resolve to exactly one outcome, every replica answers the same
+// for every request, and the one audit chain holds every transition once.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/kernel/e2e/kernel_process.h"
+#include "tests/kernel/e2e_postgres/pg_kernel_support.h"
+#include "tests/support/http_client.h"
+#include "tests/support/postgres/pg_cluster.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_pki.h"
+
+namespace airlock::test {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kReplicas = 3;
+constexpr int kRequests = 200;
+
+// What was done to one request, at once, each call on another replica.
+enum class Race {
+  kTwoApprovals,            // bob and carol approve: both count (2 of 2)
+  kApprovalAgainstDeny,     // bob approves, carol denies: denied
+  kApprovalsAgainstRevoke,  // bob and carol approve, alice revokes: closed
+  kDenyAgainstRevoke,       // bob denies, alice revokes: whichever came first
+};
+
+struct Call {
+  const char* token;
+  std::string verb;  // approve, deny, revoke
+};
+
+struct Outcome {
+  std::map<std::string, unsigned> status;  // by "<who>:<verb>"
+};
+
+std::vector<Call> CallsFor(Race race) {
+  switch (race) {
+    case Race::kTwoApprovals:
+      return {{kPgBob, "approve"}, {kPgCarol, "approve"}};
+    case Race::kApprovalAgainstDeny:
+      return {{kPgBob, "approve"}, {kPgCarol, "deny"}};
+    case Race::kApprovalsAgainstRevoke:
+      return {{kPgBob, "approve"}, {kPgCarol, "approve"}, {kPgAlice, "revoke"}};
+    case Race::kDenyAgainstRevoke:
+      return {{kPgBob, "deny"}, {kPgAlice, "revoke"}};
+  }
+  return {};
+}
+
+std::string Who(const char* token) {
+  return token == kPgBob ? "bob" : token == kPgCarol ? "carol" : "alice";
+}
+
+// Transition events of one request that took effect, by version: each
+// aborted attempt cancels the event it followed.
+std::map<int64_t, int> EffectiveVersions(const std::vector<json>& events) {
+  std::map<int64_t, int> count;
+  for (const json& e : events) {
+    if (!e.contains("version")) continue;
+    const std::string name = e.value("event", "");
+    const int64_t version = e.value("version", int64_t{0});
+    if (name.ends_with("_aborted")) {
+      --count[version];
+    } else {
+      ++count[version];
+    }
+  }
+  for (auto it = count.begin(); it != count.end();) {
+    it = it->second == 0 ? count.erase(it) : std::next(it);
+  }
+  return count;
+}
+
+TEST(ReplicasE2E, ConcurrentDecisionsOnThreeReplicasEndInOneStateEach) {
+  PgCluster& pg = PgCluster::Shared();
+  CreateKernelRole(pg);
+  const std::string database = "airlock_three_replicas";
+  pg.Exec("CREATE DATABASE " + database + " OWNER airlock_kernel");
+
+  std::vector<std::unique_ptr<TempDir>> dirs;
+  std::vector<std::unique_ptr<KernelProcess>> kernels;
+  for (int i = 0; i < kReplicas; ++i) {
+    dirs.push_back(std::make_unique<TempDir>("airlock-pg-three-"));
+    const std::string& dir = dirs.back()->path();
+    const TestPki pki = GenerateTestPki(dir);
+    WriteDsn(dir, pg, database);
+    json config = PgKernelConfig(dir, pki, pg, /*approvals_needed=*/2);
+    config["state"]["heartbeat_interval_ms"] = 200;
+    kernels.push_back(std::make_unique<KernelProcess>(dir, config));
+  }
+  std::string out;
+  ASSERT_EQ(RunAirlockd({"state", "migrate", "--config", kernels[0]->config_path()}, &out), 0)
+      << out;
+  for (auto& kernel : kernels) ASSERT_TRUE(kernel->Start()) << kernel->log();
+
+  // Asked round-robin.
+  const json ask = {{"datasets", {"orders"}}, {"window_seconds", 600}, {"purpose", "replicas"}};
+  std::vector<std::string> ids(kRequests);
+  {
+    std::vector<std::thread> askers;
+    std::atomic<int> failures{0};
+    for (int t = 0; t < kReplicas; ++t) {
+      askers.emplace_back([&, t] {
+        HttpClient client("127.0.0.1", kernels[t]->port());
+        for (int i = t; i < kRequests; i += kReplicas) {
+          auto created = client.Post("/v1/requests", ask.dump(), PgAuth(kPgAlice));
+          if (created.status != 201) {
+            ++failures;
+            continue;
+          }
+          ids[i] = created.json().value("id", "");
+        }
+      });
+    }
+    for (auto& t : askers) t.join();
+    ASSERT_EQ(failures.load(), 0);
+  }
+
+  // Each request's calls fired at the same moment, each on another replica.
+  std::vector<Outcome> outcomes(kRequests);
+  {
+    std::atomic<int> next{0};
+    std::vector<std::thread> workers;
+    for (int w = 0; w < 8; ++w) {
+      workers.emplace_back([&] {
+        for (int i = next++; i < kRequests; i = next++) {
+          const std::vector<Call> calls = CallsFor(static_cast<Race>(i % 4));
+          std::vector<unsigned> status(calls.size());
+          std::vector<std::thread> racers;
+          for (size_t c = 0; c < calls.size(); ++c) {
+            racers.emplace_back([&, c] {
+              HttpClient client("127.0.0.1", kernels[(i + c + 1) % kReplicas]->port());
+              status[c] = client
+                              .Post("/v1/requests/" + ids[i] + "/" + calls[c].verb,
+                                    R"({"comment":"race"})", PgAuth(calls[c].token))
+                              .status;
+            });
+          }
+          for (auto& r : racers) r.join();
+          for (size_t c = 0; c < calls.size(); ++c) {
+            outcomes[i].status[Who(calls[c].token) + ":" + calls[c].verb] = status[c];
+          }
+        }
+      });
+    }
+    for (auto& w : workers) w.join();
+  }
+
+  // Every replica answers the same for every request, and the outcome is
+  // the one the calls' answers imply.
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (auto& kernel : kernels) {
+    clients.push_back(std::make_unique<HttpClient>("127.0.0.1", kernel->port()));
+  }
+  std::vector<std::string> approved_ids;
+  for (int i = 0; i < kRequests; ++i) {
+    const Race race = static_cast<Race>(i % 4);
+    const auto& status = outcomes[i].status;
+    std::vector<json> views;
+    for (auto& client : clients) {
+      auto got = client->Get("/v1/requests/" + ids[i], PgAuth(kPgBob));
+      ASSERT_EQ(got.status, 200u) << got.body;
+      views.push_back(got.json());
+    }
+    const std::string state = views[0].value("state", "");
+    // Replicas may see an enclave's progress at different moments; a
+    // decided state is the same everywhere.
+    if (state == "denied" || state == "closed") {
+      for (const json& v : views) {
+        EXPECT_EQ(v.value("state", ""), state) << ids[i];
+        EXPECT_EQ(v.value("version", 0), views[0].value("version", 0)) << ids[i];
+      }
+    }
+    const size_t approvals = views[0]["approvals"].size();
+    switch (race) {
+      case Race::kTwoApprovals:
+        EXPECT_EQ(status.at("bob:approve"), 200u) << ids[i];
+        EXPECT_EQ(status.at("carol:approve"), 200u) << ids[i];
+        EXPECT_EQ(approvals, 2u) << views[0].dump();
+        EXPECT_TRUE(state == "approved" || state == "provisioning" || state == "ingesting" ||
+                    state == "ready")
+            << views[0].dump();
+        approved_ids.push_back(ids[i]);
+        break;
+      case Race::kApprovalAgainstDeny:
+        EXPECT_EQ(status.at("carol:deny"), 200u) << ids[i];
+        EXPECT_EQ(state, "denied") << views[0].dump();
+        EXPECT_EQ(approvals, status.at("bob:approve") == 200u ? 1u : 0u) << views[0].dump();
+        break;
+      case Race::kApprovalsAgainstRevoke:
+        EXPECT_EQ(status.at("alice:revoke"), 200u) << ids[i];
+        EXPECT_EQ(state, "closed") << views[0].dump();
+        break;
+      case Race::kDenyAgainstRevoke: {
+        const bool denied = status.at("bob:deny") == 200u;
+        const bool revoked = status.at("alice:revoke") == 200u;
+        EXPECT_NE(denied, revoked) << ids[i] << ": exactly one decision wins";
+        EXPECT_EQ(state, denied ? "denied" : "closed") << views[0].dump();
+        break;
+      }
+    }
+  }
+
+  // The approved ones are revoked, on any replica; all end closed.
+  for (size_t n = 0; n < approved_ids.size(); ++n) {
+    auto revoked = clients[n % kReplicas]->Post("/v1/requests/" + approved_ids[n] + "/revoke",
+                                                R"({"comment":"done"})", PgAuth(kPgAlice));
+    EXPECT_EQ(revoked.status, 200u) << revoked.body;
+  }
+
+  // One chain, intact; every transition in it once, versions without gaps,
+  // the last one the stored version.
+  for (auto& kernel : kernels) kernel->Stop();
+  ASSERT_EQ(RunAirlockd({"audit", "verify", "--config", kernels[0]->config_path()}, &out), 0)
+      << out;
+  for (const std::string& id : ids) {
+    std::vector<json> events;
+    for (const auto& row :
+         pg.Query("SELECT line FROM audit_records WHERE request_id = '" + id + "' ORDER BY seq",
+                  database)) {
+      events.push_back(json::parse(row.at(0).value_or("{}")));
+    }
+    const auto stored = pg.Query("SELECT version FROM requests WHERE id = '" + id + "'", database);
+    ASSERT_EQ(stored.size(), 1u);
+    const int64_t version = std::stoll(stored[0][0].value_or("0"));
+    const std::map<int64_t, int> effective = EffectiveVersions(events);
+    ASSERT_EQ(static_cast<int64_t>(effective.size()), version) << id;
+    int64_t expected = 1;
+    for (const auto& [v, count] : effective) {
+      EXPECT_EQ(v, expected++) << id;
+      EXPECT_EQ(count, 1) << id << " version " << v;
+    }
+  }
+  for (auto& kernel : kernels) {
+    EXPECT_EQ(kernel->log().find(kPgPassword), std::string::npos);
+  }
+}
+
+// Two replicas on one database, quick leases; the request is made and
+// approved on the first, which therefore owns its enclave.
+class FailoverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PgCluster& pg = PgCluster::Shared();
+    CreateKernelRole(pg);
+    database_ = "airlock_failover_" + std::to_string(++databases_);
+    pg.Exec("CREATE DATABASE " + database_ + " OWNER airlock_kernel");
+    for (int i = 0; i < 2; ++i) {
+      dirs_.push_back(std::make_unique<TempDir>("airlock-pg-failover-"));
+      const std::string& dir = dirs_.back()->path();
+      pkis_.push_back(GenerateTestPki(dir));
+      WriteDsn(dir, pg, database_);
+      json config = PgKernelConfig(dir, pkis_.back(), pg);
+      config["state"]["heartbeat_interval_ms"] = 200;
+      config["state"]["lease_ttl_ms"] = 1000;
+      config["access"]["admin_groups"] = {"owners"};
+      kernels_.push_back(std::make_unique<KernelProcess>(dir, config));
+    }
+    std::string out;
+    ASSERT_EQ(RunAirlockd({"state", "migrate", "--config", kernels_[0]->config_path()}, &out), 0)
+        << out;
+    for (auto& kernel : kernels_) ASSERT_TRUE(kernel->Start()) << kernel->log();
+  }
+
+  KernelProcess& a() { return *kernels_[0]; }
+  KernelProcess& b() { return *kernels_[1]; }
+
+  std::string ReplicaId(KernelProcess& kernel) {
+    HttpClient client("127.0.0.1", kernel.port());
+    return client.Get("/v1/cluster", PgAuth(kPgBob)).json().value("replica", "");
+  }
+
+  json Get(KernelProcess& kernel, const std::string& id) {
+    HttpClient client("127.0.0.1", kernel.port());
+    return client.Get("/v1/requests/" + id, PgAuth(kPgAlice)).json();
+  }
+
+  // Polls `kernel` until the request is ready under `owner`.
+  json WaitReadyOn(KernelProcess& kernel, const std::string& id, const std::string& owner,
+                   std::chrono::seconds timeout) {
+    json view;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      view = Get(kernel, id);
+      if (view.value("state", "") == "ready" &&
+          view["enclave"].value("owner", std::string()) == owner) {
+        return view;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return view;
+  }
+
+  // A request made and approved on A, ready there; its grant.
+  std::string ReadyOnA(json* grant) {
+    HttpClient client("127.0.0.1", a().port());
+    const json ask = {{"datasets", {"orders"}}, {"window_seconds", 600}, {"purpose", "failover"}};
+    auto created = client.Post("/v1/requests", ask.dump(), PgAuth(kPgAlice));
+    EXPECT_EQ(created.status, 201u) << created.body;
+    const std::string id = created.json().value("id", "");
+    EXPECT_EQ(client.Post("/v1/requests/" + id + "/approve", "{}", PgAuth(kPgBob)).status, 200u);
+    const json view = WaitReadyOn(a(), id, ReplicaId(a()), std::chrono::seconds(30));
+    EXPECT_EQ(view.value("state", ""), "ready") << view.dump();
+    auto collected = client.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice));
+    EXPECT_EQ(collected.status, 200u) << collected.body;
+    *grant = collected.json();
+    return id;
+  }
+
+  // Runs a query through the grant's tunnel; its HTTP status.
+  unsigned Query(const json& grant, const TestPki& pki) {
+    const TunnelTarget target = ParseTunnelUrl(grant.value("url", ""));
+    HttpClient tunnel(target.host, target.port, ClientTls{pki.ca.cert_file, "", ""});
+    auto rows = tunnel.Post(target.prefix + "/query",
+                            json{{"sql", "SELECT SUM(amount) FROM orders"}}.dump(),
+                            {{"Authorization", "Bearer " + grant.value("credential", "")},
+                             {"Content-Type", "application/json"}});
+    if (rows.status == 200) EXPECT_DOUBLE_EQ(rows.json()["rows"][0][0].get<double>(), 127.75);
+    return rows.status;
+  }
+
+  std::vector<json> AuditOf(const std::string& id) {
+    std::vector<json> events;
+    for (const auto& row : PgCluster::Shared().Query(
+             "SELECT line FROM audit_records WHERE request_id = '" + id + "' ORDER BY seq",
+             database_)) {
+      events.push_back(json::parse(row.at(0).value_or("{}")));
+    }
+    return events;
+  }
+
+  static inline int databases_ = 0;
+  std::string database_;
+  std::vector<std::unique_ptr<TempDir>> dirs_;
+  std::vector<TestPki> pkis_;
+  std::vector<std::unique_ptr<KernelProcess>> kernels_;
+};
+
+// The owner of a ready request dies: the survivor fences it, provisions the
+// enclave again (same scope, data pulled again) and serves the request; the
+// dead replica, started again, leaves the request to the survivor.
+TEST_F(FailoverTest, ASurvivorServesTheReadyRequestOfAKilledReplica) {
+  const std::string id_a = ReplicaId(a());
+  const std::string id_b = ReplicaId(b());
+  ASSERT_NE(id_a, id_b);
+  json grant;
+  const std::string id = ReadyOnA(&grant);
+  EXPECT_EQ(Query(grant, pkis_[0]), 200u);
+  const int64_t version_on_a = Get(a(), id).value("version", 0);
+
+  a().Kill();
+  const auto killed = std::chrono::steady_clock::now();
+  const json view = WaitReadyOn(b(), id, id_b, std::chrono::seconds(30));
+  ASSERT_EQ(view.value("state", ""), "ready") << view.dump();
+  EXPECT_GT(view.value("version", 0), version_on_a);
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, std::chrono::seconds(15));
+
+  HttpClient client("127.0.0.1", b().port());
+  auto regrant = client.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice));
+  ASSERT_EQ(regrant.status, 200u) << regrant.body;
+  EXPECT_EQ(Query(regrant.json(), pkis_[1]), 200u);
+
+  // Audited: the fence, and the move with both owners named.
+  bool moved = false;
+  for (const json& e : AuditOf(id)) {
+    if (e.value("from_replica", "") == id_a && e.value("to_replica", "") == id_b) moved = true;
+  }
+  EXPECT_TRUE(moved);
+  EXPECT_EQ(PgCluster::Shared()
+                .Query("SELECT count(*) FROM audit_records WHERE line LIKE "
+                       "'%\"event\":\"replica.fenced\"%' AND line LIKE '%" +
+                           id_a + "%'",
+                       database_)
+                .at(0)
+                .at(0),
+            "1");
+
+  // A started again is a new incarnation: it does not take the request back.
+  ASSERT_TRUE(a().Start()) << a().log();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const json after = Get(b(), id);
+  EXPECT_EQ(after.value("state", ""), "ready") << after.dump();
+  EXPECT_EQ(after["enclave"].value("owner", ""), id_b);
+  EXPECT_EQ(after.value("version", 0), view.value("version", 0));
+  EXPECT_EQ(Query(regrant.json(), pkis_[1]), 200u);
+  EXPECT_EQ(client.Post("/v1/requests/" + id + "/revoke", "{}", PgAuth(kPgAlice)).status, 200u);
+}
+
+// A paused owner resumed after the survivor took over does not act: its
+// tunnel answers nothing more, it writes nothing, and it stops itself.
+TEST_F(FailoverTest, APausedOwnerResumedAfterLosingItsLeaseDoesNotAct) {
+  const std::string id_b = ReplicaId(b());
+  json grant;
+  const std::string id = ReadyOnA(&grant);
+  EXPECT_EQ(Query(grant, pkis_[0]), 200u);
+
+  ASSERT_EQ(::kill(a().pid(), SIGSTOP), 0);
+  const json view = WaitReadyOn(b(), id, id_b, std::chrono::seconds(30));
+  ASSERT_EQ(view.value("state", ""), "ready") << view.dump();
+  const int64_t version = view.value("version", 0);
+
+  ASSERT_EQ(::kill(a().pid(), SIGCONT), 0);
+  // Its lease lapsed while it slept: the old grant is refused at once.
+  EXPECT_NE(Query(grant, pkis_[0]), 200u);
+  const int status = a().WaitForExit(std::chrono::seconds(15));
+  ASSERT_NE(status, -1) << "the fenced replica kept running";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 75) << status << "\n" << a().log();
+  EXPECT_NE(a().log().find("no longer holds lease"), std::string::npos) << a().log();
+
+  const json after = Get(b(), id);
+  EXPECT_EQ(after.value("version", 0), version) << after.dump();
+  EXPECT_EQ(after["enclave"].value("owner", ""), id_b);
+  EXPECT_EQ(after.value("state", ""), "ready");
+}
+
+}  // namespace
+}  // namespace airlock::test

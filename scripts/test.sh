@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 preset="${AIRLOCK_TEST_PRESET:-asan}"
 ./scripts/install-deps.sh
 ./scripts/build.sh "$preset"
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+# intercept_tls_get_addr=0: LeakSanitizer's exit-time scan of the TLS blocks
+# of dlopen'd plugins crashes now and then ("Tracer caught signal 11", about
+# one run in seventy of a plugin test, with clang 14 and GCC 12 alike). No
+# plugin keeps heap memory only in a thread_local, so nothing goes unseen.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:intercept_tls_get_addr=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # Sanitizer reports name functions and lines through clang's symbolizer.
 if [[ -z "${ASAN_SYMBOLIZER_PATH:-}" && -x /usr/lib/llvm-14/bin/llvm-symbolizer ]]; then

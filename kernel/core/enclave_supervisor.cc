@@ -62,6 +62,10 @@ struct ActiveEnclave {
   std::map<size_t, std::unique_ptr<JobResultWriter>> job_writers;  // GUARDED_BY(mu)
   std::map<size_t, json> job_outcomes;                             // GUARDED_BY(mu)
   std::vector<std::string> job_queries;
+  // What the tunnel needs to accept the requester's credential again (a
+  // hash, never the credential): set when a survivor provisions again the
+  // enclave of a request whose credential was issued on another replica.
+  std::string tunnel_verifier;
 
   airlock_type_query_channel channel{};
   EnclaveSupervisor* supervisor = nullptr;
@@ -385,6 +389,9 @@ void EnclaveSupervisor::Launch(const RequestRecord& record) {
   active->audit = deps_.audit;
   active->query_timeout_ms = deps_.config->limits.query_timeout_ms;
   active->transport = deps_.config->tunnel.name;
+  if (record.tunnel.is_object()) {
+    active->tunnel_verifier = record.tunnel.value("verifier", std::string());
+  }
   if (auto p = Principal::FromJson(record.requester); p.ok()) active->requester = *p;
   active->channel.size = sizeof(airlock_type_query_channel);
   active->channel.host_data = active.get();
@@ -698,21 +705,37 @@ void EnclaveSupervisor::OpenTunnel(const std::shared_ptr<ActiveEnclave>& active)
   json spec = {{"request_id", id},
                {"principal", active->requester.ToJson()},
                {"not_after", active->not_after_us / 1000000}};
+  // The requester keeps the credential it collected before a takeover.
+  if (!active->tunnel_verifier.empty()) spec["verifier"] = active->tunnel_verifier;
   auto opened = deps_.tunnel->Open(spec, &active->channel);
   if (!opened.ok()) {
     Fail(active, RequestState::kIngesting, "tunnel could not open: " + opened.status().message());
     return;
   }
   auto [endpoint, grant] = std::move(opened).value();
+  // The verifier goes to the shared state (for a survivor's tunnel), not to
+  // the requester. A tunnel that issued a new credential all the same (one
+  // that does not take verifiers) has one to collect.
+  std::string verifier;
+  if (auto it = grant.find("verifier"); it != grant.end()) {
+    if (it->is_string()) verifier = it->get<std::string>();
+    grant.erase(it);
+  }
+  const bool kept_credential = !grant.contains("credential");
   json tunnel_info = {{"transport", active->transport},
                       {"url", grant.value("url", "")},
                       {"expires_at", active->not_after_us / 1000000},
-                      {"credential_collected", false}};
+                      {"credential_collected", kept_credential}};
+  if (!verifier.empty()) tunnel_info["verifier"] = verifier;
   {
     std::lock_guard lock(active->mu);
     if (active->closed) return;  // endpoint handle closes the tunnel on scope exit
     active->endpoint = std::move(endpoint);
-    active->grant = std::move(grant);
+    if (kept_credential) {
+      active->grant_collected = true;
+    } else {
+      active->grant = std::move(grant);
+    }
   }
   const Status s = deps_.transition(id, RequestState::kIngesting, RequestState::kReady,
                                     "enclave sealed; tunnel open", [&](RequestRecord& r) {

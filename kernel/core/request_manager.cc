@@ -71,6 +71,8 @@ json RequestToJson(RequestRecord&& r, const json& live_progress) {
   view["approvals"] = std::move(r.approvals);
   view["enclave"] = std::move(r.enclave);
   view["tunnel"] = std::move(r.tunnel);
+  // The credential's verifier is for a survivor's tunnel, not for readers.
+  if (view["tunnel"].is_object()) view["tunnel"].erase("verifier");
   view["reason"] = std::move(r.reason);
   view["created_at_us"] = r.created_at_us;
   view["updated_at_us"] = r.updated_at_us;
@@ -824,6 +826,7 @@ class RequestManager::Impl {
   }
 
   void TakeOverLapsedReplicas(const std::vector<RequestRecord>& active) {
+    if (d_.replication->may_fence && !d_.replication->may_fence()) return;
     auto replicas = d_.store->ListReplicas();
     if (!replicas.ok()) return;
     for (const ReplicaStatus& replica : *replicas) {

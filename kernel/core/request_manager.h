@@ -68,6 +68,9 @@ class RequestManager {
       std::string replica_id;
       // True while this replica holds its lease (may act on its requests).
       std::function<bool()> lease_held;
+      // True while this replica may fence others (its own beats were all
+      // stored for a lease TTL); empty: whenever it holds its lease.
+      std::function<bool()> may_fence;
       // A replica whose heartbeat is this old (store clock) is taken over.
       int64_t lease_ttl_us = 3000000;
       // How often the store is scanned: requests ended or moved by other

@@ -23,6 +23,17 @@ void Member(std::string& out, std::string_view key, std::string_view value_text)
 
 }  // namespace
 
+bool HasTunnelVerifier(const std::string& stored_tunnel) {
+  return stored_tunnel.find("\"verifier\"") != std::string::npos;
+}
+
+std::string TunnelWithoutVerifier(const std::string& stored_tunnel) {
+  json tunnel = json::parse(stored_tunnel, nullptr, /*allow_exceptions=*/false);
+  if (!tunnel.is_object()) return stored_tunnel;
+  tunnel.erase("verifier");
+  return Dump(tunnel);
+}
+
 std::optional<std::string> StoredEnclaveAgent(const StoredRequestText& stored) {
   // Cheap test first: most enclaves run on this host.
   if (stored.enclave.find("\"agent\"") == std::string::npos) return std::nullopt;
@@ -62,7 +73,10 @@ Result<std::string> RenderRequestView(const StoredRequestText& stored, const jso
   Member(out, "request", stored.request);
   Member(out, "requester", stored.requester);
   Member(out, "state", Dump(json(RequestStateName(stored.state))));
-  Member(out, "tunnel", stored.tunnel);
+  // Cheap test first: only a request whose tunnel opened has a verifier.
+  const bool hide_verifier = HasTunnelVerifier(stored.tunnel);
+  const std::string tunnel_text = hide_verifier ? TunnelWithoutVerifier(stored.tunnel) : "";
+  Member(out, "tunnel", hide_verifier ? std::string_view(tunnel_text) : stored.tunnel);
   Member(out, "updated_at_us", std::to_string(stored.updated_at_us));
   Member(out, "version", std::to_string(stored.version));
   out += '}';

@@ -22,6 +22,12 @@ Result<std::string> RenderRequestView(const StoredRequestText& stored,
                                       const nlohmann::json& live_progress,
                                       const std::optional<nlohmann::json>& agent_status);
 
+// Whether a stored tunnel document holds the verifier of the requester's
+// credential (kept for a survivor's tunnel, never shown), and the document
+// without it.
+bool HasTunnelVerifier(const std::string& stored_tunnel);
+std::string TunnelWithoutVerifier(const std::string& stored_tunnel);
+
 // The agent named by the stored enclave document ({"agent": "<name>"}), if any.
 std::optional<std::string> StoredEnclaveAgent(const StoredRequestText& stored);
 

@@ -380,6 +380,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     replication.replica_id = instance_id;
     ReplicaHeartbeater* keeper = p.heartbeat.get();
     replication.lease_held = [keeper] { return keeper->LeaseHeld(); };
+    replication.may_fence = [keeper] { return keeper->SteadyForATtl(); };
     replication.lease_ttl_us = cfg.state.lease_ttl_ms * 1000;
     replication.scan_interval_us = cfg.state.heartbeat_interval_ms * 1000;
     deps.replication = std::move(replication);

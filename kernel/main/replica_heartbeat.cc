@@ -30,6 +30,7 @@ Result<std::unique_ptr<ReplicaHeartbeater>> ReplicaHeartbeater::Start(StateStore
   self->held_until_ns_.store(
       sent +
       std::chrono::duration_cast<std::chrono::nanoseconds>(self->options_.lease_ttl).count());
+  self->steady_since_ns_.store(sent);
   spdlog::info("replica {} holds lease {} (renewed every {} ms, lost after {} ms)",
                self->replica_id_, self->lease_epoch_, self->options_.interval.count(),
                self->options_.lease_ttl.count());
@@ -85,6 +86,13 @@ bool ReplicaHeartbeater::LeaseHeld() const {
   return SteadyNowNs() < held_until_ns_.load(std::memory_order_acquire);
 }
 
+bool ReplicaHeartbeater::SteadyForATtl() const {
+  const int64_t since = steady_since_ns_.load(std::memory_order_acquire);
+  return since != 0 && LeaseHeld() &&
+         SteadyNowNs() - since >=
+             std::chrono::duration_cast<std::chrono::nanoseconds>(options_.lease_ttl).count();
+}
+
 std::string ReplicaHeartbeater::api_url() const {
   std::lock_guard lock(mu_);
   return beat_.api_url;
@@ -105,6 +113,10 @@ void ReplicaHeartbeater::BeatOnce() {
     int64_t held = held_until_ns_.load();
     while (held != 0 && held < until && !held_until_ns_.compare_exchange_weak(held, until)) {
     }
+    int64_t expected = 0;
+    steady_since_ns_.compare_exchange_strong(expected, sent);
+  } else {
+    steady_since_ns_.store(0);
   }
   const bool lost = status.code() == StatusCode::kFailedPrecondition;
   {

@@ -56,6 +56,11 @@ class ReplicaHeartbeater {
   Status health() const;
   // True while this replica may act on the requests it owns.
   bool LeaseHeld() const;
+  // True when every beat for at least one lease TTL was stored. Only such a
+  // replica fences others: after an outage of the database every replica's
+  // beat is old, and the first one back must not take the others over
+  // before they had the time to renew.
+  bool SteadyForATtl() const;
   const std::string& replica_id() const { return replica_id_; }
   int64_t lease_epoch() const { return lease_epoch_; }
   std::string api_url() const;
@@ -82,6 +87,8 @@ class ReplicaHeartbeater {
   Status health_;          // guarded by mu_
   // Monotonic time (ns) until which the lease holds; 0 once lost.
   std::atomic<int64_t> held_until_ns_{0};
+  // Monotonic time (ns) since which every beat was stored; 0 after a failure.
+  std::atomic<int64_t> steady_since_ns_{0};
   std::thread thread_;
 };
 

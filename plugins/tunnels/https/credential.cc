@@ -76,6 +76,38 @@ bool CredentialMatches(std::string_view presented, const CredentialHash& stored)
   return same;
 }
 
+std::string CredentialVerifier(const CredentialHash& hash) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "sha256:";
+  for (uint8_t b : hash) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+Result<CredentialHash> ParseCredentialVerifier(std::string_view verifier) {
+  constexpr std::string_view kPrefix = "sha256:";
+  const auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  CredentialHash hash{};
+  if (verifier.size() != kPrefix.size() + 2 * hash.size() || !verifier.starts_with(kPrefix)) {
+    return Status::InvalidArgument("endpoint spec.verifier must be sha256: and 64 hex digits");
+  }
+  for (size_t i = 0; i < hash.size(); ++i) {
+    const int hi = nibble(verifier[kPrefix.size() + 2 * i]);
+    const int lo = nibble(verifier[kPrefix.size() + 2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      return Status::InvalidArgument("endpoint spec.verifier must be sha256: and 64 hex digits");
+    }
+    hash[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return hash;
+}
+
 std::string Base64(std::string_view bytes) {
   // Encoded in slices whose sizes fit EVP_EncodeBlock's int (a multiple of 3
   // bytes, so the slices concatenate without inner padding).

@@ -44,6 +44,12 @@ CredentialHash HashCredential(std::string_view token);
 // time wherever the digests differ.
 bool CredentialMatches(std::string_view presented, const CredentialHash& stored);
 
+// What a kernel replica keeps to open this request's endpoint again with the
+// same credential ("sha256:" and the digest in hex): the hash, never the
+// credential. Parse is InvalidArgument for anything else.
+std::string CredentialVerifier(const CredentialHash& hash);
+Result<CredentialHash> ParseCredentialVerifier(std::string_view verifier);
+
 // Standard base64 with padding (used for binary values, too).
 std::string Base64(std::string_view bytes);
 

@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 
 #include <exception>
+#include <optional>
 #include <string>
 
 #include <boost/asio/ip/address.hpp>
@@ -173,9 +174,21 @@ Result<sdk::TunnelOpening> HttpsTunnel::Open(const Json& spec, sdk::QueryChannel
         json_read::String(*it, "subject", &subject, false, "endpoint spec.principal"));
   }
 
-  AIRLOCK_ASSIGN_OR_RETURN(IssuedCredential credential, IssueCredential());
-  auto state = std::make_shared<EndpointState>(request_id, subject, credential.hash(), not_after,
-                                               channel, config_.rate_limit_per_minute,
+  // Opened again for a credential issued earlier (by any kernel replica):
+  // that one stays valid and none is issued.
+  std::string verifier;
+  AIRLOCK_RETURN_IF_ERROR(json_read::String(spec, "verifier", &verifier, false, "endpoint spec"));
+  std::optional<IssuedCredential> issued;
+  CredentialHash hash{};
+  if (!verifier.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(hash, ParseCredentialVerifier(verifier));
+  } else {
+    AIRLOCK_ASSIGN_OR_RETURN(IssuedCredential credential, IssueCredential());
+    hash = credential.hash();
+    issued.emplace(std::move(credential));
+  }
+  auto state = std::make_shared<EndpointState>(request_id, subject, hash, not_after, channel,
+                                               config_.rate_limit_per_minute,
                                                config_.max_concurrent_queries);
   AIRLOCK_RETURN_IF_ERROR(registry_->Add(state));
 
@@ -183,9 +196,10 @@ Result<sdk::TunnelOpening> HttpsTunnel::Open(const Json& spec, sdk::QueryChannel
   sdk::TunnelOpening opening;
   opening.grant = Json{{"url", scheme + "://" + UrlHost(config_.public_host) + ":" +
                                    std::to_string(port_) + "/t/" + request_id},
-                       {"credential", credential.token()},
+                       {"verifier", CredentialVerifier(hash)},
                        {"expires_at", not_after},
                        {"transport", scheme}};
+  if (issued) opening.grant["credential"] = issued->token();
   opening.endpoint = std::make_unique<HttpsEndpoint>(registry_, std::move(state), host_);
   host_.Info("tunnel endpoint for request '" + request_id + "' opened" +
              (subject.empty() ? std::string() : " for '" + subject + "'") + ", valid until " +

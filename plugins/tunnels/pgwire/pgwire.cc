@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include <boost/asio/ip/address.hpp>
@@ -370,9 +371,22 @@ Result<sdk::TunnelOpening> PgwireTunnel::Open(const Json& spec, sdk::QueryChanne
         json_read::String(*it, "subject", &subject, false, "endpoint spec.principal"));
   }
 
-  AIRLOCK_ASSIGN_OR_RETURN(IssuedPassword password, IssuePassword(config_.scram_iterations));
-  auto state = std::make_shared<EndpointState>(request_id, subject, password.verifier(), not_after,
-                                               channel, config_.max_connections_per_endpoint);
+  // Opened again for a password issued earlier (by any kernel replica):
+  // that one stays valid and none is issued.
+  std::string verifier_text;
+  AIRLOCK_RETURN_IF_ERROR(
+      json_read::String(spec, "verifier", &verifier_text, false, "endpoint spec"));
+  std::optional<IssuedPassword> issued;
+  ScramVerifier verifier;
+  if (!verifier_text.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(verifier, ParseVerifierText(verifier_text, 4096));
+  } else {
+    AIRLOCK_ASSIGN_OR_RETURN(IssuedPassword password, IssuePassword(config_.scram_iterations));
+    verifier = password.verifier();
+    issued.emplace(std::move(password));
+  }
+  auto state = std::make_shared<EndpointState>(request_id, subject, verifier, not_after, channel,
+                                               config_.max_connections_per_endpoint);
   AIRLOCK_RETURN_IF_ERROR(registry_->Add(state));
 
   const std::string sslmode = config_.tls_enabled() ? "require" : "disable";
@@ -384,10 +398,11 @@ Result<sdk::TunnelOpening> PgwireTunnel::Open(const Json& spec, sdk::QueryChanne
            {"port", port_},
            {"user", request_id},
            {"database", request_id},
-           {"credential", password.password()},
+           {"verifier", VerifierText(verifier)},
            {"sslmode", sslmode},
            {"expires_at", not_after},
            {"transport", "pgwire"}};
+  if (issued) opening.grant["credential"] = issued->password();
   opening.endpoint = std::make_unique<PgwireEndpoint>(registry_, std::move(state), host_);
   host_.Info("pgwire endpoint for request '" + request_id + "' opened" +
              (subject.empty() ? std::string() : " for '" + subject + "'") + ", valid until " +

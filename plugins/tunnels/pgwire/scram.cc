@@ -6,6 +6,8 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+
 namespace airlock::tunnels::pgwire {
 namespace {
 
@@ -246,6 +248,52 @@ bool Base64Decode(std::string_view text, std::string* out) {
     }
   }
   return padding <= 2;
+}
+
+std::string VerifierText(const ScramVerifier& verifier) {
+  const auto text = [](const auto& bytes) {
+    return Base64Encode(
+        std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  };
+  return "SCRAM-SHA-256$" + std::to_string(verifier.iterations) + ":" + text(verifier.salt) + "$" +
+         text(verifier.stored_key) + ":" + text(verifier.server_key);
+}
+
+Result<ScramVerifier> ParseVerifierText(std::string_view text, uint32_t min_iterations) {
+  const Status malformed = Status::InvalidArgument(
+      "endpoint spec.verifier must be SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>");
+  constexpr std::string_view kPrefix = "SCRAM-SHA-256$";
+  if (text.size() > 256 || !text.starts_with(kPrefix)) return malformed;
+  text.remove_prefix(kPrefix.size());
+  const size_t colon = text.find(':');
+  const size_t dollar = text.find('$');
+  const size_t second_colon = text.rfind(':');
+  if (colon == std::string_view::npos || dollar == std::string_view::npos || colon > dollar ||
+      second_colon < dollar) {
+    return malformed;
+  }
+  ScramVerifier verifier;
+  const std::string_view iterations = text.substr(0, colon);
+  uint64_t count = 0;
+  if (iterations.empty() || iterations.size() > 9) return malformed;
+  for (char c : iterations) {
+    if (c < '0' || c > '9') return malformed;
+    count = count * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (count < min_iterations) return malformed;
+  verifier.iterations = static_cast<uint32_t>(count);
+  const auto decode = [](std::string_view b64, auto& out) {
+    std::string bytes;
+    if (!Base64Decode(b64, &bytes) || bytes.size() != out.size()) return false;
+    std::copy(bytes.begin(), bytes.end(), out.begin());
+    return true;
+  };
+  if (!decode(text.substr(colon + 1, dollar - colon - 1), verifier.salt) ||
+      !decode(text.substr(dollar + 1, second_colon - dollar - 1), verifier.stored_key) ||
+      !decode(text.substr(second_colon + 1), verifier.server_key)) {
+    return malformed;
+  }
+  return verifier;
 }
 
 }  // namespace airlock::tunnels::pgwire

@@ -51,6 +51,14 @@ Result<IssuedPassword> IssuePassword(uint32_t iterations);
 ScramVerifier MakeVerifier(std::string_view password, const std::array<uint8_t, 16>& salt,
                            uint32_t iterations);
 
+// A verifier as PostgreSQL stores one in pg_authid, what a kernel replica
+// keeps to open this request's endpoint again for the same password:
+// "SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>" (base64).
+// Parse is InvalidArgument for anything else, or fewer than
+// `min_iterations` iterations.
+std::string VerifierText(const ScramVerifier& verifier);
+Result<ScramVerifier> ParseVerifierText(std::string_view text, uint32_t min_iterations);
+
 // One authentication exchange. Call OnClientFirst, then OnClientFinal.
 class ScramExchange {
  public:

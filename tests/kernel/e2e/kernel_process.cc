@@ -127,6 +127,33 @@ std::string KernelProcess::log() const {
   return Slurp(dir_ + "/airlockd.log");
 }
 
+std::vector<pid_t> EnclavesOf(pid_t parent) {
+  std::vector<pid_t> live;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return live;
+  while (dirent* entry = ::readdir(proc)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
+    if (pid <= 0) continue;
+    const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos || stat.find("(airlock-enclave)") == std::string::npos) {
+      continue;
+    }
+    std::istringstream rest(stat.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid != parent) continue;
+    if (state == 'Z') {
+      if (parent == ::getpid()) ::waitpid(pid, nullptr, WNOHANG);
+      continue;
+    }
+    live.push_back(pid);
+  }
+  ::closedir(proc);
+  return live;
+}
+
 int RunAirlockd(const std::vector<std::string>& args, std::string* output) {
   char name[] = "/tmp/airlockd-out-XXXXXX";
   const int fd = mkstemp(name);

@@ -110,35 +110,6 @@ const CrashPoint kCrashPoints[] = {
     {"tunnel.query", Drive::kInteractive, "closed", "request.closed"},
 };
 
-// Live airlock-enclave processes whose parent is `parent`; zombies among
-// them are reaped when `parent` is this process.
-std::vector<pid_t> EnclavesOf(pid_t parent) {
-  std::vector<pid_t> live;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return live;
-  while (dirent* entry = ::readdir(proc)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
-    if (pid <= 0) continue;
-    const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos || stat.find("(airlock-enclave)") == std::string::npos) {
-      continue;
-    }
-    std::istringstream rest(stat.substr(close + 2));
-    char state = 0;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid != parent) continue;
-    if (state == 'Z') {
-      if (parent == ::getpid()) ::waitpid(pid, nullptr, WNOHANG);
-      continue;
-    }
-    live.push_back(pid);
-  }
-  ::closedir(proc);
-  return live;
-}
-
 // Seq of the last record in the audit file (0 when empty).
 uint64_t LastSeq(const std::string& audit_path) {
   std::istringstream lines(Slurp(audit_path));

@@ -102,6 +102,41 @@ TEST_F(HttpsTunnelTest, OpenReturnsAGrantWithAOneTimeCredential) {
   EXPECT_EQ(other.port, opened.port);  // one listener serves every endpoint
 }
 
+// Another kernel replica's tunnel, given the grant's verifier, serves the
+// credential the requester already holds and issues none.
+TEST_F(HttpsTunnelTest, AnEndpointOpenedAgainWithItsVerifierKeepsTheCredential) {
+  void* first = CreateTunnel(BaseConfig());
+  Opened opened = Open(first, "moved");
+  const std::string verifier = opened.grant.value("verifier", "");
+  EXPECT_TRUE(std::regex_match(verifier, std::regex("sha256:[0-9a-f]{64}"))) << verifier;
+  const std::string credential = opened.credential;
+  Close(first, opened);
+
+  void* second = CreateTunnel(BaseConfig());
+  json spec = Spec("moved");
+  spec["verifier"] = verifier;
+  Opened again;
+  std::string message;
+  ASSERT_EQ(TryOpen(second, spec, &again, &message), AIRLOCK_OK) << message;
+  EXPECT_FALSE(again.grant.contains("credential")) << again.grant.dump();
+  EXPECT_EQ(again.grant.value("verifier", ""), verifier);
+  auto client = Client(again.port);
+  again.credential = credential;
+  EXPECT_EQ(Query(*client, again, "SELECT 1").status, 200u);
+  again.credential = credential + "x";
+  EXPECT_EQ(Query(*client, again, "SELECT 1").status, 401u);
+
+  for (const std::string& bad :
+       {std::string("sha256:abc"), std::string("md5:") + verifier.substr(7),
+        "sha256:" + std::string(64, 'g')}) {
+    json malformed = Spec("malformed");
+    malformed["verifier"] = bad;
+    Opened refused;
+    EXPECT_EQ(TryOpen(second, malformed, &refused, &message), AIRLOCK_ERR_INVALID_ARGUMENT) << bad;
+    EXPECT_NE(message.find("verifier"), std::string::npos) << message;
+  }
+}
+
 TEST_F(HttpsTunnelTest, OpenValidatesTheSpec) {
   void* instance = CreateTunnel(BaseConfig());
   Opened opened;

@@ -171,6 +171,38 @@ TEST(Scram, RefusesMalformedAndChannelBoundMessages) {
             StatusCode::kInvalidArgument);
 }
 
+// A verifier kept as text by one kernel replica authenticates the same
+// password in another replica's tunnel, and nothing else passes for one.
+TEST(Scram, AVerifierAsTextAcceptsTheSamePasswordAfterARoundTrip) {
+  auto issued = IssuePassword(4096);
+  ASSERT_TRUE(issued.ok());
+  const std::string text = VerifierText(issued->verifier());
+  EXPECT_TRUE(text.starts_with("SCRAM-SHA-256$4096:")) << text;
+  EXPECT_EQ(text.find(issued->password()), std::string::npos);
+  auto parsed = ParseVerifierText(text, 4096);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  for (const bool right : {true, false}) {
+    ScramExchange exchange(*parsed);
+    const std::string bare = "n=,r=othernonce";
+    auto server_first = exchange.OnClientFirst("n,," + bare);
+    ASSERT_TRUE(server_first.ok());
+    const std::string password = right ? issued->password() : "x" + issued->password();
+    EXPECT_EQ(exchange.OnClientFinal(ClientFinal(password, bare, *server_first)).ok(), right);
+  }
+  const std::string salt_and_keys = text.substr(text.find(':'));
+  for (const std::string& bad :
+       {std::string("SCRAM-SHA-256$100") + salt_and_keys,  // too few iterations
+        std::string("SCRAM-SHA-1$4096") + salt_and_keys, text.substr(0, text.size() - 4),
+        text + "$", std::string("SCRAM-SHA-256$40x6") + salt_and_keys, std::string(),
+        std::string(300, 'S')}) {
+    auto refused = ParseVerifierText(bad, 4096);
+    EXPECT_FALSE(refused.ok()) << bad;
+    if (!refused.ok()) {
+      EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+    }
+  }
+}
+
 TEST(Base64, RoundTrips) {
   for (const std::string& text :
        std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff", 2)}) {

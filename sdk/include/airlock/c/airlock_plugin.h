@@ -477,11 +477,18 @@ enum {
 /**
  * Tunnel transport table.
  * open:
- *   [in]  endpoint JSON {"request_id","principal":{...},"not_after" (unix s)}.
+ *   [in]  endpoint JSON {"request_id","principal":{...},"not_after" (unix s)},
+ *         and "verifier" when the endpoint is opened again (by another kernel
+ *         replica, after a takeover) for a credential issued earlier: the
+ *         plugin then issues none and accepts the one the verifier verifies.
  *   [in]  channel: valid until close() returns.
  *   [out] endpoint: opaque handle; OWNERSHIP: plugin, released by close().
- *   [out] grant: JSON {"url","credential",...}. The credential is shown to the
- *         requester once; the plugin keeps only a hash of it. Released by host.
+ *   [out] grant: JSON {"url","credential","verifier",...}. The credential is
+ *         shown to the requester once; the plugin keeps only a hash of it.
+ *         "verifier" (optional) is the text the plugin accepts back: a hash,
+ *         never the credential; the host keeps it and never shows it. No
+ *         "credential" when opened with a verifier. Released by host.
+ *         A plugin that ignores "verifier" issues a new credential each open.
  * close: revokes at once: open connections are dropped, later use refused.
  *   A host that knows why calls close_with_reason instead, when present.
  * close_with_reason (since ABI 1.1, may be NULL): close() that also says why

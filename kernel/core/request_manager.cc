@@ -618,6 +618,9 @@ class RequestManager::Impl {
       return Status::Conflict("request " + id + " is " + std::string(RequestStateName(r.state)) +
                               ", not ready");
     }
+    // The credential exists only in the tunnel of the replica serving the
+    // request: it is collected there.
+    if (!OwnedHere(r)) return ServedElsewhere(r);
     auto grant = supervisor_->TakeGrant(id);
     if (!grant.ok()) return grant.status();
     AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "tunnel.credential_issued"},
@@ -913,6 +916,20 @@ class RequestManager::Impl {
     return Status::Ok();
   }
 
+  Status ServedElsewhere(const RequestRecord& r) {
+    const std::string owner = OwnerOf(r);
+    std::string where = "replica " + owner;
+    if (auto replicas = d_.store->ListReplicas(); replicas.ok()) {
+      for (const ReplicaStatus& replica : *replicas) {
+        if (replica.replica_id == owner && !replica.api_url.empty()) {
+          where += " (" + replica.api_url + ")";
+        }
+      }
+    }
+    return Status::Conflict("request " + r.id + " is served by " + where +
+                            ": collect its credential there");
+  }
+
   void AbandonAll() {
     supervisor_->TeardownAll("this replica lost its lease; another one serves its requests",
                              AIRLOCK_CLOSE_SHUTDOWN);
@@ -942,6 +959,12 @@ class RequestManager::Impl {
     auto loaded = d_.store->Load(id);
     if (!loaded.ok() || !loaded->has_value()) return;
     RequestRecord r = std::move(**loaded);
+    // Another replica's request (approved there since this one scheduled
+    // it): its owner runs the deadline, and the scan here only once the
+    // owner let it pass by a whole interval.
+    if (!OwnedHere(r) && r.deadline_us + d_.replication->scan_interval_us > d_.now_us()) {
+      return;
+    }
     if (r.deadline_us > d_.now_us()) {
       Schedule(id, r.deadline_us);  // moved on since it was scheduled
       return;

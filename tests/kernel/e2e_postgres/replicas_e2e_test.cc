@@ -331,6 +331,14 @@ class FailoverTest : public ::testing::Test {
     EXPECT_EQ(client.Post("/v1/requests/" + id + "/approve", "{}", PgAuth(kPgBob)).status, 200u);
     const json view = WaitReadyOn(a(), id, ReplicaId(a()), std::chrono::seconds(30));
     EXPECT_EQ(view.value("state", ""), "ready") << view.dump();
+    // Only the replica serving the request holds its credential, and another
+    // one says where that is.
+    HttpClient other("127.0.0.1", b().port());
+    auto elsewhere = other.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice));
+    EXPECT_EQ(elsewhere.status, 409u) << elsewhere.body;
+    EXPECT_NE(elsewhere.body.find("http://127.0.0.1:" + std::to_string(a().port())),
+              std::string::npos)
+        << elsewhere.body;
     auto collected = client.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice));
     EXPECT_EQ(collected.status, 200u) << collected.body;
     *grant = collected.json();

@@ -167,6 +167,31 @@ class RequestManager::Impl {
     return Status::Ok();
   }
 
+  // Audits `event`, then persists `record` one version on in the same state
+  // (caller holds its stripe). As with Move, a save that fails is followed
+  // by "<event>_aborted" naming the same version, and `raced` is set when it
+  // lost to another replica's change.
+  Status SaveInPlace(RequestRecord& record, json event, bool* raced) {
+    RequestRecord next = record;
+    next.version = record.version + 1;
+    next.updated_at_us = d_.now_us();
+    const std::string name = event.value("event", "");
+    event["request_id"] = record.id;
+    event["version"] = next.version;
+    AIRLOCK_RETURN_IF_ERROR(AuditEvent(std::move(event)));
+    const Status saved = d_.store->Save(next);
+    if (!saved.ok()) {
+      (void)AuditEvent({{"event", name + "_aborted"},
+                        {"request_id", record.id},
+                        {"version", next.version},
+                        {"reason", saved.message()}});
+      if (saved.code() == StatusCode::kConflict) *raced = true;
+      return saved;
+    }
+    record = std::move(next);
+    return Status::Ok();
+  }
+
   void CountTransition(RequestState to) {
     if (!d_.metrics) return;
     d_.metrics
@@ -540,23 +565,12 @@ class RequestManager::Impl {
     json extra = {{"approvals", have}, {"approvals_needed", needed}};
     if (have < needed) {
       // Recorded, still pending: persisted as a version bump, audited.
-      r.version += 1;
-      r.updated_at_us = now;
-      AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "request.approval_recorded"},
-                                          {"request_id", id},
-                                          {"actor", PrincipalRef(approver)},
-                                          {"version", r.version},
-                                          {"approvals", have},
-                                          {"approvals_needed", needed}}));
-      const Status saved = d_.store->Save(r);
-      if (!saved.ok()) {
-        (void)AuditEvent({{"event", "request.approval_aborted"},
-                          {"request_id", id},
-                          {"version", r.version},
-                          {"reason", saved.message()}});
-        if (saved.code() == StatusCode::kConflict) *raced = true;
-        return saved;
-      }
+      AIRLOCK_RETURN_IF_ERROR(SaveInPlace(r,
+                                          {{"event", "request.approval_recorded"},
+                                           {"actor", PrincipalRef(approver)},
+                                           {"approvals", have},
+                                           {"approvals_needed", needed}},
+                                          raced));
       return View(r);
     }
     // The access window starts at approval, not at submission. The
@@ -882,21 +896,9 @@ class RequestManager::Impl {
         break;
       case RequestState::kPendingApproval:
       case RequestState::kApproved: {
-        RequestRecord next = r;
-        next.version = r.version + 1;
-        next.updated_at_us = d_.now_us();
-        json event = {{"event", "request.taken_over"},
-                      {"request_id", id},
-                      {"state", RequestStateName(r.state)},
-                      {"version", next.version}};
+        json event = {{"event", "request.taken_over"}, {"state", RequestStateName(r.state)}};
         event.update(moved);
-        AIRLOCK_RETURN_IF_ERROR(AuditEvent(std::move(event)));
-        const Status saved = d_.store->Save(next);
-        if (!saved.ok()) {
-          if (saved.code() == StatusCode::kConflict) *raced = true;
-          return saved;
-        }
-        r = std::move(next);
+        AIRLOCK_RETURN_IF_ERROR(SaveInPlace(r, std::move(event), raced));
         break;
       }
       default:

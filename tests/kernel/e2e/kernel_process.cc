@@ -127,33 +127,6 @@ std::string KernelProcess::log() const {
   return Slurp(dir_ + "/airlockd.log");
 }
 
-std::vector<pid_t> EnclavesOf(pid_t parent) {
-  std::vector<pid_t> live;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return live;
-  while (dirent* entry = ::readdir(proc)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
-    if (pid <= 0) continue;
-    const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos || stat.find("(airlock-enclave)") == std::string::npos) {
-      continue;
-    }
-    std::istringstream rest(stat.substr(close + 2));
-    char state = 0;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid != parent) continue;
-    if (state == 'Z') {
-      if (parent == ::getpid()) ::waitpid(pid, nullptr, WNOHANG);
-      continue;
-    }
-    live.push_back(pid);
-  }
-  ::closedir(proc);
-  return live;
-}
-
 int RunAirlockd(const std::vector<std::string>& args, std::string* output) {
   char name[] = "/tmp/airlockd-out-XXXXXX";
   const int fd = mkstemp(name);
@@ -184,16 +157,13 @@ std::string Sha256HexOf(const std::string& text) {
 }
 
 std::vector<pid_t> EnclaveChildren(pid_t parent) {
-  std::vector<pid_t> out;
+  std::vector<pid_t> live;
   DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return out;
+  if (proc == nullptr) return live;
   while (dirent* entry = ::readdir(proc)) {
     const pid_t pid = static_cast<pid_t>(std::atoi(entry->d_name));
     if (pid <= 0) continue;
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::stringstream text;
-    text << in.rdbuf();
-    const std::string stat = text.str();
+    const std::string stat = Slurp("/proc/" + std::to_string(pid) + "/stat");
     const size_t close = stat.rfind(')');
     if (close == std::string::npos || stat.find("(airlock-enclave)") == std::string::npos) {
       continue;
@@ -202,10 +172,15 @@ std::vector<pid_t> EnclaveChildren(pid_t parent) {
     char state = 0;
     pid_t ppid = 0;
     rest >> state >> ppid;
-    if (ppid == parent && state != 'Z') out.push_back(pid);
+    if (ppid != parent) continue;
+    if (state == 'Z') {
+      if (parent == ::getpid()) ::waitpid(pid, nullptr, WNOHANG);
+      continue;
+    }
+    live.push_back(pid);
   }
   ::closedir(proc);
-  return out;
+  return live;
 }
 
 std::string PluginPath(const std::string& name) {

@@ -63,16 +63,13 @@ class KernelProcess {
   int exit_status_ = -1;  // wait status of a kernel that exited by itself
 };
 
-// Live (not zombie) airlock-enclave processes whose parent is `parent`.
+// Live (not zombie) airlock-enclave processes whose parent is `parent`;
+// zombies among them are reaped when `parent` is this process (a test that
+// makes itself the subreaper of killed kernels sees their orphaned enclaves).
 std::vector<pid_t> EnclaveChildren(pid_t parent);
 
 // Runs `airlockd <args>` to completion; returns the exit code and output.
 int RunAirlockd(const std::vector<std::string>& args, std::string* output);
-
-// Live airlock-enclave processes whose parent is `parent`; zombies among
-// them are reaped when `parent` is this process (a test that makes itself
-// the subreaper of killed kernels sees their orphaned enclaves here).
-std::vector<pid_t> EnclavesOf(pid_t parent);
 
 // Helpers every kernel-level suite needs.
 // Lowercase hex SHA-256 (static-tokens configuration holds token hashes).

@@ -167,10 +167,10 @@ class CrashPoints : public ::testing::Test {
     kernel_.reset();
     // Nothing of ours may outlive the test.
     const auto deadline = Clock::now() + std::chrono::seconds(5);
-    while (!EnclavesOf(::getpid()).empty() && Clock::now() < deadline) {
+    while (!EnclaveChildren(::getpid()).empty() && Clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    for (pid_t pid : EnclavesOf(::getpid())) {
+    for (pid_t pid : EnclaveChildren(::getpid())) {
       ADD_FAILURE() << "enclave " << pid << " outlived its kernels";
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
@@ -311,10 +311,11 @@ class CrashPoints : public ::testing::Test {
   // the running kernel, each named in an isolator record.
   void CheckEnclaves(const std::map<std::string, json>& requests) {
     const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (!EnclavesOf(::getpid()).empty() && Clock::now() < deadline) {
+    while (!EnclaveChildren(::getpid()).empty() && Clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    EXPECT_TRUE(EnclavesOf(::getpid()).empty()) << "an enclave of the killed kernel survived it";
+    EXPECT_TRUE(EnclaveChildren(::getpid()).empty())
+        << "an enclave of the killed kernel survived it";
     std::set<std::string> ready;
     for (const auto& [id, r] : requests) {
       if (r.value("state", "") == "ready") ready.insert(id);
@@ -330,7 +331,7 @@ class CrashPoints : public ::testing::Test {
       records[static_cast<pid_t>(std::stol(name))] =
           record.is_object() ? record.value("request_id", "") : "";
     }
-    const std::vector<pid_t> live = EnclavesOf(kernel_->pid());
+    const std::vector<pid_t> live = EnclaveChildren(kernel_->pid());
     EXPECT_EQ(live.size(), ready.size()) << "one enclave per ready request";
     EXPECT_EQ(records.size(), live.size()) << "one isolator record per live enclave";
     for (pid_t pid : live) {
@@ -408,7 +409,7 @@ class CrashPoints : public ::testing::Test {
       Note(id, "request.closed");
     }
     const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (!EnclavesOf(kernel_->pid()).empty() && Clock::now() < deadline) {
+    while (!EnclaveChildren(kernel_->pid()).empty() && Clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }

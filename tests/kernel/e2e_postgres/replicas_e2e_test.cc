@@ -530,6 +530,56 @@ TEST_F(FailoverTest, PostgresRestartedUnderLoadLosesNothingAcknowledged) {
   EXPECT_GT(acknowledged.size(), 20u);
 }
 
+// A keeps its audit log in a file, so that its tunnel could answer without
+// the database: only its lease stands between a cut-off A and its enclave.
+class CutOffTest : public FailoverTest {
+ protected:
+  void Prepare(int index, json& config, const std::string& /*dir*/) override {
+    if (index == 0) config["audit"] = {{"backend", "file"}};
+  }
+};
+
+// A replica that cannot renew its lease for longer than the lease stops
+// answering queries by its own clock (a survivor may have taken over), and
+// answers again once it renewed and nobody had.
+TEST_F(CutOffTest, AReplicaCutOffLongerThanItsLeaseAnswersNoQueryUntilItRenews) {
+  json grant;
+  const std::string id = ReadyOnA(&grant);
+  EXPECT_EQ(Query(grant, pkis_[0]), 200u);
+  PgCluster::Shared().StopServer();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000 + 1000));
+  EXPECT_EQ(Query(grant, pkis_[0]), 503u);
+  PgCluster::Shared().StartServer();
+  EXPECT_EQ(WaitForStatus(a().port(), "/healthz", 200, std::chrono::seconds(15)).status, 200u);
+  EXPECT_EQ(Query(grant, pkis_[0]), 200u);
+  EXPECT_EQ(Get(a(), id).value("state", ""), "ready");
+  EXPECT_EQ(a().WaitForExit(std::chrono::milliseconds(0)), -1) << a().log();
+}
+
+// After an outage of the database every replica's beat is old. The first
+// replica back (B) must give the others a lease's time to renew before it
+// takes them for lost: A, back a moment later, keeps its request.
+TEST_F(FailoverTest, TheFirstReplicaBackAfterAnOutageDoesNotTakeTheOthersOver) {
+  const std::string id_a = ReplicaId(a());
+  json grant;
+  const std::string id = ReadyOnA(&grant);
+  const int64_t version = Get(a(), id).value("version", 0);
+  PgCluster::Shared().StopServer();
+  ASSERT_EQ(::kill(a().pid(), SIGSTOP), 0);
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // longer than the lease
+  PgCluster::Shared().StartServer();
+  EXPECT_EQ(WaitForStatus(b().port(), "/healthz", 200, std::chrono::seconds(15)).status, 200u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // B's scans, A still silent
+  ASSERT_EQ(::kill(a().pid(), SIGCONT), 0);
+  EXPECT_EQ(WaitForStatus(a().port(), "/healthz", 200, std::chrono::seconds(15)).status, 200u);
+  std::this_thread::sleep_for(std::chrono::seconds(4));  // B's beats now held for a lease
+  EXPECT_EQ(a().WaitForExit(std::chrono::milliseconds(0)), -1) << a().log();
+  const json view = Get(b(), id);
+  EXPECT_EQ(view["enclave"].value("owner", ""), id_a) << view.dump();
+  EXPECT_EQ(view.value("version", 0), version);
+  EXPECT_EQ(Query(grant, pkis_[0]), 200u);
+}
+
 // Enclaves in their own processes, and A killed by a crash point at a chosen
 // moment of provisioning. Orphaned enclaves of the killed kernel are
 // re-parented to this process, which sees and reaps them.
@@ -568,11 +618,12 @@ class ProcessFailoverTest : public FailoverTest {
     ASSERT_EQ(view.value("state", ""), "ready") << view.dump();
     // The killed kernel's enclave died with it (its parent-death signal).
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!EnclavesOf(::getpid()).empty() && std::chrono::steady_clock::now() < deadline) {
+    while (!EnclaveChildren(::getpid()).empty() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    EXPECT_TRUE(EnclavesOf(::getpid()).empty()) << "an enclave of the killed replica survived it";
-    EXPECT_EQ(EnclavesOf(b().pid()).size(), 1u);
+    EXPECT_TRUE(EnclaveChildren(::getpid()).empty())
+        << "an enclave of the killed replica survived it";
+    EXPECT_EQ(EnclaveChildren(b().pid()).size(), 1u);
 
     // A never issued a credential: B's is collected once, and it works.
     HttpClient on_b("127.0.0.1", b().port());
@@ -581,10 +632,10 @@ class ProcessFailoverTest : public FailoverTest {
     EXPECT_EQ(Query(grant.json(), pkis_[1]), 200u);
     ASSERT_EQ(on_b.Post("/v1/requests/" + id + "/revoke", "{}", PgAuth(kPgAlice)).status, 200u);
     const auto gone = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!EnclavesOf(b().pid()).empty() && std::chrono::steady_clock::now() < gone) {
+    while (!EnclaveChildren(b().pid()).empty() && std::chrono::steady_clock::now() < gone) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    EXPECT_TRUE(EnclavesOf(b().pid()).empty());
+    EXPECT_TRUE(EnclaveChildren(b().pid()).empty());
   }
 
   std::string crash_after_;

@@ -2,7 +2,6 @@
 // requests against a policy document.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -698,26 +697,11 @@ TEST_F(RulesTest, TenThousandRulesOnlyCandidatesAreConsidered) {
   d = evaluate(Input(Principal("u-6", {"g-3"}), {"shared"}));
   EXPECT_EQ(d["effect"], "deny") << d.dump();
 
-  // Candidate lookup keeps this fast regardless of the document size.
-  const std::string text = Input(Principal("u-5", {"g-4", "g-7"}), {"shared", "ds-9"}).dump();
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < 1000; ++i) {
-    abi::BufferHolder buffer;
-    abi::ErrorHolder error;
-    ASSERT_EQ(table().evaluate(instance.get(), text.data(), text.size(), buffer.get(), error.get()),
-              AIRLOCK_OK);
-  }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("rules policy: %.0f decisions/s (10,000 rules)\n", 1000 / seconds);
-#ifdef NDEBUG
-  EXPECT_GE(1000 / seconds, 10000.0);
-#else
-  EXPECT_GE(1000 / seconds, 200.0);  // sanitised build: only catches pathologies (bench/policy/)
-#endif
+  // How fast candidate lookup keeps this whatever the document size is
+  // measured in bench/policy (1, 100 and 10,000 rules).
 }
 
-TEST_F(RulesTest, EvaluatesTenThousandDecisionsPerSecondWithHundredRules) {
+TEST_F(RulesTest, HundredRulesCombineIntoOneDecision) {
   Json doc = {{"version", 1}, {"rules", Json::array()}};
   for (int i = 0; i < 100; ++i) {
     Json rule = {{"name", "rule-" + std::to_string(i)},
@@ -743,42 +727,18 @@ TEST_F(RulesTest, EvaluatesTenThousandDecisionsPerSecondWithHundredRules) {
                                    {{"name", "dataset-2"}, {"tags", {"tag-2"}}},
                                    {{"name", "dataset-3"}, {"tags", {"tag-3"}}}});
   const std::string text = input.dump();
-  {
-    // The measured input walks the whole path: candidates, merge, approval.
-    abi::BufferHolder buffer;
-    abi::ErrorHolder error;
-    ASSERT_EQ(table().evaluate(instance.get(), text.data(), text.size(), buffer.get(), error.get()),
-              AIRLOCK_OK);
-    Json d = Json::parse(buffer.view());
-    ASSERT_EQ(d["effect"], "needs_approval") << d.dump();
-    ASSERT_EQ(d["rule"],
-              "rule-1, rule-2, rule-3, rule-36, rule-37, rule-52, rule-53, rule-71, rule-86, "
-              "rule-87")
-        << d.dump();
-  }
-
-#ifdef NDEBUG
-  constexpr int kDecisions = 10000;
-#else
-  constexpr int kDecisions = 2000;   // sanitised builds are ~20x slower; keep the suite short
-#endif
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < kDecisions; ++i) {
-    abi::BufferHolder buffer;
-    abi::ErrorHolder error;
-    ASSERT_EQ(table().evaluate(instance.get(), text.data(), text.size(), buffer.get(), error.get()),
-              AIRLOCK_OK);
-  }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const double rate = kDecisions / seconds;
-  RecordProperty("decisions_per_second", static_cast<int>(rate));
-  std::printf("rules policy: %.0f decisions/s (100 rules, through the C ABI)\n", rate);
-#ifdef NDEBUG
-  EXPECT_GE(rate, 10000.0);
-#else
-  EXPECT_GE(rate, 200.0);            // sanitised build on a shared machine: only catches pathologies
-#endif
+  // The whole path: candidates, merge, approval. (Its speed is measured in
+  // bench/policy, not here: a timed test fails on a busy machine.)
+  abi::BufferHolder buffer;
+  abi::ErrorHolder error;
+  ASSERT_EQ(table().evaluate(instance.get(), text.data(), text.size(), buffer.get(), error.get()),
+            AIRLOCK_OK);
+  Json d = Json::parse(buffer.view());
+  ASSERT_EQ(d["effect"], "needs_approval") << d.dump();
+  ASSERT_EQ(d["rule"],
+            "rule-1, rule-2, rule-3, rule-36, rule-37, rule-52, rule-53, rule-71, rule-86, "
+            "rule-87")
+      << d.dump();
 }
 
 }  // namespace

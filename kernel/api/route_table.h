@@ -22,6 +22,7 @@ enum class RouteAccess {
   kPublic,         // no credential (health, metrics, the API description)
   kAuthenticated,  // any principal the identity chain accepts
   kAdmin,          // a principal in one of the configured admin groups
+  kPeer,           // another kernel replica (the shared peer secret), never a principal
 };
 
 struct RouteSpec {

@@ -144,6 +144,10 @@ const std::vector<V1Api::RouteEntry>& V1Api::Table() {
       {{"GET", "/v1/audit", A::kAuthenticated}, &V1Api::Audit},
       {{"GET", "/v1/cluster", A::kAdmin}, &V1Api::Cluster},
       {{"POST", "/v1/admin/policy/reload", A::kAdmin}, &V1Api::ReloadPolicy},
+      {{"POST", "/v1/peer/requests/{id}/query", A::kPeer}, &V1Api::PeerQuery},
+      {{"GET", "/v1/peer/requests/{id}/tables", A::kPeer}, &V1Api::PeerTables},
+      {{"POST", "/v1/peer/requests/{id}/credentials", A::kPeer}, &V1Api::PeerCredentials},
+      {{"POST", "/v1/peer/requests/{id}/end", A::kPeer}, &V1Api::PeerEnd},
   };
   return kTable;
 }
@@ -209,8 +213,13 @@ HttpResponse V1Api::Dispatch(const HttpRequest& request) const {
   const bool in_api = segments.size() >= 2 && segments[0] == "v1";
   const bool is_public = route != nullptr ? route->spec.access == RouteAccess::kPublic
                                           : (match.path_is_public || !in_api);
+  const bool from_peer = route != nullptr && route->spec.access == RouteAccess::kPeer;
+  if (from_peer) {
+    HttpResponse refusal;
+    if (!AuthorizePeer(request, &refusal)) return refusal;
+  }
   std::optional<Principal> caller;
-  if (!is_public) {
+  if (!is_public && !from_peer) {
     HttpResponse refusal;
     auto principal = Authenticate(request, &refusal);
     if (!principal.ok()) return refusal;

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "airlock/cpp/values.hpp"
 #include "kernel/api/http_types.h"
 #include "kernel/api/route_table.h"
+#include "kernel/common/secret.h"
 #include "kernel/core/metrics.h"
 
 namespace airlock {
@@ -50,6 +52,9 @@ class V1Api {
     std::function<Status()> state_health;
     // GET /v1/cluster (admin): the replicas sharing this state store.
     std::function<Result<nlohmann::json>()> cluster;
+    // The secret other replicas present on /v1/peer/... (state.peer); null:
+    // those routes answer 404.
+    std::shared_ptr<const Secret> peer_secret;
   };
 
   explicit V1Api(Dependencies deps);
@@ -80,6 +85,9 @@ class V1Api {
   // *refusal; on an I/O thread it is deferred unrecorded (RunOnHandlerPool).
   Result<Principal> Authenticate(const HttpRequest& request, HttpResponse* refusal) const;
   bool IsAdmin(const Principal& caller) const;
+  // Checks a /v1/peer/... call's bearer token against the peer secret;
+  // refusals are audited and answered in *refusal.
+  bool AuthorizePeer(const HttpRequest& request, HttpResponse* refusal) const;
   void CountStatus(unsigned status) const;
 
   HttpResponse Health(const Call& call) const;
@@ -105,6 +113,11 @@ class V1Api {
   HttpResponse Cluster(const Call& call) const;
   HttpResponse Audit(const Call& call) const;
   HttpResponse ReloadPolicy(const Call& call) const;
+  // The peer link's owner side (v1_peer.cc).
+  HttpResponse PeerQuery(const Call& call) const;
+  HttpResponse PeerTables(const Call& call) const;
+  HttpResponse PeerCredentials(const Call& call) const;
+  HttpResponse PeerEnd(const Call& call) const;
 
   Dependencies d_;
   RouteMatcher matcher_;

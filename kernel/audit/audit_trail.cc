@@ -6,6 +6,28 @@
 
 namespace airlock {
 
+namespace {
+
+class FileHome final : public CheckpointHome {
+ public:
+  explicit FileHome(std::string path) : path_(std::move(path)) {}
+  std::string name() const override { return path_; }
+  Result<CheckpointFileContents> Read() override { return ReadCheckpointFile(path_); }
+  Result<std::unique_ptr<CheckpointSink>> OpenSink(const CheckpointFileContents& found) override {
+    AIRLOCK_ASSIGN_OR_RETURN(auto writer, CheckpointFileWriter::Open(path_, found.good_end_offset));
+    return MakeFileCheckpointSink(std::move(writer));
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+std::unique_ptr<CheckpointHome> FileCheckpointHome(std::string path) {
+  return std::make_unique<FileHome>(std::move(path));
+}
+
 Result<std::unique_ptr<AuditTrail>> AuditTrail::Open(const std::string& path,
                                                      AuditTrailOptions options,
                                                      AuditLogOpener open_log) {
@@ -27,16 +49,18 @@ Result<std::unique_ptr<AuditTrail>> AuditTrail::Open(const std::string& path,
   }
 
   // The checkpoints published so far, each signature checked with the key.
-  const std::string checkpoints_path = CheckpointsPathFor(path);
-  AIRLOCK_ASSIGN_OR_RETURN(CheckpointFileContents found, ReadCheckpointFile(checkpoints_path));
+  if (!options.home) options.home = FileCheckpointHome(CheckpointsPathFor(path));
+  CheckpointHome& home = *options.home;
+  const std::string checkpoints_path = home.name();
+  AIRLOCK_ASSIGN_OR_RETURN(CheckpointFileContents found, home.Read());
   if (found.bad_line != 0) {
-    return Status::FailedPrecondition("audit checkpoints " + checkpoints_path + " line " +
-                                      std::to_string(found.bad_line) +
+    return Status::FailedPrecondition("audit checkpoints " + checkpoints_path + " " +
+                                      home.Locate(found.bad_line) +
                                       " is not a checkpoint: " + found.problem);
   }
   if (found.torn_tail) {
-    spdlog::warn("audit checkpoints {}: cutting off an incomplete final line {}", checkpoints_path,
-                 found.torn_line);
+    spdlog::warn("audit checkpoints {}: cutting off an incomplete final {}", checkpoints_path,
+                 home.Locate(found.torn_line));
   }
   CheckpointVerifier verifier;
   AIRLOCK_RETURN_IF_ERROR(verifier.AddPublicKeyPem(options.signer->public_key_pem()));
@@ -48,8 +72,8 @@ Result<std::unique_ptr<AuditTrail>> AuditTrail::Open(const std::string& path,
   for (const FoundCheckpoint& entry : found.checkpoints) {
     const Status valid = verifier.Verify(entry.checkpoint);
     if (!valid.ok()) {
-      return Status::FailedPrecondition("audit checkpoints " + checkpoints_path + " line " +
-                                        std::to_string(entry.line) + ": " + valid.message());
+      return Status::FailedPrecondition("audit checkpoints " + checkpoints_path + " " +
+                                        home.Locate(entry.line) + ": " + valid.message());
     }
     AuditHead point{entry.checkpoint.seq, entry.checkpoint.hash};
     if (!last || point.seq >= last->seq) last = point;
@@ -78,10 +102,9 @@ Result<std::unique_ptr<AuditTrail>> AuditTrail::Open(const std::string& path,
         name, last->seq + 1, head.seq);
   }
 
-  auto writer = CheckpointFileWriter::Open(checkpoints_path, found.good_end_offset);
-  if (!writer.ok()) return writer.status();
+  AIRLOCK_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointSink> kept, home.OpenSink(found));
   std::vector<std::unique_ptr<CheckpointSink>> sinks;
-  sinks.push_back(MakeFileCheckpointSink(std::move(writer).value()));
+  sinks.push_back(std::move(kept));
   sinks.push_back(MakeLogCheckpointSink());
   if (options.syslog) sinks.push_back(MakeSyslogCheckpointSink());
   AuditLog* log = trail->log_.get();

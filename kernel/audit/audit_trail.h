@@ -28,6 +28,24 @@
 
 namespace airlock {
 
+// Where a trail keeps its checkpoints and reads them back when it opens: a
+// checkpoints file beside the log (the default), or the audit_checkpoints
+// table of the database the chain is in (postgres_checkpoints.h).
+class CheckpointHome {
+ public:
+  virtual ~CheckpointHome() = default;
+  virtual std::string name() const = 0;
+  // Where entry `n` of what Read() found is ("line 3", "row 3").
+  virtual std::string Locate(uint64_t n) const { return "line " + std::to_string(n); }
+  // Every checkpoint kept here; signatures unchecked.
+  virtual Result<CheckpointFileContents> Read() = 0;
+  // The sink that keeps new checkpoints here; `found` is what Read() returned.
+  virtual Result<std::unique_ptr<CheckpointSink>> OpenSink(const CheckpointFileContents& found) = 0;
+};
+
+// The checkpoints file at `path`.
+std::unique_ptr<CheckpointHome> FileCheckpointHome(std::string path);
+
 struct AuditTrailOptions {
   AuditOptions log;
   // Signs checkpoints; null: none are kept (the chain alone, which whoever
@@ -37,6 +55,8 @@ struct AuditTrailOptions {
   // trusted after a rotation. The signer's own key is always trusted.
   std::vector<std::string> previous_public_keys;
   CheckpointPolicy policy;
+  // Where checkpoints are kept; null: the file "<path>.checkpoints".
+  std::unique_ptr<CheckpointHome> home;
   // Ship checkpoints to syslog(3) as well as to the log output.
   bool syslog = true;
   // Start although the history cannot be checked (anchor missing, no
@@ -50,9 +70,9 @@ using AuditLogOpener = std::function<Result<std::unique_ptr<AuditLog>>(AuditOpti
 
 class AuditTrail {
  public:
-  // `path` is the audit log file; its checkpoints live in
-  // "<path>.checkpoints". With `open_log`, the log is whatever it opens (the
-  // chain in PostgreSQL) and `path` only places the checkpoints file.
+  // `path` is the audit log file; its checkpoints live in options.home, by
+  // default "<path>.checkpoints". With `open_log`, the log is whatever it
+  // opens (the chain in PostgreSQL) and `path` only places that file.
   static Result<std::unique_ptr<AuditTrail>> Open(const std::string& path,
                                                   AuditTrailOptions options,
                                                   AuditLogOpener open_log = nullptr);

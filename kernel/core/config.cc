@@ -350,6 +350,10 @@ Status ParseAudit(Reader& top, const std::string& state_dir, KernelConfig* confi
 // The state block. Only the chosen backend's keys are accepted, and the
 // connection string must be a reference: a string that is not one is never
 // quoted back (it may be a connection string with its password).
+bool IsSecretReference(const std::string& ref) {
+  return ref.rfind("env:", 0) == 0 || ref.rfind("file:", 0) == 0;
+}
+
 Status ParseState(Reader& top, StateConfig* state, const std::string& base) {
   const json* node = top.Child("state");
   if (node == nullptr) return Status::Ok();
@@ -369,6 +373,11 @@ Status ParseState(Reader& top, StateConfig* state, const std::string& base) {
   }
   if (backend == "sqlite") {
     state->backend = StateBackend::kSqlite;
+    if (r.Child("peer") != nullptr) {
+      return Status::InvalidArgument(
+          "state.peer links replicas that share a PostgreSQL state store; the sqlite backend "
+          "has one kernel");
+    }
     return r.RejectUnknownKeys();
   }
   if (backend != "postgres") {
@@ -376,8 +385,7 @@ Status ParseState(Reader& top, StateConfig* state, const std::string& base) {
   }
   state->backend = StateBackend::kPostgres;
   AIRLOCK_RETURN_IF_ERROR(r.String("dsn_secret", &state->dsn_secret, /*required=*/true));
-  const std::string& ref = state->dsn_secret;
-  if (ref.rfind("env:", 0) != 0 && ref.rfind("file:", 0) != 0) {
+  if (!IsSecretReference(state->dsn_secret)) {
     return Status::InvalidArgument(
         "state.dsn_secret must be a secret reference (env:NAME or file:/path) naming the "
         "connection string, not the connection string itself");
@@ -408,6 +416,30 @@ Status ParseState(Reader& top, StateConfig* state, const std::string& base) {
     state->tls_ca_file = Resolve(base, state->tls_ca_file);
     state->tls_cert_file = Resolve(base, state->tls_cert_file);
     state->tls_key_file = Resolve(base, state->tls_key_file);
+  }
+  if (const json* peer = r.Child("peer")) {
+    Reader p(*peer, "state.peer");
+    AIRLOCK_RETURN_IF_ERROR(p.ExpectObject());
+    state->peer_enabled = true;
+    AIRLOCK_RETURN_IF_ERROR(p.String("secret", &state->peer_secret, /*required=*/true));
+    if (!IsSecretReference(state->peer_secret)) {
+      return Status::InvalidArgument(
+          "state.peer.secret must be a secret reference (env:NAME or file:/path) naming the "
+          "token replicas share, not the token itself");
+    }
+    AIRLOCK_RETURN_IF_ERROR(p.String("ca_file", &state->peer_ca_file));
+    if (!state->peer_ca_file.empty()) state->peer_ca_file = Resolve(base, state->peer_ca_file);
+    AIRLOCK_RETURN_IF_ERROR(p.String("url", &state->peer_url));
+    const std::string& url = state->peer_url;
+    if (!url.empty() && url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+      return Status::InvalidArgument(
+          "state.peer.url must be this replica's API URL (http://host:port or "
+          "https://host:port)");
+    }
+    if (url.size() > 512 || url.find_first_of(" \t\r\n\"") != std::string::npos) {
+      return Status::InvalidArgument("state.peer.url is not a URL");
+    }
+    AIRLOCK_RETURN_IF_ERROR(p.RejectUnknownKeys());
   }
   return r.RejectUnknownKeys();
 }

@@ -143,6 +143,14 @@ struct StateConfig {
   // is fenced and its requests are taken over by a survivor; a replica that
   // could not renew for this long stops serving its enclaves on its own.
   int64_t lease_ttl_ms = 3000;
+  // PostgreSQL only, optional ("state.peer"): the link between replicas, so
+  // that any replica answers for a request another one serves (tunnel
+  // queries, schema browsing and the credential are forwarded to it).
+  // Without it such calls are answered with where the request is served.
+  bool peer_enabled = false;
+  std::string peer_secret;   // secret reference to the token replicas share
+  std::string peer_ca_file;  // verifies other replicas' HTTPS (empty: system CAs)
+  std::string peer_url;      // this replica's API URL for the others (empty: derived)
 };
 
 struct KernelConfig {

@@ -17,6 +17,7 @@
 #include "kernel/core/egress_dialer.h"
 #include "kernel/core/job_results.h"
 #include "kernel/core/metrics.h"
+#include "kernel/core/tunnel_sink.h"
 #include "kernel/enclave/enclave_client.h"
 #include "kernel/plugin_host/plugin_instances.h"
 
@@ -76,38 +77,20 @@ struct ActiveEnclave {
 
 namespace {
 
-// Forwards enclave results to the tunnel's sink, counting rows for the audit.
-class CountingForwarder : public sdk::BatchConsumer {
+// Passes a result on, counting its rows for the audit.
+class RowCounter final : public sdk::BatchConsumer {
  public:
-  explicit CountingForwarder(const airlock_type_batch_sink* sink) : sink_(sink) {}
-
-  Status OnSchema(arrow::OwnedSchema schema) override {
-    ArrowSchema raw;
-    schema.MoveTo(&raw);
-    const airlock_type_status rc = sink_->on_schema(sink_->host_data, &raw);
-    if (raw.release != nullptr) raw.release(&raw);
-    if (rc != AIRLOCK_OK) return Status(StatusCodeFromAbi(rc), "tunnel refused the result schema");
-    return Status::Ok();
-  }
-
+  explicit RowCounter(sdk::BatchConsumer& inner) : inner_(inner) {}
+  Status OnSchema(arrow::OwnedSchema schema) override { return inner_.OnSchema(std::move(schema)); }
   Status OnBatch(arrow::OwnedArray batch) override {
     rows_ += static_cast<uint64_t>(batch.get()->length);
-    ArrowArray raw;
-    batch.MoveTo(&raw);
-    const airlock_type_status rc = sink_->on_batch(sink_->host_data, &raw);
-    if (raw.release != nullptr) raw.release(&raw);
-    if (rc != AIRLOCK_OK) return Status(StatusCodeFromAbi(rc), "tunnel stopped reading the result");
-    return Status::Ok();
+    return inner_.OnBatch(std::move(batch));
   }
-
-  bool IsCancelled() override {
-    return sink_->is_cancelled != nullptr && sink_->is_cancelled(sink_->host_data) != 0;
-  }
-
+  bool IsCancelled() override { return inner_.IsCancelled(); }
   uint64_t rows() const { return rows_; }
 
  private:
-  const airlock_type_batch_sink* sink_;
+  sdk::BatchConsumer& inner_;
   uint64_t rows_ = 0;
 };
 
@@ -128,21 +111,20 @@ std::shared_ptr<EnclaveClient> ClientOf(ActiveEnclave* active, Status* why) {
   return active->client;
 }
 
-// airlock_type_query_channel.query: every tunnel query passes here and is
-// audited, whatever the transport.
-airlock_type_status ChannelQuery(void* host_data, const char* sql, size_t length,
-                                 const airlock_type_batch_sink* sink, airlock_type_error* error) {
-  auto* active = static_cast<ActiveEnclave*>(host_data);
+// Every query of an enclave passes here and is audited, whatever the
+// transport, and whichever replica the tunnel connection reached (`via`:
+// the replica that forwarded it; empty when it came in here).
+Status RunAuditedQuery(ActiveEnclave* active, std::string_view text, sdk::BatchConsumer& out,
+                       const std::string& transport, const std::string& via) {
   const auto started = std::chrono::steady_clock::now();
-  std::string_view text(sql, length);
   Status status;
   uint64_t rows = 0;
   try {
     auto client = ClientOf(active, &status);
     if (client) {
-      CountingForwarder forwarder(sink);
-      status = client->Query(text, forwarder, std::chrono::milliseconds(active->query_timeout_ms));
-      rows = forwarder.rows();
+      RowCounter counter(out);
+      status = client->Query(text, counter, std::chrono::milliseconds(active->query_timeout_ms));
+      rows = counter.rows();
     }
   } catch (const std::exception& e) {
     status = Status::Internal("query failed inside the kernel");
@@ -154,17 +136,25 @@ airlock_type_status ChannelQuery(void* host_data, const char* sql, size_t length
                 {"principal",
                  {{"subject", active->requester.subject},
                   {"kind", PrincipalKindName(active->requester.kind)}}},
-                {"transport", active->transport},
+                {"transport", transport},
                 {"sql_sha256", Sha256Hex(text)},
                 {"rows", rows},
                 {"duration_ms", elapsed.count()},
                 {"outcome", status.ok() ? "ok" : StatusCodeName(status.code())}};
+  if (!via.empty()) event["via_replica"] = via;
   const Status audited = active->audit->Append(std::move(event));
-  if (!audited.ok()) {
-    // Fail closed: a query whose access cannot be recorded is reported failed.
-    return abi::Report(Status::Unavailable("audit log unavailable"), error);
-  }
-  return abi::Report(status, error);
+  // Fail closed: a query whose access cannot be recorded is reported failed.
+  if (!audited.ok()) return Status::Unavailable("audit log unavailable");
+  return status;
+}
+
+// airlock_type_query_channel.query of this kernel's tunnel endpoints.
+airlock_type_status ChannelQuery(void* host_data, const char* sql, size_t length,
+                                 const airlock_type_batch_sink* sink, airlock_type_error* error) {
+  auto* active = static_cast<ActiveEnclave*>(host_data);
+  TunnelSinkConsumer out(sink);
+  return abi::Report(
+      RunAuditedQuery(active, std::string_view(sql, length), out, active->transport, ""), error);
 }
 
 airlock_type_status ChannelTables(void* host_data, airlock_type_buffer* tables,
@@ -247,6 +237,29 @@ Result<json> EnclaveSupervisor::TakeGrant(const std::string& id) {
   active->grant.reset();
   active->grant_collected = true;
   return grant;
+}
+
+std::shared_ptr<ActiveEnclave> EnclaveSupervisor::Find(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto it = active_.find(id);
+  return it == active_.end() ? nullptr : it->second;
+}
+
+Status EnclaveSupervisor::QueryForPeer(const std::string& id, std::string_view sql,
+                                       const std::string& transport, const std::string& via,
+                                       sdk::BatchConsumer& out) {
+  const std::shared_ptr<ActiveEnclave> active = Find(id);
+  if (!active) return Status::NotFound("request " + id + " has no enclave on this replica");
+  return RunAuditedQuery(active.get(), sql, out, transport, via);
+}
+
+Result<json> EnclaveSupervisor::TablesForPeer(const std::string& id) {
+  const std::shared_ptr<ActiveEnclave> active = Find(id);
+  if (!active) return Status::NotFound("request " + id + " has no enclave on this replica");
+  Status why;
+  auto client = ClientOf(active.get(), &why);
+  if (!client) return why;
+  return client->Tables(std::chrono::milliseconds(active->query_timeout_ms));
 }
 
 std::vector<std::string> EnclaveSupervisor::ApprovedEndpoints(const RequestRecord& record) const {

@@ -12,12 +12,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
 #include "airlock/c/airlock_plugin.h"
+#include "airlock/cpp/batch.hpp"
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
 #include "kernel/core/config.h"
@@ -89,7 +91,16 @@ class EnclaveSupervisor {
   // Ids of the requests whose enclave lives here.
   std::vector<std::string> ActiveIds() const;
 
+  // A tunnel query of request `id` that reached another replica (`via`),
+  // run here and audited like one of this kernel's own tunnel queries.
+  // NotFound when the request has no enclave here.
+  Status QueryForPeer(const std::string& id, std::string_view sql, const std::string& transport,
+                      const std::string& via, sdk::BatchConsumer& out);
+  // The enclave's tables ({"tables":[...]}), for another replica's tunnel.
+  Result<nlohmann::json> TablesForPeer(const std::string& id);
+
  private:
+  std::shared_ptr<ActiveEnclave> Find(const std::string& id) const;
   void Provision(std::shared_ptr<ActiveEnclave> active, RequestRecord record);
   void OnEnclaveState(const std::shared_ptr<ActiveEnclave>& active, const nlohmann::json& state);
   void OnEnclaveProgress(const std::shared_ptr<ActiveEnclave>& active,

@@ -4,6 +4,7 @@
 #include <array>
 #include <condition_variable>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -15,8 +16,10 @@
 #include "kernel/common/crypto.h"
 #include "kernel/core/deadline_queue.h"
 #include "kernel/core/enclave_supervisor.h"
+#include "kernel/core/forwarded_endpoints.h"
 #include "kernel/core/job_results.h"
 #include "kernel/core/metrics.h"
+#include "kernel/core/peer_client.h"
 #include "kernel/core/request_view.h"
 #include "kernel/core/request_view_cache.h"
 #include "kernel/plugin_host/plugin_instances.h"
@@ -38,6 +41,9 @@ constexpr size_t kMaxPurposeBytes = 1024;
 constexpr size_t kMaxCommentBytes = 1024;
 // Tries of a decision whose save lost a race with another replica's.
 constexpr int kMaxRaceAttempts = 8;
+// How long a replica waits for another to take note that a request it
+// serves ended (its scan catches up with a missed notice anyway).
+constexpr std::chrono::milliseconds kPeerNoticeTimeout{2000};
 
 json PrincipalRef(const Principal& p) {
   return {{"subject", p.subject}, {"kind", PrincipalKindName(p.kind)}, {"provider", p.provider}};
@@ -268,6 +274,7 @@ class RequestManager::Impl {
       default:
         if (IsTerminal(record.state)) {
           Unschedule(record.id);
+          if (Peer() != nullptr && !OwnedHere(record)) EndAtOwner(record, cause);
           supervisor_->Teardown(
               record.id, record.reason,
               record.state == RequestState::kFailed ? AIRLOCK_CLOSE_FAILED : cause);
@@ -633,13 +640,170 @@ class RequestManager::Impl {
                               ", not ready");
     }
     // The credential exists only in the tunnel of the replica serving the
-    // request: it is collected there.
-    if (!OwnedHere(r)) return ServedElsewhere(r);
+    // request: it is collected there, through the peer link when there is
+    // one, and this replica's tunnel then accepts it too.
+    if (!OwnedHere(r)) {
+      if (Peer() == nullptr) return ServedElsewhere(r);
+      AIRLOCK_ASSIGN_OR_RETURN(const std::string owner_url, LiveReplicaUrl(OwnerOf(r)));
+      AIRLOCK_ASSIGN_OR_RETURN(json grant,
+                               Peer()->TakeGrant(owner_url, id, caller.subject, PeerTimeout()));
+      if (auto target = ForwardTarget(r, OwnerOf(r), owner_url)) {
+        const Status opened = d_.replication->forwarded->Ensure(*target);
+        if (!opened.ok()) spdlog::warn("request {}: {}", id, opened.message());
+      }
+      return grant;
+    }
     auto grant = supervisor_->TakeGrant(id);
     if (!grant.ok()) return grant.status();
     AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "tunnel.credential_issued"},
                                         {"request_id", id},
                                         {"principal", PrincipalRef(caller)}}));
+    return grant;
+  }
+
+  // --- the peer link ---------------------------------------------------------
+
+  const PeerClient* Peer() const {
+    return Replicated() && d_.replication->forwarded != nullptr ? d_.replication->peer : nullptr;
+  }
+
+  std::chrono::milliseconds PeerTimeout() const {
+    return std::chrono::milliseconds(d_.config->limits.query_timeout_ms);
+  }
+
+  // The API URL of replica `id` while its lease holds.
+  Result<std::string> LiveReplicaUrl(const std::string& id) {
+    AIRLOCK_ASSIGN_OR_RETURN(std::vector<ReplicaStatus> replicas, d_.store->ListReplicas());
+    for (const ReplicaStatus& replica : replicas) {
+      if (replica.replica_id != id) continue;
+      if (replica.now_us - replica.last_heartbeat_us >= d_.replication->lease_ttl_us) break;
+      if (replica.api_url.empty()) break;
+      return replica.api_url;
+    }
+    return Status::Unavailable("replica " + id +
+                               " serving the request is not reachable now; a survivor takes its "
+                               "requests over once its lease lapses");
+  }
+
+  // What this replica's tunnel needs to serve `r` for its owner; none when
+  // `r` is not ready or its credential cannot be verified here.
+  std::optional<ForwardedEndpoints::Target> ForwardTarget(const RequestRecord& r,
+                                                          const std::string& owner,
+                                                          const std::string& owner_url) const {
+    if (r.state != RequestState::kReady || !r.tunnel.is_object()) return std::nullopt;
+    const std::string verifier = r.tunnel.value("verifier", "");
+    auto requester = Principal::FromJson(r.requester);
+    if (verifier.empty() || !requester.ok()) return std::nullopt;
+    ForwardedEndpoints::Target target;
+    target.request_id = r.id;
+    target.requester = std::move(requester).value();
+    target.not_after_us = r.deadline_us;
+    target.verifier = verifier;
+    target.owner = owner;
+    target.owner_url = owner_url;
+    return target;
+  }
+
+  // Keeps this replica's forwarding endpoints in step with the shared state:
+  // one for each ready request a live replica serves, none for the others.
+  void SyncForwarded(const std::vector<RequestRecord>& active,
+                     const std::vector<ReplicaStatus>& replicas) {
+    if (Peer() == nullptr) return;
+    std::map<std::string, std::string> live_urls;
+    for (const ReplicaStatus& replica : replicas) {
+      if (replica.replica_id == Self() || replica.api_url.empty()) continue;
+      if (replica.now_us - replica.last_heartbeat_us >= d_.replication->lease_ttl_us) continue;
+      live_urls[replica.replica_id] = replica.api_url;
+    }
+    std::vector<ForwardedEndpoints::Target> targets;
+    for (const RequestRecord& r : active) {
+      const std::string owner = OwnerOf(r);
+      auto url = live_urls.find(owner);
+      if (OwnedHere(r) || url == live_urls.end()) continue;
+      if (auto target = ForwardTarget(r, owner, url->second)) targets.push_back(std::move(*target));
+    }
+    for (const std::string& id : d_.replication->forwarded->Sync(targets)) {
+      d_.replication->forwarded->Close(id, CloseCauseOf(id));
+    }
+  }
+
+  // What a forwarding endpoint's users are told when it closes.
+  airlock_type_close_reason CloseCauseOf(const std::string& id) {
+    auto loaded = d_.store->Load(id);
+    if (!loaded.ok() || !*loaded) return AIRLOCK_CLOSE_REVOKED;
+    const RequestRecord& r = **loaded;
+    if (r.state == RequestState::kFailed) return AIRLOCK_CLOSE_FAILED;
+    if (r.state == RequestState::kClosed && r.deadline_us > 0 && r.deadline_us <= d_.now_us()) {
+      return AIRLOCK_CLOSE_WINDOW_ENDED;
+    }
+    // Still active: its owner is provisioning it again (a takeover).
+    if (!IsTerminal(r.state)) return AIRLOCK_CLOSE_FAILED;
+    return AIRLOCK_CLOSE_REVOKED;
+  }
+
+  // A request that ended here while another replica serves it: that
+  // replica tears its enclave down now rather than at its next scan. If it
+  // cannot be told, its scan still does within one interval.
+  void EndAtOwner(const RequestRecord& r, airlock_type_close_reason cause) {
+    const airlock_type_close_reason told =
+        r.state == RequestState::kFailed ? AIRLOCK_CLOSE_FAILED : cause;
+    d_.replication->forwarded->Close(r.id, told);
+    const std::string owner = OwnerOf(r);
+    if (owner.empty()) return;
+    auto url = LiveReplicaUrl(owner);
+    Status told_owner = url.status();
+    if (url.ok()) {
+      const json body = {{"cause", static_cast<int>(told)}};
+      auto answer = Peer()->Call(*url, "POST", "/v1/peer/requests/" + r.id + "/end", body.dump(),
+                                 kPeerNoticeTimeout);
+      told_owner = !answer.ok()            ? answer.status()
+                   : answer->status == 200 ? Status::Ok()
+                                           : StatusFromPeerAnswer(*answer, "replica " + owner);
+    }
+    if (!told_owner.ok()) {
+      spdlog::warn("request {} ended here; its replica tears it down at its next scan: {}", r.id,
+                   told_owner.message());
+    }
+  }
+
+  // The peer link's notice that request `id` ended on another replica.
+  Status PeerEnd(const std::string& id, airlock_type_close_reason cause) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(id));
+    if (!loaded) return Status::NotFound("no such request");
+    // The shared state decides, not the caller: only an ended request goes.
+    if (!IsTerminal(loaded->state)) {
+      return Status::Conflict("request " + id + " is " +
+                              std::string(RequestStateName(loaded->state)) + ", not ended");
+    }
+    supervisor_->Teardown(id, loaded->reason,
+                          loaded->state == RequestState::kFailed ? AIRLOCK_CLOSE_FAILED : cause);
+    return Status::Ok();
+  }
+
+  Status PeerQuery(const std::string& id, std::string_view sql, const std::string& transport,
+                   const std::string& via, sdk::BatchConsumer& out) {
+    return supervisor_->QueryForPeer(id, sql, transport, via, out);
+  }
+
+  Result<json> PeerTables(const std::string& id) { return supervisor_->TablesForPeer(id); }
+
+  Result<json> PeerCredentials(const std::string& id, const std::string& subject,
+                               const std::string& via) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(id));
+    if (!loaded) return Status::NotFound("no such request");
+    const RequestRecord& r = *loaded;
+    if (r.requester_subject() != subject) {
+      return Status::PermissionDenied("only the requester may collect the tunnel credential");
+    }
+    if (r.state != RequestState::kReady || !OwnedHere(r)) {
+      return Status::Conflict("request " + id + " is not ready on this replica");
+    }
+    auto grant = supervisor_->TakeGrant(id);
+    if (!grant.ok()) return grant.status();
+    AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "tunnel.credential_issued"},
+                                        {"request_id", id},
+                                        {"principal", r.requester},
+                                        {"via_replica", via}}));
     return grant;
   }
 
@@ -839,14 +1003,16 @@ class RequestManager::Impl {
         Expire(r.id);
       }
     }
-    TakeOverLapsedReplicas(*active);
-  }
-
-  void TakeOverLapsedReplicas(const std::vector<RequestRecord>& active) {
-    if (d_.replication->may_fence && !d_.replication->may_fence()) return;
     auto replicas = d_.store->ListReplicas();
     if (!replicas.ok()) return;
-    for (const ReplicaStatus& replica : *replicas) {
+    SyncForwarded(*active, *replicas);
+    TakeOverLapsedReplicas(*active, *replicas);
+  }
+
+  void TakeOverLapsedReplicas(const std::vector<RequestRecord>& active,
+                              const std::vector<ReplicaStatus>& replicas) {
+    if (d_.replication->may_fence && !d_.replication->may_fence()) return;
+    for (const ReplicaStatus& replica : replicas) {
       if (replica.replica_id == Self()) continue;
       if (replica.now_us - replica.last_heartbeat_us < d_.replication->lease_ttl_us) continue;
       const bool owns_any = std::any_of(active.begin(), active.end(), [&](const RequestRecord& r) {
@@ -886,6 +1052,9 @@ class RequestManager::Impl {
     RequestRecord r = std::move(*loaded);
     if (IsTerminal(r.state) || OwnerOf(r) != from) return Status::Ok();  // moved on meanwhile
     const json moved = {{"from_replica", from}, {"to_replica", Self()}};
+    // This replica's tunnel serves the request from its own enclave from
+    // now on; the endpoint that forwarded to the lost owner goes first.
+    if (Peer() != nullptr) d_.replication->forwarded->Close(id, AIRLOCK_CLOSE_FAILED);
     ClaimOwnership(r);
     switch (r.state) {
       case RequestState::kSubmitted:
@@ -933,6 +1102,7 @@ class RequestManager::Impl {
   }
 
   void AbandonAll() {
+    if (Peer() != nullptr) d_.replication->forwarded->CloseAll(AIRLOCK_CLOSE_SHUTDOWN);
     supervisor_->TeardownAll("this replica lost its lease; another one serves its requests",
                              AIRLOCK_CLOSE_SHUTDOWN);
   }
@@ -1068,6 +1238,7 @@ class RequestManager::Impl {
     sched_cv_.notify_all();
     if (scheduler_.joinable()) scheduler_.join();
     if (reconciler_.joinable()) reconciler_.join();
+    if (Peer() != nullptr) d_.replication->forwarded->CloseAll(AIRLOCK_CLOSE_SHUTDOWN);
     // Live enclaves die with the kernel; their requests are closed by the
     // next start's recovery, which audits it. Background work still calls
     // back into this object while draining, so the supervisor stays alive
@@ -1137,6 +1308,21 @@ Result<json> RequestManager::Revoke(const Principal& p, const std::string& id,
 }
 Result<json> RequestManager::CollectCredentials(const Principal& p, const std::string& id) {
   return impl_->CollectCredentials(p, id);
+}
+Status RequestManager::PeerQuery(const std::string& id, std::string_view sql,
+                                 const std::string& transport, const std::string& via,
+                                 sdk::BatchConsumer& out) {
+  return impl_->PeerQuery(id, sql, transport, via, out);
+}
+Status RequestManager::PeerEnd(const std::string& id, airlock_type_close_reason cause) {
+  return impl_->PeerEnd(id, cause);
+}
+Result<json> RequestManager::PeerTables(const std::string& id) {
+  return impl_->PeerTables(id);
+}
+Result<json> RequestManager::PeerCredentials(const std::string& id, const std::string& subject,
+                                             const std::string& via) {
+  return impl_->PeerCredentials(id, subject, via);
 }
 Result<json> RequestManager::JobResults(const Principal& p, const std::string& id) {
   return impl_->JobResults(p, id);

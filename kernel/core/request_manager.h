@@ -12,10 +12,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "airlock/c/airlock_plugin.h"
+#include "airlock/cpp/batch.hpp"
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
 #include "kernel/core/config.h"
@@ -25,6 +28,8 @@
 namespace airlock {
 
 class AuditLog;
+class ForwardedEndpoints;
+class PeerClient;
 class StateStore;
 namespace plugin_host {
 class PolicyPlugin;
@@ -76,6 +81,13 @@ class RequestManager {
       // How often the store is scanned: requests ended or moved by other
       // replicas, deadlines nobody ran, replicas to take over.
       int64_t scan_interval_us = 1000000;
+      // The link to the other replicas (state.peer). With it, a credential
+      // asked of this replica for a request another one serves is taken
+      // from that one, and `forwarded` serves such requests' tunnel queries
+      // here. Null: those calls are answered with where the request is
+      // served.
+      const PeerClient* peer = nullptr;
+      ForwardedEndpoints* forwarded = nullptr;
     };
     std::optional<Replication> replication;
   };
@@ -97,6 +109,19 @@ class RequestManager {
   // This replica lost its lease: another one took its requests over. Drops
   // every local enclave and tunnel at once, writing nothing.
   void AbandonAll();
+  // The peer link's owner side: another replica's tunnel query of request
+  // `id`, run and audited here (NotFound when its enclave is not here).
+  Status PeerQuery(const std::string& id, std::string_view sql, const std::string& transport,
+                   const std::string& via, sdk::BatchConsumer& out);
+  Result<nlohmann::json> PeerTables(const std::string& id);
+  // Request `id` ended on another replica: its enclave here goes now, its
+  // tunnel's users told `cause`. Conflict unless the shared state says it
+  // ended.
+  Status PeerEnd(const std::string& id, airlock_type_close_reason cause);
+  // The tunnel grant of request `id`, for `subject` (who must be its
+  // requester), collected through replica `via`.
+  Result<nlohmann::json> PeerCredentials(const std::string& id, const std::string& subject,
+                                         const std::string& via);
   // One pass of what Start() runs every scan interval when replicated
   // (exposed for tests): tears down local enclaves of requests that ended
   // or moved elsewhere, runs overdue deadlines, and fences and takes over

@@ -16,6 +16,7 @@
 #include "kernel/audit/audit_verify.h"
 #include "kernel/audit/checkpoint.h"
 #include "kernel/audit/postgres_audit_log.h"
+#include "kernel/audit/postgres_checkpoints.h"
 #include "kernel/main/audit_setup.h"
 #include "kernel/main/state_backend.h"
 
@@ -154,6 +155,27 @@ Result<AuditExport> ExportTo(const KernelConfig& config, int fd, const std::stri
                              [&](std::string_view lines) { return WriteAllTo(fd, lines, what); });
 }
 
+// The configured chain's signed checkpoints in PostgreSQL, as the lines of
+// a checkpoints file.
+Result<std::string> CheckpointLinesOf(const KernelConfig& config) {
+  AIRLOCK_ASSIGN_OR_RETURN(PostgresConnection connection, ConfiguredPostgresConnection(config));
+  AIRLOCK_ASSIGN_OR_RETURN(
+      auto checkpoints,
+      PostgresCheckpoints::Open(connection.dsn, PostgresAuditOptionsFor(connection), ""));
+  AIRLOCK_ASSIGN_OR_RETURN(CheckpointFileContents found, checkpoints->Read());
+  if (found.bad_line != 0) {
+    return Status::FailedPrecondition("audit checkpoints " + checkpoints->name() + " row " +
+                                      std::to_string(found.bad_line) +
+                                      " is not a checkpoint: " + found.problem);
+  }
+  std::string lines;
+  for (const FoundCheckpoint& entry : found.checkpoints) {
+    lines += FormatCheckpointLine(entry.checkpoint);
+    lines += '\n';
+  }
+  return lines;
+}
+
 // Writes `text` into a new file `path` (mode 0600, never over an existing one).
 Status WriteSmallNewFile(const std::string& path, std::string_view text) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -240,7 +262,18 @@ int Verify(int argc, char** argv, int first, const AuditConfigLoader& load_confi
     std::cerr << "airlockd audit verify: " << wrote.message() << "\n";
     return kAuditExitUsage;
   }
-  options.checkpoints_path = config->audit_path + ".checkpoints";
+  // The checkpoints every replica published beside the chain.
+  auto checkpoint_lines = CheckpointLinesOf(*config);
+  if (!checkpoint_lines.ok()) {
+    std::cerr << "airlockd audit verify: " << checkpoint_lines.status().message() << "\n";
+    return kAuditExitUsage;
+  }
+  options.checkpoints_path = temp + ".checkpoints";
+  cleanup.Add(options.checkpoints_path);
+  if (Status wrote = WriteSmallNewFile(options.checkpoints_path, *checkpoint_lines); !wrote.ok()) {
+    std::cerr << "airlockd audit verify: " << wrote.message() << "\n";
+    return kAuditExitUsage;
+  }
   return Report(VerifyAuditFile(temp, options), "audit chain in postgres " + exported->target,
                 "the head row");
 }
@@ -285,13 +318,24 @@ int Export(int argc, char** argv, int first, const AuditConfigLoader& load_confi
     const Status anchor = WriteSmallNewFile(name + ".head", FormatAuditAnchor(exported->head));
     if (!anchor.ok()) exported = anchor;
   }
+  if (exported.ok() && !outputs.empty()) {
+    // With its checkpoints: `airlockd audit verify F --public-key K` checks
+    // the export as it checks a log file.
+    auto lines = CheckpointLinesOf(*config);
+    const Status kept =
+        lines.ok() ? WriteSmallNewFile(name + ".checkpoints", *lines) : lines.status();
+    if (!kept.ok()) exported = kept;
+  }
   if (!exported.ok()) {
     std::cerr << "airlockd audit export: " << exported.status().message() << "\n";
     return 1;
   }
   std::cerr << "exported " << exported->records << " records (head seq " << exported->head.seq
             << ") of the audit chain in postgres " << exported->target << " to " << name
-            << (outputs.empty() ? "" : " (anchor " + name + ".head)") << "\n";
+            << (outputs.empty()
+                    ? ""
+                    : " (anchor " + name + ".head, checkpoints " + name + ".checkpoints)")
+            << "\n";
   return 0;
 }
 

@@ -1,11 +1,13 @@
 #include "kernel/main/audit_setup.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "kernel/audit/postgres_audit_log.h"
+#include "kernel/audit/postgres_checkpoints.h"
 #include "kernel/main/state_backend.h"
 #include "kernel/plugin_host/secret_reference.h"
 
@@ -25,6 +27,11 @@ Status CheckKeyFileMode(const std::string& reference) {
         "600)");
   }
   return Status::Ok();
+}
+
+std::string HostName() {
+  char name[256] = {};
+  return ::gethostname(name, sizeof(name) - 1) == 0 ? std::string(name) : std::string();
 }
 
 }  // namespace
@@ -70,6 +77,14 @@ Result<std::unique_ptr<AuditTrail>> OpenKernelAuditTrail(const KernelConfig& con
     open_log = [shared](AuditOptions log_options) {
       return OpenPostgresAuditLog(shared->dsn, PostgresAuditOptionsFor(*shared, log_options));
     };
+    // Every replica signs the shared chain and keeps its checkpoints beside
+    // it, where the others find them.
+    if (options.signer) {
+      AIRLOCK_ASSIGN_OR_RETURN(
+          auto checkpoints,
+          PostgresCheckpoints::Open(shared->dsn, PostgresAuditOptionsFor(*shared), HostName()));
+      options.home = PostgresCheckpointHome(std::move(checkpoints));
+    }
   }
   return AuditTrail::Open(config.audit_path, std::move(options), std::move(open_log));
 }

@@ -17,8 +17,10 @@
 #include "kernel/audit/audit_log.h"
 #include "kernel/audit/audit_trail.h"
 
+#include "kernel/core/forwarded_endpoints.h"
 #include "kernel/core/instance_identity.h"
 #include "kernel/core/metrics.h"
+#include "kernel/core/peer_client.h"
 #include "kernel/core/request_manager.h"
 #include "kernel/enclave/enclave_runtime.h"
 #include "kernel/main/audit_setup.h"
@@ -30,6 +32,7 @@
 #include "kernel/plugin_host/kernel_secrets.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/plugin_host/plugin_loader.h"
+#include "kernel/plugin_host/secret_reference.h"
 
 namespace airlock {
 
@@ -123,6 +126,11 @@ struct KernelApp::Parts {
   std::unique_ptr<PolicyPlugin> policy;
   std::unique_ptr<IsolatorPlugin> isolator;
   std::unique_ptr<TunnelPlugin> tunnel;
+  // The link to the other replicas (state.peer); the forwarding endpoints
+  // live in `tunnel` and go before it.
+  std::unique_ptr<PeerClient> peer;
+  std::unique_ptr<ForwardedEndpoints> forwarded;
+  std::shared_ptr<const Secret> peer_secret;
   // Declared before `requests` so it outlives the enclaves bridged through it.
   std::unique_ptr<agent::AgentRegistry> agents;
   std::unique_ptr<RequestManager> requests;
@@ -292,6 +300,34 @@ Result<ConfigCheckReport> KernelApp::Check(const KernelConfig& config) {
   return report;
 }
 
+// The peer link (state.peer): the client that forwards to other replicas,
+// the endpoints that serve their requests here, and the secret they present.
+Status KernelApp::StartPeerLink(const KernelConfig& cfg, const std::string& instance_id, Parts& p) {
+  auto secret = plugin_host::ResolveSecretReference(cfg.state.peer_secret);
+  if (!secret.ok()) return secret.status().WithContext("state.peer.secret");
+  if (secret->Reveal().size() < 16) {
+    return Status::InvalidArgument(
+        "state.peer.secret: the peer secret must be at least 16 bytes (32 random bytes, "
+        "hex-encoded, is a good one)");
+  }
+  p.peer_secret = std::make_shared<const Secret>(std::string(secret->Reveal()));
+  PeerClientOptions options;
+  options.secret = std::move(secret).value();
+  options.ca_file = cfg.state.peer_ca_file;
+  options.self = instance_id;
+  auto peer = PeerClient::Create(std::move(options));
+  if (!peer.ok()) return peer.status();
+  p.peer = std::move(peer).value();
+  ForwardedEndpoints::Dependencies forwarding;
+  forwarding.tunnel = p.tunnel.get();
+  forwarding.peer = p.peer.get();
+  forwarding.audit = p.audit;
+  forwarding.transport = cfg.tunnel.name;
+  forwarding.query_timeout = std::chrono::milliseconds(cfg.limits.query_timeout_ms);
+  p.forwarded = std::make_unique<ForwardedEndpoints>(std::move(forwarding));
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   std::unique_ptr<KernelApp> app(new KernelApp());
   Parts& p = *app->parts_;
@@ -383,6 +419,11 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     replication.may_fence = [keeper] { return keeper->SteadyForATtl(); };
     replication.lease_ttl_us = cfg.state.lease_ttl_ms * 1000;
     replication.scan_interval_us = cfg.state.heartbeat_interval_ms * 1000;
+    if (cfg.state.peer_enabled) {
+      AIRLOCK_RETURN_IF_ERROR(StartPeerLink(cfg, instance_id, p));
+      replication.peer = p.peer.get();
+      replication.forwarded = p.forwarded.get();
+    }
     deps.replication = std::move(replication);
   }
   p.requests = std::make_unique<RequestManager>(std::move(deps));
@@ -408,6 +449,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     ReplicaHeartbeater* beat = parts->heartbeat_view.load(std::memory_order_acquire);
     return beat != nullptr ? beat->health() : Status::Ok();
   };
+  api.peer_secret = p.peer_secret;
   api.cluster = [parts]() -> Result<json> {
     ReplicaHeartbeater* beat = parts->heartbeat_view.load(std::memory_order_acquire);
     if (beat == nullptr) return Status::Unavailable("the kernel is starting");
@@ -433,7 +475,8 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
       HttpServer::Start(options, [handler](const HttpRequest& r) { return handler->Handle(r); });
   if (!server.ok()) return server.status().WithContext("starting the HTTP server");
   p.server = std::move(server).value();
-  p.heartbeat->SetApiUrl(ApiUrl(cfg, p.server->port()));
+  p.heartbeat->SetApiUrl(cfg.state.peer_url.empty() ? ApiUrl(cfg, p.server->port())
+                                                    : cfg.state.peer_url);
   (void)p.audit->Append({{"event", "kernel.started"},
                          {"replica", instance_id},
                          {"port", p.server->port()},

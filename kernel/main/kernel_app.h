@@ -54,6 +54,7 @@ class KernelApp {
  private:
   KernelApp();
   struct Parts;
+  static Status StartPeerLink(const KernelConfig& cfg, const std::string& instance_id, Parts& p);
   std::unique_ptr<Parts> parts_;
 };
 

@@ -153,6 +153,17 @@ INSERT INTO audit_head (seq, hash)
     {4, "replicas.lease_epoch: the lease each replica renews with its heartbeat", R"sql(
 ALTER TABLE replicas ADD COLUMN lease_epoch bigint NOT NULL DEFAULT 0;
 )sql"},
+    // Signed checkpoints of the shared audit chain, published by whichever
+    // replica signed them (kernel/audit/postgres_checkpoints.h): each the
+    // same JSON line a checkpoints file holds, in publication order.
+    {5, "audit_checkpoints: the signed checkpoints of the shared audit chain", R"sql(
+CREATE TABLE audit_checkpoints (
+  id bigserial PRIMARY KEY,
+  seq bigint NOT NULL,
+  line text NOT NULL,
+  replica text NOT NULL DEFAULT ''
+);
+)sql"},
 };
 
 constexpr const char* kSchemaVersionTable =

@@ -90,16 +90,23 @@ std::string AccessName(RouteAccess access) {
       return "authenticated";
     case RouteAccess::kAdmin:
       return "admin";
+    case RouteAccess::kPeer:
+      return "peer";
   }
   return "?";
 }
 
 // What the document says of one operation: public when it overrides the
-// global security with an empty list, admin when marked so, else any
-// authenticated principal.
+// global security with an empty list, admin when marked so, peer when only
+// the replicas' peer secret opens it, else any authenticated principal.
 std::string DocumentedAccess(const json& operation) {
   if (operation.contains("security") && operation["security"].empty()) return "public";
   if (operation.value("x-airlock-access", "") == "admin") return "admin";
+  if (operation.value("x-airlock-access", "") == "peer") {
+    const bool peer_scheme = operation.contains("security") &&
+                             operation["security"] == json::array({{{"peer", json::array()}}});
+    return peer_scheme ? "peer" : "peer without the peer security scheme";
+  }
   return "authenticated";
 }
 

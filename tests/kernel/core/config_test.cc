@@ -200,6 +200,41 @@ TEST(KernelConfig, AuditBackendPostgresNeedsThePostgresStateStore) {
       << ErrorFor(doc);
 }
 
+TEST(KernelConfig, PeerLinkNeedsPostgresAndASecretReference) {
+  json doc = Minimal();
+  doc["state"] = {{"backend", "postgres"},
+                  {"dsn_secret", "env:AIRLOCK_STATE_DSN"},
+                  {"peer",
+                   {{"secret", "file:peer.secret"},
+                    {"ca_file", "pki/ca.pem"},
+                    {"url", "https://kernel-1.internal:8443"}}}};
+  auto linked = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/p");
+  ASSERT_TRUE(linked.ok()) << linked.status().ToString();
+  EXPECT_TRUE(linked->state.peer_enabled);
+  EXPECT_EQ(linked->state.peer_secret, "file:peer.secret");
+  EXPECT_EQ(linked->state.peer_ca_file, "/etc/airlock/pki/ca.pem");
+  EXPECT_EQ(linked->state.peer_url, "https://kernel-1.internal:8443");
+
+  const std::string token = "0123456789abcdef-peer-token";
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"secret", token}}, "state.peer.secret must be a secret reference"},
+      {json::object(), "state.peer.secret is required"},
+      {{{"secret", "env:P"}, {"url", "kernel-1:8443"}}, "state.peer.url must be this replica's"},
+      {{{"secret", "env:P"}, {"url", "https://a b"}}, "state.peer.url is not a URL"},
+      {{{"secret", "env:P"}, {"port", 1}}, "state.peer.port is not a known setting"},
+  };
+  for (const auto& [peer, expected] : cases) {
+    doc["state"]["peer"] = peer;
+    const std::string error = ErrorFor(doc);
+    EXPECT_NE(error.find(expected), std::string::npos) << peer.dump() << ": " << error;
+    EXPECT_EQ(error.find(token), std::string::npos) << error;
+  }
+  doc["state"] = {{"backend", "sqlite"}, {"peer", {{"secret", "env:P"}}}};
+  EXPECT_NE(ErrorFor(doc).find("state.peer links replicas that share a PostgreSQL state store"),
+            std::string::npos)
+      << ErrorFor(doc);
+}
+
 TEST(KernelConfig, StateBlockErrorsNameTheKeyAndNeverQuoteAConnectionString) {
   const std::string password = "s3cr3t-Pw-in-config";
   const std::vector<std::pair<json, std::string>> cases = {

@@ -1,0 +1,151 @@
+// Two real airlockd replicas linked by the peer link (state.peer): a request
+// served by one is served through the other too. The credential is collected
+// from either, and the tunnel of either runs its queries (forwarded to the
+// owner, which runs and audits them).
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <regex>
+#include <string>
+
+#include "tests/kernel/e2e_postgres/failover_fixture.h"
+
+namespace airlock::test {
+namespace {
+
+constexpr const char* kPeerSecret = "peer-secret-5f1c0e9a7b3d4c21";
+
+class PeerLinkTest : public FailoverTest {
+ protected:
+  void Prepare(int /*index*/, json& config, const std::string& dir) override {
+    const std::string file = dir + "/peer.secret";
+    std::ofstream(file) << kPeerSecret;
+    ::chmod(file.c_str(), 0600);
+    config["state"]["peer"] = {{"secret", "file:" + file}};
+  }
+  bool PeerLinked() const override { return true; }
+
+  // The port `kernel`'s HTTPS tunnel listens on (from its start-up log).
+  static uint16_t TunnelPort(KernelProcess& kernel) {
+    static const std::regex kListening(R"(tunnel listening on https://127\.0\.0\.1:(\d+))");
+    std::smatch match;
+    const std::string log = kernel.log();
+    if (!std::regex_search(log, match, kListening)) return 0;
+    return static_cast<uint16_t>(std::stoi(match[1].str()));
+  }
+
+  // `grant` pointed at `kernel`'s tunnel instead of the owner's.
+  static json Through(json grant, KernelProcess& kernel, const std::string& id) {
+    grant["url"] = "https://127.0.0.1:" + std::to_string(TunnelPort(kernel)) + "/t/" + id;
+    return grant;
+  }
+
+  int CountEvents(const std::string& id, const std::string& event, const std::string& via) {
+    int count = 0;
+    for (const json& e : AuditOf(id)) {
+      if (e.value("event", "") == event && e.value("via_replica", "") == via) ++count;
+    }
+    return count;
+  }
+};
+
+// The request is served by A. Its credential is collected through B (taken
+// from A's tunnel over the peer link), once; A's tunnel and B's both run its
+// queries with it, and the one that went through B is audited once, by A,
+// naming B. A revoke made on B ends it on both.
+TEST_F(PeerLinkTest, AnyReplicaServesTheCredentialAndTheQueriesOfARequestAnotherServes) {
+  const std::string id_a = ReplicaId(a());
+  const std::string id_b = ReplicaId(b());
+  ASSERT_NE(TunnelPort(b()), 0) << b().log();
+  json grant;
+  const std::string id = ReadyOnA(&grant);  // collected through B
+  ASSERT_TRUE(grant.contains("credential")) << grant.dump();
+  EXPECT_EQ(Get(b(), id)["enclave"].value("owner", ""), id_a);
+  HttpClient on_a("127.0.0.1", a().port());
+  EXPECT_EQ(on_a.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice)).status, 410u);
+  EXPECT_EQ(CountEvents(id, "tunnel.credential_issued", id_b), 1);
+
+  EXPECT_EQ(Query(grant, pkis_[0]), 200u);
+  const json through_b = Through(grant, b(), id);
+  EXPECT_EQ(Query(through_b, pkis_[1]), 200u);
+  EXPECT_EQ(Query(through_b, pkis_[1]), 200u);
+  EXPECT_EQ(CountEvents(id, "tunnel.query", id_b), 2);
+  EXPECT_EQ(CountEvents(id, "tunnel.query", ""), 1);  // A's own
+  json wrong = through_b;
+  wrong["credential"] = "alk_tun_not-the-credential";
+  EXPECT_EQ(Query(wrong, pkis_[1]), 401u);
+
+  HttpClient on_b("127.0.0.1", b().port());
+  EXPECT_EQ(on_b.Post("/v1/requests/" + id + "/revoke", "{}", PgAuth(kPgAlice)).status, 200u);
+  // B's tunnel closes its endpoint at once, and A is told to tear its
+  // enclave down: both say why.
+  EXPECT_EQ(Query(through_b, pkis_[1]), 410u);
+  EXPECT_EQ(Query(grant, pkis_[0]), 410u);
+  for (auto* kernel : {&a(), &b()}) {
+    EXPECT_EQ(kernel->log().find(kPeerSecret), std::string::npos);
+    EXPECT_EQ(kernel->log().find(grant.value("credential", "?")), std::string::npos);
+  }
+  const std::string audit = PgCluster::Shared()
+                                .Query("SELECT string_agg(line, '') FROM audit_records", database_)
+                                .at(0)
+                                .at(0)
+                                .value_or("");
+  EXPECT_EQ(audit.find(kPeerSecret), std::string::npos);
+}
+
+// The owner dies: B, which forwarded the request's queries to it, takes it
+// over and serves it from an enclave of its own, at the same tunnel address
+// and with the same credential.
+TEST_F(PeerLinkTest, WhenTheOwnerDiesTheSameTunnelAddressKeepsServing) {
+  const std::string id_b = ReplicaId(b());
+  json grant;
+  const std::string id = ReadyOnA(&grant);
+  const json through_b = Through(grant, b(), id);
+  EXPECT_EQ(Query(through_b, pkis_[1]), 200u);
+  a().Kill();
+  const json view = WaitReadyOn(b(), id, id_b, std::chrono::seconds(30));
+  ASSERT_EQ(view.value("state", ""), "ready") << view.dump();
+  EXPECT_EQ(view["tunnel"].value("url", ""), through_b.value("url", ""));
+  EXPECT_EQ(Query(through_b, pkis_[1]), 200u);
+  EXPECT_EQ(CountEvents(id, "tunnel.query", ""), 1);  // served by B itself now
+}
+
+// The peer routes answer only the shared secret: not a principal's token,
+// not a wrong secret (each refusal audited), and not at all on a replica
+// without the peer link.
+TEST_F(PeerLinkTest, PeerRoutesRefuseCallersWithoutThePeerSecret) {
+  json grant;
+  const std::string id = ReadyOnA(&grant);
+  HttpClient on_a("127.0.0.1", a().port());
+  const std::string path = "/v1/peer/requests/" + id + "/query";
+  const std::string body = json{{"sql", "SELECT 1"}, {"transport", "https"}}.dump();
+  EXPECT_EQ(on_a.Post(path, body, PgAuth(kPgAlice)).status, 401u);
+  EXPECT_EQ(on_a.Post(path, body,
+                      {{"Authorization", "Bearer peer-secret-guess-00000000"},
+                       {"Content-Type", "application/json"}})
+                .status,
+            401u);
+  EXPECT_EQ(on_a.Post(path, body, {{"Content-Type", "application/json"}}).status, 401u);
+  const auto refused = PgCluster::Shared().Query(
+      "SELECT count(*) FROM audit_records WHERE line LIKE '%\"event\":\"peer.refused\"%'",
+      database_);
+  EXPECT_EQ(refused.at(0).at(0), "3");
+  // With it, the owner answers; the result is the peer link's own format.
+  auto ran = on_a.Post(path, body,
+                       {{"Authorization", std::string("Bearer ") + kPeerSecret},
+                        {"Content-Type", "application/json"},
+                        {"X-Airlock-Replica", "test-peer"}});
+  EXPECT_EQ(ran.status, 200u) << ran.body;
+  EXPECT_EQ(CountEvents(id, "tunnel.query", "test-peer"), 1);
+  // A request it does not serve: 404, not another replica's answer.
+  EXPECT_EQ(on_a.Post("/v1/peer/requests/req_unknown/query", body,
+                      {{"Authorization", std::string("Bearer ") + kPeerSecret},
+                       {"Content-Type", "application/json"}})
+                .status,
+            404u);
+}
+
+}  // namespace
+}  // namespace airlock::test

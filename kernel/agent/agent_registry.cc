@@ -17,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "kernel/agent/agent_ca.h"
+#include "kernel/agent/enrollment_book.h"
 #include "kernel/agent/kernel_bridge.h"
 #include "kernel/agent/link_connection.h"
 #include "kernel/audit/audit_log.h"
@@ -84,20 +85,11 @@ struct AgentRegistry::Impl {
   mutable std::mutex mu;
   std::map<std::string, AgentSlot> slots;  // GUARDED_BY(mu)
   uint32_t next_stream = 1;                // GUARDED_BY(mu)
-  json enrollments = json::object();       // GUARDED_BY(mu): who enrolled with which token hash
+  std::unique_ptr<EnrollmentBook> book;    // who enrolled, with which certificate
 
   void Audit(json event) {
     const Status s = audit->Append(std::move(event));
     if (!s.ok()) spdlog::error("audit append failed: {}", s.ToString());
-  }
-
-  std::string EnrollmentsFile() const { return config.state_dir + "/enrollments.json"; }
-
-  void LoadEnrollments() {
-    auto text = ReadSmallFile(EnrollmentsFile());
-    if (!text.ok()) return;
-    json doc = json::parse(*text, nullptr, false);
-    if (doc.is_object()) enrollments = std::move(doc);
   }
 
   void Accept() {
@@ -199,9 +191,12 @@ struct AgentRegistry::Impl {
       return Refuse(agent, "invalid enrollment token");
     }
     {
-      std::lock_guard lock(mu);
-      const json& previous = enrollments.value(agent, json::object());
-      if (previous.value("token_sha256", "") == it->second.enrollment_token_sha256) {
+      auto previous = book->Find(agent);
+      if (!previous.ok()) {
+        spdlog::error("agent enrollment: {}", previous.status().message());
+        return Refuse(agent, "the kernel could not read the enrollments");
+      }
+      if (*previous && (*previous)->token_sha256 == it->second.enrollment_token_sha256) {
         return Refuse(agent, "enrollment token already used (configure a new one to re-enroll)");
       }
     }
@@ -209,17 +204,18 @@ struct AgentRegistry::Impl {
         ca->SignClientCsr(csr, agent, std::chrono::seconds(config.certificate_lifetime_seconds));
     if (!signed_cert.ok()) return Refuse(agent, signed_cert.status().message());
     auto info = InspectCertificate(*signed_cert);
-    {
-      std::lock_guard lock(mu);
-      enrollments[agent] = {{"token_sha256", it->second.enrollment_token_sha256},
-                            {"enrolled_at_us", NowMicros()},
-                            {"serial", info.ok() ? info->serial_hex : ""},
-                            {"previous_serial", ""}};
-      const Status saved = WritePrivateFile(EnrollmentsFile(), enrollments.dump(2));
-      if (!saved.ok()) {
-        enrollments.erase(agent);
-        return Refuse(agent, "the kernel could not record the enrollment");
-      }
+    EnrollmentRecord record;
+    record.token_sha256 = it->second.enrollment_token_sha256;
+    record.enrolled_at_us = NowMicros();
+    record.serial = info.ok() ? info->serial_hex : "";
+    auto recorded = book->Enroll(agent, record);
+    if (!recorded.ok()) {
+      spdlog::error("agent enrollment: {}", recorded.status().message());
+      return Refuse(agent, "the kernel could not record the enrollment");
+    }
+    // Another replica took the same token first.
+    if (!*recorded) {
+      return Refuse(agent, "enrollment token already used (configure a new one to re-enroll)");
     }
     Audit({{"event", "agent.enrolled"}, {"agent", agent}});
     Audit({{"event", "agent.certificate_issued"},
@@ -236,6 +232,13 @@ struct AgentRegistry::Impl {
     auto link = LinkConnection::Make(std::move(stream), kMaxLinkFrameBytes);
     std::shared_ptr<LinkConnection> replaced;
     bool superseded = false;
+    auto found = book->Find(agent);
+    if (!found.ok()) {
+      spdlog::error("agent link of '{}' refused: {}", agent, found.status().message());
+      link->Close(Status::Unavailable("the kernel cannot read its enrollments"));
+      return;
+    }
+    const EnrollmentRecord record = found->value_or(EnrollmentRecord{});
     {
       std::lock_guard lock(mu);
       auto it = slots.find(agent);
@@ -247,9 +250,7 @@ struct AgentRegistry::Impl {
       // Only the latest certificate (or the one it replaced, should the agent
       // have missed the renewal's answer) opens a link: a renewal or a new
       // enrollment retires older certificates before they expire.
-      const json& record = enrollments.value(agent, json::object());
-      if (serial.empty() ||
-          (serial != record.value("serial", "") && serial != record.value("previous_serial", ""))) {
+      if (serial.empty() || (serial != record.serial && serial != record.previous_serial)) {
         superseded = true;
       } else {
         replaced = std::move(it->second.link);
@@ -420,17 +421,18 @@ struct AgentRegistry::Impl {
     if (!info.ok()) {
       return link->SendControl({{"type", "error"}, {"message", "renewal failed"}});
     }
+    auto current = book->Find(agent);
+    auto renewed =
+        current.ok() && *current
+            ? book->Renew(agent, (*current)->serial, info->serial_hex)
+            : Result<bool>(current.ok() ? Status::NotFound("not enrolled") : current.status());
+    if (!renewed.ok() || !*renewed) {
+      if (!renewed.ok()) spdlog::error("agent renewal: {}", renewed.status().message());
+      return link->SendControl(
+          {{"type", "error"}, {"message", "the kernel could not record the renewal"}});
+    }
     {
       std::lock_guard lock(mu);
-      json& record = enrollments[agent];
-      const json before = record;
-      record["previous_serial"] = record.value("serial", "");
-      record["serial"] = info->serial_hex;
-      if (!WritePrivateFile(EnrollmentsFile(), enrollments.dump(2)).ok()) {
-        record = before;
-        return link->SendControl(
-            {{"type", "error"}, {"message", "the kernel could not record the renewal"}});
-      }
       AgentSlot& slot = slots[agent];
       slot.certificate_serial = info->serial_hex;
       slot.certificate_not_after_s = info->not_after_s;
@@ -554,12 +556,24 @@ AgentRegistry::~AgentRegistry() {
 }
 
 Result<std::unique_ptr<AgentRegistry>> AgentRegistry::Start(const AgentsConfig& config,
-                                                            AuditLog* audit) {
+                                                            AuditLog* audit,
+                                                            std::unique_ptr<EnrollmentBook> book) {
   auto impl = std::make_shared<Impl>();
   impl->config = config;
   impl->audit = audit;
-  AIRLOCK_ASSIGN_OR_RETURN(impl->ca, AgentCa::OpenOrCreate(config.state_dir));
-  impl->LoadEnrollments();
+  impl->book = book ? std::move(book) : OpenFileEnrollmentBook(config.state_dir);
+  AIRLOCK_ASSIGN_OR_RETURN(impl->ca, AgentCa::OpenOrCreate(config.ca_dir));
+  // Replicas share one CA: an agent's certificate must open a link with any
+  // of them, and each must verify the others' agents.
+  const std::string fingerprint = Sha256Hex(impl->ca->certificate_pem());
+  AIRLOCK_ASSIGN_OR_RETURN(const std::string pinned, impl->book->PinCa(fingerprint));
+  if (pinned != fingerprint) {
+    return Status::FailedPrecondition(
+        "the agent CA in " + config.ca_dir + " (certificate SHA-256 " + fingerprint.substr(0, 16) +
+        "...) is not the one the other replicas use (" + pinned.substr(0, 16) + "..., " +
+        impl->book->Describe() +
+        "): give every replica the same ca.key and ca.crt (agents.ca_dir)");
+  }
   for (const auto& [name, entry] : config.agents) impl->slots[name].name = name;
   AIRLOCK_ASSIGN_OR_RETURN(KeyAndPem server, impl->ca->IssueServerCertificate(
                                                  config.server_names, kServerCertificateLifetime));

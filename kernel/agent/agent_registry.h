@@ -35,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "airlock/cpp/status.hpp"
+#include "kernel/agent/enrollment_book.h"
 #include "kernel/core/config.h"
 #include "kernel/core/remote_enclaves.h"
 
@@ -46,9 +47,12 @@ namespace airlock::agent {
 
 class AgentRegistry : public RemoteEnclaveHost {
  public:
-  // Opens (or creates) the CA in config.state_dir, issues the listener's
-  // certificate and starts listening. `audit` must outlive the registry.
-  static Result<std::unique_ptr<AgentRegistry>> Start(const AgentsConfig& config, AuditLog* audit);
+  // Opens (or creates) the CA in config.ca_dir, pins it in `book` (null:
+  // the file book in config.state_dir), issues the listener's certificate
+  // and starts listening. FailedPrecondition when the book already pins
+  // another CA (replicas must share one). `audit` must outlive the registry.
+  static Result<std::unique_ptr<AgentRegistry>> Start(const AgentsConfig& config, AuditLog* audit,
+                                                      std::unique_ptr<EnrollmentBook> book = {});
   ~AgentRegistry() override;
 
   uint16_t port() const;

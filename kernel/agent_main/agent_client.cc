@@ -63,6 +63,47 @@ AgentClient::~AgentClient() {
   provision_pool_.join();
 }
 
+Status AgentClient::AskToEnroll(const KernelAddress& kernel, const Secret& token,
+                                const std::string& csr_pem, json* reply) {
+  try {
+    ssl::context tls(ssl::context::tlsv13_client);
+    tls.load_verify_file(config_.ca_file);
+    tls.set_verify_mode(ssl::verify_peer);
+    asio::io_context io;
+    TlsStream stream(io, tls);
+    SSL_set_tlsext_host_name(stream.native_handle(), kernel.server_name.c_str());
+    stream.set_verify_callback(ssl::host_name_verification(kernel.server_name));
+    tcp::resolver resolver(io);
+    asio::connect(stream.lowest_layer(),
+                  resolver.resolve(kernel.host, std::to_string(kernel.port)));
+    timeval timeout{static_cast<time_t>(config_.connect_timeout_ms / 1000),
+                    static_cast<suseconds_t>((config_.connect_timeout_ms % 1000) * 1000)};
+    ::setsockopt(stream.lowest_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout,
+                 sizeof timeout);
+    ::setsockopt(stream.lowest_layer().native_handle(), SOL_SOCKET, SO_SNDTIMEO, &timeout,
+                 sizeof timeout);
+    stream.handshake(ssl::stream_base::client);
+    json enroll = {{"type", "enroll"},
+                   {"agent", config_.name},
+                   {"token", std::string(token.Reveal())},
+                   {"csr", csr_pem}};
+    std::string frame = EncodeLinkFrame(LinkFrameType::kControl, 0, enroll.dump());
+    enroll["token"] = nullptr;
+    asio::write(stream, asio::buffer(frame));
+    SecureWipe(frame.data(), frame.size());
+    unsigned char header[kLinkHeaderBytes];
+    asio::read(stream, asio::buffer(header, sizeof header));
+    AIRLOCK_ASSIGN_OR_RETURN(LinkHeader parsed, DecodeLinkHeader(header, kMaxEnrollmentFrameBytes));
+    std::string payload(parsed.payload_bytes, '\0');
+    asio::read(stream, asio::buffer(payload.data(), payload.size()));
+    *reply = json::parse(payload, nullptr, false);
+  } catch (const std::exception& e) {
+    return Status::Unavailable("enrollment with the kernel at " + kernel.ToString() +
+                               " failed: " + e.what());
+  }
+  return Status::Ok();
+}
+
 Status AgentClient::EnsureEnrolled() {
   std::error_code ec;
   std::filesystem::create_directories(config_.state_dir, ec);
@@ -76,43 +117,15 @@ Status AgentClient::EnsureEnrolled() {
   AIRLOCK_ASSIGN_OR_RETURN(std::string token_text, ReadSmallFile(config_.enrollment_token_file));
   Secret token(Trimmed(std::move(token_text)));
   AIRLOCK_ASSIGN_OR_RETURN(KeyAndPem request, MakeKeyAndCsr(config_.name));
+  // Any replica enrolls: each is tried in turn until one answers.
   json reply;
-  try {
-    ssl::context tls(ssl::context::tlsv13_client);
-    tls.load_verify_file(config_.ca_file);
-    tls.set_verify_mode(ssl::verify_peer);
-    asio::io_context io;
-    TlsStream stream(io, tls);
-    SSL_set_tlsext_host_name(stream.native_handle(), config_.kernel_server_name.c_str());
-    stream.set_verify_callback(ssl::host_name_verification(config_.kernel_server_name));
-    tcp::resolver resolver(io);
-    asio::connect(stream.lowest_layer(),
-                  resolver.resolve(config_.kernel_address, std::to_string(config_.kernel_port)));
-    timeval timeout{static_cast<time_t>(config_.connect_timeout_ms / 1000),
-                    static_cast<suseconds_t>((config_.connect_timeout_ms % 1000) * 1000)};
-    ::setsockopt(stream.lowest_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout,
-                 sizeof timeout);
-    ::setsockopt(stream.lowest_layer().native_handle(), SOL_SOCKET, SO_SNDTIMEO, &timeout,
-                 sizeof timeout);
-    stream.handshake(ssl::stream_base::client);
-    json enroll = {{"type", "enroll"},
-                   {"agent", config_.name},
-                   {"token", std::string(token.Reveal())},
-                   {"csr", request.pem}};
-    std::string frame = EncodeLinkFrame(LinkFrameType::kControl, 0, enroll.dump());
-    enroll["token"] = nullptr;
-    asio::write(stream, asio::buffer(frame));
-    SecureWipe(frame.data(), frame.size());
-    unsigned char header[kLinkHeaderBytes];
-    asio::read(stream, asio::buffer(header, sizeof header));
-    AIRLOCK_ASSIGN_OR_RETURN(LinkHeader parsed, DecodeLinkHeader(header, kMaxEnrollmentFrameBytes));
-    std::string payload(parsed.payload_bytes, '\0');
-    asio::read(stream, asio::buffer(payload.data(), payload.size()));
-    reply = json::parse(payload, nullptr, false);
-  } catch (const std::exception& e) {
-    return Status::Unavailable("enrollment with the kernel at " + config_.kernel_address + ":" +
-                               std::to_string(config_.kernel_port) + " failed: " + e.what());
+  Status reached = Status::Unavailable("no kernel address is configured");
+  for (const KernelAddress& kernel : config_.kernels) {
+    reached = AskToEnroll(kernel, token, request.pem, &reply);
+    if (reached.ok()) break;
+    spdlog::warn("{}", reached.message());
   }
+  AIRLOCK_RETURN_IF_ERROR(reached);
   if (!reply.is_object() || reply.value("type", "") != "enrolled" ||
       !reply["certificate"].is_string()) {
     return Status::PermissionDenied(reply.is_object() ? reply.value("message", "enrollment refused")
@@ -150,8 +163,8 @@ void AgentClient::Connect() {
     tls->use_private_key_file(identity_file(), ssl::context::pem);
     tls->set_verify_mode(ssl::verify_peer);
     stream = std::make_unique<TlsStream>(io_, *tls);
-    SSL_set_tlsext_host_name(stream->native_handle(), config_.kernel_server_name.c_str());
-    stream->set_verify_callback(ssl::host_name_verification(config_.kernel_server_name));
+    SSL_set_tlsext_host_name(stream->native_handle(), kernel().server_name.c_str());
+    stream->set_verify_callback(ssl::host_name_verification(kernel().server_name));
   } catch (const std::exception& e) {
     spdlog::error("cannot prepare the link: {}", e.what());
     return ScheduleReconnect();
@@ -167,11 +180,11 @@ void AgentClient::Connect() {
     }
   });
   resolver->async_resolve(
-      config_.kernel_address, std::to_string(config_.kernel_port),
+      kernel().host, std::to_string(kernel().port),
       [this, tls, holder, resolver, deadline](boost::system::error_code ec,
                                               tcp::resolver::results_type results) {
         if (ec || !*holder) {
-          spdlog::warn("cannot resolve the kernel: {}", ec.message());
+          spdlog::warn("cannot resolve the kernel at {}: {}", kernel().ToString(), ec.message());
           deadline->cancel();
           return ScheduleReconnect();
         }
@@ -179,7 +192,8 @@ void AgentClient::Connect() {
             (*holder)->lowest_layer(), results,
             [this, tls, holder, deadline](boost::system::error_code ec, const tcp::endpoint&) {
               if (ec) {
-                spdlog::warn("cannot reach the kernel: {}", ec.message());
+                spdlog::warn("cannot reach the kernel at {}: {}", kernel().ToString(),
+                             ec.message());
                 deadline->cancel();
                 return ScheduleReconnect();
               }
@@ -188,7 +202,8 @@ void AgentClient::Connect() {
                   [this, tls, holder, deadline](boost::system::error_code ec) {
                     deadline->cancel();
                     if (ec) {
-                      spdlog::warn("TLS handshake with the kernel failed: {}", ec.message());
+                      spdlog::warn("TLS handshake with the kernel at {} failed: {}",
+                                   kernel().ToString(), ec.message());
                       return ScheduleReconnect();
                     }
                     OnConnected(LinkConnection::Make(std::move(*holder), kMaxLinkFrameBytes));
@@ -214,7 +229,7 @@ void AgentClient::OnConnected(std::shared_ptr<LinkConnection> link) {
     for (const auto& [stream, enclave] : enclaves_) live.push_back(stream);
   }
   link->SendControl({{"type", "hello"}, {"enclaves", live}, {"isolation", isolation_}});
-  spdlog::info("connected to the kernel at {}:{}", config_.kernel_address, config_.kernel_port);
+  spdlog::info("connected to the kernel at {}", kernel().ToString());
   Heartbeat(weak);
 }
 
@@ -371,6 +386,8 @@ void AgentClient::OnClosed(const Status& why) {
 }
 
 void AgentClient::ScheduleReconnect() {
+  // The next replica: the one just tried did not answer, or its link broke.
+  next_kernel_ = (next_kernel_ + 1) % config_.kernels.size();
   reconnect_timer_.expires_after(std::chrono::milliseconds(config_.reconnect_ms));
   reconnect_timer_.async_wait([this](boost::system::error_code ec) {
     if (!ec) Connect();

@@ -24,6 +24,7 @@
 #include "kernel/agent/link_connection.h"
 #include "kernel/agent_main/agent_config.h"
 #include "kernel/agent_main/agent_enclave.h"
+#include "kernel/common/secret.h"
 #include "kernel/plugin_host/plugin_instances.h"
 
 namespace airlock::agent {
@@ -47,6 +48,10 @@ class AgentClient {
   std::string identity_file() const { return config_.state_dir + "/identity.pem"; }
 
  private:
+  // One enrollment exchange with `kernel`; Unavailable when it cannot be reached.
+  Status AskToEnroll(const KernelAddress& kernel, const Secret& token, const std::string& csr_pem,
+                     nlohmann::json* reply);
+  const KernelAddress& kernel() const { return config_.kernels[next_kernel_]; }
   void Connect();
   void OnConnected(std::shared_ptr<LinkConnection> link);
   void OnFrame(const std::shared_ptr<LinkConnection>& link, LinkFrame frame);
@@ -71,6 +76,7 @@ class AgentClient {
   bool renewing_ = false;
   std::string pending_key_pem_;           // the key of an outstanding renewal (wiped after)
   std::shared_ptr<LinkConnection> link_;  // io thread only
+  size_t next_kernel_ = 0;                // io thread only: the replica dialled next
 
   std::mutex mu_;
   std::map<uint32_t, std::shared_ptr<AgentEnclave>> enclaves_;  // GUARDED_BY(mu_)

@@ -49,6 +49,42 @@ Status Int(const json& node, const char* key, int64_t* out, int64_t min, int64_t
 
 }  // namespace
 
+std::string KernelAddress::ToString() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Result<KernelAddress> ParseKernelAddress(const std::string& text, const std::string& server_name) {
+  const auto refuse = [&] {
+    return Status::InvalidArgument("kernel.addresses entry '" + text.substr(0, 200) +
+                                   "' is not host:port");
+  };
+  KernelAddress out;
+  std::string port;
+  if (text.starts_with("[")) {
+    const size_t close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return refuse();
+    }
+    out.host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon) return refuse();
+    out.host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (out.host.empty() || port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos) {
+    return refuse();
+  }
+  const int number = std::stoi(port);
+  if (number < 1 || number > 65535) return refuse();
+  out.port = static_cast<uint16_t>(number);
+  out.server_name = server_name.empty() ? out.host : server_name;
+  return out;
+}
+
 Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status::NotFound("cannot read configuration file " + path);
@@ -77,16 +113,40 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   }
   auto kernel = doc.find("kernel");
   if (kernel == doc.end() || !kernel->is_object()) {
-    return Status::InvalidArgument("kernel is required: {\"address\",\"port\",\"ca_file\"}");
+    return Status::InvalidArgument(
+        "kernel is required: {\"address\",\"port\",\"ca_file\"} or "
+        "{\"addresses\":[\"host:port\",...],\"ca_file\"}");
   }
   AIRLOCK_RETURN_IF_ERROR(RejectUnknown(
-      *kernel, {"address", "port", "server_name", "ca_file", "connect_timeout_ms"}, "kernel."));
-  AIRLOCK_RETURN_IF_ERROR(Str(*kernel, "address", &c.kernel_address, true, "kernel."));
-  int64_t port = c.kernel_port;
-  AIRLOCK_RETURN_IF_ERROR(Int(*kernel, "port", &port, 1, 65535, "kernel."));
-  c.kernel_port = static_cast<uint16_t>(port);
-  AIRLOCK_RETURN_IF_ERROR(Str(*kernel, "server_name", &c.kernel_server_name, false, "kernel."));
-  if (c.kernel_server_name.empty()) c.kernel_server_name = c.kernel_address;
+      *kernel, {"address", "port", "addresses", "server_name", "ca_file", "connect_timeout_ms"},
+      "kernel."));
+  std::string server_name;
+  AIRLOCK_RETURN_IF_ERROR(Str(*kernel, "server_name", &server_name, false, "kernel."));
+  if (auto list = kernel->find("addresses"); list != kernel->end()) {
+    // Every replica's listener: the agent links to whichever answers.
+    if (kernel->contains("address") || kernel->contains("port")) {
+      return Status::InvalidArgument("kernel.addresses replaces kernel.address and kernel.port");
+    }
+    if (!list->is_array() || list->empty() || list->size() > 64) {
+      return Status::InvalidArgument("kernel.addresses must be a list of 1..64 \"host:port\"");
+    }
+    for (const json& entry : *list) {
+      if (!entry.is_string()) {
+        return Status::InvalidArgument("kernel.addresses entries must be \"host:port\" strings");
+      }
+      AIRLOCK_ASSIGN_OR_RETURN(KernelAddress address,
+                               ParseKernelAddress(entry.get<std::string>(), server_name));
+      c.kernels.push_back(std::move(address));
+    }
+  } else {
+    KernelAddress address;
+    AIRLOCK_RETURN_IF_ERROR(Str(*kernel, "address", &address.host, true, "kernel."));
+    int64_t port = address.port;
+    AIRLOCK_RETURN_IF_ERROR(Int(*kernel, "port", &port, 1, 65535, "kernel."));
+    address.port = static_cast<uint16_t>(port);
+    address.server_name = server_name.empty() ? address.host : server_name;
+    c.kernels.push_back(std::move(address));
+  }
   AIRLOCK_RETURN_IF_ERROR(Str(*kernel, "ca_file", &c.ca_file, true, "kernel."));
   c.ca_file = Resolve(base, c.ca_file);
   AIRLOCK_RETURN_IF_ERROR(

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -11,11 +12,20 @@
 
 namespace airlock::agent {
 
+// One kernel replica's agent listener.
+struct KernelAddress {
+  std::string host;
+  uint16_t port = 7443;
+  std::string server_name;  // the name its certificate must carry
+
+  std::string ToString() const;
+};
+
 struct AgentConfig {
-  std::string name;            // as the kernel knows it (agents.agents.<name>)
-  std::string kernel_address;  // host the agent dials
-  uint16_t kernel_port = 7443;
-  std::string kernel_server_name;     // name the kernel's certificate must carry
+  std::string name;  // as the kernel knows it (agents.agents.<name>)
+  // The replicas the agent may link to, tried in turn: it dials the next
+  // one whenever a dial fails or its link is lost. At least one.
+  std::vector<KernelAddress> kernels;
   std::string ca_file;                // the kernel's agent CA (ca.crt)
   std::string state_dir;              // identity.pem (0600): certificate + key
   std::string enrollment_token_file;  // read once, when not yet enrolled
@@ -28,5 +38,9 @@ struct AgentConfig {
 };
 
 Result<AgentConfig> LoadAgentConfig(const std::string& path);
+
+// "host:port" or "[v6]:port" (port 1..65535), with `server_name` (default:
+// the host) as the name to verify.
+Result<KernelAddress> ParseKernelAddress(const std::string& text, const std::string& server_name);
 
 }  // namespace airlock::agent

@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -316,6 +317,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       file_response_.emplace();
       beast::error_code ec;
       file_response_->body().open(response.body_file.c_str(), beast::file_mode::scan, ec);
+      // An open file outlives its name: the copy goes at once, sent or not.
+      if (response.body_file_is_temporary) ::unlink(response.body_file.c_str());
       if (ec) {
         spdlog::error("http: cannot open a response body file; answered 500");
         file_response_.reset();

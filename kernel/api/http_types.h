@@ -72,6 +72,8 @@ struct HttpResponse {
   // (large results never sit in memory whole); `body` is then ignored. A file
   // that cannot be opened becomes a 500.
   std::string body_file;
+  // The body file is a temporary copy: removed once opened (or refused).
+  bool body_file_is_temporary = false;
 
   // Set only by RunOnHandlerPool(); every other field is then ignored.
   bool run_on_handler_pool = false;

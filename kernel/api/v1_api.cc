@@ -148,6 +148,7 @@ const std::vector<V1Api::RouteEntry>& V1Api::Table() {
       {{"GET", "/v1/peer/requests/{id}/tables", A::kPeer}, &V1Api::PeerTables},
       {{"POST", "/v1/peer/requests/{id}/credentials", A::kPeer}, &V1Api::PeerCredentials},
       {{"POST", "/v1/peer/requests/{id}/end", A::kPeer}, &V1Api::PeerEnd},
+      {{"GET", "/v1/peer/requests/{id}/results/{index}", A::kPeer}, &V1Api::PeerJobResult},
   };
   return kTable;
 }
@@ -344,24 +345,34 @@ HttpResponse V1Api::JobResults(const Call& call) const {
   return FromResult(d_.requests->JobResults(*call.caller, call.id()));
 }
 
-HttpResponse V1Api::JobResultFile(const Call& call) const {
+std::optional<size_t> JobResultIndex(std::string_view text) {
   size_t index = 0;
-  const std::string_view text = call.params.Get("index");
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), index);
   if (ec != std::errc() || end != text.data() + text.size() || text.empty() || text.size() > 6) {
-    return NotFound("no such job result");
+    return std::nullopt;
   }
-  auto file = d_.requests->JobResultFile(*call.caller, call.id(), index);
+  return index;
+}
+
+HttpResponse JobResultResponse(std::string path, bool temporary) {
+  HttpResponse r;
+  r.content_type = "application/x-ndjson";
+  r.body_file = std::move(path);
+  r.body_file_is_temporary = temporary;
+  return r;
+}
+
+HttpResponse V1Api::JobResultFile(const Call& call) const {
+  const std::optional<size_t> index = JobResultIndex(call.params.Get("index"));
+  if (!index) return NotFound("no such job result");
+  auto file = d_.requests->JobResultFileOf(*call.caller, call.id(), *index);
   if (!file.ok()) {
     if (file.status().code() == StatusCode::kFailedPrecondition) {
       return HttpResponse::Error(410, "gone", file.status().message());
     }
     return ErrorResponse(file.status());
   }
-  HttpResponse r;
-  r.content_type = "application/x-ndjson";
-  r.body_file = *file;
-  return r;
+  return JobResultResponse(std::move(file->path), file->temporary);
 }
 
 HttpResponse V1Api::Catalog(const Call&) const {

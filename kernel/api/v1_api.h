@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,10 @@ class RequestManager;
 unsigned HttpStatusFor(const Status& status);
 // {"error": "<code>", "message": "..."} with the fitting status.
 HttpResponse ErrorResponse(const Status& status);
+// A job result's index as a path names it: a decimal of at most 6 digits.
+std::optional<size_t> JobResultIndex(std::string_view text);
+// A job result file as the answer's body (NDJSON).
+HttpResponse JobResultResponse(std::string path, bool temporary);
 
 class V1Api {
  public:
@@ -118,6 +123,7 @@ class V1Api {
   HttpResponse PeerTables(const Call& call) const;
   HttpResponse PeerCredentials(const Call& call) const;
   HttpResponse PeerEnd(const Call& call) const;
+  HttpResponse PeerJobResult(const Call& call) const;
 
   Dependencies d_;
   RouteMatcher matcher_;

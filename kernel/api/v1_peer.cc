@@ -127,4 +127,12 @@ HttpResponse V1Api::PeerEnd(const Call& call) const {
   return HttpResponse::Json(200, {{"request_id", call.id()}, {"ended", true}});
 }
 
+HttpResponse V1Api::PeerJobResult(const Call& call) const {
+  const std::optional<size_t> index = JobResultIndex(call.params.Get("index"));
+  if (!index) return ErrorResponse(Status::NotFound("no such job result"));
+  auto path = d_.requests->PeerJobResultPath(call.id(), *index);
+  if (!path.ok()) return ErrorResponse(path.status());
+  return JobResultResponse(std::move(*path), /*temporary=*/false);
+}
+
 }  // namespace airlock

@@ -506,6 +506,9 @@ Status ParseAgents(Reader& top, const std::string& state_dir, const std::string&
   std::string dir;
   AIRLOCK_RETURN_IF_ERROR(r.String("state_dir", &dir));
   agents->state_dir = dir.empty() ? (fs::path(state_dir) / "agents").string() : Resolve(base, dir);
+  std::string ca_dir;
+  AIRLOCK_RETURN_IF_ERROR(r.String("ca_dir", &ca_dir));
+  agents->ca_dir = ca_dir.empty() ? agents->state_dir : Resolve(base, ca_dir);
   AIRLOCK_RETURN_IF_ERROR(r.Int("certificate_lifetime_seconds",
                                 &agents->certificate_lifetime_seconds, 3, 366LL * 86400));
   AIRLOCK_RETURN_IF_ERROR(

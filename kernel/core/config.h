@@ -73,7 +73,10 @@ struct AgentsConfig {
   // DNS names / IP addresses the kernel's link certificate carries; agents
   // verify the one they dial. Default: listen_address.
   std::vector<std::string> server_names;
-  std::string state_dir;  // CA key and certificate, enrollments; default <state_dir>/agents
+  std::string state_dir;  // enrollments (one kernel); default <state_dir>/agents
+  // The agent CA's ca.key and ca.crt; default state_dir. Replicas must all
+  // use the same CA (a directory each mounts, or copies of the two files).
+  std::string ca_dir;
   int64_t certificate_lifetime_seconds = 86400;
   int64_t heartbeat_interval_ms = 5000;
   int64_t offline_after_ms = 15000;

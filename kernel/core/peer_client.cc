@@ -2,6 +2,9 @@
 
 #include <openssl/ssl.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -77,20 +80,17 @@ void RunToCompletion(net::io_context& io) {
   io.run();
 }
 
-// One request and its answer on a connected stream; every step bounded by
-// the stream's expiry.
-template <typename Stream>
+// One request and its answer, read into `parser`, on a connected stream;
+// every step bounded by the stream's expiry.
+template <typename Stream, typename Body>
 Status Exchange(net::io_context& io, Stream& stream, http::request<http::string_body>& request,
-                PeerAnswer* answer) {
+                http::response_parser<Body>& parser) {
   boost::system::error_code ec;
   http::async_write(stream, request, [&](const boost::system::error_code& e, size_t) { ec = e; });
   RunToCompletion(io);
   if (ec == beast::error::timeout) return Status::DeadlineExceeded("timed out sending");
   if (ec) return Status::Unavailable("sending failed: " + ec.message());
   beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.header_limit(kHeaderLimit);
-  parser.body_limit(kMaxPeerResultBytes + kHeaderLimit);
   http::async_read(stream, buffer, parser,
                    [&](const boost::system::error_code& e, size_t) { ec = e; });
   RunToCompletion(io);
@@ -99,9 +99,6 @@ Status Exchange(net::io_context& io, Stream& stream, http::request<http::string_
     return Status::ResourceExhausted("the answer is larger than a replica forwards");
   }
   if (ec) return Status::Unavailable("reading the answer failed: " + ec.message());
-  answer->status = parser.get().result_int();
-  answer->content_type = std::string(parser.get()[http::field::content_type]);
-  answer->body = std::move(parser.release().body());
   return Status::Ok();
 }
 
@@ -185,9 +182,11 @@ Result<std::unique_ptr<PeerClient>> PeerClient::Create(PeerClientOptions options
   return client;
 }
 
-Result<PeerAnswer> PeerClient::Call(const std::string& base_url, std::string_view method,
-                                    const std::string& target, const std::string& body,
-                                    std::chrono::milliseconds timeout) const {
+template <typename Body>
+Status PeerClient::Send(const std::string& base_url, std::string_view method,
+                        const std::string& target, const std::string& body,
+                        std::chrono::milliseconds timeout,
+                        http::response_parser<Body>& parser) const {
   AIRLOCK_ASSIGN_OR_RETURN(PeerUrl url, ParsePeerUrl(base_url));
   const std::string where = "replica at " + base_url;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -228,7 +227,7 @@ Result<PeerAnswer> PeerClient::Call(const std::string& base_url, std::string_vie
     }
   } wipe{request};
 
-  PeerAnswer answer;
+  parser.header_limit(kHeaderLimit);
   Status exchanged;
   if (url.tls) {
     beast::ssl_stream<beast::tcp_stream> stream(io, *tls_);
@@ -246,7 +245,7 @@ Result<PeerAnswer> PeerClient::Call(const std::string& base_url, std::string_vie
                            [&](const boost::system::error_code& e) { ec = e; });
     RunToCompletion(io);
     if (ec) return Status::Unavailable(where + ": TLS handshake failed: " + ec.message());
-    exchanged = Exchange(io, stream, request, &answer);
+    exchanged = Exchange(io, stream, request, parser);
   } else {
     beast::tcp_stream stream(io);
     stream.expires_at(deadline);
@@ -254,10 +253,49 @@ Result<PeerAnswer> PeerClient::Call(const std::string& base_url, std::string_vie
                          [&](const boost::system::error_code& e, const tcp::endpoint&) { ec = e; });
     RunToCompletion(io);
     if (ec) return Status::Unavailable(where + ": cannot connect: " + ec.message());
-    exchanged = Exchange(io, stream, request, &answer);
+    exchanged = Exchange(io, stream, request, parser);
   }
   if (!exchanged.ok()) return Status(exchanged.code(), where + ": " + exchanged.message());
+  return Status::Ok();
+}
+
+Result<PeerAnswer> PeerClient::Call(const std::string& base_url, std::string_view method,
+                                    const std::string& target, const std::string& body,
+                                    std::chrono::milliseconds timeout) const {
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(kMaxPeerResultBytes + kHeaderLimit);
+  AIRLOCK_RETURN_IF_ERROR(Send(base_url, method, target, body, timeout, parser));
+  PeerAnswer answer;
+  answer.status = parser.get().result_int();
+  answer.content_type = std::string(parser.get()[http::field::content_type]);
+  answer.body = std::move(parser.release().body());
   return answer;
+}
+
+Status PeerClient::Download(const std::string& base_url, const std::string& target,
+                            const std::string& path, uint64_t max_bytes,
+                            std::chrono::milliseconds timeout) const {
+  http::response_parser<http::file_body> parser;
+  parser.body_limit(max_bytes);
+  beast::error_code ec;
+  parser.get().body().open(path.c_str(), beast::file_mode::write_new, ec);
+  if (ec) return Status::Unavailable("cannot create a file for a forwarded download");
+  const Status sent = Send(base_url, "GET", target, "", timeout, parser);
+  parser.get().body().close();
+  if (sent.ok() && parser.get().result_int() == 200) return Status::Ok();
+  PeerAnswer refusal;
+  if (sent.ok()) {
+    // An error answer is a small JSON body; the file holds it.
+    refusal.status = parser.get().result_int();
+    std::ifstream in(path, std::ios::binary);
+    refusal.body.resize(kHeaderLimit);
+    in.read(refusal.body.data(), static_cast<std::streamsize>(refusal.body.size()));
+    refusal.body.resize(static_cast<size_t>(in.gcount()));
+  }
+  std::error_code removed;
+  std::filesystem::remove(path, removed);
+  if (!sent.ok()) return sent;
+  return StatusFromPeerAnswer(refusal, "replica at " + base_url);
 }
 
 Status PeerClient::Query(const std::string& base_url, const std::string& id, std::string_view sql,

@@ -28,6 +28,10 @@
 namespace boost::asio::ssl {
 class context;
 }
+namespace boost::beast::http {
+template <bool isRequest, class Body, class Allocator>
+class parser;
+}
 
 namespace airlock {
 
@@ -66,6 +70,12 @@ class PeerClient {
                                    const std::string& subject,
                                    std::chrono::milliseconds timeout) const;
 
+  // Writes the body of GET `target` on `base_url` to a new file at `path`
+  // (which must not exist), at most `max_bytes`. On any failure the file
+  // is removed and the owner's refusal, if it answered one, returned.
+  Status Download(const std::string& base_url, const std::string& target, const std::string& path,
+                  uint64_t max_bytes, std::chrono::milliseconds timeout) const;
+
   const std::string& self() const { return options_.self; }
 
   // One HTTP exchange: `method` `target` on `base_url` ("http://host:port"
@@ -77,6 +87,12 @@ class PeerClient {
 
  private:
   explicit PeerClient(PeerClientOptions options);
+  // Sends one request and reads the answer into `parser` (a Beast response
+  // parser, string or file body).
+  template <typename Body>
+  Status Send(const std::string& base_url, std::string_view method, const std::string& target,
+              const std::string& body, std::chrono::milliseconds timeout,
+              boost::beast::http::parser<false, Body, std::allocator<char>>& parser) const;
 
   PeerClientOptions options_;
   std::unique_ptr<boost::asio::ssl::context> tls_;

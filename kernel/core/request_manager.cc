@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include <sys/stat.h>
+
 #include <spdlog/spdlog.h>
 
 #include "kernel/audit/audit_log.h"
@@ -44,6 +46,8 @@ constexpr int kMaxRaceAttempts = 8;
 // How long a replica waits for another to take note that a request it
 // serves ended (its scan catches up with a missed notice anyway).
 constexpr std::chrono::milliseconds kPeerNoticeTimeout{2000};
+// A forwarded job result download: up to max_job_result_bytes over the link.
+constexpr std::chrono::milliseconds kPeerDownloadTimeout{600000};
 
 json PrincipalRef(const Principal& p) {
   return {{"subject", p.subject}, {"kind", PrincipalKindName(p.kind)}, {"provider", p.provider}};
@@ -643,7 +647,7 @@ class RequestManager::Impl {
     // request: it is collected there, through the peer link when there is
     // one, and this replica's tunnel then accepts it too.
     if (!OwnedHere(r)) {
-      if (Peer() == nullptr) return ServedElsewhere(r);
+      if (Peer() == nullptr) return ServedElsewhere(r, "collect its credential there");
       AIRLOCK_ASSIGN_OR_RETURN(const std::string owner_url, LiveReplicaUrl(OwnerOf(r)));
       AIRLOCK_ASSIGN_OR_RETURN(json grant,
                                Peer()->TakeGrant(owner_url, id, caller.subject, PeerTimeout()));
@@ -843,16 +847,50 @@ class RequestManager::Impl {
     return out;
   }
 
-  Result<std::string> JobResultFile(const Principal& caller, const std::string& id, size_t index) {
+  Result<JobResultFile> JobResultFileOf(const Principal& caller, const std::string& id,
+                                        size_t index) {
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadOwnJob(caller, id));
+    AIRLOCK_ASSIGN_OR_RETURN(const json result, FinishedJobResult(r, index));
+    JobResultFile file;
+    if (OwnedHere(r)) {
+      file.path = JobResultPath(d_.config->results_dir, id, index);
+    } else {
+      // The files are on the disk of the replica that ran the job.
+      if (Peer() == nullptr) return ServedElsewhere(r, "download its results there");
+      AIRLOCK_ASSIGN_OR_RETURN(file.path, FetchJobResult(r, index));
+      file.temporary = true;
+    }
+    const Status audited = AuditEvent({{"event", "job.result_downloaded"},
+                                       {"request_id", id},
+                                       {"index", index},
+                                       {"rows", result.value("rows", 0)},
+                                       {"principal", PrincipalRef(caller)}});
+    if (!audited.ok()) {
+      if (file.temporary) RemoveForwardedFile(file.path);
+      return audited;
+    }
+    return file;
+  }
+
+  // The owner's side of a forwarded download: the file, unaudited (the
+  // replica the requester called audits it).
+  Result<std::string> PeerJobResultPath(const std::string& id, size_t index) {
+    AIRLOCK_ASSIGN_OR_RETURN(std::optional<RequestRecord> loaded, d_.store->Load(id));
+    if (!loaded) return Status::NotFound("request " + id + " not found");
+    if (!OwnedHere(*loaded)) return Status::NotFound("request " + id + " ran elsewhere");
+    AIRLOCK_RETURN_IF_ERROR(FinishedJobResult(*loaded, index).status());
+    return JobResultPath(d_.config->results_dir, id, index);
+  }
+
+  // Result `index` of a finished job, or why it cannot be downloaded.
+  static Result<json> FinishedJobResult(const RequestRecord& r, size_t index) {
     const json job = r.enclave.value("job", json::object());
-    const std::string state = job.value("state", "");
-    if (state == "expired") {
-      return Status::FailedPrecondition("the job results of request " + id +
+    if (job.value("state", "") == "expired") {
+      return Status::FailedPrecondition("the job results of request " + r.id +
                                         " have expired and were deleted");
     }
     if (!KeepsJobResults(r)) {
-      return Status::Conflict("request " + id + " has no finished job (it is " +
+      return Status::Conflict("request " + r.id + " has no finished job (it is " +
                               std::string(RequestStateName(r.state)) + ")");
     }
     const json results = job.value("results", json::array());
@@ -861,12 +899,30 @@ class RequestManager::Impl {
       return Status::Conflict("job result " + std::to_string(index) +
                               " failed: " + results[index].value("error", "unknown error"));
     }
-    AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "job.result_downloaded"},
-                                        {"request_id", id},
-                                        {"index", index},
-                                        {"rows", results[index].value("rows", 0)},
-                                        {"principal", PrincipalRef(caller)}}));
-    return JobResultPath(d_.config->results_dir, id, index);
+    return results[index];
+  }
+
+  // Copies result `index` from the replica that ran the job into a
+  // temporary file here (removed once the answer has opened it).
+  Result<std::string> FetchJobResult(const RequestRecord& r, size_t index) {
+    AIRLOCK_ASSIGN_OR_RETURN(const std::string owner_url, LiveReplicaUrl(OwnerOf(r)));
+    const std::filesystem::path dir = std::filesystem::path(d_.config->results_dir) / ".forwarded";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec || ::chmod(dir.c_str(), 0700) != 0) {
+      return Status::Unavailable("cannot prepare the forwarded results directory");
+    }
+    const std::string path =
+        (dir / (r.id + "-" + std::to_string(index) + "-" + RandomHex(8) + ".ndjson")).string();
+    AIRLOCK_RETURN_IF_ERROR(Peer()->Download(
+        owner_url, "/v1/peer/requests/" + r.id + "/results/" + std::to_string(index), path,
+        static_cast<uint64_t>(d_.config->limits.max_job_result_bytes), kPeerDownloadTimeout));
+    return path;
+  }
+
+  static void RemoveForwardedFile(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
   }
 
   // Deletes a finished job's results once their retention ended.
@@ -1087,7 +1143,7 @@ class RequestManager::Impl {
     return Status::Ok();
   }
 
-  Status ServedElsewhere(const RequestRecord& r) {
+  Status ServedElsewhere(const RequestRecord& r, std::string_view what) {
     const std::string owner = OwnerOf(r);
     std::string where = "replica " + owner;
     if (auto replicas = d_.store->ListReplicas(); replicas.ok()) {
@@ -1097,8 +1153,8 @@ class RequestManager::Impl {
         }
       }
     }
-    return Status::Conflict("request " + r.id + " is served by " + where +
-                            ": collect its credential there");
+    return Status::Conflict("request " + r.id + " is served by " + where + ": " +
+                            std::string(what));
   }
 
   void AbandonAll() {
@@ -1327,9 +1383,12 @@ Result<json> RequestManager::PeerCredentials(const std::string& id, const std::s
 Result<json> RequestManager::JobResults(const Principal& p, const std::string& id) {
   return impl_->JobResults(p, id);
 }
-Result<std::string> RequestManager::JobResultFile(const Principal& p, const std::string& id,
-                                                  size_t index) {
-  return impl_->JobResultFile(p, id, index);
+Result<JobResultFile> RequestManager::JobResultFileOf(const Principal& p, const std::string& id,
+                                                      size_t index) {
+  return impl_->JobResultFileOf(p, id, index);
+}
+Result<std::string> RequestManager::PeerJobResultPath(const std::string& id, size_t index) {
+  return impl_->PeerJobResultPath(id, index);
 }
 Result<json> RequestManager::AuditTrail(const Principal& p, const std::string& id, size_t limit) {
   return impl_->AuditTrail(p, id, limit);

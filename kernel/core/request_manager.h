@@ -50,6 +50,13 @@ struct RequestListQuery {
   std::string page_token;
 };
 
+// A job result to send: a file of the kernel's, or a temporary copy
+// fetched from the replica that ran the job (removed once sent).
+struct JobResultFile {
+  std::string path;
+  bool temporary = false;
+};
+
 class RequestManager {
  public:
   struct Dependencies {
@@ -122,6 +129,9 @@ class RequestManager {
   // requester), collected through replica `via`.
   Result<nlohmann::json> PeerCredentials(const std::string& id, const std::string& subject,
                                          const std::string& via);
+  // The file of job result `index` of request `id`, whose job ran here, for
+  // the replica a requester downloads it through (which audits it).
+  Result<std::string> PeerJobResultPath(const std::string& id, size_t index);
   // One pass of what Start() runs every scan interval when replicated
   // (exposed for tests): tears down local enclaves of requests that ended
   // or moved elsewhere, runs overdue deadlines, and fences and takes over
@@ -148,7 +158,10 @@ class RequestManager {
   Result<nlohmann::json> JobResults(const Principal& caller, const std::string& id);
   // The file holding result `index` (NDJSON, job_results.h), audited as a
   // download. FailedPrecondition once expired; Conflict while not finished.
-  Result<std::string> JobResultFile(const Principal& caller, const std::string& id, size_t index);
+  // A job that ran on another replica is fetched from it over the peer link
+  // into a temporary file.
+  Result<JobResultFile> JobResultFileOf(const Principal& caller, const std::string& id,
+                                        size_t index);
   // Audit records of one request, for its requester, reviewers and admins.
   Result<nlohmann::json> AuditTrail(const Principal& caller, const std::string& id, size_t limit);
 

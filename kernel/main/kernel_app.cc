@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kernel/agent/agent_registry.h"
+#include "kernel/agent/postgres_enrollment_book.h"
 #include "kernel/api/http_server.h"
 #include "kernel/api/identity_chain.h"
 #include "kernel/api/v1_api.h"
@@ -373,7 +374,17 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   json plugins = std::move(set.manifests);
 
   if (cfg.agents.enabled) {
-    auto agents = agent::AgentRegistry::Start(cfg.agents, p.audit);
+    // Replicas keep one enrollment book in their database: an agent enrolls
+    // once and links with any of them.
+    std::unique_ptr<agent::EnrollmentBook> book;
+    if (cfg.state.backend == StateBackend::kPostgres) {
+      AIRLOCK_ASSIGN_OR_RETURN(PostgresConnection shared, ConfiguredPostgresConnection(cfg));
+      agent::PostgresBookOptions options;
+      options.tls = shared.tls;
+      options.connect_timeout_seconds = shared.connect_timeout_seconds;
+      AIRLOCK_ASSIGN_OR_RETURN(book, agent::OpenPostgresEnrollmentBook(shared.dsn, options));
+    }
+    auto agents = agent::AgentRegistry::Start(cfg.agents, p.audit, std::move(book));
     if (!agents.ok()) return agents.status().WithContext("starting the agent listener");
     p.agents = std::move(agents).value();
   }

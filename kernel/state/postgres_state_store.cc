@@ -164,6 +164,22 @@ CREATE TABLE audit_checkpoints (
   replica text NOT NULL DEFAULT ''
 );
 )sql"},
+    // Agents enroll once and link with any replica: the enrollment book
+    // (kernel/agent/enrollment_book.h) and the agent CA every replica must
+    // share, pinned by its certificate's fingerprint.
+    {6, "agent_enrollments and agent_ca: agents enrolled once for every replica", R"sql(
+CREATE TABLE agent_enrollments (
+  agent text COLLATE "C" PRIMARY KEY,
+  token_sha256 text NOT NULL,
+  serial text NOT NULL,
+  previous_serial text NOT NULL DEFAULT '',
+  enrolled_at_us bigint NOT NULL
+);
+CREATE TABLE agent_ca (
+  id integer PRIMARY KEY CHECK (id = 1),
+  fingerprint text NOT NULL
+);
+)sql"},
 };
 
 constexpr const char* kSchemaVersionTable =

@@ -115,6 +115,47 @@ TEST(AgentsConfig, OneRequestRunsOnOneHost) {
   EXPECT_FALSE(AgentForDatasets(*parsed, {"east_a", "west"}).ok());
 }
 
+// Replicas: the agent takes every replica's listener and dials them in turn.
+TEST(AgentFileConfig, TakesAListOfKernelAddresses) {
+  test::TempDir dir("airlock-agent-config-");
+  const std::string path = dir.path() + "/agent.json";
+  const auto load = [&](const std::string& kernel) {
+    std::ofstream(path, std::ios::trunc)
+        << R"({"name": "dc-east", "kernel": )" << kernel
+        << R"(, "state_dir": "s", "isolator": {"plugin": "i.so"}})";
+    return agent::LoadAgentConfig(path);
+  };
+  auto parsed = load(
+      R"({"addresses": ["k1.example:7443", "10.0.0.2:8443", "[fd00::3]:9443"], "ca_file": "ca"})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->kernels.size(), 3u);
+  EXPECT_EQ(parsed->kernels[0].host, "k1.example");
+  EXPECT_EQ(parsed->kernels[0].server_name, "k1.example");
+  EXPECT_EQ(parsed->kernels[1].port, 8443);
+  EXPECT_EQ(parsed->kernels[2].host, "fd00::3");
+  EXPECT_EQ(parsed->kernels[2].ToString(), "[fd00::3]:9443");
+  // One certificate name for every replica, when they share it.
+  parsed = load(R"({"addresses": ["10.0.0.1:7443", "10.0.0.2:7443"], "server_name": "kernel",
+                   "ca_file": "ca"})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->kernels[1].server_name, "kernel");
+
+  for (const char* bad :
+       {R"({"addresses": [], "ca_file": "ca"})", R"({"addresses": "k:1", "ca_file": "ca"})",
+        R"({"addresses": ["k"], "ca_file": "ca"})", R"({"addresses": ["k:0"], "ca_file": "ca"})",
+        R"({"addresses": ["k:65536"], "ca_file": "ca"})",
+        R"({"addresses": ["fd00::3:9443"], "ca_file": "ca"})",
+        R"({"addresses": [":7443"], "ca_file": "ca"})", R"({"addresses": [7443], "ca_file": "ca"})",
+        R"({"addresses": ["k:1"], "address": "k", "ca_file": "ca"})"}) {
+    auto refused = load(bad);
+    EXPECT_FALSE(refused.ok()) << bad;
+    if (!refused.ok()) {
+      EXPECT_NE(refused.status().message().find("kernel."), std::string::npos)
+          << refused.status().message();
+    }
+  }
+}
+
 TEST(AgentFileConfig, ParsesAndResolvesRelativePaths) {
   test::TempDir dir("airlock-agent-config-");
   const std::string path = dir.path() + "/agent.json";
@@ -124,8 +165,10 @@ TEST(AgentFileConfig, ParsesAndResolvesRelativePaths) {
     "isolator": {"plugin": "/plugins/iso.so", "config": {"state_dir": "x"}}})";
   auto parsed = agent::LoadAgentConfig(path);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
-  EXPECT_EQ(parsed->kernel_server_name, "kernel.example");
-  EXPECT_EQ(parsed->kernel_port, 9443);
+  ASSERT_EQ(parsed->kernels.size(), 1u);
+  EXPECT_EQ(parsed->kernels[0].host, "kernel.example");
+  EXPECT_EQ(parsed->kernels[0].server_name, "kernel.example");
+  EXPECT_EQ(parsed->kernels[0].port, 9443);
   EXPECT_EQ(parsed->ca_file, dir.path() + "/ca.crt");
   EXPECT_EQ(parsed->state_dir, dir.path() + "/state");
   EXPECT_EQ(parsed->enrollment_token_file, dir.path() + "/token");

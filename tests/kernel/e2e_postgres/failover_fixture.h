@@ -116,12 +116,13 @@ class FailoverTest : public ::testing::Test {
     return id;
   }
 
-  // Runs a query through the grant's tunnel; its HTTP status.
-  unsigned Query(const json& grant, const TestPki& pki) {
+  // Runs the sum of the orders' amounts (of `table`) through the grant's
+  // tunnel, checking the sum when answered; its HTTP status.
+  unsigned Query(const json& grant, const TestPki& pki, const std::string& table = "orders") {
     const TunnelTarget target = ParseTunnelUrl(grant.value("url", ""));
     HttpClient tunnel(target.host, target.port, ClientTls{pki.ca.cert_file, "", ""});
     auto rows = tunnel.Post(target.prefix + "/query",
-                            json{{"sql", "SELECT SUM(amount) FROM orders"}}.dump(),
+                            json{{"sql", "SELECT SUM(amount) FROM " + table}}.dump(),
                             {{"Authorization", "Bearer " + grant.value("credential", "")},
                              {"Content-Type", "application/json"}});
     if (rows.status == 200) EXPECT_DOUBLE_EQ(rows.json()["rows"][0][0].get<double>(), 127.75);

@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <string>
@@ -145,6 +146,60 @@ TEST_F(PeerLinkTest, PeerRoutesRefuseCallersWithoutThePeerSecret) {
                        {"Content-Type", "application/json"}})
                 .status,
             404u);
+}
+
+// A job runs on A (its results on A's disk); its requester downloads the
+// result through B, which fetches it from A, audits the download once, and
+// keeps no copy. A result that failed is refused through B as through A.
+TEST_F(PeerLinkTest, AJobsResultsDownloadThroughAnyReplica) {
+  HttpClient on_a("127.0.0.1", a().port());
+  HttpClient on_b("127.0.0.1", b().port());
+  const json ask = {{"datasets", {"orders"}},
+                    {"purpose", "report"},
+                    {"mode", "job"},
+                    {"queries", {"SELECT SUM(amount) FROM orders", "SELECT nope FROM orders"}}};
+  auto created = on_a.Post("/v1/requests", ask.dump(), PgAuth(kPgAlice));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string id = created.json().value("id", "");
+  ASSERT_EQ(on_a.Post("/v1/requests/" + id + "/approve", "{}", PgAuth(kPgBob)).status, 200u);
+  json view;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    view = Get(b(), id);
+    if (view.value("state", "") == "closed" || view.value("state", "") == "failed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(view.value("state", ""), "closed") << view.dump();
+  EXPECT_EQ(view["enclave"].value("owner", ""), ReplicaId(a()));
+
+  auto from_a = on_a.Get("/v1/requests/" + id + "/results/0", PgAuth(kPgAlice));
+  auto from_b = on_b.Get("/v1/requests/" + id + "/results/0", PgAuth(kPgAlice));
+  ASSERT_EQ(from_a.status, 200u) << from_a.body;
+  ASSERT_EQ(from_b.status, 200u) << from_b.body;
+  EXPECT_EQ(from_b.body, from_a.body);
+  EXPECT_NE(from_b.body.find("127.75"), std::string::npos) << from_b.body;
+  EXPECT_EQ(from_b.header("Content-Type"), "application/x-ndjson");
+
+  // Only the requester, and the failed query has no result, on B as on A.
+  EXPECT_EQ(on_b.Get("/v1/requests/" + id + "/results/0", PgAuth(kPgBob)).status, 403u);
+  EXPECT_EQ(on_b.Get("/v1/requests/" + id + "/results/1", PgAuth(kPgAlice)).status, 409u);
+  EXPECT_EQ(on_b.Get("/v1/requests/" + id + "/results/9", PgAuth(kPgAlice)).status, 404u);
+
+  int downloads = 0;
+  for (const json& e : AuditOf(id)) {
+    if (e.value("event", "") == "job.result_downloaded") ++downloads;
+  }
+  EXPECT_EQ(downloads, 2);  // one through A, one through B
+  // B sent the copy it fetched and kept nothing.
+  const std::filesystem::path copies = dirs_[1]->path() + "/state/results/.forwarded";
+  if (std::filesystem::exists(copies)) {
+    EXPECT_TRUE(std::filesystem::is_empty(copies));
+  }
+  EXPECT_FALSE(std::filesystem::exists(dirs_[1]->path() + "/state/results/" + id));
+
+  // Once A is gone, B says so rather than answering something else.
+  a().Kill();
+  EXPECT_EQ(on_b.Get("/v1/requests/" + id + "/results/0", PgAuth(kPgAlice)).status, 503u);
 }
 
 }  // namespace

@@ -62,10 +62,10 @@ TEST(PostgresStateE2E, ARequestLivesItsWholeLifeInPostgres) {
   EXPECT_NE(kernel.log().find("airlockd state migrate"), std::string::npos) << kernel.log();
 
   ASSERT_EQ(RunAirlockd({"state", "migrate", "--config", kernel.config_path()}, &out), 0) << out;
-  EXPECT_NE(out.find("migrated from version 0 to 5"), std::string::npos) << out;
+  EXPECT_NE(out.find("migrated from version 0 to 6"), std::string::npos) << out;
   EXPECT_EQ(out.find(kPassword), std::string::npos) << out;
   ASSERT_EQ(RunAirlockd({"state", "migrate", "--config", kernel.config_path()}, &out), 0) << out;
-  EXPECT_NE(out.find("already at version 5"), std::string::npos) << out;
+  EXPECT_NE(out.find("already at version 6"), std::string::npos) << out;
 
   ASSERT_TRUE(kernel.Start()) << kernel.log();
   HttpClient client("127.0.0.1", kernel.port());
@@ -194,7 +194,21 @@ TEST(PostgresStateE2E, ReplicasSeeEachOtherAndHealthFollowsTheDatabase) {
 
   HttpClient client("127.0.0.1", a.port());
   EXPECT_EQ(client.Get("/v1/cluster", Auth(kAlice)).status, 403u);
+  // A replica records the URL it serves at with its first heartbeat after
+  // its server listens: within one interval of starting.
+  const auto published = [&](const json& replicas) {
+    for (const json& replica : replicas) {
+      if (replica.value("api_url", "").empty()) return false;
+    }
+    return replicas.size() == 2;
+  };
   auto cluster = client.Get("/v1/cluster", Auth(kBob));
+  const auto publish_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (cluster.status == 200 && !published(cluster.json()["replicas"]) &&
+         std::chrono::steady_clock::now() < publish_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    cluster = client.Get("/v1/cluster", Auth(kBob));
+  }
   ASSERT_EQ(cluster.status, 200u) << cluster.body;
   const json view = cluster.json();
   EXPECT_EQ(view.value("heartbeat_interval_ms", 0), 200);

@@ -663,6 +663,15 @@ json AgentRegistry::AgentStatus(const std::string& agent) const {
   return impl_->SlotJson(it->second);
 }
 
+std::map<std::string, int64_t> AgentRegistry::LinkedAgents() const {
+  std::map<std::string, int64_t> linked;
+  std::lock_guard lock(impl_->mu);
+  for (const auto& [name, slot] : impl_->slots) {
+    if (slot.link && slot.hello_seen) linked[name] = slot.connected_at_us;
+  }
+  return linked;
+}
+
 Result<std::unique_ptr<RemoteEnclave>> AgentRegistry::Provision(const std::string& agent,
                                                                 const std::string& request_id,
                                                                 const json& isolator_spec) {

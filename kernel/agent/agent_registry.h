@@ -65,6 +65,7 @@ class AgentRegistry : public RemoteEnclaveHost {
                                                    const std::string& request_id,
                                                    const nlohmann::json& isolator_spec) override;
   nlohmann::json AgentStatus(const std::string& agent) const override;
+  std::map<std::string, int64_t> LinkedAgents() const override;
 
   struct Impl;
 

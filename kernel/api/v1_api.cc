@@ -148,6 +148,7 @@ const std::vector<V1Api::RouteEntry>& V1Api::Table() {
       {{"GET", "/v1/peer/requests/{id}/tables", A::kPeer}, &V1Api::PeerTables},
       {{"POST", "/v1/peer/requests/{id}/credentials", A::kPeer}, &V1Api::PeerCredentials},
       {{"POST", "/v1/peer/requests/{id}/end", A::kPeer}, &V1Api::PeerEnd},
+      {{"POST", "/v1/peer/requests/{id}/launch", A::kPeer}, &V1Api::PeerLaunch},
       {{"GET", "/v1/peer/requests/{id}/results/{index}", A::kPeer}, &V1Api::PeerJobResult},
   };
   return kTable;

@@ -123,6 +123,7 @@ class V1Api {
   HttpResponse PeerTables(const Call& call) const;
   HttpResponse PeerCredentials(const Call& call) const;
   HttpResponse PeerEnd(const Call& call) const;
+  HttpResponse PeerLaunch(const Call& call) const;
   HttpResponse PeerJobResult(const Call& call) const;
 
   Dependencies d_;

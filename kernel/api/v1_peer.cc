@@ -127,6 +127,13 @@ HttpResponse V1Api::PeerEnd(const Call& call) const {
   return HttpResponse::Json(200, {{"request_id", call.id()}, {"ended", true}});
 }
 
+HttpResponse V1Api::PeerLaunch(const Call& call) const {
+  if (auto body = PeerBody(call.request); !body.ok()) return ErrorResponse(body.status());
+  const Status launched = d_.requests->PeerLaunch(call.id());
+  if (!launched.ok()) return ErrorResponse(launched);
+  return HttpResponse::Json(200, {{"request_id", call.id()}, {"launched", true}});
+}
+
 HttpResponse V1Api::PeerJobResult(const Call& call) const {
   const std::optional<size_t> index = JobResultIndex(call.params.Get("index"));
   if (!index) return ErrorResponse(Status::NotFound("no such job result"));

@@ -4,6 +4,8 @@
 // bridges to the agent, so queries, tunnels and audit do not change.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -39,6 +41,9 @@ class RemoteEnclaveHost {
                                                            const nlohmann::json& isolator_spec) = 0;
   // {"name","status":"online|offline|never_connected","reason"?,"last_seen_us"?,...}
   virtual nlohmann::json AgentStatus(const std::string& agent) const = 0;
+  // The agents linked with this kernel now (online), each with when its
+  // current link came up (its own clock): a new link has a new time.
+  virtual std::map<std::string, int64_t> LinkedAgents() const = 0;
 };
 
 }  // namespace airlock

@@ -269,7 +269,21 @@ class RequestManager::Impl {
                        airlock_type_close_reason cause = AIRLOCK_CLOSE_REVOKED) {
     switch (record.state) {
       case RequestState::kApproved:
-        supervisor_->Launch(record);
+        if (!OwnedHere(record)) {
+          AskOwnerToLaunch(record);  // handed over to the replica its agent links with
+        } else if (auto holder = AgentLinkedElsewhere(record)
+                                     ? AgentHolderElsewhere(record, AgentHolders())
+                                     : std::nullopt) {
+          RequestRecord handed = record;
+          bool raced = false;
+          const Status moved = HandOverLocked(handed, *holder, &raced);
+          if (!moved.ok()) {
+            spdlog::warn("request {}: not handed over to replica {} now ({}); the next scan does",
+                         record.id, holder->replica, moved.message());
+          }
+        } else {
+          supervisor_->Launch(record);
+        }
         break;
       case RequestState::kPendingApproval:
       case RequestState::kReady:
@@ -1063,6 +1077,204 @@ class RequestManager::Impl {
     if (!replicas.ok()) return;
     SyncForwarded(*active, *replicas);
     TakeOverLapsedReplicas(*active, *replicas);
+    PublishAgentLinks();
+    const AgentHolderMap holders = AgentHolders(&*replicas);
+    HandOverToAgentHolders(*active, holders);
+    LaunchStranded(*active, local, holders);
+  }
+
+  // --- agents across replicas -------------------------------------------------
+  //
+  // An agent links with one replica at a time, and only that replica can
+  // provision on it: a request for an agent's datasets is served by the
+  // replica its agent links with. Each replica says in the shared state
+  // which agents link with it (agent_links); the owner of such a request
+  // hands it to the agent's replica when that is another live one, as a
+  // takeover does (approved again under the new owner, audited, the same
+  // scope and credential), and tells it to launch; that replica's scan
+  // launches it too, should the word not arrive.
+
+  // Which live replica each agent links with, as far as this one knows.
+  struct AgentHolderMap {
+    std::map<std::string, std::string> replica_by_agent;  // only live other replicas
+    std::map<std::string, int64_t> linked_here;
+  };
+  struct AgentHolder {
+    std::string agent;
+    std::string replica;
+  };
+
+  // Reads the links and (unless given) the replicas from the store; empty
+  // when this kernel has no agents or is not replicated.
+  AgentHolderMap AgentHolders(const std::vector<ReplicaStatus>* known = nullptr) {
+    AgentHolderMap map;
+    if (!Replicated() || d_.remote == nullptr || !d_.config->agents.enabled) return map;
+    map.linked_here = d_.remote->LinkedAgents();
+    auto links = d_.store->ListAgentLinks();
+    if (!links.ok() || links->empty()) return map;
+    std::vector<ReplicaStatus> loaded;
+    if (known == nullptr) {
+      auto replicas = d_.store->ListReplicas();
+      if (!replicas.ok()) return map;
+      loaded = std::move(*replicas);
+      known = &loaded;
+    }
+    std::set<std::string> live;
+    for (const ReplicaStatus& replica : *known) {
+      if (replica.replica_id != Self() &&
+          replica.now_us - replica.last_heartbeat_us < d_.replication->lease_ttl_us) {
+        live.insert(replica.replica_id);
+      }
+    }
+    for (const AgentLink& link : *links) {
+      if (live.count(link.replica_id)) map.replica_by_agent[link.agent] = link.replica_id;
+    }
+    return map;
+  }
+
+  // Whether `r`'s enclave runs on an agent that does not link with this
+  // replica (which then looks for the one it links with).
+  bool AgentLinkedElsewhere(const RequestRecord& r) const {
+    if (!Replicated() || d_.remote == nullptr || !d_.config->agents.enabled) return false;
+    auto agent =
+        AgentForDatasets(*d_.config, r.request.value("datasets", std::vector<std::string>{}));
+    return agent.ok() && !agent->empty() && d_.remote->LinkedAgents().count(*agent) == 0;
+  }
+
+  // The live replica that should serve `r` instead of this one: the one its
+  // agent links with, while the agent does not link with this one.
+  std::optional<AgentHolder> AgentHolderElsewhere(const RequestRecord& r,
+                                                  const AgentHolderMap& holders) const {
+    if (holders.replica_by_agent.empty()) return std::nullopt;
+    auto agent =
+        AgentForDatasets(*d_.config, r.request.value("datasets", std::vector<std::string>{}));
+    if (!agent.ok() || agent->empty() || holders.linked_here.count(*agent)) return std::nullopt;
+    auto it = holders.replica_by_agent.find(*agent);
+    if (it == holders.replica_by_agent.end()) return std::nullopt;
+    return AgentHolder{*agent, it->second};
+  }
+
+  // Tells the shared state which agents link with this replica now.
+  void PublishAgentLinks() {
+    if (d_.remote == nullptr || !d_.config->agents.enabled) return;
+    const std::map<std::string, int64_t> linked = d_.remote->LinkedAgents();
+    std::vector<std::string> held, claimed;
+    for (const auto& [agent, since] : linked) {
+      held.push_back(agent);
+      auto was = published_links_.find(agent);
+      if (was == published_links_.end() || was->second != since) claimed.push_back(agent);
+    }
+    const Status recorded = d_.store->RecordAgentLinks(Self(), held, claimed);
+    if (!recorded.ok()) {
+      spdlog::warn("replica scan: agent links not recorded: {}", recorded.message());
+      return;
+    }
+    published_links_ = linked;
+  }
+
+  void HandOverToAgentHolders(const std::vector<RequestRecord>& active,
+                              const AgentHolderMap& holders) {
+    for (const RequestRecord& r : active) {
+      if (!OwnedHere(r) || !MovesWithItsAgent(r.state)) continue;
+      if (!AgentHolderElsewhere(r, holders)) continue;
+      const Status handed = RetryingRaces([&](bool* raced) -> Status {
+        std::lock_guard lock(StripeFor(r.id));
+        AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(r.id));
+        if (!loaded || !OwnedHere(*loaded) || !MovesWithItsAgent(loaded->state)) {
+          return Status::Ok();  // moved on meanwhile
+        }
+        auto holder = AgentHolderElsewhere(*loaded, holders);
+        if (!holder) return Status::Ok();
+        return HandOverLocked(*loaded, *holder, raced);
+      });
+      if (!handed.ok()) spdlog::warn("request {}: hand-over failed: {}", r.id, handed.message());
+    }
+  }
+
+  static bool MovesWithItsAgent(RequestState state) {
+    return state == RequestState::kApproved || state == RequestState::kProvisioning ||
+           state == RequestState::kIngesting || state == RequestState::kReady;
+  }
+
+  // Hands `r` (owned here, caller holds its stripe) to the replica its
+  // agent links with: an approved request changes owner; one whose enclave
+  // was being built or served here is approved again under the new owner,
+  // which provisions it afresh (same scope, same credential). This
+  // replica's enclave for it goes.
+  Status HandOverLocked(RequestRecord& r, const AgentHolder& to, bool* raced) {
+    const json moved = {{"from_replica", Self()}, {"to_replica", to.replica}, {"agent", to.agent}};
+    const RequestState was = r.state;
+    r.enclave["owner"] = to.replica;
+    if (was == RequestState::kApproved) {
+      json event = {{"event", "request.handed_over"}, {"state", RequestStateName(was)}};
+      event.update(moved);
+      AIRLOCK_RETURN_IF_ERROR(SaveInPlace(r, std::move(event), raced));
+    } else {
+      AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kApproved,
+                                   "agent '" + to.agent + "' links with replica " + to.replica +
+                                       "; provisioning the enclave again there",
+                                   moved, nullptr, raced));
+    }
+    spdlog::info("request {}: handed over to replica {}, which agent '{}' links with", r.id,
+                 to.replica, to.agent);
+    supervisor_->Teardown(r.id, "served by replica " + to.replica + " now", AIRLOCK_CLOSE_FAILED);
+    AskOwnerToLaunch(r);
+    return Status::Ok();
+  }
+
+  // Word to the new owner of approved request `r` to launch it now; without
+  // it (no peer link, or no answer) its scan launches it within an interval.
+  void AskOwnerToLaunch(const RequestRecord& r) {
+    if (Peer() == nullptr) return;
+    auto url = LiveReplicaUrl(OwnerOf(r));
+    Status told = url.status();
+    if (url.ok()) {
+      auto answer = Peer()->Call(*url, "POST", "/v1/peer/requests/" + r.id + "/launch", "{}",
+                                 kPeerNoticeTimeout);
+      told = !answer.ok()            ? answer.status()
+             : answer->status == 200 ? Status::Ok()
+                                     : StatusFromPeerAnswer(*answer, "replica " + OwnerOf(r));
+    }
+    if (!told.ok()) {
+      spdlog::warn("request {}: replica {} launches it at its next scan: {}", r.id, OwnerOf(r),
+                   told.message());
+    }
+  }
+
+  // Approved requests this replica owns but runs no enclave for (handed
+  // over or taken over while the word to launch was lost).
+  // Those the scan just handed over are not among them (`active` was read
+  // before).
+  void LaunchStranded(const std::vector<RequestRecord>& active,
+                      const std::vector<std::string>& local, const AgentHolderMap& holders) {
+    const std::set<std::string> running(local.begin(), local.end());
+    for (const RequestRecord& r : active) {
+      if (r.state == RequestState::kApproved && OwnedHere(r) && !running.count(r.id) &&
+          r.deadline_us > d_.now_us() && !AgentHolderElsewhere(r, holders)) {
+        LaunchHere(r);
+      }
+    }
+  }
+
+  // The peer link's word that request `id` was handed to this replica.
+  Status PeerLaunch(const std::string& id) {
+    AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(id));
+    if (!loaded) return Status::NotFound("no such request");
+    if (!OwnedHere(*loaded)) return ServedElsewhere(*loaded, "launch it there");
+    if (loaded->state != RequestState::kApproved) {
+      return Status::Conflict("request " + id + " is " +
+                              std::string(RequestStateName(loaded->state)) + ", not approved");
+    }
+    LaunchHere(*loaded);
+    return Status::Ok();
+  }
+
+  // Launches approved request `r`, handed to this replica, here. Its
+  // tunnel forwarded the request's queries to the previous owner until
+  // now: that endpoint goes first, as in a takeover.
+  void LaunchHere(const RequestRecord& r) {
+    if (Peer() != nullptr) d_.replication->forwarded->Close(r.id, AIRLOCK_CLOSE_FAILED);
+    supervisor_->Launch(r);
   }
 
   void TakeOverLapsedReplicas(const std::vector<RequestRecord>& active,
@@ -1308,6 +1520,8 @@ class RequestManager::Impl {
   Dependencies d_;
   std::array<std::mutex, 4096> stripes_;
   std::unique_ptr<EnclaveSupervisor> supervisor_;
+  // The agent links this replica last recorded (reconciler thread only).
+  std::map<std::string, int64_t> published_links_;
   // Rendered GET /v1/requests/{id} answers of recently read requests.
   RequestViewCache views_{kViewCacheEntries};
 
@@ -1372,6 +1586,10 @@ Status RequestManager::PeerQuery(const std::string& id, std::string_view sql,
 }
 Status RequestManager::PeerEnd(const std::string& id, airlock_type_close_reason cause) {
   return impl_->PeerEnd(id, cause);
+}
+
+Status RequestManager::PeerLaunch(const std::string& id) {
+  return impl_->PeerLaunch(id);
 }
 Result<json> RequestManager::PeerTables(const std::string& id) {
   return impl_->PeerTables(id);

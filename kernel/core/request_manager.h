@@ -125,6 +125,10 @@ class RequestManager {
   // tunnel's users told `cause`. Conflict unless the shared state says it
   // ended.
   Status PeerEnd(const std::string& id, airlock_type_close_reason cause);
+  // Request `id` was handed to this replica (its agent links here): its
+  // enclave is launched now. Conflict unless the shared state says it is
+  // approved and served here.
+  Status PeerLaunch(const std::string& id);
   // The tunnel grant of request `id`, for `subject` (who must be its
   // requester), collected through replica `via`.
   Result<nlohmann::json> PeerCredentials(const std::string& id, const std::string& subject,
@@ -134,8 +138,10 @@ class RequestManager {
   Result<std::string> PeerJobResultPath(const std::string& id, size_t index);
   // One pass of what Start() runs every scan interval when replicated
   // (exposed for tests): tears down local enclaves of requests that ended
-  // or moved elsewhere, runs overdue deadlines, and fences and takes over
-  // replicas whose lease lapsed.
+  // or moved elsewhere, runs overdue deadlines, fences and takes over
+  // replicas whose lease lapsed, records which agents link here, hands
+  // requests for other replicas' agents to them, and launches approved
+  // requests handed here.
   void ReconcileReplicas();
 
   Result<nlohmann::json> Create(const Principal& requester, const nlohmann::json& body);

@@ -180,6 +180,15 @@ CREATE TABLE agent_ca (
   fingerprint text NOT NULL
 );
 )sql"},
+    // Which replica holds each agent's link: a request for that agent's
+    // datasets is served there.
+    {7, "agent_links: the replica each agent is linked with", R"sql(
+CREATE TABLE agent_links (
+  agent text COLLATE "C" PRIMARY KEY,
+  replica_id text NOT NULL,
+  linked_at_us bigint NOT NULL
+);
+)sql"},
 };
 
 constexpr const char* kSchemaVersionTable =
@@ -198,6 +207,8 @@ constexpr const char* kHeartbeatStatement = "airlock_heartbeat";
 constexpr const char* kFenceStatement = "airlock_fence_replica";
 constexpr const char* kReleaseLeaseStatement = "airlock_release_lease";
 constexpr const char* kReplicasStatement = "airlock_replicas";
+constexpr const char* kRecordAgentLinksStatement = "airlock_record_agent_links";
+constexpr const char* kAgentLinksStatement = "airlock_agent_links";
 // Microseconds since the epoch by the database's clock (not the
 // transaction's start: a heartbeat says "now").
 constexpr const char* kDatabaseNowUs = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
@@ -256,6 +267,24 @@ void PrepareStatements(pqxx::connection& conn) {
                std::string("SELECT replica_id, version, api_url, started_at_us, "
                            "last_heartbeat_us, ") +
                    kDatabaseNowUs + ", lease_epoch FROM replicas ORDER BY replica_id");
+  // $1 the replica, $2 the agents it holds, $3 those it claims (JSON
+  // arrays of names). One statement: its parts see one snapshot, and touch
+  // disjoint agents (dropped ones are not held; claimed and the rest of the
+  // held ones do not overlap).
+  conn.prepare(kRecordAgentLinksStatement,
+               std::string("WITH dropped AS (DELETE FROM agent_links WHERE replica_id = $1 AND "
+                           "agent NOT IN (SELECT jsonb_array_elements_text($2::jsonb))), "
+                           "claimed AS (INSERT INTO agent_links (agent, replica_id, linked_at_us) "
+                           "SELECT a, $1, ") +
+                   kDatabaseNowUs +
+                   " FROM jsonb_array_elements_text($3::jsonb) a ON CONFLICT (agent) DO UPDATE "
+                   "SET replica_id = excluded.replica_id, linked_at_us = excluded.linked_at_us) "
+                   "INSERT INTO agent_links (agent, replica_id, linked_at_us) SELECT a, $1, " +
+                   kDatabaseNowUs +
+                   " FROM jsonb_array_elements_text($2::jsonb) a WHERE a NOT IN (SELECT "
+                   "jsonb_array_elements_text($3::jsonb)) ON CONFLICT (agent) DO NOTHING");
+  conn.prepare(kAgentLinksStatement,
+               "SELECT agent, replica_id, linked_at_us FROM agent_links ORDER BY agent");
 }
 
 std::string_view FieldText(const pqxx::field& field) {
@@ -340,6 +369,9 @@ class PostgresStateStoreImpl final : public PostgresStateStore {
                             int64_t stale_after_us) override;
   Status ReleaseLease(std::string_view replica_id, int64_t lease_epoch) override;
   Result<std::vector<ReplicaStatus>> ListReplicas() override;
+  Status RecordAgentLinks(std::string_view replica_id, const std::vector<std::string>& held,
+                          const std::vector<std::string>& claimed) override;
+  Result<std::vector<AgentLink>> ListAgentLinks() override;
 
   uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
   uint64_t save_count() const override { return save_count_.load(std::memory_order_relaxed); }
@@ -748,6 +780,29 @@ Result<std::vector<ReplicaStatus>> PostgresStateStoreImpl::ListReplicas() {
                       }
                       return out;
                     });
+}
+
+Status PostgresStateStoreImpl::RecordAgentLinks(std::string_view replica_id,
+                                                const std::vector<std::string>& held,
+                                                const std::vector<std::string>& claimed) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateAgentLinks(replica_id, held, claimed));
+  const std::string held_json = nlohmann::json(held).dump();
+  const std::string claimed_json = nlohmann::json(claimed).dump();
+  return WithReader("recording agent links", [&](pqxx::nontransaction& tx) -> Status {
+    tx.exec_prepared(kRecordAgentLinksStatement, std::string(replica_id), held_json, claimed_json);
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<AgentLink>> PostgresStateStoreImpl::ListAgentLinks() {
+  return WithReader(
+      "listing agent links", [&](pqxx::nontransaction& tx) -> Result<std::vector<AgentLink>> {
+        std::vector<AgentLink> out;
+        for (const auto& row : tx.exec_prepared(kAgentLinksStatement)) {
+          out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<int64_t>()});
+        }
+        return out;
+      });
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -190,6 +191,9 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
                             int64_t stale_after_us) override;
   Status ReleaseLease(std::string_view replica_id, int64_t lease_epoch) override;
   Result<std::vector<ReplicaStatus>> ListReplicas() override;
+  Status RecordAgentLinks(std::string_view replica_id, const std::vector<std::string>& held,
+                          const std::vector<std::string>& claimed) override;
+  Result<std::vector<AgentLink>> ListAgentLinks() override;
 
   uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
   uint64_t save_count() const override { return save_count_.load(std::memory_order_relaxed); }
@@ -271,6 +275,7 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   // stay in memory.
   std::mutex replicas_mu_;
   std::map<std::string, ReplicaStatus> replicas_;  // guarded by replicas_mu_
+  std::map<std::string, AgentLink> agent_links_;   // guarded by replicas_mu_: by agent
 
   std::mutex pool_mu_;
   std::condition_variable pool_cv_;
@@ -701,6 +706,33 @@ Result<std::vector<ReplicaStatus>> SqliteStateStoreImpl::ListReplicas() {
     out.push_back(status);
     out.back().now_us = now;
   }
+  return out;
+}
+
+Status SqliteStateStoreImpl::RecordAgentLinks(std::string_view replica_id,
+                                              const std::vector<std::string>& held,
+                                              const std::vector<std::string>& claimed) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateAgentLinks(replica_id, held, claimed));
+  const int64_t now = WallMicrosNow();
+  const std::set<std::string> held_set(held.begin(), held.end());
+  std::lock_guard lock(replicas_mu_);
+  for (auto it = agent_links_.begin(); it != agent_links_.end();) {
+    const bool dropped = it->second.replica_id == replica_id && held_set.count(it->first) == 0;
+    it = dropped ? agent_links_.erase(it) : std::next(it);
+  }
+  for (const std::string& agent : claimed) {
+    agent_links_[agent] = {agent, std::string(replica_id), now};
+  }
+  for (const std::string& agent : held) {
+    agent_links_.try_emplace(agent, AgentLink{agent, std::string(replica_id), now});
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<AgentLink>> SqliteStateStoreImpl::ListAgentLinks() {
+  std::lock_guard lock(replicas_mu_);
+  std::vector<AgentLink> out;
+  for (const auto& [agent, link] : agent_links_) out.push_back(link);
   return out;
 }
 

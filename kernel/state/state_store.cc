@@ -1,5 +1,7 @@
 #include "kernel/state/state_store.h"
 
+#include <set>
+
 namespace airlock {
 
 Status ValidateHeartbeat(const ReplicaHeartbeat& beat) {
@@ -10,6 +12,31 @@ Status ValidateHeartbeat(const ReplicaHeartbeat& beat) {
   if (beat.api_url.size() > kMaxReplicaUrlBytes || beat.version.size() > kMaxReplicaUrlBytes) {
     return Status::InvalidArgument("replica API URL or version longer than " +
                                    std::to_string(kMaxReplicaUrlBytes) + " bytes");
+  }
+  return Status::Ok();
+}
+
+Status ValidateAgentLinks(std::string_view replica_id, const std::vector<std::string>& held,
+                          const std::vector<std::string>& claimed) {
+  if (replica_id.empty() || replica_id.size() > kMaxReplicaIdBytes) {
+    return Status::InvalidArgument("replica id must be 1 to " + std::to_string(kMaxReplicaIdBytes) +
+                                   " bytes");
+  }
+  if (held.size() > kMaxAgentLinksPerReplica) {
+    return Status::InvalidArgument("a replica holds at most " +
+                                   std::to_string(kMaxAgentLinksPerReplica) + " agent links");
+  }
+  for (const std::string& agent : held) {
+    if (agent.empty() || agent.size() > kMaxAgentNameBytes) {
+      return Status::InvalidArgument("agent names are 1 to " + std::to_string(kMaxAgentNameBytes) +
+                                     " bytes");
+    }
+  }
+  const std::set<std::string> held_set(held.begin(), held.end());
+  for (const std::string& agent : claimed) {
+    if (held_set.count(agent) == 0) {
+      return Status::InvalidArgument("agent '" + agent + "' is claimed but not held");
+    }
   }
   return Status::Ok();
 }

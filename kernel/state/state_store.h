@@ -37,6 +37,10 @@ inline constexpr size_t kMaxReplicaIdBytes = 128;
 inline constexpr size_t kMaxReplicaUrlBytes = 1024;
 // Longest request id a store accepts.
 inline constexpr size_t kMaxRequestIdBytes = 256;
+// Longest agent name an agent link may carry, and most agents one replica
+// may say it holds.
+inline constexpr size_t kMaxAgentNameBytes = 63;
+inline constexpr size_t kMaxAgentLinksPerReplica = 10000;
 
 struct RequestPage {
   std::vector<RequestRecord> records;
@@ -82,6 +86,14 @@ struct ReplicaStatus {
   // Bumped each time the replica starts and each time another replica
   // fences it: only the holder of the current epoch may renew.
   int64_t lease_epoch = 0;
+};
+
+// Which replica holds an agent's link (kernel/agent/): the replica that
+// runs that agent's enclaves. Times are the store's clock.
+struct AgentLink {
+  std::string agent;
+  std::string replica_id;
+  int64_t linked_at_us = 0;  // when replica_id last claimed it
 };
 
 class StateStore {
@@ -162,10 +174,27 @@ class StateStore {
 
   // Every replica that ever beat on this store, by id.
   virtual Result<std::vector<ReplicaStatus>> ListReplicas() = 0;
+
+  // What `replica_id` says of its agent links now: it holds `held` (every
+  // agent linked with it), of which `claimed` linked since it last said so.
+  // Each claimed agent becomes this replica's, whoever held it before (the
+  // agent left that one); a held agent no replica holds becomes this one's;
+  // this replica's other agents are dropped. A held agent another replica
+  // claimed since stays that replica's. InvalidArgument for an empty or
+  // oversized id or name, more than kMaxAgentLinksPerReplica agents, or a
+  // claimed agent that is not held.
+  virtual Status RecordAgentLinks(std::string_view replica_id, const std::vector<std::string>& held,
+                                  const std::vector<std::string>& claimed) = 0;
+
+  // Every agent link, by agent name.
+  virtual Result<std::vector<AgentLink>> ListAgentLinks() = 0;
 };
 
 // The checks every backend makes on a heartbeat before it stores it.
 Status ValidateHeartbeat(const ReplicaHeartbeat& beat);
+// The checks every backend makes on RecordAgentLinks' arguments.
+Status ValidateAgentLinks(std::string_view replica_id, const std::vector<std::string>& held,
+                          const std::vector<std::string>& claimed);
 // The FailedPrecondition a renewal of a lease no longer held gets.
 Status LeaseLost(std::string_view replica_id, int64_t lease_epoch);
 

@@ -2,14 +2,18 @@
 // database share one agent CA (agents.ca_dir) and one enrollment book (the
 // database), and a real airlock-agent that knows both addresses enrolls once,
 // links with whichever answers, and moves to the survivor when its replica
-// dies. A replica with another CA is refused at start.
+// dies. A request for the agent's datasets is served by the replica the
+// agent links with, wherever it was approved, and follows the agent when
+// its link moves. A replica with another CA is refused at start.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/kernel/e2e_agent/agent_process.h"
 #include "tests/kernel/e2e_postgres/failover_fixture.h"
@@ -63,17 +67,33 @@ class AgentReplicasTest : public FailoverTest {
     return false;
   }
 
-  // An agent configuration naming both replicas, A first.
-  std::string AgentConfig() {
+  // A request for the agent's dataset, made by alice and approved by bob
+  // on `kernel`; its id, empty if either was refused.
+  std::string AskAndApproveOn(KernelProcess& kernel) {
+    HttpClient client("127.0.0.1", kernel.port());
+    const json ask = {{"datasets", {"edge_orders"}}, {"window_seconds", 600}, {"purpose", "edge"}};
+    auto created = client.Post("/v1/requests", ask.dump(), PgAuth(kPgAlice));
+    EXPECT_EQ(created.status, 201u) << created.body;
+    const std::string id = created.json().value("id", "");
+    auto approved = client.Post("/v1/requests/" + id + "/approve", "{}", PgAuth(kPgBob));
+    EXPECT_EQ(approved.status, 200u) << approved.body;
+    return approved.status == 200 ? id : "";
+  }
+
+  // An agent configuration naming `kernels` (default: both replicas, A first).
+  std::string AgentConfig(std::vector<KernelProcess*> kernels = {}) {
+    if (kernels.empty()) kernels = {&a(), &b()};
+    json addresses = json::array();
+    for (KernelProcess* kernel : kernels) {
+      addresses.push_back("127.0.0.1:" + std::to_string(AgentPort(*kernel)));
+    }
     const std::string dir = agent_dir_.path();
     std::ofstream(dir + "/token") << kEnrollmentToken << "\n";
     ::chmod((dir + "/token").c_str(), 0600);
     const json config = {
         {"name", "edge"},
         {"kernel",
-         {{"addresses",
-           {"127.0.0.1:" + std::to_string(AgentPort(a())),
-            "127.0.0.1:" + std::to_string(AgentPort(b()))}},
+         {{"addresses", addresses},
           {"server_name", "127.0.0.1"},
           {"ca_file", ca_dir_.path() + "/ca.crt"}}},
         {"state_dir", dir + "/state"},
@@ -112,11 +132,8 @@ TEST_F(AgentReplicasTest, AnAgentEnrollsOnceAndLinksWithWhicheverReplicaIsAlive)
   a().Kill();
   ASSERT_TRUE(WaitOnline(b(), std::chrono::seconds(30))) << agent.log() << b().log();
   HttpClient on_b("127.0.0.1", b().port());
-  const json ask = {{"datasets", {"edge_orders"}}, {"window_seconds", 600}, {"purpose", "edge"}};
-  auto created = on_b.Post("/v1/requests", ask.dump(), PgAuth(kPgAlice));
-  ASSERT_EQ(created.status, 201u) << created.body;
-  const std::string id = created.json().value("id", "");
-  ASSERT_EQ(on_b.Post("/v1/requests/" + id + "/approve", "{}", PgAuth(kPgBob)).status, 200u);
+  const std::string id = AskAndApproveOn(b());
+  ASSERT_FALSE(id.empty());
   const json view = WaitReadyOn(b(), id, ReplicaId(b()), std::chrono::seconds(30));
   ASSERT_EQ(view.value("state", ""), "ready") << view.dump() << b().log();
   EXPECT_EQ(view["enclave"].value("agent", ""), "edge");
@@ -126,6 +143,102 @@ TEST_F(AgentReplicasTest, AnAgentEnrollsOnceAndLinksWithWhicheverReplicaIsAlive)
   // The enclave runs under the agent, not under either kernel.
   EXPECT_EQ(EnclaveChildren(agent.pid()).size(), 1u);
   EXPECT_EQ(agent.log().find(kEnrollmentToken), std::string::npos);
+}
+
+// The replicas linked by the peer link, and the agent linked with one of
+// them only: a request for its datasets is served by that replica wherever
+// it was approved, and moves with the agent's link.
+class AgentHandoverTest : public AgentReplicasTest {
+ protected:
+  void Prepare(int index, json& config, const std::string& dir) override {
+    AgentReplicasTest::Prepare(index, config, dir);
+    const std::string file = dir + "/peer.secret";
+    std::ofstream(file) << "peer-secret-agent-handover-93a1";
+    ::chmod(file.c_str(), 0600);
+    config["state"]["peer"] = {{"secret", "file:" + file}};
+  }
+  bool PeerLinked() const override { return true; }
+
+  // Waits until the shared state says the agent links with `kernel`.
+  bool WaitLinkRecorded(KernelProcess& kernel, std::chrono::seconds timeout) {
+    const std::string replica = ReplicaId(kernel);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const auto rows = PgCluster::Shared().Query(
+          "SELECT replica_id FROM agent_links WHERE agent = 'edge'", database_);
+      if (!rows.empty() && rows.at(0).at(0) == replica) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  // The request's hand-overs, in audit order: "<from>-><to>".
+  std::vector<std::string> HandOvers(const std::string& id) {
+    std::vector<std::string> moves;
+    for (const json& e : AuditOf(id)) {
+      if (e.value("agent", "") == "edge" && e.contains("to_replica")) {
+        moves.push_back(e.value("from_replica", "") + "->" + e.value("to_replica", ""));
+      }
+    }
+    return moves;
+  }
+
+  // Polls a query through `kernel`'s tunnel until it answers 200.
+  unsigned QueryThrough(const json& grant, int index, const std::string& id,
+                        std::chrono::seconds timeout) {
+    unsigned status = 0;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      status = Query(Through(grant, *kernels_[index], id), pkis_[index], "edge_orders");
+      if (status == 200) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return status;
+  }
+};
+
+TEST_F(AgentHandoverTest, ARequestIsServedByTheReplicaItsAgentLinksWithAndMovesWithTheLink) {
+  const std::string id_a = ReplicaId(a()), id_b = ReplicaId(b());
+  auto agent =
+      std::make_unique<AgentProcess>(AgentConfig({&a()}), agent_dir_.path() + "/agent.log");
+  ASSERT_TRUE(agent->Start());
+  ASSERT_TRUE(WaitOnline(a(), std::chrono::seconds(30))) << agent->log() << a().log();
+  ASSERT_TRUE(WaitLinkRecorded(a(), std::chrono::seconds(10))) << a().log();
+
+  // Asked and approved on B, which has no link with the agent: A serves it.
+  HttpClient on_b("127.0.0.1", b().port());
+  const std::string id = AskAndApproveOn(b());
+  ASSERT_FALSE(id.empty());
+  json view = WaitReadyOn(b(), id, id_a, std::chrono::seconds(30));
+  ASSERT_EQ(view.value("state", ""), "ready") << view.dump() << agent->log();
+  ASSERT_EQ(view["enclave"].value("owner", ""), id_a) << view.dump() << b().log();
+  EXPECT_EQ(view["enclave"].value("agent", ""), "edge");
+  EXPECT_EQ(HandOvers(id), std::vector<std::string>{id_b + "->" + id_a});
+  auto collected = on_b.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice));
+  ASSERT_EQ(collected.status, 200u) << collected.body;
+  const json grant = collected.json();
+  EXPECT_EQ(QueryThrough(grant, 0, id, std::chrono::seconds(10)), 200u);
+  EXPECT_EQ(QueryThrough(grant, 1, id, std::chrono::seconds(10)), 200u);
+  EXPECT_EQ(EnclaveChildren(agent->pid()).size(), 1u);
+
+  // The agent now links with B only (its enclaves went with its old link):
+  // A hands the request to B, which provisions it again on the agent, and
+  // the same credential keeps working through either replica.
+  ASSERT_EQ(agent->Stop(), 0) << agent->log();
+  agent = std::make_unique<AgentProcess>(AgentConfig({&b()}), agent_dir_.path() + "/agent2.log");
+  ASSERT_TRUE(agent->Start());
+  ASSERT_TRUE(WaitOnline(b(), std::chrono::seconds(30))) << agent->log() << b().log();
+  view = WaitReadyOn(a(), id, id_b, std::chrono::seconds(30));
+  ASSERT_EQ(view.value("state", ""), "ready") << view.dump() << a().log() << b().log();
+  ASSERT_EQ(view["enclave"].value("owner", ""), id_b) << view.dump() << a().log();
+  EXPECT_EQ(HandOvers(id), (std::vector<std::string>{id_b + "->" + id_a, id_a + "->" + id_b}));
+  EXPECT_EQ(QueryThrough(grant, 1, id, std::chrono::seconds(10)), 200u);
+  EXPECT_EQ(QueryThrough(grant, 0, id, std::chrono::seconds(10)), 200u);
+  EXPECT_EQ(EnclaveChildren(agent->pid()).size(), 1u);
+  // Exactly one enclave per provisioning: the first on A, the second on B.
+  int provisioned = 0;
+  for (const json& e : AuditOf(id)) provisioned += e.value("event", "") == "enclave.provisioned";
+  EXPECT_EQ(provisioned, 2);
 }
 
 // A replica whose agent CA is not the one the others use would issue

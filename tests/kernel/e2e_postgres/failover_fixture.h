@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -127,6 +128,21 @@ class FailoverTest : public ::testing::Test {
                              {"Content-Type", "application/json"}});
     if (rows.status == 200) EXPECT_DOUBLE_EQ(rows.json()["rows"][0][0].get<double>(), 127.75);
     return rows.status;
+  }
+
+  // The port `kernel`'s HTTPS tunnel listens on (from its start-up log).
+  static uint16_t TunnelPort(KernelProcess& kernel) {
+    static const std::regex kListening(R"(tunnel listening on https://127\.0\.0\.1:(\d+))");
+    std::smatch match;
+    const std::string log = kernel.log();
+    if (!std::regex_search(log, match, kListening)) return 0;
+    return static_cast<uint16_t>(std::stoi(match[1].str()));
+  }
+
+  // `grant` pointed at `kernel`'s tunnel instead of the owner's.
+  static json Through(json grant, KernelProcess& kernel, const std::string& id) {
+    grant["url"] = "https://127.0.0.1:" + std::to_string(TunnelPort(kernel)) + "/t/" + id;
+    return grant;
   }
 
   std::vector<json> AuditOf(const std::string& id) {

@@ -8,7 +8,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <string>
 
 #include "tests/kernel/e2e_postgres/failover_fixture.h"
@@ -27,21 +26,6 @@ class PeerLinkTest : public FailoverTest {
     config["state"]["peer"] = {{"secret", "file:" + file}};
   }
   bool PeerLinked() const override { return true; }
-
-  // The port `kernel`'s HTTPS tunnel listens on (from its start-up log).
-  static uint16_t TunnelPort(KernelProcess& kernel) {
-    static const std::regex kListening(R"(tunnel listening on https://127\.0\.0\.1:(\d+))");
-    std::smatch match;
-    const std::string log = kernel.log();
-    if (!std::regex_search(log, match, kListening)) return 0;
-    return static_cast<uint16_t>(std::stoi(match[1].str()));
-  }
-
-  // `grant` pointed at `kernel`'s tunnel instead of the owner's.
-  static json Through(json grant, KernelProcess& kernel, const std::string& id) {
-    grant["url"] = "https://127.0.0.1:" + std::to_string(TunnelPort(kernel)) + "/t/" + id;
-    return grant;
-  }
 
   int CountEvents(const std::string& id, const std::string& event, const std::string& via) {
     int count = 0;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -384,6 +385,58 @@ TYPED_TEST(StateStoreContractTest, LeasesAreRenewedByTheirHolderAndFencedOnceWhe
   auto released = store.FenceReplica("replica-a", a.lease_epoch, 60'000'000);
   ASSERT_TRUE(released.ok());
   EXPECT_TRUE(*released);
+}
+
+// Agent links: a replica says which agents it holds; a claim moves an
+// agent to it from whoever held it, a plain hold never takes one from
+// another replica, and an agent it no longer holds is dropped.
+TYPED_TEST(StateStoreContractTest, AgentLinksFollowClaimsAndDropWhatIsNoLongerHeld) {
+  StateStore& store = this->store();
+  using Links = std::map<std::string, std::string>;
+  auto links = [&] {
+    Links out;
+    auto listed = store.ListAgentLinks();
+    EXPECT_TRUE(listed.ok()) << listed.status().ToString();
+    if (!listed.ok()) return out;
+    for (const AgentLink& link : *listed) {
+      EXPECT_GT(link.linked_at_us, 0) << link.agent;
+      out[link.agent] = link.replica_id;
+    }
+    return out;
+  };
+  EXPECT_TRUE(links().empty());
+  ASSERT_TRUE(store.RecordAgentLinks("replica-a", {"edge", "lab"}, {"edge", "lab"}).ok());
+  EXPECT_EQ(links(), (Links{{"edge", "replica-a"}, {"lab", "replica-a"}}));
+  // B claims edge (it linked there): edge is B's. A still says it holds
+  // edge (it has not noticed yet): that does not take it back.
+  ASSERT_TRUE(store.RecordAgentLinks("replica-b", {"edge"}, {"edge"}).ok());
+  ASSERT_TRUE(store.RecordAgentLinks("replica-a", {"edge", "lab"}, {}).ok());
+  EXPECT_EQ(links(), (Links{{"edge", "replica-b"}, {"lab", "replica-a"}}));
+  // B lets edge go; A, which links with it again, holds it without a new claim.
+  ASSERT_TRUE(store.RecordAgentLinks("replica-b", {}, {}).ok());
+  EXPECT_EQ(links(), (Links{{"lab", "replica-a"}}));
+  ASSERT_TRUE(store.RecordAgentLinks("replica-a", {"edge", "lab"}, {}).ok());
+  EXPECT_EQ(links(), (Links{{"edge", "replica-a"}, {"lab", "replica-a"}}));
+  // A drops lab; B's empty word touches nothing of A's.
+  ASSERT_TRUE(store.RecordAgentLinks("replica-a", {"edge"}, {}).ok());
+  ASSERT_TRUE(store.RecordAgentLinks("replica-b", {}, {}).ok());
+  EXPECT_EQ(links(), (Links{{"edge", "replica-a"}}));
+
+  // Bad words store nothing.
+  EXPECT_EQ(store.RecordAgentLinks("", {"x"}, {}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store.RecordAgentLinks("replica-a", {""}, {}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store.RecordAgentLinks("replica-a", {std::string(kMaxAgentNameBytes + 1, 'n')}, {}).code(),
+      StatusCode::kInvalidArgument);
+  EXPECT_EQ(store.RecordAgentLinks("replica-a", {"edge"}, {"lab"}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(links(), (Links{{"edge", "replica-a"}}));
+
+  if constexpr (TypeParam::kSharedByReplicas) {
+    auto other = this->backend_.Open();
+    ASSERT_TRUE(other->RecordAgentLinks("replica-c", {"edge"}, {"edge"}).ok());
+    EXPECT_EQ(links(), (Links{{"edge", "replica-c"}}));
+  }
 }
 
 // Thirty requests in three states from two requesters; pairs share a

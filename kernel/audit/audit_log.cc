@@ -11,14 +11,13 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
-#include <shared_mutex>
-#include <unordered_map>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 
 #include "kernel/audit/audit_chain.h"
 #include "kernel/audit/fault_injection.h"
+#include "kernel/audit/request_record_index.h"
 #include "kernel/common/one_shot_signal.h"
 
 namespace airlock {
@@ -90,15 +89,12 @@ class FileAuditLog final : public AuditLog {
  private:
   struct Pending;
   struct Writer;
-  struct Location {
-    uint64_t offset;
-    uint32_t length;
-  };
-
   // Leader only: serializes, writes and syncs `batch`, setting each status.
   // Returns the I/O failure that must close the log, or Ok.
   Status Flush(const std::vector<Pending*>& batch);
   Status WriteAnchor();
+  // Adds `record`, at `location`, to the index when it names a request.
+  void IndexRecord(const nlohmann::json& record, audit_internal::RecordLocation location);
 
   const std::string path_;
   const AuditOptions options_;
@@ -119,8 +115,7 @@ class FileAuditLog final : public AuditLog {
   uint64_t groups_since_anchor_sync_ = 0;
   std::string write_buffer_;
 
-  mutable std::shared_mutex index_mu_;
-  std::unordered_map<std::string, std::vector<Location>> index_;  // guarded by index_mu_
+  audit_internal::RequestRecordIndex index_;
 
   mutable std::mutex head_mu_;
   AuditHead head_;  // guarded by head_mu_: the durable head
@@ -153,7 +148,10 @@ struct FileAuditLog::Writer {
 };
 
 FileAuditLog::FileAuditLog(std::string path, AuditOptions options)
-    : path_(std::move(path)), options_(std::move(options)), last_hash_(kGenesisHash) {
+    : path_(std::move(path)),
+      options_(std::move(options)),
+      last_hash_(kGenesisHash),
+      index_(options_.max_indexed_requests) {
   anchor_path_ =
       options_.anchor_path.empty() ? audit_internal::AnchorPathFor(path_) : options_.anchor_path;
 }
@@ -214,16 +212,12 @@ Status FileAuditLog::Recover() {
     }
     std::string anchored_hash;  // hash of the record at anchor->seq, as found in the file
     audit_internal::PointChecker points(options_.trusted_points);
-    auto scan =
-        audit_internal::ScanAuditFile(read_fd_, [&](const audit_internal::ScannedRecord& record) {
-          auto request_id = record.record->find("request_id");
-          if (request_id != record.record->end() && request_id->is_string()) {
-            index_[request_id->get<std::string>()].push_back(
-                Location{record.offset, static_cast<uint32_t>(record.text.size() + 1)});
-          }
-          if (anchor && record.seq == anchor->seq) anchored_hash = std::string(record.hash);
-          points.OnRecord(record.seq, record.hash);
-        });
+    auto scan = audit_internal::ScanAuditFile(read_fd_, [&](const audit_internal::ScannedRecord&
+                                                                record) {
+      IndexRecord(*record.record, {record.offset, static_cast<uint32_t>(record.text.size() + 1)});
+      if (anchor && record.seq == anchor->seq) anchored_hash = std::string(record.hash);
+      points.OnRecord(record.seq, record.hash);
+    });
     if (!scan.problem.empty()) {
       if (!scan.torn_tail || !options_.truncate_torn_tail) {
         return Status::FailedPrecondition("audit log " + path_ + " is damaged at line " +
@@ -402,15 +396,7 @@ Status FileAuditLog::Flush(const std::vector<Pending*>& batch) {
     return io;
   }
 
-  {
-    std::unique_lock index_lock(index_mu_);
-    for (const Written& w : written) {
-      auto request_id = w.pending->event.find("request_id");
-      if (request_id != w.pending->event.end()) {
-        index_[request_id->get<std::string>()].push_back(Location{w.offset, w.length});
-      }
-    }
-  }
+  for (const Written& w : written) IndexRecord(w.pending->event, {w.offset, w.length});
   {
     std::lock_guard lock(head_mu_);
     head_ = AuditHead{next_seq_ - 1, last_hash_};
@@ -432,32 +418,35 @@ Status FileAuditLog::health() const {
   return health_;
 }
 
+void FileAuditLog::IndexRecord(const nlohmann::json& record,
+                               audit_internal::RecordLocation location) {
+  auto request_id = record.find("request_id");
+  if (request_id == record.end() || !request_id->is_string()) return;
+  auto event = record.find("event");
+  const bool starts = event != record.end() && event->is_string() &&
+                      event->get_ref<const std::string&>() == audit_internal::kStartEvent;
+  index_.Add(request_id->get_ref<const std::string&>(), location, starts);
+}
+
 Result<std::vector<nlohmann::json>> FileAuditLog::ForRequest(std::string_view request_id,
                                                              size_t limit) const {
-  std::vector<Location> locations;
-  {
-    std::shared_lock lock(index_mu_);
-    auto it = index_.find(std::string(request_id));
-    if (it != index_.end()) {
-      const size_t count = std::min(limit, it->second.size());
-      locations.assign(it->second.begin(), it->second.begin() + static_cast<ptrdiff_t>(count));
-    }
-  }
+  const audit_internal::RequestRecordIndex::Found found = index_.Lookup(request_id);
+  // Records of a request audited long ago are no longer indexed: they are
+  // read from the part of the file before what the index holds.
   std::vector<nlohmann::json> records;
-  records.reserve(locations.size());
+  if (found.scan_before > 0) {
+    AIRLOCK_ASSIGN_OR_RETURN(records, audit_internal::ScanRequestRecords(read_fd_, request_id,
+                                                                         found.scan_before, limit));
+  }
   std::string line;
-  for (const Location& location : locations) {
+  for (const audit_internal::RecordLocation& location : found.indexed) {
+    if (records.size() >= limit) break;
     line.resize(location.length);
-    size_t have = 0;
-    while (have < line.size()) {
-      const ssize_t got = ::pread(read_fd_, line.data() + have, line.size() - have,
-                                  static_cast<off_t>(location.offset + have));
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) {
-        return Status::Unavailable("cannot read audit log " + path_ + ": " +
-                                   (got < 0 ? ErrnoText(errno) : std::string("short read")));
-      }
-      have += static_cast<size_t>(got);
+    AIRLOCK_ASSIGN_OR_RETURN(
+        const size_t got,
+        audit_internal::ReadAuditBytes(read_fd_, line.data(), line.size(), location.offset));
+    if (got < line.size()) {
+      return Status::Unavailable("cannot read audit log " + path_ + ": short read");
     }
     auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (record.is_discarded()) {

@@ -78,6 +78,10 @@ struct AuditOptions {
   size_t max_record_bytes = 256u << 10;
   // Appends waiting for a flush beyond this are refused (ResourceExhausted).
   size_t max_pending = 1u << 16;
+  // Requests whose records' places in the file are kept in memory (those
+  // audited most recently; request_record_index.h). ForRequest reads the
+  // records of the others from the file itself.
+  size_t max_indexed_requests = 16384;
 };
 
 class AuditLog {

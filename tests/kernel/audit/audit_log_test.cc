@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <string>
 #include <thread>
@@ -238,6 +239,63 @@ TEST(AuditLogTest, ForRequestReturnsMatchingRecordsInOrder) {
   auto none = log->ForRequest("nobody", 10);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+}
+
+// The index keeps the places of the most recently audited requests only;
+// the records of the others are read from the file, so every request's
+// trail stays whole, in order, however many requests the log holds.
+TEST(AuditLogTest, ForRequestFindsRequestsTheBoundedIndexDropped) {
+  ScratchDir dir;
+  const std::string path = dir.File("audit.log");
+  AuditOptions options;
+  options.max_indexed_requests = 2;
+  // Twelve requests, interleaved, each started with the start event; "r0"
+  // is audited again after it was dropped, and its trail spans both parts.
+  std::map<std::string, std::vector<uint64_t>> expected;
+  {
+    auto log = OpenOrDie(path, options);
+    ASSERT_TRUE(log);
+    uint64_t seq = 0;
+    auto append = [&](const std::string& name, const std::string& id) {
+      ASSERT_TRUE(log->Append(Event(name, id)).ok());
+      expected[id].push_back(++seq);
+    };
+    for (int i = 0; i < 12; ++i) {
+      const std::string id = "r" + std::to_string(i);
+      append("request.submitted", id);
+      if (i > 0) append("request.approved", "r" + std::to_string(i - 1));
+      // Padding between records, so the file spans several scan blocks.
+      nlohmann::json note = Event("note");
+      note["detail"] = std::string(200000, 'x');
+      ASSERT_TRUE(log->Append(std::move(note)).ok());
+      ++seq;
+    }
+    append("request.closed", "r0");
+    append("request.closed", "r11");
+    auto check = [&](AuditLog& opened) {
+      for (const auto& [id, seqs] : expected) {
+        auto records = opened.ForRequest(id, 100);
+        ASSERT_TRUE(records.ok()) << records.status().ToString();
+        std::vector<uint64_t> got;
+        for (const auto& r : *records) got.push_back(r["seq"].get<uint64_t>());
+        EXPECT_EQ(got, seqs) << id;
+      }
+      // The limit counts the records read from the file first.
+      auto first = opened.ForRequest("r0", 1);
+      ASSERT_TRUE(first.ok());
+      ASSERT_EQ(first->size(), 1u);
+      EXPECT_EQ((*first)[0]["event"], "request.submitted");
+      auto nobody = opened.ForRequest("r", 10);  // a prefix of every id, no request
+      ASSERT_TRUE(nobody.ok());
+      EXPECT_TRUE(nobody->empty());
+    };
+    check(*log);
+    // Reopened, the index is rebuilt under the same bound.
+    log.reset();
+    auto reopened = OpenOrDie(path, options);
+    ASSERT_TRUE(reopened);
+    check(*reopened);
+  }
 }
 
 TEST(AuditLogTest, ReopenContinuesChainAndRebuildsIndex) {

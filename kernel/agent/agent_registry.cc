@@ -1,7 +1,10 @@
 #include "kernel/agent/agent_registry.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
@@ -561,7 +564,17 @@ Result<std::unique_ptr<AgentRegistry>> AgentRegistry::Start(const AgentsConfig& 
   auto impl = std::make_shared<Impl>();
   impl->config = config;
   impl->audit = audit;
-  impl->book = book ? std::move(book) : OpenFileEnrollmentBook(config.state_dir);
+  if (!book) {
+    // One kernel keeps its enrollments beside its state, wherever its CA is.
+    std::error_code ec;
+    std::filesystem::create_directories(config.state_dir, ec);
+    if (ec || ::chmod(config.state_dir.c_str(), 0700) != 0) {
+      return Status::FailedPrecondition("cannot create the agents' state directory " +
+                                        config.state_dir);
+    }
+    book = OpenFileEnrollmentBook(config.state_dir);
+  }
+  impl->book = std::move(book);
   AIRLOCK_ASSIGN_OR_RETURN(impl->ca, AgentCa::OpenOrCreate(config.ca_dir));
   // Replicas share one CA: an agent's certificate must open a link with any
   // of them, and each must verify the others' agents.

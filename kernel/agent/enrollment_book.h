@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "airlock/cpp/status.hpp"
 
@@ -53,5 +54,12 @@ class EnrollmentBook {
 // The one-machine book: <dir>/enrollments.json (0600), the CA pinned in
 // memory only (one kernel has one CA).
 std::unique_ptr<EnrollmentBook> OpenFileEnrollmentBook(const std::string& dir);
+
+// A one-machine kernel becoming a replica: carries the enrollments of
+// <dir>/enrollments.json into `into` (an agent `into` already holds keeps
+// its record there), then renames the file to enrollments.json.imported.
+// The agents imported; none when there is no file. FailedPrecondition,
+// naming the file, when it is malformed (nothing is renamed).
+Result<std::vector<std::string>> ImportEnrollmentFile(const std::string& dir, EnrollmentBook& into);
 
 }  // namespace airlock::agent

@@ -1,6 +1,9 @@
 // The one-machine enrollment book: a JSON file rewritten whole (atomically,
 // 0600) on every change, read once at start.
+#include <filesystem>
 #include <mutex>
+#include <system_error>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -83,6 +86,41 @@ class FileEnrollmentBook final : public EnrollmentBook {
 
 std::unique_ptr<EnrollmentBook> OpenFileEnrollmentBook(const std::string& dir) {
   return std::make_unique<FileEnrollmentBook>(dir);
+}
+
+Result<std::vector<std::string>> ImportEnrollmentFile(const std::string& dir,
+                                                      EnrollmentBook& into) {
+  const std::string path = dir + "/enrollments.json";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::vector<std::string>();
+  AIRLOCK_ASSIGN_OR_RETURN(const std::string text, ReadSmallFile(path));
+  const json doc = json::parse(text, nullptr, false);
+  if (!doc.is_object()) {
+    return Status::FailedPrecondition(path +
+                                      " is not a JSON object of enrollments: move it away "
+                                      "and enroll its agents again");
+  }
+  FileEnrollmentBook from(dir);
+  std::vector<std::string> imported;
+  for (const auto& [agent, entry] : doc.items()) {
+    AIRLOCK_ASSIGN_OR_RETURN(std::optional<EnrollmentRecord> record, from.Find(agent));
+    if (!record || record->token_sha256.empty() || record->serial.empty()) {
+      return Status::FailedPrecondition(path + ": the enrollment of '" + agent +
+                                        "' is incomplete: move the file away and enroll its "
+                                        "agents again");
+    }
+    // The book's own record wins: the agent enrolled again since.
+    AIRLOCK_ASSIGN_OR_RETURN(std::optional<EnrollmentRecord> there, into.Find(agent));
+    if (there) continue;
+    AIRLOCK_ASSIGN_OR_RETURN(const bool stored, into.Enroll(agent, *record));
+    if (stored) imported.push_back(agent);
+  }
+  // Kept, renamed, for the operator; never imported twice.
+  std::filesystem::rename(path, path + ".imported", ec);
+  if (ec) {
+    return Status::Unavailable("imported " + path + " but could not rename it: " + ec.message());
+  }
+  return imported;
 }
 
 }  // namespace airlock::agent

@@ -383,6 +383,16 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
       options.tls = shared.tls;
       options.connect_timeout_seconds = shared.connect_timeout_seconds;
       AIRLOCK_ASSIGN_OR_RETURN(book, agent::OpenPostgresEnrollmentBook(shared.dsn, options));
+      // A one-machine kernel turned replica keeps its agents enrolled.
+      auto imported = agent::ImportEnrollmentFile(cfg.agents.state_dir, *book);
+      if (!imported.ok()) return imported.status().WithContext("importing agent enrollments");
+      if (!imported->empty()) {
+        spdlog::info("agent enrollments of {} imported into {}", cfg.agents.state_dir,
+                     book->Describe());
+        AIRLOCK_RETURN_IF_ERROR(p.audit->Append({{"event", "agent.enrollments_imported"},
+                                                 {"agents", *imported},
+                                                 {"into", book->Describe()}}));
+      }
     }
     auto agents = agent::AgentRegistry::Start(cfg.agents, p.audit, std::move(book));
     if (!agents.ok()) return agents.status().WithContext("starting the agent listener");

@@ -68,6 +68,10 @@ KernelProcess::~KernelProcess() {
 bool KernelProcess::Start() {
   exit_status_ = -1;
   const std::string port_file = dir_ + "/port-" + std::to_string(++starts_);
+  // Another KernelProcess may have run in this directory before: only this
+  // start's file says this process listens.
+  std::error_code ignored;
+  std::filesystem::remove(port_file, ignored);
   std::vector<std::string> args = {AirlockdPath(), "serve", "--config",    config_path(),
                                    "--port",       "0",     "--port-file", port_file};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());

@@ -241,6 +241,60 @@ TEST_F(AgentHandoverTest, ARequestIsServedByTheReplicaItsAgentLinksWithAndMovesW
   EXPECT_EQ(provisioned, 2);
 }
 
+// A one-machine kernel (SQLite) whose agent enrolled there becomes a
+// replica: its enrollments move into the database at start, so the agent
+// links with the replicas without enrolling again (its token is gone).
+TEST_F(AgentReplicasTest, AOneMachineKernelTurnedReplicaKeepsItsAgentsEnrolled) {
+  TempDir dir("airlock-agent-one-machine-");
+  pkis_.push_back(GenerateTestPki(dir.path()));
+  auto config_for = [&](bool replica) {
+    json config = PgKernelConfig(dir.path(), pkis_.back(), PgCluster::Shared());
+    Prepare(2, config, dir.path());
+    if (!replica) config["state"] = {{"backend", "sqlite"}};
+    return config;
+  };
+  const std::string enrollments = dir.path() + "/state/agents/enrollments.json";
+  {
+    KernelProcess single(dir.path(), config_for(false));
+    ASSERT_TRUE(single.Start()) << single.log();
+    AgentProcess agent(AgentConfig({&single}), agent_dir_.path() + "/agent.log");
+    ASSERT_TRUE(agent.Start());
+    ASSERT_TRUE(WaitOnline(single, std::chrono::seconds(30))) << agent.log() << single.log();
+    EXPECT_EQ(agent.Stop(), 0);
+    EXPECT_EQ(single.Stop(), 0) << single.log();
+  }
+  ASSERT_TRUE(std::filesystem::exists(enrollments));
+  const json before = json::parse(std::ifstream(enrollments));
+  const std::string serial = before["edge"].value("serial", "");
+  ASSERT_FALSE(serial.empty()) << before.dump();
+
+  WriteDsn(dir.path(), PgCluster::Shared(), database_);
+  KernelProcess replica(dir.path(), config_for(true));
+  ASSERT_TRUE(replica.Start()) << replica.log();
+  const auto rows = PgCluster::Shared().Query(
+      "SELECT serial, token_sha256 FROM agent_enrollments WHERE agent = 'edge'", database_);
+  ASSERT_EQ(rows.size(), 1u) << replica.log();
+  EXPECT_EQ(rows.at(0).at(0), serial);
+  EXPECT_EQ(rows.at(0).at(1), before["edge"].value("token_sha256", ""));
+  EXPECT_FALSE(std::filesystem::exists(enrollments));
+  EXPECT_TRUE(std::filesystem::exists(enrollments + ".imported"));
+  const auto audited = PgCluster::Shared().Query(
+      "SELECT count(*) FROM audit_records WHERE line LIKE '%agent.enrollments_imported%'",
+      database_);
+  EXPECT_EQ(audited.at(0).at(0), "1");
+
+  // No token any more: the agent links with its certificate alone, with the
+  // new replica and, the book being shared, with A.
+  const std::string config = AgentConfig({&replica, &a()});
+  std::filesystem::remove(agent_dir_.path() + "/token");
+  AgentProcess agent(config, agent_dir_.path() + "/agent2.log");
+  ASSERT_TRUE(agent.Start());
+  ASSERT_TRUE(WaitOnline(replica, std::chrono::seconds(30))) << agent.log() << replica.log();
+  EXPECT_EQ(agent.log().find("enrolled with the kernel"), std::string::npos) << agent.log();
+  replica.Kill();
+  EXPECT_TRUE(WaitOnline(a(), std::chrono::seconds(30))) << agent.log() << a().log();
+}
+
 // A replica whose agent CA is not the one the others use would issue
 // certificates the others refuse: it does not start.
 TEST_F(AgentReplicasTest, AReplicaWithAnotherAgentCaIsRefused) {

@@ -50,6 +50,10 @@ struct HttpServerOptions {
   std::chrono::milliseconds read_timeout{15000};
   // How long an authenticated keep-alive connection may wait for its next request.
   std::chrono::milliseconds idle_timeout{60000};
+  // How often a streamed response (HttpResponse::stream) that has nothing to
+  // send writes a comment line, so that proxies keep it and a client that
+  // left is noticed.
+  std::chrono::milliseconds stream_keepalive{15000};
 
   // The connection budget (airlock/cpp/connection_budget.hpp). A connection
   // is pre-authentication until a request on it presents a credential the

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -28,6 +29,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -78,6 +80,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         options_(context_->options),
         stream_(MakeStream(std::move(socket), *context_)),
         executor_(stream_.get_executor()) {}
+
+  ~Session() {
+    if (producer_) producer_->Cancel();
+  }
 
   // Before the first completion, from the acceptor's strand.
   void Run(sdk::ConnectionBudget::Ticket ticket) {
@@ -313,6 +319,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       spdlog::error("http: a handler returned status {}; answered 500", response.status);
       response = HttpResponse::Error(500, "internal", "internal error");
     }
+    if (response.stream) return StartStream(std::move(response));
     if (!response.body_file.empty()) {
       file_response_.emplace();
       beast::error_code ec;
@@ -344,6 +351,103 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     Tcp().expires_after(options_.read_timeout);  // a slow reader is bounded too
     http::async_write(stream_, response_,
                       beast::bind_front_handler(&Session::OnWrite, this->shared_from_this()));
+  }
+
+  // --- streamed bodies (HttpResponse::stream) --------------------------------
+
+  void StartStream(HttpResponse response) {
+    if (version_ != 11 || head_) {
+      return WriteResponse(
+          HttpResponse::Error(400, "bad_request", "a streamed answer needs an HTTP/1.1 GET"));
+    }
+    producer_ = std::move(response.stream);
+    keep_alive_ = false;  // the body ends with the connection
+    stream_head_.emplace();
+    PrepareHeaders(*stream_head_, response);
+    stream_head_->chunked(true);
+    stream_serializer_.emplace(*stream_head_);
+    Tcp().expires_after(options_.read_timeout);
+    http::async_write_header(
+        stream_, *stream_serializer_,
+        beast::bind_front_handler(&Session::OnStreamHead, this->shared_from_this()));
+  }
+
+  void OnStreamHead(beast::error_code ec, size_t) {
+    Tcp().expires_never();
+    if (ec) return EndStream();
+    heartbeat_.emplace(executor_);
+    ArmHeartbeat();
+    AskForPiece();
+  }
+
+  void AskForPiece() {
+    std::weak_ptr<Session> weak = this->shared_from_this();
+    producer_->Next([weak](std::optional<std::string> piece) {
+      auto self = weak.lock();
+      if (!self) return;
+      net::post(self->executor_,
+                [self, piece = std::move(piece)]() mutable { self->OnPiece(std::move(piece)); });
+    });
+  }
+
+  void OnPiece(std::optional<std::string> piece) {
+    if (!producer_) return;  // ended meanwhile
+    if (!piece) {
+      last_chunk_due_ = true;
+    } else {
+      outgoing_.push_back({std::move(*piece), /*from_producer=*/true});
+    }
+    WriteOutgoing();
+  }
+
+  // The pending heartbeat is what keeps a streaming session alive between
+  // pieces (the producer holds it only weakly); it stops with the stream.
+  void ArmHeartbeat() {
+    heartbeat_->expires_after(options_.stream_keepalive);
+    heartbeat_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || !self->producer_) return;
+      if (!self->writing_ && self->outgoing_.empty()) {
+        self->outgoing_.push_back({":\n\n", /*from_producer=*/false});
+        self->WriteOutgoing();
+      }
+      self->ArmHeartbeat();
+    });
+  }
+
+  void WriteOutgoing() {
+    if (writing_ || !producer_) return;
+    auto self = this->shared_from_this();
+    if (outgoing_.empty()) {
+      if (!last_chunk_due_) return;
+      writing_ = true;
+      Tcp().expires_after(options_.read_timeout);
+      net::async_write(stream_, http::make_chunk_last(), [self](beast::error_code, size_t) {
+        self->writing_ = false;
+        self->EndStream();
+        self->DoClose();
+      });
+      return;
+    }
+    writing_ = true;
+    in_flight_ = std::move(outgoing_.front());
+    outgoing_.pop_front();
+    Tcp().expires_after(options_.read_timeout);  // a client that stops reading is dropped
+    net::async_write(stream_, http::make_chunk(net::buffer(in_flight_.text)),
+                     [self](beast::error_code ec, size_t) {
+                       self->writing_ = false;
+                       self->Tcp().expires_never();
+                       if (ec) return self->EndStream();
+                       if (self->in_flight_.from_producer) self->AskForPiece();
+                       self->WriteOutgoing();
+                     });
+  }
+
+  // The stream is over (ended, or the client left): the producer stops and
+  // the connection closes once nothing is pending on it.
+  void EndStream() {
+    if (heartbeat_) heartbeat_->cancel();
+    if (auto producer = std::move(producer_)) producer->Cancel();
+    outgoing_.clear();
   }
 
   template <class Body>
@@ -399,6 +503,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   std::optional<http::response<http::file_body>> file_response_;
+  // A streamed body (HttpResponse::stream): its producer, null once ended.
+  struct Piece {
+    std::string text;
+    bool from_producer = false;  // else a keep-alive comment
+  };
+  std::shared_ptr<ResponseStream> producer_;
+  std::optional<http::response<http::empty_body>> stream_head_;
+  std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
+  std::optional<net::steady_timer> heartbeat_;
+  std::deque<Piece> outgoing_;
+  Piece in_flight_;
+  bool writing_ = false;
+  bool last_chunk_due_ = false;
   std::string remote_address_;
   std::string peer_certificate_pem_;
   std::optional<sdk::ConnectionBudget::Ticket> ticket_;  // set before Run's first completion

@@ -56,6 +56,22 @@ struct HttpRequest {
   std::optional<std::string_view> query_param(std::string_view name) const;
 };
 
+// A body produced while it is sent (Server-Sent Events). The server writes
+// the head (chunked transfer coding), then asks for the body piece by piece;
+// it closes the connection once the body ends or the client goes away.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Asks for the next piece: `deliver` is called once, from any thread, with
+  // it (non-empty), or with nullopt when the body ends. The server asks
+  // again only once the piece was written (a slow client slows the
+  // producer; nothing piles up in between).
+  virtual void Next(std::function<void(std::optional<std::string>)> deliver) = 0;
+  // The connection ended: no more Next. A `deliver` already under way may
+  // still run; it is ignored.
+  virtual void Cancel() = 0;
+};
+
 struct HttpResponse {
   unsigned status = 200;
   std::string content_type = "application/json";
@@ -74,6 +90,12 @@ struct HttpResponse {
   std::string body_file;
   // The body file is a temporary copy: removed once opened (or refused).
   bool body_file_is_temporary = false;
+
+  // When set, the body is what `stream` produces, written as it comes;
+  // `body` and `body_file` are ignored. While it produces nothing the server
+  // writes an SSE comment line (":\n\n") every
+  // HttpServerOptions::stream_keepalive, so that a client gone is noticed.
+  std::shared_ptr<ResponseStream> stream;
 
   // Set only by RunOnHandlerPool(); every other field is then ignored.
   bool run_on_handler_pool = false;

@@ -95,6 +95,14 @@ Result<size_t> LimitParam(const HttpRequest& request, size_t fallback, size_t ma
   return value;
 }
 
+// A whole decimal number, or nullopt.
+std::optional<uint64_t> ParseUnsigned(std::string_view text) {
+  uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
 HttpResponse FromResult(const Result<json>& result, unsigned ok_status = 200) {
   if (!result.ok()) return ErrorResponse(result.status());
   return HttpResponse::Json(ok_status, *result);
@@ -142,6 +150,7 @@ const std::vector<V1Api::RouteEntry>& V1Api::Table() {
       {{"GET", "/v1/plugins", A::kAuthenticated}, &V1Api::Plugins},
       {{"GET", "/v1/agents", A::kAuthenticated}, &V1Api::Agents},
       {{"GET", "/v1/audit", A::kAuthenticated}, &V1Api::Audit},
+      {{"GET", "/v1/events", A::kAuthenticated}, &V1Api::Events},
       {{"GET", "/v1/cluster", A::kAdmin}, &V1Api::Cluster},
       {{"POST", "/v1/admin/policy/reload", A::kAdmin}, &V1Api::ReloadPolicy},
       {{"POST", "/v1/peer/requests/{id}/query", A::kPeer}, &V1Api::PeerQuery},
@@ -283,6 +292,28 @@ HttpResponse V1Api::CreateRequest(const Call& call) const {
     return HttpResponse::Error(422, "unknown_dataset", created.status().message());
   }
   return FromResult(created, 201);
+}
+
+HttpResponse V1Api::Events(const Call& call) const {
+  if (d_.events == nullptr) return ErrorResponse(Status::NotFound("no event stream here"));
+  // Where to resume: the SSE Last-Event-ID header, or ?after= (a client
+  // that cannot set headers); from now on without either.
+  std::string_view resume = call.request.header("Last-Event-ID");
+  if (auto after = call.request.query_param("after"); resume.empty() && after) resume = *after;
+  uint64_t after = 0;
+  if (!resume.empty()) {
+    const auto parsed = ParseUnsigned(resume);
+    if (!parsed) {
+      return ErrorResponse(Status::InvalidArgument("Last-Event-ID must be an event id (digits)"));
+    }
+    after = *parsed;
+  }
+  auto stream = d_.events->Open(*call.caller, after);
+  if (!stream.ok()) return ErrorResponse(stream.status());
+  HttpResponse response;
+  response.content_type = "text/event-stream";
+  response.stream = std::move(stream).value();
+  return response;
 }
 
 HttpResponse V1Api::ListRequests(const Call& call) const {

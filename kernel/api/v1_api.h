@@ -16,6 +16,7 @@
 
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
+#include "kernel/api/event_stream.h"
 #include "kernel/api/http_types.h"
 #include "kernel/api/route_table.h"
 #include "kernel/common/secret.h"
@@ -60,6 +61,8 @@ class V1Api {
     // The secret other replicas present on /v1/peer/... (state.peer); null:
     // those routes answer 404.
     std::shared_ptr<const Secret> peer_secret;
+    // GET /v1/events; null: the route answers 404.
+    EventStreamer* events = nullptr;
   };
 
   explicit V1Api(Dependencies deps);
@@ -124,6 +127,7 @@ class V1Api {
   HttpResponse PeerCredentials(const Call& call) const;
   HttpResponse PeerEnd(const Call& call) const;
   HttpResponse PeerLaunch(const Call& call) const;
+  HttpResponse Events(const Call& call) const;
   HttpResponse PeerJobResult(const Call& call) const;
 
   Dependencies d_;

@@ -174,7 +174,15 @@ class RequestManager::Impl {
     }
     record = std::move(next);
     CountTransition(to);
+    Announce(record, "request." + std::string(RequestStateName(to)));
     return Status::Ok();
+  }
+
+  // Tells the event hub (GET /v1/events) that `record` just changed.
+  void Announce(const RequestRecord& record, std::string event) {
+    if (d_.events == nullptr) return;
+    d_.events->Publish(record.id, std::move(event), std::string(RequestStateName(record.state)),
+                       record.version);
   }
 
   // Audits `event`, then persists `record` one version on in the same state
@@ -199,6 +207,7 @@ class RequestManager::Impl {
       return saved;
     }
     record = std::move(next);
+    Announce(record, name);
     return Status::Ok();
   }
 
@@ -536,6 +545,7 @@ class RequestManager::Impl {
     AIRLOCK_RETURN_IF_ERROR(d_.audit->AppendAll(std::move(audit)));
     AIRLOCK_RETURN_IF_ERROR(d_.store->Save(record));
     CountTransition(to);
+    Announce(record, "request." + std::string(RequestStateName(to)));
     AfterTransition(record);
     return View(record);
   }

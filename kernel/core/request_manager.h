@@ -22,6 +22,7 @@
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
 #include "kernel/core/config.h"
+#include "kernel/core/event_hub.h"
 #include "kernel/core/remote_enclaves.h"
 #include "kernel/lifecycle/request_record.h"
 
@@ -70,6 +71,9 @@ class RequestManager {
     // Agents' hosts, for requests whose datasets are bound to an agent; null
     // when no agents are configured.
     RemoteEnclaveHost* remote = nullptr;
+    // Where each durable transition is announced (GET /v1/events); may be
+    // null.
+    EventHub* events = nullptr;
     // Wall clock in microseconds; replaceable in tests.
     std::function<int64_t()> now_us;
     // Set when several replicas share the store (PostgreSQL). Each active

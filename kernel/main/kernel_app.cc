@@ -132,6 +132,10 @@ struct KernelApp::Parts {
   std::unique_ptr<PeerClient> peer;
   std::unique_ptr<ForwardedEndpoints> forwarded;
   std::shared_ptr<const Secret> peer_secret;
+  // Request transitions as they happen (GET /v1/events): the hub outlives
+  // the streamer, which outlives the request manager that publishes.
+  EventHub events;
+  std::unique_ptr<EventStreamer> streamer;
   // Declared before `requests` so it outlives the enclaves bridged through it.
   std::unique_ptr<agent::AgentRegistry> agents;
   std::unique_ptr<RequestManager> requests;
@@ -158,6 +162,7 @@ bool KernelApp::tls() const {
 
 void KernelApp::Stop() {
   if (parts_->server) parts_->server->Stop();
+  if (parts_->streamer) parts_->streamer->Shutdown();
   if (parts_->requests) parts_->requests->Shutdown();
   if (parts_->agents) parts_->agents->Stop();
   // Its enclaves are gone: survivors may take its requests over at once.
@@ -432,6 +437,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   deps.tunnel = p.tunnel.get();
   deps.metrics = &p.metrics;
   deps.remote = p.agents.get();
+  deps.events = &p.events;
   if (cfg.state.backend == StateBackend::kPostgres) {
     RequestManager::Dependencies::Replication replication;
     replication.replica_id = instance_id;
@@ -448,6 +454,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     deps.replication = std::move(replication);
   }
   p.requests = std::make_unique<RequestManager>(std::move(deps));
+  p.streamer = std::make_unique<EventStreamer>(&p.events, p.requests.get());
   AIRLOCK_RETURN_IF_ERROR(p.requests->Recover().WithContext("recovering requests"));
   p.requests->Start();
 
@@ -471,6 +478,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     return beat != nullptr ? beat->health() : Status::Ok();
   };
   api.peer_secret = p.peer_secret;
+  api.events = p.streamer.get();
   api.cluster = [parts]() -> Result<json> {
     ReplicaHeartbeater* beat = parts->heartbeat_view.load(std::memory_order_acquire);
     if (beat == nullptr) return Status::Unavailable("the kernel is starting");

@@ -55,44 +55,14 @@ class AuditE2E : public ::testing::Test {
     log_ = dir_.path() + "/state/audit.log";
   }
 
-  // A new KernelProcess counts its starts from 1 again: remove the port
-  // files of earlier ones, or it would take a stale file for a listening kernel.
-  void ForgetEarlierStarts() {
-    for (const auto& entry : fs::directory_iterator(dir_.path())) {
-      if (entry.path().filename().string().starts_with("port-")) fs::remove(entry.path());
-    }
-  }
-
   json Config(int64_t every_records, int64_t every_seconds) {
-    ForgetEarlierStarts();
-    fs::create_directories(dir_.path() + "/data");
-    std::ofstream(dir_.path() + "/data/orders.csv") << "order_id,amount\n1,10\n2,20\n";
-    json policy = {{"version", 1},
-                   {"rules",
-                    {{{"name", "analysts"},
-                      {"effect", "allow"},
-                      {"subjects", {{"groups", {"analysts"}}}},
-                      {"datasets", {"orders"}},
-                      {"max_window_seconds", 3600},
-                      {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
-    return {
-        {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}}},
-        {"state_dir", dir_.path() + "/state"},
-        {"audit",
-         {{"checkpoints",
-           {{"signing_key", "file:" + keys_ + "/audit.key"},
-            {"every_records", every_records},
-            {"every_seconds", every_seconds},
-            {"syslog", false}}}}},
-        {"identity", AliceAndBobIdentity(kAlice, kBob)},
-        {"policy", RulesPolicyRef(policy)},
-        {"isolator", {{"name", "inprocess"}, {"plugin", PluginPath("airlock_isolator_inprocess")}}},
-        {"tunnel", HttpsTunnelRef(pki_)},
-        {"connectors",
-         {{"files",
-           {{"plugin", PluginPath("airlock_connector_files")},
-            {"config", {{"root", dir_.path() + "/data"}}}}}}},
-        {"datasets", {{{"name", "orders"}, {"connector", "files"}}}}};
+    json config = OrdersKernelConfig(dir_.path(), pki_, AliceAndBobIdentity(kAlice, kBob));
+    config["audit"] = {{"checkpoints",
+                        {{"signing_key", "file:" + keys_ + "/audit.key"},
+                         {"every_records", every_records},
+                         {"every_seconds", every_seconds},
+                         {"syslog", false}}}};
+    return config;
   }
 
   // Starts the kernel, makes `requests` pending requests (several audit

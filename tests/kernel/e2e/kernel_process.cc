@@ -203,6 +203,32 @@ nlohmann::json HttpsTunnelRef(const TestPki& pki) {
               {"private_key_file", pki.server.key_file}}}}}};
 }
 
+nlohmann::json OrdersKernelConfig(const std::string& dir, const TestPki& pki,
+                                  const nlohmann::json& identity) {
+  std::filesystem::create_directories(dir + "/data");
+  std::ofstream(dir + "/data/orders.csv") << "order_id,amount\n1,10\n2,20\n";
+  const nlohmann::json policy = {{"version", 1},
+                                 {"rules",
+                                  {{{"name", "analysts"},
+                                    {"effect", "allow"},
+                                    {"subjects", {{"groups", {"analysts"}}}},
+                                    {"datasets", {"orders"}},
+                                    {"max_window_seconds", 3600},
+                                    {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
+  return {
+      {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}}},
+      {"state_dir", dir + "/state"},
+      {"identity", identity},
+      {"policy", RulesPolicyRef(policy)},
+      {"isolator", {{"name", "inprocess"}, {"plugin", PluginPath("airlock_isolator_inprocess")}}},
+      {"tunnel", HttpsTunnelRef(pki)},
+      {"connectors",
+       {{"files",
+         {{"plugin", PluginPath("airlock_connector_files")},
+          {"config", {{"root", dir + "/data"}}}}}}},
+      {"datasets", {{{"name", "orders"}, {"connector", "files"}}}}};
+}
+
 nlohmann::json TokenEntry(const std::string& raw, const std::string& subject,
                           const std::string& group) {
   return {

@@ -92,6 +92,12 @@ nlohmann::json RulesPolicyRef(const nlohmann::json& policy);
 nlohmann::json ProcessIsolatorRef(const std::string& state_dir,
                                   const nlohmann::json& min_isolation);
 
+// A kernel of the lifecycle suites in `dir`: `identity`, one rule letting
+// analysts ask for "orders" (a small CSV it writes under <dir>/data) with
+// one owner's approval, the in-process isolator and the HTTPS tunnel.
+nlohmann::json OrdersKernelConfig(const std::string& dir, const TestPki& pki,
+                                  const nlohmann::json& identity);
+
 // Where a tunnel grant's "url" points: https://host:port/prefix.
 struct TunnelTarget {
   std::string host;

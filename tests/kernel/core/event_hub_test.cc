@@ -1,0 +1,61 @@
+#include "kernel/core/event_hub.h"
+
+#include <atomic>
+
+#include <gtest/gtest.h>
+
+namespace airlock {
+namespace {
+
+TEST(EventHub, NumbersEventsAndGivesWhatCameAfterAnId) {
+  EventHub hub(3);
+  EXPECT_EQ(hub.last_id(), 0u);
+  EXPECT_TRUE(hub.Since(0, 10).events.empty());
+  EXPECT_FALSE(hub.Since(0, 10).reset);
+  hub.Publish("r1", "request.pending_approval", "pending_approval", 1);
+  hub.Publish("r1", "request.approved", "approved", 2);
+  EXPECT_EQ(hub.last_id(), 2u);
+  auto batch = hub.Since(0, 10);
+  ASSERT_EQ(batch.events.size(), 2u);
+  EXPECT_FALSE(batch.reset);
+  EXPECT_EQ(batch.events[0].id, 1u);
+  EXPECT_EQ(batch.events[1].event, "request.approved");
+  EXPECT_EQ(batch.events[1].state, "approved");
+  EXPECT_EQ(batch.events[1].version, 2);
+  ASSERT_EQ(hub.Since(1, 10).events.size(), 1u);
+  EXPECT_EQ(hub.Since(0, 1).events.size(), 1u);  // bounded
+  EXPECT_TRUE(hub.Since(2, 10).events.empty());
+  // An id never given resets.
+  EXPECT_TRUE(hub.Since(7, 10).reset);
+}
+
+TEST(EventHub, AWatcherBehindTheKeptEventsIsToldToReset) {
+  EventHub hub(2);
+  for (int i = 0; i < 5; ++i) hub.Publish("r", "request.x", "x", i + 1);
+  auto behind = hub.Since(1, 10);
+  EXPECT_TRUE(behind.reset);
+  ASSERT_EQ(behind.events.size(), 2u);
+  EXPECT_EQ(behind.events[0].id, 4u);
+  auto caught_up = hub.Since(3, 10);  // 4 and 5 are kept
+  EXPECT_FALSE(caught_up.reset);
+  EXPECT_EQ(caught_up.events.size(), 2u);
+}
+
+TEST(EventHub, AWaiterWakesOnceOnTheNextEventUnlessCancelled) {
+  EventHub hub;
+  std::atomic<int> woken{0}, cancelled{0};
+  hub.Wait(0, [&] { ++woken; });
+  const uint64_t token = hub.Wait(0, [&] { ++cancelled; });
+  EXPECT_EQ(woken.load(), 0);
+  hub.CancelWait(token);
+  hub.Publish("r", "request.x", "x", 1);
+  hub.Publish("r", "request.y", "y", 2);
+  EXPECT_EQ(woken.load(), 1);
+  EXPECT_EQ(cancelled.load(), 0);
+  // Something after the id already: woken at once.
+  hub.Wait(1, [&] { ++woken; });
+  EXPECT_EQ(woken.load(), 2);
+}
+
+}  // namespace
+}  // namespace airlock

@@ -36,7 +36,7 @@ class EventStreamer::Watcher : public ResponseStream, public std::enable_shared_
         first_(true),
         announce_reset_(announce_reset) {}
 
-  ~Watcher() override { owner_->watchers_.fetch_sub(1); }
+  ~Watcher() override { owner_->CountWatchers(-1); }
 
   void Next(std::function<void(std::optional<std::string>)> deliver) override {
     {
@@ -127,8 +127,19 @@ class EventStreamer::Watcher : public ResponseStream, public std::enable_shared_
   uint64_t wait_token_ = 0;                                  // guarded by mu_
 };
 
-EventStreamer::EventStreamer(EventHub* hub, RequestManager* requests, size_t max_watchers)
-    : hub_(hub), requests_(requests), max_watchers_(max_watchers) {}
+EventStreamer::EventStreamer(EventHub* hub, RequestManager* requests, Metrics* metrics,
+                             size_t max_watchers)
+    : hub_(hub),
+      requests_(requests),
+      gauge_(metrics == nullptr
+                 ? nullptr
+                 : &metrics->Get("airlock_event_watchers", "Open GET /v1/events streams", "gauge")),
+      max_watchers_(max_watchers) {}
+
+void EventStreamer::CountWatchers(int delta) {
+  const size_t now = watchers_.fetch_add(static_cast<size_t>(delta)) + static_cast<size_t>(delta);
+  if (gauge_ != nullptr) gauge_->Set(static_cast<int64_t>(now));
+}
 
 EventStreamer::~EventStreamer() {
   Shutdown();
@@ -147,6 +158,7 @@ Result<std::shared_ptr<ResponseStream>> EventStreamer::Open(const Principal& cal
   const uint64_t last = hub_->last_id();
   const bool unknown = after > last;
   const uint64_t cursor = after == 0 || unknown ? last : after;
+  CountWatchers(0);  // counted above
   return std::shared_ptr<ResponseStream>(std::make_shared<Watcher>(this, caller, cursor, unknown));
 }
 

@@ -29,15 +29,18 @@
 #include "airlock/cpp/values.hpp"
 #include "kernel/api/http_types.h"
 #include "kernel/core/event_hub.h"
+#include "kernel/core/metrics.h"
 #include "kernel/core/request_manager.h"
 
 namespace airlock {
 
 class EventStreamer {
  public:
-  // `hub` and `requests` outlive the streamer; publishing must have stopped
-  // before it is destroyed.
-  EventStreamer(EventHub* hub, RequestManager* requests, size_t max_watchers = 256);
+  // `hub`, `requests` and `metrics` (may be null) outlive the streamer;
+  // publishing must have stopped before it is destroyed. The number of
+  // open streams is the gauge airlock_event_watchers.
+  EventStreamer(EventHub* hub, RequestManager* requests, Metrics* metrics,
+                size_t max_watchers = 256);
   ~EventStreamer();  // Shutdown()
   EventStreamer(const EventStreamer&) = delete;
   EventStreamer& operator=(const EventStreamer&) = delete;
@@ -55,8 +58,12 @@ class EventStreamer {
   class Watcher;
   friend class Watcher;
 
+  // The open streams changed by `delta`.
+  void CountWatchers(int delta);
+
   EventHub* const hub_;
   RequestManager* const requests_;
+  Metrics::Counter* const gauge_;  // null without metrics
   const size_t max_watchers_;
   std::atomic<size_t> watchers_{0};
   std::atomic<bool> stopped_{false};

@@ -454,7 +454,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     deps.replication = std::move(replication);
   }
   p.requests = std::make_unique<RequestManager>(std::move(deps));
-  p.streamer = std::make_unique<EventStreamer>(&p.events, p.requests.get());
+  p.streamer = std::make_unique<EventStreamer>(&p.events, p.requests.get(), &p.metrics);
   AIRLOCK_RETURN_IF_ERROR(p.requests->Recover().WithContext("recovering requests"));
   p.requests->Start();
 

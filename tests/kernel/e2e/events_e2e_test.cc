@@ -215,6 +215,10 @@ TEST_F(EventsE2E, EachWatcherSeesTheRequestsItMaySeeAsTheyChange) {
         << w->unparsed() << kernel_->log();
   }
 
+  // Operators see how many streams are open.
+  HttpClient metrics("127.0.0.1", kernel_->port());
+  EXPECT_NE(metrics.Get("/metrics").body.find("airlock_event_watchers 3"), std::string::npos);
+
   // Alice asks; bob, who may approve, sees it wait for him and approves it.
   const std::string mine = Ask(kAlice);
   ASSERT_TRUE(

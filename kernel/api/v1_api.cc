@@ -84,23 +84,22 @@ Result<std::string> CommentFrom(const json& body) {
   return it->get<std::string>();
 }
 
-Result<size_t> LimitParam(const HttpRequest& request, size_t fallback, size_t max) {
-  auto raw = request.query_param("limit");
-  if (!raw) return fallback;
-  size_t value = 0;
-  auto [ptr, ec] = std::from_chars(raw->data(), raw->data() + raw->size(), value);
-  if (ec != std::errc() || ptr != raw->data() + raw->size() || value == 0 || value > max) {
-    return Status::InvalidArgument("limit must be an integer between 1 and " + std::to_string(max));
-  }
-  return value;
-}
-
 // A whole decimal number, or nullopt.
 std::optional<uint64_t> ParseUnsigned(std::string_view text) {
   uint64_t value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
   return value;
+}
+
+Result<size_t> LimitParam(const HttpRequest& request, size_t fallback, size_t max) {
+  auto raw = request.query_param("limit");
+  if (!raw) return fallback;
+  const std::optional<uint64_t> value = ParseUnsigned(*raw);
+  if (!value || *value == 0 || *value > max) {
+    return Status::InvalidArgument("limit must be an integer between 1 and " + std::to_string(max));
+  }
+  return static_cast<size_t>(*value);
 }
 
 HttpResponse FromResult(const Result<json>& result, unsigned ok_status = 200) {

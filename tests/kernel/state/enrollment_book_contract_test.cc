@@ -5,6 +5,8 @@
 // renewing the same certificate exactly one wins; the agent CA is pinned by
 // the first fingerprint recorded.
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -152,6 +154,37 @@ TYPED_TEST(EnrollmentBookContractTest, TheFirstCaPinnedStaysOnASharedBook) {
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(*second, TypeParam::kShared ? "fp-one" : "fp-two");
   EXPECT_FALSE(book->Describe().empty());
+}
+
+// A one-machine kernel's file carried into a book: the records it holds go
+// in once (one the book already has stays), the file is renamed, and a
+// malformed file is refused by name and left where it is.
+TYPED_TEST(EnrollmentBookContractTest, AOneMachineFileIsImportedOnceAndABadOneRefused) {
+  TempDir dir("airlock-enrollment-import-");
+  {
+    auto one_machine = agent::OpenFileEnrollmentBook(dir.path());
+    ASSERT_TRUE(*one_machine->Enroll("edge", Record("tok-edge", "E1")));
+    ASSERT_TRUE(*one_machine->Enroll("lab", Record("tok-lab", "L1")));
+  }
+  auto book = this->book_.Open();
+  ASSERT_TRUE(*book->Enroll("lab", Record("tok-lab-2", "L9")));
+  auto imported = agent::ImportEnrollmentFile(dir.path(), *book);
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  EXPECT_EQ(*imported, std::vector<std::string>{"edge"});
+  EXPECT_EQ((*book->Find("edge"))->serial, "E1");
+  EXPECT_EQ((*book->Find("lab"))->serial, "L9");
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/enrollments.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/enrollments.json.imported"));
+  auto again = agent::ImportEnrollmentFile(dir.path(), *book);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->empty());
+
+  std::ofstream(dir.path() + "/enrollments.json") << "not json";
+  auto bad = agent::ImportEnrollmentFile(dir.path(), *book);
+  EXPECT_EQ(bad.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(bad.status().message().find(dir.path() + "/enrollments.json"), std::string::npos)
+      << bad.status().message();
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/enrollments.json"));
 }
 
 }  // namespace

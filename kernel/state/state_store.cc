@@ -41,6 +41,40 @@ Status ValidateAgentLinks(std::string_view replica_id, const std::vector<std::st
   return Status::Ok();
 }
 
+const char* OutboxStatusName(OutboxStatus status) {
+  switch (status) {
+    case OutboxStatus::kPending:
+      return "pending";
+    case OutboxStatus::kDelivered:
+      return "delivered";
+    case OutboxStatus::kAbandoned:
+      return "abandoned";
+  }
+  return "pending";
+}
+
+Status ValidateOutbox(const std::vector<OutboxMessage>& messages) {
+  for (const OutboxMessage& m : messages) {
+    if (m.id.empty() || m.id.size() > kMaxOutboxIdBytes) {
+      return Status::InvalidArgument("outbox message ids are 1 to " +
+                                     std::to_string(kMaxOutboxIdBytes) + " bytes");
+    }
+    if (m.notifier.empty() || m.notifier.size() > kMaxOutboxNotifierBytes) {
+      return Status::InvalidArgument("outbox message " + m.id + ": notifier names are 1 to " +
+                                     std::to_string(kMaxOutboxNotifierBytes) + " bytes");
+    }
+    if (m.request_id.size() > kMaxRequestIdBytes) {
+      return Status::InvalidArgument("outbox message " + m.id + ": request id longer than " +
+                                     std::to_string(kMaxRequestIdBytes) + " bytes");
+    }
+    if (m.payload.empty() || m.payload.size() > kMaxOutboxPayloadBytes) {
+      return Status::InvalidArgument("outbox message " + m.id + ": payload must be 1 to " +
+                                     std::to_string(kMaxOutboxPayloadBytes) + " bytes");
+    }
+  }
+  return Status::Ok();
+}
+
 Status LeaseLost(std::string_view replica_id, int64_t lease_epoch) {
   return Status::FailedPrecondition("replica " + std::string(replica_id) +
                                     " no longer holds lease " + std::to_string(lease_epoch) +

@@ -42,6 +42,51 @@ inline constexpr size_t kMaxRequestIdBytes = 256;
 inline constexpr size_t kMaxAgentNameBytes = 63;
 inline constexpr size_t kMaxAgentLinksPerReplica = 10000;
 
+// Longest notification id (its idempotency key), payload and error an
+// outbox message may carry.
+inline constexpr size_t kMaxOutboxIdBytes = 512;
+inline constexpr size_t kMaxOutboxNotifierBytes = 128;
+inline constexpr size_t kMaxOutboxPayloadBytes = 256 * 1024;
+inline constexpr size_t kMaxOutboxErrorBytes = 1024;
+// Most messages one ClaimOutbox hands out.
+inline constexpr size_t kMaxOutboxClaim = 1000;
+
+// Where a notification is on its way to its notifier (kernel/notify/).
+enum class OutboxStatus { kPending, kDelivered, kAbandoned };
+
+// "pending", "delivered", "abandoned".
+const char* OutboxStatusName(OutboxStatus status);
+
+// One notification for one notifier: the transactional outbox. Queued in
+// the same transaction as the request change it tells of, so that a change
+// that happened is told and one that did not is not, whatever crashes.
+struct OutboxMessage {
+  // The idempotency key: unique across notifiers, the same on every attempt.
+  std::string id;
+  std::string notifier;    // the notifier instance name
+  std::string request_id;  // the request it tells of (may be empty)
+  std::string payload;     // the notification, a JSON object as text
+  OutboxStatus status = OutboxStatus::kPending;
+  int64_t created_at_us = 0;
+  int64_t next_attempt_at_us = 0;  // not to be tried before this
+  int64_t attempts = 0;            // deliveries tried so far
+  std::string last_error;          // why the last try failed (no secrets)
+  int64_t settled_at_us = 0;       // when delivered or abandoned; 0 while pending
+};
+
+// How a claimed delivery ended (StateStore::SettleOutbox).
+enum class OutboxOutcome {
+  kDelivered,  // the receiver accepted it
+  kRetry,      // not this time: try again at next_attempt_at_us
+  kAbandoned,  // refused for good, or out of attempts
+};
+
+struct OutboxCounts {
+  int64_t pending = 0;
+  int64_t delivered = 0;
+  int64_t abandoned = 0;
+};
+
 struct RequestPage {
   std::vector<RequestRecord> records;
   // Empty when this is the last page.
@@ -106,7 +151,56 @@ class StateStore {
   // update leaves it as stored. Durable when it returns Ok. Errors:
   // InvalidArgument (empty/oversized id, version < 1, unserializable JSON),
   // Conflict, Unavailable (storage failure or store shutting down).
-  virtual Status Save(const RequestRecord& record) = 0;
+  Status Save(const RequestRecord& record) { return SaveWithOutbox(record, {}); }
+
+  // Save, and in the same transaction queue `outbox` (status pending, as
+  // given otherwise): the record and its messages are durable together or
+  // not at all (a Conflict queues nothing). A message whose id is already
+  // queued (in any status) is left as it is. InvalidArgument, before
+  // anything is stored, for a message with an empty or oversized id,
+  // notifier or payload.
+  virtual Status SaveWithOutbox(const RequestRecord& record,
+                                const std::vector<OutboxMessage>& outbox) = 0;
+
+  // --- the notification outbox (kernel/notify/) ----------------------------
+
+  // Queues messages that go with no request change (a window about to end).
+  // Ids already queued, in any status, are left as they are; so queueing
+  // the same message again after a restart sends it once. Same
+  // InvalidArgument as SaveWithOutbox.
+  virtual Status EnqueueOutbox(const std::vector<OutboxMessage>& messages) = 0;
+
+  // Up to `limit` (1..kMaxOutboxClaim) pending messages of `notifier` due by
+  // `now_us` (next_attempt_at_us <= now_us) and not claimed by anyone else
+  // whose claim is still running, in order of next_attempt_at_us, then
+  // created_at_us, then id. Each is claimed by `claimer` until now_us +
+  // lease_us: no other claimer gets it meanwhile (on PostgreSQL, across
+  // replicas). A claim that runs out makes the message claimable again (its
+  // claimer died); it is then delivered again, under the same id.
+  virtual Result<std::vector<OutboxMessage>> ClaimOutbox(std::string_view notifier,
+                                                         std::string_view claimer, int64_t now_us,
+                                                         int64_t lease_us, size_t limit) = 0;
+
+  // Records how the claimed delivery of message `id` ended: attempts goes
+  // up by one and last_error becomes `error` (truncated to
+  // kMaxOutboxErrorBytes); kDelivered and kAbandoned settle it (status,
+  // settled_at_us = now_us); kRetry leaves it pending, due at
+  // next_attempt_at_us, unclaimed. False, changing nothing, when `claimer`
+  // no longer holds the claim (it ran out and someone else took it) or the
+  // message is not pending.
+  virtual Result<bool> SettleOutbox(std::string_view id, std::string_view claimer,
+                                    OutboxOutcome outcome, int64_t next_attempt_at_us,
+                                    std::string_view error, int64_t now_us) = 0;
+
+  // The message with this id, or nullopt.
+  virtual Result<std::optional<OutboxMessage>> LoadOutbox(std::string_view id) = 0;
+
+  // Messages by status; for one notifier, or for all when `notifier` is empty.
+  virtual Result<OutboxCounts> CountOutbox(std::string_view notifier) = 0;
+
+  // Deletes delivered and abandoned messages settled before `before_us`;
+  // returns how many. Pending messages are never purged.
+  virtual Result<size_t> PurgeOutbox(int64_t before_us) = 0;
 
   // The stored record, or nullopt when no request has this id.
   virtual Result<std::optional<RequestRecord>> Load(std::string_view id) = 0;
@@ -195,6 +289,8 @@ Status ValidateHeartbeat(const ReplicaHeartbeat& beat);
 // The checks every backend makes on RecordAgentLinks' arguments.
 Status ValidateAgentLinks(std::string_view replica_id, const std::vector<std::string>& held,
                           const std::vector<std::string>& claimed);
+// The checks every backend makes on outbox messages before it stores any.
+Status ValidateOutbox(const std::vector<OutboxMessage>& messages);
 // The FailedPrecondition a renewal of a lease no longer held gets.
 Status LeaseLost(std::string_view replica_id, int64_t lease_epoch);
 

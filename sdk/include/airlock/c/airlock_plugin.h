@@ -29,7 +29,7 @@
  *    must catch everything at its entry points (the SDK's C++ layer does).
  *
  * TRUST MODEL: a plugin runs with the privileges of the process that loads it.
- * Identity, policy, tunnel and isolator plugins run in the kernel and are
+ * Identity, policy, tunnel, isolator and notifier plugins run in the kernel and are
  * trusted code chosen by the operator (pinned by SHA-256 in configuration).
  * Connectors run inside data enclaves, never in the kernel, so a crashing or
  * hostile connector takes down only its own enclave.
@@ -53,7 +53,7 @@ extern "C" {
 /** ABI major version: a new major gets a new entry point symbol. */
 #define AIRLOCK_ABI_MAJOR 1
 /** ABI minor version: minors only append members to tables. */
-#define AIRLOCK_ABI_MINOR 1
+#define AIRLOCK_ABI_MINOR 2
 
 /** Name of the entry point every ABI-1 plugin exports (see airlock_on_plugin_entry_v1). */
 #define AIRLOCK_PLUGIN_ENTRY_V1_SYMBOL "airlock_plugin_entry_v1"
@@ -212,7 +212,8 @@ enum {
   AIRLOCK_KIND_POLICY = 2,
   AIRLOCK_KIND_CONNECTOR = 3,
   AIRLOCK_KIND_TUNNEL = 4,
-  AIRLOCK_KIND_ISOLATOR = 5
+  AIRLOCK_KIND_ISOLATOR = 5,
+  AIRLOCK_KIND_NOTIFIER = 6 /* since ABI 1.2 */
 };
 
 /**
@@ -562,6 +563,45 @@ typedef struct airlock_type_isolator_vtable {
 
 #define AIRLOCK_ISOLATOR_VTABLE_1_0_SIZE \
   (offsetof(airlock_type_isolator_vtable, reap_orphans) + sizeof(void*))
+
+/* ------------------------------------------------------------------------ */
+/* Notifiers (since ABI 1.2)                                                */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Notifier table: tells people and systems what happened to a request
+ * (someone waits for your approval; your access is ready; it ends in ten
+ * minutes). The kernel decides what is sent and to whom (the policy's
+ * approver groups, the requester); the plugin only carries it.
+ *
+ * deliver:
+ *   [in]  notification JSON {"id","event","occurred_at","attempt",
+ *         "audience":"approvers|requester","recipients":{"groups":[],
+ *         "subjects":[],"emails":[]},"request":{...},"links":{"console"}}
+ *         (schema in docs/sdk.md). "id" is the idempotency key: the same
+ *         notification delivered again (after a failure, or after the kernel
+ *         restarted before it learnt the outcome) carries the same id, so a
+ *         receiver drops what it already has.
+ *   Returns AIRLOCK_OK once the receiver accepted it. AIRLOCK_ERR_UNAVAILABLE,
+ *   AIRLOCK_ERR_DEADLINE_EXCEEDED or AIRLOCK_ERR_RESOURCE_EXHAUSTED: not
+ *   delivered, try again later (the host retries with backoff). Any other
+ *   error: the receiver refused it for good (bad address, rejected
+ *   credentials); the host stops trying and audits why.
+ *   Called from one host thread per instance at a time; it may block (the
+ *   host bounds nothing else by it), but should give up within its own
+ *   configured timeout.
+ * @since ABI 1.2
+ */
+typedef struct airlock_type_notifier_vtable {
+  size_t size;
+  airlock_on_create_plugin_ptr create;
+  airlock_on_destroy_plugin_ptr destroy;
+  airlock_type_status (*deliver)(void* instance, const char* notification_json, size_t length,
+                                 airlock_type_error* error);
+} airlock_type_notifier_vtable;
+
+#define AIRLOCK_NOTIFIER_VTABLE_1_2_SIZE \
+  (offsetof(airlock_type_notifier_vtable, deliver) + sizeof(void*))
 
 #ifdef __cplusplus
 }

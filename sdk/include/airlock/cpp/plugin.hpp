@@ -182,6 +182,24 @@ class Isolator {
   virtual Status ReapOrphans() { return Status::Ok(); }
 };
 
+// What the kernel asks a notifier to carry (airlock_type_notifier_vtable):
+// the whole document, plus the members every notifier needs.
+struct Notification {
+  Json document;
+  std::string id;     // the idempotency key: the same on every attempt
+  std::string event;  // "request.pending_approval", "request.ready", ...
+  std::string audience;  // "approvers" or "requester"
+};
+
+// Status codes a notifier returns: Ok once the receiver accepted the
+// notification; Unavailable, DeadlineExceeded or ResourceExhausted to be
+// tried again later; anything else when the receiver refused it for good.
+class Notifier {
+ public:
+  virtual ~Notifier() = default;
+  virtual Status Deliver(const Notification& notification) = 0;
+};
+
 // ---------------------------------------------------------------------------
 // Shims: C ABI -> C++ classes. Everything below is generated per plugin.
 
@@ -528,6 +546,38 @@ struct IsolatorShim {
   }
 };
 
+// --- notifier --------------------------------------------------------------
+
+template <typename Impl>
+struct NotifierShim {
+  static airlock_type_status Deliver(void* instance, const char* document, size_t length,
+                                     airlock_type_error* error) {
+    try {
+      auto parsed = json_read::Parse(std::string_view(document, length), "notification");
+      if (!parsed.ok()) return abi::Report(parsed.status(), error);
+      if (!parsed->is_object()) {
+        return abi::Report(Status::InvalidArgument("notification is not a JSON object"), error);
+      }
+      Notification notification;
+      notification.id = parsed->value("id", "");
+      notification.event = parsed->value("event", "");
+      notification.audience = parsed->value("audience", "");
+      if (notification.id.empty() || notification.event.empty()) {
+        return abi::Report(Status::InvalidArgument("notification has no id or no event"), error);
+      }
+      notification.document = std::move(parsed).value();
+      return abi::Report(static_cast<Impl*>(instance)->Deliver(notification), error);
+    } catch (...) {
+      return Catch(error);
+    }
+  }
+  static const airlock_type_notifier_vtable* Table() {
+    static const airlock_type_notifier_vtable table = {
+        sizeof(airlock_type_notifier_vtable), &Create<Impl>, &Destroy<Impl>, &Deliver};
+    return &table;
+  }
+};
+
 // The body of every generated entry point.
 inline airlock_type_status Entry(const airlock_host_services* host,
                                  const airlock_type_plugin_info** info, airlock_type_error* error,
@@ -587,4 +637,7 @@ inline airlock_type_status Entry(const airlock_host_services* host,
   AIRLOCK_DEFINE_PLUGIN_(TunnelShim, Impl, AIRLOCK_KIND_TUNNEL, name, version, description, schema)
 #define AIRLOCK_ISOLATOR_PLUGIN(Impl, name, version, description, schema)                       \
   AIRLOCK_DEFINE_PLUGIN_(IsolatorShim, Impl, AIRLOCK_KIND_ISOLATOR, name, version, description, \
+                         schema)
+#define AIRLOCK_NOTIFIER_PLUGIN(Impl, name, version, description, schema)                       \
+  AIRLOCK_DEFINE_PLUGIN_(NotifierShim, Impl, AIRLOCK_KIND_NOTIFIER, name, version, description, \
                          schema)

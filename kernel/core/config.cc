@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -163,9 +164,14 @@ Status ValidateEgressEndpoint(const std::string& endpoint, const std::string& ke
 }
 
 Status ParsePluginRef(const json& node, const std::string& path, const std::string& name,
-                      const KernelConfig& config, PluginRef* out, bool connector = false) {
+                      const KernelConfig& config, PluginRef* out, bool connector = false,
+                      NotifierEntry* notifier = nullptr) {
   Reader r(node, path);
   AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+  if (notifier != nullptr) {
+    AIRLOCK_RETURN_IF_ERROR(r.StringList("events", &notifier->events));
+    AIRLOCK_RETURN_IF_ERROR(r.StringList("audiences", &notifier->audiences));
+  }
   if (connector) {
     AIRLOCK_RETURN_IF_ERROR(r.StringList("egress", &out->egress));
     AIRLOCK_RETURN_IF_ERROR(r.String("agent", &out->agent));
@@ -603,6 +609,66 @@ Status ParseDatasets(Reader& top, KernelConfig* config) {
   return Status::Ok();
 }
 
+Status CheckAllowed(const std::vector<std::string>& values, const std::vector<std::string>& allowed,
+                    const std::string& key) {
+  for (const std::string& value : values) {
+    if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+      std::string list;
+      for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      return Status::InvalidArgument(key + ": unknown value '" + value + "' (one of " + list + ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParseNotifications(Reader& top, KernelConfig* config) {
+  const json* node = top.Child("notifications");
+  if (node == nullptr) return Status::Ok();
+  NotificationsConfig& n = config->notifications;
+  Reader r(*node, "notifications");
+  AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+  AIRLOCK_RETURN_IF_ERROR(r.String("console_url", &n.console_url));
+  if (!n.console_url.empty() && n.console_url.rfind("https://", 0) != 0 &&
+      n.console_url.rfind("http://", 0) != 0) {
+    return Status::InvalidArgument("notifications.console_url must be an http(s) URL");
+  }
+  while (!n.console_url.empty() && n.console_url.back() == '/') n.console_url.pop_back();
+  AIRLOCK_RETURN_IF_ERROR(r.Int("max_attempts", &n.max_attempts, 1, 1000));
+  AIRLOCK_RETURN_IF_ERROR(r.Int("initial_backoff_ms", &n.initial_backoff_ms, 10, 3600000));
+  AIRLOCK_RETURN_IF_ERROR(r.Int("max_backoff_ms", &n.max_backoff_ms, 10, 86400000));
+  if (n.max_backoff_ms < n.initial_backoff_ms) {
+    return Status::InvalidArgument(
+        "notifications.max_backoff_ms must be at least notifications.initial_backoff_ms");
+  }
+  AIRLOCK_RETURN_IF_ERROR(r.Int("expiring_notice_seconds", &n.expiring_notice_seconds, 0, 86400));
+  AIRLOCK_RETURN_IF_ERROR(r.Int("retention_seconds", &n.retention_seconds, 60, 366 * 86400));
+  if (const json* notifiers = r.Child("notifiers")) {
+    if (!notifiers->is_object()) {
+      return Status::InvalidArgument("notifications.notifiers must be an object of notifiers");
+    }
+    for (const auto& [name, item] : notifiers->items()) {
+      const std::string path = "notifications.notifiers." + name;
+      const bool plain = std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+      });
+      if (name.empty() || name.size() > kMaxNotifierNameBytes || !plain) {
+        // The name is part of every notification's idempotency key.
+        return Status::InvalidArgument(path + ": notifier names are 1 to " +
+                                       std::to_string(kMaxNotifierNameBytes) +
+                                       " letters, digits, '-', '_' or '.'");
+      }
+      NotifierEntry entry;
+      AIRLOCK_RETURN_IF_ERROR(
+          ParsePluginRef(item, path, name, *config, &entry.plugin, /*connector=*/false, &entry));
+      AIRLOCK_RETURN_IF_ERROR(CheckAllowed(entry.events, kNotificationEvents, path + ".events"));
+      AIRLOCK_RETURN_IF_ERROR(
+          CheckAllowed(entry.audiences, {"approvers", "requester"}, path + ".audiences"));
+      n.notifiers.emplace(name, std::move(entry));
+    }
+  }
+  return r.RejectUnknownKeys();
+}
+
 }  // namespace
 
 Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& config_path,
@@ -684,6 +750,7 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
     AIRLOCK_RETURN_IF_ERROR(r.RejectUnknownKeys());
   }
   AIRLOCK_RETURN_IF_ERROR(ParseLimits(top, &config.limits));
+  AIRLOCK_RETURN_IF_ERROR(ParseNotifications(top, &config));
   top.Child("$schema");
   top.Child("description");
   AIRLOCK_RETURN_IF_ERROR(top.RejectUnknownKeys());

@@ -156,6 +156,43 @@ struct StateConfig {
   std::string peer_url;      // this replica's API URL for the others (empty: derived)
 };
 
+// One notifier instance (a plugin of kind notifier) and what it is told.
+struct NotifierEntry {
+  PluginRef plugin;
+  // Events it is told of ("request.pending_approval", ...); every event
+  // when empty. See kNotificationEvents.
+  std::vector<std::string> events;
+  // Whose notifications it carries: "approvers" (someone waits for them),
+  // "requester" (what became of their request); both when empty.
+  std::vector<std::string> audiences;
+};
+
+// Longest notifier instance name (it is part of every notification's id).
+inline constexpr size_t kMaxNotifierNameBytes = 64;
+
+// The events a notifier may be told of, in lifecycle order.
+inline const std::vector<std::string> kNotificationEvents = {
+    "request.pending_approval", "request.approved", "request.denied",
+    "request.ready",            "request.expiring", "request.expired",
+    "request.closed",           "request.failed",   "request.cancelled"};
+
+// Notifications (kernel/notify/): the outbox and how it is delivered.
+struct NotificationsConfig {
+  // The console's base URL for links in notifications (e.g.
+  // "https://airlock.example.com"); no links when empty.
+  std::string console_url;
+  // Deliveries tried before a notification is abandoned (audited).
+  int64_t max_attempts = 12;
+  // Backoff between tries: doubles from initial to max, with jitter.
+  int64_t initial_backoff_ms = 1000;
+  int64_t max_backoff_ms = 300000;
+  // How long before a window ends the requester is told it ends soon; 0: never.
+  int64_t expiring_notice_seconds = 600;
+  // How long delivered and abandoned notifications are kept.
+  int64_t retention_seconds = 7 * 86400;
+  std::map<std::string, NotifierEntry> notifiers;  // by instance name
+};
+
 struct KernelConfig {
   std::string source_path;  // the configuration file
   std::string config_dir;   // its directory
@@ -176,6 +213,7 @@ struct KernelConfig {
   std::vector<std::string> reviewer_groups;     // see every request (approvers)
   LimitsConfig limits;
   AgentsConfig agents;
+  NotificationsConfig notifications;
   // Not read from the file: set by `airlockd serve
   // --accept-unverified-audit-history` for one start.
   bool accept_unverified_audit_history = false;

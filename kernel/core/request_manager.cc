@@ -162,7 +162,8 @@ class RequestManager::Impl {
     // The audit record is durable before the state change is: an auditor
     // sees every transition that could have taken effect.
     AIRLOCK_RETURN_IF_ERROR(AuditEvent(std::move(event)));
-    const Status saved = d_.store->Save(next);
+    const auto notices = Notices(next, record.state, actor);
+    const Status saved = d_.store->SaveWithOutbox(next, notices);
     if (!saved.ok()) {
       (void)AuditEvent({{"event", "request.transition_aborted"},
                         {"request_id", record.id},
@@ -175,7 +176,22 @@ class RequestManager::Impl {
     record = std::move(next);
     CountTransition(to);
     Announce(record, "request." + std::string(RequestStateName(to)));
+    if (!notices.empty()) NoticesQueued();
     return Status::Ok();
+  }
+
+  // The notifications that go with `next` having moved from `from`, queued
+  // in the same save (the transactional outbox): none when nobody is told.
+  std::vector<OutboxMessage> Notices(const RequestRecord& next, RequestState from,
+                                     const Principal* actor) const {
+    if (!d_.notifications.compose) return {};
+    std::optional<std::string> who;
+    if (actor != nullptr) who = actor->subject;
+    return d_.notifications.compose(next, from, who);
+  }
+
+  void NoticesQueued() const {
+    if (d_.notifications.queued) d_.notifications.queued();
   }
 
   // Tells the event hub (GET /v1/events) that `record` just changed.
@@ -543,9 +559,11 @@ class RequestManager::Impl {
                      {"version", record.version},
                      {"reason", reason}});
     AIRLOCK_RETURN_IF_ERROR(d_.audit->AppendAll(std::move(audit)));
-    AIRLOCK_RETURN_IF_ERROR(d_.store->Save(record));
+    const auto notices = Notices(record, RequestState::kEvaluating, &requester);
+    AIRLOCK_RETURN_IF_ERROR(d_.store->SaveWithOutbox(record, notices));
     CountTransition(to);
     Announce(record, "request." + std::string(RequestStateName(to)));
+    if (!notices.empty()) NoticesQueued();
     AfterTransition(record);
     return View(record);
   }

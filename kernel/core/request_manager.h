@@ -25,6 +25,7 @@
 #include "kernel/core/event_hub.h"
 #include "kernel/core/remote_enclaves.h"
 #include "kernel/lifecycle/request_record.h"
+#include "kernel/state/state_store.h"
 
 namespace airlock {
 
@@ -74,6 +75,16 @@ class RequestManager {
     // Where each durable transition is announced (GET /v1/events); may be
     // null.
     EventHub* events = nullptr;
+    // Notifications (kernel/notify/): what to queue with each transition,
+    // in the same save, and whom to wake once it is queued. Both empty:
+    // nothing is told.
+    struct Notifications {
+      std::function<std::vector<OutboxMessage>(const RequestRecord& record, RequestState from,
+                                               const std::optional<std::string>& actor)>
+          compose;
+      std::function<void()> queued;
+    };
+    Notifications notifications;
     // Wall clock in microseconds; replaceable in tests.
     std::function<int64_t()> now_us;
     // Set when several replicas share the store (PostgreSQL). Each active

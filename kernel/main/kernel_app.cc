@@ -23,6 +23,8 @@
 #include "kernel/core/metrics.h"
 #include "kernel/core/peer_client.h"
 #include "kernel/core/request_manager.h"
+#include "kernel/notify/notification_composer.h"
+#include "kernel/notify/outbox_dispatcher.h"
 #include "kernel/enclave/enclave_runtime.h"
 #include "kernel/main/audit_setup.h"
 #include "kernel/main/openapi_document.h"
@@ -127,6 +129,11 @@ struct KernelApp::Parts {
   std::unique_ptr<PolicyPlugin> policy;
   std::unique_ptr<IsolatorPlugin> isolator;
   std::unique_ptr<TunnelPlugin> tunnel;
+  std::map<std::string, std::unique_ptr<NotifierPlugin>> notifiers;
+  // Tells people what became of requests: the request manager queues
+  // notifications with its transitions, the dispatcher delivers them.
+  std::unique_ptr<NotificationComposer> composer;
+  std::unique_ptr<OutboxDispatcher> dispatcher;
   // The link to the other replicas (state.peer); the forwarding endpoints
   // live in `tunnel` and go before it.
   std::unique_ptr<PeerClient> peer;
@@ -164,6 +171,7 @@ void KernelApp::Stop() {
   if (parts_->server) parts_->server->Stop();
   if (parts_->streamer) parts_->streamer->Shutdown();
   if (parts_->requests) parts_->requests->Shutdown();
+  if (parts_->dispatcher) parts_->dispatcher->Stop();
   if (parts_->agents) parts_->agents->Stop();
   // Its enclaves are gone: survivors may take its requests over at once.
   if (parts_->heartbeat && !parts_->lease_lost.load()) parts_->heartbeat->Release();
@@ -273,6 +281,9 @@ void AllowKernelSecrets(const KernelConfig& cfg, KernelHostCallbacks& callbacks)
   for (const PluginRef* ref : {&cfg.policy, &cfg.isolator, &cfg.tunnel}) {
     callbacks.AllowSecretsOf(ref->config);
   }
+  for (const auto& [name, entry] : cfg.notifications.notifiers) {
+    callbacks.AllowSecretsOf(entry.plugin.config);
+  }
 }
 
 }  // namespace
@@ -376,6 +387,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   p.policy = std::move(set.policy);
   p.isolator = std::move(set.isolator);
   p.tunnel = std::move(set.tunnel);
+  p.notifiers = std::move(set.notifiers);
   json plugins = std::move(set.manifests);
 
   if (cfg.agents.enabled) {
@@ -438,6 +450,27 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   deps.metrics = &p.metrics;
   deps.remote = p.agents.get();
   deps.events = &p.events;
+  if (!p.notifiers.empty()) {
+    p.composer = std::make_unique<NotificationComposer>(cfg.notifications);
+    OutboxDispatcherOptions delivery;
+    delivery.claimer = instance_id;
+    delivery.max_attempts = cfg.notifications.max_attempts;
+    delivery.initial_backoff_ms = cfg.notifications.initial_backoff_ms;
+    delivery.max_backoff_ms = cfg.notifications.max_backoff_ms;
+    delivery.retention_seconds = cfg.notifications.retention_seconds;
+    OutboxDispatcher::Notifiers notifiers;
+    for (const auto& [name, plugin] : p.notifiers) notifiers.emplace(name, plugin.get());
+    p.dispatcher = std::make_unique<OutboxDispatcher>(p.store.get(), p.audit, &p.metrics,
+                                                      std::move(notifiers), std::move(delivery),
+                                                      [] { return WallMicros(); });
+    NotificationComposer* composer = p.composer.get();
+    OutboxDispatcher* dispatcher = p.dispatcher.get();
+    deps.notifications.compose = [composer](const RequestRecord& record, RequestState from,
+                                            const std::optional<std::string>& actor) {
+      return composer->ForTransition(record, from, actor);
+    };
+    deps.notifications.queued = [dispatcher] { dispatcher->Wake(); };
+  }
   if (cfg.state.backend == StateBackend::kPostgres) {
     RequestManager::Dependencies::Replication replication;
     replication.replica_id = instance_id;
@@ -457,6 +490,8 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   p.streamer = std::make_unique<EventStreamer>(&p.events, p.requests.get(), &p.metrics);
   AIRLOCK_RETURN_IF_ERROR(p.requests->Recover().WithContext("recovering requests"));
   p.requests->Start();
+  // What an earlier run queued and did not deliver goes out now.
+  if (p.dispatcher) p.dispatcher->Start();
 
   V1Api::Dependencies api;
   api.requests = p.requests.get();

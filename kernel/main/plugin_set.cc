@@ -133,6 +133,12 @@ Result<PluginSet> LoadPluginSet(const KernelConfig& config, PluginLoader& loader
   }
   AIRLOCK_RETURN_IF_ERROR(
       LoadOne(loader, config.tunnel, "tunnel", AIRLOCK_KIND_TUNNEL, mode, set, &set.tunnel));
+  for (const auto& [name, entry] : config.notifications.notifiers) {
+    std::unique_ptr<NotifierPlugin> made;
+    AIRLOCK_RETURN_IF_ERROR(
+        LoadOne(loader, entry.plugin, "notifier", AIRLOCK_KIND_NOTIFIER, mode, set, &made));
+    if (made) set.notifiers.emplace(name, std::move(made));
+  }
   for (const auto& [name, ref] : config.connectors) {
     AIRLOCK_RETURN_IF_ERROR(CheckConnector(name, ref, enclave_executable, set));
   }

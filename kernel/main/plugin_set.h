@@ -1,7 +1,7 @@
 // The plugins a configuration names, loaded and checked by one code path for
 // `airlockd serve` and `airlockd check-config`, so the two cannot disagree
 // about what is acceptable:
-//  - every kernel-side plugin (identity, policy, isolator, tunnel) is loaded
+//  - every kernel-side plugin (identity, policy, isolator, tunnel, notifier) is loaded
 //    through the loader (file trust checks, SHA-256 pin, entry point, ABI,
 //    kind matches its slot, mandatory functions);
 //  - its own configuration is checked: `serve` makes the instance; `check`
@@ -14,6 +14,7 @@
 //    point, ABI and kind; the kernel never maps connector code itself.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,8 @@ struct PluginSet {
   std::unique_ptr<plugin_host::PolicyPlugin> policy;
   std::unique_ptr<plugin_host::IsolatorPlugin> isolator;
   std::unique_ptr<plugin_host::TunnelPlugin> tunnel;
+  // By instance name (NotificationsConfig::notifiers).
+  std::map<std::string, std::unique_ptr<plugin_host::NotifierPlugin>> notifiers;
   // The /v1/plugins entries ({"plugins":[...]} without the wrapper).
   nlohmann::json manifests = nlohmann::json::array();
   // What could not be checked, and why (for check-config's report and the log).
@@ -45,7 +48,7 @@ enum class PluginSetMode {
 };
 
 // Loads and checks every plugin `config` names, in configuration order
-// (identity providers, policy, isolator, tunnel, connectors), and stops at
+// (identity providers, policy, isolator, tunnel, notifiers, connectors), and stops at
 // the first refusal with a message naming the slot, the instance name and
 // the file. `enclave_executable` runs the connector probe; when it is not
 // there, connector manifests are not checked and a note says so.

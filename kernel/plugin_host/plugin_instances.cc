@@ -84,6 +84,7 @@ static_assert(offsetof(CommonTable, destroy) == offsetof(airlock_type_policy_vta
 static_assert(offsetof(CommonTable, destroy) == offsetof(airlock_type_connector_vtable, destroy));
 static_assert(offsetof(CommonTable, destroy) == offsetof(airlock_type_tunnel_vtable, destroy));
 static_assert(offsetof(CommonTable, destroy) == offsetof(airlock_type_isolator_vtable, destroy));
+static_assert(offsetof(CommonTable, destroy) == offsetof(airlock_type_notifier_vtable, destroy));
 
 }  // namespace
 
@@ -399,6 +400,23 @@ Status IsolatorPlugin::ReapOrphans() const {
   const airlock_type_status rc =
       holder_->table<airlock_type_isolator_vtable>().reap_orphans(holder_->instance(), error.get());
   if (rc != AIRLOCK_OK) return FromPlugin(*holder_, rc, error, "reap_orphans");
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// NotifierPlugin
+
+Result<std::unique_ptr<NotifierPlugin>> NotifierPlugin::Create(
+    std::shared_ptr<PluginLibrary> library, const nlohmann::json& config) {
+  AIRLOCK_ASSIGN_OR_RETURN(auto holder, MakeHolder(library, AIRLOCK_KIND_NOTIFIER, config));
+  return std::unique_ptr<NotifierPlugin>(new NotifierPlugin(std::move(holder)));
+}
+
+Status NotifierPlugin::Deliver(std::string_view notification) const {
+  abi::ErrorHolder error;
+  const airlock_type_status rc = holder_->table<airlock_type_notifier_vtable>().deliver(
+      holder_->instance(), notification.data(), notification.size(), error.get());
+  if (rc != AIRLOCK_OK) return FromPlugin(*holder_, rc, error, "deliver");
   return Status::Ok();
 }
 

@@ -16,6 +16,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -209,6 +210,25 @@ class IsolatorPlugin {
 
  private:
   explicit IsolatorPlugin(std::shared_ptr<InstanceHolder> holder) : holder_(std::move(holder)) {}
+  std::shared_ptr<InstanceHolder> holder_;
+};
+
+// A notifier (ABI 1.2): carries notifications the kernel composed.
+class NotifierPlugin {
+ public:
+  static Result<std::unique_ptr<NotifierPlugin>> Create(std::shared_ptr<PluginLibrary> library,
+                                                        const nlohmann::json& config);
+
+  // Hands `notification` (a JSON object as text) to the plugin. Ok once the
+  // receiver accepted it; Unavailable, DeadlineExceeded or
+  // ResourceExhausted when it may be tried again; any other code when the
+  // receiver refused it for good. Blocks for as long as the plugin does.
+  Status Deliver(std::string_view notification) const;
+
+  const PluginManifest& manifest() const { return holder_->manifest(); }
+
+ private:
+  explicit NotifierPlugin(std::shared_ptr<InstanceHolder> holder) : holder_(std::move(holder)) {}
   std::shared_ptr<InstanceHolder> holder_;
 };
 

@@ -16,6 +16,8 @@ const char* PluginKindName(airlock_type_plugin_kind kind) {
       return "tunnel";
     case AIRLOCK_KIND_ISOLATOR:
       return "isolator";
+    case AIRLOCK_KIND_NOTIFIER:
+      return "notifier";
     default:
       return "unknown";
   }
@@ -33,6 +35,7 @@ std::optional<airlock_type_plugin_kind> ParsePluginKind(std::string_view name) {
   if (name == "connector") return AIRLOCK_KIND_CONNECTOR;
   if (name == "tunnel") return AIRLOCK_KIND_TUNNEL;
   if (name == "isolator") return AIRLOCK_KIND_ISOLATOR;
+  if (name == "notifier") return AIRLOCK_KIND_NOTIFIER;
   return std::nullopt;
 }
 
@@ -48,6 +51,8 @@ size_t VtableMinimumSize(airlock_type_plugin_kind kind) {
       return AIRLOCK_TUNNEL_VTABLE_1_0_SIZE;
     case AIRLOCK_KIND_ISOLATOR:
       return AIRLOCK_ISOLATOR_VTABLE_1_0_SIZE;
+    case AIRLOCK_KIND_NOTIFIER:
+      return AIRLOCK_NOTIFIER_VTABLE_1_2_SIZE;  // the kind's first table
     default:
       return 0;
   }

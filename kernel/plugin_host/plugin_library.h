@@ -33,7 +33,8 @@ struct PluginManifest {
   nlohmann::json config_schema;  // null when the plugin publishes none
 };
 
-// "identity", "policy", "connector", "tunnel", "isolator"; "unknown" otherwise.
+// "identity", "policy", "connector", "tunnel", "isolator", "notifier";
+// "unknown" otherwise.
 const char* PluginKindName(airlock_type_plugin_kind kind);
 
 // "an identity plugin", "a policy plugin", ...: for messages.
@@ -42,7 +43,8 @@ std::string PluginKindPhrase(airlock_type_plugin_kind kind);
 // The inverse of PluginKindName; nullopt for anything else.
 std::optional<airlock_type_plugin_kind> ParsePluginKind(std::string_view name);
 
-// Size of the kind's ABI 1.0 function table (AIRLOCK_<KIND>_VTABLE_1_0_SIZE), 0 if unknown.
+// Size of the kind's first function table (AIRLOCK_<KIND>_VTABLE_1_0_SIZE, or
+// the size in the minor that added the kind), 0 if unknown.
 size_t VtableMinimumSize(airlock_type_plugin_kind kind);
 
 class PluginLibrary {

@@ -103,6 +103,12 @@ std::vector<NamedFunction> MandatoryFunctions(airlock_type_plugin_kind kind, con
               {"terminate", t->terminate != nullptr},
               {"describe_isolation", t->describe_isolation != nullptr}};
     }
+    case AIRLOCK_KIND_NOTIFIER: {
+      const auto* t = static_cast<const airlock_type_notifier_vtable*>(vtable);
+      return {{"create", t->create != nullptr},
+              {"destroy", t->destroy != nullptr},
+              {"deliver", t->deliver != nullptr}};
+    }
     default:
       return {};
   }

@@ -1,0 +1,64 @@
+// What the kernel tells people about a request, and whom: turns a saved
+// transition into outbox messages (one per notifier that wants the event
+// and the audience), queued in the same transaction as the transition.
+//
+// The policy decides who is told, not the notifier: approvers are the
+// approval groups of the request's decision; the requester is the principal
+// who asked. Each message's id is its idempotency key, derived from the
+// request, the version the transition saved and the notifier, so a
+// transition is told once per notifier whatever is retried.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kernel/core/config.h"
+#include "kernel/lifecycle/request_record.h"
+#include "kernel/state/state_store.h"
+
+namespace airlock {
+
+inline constexpr const char* kExpiringEvent = "request.expiring";
+
+class NotificationComposer {
+ public:
+  explicit NotificationComposer(const NotificationsConfig& config);
+
+  // True when no notifier is configured (nothing is ever composed).
+  bool empty() const { return routes_.empty(); }
+
+  // The messages telling that `record` (as just saved) moved from `from` to
+  // its state; `actor` is who moved it (nullopt: the kernel itself). A
+  // requester is not told of what they did themselves or were answered at
+  // once (a decision the policy made while they waited). When the record
+  // becomes ready, the "ends soon" notice is queued too, due
+  // expiring_notice_seconds before the window ends.
+  std::vector<OutboxMessage> ForTransition(const RequestRecord& record, RequestState from,
+                                           const std::optional<std::string>& actor) const;
+
+  // True when the "ends soon" `notification` still tells the truth about
+  // `record`: it is still ready, and its window still ends when it said.
+  static bool ExpiringStillTrue(const RequestRecord& record, const nlohmann::json& notification);
+
+ private:
+  struct Route {
+    std::string notifier;
+    std::vector<std::string> events;     // empty: all
+    std::vector<std::string> audiences;  // empty: both
+  };
+
+  void Compose(const RequestRecord& record, const std::string& event, const std::string& audience,
+               const std::string& key, int64_t due_us, std::vector<OutboxMessage>* out) const;
+  nlohmann::json Document(const RequestRecord& record, const std::string& event,
+                          const std::string& audience) const;
+
+  std::vector<Route> routes_;
+  std::string console_url_;
+  int64_t expiring_notice_us_;
+};
+
+}  // namespace airlock

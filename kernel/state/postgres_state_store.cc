@@ -6,6 +6,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -189,6 +190,88 @@ CREATE TABLE agent_links (
   linked_at_us bigint NOT NULL
 );
 )sql"},
+    // The notification outbox (kernel/notify/): messages queued in the
+    // transaction of the change they tell of. airlock_save_requests now
+    // also inserts a save's messages (its entry's "outbox" array), in the
+    // same statement and only when that save's row was written; an entry
+    // without the key (a replica of the previous release, during an
+    // upgrade) queues nothing. The payload is text, not jsonb: delivered
+    // byte for byte as queued. The first index serves the claim (a
+    // notifier's pending messages in due order), the second the purge.
+    {8, "notification_outbox, queued by airlock_save_requests with the changes it saves", R"sql(
+CREATE TABLE notification_outbox (
+  id text COLLATE "C" PRIMARY KEY,
+  notifier text COLLATE "C" NOT NULL,
+  request_id text COLLATE "C" NOT NULL,
+  payload text NOT NULL,
+  status text NOT NULL CHECK (status IN ('pending', 'delivered', 'abandoned')),
+  created_at_us bigint NOT NULL,
+  next_attempt_at_us bigint NOT NULL,
+  attempts bigint NOT NULL,
+  last_error text NOT NULL,
+  settled_at_us bigint NOT NULL,
+  claimed_by text COLLATE "C",
+  claimed_until_us bigint
+);
+CREATE INDEX notification_outbox_due
+  ON notification_outbox (notifier, status, next_attempt_at_us, created_at_us, id);
+CREATE INDEX notification_outbox_settled ON notification_outbox (settled_at_us)
+  WHERE status <> 'pending';
+
+CREATE OR REPLACE FUNCTION airlock_save_requests(batch jsonb)
+RETURNS TABLE (ord bigint, applied boolean, stored_version bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  e jsonb;
+  changed bigint;
+  token text;
+BEGIN
+  FOR e, ord IN
+    SELECT s.value, s.ordinality FROM jsonb_array_elements(batch) WITH ORDINALITY AS s
+    ORDER BY s.value->>'id' COLLATE "C", s.ordinality
+  LOOP
+    IF (e->>'version')::bigint = 1 THEN
+      INSERT INTO requests (id, state, version, requester_subject, created_at_us, updated_at_us,
+                            deadline_us, reason, requester, request, decision, approvals,
+                            enclave, tunnel, write_token)
+      VALUES (e->>'id', e->>'state', 1, e->>'subject', (e->>'created')::bigint,
+              (e->>'updated')::bigint, (e->>'deadline')::bigint, e->>'reason', e->>'requester',
+              e->>'request', e->>'decision', e->>'approvals', e->>'enclave', e->>'tunnel',
+              e->>'token')
+      ON CONFLICT (id) DO NOTHING;
+    ELSE
+      UPDATE requests SET state = e->>'state', version = (e->>'version')::bigint,
+             requester_subject = e->>'subject', updated_at_us = (e->>'updated')::bigint,
+             deadline_us = (e->>'deadline')::bigint, reason = e->>'reason',
+             requester = e->>'requester', request = e->>'request', decision = e->>'decision',
+             approvals = e->>'approvals', enclave = e->>'enclave', tunnel = e->>'tunnel',
+             write_token = e->>'token'
+       WHERE id = e->>'id' AND version = (e->>'version')::bigint - 1;
+    END IF;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    applied := changed = 1;
+    stored_version := NULL;
+    IF applied THEN
+      -- An earlier attempt of this group that did commit (found by its
+      -- token below) queued these messages with the row it wrote.
+      INSERT INTO notification_outbox (id, notifier, request_id, payload, status, created_at_us,
+                                       next_attempt_at_us, attempts, last_error, settled_at_us)
+      SELECT m->>'id', m->>'notifier', m->>'request_id', m->>'payload', 'pending',
+             (m->>'created')::bigint, (m->>'next')::bigint, (m->>'attempts')::bigint,
+             m->>'error', 0
+        FROM jsonb_array_elements(coalesce(e->'outbox', '[]'::jsonb)) AS m
+      ON CONFLICT (id) DO NOTHING;
+    ELSE
+      SELECT r.version, r.write_token INTO stored_version, token
+        FROM requests r WHERE r.id = e->>'id';
+      applied := coalesce(stored_version = (e->>'version')::bigint AND token = e->>'token',
+                          false);
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$;
+)sql"},
 };
 
 constexpr const char* kSchemaVersionTable =
@@ -209,6 +292,13 @@ constexpr const char* kReleaseLeaseStatement = "airlock_release_lease";
 constexpr const char* kReplicasStatement = "airlock_replicas";
 constexpr const char* kRecordAgentLinksStatement = "airlock_record_agent_links";
 constexpr const char* kAgentLinksStatement = "airlock_agent_links";
+constexpr const char* kOutboxEnqueueStatement = "airlock_outbox_enqueue";
+constexpr const char* kOutboxClaimStatement = "airlock_outbox_claim";
+constexpr const char* kOutboxSettleStatement = "airlock_outbox_settle";
+constexpr const char* kOutboxLoadStatement = "airlock_outbox_load";
+constexpr const char* kOutboxCountAllStatement = "airlock_outbox_count_all";
+constexpr const char* kOutboxCountOneStatement = "airlock_outbox_count_one";
+constexpr const char* kOutboxPurgeStatement = "airlock_outbox_purge";
 // Microseconds since the epoch by the database's clock (not the
 // transaction's start: a heartbeat says "now").
 constexpr const char* kDatabaseNowUs = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
@@ -232,6 +322,50 @@ std::string ListSql(int variant) {
   }
   sql += " ORDER BY created_at_us DESC, id DESC LIMIT $" + std::to_string(++n) + "::bigint";
   return sql;
+}
+
+// $1 a JSON array of messages as OutboxJson builds it (the same elements
+// airlock_save_requests reads from a save's "outbox").
+void PrepareOutboxStatements(pqxx::connection& conn) {
+  conn.prepare(kOutboxEnqueueStatement,
+               "INSERT INTO notification_outbox (id, notifier, request_id, payload, status, "
+               "created_at_us, next_attempt_at_us, attempts, last_error, settled_at_us) "
+               "SELECT m->>'id', m->>'notifier', m->>'request_id', m->>'payload', 'pending', "
+               "(m->>'created')::bigint, (m->>'next')::bigint, (m->>'attempts')::bigint, "
+               "m->>'error', 0 FROM jsonb_array_elements($1::jsonb) AS m "
+               "ON CONFLICT (id) DO NOTHING");
+  // $1 notifier, $2 claimer, $3 now, $4 claimed until, $5 limit. Rows
+  // another claimer is locking right now are skipped, not waited for: two
+  // replicas claiming at once get disjoint messages. A claim is running
+  // until its claimed_until_us has passed, whoever holds it: a claimer that
+  // claims again while its deliveries are in flight must not get them
+  // twice. RETURNING has no order: the caller sorts.
+  conn.prepare(kOutboxClaimStatement,
+               std::string("UPDATE notification_outbox SET claimed_by = $2, "
+                           "claimed_until_us = $4::bigint WHERE id IN (SELECT id FROM "
+                           "notification_outbox WHERE notifier = $1 AND status = 'pending' AND "
+                           "next_attempt_at_us <= $3::bigint AND (claimed_by IS NULL OR "
+                           "claimed_until_us < $3::bigint) ORDER BY "
+                           "next_attempt_at_us, created_at_us, id LIMIT $5::bigint "
+                           "FOR UPDATE SKIP LOCKED) RETURNING ") +
+                   kOutboxColumns);
+  // $1 id, $2 claimer, $3 status, $4 error, $5 settled_at_us, $6 next
+  // attempt (used only while pending). Settling gives the claim up.
+  conn.prepare(kOutboxSettleStatement,
+               "UPDATE notification_outbox SET status = $3, attempts = attempts + 1, "
+               "last_error = $4, settled_at_us = $5::bigint, next_attempt_at_us = CASE WHEN "
+               "$3 = 'pending' THEN $6::bigint ELSE next_attempt_at_us END, claimed_by = NULL, "
+               "claimed_until_us = NULL WHERE id = $1 AND claimed_by = $2 AND status = 'pending'");
+  conn.prepare(kOutboxLoadStatement,
+               std::string("SELECT ") + kOutboxColumns + " FROM notification_outbox WHERE id = $1");
+  conn.prepare(kOutboxCountAllStatement,
+               "SELECT status, count(*) FROM notification_outbox GROUP BY status");
+  conn.prepare(kOutboxCountOneStatement,
+               "SELECT status, count(*) FROM notification_outbox WHERE notifier = $1 "
+               "GROUP BY status");
+  conn.prepare(kOutboxPurgeStatement,
+               "DELETE FROM notification_outbox WHERE status <> 'pending' AND "
+               "settled_at_us < $1::bigint");
 }
 
 void PrepareStatements(pqxx::connection& conn) {
@@ -285,6 +419,7 @@ void PrepareStatements(pqxx::connection& conn) {
                    "jsonb_array_elements_text($3::jsonb)) ON CONFLICT (agent) DO NOTHING");
   conn.prepare(kAgentLinksStatement,
                "SELECT agent, replica_id, linked_at_us FROM agent_links ORDER BY agent");
+  PrepareOutboxStatements(conn);
 }
 
 std::string_view FieldText(const pqxx::field& field) {
@@ -303,6 +438,43 @@ StoredRowView RowView(const pqxx::row& row) {
   view.reason = FieldText(row[kReason]);
   for (int i = 0; i < 6; ++i) view.documents[i] = FieldText(row[kRequester + i]);
   return view;
+}
+
+// Messages as the outbox statements and airlock_save_requests read them.
+// Throws nlohmann::json::exception for a string that is not valid UTF-8.
+nlohmann::json OutboxJson(const std::vector<OutboxMessage>& messages) {
+  nlohmann::json array = nlohmann::json::array();
+  for (const OutboxMessage& m : messages) {
+    array.push_back({{"id", m.id},
+                     {"notifier", m.notifier},
+                     {"request_id", m.request_id},
+                     {"payload", m.payload},
+                     {"created", m.created_at_us},
+                     {"next", m.next_attempt_at_us},
+                     {"attempts", m.attempts},
+                     {"error", m.last_error}});
+  }
+  return array;
+}
+
+Result<OutboxMessage> RowToOutbox(const pqxx::row& row) {
+  StoredOutboxView view;
+  view.id = FieldText(row[0]);
+  view.notifier = FieldText(row[1]);
+  view.request_id = FieldText(row[2]);
+  view.payload = FieldText(row[3]);
+  view.status = FieldText(row[4]);
+  view.created_at_us = row[5].as<int64_t>();
+  view.next_attempt_at_us = row[6].as<int64_t>();
+  view.attempts = row[7].as<int64_t>();
+  view.last_error = FieldText(row[8]);
+  view.settled_at_us = row[9].as<int64_t>();
+  return OutboxFromRow(view);
+}
+
+// Text parameters travel as C strings: one with a NUL byte would arrive cut.
+bool HasNul(std::string_view text) {
+  return text.find('\0') != std::string_view::npos;
 }
 
 Result<std::vector<RequestRecord>> RowsToRecords(const pqxx::result& result) {
@@ -358,7 +530,18 @@ class PostgresStateStoreImpl final : public PostgresStateStore {
 
   Status Init();
 
-  Status Save(const RequestRecord& record) override;
+  Status SaveWithOutbox(const RequestRecord& record,
+                        const std::vector<OutboxMessage>& outbox) override;
+  Status EnqueueOutbox(const std::vector<OutboxMessage>& messages) override;
+  Result<std::vector<OutboxMessage>> ClaimOutbox(std::string_view notifier,
+                                                 std::string_view claimer, int64_t now_us,
+                                                 int64_t lease_us, size_t limit) override;
+  Result<bool> SettleOutbox(std::string_view id, std::string_view claimer, OutboxOutcome outcome,
+                            int64_t next_attempt_at_us, std::string_view error,
+                            int64_t now_us) override;
+  Result<std::optional<OutboxMessage>> LoadOutbox(std::string_view id) override;
+  Result<OutboxCounts> CountOutbox(std::string_view notifier) override;
+  Result<size_t> PurgeOutbox(int64_t before_us) override;
   Result<std::optional<RequestRecord>> Load(std::string_view id) override;
   Result<std::shared_ptr<const StoredRequestText>> LoadText(std::string_view id) override;
   Result<RequestPage> List(const RequestFilter& filter) override;
@@ -533,9 +716,12 @@ void PostgresStateStoreImpl::ReleaseReader(Connection conn) {
   pool_cv_.notify_one();
 }
 
-Status PostgresStateStoreImpl::Save(const RequestRecord& record) {
+Status PostgresStateStoreImpl::SaveWithOutbox(const RequestRecord& record,
+                                              const std::vector<OutboxMessage>& outbox) {
   AIRLOCK_ASSIGN_OR_RETURN(SerializedRecord serialized,
                            SerializeForSave(record, options_.max_record_bytes, /*text_only=*/true));
+  AIRLOCK_RETURN_IF_ERROR(ValidateOutbox(outbox));
+  AIRLOCK_RETURN_IF_ERROR(CheckOutboxTextOnly(outbox));
   PendingSave save;
   save.record = &record;
   try {
@@ -551,9 +737,10 @@ Status PostgresStateStoreImpl::Save(const RequestRecord& record) {
     for (size_t i = 0; i < serialized.documents.size(); ++i) {
       entry[kStoredDocumentNames[i]] = std::move(serialized.documents[i]);
     }
+    if (!outbox.empty()) entry["outbox"] = OutboxJson(outbox);
     save.entry = entry.dump();
   } catch (const nlohmann::json::exception& e) {
-    // The id, reason or subject is not valid UTF-8.
+    // The id, reason or subject, or a message's text, is not valid UTF-8.
     return Status::InvalidArgument("request " + record.id + ": cannot serialize: " + e.what());
   }
 
@@ -803,6 +990,103 @@ Result<std::vector<AgentLink>> PostgresStateStoreImpl::ListAgentLinks() {
         }
         return out;
       });
+}
+
+Status PostgresStateStoreImpl::EnqueueOutbox(const std::vector<OutboxMessage>& messages) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateOutbox(messages));
+  AIRLOCK_RETURN_IF_ERROR(CheckOutboxTextOnly(messages));
+  if (messages.empty()) return Status::Ok();
+  std::string json;
+  try {
+    json = OutboxJson(messages).dump();
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(std::string("outbox message is not valid UTF-8: ") + e.what());
+  }
+  // One statement: the messages are queued together or not at all, and
+  // sending it again (a retry on a fresh connection) queues nothing twice.
+  return WithReader("queueing outbox messages", [&](pqxx::nontransaction& tx) -> Status {
+    tx.exec_prepared(kOutboxEnqueueStatement, json);
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<OutboxMessage>> PostgresStateStoreImpl::ClaimOutbox(std::string_view notifier,
+                                                                       std::string_view claimer,
+                                                                       int64_t now_us,
+                                                                       int64_t lease_us,
+                                                                       size_t limit) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateOutboxClaim(notifier, claimer, lease_us, limit));
+  if (HasNul(notifier) || HasNul(claimer)) {
+    return Status::InvalidArgument("notifier and claimer names must not contain NUL bytes");
+  }
+  const std::string notifier_text(notifier), claimer_text(claimer);
+  const int64_t until = OutboxClaimUntil(now_us, lease_us);
+  auto claimed = WithReader(
+      "claiming outbox messages",
+      [&](pqxx::nontransaction& tx) -> Result<std::vector<OutboxMessage>> {
+        std::vector<OutboxMessage> out;
+        for (const auto& row : tx.exec_prepared(kOutboxClaimStatement, notifier_text, claimer_text,
+                                                now_us, until, static_cast<int64_t>(limit))) {
+          AIRLOCK_ASSIGN_OR_RETURN(OutboxMessage message, RowToOutbox(row));
+          out.push_back(std::move(message));
+        }
+        return out;
+      });
+  if (!claimed.ok()) return claimed.status();
+  std::sort(claimed->begin(), claimed->end(), [](const OutboxMessage& a, const OutboxMessage& b) {
+    return std::tie(a.next_attempt_at_us, a.created_at_us, a.id) <
+           std::tie(b.next_attempt_at_us, b.created_at_us, b.id);
+  });
+  return claimed;
+}
+
+Result<bool> PostgresStateStoreImpl::SettleOutbox(std::string_view id, std::string_view claimer,
+                                                  OutboxOutcome outcome, int64_t next_attempt_at_us,
+                                                  std::string_view error, int64_t now_us) {
+  if (!CouldHoldOutboxClaim(id, claimer) || HasNul(id) || HasNul(claimer)) return false;
+  const OutboxSettlement settlement = SettlementOf(outcome, next_attempt_at_us, now_us);
+  const std::string id_text(id), claimer_text(claimer);
+  const std::string error_text = OutboxErrorText(error);
+  return WithReader("settling an outbox message", [&](pqxx::nontransaction& tx) -> Result<bool> {
+    return tx.exec_prepared(kOutboxSettleStatement, id_text, claimer_text,
+                            std::string(OutboxStatusName(settlement.status)), error_text,
+                            settlement.settled_at_us, settlement.next_attempt_at_us.value_or(0))
+               .affected_rows() == 1;
+  });
+}
+
+Result<std::optional<OutboxMessage>> PostgresStateStoreImpl::LoadOutbox(std::string_view id) {
+  if (id.empty() || id.size() > kMaxOutboxIdBytes || HasNul(id)) {
+    return std::optional<OutboxMessage>();
+  }
+  const std::string key(id);
+  return WithReader("loading an outbox message",
+                    [&](pqxx::nontransaction& tx) -> Result<std::optional<OutboxMessage>> {
+                      const pqxx::result result = tx.exec_prepared(kOutboxLoadStatement, key);
+                      if (result.empty()) return std::optional<OutboxMessage>();
+                      AIRLOCK_ASSIGN_OR_RETURN(OutboxMessage message, RowToOutbox(result[0]));
+                      return std::optional<OutboxMessage>(std::move(message));
+                    });
+}
+
+Result<OutboxCounts> PostgresStateStoreImpl::CountOutbox(std::string_view notifier) {
+  if (HasNul(notifier)) return OutboxCounts{};  // no notifier is named so
+  const std::string name(notifier);
+  return WithReader("counting the outbox", [&](pqxx::nontransaction& tx) -> Result<OutboxCounts> {
+    const pqxx::result result = name.empty() ? tx.exec_prepared(kOutboxCountAllStatement)
+                                             : tx.exec_prepared(kOutboxCountOneStatement, name);
+    OutboxCounts counts;
+    for (const auto& row : result) {
+      AddOutboxCount(FieldText(row[0]), row[1].as<int64_t>(), &counts);
+    }
+    return counts;
+  });
+}
+
+Result<size_t> PostgresStateStoreImpl::PurgeOutbox(int64_t before_us) {
+  return WithReader("purging the outbox", [&](pqxx::nontransaction& tx) -> Result<size_t> {
+    return static_cast<size_t>(tx.exec_prepared(kOutboxPurgeStatement, before_us).affected_rows());
+  });
 }
 
 }  // namespace

@@ -29,6 +29,14 @@
 // on a fresh one. (libpqxx 6.4 leaks the result of a statement whose
 // connection broke under it, a few hundred bytes per such break.)
 //
+// Outbox: a Save's messages ride in its entry of the group's statement, and
+// airlock_save_requests inserts them right after the row, only when the row
+// was written: record and messages commit together (or neither does). The
+// outbox's other calls are single statements on the pooled connections. A
+// claim locks the rows it takes with FOR UPDATE SKIP LOCKED, so replicas
+// claiming at once never get the same message; a settle applies only while
+// the settler is still the claimer recorded in the row.
+//
 // No text cache: other replicas write the same rows, so LoadText always
 // reads the database (one round trip, no JSON parsing).
 //

@@ -10,11 +10,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -74,6 +76,30 @@ CREATE INDEX requests_by_created ON requests (created_at_us DESC, id DESC);
 CREATE INDEX requests_by_state ON requests (state, created_at_us DESC, id DESC);
 CREATE INDEX requests_by_requester ON requests (requester_subject, created_at_us DESC, id DESC);
 )sql"},
+    // The notification outbox (kernel/notify/): messages queued in the
+    // transaction of the change they tell of. The first index serves the
+    // claim (a notifier's pending messages in due order), the second the
+    // purge of settled ones.
+    {2, "notification_outbox: notifications queued with the changes they tell of", R"sql(
+CREATE TABLE notification_outbox (
+  id TEXT PRIMARY KEY NOT NULL,
+  notifier TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'abandoned')),
+  created_at_us INTEGER NOT NULL,
+  next_attempt_at_us INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  settled_at_us INTEGER NOT NULL,
+  claimed_by TEXT,
+  claimed_until_us INTEGER
+);
+CREATE INDEX notification_outbox_due
+  ON notification_outbox (notifier, status, next_attempt_at_us, created_at_us, id);
+CREATE INDEX notification_outbox_settled ON notification_outbox (settled_at_us)
+  WHERE status <> 'pending';
+)sql"},
 };
 
 // ?N numbers follow the Column enum (plus one).
@@ -86,6 +112,39 @@ constexpr const char* kUpdateSql =
     "UPDATE requests SET state = ?2, version = ?3, requester_subject = ?4, updated_at_us = ?6, "
     "deadline_us = ?7, reason = ?8, requester = ?9, request = ?10, decision = ?11, "
     "approvals = ?12, enclave = ?13, tunnel = ?14 WHERE id = ?1 AND version = ?3 - 1";
+
+// Outbox statements. A queued message is pending whatever its status says;
+// an id already queued keeps its row.
+constexpr const char* kOutboxInsertSql =
+    "INSERT INTO notification_outbox (id, notifier, request_id, payload, status, created_at_us, "
+    "next_attempt_at_us, attempts, last_error, settled_at_us) VALUES (?1, ?2, ?3, ?4, 'pending', "
+    "?5, ?6, ?7, ?8, 0) ON CONFLICT (id) DO NOTHING";
+// ?1 notifier, ?2 now, ?3 limit. A claim is running until its
+// claimed_until_us has passed, whoever holds it: a claimer that claims again
+// while its deliveries are in flight must not get them twice.
+constexpr const char* kOutboxDueSql =
+    "SELECT id, notifier, request_id, payload, status, created_at_us, next_attempt_at_us, "
+    "attempts, last_error, settled_at_us FROM notification_outbox WHERE notifier = ?1 AND "
+    "status = 'pending' AND next_attempt_at_us <= ?2 AND (claimed_by IS NULL OR "
+    "claimed_until_us < ?2) ORDER BY next_attempt_at_us, created_at_us, id LIMIT ?3";
+constexpr const char* kOutboxClaimSql =
+    "UPDATE notification_outbox SET claimed_by = ?2, claimed_until_us = ?3 WHERE id = ?1";
+// ?1 id, ?2 claimer, ?3 status, ?4 error, ?5 settled_at_us, ?6 next attempt
+// (NULL: as stored). Settling gives the claim up.
+constexpr const char* kOutboxSettleSql =
+    "UPDATE notification_outbox SET status = ?3, attempts = attempts + 1, last_error = ?4, "
+    "settled_at_us = ?5, next_attempt_at_us = coalesce(?6, next_attempt_at_us), "
+    "claimed_by = NULL, claimed_until_us = NULL "
+    "WHERE id = ?1 AND claimed_by = ?2 AND status = 'pending'";
+constexpr const char* kOutboxPurgeSql =
+    "DELETE FROM notification_outbox WHERE status <> 'pending' AND settled_at_us < ?1";
+constexpr const char* kOutboxLoadSql =
+    "SELECT id, notifier, request_id, payload, status, created_at_us, next_attempt_at_us, "
+    "attempts, last_error, settled_at_us FROM notification_outbox WHERE id = ?1";
+constexpr const char* kOutboxCountAllSql =
+    "SELECT status, count(*) FROM notification_outbox GROUP BY status";
+constexpr const char* kOutboxCountOneSql =
+    "SELECT status, count(*) FROM notification_outbox WHERE notifier = ?1 GROUP BY status";
 
 // List variants: bit 0 state filter, bit 1 requester filter, bit 2 cursor.
 constexpr int kListVariants = 8;
@@ -137,6 +196,22 @@ Status CollectRows(sqlite3* db, sqlite3_stmt* stmt, std::vector<RequestRecord>* 
   }
 }
 
+// The outbox row `stmt` is on, its columns in kOutboxColumns order.
+Result<OutboxMessage> RowToOutbox(sqlite3_stmt* stmt) {
+  StoredOutboxView row;
+  row.id = sqlite::ColumnText(stmt, 0);
+  row.notifier = sqlite::ColumnText(stmt, 1);
+  row.request_id = sqlite::ColumnText(stmt, 2);
+  row.payload = sqlite::ColumnText(stmt, 3);
+  row.status = sqlite::ColumnText(stmt, 4);
+  row.created_at_us = sqlite3_column_int64(stmt, 5);
+  row.next_attempt_at_us = sqlite3_column_int64(stmt, 6);
+  row.attempts = sqlite3_column_int64(stmt, 7);
+  row.last_error = sqlite::ColumnText(stmt, 8);
+  row.settled_at_us = sqlite3_column_int64(stmt, 9);
+  return OutboxFromRow(row);
+}
+
 Status RunOnce(sqlite3* db, sqlite3_stmt* stmt, std::string_view what) {
   sqlite::StmtScope scope(stmt);
   const int rc = sqlite3_step(stmt);
@@ -149,6 +224,8 @@ Status RunOnce(sqlite3* db, sqlite3_stmt* stmt, std::string_view what) {
 // the documents so the writer only binds and steps.
 struct PendingSave {
   const RequestRecord* record = nullptr;
+  // Queued in the same transaction when the row is written (the caller's).
+  const std::vector<OutboxMessage>* outbox = nullptr;
   std::string_view state;
   std::string requester_subject;
   std::array<std::string, 6> documents;
@@ -156,11 +233,32 @@ struct PendingSave {
   OneShotSignal<bool> committed;
 };
 
+// Any other write (the outbox's), queued to the writer like a Save so that
+// the file keeps one writer: `apply` runs on the writer thread inside the
+// group's transaction, in queue order with the Saves, and leaves what it
+// found in its caller's frame. A failing `apply` is a storage failure and
+// fails the group, as one in a Save does. `status` is Ok only once the
+// transaction committed.
+struct PendingOp {
+  std::function<Status()> apply;
+  Status status;
+  OneShotSignal<bool> committed;
+};
+
+using PendingWrite = std::variant<PendingSave*, PendingOp*>;
+
+Status& StatusOf(const PendingWrite& write) {
+  return std::visit([](auto* pending) -> Status& { return pending->status; }, write);
+}
+
 // One read-only connection with its reusable statements.
 struct Reader {
   sqlite::Db db;
   sqlite::Stmt load;
   sqlite::Stmt active;
+  sqlite::Stmt outbox_load;
+  sqlite::Stmt outbox_count_all;
+  sqlite::Stmt outbox_count_one;
   std::array<sqlite::Stmt, kListVariants> list;  // prepared on first use
 };
 
@@ -180,7 +278,18 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
 
   Status Init();
 
-  Status Save(const RequestRecord& record) override;
+  Status SaveWithOutbox(const RequestRecord& record,
+                        const std::vector<OutboxMessage>& outbox) override;
+  Status EnqueueOutbox(const std::vector<OutboxMessage>& messages) override;
+  Result<std::vector<OutboxMessage>> ClaimOutbox(std::string_view notifier,
+                                                 std::string_view claimer, int64_t now_us,
+                                                 int64_t lease_us, size_t limit) override;
+  Result<bool> SettleOutbox(std::string_view id, std::string_view claimer, OutboxOutcome outcome,
+                            int64_t next_attempt_at_us, std::string_view error,
+                            int64_t now_us) override;
+  Result<std::optional<OutboxMessage>> LoadOutbox(std::string_view id) override;
+  Result<OutboxCounts> CountOutbox(std::string_view notifier) override;
+  Result<size_t> PurgeOutbox(int64_t before_us) override;
   Result<std::optional<RequestRecord>> Load(std::string_view id) override;
   Result<std::shared_ptr<const StoredRequestText>> LoadText(std::string_view id) override;
   Result<RequestPage> List(const RequestFilter& filter) override;
@@ -240,18 +349,30 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
     return std::optional<T>(std::move(row));
   }
 
+  // Hands `write` to the writer; the caller then waits for its signal.
+  Status Submit(PendingWrite write);
+  // Runs `apply` on the writer thread in a group's transaction (PendingOp);
+  // Ok once that transaction committed.
+  Status RunOnWriter(std::function<Status()> apply);
+
   void WriterLoop();
   // Writer thread, between commits: whether to checkpoint now, and doing it.
   bool WantsCheckpoint(bool idle) const;
   void Checkpoint();
   // sqlite3_wal_hook: runs on the writer thread after each commit.
   static int OnWalCommit(void* self, sqlite3* db, const char* schema, int wal_pages);
-  void CommitBatch(const std::vector<PendingSave*>& batch);
+  void CommitBatch(const std::vector<PendingWrite>& batch);
   // Writer thread, after a commit and before the savers are answered.
-  void PublishCommitted(const std::vector<PendingSave*>& batch);
-  // True when the row was written; false on a version conflict.
+  void PublishCommitted(const std::vector<PendingWrite>& batch);
+  // True when the row (and its outbox) was written; false on a version
+  // conflict, which writes nothing.
   Result<bool> Apply(const PendingSave& save);
   Status ConflictFor(const RequestRecord& record);
+  // Writer thread: queues `messages` (ids already queued keep their rows).
+  Status InsertOutbox(const std::vector<OutboxMessage>& messages);
+  // Writer thread: the due messages ClaimOutbox may take, in due order.
+  Status SelectDueOutbox(std::string_view notifier, int64_t now_us, size_t limit,
+                         std::vector<OutboxMessage>* out);
 
   const std::string path_;
   const SqliteStateStoreOptions options_;
@@ -265,6 +386,11 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   sqlite::Stmt insert_;
   sqlite::Stmt update_;
   sqlite::Stmt version_of_;
+  sqlite::Stmt outbox_insert_;
+  sqlite::Stmt outbox_due_;
+  sqlite::Stmt outbox_claim_;
+  sqlite::Stmt outbox_settle_;
+  sqlite::Stmt outbox_purge_;
   int wal_pages_ = 0;                // log size after the last commit (writer thread)
   FileLock file_lock_;               // "<path>.lock": this store is the only writer
   SchemaMigrationReport migration_;  // set by Init
@@ -283,7 +409,7 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
 
   std::mutex mu_;
   std::condition_variable writer_cv_;  // queue_ gained an entry or stopping_
-  std::vector<PendingSave*> queue_;    // guarded by mu_
+  std::vector<PendingWrite> queue_;    // guarded by mu_
   bool stopping_ = false;              // guarded by mu_
   std::thread writer_;
 
@@ -333,6 +459,11 @@ Status SqliteStateStoreImpl::Init() {
   AIRLOCK_ASSIGN_OR_RETURN(update_, sqlite::Prepare(db, kUpdateSql));
   AIRLOCK_ASSIGN_OR_RETURN(version_of_,
                            sqlite::Prepare(db, "SELECT version FROM requests WHERE id = ?1"));
+  AIRLOCK_ASSIGN_OR_RETURN(outbox_insert_, sqlite::Prepare(db, kOutboxInsertSql));
+  AIRLOCK_ASSIGN_OR_RETURN(outbox_due_, sqlite::Prepare(db, kOutboxDueSql));
+  AIRLOCK_ASSIGN_OR_RETURN(outbox_claim_, sqlite::Prepare(db, kOutboxClaimSql));
+  AIRLOCK_ASSIGN_OR_RETURN(outbox_settle_, sqlite::Prepare(db, kOutboxSettleSql));
+  AIRLOCK_ASSIGN_OR_RETURN(outbox_purge_, sqlite::Prepare(db, kOutboxPurgeSql));
 
   const size_t readers = std::max<size_t>(1, options_.read_connections);
   for (size_t i = 0; i < readers; ++i) {
@@ -397,6 +528,11 @@ Result<std::unique_ptr<Reader>> SqliteStateStoreImpl::OpenReader() {
                            sqlite::Prepare(reader->db.get(), std::string("SELECT ") + kColumns +
                                                                  " FROM requests WHERE id = ?1"));
   AIRLOCK_ASSIGN_OR_RETURN(reader->active, sqlite::Prepare(reader->db.get(), active_sql_));
+  AIRLOCK_ASSIGN_OR_RETURN(reader->outbox_load, sqlite::Prepare(reader->db.get(), kOutboxLoadSql));
+  AIRLOCK_ASSIGN_OR_RETURN(reader->outbox_count_all,
+                           sqlite::Prepare(reader->db.get(), kOutboxCountAllSql));
+  AIRLOCK_ASSIGN_OR_RETURN(reader->outbox_count_one,
+                           sqlite::Prepare(reader->db.get(), kOutboxCountOneSql));
   return reader;
 }
 
@@ -416,39 +552,57 @@ void SqliteStateStoreImpl::ReleaseReader(std::unique_ptr<Reader> reader) {
   pool_cv_.notify_one();
 }
 
-Status SqliteStateStoreImpl::Save(const RequestRecord& record) {
+Status SqliteStateStoreImpl::SaveWithOutbox(const RequestRecord& record,
+                                            const std::vector<OutboxMessage>& outbox) {
   AIRLOCK_ASSIGN_OR_RETURN(
       SerializedRecord serialized,
       SerializeForSave(record, options_.max_record_bytes, /*text_only=*/false));
+  AIRLOCK_RETURN_IF_ERROR(ValidateOutbox(outbox));
   PendingSave save;
   save.record = &record;
+  save.outbox = &outbox;
   save.state = serialized.state;
   save.requester_subject = std::move(serialized.requester_subject);
   save.documents = std::move(serialized.documents);
 
+  AIRLOCK_RETURN_IF_ERROR(Submit(&save));
+  save.committed.Wait();
+  return save.status;
+}
+
+Status SqliteStateStoreImpl::Submit(PendingWrite write) {
   std::unique_lock lock(mu_);
   if (stopping_) return Status::Unavailable("state store is shutting down");
   if (queue_.size() >= options_.max_pending) {
     return Status::ResourceExhausted("state store write queue is full");
   }
-  queue_.push_back(&save);
+  queue_.push_back(write);
   lock.unlock();
   writer_cv_.notify_one();
-  save.committed.Wait();
-  return save.status;
+  return Status::Ok();
+}
+
+Status SqliteStateStoreImpl::RunOnWriter(std::function<Status()> apply) {
+  PendingOp op;
+  op.apply = std::move(apply);
+  AIRLOCK_RETURN_IF_ERROR(Submit(&op));
+  op.committed.Wait();
+  return op.status;
 }
 
 void SqliteStateStoreImpl::WriterLoop() {
-  std::vector<PendingSave*> batch;
+  std::vector<PendingWrite> batch;
   std::unique_lock lock(mu_);
   while (true) {
     writer_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, and every queued Save was answered
+    if (queue_.empty()) return;  // stopping, and every queued write was answered
     batch.swap(queue_);
     lock.unlock();
     CommitBatch(batch);
     PublishCommitted(batch);
-    for (PendingSave* save : batch) save->committed.Post(true);
+    for (const PendingWrite& write : batch) {
+      std::visit([](auto* pending) { pending->committed.Post(true); }, write);
+    }
     batch.clear();
     lock.lock();
     if (WantsCheckpoint(/*idle=*/queue_.empty())) {
@@ -488,11 +642,14 @@ int SqliteStateStoreImpl::OnWalCommit(void* self, sqlite3*, const char*, int wal
   return SQLITE_OK;
 }
 
-void SqliteStateStoreImpl::CommitBatch(const std::vector<PendingSave*>& batch) {
+void SqliteStateStoreImpl::CommitBatch(const std::vector<PendingWrite>& batch) {
   sqlite3* db = writer_db_.get();
-  save_count_.fetch_add(batch.size(), std::memory_order_relaxed);
+  const auto saves = std::count_if(batch.begin(), batch.end(), [](const PendingWrite& write) {
+    return std::holds_alternative<PendingSave*>(write);
+  });
+  save_count_.fetch_add(static_cast<uint64_t>(saves), std::memory_order_relaxed);
   auto fail_all = [&](const Status& status) {
-    for (PendingSave* save : batch) save->status = status;
+    for (const PendingWrite& write : batch) StatusOf(write) = status;
   };
   auto abort_with = [&](const Status& status) {
     if (!sqlite3_get_autocommit(db)) (void)RunOnce(db, rollback_.get(), "rollback");
@@ -503,7 +660,16 @@ void SqliteStateStoreImpl::CommitBatch(const std::vector<PendingSave*>& batch) {
     fail_all(begin);
     return;
   }
-  for (PendingSave* save : batch) {
+  for (const PendingWrite& write : batch) {
+    if (PendingOp* const* op = std::get_if<PendingOp*>(&write)) {
+      if (Status applied = (*op)->apply(); !applied.ok()) {
+        abort_with(applied);
+        return;
+      }
+      (*op)->status = Status::Ok();
+      continue;
+    }
+    PendingSave* save = std::get<PendingSave*>(write);
     Result<bool> applied = Apply(*save);
     if (!applied.ok()) {
       // Not a conflict: the storage itself failed, so nothing in the group stands.
@@ -519,10 +685,13 @@ void SqliteStateStoreImpl::CommitBatch(const std::vector<PendingSave*>& batch) {
   commit_count_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void SqliteStateStoreImpl::PublishCommitted(const std::vector<PendingSave*>& batch) {
+void SqliteStateStoreImpl::PublishCommitted(const std::vector<PendingWrite>& batch) {
   std::vector<RequestTextCache::Committed> committed;
   committed.reserve(batch.size());
-  for (PendingSave* save : batch) {
+  for (const PendingWrite& write : batch) {
+    PendingSave* const* pending = std::get_if<PendingSave*>(&write);
+    if (pending == nullptr) continue;
+    PendingSave* save = *pending;
     if (!save->status.ok()) continue;
     const RequestRecord& record = *save->record;
     RequestTextCache::Committed c;
@@ -565,7 +734,44 @@ Result<bool> SqliteStateStoreImpl::Apply(const PendingSave& save) {
   if (sqlite3_step(stmt) != SQLITE_DONE) {
     return sqlite::Error(writer_db_.get(), "saving request " + record.id);
   }
-  return sqlite3_changes(writer_db_.get()) == 1;
+  if (sqlite3_changes(writer_db_.get()) != 1) return false;
+  if (save.outbox != nullptr) AIRLOCK_RETURN_IF_ERROR(InsertOutbox(*save.outbox));
+  return true;
+}
+
+Status SqliteStateStoreImpl::InsertOutbox(const std::vector<OutboxMessage>& messages) {
+  sqlite3_stmt* stmt = outbox_insert_.get();
+  for (const OutboxMessage& m : messages) {
+    sqlite::StmtScope scope(stmt);
+    sqlite::BindText(stmt, 1, m.id);
+    sqlite::BindText(stmt, 2, m.notifier);
+    sqlite::BindText(stmt, 3, m.request_id);
+    sqlite::BindText(stmt, 4, m.payload);
+    sqlite3_bind_int64(stmt, 5, m.created_at_us);
+    sqlite3_bind_int64(stmt, 6, m.next_attempt_at_us);
+    sqlite3_bind_int64(stmt, 7, m.attempts);
+    sqlite::BindText(stmt, 8, m.last_error);
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+      return sqlite::Error(writer_db_.get(), "queueing outbox message " + m.id);
+    }
+  }
+  return Status::Ok();
+}
+
+Status SqliteStateStoreImpl::SelectDueOutbox(std::string_view notifier, int64_t now_us,
+                                             size_t limit, std::vector<OutboxMessage>* out) {
+  sqlite3_stmt* stmt = outbox_due_.get();
+  sqlite::StmtScope scope(stmt);
+  sqlite::BindText(stmt, 1, notifier);
+  sqlite3_bind_int64(stmt, 2, now_us);
+  sqlite3_bind_int64(stmt, 3, static_cast<int64_t>(limit));
+  while (true) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) return Status::Ok();
+    if (rc != SQLITE_ROW) return sqlite::Error(writer_db_.get(), "reading the outbox");
+    AIRLOCK_ASSIGN_OR_RETURN(OutboxMessage message, RowToOutbox(stmt));
+    out->push_back(std::move(message));
+  }
 }
 
 Status SqliteStateStoreImpl::ConflictFor(const RequestRecord& record) {
@@ -734,6 +940,107 @@ Result<std::vector<AgentLink>> SqliteStateStoreImpl::ListAgentLinks() {
   std::vector<AgentLink> out;
   for (const auto& [agent, link] : agent_links_) out.push_back(link);
   return out;
+}
+
+Status SqliteStateStoreImpl::EnqueueOutbox(const std::vector<OutboxMessage>& messages) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateOutbox(messages));
+  if (messages.empty()) return Status::Ok();
+  return RunOnWriter([&] { return InsertOutbox(messages); });
+}
+
+// Claims are rows like the rest: the writer selects and marks them in one
+// transaction, so no other claim (nor a settle) can come between.
+Result<std::vector<OutboxMessage>> SqliteStateStoreImpl::ClaimOutbox(std::string_view notifier,
+                                                                     std::string_view claimer,
+                                                                     int64_t now_us,
+                                                                     int64_t lease_us,
+                                                                     size_t limit) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateOutboxClaim(notifier, claimer, lease_us, limit));
+  const int64_t until = OutboxClaimUntil(now_us, lease_us);
+  std::vector<OutboxMessage> claimed;
+  AIRLOCK_RETURN_IF_ERROR(RunOnWriter([&]() -> Status {
+    AIRLOCK_RETURN_IF_ERROR(SelectDueOutbox(notifier, now_us, limit, &claimed));
+    sqlite3_stmt* stmt = outbox_claim_.get();
+    for (const OutboxMessage& message : claimed) {
+      sqlite::StmtScope scope(stmt);
+      sqlite::BindText(stmt, 1, message.id);
+      sqlite::BindText(stmt, 2, claimer);
+      sqlite3_bind_int64(stmt, 3, until);
+      if (sqlite3_step(stmt) != SQLITE_DONE) {
+        return sqlite::Error(writer_db_.get(), "claiming outbox message " + message.id);
+      }
+    }
+    return Status::Ok();
+  }));
+  return claimed;
+}
+
+Result<bool> SqliteStateStoreImpl::SettleOutbox(std::string_view id, std::string_view claimer,
+                                                OutboxOutcome outcome, int64_t next_attempt_at_us,
+                                                std::string_view error, int64_t now_us) {
+  if (!CouldHoldOutboxClaim(id, claimer)) return false;
+  const OutboxSettlement settlement = SettlementOf(outcome, next_attempt_at_us, now_us);
+  const std::string error_text = OutboxErrorText(error);
+  bool settled = false;
+  AIRLOCK_RETURN_IF_ERROR(RunOnWriter([&]() -> Status {
+    sqlite3_stmt* stmt = outbox_settle_.get();
+    sqlite::StmtScope scope(stmt);
+    sqlite::BindText(stmt, 1, id);
+    sqlite::BindText(stmt, 2, claimer);
+    sqlite::BindText(stmt, 3, OutboxStatusName(settlement.status));
+    sqlite::BindText(stmt, 4, error_text);
+    sqlite3_bind_int64(stmt, 5, settlement.settled_at_us);
+    if (settlement.next_attempt_at_us) sqlite3_bind_int64(stmt, 6, *settlement.next_attempt_at_us);
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+      return sqlite::Error(writer_db_.get(), "settling an outbox message");
+    }
+    settled = sqlite3_changes(writer_db_.get()) == 1;
+    return Status::Ok();
+  }));
+  return settled;
+}
+
+Result<std::optional<OutboxMessage>> SqliteStateStoreImpl::LoadOutbox(std::string_view id) {
+  if (id.empty() || id.size() > kMaxOutboxIdBytes) return std::optional<OutboxMessage>();
+  Lease reader = AcquireReader();
+  sqlite3_stmt* stmt = reader->outbox_load.get();
+  sqlite::StmtScope scope(stmt);
+  sqlite::BindText(stmt, 1, id);
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return std::optional<OutboxMessage>();
+  if (rc != SQLITE_ROW) return sqlite::Error(reader->db.get(), "loading an outbox message");
+  AIRLOCK_ASSIGN_OR_RETURN(OutboxMessage message, RowToOutbox(stmt));
+  return std::optional<OutboxMessage>(std::move(message));
+}
+
+Result<OutboxCounts> SqliteStateStoreImpl::CountOutbox(std::string_view notifier) {
+  Lease reader = AcquireReader();
+  sqlite3_stmt* stmt =
+      notifier.empty() ? reader->outbox_count_all.get() : reader->outbox_count_one.get();
+  sqlite::StmtScope scope(stmt);
+  if (!notifier.empty()) sqlite::BindText(stmt, 1, notifier);
+  OutboxCounts counts;
+  while (true) {
+    const int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) return counts;
+    if (rc != SQLITE_ROW) return sqlite::Error(reader->db.get(), "counting the outbox");
+    AddOutboxCount(sqlite::ColumnText(stmt, 0), sqlite3_column_int64(stmt, 1), &counts);
+  }
+}
+
+Result<size_t> SqliteStateStoreImpl::PurgeOutbox(int64_t before_us) {
+  size_t purged = 0;
+  AIRLOCK_RETURN_IF_ERROR(RunOnWriter([&]() -> Status {
+    sqlite3_stmt* stmt = outbox_purge_.get();
+    sqlite::StmtScope scope(stmt);
+    sqlite3_bind_int64(stmt, 1, before_us);
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+      return sqlite::Error(writer_db_.get(), "purging the outbox");
+    }
+    purged = static_cast<size_t>(sqlite3_changes64(writer_db_.get()));
+    return Status::Ok();
+  }));
+  return purged;
 }
 
 }  // namespace

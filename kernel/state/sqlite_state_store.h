@@ -4,7 +4,11 @@
 // survives power loss. Group commit: Save hands its (already serialized) row
 // to a single writer thread, which takes every queued Save, applies them in
 // ONE transaction in queue order (a version conflict fails that Save alone;
-// the others commit), commits once and then answers every caller. Reads run
+// the others commit), commits once and then answers every caller. A Save's
+// outbox messages are inserted in that transaction right after its row, and
+// only when the row was written. The outbox's other writes (enqueue, claim,
+// settle, purge) queue to the same writer and join the same groups, so the
+// file keeps one writer and a claim and its settle never interleave. Reads run
 // on a small pool of separate read-only connections, concurrently with the
 // writer (WAL readers never block it). The writer checkpoints the log
 // between commits when no Save is waiting, never inside a commit.
@@ -14,7 +18,11 @@
 // columns id, state (snake_case name), version, requester_subject,
 // created_at_us, updated_at_us, deadline_us, reason and the JSON documents
 // requester, request, decision, approvals, enclave, tunnel; indexes serve
-// the newest-first listing by all / state / requester.
+// the newest-first listing by all / state / requester. Version 2 is table
+// notification_outbox (id, notifier, request_id, payload, status,
+// created_at_us, next_attempt_at_us, attempts, last_error, settled_at_us,
+// claimed_by, claimed_until_us), indexed for the claim (notifier, status,
+// due order) and for the purge of settled messages.
 #pragma once
 
 #include <cstddef>

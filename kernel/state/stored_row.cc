@@ -1,5 +1,8 @@
 #include "kernel/state/stored_row.h"
 
+#include <algorithm>
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 namespace airlock {
@@ -21,6 +24,35 @@ Status CorruptDocument(std::string_view id, size_t index) {
 
 bool HasNul(std::string_view text) {
   return text.find('\0') != std::string_view::npos;
+}
+
+// The length of the well-formed UTF-8 sequence starting at text[i], or 0
+// when none does there (a stray byte, an overlong form, a surrogate, or a
+// NUL, which text columns cannot hold either).
+size_t Utf8SequenceAt(std::string_view text, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte(i);
+  if (lead < 0x80) return lead == 0 ? 0 : 1;
+  size_t length = 0;
+  unsigned char low = 0x80, high = 0xBF;  // bounds of the second byte
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;   // overlong
+    if (lead == 0xED) high = 0x9F;  // surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;   // overlong
+    if (lead == 0xF4) high = 0x8F;  // beyond U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + length > text.size() || byte(i + 1) < low || byte(i + 1) > high) return 0;
+  for (size_t k = 2; k < length; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  return length;
 }
 
 }  // namespace
@@ -112,6 +144,106 @@ Result<StoredRequestText> TextFromRow(const StoredRowView& row) {
     *documents[i] = std::string(row.documents[i]);
   }
   return text;
+}
+
+Result<OutboxMessage> OutboxFromRow(const StoredOutboxView& row) {
+  OutboxMessage message;
+  if (row.status == OutboxStatusName(OutboxStatus::kPending)) {
+    message.status = OutboxStatus::kPending;
+  } else if (row.status == OutboxStatusName(OutboxStatus::kDelivered)) {
+    message.status = OutboxStatus::kDelivered;
+  } else if (row.status == OutboxStatusName(OutboxStatus::kAbandoned)) {
+    message.status = OutboxStatus::kAbandoned;
+  } else {
+    return Status::Internal("stored outbox message " + std::string(row.id) +
+                            " has unknown status \"" + std::string(row.status) + "\"");
+  }
+  message.id = std::string(row.id);
+  message.notifier = std::string(row.notifier);
+  message.request_id = std::string(row.request_id);
+  message.payload = std::string(row.payload);
+  message.created_at_us = row.created_at_us;
+  message.next_attempt_at_us = row.next_attempt_at_us;
+  message.attempts = row.attempts;
+  message.last_error = std::string(row.last_error);
+  message.settled_at_us = row.settled_at_us;
+  return message;
+}
+
+Status ValidateOutboxClaim(std::string_view notifier, std::string_view claimer, int64_t lease_us,
+                           size_t limit) {
+  if (notifier.empty() || notifier.size() > kMaxOutboxNotifierBytes) {
+    return Status::InvalidArgument("notifier names are 1 to " +
+                                   std::to_string(kMaxOutboxNotifierBytes) + " bytes");
+  }
+  if (claimer.empty() || claimer.size() > kMaxOutboxClaimerBytes) {
+    return Status::InvalidArgument("outbox claimer names are 1 to " +
+                                   std::to_string(kMaxOutboxClaimerBytes) + " bytes");
+  }
+  if (lease_us <= 0) return Status::InvalidArgument("an outbox claim's lease must be positive");
+  if (limit < 1 || limit > kMaxOutboxClaim) {
+    return Status::InvalidArgument("an outbox claim takes 1 to " + std::to_string(kMaxOutboxClaim) +
+                                   " messages");
+  }
+  return Status::Ok();
+}
+
+bool CouldHoldOutboxClaim(std::string_view id, std::string_view claimer) {
+  return !id.empty() && id.size() <= kMaxOutboxIdBytes && !claimer.empty() &&
+         claimer.size() <= kMaxOutboxClaimerBytes;
+}
+
+int64_t OutboxClaimUntil(int64_t now_us, int64_t lease_us) {
+  int64_t until = 0;
+  if (__builtin_add_overflow(now_us, lease_us, &until)) {
+    return lease_us > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return until;
+}
+
+std::string OutboxErrorText(std::string_view error) {
+  std::string out;
+  out.reserve(std::min(error.size(), kMaxOutboxErrorBytes));
+  for (size_t i = 0; i < error.size();) {
+    const size_t n = Utf8SequenceAt(error, i);
+    const size_t taken = n == 0 ? 1 : n;
+    if (out.size() + taken > kMaxOutboxErrorBytes) break;
+    if (n == 0) {
+      out += '?';
+    } else {
+      out.append(error.substr(i, n));
+    }
+    i += taken;
+  }
+  return out;
+}
+
+OutboxSettlement SettlementOf(OutboxOutcome outcome, int64_t next_attempt_at_us, int64_t now_us) {
+  switch (outcome) {
+    case OutboxOutcome::kDelivered:
+      return {OutboxStatus::kDelivered, now_us, std::nullopt};
+    case OutboxOutcome::kAbandoned:
+      return {OutboxStatus::kAbandoned, now_us, std::nullopt};
+    case OutboxOutcome::kRetry:
+      break;
+  }
+  return {OutboxStatus::kPending, 0, next_attempt_at_us};
+}
+
+void AddOutboxCount(std::string_view status, int64_t count, OutboxCounts* counts) {
+  if (status == OutboxStatusName(OutboxStatus::kPending)) counts->pending += count;
+  if (status == OutboxStatusName(OutboxStatus::kDelivered)) counts->delivered += count;
+  if (status == OutboxStatusName(OutboxStatus::kAbandoned)) counts->abandoned += count;
+}
+
+Status CheckOutboxTextOnly(const std::vector<OutboxMessage>& messages) {
+  for (const OutboxMessage& m : messages) {
+    if (HasNul(m.id) || HasNul(m.notifier) || HasNul(m.request_id) || HasNul(m.payload) ||
+        HasNul(m.last_error)) {
+      return Status::InvalidArgument("outbox messages must not contain NUL bytes");
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace airlock

@@ -1,6 +1,7 @@
 // What only the PostgreSQL backend has to show, against a real PostgreSQL 15
 // started by the test (tests/support/postgres): replicas racing on one row,
-// one round trip per group, a server restart ridden out without reopening,
+// one round trip per group, replicas claiming outbox messages at once, a
+// server restart ridden out without reopening,
 // the schema's versions, TLS verify-full, and a connection string that never
 // appears in an error.
 #include "kernel/state/postgres_state_store.h"
@@ -8,6 +9,7 @@
 #include <atomic>
 #include <barrier>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +38,12 @@ void ExpectNoSecretIn(const Status& status, const std::string& dsn) {
   EXPECT_EQ(message.find(kStatePassword), std::string::npos) << message;
   EXPECT_EQ(message.find(dsn), std::string::npos) << message;
   EXPECT_EQ(message.find("password="), std::string::npos) << message;
+}
+
+void ExpectNoMessages(StateStore& store) {
+  auto counts = store.CountOutbox("");
+  ASSERT_TRUE(counts.ok()) << counts.status().ToString();
+  EXPECT_EQ(counts->pending + counts->delivered + counts->abandoned, 0);
 }
 
 // Two stores on one database are two replicas: each round both save the
@@ -146,6 +154,131 @@ TEST(PostgresStateStoreTest, ASaveSentAgainFindsItsOwnWrite) {
   std::string other = call;
   other.replace(other.find("\"t1\""), 4, "\"t2\"");
   EXPECT_EQ(pg.Query(other, db.name).at(0).at(0).value_or(""), "f");  // someone else
+}
+
+// The group sent again after a lost answer queues its messages once, with
+// the write that found its own token; a save of a replica of the previous
+// release (no "outbox" in its entry) still applies.
+TEST(PostgresStateStoreTest, ASaveSentAgainQueuesItsMessagesOnce) {
+  const PgStateDatabase db = CreatePgStateDatabase(PgCluster::Shared());
+  PgCluster& pg = PgCluster::Shared();
+  const std::string group = R"('[{"id":"r","state":"submitted","version":1,"subject":"a",
+    "created":1,"updated":1,"deadline":0,"reason":"","token":"t1","requester":"{}",
+    "request":"{}","decision":"{}","approvals":"[]","enclave":"{}","tunnel":"{}",
+    "outbox":[{"id":"r/1","notifier":"hook","request_id":"r","payload":"{\"x\":1}",
+    "created":1,"next":2,"attempts":0,"error":""}]}]')";
+  const std::string call = "SELECT applied FROM airlock_save_requests(" + group + "::jsonb)";
+  const std::string count = "SELECT count(*) FROM notification_outbox";
+  EXPECT_EQ(pg.Query(call, db.name).at(0).at(0).value_or(""), "t");
+  EXPECT_EQ(pg.Query(call, db.name).at(0).at(0).value_or(""), "t");  // sent again
+  EXPECT_EQ(pg.Query(count, db.name).at(0).at(0).value_or(""), "1");
+  EXPECT_EQ(pg.Query("SELECT payload FROM notification_outbox", db.name).at(0).at(0).value_or(""),
+            "{\"x\":1}");
+  std::string other = call;
+  other.replace(other.find("\"t1\""), 4, "\"t2\"");
+  other.replace(other.find("\"r/1\""), 5, "\"r/2\"");
+  EXPECT_EQ(pg.Query(other, db.name).at(0).at(0).value_or(""), "f");  // someone else
+  EXPECT_EQ(pg.Query(count, db.name).at(0).at(0).value_or(""), "1");
+
+  const std::string previous = R"('[{"id":"p","state":"submitted","version":1,"subject":"a",
+    "created":1,"updated":1,"deadline":0,"reason":"","token":"t3","requester":"{}",
+    "request":"{}","decision":"{}","approvals":"[]","enclave":"{}","tunnel":"{}"}]')";
+  EXPECT_EQ(pg.Query("SELECT applied FROM airlock_save_requests(" + previous + "::jsonb)", db.name)
+                .at(0)
+                .at(0)
+                .value_or(""),
+            "t");
+  EXPECT_EQ(pg.Query(count, db.name).at(0).at(0).value_or(""), "1");
+}
+
+// Two replicas (two stores on one database) claiming batches at once until
+// nothing is left: every message is handed out once, to exactly one of
+// them, and the row names that claimer.
+TEST(PostgresStateStoreTest, ReplicasClaimingAtOnceNeverGetTheSameMessage) {
+  const PgStateDatabase db = CreatePgStateDatabase(PgCluster::Shared());
+  auto a = OpenPg(db);
+  auto b = OpenPg(db);
+  ASSERT_TRUE(a && b);
+  constexpr int kMessages = 200;
+  std::vector<OutboxMessage> messages;
+  for (int i = 0; i < kMessages; ++i) {
+    messages.push_back(MakeMessage("m" + std::to_string(i), "hook", i % 13, i));
+  }
+  ASSERT_TRUE(a->EnqueueOutbox(messages).ok());
+  // Both connected before the race starts, so that neither drains the
+  // outbox while the other is still connecting.
+  ASSERT_TRUE(b->CountOutbox("hook").ok());
+
+  constexpr int kClaimers = 2;
+  StateStore* replicas[] = {a.get(), b.get()};
+  std::vector<std::vector<std::string>> claimed(kClaimers);
+  std::atomic<int> failures{0};
+  std::barrier start(kClaimers);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < kClaimers; ++c) {
+    threads.emplace_back([&, c] {
+      StateStore& store = *replicas[c];
+      const std::string claimer = "replica-" + std::to_string(c);
+      start.arrive_and_wait();
+      for (int rounds = 0;; ++rounds) {
+        if (rounds > kMessages) {
+          ADD_FAILURE() << claimer << " never ran out of messages to claim";
+          ++failures;
+          return;
+        }
+        auto batch = store.ClaimOutbox("hook", claimer, 100, 60'000'000, 7);
+        if (!batch.ok()) {
+          ++failures;
+          ADD_FAILURE() << batch.status().ToString();
+          return;
+        }
+        if (batch->empty()) return;
+        if (batch->size() > 7) ++failures;
+        for (const OutboxMessage& m : *batch) claimed[c].push_back(m.id);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::multiset<std::string> all;
+  for (const auto& ids : claimed) all.insert(ids.begin(), ids.end());
+  EXPECT_EQ(all.size(), size_t{kMessages}) << "a message was handed out twice";
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), size_t{kMessages});
+  for (int c = 0; c < kClaimers; ++c) {
+    // Both replicas took part (else the test raced nothing).
+    EXPECT_FALSE(claimed[c].empty()) << "replica " << c;
+  }
+  const auto owners = PgCluster::Shared().Query(
+      "SELECT count(DISTINCT claimed_by), count(*) FILTER (WHERE claimed_by IS NULL) "
+      "FROM notification_outbox",
+      db.name);
+  EXPECT_EQ(owners.at(0).at(1).value_or(""), "0");
+  for (int c = 0; c < kClaimers; ++c) {
+    const std::string claimer = "replica-" + std::to_string(c);
+    const auto rows = PgCluster::Shared().Query(
+        "SELECT count(*) FROM notification_outbox WHERE claimed_by = '" + claimer + "'", db.name);
+    EXPECT_EQ(rows.at(0).at(0).value_or(""), std::to_string(claimed[c].size())) << claimer;
+  }
+}
+
+// Text columns cannot hold NUL bytes: such a message is refused, never cut.
+TEST(PostgresStateStoreTest, AnOutboxMessageWithANulByteIsRefused) {
+  const PgStateDatabase db = CreatePgStateDatabase(PgCluster::Shared());
+  auto store = OpenPg(db);
+  ASSERT_TRUE(store);
+  OutboxMessage message = MakeMessage("m", "hook", 0);
+  message.payload = std::string("{\"a\":\"x\0y\"}", 11);
+  EXPECT_EQ(store->EnqueueOutbox({message}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->SaveWithOutbox(MakeRecord("r", 1), {message}).code(),
+            StatusCode::kInvalidArgument);
+  message.payload = "{\"bad\":\"\xff\"}";  // not UTF-8
+  EXPECT_EQ(store->EnqueueOutbox({message}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->SaveWithOutbox(MakeRecord("r", 1), {message}).code(),
+            StatusCode::kInvalidArgument);
+  auto record = store->Load("r");
+  ASSERT_TRUE(record.ok());
+  EXPECT_FALSE(record->has_value());
+  ExpectNoMessages(*store);
 }
 
 // The server stops under the store: calls answer Unavailable with the

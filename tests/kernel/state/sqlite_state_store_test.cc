@@ -1,8 +1,11 @@
 #include "kernel/state/sqlite_state_store.h"
 
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -190,7 +193,7 @@ TEST(SqliteStateStoreTest, ReopenKeepsEverythingAndUsesWalWithSchemaVersion) {
     for (int i = 0; i < 10; ++i)
       ASSERT_TRUE(store->Save(MakeRecord("x" + std::to_string(i), i)).ok());
   }
-  EXPECT_EQ(QueryInt(path, "SELECT max(version) FROM schema_version"), 1);
+  EXPECT_EQ(QueryInt(path, "SELECT max(version) FROM schema_version"), 2);
   EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM requests"), 11);
   EXPECT_EQ(QueryInt(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 
@@ -215,13 +218,83 @@ TEST(SqliteStateStoreTest, OpenMigratesANewFileAndLeavesACurrentOneAsItIs) {
     auto store = OpenOrDie(path);
     ASSERT_TRUE(store);
     EXPECT_EQ(store->migration().from_version, 0);
-    EXPECT_EQ(store->migration().to_version, 1);
+    EXPECT_EQ(store->migration().to_version, 2);
   }
   auto store = OpenOrDie(path);
   ASSERT_TRUE(store);
+  EXPECT_EQ(store->migration().from_version, 2);
+  EXPECT_EQ(store->migration().to_version, 2);
+  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM schema_version"), 2);
+}
+
+// A file of the first schema (requests only) gains the outbox and keeps
+// its requests.
+TEST(SqliteStateStoreTest, OpenMigratesAVersionOneFileToTheOutbox) {
+  ScratchDir dir;
+  const std::string path = dir.File("state.db");
+  const RequestRecord record = FullRecord();
+  {
+    auto store = OpenOrDie(path);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->Save(record).ok());
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE notification_outbox; DELETE FROM schema_version WHERE "
+                         "version = 2",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_EQ(QueryInt(path, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'notification%'"),
+            0);
+
+  auto store = OpenOrDie(path);
+  ASSERT_TRUE(store);
   EXPECT_EQ(store->migration().from_version, 1);
-  EXPECT_EQ(store->migration().to_version, 1);
-  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM schema_version"), 1);
+  EXPECT_EQ(store->migration().to_version, 2);
+  ExpectSameRecord(LoadOrDie(*store, record.id), record);
+  ASSERT_TRUE(store->EnqueueOutbox({test::MakeMessage("m", "hook", 0)}).ok());
+  auto counts = store->CountOutbox("hook");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->pending, 1);
+}
+
+// A process killed (SIGKILL) right after its save returned leaves the
+// record and its queued messages in the file.
+TEST(SqliteStateStoreTest, SavedMessagesSurviveTheProcessBeingKilled) {
+  ScratchDir dir;
+  const std::string path = dir.File("state.db");
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto store = SqliteStateStore::Open(path);
+    const bool saved =
+        store.ok() &&
+        (*store)
+            ->SaveWithOutbox(MakeRecord("r1", 1), {test::MakeMessage("r1/a", "hook", 0),
+                                                   test::MakeMessage("r1/b", "mail", 0)})
+            .ok() &&
+        (*store)->EnqueueOutbox({test::MakeMessage("alone", "hook", 0)}).ok();
+    if (!saved) ::_exit(1);
+    ::kill(::getpid(), SIGKILL);
+    ::_exit(2);  // not reached
+  }
+  int wait_status = 0;
+  ASSERT_EQ(::waitpid(child, &wait_status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(wait_status))
+      << "the child could not save (exit " << WEXITSTATUS(wait_status) << ")";
+  EXPECT_EQ(WTERMSIG(wait_status), SIGKILL);
+
+  auto store = OpenOrDie(path);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(LoadOrDie(*store, "r1").version, 1);
+  auto hook = store->CountOutbox("hook");
+  ASSERT_TRUE(hook.ok());
+  EXPECT_EQ(hook->pending, 2);
+  auto mail = store->CountOutbox("mail");
+  ASSERT_TRUE(mail.ok());
+  EXPECT_EQ(mail->pending, 1);
 }
 
 TEST(SqliteStateStoreTest, RefusesANewerSchema) {

@@ -5,7 +5,9 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -437,6 +439,435 @@ TYPED_TEST(StateStoreContractTest, AgentLinksFollowClaimsAndDropWhatIsNoLongerHe
     ASSERT_TRUE(other->RecordAgentLinks("replica-c", {"edge"}, {"edge"}).ok());
     EXPECT_EQ(links(), (Links{{"edge", "replica-c"}}));
   }
+}
+
+// --- the notification outbox ------------------------------------------------
+
+// The message `id` as stored; a failure (and an empty message) when absent.
+OutboxMessage LoadMessageOrDie(StateStore& store, const std::string& id) {
+  auto loaded = store.LoadOutbox(id);
+  EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
+  if (!loaded.ok() || !loaded->has_value()) {
+    ADD_FAILURE() << "outbox message " << id << " not found";
+    return {};
+  }
+  return **loaded;
+}
+
+bool HasMessage(StateStore& store, const std::string& id) {
+  auto loaded = store.LoadOutbox(id);
+  EXPECT_TRUE(loaded.ok()) << loaded.status().ToString();
+  return loaded.ok() && loaded->has_value();
+}
+
+std::vector<std::string> ClaimIds(StateStore& store, const std::string& notifier,
+                                  const std::string& claimer, int64_t now_us, size_t limit = 100,
+                                  int64_t lease_us = 1000) {
+  auto claimed = store.ClaimOutbox(notifier, claimer, now_us, lease_us, limit);
+  EXPECT_TRUE(claimed.ok()) << claimed.status().ToString();
+  return claimed.ok() ? MessageIds(*claimed) : std::vector<std::string>{};
+}
+
+bool Settle(StateStore& store, const std::string& id, const std::string& claimer,
+            OutboxOutcome outcome, int64_t now_us, int64_t next_attempt_at_us = 0,
+            const std::string& error = "") {
+  auto settled = store.SettleOutbox(id, claimer, outcome, next_attempt_at_us, error, now_us);
+  EXPECT_TRUE(settled.ok()) << settled.status().ToString();
+  return settled.ok() && *settled;
+}
+
+void ExpectCounts(StateStore& store, const std::string& notifier, int64_t pending,
+                  int64_t delivered, int64_t abandoned) {
+  auto counts = store.CountOutbox(notifier);
+  ASSERT_TRUE(counts.ok()) << counts.status().ToString();
+  EXPECT_EQ(counts->pending, pending) << "notifier '" << notifier << "'";
+  EXPECT_EQ(counts->delivered, delivered) << "notifier '" << notifier << "'";
+  EXPECT_EQ(counts->abandoned, abandoned) << "notifier '" << notifier << "'";
+}
+
+// A save's messages are queued with it, field for field (pending whatever
+// status they were given); a save that conflicts queues none of its own.
+TYPED_TEST(StateStoreContractTest, OutboxMessagesAreQueuedWithTheirSaveAndNotWithAConflict) {
+  StateStore& store = this->store();
+  RequestRecord record = MakeRecord("r1", 100);
+  OutboxMessage first = MakeMessage("r1/v1/hook", "hook", 150, 100, "r1");
+  first.payload = "{\"quote\":\"\\\"\",\"caf\xc3\xa9\":1,\n \"nested\":{\"a\":[1,2]}}";
+  first.attempts = 2;
+  first.last_error = "earlier";
+  first.status = OutboxStatus::kDelivered;  // queued pending all the same
+  first.settled_at_us = 99;
+  const OutboxMessage second = MakeMessage("r1/v1/mail", "mail", 160, 100, "r1");
+  ASSERT_TRUE(store.SaveWithOutbox(record, {first, second}).ok());
+
+  const OutboxMessage stored = LoadMessageOrDie(store, first.id);
+  EXPECT_EQ(stored.id, first.id);
+  EXPECT_EQ(stored.notifier, "hook");
+  EXPECT_EQ(stored.request_id, "r1");
+  EXPECT_EQ(stored.payload, first.payload);
+  EXPECT_EQ(stored.status, OutboxStatus::kPending);
+  EXPECT_EQ(stored.created_at_us, 100);
+  EXPECT_EQ(stored.next_attempt_at_us, 150);
+  EXPECT_EQ(stored.attempts, 2);
+  EXPECT_EQ(stored.last_error, "earlier");
+  EXPECT_EQ(stored.settled_at_us, 0);
+  EXPECT_EQ(LoadMessageOrDie(store, second.id).notifier, "mail");
+
+  // The same insert again, and a stale update: Conflict, and nothing queued.
+  EXPECT_EQ(store.SaveWithOutbox(record, {MakeMessage("dup-insert", "hook", 1)}).code(),
+            StatusCode::kConflict);
+  RequestRecord skipped = record;
+  skipped.version = 3;
+  EXPECT_EQ(store.SaveWithOutbox(skipped, {MakeMessage("skipped", "hook", 1)}).code(),
+            StatusCode::kConflict);
+  EXPECT_FALSE(HasMessage(store, "dup-insert"));
+  EXPECT_FALSE(HasMessage(store, "skipped"));
+  // The next version queues its own; a plain Save queues nothing.
+  record.version = 2;
+  record.state = RequestState::kEvaluating;
+  ASSERT_TRUE(store.SaveWithOutbox(record, {MakeMessage("r1/v2/hook", "hook", 1)}).ok());
+  EXPECT_TRUE(HasMessage(store, "r1/v2/hook"));
+  record.version = 3;
+  ASSERT_TRUE(store.Save(record).ok());
+  ExpectCounts(store, "", 3, 0, 0);
+
+  auto missing = store.LoadOutbox("none");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+}
+
+// Threads race to create the same requests, each with a message of its
+// own, in groups with saves that do not conflict: every round queues the
+// winner's message and no loser's.
+TYPED_TEST(StateStoreContractTest, ConcurrentSavesQueueTheMessagesOfTheWinnersOnly) {
+  StateStore& store = this->store();
+  constexpr int kThreads = 8;
+  constexpr int kRounds = 15;
+  std::vector<std::string> winners(kRounds);
+  std::mutex winners_mu;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < kRounds; ++round) {
+        const std::string id = "contested-" + std::to_string(round);
+        const std::string message = id + "/by-" + std::to_string(t);
+        const Status status =
+            store.SaveWithOutbox(MakeRecord(id, round), {MakeMessage(message, "hook", round)});
+        if (status.ok()) {
+          std::lock_guard lock(winners_mu);
+          winners[round] = message;
+        } else if (status.code() != StatusCode::kConflict) {
+          ++failures;
+        }
+        const std::string own = "own-" + std::to_string(t) + "-" + std::to_string(round);
+        if (!store.SaveWithOutbox(MakeRecord(own, round), {MakeMessage(own + "/m", "mail", round)})
+                 .ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (int round = 0; round < kRounds; ++round) {
+    ASSERT_FALSE(winners[round].empty()) << round;
+    for (int t = 0; t < kThreads; ++t) {
+      const std::string message = "contested-" + std::to_string(round) + "/by-" + std::to_string(t);
+      EXPECT_EQ(HasMessage(store, message), message == winners[round]) << message;
+    }
+  }
+  ExpectCounts(store, "hook", kRounds, 0, 0);
+  ExpectCounts(store, "mail", kThreads * kRounds, 0, 0);
+}
+
+// Queueing an id that is already queued, in any status, leaves it as it is.
+TYPED_TEST(StateStoreContractTest, AnOutboxIdAlreadyQueuedIsLeftAsItIs) {
+  StateStore& store = this->store();
+  const OutboxMessage original = MakeMessage("m1", "hook", 10);
+  ASSERT_TRUE(store.EnqueueOutbox({original}).ok());
+  OutboxMessage again = original;
+  again.payload = R"({"changed":true})";
+  again.notifier = "mail";
+  ASSERT_TRUE(store.EnqueueOutbox({again, MakeMessage("m2", "hook", 10)}).ok());
+  EXPECT_EQ(LoadMessageOrDie(store, "m1").payload, original.payload);
+  EXPECT_EQ(LoadMessageOrDie(store, "m1").notifier, "hook");
+  EXPECT_TRUE(HasMessage(store, "m2"));
+  // A save queueing it again changes nothing either, nor does one id twice.
+  ASSERT_TRUE(store.SaveWithOutbox(MakeRecord("r", 1), {again, again}).ok());
+  EXPECT_EQ(LoadMessageOrDie(store, "m1").payload, original.payload);
+
+  // Delivered, then queued again (a restart sending it once more): still delivered.
+  ASSERT_EQ(ClaimIds(store, "hook", "c", 10), (std::vector<std::string>{"m1", "m2"}));
+  ASSERT_TRUE(Settle(store, "m1", "c", OutboxOutcome::kDelivered, 20));
+  ASSERT_TRUE(store.EnqueueOutbox({original}).ok());
+  const OutboxMessage delivered = LoadMessageOrDie(store, "m1");
+  EXPECT_EQ(delivered.status, OutboxStatus::kDelivered);
+  EXPECT_EQ(delivered.settled_at_us, 20);
+  EXPECT_EQ(delivered.attempts, 1);
+  ExpectCounts(store, "", 1, 1, 0);
+  ASSERT_TRUE(store.EnqueueOutbox({}).ok());
+}
+
+// A claim takes its notifier's due messages in order of due time, then
+// creation, then id (bytewise), up to its limit.
+TYPED_TEST(StateStoreContractTest, ClaimsTakeDueMessagesOfTheirNotifierInOrder) {
+  StateStore& store = this->store();
+  ASSERT_TRUE(store
+                  .EnqueueOutbox(
+                      {MakeMessage("e", "hook", 300, 1), MakeMessage("d", "hook", 200, 5),
+                       MakeMessage("c", "hook", 200, 4), MakeMessage("b", "hook", 200, 4),
+                       MakeMessage("B", "hook", 200, 4), MakeMessage("a", "hook", 100, 9),
+                       MakeMessage("later", "hook", 1000, 0), MakeMessage("other", "mail", 0, 0)})
+                  .ok());
+  EXPECT_TRUE(ClaimIds(store, "hook", "c1", 99).empty());  // nothing due yet
+  EXPECT_EQ(ClaimIds(store, "hook", "c1", 300, 3), (std::vector<std::string>{"a", "B", "b"}));
+  EXPECT_EQ(ClaimIds(store, "hook", "c2", 300), (std::vector<std::string>{"c", "d", "e"}));
+  EXPECT_TRUE(ClaimIds(store, "hook", "c3", 999).empty());
+  EXPECT_EQ(ClaimIds(store, "hook", "c3", 1000), (std::vector<std::string>{"later"}));
+  EXPECT_EQ(ClaimIds(store, "mail", "c3", 0), (std::vector<std::string>{"other"}));
+  EXPECT_TRUE(ClaimIds(store, "none", "c3", 5000).empty());
+
+  // A claim hands out the stored messages whole.
+  ASSERT_TRUE(store.EnqueueOutbox({MakeMessage("whole", "audit", 7, 3, "req-9")}).ok());
+  auto claimed = store.ClaimOutbox("audit", "c4", 7, 10, 1);
+  ASSERT_TRUE(claimed.ok()) << claimed.status().ToString();
+  ASSERT_EQ(claimed->size(), 1u);
+  const OutboxMessage& m = claimed->at(0);
+  EXPECT_EQ(m.id, "whole");
+  EXPECT_EQ(m.notifier, "audit");
+  EXPECT_EQ(m.request_id, "req-9");
+  EXPECT_EQ(m.payload, MakeMessage("whole", "audit", 7).payload);
+  EXPECT_EQ(m.status, OutboxStatus::kPending);
+  EXPECT_EQ(m.created_at_us, 3);
+  EXPECT_EQ(m.next_attempt_at_us, 7);
+  EXPECT_EQ(m.attempts, 0);
+}
+
+// Nobody else gets a claimed message while the claim runs; once it has run
+// out (its claimer died), the next claimer does, and the first one can no
+// longer settle it.
+TYPED_TEST(StateStoreContractTest, AClaimIsExclusiveUntilItRunsOut) {
+  StateStore& store = this->store();
+  ASSERT_TRUE(
+      store.EnqueueOutbox({MakeMessage("m1", "hook", 0, 1), MakeMessage("m2", "hook", 0, 2)}).ok());
+  EXPECT_EQ(ClaimIds(store, "hook", "a", 100, 1, 50), (std::vector<std::string>{"m1"}));
+  EXPECT_EQ(ClaimIds(store, "hook", "b", 100, 10, 50), (std::vector<std::string>{"m2"}));
+  EXPECT_TRUE(ClaimIds(store, "hook", "c", 150, 10, 50).empty());  // both run until 150
+  // Nor does the claimer itself get its running claim again (its delivery
+  // may be in flight).
+  EXPECT_TRUE(ClaimIds(store, "hook", "a", 150, 10, 50).empty());
+  // Both claims ran out at 150: m1 goes to a again (its claim renewed until
+  // 221), m2 to c.
+  EXPECT_EQ(ClaimIds(store, "hook", "a", 151, 1, 70), (std::vector<std::string>{"m1"}));
+  EXPECT_EQ(ClaimIds(store, "hook", "c", 151, 10, 50), (std::vector<std::string>{"m2"}));
+  EXPECT_FALSE(Settle(store, "m2", "b", OutboxOutcome::kDelivered, 160));
+  EXPECT_EQ(LoadMessageOrDie(store, "m2").attempts, 0);
+  EXPECT_TRUE(Settle(store, "m2", "c", OutboxOutcome::kDelivered, 170));
+  EXPECT_TRUE(ClaimIds(store, "hook", "b", 221, 10, 50).empty());
+  EXPECT_EQ(ClaimIds(store, "hook", "b", 222, 10, 50), (std::vector<std::string>{"m1"}));
+  EXPECT_TRUE(Settle(store, "m1", "b", OutboxOutcome::kDelivered, 230));
+  EXPECT_FALSE(Settle(store, "m1", "a", OutboxOutcome::kDelivered, 231));
+  ExpectCounts(store, "hook", 0, 2, 0);
+}
+
+// Settling: every outcome counts an attempt and keeps the error; delivered
+// and abandoned are final; a retry is due again later and claimable by
+// anyone then. Only the claimer of a pending message can settle it.
+TYPED_TEST(StateStoreContractTest, SettlingRecordsTheOutcomeOfAClaimedDelivery) {
+  StateStore& store = this->store();
+  ASSERT_TRUE(
+      store
+          .EnqueueOutbox({MakeMessage("ok", "hook", 0, 1), MakeMessage("flaky", "hook", 0, 2),
+                          MakeMessage("refused", "hook", 0, 3)})
+          .ok());
+  ASSERT_EQ(ClaimIds(store, "hook", "a", 10, 10, 1000).size(), 3u);
+
+  // Not the claimer, an unknown id, an empty claimer: false, nothing changes.
+  EXPECT_FALSE(Settle(store, "ok", "b", OutboxOutcome::kDelivered, 20));
+  EXPECT_FALSE(Settle(store, "nope", "a", OutboxOutcome::kDelivered, 20));
+  EXPECT_FALSE(Settle(store, "ok", "", OutboxOutcome::kDelivered, 20));
+  EXPECT_FALSE(Settle(store, "", "a", OutboxOutcome::kDelivered, 20));
+  EXPECT_EQ(LoadMessageOrDie(store, "ok").attempts, 0);
+  EXPECT_EQ(LoadMessageOrDie(store, "ok").status, OutboxStatus::kPending);
+
+  ASSERT_TRUE(Settle(store, "ok", "a", OutboxOutcome::kDelivered, 20, 999, ""));
+  const OutboxMessage ok = LoadMessageOrDie(store, "ok");
+  EXPECT_EQ(ok.status, OutboxStatus::kDelivered);
+  EXPECT_EQ(ok.settled_at_us, 20);
+  EXPECT_EQ(ok.attempts, 1);
+  EXPECT_EQ(ok.next_attempt_at_us, 0);                                    // kept: it is settled
+  EXPECT_FALSE(Settle(store, "ok", "a", OutboxOutcome::kRetry, 21, 30));  // not pending
+  EXPECT_EQ(LoadMessageOrDie(store, "ok").attempts, 1);
+
+  ASSERT_TRUE(Settle(store, "flaky", "a", OutboxOutcome::kRetry, 25, 100, "HTTP 503"));
+  OutboxMessage flaky = LoadMessageOrDie(store, "flaky");
+  EXPECT_EQ(flaky.status, OutboxStatus::kPending);
+  EXPECT_EQ(flaky.attempts, 1);
+  EXPECT_EQ(flaky.last_error, "HTTP 503");
+  EXPECT_EQ(flaky.next_attempt_at_us, 100);
+  EXPECT_EQ(flaky.settled_at_us, 0);
+  // Its claim is given up: a second claimer takes it as soon as it is due,
+  // though a's claim would have run until 1010.
+  EXPECT_FALSE(Settle(store, "flaky", "a", OutboxOutcome::kDelivered, 26));
+  EXPECT_TRUE(ClaimIds(store, "hook", "b", 99).empty());
+  EXPECT_EQ(ClaimIds(store, "hook", "b", 100), (std::vector<std::string>{"flaky"}));
+  ASSERT_TRUE(Settle(store, "flaky", "b", OutboxOutcome::kRetry, 110, 200, "timeout"));
+  EXPECT_EQ(ClaimIds(store, "hook", "b", 200), (std::vector<std::string>{"flaky"}));
+  ASSERT_TRUE(Settle(store, "flaky", "b", OutboxOutcome::kDelivered, 210, 0, ""));
+  flaky = LoadMessageOrDie(store, "flaky");
+  EXPECT_EQ(flaky.status, OutboxStatus::kDelivered);
+  EXPECT_EQ(flaky.attempts, 3);
+  EXPECT_EQ(flaky.last_error, "");
+  EXPECT_EQ(flaky.settled_at_us, 210);
+
+  // Abandoned; its error is cut to the limit, never inside a character.
+  std::string long_error = "refused: ";
+  while (long_error.size() < 2 * kMaxOutboxErrorBytes) long_error += "\xc3\xa9";  // é
+  ASSERT_TRUE(Settle(store, "refused", "a", OutboxOutcome::kAbandoned, 30, 0, long_error));
+  const OutboxMessage refused = LoadMessageOrDie(store, "refused");
+  EXPECT_EQ(refused.status, OutboxStatus::kAbandoned);
+  EXPECT_EQ(refused.settled_at_us, 30);
+  EXPECT_EQ(refused.attempts, 1);
+  EXPECT_LE(refused.last_error.size(), kMaxOutboxErrorBytes);
+  EXPECT_GE(refused.last_error.size(), kMaxOutboxErrorBytes - 1);
+  EXPECT_EQ(refused.last_error, long_error.substr(0, refused.last_error.size()));
+  EXPECT_EQ(refused.last_error.size() % 2, std::string("refused: ").size() % 2)
+      << "cut inside a character";
+  EXPECT_TRUE(ClaimIds(store, "hook", "c", 1'000'000).empty());
+  ExpectCounts(store, "hook", 0, 2, 1);
+}
+
+TYPED_TEST(StateStoreContractTest, OutboxCountsArePerNotifierOrOverall) {
+  StateStore& store = this->store();
+  ExpectCounts(store, "", 0, 0, 0);
+  std::vector<OutboxMessage> messages;
+  for (int i = 0; i < 5; ++i) messages.push_back(MakeMessage("h" + std::to_string(i), "hook", i));
+  for (int i = 0; i < 3; ++i) messages.push_back(MakeMessage("m" + std::to_string(i), "mail", i));
+  ASSERT_TRUE(store.EnqueueOutbox(messages).ok());
+  ASSERT_EQ(ClaimIds(store, "hook", "a", 10, 3).size(), 3u);
+  ASSERT_EQ(ClaimIds(store, "mail", "a", 10, 1).size(), 1u);
+  ASSERT_TRUE(Settle(store, "h0", "a", OutboxOutcome::kDelivered, 11));
+  ASSERT_TRUE(Settle(store, "h1", "a", OutboxOutcome::kDelivered, 11));
+  ASSERT_TRUE(Settle(store, "h2", "a", OutboxOutcome::kAbandoned, 11));
+  ASSERT_TRUE(Settle(store, "m0", "a", OutboxOutcome::kAbandoned, 11));
+  ExpectCounts(store, "hook", 2, 2, 1);
+  ExpectCounts(store, "mail", 2, 0, 1);
+  ExpectCounts(store, "", 4, 2, 2);
+  ExpectCounts(store, "none", 0, 0, 0);
+}
+
+// Only settled messages go, and only those settled before the cut-off.
+TYPED_TEST(StateStoreContractTest, PurgeDeletesOnlyMessagesSettledBeforeTheCutOff) {
+  StateStore& store = this->store();
+  ASSERT_TRUE(store
+                  .EnqueueOutbox({MakeMessage("old-delivered", "hook", 0, 1),
+                                  MakeMessage("old-abandoned", "hook", 0, 2),
+                                  MakeMessage("new-delivered", "hook", 0, 3),
+                                  MakeMessage("old-pending", "hook", 0, 0),
+                                  MakeMessage("retried", "hook", 0, 4)})
+                  .ok());
+  ASSERT_EQ(ClaimIds(store, "hook", "a", 5, 10, 1000).size(), 5u);
+  ASSERT_TRUE(Settle(store, "old-delivered", "a", OutboxOutcome::kDelivered, 100));
+  ASSERT_TRUE(Settle(store, "old-abandoned", "a", OutboxOutcome::kAbandoned, 199));
+  ASSERT_TRUE(Settle(store, "new-delivered", "a", OutboxOutcome::kDelivered, 200));
+  ASSERT_TRUE(Settle(store, "retried", "a", OutboxOutcome::kRetry, 50, 60, "busy"));
+
+  auto purged = store.PurgeOutbox(200);
+  ASSERT_TRUE(purged.ok()) << purged.status().ToString();
+  EXPECT_EQ(*purged, 2u);
+  EXPECT_FALSE(HasMessage(store, "old-delivered"));
+  EXPECT_FALSE(HasMessage(store, "old-abandoned"));
+  EXPECT_TRUE(HasMessage(store, "new-delivered"));
+  EXPECT_TRUE(HasMessage(store, "old-pending"));
+  EXPECT_TRUE(HasMessage(store, "retried"));
+  // Pending messages stay whatever the cut-off.
+  purged = store.PurgeOutbox(std::numeric_limits<int64_t>::max());
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(*purged, 1u);
+  ExpectCounts(store, "", 2, 0, 0);
+  // A purged id may be queued afresh.
+  ASSERT_TRUE(store.EnqueueOutbox({MakeMessage("old-delivered", "hook", 0)}).ok());
+  EXPECT_EQ(LoadMessageOrDie(store, "old-delivered").status, OutboxStatus::kPending);
+}
+
+// Malformed messages and claims are refused before anything is stored: a
+// save with one bad message stores neither its record nor the good ones.
+TYPED_TEST(StateStoreContractTest, MalformedOutboxMessagesAndClaimsAreRefused) {
+  StateStore& store = this->store();
+  const OutboxMessage good = MakeMessage("good", "hook", 0);
+  auto with = [&](auto change) {
+    OutboxMessage m = MakeMessage("bad", "hook", 0);
+    change(m);
+    return m;
+  };
+  const std::vector<OutboxMessage> bad = {
+      with([](OutboxMessage& m) { m.id.clear(); }),
+      with([](OutboxMessage& m) { m.id = std::string(kMaxOutboxIdBytes + 1, 'i'); }),
+      with([](OutboxMessage& m) { m.notifier.clear(); }),
+      with([](OutboxMessage& m) { m.notifier = std::string(kMaxOutboxNotifierBytes + 1, 'n'); }),
+      with([](OutboxMessage& m) { m.payload.clear(); }),
+      with([](OutboxMessage& m) { m.payload = std::string(kMaxOutboxPayloadBytes + 1, ' '); }),
+      with([](OutboxMessage& m) { m.request_id = std::string(kMaxRequestIdBytes + 1, 'r'); }),
+  };
+  for (size_t i = 0; i < bad.size(); ++i) {
+    EXPECT_EQ(store.EnqueueOutbox({good, bad[i]}).code(), StatusCode::kInvalidArgument) << i;
+    EXPECT_EQ(store.SaveWithOutbox(MakeRecord("r" + std::to_string(i), 1), {good, bad[i]}).code(),
+              StatusCode::kInvalidArgument)
+        << i;
+    auto record = store.Load("r" + std::to_string(i));
+    ASSERT_TRUE(record.ok());
+    EXPECT_FALSE(record->has_value()) << i;
+  }
+  EXPECT_FALSE(HasMessage(store, "good"));
+  // The largest payload is accepted.
+  OutboxMessage largest = MakeMessage("largest", "hook", 0);
+  largest.payload = std::string(kMaxOutboxPayloadBytes, ' ');
+  ASSERT_TRUE(store.EnqueueOutbox({largest}).ok());
+  EXPECT_EQ(LoadMessageOrDie(store, "largest").payload.size(), kMaxOutboxPayloadBytes);
+
+  auto claim_code = [&](std::string_view notifier, std::string_view claimer, int64_t lease,
+                        size_t limit) {
+    return store.ClaimOutbox(notifier, claimer, 10, lease, limit).status().code();
+  };
+  EXPECT_EQ(claim_code("hook", "a", 10, 0), StatusCode::kInvalidArgument);
+  EXPECT_EQ(claim_code("hook", "a", 10, kMaxOutboxClaim + 1), StatusCode::kInvalidArgument);
+  EXPECT_EQ(claim_code("", "a", 10, 1), StatusCode::kInvalidArgument);
+  EXPECT_EQ(claim_code(std::string(kMaxOutboxNotifierBytes + 1, 'n'), "a", 10, 1),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(claim_code("hook", "", 10, 1), StatusCode::kInvalidArgument);
+  EXPECT_EQ(claim_code("hook", "a", 0, 1), StatusCode::kInvalidArgument);
+  // None of those claimed anything; the largest claim is allowed.
+  EXPECT_EQ(ClaimIds(store, "hook", "b", 10, kMaxOutboxClaim),
+            (std::vector<std::string>{"largest"}));
+}
+
+// Queued, claimed and settled messages are where they were after the
+// store is opened again on the same storage (a restart), claims included.
+TYPED_TEST(StateStoreContractTest, TheOutboxOutlivesTheStore) {
+  ASSERT_TRUE(this->store()
+                  .SaveWithOutbox(MakeRecord("r1", 1), {MakeMessage("pending", "hook", 0, 1, "r1"),
+                                                        MakeMessage("claimed", "hook", 0, 2, "r1"),
+                                                        MakeMessage("done", "hook", 0, 3, "r1")})
+                  .ok());
+  ASSERT_EQ(ClaimIds(this->store(), "hook", "a", 10, 3, 1000),
+            (std::vector<std::string>{"pending", "claimed", "done"}));
+  ASSERT_TRUE(Settle(this->store(), "pending", "a", OutboxOutcome::kRetry, 20, 30, "busy"));
+  ASSERT_TRUE(Settle(this->store(), "done", "a", OutboxOutcome::kDelivered, 20));
+  this->store_.reset();
+
+  auto reopened = this->backend_.Open();
+  const OutboxMessage pending = LoadMessageOrDie(*reopened, "pending");
+  EXPECT_EQ(pending.status, OutboxStatus::kPending);
+  EXPECT_EQ(pending.attempts, 1);
+  EXPECT_EQ(pending.last_error, "busy");
+  EXPECT_EQ(pending.next_attempt_at_us, 30);
+  EXPECT_EQ(pending.request_id, "r1");
+  EXPECT_EQ(pending.payload, MakeMessage("pending", "hook", 0).payload);
+  EXPECT_EQ(LoadMessageOrDie(*reopened, "done").status, OutboxStatus::kDelivered);
+  ExpectCounts(*reopened, "hook", 2, 1, 0);
+  // "claimed" is still a's until 1010.
+  EXPECT_EQ(ClaimIds(*reopened, "hook", "b", 30), (std::vector<std::string>{"pending"}));
+  EXPECT_EQ(ClaimIds(*reopened, "hook", "c", 1011), (std::vector<std::string>{"claimed"}));
 }
 
 // Thirty requests in three states from two requesters; pairs share a

@@ -89,6 +89,26 @@ inline void ExpectSameText(const StoredRequestText& got, const StoredRequestText
   EXPECT_EQ(got.deadline_us, want.deadline_us);
 }
 
+// A pending outbox message for `notifier`, due at `next_attempt_at_us`.
+inline OutboxMessage MakeMessage(const std::string& id, const std::string& notifier,
+                                 int64_t next_attempt_at_us, int64_t created_at_us = 1,
+                                 const std::string& request_id = "") {
+  OutboxMessage message;
+  message.id = id;
+  message.notifier = notifier;
+  message.request_id = request_id;
+  message.payload = R"({"event":"request.approved","id":")" + id + R"("})";
+  message.created_at_us = created_at_us;
+  message.next_attempt_at_us = next_attempt_at_us;
+  return message;
+}
+
+inline std::vector<std::string> MessageIds(const std::vector<OutboxMessage>& messages) {
+  std::vector<std::string> ids;
+  for (const OutboxMessage& message : messages) ids.push_back(message.id);
+  return ids;
+}
+
 // Pages through `filter` to the end; `pages` counts the pages read.
 inline std::vector<std::string> ListAllIds(StateStore& store, RequestFilter filter, size_t* pages) {
   std::vector<std::string> ids;

@@ -14,7 +14,7 @@ packages=(
   cmake ninja-build g++ pkg-config git
   libboost1.81-dev libboost-filesystem1.81-dev libboost-system1.81-dev libboost-url1.81-dev
   libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsqlite3-dev
-  libpqxx-dev libpq-dev libmongoc-dev libbson-dev libseccomp-dev
+  libpqxx-dev libpq-dev libmongoc-dev libbson-dev libseccomp-dev libcurl4-openssl-dev
   libtcmalloc-minimal4
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   openssl ca-certificates curl jq

@@ -20,11 +20,12 @@ packages=(
   openssl ca-certificates curl jq
 )
 # The tests: their compiler and linker (the sanitizer build and the fuzz
-# targets), the real PostgreSQL servers the tests start, the browser the
-# console tests drive.
+# targets), the real PostgreSQL servers the tests start, the SMTP server the
+# e-mail notifier's tests start, the browser the console tests drive.
 test_packages=(
   clang-14 libclang-rt-14-dev llvm-14 lld-14
   postgresql postgresql-client sqlite3
+  python3-aiosmtpd
   chromium
 )
 

@@ -14,17 +14,18 @@ packages=(
   cmake ninja-build g++ pkg-config git
   libboost1.81-dev libboost-filesystem1.81-dev libboost-system1.81-dev libboost-url1.81-dev
   libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsqlite3-dev
-  libpqxx-dev libpq-dev libmongoc-dev libbson-dev libseccomp-dev
+  libpqxx-dev libpq-dev libmongoc-dev libbson-dev libseccomp-dev libcurl4-openssl-dev
   libtcmalloc-minimal4
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   openssl ca-certificates curl jq
 )
 # The tests: their compiler and linker (the sanitizer build and the fuzz
-# targets), the real PostgreSQL servers the tests start, the browser the
-# console tests drive.
+# targets), the real PostgreSQL servers the tests start, the SMTP server the
+# e-mail notifier's tests start, the browser the console tests drive.
 test_packages=(
   clang-14 libclang-rt-14-dev llvm-14 lld-14
   postgresql postgresql-client sqlite3
+  python3-aiosmtpd
   chromium
 )
 

@@ -20,9 +20,9 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/kernel/e2e/kernel_process.h"
-#include "tests/plugins/policy/http_decision/decision_server.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_http_server.h"
 #include "tests/support/test_pki.h"
 
 namespace airlock::test {
@@ -244,9 +244,11 @@ TEST(PolicyServiceE2E, BearerTokenReachesTheDecisionServiceAndNothingElse) {
   std::ofstream(token_file) << token << "\n";
   std::filesystem::permissions(
       token_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  DecisionServer service([&](const DecisionRequest& r) {
-    if (r.authorization != "Bearer " + token) return DecisionReply{401, R"({"error":"who?"})"};
-    return DecisionReply{
+  TestHttpServer service([&](const ReceivedRequest& r) {
+    if (r.Header("Authorization") != "Bearer " + token) {
+      return ScriptedReply{401, R"({"error":"who?"})"};
+    }
+    return ScriptedReply{
         200, R"({"result": {"effect": "deny", "reason": "service says no", "rule": "opa-1"}})"};
   });
   json config = Config(dir.path(), pki, PolicyA());
@@ -269,7 +271,7 @@ TEST(PolicyServiceE2E, BearerTokenReachesTheDecisionServiceAndNothingElse) {
   const auto seen = service.requests();
   ASSERT_FALSE(seen.empty());
   EXPECT_EQ(seen[0].target, "/v1/data/airlock/decision");
-  EXPECT_EQ(seen[0].authorization, "Bearer " + token);
+  EXPECT_EQ(seen[0].Header("Authorization"), "Bearer " + token);
 
   kernel.Stop();
   EXPECT_EQ(r.body.find(token), std::string::npos);

@@ -16,17 +16,17 @@
 #include "airlock/c/airlock_plugin.h"
 #include "airlock/cpp/abi_util.hpp"
 #include "airlock/cpp/values.hpp"
-#include "tests/plugins/policy/http_decision/decision_server.h"
 #include "tests/support/dl_plugin.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_http_server.h"
 #include "tests/support/test_pki.h"
 
 namespace airlock {
 namespace {
 
-using test::DecisionReply;
-using test::DecisionRequest;
-using test::DecisionServer;
+using DecisionReply = test::ScriptedReply;
+using DecisionRequest = test::ReceivedRequest;
+using DecisionServer = test::TestHttpServer;
 using testing::DlInstance;
 using testing::DlPlugin;
 using testing::FakeHost;
@@ -162,8 +162,8 @@ TEST_F(HttpDecisionTest, AllowDenyAndApprovalPassThroughInOpaShape) {
     ASSERT_EQ(seen.size(), 1u);
     EXPECT_EQ(seen[0].method, "POST");
     EXPECT_EQ(seen[0].target, "/v1/data/airlock/decision");
-    EXPECT_EQ(seen[0].content_type, "application/json");
-    EXPECT_TRUE(seen[0].authorization.empty());
+    EXPECT_EQ(seen[0].Header("Content-Type"), "application/json");
+    EXPECT_TRUE(seen[0].Header("Authorization").empty());
     const Json body = Json::parse(seen[0].body);
     EXPECT_EQ(body["input"]["principal"]["subject"], "alice");
     EXPECT_EQ(body["input"]["request"]["purpose"], "fraud-review");
@@ -356,7 +356,7 @@ TEST_F(HttpDecisionTest, BearerTokenIsSentButNeverLogged) {
   EXPECT_EQ(out.status, AIRLOCK_ERR_UNAVAILABLE);
   const auto seen = server.requests();
   ASSERT_EQ(seen.size(), 1u);
-  EXPECT_EQ(seen[0].authorization, std::string("Bearer ") + kToken);
+  EXPECT_EQ(seen[0].Header("Authorization"), std::string("Bearer ") + kToken);
   EXPECT_EQ(out.error.find(kToken), std::string::npos);
   for (const auto& line : host_.logs()) EXPECT_EQ(line.find(kToken), std::string::npos) << line;
 

@@ -1,0 +1,119 @@
+#include "common/config_util.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <memory>
+
+#include <curl/curl.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+namespace airlock::notifiers {
+
+Status CheckKeys(const Json& j, const std::set<std::string>& known, std::string_view where) {
+  for (const auto& item : j.items()) {
+    if (known.count(item.key()) == 0) {
+      return Status::InvalidArgument(std::string(where) + "." + item.key() + " is not a known key");
+    }
+  }
+  return Status::Ok();
+}
+
+Status ReadBounded(const Json& j, std::string_view key, int64_t min, int64_t max, int64_t* out,
+                   std::string_view where) {
+  AIRLOCK_RETURN_IF_ERROR(json_read::Int(j, key, out, false, where));
+  if (*out < min || *out > max) {
+    return json_read::Bad(where, key,
+                          "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  }
+  return Status::Ok();
+}
+
+Status ReadBool(const Json& j, std::string_view key, bool* out, std::string_view where) {
+  return json_read::Member(j, key, false, where, "true or false", [&](const Json& v) {
+    if (!v.is_boolean()) return false;
+    *out = v.get<bool>();
+    return true;
+  });
+}
+
+bool IsSecretReference(std::string_view reference) {
+  return (reference.rfind("env:", 0) == 0 && reference.size() > 4) ||
+         (reference.rfind("file:", 0) == 0 && reference.size() > 5);
+}
+
+Status ReadSecretReference(const Json& j, std::string_view key, bool required, std::string* out,
+                           std::string_view where) {
+  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, key, out, required, where));
+  if (out->empty() && !required) return Status::Ok();
+  if (!IsSecretReference(*out)) {
+    out->clear();
+    // Never echo the value: it may be the secret itself, pasted in.
+    return json_read::Bad(where, key, "must be a secret reference (env:NAME or file:/path)");
+  }
+  return Status::Ok();
+}
+
+Status CheckCaFile(const std::string& path, std::string_view where) {
+  const auto refuse = [&] {
+    return Status::InvalidArgument(std::string(where) + ".ca_file '" + path +
+                                   "' cannot be loaded as a PEM certificate bundle");
+  };
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(path.c_str(), "r"), &BIO_free);
+  if (!bio) return refuse();
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+  if (!cert) return refuse();
+  return Status::Ok();
+}
+
+Result<UrlParts> ParseUrl(std::string_view url, std::string_view what) {
+  const auto refuse = [&] {
+    return Status::InvalidArgument(std::string(what) + " is not an absolute URL");
+  };
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> handle(curl_url(), &curl_url_cleanup);
+  if (!handle) return Status::Internal("out of memory");
+  const std::string text(url);
+  if (text.find_first_of(" \t\r\n") != std::string::npos) return refuse();
+  if (curl_url_set(handle.get(), CURLUPART_URL, text.c_str(), 0) != CURLUE_OK) return refuse();
+  UrlParts parts;
+  const auto get = [&](CURLUPart part, std::string* out) {
+    char* value = nullptr;
+    if (curl_url_get(handle.get(), part, &value, 0) != CURLUE_OK || value == nullptr) return false;
+    *out = value;
+    curl_free(value);
+    return true;
+  };
+  if (!get(CURLUPART_SCHEME, &parts.scheme) || !get(CURLUPART_HOST, &parts.host)) return refuse();
+  std::transform(parts.scheme.begin(), parts.scheme.end(), parts.scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (parts.host.size() >= 2 && parts.host.front() == '[' && parts.host.back() == ']') {
+    parts.host = parts.host.substr(1, parts.host.size() - 2);
+  }
+  if (parts.host.empty()) return refuse();
+  std::string ignored;
+  parts.has_credentials = get(CURLUPART_USER, &ignored) || get(CURLUPART_PASSWORD, &ignored);
+  return parts;
+}
+
+bool IsLoopbackHost(std::string_view host) {
+  std::string lower(host);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, lower.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, lower.c_str(), &v6) == 1) {
+    static const in6_addr kLoopback = IN6ADDR_LOOPBACK_INIT;
+    return std::equal(std::begin(v6.s6_addr), std::end(v6.s6_addr), std::begin(kLoopback.s6_addr));
+  }
+  return false;
+}
+
+}  // namespace airlock::notifiers

@@ -171,8 +171,8 @@ class StateStore {
   virtual Status EnqueueOutbox(const std::vector<OutboxMessage>& messages) = 0;
 
   // Up to `limit` (1..kMaxOutboxClaim) pending messages of `notifier` due by
-  // `now_us` (next_attempt_at_us <= now_us) and not claimed by anyone else
-  // whose claim is still running, in order of next_attempt_at_us, then
+  // `now_us` (next_attempt_at_us <= now_us) and under no running claim
+  // (anyone's, the claimer's own included), in order of next_attempt_at_us, then
   // created_at_us, then id. Each is claimed by `claimer` until now_us +
   // lease_us: no other claimer gets it meanwhile (on PostgreSQL, across
   // replicas). A claim that runs out makes the message claimable again (its

@@ -2,14 +2,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "kernel/audit/audit_log.h"
 #include "kernel/core/metrics.h"
@@ -58,6 +60,16 @@ class OutboxDispatcher::Impl {
   void Start() {
     std::lock_guard lock(mu_);
     if (!workers_.empty() || stopping_) return;
+    // This kernel's earlier run is gone: what it was delivering goes again
+    // now, under the same ids, rather than when its claims run out.
+    auto released = store_->ReleaseOutboxClaims(options_.claimer);
+    if (!released.ok()) {
+      spdlog::warn("cannot release this kernel's earlier outbox claims: {}",
+                   released.status().ToString());
+    } else if (*released > 0) {
+      spdlog::info("{} notification(s) in delivery when this kernel last stopped go again",
+                   *released);
+    }
     for (const auto& [name, plugin] : notifiers_) {
       workers_.emplace_back([this, name = name, plugin = plugin] { Work(name, *plugin); });
     }
@@ -85,8 +97,10 @@ class OutboxDispatcher::Impl {
 
  private:
   void Work(const std::string& name, const plugin_host::NotifierPlugin& plugin) {
+    constexpr int64_t kNoRetry = INT64_MAX;
     uint64_t seen_wakes = 0;
     int64_t next_purge_us = 0;
+    int64_t next_retry_us = kNoRetry;
     while (true) {
       {
         std::lock_guard lock(mu_);
@@ -97,11 +111,14 @@ class OutboxDispatcher::Impl {
       auto claimed = store_->ClaimOutbox(name, options_.claimer, now,
                                          options_.claim_lease_ms * 1000, options_.claim_batch);
       if (!claimed.ok()) {
-        spdlog::warn("notifier '{}': cannot read the outbox: {}", name, claimed.status().ToString());
+        spdlog::warn("notifier '{}': cannot read the outbox: {}", name,
+                     claimed.status().ToString());
       } else {
         for (OutboxMessage& message : *claimed) {
           if (Stopping()) return;
-          Deliver(name, plugin, message);
+          if (auto retry_at = Deliver(name, plugin, message)) {
+            next_retry_us = std::min(next_retry_us, *retry_at);
+          }
         }
       }
       if (now >= next_purge_us) {
@@ -110,8 +127,15 @@ class OutboxDispatcher::Impl {
       }
       // A full batch means more may be due now: claim again at once.
       if (claimed.ok() && claimed->size() == options_.claim_batch) continue;
+      // Sleep until the next poll, or until a retry this worker scheduled
+      // is due if that comes first (so backoff is kept, not rounded up).
+      int64_t wait_us = options_.poll_interval_ms * 1000;
+      if (next_retry_us != kNoRetry) {
+        wait_us = std::clamp<int64_t>(next_retry_us - now_us_(), 1000, wait_us);
+        next_retry_us = kNoRetry;
+      }
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(options_.poll_interval_ms),
+      cv_.wait_for(lock, std::chrono::microseconds(wait_us),
                    [&] { return stopping_ || wakes_ != seen_wakes; });
     }
   }
@@ -126,36 +150,39 @@ class OutboxDispatcher::Impl {
     return stopping_;
   }
 
-  void Deliver(const std::string& name, const plugin_host::NotifierPlugin& plugin,
-               const OutboxMessage& message) {
+  // Delivers one claimed message and settles it; returns when it is to be
+  // tried again, if it is.
+  std::optional<int64_t> Deliver(const std::string& name, const plugin_host::NotifierPlugin& plugin,
+                                 const OutboxMessage& message) {
     json document = json::parse(message.payload, nullptr, /*allow_exceptions=*/false);
     if (!document.is_object()) {
       Settle(name, message, OutboxOutcome::kAbandoned, 0, "stored notification is not JSON");
-      return;
+      return std::nullopt;
     }
     if (document.value("event", "") == kExpiringEvent && !ExpiringStillTrue(message, document)) {
       // The window ended early or moved: the notice would no longer be true.
       Settle(name, message, OutboxOutcome::kAbandoned, 0, "request no longer ends then");
-      return;
+      return std::nullopt;
     }
     document["attempt"] = message.attempts + 1;
     const Status delivered =
         plugin.Deliver(document.dump(-1, ' ', false, json::error_handler_t::replace));
     if (delivered.ok()) {
       Settle(name, message, OutboxOutcome::kDelivered, 0, "");
-      return;
+      return std::nullopt;
     }
     const int64_t attempts = message.attempts + 1;
     if (Retryable(delivered.code()) && attempts < options_.max_attempts) {
-      const int64_t backoff_ms = OutboxBackoffMs(attempts, options_.initial_backoff_ms,
-                                                 options_.max_backoff_ms, Draw());
+      const int64_t backoff_ms =
+          OutboxBackoffMs(attempts, options_.initial_backoff_ms, options_.max_backoff_ms, Draw());
       spdlog::info("notifier '{}': {} not delivered (attempt {}), again in {} ms: {}", name,
                    message.id, attempts, backoff_ms, delivered.message());
-      Settle(name, message, OutboxOutcome::kRetry, now_us_() + backoff_ms * 1000,
-             delivered.message());
-      return;
+      const int64_t retry_at = now_us_() + backoff_ms * 1000;
+      Settle(name, message, OutboxOutcome::kRetry, retry_at, delivered.message());
+      return retry_at;
     }
     Settle(name, message, OutboxOutcome::kAbandoned, 0, delivered.message());
+    return std::nullopt;
   }
 
   bool ExpiringStillTrue(const OutboxMessage& message, const json& document) {
@@ -166,9 +193,8 @@ class OutboxDispatcher::Impl {
 
   void Settle(const std::string& name, const OutboxMessage& message, OutboxOutcome outcome,
               int64_t next_attempt_at_us, const std::string& error) {
-    auto settled =
-        store_->SettleOutbox(message.id, options_.claimer, outcome, next_attempt_at_us, error,
-                             now_us_());
+    auto settled = store_->SettleOutbox(message.id, options_.claimer, outcome, next_attempt_at_us,
+                                        error, now_us_());
     if (!settled.ok()) {
       // The claim runs out and the message goes again: at least once.
       spdlog::warn("notifier '{}': cannot record the outcome of {}: {}", name, message.id,
@@ -176,9 +202,9 @@ class OutboxDispatcher::Impl {
       return;
     }
     if (!*settled) return;  // another claimer took it over meanwhile
-    const char* outcome_name = outcome == OutboxOutcome::kDelivered   ? "delivered"
-                               : outcome == OutboxOutcome::kRetry     ? "retried"
-                                                                      : "abandoned";
+    const char* outcome_name = outcome == OutboxOutcome::kDelivered ? "delivered"
+                               : outcome == OutboxOutcome::kRetry   ? "retried"
+                                                                    : "abandoned";
     if (metrics_ != nullptr) {
       metrics_
           ->Get("airlock_notifications_total", "Notification deliveries by outcome", "counter",
@@ -233,8 +259,14 @@ OutboxDispatcher::OutboxDispatcher(StateStore* store, AuditLog* audit, Metrics* 
 
 OutboxDispatcher::~OutboxDispatcher() = default;
 
-void OutboxDispatcher::Start() { impl_->Start(); }
-void OutboxDispatcher::Stop() { impl_->Stop(); }
-void OutboxDispatcher::Wake() { impl_->Wake(); }
+void OutboxDispatcher::Start() {
+  impl_->Start();
+}
+void OutboxDispatcher::Stop() {
+  impl_->Stop();
+}
+void OutboxDispatcher::Wake() {
+  impl_->Wake();
+}
 
 }  // namespace airlock

@@ -299,6 +299,7 @@ constexpr const char* kOutboxLoadStatement = "airlock_outbox_load";
 constexpr const char* kOutboxCountAllStatement = "airlock_outbox_count_all";
 constexpr const char* kOutboxCountOneStatement = "airlock_outbox_count_one";
 constexpr const char* kOutboxPurgeStatement = "airlock_outbox_purge";
+constexpr const char* kOutboxReleaseStatement = "airlock_outbox_release";
 // Microseconds since the epoch by the database's clock (not the
 // transaction's start: a heartbeat says "now").
 constexpr const char* kDatabaseNowUs = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
@@ -363,6 +364,9 @@ void PrepareOutboxStatements(pqxx::connection& conn) {
   conn.prepare(kOutboxCountOneStatement,
                "SELECT status, count(*) FROM notification_outbox WHERE notifier = $1 "
                "GROUP BY status");
+  conn.prepare(kOutboxReleaseStatement,
+               "UPDATE notification_outbox SET claimed_by = NULL, claimed_until_us = NULL "
+               "WHERE claimed_by = $1 AND status = 'pending'");
   conn.prepare(kOutboxPurgeStatement,
                "DELETE FROM notification_outbox WHERE status <> 'pending' AND "
                "settled_at_us < $1::bigint");
@@ -542,6 +546,7 @@ class PostgresStateStoreImpl final : public PostgresStateStore {
   Result<std::optional<OutboxMessage>> LoadOutbox(std::string_view id) override;
   Result<OutboxCounts> CountOutbox(std::string_view notifier) override;
   Result<size_t> PurgeOutbox(int64_t before_us) override;
+  Result<size_t> ReleaseOutboxClaims(std::string_view claimer) override;
   Result<std::optional<RequestRecord>> Load(std::string_view id) override;
   Result<std::shared_ptr<const StoredRequestText>> LoadText(std::string_view id) override;
   Result<RequestPage> List(const RequestFilter& filter) override;
@@ -1086,6 +1091,13 @@ Result<OutboxCounts> PostgresStateStoreImpl::CountOutbox(std::string_view notifi
 Result<size_t> PostgresStateStoreImpl::PurgeOutbox(int64_t before_us) {
   return WithReader("purging the outbox", [&](pqxx::nontransaction& tx) -> Result<size_t> {
     return static_cast<size_t>(tx.exec_prepared(kOutboxPurgeStatement, before_us).affected_rows());
+  });
+}
+
+Result<size_t> PostgresStateStoreImpl::ReleaseOutboxClaims(std::string_view claimer) {
+  return WithReader("releasing outbox claims", [&](pqxx::nontransaction& tx) -> Result<size_t> {
+    return static_cast<size_t>(
+        tx.exec_prepared(kOutboxReleaseStatement, std::string(claimer)).affected_rows());
   });
 }
 

@@ -138,6 +138,9 @@ constexpr const char* kOutboxSettleSql =
     "WHERE id = ?1 AND claimed_by = ?2 AND status = 'pending'";
 constexpr const char* kOutboxPurgeSql =
     "DELETE FROM notification_outbox WHERE status <> 'pending' AND settled_at_us < ?1";
+constexpr const char* kOutboxReleaseSql =
+    "UPDATE notification_outbox SET claimed_by = NULL, claimed_until_us = NULL "
+    "WHERE claimed_by = ?1 AND status = 'pending'";
 constexpr const char* kOutboxLoadSql =
     "SELECT id, notifier, request_id, payload, status, created_at_us, next_attempt_at_us, "
     "attempts, last_error, settled_at_us FROM notification_outbox WHERE id = ?1";
@@ -290,6 +293,7 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   Result<std::optional<OutboxMessage>> LoadOutbox(std::string_view id) override;
   Result<OutboxCounts> CountOutbox(std::string_view notifier) override;
   Result<size_t> PurgeOutbox(int64_t before_us) override;
+  Result<size_t> ReleaseOutboxClaims(std::string_view claimer) override;
   Result<std::optional<RequestRecord>> Load(std::string_view id) override;
   Result<std::shared_ptr<const StoredRequestText>> LoadText(std::string_view id) override;
   Result<RequestPage> List(const RequestFilter& filter) override;
@@ -391,6 +395,7 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   sqlite::Stmt outbox_claim_;
   sqlite::Stmt outbox_settle_;
   sqlite::Stmt outbox_purge_;
+  sqlite::Stmt outbox_release_;
   int wal_pages_ = 0;                // log size after the last commit (writer thread)
   FileLock file_lock_;               // "<path>.lock": this store is the only writer
   SchemaMigrationReport migration_;  // set by Init
@@ -464,6 +469,7 @@ Status SqliteStateStoreImpl::Init() {
   AIRLOCK_ASSIGN_OR_RETURN(outbox_claim_, sqlite::Prepare(db, kOutboxClaimSql));
   AIRLOCK_ASSIGN_OR_RETURN(outbox_settle_, sqlite::Prepare(db, kOutboxSettleSql));
   AIRLOCK_ASSIGN_OR_RETURN(outbox_purge_, sqlite::Prepare(db, kOutboxPurgeSql));
+  AIRLOCK_ASSIGN_OR_RETURN(outbox_release_, sqlite::Prepare(db, kOutboxReleaseSql));
 
   const size_t readers = std::max<size_t>(1, options_.read_connections);
   for (size_t i = 0; i < readers; ++i) {
@@ -1041,6 +1047,21 @@ Result<size_t> SqliteStateStoreImpl::PurgeOutbox(int64_t before_us) {
     return Status::Ok();
   }));
   return purged;
+}
+
+Result<size_t> SqliteStateStoreImpl::ReleaseOutboxClaims(std::string_view claimer) {
+  size_t released = 0;
+  AIRLOCK_RETURN_IF_ERROR(RunOnWriter([&]() -> Status {
+    sqlite3_stmt* stmt = outbox_release_.get();
+    sqlite::StmtScope scope(stmt);
+    sqlite::BindText(stmt, 1, claimer);
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+      return sqlite::Error(writer_db_.get(), "releasing outbox claims");
+    }
+    released = static_cast<size_t>(sqlite3_changes64(writer_db_.get()));
+    return Status::Ok();
+  }));
+  return released;
 }
 
 }  // namespace

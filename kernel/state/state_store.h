@@ -192,6 +192,12 @@ class StateStore {
                                     OutboxOutcome outcome, int64_t next_attempt_at_us,
                                     std::string_view error, int64_t now_us) = 0;
 
+  // Ends every claim `claimer` holds, so its pending messages can be
+  // claimed at once; returns how many. A kernel calls it as it starts: the
+  // claims its earlier run left (it died delivering) are dead, and waiting
+  // for them to run out would hold those messages back for a claim lease.
+  virtual Result<size_t> ReleaseOutboxClaims(std::string_view claimer) = 0;
+
   // The message with this id, or nullopt.
   virtual Result<std::optional<OutboxMessage>> LoadOutbox(std::string_view id) = 0;
 

@@ -66,6 +66,64 @@ TEST(KernelConfig, ConnectorsListExtraPathsTheirEnclavesRead) {
             (std::vector<std::string>{"/etc/airlock/certs/ca.pem", "/srv/shared"}));
 }
 
+TEST(KernelConfig, NotifiersAreNamedPluginsWithTheEventsAndAudiencesTheyCarry) {
+  json doc = Minimal();
+  doc["notifications"] = {{"console_url", "https://airlock.example.com/"},
+                          {"max_attempts", 5},
+                          {"notifiers",
+                           {{"ops-hook",
+                             {{"plugin", "airlock_notifier_webhook"},
+                              {"events", {"request.pending_approval", "request.ready"}},
+                              {"audiences", {"approvers"}},
+                              {"config", {{"url", "https://hooks.example.com/airlock"}}}}},
+                            {"mail", {{"plugin", "/opt/airlock/email.so"}}}}}};
+  auto parsed = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/usr/lib/airlock/plugins");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const NotificationsConfig& n = parsed->notifications;
+  EXPECT_EQ(n.console_url, "https://airlock.example.com");  // no trailing slash
+  EXPECT_EQ(n.max_attempts, 5);
+  EXPECT_EQ(n.initial_backoff_ms, 1000);
+  ASSERT_EQ(n.notifiers.size(), 2u);
+  const NotifierEntry& hook = n.notifiers.at("ops-hook");
+  EXPECT_EQ(hook.plugin.name, "ops-hook");
+  EXPECT_EQ(hook.plugin.path, "/usr/lib/airlock/plugins/airlock_notifier_webhook.so");
+  EXPECT_EQ(hook.events, (std::vector<std::string>{"request.pending_approval", "request.ready"}));
+  EXPECT_EQ(hook.audiences, (std::vector<std::string>{"approvers"}));
+  EXPECT_TRUE(n.notifiers.at("mail").events.empty());  // every event
+  EXPECT_EQ(n.notifiers.at("mail").plugin.path, "/opt/airlock/email.so");
+}
+
+TEST(KernelConfig, NotificationErrorsNameTheKey) {
+  const auto with = [](json notifications) {
+    json doc = Minimal();
+    doc["notifications"] = std::move(notifications);
+    return ErrorFor(doc);
+  };
+  const json hook = {{"plugin", "hook.so"}};
+  EXPECT_EQ(with({{"notifiers", {{"ops", {{"plugin", "hook.so"}, {"events", {"request.done"}}}}}}}),
+            "notifications.notifiers.ops.events: unknown value 'request.done' (one of "
+            "request.pending_approval, request.approved, request.denied, request.ready, "
+            "request.expiring, request.expired, request.closed, request.failed, "
+            "request.cancelled)");
+  EXPECT_EQ(with({{"notifiers", {{"ops", {{"plugin", "hook.so"}, {"audiences", {"admins"}}}}}}}),
+            "notifications.notifiers.ops.audiences: unknown value 'admins' (one of approvers, "
+            "requester)");
+  EXPECT_NE(with({{"notifiers", {{"ops/1", hook}}}}).find("notifier names are 1 to 64"),
+            std::string::npos);
+  EXPECT_EQ(with({{"notifiers", {{"ops", {{"events", json::array()}}}}}}),
+            "notifications.notifiers.ops.plugin is required");
+  EXPECT_EQ(with({{"notifiers", {{"ops", {{"plugin", "hook.so"}, {"colour", "red"}}}}}}),
+            "notifications.notifiers.ops.colour is not a known setting");
+  EXPECT_EQ(with({{"initial_backoff_ms", 5000}, {"max_backoff_ms", 1000}}),
+            "notifications.max_backoff_ms must be at least notifications.initial_backoff_ms");
+  EXPECT_EQ(with({{"console_url", "airlock.example.com"}}),
+            "notifications.console_url must be an http(s) URL");
+  EXPECT_EQ(with({{"max_attempts", 0}}), "notifications.max_attempts must be between 1 and 1000");
+  EXPECT_EQ(with({{"retries", 3}}), "notifications.retries is not a known setting");
+  EXPECT_EQ(with({{"notifiers", json::array()}}),
+            "notifications.notifiers must be an object of notifiers");
+}
+
 TEST(KernelConfig, ErrorsNameTheKey) {
   struct Case {
     const char* what;

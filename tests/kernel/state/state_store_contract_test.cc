@@ -670,6 +670,26 @@ TYPED_TEST(StateStoreContractTest, AClaimIsExclusiveUntilItRunsOut) {
   ExpectCounts(store, "hook", 0, 2, 0);
 }
 
+// A claimer that starts again releases what its earlier run held: those
+// messages are claimable at once, by anyone; others' claims stay.
+TYPED_TEST(StateStoreContractTest, ReleasingAClaimersClaimsMakesItsMessagesClaimableAtOnce) {
+  StateStore& store = this->store();
+  ASSERT_TRUE(store
+                  .EnqueueOutbox({MakeMessage("m1", "hook", 0, 1), MakeMessage("m2", "hook", 0, 2),
+                                  MakeMessage("m3", "hook", 0, 3)})
+                  .ok());
+  EXPECT_EQ(ClaimIds(store, "hook", "dead", 100, 2, 1000), (std::vector<std::string>{"m1", "m2"}));
+  EXPECT_EQ(ClaimIds(store, "hook", "alive", 100, 10, 1000), (std::vector<std::string>{"m3"}));
+  ASSERT_TRUE(Settle(store, "m2", "dead", OutboxOutcome::kDelivered, 110));
+  auto released = store.ReleaseOutboxClaims("dead");
+  ASSERT_TRUE(released.ok()) << released.status().ToString();
+  EXPECT_EQ(*released, 1u);  // m1; m2 is settled, m3 is another's
+  EXPECT_EQ(ClaimIds(store, "hook", "dead", 120, 10, 1000), (std::vector<std::string>{"m1"}));
+  EXPECT_EQ(*store.ReleaseOutboxClaims("nobody"), 0u);
+  EXPECT_TRUE(Settle(store, "m3", "alive", OutboxOutcome::kDelivered, 130));
+  EXPECT_EQ(LoadMessageOrDie(store, "m2").status, OutboxStatus::kDelivered);
+}
+
 // Settling: every outcome counts an attempt and keeps the error; delivered
 // and abandoned are final; a retry is due again later and claimable by
 // anyone then. Only the claimer of a pending message can settle it.

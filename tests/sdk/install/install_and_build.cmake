@@ -2,7 +2,9 @@
 #   -DSTEP=install -DBUILD_DIR=<airlock build> -DWORK=<scratch>
 #       installs component airlock_sdk into <scratch>/prefix and checks its layout
 #   -DSTEP=build -DWORK=<scratch> -DEXAMPLE_DIR=<src> [-DGENERATOR= -DMAKE_PROGRAM= -DCXX_COMPILER=]
-#       configures and builds the example (plugin and conformance test) against <scratch>/prefix only
+#       [-DBUILD_NAME=<dir> -DPRODUCTS=<files> -DWERROR_OPTION=<option>]
+#       configures and builds an example (by default the connector: plugin and
+#       conformance test) against <scratch>/prefix only
 #   -DSTEP=conformance -DWORK=<scratch> -DCTEST=<ctest>
 #       runs the example's tests: the SDK's connector conformance kit against the built plugin
 cmake_minimum_required(VERSION 3.20)
@@ -38,13 +40,19 @@ if(STEP STREQUAL "install")
     message(FATAL_ERROR "kernel headers were installed with the SDK")
   endif()
 elseif(STEP STREQUAL "build")
-  set(build ${WORK}/example-build)
+  # BUILD_NAME / PRODUCTS / WERROR_OPTION name another example's build.
+  if(NOT BUILD_NAME)
+    set(BUILD_NAME example-build)
+    set(PRODUCTS "sequence_connector.so;sequence_conformance_test")
+    set(WERROR_OPTION SEQUENCE_WERROR)
+  endif()
+  set(build ${WORK}/${BUILD_NAME})
   file(REMOVE_RECURSE ${build})
   set(configure ${CMAKE_COMMAND} -S ${EXAMPLE_DIR} -B ${build}
       -DCMAKE_PREFIX_PATH=${WORK}/prefix
       -DCMAKE_BUILD_TYPE=Debug
       -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
-      -DSEQUENCE_WERROR=ON)
+      -D${WERROR_OPTION}=ON)
   if(GENERATOR)
     list(APPEND configure -G ${GENERATOR})
   endif()
@@ -62,7 +70,7 @@ elseif(STEP STREQUAL "build")
     message(FATAL_ERROR "the example found the SDK elsewhere: ${sdk_dir}")
   endif()
   run(${CMAKE_COMMAND} --build ${build})
-  foreach(product sequence_connector.so sequence_conformance_test)
+  foreach(product ${PRODUCTS})
     if(NOT EXISTS ${build}/${product})
       message(FATAL_ERROR "the example did not produce ${product}")
     endif()

@@ -1,6 +1,7 @@
-// Loads the out-of-tree example connector (built against the installed SDK
-// by the sdk_example_build step) with the kernel's loader and pulls from it.
-// The plugin's path comes from AIRLOCK_OUT_OF_TREE_PLUGIN.
+// Loads the out-of-tree examples (built against the installed SDK by the
+// sdk_example_build and sdk_notifier_example_build steps) with the kernel's
+// loader: pulls from the connector (AIRLOCK_OUT_OF_TREE_PLUGIN) and hands
+// notifications to the notifier (AIRLOCK_OUT_OF_TREE_NOTIFIER).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -13,6 +14,7 @@
 #include "kernel/plugin_host/host_services.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/plugin_host/plugin_loader.h"
+#include "tests/support/temp_dir.h"
 
 namespace airlock::plugin_host {
 namespace {
@@ -164,6 +166,49 @@ TEST_F(OutOfTreeLoadTest, RefusesWhatItCannotHonour) {
   PullSpec other;
   other.dataset = "elsewhere";
   EXPECT_EQ((*connector)->Pull(other, collector).code(), StatusCode::kNotFound);
+}
+
+// The notifier kind (ABI 1.2) from outside the tree: loaded as a notifier,
+// its configuration checked, each notification written once per id.
+TEST(OutOfTreeNotifierTest, LoadsAsANotifierAndWritesEachNotificationOnce) {
+  const char* path = std::getenv("AIRLOCK_OUT_OF_TREE_NOTIFIER");
+  ASSERT_NE(path, nullptr) << "set AIRLOCK_OUT_OF_TREE_NOTIFIER (run through ctest)";
+  QuietCallbacks callbacks;
+  HostServicesTable table(callbacks);
+  PluginLoader loader(table.get());
+  auto wrong_kind = loader.Load(path, std::nullopt, AIRLOCK_KIND_CONNECTOR);
+  ASSERT_FALSE(wrong_kind.ok());
+  EXPECT_THAT(wrong_kind.status().message(), HasSubstr("is a notifier plugin"));
+  auto library = loader.Load(path, std::nullopt, AIRLOCK_KIND_NOTIFIER);
+  ASSERT_TRUE(library.ok()) << library.status().ToString();
+  EXPECT_EQ((*library)->manifest().name, "journal");
+  EXPECT_EQ((*library)->manifest().abi_minor, 2u);
+
+  EXPECT_THAT(CheckPluginConfig(**library, {{"colour", "red"}}).message(),
+              HasSubstr("config.path"));
+  test::TempDir dir("airlock-journal-");
+  const std::string journal = dir.path() + "/notifications.jsonl";
+  auto notifier = NotifierPlugin::Create(*library, {{"path", journal}});
+  ASSERT_TRUE(notifier.ok()) << notifier.status().ToString();
+  const std::string first = R"({"id":"r-1/v1/journal","event":"request.pending_approval"})";
+  const std::string second = R"({"id":"r-1/v2/journal","event":"request.approved"})";
+  ASSERT_TRUE((*notifier)->Deliver(first).ok());
+  ASSERT_TRUE((*notifier)->Deliver(first).ok());  // again, as after a retry
+  ASSERT_TRUE((*notifier)->Deliver(second).ok());
+  const Status malformed = (*notifier)->Deliver(R"({"event":"request.ready"})");
+  EXPECT_EQ(malformed.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(malformed.message(), HasSubstr("plugin journal"));
+
+  std::ifstream in(journal);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(lines[0])["id"], "r-1/v1/journal");
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["event"], "request.approved");
+
+  auto unwritable = NotifierPlugin::Create(*library, {{"path", dir.path() + "/no/such/file"}});
+  ASSERT_TRUE(unwritable.ok());
+  EXPECT_EQ((*unwritable)->Deliver(second).code(), StatusCode::kUnavailable);  // retried later
 }
 
 }  // namespace

@@ -192,6 +192,22 @@ std::vector<BrokenCase> BrokenCases() {
                        {"tls", {{"mode", "verify-full"}, {"ca_file", dir + "/no-pg-ca.pem"}}}};
        },
        {"state.tls.ca_file", "no-pg-ca.pem"}},
+      // Notifiers are kernel-side plugins: loaded as their kind, configuration checked.
+      {"notifier_url_plaintext",
+       [](json& c, const std::string&, const TestPki&) {
+         c["notifications"] = {
+             {"notifiers",
+              {{"ops",
+                {{"plugin", PluginPath("airlock_notifier_webhook")},
+                 {"config", {{"url", "http://hooks.example.com/"}, {"secret", "env:X"}}}}}}}};
+       },
+       {"notifier plugin 'ops'", "http"}},
+      {"policy_plugin_in_notifier_slot",
+       [](json& c, const std::string&, const TestPki&) {
+         c["notifications"] = {
+             {"notifiers", {{"ops", {{"plugin", PluginPath("airlock_policy_rules")}}}}}};
+       },
+       {"notifier plugin 'ops'", "expected a notifier plugin"}},
       {"unknown_top_level_key",
        [](json& c, const std::string&, const TestPki&) { c["sever"] = json::object(); },
        {"sever"}},
@@ -211,7 +227,9 @@ TEST_P(CheckConfigBroken, RefusedByCheckConfigAndByServe) {
   std::string checked;
   EXPECT_EQ(RunAirlockd({"check-config", "--config", kernel.config_path()}, &checked), 1)
       << checked;
-  EXPECT_EQ(checked.find("ok:"), std::string::npos) << checked;
+  // No line says "ok:" (a plugin named "webhook:" does not count).
+  EXPECT_NE(checked.rfind("ok:", 0), 0u) << checked;
+  EXPECT_EQ(checked.find("\nok:"), std::string::npos) << checked;
   for (const auto& part : c.named) {
     EXPECT_NE(checked.find(part), std::string::npos) << "check-config: " << checked;
   }

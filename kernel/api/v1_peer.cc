@@ -139,7 +139,7 @@ HttpResponse V1Api::PeerJobResult(const Call& call) const {
   if (!index) return ErrorResponse(Status::NotFound("no such job result"));
   auto path = d_.requests->PeerJobResultPath(call.id(), *index);
   if (!path.ok()) return ErrorResponse(path.status());
-  return JobResultResponse(std::move(*path), /*temporary=*/false);
+  return JobResultResponse(std::move(*path), /*temporary=*/true);
 }
 
 }  // namespace airlock

@@ -473,6 +473,8 @@ Status ParseLimits(Reader& top, LimitsConfig* limits) {
                                 &limits->job_results_retention_seconds, 1, 90LL * 86400));
   AIRLOCK_RETURN_IF_ERROR(
       r.Int("max_job_result_bytes", &limits->max_job_result_bytes, 1024, int64_t{1} << 40));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("max_schedule_ahead_seconds", &limits->max_schedule_ahead_seconds, 0, kYear));
   if (limits->default_window_seconds > limits->max_window_seconds) {
     return Status::InvalidArgument(
         "limits.default_window_seconds must not exceed limits.max_window_seconds");

@@ -95,6 +95,8 @@ struct LimitsConfig {
   int64_t provision_timeout_ms = 600000;
   int64_t job_results_retention_seconds = 86400;
   int64_t max_job_result_bytes = int64_t{1} << 30;
+  // How far ahead a request may schedule its window's start (not_before).
+  int64_t max_schedule_ahead_seconds = 30 * 86400;
 };
 
 // Signed audit checkpoints (kernel/audit/checkpointer.h).
@@ -172,9 +174,9 @@ inline constexpr size_t kMaxNotifierNameBytes = 64;
 
 // The events a notifier may be told of, in lifecycle order.
 inline const std::vector<std::string> kNotificationEvents = {
-    "request.pending_approval", "request.approved", "request.denied",
-    "request.ready",            "request.expiring", "request.expired",
-    "request.closed",           "request.failed",   "request.cancelled"};
+    "request.pending_approval", "request.approved", "request.denied", "request.ready",
+    "request.expiring",         "request.expired",  "request.closed", "request.failed",
+    "request.cancelled"};
 
 // Notifications (kernel/notify/): the outbox and how it is delivered.
 struct NotificationsConfig {

@@ -4,11 +4,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
+
+#include "kernel/common/crypto.h"
 
 namespace airlock {
 namespace {
@@ -93,6 +96,30 @@ std::string JobResultPath(const std::string& results_dir, const std::string& id,
 void RemoveJobResults(const std::string& results_dir, const std::string& id) {
   std::error_code ec;
   fs::remove_all(fs::path(results_dir) / id, ec);
+}
+
+Result<std::string> JobResultScratchPath(const std::string& results_dir, const std::string& id,
+                                         size_t index) {
+  const fs::path dir = fs::path(results_dir) / ".forwarded";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || ::chmod(dir.c_str(), 0700) != 0) {
+    return Status::Unavailable("cannot prepare the forwarded results directory");
+  }
+  return (dir / (id + "-" + std::to_string(index) + "-" + RandomHex(8) + ".ndjson")).string();
+}
+
+Result<std::string> PinJobResult(const std::string& results_dir, const std::string& id,
+                                 size_t index) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::string pinned, JobResultScratchPath(results_dir, id, index));
+  if (::link(JobResultPath(results_dir, id, index).c_str(), pinned.c_str()) != 0) {
+    if (errno == ENOENT) {
+      return Status::FailedPrecondition("the job results of request " + id +
+                                        " have expired and were deleted");
+    }
+    return Status::Unavailable("cannot open job result " + std::to_string(index));
+  }
+  return pinned;
 }
 
 Result<std::unique_ptr<JobResultWriter>> JobResultWriter::Create(const std::string& path,

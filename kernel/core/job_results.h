@@ -26,6 +26,16 @@ namespace airlock {
 std::string JobResultPath(const std::string& results_dir, const std::string& id, size_t index);
 // Deletes every result of request `id` (missing is fine).
 void RemoveJobResults(const std::string& results_dir, const std::string& id);
+// A fresh private path for a temporary copy of result `index` of request
+// `id` (in <results_dir>/.forwarded, 0700), removed by its reader.
+Result<std::string> JobResultScratchPath(const std::string& results_dir, const std::string& id,
+                                         size_t index);
+// Pins result `index` of request `id` for one download: a hard link under a
+// scratch path, so that retention deleting the result meanwhile cannot take
+// the file from under an answer already authorized. FailedPrecondition when
+// the result is already gone.
+Result<std::string> PinJobResult(const std::string& results_dir, const std::string& id,
+                                 size_t index);
 
 // Writes one result. Not thread-safe (the enclave client's reader thread
 // feeds it). The file is complete once Finish() returned Ok.

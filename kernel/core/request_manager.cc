@@ -16,6 +16,7 @@
 
 #include "kernel/audit/audit_log.h"
 #include "kernel/common/crypto.h"
+#include "kernel/common/rfc3339.h"
 #include "kernel/core/deadline_queue.h"
 #include "kernel/core/enclave_supervisor.h"
 #include "kernel/core/forwarded_endpoints.h"
@@ -41,6 +42,8 @@ constexpr size_t kMaxJobQueries = 256;
 constexpr size_t kMaxJobQueryBytes = 64 * 1024;
 constexpr size_t kMaxPurposeBytes = 1024;
 constexpr size_t kMaxCommentBytes = 1024;
+// How far in the past a scheduled start may lie and still mean "now".
+constexpr int64_t kNotBeforeSlackUs = 300 * kMicros;
 // Tries of a decision whose save lost a race with another replica's.
 constexpr int kMaxRaceAttempts = 8;
 // How long a replica waits for another to take note that a request it
@@ -307,7 +310,7 @@ class RequestManager::Impl {
                          record.id, holder->replica, moved.message());
           }
         } else {
-          supervisor_->Launch(record);
+          LaunchWhenDue(record);
         }
         break;
       case RequestState::kPendingApproval:
@@ -389,8 +392,8 @@ class RequestManager::Impl {
 
   Result<AccessRequest> ValidateAsk(const json& body) {
     if (!body.is_object()) return Status::InvalidArgument("request body must be a JSON object");
-    static const std::set<std::string> kKnown = {"datasets", "window_seconds", "purpose", "mode",
-                                                 "queries"};
+    static const std::set<std::string> kKnown = {"datasets", "window_seconds", "purpose",
+                                                 "mode",     "queries",        "not_before"};
     for (const auto& [key, value] : body.items()) {
       if (!kKnown.count(key)) return Status::InvalidArgument("unknown field '" + key + "'");
       // The readers below take null for absent; in an ask it is a mistake
@@ -400,7 +403,12 @@ class RequestManager::Impl {
                                        " must not be null (omit it to use the default)");
       }
     }
-    AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, AccessRequest::FromJson(body));
+    json fields = body;
+    fields.erase("not_before");  // read below: the API takes RFC 3339 too
+    AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, AccessRequest::FromJson(fields));
+    if (auto it = body.find("not_before"); it != body.end()) {
+      AIRLOCK_ASSIGN_OR_RETURN(ask.not_before, ValidateNotBefore(*it));
+    }
     if (ask.datasets.empty()) return Status::InvalidArgument("datasets must not be empty");
     if (static_cast<int64_t>(ask.datasets.size()) > d_.config->limits.max_datasets_per_request) {
       return Status::InvalidArgument("too many datasets in one request (max " +
@@ -440,6 +448,34 @@ class RequestManager::Impl {
       return Status::InvalidArgument("mode must be \"interactive\" or \"job\"");
     }
     return ask;
+  }
+
+  // A scheduled start: an RFC 3339 timestamp or Unix seconds, no earlier
+  // than a few minutes ago (clocks differ; such a start means "now", 0) and
+  // no later than limits.max_schedule_ahead_seconds from now.
+  Result<int64_t> ValidateNotBefore(const json& value) {
+    std::optional<int64_t> at_us;
+    if (value.is_string()) {
+      at_us = ParseRfc3339Micros(value.get<std::string>());
+    } else if (value.is_number_integer() && value.get<int64_t>() > 0 &&
+               value.get<int64_t>() < (int64_t{1} << 40)) {
+      at_us = value.get<int64_t>() * kMicros;
+    }
+    if (!at_us) {
+      return Status::InvalidArgument(
+          "not_before must be an RFC 3339 timestamp (e.g. 2026-12-06T09:30:00Z) or Unix seconds");
+    }
+    const int64_t now = d_.now_us();
+    if (*at_us < now - kNotBeforeSlackUs) {
+      return Status::InvalidArgument("not_before is in the past");
+    }
+    if (*at_us > now + d_.config->limits.max_schedule_ahead_seconds * kMicros) {
+      return Status::InvalidArgument("not_before is more than " +
+                                     std::to_string(d_.config->limits.max_schedule_ahead_seconds) +
+                                     " seconds ahead (limits.max_schedule_ahead_seconds)");
+    }
+    if (*at_us <= now) return int64_t{0};
+    return (*at_us + kMicros - 1) / kMicros;  // whole seconds, never before it
   }
 
   // Catalog entries for the asked datasets; NotFound names the unknown ones.
@@ -538,7 +574,7 @@ class RequestManager::Impl {
         ask.window_seconds = decision.max_window_seconds;
         record.request["window_seconds"] = ask.window_seconds;
       }
-      if (to == RequestState::kApproved) record.deadline_us = now + ask.window_seconds * kMicros;
+      if (to == RequestState::kApproved) record.deadline_us = WindowEndUs(record, now);
     }
     json evaluated = {{"event", "request.evaluated"},
                       {"request_id", record.id},
@@ -626,10 +662,10 @@ class RequestManager::Impl {
                                           raced));
       return View(r);
     }
-    // The access window starts at approval, not at submission. The
-    // approving replica provisions the enclave, so it owns the request.
-    const int64_t window = r.request.value("window_seconds", int64_t{3600});
-    r.deadline_us = now + window * kMicros;
+    // The access window starts at approval (or at its scheduled start),
+    // not at submission. The approving replica provisions the enclave, so
+    // it owns the request.
+    r.deadline_us = WindowEndUs(r, now);
     ClaimOwnership(r);
     AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kApproved, "approved by " + approver.subject,
                                  extra, &approver, raced));
@@ -894,13 +930,13 @@ class RequestManager::Impl {
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadOwnJob(caller, id));
     AIRLOCK_ASSIGN_OR_RETURN(const json result, FinishedJobResult(r, index));
     JobResultFile file;
+    file.temporary = true;
     if (OwnedHere(r)) {
-      file.path = JobResultPath(d_.config->results_dir, id, index);
+      AIRLOCK_ASSIGN_OR_RETURN(file.path, PinJobResult(d_.config->results_dir, id, index));
     } else {
       // The files are on the disk of the replica that ran the job.
       if (Peer() == nullptr) return ServedElsewhere(r, "download its results there");
       AIRLOCK_ASSIGN_OR_RETURN(file.path, FetchJobResult(r, index));
-      file.temporary = true;
     }
     const Status audited = AuditEvent({{"event", "job.result_downloaded"},
                                        {"request_id", id},
@@ -908,7 +944,7 @@ class RequestManager::Impl {
                                        {"rows", result.value("rows", 0)},
                                        {"principal", PrincipalRef(caller)}});
     if (!audited.ok()) {
-      if (file.temporary) RemoveForwardedFile(file.path);
+      RemoveForwardedFile(file.path);
       return audited;
     }
     return file;
@@ -921,7 +957,7 @@ class RequestManager::Impl {
     if (!loaded) return Status::NotFound("request " + id + " not found");
     if (!OwnedHere(*loaded)) return Status::NotFound("request " + id + " ran elsewhere");
     AIRLOCK_RETURN_IF_ERROR(FinishedJobResult(*loaded, index).status());
-    return JobResultPath(d_.config->results_dir, id, index);
+    return PinJobResult(d_.config->results_dir, id, index);
   }
 
   // Result `index` of a finished job, or why it cannot be downloaded.
@@ -948,14 +984,8 @@ class RequestManager::Impl {
   // temporary file here (removed once the answer has opened it).
   Result<std::string> FetchJobResult(const RequestRecord& r, size_t index) {
     AIRLOCK_ASSIGN_OR_RETURN(const std::string owner_url, LiveReplicaUrl(OwnerOf(r)));
-    const std::filesystem::path dir = std::filesystem::path(d_.config->results_dir) / ".forwarded";
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec || ::chmod(dir.c_str(), 0700) != 0) {
-      return Status::Unavailable("cannot prepare the forwarded results directory");
-    }
-    const std::string path =
-        (dir / (r.id + "-" + std::to_string(index) + "-" + RandomHex(8) + ".ndjson")).string();
+    AIRLOCK_ASSIGN_OR_RETURN(const std::string path,
+                             JobResultScratchPath(d_.config->results_dir, r.id, index));
     AIRLOCK_RETURN_IF_ERROR(Peer()->Download(
         owner_url, "/v1/peer/requests/" + r.id + "/results/" + std::to_string(index), path,
         static_cast<uint64_t>(d_.config->limits.max_job_result_bytes), kPeerDownloadTimeout));
@@ -1278,7 +1308,8 @@ class RequestManager::Impl {
     const std::set<std::string> running(local.begin(), local.end());
     for (const RequestRecord& r : active) {
       if (r.state == RequestState::kApproved && OwnedHere(r) && !running.count(r.id) &&
-          r.deadline_us > d_.now_us() && !AgentHolderElsewhere(r, holders)) {
+          r.deadline_us > d_.now_us() && StartUs(r) <= d_.now_us() &&
+          !AgentHolderElsewhere(r, holders)) {
         LaunchHere(r);
       }
     }
@@ -1302,6 +1333,29 @@ class RequestManager::Impl {
   // now: that endpoint goes first, as in a takeover.
   void LaunchHere(const RequestRecord& r) {
     if (Peer() != nullptr) d_.replication->forwarded->Close(r.id, AIRLOCK_CLOSE_FAILED);
+    LaunchWhenDue(r);
+  }
+
+  // When the request's window may start: its scheduled start (not_before),
+  // else at once (0).
+  static int64_t StartUs(const RequestRecord& r) {
+    return r.request.value("not_before", int64_t{0}) * kMicros;
+  }
+
+  // Where the window of a request approved at `now` ends: it starts at its
+  // scheduled start if that is later.
+  static int64_t WindowEndUs(const RequestRecord& r, int64_t now) {
+    return std::max(now, StartUs(r)) + r.request.value("window_seconds", int64_t{3600}) * kMicros;
+  }
+
+  // Provisions approved request `r` now, or, when its window starts later,
+  // when it starts: the expiry scheduler calls back at its start (Expire).
+  void LaunchWhenDue(const RequestRecord& r) {
+    const int64_t start = StartUs(r);
+    if (start > d_.now_us()) {
+      Schedule(r.id, start);
+      return;
+    }
     supervisor_->Launch(r);
   }
 
@@ -1433,6 +1487,11 @@ class RequestManager::Impl {
     if (!OwnedHere(r) && r.deadline_us + d_.replication->scan_interval_us > d_.now_us()) {
       return;
     }
+    if (r.state == RequestState::kApproved && OwnedHere(r) && r.deadline_us > d_.now_us()) {
+      // Its scheduled start (LaunchWhenDue), or a wake-up before it.
+      LaunchWhenDue(r);
+      return;
+    }
     if (r.deadline_us > d_.now_us()) {
       Schedule(id, r.deadline_us);  // moved on since it was scheduled
       return;
@@ -1477,7 +1536,7 @@ class RequestManager::Impl {
         case RequestState::kApproved:
           // Nothing was provisioned yet: resume.
           if (r.deadline_us > d_.now_us()) {
-            supervisor_->Launch(r);
+            LaunchWhenDue(r);
             continue;
           }
           s = Move(r, RequestState::kClosed, "access window ended while the kernel was down",

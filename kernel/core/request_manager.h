@@ -52,8 +52,9 @@ struct RequestListQuery {
   std::string page_token;
 };
 
-// A job result to send: a file of the kernel's, or a temporary copy
-// fetched from the replica that ran the job (removed once sent).
+// A job result to send: a pinned link to a file of the kernel's (so that
+// retention cannot delete it mid-answer), or a temporary copy fetched from
+// the replica that ran the job. Temporary names are removed once opened.
 struct JobResultFile {
   std::string path;
   bool temporary = false;
@@ -148,8 +149,9 @@ class RequestManager {
   // requester), collected through replica `via`.
   Result<nlohmann::json> PeerCredentials(const std::string& id, const std::string& subject,
                                          const std::string& via);
-  // The file of job result `index` of request `id`, whose job ran here, for
-  // the replica a requester downloads it through (which audits it).
+  // A pinned link to job result `index` of request `id`, whose job ran here,
+  // for the replica a requester downloads it through (which audits it); the
+  // caller removes the link once it has opened it.
   Result<std::string> PeerJobResultPath(const std::string& id, size_t index);
   // One pass of what Start() runs every scan interval when replicated
   // (exposed for tests): tears down local enclaves of requests that ended

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -518,6 +519,58 @@ TEST_F(KernelE2E, RestartKeepsPendingAndClosesLostEnclaves) {
   // The pending request still works after the restart.
   ASSERT_EQ(Action(kBob, pending, "approve").status, 200u);
   EXPECT_EQ(WaitForState(pending, {"ready", "failed"}), "ready");
+}
+
+// A scheduled start: approved before it, the request waits (no enclave),
+// its window runs from not_before, and a kernel killed meanwhile starts it
+// on time after its restart.
+TEST_F(KernelE2E, AScheduledRequestStartsItsWindowAtNotBefore) {
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  const int64_t start = now_s + 6;
+  // RFC 3339 with an offset: the same instant as `start`.
+  char text[64];
+  const time_t shifted = static_cast<time_t>(start + 3600);
+  struct tm tm {};
+  gmtime_r(&shifted, &tm);
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S+01:00", &tm);
+  json created = Create(kAlice, {{"datasets", {"orders"}},
+                                 {"window_seconds", 600},
+                                 {"purpose", "month end"},
+                                 {"not_before", text}});
+  const std::string id = created.value("id", "");
+  EXPECT_EQ(created["request"]["not_before"], start) << created.dump();
+  ASSERT_EQ(Action(kBob, id, "approve", R"({"comment":"for the month end"})").status, 200u);
+  json waiting = Get(kAlice, id);
+  EXPECT_EQ(waiting.value("state", ""), "approved") << waiting.dump();
+  EXPECT_EQ(waiting.value("deadline_us", int64_t{0}), (start + 600) * 1000000);
+
+  kernel_->Kill();
+  ASSERT_TRUE(kernel_->Start()) << kernel_->log();
+  Connect();
+  EXPECT_EQ(Get(kAlice, id).value("state", ""), "approved");  // still early
+  EXPECT_EQ(WaitForState(id, {"ready", "failed", "closed"}, std::chrono::seconds(30)), "ready")
+      << Get(kAlice, id).dump() << kernel_->log();
+  const auto ready_s = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  EXPECT_GE(ready_s, start);  // not a moment before its start
+  EXPECT_EQ(Get(kAlice, id).value("deadline_us", int64_t{0}), (start + 600) * 1000000);
+}
+
+TEST_F(KernelE2E, ScheduledStartsOutOfBoundsAreRefused) {
+  const json base = {{"datasets", {"orders"}}, {"purpose", "later"}};
+  const auto refused = [&](const json& not_before) {
+    json body = base;
+    body["not_before"] = not_before;
+    return Create(kAlice, body, 400).dump();
+  };
+  EXPECT_NE(refused("tomorrow").find("RFC 3339"), std::string::npos);
+  EXPECT_NE(refused("2026-12-06T09:30:00").find("RFC 3339"), std::string::npos);  // no zone
+  EXPECT_NE(refused(-5).find("RFC 3339"), std::string::npos);
+  EXPECT_NE(refused("2001-01-01T00:00:00Z").find("in the past"), std::string::npos);
+  EXPECT_NE(refused("2999-01-01T00:00:00Z").find("max_schedule_ahead_seconds"), std::string::npos);
 }
 
 TEST_F(KernelE2E, AuditVerifyDetectsTampering) {

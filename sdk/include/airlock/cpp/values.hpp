@@ -290,6 +290,9 @@ struct AccessRequest {
   std::string purpose;
   std::string mode = "interactive";  // interactive (tunnel) | job (queries run, results kept)
   std::vector<std::string> queries;  // job mode only
+  // When the window may start at the earliest (Unix seconds): a scheduled
+  // start; 0 when the window starts once approved.
+  int64_t not_before = 0;
 
   Json ToJson() const {
     Json j = {{"id", id},
@@ -298,6 +301,7 @@ struct AccessRequest {
               {"purpose", purpose},
               {"mode", mode}};
     if (!queries.empty()) j["queries"] = queries;
+    if (not_before != 0) j["not_before"] = not_before;
     return j;
   }
 
@@ -311,6 +315,7 @@ struct AccessRequest {
     AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "purpose", &r.purpose, false, "request"));
     AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "mode", &r.mode, false, "request"));
     AIRLOCK_RETURN_IF_ERROR(json_read::StringList(j, "queries", &r.queries, false, "request"));
+    AIRLOCK_RETURN_IF_ERROR(json_read::Int(j, "not_before", &r.not_before, false, "request"));
     return r;
   }
 };

@@ -142,6 +142,7 @@ const std::vector<V1Api::RouteEntry>& V1Api::Table() {
       {{"POST", "/v1/requests/{id}/approve", A::kAuthenticated}, &V1Api::Approve},
       {{"POST", "/v1/requests/{id}/deny", A::kAuthenticated}, &V1Api::Deny},
       {{"POST", "/v1/requests/{id}/revoke", A::kAuthenticated}, &V1Api::Revoke},
+      {{"POST", "/v1/requests/{id}/extend", A::kAuthenticated}, &V1Api::Extend},
       {{"POST", "/v1/requests/{id}/credentials", A::kAuthenticated}, &V1Api::Credentials},
       {{"GET", "/v1/requests/{id}/results", A::kAuthenticated}, &V1Api::JobResults},
       {{"GET", "/v1/requests/{id}/results/{index}", A::kAuthenticated}, &V1Api::JobResultFile},
@@ -363,6 +364,12 @@ HttpResponse V1Api::Deny(const Call& call) const {
 
 HttpResponse V1Api::Revoke(const Call& call) const {
   return Decide(call, &RequestManager::Revoke);
+}
+
+HttpResponse V1Api::Extend(const Call& call) const {
+  auto body = ParseBody(call.request, /*allow_empty=*/false);
+  if (!body.ok()) return ErrorResponse(body.status());
+  return FromResult(d_.requests->Extend(*call.caller, call.id(), *body));
 }
 
 HttpResponse V1Api::Credentials(const Call& call) const {

@@ -174,9 +174,12 @@ inline constexpr size_t kMaxNotifierNameBytes = 64;
 
 // The events a notifier may be told of, in lifecycle order.
 inline const std::vector<std::string> kNotificationEvents = {
-    "request.pending_approval", "request.approved", "request.denied", "request.ready",
-    "request.expiring",         "request.expired",  "request.closed", "request.failed",
-    "request.cancelled"};
+    "request.pending_approval", "request.approved",
+    "request.denied",           "request.ready",
+    "request.expiring",         "request.expired",
+    "request.closed",           "request.failed",
+    "request.cancelled",        "request.extension_requested",
+    "request.extended",         "request.extension_denied"};
 
 // Notifications (kernel/notify/): the outbox and how it is delivered.
 struct NotificationsConfig {

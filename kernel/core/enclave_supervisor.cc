@@ -245,6 +245,19 @@ std::shared_ptr<ActiveEnclave> EnclaveSupervisor::Find(const std::string& id) co
   return it == active_.end() ? nullptr : it->second;
 }
 
+Status EnclaveSupervisor::ExtendWindow(const std::string& id, int64_t not_after_us) {
+  const std::shared_ptr<ActiveEnclave> active = Find(id);
+  if (!active) return Status::NotFound("request " + id + " has no enclave on this replica");
+  std::lock_guard lock(active->mu);
+  if (active->closed || !active->endpoint) {
+    return Status::FailedPrecondition("request " + id + " has no open tunnel endpoint");
+  }
+  if (not_after_us <= active->not_after_us) return Status::Ok();
+  AIRLOCK_RETURN_IF_ERROR(active->endpoint->Extend(not_after_us / 1000000));
+  active->not_after_us = not_after_us;
+  return Status::Ok();
+}
+
 Status EnclaveSupervisor::QueryForPeer(const std::string& id, std::string_view sql,
                                        const std::string& transport, const std::string& via,
                                        sdk::BatchConsumer& out) {

@@ -84,6 +84,10 @@ class EnclaveSupervisor {
   // none). Each report replaces the document, so an unchanged pointer means
   // unchanged progress (what the request view cache keys on).
   std::shared_ptr<const nlohmann::json> Progress(const std::string& id) const;
+  // Moves the window end of request `id`'s open tunnel endpoint to the later
+  // `not_after_us`. NotFound when its enclave is not here; NotImplemented
+  // when the tunnel plugin cannot extend windows.
+  Status ExtendWindow(const std::string& id, int64_t not_after_us);
   // The tunnel grant (with its credential), once; NotFound / FailedPrecondition after.
   Result<nlohmann::json> TakeGrant(const std::string& id);
   size_t active() const;

@@ -29,6 +29,7 @@ struct ForwardedEndpoint {
   mutable std::mutex mu;
   std::string owner;      // GUARDED_BY(mu)
   std::string owner_url;  // GUARDED_BY(mu)
+  int64_t not_after = 0;  // GUARDED_BY(mu): Unix seconds, as the tunnel has it
 
   airlock_type_query_channel channel{};
   std::unique_ptr<plugin_host::TunnelEndpointHandle> endpoint;
@@ -98,9 +99,16 @@ ForwardedEndpoints::~ForwardedEndpoints() {
 
 Status ForwardedEndpoints::OpenLocked(const Target& target) {
   if (auto it = open_.find(target.request_id); it != open_.end()) {
-    std::lock_guard lock(it->second->mu);
-    it->second->owner = target.owner;
-    it->second->owner_url = target.owner_url;
+    ForwardedEndpoint& e = *it->second;
+    std::lock_guard lock(e.mu);
+    e.owner = target.owner;
+    e.owner_url = target.owner_url;
+    // The requester's window was extended (on whichever replica): follow.
+    const int64_t not_after = target.not_after_us / 1000000;
+    if (not_after > e.not_after && e.endpoint) {
+      AIRLOCK_RETURN_IF_ERROR(e.endpoint->Extend(not_after));
+      e.not_after = not_after;
+    }
     return Status::Ok();
   }
   if (target.verifier.empty()) {
@@ -116,6 +124,7 @@ Status ForwardedEndpoints::OpenLocked(const Target& target) {
   e->timeout = deps_.query_timeout;
   e->owner = target.owner;
   e->owner_url = target.owner_url;
+  e->not_after = target.not_after_us / 1000000;
   e->channel.size = sizeof(e->channel);
   e->channel.host_data = e.get();
   e->channel.query = &ForwardQuery;

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <thread>
 
 #include <sys/stat.h>
@@ -208,7 +209,8 @@ class RequestManager::Impl {
   // (caller holds its stripe). As with Move, a save that fails is followed
   // by "<event>_aborted" naming the same version, and `raced` is set when it
   // lost to another replica's change.
-  Status SaveInPlace(RequestRecord& record, json event, bool* raced) {
+  Status SaveInPlace(RequestRecord& record, json event, bool* raced,
+                     const Principal* notify_actor = nullptr) {
     RequestRecord next = record;
     next.version = record.version + 1;
     next.updated_at_us = d_.now_us();
@@ -216,7 +218,13 @@ class RequestManager::Impl {
     event["request_id"] = record.id;
     event["version"] = next.version;
     AIRLOCK_RETURN_IF_ERROR(AuditEvent(std::move(event)));
-    const Status saved = d_.store->Save(next);
+    std::vector<OutboxMessage> notices;
+    if (d_.notifications.compose_event) {
+      std::optional<std::string> who;
+      if (notify_actor != nullptr) who = notify_actor->subject;
+      notices = d_.notifications.compose_event(next, name, who);
+    }
+    const Status saved = d_.store->SaveWithOutbox(next, notices);
     if (!saved.ok()) {
       (void)AuditEvent({{"event", name + "_aborted"},
                         {"request_id", record.id},
@@ -227,6 +235,7 @@ class RequestManager::Impl {
     }
     record = std::move(next);
     Announce(record, name);
+    if (!notices.empty()) NoticesQueued();
     return Status::Ok();
   }
 
@@ -338,10 +347,23 @@ class RequestManager::Impl {
 
   bool IsAdmin(const Principal& p) const { return InAnyGroup(p, d_.config->admin_groups); }
 
+  static std::vector<std::string> ApprovalGroups(const json& decision) {
+    return decision.value("approval", json::object()).value("groups", std::vector<std::string>{});
+  }
+
+  // Who may decide on `r`: its decision's approvers, and while an extension
+  // of its window waits, that extension's.
   bool IsEligibleApprover(const Principal& p, const RequestRecord& r) const {
-    const auto groups =
-        r.decision.value("approval", json::object()).value("groups", std::vector<std::string>{});
-    return InAnyGroup(p, groups);
+    if (InAnyGroup(p, ApprovalGroups(r.decision))) return true;
+    const json* extension = PendingExtension(r);
+    return extension != nullptr &&
+           InAnyGroup(p, ApprovalGroups(extension->value("decision", json::object())));
+  }
+
+  // The extension of `r`'s window that waits for approval, or null.
+  static const json* PendingExtension(const RequestRecord& r) {
+    auto it = r.request.find("extension");
+    return it != r.request.end() && it->is_object() ? &*it : nullptr;
   }
 
   bool CanSee(const Principal& p, const RequestRecord& r) const {
@@ -499,6 +521,30 @@ class RequestManager::Impl {
     return found;
   }
 
+  // A policy may require the ask to say why; one that does not is bad
+  // input, refused before anything is audited or stored.
+  static Status CheckPurposeLength(const AccessRequest& ask, const Decision& decision) {
+    if (decision.purpose_min_length <= 0) return Status::Ok();
+    const std::string_view purpose = TrimBlanks(ask.purpose);
+    // Code points: every byte but UTF-8 continuation bytes.
+    const auto length = std::count_if(purpose.begin(), purpose.end(), [](char c) {
+      return (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+    });
+    if (length >= decision.purpose_min_length) return Status::Ok();
+    return Status::InvalidArgument(
+        "the policy (" + decision.rule +
+        ") requires a purpose saying why you need the data, of at least " +
+        std::to_string(decision.purpose_min_length) + " characters; this one has " +
+        std::to_string(length));
+  }
+
+  static std::string_view TrimBlanks(std::string_view text) {
+    constexpr std::string_view kBlanks = " \t\r\n";
+    const size_t first = text.find_first_not_of(kBlanks);
+    if (first == std::string_view::npos) return {};
+    return text.substr(first, text.find_last_not_of(kBlanks) - first + 1);
+  }
+
   Result<json> Create(const Principal& requester, const json& body) {
     AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, ValidateAsk(body));
     AIRLOCK_ASSIGN_OR_RETURN(auto datasets, ResolveDatasets(ask));
@@ -550,6 +596,9 @@ class RequestManager::Impl {
       record.decision = {{"effect", "deny"}, {"reason", reason}, {"rule", ""}};
     } else {
       Decision decision = std::move(decided).value();
+      if (decision.effect != Effect::kDeny) {
+        AIRLOCK_RETURN_IF_ERROR(CheckPurposeLength(ask, decision));
+      }
       record.decision = decision.ToJson();
       reason = decision.reason;
       switch (decision.effect) {
@@ -638,6 +687,10 @@ class RequestManager::Impl {
   Result<json> ApproveOnce(const Principal& approver, const std::string& id,
                            const std::string& comment, bool* raced) {
     std::lock_guard lock(StripeFor(id));
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord pending, LoadVisible(approver, id));
+    if (pending.state == RequestState::kReady && PendingExtension(pending) != nullptr) {
+      return DecideExtension(approver, pending, true, comment, raced);
+    }
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadPendingFor(approver, id));
     for (const auto& a : r.approvals) {
       if (a.value("subject", "") == approver.subject) {
@@ -677,6 +730,10 @@ class RequestManager::Impl {
     if (comment.size() > kMaxCommentBytes) return Status::InvalidArgument("comment too long");
     return RetryingRaces([&](bool* raced) -> Result<json> {
       std::lock_guard lock(StripeFor(id));
+      AIRLOCK_ASSIGN_OR_RETURN(RequestRecord pending, LoadVisible(approver, id));
+      if (pending.state == RequestState::kReady && PendingExtension(pending) != nullptr) {
+        return DecideExtension(approver, pending, false, comment, raced);
+      }
       AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadPendingFor(approver, id));
       std::string reason = "denied by " + approver.subject;
       if (!comment.empty()) reason += ": " + comment;
@@ -710,6 +767,219 @@ class RequestManager::Impl {
     AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kClosed, reason, json(), &caller, raced));
     AfterTransition(r);
     return View(r);
+  }
+
+  // --- extending a window ---------------------------------------------------
+
+  Result<json> Extend(const Principal& requester, const std::string& id, const json& body) {
+    if (!body.is_object()) return Status::InvalidArgument("the body must be a JSON object");
+    for (const auto& [key, value] : body.items()) {
+      if (key != "window_seconds" && key != "purpose") {
+        return Status::InvalidArgument("unknown field '" + key +
+                                       "' (an extension has window_seconds and purpose)");
+      }
+    }
+    const auto seconds = body.find("window_seconds");
+    if (seconds == body.end() || !seconds->is_number_integer() || seconds->get<int64_t>() < 1 ||
+        seconds->get<int64_t>() > d_.config->limits.max_window_seconds) {
+      return Status::InvalidArgument(
+          "window_seconds (the time to add) must be an integer between 1 and " +
+          std::to_string(d_.config->limits.max_window_seconds));
+    }
+    std::optional<std::string> purpose;
+    if (auto it = body.find("purpose"); it != body.end()) {
+      if (!it->is_string()) return Status::InvalidArgument("purpose must be a string");
+      if (it->get_ref<const std::string&>().size() > kMaxPurposeBytes) {
+        return Status::InvalidArgument("purpose is longer than 1024 bytes");
+      }
+      purpose = it->get<std::string>();
+    }
+    const int64_t added = seconds->get<int64_t>();
+    return RetryingRaces([&](bool* raced) -> Result<json> {
+      return ExtendOnce(requester, id, added, purpose, raced);
+    });
+  }
+
+  Result<json> ExtendOnce(const Principal& requester, const std::string& id, int64_t added_seconds,
+                          const std::optional<std::string>& purpose, bool* raced) {
+    std::lock_guard lock(StripeFor(id));
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(requester, id));
+    if (r.requester_subject() != requester.subject) {
+      return Status::PermissionDenied("only the requester may extend request " + id);
+    }
+    if (r.state != RequestState::kReady ||
+        r.request.value("mode", "interactive") != "interactive") {
+      return Status::Conflict("request " + id + " is " + std::string(RequestStateName(r.state)) +
+                              "; only a ready request's window can be extended");
+    }
+    if (PendingExtension(r) != nullptr) {
+      return Status::Conflict("an extension of request " + id + " already waits for approval");
+    }
+    if (d_.tunnel == nullptr || !d_.tunnel->ExtendsWindows()) {
+      return Status::NotImplemented("the tunnel plugin cannot extend a window; ask anew");
+    }
+    const int64_t now = d_.now_us();
+    const int64_t start = WindowStartUs(r);
+    int64_t window_end = std::min(r.deadline_us + added_seconds * kMicros,
+                                  start + d_.config->limits.max_window_seconds * kMicros);
+    if (window_end <= r.deadline_us) {
+      return Status::InvalidArgument("request " + id + " already has the longest window (" +
+                                     std::to_string(d_.config->limits.max_window_seconds) +
+                                     " s, limits.max_window_seconds)");
+    }
+
+    // The policy decides on the whole, longer window as on a new ask.
+    AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, AccessRequest::FromJson(r.request));
+    ask.window_seconds = (window_end - start + kMicros - 1) / kMicros;
+    if (purpose) ask.purpose = *purpose;
+    AIRLOCK_ASSIGN_OR_RETURN(auto datasets, ResolveDatasets(ask));
+    PolicyInput input;
+    input.principal = requester;
+    input.request = ask;
+    input.datasets = std::move(datasets);
+    input.now_unix_seconds = now / kMicros;
+    auto decided = d_.policy->Evaluate(input);
+    if (!decided.ok()) {
+      return RefuseExtension(r, requester,
+                             "policy evaluation failed: " + decided.status().message());
+    }
+    const Decision decision = std::move(decided).value();
+    if (decision.effect == Effect::kDeny) return RefuseExtension(r, requester, decision.reason);
+    AIRLOCK_RETURN_IF_ERROR(CheckPurposeLength(ask, decision));
+    // The enclave holds the data as the first decision scoped it; a policy
+    // that now scopes it otherwise needs a new ask (and a new pull).
+    if (decision.ToJson()["obligations"] != r.decision.value("obligations", json::object())) {
+      return Status::Conflict("the policy now scopes the data of request " + id + " differently (" +
+                              decision.rule + "); ask anew to have it pulled as it now allows");
+    }
+    if (decision.max_window_seconds > 0) {
+      window_end = std::min(window_end, start + decision.max_window_seconds * kMicros);
+      if (window_end <= r.deadline_us) {
+        return RefuseExtension(r, requester,
+                               "the policy allows a window of at most " +
+                                   std::to_string(decision.max_window_seconds) + " s (" +
+                                   decision.rule + "), which request " + id + " already has");
+      }
+    }
+    const int64_t granted_seconds = (window_end - r.deadline_us + kMicros - 1) / kMicros;
+    if (decision.effect == Effect::kAllow) {
+      AIRLOCK_RETURN_IF_ERROR(GrantExtension(r, window_end, decision.rule, &requester, raced));
+      return View(r);
+    }
+    r.request["extension"] = {{"window_end_us", window_end},   {"added_seconds", granted_seconds},
+                              {"purpose", ask.purpose},        {"requested_at_us", now},
+                              {"decision", decision.ToJson()}, {"approvals", json::array()}};
+    AIRLOCK_RETURN_IF_ERROR(SaveInPlace(r,
+                                        {{"event", "request.extension_requested"},
+                                         {"principal", PrincipalRef(requester)},
+                                         {"added_seconds", granted_seconds},
+                                         {"purpose", ask.purpose},
+                                         {"rule", decision.rule},
+                                         {"reason", decision.reason}},
+                                        raced, &requester));
+    return View(r);
+  }
+
+  // A refused extension: audited, the request unchanged.
+  Status RefuseExtension(const RequestRecord& r, const Principal& requester,
+                         const std::string& reason) {
+    AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "request.extension_denied"},
+                                        {"request_id", r.id},
+                                        {"principal", PrincipalRef(requester)},
+                                        {"reason", reason}}));
+    return Status::PermissionDenied("the window of request " + r.id +
+                                    " cannot be extended: " + reason);
+  }
+
+  // An approver's decision on the extension waiting on `r` (caller holds
+  // its stripe).
+  Result<json> DecideExtension(const Principal& approver, RequestRecord& r, bool approve,
+                               const std::string& comment, bool* raced) {
+    json& extension = r.request["extension"];
+    const json decision = extension.value("decision", json::object());
+    if (r.requester_subject() == approver.subject) {
+      return Status::PermissionDenied("requester and approver must differ (no self-approval)");
+    }
+    if (!InAnyGroup(approver, ApprovalGroups(decision))) {
+      return Status::PermissionDenied(approver.subject +
+                                      " is not in an approver group for this extension");
+    }
+    if (!approve) {
+      std::string reason = "denied by " + approver.subject;
+      if (!comment.empty()) reason += ": " + comment;
+      r.request.erase("extension");
+      AIRLOCK_RETURN_IF_ERROR(SaveInPlace(r,
+                                          {{"event", "request.extension_denied"},
+                                           {"actor", PrincipalRef(approver)},
+                                           {"reason", reason}},
+                                          raced, &approver));
+      return View(r);
+    }
+    json& approvals = extension["approvals"];
+    if (!approvals.is_array()) approvals = json::array();
+    for (const auto& a : approvals) {
+      if (a.value("subject", "") == approver.subject) {
+        return Status::Conflict(approver.subject + " already approved the extension of request " +
+                                r.id);
+      }
+    }
+    approvals.push_back({{"subject", approver.subject},
+                         {"kind", PrincipalKindName(approver.kind)},
+                         {"at_us", d_.now_us()},
+                         {"comment", comment}});
+    const int64_t needed = decision.value("approval", json::object()).value("count", 1);
+    const int64_t have = static_cast<int64_t>(approvals.size());
+    if (have < needed) {
+      AIRLOCK_RETURN_IF_ERROR(SaveInPlace(r,
+                                          {{"event", "request.extension_approval_recorded"},
+                                           {"actor", PrincipalRef(approver)},
+                                           {"approvals", have},
+                                           {"approvals_needed", needed}},
+                                          raced));
+      return View(r);
+    }
+    const int64_t window_end = extension.value("window_end_us", int64_t{0});
+    if (window_end <= r.deadline_us) {
+      return Status::Conflict("the extension of request " + r.id + " no longer adds time");
+    }
+    AIRLOCK_RETURN_IF_ERROR(
+        GrantExtension(r, window_end, decision.value("rule", ""), &approver, raced));
+    return View(r);
+  }
+
+  // Moves `r`'s window end to `window_end` (caller holds its stripe), then
+  // the tunnel's: the record first, so that the tunnel never serves time
+  // that is not on record. A replica that does not serve the request tells
+  // nobody: the owner moves its tunnel when the old end comes (Expire).
+  Status GrantExtension(RequestRecord& r, int64_t window_end, const std::string& rule,
+                        const Principal* actor, bool* raced) {
+    const int64_t from = r.deadline_us;
+    const int64_t start = WindowStartUs(r);
+    r.deadline_us = window_end;
+    r.request.erase("extension");
+    r.request["window_seconds"] = (window_end - start + kMicros - 1) / kMicros;
+    r.request["extended_seconds"] = r.request.value("extended_seconds", int64_t{0}) +
+                                    (window_end - from + kMicros - 1) / kMicros;
+    if (r.tunnel.is_object() && r.tunnel.contains("expires_at")) {
+      r.tunnel["expires_at"] = window_end / kMicros;
+    }
+    json event = {{"event", "request.extended"},
+                  {"from_deadline_us", from},
+                  {"to_deadline_us", window_end},
+                  {"rule", rule}};
+    if (actor != nullptr) event["actor"] = PrincipalRef(*actor);
+    AIRLOCK_RETURN_IF_ERROR(SaveInPlace(r, std::move(event), raced, actor));
+    Schedule(r.id, window_end);
+    if (OwnedHere(r)) FollowWindow(r);
+    return Status::Ok();
+  }
+
+  // Brings the tunnel endpoint of `r` (served here) to its recorded window.
+  void FollowWindow(const RequestRecord& r) {
+    const Status moved = supervisor_->ExtendWindow(r.id, r.deadline_us);
+    if (!moved.ok() && moved.code() != StatusCode::kNotFound) {
+      spdlog::error("request {}: the tunnel keeps its old window end: {}", r.id, moved.ToString());
+    }
   }
 
   Result<json> CollectCredentials(const Principal& caller, const std::string& id) {
@@ -1342,6 +1612,11 @@ class RequestManager::Impl {
     return r.request.value("not_before", int64_t{0}) * kMicros;
   }
 
+  // Where the running window of ready request `r` started.
+  static int64_t WindowStartUs(const RequestRecord& r) {
+    return r.deadline_us - r.request.value("window_seconds", int64_t{0}) * kMicros;
+  }
+
   // Where the window of a request approved at `now` ends: it starts at its
   // scheduled start if that is later.
   static int64_t WindowEndUs(const RequestRecord& r, int64_t now) {
@@ -1493,7 +1768,10 @@ class RequestManager::Impl {
       return;
     }
     if (r.deadline_us > d_.now_us()) {
-      Schedule(id, r.deadline_us);  // moved on since it was scheduled
+      // Moved on since it was scheduled (an extension, perhaps granted on
+      // another replica): the tunnel follows.
+      if (r.state == RequestState::kReady && OwnedHere(r)) FollowWindow(r);
+      Schedule(id, r.deadline_us);
       return;
     }
     if (KeepsJobResults(r)) {
@@ -1662,6 +1940,9 @@ Result<json> RequestManager::Deny(const Principal& p, const std::string& id, con
 Result<json> RequestManager::Revoke(const Principal& p, const std::string& id,
                                     const std::string& c) {
   return impl_->Revoke(p, id, c);
+}
+Result<json> RequestManager::Extend(const Principal& p, const std::string& id, const json& body) {
+  return impl_->Extend(p, id, body);
 }
 Result<json> RequestManager::CollectCredentials(const Principal& p, const std::string& id) {
   return impl_->CollectCredentials(p, id);

@@ -83,6 +83,12 @@ class RequestManager {
       std::function<std::vector<OutboxMessage>(const RequestRecord& record, RequestState from,
                                                const std::optional<std::string>& actor)>
           compose;
+      // The same for what happens to a request without a change of state
+      // (its window extended, ...): `event` names it.
+      std::function<std::vector<OutboxMessage>(const RequestRecord& record,
+                                               const std::string& event,
+                                               const std::optional<std::string>& actor)>
+          compose_event;
       std::function<void()> queued;
     };
     Notifications notifications;
@@ -173,6 +179,13 @@ class RequestManager {
                               const std::string& comment);
   Result<nlohmann::json> Revoke(const Principal& caller, const std::string& id,
                                 const std::string& comment);
+  // Asks for more time on a ready request's window ({"window_seconds": added,
+  // "purpose"?}). The policy decides on the longer window as on a new ask:
+  // granted at once, refused (PermissionDenied with its reason) or left
+  // waiting for approval (then Approve / Deny decide on the extension). The
+  // data stays as it is: no new pull.
+  Result<nlohmann::json> Extend(const Principal& requester, const std::string& id,
+                                const nlohmann::json& body);
   // The tunnel credential of a ready request, to its requester, exactly once.
   Result<nlohmann::json> CollectCredentials(const Principal& caller, const std::string& id);
   // Job mode: the results of request `id` and how each ended, for its

@@ -23,14 +23,14 @@
 #include "kernel/core/metrics.h"
 #include "kernel/core/peer_client.h"
 #include "kernel/core/request_manager.h"
-#include "kernel/notify/notification_composer.h"
-#include "kernel/notify/outbox_dispatcher.h"
 #include "kernel/enclave/enclave_runtime.h"
 #include "kernel/main/audit_setup.h"
 #include "kernel/main/openapi_document.h"
 #include "kernel/main/plugin_set.h"
 #include "kernel/main/replica_heartbeat.h"
 #include "kernel/main/state_backend.h"
+#include "kernel/notify/notification_composer.h"
+#include "kernel/notify/outbox_dispatcher.h"
 #include "kernel/plugin_host/host_services.h"
 #include "kernel/plugin_host/kernel_secrets.h"
 #include "kernel/plugin_host/plugin_instances.h"
@@ -460,14 +460,19 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     delivery.retention_seconds = cfg.notifications.retention_seconds;
     OutboxDispatcher::Notifiers notifiers;
     for (const auto& [name, plugin] : p.notifiers) notifiers.emplace(name, plugin.get());
-    p.dispatcher = std::make_unique<OutboxDispatcher>(p.store.get(), p.audit, &p.metrics,
-                                                      std::move(notifiers), std::move(delivery),
-                                                      [] { return WallMicros(); });
+    p.dispatcher =
+        std::make_unique<OutboxDispatcher>(p.store.get(), p.audit, &p.metrics, std::move(notifiers),
+                                           std::move(delivery), [] { return WallMicros(); });
     NotificationComposer* composer = p.composer.get();
     OutboxDispatcher* dispatcher = p.dispatcher.get();
     deps.notifications.compose = [composer](const RequestRecord& record, RequestState from,
                                             const std::optional<std::string>& actor) {
       return composer->ForTransition(record, from, actor);
+    };
+    deps.notifications.compose_event = [composer](const RequestRecord& record,
+                                                  const std::string& event,
+                                                  const std::optional<std::string>& actor) {
+      return composer->ForEvent(record, event, actor);
     };
     deps.notifications.queued = [dispatcher] { dispatcher->Wake(); };
   }

@@ -13,7 +13,8 @@ using nlohmann::json;
 constexpr int64_t kMicros = 1000000;
 
 std::string Timestamp(int64_t unix_us) {
-  return audit_internal::FormatTimestamp(std::chrono::system_clock::time_point(std::chrono::microseconds(unix_us)));
+  return audit_internal::FormatTimestamp(
+      std::chrono::system_clock::time_point(std::chrono::microseconds(unix_us)));
 }
 
 bool Wants(const std::vector<std::string>& list, const std::string& value) {
@@ -66,15 +67,39 @@ std::vector<OutboxMessage> NotificationComposer::ForTransition(
   // What the requester did themselves (closing early, cancelling) needs no telling.
   if (actor && *actor == record.requester_subject()) return out;
   Compose(record, *event, "requester", version_key, record.updated_at_us, &out);
-  if (record.state == RequestState::kReady && expiring_notice_us_ > 0 && record.deadline_us > 0 &&
-      record.deadline_us - record.updated_at_us > expiring_notice_us_) {
-    // Due before the window ends; the dispatcher drops it if the request
-    // is no longer ready with this window by then (ExpiringStillTrue).
-    Compose(record, kExpiringEvent, "requester",
-            record.id + "/expiring/" + std::to_string(record.deadline_us),
-            record.deadline_us - expiring_notice_us_, &out);
-  }
+  if (record.state == RequestState::kReady) ComposeExpiring(record, &out);
   return out;
+}
+
+std::vector<OutboxMessage> NotificationComposer::ForEvent(
+    const RequestRecord& record, const std::string& event,
+    const std::optional<std::string>& actor) const {
+  std::vector<OutboxMessage> out;
+  if (routes_.empty()) return out;
+  const std::string version_key = record.id + "/v" + std::to_string(record.version);
+  if (event == kExtensionRequestedEvent) {
+    Compose(record, event, "approvers", version_key, record.updated_at_us, &out);
+    return out;
+  }
+  if (event != kExtendedEvent && event != kExtensionDeniedEvent) return out;
+  if (!actor || *actor != record.requester_subject()) {
+    Compose(record, event, "requester", version_key, record.updated_at_us, &out);
+  }
+  if (event == kExtendedEvent) ComposeExpiring(record, &out);
+  return out;
+}
+
+void NotificationComposer::ComposeExpiring(const RequestRecord& record,
+                                           std::vector<OutboxMessage>* out) const {
+  if (expiring_notice_us_ <= 0 || record.deadline_us <= 0 ||
+      record.deadline_us - record.updated_at_us <= expiring_notice_us_) {
+    return;
+  }
+  // Due before the window ends; the dispatcher drops it if the request is
+  // no longer ready with this window by then (ExpiringStillTrue).
+  Compose(record, kExpiringEvent, "requester",
+          record.id + "/expiring/" + std::to_string(record.deadline_us),
+          record.deadline_us - expiring_notice_us_, out);
 }
 
 bool NotificationComposer::ExpiringStillTrue(const RequestRecord& record,
@@ -116,8 +141,17 @@ json NotificationComposer::Document(const RequestRecord& record, const std::stri
       emails.push_back(email->get<std::string>());
     }
   }
+  // Who approves: the decision's approvers, or the extension's when it is
+  // the extension that waits.
+  const json* extension = nullptr;
+  if (auto it = record.request.find("extension"); it != record.request.end() && it->is_object()) {
+    extension = &*it;
+  }
+  const bool extension_waits =
+      event == kExtensionRequestedEvent && extension != nullptr && extension->contains("decision");
+  const json& decision = extension_waits ? extension->at("decision") : record.decision;
   json approval = json::object();
-  if (auto it = record.decision.find("approval"); it != record.decision.end() && it->is_object()) {
+  if (auto it = decision.find("approval"); it != decision.end() && it->is_object()) {
     approval = {{"groups", it->value("groups", json::array())}, {"count", it->value("count", 1)}};
   }
   json request = {{"id", record.id},
@@ -129,6 +163,13 @@ json NotificationComposer::Document(const RequestRecord& record, const std::stri
                   {"reason", record.reason},
                   {"policy_reason", record.decision.value("reason", "")},
                   {"approval", approval}};
+  if (extension_waits) {
+    request["extension"] = {
+        {"window_end", Timestamp(extension->value("window_end_us", int64_t{0}))},
+        {"added_seconds", extension->value("added_seconds", int64_t{0})},
+        {"purpose", extension->value("purpose", "")}};
+    request["policy_reason"] = decision.value("reason", "");
+  }
   if (record.deadline_us > 0 && (record.state == RequestState::kReady || event == kExpiringEvent ||
                                  record.state == RequestState::kPendingApproval)) {
     // The window's end once ready; the approval deadline while pending.

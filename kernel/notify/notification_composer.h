@@ -23,6 +23,11 @@
 namespace airlock {
 
 inline constexpr const char* kExpiringEvent = "request.expiring";
+// A ready request's window: its requester asked for more time, which waits
+// for approval; it was extended; or the extension was refused.
+inline constexpr const char* kExtensionRequestedEvent = "request.extension_requested";
+inline constexpr const char* kExtendedEvent = "request.extended";
+inline constexpr const char* kExtensionDeniedEvent = "request.extension_denied";
 
 class NotificationComposer {
  public:
@@ -40,6 +45,13 @@ class NotificationComposer {
   std::vector<OutboxMessage> ForTransition(const RequestRecord& record, RequestState from,
                                            const std::optional<std::string>& actor) const;
 
+  // The messages telling of `event` (one of the extension events above),
+  // which `record` (as just saved, still ready) went through; `actor` as
+  // for ForTransition. An extended window gets its own "ends soon" notice
+  // (the earlier one no longer tells the truth and is dropped).
+  std::vector<OutboxMessage> ForEvent(const RequestRecord& record, const std::string& event,
+                                      const std::optional<std::string>& actor) const;
+
   // True when the "ends soon" `notification` still tells the truth about
   // `record`: it is still ready, and its window still ends when it said.
   static bool ExpiringStillTrue(const RequestRecord& record, const nlohmann::json& notification);
@@ -51,6 +63,7 @@ class NotificationComposer {
     std::vector<std::string> audiences;  // empty: both
   };
 
+  void ComposeExpiring(const RequestRecord& record, std::vector<OutboxMessage>* out) const;
   void Compose(const RequestRecord& record, const std::string& event, const std::string& audience,
                const std::string& key, int64_t due_us, std::vector<OutboxMessage>* out) const;
   nlohmann::json Document(const RequestRecord& record, const std::string& event,

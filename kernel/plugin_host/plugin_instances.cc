@@ -286,6 +286,18 @@ void TunnelEndpointHandle::Close(airlock_type_close_reason reason) {
   holder_.reset();
 }
 
+Status TunnelEndpointHandle::Extend(int64_t not_after) {
+  if (holder_ == nullptr) return Status::FailedPrecondition("the tunnel endpoint is closed");
+  if (!AIRLOCK_VTABLE_HAS(holder_->library(), airlock_type_tunnel_vtable, extend)) {
+    return Status::NotImplemented(PluginLabel(holder_->manifest()) + " cannot extend a window");
+  }
+  abi::ErrorHolder error;
+  const auto rc = holder_->table<airlock_type_tunnel_vtable>().extend(
+      holder_->instance(), endpoint_, not_after, error.get());
+  if (rc != AIRLOCK_OK) return FromPlugin(*holder_, rc, error, "extend");
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<TunnelPlugin>> TunnelPlugin::Create(std::shared_ptr<PluginLibrary> library,
                                                            const nlohmann::json& config) {
   AIRLOCK_ASSIGN_OR_RETURN(auto holder, MakeHolder(library, AIRLOCK_KIND_TUNNEL, config));

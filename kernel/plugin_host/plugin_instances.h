@@ -140,6 +140,9 @@ class TunnelEndpointHandle {
   // nothing. Destruction closes with AIRLOCK_CLOSE_REVOKED.
   void Close(airlock_type_close_reason reason = AIRLOCK_CLOSE_REVOKED);
   bool closed() const { return holder_ == nullptr; }
+  // Moves the endpoint's window end to `not_after` (Unix seconds) through
+  // extend (ABI 1.3); NotImplemented when the plugin's table lacks it.
+  Status Extend(int64_t not_after);
 
  private:
   std::shared_ptr<InstanceHolder> holder_;  // null once closed
@@ -160,6 +163,10 @@ class TunnelPlugin {
       const nlohmann::json& spec, const airlock_type_query_channel* channel) const;
 
   const PluginManifest& manifest() const { return holder_->manifest(); }
+  // Whether its endpoints' windows can be extended (extend, ABI 1.3).
+  bool ExtendsWindows() const {
+    return AIRLOCK_VTABLE_HAS(holder_->library(), airlock_type_tunnel_vtable, extend);
+  }
 
  private:
   explicit TunnelPlugin(std::shared_ptr<InstanceHolder> holder) : holder_(std::move(holder)) {}

@@ -144,6 +144,20 @@ NotificationText Describe(const sdk::Notification& notification, int64_t now_uni
     }
     text.headline = Sentence(owner + " access to " + what + " ends " + when +
                              (ends.empty() ? "" : " (at " + ends + ")"));
+  } else if (event == "request.extension_requested") {
+    const int64_t added = Integer(doc, {"request", "extension", "added_seconds"});
+    const std::string why = Text(doc, {"request", "extension", "purpose"}, kLongText);
+    std::string asks = who + " asks for " + (added > 0 ? FormatDuration(added) : "more time") +
+                       " more of access to " + what;
+    if (!why.empty()) asks += " for \"" + why + "\"";
+    text.headline = Sentence(asks);
+    text.title = "Approval needed: " + who + " asks to extend access to " + what;
+    if (!text.link_url.empty()) text.link_label = "Review in the console";
+  } else if (event == "request.extended") {
+    text.headline = Sentence(owner + " access to " + what + " was extended" +
+                             (ends.empty() ? "" : " until " + ends));
+  } else if (event == "request.extension_denied") {
+    text.headline = with_reason(owner + " ask for more time on " + what + " was denied");
   } else if (event == "request.expired") {
     text.headline = Sentence(owner + " access to " + what + " has ended: its window expired");
   } else if (event == "request.revoked") {

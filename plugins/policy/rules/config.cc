@@ -171,7 +171,7 @@ Status ParseRule(const Json& j, const std::string& where, ZoneCache* zones, Rule
   AIRLOCK_RETURN_IF_ERROR(
       CheckKeys(j, where,
                 {"name", "effect", "subjects", "datasets", "tags", "purposes", "max_window_seconds",
-                 "approval", "obligations", "description", "when"}));
+                 "purpose_min_length", "approval", "obligations", "description", "when"}));
   auto name = j.find("name");
   if (name == j.end() || !name->is_string() || name->get_ref<const std::string&>().empty()) {
     return Status::InvalidArgument(Path(where, "name") + " must be a non-empty string");
@@ -203,6 +203,11 @@ Status ParseRule(const Json& j, const std::string& where, ZoneCache* zones, Rule
   }
   AIRLOCK_RETURN_IF_ERROR(ReadNames(j, "purposes", where, &rule->purposes));
   AIRLOCK_RETURN_IF_ERROR(ReadInt(j, "max_window_seconds", where, 1, &rule->max_window_seconds));
+  AIRLOCK_RETURN_IF_ERROR(ReadInt(j, "purpose_min_length", where, 1, &rule->purpose_min_length));
+  if (rule->purpose_min_length && *rule->purpose_min_length > kMaxPurposeMinLength) {
+    return Status::InvalidArgument(Path(where, "purpose_min_length") +
+                                   " must be <= " + std::to_string(kMaxPurposeMinLength));
+  }
 
   if (auto approval = j.find("approval"); approval != j.end() && !approval->is_null()) {
     ApprovalRequirement parsed;
@@ -224,7 +229,8 @@ Status ParseRule(const Json& j, const std::string& where, ZoneCache* zones, Rule
     rule->when = std::move(window);
   }
   if (rule->deny) {
-    for (const char* key : {"approval", "obligations", "max_window_seconds"}) {
+    for (const char* key :
+         {"approval", "obligations", "max_window_seconds", "purpose_min_length"}) {
       if (j.contains(key)) {
         return Status::InvalidArgument(Path(where, key) + " is not allowed on a deny rule");
       }

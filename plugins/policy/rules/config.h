@@ -17,6 +17,8 @@
 namespace airlock::policy::rules {
 
 inline constexpr int64_t kDefaultMaxWindowSeconds = 3600;
+// A longer minimum could not be met: the kernel bounds an ask's purpose.
+inline constexpr int64_t kMaxPurposeMinLength = 1000;
 
 // Which principals a rule applies to. `users` and `groups` are alternatives
 // (either may match); `kinds` and `tenants` further restrict. Empty lists do
@@ -38,6 +40,7 @@ struct Rule {
   std::vector<std::string> tags;      // or: datasets carrying any of these tags
   std::vector<std::string> purposes;  // empty = any purpose
   std::optional<int64_t> max_window_seconds;
+  std::optional<int64_t> purpose_min_length;  // the ask must say why, at least this long
   std::optional<ApprovalRequirement> approval;
   std::map<std::string, DatasetScope> obligations;  // by dataset name, or "*" for the rest
   std::optional<TimeWindow> when;                   // the rule applies only inside this window

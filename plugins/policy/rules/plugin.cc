@@ -37,6 +37,7 @@ constexpr const char kConfigSchema[] = R"({
           "tags": {"type": "array", "items": {"type": "string"}},
           "purposes": {"type": "array", "items": {"type": "string"}},
           "max_window_seconds": {"type": "integer", "minimum": 1},
+          "purpose_min_length": {"type": "integer", "minimum": 1, "maximum": 1000},
           "approval": {
             "type": "object",
             "additionalProperties": false,

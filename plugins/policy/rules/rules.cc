@@ -241,6 +241,8 @@ Decision CompiledPolicy::Evaluate(const PolicyInput& input) const {
   ApprovalRequirement approval;
   approval.count = 0;
   std::vector<std::string> approving_rules;
+  int64_t purpose_min_length = 0;
+  const Rule* purpose_rule = nullptr;
   std::vector<std::string> used_names;
   used_names.reserve(used.size());
   for (uint32_t i : used) {
@@ -250,6 +252,10 @@ Decision CompiledPolicy::Evaluate(const PolicyInput& input) const {
     if (window < max_window) {
       max_window = window;
       window_rule = &rule;
+    }
+    if (rule.purpose_min_length.value_or(0) > purpose_min_length) {
+      purpose_min_length = *rule.purpose_min_length;
+      purpose_rule = &rule;
     }
     if (rule.approval) {
       needs_approval = true;
@@ -292,6 +298,7 @@ Decision CompiledPolicy::Evaluate(const PolicyInput& input) const {
 
   decision.rule = JoinNames(used_names);
   decision.max_window_seconds = max_window;
+  decision.purpose_min_length = purpose_min_length;
   // The reason says which rule imposed what, so a combined decision can be
   // traced back rule by rule.
   std::string window_note = "; window at most " + std::to_string(max_window) + " s";
@@ -307,6 +314,10 @@ Decision CompiledPolicy::Evaluate(const PolicyInput& input) const {
     decision.reason = "allowed by " + decision.rule;
   }
   decision.reason += window_note + scope_note;
+  if (purpose_rule != nullptr) {
+    decision.reason += "; a purpose of at least " + std::to_string(purpose_min_length) +
+                       " characters (" + purpose_rule->name + ")";
+  }
   return decision;
 }
 

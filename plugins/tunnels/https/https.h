@@ -38,6 +38,7 @@ class HttpsEndpoint final : public sdk::TunnelEndpoint {
       : registry_(std::move(registry)), state_(std::move(state)), host_(std::move(host)) {}
   ~HttpsEndpoint() override;
   void SetCloseReason(sdk::CloseReason reason) override { state_->set_close_reason(reason); }
+  Status ExtendWindow(int64_t not_after) override { return state_->ExtendTo(not_after); }
 
  private:
   std::shared_ptr<EndpointRegistry> registry_;

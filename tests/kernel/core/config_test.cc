@@ -104,7 +104,8 @@ TEST(KernelConfig, NotificationErrorsNameTheKey) {
             "notifications.notifiers.ops.events: unknown value 'request.done' (one of "
             "request.pending_approval, request.approved, request.denied, request.ready, "
             "request.expiring, request.expired, request.closed, request.failed, "
-            "request.cancelled)");
+            "request.cancelled, request.extension_requested, request.extended, "
+            "request.extension_denied)");
   EXPECT_EQ(with({{"notifiers", {{"ops", {{"plugin", "hook.so"}, {"audiences", {"admins"}}}}}}}),
             "notifications.notifiers.ops.audiences: unknown value 'admins' (one of approvers, "
             "requester)");

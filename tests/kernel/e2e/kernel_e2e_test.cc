@@ -433,6 +433,84 @@ TEST_F(KernelE2E, HttpsTunnelSaysWhetherTheWindowEndedOrAccessWasRevoked) {
   EXPECT_EQ(res.body.find("revoked"), std::string::npos) << res.body;
 }
 
+// alice's 5-second window is extended by bob's approval: the same
+// credential keeps working past the old end, until the new one.
+TEST_F(KernelE2E, AnApprovedExtensionKeepsTheTunnelOpenPastTheOldWindowEnd) {
+  const std::string id = ReadyRequest(/*window_seconds=*/5);
+  const int64_t old_deadline = Get(kAlice, id).value("deadline_us", int64_t{0});
+  ClientResponse grant;
+  TunnelSession session = ConnectTunnel(*client_, id, Auth(kAlice), pki_.ca.cert_file, &grant);
+  ASSERT_EQ(grant.status, 200u) << grant.body;
+
+  // Bad asks change nothing.
+  EXPECT_EQ(Action(kAlice, id, "extend", R"({"window_seconds":0})").status, 400u);
+  EXPECT_EQ(Action(kAlice, id, "extend", R"({"window_seconds":"60"})").status, 400u);
+  EXPECT_EQ(Action(kAlice, id, "extend", R"({"window_seconds":60,"until":1})").status, 400u);
+  EXPECT_EQ(Action(kAlice, id, "extend", "").status, 400u);
+  EXPECT_EQ(Action(kBob, id, "extend", R"({"window_seconds":60})").status, 403u);
+
+  // The analysts' rule needs an owner's approval: the extension waits.
+  auto asked = Action(kAlice, id, "extend", R"({"window_seconds":25,"purpose":"one more join"})");
+  ASSERT_EQ(asked.status, 200u) << asked.body;
+  json waiting = asked.json();
+  EXPECT_EQ(waiting.value("state", ""), "ready");
+  EXPECT_EQ(waiting.value("deadline_us", int64_t{0}), old_deadline);
+  ASSERT_TRUE(waiting["request"].contains("extension")) << asked.body;
+  EXPECT_EQ(waiting["request"]["extension"].value("added_seconds", 0), 25) << asked.body;
+  EXPECT_EQ(Action(kAlice, id, "extend", R"({"window_seconds":5})").status, 409u);
+  EXPECT_EQ(Action(kAlice, id, "approve").status, 403u);  // not her own
+  EXPECT_EQ(Action(kCarol, id, "approve").status, 403u);  // an admin, not an owner
+
+  auto approved = Action(kBob, id, "approve", R"({"comment":"ok"})");
+  ASSERT_EQ(approved.status, 200u) << approved.body;
+  json extended = approved.json();
+  EXPECT_FALSE(extended["request"].contains("extension")) << approved.body;
+  EXPECT_EQ(extended.value("deadline_us", int64_t{0}), old_deadline + 25 * 1000000);
+  EXPECT_EQ(extended["request"].value("extended_seconds", 0), 25);
+  EXPECT_EQ(extended["request"].value("window_seconds", 0), 30);
+
+  // Past the old end the same credential still works.
+  while (std::chrono::system_clock::now().time_since_epoch() <
+         std::chrono::microseconds(old_deadline + 1500000)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto res = TunnelQuery(session, "SELECT COUNT(*) FROM orders");
+  EXPECT_EQ(res.status, 200u) << res.body;
+  EXPECT_EQ(Get(kAlice, id).value("state", ""), "ready");
+
+  // A second extension, denied: the request stays ready as it was.
+  ASSERT_EQ(Action(kAlice, id, "extend", R"({"window_seconds":60})").status, 200u);
+  auto denied = Action(kBob, id, "deny", R"({"comment":"enough"})");
+  ASSERT_EQ(denied.status, 200u) << denied.body;
+  EXPECT_EQ(denied.json().value("state", ""), "ready");
+  EXPECT_FALSE(denied.json()["request"].contains("extension")) << denied.body;
+  EXPECT_EQ(denied.json().value("deadline_us", int64_t{0}), old_deadline + 25 * 1000000);
+
+  const auto events = AuditEvents(id);
+  for (const char* event :
+       {"request.extension_requested", "request.extended", "request.extension_denied"}) {
+    EXPECT_NE(std::find(events.begin(), events.end(), event), events.end()) << event;
+  }
+  ASSERT_EQ(Action(kAlice, id, "revoke").status, 200u);
+  EXPECT_EQ(Action(kAlice, id, "extend", R"({"window_seconds":60})").status, 409u);
+}
+
+// The policy caps the longer window as it caps a new ask, and refuses what
+// it would refuse.
+TEST_F(KernelE2E, AnExtensionIsCappedByThePolicysWindowAndRefusedWhenTheWindowIsFull) {
+  const std::string id = ReadyRequest(/*window_seconds=*/600);
+  auto asked = Action(kAlice, id, "extend", R"({"window_seconds":86400})");
+  ASSERT_EQ(asked.status, 200u) << asked.body;
+  // analysts: max_window_seconds 3600.
+  EXPECT_EQ(asked.json()["request"]["extension"].value("added_seconds", 0), 3000) << asked.body;
+  ASSERT_EQ(Action(kBob, id, "approve").status, 200u);
+  EXPECT_EQ(Get(kAlice, id)["request"].value("window_seconds", 0), 3600);
+  auto full = Action(kAlice, id, "extend", R"({"window_seconds":60})");
+  EXPECT_EQ(full.status, 403u) << full.body;
+  EXPECT_NE(full.body.find("at most 3600 s"), std::string::npos) << full.body;
+  EXPECT_TRUE(WaitForAuditEvent(id, "request.extension_denied"));
+}
+
 TEST_F(KernelE2E, NullOptionalFieldsAreRefusedWithTheirName) {
   for (const char* key : {"window_seconds", "purpose", "mode", "queries"}) {
     json body = {{"datasets", {"orders"}}};
@@ -571,6 +649,43 @@ TEST_F(KernelE2E, ScheduledStartsOutOfBoundsAreRefused) {
   EXPECT_NE(refused(-5).find("RFC 3339"), std::string::npos);
   EXPECT_NE(refused("2001-01-01T00:00:00Z").find("in the past"), std::string::npos);
   EXPECT_NE(refused("2999-01-01T00:00:00Z").find("max_schedule_ahead_seconds"), std::string::npos);
+}
+
+// The analysts' rule requires a purpose of at least 20 characters.
+class KernelE2EPurposeRequired : public KernelE2E {
+  void Adjust(json& config) override {
+    config["policy"]["config"]["rules"][0]["purpose_min_length"] = 20;
+  }
+};
+
+TEST_F(KernelE2EPurposeRequired, AnAskWithoutEnoughReasonIsRefusedAndNothingIsKept) {
+  const json base = {{"datasets", {"orders"}}, {"window_seconds", 600}};
+  json brief = base;
+  brief["purpose"] = "test";
+  const std::string refused = Create(kAlice, brief, 400).dump();
+  EXPECT_NE(refused.find("at least 20 characters; this one has 4"), std::string::npos) << refused;
+  EXPECT_NE(refused.find("analysts"), std::string::npos) << refused;
+  json padded = base;
+  padded["purpose"] = "   short, padded        ";  // blanks around it do not count
+  EXPECT_NE(Create(kAlice, padded, 400).dump().find("this one has 13"), std::string::npos);
+  // Characters, not bytes: 19 two-byte letters are still too short.
+  json accented = base;
+  std::string letters;
+  for (int i = 0; i < 19; ++i) letters += "\u00e9";
+  accented["purpose"] = letters;
+  EXPECT_NE(Create(kAlice, accented, 400).dump().find("this one has 19"), std::string::npos);
+  // Nothing of the refused asks was kept.
+  EXPECT_EQ(client_->Get("/v1/requests", Auth(kAlice)).json()["requests"].size(), 0u);
+
+  json justified = base;
+  justified["purpose"] = "Quarterly fraud review f\u00fcr Q3 orders";
+  const json created = Create(kAlice, justified);
+  EXPECT_EQ(created.value("state", ""), "pending_approval") << created.dump();
+  EXPECT_EQ(created["decision"].value("purpose_min_length", 0), 20) << created.dump();
+  // A deny is a deny whatever the purpose says: it is recorded as denied.
+  json contractor = base;
+  contractor["purpose"] = "x";
+  EXPECT_EQ(Create(kDave, contractor).value("state", ""), "denied");
 }
 
 TEST_F(KernelE2E, AuditVerifyDetectsTampering) {

@@ -117,6 +117,47 @@ TEST(NotificationComposer, TheRequesterHearsWhatOthersDecidedAndWhenTheWindowEnd
                   .empty());
 }
 
+// An extension waits for the extension's approvers (not the first
+// decision's); once granted the requester hears of it and gets a new "ends
+// soon" notice for the new end.
+TEST(NotificationComposer, AnExtensionIsToldToItsApproversAndItsOutcomeToTheRequester) {
+  NotificationComposer composer(Config());
+  RequestRecord waiting = Record(RequestState::kReady, 6);
+  waiting.request["extension"] = {{"window_end_us", waiting.deadline_us + 1800 * kMicros},
+                                  {"added_seconds", 1800},
+                                  {"purpose", "one more join"},
+                                  {"decision",
+                                   {{"effect", "needs_approval"},
+                                    {"reason", "extensions need the stewards"},
+                                    {"approval", {{"groups", {"stewards"}}, {"count", 1}}}}}};
+  auto asked = composer.ForEvent(waiting, kExtensionRequestedEvent, std::string("alice"));
+  EXPECT_EQ(Ids(asked), (std::vector<std::string>{"r-1/v6/everything", "r-1/v6/owners-only"}));
+  const json n = json::parse(asked.at(0).payload);
+  EXPECT_EQ(n["event"], "request.extension_requested");
+  EXPECT_EQ(n["audience"], "approvers");
+  EXPECT_EQ(n["recipients"]["groups"], json::array({"stewards"}));
+  EXPECT_EQ(n["request"]["extension"]["added_seconds"], 1800);
+  EXPECT_EQ(n["request"]["extension"]["purpose"], "one more join");
+  EXPECT_EQ(n["request"]["policy_reason"], "extensions need the stewards");
+
+  RequestRecord extended = Record(RequestState::kReady, 7);
+  extended.deadline_us += 1800 * kMicros;
+  auto granted = composer.ForEvent(extended, kExtendedEvent, std::string("bob"));
+  const std::string expiring = "r-1/expiring/" + std::to_string(extended.deadline_us);
+  EXPECT_EQ(Ids(granted),
+            (std::vector<std::string>{"r-1/v7/everything", expiring + "/everything"}));
+  EXPECT_EQ(json::parse(granted.at(0).payload)["audience"], "requester");
+  EXPECT_EQ(granted.at(1).next_attempt_at_us, extended.deadline_us - 600 * kMicros);
+  // Granted at once by the policy: alice has her answer; only the new notice.
+  EXPECT_EQ(Ids(composer.ForEvent(extended, kExtendedEvent, std::string("alice"))),
+            (std::vector<std::string>{expiring + "/everything"}));
+  EXPECT_EQ(Ids(composer.ForEvent(Record(RequestState::kReady, 8), kExtensionDeniedEvent,
+                                  std::string("bob"))),
+            (std::vector<std::string>{"r-1/v8/everything"}));
+  EXPECT_TRUE(
+      composer.ForEvent(Record(RequestState::kReady, 8), "request.other", std::nullopt).empty());
+}
+
 TEST(NotificationComposer, AWindowShorterThanTheNoticeGetsNoEndsSoonNotice) {
   NotificationComposer composer(Config());
   RequestRecord ready = Record(RequestState::kReady, 4);

@@ -411,6 +411,26 @@ TEST_F(PluginInstancesTest, TunnelEndpointIsToldWhyItCloses) {
   EXPECT_EQ(closed[1]["why"], "other");
 }
 
+TEST_F(PluginInstancesTest, AnEndpointsWindowIsExtendedThroughTheAbi13Member) {
+  auto tunnel = TunnelPlugin::Create(Load("test_tunnel"), nlohmann::json::object());
+  ASSERT_TRUE(tunnel.ok());
+  EXPECT_TRUE((*tunnel)->ExtendsWindows());
+  FakeChannel channel(0);
+  auto opened = (*tunnel)->Open({{"request_id", "r-longer"}}, channel.get());
+  ASSERT_TRUE(opened.ok());
+  ASSERT_TRUE(opened->first->Extend(2000000000).ok());
+  const auto extended = callbacks_.AuditsNamed("tunnel.extended");
+  ASSERT_EQ(extended.size(), 1u);
+  EXPECT_EQ(extended[0]["request_id"], "r-longer");
+  EXPECT_EQ(extended[0]["not_after"], 2000000000);
+  // The plugin's refusal comes back with its code and its name.
+  const Status earlier = opened->first->Extend(1000);
+  EXPECT_EQ(earlier.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(earlier.message().find("test-tunnel"), std::string::npos) << earlier.ToString();
+  opened->first->Close();
+  EXPECT_EQ(opened->first->Extend(2000000001).code(), StatusCode::kFailedPrecondition);
+}
+
 TEST_F(PluginInstancesTest, AnAbi10TunnelStillLoadsAndIsClosedWithClose) {
   auto library = Load("raw_tunnel_1_0");
   ASSERT_NE(library, nullptr);
@@ -422,6 +442,9 @@ TEST_F(PluginInstancesTest, AnAbi10TunnelStillLoadsAndIsClosedWithClose) {
   FakeChannel channel(0);
   auto opened = (*tunnel)->Open({{"request_id", "old"}}, channel.get());
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  // No extend in a 1.0 table: windows cannot be extended, and nothing is called.
+  EXPECT_FALSE((*tunnel)->ExtendsWindows());
+  EXPECT_EQ(opened->first->Extend(2000000000).code(), StatusCode::kNotImplemented);
   // No close_with_reason in a 1.0 table: the host falls back to close().
   opened->first->Close(AIRLOCK_CLOSE_WINDOW_ENDED);
   bool closed = false;

@@ -116,6 +116,8 @@
   X("AIRLOCK_TUNNEL_VTABLE_1_0_SIZE", AIRLOCK_TUNNEL_VTABLE_1_0_SIZE)            \
   AIRLOCK_LAYOUT_AT(airlock_type_tunnel_vtable, close_with_reason)               \
   X("AIRLOCK_TUNNEL_VTABLE_1_1_SIZE", AIRLOCK_TUNNEL_VTABLE_1_1_SIZE)            \
+  AIRLOCK_LAYOUT_AT(airlock_type_tunnel_vtable, extend)                          \
+  X("AIRLOCK_TUNNEL_VTABLE_1_3_SIZE", AIRLOCK_TUNNEL_VTABLE_1_3_SIZE)            \
   AIRLOCK_LAYOUT_SIZE(airlock_type_enclave_launch)                               \
   AIRLOCK_LAYOUT_AT(airlock_type_enclave_launch, size)                           \
   AIRLOCK_LAYOUT_AT(airlock_type_enclave_launch, control_fd)                     \

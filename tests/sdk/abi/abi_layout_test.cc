@@ -28,6 +28,7 @@ static_assert(AIRLOCK_POLICY_VTABLE_1_0_SIZE == 40);
 static_assert(AIRLOCK_CONNECTOR_VTABLE_1_0_SIZE == 40);
 static_assert(AIRLOCK_TUNNEL_VTABLE_1_0_SIZE == 40);
 static_assert(AIRLOCK_TUNNEL_VTABLE_1_1_SIZE == 48);
+static_assert(AIRLOCK_TUNNEL_VTABLE_1_3_SIZE == 56);
 static_assert(AIRLOCK_ISOLATOR_VTABLE_1_0_SIZE == 56);
 static_assert(AIRLOCK_BATCH_SINK_1_0_SIZE == 48);
 static_assert(AIRLOCK_QUERY_CHANNEL_1_0_SIZE == 32);
@@ -133,7 +134,7 @@ const std::map<std::string, size_t>& Pinned() {
       {"airlock_type_query_channel.query", 16},
       {"airlock_type_query_channel.tables", 24},
       {"AIRLOCK_QUERY_CHANNEL_1_0_SIZE", 32},
-      {"airlock_type_tunnel_vtable", 48},
+      {"airlock_type_tunnel_vtable", 56},
       {"airlock_type_tunnel_vtable.size", 0},
       {"airlock_type_tunnel_vtable.create", 8},
       {"airlock_type_tunnel_vtable.destroy", 16},
@@ -142,6 +143,8 @@ const std::map<std::string, size_t>& Pinned() {
       {"AIRLOCK_TUNNEL_VTABLE_1_0_SIZE", 40},
       {"airlock_type_tunnel_vtable.close_with_reason", 40},
       {"AIRLOCK_TUNNEL_VTABLE_1_1_SIZE", 48},
+      {"airlock_type_tunnel_vtable.extend", 48},
+      {"AIRLOCK_TUNNEL_VTABLE_1_3_SIZE", 56},
       {"airlock_type_enclave_launch", 24},
       {"airlock_type_enclave_launch.size", 0},
       {"airlock_type_enclave_launch.control_fd", 8},

@@ -53,7 +53,7 @@ extern "C" {
 /** ABI major version: a new major gets a new entry point symbol. */
 #define AIRLOCK_ABI_MAJOR 1
 /** ABI minor version: minors only append members to tables. */
-#define AIRLOCK_ABI_MINOR 2
+#define AIRLOCK_ABI_MINOR 3
 
 /** Name of the entry point every ABI-1 plugin exports (see airlock_on_plugin_entry_v1). */
 #define AIRLOCK_PLUGIN_ENTRY_V1_SYMBOL "airlock_plugin_entry_v1"
@@ -73,21 +73,21 @@ typedef int32_t airlock_type_status;
 enum {
   AIRLOCK_OK = 0,
   AIRLOCK_ERR_UNKNOWN = 1,
-  AIRLOCK_ERR_INVALID_ARGUMENT = 2,   /* bad configuration, bad input document */
-  AIRLOCK_ERR_NOT_FOUND = 3,          /* object missing (dataset, table, file) */
-  AIRLOCK_ERR_PERMISSION_DENIED = 4,  /* authenticated but not allowed */
-  AIRLOCK_ERR_UNAUTHENTICATED = 5,    /* credential missing/invalid (caller or source) */
-  AIRLOCK_ERR_UNAVAILABLE = 6,        /* source or service unreachable */
-  AIRLOCK_ERR_CANCELLED = 7,          /* the host asked to stop */
-  AIRLOCK_ERR_DEADLINE_EXCEEDED = 8,  /* a time bound was hit */
-  AIRLOCK_ERR_RESOURCE_EXHAUSTED = 9, /* memory, rows, rate limits */
-  AIRLOCK_ERR_NOT_IMPLEMENTED = 10,   /* optional function or ABI minor not served */
+  AIRLOCK_ERR_INVALID_ARGUMENT = 2,        /* bad configuration, bad input document */
+  AIRLOCK_ERR_NOT_FOUND = 3,               /* object missing (dataset, table, file) */
+  AIRLOCK_ERR_PERMISSION_DENIED = 4,       /* authenticated but not allowed */
+  AIRLOCK_ERR_UNAUTHENTICATED = 5,         /* credential missing/invalid (caller or source) */
+  AIRLOCK_ERR_UNAVAILABLE = 6,             /* source or service unreachable */
+  AIRLOCK_ERR_CANCELLED = 7,               /* the host asked to stop */
+  AIRLOCK_ERR_DEADLINE_EXCEEDED = 8,       /* a time bound was hit */
+  AIRLOCK_ERR_RESOURCE_EXHAUSTED = 9,      /* memory, rows, rate limits */
+  AIRLOCK_ERR_NOT_IMPLEMENTED = 10,        /* optional function or ABI minor not served */
   AIRLOCK_ERR_TYPE_NOT_REPRESENTABLE = 11, /* a source type has no Arrow mapping */
   AIRLOCK_ERR_INTERNAL = 12,
-  AIRLOCK_ERR_NOT_APPLICABLE = 13,    /* identity: no credential of this provider's kind */
+  AIRLOCK_ERR_NOT_APPLICABLE = 13, /* identity: no credential of this provider's kind */
   AIRLOCK_ERR_FAILED_PRECONDITION = 14,
   AIRLOCK_ERR_ALREADY_EXISTS = 15,
-  AIRLOCK_ERR_CONFLICT = 16           /* state does not allow the operation */
+  AIRLOCK_ERR_CONFLICT = 16 /* state does not allow the operation */
 };
 
 /**
@@ -136,12 +136,7 @@ typedef struct airlock_type_secret {
 /* ------------------------------------------------------------------------ */
 
 /** Log levels for airlock_host_services.log. */
-enum {
-  AIRLOCK_LOG_DEBUG = 0,
-  AIRLOCK_LOG_INFO = 1,
-  AIRLOCK_LOG_WARN = 2,
-  AIRLOCK_LOG_ERROR = 3
-};
+enum { AIRLOCK_LOG_DEBUG = 0, AIRLOCK_LOG_INFO = 1, AIRLOCK_LOG_WARN = 2, AIRLOCK_LOG_ERROR = 3 };
 
 /**
  * Services the host offers a plugin. Passed to the entry point; valid until
@@ -241,8 +236,8 @@ typedef airlock_type_status (*airlock_on_check_config_plugin_ptr)(const char* co
  */
 typedef struct airlock_type_plugin_info {
   size_t size;
-  uint32_t abi_major;        /* must equal AIRLOCK_ABI_MAJOR of the entry point */
-  uint32_t abi_minor;        /* the minor the plugin was built against */
+  uint32_t abi_major; /* must equal AIRLOCK_ABI_MAJOR of the entry point */
+  uint32_t abi_minor; /* the minor the plugin was built against */
   airlock_type_plugin_kind kind;
   const char* name;          /* NUL-terminated, e.g. "files" */
   const char* version;       /* NUL-terminated, the plugin's own version */
@@ -288,8 +283,8 @@ typedef airlock_type_status (*airlock_on_plugin_entry_v1_plugin_ptr)(
  * Thread-safety: unless stated otherwise, the functions of one instance may be
  * called concurrently from several threads; a plugin serialises internally.
  */
-typedef airlock_type_status (*airlock_on_create_plugin_ptr)(const char* config_json,
-                                                            size_t length, void** instance,
+typedef airlock_type_status (*airlock_on_create_plugin_ptr)(const char* config_json, size_t length,
+                                                            void** instance,
                                                             airlock_type_error* error);
 typedef void (*airlock_on_destroy_plugin_ptr)(void* instance);
 
@@ -342,8 +337,7 @@ typedef struct airlock_type_identity_vtable {
   size_t size;
   airlock_on_create_plugin_ptr create;
   airlock_on_destroy_plugin_ptr destroy;
-  airlock_type_status (*authenticate)(void* instance,
-                                      const airlock_type_http_request_view* request,
+  airlock_type_status (*authenticate)(void* instance, const airlock_type_http_request_view* request,
                                       airlock_type_buffer* principal, airlock_type_error* error);
 } airlock_type_identity_vtable;
 
@@ -406,8 +400,7 @@ typedef struct airlock_type_batch_sink {
   void (*on_progress)(void* host_data, uint64_t rows, uint64_t bytes);
 } airlock_type_batch_sink;
 
-#define AIRLOCK_BATCH_SINK_1_0_SIZE \
-  (offsetof(airlock_type_batch_sink, on_progress) + sizeof(void*))
+#define AIRLOCK_BATCH_SINK_1_0_SIZE (offsetof(airlock_type_batch_sink, on_progress) + sizeof(void*))
 
 /**
  * Connector table. Connectors run inside enclaves.
@@ -497,6 +490,10 @@ enum {
  *   and later attempts are told "window ended" rather than "revoked". Same
  *   effect and ownership as close(); the host calls exactly one of the two
  *   for each endpoint.
+ * extend (since ABI 1.3, may be NULL): moves the endpoint's "not_after" to
+ *   the later [in] not_after (unix s): the requester's window was extended.
+ *   The credential stays the same. AIRLOCK_ERR_INVALID_ARGUMENT if not_after
+ *   is not later than the current one. NULL: windows cannot be extended.
  * @since ABI 1.0
  */
 typedef struct airlock_type_tunnel_vtable {
@@ -510,11 +507,17 @@ typedef struct airlock_type_tunnel_vtable {
 
   /* since ABI 1.1 */
   void (*close_with_reason)(void* instance, void* endpoint, airlock_type_close_reason reason);
+
+  /* since ABI 1.3 */
+  airlock_type_status (*extend)(void* instance, void* endpoint, int64_t not_after,
+                                airlock_type_error* error);
 } airlock_type_tunnel_vtable;
 
 #define AIRLOCK_TUNNEL_VTABLE_1_0_SIZE (offsetof(airlock_type_tunnel_vtable, close) + sizeof(void*))
 #define AIRLOCK_TUNNEL_VTABLE_1_1_SIZE \
   (offsetof(airlock_type_tunnel_vtable, close_with_reason) + sizeof(void*))
+#define AIRLOCK_TUNNEL_VTABLE_1_3_SIZE \
+  (offsetof(airlock_type_tunnel_vtable, extend) + sizeof(void*))
 
 /* ------------------------------------------------------------------------ */
 /* Enclave isolators                                                        */
@@ -553,8 +556,7 @@ typedef struct airlock_type_isolator_vtable {
   airlock_on_create_plugin_ptr create;
   airlock_on_destroy_plugin_ptr destroy;
   airlock_type_status (*provision)(void* instance, const char* spec_json, size_t length,
-                                   airlock_type_enclave_launch* launch,
-                                   airlock_type_error* error);
+                                   airlock_type_enclave_launch* launch, airlock_type_error* error);
   airlock_type_status (*terminate)(void* instance, void* enclave, airlock_type_error* error);
   airlock_type_status (*describe_isolation)(void* instance, airlock_type_buffer* description,
                                             airlock_type_error* error);

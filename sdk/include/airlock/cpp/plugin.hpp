@@ -146,6 +146,13 @@ class TunnelEndpoint {
   // which means kRevoked. Tell connected clients and later attempts the
   // reason.
   virtual void SetCloseReason(CloseReason /*reason*/) {}
+  // The requester's window was extended to `not_after` (Unix seconds, later
+  // than the current one): keep accepting the same credential until then.
+  // An endpoint that cannot answers NotImplemented, and the kernel refuses
+  // the extension.
+  virtual Status ExtendWindow(int64_t /*not_after*/) {
+    return Status::NotImplemented("this tunnel cannot extend a window");
+  }
 };
 
 struct TunnelOpening {
@@ -186,8 +193,8 @@ class Isolator {
 // the whole document, plus the members every notifier needs.
 struct Notification {
   Json document;
-  std::string id;     // the idempotency key: the same on every attempt
-  std::string event;  // "request.pending_approval", "request.ready", ...
+  std::string id;        // the idempotency key: the same on every attempt
+  std::string event;     // "request.pending_approval", "request.ready", ...
   std::string audience;  // "approvers" or "requester"
 };
 
@@ -479,13 +486,27 @@ struct TunnelShim {
     } catch (...) {
     }
   }
+  static airlock_type_status Extend(void* /*instance*/, void* endpoint, int64_t not_after,
+                                    airlock_type_error* error) {
+    try {
+      if (endpoint == nullptr) {
+        return abi::Report(Status::InvalidArgument("no endpoint to extend"), error);
+      }
+      const Status s = static_cast<TunnelEndpoint*>(endpoint)->ExtendWindow(not_after);
+      if (!s.ok()) return abi::Report(s, error);
+      return AIRLOCK_OK;
+    } catch (...) {
+      return Catch(error);
+    }
+  }
   static const airlock_type_tunnel_vtable* Table() {
     static const airlock_type_tunnel_vtable table = {sizeof(airlock_type_tunnel_vtable),
                                                      &Create<Impl>,
                                                      &Destroy<Impl>,
                                                      &Open,
                                                      &Close,
-                                                     &CloseWithReason};
+                                                     &CloseWithReason,
+                                                     &Extend};
     return &table;
   }
 };
@@ -572,8 +593,8 @@ struct NotifierShim {
     }
   }
   static const airlock_type_notifier_vtable* Table() {
-    static const airlock_type_notifier_vtable table = {
-        sizeof(airlock_type_notifier_vtable), &Create<Impl>, &Destroy<Impl>, &Deliver};
+    static const airlock_type_notifier_vtable table = {sizeof(airlock_type_notifier_vtable),
+                                                       &Create<Impl>, &Destroy<Impl>, &Deliver};
     return &table;
   }
 };

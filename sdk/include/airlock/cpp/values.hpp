@@ -350,6 +350,10 @@ struct Decision {
   int64_t max_window_seconds = 0;  // 0: no limit beyond the kernel's
   ApprovalRequirement approval;
   std::map<std::string, DatasetScope> obligations;  // per dataset
+  // The ask must state why (its purpose) in at least this many characters
+  // (Unicode code points, surrounding blanks not counted); 0: no minimum.
+  // The kernel refuses a shorter ask as bad input, recording nothing.
+  int64_t purpose_min_length = 0;
 
   Json ToJson() const {
     Json obligations_json = Json::object();
@@ -359,6 +363,7 @@ struct Decision {
               {"rule", rule},
               {"max_window_seconds", max_window_seconds},
               {"obligations", obligations_json}};
+    if (purpose_min_length > 0) j["purpose_min_length"] = purpose_min_length;
     if (effect == Effect::kNeedsApproval) {
       j["approval"] = {{"groups", approval.groups},
                        {"count", approval.count},
@@ -387,6 +392,11 @@ struct Decision {
         json_read::Int(j, "max_window_seconds", &d.max_window_seconds, false, "decision"));
     if (d.max_window_seconds < 0) {
       return Status::InvalidArgument("decision.max_window_seconds must not be negative");
+    }
+    AIRLOCK_RETURN_IF_ERROR(
+        json_read::Int(j, "purpose_min_length", &d.purpose_min_length, false, "decision"));
+    if (d.purpose_min_length < 0 || d.purpose_min_length > 4096) {
+      return Status::InvalidArgument("decision.purpose_min_length must be within [0, 4096]");
     }
     if (auto it = j.find("approval"); it != j.end() && !it->is_null()) {
       if (!it->is_object()) return Status::InvalidArgument("decision.approval must be an object");

@@ -33,11 +33,19 @@ class TestEndpoint : public airlock::sdk::TunnelEndpoint {
   void SetCloseReason(airlock::sdk::CloseReason reason) override {
     why_ = reason == airlock::sdk::CloseReason::kWindowEnded ? "window_ended" : "other";
   }
+  // Audits each extension; refuses a window end that is not later.
+  Status ExtendWindow(int64_t not_after) override {
+    if (not_after <= not_after_) return Status::InvalidArgument("not later");
+    not_after_ = not_after;
+    return host_.Audit(
+        {{"event", "tunnel.extended"}, {"request_id", request_id_}, {"not_after", not_after}});
+  }
 
  private:
   airlock::sdk::Host host_;
   std::string request_id_;
   std::string why_ = "unsaid";
+  int64_t not_after_ = 0;
 };
 
 class TestTunnel : public airlock::sdk::TunnelTransport {

@@ -376,6 +376,50 @@ TEST_F(RulesTest, BadReloadKeepsTheOldPolicy) {
   EXPECT_EQ(Evaluate(Input(Principal("bob"), {"orders"}))["effect"], "allow");
 }
 
+// The strictest purpose_min_length of the rules used reaches the decision,
+// named in its reason; a rule that is not used does not impose it.
+TEST_F(RulesTest, TheLongestPurposeMinimumOfTheUsedRulesReachesTheDecision) {
+  Json doc = {{"version", 1},
+              {"rules",
+               {{{"name", "orders-brief"},
+                 {"effect", "allow"},
+                 {"datasets", {"orders"}},
+                 {"purpose_min_length", 10}},
+                {{"name", "customers-justified"},
+                 {"effect", "allow"},
+                 {"datasets", {"customers"}},
+                 {"purpose_min_length", 40}},
+                {{"name", "weather-open"}, {"effect", "allow"}, {"datasets", {"weather"}}}}}};
+  auto [rc, message] = Reload(doc);
+  ASSERT_EQ(rc, AIRLOCK_OK) << message;
+  Json both = Evaluate(Input(Principal("zed"), {"orders", "customers"}));
+  EXPECT_EQ(both["effect"], "allow");
+  EXPECT_EQ(both["purpose_min_length"], 40) << both.dump();
+  EXPECT_NE(both["reason"].get<std::string>().find("at least 40 characters (customers-justified)"),
+            std::string::npos)
+      << both.dump();
+  EXPECT_EQ(Evaluate(Input(Principal("zed"), {"orders"}))["purpose_min_length"], 10);
+  EXPECT_FALSE(Evaluate(Input(Principal("zed"), {"weather"})).contains("purpose_min_length"));
+
+  Json zero = doc;
+  zero["rules"][0]["purpose_min_length"] = 0;
+  auto [rc0, message0] = Reload(zero);
+  EXPECT_EQ(rc0, AIRLOCK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(message0.find("rules[0].purpose_min_length must be >= 1"), std::string::npos)
+      << message0;
+  Json huge = doc;
+  huge["rules"][0]["purpose_min_length"] = 5000;
+  auto [rc1, message1] = Reload(huge);
+  EXPECT_EQ(rc1, AIRLOCK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(message1.find("rules[0].purpose_min_length must be <= 1000"), std::string::npos)
+      << message1;
+  Json on_deny = doc;
+  on_deny["rules"][0]["effect"] = "deny";
+  auto [rc2, message2] = Reload(on_deny);
+  EXPECT_EQ(rc2, AIRLOCK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(message2.find("not allowed on a deny rule"), std::string::npos) << message2;
+}
+
 TEST_F(RulesTest, ValidationNamesThePath) {
   struct Invalid {
     const char* name;

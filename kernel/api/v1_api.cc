@@ -331,6 +331,13 @@ HttpResponse V1Api::ListRequests(const Call& call) const {
     }
     query.mine = *mine == "true";
   }
+  if (auto awaiting = request.query_param("awaiting")) {
+    if (*awaiting != "me") return ErrorResponse(Status::InvalidArgument("awaiting must be me"));
+    if (query.state || query.mine) {
+      return ErrorResponse(Status::InvalidArgument("awaiting=me takes no state or mine"));
+    }
+    query.awaiting_me = true;
+  }
   auto limit = LimitParam(request, 50, 500);
   if (!limit.ok()) return ErrorResponse(limit.status());
   query.limit = *limit;

@@ -1290,7 +1290,63 @@ class RequestManager::Impl {
     return json{{"request_id", id}, {"records", records}};
   }
 
+  // Bounds the scan for awaiting=me: this many requests of each waiting
+  // state are looked at.
+  static constexpr size_t kMaxAwaitingScan = 5000;
+
+  // Whether `r` waits for `caller`'s decision (see RequestListQuery).
+  bool AwaitsDecisionOf(const Principal& caller, const RequestRecord& r) const {
+    if (r.requester_subject() == caller.subject) return false;
+    const json* approvals = &r.approvals;
+    std::vector<std::string> groups;
+    if (r.state == RequestState::kPendingApproval) {
+      groups = ApprovalGroups(r.decision);
+    } else if (const json* extension = PendingExtension(r);
+               r.state == RequestState::kReady && extension != nullptr) {
+      groups = ApprovalGroups(extension->value("decision", json::object()));
+      approvals = extension->contains("approvals") ? &(*extension)["approvals"] : nullptr;
+    } else {
+      return false;
+    }
+    if (!InAnyGroup(caller, groups)) return false;
+    if (approvals != nullptr && approvals->is_array()) {
+      for (const auto& a : *approvals) {
+        if (a.value("subject", "") == caller.subject) return false;
+      }
+    }
+    return true;
+  }
+
+  Result<json> ListAwaiting(const Principal& caller, size_t limit) {
+    std::vector<RequestRecord> waiting;
+    for (RequestState state : {RequestState::kPendingApproval, RequestState::kReady}) {
+      RequestFilter filter;
+      filter.state = state;
+      filter.limit = 500;
+      size_t scanned = 0;
+      do {
+        AIRLOCK_ASSIGN_OR_RETURN(RequestPage page, d_.store->List(filter));
+        for (auto& r : page.records) {
+          if (AwaitsDecisionOf(caller, r)) waiting.push_back(std::move(r));
+        }
+        scanned += filter.limit;
+        filter.page_token = page.next_page_token;
+      } while (!filter.page_token.empty() && scanned < kMaxAwaitingScan);
+    }
+    // Whoever has waited longest comes first.
+    std::sort(waiting.begin(), waiting.end(), [](const RequestRecord& a, const RequestRecord& b) {
+      return a.updated_at_us < b.updated_at_us;
+    });
+    json items = json::array();
+    for (auto& r : waiting) {
+      if (items.size() >= limit) break;
+      items.push_back(View(std::move(r)));
+    }
+    return json{{"requests", items}};
+  }
+
   Result<json> List(const Principal& caller, const RequestListQuery& query) {
+    if (query.awaiting_me) return ListAwaiting(caller, std::clamp<size_t>(query.limit, 1, 500));
     RequestFilter filter;
     filter.state = query.state;
     filter.limit = std::clamp<size_t>(query.limit, 1, 500);

@@ -48,6 +48,10 @@ nlohmann::json RequestToJson(RequestRecord&& record, const nlohmann::json& live_
 struct RequestListQuery {
   std::optional<RequestState> state;
   bool mine = false;
+  // Only what waits for the caller's decision: pending requests, and ready
+  // ones whose window's extension waits, that the caller may approve and
+  // has not yet (never their own). Oldest first; no paging.
+  bool awaiting_me = false;
   size_t limit = 50;
   std::string page_token;
 };

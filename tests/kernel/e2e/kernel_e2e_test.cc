@@ -511,6 +511,31 @@ TEST_F(KernelE2E, AnExtensionIsCappedByThePolicysWindowAndRefusedWhenTheWindowIs
   EXPECT_TRUE(WaitForAuditEvent(id, "request.extension_denied"));
 }
 
+// An approver's queue: what waits for their decision, oldest first, and
+// nothing of their own or already decided by them.
+TEST_F(KernelE2E, TheApproverQueueHoldsWhatWaitsForTheirDecision) {
+  const auto queue = [&](const char* token) {
+    auto r = client_->Get("/v1/requests?awaiting=me", Auth(token));
+    EXPECT_EQ(r.status, 200u) << r.body;
+    std::vector<std::string> ids;
+    for (const auto& item : r.json().value("requests", json::array())) {
+      ids.push_back(item.value("id", ""));
+    }
+    return ids;
+  };
+  const std::string ready = ReadyRequest();
+  const std::string first = Create(kAlice, {{"datasets", {"orders"}}})["id"];
+  const std::string second = Create(kAlice, {{"datasets", {"customers"}}})["id"];
+  EXPECT_EQ(queue(kBob), (std::vector<std::string>{first, second}));
+  EXPECT_TRUE(queue(kAlice).empty());  // her own
+  EXPECT_TRUE(queue(kCarol).empty());  // an admin, not an approver
+  ASSERT_EQ(Action(kBob, first, "deny").status, 200u);
+  ASSERT_EQ(Action(kAlice, ready, "extend", R"({"window_seconds":60})").status, 200u);
+  EXPECT_EQ(queue(kBob), (std::vector<std::string>{second, ready}));
+  EXPECT_EQ(client_->Get("/v1/requests?awaiting=you", Auth(kBob)).status, 400u);
+  EXPECT_EQ(client_->Get("/v1/requests?awaiting=me&state=ready", Auth(kBob)).status, 400u);
+}
+
 TEST_F(KernelE2E, NullOptionalFieldsAreRefusedWithTheirName) {
   for (const char* key : {"window_seconds", "purpose", "mode", "queries"}) {
     json body = {{"datasets", {"orders"}}};

@@ -8,6 +8,7 @@
 #include "kernel/api/identity_chain.h"
 #include "kernel/audit/audit_log.h"
 #include "kernel/common/strict_json.h"
+#include "kernel/console/console_assets.h"
 #include "kernel/core/metrics.h"
 #include "kernel/core/request_manager.h"
 
@@ -133,6 +134,9 @@ const std::vector<V1Api::RouteEntry>& V1Api::Table() {
       {{"GET", "/healthz", A::kPublic}, &V1Api::Health},
       {{"GET", "/metrics", A::kPublic}, &V1Api::MetricsText},
       {{"GET", "/v1/openapi.json", A::kPublic}, &V1Api::OpenApi},
+      {{"GET", "/console", A::kPublic, /*answers_on_io_thread=*/true}, &V1Api::ConsolePage},
+      {{"GET", "/console/{file}", A::kPublic, /*answers_on_io_thread=*/true}, &V1Api::ConsoleFile},
+      {{"GET", "/v1/me", A::kAuthenticated}, &V1Api::Me},
       {{"GET", "/v1/requests", A::kAuthenticated}, &V1Api::ListRequests},
       {{"POST", "/v1/requests", A::kAuthenticated}, &V1Api::CreateRequest},
       // One read from the state store's reader pool, a visibility check and
@@ -418,6 +422,40 @@ HttpResponse V1Api::JobResultFile(const Call& call) const {
     return ErrorResponse(file.status());
   }
   return JobResultResponse(std::move(file->path), file->temporary);
+}
+
+// The console's page and files (kernel/console/web/*), with a policy that
+// lets them run nothing but themselves.
+HttpResponse ConsoleAssetResponse(const ConsoleAsset& asset) {
+  HttpResponse r;
+  r.content_type = std::string(asset.content_type);
+  r.body = std::string(asset.body);
+  r.headers = {{"Content-Security-Policy", kConsoleContentSecurityPolicy},
+               {"X-Frame-Options", "DENY"},
+               {"Referrer-Policy", "no-referrer"},
+               {"Cross-Origin-Opener-Policy", "same-origin"},
+               {"Cross-Origin-Resource-Policy", "same-origin"}};
+  return r;
+}
+
+HttpResponse V1Api::ConsolePage(const Call&) const {
+  const ConsoleAsset* page = FindConsoleAsset("index.html");
+  if (page == nullptr) return NotFound("this kernel was built without its console");
+  return ConsoleAssetResponse(*page);
+}
+
+HttpResponse V1Api::ConsoleFile(const Call& call) const {
+  const ConsoleAsset* asset = FindConsoleAsset(call.params.Get("file"));
+  if (asset == nullptr) return NotFound("no such console file");
+  return ConsoleAssetResponse(*asset);
+}
+
+// Who the caller is, as the kernel sees them: what the console and the CLI
+// show, and which of their pages apply.
+HttpResponse V1Api::Me(const Call& call) const {
+  json me = call.caller->ToJson();
+  me["admin"] = IsAdmin(*call.caller);
+  return HttpResponse::Json(200, me);
 }
 
 HttpResponse V1Api::Catalog(const Call&) const {

@@ -112,6 +112,9 @@ class V1Api {
   HttpResponse Approve(const Call& call) const;
   HttpResponse Deny(const Call& call) const;
   HttpResponse Revoke(const Call& call) const;
+  HttpResponse ConsolePage(const Call& call) const;
+  HttpResponse ConsoleFile(const Call& call) const;
+  HttpResponse Me(const Call& call) const;
   HttpResponse Extend(const Call& call) const;
   HttpResponse Credentials(const Call& call) const;
   HttpResponse JobResults(const Call& call) const;

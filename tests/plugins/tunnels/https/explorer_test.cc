@@ -3,7 +3,7 @@
 // (the credential is typed, never put in a URL).
 #include <regex>
 
-#include "headless_chromium.h"
+#include "tests/support/headless_chromium.h"
 #include "tunnel_fixture.h"
 
 namespace airlock::testing::https_tunnel {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,7 +34,18 @@ class HeadlessChromium {
   HeadlessChromium& operator=(const HeadlessChromium&) = delete;
 
   // Opens a new tab at `url` and attaches to it; later calls act on it.
-  bool OpenPage(const std::string& url, std::string* error);
+  // Returns through *index (when given) the tab's number for UsePage.
+  bool OpenPage(const std::string& url, std::string* error, size_t* index = nullptr);
+  // Makes tab `index` (from OpenPage) the one later calls act on.
+  void UsePage(size_t index);
+
+  // Lets pages of `origin` ("https://127.0.0.1:8443") read and write the
+  // clipboard, as a user who allowed it would.
+  bool GrantClipboard(const std::string& origin, std::string* error);
+
+  // Writes what the current tab shows to `png_path` (width x height CSS
+  // pixels, the whole page when taller is cut).
+  bool Screenshot(const std::string& png_path, int width, int height, std::string* error);
 
   // Runtime.evaluate in the page (awaiting promises); the value, or a
   // discarded json with *error set when the expression threw.
@@ -55,7 +67,8 @@ class HeadlessChromium {
   pid_t pid_ = -1;
   std::string profile_dir_;
   std::unique_ptr<Connection> browser_;
-  std::unique_ptr<Connection> page_;
+  std::vector<std::unique_ptr<Connection>> pages_;
+  Connection* page_ = nullptr;
 };
 
 }  // namespace airlock::testing

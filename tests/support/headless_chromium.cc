@@ -1,4 +1,4 @@
-#include "headless_chromium.h"
+#include "tests/support/headless_chromium.h"
 
 #include <signal.h>
 #include <spawn.h>
@@ -14,6 +14,8 @@
 #include <sstream>
 #include <thread>
 #include <vector>
+
+#include <openssl/evp.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -194,7 +196,8 @@ HeadlessChromium::~HeadlessChromium() {
     std::string ignored;
     browser_->Call("Browser.close", json::object(), &ignored);
   }
-  page_.reset();
+  page_ = nullptr;
+  pages_.clear();
   browser_.reset();
   if (pid_ <= 0) return;
   const auto give_up = Clock::now() + std::chrono::seconds(5);
@@ -209,7 +212,7 @@ HeadlessChromium::~HeadlessChromium() {
   ::killpg(pid_, SIGKILL);  // helper processes of this browser still around, if any
 }
 
-bool HeadlessChromium::OpenPage(const std::string& url, std::string* error) {
+bool HeadlessChromium::OpenPage(const std::string& url, std::string* error, size_t* index) {
   const json target = browser_->Call("Target.createTarget", {{"url", url}}, error);
   if (target.is_discarded()) return false;
   const std::string id = target.value("targetId", "");
@@ -219,14 +222,74 @@ bool HeadlessChromium::OpenPage(const std::string& url, std::string* error) {
   if (!page->Open(static_cast<uint16_t>(std::stoi(port)), "/devtools/page/" + id, error)) {
     return false;
   }
-  page_ = std::move(page);
+  // Events of the page (and so its clipboard and focus) as a visible tab's.
+  page->Call("Emulation.setFocusEmulationEnabled", {{"enabled", true}}, error);
+  page_ = page.get();
+  pages_.push_back(std::move(page));
+  if (index != nullptr) *index = pages_.size() - 1;
+  return true;
+}
+
+void HeadlessChromium::UsePage(size_t index) {
+  page_ = pages_.at(index).get();
+}
+
+bool HeadlessChromium::GrantClipboard(const std::string& origin, std::string* error) {
+  return !browser_
+              ->Call("Browser.grantPermissions",
+                     {{"origin", origin},
+                      {"permissions", {"clipboardReadWrite", "clipboardSanitizedWrite"}}},
+                     error)
+              .is_discarded();
+}
+
+bool HeadlessChromium::Screenshot(const std::string& png_path, int width, int height,
+                                  std::string* error) {
+  if (page_
+          ->Call(
+              "Emulation.setDeviceMetricsOverride",
+              {{"width", width}, {"height", height}, {"deviceScaleFactor", 1}, {"mobile", false}},
+              error)
+          .is_discarded()) {
+    return false;
+  }
+  const json shot = page_->Call(
+      "Page.captureScreenshot",
+      {{"format", "png"},
+       {"clip", {{"x", 0}, {"y", 0}, {"width", width}, {"height", height}, {"scale", 1}}}},
+      error);
+  if (shot.is_discarded()) return false;
+  const std::string base64 = shot.value("data", "");
+  std::string png(base64.size() / 4 * 3 + 3, '\0');
+  const int decoded = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(png.data()),
+                                      reinterpret_cast<const unsigned char*>(base64.data()),
+                                      static_cast<int>(base64.size()));
+  if (decoded < 0) {
+    *error = "the screenshot is not base64";
+    return false;
+  }
+  // EVP_DecodeBlock counts the padding as zero bytes.
+  size_t size = static_cast<size_t>(decoded);
+  for (size_t i = base64.size(); i > 0 && base64[i - 1] == '='; --i) --size;
+  png.resize(size);
+  std::ofstream out(png_path, std::ios::binary | std::ios::trunc);
+  out << png;
+  if (!out) {
+    *error = "cannot write " + png_path;
+    return false;
+  }
   return true;
 }
 
 json HeadlessChromium::Evaluate(const std::string& expression, std::string* error) {
-  const json result = page_->Call(
-      "Runtime.evaluate",
-      {{"expression", expression}, {"returnByValue", true}, {"awaitPromise", true}}, error);
+  const json result = page_->Call("Runtime.evaluate",
+                                  // As if the user acted: what a page allows only then (the
+                                  // clipboard) works as it would for a click.
+                                  {{"expression", expression},
+                                   {"returnByValue", true},
+                                   {"awaitPromise", true},
+                                   {"userGesture", true}},
+                                  error);
   if (result.is_discarded()) return result;
   if (result.contains("exceptionDetails")) {
     *error = "evaluating `" + expression + "` threw: " + result["exceptionDetails"].dump();

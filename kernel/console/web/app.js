@@ -1,0 +1,473 @@
+// The Airlock console: a page of the kernel's own that calls its JSON API.
+// The token lives in this script's memory only (never in storage, cookies or
+// URLs); live updates come from GET /v1/events, read with fetch() because
+// EventSource cannot send an Authorization header. Every element is built
+// with DOM calls (Trusted Types forbid HTML sinks).
+'use strict';
+
+(() => {
+  const session = {token: '', me: null, events: null, lastEventId: '', view: ''};
+
+  const $ = (id) => document.getElementById(id);
+
+  // --- small DOM helpers ----------------------------------------------------
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (name === 'text') node.textContent = value;
+      else if (name === 'onclick') node.addEventListener('click', value);
+      else node.setAttribute(name, value === true ? '' : String(value));
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function showError(message) {
+    $('error').textContent = message || '';
+  }
+
+  function when(us) {
+    if (!us) return '';
+    return new Date(us / 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  }
+
+  function duration(seconds) {
+    if (seconds % 86400 === 0) return `${seconds / 86400} d`;
+    if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+    if (seconds % 60 === 0) return `${seconds / 60} min`;
+    return `${seconds} s`;
+  }
+
+  // --- the API --------------------------------------------------------------
+
+  async function api(method, path, body) {
+    const init = {method, headers: {Authorization: `Bearer ${session.token}`}};
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(path, init);
+    const text = await response.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch (e) {
+      data = null;
+    }
+    if (!response.ok) {
+      const message = data && data.message ? data.message : `${response.status} ${response.statusText}`;
+      const error = new Error(message);
+      error.status = response.status;
+      throw error;
+    }
+    return data;
+  }
+
+  // --- sign-in --------------------------------------------------------------
+
+  async function signIn(token) {
+    session.token = token;
+    try {
+      session.me = await api('GET', '/v1/me');
+    } catch (e) {
+      session.token = '';
+      session.me = null;
+      $('sign-in-error').textContent = e.status === 401 ? 'That token was not accepted.' : e.message;
+      return;
+    }
+    $('token').value = '';
+    $('sign-in-error').textContent = '';
+    $('who-name').textContent = session.me.subject;
+    $('nav').hidden = false;
+    $('who').hidden = false;
+    $('nav-admin').hidden = !session.me.admin;
+    startEvents();
+    if (!location.hash || location.hash === '#/') location.hash = '#/catalog';
+    else route();
+  }
+
+  function signOut() {
+    session.token = '';
+    session.me = null;
+    if (session.events) session.events.abort();
+    session.events = null;
+    catalogShown = false;
+    collected.clear();
+    $('nav').hidden = true;
+    $('who').hidden = true;
+    show('sign-in');
+  }
+
+  // --- live events ----------------------------------------------------------
+
+  // Reads the SSE stream; each event re-renders what is shown (the stream
+  // says what changed, the API says what it is now). Reconnects with
+  // Last-Event-ID so nothing in between is missed.
+  async function startEvents() {
+    const controller = new AbortController();
+    session.events = controller;
+    while (session.events === controller) {
+      try {
+        const headers = {Authorization: `Bearer ${session.token}`, Accept: 'text/event-stream'};
+        if (session.lastEventId) headers['Last-Event-ID'] = session.lastEventId;
+        const response = await fetch('/v1/events', {headers, signal: controller.signal});
+        if (!response.ok || !response.body) throw new Error(`events: ${response.status}`);
+        setLive(true);
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = '';
+        for (;;) {
+          const {value, done} = await reader.read();
+          if (done) break;
+          buffer += value;
+          let end;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            onFrame(buffer.slice(0, end));
+            buffer = buffer.slice(end + 2);
+          }
+        }
+      } catch (e) {
+        if (controller.signal.aborted) return;
+      }
+      setLive(false);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+
+  function setLive(live) {
+    $('live').textContent = live ? 'live' : 'offline';
+    $('live').className = live ? 'live on' : 'live';
+  }
+
+  let refreshPending = false;
+  function onFrame(frame) {
+    let event = '';
+    for (const line of frame.split('\n')) {
+      if (line.startsWith('id:')) session.lastEventId = line.slice(3).trim();
+      else if (line.startsWith('event:')) event = line.slice(6).trim();
+    }
+    if (!event) return;  // a keep-alive comment
+    if (refreshPending) return;
+    refreshPending = true;
+    setTimeout(() => {
+      refreshPending = false;
+      refresh();
+    }, 50);
+  }
+
+  // --- views ----------------------------------------------------------------
+
+  const views = ['sign-in', 'catalog', 'requests', 'approvals', 'admin'];
+
+  function show(name) {
+    for (const v of views) $(`${v}-view`).hidden = v !== name;
+    for (const v of views.slice(1)) {
+      const link = $(`nav-${v}`);
+      if (link) link.className = v === name ? 'current' : '';
+    }
+    session.view = name;
+  }
+
+  function route() {
+    if (!session.me) return show('sign-in');
+    const name = (location.hash || '#/catalog').slice(2).split('/')[0];
+    show(views.includes(name) && name !== 'sign-in' ? name : 'catalog');
+    showError('');
+    refresh();
+  }
+
+  async function refresh() {
+    if (!session.me) return;
+    try {
+      updateQueueCount();
+      if (session.view === 'catalog') await renderCatalog();
+      else if (session.view === 'requests') await renderRequests();
+      else if (session.view === 'approvals') await renderApprovals();
+      else if (session.view === 'admin') await renderAdmin();
+    } catch (e) {
+      showError(e.message);
+    }
+  }
+
+  async function updateQueueCount() {
+    try {
+      const queue = await api('GET', '/v1/requests?awaiting=me');
+      const n = queue.requests.length;
+      $('queue-count').textContent = n ? String(n) : '';
+    } catch (e) {
+      $('queue-count').textContent = '';
+    }
+  }
+
+  // Catalog and ask.
+  let catalogShown = false;
+  async function renderCatalog() {
+    if (catalogShown) return;  // keep the user's choices while events arrive
+    const catalog = await api('GET', '/v1/catalog');
+    const body = $('catalog').tBodies[0];
+    body.replaceChildren();
+    for (const d of catalog.datasets || []) {
+      const columns = (d.columns || []).map((c) => (typeof c === 'string' ? c : c.name)).join(', ');
+      body.append(el('tr', {},
+        el('td', {}, el('input', {type: 'checkbox', class: 'pick', value: d.name, 'aria-label': d.name})),
+        el('td', {class: 'name', text: d.name}),
+        el('td', {text: d.description || ''}),
+        el('td', {}, ...(d.tags || []).map((t) => el('span', {class: 'tag', text: t}))),
+        el('td', {class: 'columns', text: columns})));
+    }
+    catalogShown = true;
+  }
+
+  async function ask() {
+    const datasets = [...document.querySelectorAll('#catalog .pick:checked')].map((c) => c.value);
+    const result = $('ask-result');
+    result.className = '';
+    if (!datasets.length) {
+      result.textContent = 'Choose at least one dataset.';
+      result.className = 'error';
+      return;
+    }
+    try {
+      const created = await api('POST', '/v1/requests', {
+        datasets,
+        purpose: $('purpose').value,
+        window_seconds: Number($('window').value),
+      });
+      if (created.state === 'denied') {
+        result.textContent = `Denied: ${created.reason}`;
+        result.className = 'error';
+      } else {
+        result.textContent = `Asked: ${created.id} is ${created.state.replace('_', ' ')}.`;
+      }
+      $('purpose').value = '';
+      for (const c of document.querySelectorAll('#catalog .pick:checked')) c.checked = false;
+    } catch (e) {
+      result.textContent = e.message;
+      result.className = 'error';
+    }
+  }
+
+  // One request as a card: what, why, where it stands, and what can be done.
+  function requestCard(r, actions) {
+    const ask = r.request || {};
+    const decision = r.decision || {};
+    // The reason of the last step, unless it only repeats the policy's.
+    const showsReason = !!r.reason && r.reason !== decision.reason;
+    const card = el('article', {class: `card state-${r.state}`, 'data-id': r.id},
+      el('header', {},
+        el('span', {class: 'state', text: r.state.replace('_', ' ')}),
+        el('span', {class: 'datasets', text: (ask.datasets || []).join(', ')}),
+        el('code', {class: 'id', text: r.id})),
+      el('dl', {},
+        el('dt', {text: 'Requester'}), el('dd', {class: 'requester', text: (r.requester || {}).subject || ''}),
+        el('dt', {text: 'Purpose'}), el('dd', {class: 'purpose', text: ask.purpose || '—'}),
+        el('dt', {text: 'Window'}), el('dd', {text: ask.window_seconds ? duration(ask.window_seconds) : ''}),
+        el('dt', {text: 'Policy'}), el('dd', {class: 'policy-reason', text: decision.reason || ''}),
+        showsReason ? el('dt', {text: 'Reason'}) : null,
+        showsReason ? el('dd', {class: 'reason', text: r.reason}) : null,
+        r.state === 'ready' && r.deadline_us ? el('dt', {text: 'Until'}) : null,
+        r.state === 'ready' && r.deadline_us ? el('dd', {class: 'until', text: when(r.deadline_us)}) : null));
+    const obligations = decision.obligations || {};
+    const scoped = Object.entries(obligations).filter(([, o]) => o && Object.keys(o).length);
+    if (scoped.length) {
+      const list = el('ul', {class: 'obligations'});
+      for (const [dataset, o] of scoped) {
+        const parts = [];
+        if ((o.columns || []).length) parts.push(`only columns ${o.columns.join(', ')}`);
+        const masks = Object.entries(o.masks || {});
+        if (masks.length) parts.push(`masked ${masks.map(([c, f]) => `${c} (${f})`).join(', ')}`);
+        if ((o.row_filter || []).length) {
+          parts.push(`rows where ${o.row_filter.map((f) => `${f.column} ${f.op} ${JSON.stringify(f.value)}`).join(' and ')}`);
+        }
+        if (parts.length) list.append(el('li', {text: `${dataset}: ${parts.join('; ')}`}));
+      }
+      if (list.childElementCount) {
+        card.append(el('div', {class: 'obligations-title', text: 'Obligations'}), list);
+      }
+    }
+    if (ask.extension) {
+      card.append(el('p', {class: 'extension',
+        text: `Asks for ${duration(ask.extension.added_seconds)} more` +
+              (ask.extension.purpose ? `: ${ask.extension.purpose}` : '')}));
+    }
+    if (actions) card.append(actions);
+    return card;
+  }
+
+  // What the requester can do with their own request.
+  function ownActions(r) {
+    const bar = el('div', {class: 'actions'});
+    if (r.state === 'ready' && r.tunnel && !r.tunnel.credential_collected && !collected.has(r.id)) {
+      bar.append(el('button', {type: 'button', class: 'collect', text: 'Collect credential',
+        onclick: () => collect(r, bar)}));
+    } else if (r.state === 'ready' && r.tunnel && r.tunnel.url) {
+      bar.append(el('a', {class: 'explorer', href: r.tunnel.url, target: '_blank', rel: 'noopener',
+        text: 'Open the explorer'}));
+    }
+    if (r.state === 'ready' && !(r.request || {}).extension) {
+      bar.append(el('button', {type: 'button', class: 'extend', text: 'Ask for 1 h more',
+        onclick: () => act(r.id, 'extend', {window_seconds: 3600})}));
+    }
+    const open = ['pending_approval', 'approved', 'provisioning', 'ingesting', 'ready'];
+    if (open.includes(r.state)) {
+      bar.append(el('button', {type: 'button', class: 'revoke', text: r.state === 'ready' ? 'Close' : 'Cancel',
+        onclick: () => act(r.id, 'revoke', {})}));
+    }
+    return bar;
+  }
+
+  // The credential is shown once: kept on the card until the page changes.
+  const collected = new Map();
+  async function collect(r, bar) {
+    try {
+      const grant = await api('POST', `/v1/requests/${r.id}/credentials`);
+      collected.set(r.id, grant);
+      renderRequests();
+    } catch (e) {
+      showError(e.message);
+    }
+  }
+
+  function grantBox(grant) {
+    const box = el('div', {class: 'grant'});
+    const credential = el('input', {class: 'credential', type: 'text', readonly: true, value: grant.credential || '',
+      'aria-label': 'credential'});
+    const copied = el('span', {class: 'copied'});
+    box.append(el('div', {class: 'row'}, credential,
+      el('button', {type: 'button', class: 'copy', text: 'Copy',
+        onclick: async () => {
+          await navigator.clipboard.writeText(grant.credential || '');
+          copied.textContent = 'copied';
+        }}), copied));
+    if (grant.transport === 'pgwire' || (grant.url || '').startsWith('postgresql://')) {
+      // The password goes through the environment, never the command line.
+      const command = `PGPASSWORD='<paste>' psql "${grant.url}"`;
+      box.append(el('p', {}, 'Connect with ', el('code', {class: 'psql', text: command})));
+    } else if (grant.url) {
+      box.append(el('p', {}, el('a', {class: 'explorer', href: grant.url, target: '_blank', rel: 'noopener',
+        text: 'Open the explorer'}), ' and paste the credential there.'));
+    }
+    box.append(el('p', {class: 'hint', text: 'Shown once: it is not stored anywhere.'}));
+    return box;
+  }
+
+  async function renderRequests() {
+    const list = await api('GET', '/v1/requests?mine=true&limit=100');
+    const box = $('requests');
+    box.replaceChildren();
+    if (!list.requests.length) box.append(el('p', {class: 'hint', text: 'No requests yet.'}));
+    for (const r of list.requests) {
+      const card = requestCard(r, ownActions(r));
+      const grant = collected.get(r.id);
+      if (grant && r.state === 'ready') card.append(grantBox(grant));
+      box.append(card);
+    }
+  }
+
+  async function act(id, action, body) {
+    try {
+      await api('POST', `/v1/requests/${id}/${action}`, body);
+      await refresh();
+    } catch (e) {
+      showError(e.message);
+    }
+  }
+
+  // Approvals: the queue, then what I decided.
+  async function renderApprovals() {
+    const [queue, all] = await Promise.all([
+      api('GET', '/v1/requests?awaiting=me'),
+      api('GET', '/v1/requests?limit=200').catch(() => ({requests: []})),
+    ]);
+    const box = $('queue');
+    box.replaceChildren();
+    if (!queue.requests.length) box.append(el('p', {class: 'hint', text: 'Nothing waits for you.'}));
+    for (const r of queue.requests) {
+      const comment = el('input', {class: 'comment', placeholder: 'Comment (optional)', maxlength: 1024,
+        'aria-label': 'comment'});
+      const bar = el('div', {class: 'actions'}, comment,
+        el('button', {type: 'button', class: 'approve', text: 'Approve',
+          onclick: () => act(r.id, 'approve', {comment: comment.value})}),
+        el('button', {type: 'button', class: 'deny', text: 'Deny',
+          onclick: () => act(r.id, 'deny', {comment: comment.value})}));
+      box.append(requestCard(r, bar));
+    }
+    const me = session.me.subject;
+    const decided = all.requests.filter((r) =>
+      (r.approvals || []).some((a) => a.subject === me) ||
+      (r.state === 'denied' && (r.reason || '').startsWith(`denied by ${me}`)));
+    const done = $('decided');
+    done.replaceChildren();
+    if (!decided.length) done.append(el('p', {class: 'hint', text: 'No decisions yet.'}));
+    for (const r of decided) done.append(requestCard(r));
+  }
+
+  // Admin: one request's audit trail, agents, plugins.
+  async function renderAdmin() {
+    const plugins = await api('GET', '/v1/plugins');
+    const body = document.createDocumentFragment();
+    for (const p of plugins.plugins || []) {
+      body.append(el('tr', {}, el('td', {text: p.role || p.kind || ''}), el('td', {text: p.name || ''}),
+        el('td', {text: p.plugin || ''}), el('td', {text: p.version || ''})));
+    }
+    $('plugins').tBodies[0].replaceChildren(body);
+    // Built aside and swapped in whole: two refreshes at once show one list.
+    const agents = document.createDocumentFragment();
+    try {
+      const status = await api('GET', '/v1/agents');
+      const table = el('table', {}, el('thead', {}, el('tr', {},
+        el('th', {text: 'Agent'}), el('th', {text: 'Status'}))));
+      const rows = el('tbody');
+      for (const a of status.agents || []) {
+        rows.append(el('tr', {}, el('td', {text: a.name}), el('td', {text: a.status || ''})));
+      }
+      table.append(rows);
+      agents.append(table);
+    } catch (e) {
+      agents.append(el('p', {class: 'hint', text: e.status === 404 ? 'No agents are configured.' : e.message}));
+    }
+    $('agents').replaceChildren(agents);
+  }
+
+  async function searchAudit() {
+    const id = $('audit-request').value.trim();
+    const filter = $('audit-filter').value.trim().toLowerCase();
+    const body = $('audit').tBodies[0];
+    body.replaceChildren();
+    if (!id) return showError('Name the request whose trail you want.');
+    try {
+      const trail = await api('GET', `/v1/audit?request=${encodeURIComponent(id)}`);
+      for (const rec of trail.records || []) {
+        const who = (rec.actor || rec.principal || {}).subject || '';
+        // What the record says beyond its chain fields and its headline.
+        const rest = Object.fromEntries(Object.entries(rec).filter(([k]) =>
+          !['seq', 'ts', 'prev', 'hash', 'event', 'request_id', 'actor', 'principal'].includes(k)));
+        const text = JSON.stringify(rest);
+        if (filter && !(rec.event || '').toLowerCase().includes(filter) && !who.toLowerCase().includes(filter)) continue;
+        body.append(el('tr', {}, el('td', {class: 'time', text: (rec.ts || '').replace('T', ' ').replace(/\.\d+Z$/, 'Z')}), el('td', {class: 'event', text: rec.event || ''}),
+          el('td', {text: who}), el('td', {class: 'details', text: rec.reason || text.slice(0, 160)})));
+      }
+      showError('');
+    } catch (e) {
+      showError(e.message);
+    }
+  }
+
+  // --- wiring ---------------------------------------------------------------
+
+  document.addEventListener('DOMContentLoaded', () => {
+    $('sign-in').addEventListener('click', () => signIn($('token').value.trim()));
+    $('token').addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') signIn($('token').value.trim());
+    });
+    $('sign-out').addEventListener('click', signOut);
+    $('ask').addEventListener('click', ask);
+    $('audit-search').addEventListener('click', searchAudit);
+    window.addEventListener('hashchange', route);
+    show('sign-in');
+  });
+})();

@@ -1,0 +1,368 @@
+// The web console (/console/) in a real headless Chromium against a real
+// airlockd: alice signs in with her token and asks; bob, signed in in
+// another tab, sees the ask arrive in his queue without reloading and
+// approves; alice sees it become ready, collects and copies the credential,
+// and runs a query in the tunnel's explorer with it; a denied ask shows why;
+// an admin reads a request's audit trail and the loaded plugins. With
+// AIRLOCK_CONSOLE_SCREENSHOTS=<dir> each page is also saved as a PNG (the
+// pictures in docs/console.md).
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/kernel/e2e/kernel_process.h"
+#include "tests/support/headless_chromium.h"
+#include "tests/support/http_client.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_pki.h"
+
+namespace airlock::test {
+namespace {
+
+using airlock::testing::HeadlessChromium;
+using nlohmann::json;
+
+constexpr const char* kAlice = "alk_console_alice_token_1";
+constexpr const char* kBob = "alk_console_bob_token_2";
+constexpr const char* kCarol = "alk_console_carol_token_3";
+constexpr const char* kDave = "alk_console_dave_token_4";
+constexpr auto kUiTimeout = std::chrono::seconds(20);
+
+std::string Quoted(const std::string& text) {
+  return json(text).dump();
+}
+
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  return out;
+}
+
+class ConsoleE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string binary = HeadlessChromium::FindBinary();
+    if (binary.empty()) {
+      GTEST_SKIP() << "chromium is not installed (/usr/bin/chromium; set AIRLOCK_CHROMIUM to use "
+                      "another build)";
+    }
+    pki_ = GenerateTestPki(dir_.path());
+    const json identity = {
+        {{"name", "tokens"},
+         {"plugin", PluginPath("airlock_identity_static_tokens")},
+         {"config",
+          {{"tokens",
+            {TokenEntry(kAlice, "alice", "analysts"), TokenEntry(kBob, "bob", "owners"),
+             TokenEntry(kCarol, "carol", "admins"), TokenEntry(kDave, "dave", "contractors")}}}}}};
+    json config = OrdersKernelConfig(dir_.path(), pki_, identity);
+    config["datasets"][0]["description"] = "Every order, with its amount";
+    config["datasets"][0]["tags"] = {"sales"};
+    config["access"] = {{"admin_groups", {"admins"}}, {"reviewer_groups", {"owners"}}};
+    kernel_ = std::make_unique<KernelProcess>(dir_.path(), config);
+    ASSERT_TRUE(kernel_->Start()) << kernel_->log();
+    origin_ = "http://127.0.0.1:" + std::to_string(kernel_->port());
+
+    std::string error;
+    browser_ = HeadlessChromium::Launch(binary, dir_.File("chromium-profile"), &error);
+    ASSERT_NE(browser_, nullptr) << error;
+    ASSERT_TRUE(browser_->GrantClipboard(origin_, &error)) << error;
+    if (const char* dir = std::getenv("AIRLOCK_CONSOLE_SCREENSHOTS"); dir != nullptr && *dir) {
+      screenshots_ = dir;
+      std::filesystem::create_directories(screenshots_);
+    }
+  }
+
+  // Opens the console in a new tab and signs in with `token`; returns the tab.
+  size_t SignedInTab(const char* token, const std::string& subject) {
+    size_t tab = 0;
+    std::string error;
+    EXPECT_TRUE(browser_->OpenPage(origin_ + "/console/", &error, &tab)) << error;
+    EXPECT_TRUE(
+        browser_->WaitFor("!!document.getElementById('sign-in') && "
+                          "!document.getElementById('sign-in-view').hidden",
+                          kUiTimeout))
+        << browser_->Log();
+    SignIn(token);
+    EXPECT_TRUE(browser_->WaitFor(
+        "document.getElementById('who-name').textContent === " + Quoted(subject), kUiTimeout))
+        << Text("sign-in-error");
+    // Live updates connected: what follows needs no reload.
+    EXPECT_TRUE(
+        browser_->WaitFor("document.getElementById('live').textContent === 'live'", kUiTimeout));
+    return tab;
+  }
+
+  void SignIn(const char* token) {
+    TypeInto("token", token);
+    Click("sign-in");
+  }
+
+  json Eval(const std::string& expression) {
+    std::string error;
+    json value = browser_->Evaluate(expression, &error);
+    EXPECT_TRUE(error.empty()) << error;
+    return value;
+  }
+  void TypeInto(const std::string& id, const std::string& text) {
+    Eval("(() => { const e = document.getElementById(" + Quoted(id) +
+         "); e.value = ''; e.focus(); return true; })()");
+    std::string error;
+    EXPECT_TRUE(browser_->Type(text, &error)) << error;
+  }
+  void Click(const std::string& id) {
+    Eval("document.getElementById(" + Quoted(id) + ").click(), true");
+  }
+  // Clicks the element `selector` finds inside the card of request `id`.
+  void ClickInCard(const std::string& id, const std::string& selector) {
+    Eval("document.querySelector('.card[data-id=" + Quoted(id) + "] " + selector +
+         "').click(), true");
+  }
+  std::string Text(const std::string& id) {
+    const json text = Eval("document.getElementById(" + Quoted(id) + ").textContent");
+    return text.is_string() ? text.get<std::string>() : "";
+  }
+  std::string CardText(const std::string& id, const std::string& selector) {
+    const json text =
+        Eval("(e => e ? e.textContent : '')(document.querySelector('.card[data-id=" + Quoted(id) +
+             "] " + selector + "'))");
+    return text.is_string() ? text.get<std::string>() : "";
+  }
+  void Go(const std::string& hash) { Eval("location.hash = " + Quoted(hash) + ", true"); }
+  void Shot(const std::string& name) {
+    if (screenshots_.empty()) return;
+    std::string error;
+    EXPECT_TRUE(browser_->Screenshot(screenshots_ + "/" + name + ".png", 1280, 800, &error))
+        << error;
+  }
+
+  TempDir dir_{"airlock-console-e2e-"};
+  TestPki pki_;
+  std::unique_ptr<KernelProcess> kernel_;
+  std::unique_ptr<HeadlessChromium> browser_;
+  std::string origin_;
+  std::string screenshots_;
+};
+
+TEST_F(ConsoleE2E, IsServedWithAStrictPolicyAndNoInlineCode) {
+  HttpClient client("127.0.0.1", kernel_->port());
+  for (const char* path : {"/console", "/console/"}) {
+    auto page = client.Get(path);
+    ASSERT_EQ(page.status, 200u) << path;
+    EXPECT_EQ(page.header("Content-Type"), "text/html; charset=utf-8");
+    EXPECT_NE(page.header("Content-Security-Policy").find("script-src 'self'"), std::string::npos);
+    EXPECT_NE(page.header("Content-Security-Policy").find("require-trusted-types-for 'script'"),
+              std::string::npos);
+    EXPECT_EQ(page.header("X-Frame-Options"), "DENY");
+    EXPECT_EQ(page.header("Cache-Control"), "no-store");
+    EXPECT_FALSE(std::regex_search(page.body, std::regex(R"(\son[a-z]+\s*=)")));
+    EXPECT_FALSE(std::regex_search(page.body, std::regex(R"(<script>|<script [^s]|style=)")));
+  }
+  auto script = client.Get("/console/app.js");
+  ASSERT_EQ(script.status, 200u);
+  EXPECT_EQ(script.header("Content-Type"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(client.Get("/console/nothing.js").status, 404u);
+  // Only the console's own files: nothing is a path on disk.
+  EXPECT_EQ(client.Get("/console/../v1/catalog").status, 404u);
+  EXPECT_EQ(client.Get("/console/%2e%2e%2fstate").status, 404u);
+  // Who am I needs a credential.
+  EXPECT_EQ(client.Get("/v1/me").status, 401u);
+  auto me = client.Get("/v1/me", {{"Authorization", std::string("Bearer ") + kCarol}});
+  ASSERT_EQ(me.status, 200u) << me.body;
+  EXPECT_EQ(me.json().value("subject", ""), "carol");
+  EXPECT_TRUE(me.json().value("admin", false));
+}
+
+TEST_F(ConsoleE2E, AliceAsksBobApprovesLiveAliceQueriesThroughTheExplorer) {
+  // A wrong token is refused on the page, in words.
+  std::string error;
+  size_t alice = 0;
+  ASSERT_TRUE(browser_->OpenPage(origin_ + "/console/", &error, &alice)) << error;
+  ASSERT_TRUE(browser_->WaitFor("!!document.getElementById('sign-in')", kUiTimeout));
+  Shot("sign-in");
+  SignIn("alk_not_a_token");
+  ASSERT_TRUE(browser_->WaitFor(
+      "document.getElementById('sign-in-error').textContent.includes('not accepted')", kUiTimeout));
+  SignIn(kAlice);
+  ASSERT_TRUE(
+      browser_->WaitFor("document.getElementById('who-name').textContent === 'alice'", kUiTimeout));
+  ASSERT_TRUE(
+      browser_->WaitFor("document.getElementById('live').textContent === 'live'", kUiTimeout));
+
+  // Bob watches his queue in another tab; the marker tells a reload.
+  const size_t bob = SignedInTab(kBob, "bob");
+  Go("#/approvals");
+  ASSERT_TRUE(browser_->WaitFor(
+      "document.getElementById('queue').textContent.includes('Nothing waits')", kUiTimeout));
+  Eval("window.__stillTheSamePage = true");
+
+  // Alice picks the dataset from the catalog and asks.
+  browser_->UsePage(alice);
+  ASSERT_TRUE(browser_->WaitFor("!!document.querySelector('#catalog .pick[value=\"orders\"]')",
+                                kUiTimeout));
+  EXPECT_NE(Eval("document.getElementById('catalog').textContent")
+                .get<std::string>()
+                .find("Every order, with its amount"),
+            std::string::npos);
+  Eval("document.querySelector('#catalog .pick[value=\"orders\"]').click(), true");
+  TypeInto("purpose", "Quarterly revenue check");
+  Shot("catalog");
+  Click("ask");
+  ASSERT_TRUE(browser_->WaitFor(
+      "document.getElementById('ask-result').textContent.includes('pending approval')", kUiTimeout))
+      << Text("ask-result");
+  const std::string result = Text("ask-result");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(result, m, std::regex("req_[0-9a-f]+"))) << result;
+  const std::string id = m[0];
+
+  // Bob's queue gains it without a reload: who asks, what, why, the policy.
+  browser_->UsePage(bob);
+  ASSERT_TRUE(browser_->WaitFor(
+      "!!document.querySelector('#queue .card[data-id=" + Quoted(id) + "]')", kUiTimeout))
+      << Text("error");
+  EXPECT_EQ(Eval("window.__stillTheSamePage === true"), json(true)) << "the page was reloaded";
+  EXPECT_EQ(CardText(id, ".requester"), "alice");
+  EXPECT_EQ(CardText(id, ".purpose"), "Quarterly revenue check");
+  EXPECT_NE(CardText(id, ".policy-reason").find("approval by 1 of owners"), std::string::npos)
+      << CardText(id, ".policy-reason");
+  EXPECT_EQ(Text("queue-count"), "1");
+  Shot("approvals");
+  Eval("document.querySelector('.card[data-id=" + Quoted(id) + "] .comment').value = 'fine'");
+  ClickInCard(id, ".approve");
+  ASSERT_TRUE(browser_->WaitFor(
+      "document.getElementById('queue').textContent.includes('Nothing waits')", kUiTimeout));
+  ASSERT_TRUE(browser_->WaitFor(
+      "!!document.querySelector('#decided .card[data-id=" + Quoted(id) + "]')", kUiTimeout));
+
+  // Alice sees it become ready, collects the credential once and copies it.
+  browser_->UsePage(alice);
+  Go("#/requests");
+  ASSERT_TRUE(browser_->WaitFor(
+      "!!document.querySelector('.card[data-id=" + Quoted(id) + "].state-ready .collect')",
+      std::chrono::seconds(30)))
+      << Text("requests");
+  ClickInCard(id, ".collect");
+  ASSERT_TRUE(browser_->WaitFor(
+      "(e => !!e && e.value.length > 10)(document.querySelector('.card[data-id=" + Quoted(id) +
+          "] .credential'))",
+      kUiTimeout))
+      << Text("error");
+  const std::string credential =
+      Eval("document.querySelector('.card[data-id=" + Quoted(id) + "] .credential').value");
+  ClickInCard(id, ".copy");
+  ASSERT_TRUE(browser_->WaitFor("document.querySelector('.card[data-id=" + Quoted(id) +
+                                    "] .copied').textContent === 'copied'",
+                                kUiTimeout));
+  EXPECT_EQ(Eval("navigator.clipboard.readText()"), json(credential));
+  Shot("requests");
+  const std::string explorer =
+      Eval("document.querySelector('.card[data-id=" + Quoted(id) + "] a.explorer').href");
+  ASSERT_EQ(explorer.rfind("https://127.0.0.1:", 0), 0u) << explorer;
+  // The token is in no storage and no URL the page could leak.
+  EXPECT_EQ(Eval("localStorage.length + sessionStorage.length"), json(0));
+  EXPECT_EQ(Eval("document.cookie"), json(""));
+  EXPECT_EQ(Eval("location.href.includes('alk_')"), json(false));
+  // The credential is collected once: the API says so to a second try.
+  HttpClient api("127.0.0.1", kernel_->port());
+  EXPECT_EQ(api.Post("/v1/requests/" + id + "/credentials", "",
+                     {{"Authorization", std::string("Bearer ") + kAlice}})
+                .status,
+            410u);
+
+  // In the explorer, with the credential from the clipboard, a query runs.
+  ASSERT_TRUE(browser_->OpenPage(
+      explorer + "#autorun=" + PercentEncode("SELECT COUNT(*) AS n FROM orders"), &error))
+      << error;
+  ASSERT_TRUE(
+      browser_->WaitFor("document.body && document.body.dataset.ready === 'true'", kUiTimeout))
+      << browser_->Log();
+  TypeInto("credential", credential);
+  Click("connect");
+  ASSERT_TRUE(
+      browser_->WaitFor("document.querySelectorAll('#result tbody tr').length === 1", kUiTimeout))
+      << Text("status") << " " << Text("error");
+  EXPECT_EQ(Eval("document.querySelector('#result tbody td').textContent"), json("2"));
+  Shot("explorer");
+}
+
+TEST_F(ConsoleE2E, ADeniedAskShowsWhyAndAnAdminReadsTheTrail) {
+  // The policy refuses dave at once: the page says why.
+  SignedInTab(kDave, "dave");
+  ASSERT_TRUE(browser_->WaitFor("!!document.querySelector('#catalog .pick[value=\"orders\"]')",
+                                kUiTimeout));
+  Eval("document.querySelector('#catalog .pick[value=\"orders\"]').click(), true");
+  TypeInto("purpose", "Curious");
+  Click("ask");
+  ASSERT_TRUE(browser_->WaitFor(
+      "document.getElementById('ask-result').textContent.startsWith('Denied:')", kUiTimeout));
+  EXPECT_NE(Text("ask-result").find("no rule allows dave to read orders"), std::string::npos)
+      << Text("ask-result");
+
+  // Bob denies alice's ask with a comment; her page shows it, live.
+  const size_t alice = SignedInTab(kAlice, "alice");
+  HttpClient api("127.0.0.1", kernel_->port());
+  auto created = api.Post(
+      "/v1/requests", R"({"datasets":["orders"],"purpose":"Churn study"})",
+      {{"Authorization", std::string("Bearer ") + kAlice}, {"Content-Type", "application/json"}});
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string id = created.json().value("id", "");
+  Go("#/requests");
+  ASSERT_TRUE(browser_->WaitFor(
+      "!!document.querySelector('.card[data-id=" + Quoted(id) + "].state-pending_approval')",
+      kUiTimeout));
+  SignedInTab(kBob, "bob");
+  Go("#/approvals");
+  ASSERT_TRUE(browser_->WaitFor(
+      "!!document.querySelector('#queue .card[data-id=" + Quoted(id) + "]')", kUiTimeout));
+  Eval("document.querySelector('.card[data-id=" + Quoted(id) +
+       "] .comment').value = 'not this quarter'");
+  ClickInCard(id, ".deny");
+  browser_->UsePage(alice);
+  ASSERT_TRUE(browser_->WaitFor(
+      "!!document.querySelector('.card[data-id=" + Quoted(id) + "].state-denied')", kUiTimeout))
+      << Text("requests");
+  EXPECT_EQ(CardText(id, ".reason"), "denied by bob: not this quarter");
+  Shot("denied");
+
+  // Carol, an admin, reads the request's trail and the loaded plugins.
+  SignedInTab(kCarol, "carol");
+  EXPECT_EQ(Eval("document.getElementById('nav-admin').hidden"), json(false));
+  Go("#/admin");
+  ASSERT_TRUE(
+      browser_->WaitFor("document.querySelectorAll('#plugins tbody tr').length >= 5", kUiTimeout))
+      << Text("error");
+  EXPECT_NE(Eval("document.getElementById('plugins').textContent")
+                .get<std::string>()
+                .find("static-tokens"),
+            std::string::npos);
+  TypeInto("audit-request", id);
+  Click("audit-search");
+  ASSERT_TRUE(browser_->WaitFor(
+      "[...document.querySelectorAll('#audit td.event')].some(e => e.textContent === "
+      "'request.denied')",
+      kUiTimeout))
+      << Text("error");
+  EXPECT_NE(
+      Eval("document.getElementById('agents').textContent").get<std::string>().find("No agents"),
+      std::string::npos);
+  Shot("admin");
+  // Alice is no admin: no admin page for her.
+  browser_->UsePage(alice);
+  EXPECT_EQ(Eval("document.getElementById('nav-admin').hidden"), json(true));
+}
+
+}  // namespace
+}  // namespace airlock::test

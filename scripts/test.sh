@@ -7,6 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 preset="${AIRLOCK_TEST_PRESET:-asan}"
 ./scripts/install-deps.sh
+# Test-only npm packages, pinned by their lock file: the OpenID provider the
+# console's single sign-on test runs (the product never needs Node).
+if [[ ! -d tests/support/oidc/node_modules/oidc-provider ]]; then
+  (cd tests/support/oidc && npm ci --no-audit --no-fund --loglevel=error)
+fi
 ./scripts/build.sh "$preset"
 # intercept_tls_get_addr=0: LeakSanitizer's exit-time scan of the TLS blocks
 # of dlopen'd plugins crashes now and then ("Tracer caught signal 11", about

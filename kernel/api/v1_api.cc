@@ -426,11 +426,12 @@ HttpResponse V1Api::JobResultFile(const Call& call) const {
 
 // The console's page and files (kernel/console/web/*), with a policy that
 // lets them run nothing but themselves.
-HttpResponse ConsoleAssetResponse(const ConsoleAsset& asset) {
+HttpResponse ConsoleAssetResponse(const ConsoleAsset& asset, const std::string& policy) {
   HttpResponse r;
   r.content_type = std::string(asset.content_type);
   r.body = std::string(asset.body);
-  r.headers = {{"Content-Security-Policy", kConsoleContentSecurityPolicy},
+  r.headers = {{"Content-Security-Policy",
+                policy.empty() ? std::string(kConsoleContentSecurityPolicy) : policy},
                {"X-Frame-Options", "DENY"},
                {"Referrer-Policy", "no-referrer"},
                {"Cross-Origin-Opener-Policy", "same-origin"},
@@ -441,13 +442,19 @@ HttpResponse ConsoleAssetResponse(const ConsoleAsset& asset) {
 HttpResponse V1Api::ConsolePage(const Call&) const {
   const ConsoleAsset* page = FindConsoleAsset("index.html");
   if (page == nullptr) return NotFound("this kernel was built without its console");
-  return ConsoleAssetResponse(*page);
+  return ConsoleAssetResponse(*page, d_.console_policy);
 }
 
 HttpResponse V1Api::ConsoleFile(const Call& call) const {
+  if (call.params.Get("file") == "config.json") {
+    // What the page needs to know before anyone signs in; nothing secret.
+    HttpResponse r = HttpResponse::Json(200, d_.console_config);
+    r.headers = {{"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"}};
+    return r;
+  }
   const ConsoleAsset* asset = FindConsoleAsset(call.params.Get("file"));
   if (asset == nullptr) return NotFound("no such console file");
-  return ConsoleAssetResponse(*asset);
+  return ConsoleAssetResponse(*asset, d_.console_policy);
 }
 
 // Who the caller is, as the kernel sees them: what the console and the CLI

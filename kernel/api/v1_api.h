@@ -63,6 +63,11 @@ class V1Api {
     std::shared_ptr<const Secret> peer_secret;
     // GET /v1/events; null: the route answers 404.
     EventStreamer* events = nullptr;
+    // The console's settings (GET /console/config.json: {"oidc": null or
+    // {"issuer","client_id","scopes"}}) and the Content-Security-Policy of
+    // its files (empty: kConsoleContentSecurityPolicy).
+    nlohmann::json console_config = {{"oidc", nullptr}};
+    std::string console_policy;
   };
 
   explicit V1Api(Dependencies deps);

@@ -5,6 +5,7 @@
 // in memory only.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace airlock {
@@ -25,5 +26,10 @@ inline constexpr char kConsoleContentSecurityPolicy[] =
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; base-uri 'none'; "
     "require-trusted-types-for 'script'; trusted-types 'none'";
+
+// The same policy, letting the page also fetch from `origin` (the OpenID
+// provider's discovery and token endpoints). `origin` is a checked https
+// origin ("https://idp.example.com:8443").
+std::string ConsolePolicyWith(std::string_view origin);
 
 }  // namespace airlock

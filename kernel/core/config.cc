@@ -671,6 +671,53 @@ Status ParseNotifications(Reader& top, KernelConfig* config) {
   return r.RejectUnknownKeys();
 }
 
+Status ParseConsole(Reader& top, ConsoleConfig* console) {
+  const json* node = top.Child("console");
+  if (node == nullptr) return Status::Ok();
+  Reader r(*node, "console");
+  AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+  if (const json* oidc_node = r.Child("oidc")) {
+    Reader o(*oidc_node, "console.oidc");
+    AIRLOCK_RETURN_IF_ERROR(o.ExpectObject());
+    ConsoleConfig::Oidc oidc;
+    AIRLOCK_RETURN_IF_ERROR(o.String("issuer", &oidc.issuer, /*required=*/true));
+    AIRLOCK_RETURN_IF_ERROR(o.String("client_id", &oidc.client_id, /*required=*/true));
+    AIRLOCK_RETURN_IF_ERROR(o.String("scopes", &oidc.scopes));
+    // The issuer's origin joins the console's Content-Security-Policy: it
+    // must be a plain https origin (and path), nothing that could widen it.
+    const bool plain_issuer = oidc.issuer.rfind("https://", 0) == 0 && oidc.issuer.size() > 8 &&
+                              oidc.issuer.size() <= 512 &&
+                              std::all_of(oidc.issuer.begin() + 8, oidc.issuer.end(), [](char c) {
+                                return std::isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                                       c == '-' || c == ':' || c == '/' || c == '_' || c == '~';
+                              });
+    if (!plain_issuer) {
+      return Status::InvalidArgument(
+          "console.oidc.issuer must be an https:// URL of letters, digits and . - _ ~ : / "
+          "(at most 512 bytes)");
+    }
+    while (oidc.issuer.back() == '/') oidc.issuer.pop_back();
+    const auto printable = [](const std::string& text) {
+      return std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 127; });
+    };
+    if (oidc.client_id.empty() || oidc.client_id.size() > 256 || !printable(oidc.client_id)) {
+      return Status::InvalidArgument(
+          "console.oidc.client_id must be 1 to 256 printable characters without spaces");
+    }
+    const bool scopes_ok = oidc.scopes.size() <= 512 &&
+                           std::all_of(oidc.scopes.begin(), oidc.scopes.end(), [](char c) {
+                             return c == ' ' || (c > ' ' && c < 127 && c != '"' && c != '\\');
+                           });
+    if (!scopes_ok || (" " + oidc.scopes + " ").find(" openid ") == std::string::npos) {
+      return Status::InvalidArgument(
+          "console.oidc.scopes must be space-separated scope names including openid");
+    }
+    AIRLOCK_RETURN_IF_ERROR(o.RejectUnknownKeys());
+    console->oidc = std::move(oidc);
+  }
+  return r.RejectUnknownKeys();
+}
+
 }  // namespace
 
 Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& config_path,
@@ -753,6 +800,7 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
   }
   AIRLOCK_RETURN_IF_ERROR(ParseLimits(top, &config.limits));
   AIRLOCK_RETURN_IF_ERROR(ParseNotifications(top, &config));
+  AIRLOCK_RETURN_IF_ERROR(ParseConsole(top, &config.console));
   top.Child("$schema");
   top.Child("description");
   AIRLOCK_RETURN_IF_ERROR(top.RejectUnknownKeys());

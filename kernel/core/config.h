@@ -181,6 +181,19 @@ inline const std::vector<std::string> kNotificationEvents = {
     "request.cancelled",        "request.extension_requested",
     "request.extended",         "request.extension_denied"};
 
+// The web console (/console/). With `oidc` set it offers to sign in with that
+// OpenID Connect provider (authorization-code flow with PKCE, as a public
+// client); the ID token it gets must be one the identity chain accepts (the
+// oidc-jwt plugin trusting the same issuer with `client_id` as audience).
+struct ConsoleConfig {
+  struct Oidc {
+    std::string issuer;     // https://...
+    std::string client_id;  // the console's client at the provider
+    std::string scopes = "openid profile email";
+  };
+  std::optional<Oidc> oidc;
+};
+
 // Notifications (kernel/notify/): the outbox and how it is delivered.
 struct NotificationsConfig {
   // The console's base URL for links in notifications (e.g.
@@ -219,6 +232,7 @@ struct KernelConfig {
   LimitsConfig limits;
   AgentsConfig agents;
   NotificationsConfig notifications;
+  ConsoleConfig console;
   // Not read from the file: set by `airlockd serve
   // --accept-unverified-audit-history` for one start.
   bool accept_unverified_audit_history = false;

@@ -17,6 +17,7 @@
 #include "kernel/api/v1_api.h"
 #include "kernel/audit/audit_log.h"
 #include "kernel/audit/audit_trail.h"
+#include "kernel/console/console_assets.h"
 
 #include "kernel/core/forwarded_endpoints.h"
 #include "kernel/core/instance_identity.h"
@@ -519,6 +520,15 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   };
   api.peer_secret = p.peer_secret;
   api.events = p.streamer.get();
+  if (cfg.console.oidc) {
+    const ConsoleConfig::Oidc& oidc = *cfg.console.oidc;
+    api.console_config = {
+        {"oidc",
+         {{"issuer", oidc.issuer}, {"client_id", oidc.client_id}, {"scopes", oidc.scopes}}}};
+    // The issuer's origin: scheme, host and port, without its path.
+    const size_t path = oidc.issuer.find('/', std::string("https://").size());
+    api.console_policy = ConsolePolicyWith(oidc.issuer.substr(0, path));
+  }
   api.cluster = [parts]() -> Result<json> {
     ReplicaHeartbeater* beat = parts->heartbeat_view.load(std::memory_order_acquire);
     if (beat == nullptr) return Status::Unavailable("the kernel is starting");

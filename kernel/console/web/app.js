@@ -98,6 +98,8 @@
     session.events = null;
     catalogShown = false;
     collected.clear();
+    drafts.clear();
+    shownQueue = '';
     $('nav').hidden = true;
     $('who').hidden = true;
     show('sign-in');
@@ -378,17 +380,32 @@
   }
 
   // Approvals: the queue, then what I decided.
+  const drafts = new Map();
   async function renderApprovals() {
     const [queue, all] = await Promise.all([
       api('GET', '/v1/requests?awaiting=me'),
       api('GET', '/v1/requests?limit=200').catch(() => ({requests: []})),
     ]);
+    // Unchanged requests keep their cards (and the focus and text of a
+    // comment being written).
+    const signature = queue.requests.map((r) => `${r.id}@${r.version}`).join(',');
     const box = $('queue');
+    if (signature !== shownQueue || !box.childElementCount) {
+      shownQueue = signature;
+      drawQueue(box, queue.requests);
+    }
+    renderDecided(all);
+  }
+
+  let shownQueue = '';
+  function drawQueue(box, requests) {
     box.replaceChildren();
-    if (!queue.requests.length) box.append(el('p', {class: 'hint', text: 'Nothing waits for you.'}));
-    for (const r of queue.requests) {
+    if (!requests.length) box.append(el('p', {class: 'hint', text: 'Nothing waits for you.'}));
+    for (const r of requests) {
+      // A comment being written survives the queue being drawn again.
       const comment = el('input', {class: 'comment', placeholder: 'Comment (optional)', maxlength: 1024,
-        'aria-label': 'comment'});
+        'aria-label': 'comment', value: drafts.get(r.id) || ''});
+      comment.addEventListener('input', () => drafts.set(r.id, comment.value));
       const bar = el('div', {class: 'actions'}, comment,
         el('button', {type: 'button', class: 'approve', text: 'Approve',
           onclick: () => act(r.id, 'approve', {comment: comment.value})}),
@@ -396,6 +413,9 @@
           onclick: () => act(r.id, 'deny', {comment: comment.value})}));
       box.append(requestCard(r, bar));
     }
+  }
+
+  function renderDecided(all) {
     const me = session.me.subject;
     const decided = all.requests.filter((r) =>
       (r.approvals || []).some((a) => a.subject === me) ||
@@ -469,5 +489,33 @@
     $('audit-search').addEventListener('click', searchAudit);
     window.addEventListener('hashchange', route);
     show('sign-in');
+    startSingleSignOn();
   });
+
+  // With an OpenID provider configured: offers it, and finishes a sign-in
+  // that comes back from it.
+  async function startSingleSignOn() {
+    let config = null;
+    try {
+      const response = await fetch('/console/config.json');
+      config = response.ok ? await response.json() : null;
+    } catch (e) {
+      config = null;
+    }
+    const oidc = config && config.oidc;
+    if (!oidc || !window.AirlockOidc) return;
+    const redirectUri = `${location.origin}/console/`;
+    $('sso').hidden = false;
+    $('sso-sign-in').addEventListener('click', () => {
+      window.AirlockOidc.begin(oidc, redirectUri).catch((e) => {
+        $('sign-in-error').textContent = e.message;
+      });
+    });
+    try {
+      const token = await window.AirlockOidc.complete(oidc, redirectUri);
+      if (token) await signIn(token);
+    } catch (e) {
+      $('sign-in-error').textContent = e.message;
+    }
+  }
 })();

@@ -93,6 +93,39 @@ TEST(KernelConfig, NotifiersAreNamedPluginsWithTheEventsAndAudiencesTheyCarry) {
   EXPECT_EQ(n.notifiers.at("mail").plugin.path, "/opt/airlock/email.so");
 }
 
+TEST(KernelConfig, TheConsolesSingleSignOnIsCheckedBeforeItWidensThePagesPolicy) {
+  json doc = Minimal();
+  doc["console"] = {
+      {"oidc", {{"issuer", "https://idp.example.com/realms/x/"}, {"client_id", "airlock"}}}};
+  auto parsed = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/usr/lib/airlock/plugins");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_TRUE(parsed->console.oidc.has_value());
+  EXPECT_EQ(parsed->console.oidc->issuer, "https://idp.example.com/realms/x");  // no trailing /
+  EXPECT_EQ(parsed->console.oidc->scopes, "openid profile email");
+  EXPECT_FALSE(ParseKernelConfig(Minimal(), "/etc/a.json", "/p")->console.oidc.has_value());
+
+  const auto with = [](json oidc) {
+    json d = Minimal();
+    d["console"] = {{"oidc", std::move(oidc)}};
+    return ErrorFor(d);
+  };
+  EXPECT_NE(with({{"issuer", "http://idp.example.com"}, {"client_id", "a"}}).find("https://"),
+            std::string::npos);
+  // Nothing that could add a source to the page's policy.
+  EXPECT_NE(with({{"issuer", "https://idp.example.com; script-src *"}, {"client_id", "a"}})
+                .find("console.oidc.issuer"),
+            std::string::npos);
+  EXPECT_NE(with({{"issuer", "https://idp.example.com"}}).find("client_id"), std::string::npos);
+  EXPECT_NE(with({{"issuer", "https://idp.example.com"}, {"client_id", "a b"}}).find("client_id"),
+            std::string::npos);
+  EXPECT_NE(with({{"issuer", "https://idp.example.com"}, {"client_id", "a"}, {"scopes", "email"}})
+                .find("openid"),
+            std::string::npos);
+  EXPECT_NE(with({{"issuer", "https://idp.example.com"}, {"client_id", "a"}, {"secret", "x"}})
+                .find("secret"),
+            std::string::npos);
+}
+
 TEST(KernelConfig, NotificationErrorsNameTheKey) {
   const auto with = [](json notifications) {
     json doc = Minimal();

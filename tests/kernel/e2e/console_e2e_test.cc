@@ -16,7 +16,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
 #include "tests/kernel/e2e/kernel_process.h"
+#include "tests/support/child_process.h"
 #include "tests/support/headless_chromium.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
@@ -124,6 +132,13 @@ class ConsoleE2E : public ::testing::Test {
   }
   void Click(const std::string& id) {
     Eval("document.getElementById(" + Quoted(id) + ").click(), true");
+  }
+  // Types into the field `selector` finds inside the card of request `id`.
+  void TypeIntoCard(const std::string& id, const std::string& selector, const std::string& text) {
+    Eval("document.querySelector('.card[data-id=" + Quoted(id) + "] " + selector +
+         "').focus(), true");
+    std::string error;
+    EXPECT_TRUE(browser_->Type(text, &error)) << error;
   }
   // Clicks the element `selector` finds inside the card of request `id`.
   void ClickInCard(const std::string& id, const std::string& selector) {
@@ -240,7 +255,7 @@ TEST_F(ConsoleE2E, AliceAsksBobApprovesLiveAliceQueriesThroughTheExplorer) {
       << CardText(id, ".policy-reason");
   EXPECT_EQ(Text("queue-count"), "1");
   Shot("approvals");
-  Eval("document.querySelector('.card[data-id=" + Quoted(id) + "] .comment').value = 'fine'");
+  TypeIntoCard(id, ".comment", "fine");
   ClickInCard(id, ".approve");
   ASSERT_TRUE(browser_->WaitFor(
       "document.getElementById('queue').textContent.includes('Nothing waits')", kUiTimeout));
@@ -327,8 +342,7 @@ TEST_F(ConsoleE2E, ADeniedAskShowsWhyAndAnAdminReadsTheTrail) {
   Go("#/approvals");
   ASSERT_TRUE(browser_->WaitFor(
       "!!document.querySelector('#queue .card[data-id=" + Quoted(id) + "]')", kUiTimeout));
-  Eval("document.querySelector('.card[data-id=" + Quoted(id) +
-       "] .comment').value = 'not this quarter'");
+  TypeIntoCard(id, ".comment", "not this quarter");
   ClickInCard(id, ".deny");
   browser_->UsePage(alice);
   ASSERT_TRUE(browser_->WaitFor(
@@ -362,6 +376,175 @@ TEST_F(ConsoleE2E, ADeniedAskShowsWhyAndAnAdminReadsTheTrail) {
   // Alice is no admin: no admin page for her.
   browser_->UsePage(alice);
   EXPECT_EQ(Eval("document.getElementById('nav-admin').hidden"), json(true));
+}
+
+// A port nobody listens on now (the kernel must be told its port before it
+// starts: the provider knows the console's redirect URI by then).
+uint16_t FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size) != 0) {
+    ::close(fd);
+    return 0;
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Signing in through a real OpenID provider (npm's oidc-provider, run by the
+// test with node): the console's authorization-code flow with PKCE, the
+// provider's own login and consent pages, and the kernel accepting the ID
+// token through the oidc-jwt identity plugin (JWKS fetched over TLS).
+class ConsoleOidcE2E : public ConsoleE2E {
+ protected:
+  void SetUp() override {
+    const std::string binary = HeadlessChromium::FindBinary();
+    if (binary.empty()) GTEST_SKIP() << "chromium is not installed";
+    const std::string modules =
+        std::string(AIRLOCK_SOURCE_DIR) + "/tests/support/oidc/node_modules/oidc-provider";
+    ASSERT_TRUE(std::filesystem::exists(modules))
+        << "the test OpenID provider is not installed: scripts/test.sh installs it (npm ci in "
+           "tests/support/oidc)";
+    pki_ = GenerateTestPki(dir_.path());
+    const uint16_t port = FreePort();
+    ASSERT_NE(port, 0);
+    origin_ = "http://127.0.0.1:" + std::to_string(port);
+    const std::string settings = dir_.File("provider.json");
+    std::ofstream(settings) << json{
+        {"cert", pki_.server.cert_file},
+        {"key", pki_.server.key_file},
+        {"client_id", "airlock-console"},
+        {"redirect_uri", origin_ + "/console/"},
+        {"accounts", {{"alice", {{"groups", {"analysts"}}, {"email", "alice@example.com"}}}}}};
+    provider_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{
+            "node", std::string(AIRLOCK_SOURCE_DIR) + "/tests/support/oidc/provider.mjs", settings},
+        std::chrono::seconds(30));
+    issuer_ = json::parse(provider_->ready_line()).value("issuer", "");
+    ASSERT_EQ(issuer_.rfind("https://127.0.0.1:", 0), 0u) << provider_->ready_line();
+
+    const json identity = {{{"name", "sso"},
+                            {"plugin", PluginPath("airlock_identity_oidc_jwt")},
+                            {"config",
+                             {{"issuer", issuer_},
+                              {"audience", "airlock-console"},
+                              {"jwks_url", issuer_ + "/jwks"},
+                              {"jwks_ca_file", pki_.ca.cert_file},
+                              {"groups_claim", "groups"}}}},
+                           {{"name", "tokens"},
+                            {"plugin", PluginPath("airlock_identity_static_tokens")},
+                            {"config", {{"tokens", {TokenEntry(kBob, "bob", "owners")}}}}}};
+    json config = OrdersKernelConfig(dir_.path(), pki_, identity);
+    config["console"] = {{"oidc",
+                          {{"issuer", issuer_},
+                           {"client_id", "airlock-console"},
+                           {"scopes", "openid email groups"}}}};
+    kernel_ = std::make_unique<KernelProcess>(dir_.path(), config);
+    kernel_->set_port(port);
+    ASSERT_TRUE(kernel_->Start()) << kernel_->log();
+    ASSERT_EQ(kernel_->port(), port);
+
+    std::string error;
+    browser_ = HeadlessChromium::Launch(binary, dir_.File("chromium-profile"), &error);
+    ASSERT_NE(browser_, nullptr) << error;
+    if (const char* dir = std::getenv("AIRLOCK_CONSOLE_SCREENSHOTS"); dir != nullptr && *dir) {
+      screenshots_ = dir;
+      std::filesystem::create_directories(screenshots_);
+    }
+  }
+
+  // The page's value of `expression`, or null while it navigates.
+  json Peek(const std::string& expression) {
+    std::string error;
+    json value = browser_->Evaluate(expression, &error);
+    return value.is_discarded() ? json() : value;
+  }
+
+  std::unique_ptr<ChildProcess> provider_;
+  std::string issuer_;
+};
+
+TEST_F(ConsoleOidcE2E, AliceSignsInThroughTheProvidersPagesWithPkce) {
+  HttpClient client("127.0.0.1", kernel_->port());
+  auto config = client.Get("/console/config.json");
+  ASSERT_EQ(config.status, 200u);
+  EXPECT_EQ(config.json()["oidc"].value("issuer", ""), issuer_);
+  EXPECT_EQ(config.json()["oidc"].value("client_id", ""), "airlock-console");
+  // The page may fetch from the provider, and from nowhere else.
+  EXPECT_NE(client.Get("/console/")
+                .header("Content-Security-Policy")
+                .find("connect-src 'self' " + issuer_ + ";"),
+            std::string::npos)
+      << client.Get("/console/").header("Content-Security-Policy");
+
+  std::string error;
+  ASSERT_TRUE(browser_->OpenPage(origin_ + "/console/", &error)) << error;
+  ASSERT_TRUE(browser_->WaitFor("!document.getElementById('sso').hidden", kUiTimeout))
+      << Peek("location.href").dump() << Peek("document.body ? document.body.innerText : 0").dump()
+      << "oidc.js: " << Peek("typeof window.AirlockOidc").dump()
+      << ", sign-in error: " << Peek("document.getElementById('sign-in-error').textContent").dump();
+  Click("sso-sign-in");
+
+  // The provider's own pages: a login form, then consent; then back.
+  bool logged_in = false;
+  bool shot = false;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+  while (std::chrono::steady_clock::now() < give_up) {
+    const json where = Peek("location.origin");
+    if (where == json(issuer_)) {
+      if (Peek("!!document.querySelector('input[name=login]')") == json(true) && !logged_in) {
+        if (!shot) {
+          Shot("sign-in-sso");
+          shot = true;
+        }
+        Peek(
+            "(() => { const f = document.querySelector('input[name=login]').form;"
+            " f.login.value = 'alice'; f.password.value = 'any'; f.submit(); return true; })()");
+        logged_in = true;
+      } else if (Peek("!!document.querySelector('input[name=prompt][value=consent]')") ==
+                 json(true)) {
+        Peek("document.querySelector('input[name=prompt][value=consent]').form.submit(), true");
+      }
+    } else if (where == json(origin_) && logged_in &&
+               Peek("document.getElementById('who-name').textContent") == json("alice")) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(Peek("document.getElementById('who-name').textContent"), json("alice"))
+      << "at " << Peek("location.href").dump() << ": " << Peek("document.body.innerText").dump();
+  // The kernel took the ID token: alice, an analyst, asks from the page.
+  ASSERT_TRUE(browser_->WaitFor("!!document.querySelector('#catalog .pick[value=\"orders\"]')",
+                                kUiTimeout));
+  Eval("document.querySelector('#catalog .pick[value=\"orders\"]').click(), true");
+  TypeInto("purpose", "Signed in with single sign-on");
+  Click("ask");
+  ASSERT_TRUE(browser_->WaitFor(
+      "document.getElementById('ask-result').textContent.includes('pending approval')", kUiTimeout))
+      << Text("ask-result");
+  // Nothing of the flow is left behind: no code in the address, no verifier.
+  EXPECT_EQ(Eval("location.search"), json(""));
+  EXPECT_EQ(Eval("sessionStorage.length + localStorage.length"), json(0));
+  // In the approver's queue, as alice's.
+  auto listed =
+      client.Get("/v1/requests?awaiting=me", {{"Authorization", std::string("Bearer ") + kBob}});
+  ASSERT_EQ(listed.status, 200u);
+  ASSERT_EQ(listed.json()["requests"].size(), 1u);
+  EXPECT_EQ(listed.json()["requests"][0]["requester"].value("subject", ""), "alice");
+
+  // An answer that does not belong to a sign-in started here is refused.
+  ASSERT_TRUE(browser_->OpenPage(origin_ + "/console/?code=stolen-code&state=not-ours", &error))
+      << error;
+  ASSERT_TRUE(browser_->WaitFor(
+      "document.getElementById('sign-in-error').textContent.includes('does not belong')",
+      kUiTimeout))
+      << Text("sign-in-error");
+  EXPECT_EQ(Eval("location.search"), json(""));
+  EXPECT_TRUE(Eval("document.getElementById('nav').hidden").get<bool>());
 }
 
 }  // namespace

@@ -72,8 +72,9 @@ bool KernelProcess::Start() {
   // start's file says this process listens.
   std::error_code ignored;
   std::filesystem::remove(port_file, ignored);
-  std::vector<std::string> args = {AirlockdPath(), "serve", "--config",    config_path(),
-                                   "--port",       "0",     "--port-file", port_file};
+  std::vector<std::string> args = {AirlockdPath(), "serve",  "--config",
+                                   config_path(),  "--port", std::to_string(requested_port_),
+                                   "--port-file",  port_file};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   pid_ = Spawn(args, dir_ + "/airlockd.log", extra_environment_);
   if (pid_ <= 0) return false;

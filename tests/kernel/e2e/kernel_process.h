@@ -44,6 +44,9 @@ class KernelProcess {
 
   // Further `airlockd serve` arguments for the next starts.
   void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
+  // Listens on `port` instead of one the system picks (for a peer that must
+  // know the kernel's address before it starts).
+  void set_port(uint16_t port) { requested_port_ = port; }
 
   uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
@@ -58,6 +61,7 @@ class KernelProcess {
   uint16_t port_ = 0;
   int starts_ = 0;
   std::vector<std::string> extra_args_;
+  uint16_t requested_port_ = 0;
 
   std::vector<std::string> extra_environment_;
   int exit_status_ = -1;  // wait status of a kernel that exited by itself

@@ -678,6 +678,34 @@ class RequestManager::Impl {
     return r;
   }
 
+  // Adds `approver`'s approval of `what` to `approvals`; how many there are
+  // then. Conflict when they approved it already.
+  Result<int64_t> AddApproval(json& approvals, const Principal& approver,
+                              const std::string& comment, const std::string& what) {
+    for (const auto& a : approvals) {
+      if (a.value("subject", "") == approver.subject) {
+        return Status::Conflict(approver.subject + " already approved " + what);
+      }
+    }
+    approvals.push_back({{"subject", approver.subject},
+                         {"kind", PrincipalKindName(approver.kind)},
+                         {"at_us", d_.now_us()},
+                         {"comment", comment}});
+    return static_cast<int64_t>(approvals.size());
+  }
+
+  // An approval recorded while more are needed: persisted as a version
+  // bump, audited as `event`.
+  Status SaveApprovalRecorded(RequestRecord& r, const char* event, const Principal& approver,
+                              int64_t have, int64_t needed, bool* raced) {
+    return SaveInPlace(r,
+                       {{"event", event},
+                        {"actor", PrincipalRef(approver)},
+                        {"approvals", have},
+                        {"approvals_needed", needed}},
+                       raced);
+  }
+
   Result<json> Approve(const Principal& approver, const std::string& id,
                        const std::string& comment) {
     if (comment.size() > kMaxCommentBytes) return Status::InvalidArgument("comment too long");
@@ -692,27 +720,14 @@ class RequestManager::Impl {
       return DecideExtension(approver, pending, true, comment, raced);
     }
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadPendingFor(approver, id));
-    for (const auto& a : r.approvals) {
-      if (a.value("subject", "") == approver.subject) {
-        return Status::Conflict(approver.subject + " already approved request " + id);
-      }
-    }
     const int64_t now = d_.now_us();
-    r.approvals.push_back({{"subject", approver.subject},
-                           {"kind", PrincipalKindName(approver.kind)},
-                           {"at_us", now},
-                           {"comment", comment}});
+    AIRLOCK_ASSIGN_OR_RETURN(const int64_t have,
+                             AddApproval(r.approvals, approver, comment, "request " + id));
     const int64_t needed = r.decision.value("approval", json::object()).value("count", 1);
-    const int64_t have = static_cast<int64_t>(r.approvals.size());
     json extra = {{"approvals", have}, {"approvals_needed", needed}};
     if (have < needed) {
-      // Recorded, still pending: persisted as a version bump, audited.
-      AIRLOCK_RETURN_IF_ERROR(SaveInPlace(r,
-                                          {{"event", "request.approval_recorded"},
-                                           {"actor", PrincipalRef(approver)},
-                                           {"approvals", have},
-                                           {"approvals_needed", needed}},
-                                          raced));
+      AIRLOCK_RETURN_IF_ERROR(
+          SaveApprovalRecorded(r, "request.approval_recorded", approver, have, needed, raced));
       return View(r);
     }
     // The access window starts at approval (or at its scheduled start),
@@ -917,25 +932,12 @@ class RequestManager::Impl {
     }
     json& approvals = extension["approvals"];
     if (!approvals.is_array()) approvals = json::array();
-    for (const auto& a : approvals) {
-      if (a.value("subject", "") == approver.subject) {
-        return Status::Conflict(approver.subject + " already approved the extension of request " +
-                                r.id);
-      }
-    }
-    approvals.push_back({{"subject", approver.subject},
-                         {"kind", PrincipalKindName(approver.kind)},
-                         {"at_us", d_.now_us()},
-                         {"comment", comment}});
+    AIRLOCK_ASSIGN_OR_RETURN(const int64_t have, AddApproval(approvals, approver, comment,
+                                                             "the extension of request " + r.id));
     const int64_t needed = decision.value("approval", json::object()).value("count", 1);
-    const int64_t have = static_cast<int64_t>(approvals.size());
     if (have < needed) {
-      AIRLOCK_RETURN_IF_ERROR(SaveInPlace(r,
-                                          {{"event", "request.extension_approval_recorded"},
-                                           {"actor", PrincipalRef(approver)},
-                                           {"approvals", have},
-                                           {"approvals_needed", needed}},
-                                          raced));
+      AIRLOCK_RETURN_IF_ERROR(SaveApprovalRecorded(r, "request.extension_approval_recorded",
+                                                   approver, have, needed, raced));
       return View(r);
     }
     const int64_t window_end = extension.value("window_end_us", int64_t{0});

@@ -1,5 +1,7 @@
 #include "tests/support/http_client.h"
 
+#include <cctype>
+
 #include <openssl/ssl.h>
 
 #include <boost/asio/connect.hpp>
@@ -262,6 +264,19 @@ std::string SendRaw(const std::string& host, uint16_t port, std::string_view byt
     if (ec) break;
   }
   return received;
+}
+
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  return out;
 }
 
 }  // namespace airlock::test

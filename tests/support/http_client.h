@@ -70,4 +70,7 @@ class HttpClient {
 std::string SendRaw(const std::string& host, uint16_t port, std::string_view bytes,
                     std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
+// `text` percent-encoded as a URL component (RFC 3986 unreserved kept).
+std::string PercentEncode(std::string_view text);
+
 }  // namespace airlock::test

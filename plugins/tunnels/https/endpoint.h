@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "airlock/cpp/plugin.hpp"
+#include "airlock/cpp/window_end.hpp"
 #include "credential.h"
 #include "rate_limiter.h"
 
@@ -52,19 +53,10 @@ class EndpointState {
 
   const std::string& request_id() const { return request_id_; }
   const std::string& subject() const { return subject_; }
-  int64_t not_after() const { return not_after_.load(std::memory_order_acquire); }
+  int64_t not_after() const { return not_after_.get(); }
   // The requester's window was extended: accept the credential until the
   // later `not_after`. InvalidArgument when it is not later.
-  Status ExtendTo(int64_t not_after) {
-    int64_t current = not_after_.load(std::memory_order_acquire);
-    while (not_after > current) {
-      if (not_after_.compare_exchange_weak(current, not_after, std::memory_order_acq_rel)) {
-        return Status::Ok();
-      }
-    }
-    return Status::InvalidArgument("the new window end " + std::to_string(not_after) +
-                                   " is not later than the current " + std::to_string(current));
-  }
+  Status ExtendTo(int64_t not_after) { return not_after_.ExtendTo(not_after); }
   bool closed() const;
 
   // Why the host closes the endpoint; set before Close() (default kRevoked).
@@ -122,7 +114,7 @@ class EndpointState {
   const std::string request_id_;
   const std::string subject_;
   const CredentialHash credential_hash_;
-  std::atomic<int64_t> not_after_;
+  sdk::WindowEnd not_after_;
   const sdk::QueryChannel channel_;
   RateLimiter rate_limiter_;
   const uint32_t max_concurrent_jobs_;

@@ -9,27 +9,13 @@
 namespace airlock::testing::https_tunnel {
 namespace {
 
+using airlock::test::PercentEncode;
 using airlock::testing::HeadlessChromium;
 
 constexpr char kExpectedPolicy[] =
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "form-action 'none'; frame-ancestors 'none'; base-uri 'none'; "
     "require-trusted-types-for 'script'; trusted-types 'none'";
-
-std::string PercentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
 
 TEST_F(HttpsTunnelTest, ExplorerIsServedWithAStrictPolicy) {
   void* instance = CreateTunnel(BaseConfig());

@@ -1,12 +1,15 @@
 #include "kernel/api/v1_api.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <optional>
 #include <set>
 
 #include "kernel/api/identity_chain.h"
 #include "kernel/audit/audit_log.h"
+#include "kernel/audit/audit_search.h"
+#include "kernel/common/rfc3339.h"
 #include "kernel/common/strict_json.h"
 #include "kernel/console/console_assets.h"
 #include "kernel/core/metrics.h"
@@ -101,6 +104,85 @@ Result<size_t> LimitParam(const HttpRequest& request, size_t fallback, size_t ma
     return Status::InvalidArgument("limit must be an integer between 1 and " + std::to_string(max));
   }
   return static_cast<size_t>(*value);
+}
+
+// A bounded text parameter: absent is empty.
+Result<std::string> TextParam(const HttpRequest& request, const char* name, size_t max) {
+  auto raw = request.query_param(name);
+  if (!raw) return std::string();
+  if (raw->empty() || raw->size() > max) {
+    return Status::InvalidArgument(std::string(name) + " must be 1 to " + std::to_string(max) +
+                                   " characters");
+  }
+  return std::string(*raw);
+}
+
+// An instant: RFC 3339 or Unix seconds, in microseconds; 0 when absent.
+Result<int64_t> InstantParam(const HttpRequest& request, const char* name) {
+  auto raw = request.query_param(name);
+  if (!raw) return int64_t{0};
+  if (auto at = ParseRfc3339Micros(*raw)) return *at;
+  if (auto seconds = ParseUnsigned(*raw); seconds && *seconds > 0 && *seconds < (1ULL << 40)) {
+    return static_cast<int64_t>(*seconds) * 1000000;
+  }
+  return Status::InvalidArgument(std::string(name) +
+                                 " must be an RFC 3339 timestamp (e.g. 2026-12-06T09:30:00Z) or "
+                                 "Unix seconds");
+}
+
+// Event types as a search names them: a comma-separated list of names, each
+// exact or a family ("request.*").
+Result<std::vector<std::string>> EventPatterns(const HttpRequest& request) {
+  constexpr size_t kMaxPatterns = 16;
+  constexpr size_t kMaxPatternBytes = 128;
+  std::vector<std::string> patterns;
+  auto raw = request.query_param("event");
+  if (!raw) return patterns;
+  const Status bad = Status::InvalidArgument(
+      "event must list up to 16 event types, comma-separated, each a name such as "
+      "request.approved or a family such as request.*");
+  std::string_view rest = *raw;
+  while (true) {
+    const size_t comma = rest.find(',');
+    const std::string_view one = rest.substr(0, comma);
+    const size_t star = one.find('*');
+    const bool well_formed =
+        !one.empty() && one.size() <= kMaxPatternBytes &&
+        std::all_of(one.begin(), one.end(),
+                    [](char c) {
+                      return std::islower(static_cast<unsigned char>(c)) ||
+                             std::isdigit(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+                             c == '*';
+                    }) &&
+        (star == std::string_view::npos ||
+         (star == one.size() - 1 && one.size() >= 3 && one[one.size() - 2] == '.'));
+    if (!well_formed || patterns.size() == kMaxPatterns) return bad;
+    patterns.emplace_back(one);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return patterns;
+}
+
+Result<AuditSearchQuery> ParseAuditSearch(const HttpRequest& request) {
+  AuditSearchQuery query;
+  AIRLOCK_ASSIGN_OR_RETURN(query.subject, TextParam(request, "subject", 256));
+  AIRLOCK_ASSIGN_OR_RETURN(query.dataset, TextParam(request, "dataset", 256));
+  AIRLOCK_ASSIGN_OR_RETURN(query.request_id, TextParam(request, "request", 64));
+  AIRLOCK_ASSIGN_OR_RETURN(query.events, EventPatterns(request));
+  AIRLOCK_ASSIGN_OR_RETURN(query.since_us, InstantParam(request, "since"));
+  AIRLOCK_ASSIGN_OR_RETURN(query.until_us, InstantParam(request, "until"));
+  if (query.since_us != 0 && query.until_us != 0 && query.since_us >= query.until_us) {
+    return Status::InvalidArgument("since must be before until");
+  }
+  AIRLOCK_ASSIGN_OR_RETURN(query.limit, LimitParam(request, 100, 1000));
+  if (auto token = request.query_param("page_token")) {
+    query.resume = ParseUnsigned(*token);
+    if (!query.resume) {
+      return Status::InvalidArgument("page_token must be one a previous page handed out");
+    }
+  }
+  return query;
 }
 
 HttpResponse FromResult(const Result<json>& result, unsigned ok_status = 200) {
@@ -465,8 +547,11 @@ HttpResponse V1Api::Me(const Call& call) const {
   return HttpResponse::Json(200, me);
 }
 
-HttpResponse V1Api::Catalog(const Call&) const {
-  return HttpResponse::Json(200, d_.catalog);
+HttpResponse V1Api::Catalog(const Call& call) const {
+  const auto audience = call.request.query_param("for");
+  if (!audience) return HttpResponse::Json(200, d_.catalog);
+  if (*audience != "me") return ErrorResponse(Status::InvalidArgument("for must be me"));
+  return FromResult(d_.requests->PreviewCatalog(*call.caller, d_.catalog));
 }
 
 HttpResponse V1Api::Plugins(const Call&) const {
@@ -484,13 +569,24 @@ HttpResponse V1Api::Cluster(const Call&) const {
 }
 
 HttpResponse V1Api::Audit(const Call& call) const {
-  auto id = call.request.query_param("request");
-  if (!id || !ValidRequestId(*id)) {
-    return ErrorResponse(Status::InvalidArgument("query parameter request=<id> is required"));
+  const HttpRequest& request = call.request;
+  auto id = request.query_param("request");
+  if (id && !ValidRequestId(*id)) {
+    return ErrorResponse(Status::InvalidArgument("request must be a request id"));
   }
-  auto limit = LimitParam(call.request, 1000, 10000);
-  if (!limit.ok()) return ErrorResponse(limit.status());
-  return FromResult(d_.requests->AuditTrail(*call.caller, std::string(*id), *limit));
+  static constexpr const char* kSearchParams[] = {"subject", "dataset", "event",
+                                                  "since",   "until",   "page_token"};
+  const bool search = !id || std::any_of(std::begin(kSearchParams), std::end(kSearchParams),
+                                         [&](const char* p) { return request.query_param(p); });
+  if (!search) {
+    // One request's whole trail, oldest first.
+    auto limit = LimitParam(request, 1000, 10000);
+    if (!limit.ok()) return ErrorResponse(limit.status());
+    return FromResult(d_.requests->AuditTrail(*call.caller, std::string(*id), *limit));
+  }
+  auto query = ParseAuditSearch(request);
+  if (!query.ok()) return ErrorResponse(query.status());
+  return FromResult(d_.requests->SearchAudit(*call.caller, *query));
 }
 
 HttpResponse V1Api::ReloadPolicy(const Call&) const {

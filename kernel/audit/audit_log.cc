@@ -81,6 +81,8 @@ class FileAuditLog final : public AuditLog {
   Status AppendAll(std::vector<nlohmann::json> events) override;
   Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id,
                                                  size_t limit) const override;
+  Result<std::vector<AuditRecordAt>> ReadBackward(std::optional<uint64_t> position,
+                                                  size_t max_records) const override;
   AuditHead head() const override;
   Status health() const override;
   uint64_t flush_count() const override { return flush_count_.load(std::memory_order_relaxed); }
@@ -116,6 +118,8 @@ class FileAuditLog final : public AuditLog {
   std::string write_buffer_;
 
   audit_internal::RequestRecordIndex index_;
+  // The end of the last durable record: what readers may read.
+  std::atomic<uint64_t> durable_end_{0};
 
   mutable std::mutex head_mu_;
   AuditHead head_;  // guarded by head_mu_: the durable head
@@ -256,6 +260,7 @@ Status FileAuditLog::Recover() {
     next_seq_ = scan.last_seq + 1;
     last_hash_ = std::move(scan.last_hash);
     file_end_ = scan.good_end_offset;
+    durable_end_.store(file_end_, std::memory_order_release);
   }
   {
     std::lock_guard lock(head_mu_);
@@ -397,6 +402,7 @@ Status FileAuditLog::Flush(const std::vector<Pending*>& batch) {
   }
 
   for (const Written& w : written) IndexRecord(w.pending->event, {w.offset, w.length});
+  durable_end_.store(file_end_, std::memory_order_release);
   {
     std::lock_guard lock(head_mu_);
     head_ = AuditHead{next_seq_ - 1, last_hash_};
@@ -454,6 +460,52 @@ Result<std::vector<nlohmann::json>> FileAuditLog::ForRequest(std::string_view re
                               path_ + " is unreadable");
     }
     records.push_back(std::move(record));
+  }
+  return records;
+}
+
+Result<std::vector<AuditRecordAt>> FileAuditLog::ReadBackward(std::optional<uint64_t> position,
+                                                              size_t max_records) const {
+  const uint64_t end = durable_end_.load(std::memory_order_acquire);
+  const uint64_t before = position.value_or(end);
+  std::vector<AuditRecordAt> records;
+  if (before == 0 || max_records == 0) return records;
+  // A place handed out is the start of a record: the byte before it ends
+  // the record preceding it.
+  const Status not_a_place = Status::InvalidArgument("not a place in the audit log");
+  if (before > end) return not_a_place;
+  char last = 0;
+  AIRLOCK_ASSIGN_OR_RETURN(const size_t read,
+                           audit_internal::ReadAuditBytes(read_fd_, &last, 1, before - 1));
+  if (read != 1 || last != '\n') return not_a_place;
+  // One read holds at least one whole record: none is longer than this.
+  const uint64_t span = std::max<uint64_t>(1u << 20, options_.max_record_bytes + 256);
+  const uint64_t start = before > span ? before - span : 0;
+  std::string chunk(before - start, '\0');
+  AIRLOCK_ASSIGN_OR_RETURN(const size_t got, audit_internal::ReadAuditBytes(read_fd_, chunk.data(),
+                                                                            chunk.size(), start));
+  if (got < chunk.size())
+    return Status::Unavailable("cannot read audit log " + path_ + ": short read");
+  // Lines from the last one back; a partial first line (cut by the read)
+  // is left for the next call.
+  size_t line_end = chunk.size() - 1;  // its '\n'
+  while (records.size() < max_records) {
+    const size_t newline = line_end == 0 ? std::string::npos : chunk.rfind('\n', line_end - 1);
+    if (newline == std::string::npos && start > 0) break;
+    const size_t line_start = newline == std::string::npos ? 0 : newline + 1;
+    auto record = nlohmann::json::parse(chunk.begin() + static_cast<std::ptrdiff_t>(line_start),
+                                        chunk.begin() + static_cast<std::ptrdiff_t>(line_end),
+                                        nullptr, /*allow_exceptions=*/false);
+    if (record.is_discarded()) {
+      return Status::Internal("audit record at offset " + std::to_string(start + line_start) +
+                              " of " + path_ + " is unreadable");
+    }
+    records.push_back(AuditRecordAt{std::move(record), start + line_start});
+    if (line_start == 0) break;
+    line_end = line_start - 1;
+  }
+  if (records.empty()) {
+    return Status::Internal("audit log " + path_ + " holds a record longer than its limit");
   }
   return records;
 }

@@ -42,6 +42,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -84,6 +85,13 @@ struct AuditOptions {
   size_t max_indexed_requests = 16384;
 };
 
+// A record read back from the log, and where reading on continues with the
+// record before it.
+struct AuditRecordAt {
+  nlohmann::json record;
+  uint64_t before = 0;
+};
+
 class AuditLog {
  public:
   // Opens or creates the file `path` (mode 0600). Unless
@@ -119,6 +127,14 @@ class AuditLog {
   // most `limit` of them.
   virtual Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id,
                                                          size_t limit) const = 0;
+
+  // Durable records read from the end of the log toward its start: those
+  // before `position` (a place an earlier call handed out; nullopt: the
+  // end), newest first, at most `max_records`; none once the start is
+  // reached. A position is the backend's own (a byte offset in the file, a
+  // sequence number in PostgreSQL): InvalidArgument when it is not one.
+  virtual Result<std::vector<AuditRecordAt>> ReadBackward(std::optional<uint64_t> position,
+                                                          size_t max_records) const = 0;
 
   // Seq and chain hash of the last durable record this log knows of (0 for
   // an empty log). A shared chain may have grown since through other

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -110,6 +111,8 @@ class PostgresAuditLog final : public AuditLog {
   Status AppendAll(std::vector<nlohmann::json> events) override;
   Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id,
                                                  size_t limit) const override;
+  Result<std::vector<AuditRecordAt>> ReadBackward(std::optional<uint64_t> position,
+                                                  size_t max_records) const override;
   AuditHead head() const override {
     std::lock_guard lock(head_mu_);
     return head_;
@@ -123,6 +126,11 @@ class PostgresAuditLog final : public AuditLog {
 
  private:
   Result<Connection> Connect() const;
+  // Runs `read` on the reader connection, once more on a new connection
+  // when the old one turns out broken.
+  template <typename Read>
+  auto WithReader(const char* what, Read read) const
+      -> decltype(read(std::declval<pqxx::nontransaction&>()));
   Status CheckChain(pqxx::transaction_base& tx, const StoredHead& stored);
   void WriterLoop();
   // Commits `group`, setting every status; the failure that closes the log
@@ -144,7 +152,7 @@ class PostgresAuditLog final : public AuditLog {
   Connection writer_;  // writer thread only, after Init
 
   mutable std::mutex reader_mu_;
-  mutable Connection reader_;  // guarded by reader_mu_; for ForRequest
+  mutable Connection reader_;  // guarded by reader_mu_; for the reads
 
   mutable std::mutex mu_;
   std::condition_variable cv_;        // queue_ gained an entry, or stopping_
@@ -478,8 +486,9 @@ bool PostgresAuditLog::Probe() {
   }
 }
 
-Result<std::vector<nlohmann::json>> PostgresAuditLog::ForRequest(std::string_view request_id,
-                                                                 size_t limit) const {
+template <typename Read>
+auto PostgresAuditLog::WithReader(const char* what, Read read) const
+    -> decltype(read(std::declval<pqxx::nontransaction&>())) {
   std::lock_guard lock(reader_mu_);
   for (int attempt = 0;; ++attempt) {
     bool fresh = false;
@@ -491,27 +500,64 @@ Result<std::vector<nlohmann::json>> PostgresAuditLog::ForRequest(std::string_vie
     }
     try {
       pqxx::nontransaction tx(*reader_);
-      const pqxx::result rows = tx.exec_params(
-          "SELECT line FROM audit_records WHERE request_id = $1 ORDER BY seq LIMIT $2",
-          std::string(request_id), static_cast<int64_t>(limit));
-      std::vector<nlohmann::json> records;
-      records.reserve(rows.size());
-      for (const auto& row : rows) {
-        auto record = nlohmann::json::parse(row[0].c_str(), nullptr, /*allow_exceptions=*/false);
-        if (record.is_discarded()) {
-          return Status::Internal("an audit record of request " + std::string(request_id) + " in " +
-                                  name_ + " is unreadable");
-        }
-        records.push_back(std::move(record));
-      }
-      return records;
+      return read(tx);
     } catch (const std::exception& e) {
       const bool broken = IsBroken(e, reader_.get());
       if (broken) reader_.reset();
       if (broken && !fresh && attempt == 0) continue;
-      return target_.Failure("reading the audit chain", e);
+      return target_.Failure(what, e);
     }
   }
+}
+
+Result<std::vector<nlohmann::json>> PostgresAuditLog::ForRequest(std::string_view request_id,
+                                                                 size_t limit) const {
+  return WithReader(
+      "reading the audit chain",
+      [&](pqxx::nontransaction& tx) -> Result<std::vector<nlohmann::json>> {
+        const pqxx::result rows = tx.exec_params(
+            "SELECT line FROM audit_records WHERE request_id = $1 ORDER BY seq LIMIT $2",
+            std::string(request_id), static_cast<int64_t>(limit));
+        std::vector<nlohmann::json> records;
+        records.reserve(rows.size());
+        for (const auto& row : rows) {
+          auto record = nlohmann::json::parse(row[0].c_str(), nullptr, /*allow_exceptions=*/false);
+          if (record.is_discarded()) {
+            return Status::Internal("an audit record of request " + std::string(request_id) +
+                                    " in " + name_ + " is unreadable");
+          }
+          records.push_back(std::move(record));
+        }
+        return records;
+      });
+}
+
+Result<std::vector<AuditRecordAt>> PostgresAuditLog::ReadBackward(std::optional<uint64_t> position,
+                                                                  size_t max_records) const {
+  // A position is a sequence number: the records before it come next.
+  if (position && *position > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return Status::InvalidArgument("not a place in the audit log");
+  }
+  return WithReader(
+      "reading the audit chain",
+      [&](pqxx::nontransaction& tx) -> Result<std::vector<AuditRecordAt>> {
+        const int64_t before =
+            position ? static_cast<int64_t>(*position) : std::numeric_limits<int64_t>::max();
+        const pqxx::result rows = tx.exec_params(
+            "SELECT seq, line FROM audit_records WHERE seq < $1 ORDER BY seq DESC LIMIT $2", before,
+            static_cast<int64_t>(max_records));
+        std::vector<AuditRecordAt> records;
+        records.reserve(rows.size());
+        for (const auto& row : rows) {
+          auto record = nlohmann::json::parse(row[1].c_str(), nullptr, /*allow_exceptions=*/false);
+          if (record.is_discarded()) {
+            return Status::Internal("audit record " + std::string(row[0].c_str()) + " in " + name_ +
+                                    " is unreadable");
+          }
+          records.push_back(AuditRecordAt{std::move(record), row[0].as<uint64_t>()});
+        }
+        return records;
+      });
 }
 
 }  // namespace

@@ -373,6 +373,18 @@ std::vector<std::string> EnclaveSupervisor::ApprovedReadPaths(const RequestRecor
   return {paths.begin(), paths.end()};
 }
 
+namespace {
+
+// The columns `request` narrows `dataset` to, or null when it asks for all.
+const json* AskedColumns(const json& request, const std::string& dataset) {
+  auto columns = request.find("columns");
+  if (columns == request.end() || !columns->is_object()) return nullptr;
+  auto it = columns->find(dataset);
+  return it != columns->end() && it->is_array() ? &*it : nullptr;
+}
+
+}  // namespace
+
 json EnclaveSupervisor::BuildEnclaveSpec(const RequestRecord& record,
                                          const json& egress_routes) const {
   const KernelConfig& config = *deps_.config;
@@ -388,9 +400,11 @@ json EnclaveSupervisor::BuildEnclaveSpec(const RequestRecord& record,
     json connector_json = {
         {"name", connector.name}, {"path", connector.path}, {"config", connector.config}};
     if (connector.sha256) connector_json["sha256"] = *connector.sha256;
-    json pull = {{"dataset", name},
-                 {"object", info->object},
-                 {"scope", obligations.value(name, json::object())}};
+    // The policy's scope, narrowed to the columns the ask named (checked at
+    // create to lie within it).
+    json scope = obligations.value(name, json::object());
+    if (const json* asked = AskedColumns(record.request, name)) scope["columns"] = *asked;
+    json pull = {{"dataset", name}, {"object", info->object}, {"scope", std::move(scope)}};
     datasets.push_back({{"name", name}, {"connector", connector_json}, {"pull", pull}});
   }
   return {{"request_id", record.id},

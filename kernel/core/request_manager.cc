@@ -41,6 +41,7 @@ constexpr size_t kViewCacheEntries = 4096;
 // Matches the enclave's own bounds (kernel/enclave/enclave_spec.h, max_sql_bytes).
 constexpr size_t kMaxJobQueries = 256;
 constexpr size_t kMaxJobQueryBytes = 64 * 1024;
+constexpr size_t kMaxAskedColumns = 1024;  // of one dataset
 constexpr size_t kMaxPurposeBytes = 1024;
 constexpr size_t kMaxCommentBytes = 1024;
 // How far in the past a scheduled start may lie and still mean "now".
@@ -414,8 +415,8 @@ class RequestManager::Impl {
 
   Result<AccessRequest> ValidateAsk(const json& body) {
     if (!body.is_object()) return Status::InvalidArgument("request body must be a JSON object");
-    static const std::set<std::string> kKnown = {"datasets", "window_seconds", "purpose",
-                                                 "mode",     "queries",        "not_before"};
+    static const std::set<std::string> kKnown = {"datasets", "window_seconds", "purpose", "mode",
+                                                 "queries",  "not_before",     "columns"};
     for (const auto& [key, value] : body.items()) {
       if (!kKnown.count(key)) return Status::InvalidArgument("unknown field '" + key + "'");
       // The readers below take null for absent; in an ask it is a mistake
@@ -521,6 +522,58 @@ class RequestManager::Impl {
     return found;
   }
 
+  // An ask may narrow a dataset to some of its columns: each one the
+  // catalog lists for a dataset of the ask, none twice.
+  Status CheckAskedColumns(const AccessRequest& ask, const std::vector<DatasetInfo>& datasets) {
+    for (const auto& asked : ask.columns) {
+      const std::string& name = asked.first;
+      const std::vector<std::string>& columns = asked.second;
+      auto info = std::find_if(datasets.begin(), datasets.end(),
+                               [&](const DatasetInfo& d) { return d.name == name; });
+      if (info == datasets.end()) {
+        return Status::InvalidArgument("columns names dataset '" + name +
+                                       "', which the ask does not include");
+      }
+      if (columns.empty() || columns.size() > kMaxAskedColumns) {
+        return Status::InvalidArgument("columns of '" + name + "' must list between 1 and " +
+                                       std::to_string(kMaxAskedColumns) + " columns");
+      }
+      if (info->columns.empty()) {
+        return Status::InvalidArgument("the catalog lists no columns of '" + name +
+                                       "': ask for the whole dataset");
+      }
+      std::set<std::string_view> seen;
+      for (const std::string& column : columns) {
+        if (!seen.insert(column).second) {
+          return Status::InvalidArgument("column '" + column + "' of '" + name + "' repeats");
+        }
+        const bool listed = std::any_of(info->columns.begin(), info->columns.end(),
+                                        [&](const ColumnInfo& c) { return c.name == column; });
+        if (!listed) {
+          return Status::InvalidArgument("dataset '" + name + "' has no column '" + column + "'");
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Columns the ask names that the policy's obligations withhold are bad
+  // input: the requester is told which, and nothing is recorded.
+  static Status CheckColumnsGranted(const AccessRequest& ask, const Decision& decision) {
+    for (const auto& [name, columns] : ask.columns) {
+      auto scope = decision.obligations.find(name);
+      if (scope == decision.obligations.end()) continue;
+      for (const std::string& column : columns) {
+        if (!scope->second.AllowsColumn(column)) {
+          return Status::InvalidArgument("column '" + column + "' of '" + name +
+                                         "' is withheld by the policy (" + decision.rule +
+                                         "); ask without it");
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
   // A policy may require the ask to say why; one that does not is bad
   // input, refused before anything is audited or stored.
   static Status CheckPurposeLength(const AccessRequest& ask, const Decision& decision) {
@@ -548,6 +601,7 @@ class RequestManager::Impl {
   Result<json> Create(const Principal& requester, const json& body) {
     AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, ValidateAsk(body));
     AIRLOCK_ASSIGN_OR_RETURN(auto datasets, ResolveDatasets(ask));
+    AIRLOCK_RETURN_IF_ERROR(CheckAskedColumns(ask, datasets));
     // One enclave runs on one host: refuse asks that span agents up front.
     AIRLOCK_RETURN_IF_ERROR(AgentForDatasets(*d_.config, ask.datasets).status());
     const int64_t now = d_.now_us();
@@ -572,6 +626,7 @@ class RequestManager::Impl {
                      {"datasets", ask.datasets},
                      {"window_seconds", ask.window_seconds},
                      {"purpose", ask.purpose}});
+    if (!ask.columns.empty()) audit.back()["columns"] = ask.columns;
     record.state = RequestState::kEvaluating;
 
     PolicyInput input;
@@ -598,6 +653,7 @@ class RequestManager::Impl {
       Decision decision = std::move(decided).value();
       if (decision.effect != Effect::kDeny) {
         AIRLOCK_RETURN_IF_ERROR(CheckPurposeLength(ask, decision));
+        AIRLOCK_RETURN_IF_ERROR(CheckColumnsGranted(ask, decision));
       }
       record.decision = decision.ToJson();
       reason = decision.reason;
@@ -651,6 +707,53 @@ class RequestManager::Impl {
     if (!notices.empty()) NoticesQueued();
     AfterTransition(record);
     return View(record);
+  }
+
+  // What the policy would answer `caller` for each dataset of `catalog` on
+  // its own: an ask with the default window, interactive, without a purpose.
+  // Nothing is recorded: no ask was made.
+  Result<json> PreviewCatalog(const Principal& caller, json catalog) {
+    auto datasets = catalog.find("datasets");
+    if (datasets == catalog.end() || !datasets->is_array()) return catalog;
+    for (json& entry : *datasets) {
+      const std::string name = entry.value("name", "");
+      auto info = std::find_if(d_.config->datasets.begin(), d_.config->datasets.end(),
+                               [&](const DatasetInfo& d) { return d.name == name; });
+      if (info == d_.config->datasets.end()) continue;
+      PolicyInput input;
+      input.principal = caller;
+      input.request.datasets = {name};
+      input.request.window_seconds = d_.config->limits.default_window_seconds;
+      input.datasets = {*info};
+      input.now_unix_seconds = d_.now_us() / kMicros;
+      auto decided = d_.policy->Evaluate(input);
+      if (!decided.ok()) {
+        // Fail closed, as an ask would.
+        entry["for_me"] = {{"effect", "deny"},
+                           {"reason", "policy evaluation failed: " + decided.status().message()}};
+        continue;
+      }
+      json preview = {{"effect", EffectName(decided->effect)},
+                      {"reason", decided->reason},
+                      {"rule", decided->rule}};
+      if (decided->effect != Effect::kDeny) {
+        auto scope = decided->obligations.find(name);
+        preview["obligations"] =
+            scope != decided->obligations.end() ? scope->second.ToJson() : DatasetScope{}.ToJson();
+        if (decided->max_window_seconds > 0) {
+          preview["max_window_seconds"] = decided->max_window_seconds;
+        }
+        if (decided->purpose_min_length > 0) {
+          preview["purpose_min_length"] = decided->purpose_min_length;
+        }
+      }
+      if (decided->effect == Effect::kNeedsApproval) {
+        preview["approval"] = {{"groups", decided->approval.groups},
+                               {"count", decided->approval.count}};
+      }
+      entry["for_me"] = std::move(preview);
+    }
+    return catalog;
   }
 
   // --- approve / deny / revoke ---------------------------------------------
@@ -1290,6 +1393,24 @@ class RequestManager::Impl {
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
     AIRLOCK_ASSIGN_OR_RETURN(auto records, d_.audit->ForRequest(id, limit));
     return json{{"request_id", id}, {"records", records}};
+  }
+
+  Result<json> SearchAudit(const Principal& caller, const AuditSearchQuery& query) {
+    AuditSearchScope scope;
+    scope.sees_everything = IsAdmin(caller);
+    scope.lookup = [&](const std::string& id) -> Result<std::optional<AuditRequestFacts>> {
+      AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(id));
+      if (!loaded) return std::optional<AuditRequestFacts>();
+      AuditRequestFacts facts;
+      facts.visible = CanSee(caller, *loaded);
+      facts.requester = loaded->requester_subject();
+      facts.datasets = loaded->request.value("datasets", std::vector<std::string>{});
+      return std::optional<AuditRequestFacts>(std::move(facts));
+    };
+    AIRLOCK_ASSIGN_OR_RETURN(AuditSearchPage page, airlock::SearchAudit(*d_.audit, query, scope));
+    json answer = {{"records", std::move(page.records)}, {"scanned", page.scanned}};
+    if (page.next) answer["next_page_token"] = std::to_string(*page.next);
+    return answer;
   }
 
   // Bounds the scan for awaiting=me: this many requests of each waiting
@@ -1978,6 +2099,9 @@ void RequestManager::Shutdown() {
 Result<json> RequestManager::Create(const Principal& p, const json& body) {
   return impl_->Create(p, body);
 }
+Result<json> RequestManager::PreviewCatalog(const Principal& p, json catalog) {
+  return impl_->PreviewCatalog(p, std::move(catalog));
+}
 Result<json> RequestManager::Get(const Principal& p, const std::string& id) {
   return impl_->Get(p, id);
 }
@@ -2033,6 +2157,9 @@ Result<JobResultFile> RequestManager::JobResultFileOf(const Principal& p, const 
 }
 Result<std::string> RequestManager::PeerJobResultPath(const std::string& id, size_t index) {
   return impl_->PeerJobResultPath(id, index);
+}
+Result<json> RequestManager::SearchAudit(const Principal& p, const AuditSearchQuery& query) {
+  return impl_->SearchAudit(p, query);
 }
 Result<json> RequestManager::AuditTrail(const Principal& p, const std::string& id, size_t limit) {
   return impl_->AuditTrail(p, id, limit);

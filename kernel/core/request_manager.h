@@ -21,6 +21,7 @@
 #include "airlock/cpp/batch.hpp"
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
+#include "kernel/audit/audit_search.h"
 #include "kernel/core/config.h"
 #include "kernel/core/event_hub.h"
 #include "kernel/core/remote_enclaves.h"
@@ -172,6 +173,11 @@ class RequestManager {
   void ReconcileReplicas();
 
   Result<nlohmann::json> Create(const Principal& requester, const nlohmann::json& body);
+  // `catalog` ({"datasets":[...]}) with each dataset's "for_me": what the
+  // policy would answer `caller` asking for it alone (default window, no
+  // purpose): {"effect","reason","rule","obligations"?,"approval"?,
+  // "max_window_seconds"?,"purpose_min_length"?}. Records nothing.
+  Result<nlohmann::json> PreviewCatalog(const Principal& caller, nlohmann::json catalog);
   Result<nlohmann::json> Get(const Principal& caller, const std::string& id);
   // Get's answer already serialised (compact, the bytes of Get(...)->dump()),
   // rendered from the stored text without parsing it again.
@@ -204,6 +210,10 @@ class RequestManager {
                                         size_t index);
   // Audit records of one request, for its requester, reviewers and admins.
   Result<nlohmann::json> AuditTrail(const Principal& caller, const std::string& id, size_t limit);
+  // Records across requests (audit_search.h), newest first: admins see
+  // every record, others those of the requests they may see.
+  // {"records":[...],"scanned":N,"next_page_token"?}.
+  Result<nlohmann::json> SearchAudit(const Principal& caller, const AuditSearchQuery& query);
 
   // Number of enclaves currently alive (for metrics and tests).
   size_t active_enclaves() const;

@@ -207,19 +207,56 @@
 
   // Catalog and ask.
   let catalogShown = false;
+
+  // What the policy would answer the signed-in user for one dataset.
+  function forMe(preview) {
+    if (!preview) return el('td', {class: 'for-me'});
+    if (preview.effect === 'deny') {
+      return el('td', {class: 'for-me deny', title: preview.reason || '', text: 'not for you'});
+    }
+    const parts = [];
+    if (preview.effect === 'needs_approval') {
+      const groups = ((preview.approval || {}).groups || []).join(', ');
+      parts.push(groups ? `needs approval by ${groups}` : 'needs approval');
+    } else {
+      parts.push('granted at once');
+    }
+    const scope = preview.obligations || {};
+    if ((scope.columns || []).length) parts.push(`only ${scope.columns.join(', ')}`);
+    const masks = Object.entries(scope.masks || {}).map(([c, fn]) => `${c} ${fn}`);
+    if (masks.length) parts.push(`masked: ${masks.join(', ')}`);
+    if ((scope.row_filter || []).length) parts.push('some rows only');
+    if (preview.max_window_seconds) parts.push(`up to ${duration(preview.max_window_seconds)}`);
+    if (preview.purpose_min_length) parts.push(`say why (${preview.purpose_min_length}+ characters)`);
+    return el('td', {class: `for-me ${preview.effect}`, title: preview.reason || '', text: parts.join('; ')});
+  }
+
+  // The dataset's columns, each a toggle: none picked asks for them all;
+  // columns the policy withholds from this user cannot be picked.
+  function columnPicks(d) {
+    const allowed = ((d.for_me || {}).obligations || {}).columns || [];
+    return el('td', {class: 'columns'}, ...(d.columns || []).map((c) => {
+      const name = typeof c === 'string' ? c : c.name;
+      const withheld = allowed.length > 0 && !allowed.includes(name);
+      return el('label', {class: withheld ? 'col withheld' : 'col', title: withheld ? 'withheld by policy' : ''},
+        el('input', {type: 'checkbox', class: 'col-pick', 'data-dataset': d.name, value: name, disabled: withheld}),
+        name);
+    }));
+  }
+
   async function renderCatalog() {
     if (catalogShown) return;  // keep the user's choices while events arrive
-    const catalog = await api('GET', '/v1/catalog');
+    const catalog = await api('GET', '/v1/catalog?for=me');
     const body = $('catalog').tBodies[0];
     body.replaceChildren();
     for (const d of catalog.datasets || []) {
-      const columns = (d.columns || []).map((c) => (typeof c === 'string' ? c : c.name)).join(', ');
-      body.append(el('tr', {},
+      body.append(el('tr', {'data-dataset': d.name},
         el('td', {}, el('input', {type: 'checkbox', class: 'pick', value: d.name, 'aria-label': d.name})),
         el('td', {class: 'name', text: d.name}),
         el('td', {text: d.description || ''}),
         el('td', {}, ...(d.tags || []).map((t) => el('span', {class: 'tag', text: t}))),
-        el('td', {class: 'columns', text: columns})));
+        columnPicks(d),
+        forMe(d.for_me)));
     }
     catalogShown = true;
   }
@@ -233,12 +270,15 @@
       result.className = 'error';
       return;
     }
+    const columns = {};
+    for (const pick of document.querySelectorAll('#catalog .col-pick:checked')) {
+      const dataset = pick.getAttribute('data-dataset');
+      if (datasets.includes(dataset)) (columns[dataset] = columns[dataset] || []).push(pick.value);
+    }
+    const body = {datasets, purpose: $('purpose').value, window_seconds: Number($('window').value)};
+    if (Object.keys(columns).length) body.columns = columns;
     try {
-      const created = await api('POST', '/v1/requests', {
-        datasets,
-        purpose: $('purpose').value,
-        window_seconds: Number($('window').value),
-      });
+      const created = await api('POST', '/v1/requests', body);
       if (created.state === 'denied') {
         result.textContent = `Denied: ${created.reason}`;
         result.className = 'error';
@@ -246,7 +286,7 @@
         result.textContent = `Asked: ${created.id} is ${created.state.replace('_', ' ')}.`;
       }
       $('purpose').value = '';
-      for (const c of document.querySelectorAll('#catalog .pick:checked')) c.checked = false;
+      for (const c of document.querySelectorAll('#catalog input:checked')) c.checked = false;
     } catch (e) {
       result.textContent = e.message;
       result.className = 'error';
@@ -426,7 +466,7 @@
     for (const r of decided) done.append(requestCard(r));
   }
 
-  // Admin: one request's audit trail, agents, plugins.
+  // Admin: audit search, agents, plugins.
   async function renderAdmin() {
     const plugins = await api('GET', '/v1/plugins');
     const body = document.createDocumentFragment();
@@ -453,26 +493,65 @@
     $('agents').replaceChildren(agents);
   }
 
-  async function searchAudit() {
-    const id = $('audit-request').value.trim();
-    const filter = $('audit-filter').value.trim().toLowerCase();
-    const body = $('audit').tBodies[0];
-    body.replaceChildren();
-    if (!id) return showError('Name the request whose trail you want.');
+  // Audit search: the filters as the API takes them; "Older records" asks
+  // for the next page of the same search.
+  const auditSearch = {params: null, nextPage: ''};
+
+  function auditParams() {
+    const params = new URLSearchParams();
+    const fields = {subject: 'audit-subject', dataset: 'audit-dataset', request: 'audit-request', event: 'audit-event'};
+    for (const [name, id] of Object.entries(fields)) {
+      const value = $(id).value.trim();
+      if (value) params.set(name, value);
+    }
+    // datetime-local is the viewer's local time; the API takes instants.
+    for (const [name, id] of [['since', 'audit-since'], ['until', 'audit-until']]) {
+      const value = $(id).value;
+      if (value) params.set(name, new Date(value).toISOString());
+    }
+    // (A request id alone reads that request's whole trail, oldest first.)
+    params.set('limit', [...params.keys()].length === 1 && params.has('request') ? '1000' : '50');
+    return params;
+  }
+
+  function auditRow(rec) {
+    const who = (rec.actor || rec.principal || {}).subject || '';
+    // What the record says beyond its chain fields and its headline.
+    const rest = Object.fromEntries(Object.entries(rec).filter(([k]) =>
+      !['seq', 'ts', 'prev', 'hash', 'event', 'request_id', 'actor', 'principal'].includes(k)));
+    const details = rec.reason || rec.comment || JSON.stringify(rest).slice(0, 160);
+    return el('tr', {},
+      el('td', {class: 'time', text: (rec.ts || '').replace('T', ' ').replace(/\.\d+Z$/, 'Z')}),
+      el('td', {class: 'event', text: rec.event || ''}),
+      el('td', {}, el('code', {class: 'request', text: rec.request_id || ''})),
+      el('td', {class: 'who', text: who}),
+      el('td', {class: 'details', text: details}));
+  }
+
+  async function searchAudit(more) {
+    if (!more) {
+      auditSearch.params = auditParams();
+      auditSearch.nextPage = '';
+      $('audit').tBodies[0].replaceChildren();
+    }
+    const params = new URLSearchParams(auditSearch.params);
+    if (more && auditSearch.nextPage) params.set('page_token', auditSearch.nextPage);
+    $('audit-status').textContent = 'Searching…';
     try {
-      const trail = await api('GET', `/v1/audit?request=${encodeURIComponent(id)}`);
-      for (const rec of trail.records || []) {
-        const who = (rec.actor || rec.principal || {}).subject || '';
-        // What the record says beyond its chain fields and its headline.
-        const rest = Object.fromEntries(Object.entries(rec).filter(([k]) =>
-          !['seq', 'ts', 'prev', 'hash', 'event', 'request_id', 'actor', 'principal'].includes(k)));
-        const text = JSON.stringify(rest);
-        if (filter && !(rec.event || '').toLowerCase().includes(filter) && !who.toLowerCase().includes(filter)) continue;
-        body.append(el('tr', {}, el('td', {class: 'time', text: (rec.ts || '').replace('T', ' ').replace(/\.\d+Z$/, 'Z')}), el('td', {class: 'event', text: rec.event || ''}),
-          el('td', {text: who}), el('td', {class: 'details', text: rec.reason || text.slice(0, 160)})));
-      }
+      const page = await api('GET', `/v1/audit?${params}`);
+      const rows = document.createDocumentFragment();
+      for (const rec of page.records || []) rows.append(auditRow(rec));
+      $('audit').tBodies[0].append(rows);
+      auditSearch.nextPage = page.next_page_token || '';
+      $('audit-more').hidden = !auditSearch.nextPage;
+      const shown = $('audit').tBodies[0].rows.length;
+      const records = `${shown} record${shown === 1 ? '' : 's'}`;
+      $('audit-status').textContent = auditSearch.nextPage
+        ? `${records} so far; older ones may match.`
+        : `${records}; that is all.`;
       showError('');
     } catch (e) {
+      $('audit-status').textContent = '';
       showError(e.message);
     }
   }
@@ -486,7 +565,8 @@
     });
     $('sign-out').addEventListener('click', signOut);
     $('ask').addEventListener('click', ask);
-    $('audit-search').addEventListener('click', searchAudit);
+    $('audit-search').addEventListener('click', () => searchAudit(false));
+    $('audit-more').addEventListener('click', () => searchAudit(true));
     window.addEventListener('hashchange', route);
     show('sign-in');
     startSingleSignOn();

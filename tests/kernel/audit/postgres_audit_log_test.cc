@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernel/audit/audit_verify.h"
+#include "tests/kernel/audit/audit_search_contract.h"
 #include "tests/kernel/state/state_backends.h"
 #include "tests/support/temp_dir.h"
 
@@ -162,6 +163,19 @@ TEST(PostgresAuditLogTest, ForRequestReadsEveryReplicasRecordsInOrder) {
   auto none = a->ForRequest("req-none", 10);
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+}
+
+TEST(PostgresAuditLogTest, TheChainKeepsTheSearchContract) {
+  PgCluster& pg = PgCluster::Shared();
+  const PgStateDatabase db = CreatePgStateDatabase(pg);
+  auto log = OpenOrDie(db, pg);
+  testing_audit::CheckAuditSearchContract(*log);
+  // Another replica's reader sees the same chain.
+  auto other = OpenOrDie(db, pg);
+  auto newest = other->ReadBackward(std::nullopt, 1);
+  ASSERT_TRUE(newest.ok()) << newest.status().ToString();
+  ASSERT_EQ(newest->size(), 1u);
+  EXPECT_EQ((*newest)[0].record.value("seq", 0), testing_audit::kSearchRecords);
 }
 
 TEST(PostgresAuditLogTest, BadEventsAreRefusedAndAppendNothing) {

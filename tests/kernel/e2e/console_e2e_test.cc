@@ -3,9 +3,9 @@
 // another tab, sees the ask arrive in his queue without reloading and
 // approves; alice sees it become ready, collects and copies the credential,
 // and runs a query in the tunnel's explorer with it; a denied ask shows why;
-// an admin reads a request's audit trail and the loaded plugins. With
-// AIRLOCK_CONSOLE_SCREENSHOTS=<dir> each page is also saved as a PNG (the
-// pictures in docs/console.md).
+// an admin searches the audit across requests and reads the loaded
+// plugins. With AIRLOCK_CONSOLE_SCREENSHOTS=<dir> each page is also saved as
+// a PNG (the pictures in docs/console.md).
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -65,6 +65,8 @@ class ConsoleE2E : public ::testing::Test {
     json config = OrdersKernelConfig(dir_.path(), pki_, identity);
     config["datasets"][0]["description"] = "Every order, with its amount";
     config["datasets"][0]["tags"] = {"sales"};
+    config["datasets"][0]["columns"] = {{{"name", "order_id"}, {"type", "int64"}},
+                                        {{"name", "amount"}, {"type", "int64"}}};
     config["access"] = {{"admin_groups", {"admins"}}, {"reviewer_groups", {"owners"}}};
     kernel_ = std::make_unique<KernelProcess>(dir_.path(), config);
     ASSERT_TRUE(kernel_->Start()) << kernel_->log();
@@ -218,7 +220,15 @@ TEST_F(ConsoleE2E, AliceAsksBobApprovesLiveAliceQueriesThroughTheExplorer) {
                 .get<std::string>()
                 .find("Every order, with its amount"),
             std::string::npos);
+  // The policy's answer for her is shown before she asks.
+  EXPECT_EQ(Eval("document.querySelector('#catalog tr[data-dataset=\"orders\"] td.for-me')"
+                 ".textContent"),
+            json("needs approval by owners; up to 1 h"));
   Eval("document.querySelector('#catalog .pick[value=\"orders\"]').click(), true");
+  // She wants the amounts only.
+  Eval(
+      "document.querySelector('#catalog .col-pick[data-dataset=\"orders\"][value=\"amount\"]')"
+      ".click(), true");
   TypeInto("purpose", "Quarterly revenue check");
   Shot("catalog");
   Click("ask");
@@ -229,6 +239,10 @@ TEST_F(ConsoleE2E, AliceAsksBobApprovesLiveAliceQueriesThroughTheExplorer) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(result, m, std::regex("req_[0-9a-f]+"))) << result;
   const std::string id = m[0];
+  HttpClient api("127.0.0.1", kernel_->port());
+  const json asked =
+      api.Get("/v1/requests/" + id, {{"Authorization", std::string("Bearer ") + kAlice}}).json();
+  EXPECT_EQ(asked["request"]["columns"], json({{"orders", {"amount"}}})) << asked.dump();
 
   // Bob's queue gains it without a reload: who asks, what, why, the policy.
   browser_->UsePage(bob);
@@ -278,7 +292,6 @@ TEST_F(ConsoleE2E, AliceAsksBobApprovesLiveAliceQueriesThroughTheExplorer) {
   EXPECT_EQ(Eval("document.cookie"), json(""));
   EXPECT_EQ(Eval("location.href.includes('alk_')"), json(false));
   // The credential is collected once: the API says so to a second try.
-  HttpClient api("127.0.0.1", kernel_->port());
   EXPECT_EQ(api.Post("/v1/requests/" + id + "/credentials", "",
                      {{"Authorization", std::string("Bearer ") + kAlice}})
                 .status,
@@ -305,6 +318,9 @@ TEST_F(ConsoleE2E, ADeniedAskShowsWhyAndAnAdminReadsTheTrail) {
   SignedInTab(kDave, "dave");
   ASSERT_TRUE(browser_->WaitFor("!!document.querySelector('#catalog .pick[value=\"orders\"]')",
                                 kUiTimeout));
+  EXPECT_EQ(Eval("document.querySelector('#catalog tr[data-dataset=\"orders\"] td.for-me')"
+                 ".textContent"),
+            json("not for you"));
   Eval("document.querySelector('#catalog .pick[value=\"orders\"]').click(), true");
   TypeInto("purpose", "Curious");
   Click("ask");
@@ -349,6 +365,25 @@ TEST_F(ConsoleE2E, ADeniedAskShowsWhyAndAnAdminReadsTheTrail) {
                 .get<std::string>()
                 .find("static-tokens"),
             std::string::npos);
+  // Across requests: what bob did is one denial, of alice's request.
+  TypeInto("audit-subject", "bob");
+  Click("audit-search");
+  ASSERT_TRUE(browser_->WaitFor(
+      "document.getElementById('audit-status').textContent === '1 record; that is all.'",
+      kUiTimeout))
+      << Text("error") << Text("audit-status");
+  EXPECT_EQ(Eval("document.querySelector('#audit td.event').textContent"), json("request.denied"));
+  EXPECT_EQ(Eval("document.querySelector('#audit code.request').textContent"), json(id));
+  // Every request.* record, a page of 50 at a time: dave's and alice's asks.
+  Eval("document.getElementById('audit-subject').value = '', true");
+  TypeInto("audit-event", "request.submitted");
+  Click("audit-search");
+  ASSERT_TRUE(browser_->WaitFor(
+      "document.getElementById('audit-status').textContent === '2 records; that is all.'",
+      kUiTimeout))
+      << Text("error") << Text("audit-status");
+  // One request's whole trail.
+  Eval("document.getElementById('audit-event').value = '', true");
   TypeInto("audit-request", id);
   Click("audit-search");
   ASSERT_TRUE(browser_->WaitFor(
@@ -356,6 +391,8 @@ TEST_F(ConsoleE2E, ADeniedAskShowsWhyAndAnAdminReadsTheTrail) {
       "'request.denied')",
       kUiTimeout))
       << Text("error");
+  EXPECT_EQ(Eval("document.querySelector('#audit td.event').textContent"),
+            json("request.submitted"));
   EXPECT_NE(
       Eval("document.getElementById('agents').textContent").get<std::string>().find("No agents"),
       std::string::npos);

@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -711,6 +713,216 @@ TEST_F(KernelE2EPurposeRequired, AnAskWithoutEnoughReasonIsRefusedAndNothingIsKe
   json contractor = base;
   contractor["purpose"] = "x";
   EXPECT_EQ(Create(kDave, contractor).value("state", ""), "denied");
+}
+
+// The catalog lists each dataset's columns; the policy keeps orders'
+// customer_id back from analysts.
+class KernelE2EColumns : public KernelE2E {
+  void Adjust(json& config) override {
+    auto columns = [](std::initializer_list<const char*> names) {
+      json list = json::array();
+      for (const char* name : names) list.push_back({{"name", name}, {"type", "string"}});
+      return list;
+    };
+    config["datasets"][0]["columns"] = columns({"id", "name", "email", "country"});
+    config["datasets"][1]["columns"] = columns({"order_id", "customer_id", "amount"});
+    config["policy"]["config"]["rules"][0]["obligations"]["orders"] = {
+        {"columns", {"order_id", "amount"}}};
+  }
+
+ protected:
+  // The grant of ready request `id`, and a query through its tunnel.
+  json Query(const std::string& id, const std::string& sql) {
+    if (grants_.count(id) == 0) {
+      auto grant = Action(kAlice, id, "credentials");
+      EXPECT_EQ(grant.status, 200u) << grant.body;
+      grants_[id] = grant.json();
+    }
+    const json& grant = grants_[id];
+    TunnelTarget target = ParseTunnelUrl(grant.value("url", ""));
+    HttpClient tunnel(target.host, target.port, ClientTls{pki_.ca.cert_file, "", ""});
+    auto rows = tunnel.Post(target.prefix + "/query", json{{"sql", sql}}.dump(),
+                            {{"Authorization", "Bearer " + grant.value("credential", "")},
+                             {"Content-Type", "application/json"}});
+    EXPECT_EQ(rows.status, 200u) << rows.body;
+    return rows.json();
+  }
+
+  static std::vector<std::string> ColumnNames(const json& result) {
+    std::vector<std::string> names;
+    for (const auto& c : result.value("columns", json::array())) names.push_back(c["name"]);
+    return names;
+  }
+
+  std::map<std::string, json> grants_;
+};
+
+TEST_F(KernelE2EColumns, AnAskForSomeColumnsPullsOnlyThose) {
+  const json created = Create(kAlice, {{"datasets", {"customers", "orders"}},
+                                       {"columns", {{"customers", {"name", "email"}}}},
+                                       {"window_seconds", 600},
+                                       {"purpose", "names only"}});
+  const std::string id = created.value("id", "");
+  EXPECT_EQ(created["request"]["columns"], json({{"customers", {"name", "email"}}}));
+  ASSERT_EQ(Action(kBob, id, "approve").status, 200u);
+  ASSERT_EQ(WaitForState(id, {"ready", "failed"}), "ready") << Get(kAlice, id).dump();
+
+  // Only the columns asked for entered the enclave, the policy's mask still
+  // applied; the dataset asked for whole has what the policy allows.
+  const json customers = Query(id, "SELECT * FROM customers ORDER BY name");
+  EXPECT_EQ(ColumnNames(customers), (std::vector<std::string>{"name", "email"}));
+  ASSERT_EQ(customers["rows"].size(), 3u) << customers.dump();
+  EXPECT_EQ(customers["rows"][0], json({"Ada", "***"}));
+  EXPECT_EQ(ColumnNames(Query(id, "SELECT * FROM orders")),
+            (std::vector<std::string>{"order_id", "amount"}));
+  // What was asked is audited with the ask.
+  const auto trail = client_->Get("/v1/audit?request=" + id, Auth(kAlice)).json();
+  EXPECT_EQ(trail["records"][0]["columns"], json({{"customers", {"name", "email"}}}))
+      << trail.dump();
+}
+
+TEST_F(KernelE2EColumns, ColumnsTheCatalogLacksOrThePolicyWithholdsAreRefusedAndNothingIsKept) {
+  auto refused = [&](const json& columns) {
+    return Create(kAlice,
+                  {{"datasets", {"customers", "orders"}}, {"columns", columns}, {"purpose", "x"}},
+                  400)
+        .value("message", "");
+  };
+  EXPECT_NE(refused({{"customers", {"name", "salary"}}}).find("has no column 'salary'"),
+            std::string::npos);
+  EXPECT_NE(refused({{"customers", {"name", "name"}}}).find("repeats"), std::string::npos);
+  EXPECT_NE(refused({{"customers", json::array()}}).find("between 1 and"), std::string::npos);
+  EXPECT_NE(refused({{"ghost", {"id"}}}).find("does not include"), std::string::npos);
+  EXPECT_NE(refused({{"customers", {1}}}).find("request.columns.customers"), std::string::npos);
+  EXPECT_NE(refused(json::array()).find("must be an object"), std::string::npos);
+  const std::string withheld = refused({{"orders", {"order_id", "customer_id"}}});
+  EXPECT_NE(withheld.find("column 'customer_id' of 'orders' is withheld by the policy (analysts)"),
+            std::string::npos)
+      << withheld;
+  EXPECT_EQ(client_->Get("/v1/requests", Auth(kAlice)).json()["requests"].size(), 0u);
+}
+
+TEST_F(KernelE2EColumns, TheCatalogPreviewsThePolicysAnswerForTheCaller) {
+  auto preview = [&](const char* token) {
+    auto r = client_->Get("/v1/catalog?for=me", Auth(token));
+    EXPECT_EQ(r.status, 200u) << r.body;
+    std::map<std::string, json> by_name;
+    const json catalog = r.json();
+    for (const auto& d : catalog["datasets"]) by_name[d["name"]] = d;
+    return by_name;
+  };
+  auto alice = preview(kAlice);
+  ASSERT_EQ(alice.size(), 3u);
+  const json& customers = alice["customers"]["for_me"];
+  EXPECT_EQ(customers.value("effect", ""), "needs_approval") << customers.dump();
+  EXPECT_EQ(customers.value("rule", ""), "analysts");
+  EXPECT_EQ(customers["approval"]["groups"], json({"owners"}));
+  EXPECT_EQ(customers["obligations"]["masks"], json({{"email", "redact"}}));
+  EXPECT_EQ(customers.value("max_window_seconds", 0), 3600);
+  EXPECT_EQ(alice["orders"]["for_me"]["obligations"]["columns"], json({"order_id", "amount"}));
+  EXPECT_EQ(alice["orders"]["columns"].size(), 3u);  // the catalog itself is unchanged
+
+  auto dave = preview(kDave);
+  EXPECT_EQ(dave["orders"]["for_me"].value("effect", ""), "deny");
+  EXPECT_EQ(dave["orders"]["for_me"].value("rule", ""), "no-contractors");
+  EXPECT_FALSE(dave["orders"]["for_me"].contains("obligations"));
+
+  // The plain catalog is the same for everyone; only for=me is known.
+  EXPECT_FALSE(client_->Get("/v1/catalog", Auth(kAlice)).json()["datasets"][0].contains("for_me"));
+  EXPECT_EQ(client_->Get("/v1/catalog?for=you", Auth(kAlice)).status, 400u);
+  // A preview is not an ask: nothing was recorded.
+  EXPECT_EQ(client_->Get("/v1/requests", Auth(kCarol)).json()["requests"].size(), 0u);
+}
+
+// Every page of an audit search, followed through its page tokens.
+json SearchAllPages(HttpClient& client, const char* token, const std::string& query) {
+  json records = json::array();
+  std::string page_token;
+  for (int page = 0; page < 1000; ++page) {
+    std::string path = "/v1/audit?" + query;
+    if (!page_token.empty()) path += "&page_token=" + page_token;
+    auto r = client.Get(path, Auth(token));
+    EXPECT_EQ(r.status, 200u) << path << ": " << r.body;
+    if (r.status != 200u) break;
+    const json page_json = r.json();
+    for (const auto& record : page_json["records"]) records.push_back(record);
+    if (!page_json.contains("next_page_token")) break;
+    page_token = page_json["next_page_token"];
+  }
+  return records;
+}
+
+std::set<std::string> RequestIdsOf(const json& records) {
+  std::set<std::string> ids;
+  for (const auto& record : records) ids.insert(record.value("request_id", ""));
+  return ids;
+}
+
+TEST_F(KernelE2E, AuditSearchFindsRecordsAcrossRequestsForWhoMaySeeThem) {
+  const std::string orders =
+      Create(kAlice, {{"datasets", {"orders"}}, {"purpose", "churn"}}).value("id", "");
+  const std::string customers =
+      Create(kAlice, {{"datasets", {"customers"}}, {"purpose", "mailing"}}).value("id", "");
+  const std::string refused =
+      Create(kDave, {{"datasets", {"orders"}}, {"purpose", "curious"}}).value("id", "");
+  ASSERT_EQ(Action(kBob, customers, "deny", R"({"comment":"not for mailings"})").status, 200u);
+  const std::string all_requests = "event=request.*";
+
+  // An admin sees every request's records, newest first.
+  const json everything = SearchAllPages(*client_, kCarol, all_requests + "&limit=1000");
+  EXPECT_EQ(RequestIdsOf(everything), (std::set<std::string>{orders, customers, refused}));
+  for (size_t i = 1; i < everything.size(); ++i) {
+    EXPECT_GT(everything[i - 1].value("seq", 0), everything[i].value("seq", 0));
+  }
+  EXPECT_EQ(everything[0].value("event", ""), "request.denied");  // bob's, the last
+  // Two at a time, through page tokens: the same records.
+  EXPECT_EQ(SearchAllPages(*client_, kCarol, all_requests + "&limit=2"), everything);
+
+  // Who: what dave asked for; what bob did.
+  EXPECT_EQ(RequestIdsOf(SearchAllPages(*client_, kCarol, "subject=dave")),
+            std::set<std::string>{refused});
+  const json by_bob = SearchAllPages(*client_, kCarol, "subject=bob");
+  ASSERT_EQ(by_bob.size(), 1u) << by_bob.dump();
+  EXPECT_EQ(by_bob[0].value("event", ""), "request.denied");
+  EXPECT_EQ(by_bob[0]["actor"].value("subject", ""), "bob");
+  // Which dataset; which request; which events.
+  EXPECT_EQ(RequestIdsOf(SearchAllPages(*client_, kCarol, "dataset=customers")),
+            std::set<std::string>{customers});
+  EXPECT_EQ(SearchAllPages(*client_, kCarol, "event=request.submitted,request.denied").size(), 5u);
+  EXPECT_EQ(
+      RequestIdsOf(SearchAllPages(*client_, kCarol, "request=" + orders + "&event=request.*")),
+      std::set<std::string>{orders});
+
+  // Everyone else sees the records of the requests they may see.
+  EXPECT_EQ(RequestIdsOf(SearchAllPages(*client_, kAlice, "limit=1000")),
+            (std::set<std::string>{orders, customers}));
+  EXPECT_EQ(RequestIdsOf(SearchAllPages(*client_, kDave, "limit=1000")),
+            std::set<std::string>{refused});
+  // Records of no request (the kernel's start, refused credentials) are
+  // for admins.
+  EXPECT_EQ(client_->Get("/v1/catalog", Auth("alk_not_a_token")).status, 401u);
+  const json refusals = SearchAllPages(*client_, kCarol, "event=auth.refused");
+  EXPECT_EQ(refusals.size(), 1u);
+  EXPECT_TRUE(SearchAllPages(*client_, kBob, "event=auth.refused").empty());
+
+  // Time: nothing before the test, nothing after now; RFC 3339 or seconds.
+  EXPECT_TRUE(SearchAllPages(*client_, kCarol, "until=2020-01-01T00:00:00Z").empty());
+  const auto now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  EXPECT_TRUE(SearchAllPages(*client_, kCarol, "since=" + std::to_string(now_s + 3600)).empty());
+  EXPECT_EQ(SearchAllPages(*client_, kCarol,
+                           all_requests + "&since=" + std::to_string(now_s - 3600) + "&limit=1000"),
+            everything);
+
+  // Bad input is named.
+  for (const std::string bad :
+       {"event=Request.Approved", "event=request*", "since=yesterday", "limit=0", "limit=1001",
+        "page_token=abc", "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+        "request=not%20an%20id", "page_token=5"}) {
+    auto r = client_->Get("/v1/audit?" + bad, Auth(kCarol));
+    EXPECT_EQ(r.status, 400u) << bad << ": " << r.body;
+  }
 }
 
 TEST_F(KernelE2E, AuditVerifyDetectsTampering) {

@@ -293,6 +293,9 @@ struct AccessRequest {
   // When the window may start at the earliest (Unix seconds): a scheduled
   // start; 0 when the window starts once approved.
   int64_t not_before = 0;
+  // Per dataset, the only columns asked for; a dataset not named here is
+  // asked for whole (as far as the policy's obligations allow).
+  std::map<std::string, std::vector<std::string>> columns;
 
   Json ToJson() const {
     Json j = {{"id", id},
@@ -302,6 +305,7 @@ struct AccessRequest {
               {"mode", mode}};
     if (!queries.empty()) j["queries"] = queries;
     if (not_before != 0) j["not_before"] = not_before;
+    if (!columns.empty()) j["columns"] = columns;
     return j;
   }
 
@@ -316,6 +320,16 @@ struct AccessRequest {
     AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "mode", &r.mode, false, "request"));
     AIRLOCK_RETURN_IF_ERROR(json_read::StringList(j, "queries", &r.queries, false, "request"));
     AIRLOCK_RETURN_IF_ERROR(json_read::Int(j, "not_before", &r.not_before, false, "request"));
+    if (auto it = j.find("columns"); it != j.end() && !it->is_null()) {
+      if (!it->is_object()) {
+        return json_read::Bad("request", "columns",
+                              "must be an object of dataset names to arrays of column names");
+      }
+      for (const auto& [dataset, names] : it->items()) {
+        AIRLOCK_RETURN_IF_ERROR(
+            json_read::StringList(*it, dataset, &r.columns[dataset], true, "request.columns"));
+      }
+    }
     return r;
   }
 };

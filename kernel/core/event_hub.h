@@ -18,7 +18,9 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace airlock {
@@ -35,7 +37,17 @@ class EventHub {
  public:
   explicit EventHub(size_t capacity = 4096);
 
+  // A transition made here: kept, and handed to the relay if there is one.
   void Publish(std::string request_id, std::string event, std::string state, int64_t version);
+  // A transition another replica made (it came through the relay): kept,
+  // not relayed again.
+  void PublishRelayed(std::string request_id, std::string event, std::string state,
+                      int64_t version);
+
+  // Where transitions made here are also sent (to the other replicas'
+  // hubs); called on the publisher's thread, so it must only hand off.
+  // Set before anything is published.
+  void set_relay(std::function<void(const HubEvent&)> relay) { relay_ = std::move(relay); }
 
   struct Batch {
     std::vector<HubEvent> events;  // after the asked id, oldest first
@@ -56,12 +68,21 @@ class EventHub {
   uint64_t last_id() const;
 
  private:
+  // Keeps the event and wakes the waiting; the event as numbered.
+  HubEvent Keep(std::string request_id, std::string event, std::string state, int64_t version);
+
   const size_t capacity_;
   mutable std::mutex mu_;
   std::deque<HubEvent> ring_;                          // guarded by mu_
   uint64_t next_id_ = 1;                               // guarded by mu_
   uint64_t next_token_ = 1;                            // guarded by mu_
   std::map<uint64_t, std::function<void()>> waiting_;  // guarded by mu_: by token
+  std::function<void(const HubEvent&)> relay_;
 };
+
+// An event as the relay carries it between replicas (JSON without its
+// number, which each hub gives anew), and back; nullopt for anything else.
+std::string EncodeRelayedEvent(const HubEvent& event);
+std::optional<HubEvent> DecodeRelayedEvent(std::string_view payload);
 
 }  // namespace airlock

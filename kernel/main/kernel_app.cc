@@ -37,6 +37,7 @@
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/plugin_host/plugin_loader.h"
 #include "kernel/plugin_host/secret_reference.h"
+#include "kernel/state/postgres_channel.h"
 
 namespace airlock {
 
@@ -143,6 +144,9 @@ struct KernelApp::Parts {
   // Request transitions as they happen (GET /v1/events): the hub outlives
   // the streamer, which outlives the request manager that publishes.
   EventHub events;
+  // Replicas on PostgreSQL relay their events to each other through it;
+  // null on one machine.
+  std::unique_ptr<PostgresChannel> event_channel;
   std::unique_ptr<EventStreamer> streamer;
   // Declared before `requests` so it outlives the enclaves bridged through it.
   std::unique_ptr<agent::AgentRegistry> agents;
@@ -320,6 +324,32 @@ Result<ConfigCheckReport> KernelApp::Check(const KernelConfig& config) {
 
 // The peer link (state.peer): the client that forwards to other replicas,
 // the endpoints that serve their requests here, and the secret they present.
+// Live events between replicas: what this one publishes goes to the others
+// (NOTIFY on the shared database), and what they publish is published here,
+// so a watcher of GET /v1/events sees every replica's transitions.
+Status KernelApp::StartEventRelay(const KernelConfig& cfg, const std::string& instance_id,
+                                  Parts& p) {
+  AIRLOCK_ASSIGN_OR_RETURN(PostgresConnection shared, ConfiguredPostgresConnection(cfg));
+  PostgresChannelOptions options;
+  options.channel = "airlock_request_events";
+  options.sender = instance_id;
+  options.tls = shared.tls;
+  options.connect_timeout_seconds = shared.connect_timeout_seconds;
+  EventHub* hub = &p.events;
+  auto channel =
+      PostgresChannel::Open(shared.dsn, std::move(options), [hub](std::string_view payload) {
+        if (auto event = DecodeRelayedEvent(payload)) {
+          hub->PublishRelayed(std::move(event->request_id), std::move(event->event),
+                              std::move(event->state), event->version);
+        }
+      });
+  if (!channel.ok()) return channel.status().WithContext("relaying live events between replicas");
+  p.event_channel = std::move(channel).value();
+  PostgresChannel* relay = p.event_channel.get();
+  p.events.set_relay([relay](const HubEvent& event) { relay->Send(EncodeRelayedEvent(event)); });
+  return Status::Ok();
+}
+
 Status KernelApp::StartPeerLink(const KernelConfig& cfg, const std::string& instance_id, Parts& p) {
   auto secret = plugin_host::ResolveSecretReference(cfg.state.peer_secret);
   if (!secret.ok()) return secret.status().WithContext("state.peer.secret");
@@ -440,6 +470,10 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   if (!heartbeat.ok()) return heartbeat.status().WithContext("acquiring this replica's lease");
   p.heartbeat = std::move(heartbeat).value();
   p.heartbeat_view.store(p.heartbeat.get(), std::memory_order_release);
+
+  if (cfg.state.backend == StateBackend::kPostgres) {
+    AIRLOCK_RETURN_IF_ERROR(StartEventRelay(cfg, instance_id, p));
+  }
 
   RequestManager::Dependencies deps;
   deps.config = &p.config;

@@ -66,7 +66,10 @@ std::vector<OutboxMessage> NotificationComposer::ForTransition(
   if (!event) return out;
   // What the requester did themselves (closing early, cancelling) needs no telling.
   if (actor && *actor == record.requester_subject()) return out;
-  Compose(record, *event, "requester", version_key, record.updated_at_us, &out);
+  // Access someone else ended is revoked, not just closed.
+  const std::string told =
+      record.state == RequestState::kClosed && actor ? std::string(kRevokedEvent) : *event;
+  Compose(record, told, "requester", version_key, record.updated_at_us, &out);
   if (record.state == RequestState::kReady) ComposeExpiring(record, &out);
   return out;
 }
@@ -169,6 +172,11 @@ json NotificationComposer::Document(const RequestRecord& record, const std::stri
         {"added_seconds", extension->value("added_seconds", int64_t{0})},
         {"purpose", extension->value("purpose", "")}};
     request["policy_reason"] = decision.value("reason", "");
+  }
+  // A scheduled start still to come: when access begins.
+  if (const int64_t start = record.request.value("not_before", int64_t{0});
+      start > 0 && start * kMicros > record.updated_at_us) {
+    request["not_before"] = Timestamp(start * kMicros);
   }
   if (record.deadline_us > 0 && (record.state == RequestState::kReady || event == kExpiringEvent ||
                                  record.state == RequestState::kPendingApproval)) {

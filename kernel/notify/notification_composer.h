@@ -23,6 +23,9 @@
 namespace airlock {
 
 inline constexpr const char* kExpiringEvent = "request.expiring";
+// A request closed by someone other than its requester (an approver or an
+// admin revoking access).
+inline constexpr const char* kRevokedEvent = "request.revoked";
 // A ready request's window: its requester asked for more time, which waits
 // for approval; it was extended; or the extension was refused.
 inline constexpr const char* kExtensionRequestedEvent = "request.extension_requested";

@@ -105,6 +105,9 @@ NotificationText Describe(const sdk::Notification& notification, int64_t now_uni
   // "Your request" to the requester, "alice's request" to anyone else.
   const std::string owner = to_requester ? "Your" : (subject.empty() ? "A" : subject + "'s");
   const std::string ends = not_after ? FormatUtcMinute(*not_after) : not_after_text;
+  const std::string not_before_text = Text(doc, {"request", "not_before"}, kShortText);
+  const std::optional<int64_t> not_before = ParseTimestamp(not_before_text);
+  const std::string starts = not_before ? FormatUtcMinute(*not_before) : not_before_text;
   const std::string approvers = groups.empty() ? "" : JoinNames(groups, kMaxDatasets);
 
   NotificationText text;
@@ -128,6 +131,9 @@ NotificationText Describe(const sdk::Notification& notification, int64_t now_uni
   } else if (event == "request.pending_approval") {
     text.headline = Sentence(owner + " request for " + what + " waits for approval" +
                              (approvers.empty() ? "" : " by " + approvers));
+  } else if (event == "request.approved" && !starts.empty()) {
+    text.headline =
+        Sentence(owner + " request for " + what + " was approved; access starts at " + starts);
   } else if (event == "request.approved") {
     text.headline =
         Sentence(owner + " request for " + what + " was approved; the data is being prepared");
@@ -196,6 +202,7 @@ NotificationText Describe(const sdk::Notification& notification, int64_t now_uni
     text.facts.push_back({"Approvers", value});
   }
   if (window > 0) text.facts.push_back({"Window", FormatDuration(window)});
+  if (!starts.empty()) text.facts.push_back({"Access starts", starts});
   if (!ends.empty() && event != "request.pending_approval") {
     text.facts.push_back({"Access ends", ends});
   }

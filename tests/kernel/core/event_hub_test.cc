@@ -1,6 +1,7 @@
 #include "kernel/core/event_hub.h"
 
 #include <atomic>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -55,6 +56,39 @@ TEST(EventHub, AWaiterWakesOnceOnTheNextEventUnlessCancelled) {
   // Something after the id already: woken at once.
   hub.Wait(1, [&] { ++woken; });
   EXPECT_EQ(woken.load(), 2);
+}
+
+TEST(EventHub, WhatIsPublishedHereIsRelayedAndWhatCameThroughTheRelayIsNot) {
+  EventHub hub;
+  std::vector<HubEvent> relayed;
+  hub.set_relay([&](const HubEvent& e) { relayed.push_back(e); });
+  hub.Publish("req_here", "request.approved", "approved", 3);
+  hub.PublishRelayed("req_there", "request.denied", "denied", 2);
+  ASSERT_EQ(relayed.size(), 1u);
+  EXPECT_EQ(relayed[0].request_id, "req_here");
+  EXPECT_EQ(relayed[0].id, 1u);
+  // Both are this hub's events, numbered in the order they came.
+  auto all = hub.Since(0, 10);
+  ASSERT_EQ(all.events.size(), 2u);
+  EXPECT_EQ(all.events[1].request_id, "req_there");
+  EXPECT_EQ(all.events[1].id, 2u);
+}
+
+TEST(EventHub, ARelayedEventSurvivesTheWireWithoutItsNumber) {
+  const HubEvent sent{41, "req_1", "request.ready", "ready", 7};
+  const auto back = DecodeRelayedEvent(EncodeRelayedEvent(sent));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->id, 0u);
+  EXPECT_EQ(back->request_id, "req_1");
+  EXPECT_EQ(back->event, "request.ready");
+  EXPECT_EQ(back->state, "ready");
+  EXPECT_EQ(back->version, 7);
+  for (const char* bad :
+       {"", "[]", "not json", R"({"request_id":"","event":"e","state":"s","version":1})",
+        R"({"request_id":"r","event":"e","state":"s","version":"1"})",
+        R"({"request_id":"r","event":"e","version":1})"}) {
+    EXPECT_FALSE(DecodeRelayedEvent(bad).has_value()) << bad;
+  }
 }
 
 }  // namespace

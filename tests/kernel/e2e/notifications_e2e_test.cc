@@ -230,8 +230,9 @@ TEST_F(NotificationsE2E, ApproversAndTheRequesterAreToldEachStepThroughASignedWe
       client.Post("/v1/requests/" + short_lived + "/revoke", R"({"comment":"done"})", Auth(kBob))
           .status,
       200u);
+  // Bob ended alice's access: she is told it was revoked.
   ASSERT_TRUE(
-      receiver.WaitAccepted([&](const json& n) { return Is(n, short_lived, "request.closed"); }));
+      receiver.WaitAccepted([&](const json& n) { return Is(n, short_lived, "request.revoked"); }));
   std::this_thread::sleep_for(6s);  // past when the notice was due
   for (const json& n : receiver.accepted()) {
     EXPECT_FALSE(Is(n, short_lived, "request.expiring")) << n.dump();

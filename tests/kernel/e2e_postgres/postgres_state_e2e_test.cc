@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <string>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "tests/kernel/e2e_postgres/pg_kernel_support.h"
 #include "tests/support/http_client.h"
 #include "tests/support/postgres/pg_cluster.h"
+#include "tests/support/sse_watcher.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 
@@ -40,6 +42,28 @@ json Config(const std::string& dir, const TestPki& pki, const PgCluster& pg) {
 
 Headers Auth(const char* token) {
   return PgAuth(token);
+}
+
+// Two replicas on `database` (created here), one in each directory, each
+// configuration changed by `adjust`; the database migrated, both started.
+std::vector<std::unique_ptr<KernelProcess>> StartTwoReplicas(
+    PgCluster& pg, const std::string& database, const TempDir& dir_a, const TempDir& dir_b,
+    const std::function<void(json&)>& adjust) {
+  CreateKernelRole(pg);
+  pg.Exec("CREATE DATABASE " + database + " OWNER airlock_kernel");
+  std::vector<std::unique_ptr<KernelProcess>> kernels;
+  for (const TempDir* dir : {&dir_a, &dir_b}) {
+    const TestPki pki = GenerateTestPki(dir->path());
+    WriteDsn(dir->path(), pg, database);
+    json config = Config(dir->path(), pki, pg);
+    adjust(config);
+    kernels.push_back(std::make_unique<KernelProcess>(dir->path(), config));
+  }
+  std::string out;
+  EXPECT_EQ(RunAirlockd({"state", "migrate", "--config", kernels[0]->config_path()}, &out), 0)
+      << out;
+  for (auto& kernel : kernels) EXPECT_TRUE(kernel->Start()) << kernel->log();
+  return kernels;
 }
 
 TEST(PostgresStateE2E, ARequestLivesItsWholeLifeInPostgres) {
@@ -169,28 +193,63 @@ TEST(PostgresStateE2E, ARequestLivesItsWholeLifeInPostgres) {
 // only); a replica that loses the database says so in /healthz and refuses
 // work with 503, and serves again once the database is back, without a
 // restart; a stopped replica turns stale.
-TEST(PostgresStateE2E, ReplicasSeeEachOtherAndHealthFollowsTheDatabase) {
-  PgCluster& pg = PgCluster::Shared();
-  CreateKernelRole(pg);
-  pg.Exec("CREATE DATABASE airlock_replicas OWNER airlock_kernel");
-
-  TempDir dir_a("airlock-pg-replica-a-");
-  TempDir dir_b("airlock-pg-replica-b-");
-  std::vector<std::unique_ptr<KernelProcess>> kernels;
-  for (const TempDir* dir : {&dir_a, &dir_b}) {
-    const TestPki pki = GenerateTestPki(dir->path());
-    WriteDsn(dir->path(), pg, "airlock_replicas");
-    json config = Config(dir->path(), pki, pg);
-    config["access"]["admin_groups"] = {"owners"};
-    config["state"]["heartbeat_interval_ms"] = 200;
-    kernels.push_back(std::make_unique<KernelProcess>(dir->path(), config));
-  }
+// GET /v1/events on one replica shows what another replica did: the
+// replicas relay their events through the shared database.
+TEST(PostgresStateE2E, AWatcherOfOneReplicaSeesTransitionsMadeOnAnother) {
+  constexpr const char* kEve = "alk_pg_eve_token_4";
+  TempDir dir_a("airlock-pg-events-a-");
+  TempDir dir_b("airlock-pg-events-b-");
+  auto kernels =
+      StartTwoReplicas(PgCluster::Shared(), "airlock_events", dir_a, dir_b, [](json& config) {
+        config["identity"][0]["config"]["tokens"].push_back(TokenEntry(kEve, "eve", "analysts"));
+      });
+  ASSERT_FALSE(::testing::Test::HasFailure());
   KernelProcess& a = *kernels[0];
   KernelProcess& b = *kernels[1];
-  std::string out;
-  ASSERT_EQ(RunAirlockd({"state", "migrate", "--config", a.config_path()}, &out), 0) << out;
-  ASSERT_TRUE(a.Start()) << a.log();
-  ASSERT_TRUE(b.Start()) << b.log();
+
+  // alice and eve watch replica A; everything happens on replica B.
+  Watcher alice(a.port(), kAlice);
+  Watcher eve(a.port(), kEve);
+  ASSERT_EQ(alice.Status(), 200u) << alice.head();
+  ASSERT_EQ(eve.Status(), 200u) << eve.head();
+  const auto is_ready = [](const SseEvent& e) { return e.name == "ready"; };
+  ASSERT_TRUE(alice.WaitFor(is_ready));
+  ASSERT_TRUE(eve.WaitFor(is_ready));
+
+  HttpClient on_b("127.0.0.1", b.port());
+  auto created =
+      on_b.Post("/v1/requests", R"({"datasets":["orders"],"purpose":"relay"})", Auth(kAlice));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string id = created.json().value("id", "");
+  ASSERT_EQ(on_b.Post("/v1/requests/" + id + "/approve", "", Auth(kBob)).status, 200u);
+
+  const auto reached = [&](const std::string& state) {
+    return [&, state](const SseEvent& e) {
+      if (e.name != "request") return false;
+      const json data = json::parse(e.data);
+      return data.value("request_id", "") == id && data.value("state", "") == state &&
+             data["request"].value("state", "") != "";
+    };
+  };
+  EXPECT_TRUE(alice.WaitFor(reached("pending_approval"))) << alice.unparsed();
+  EXPECT_TRUE(alice.WaitFor(reached("approved"))) << alice.unparsed();
+  EXPECT_TRUE(alice.WaitFor(reached("ready"), std::chrono::seconds(30))) << alice.unparsed();
+  // Relayed or not, a watcher sees only what it may.
+  eve.Drain(std::chrono::milliseconds(500));
+  for (const std::string& seen : eve.RequestIds()) EXPECT_NE(seen, id);
+}
+
+TEST(PostgresStateE2E, ReplicasSeeEachOtherAndHealthFollowsTheDatabase) {
+  PgCluster& pg = PgCluster::Shared();
+  TempDir dir_a("airlock-pg-replica-a-");
+  TempDir dir_b("airlock-pg-replica-b-");
+  auto kernels = StartTwoReplicas(pg, "airlock_replicas", dir_a, dir_b, [](json& config) {
+    config["access"]["admin_groups"] = {"owners"};
+    config["state"]["heartbeat_interval_ms"] = 200;
+  });
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  KernelProcess& a = *kernels[0];
+  KernelProcess& b = *kernels[1];
 
   HttpClient client("127.0.0.1", a.port());
   EXPECT_EQ(client.Get("/v1/cluster", Auth(kAlice)).status, 403u);
@@ -278,6 +337,7 @@ TEST(PostgresStateE2E, ReplicasSeeEachOtherAndHealthFollowsTheDatabase) {
   EXPECT_EQ(a.log().find(kPassword), std::string::npos);
 
   // Both replicas' records, one chain, intact.
+  std::string out;
   ASSERT_EQ(RunAirlockd({"audit", "verify", "--config", a.config_path()}, &out), 0) << out;
   EXPECT_EQ(pg.Query("SELECT count(*) FROM audit_records WHERE line LIKE "
                      "'%\"event\":\"kernel.started\"%'",

@@ -107,9 +107,22 @@ TEST(NotificationComposer, TheRequesterHearsWhatOthersDecidedAndWhenTheWindowEnd
                   .ForTransition(Record(RequestState::kClosed, 5), RequestState::kReady,
                                  std::string("alice"))
                   .empty());
-  EXPECT_EQ(Ids(composer.ForTransition(Record(RequestState::kClosed, 5), RequestState::kReady,
-                                       std::string("bob"))),
-            (std::vector<std::string>{"r-1/v5/everything"}));
+  auto revoked = composer.ForTransition(Record(RequestState::kClosed, 5), RequestState::kReady,
+                                        std::string("bob"));
+  EXPECT_EQ(Ids(revoked), (std::vector<std::string>{"r-1/v5/everything"}));
+  EXPECT_EQ(json::parse(revoked.at(0).payload)["event"], "request.revoked");
+  // Closed with nobody named (the kernel ending it): closed.
+  auto closed =
+      composer.ForTransition(Record(RequestState::kClosed, 5), RequestState::kReady, std::nullopt);
+  EXPECT_EQ(json::parse(closed.at(0).payload)["event"], "request.closed");
+  // Approved with a start still to come: the notice says when.
+  RequestRecord scheduled = Record(RequestState::kApproved, 2);
+  scheduled.request["not_before"] = 5000;
+  auto later =
+      composer.ForTransition(scheduled, RequestState::kPendingApproval, std::string("bob"));
+  EXPECT_EQ(json::parse(later.at(0).payload)["request"]["not_before"],
+            "1970-01-01T01:23:20.000000Z");
+  EXPECT_FALSE(json::parse(approved.at(0).payload)["request"].contains("not_before"));
   // Steps in between are nobody's news.
   EXPECT_TRUE(composer
                   .ForTransition(Record(RequestState::kProvisioning, 3), RequestState::kApproved,

@@ -190,6 +190,18 @@ TEST_F(SlackTest, RequestersGetOneClearSentencePerEvent) {
   }
 }
 
+TEST_F(SlackTest, AScheduledApprovalSaysWhenAccessStarts) {
+  Json doc = test::ToRequester("request.approved", "approved");
+  doc["request"].erase("reason");
+  doc["request"]["not_before"] = "2026-12-07T09:00:00Z";
+  const Posted p = DeliverAndRead(doc);
+  ASSERT_FALSE(p.mrkdwn.empty());
+  EXPECT_EQ(p.mrkdwn[0],
+            "Your request for orders, customers was approved; access starts at 2026-12-07 09:00 "
+            "UTC.");
+  EXPECT_NE(p.All().find("Access starts"), std::string::npos) << p.All();
+}
+
 TEST_F(SlackTest, ExpiringCountsMinutesFromNotAfter) {
   Json doc = test::ToRequester("request.expiring", "ready");
   host_.set_now_unix(test::kOccurredAt + 60 * 60 - 59);  // 59 s left: rounds up

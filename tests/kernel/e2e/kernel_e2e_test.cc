@@ -555,17 +555,7 @@ TEST_F(KernelE2E, NullOptionalFieldsAreRefusedWithTheirName) {
 // The same lifecycle served through the PostgreSQL wire protocol tunnel.
 class KernelE2EPgwire : public KernelE2E {
  protected:
-  void Adjust(json& config) override {
-    config["tunnel"] = {{"name", "pgwire"},
-                        {"plugin", PluginPath("airlock_tunnel_pgwire")},
-                        {"config",
-                         {{"listen_address", "127.0.0.1"},
-                          {"port", 0},
-                          {"public_host", "127.0.0.1"},
-                          {"tls",
-                           {{"certificate_file", pki_.server.cert_file},
-                            {"private_key_file", pki_.server.key_file}}}}}};
-  }
+  void Adjust(json& config) override { config["tunnel"] = PgwireTunnelRef(pki_); }
 
   // psql against the grant's URL; output is stdout and stderr.
   static std::pair<int, std::string> Psql(const json& grant, const std::string& sql) {

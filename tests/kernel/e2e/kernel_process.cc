@@ -192,9 +192,13 @@ std::string PluginPath(const std::string& name) {
   return std::string(AIRLOCK_PLUGIN_DIR) + "/" + name + ".so";
 }
 
-nlohmann::json HttpsTunnelRef(const TestPki& pki) {
-  return {{"name", "https"},
-          {"plugin", PluginPath("airlock_tunnel_https")},
+namespace {
+
+// Tunnel `name` (airlock_tunnel_<name>) on 127.0.0.1, an ephemeral port, TLS
+// with `pki.server`'s certificate.
+nlohmann::json TunnelRef(const std::string& name, const TestPki& pki) {
+  return {{"name", name},
+          {"plugin", PluginPath("airlock_tunnel_" + name)},
           {"config",
            {{"listen_address", "127.0.0.1"},
             {"port", 0},
@@ -202,6 +206,16 @@ nlohmann::json HttpsTunnelRef(const TestPki& pki) {
             {"tls",
              {{"certificate_file", pki.server.cert_file},
               {"private_key_file", pki.server.key_file}}}}}};
+}
+
+}  // namespace
+
+nlohmann::json HttpsTunnelRef(const TestPki& pki) {
+  return TunnelRef("https", pki);
+}
+
+nlohmann::json PgwireTunnelRef(const TestPki& pki) {
+  return TunnelRef("pgwire", pki);
 }
 
 nlohmann::json OrdersKernelConfig(const std::string& dir, const TestPki& pki,

@@ -83,6 +83,8 @@ std::string PluginPath(const std::string& name);
 // The `tunnel` plugin reference of the kernel-level suites: the https tunnel
 // on 127.0.0.1, an ephemeral port, serving `pki.server`'s certificate.
 nlohmann::json HttpsTunnelRef(const TestPki& pki);
+// The same for the pgwire tunnel (TLS with `pki.server`'s certificate).
+nlohmann::json PgwireTunnelRef(const TestPki& pki);
 // A static-tokens entry for `raw` as `subject`, a human in `group`.
 nlohmann::json TokenEntry(const std::string& raw, const std::string& subject,
                           const std::string& group);

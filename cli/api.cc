@@ -1,6 +1,6 @@
 #include "cli/api.h"
 
-#include "cli/http.h"
+#include "kernel/common/http_call.h"
 
 namespace airlock::cli {
 
@@ -83,7 +83,7 @@ Result<nlohmann::json> Api::Call(const std::string& method, const std::string& p
   if (method != "GET") call.headers.emplace_back("Content-Type", "application/json");
   call.body = body;
   call.ca_file = settings_.ca_file;
-  auto answer = Send(call);
+  auto answer = HttpSend(call);
   if (!answer.ok()) {
     return Status::Unavailable("cannot reach " + base + ": " + answer.status().message());
   }

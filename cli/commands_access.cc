@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "cli/commands.h"
-#include "cli/http.h"
 #include "cli/output.h"
+#include "kernel/common/http_call.h"
 
 namespace airlock::cli {
 
@@ -135,7 +135,7 @@ int Query(Invocation& in) {
   call.body = json{{"sql", sql}}.dump();
   call.ca_file = in.settings.ca_file;
   call.timeout_seconds = 600;
-  auto answer = Send(call);
+  auto answer = HttpSend(call);
   if (!answer.ok())
     return Fail(in, Status::Unavailable("cannot reach the tunnel: " + answer.status().message()));
   if (answer->status != 200) return Fail(in, StatusForAnswer(answer->status, answer->body));

@@ -3,8 +3,8 @@
 #include <charconv>
 
 #include "cli/commands.h"
-#include "cli/http.h"
 #include "cli/output.h"
+#include "kernel/common/http_call.h"
 
 namespace airlock::cli {
 

@@ -7,8 +7,8 @@
 #include <thread>
 
 #include "cli/commands.h"
-#include "cli/http.h"
 #include "cli/output.h"
+#include "kernel/common/http_call.h"
 
 namespace airlock::cli {
 

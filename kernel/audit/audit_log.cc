@@ -83,6 +83,8 @@ class FileAuditLog final : public AuditLog {
                                                  size_t limit) const override;
   Result<std::vector<AuditRecordAt>> ReadBackward(std::optional<uint64_t> position,
                                                   size_t max_records) const override;
+  Result<std::vector<AuditRecordAt>> ReadForward(uint64_t position,
+                                                 size_t max_records) const override;
   AuditHead head() const override;
   Status health() const override;
   uint64_t flush_count() const override { return flush_count_.load(std::memory_order_relaxed); }
@@ -500,9 +502,50 @@ Result<std::vector<AuditRecordAt>> FileAuditLog::ReadBackward(std::optional<uint
       return Status::Internal("audit record at offset " + std::to_string(start + line_start) +
                               " of " + path_ + " is unreadable");
     }
-    records.push_back(AuditRecordAt{std::move(record), start + line_start});
+    records.push_back(AuditRecordAt{std::move(record), start + line_start, start + line_end + 1});
     if (line_start == 0) break;
     line_end = line_start - 1;
+  }
+  if (records.empty()) {
+    return Status::Internal("audit log " + path_ + " holds a record longer than its limit");
+  }
+  return records;
+}
+
+Result<std::vector<AuditRecordAt>> FileAuditLog::ReadForward(uint64_t position,
+                                                             size_t max_records) const {
+  const uint64_t end = durable_end_.load(std::memory_order_acquire);
+  std::vector<AuditRecordAt> records;
+  if (position > end) return Status::InvalidArgument("not a place in the audit log");
+  if (position > 0) {
+    char last = 0;
+    AIRLOCK_ASSIGN_OR_RETURN(const size_t read,
+                             audit_internal::ReadAuditBytes(read_fd_, &last, 1, position - 1));
+    if (read != 1 || last != '\n') return Status::InvalidArgument("not a place in the audit log");
+  }
+  if (position == end || max_records == 0) return records;
+  const uint64_t span = std::max<uint64_t>(1u << 20, options_.max_record_bytes + 256);
+  std::string chunk(std::min(span, end - position), '\0');
+  AIRLOCK_ASSIGN_OR_RETURN(const size_t got, audit_internal::ReadAuditBytes(
+                                                 read_fd_, chunk.data(), chunk.size(), position));
+  if (got < chunk.size()) {
+    return Status::Unavailable("cannot read audit log " + path_ + ": short read");
+  }
+  // Whole lines only; a line cut by the read is left for the next call.
+  size_t line_start = 0;
+  while (records.size() < max_records) {
+    const size_t newline = chunk.find('\n', line_start);
+    if (newline == std::string::npos) break;
+    auto record = nlohmann::json::parse(chunk.begin() + static_cast<std::ptrdiff_t>(line_start),
+                                        chunk.begin() + static_cast<std::ptrdiff_t>(newline),
+                                        nullptr, /*allow_exceptions=*/false);
+    if (record.is_discarded()) {
+      return Status::Internal("audit record at offset " + std::to_string(position + line_start) +
+                              " of " + path_ + " is unreadable");
+    }
+    records.push_back(
+        AuditRecordAt{std::move(record), position + line_start, position + newline + 1});
+    line_start = newline + 1;
   }
   if (records.empty()) {
     return Status::Internal("audit log " + path_ + " holds a record longer than its limit");

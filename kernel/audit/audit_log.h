@@ -85,11 +85,13 @@ struct AuditOptions {
   size_t max_indexed_requests = 16384;
 };
 
-// A record read back from the log, and where reading on continues with the
-// record before it.
+// A record read back from the log, and where reading on continues: with
+// the record before it (`before`, reading backwards) or after it (`after`,
+// reading forwards).
 struct AuditRecordAt {
   nlohmann::json record;
   uint64_t before = 0;
+  uint64_t after = 0;
 };
 
 class AuditLog {
@@ -135,6 +137,14 @@ class AuditLog {
   // sequence number in PostgreSQL): InvalidArgument when it is not one.
   virtual Result<std::vector<AuditRecordAt>> ReadBackward(std::optional<uint64_t> position,
                                                           size_t max_records) const = 0;
+
+  // Durable records from `position` on, oldest first, at most `max_records`
+  // (none when there is nothing newer yet), each with where reading on
+  // continues after it. 0 is the start of the log; other positions are ones
+  // an earlier call handed out (the file: a byte offset; PostgreSQL: the
+  // last sequence number read). InvalidArgument for anything else.
+  virtual Result<std::vector<AuditRecordAt>> ReadForward(uint64_t position,
+                                                         size_t max_records) const = 0;
 
   // Seq and chain hash of the last durable record this log knows of (0 for
   // an empty log). A shared chain may have grown since through other

@@ -113,6 +113,8 @@ class PostgresAuditLog final : public AuditLog {
                                                  size_t limit) const override;
   Result<std::vector<AuditRecordAt>> ReadBackward(std::optional<uint64_t> position,
                                                   size_t max_records) const override;
+  Result<std::vector<AuditRecordAt>> ReadForward(uint64_t position,
+                                                 size_t max_records) const override;
   AuditHead head() const override {
     std::lock_guard lock(head_mu_);
     return head_;
@@ -126,6 +128,9 @@ class PostgresAuditLog final : public AuditLog {
 
  private:
   Result<Connection> Connect() const;
+  // (seq, line) rows as records; a record's `before` is its seq (reading
+  // backwards) or the seq before it (forwards), `after` its seq.
+  Result<std::vector<AuditRecordAt>> RecordsOf(const pqxx::result& rows, bool before_is_seq) const;
   // Runs `read` on the reader connection, once more on a new connection
   // when the old one turns out broken.
   template <typename Read>
@@ -532,6 +537,22 @@ Result<std::vector<nlohmann::json>> PostgresAuditLog::ForRequest(std::string_vie
       });
 }
 
+Result<std::vector<AuditRecordAt>> PostgresAuditLog::RecordsOf(const pqxx::result& rows,
+                                                               bool before_is_seq) const {
+  std::vector<AuditRecordAt> records;
+  records.reserve(rows.size());
+  for (const auto& row : rows) {
+    auto record = nlohmann::json::parse(row[1].c_str(), nullptr, /*allow_exceptions=*/false);
+    if (record.is_discarded()) {
+      return Status::Internal("audit record " + std::string(row[0].c_str()) + " in " + name_ +
+                              " is unreadable");
+    }
+    const uint64_t seq = row[0].as<uint64_t>();
+    records.push_back(AuditRecordAt{std::move(record), before_is_seq ? seq : seq - 1, seq});
+  }
+  return records;
+}
+
 Result<std::vector<AuditRecordAt>> PostgresAuditLog::ReadBackward(std::optional<uint64_t> position,
                                                                   size_t max_records) const {
   // A position is a sequence number: the records before it come next.
@@ -546,17 +567,23 @@ Result<std::vector<AuditRecordAt>> PostgresAuditLog::ReadBackward(std::optional<
         const pqxx::result rows = tx.exec_params(
             "SELECT seq, line FROM audit_records WHERE seq < $1 ORDER BY seq DESC LIMIT $2", before,
             static_cast<int64_t>(max_records));
-        std::vector<AuditRecordAt> records;
-        records.reserve(rows.size());
-        for (const auto& row : rows) {
-          auto record = nlohmann::json::parse(row[1].c_str(), nullptr, /*allow_exceptions=*/false);
-          if (record.is_discarded()) {
-            return Status::Internal("audit record " + std::string(row[0].c_str()) + " in " + name_ +
-                                    " is unreadable");
-          }
-          records.push_back(AuditRecordAt{std::move(record), row[0].as<uint64_t>()});
-        }
-        return records;
+        return RecordsOf(rows, /*before_is_seq=*/true);
+      });
+}
+
+Result<std::vector<AuditRecordAt>> PostgresAuditLog::ReadForward(uint64_t position,
+                                                                 size_t max_records) const {
+  // A position is the last sequence number read: the records after it.
+  if (position > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return Status::InvalidArgument("not a place in the audit log");
+  }
+  return WithReader(
+      "reading the audit chain",
+      [&](pqxx::nontransaction& tx) -> Result<std::vector<AuditRecordAt>> {
+        const pqxx::result rows = tx.exec_params(
+            "SELECT seq, line FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT $2",
+            static_cast<int64_t>(position), static_cast<int64_t>(max_records));
+        return RecordsOf(rows, /*before_is_seq=*/false);
       });
 }
 

@@ -299,6 +299,61 @@ bool IsInside(const fs::path& path, const fs::path& dir) {
   return true;
 }
 
+bool IsSecretReference(const std::string& ref);
+
+// audit.export: where the audit is streamed (one cursor file each under the
+// state directory, so only the file backend for now).
+Status ParseAuditExports(const json& node, KernelConfig& config) {
+  if (!node.is_array()) return Status::InvalidArgument("audit.export must be an array");
+  if (!node.empty() && config.audit.backend != AuditBackend::kFile) {
+    return Status::InvalidArgument(
+        "audit.export needs audit.backend \"file\" for now: exporting the chain in PostgreSQL "
+        "is not supported yet");
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < node.size(); ++i) {
+    Reader e(node[i], "audit.export[" + std::to_string(i) + "]");
+    AIRLOCK_RETURN_IF_ERROR(e.ExpectObject());
+    AuditExportConfig out;
+    AIRLOCK_RETURN_IF_ERROR(e.String("name", &out.name, /*required=*/true));
+    std::string type = "https";
+    AIRLOCK_RETURN_IF_ERROR(e.String("type", &type));
+    AIRLOCK_RETURN_IF_ERROR(e.String("url", &out.url, /*required=*/true));
+    AIRLOCK_RETURN_IF_ERROR(e.Bool("allow_plaintext_http", &out.allow_plaintext_http));
+    AIRLOCK_RETURN_IF_ERROR(e.String("ca_file", &out.ca_file));
+    AIRLOCK_RETURN_IF_ERROR(e.String("authorization", &out.authorization));
+    AIRLOCK_RETURN_IF_ERROR(e.Int("batch_records", &out.batch_records, 1, 10000));
+    AIRLOCK_RETURN_IF_ERROR(e.Int("max_backoff_ms", &out.max_backoff_ms, 100, 3600000));
+    AIRLOCK_RETURN_IF_ERROR(e.Int("timeout_ms", &out.timeout_ms, 100, 600000));
+    AIRLOCK_RETURN_IF_ERROR(
+        e.Int("lag_alarm_records", &out.lag_alarm_records, 1, int64_t{1} << 40));
+    AIRLOCK_RETURN_IF_ERROR(e.RejectUnknownKeys());
+    if (type != "https") {
+      return Status::InvalidArgument(e.Key("type") + " must be \"https\" (JSON lines over HTTPS)");
+    }
+    if (out.name.empty() || out.name.size() > 64 ||
+        out.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
+      return Status::InvalidArgument(e.Key("name") + " must be 1 to 64 of a-z, 0-9, _ and -");
+    }
+    if (!names.insert(out.name).second) {
+      return Status::InvalidArgument(e.Key("name") + " repeats \"" + out.name + "\"");
+    }
+    const bool https = out.url.rfind("https://", 0) == 0;
+    const bool http = out.url.rfind("http://", 0) == 0;
+    if (!https && !(http && out.allow_plaintext_http)) {
+      return Status::InvalidArgument(
+          e.Key("url") + " must be https:// (http:// only with allow_plaintext_http, for tests)");
+    }
+    if (!out.authorization.empty() && !IsSecretReference(out.authorization)) {
+      return Status::InvalidArgument(e.Key("authorization") +
+                                     " must be a secret reference: env:NAME or file:PATH");
+    }
+    out.ca_file = Resolve(config.config_dir, out.ca_file);
+    config.audit.exports.push_back(std::move(out));
+  }
+  return Status::Ok();
+}
+
 Status ParseAudit(Reader& top, const std::string& state_dir, KernelConfig* config) {
   const bool shared_state = config->state.backend == StateBackend::kPostgres;
   config->audit.backend = shared_state ? AuditBackend::kPostgres : AuditBackend::kFile;
@@ -319,6 +374,9 @@ Status ParseAudit(Reader& top, const std::string& state_dir, KernelConfig* confi
     config->audit.backend = AuditBackend::kPostgres;
   } else {
     return Status::InvalidArgument("audit.backend must be \"file\" or \"postgres\"");
+  }
+  if (const json* exports = r.Child("export")) {
+    AIRLOCK_RETURN_IF_ERROR(ParseAuditExports(*exports, *config));
   }
   if (const json* checkpoints = r.Child("checkpoints")) {
     Reader c(*checkpoints, "audit.checkpoints");

@@ -118,10 +118,28 @@ struct AuditCheckpointConfig {
 // state store's PostgreSQL database (one chain for every replica).
 enum class AuditBackend { kFile, kPostgres };
 
+// One destination the audit is streamed to (audit.export[]): every record,
+// in order, at least once, from a durable cursor (kernel/core/audit_exporter.h).
+struct AuditExportConfig {
+  std::string name;  // [a-z0-9_-], names its cursor file and metrics
+  std::string url;   // https:// (http:// only with allow_plaintext_http)
+  bool allow_plaintext_http = false;
+  std::string ca_file;  // verifies the receiver (empty: system CAs)
+  // Secret reference (env:/file:) to the Authorization header's value.
+  std::string authorization;
+  int64_t batch_records = 500;
+  int64_t max_backoff_ms = 30000;
+  int64_t timeout_ms = 10000;
+  // Records not yet delivered beyond this are logged as an alarm (the
+  // backlog is the audit log itself, bounded by its disk).
+  int64_t lag_alarm_records = 100000;
+};
+
 struct AuditConfig {
   // Default: postgres when state.backend is postgres, else file.
   AuditBackend backend = AuditBackend::kFile;
   AuditCheckpointConfig checkpoints;
+  std::vector<AuditExportConfig> exports;
 };
 
 // Where the kernel keeps its request state (kernel/state/).

@@ -19,6 +19,7 @@
 #include "kernel/audit/audit_trail.h"
 #include "kernel/console/console_assets.h"
 
+#include "kernel/core/audit_exporter.h"
 #include "kernel/core/forwarded_endpoints.h"
 #include "kernel/core/instance_identity.h"
 #include "kernel/core/metrics.h"
@@ -127,6 +128,9 @@ struct KernelApp::Parts {
   std::atomic<ReplicaHeartbeater*> heartbeat_view{nullptr};
   std::atomic<bool> lease_lost{false};
   Metrics metrics;
+  // Streams the audit to the configured destinations (audit.export); goes
+  // before the audit log it reads.
+  std::unique_ptr<AuditExporter> exporter;
   std::unique_ptr<IdentityChain> identity;
   std::unique_ptr<PolicyPlugin> policy;
   std::unique_ptr<IsolatorPlugin> isolator;
@@ -324,6 +328,33 @@ Result<ConfigCheckReport> KernelApp::Check(const KernelConfig& config) {
 
 // The peer link (state.peer): the client that forwards to other replicas,
 // the endpoints that serve their requests here, and the secret they present.
+// audit.export: each destination's Authorization resolved here (never
+// logged), its sender started from its cursor.
+Status KernelApp::StartAuditExport(const KernelConfig& cfg, Parts& p) {
+  if (cfg.audit.exports.empty()) return Status::Ok();
+  std::vector<Secret> authorizations;
+  for (const AuditExportConfig& destination : cfg.audit.exports) {
+    if (destination.authorization.empty()) {
+      authorizations.emplace_back();
+      continue;
+    }
+    auto value = plugin_host::ResolveSecretReference(destination.authorization);
+    if (!value.ok()) {
+      return value.status().WithContext("audit.export " + destination.name + ": authorization");
+    }
+    authorizations.push_back(std::move(value).value());
+  }
+  const std::string state_dir = std::filesystem::path(cfg.state_path).parent_path().string();
+  auto exporter = AuditExporter::Start(cfg.audit.exports, std::move(authorizations), state_dir,
+                                       p.audit, &p.metrics);
+  if (!exporter.ok()) return exporter.status().WithContext("starting the audit export");
+  p.exporter = std::move(exporter).value();
+  for (const AuditExportConfig& destination : cfg.audit.exports) {
+    spdlog::info("audit export {}: streaming to {}", destination.name, destination.url);
+  }
+  return Status::Ok();
+}
+
 // Live events between replicas: what this one publishes goes to the others
 // (NOTIFY on the shared database), and what they publish is published here,
 // so a watcher of GET /v1/events sees every replica's transitions.
@@ -398,6 +429,8 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   spdlog::info("state store: {}", store->description);
   p.store = std::move(store->store);
   p.store_description = std::move(store->description);
+
+  AIRLOCK_RETURN_IF_ERROR(StartAuditExport(cfg, p));
 
   AllowKernelSecrets(cfg, p.callbacks);
   p.services = std::make_unique<HostServicesTable>(p.callbacks);

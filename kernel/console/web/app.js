@@ -382,8 +382,15 @@
     box.append(el('div', {class: 'row'}, credential,
       el('button', {type: 'button', class: 'copy', text: 'Copy',
         onclick: async () => {
-          await navigator.clipboard.writeText(grant.credential || '');
-          copied.textContent = 'copied';
+          try {
+            await navigator.clipboard.writeText(grant.credential || '');
+            copied.textContent = 'copied';
+          } catch (e) {
+            // The clipboard API can refuse (no focus, no permission): the
+            // older way, from the selected field, and else the user's keys.
+            credential.select();
+            copied.textContent = document.execCommand('copy') ? 'copied' : 'selected: press Ctrl+C';
+          }
         }}), copied));
     if (grant.transport === 'pgwire' || (grant.url || '').startsWith('postgresql://')) {
       // The password goes through the environment, never the command line.

@@ -178,6 +178,26 @@ inline void CheckAuditSearchContract(AuditLog& log) {
   EXPECT_TRUE(later->records.empty());
   EXPECT_EQ(later->scanned, 1u);
   EXPECT_FALSE(later->next);
+
+  // And forwards, for the exporters: every record once, oldest first; at
+  // the end, nothing more until something is appended.
+  std::vector<uint64_t> forward;
+  uint64_t from = 0;
+  for (int calls = 0; calls < 1000; ++calls) {
+    auto batch = log.ReadForward(from, 97);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    if (batch->empty()) break;
+    EXPECT_LE(batch->size(), 97u);
+    for (const auto& at : *batch) forward.push_back(at.record.value("seq", uint64_t{0}));
+    from = batch->back().after;
+  }
+  const std::vector<uint64_t> oldest_first(read.rbegin(), read.rend());
+  EXPECT_EQ(forward, oldest_first);
+  ASSERT_TRUE(log.Append({{"event", "one.more"}}).ok());
+  auto more = log.ReadForward(from, 97);
+  ASSERT_TRUE(more.ok());
+  ASSERT_EQ(more->size(), 1u);
+  EXPECT_EQ((*more)[0].record.value("event", ""), "one.more");
 }
 
 }  // namespace airlock::testing_audit

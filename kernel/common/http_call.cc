@@ -1,11 +1,11 @@
-#include "cli/http.h"
+#include "kernel/common/http_call.h"
 
 #include <curl/curl.h>
 
 #include <cctype>
 #include <memory>
 
-namespace airlock::cli {
+namespace airlock {
 
 namespace {
 
@@ -22,7 +22,7 @@ void InitOnce() {
 
 }  // namespace
 
-Result<HttpAnswer> Send(const HttpCall& call) {
+Result<HttpAnswer> HttpSend(const HttpCall& call) {
   InitOnce();
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) return Status::Internal("cannot start an HTTP client");
@@ -81,4 +81,4 @@ std::string UrlEncode(std::string_view text) {
   return out;
 }
 
-}  // namespace airlock::cli
+}  // namespace airlock

@@ -1,5 +1,5 @@
-// The CLI's HTTP(S) client: one call at a time over libcurl, TLS verified
-// against the system's CAs or the one file the user names.
+// One HTTP(S) call over libcurl, TLS verified against the system's CAs or
+// one CA file: the airlock CLI's client and the audit exporter's.
 #pragma once
 
 #include <string>
@@ -10,7 +10,7 @@
 
 #include "airlock/cpp/status.hpp"
 
-namespace airlock::cli {
+namespace airlock {
 
 struct HttpAnswer {
   long status = 0;
@@ -28,9 +28,9 @@ struct HttpCall {
 
 // Unavailable when no answer came (the server cannot be reached, TLS
 // failed); any HTTP status is an answer.
-Result<HttpAnswer> Send(const HttpCall& call);
+Result<HttpAnswer> HttpSend(const HttpCall& call);
 
 // `text` percent-encoded for a URL's query or path segment.
 std::string UrlEncode(std::string_view text);
 
-}  // namespace airlock::cli
+}  // namespace airlock

@@ -1,0 +1,244 @@
+#include "kernel/core/audit_exporter.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include "kernel/audit/audit_log.h"
+#include "kernel/common/http_call.h"
+#include "kernel/core/metrics.h"
+
+namespace airlock {
+
+namespace {
+
+// Where a destination stands: the last record delivered and where reading
+// goes on after it.
+struct Cursor {
+  uint64_t seq = 0;
+  uint64_t position = 0;
+};
+
+// How often a sender looks for new records when nobody woke it.
+constexpr auto kPollInterval = std::chrono::milliseconds(500);
+
+Result<Cursor> ReadCursor(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Cursor{};
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("seq") || !j["seq"].is_number_unsigned() ||
+      !j.contains("position") || !j["position"].is_number_unsigned()) {
+    return Status::InvalidArgument("the audit export cursor " + path +
+                                   " is unreadable; remove it to export the whole log again");
+  }
+  return Cursor{j["seq"].get<uint64_t>(), j["position"].get<uint64_t>()};
+}
+
+// Replaces the cursor file atomically: a temporary file, fsync, rename.
+Status WriteCursor(const std::string& path, const Cursor& cursor) {
+  const std::string text =
+      nlohmann::json{{"seq", cursor.seq}, {"position", cursor.position}}.dump() + "\n";
+  const std::string temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Unavailable("cannot write " + path + ": " + std::strerror(errno));
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const bool synced = written && ::fdatasync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    return Status::Unavailable("cannot write " + path + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+class AuditExporter::Sender {
+ public:
+  Sender(AuditExportConfig config, Secret authorization, std::string cursor_path, Cursor cursor,
+         const AuditLog* log, Metrics* metrics)
+      : config_(std::move(config)),
+        authorization_(std::move(authorization)),
+        cursor_path_(std::move(cursor_path)),
+        cursor_(cursor),
+        log_(log) {
+    const std::string label = "sink=\"" + config_.name + "\"";
+    records_ = &metrics->Get("airlock_audit_export_records_total",
+                             "Audit records delivered to an export destination", "counter", label);
+    batches_ = &metrics->Get("airlock_audit_export_batches_total",
+                             "Batches of audit records delivered", "counter", label);
+    failures_ =
+        &metrics->Get("airlock_audit_export_failures_total",
+                      "Failed deliveries of audit records (each retried)", "counter", label);
+    lag_ = &metrics->Get("airlock_audit_export_lag_records",
+                         "Durable audit records not yet delivered", "gauge", label);
+    last_seq_ = &metrics->Get("airlock_audit_export_last_seq",
+                              "Sequence number of the last audit record delivered", "gauge", label);
+    last_seq_->Set(static_cast<int64_t>(cursor_.seq));
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~Sender() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  void Wake() {
+    {
+      std::lock_guard lock(mu_);
+      woken_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  // Waits `for_how_long` unless woken or stopped; false once stopping.
+  bool Pause(std::chrono::milliseconds for_how_long, bool wake_early) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, for_how_long, [&] { return stopping_ || (wake_early && woken_); });
+    woken_ = false;
+    return !stopping_;
+  }
+
+  void Run() {
+    auto backoff = std::chrono::milliseconds(250);
+    bool alarmed = false, failing = false;
+    while (true) {
+      auto batch = log_->ReadForward(cursor_.position, static_cast<size_t>(config_.batch_records));
+      const int64_t head = static_cast<int64_t>(log_->head().seq);
+      lag_->Set(std::max<int64_t>(0, head - static_cast<int64_t>(cursor_.seq)));
+      if (head - static_cast<int64_t>(cursor_.seq) > config_.lag_alarm_records) {
+        if (!alarmed) {
+          spdlog::error("audit export {}: {} records wait for delivery (alarm at {})", config_.name,
+                        head - static_cast<int64_t>(cursor_.seq), config_.lag_alarm_records);
+        }
+        alarmed = true;
+      } else {
+        alarmed = false;
+      }
+      Status outcome = batch.ok() ? Status::Ok() : batch.status();
+      if (outcome.ok() && batch->empty()) {
+        if (!Pause(kPollInterval, /*wake_early=*/true)) return;
+        continue;
+      }
+      if (outcome.ok()) outcome = Deliver(*batch);
+      if (outcome.ok()) {
+        cursor_ = Cursor{batch->back().record.value("seq", cursor_.seq), batch->back().after};
+        if (Status saved = WriteCursor(cursor_path_, cursor_); !saved.ok()) {
+          // Delivered but not remembered: sent again after a restart.
+          spdlog::warn("audit export {}: {}", config_.name, saved.message());
+        }
+        records_->Add(static_cast<int64_t>(batch->size()));
+        batches_->Add();
+        last_seq_->Set(static_cast<int64_t>(cursor_.seq));
+        if (failing) spdlog::info("audit export {}: delivering again", config_.name);
+        failing = false;
+        backoff = std::chrono::milliseconds(250);
+        continue;
+      }
+      failures_->Add();
+      if (!failing) {
+        spdlog::warn("audit export {}: {}; retrying with backoff", config_.name, outcome.message());
+      }
+      failing = true;
+      if (!Pause(backoff, /*wake_early=*/false)) return;
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(config_.max_backoff_ms));
+    }
+  }
+
+  Status Deliver(const std::vector<AuditRecordAt>& batch) {
+    std::string body;
+    for (const AuditRecordAt& at : batch) {
+      body += at.record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      body += '\n';
+    }
+    HttpCall call;
+    call.method = "POST";
+    call.url = config_.url;
+    call.ca_file = config_.ca_file;
+    call.timeout_seconds = std::max<int64_t>(1, config_.timeout_ms / 1000);
+    call.headers = {
+        {"Content-Type", "application/x-ndjson"},
+        {"Airlock-Audit-First-Seq", std::to_string(batch.front().record.value("seq", 0))},
+        {"Airlock-Audit-Last-Seq", std::to_string(batch.back().record.value("seq", 0))}};
+    if (!authorization_.empty()) {
+      call.headers.emplace_back("Authorization", std::string(authorization_.Reveal()));
+    }
+    call.body = std::move(body);
+    auto answer = HttpSend(call);
+    if (!answer.ok()) return answer.status();
+    if (answer->status < 200 || answer->status >= 300) {
+      return Status::Unavailable("the receiver answered " + std::to_string(answer->status));
+    }
+    return Status::Ok();
+  }
+
+  const AuditExportConfig config_;
+  const Secret authorization_;
+  const std::string cursor_path_;
+  Cursor cursor_;  // the sender thread's
+  const AuditLog* log_;
+  Metrics::Counter* records_ = nullptr;
+  Metrics::Counter* batches_ = nullptr;
+  Metrics::Counter* failures_ = nullptr;
+  Metrics::Counter* lag_ = nullptr;
+  Metrics::Counter* last_seq_ = nullptr;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+  bool woken_ = false;     // guarded by mu_
+  std::thread thread_;
+};
+
+Result<std::unique_ptr<AuditExporter>> AuditExporter::Start(
+    const std::vector<AuditExportConfig>& exports, std::vector<Secret> authorizations,
+    const std::string& state_dir, const AuditLog* log, Metrics* metrics) {
+  std::unique_ptr<AuditExporter> exporter(new AuditExporter());
+  if (exports.empty()) return exporter;
+  const std::string dir = state_dir + "/audit-export";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::Unavailable("cannot create " + dir + ": " + ec.message());
+  for (size_t i = 0; i < exports.size(); ++i) {
+    const std::string path = dir + "/" + exports[i].name + ".cursor";
+    AIRLOCK_ASSIGN_OR_RETURN(Cursor cursor, ReadCursor(path));
+    // The cursor must name a place in this log (not another log's).
+    auto check = log->ReadForward(cursor.position, 1);
+    if (!check.ok()) {
+      return Status::InvalidArgument("the audit export cursor " + path +
+                                     " does not fit this audit log (" + check.status().message() +
+                                     "); remove it to export the whole log again");
+    }
+    exporter->senders_.push_back(std::make_unique<Sender>(
+        exports[i], i < authorizations.size() ? std::move(authorizations[i]) : Secret(), path,
+        cursor, log, metrics));
+  }
+  return exporter;
+}
+
+AuditExporter::~AuditExporter() = default;
+
+void AuditExporter::Wake() {
+  for (auto& sender : senders_) sender->Wake();
+}
+
+}  // namespace airlock

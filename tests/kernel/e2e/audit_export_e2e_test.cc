@@ -1,0 +1,268 @@
+// audit.export against a real airlockd and a real HTTPS receiver (TLS with
+// the test CA): every audit record arrives, in order, at least once, so that
+// a receiver deduplicating on "seq" holds each exactly once — through a
+// receiver outage (500s, retried with backoff while requests go on) and
+// through a kill -9 of the kernel with a batch in flight.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/kernel/e2e/kernel_process.h"
+#include "tests/support/http_client.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_http_server.h"
+#include "tests/support/test_pki.h"
+
+namespace airlock::test {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kAlice = "alk_export_alice_token_1";
+constexpr const char* kBob = "alk_export_bob_token_2";
+constexpr const char* kReceiverSecret = "Bearer siem-ingest-9f3b1c";
+
+Headers Auth(const char* token) {
+  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
+}
+
+// What the receiver was sent: each batch's records, in arrival order.
+struct Received {
+  std::vector<std::vector<json>> batches;
+  std::vector<std::string> authorizations;
+};
+
+Received Parse(const std::vector<ReceivedRequest>& requests,
+               const std::set<unsigned>& accepted_at) {
+  Received got;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (!accepted_at.count(static_cast<unsigned>(i))) continue;
+    std::vector<json> batch;
+    std::istringstream lines(requests[i].body);
+    for (std::string line; std::getline(lines, line);) batch.push_back(json::parse(line));
+    got.batches.push_back(std::move(batch));
+    got.authorizations.push_back(requests[i].Header("Authorization"));
+  }
+  return got;
+}
+
+class AuditExportE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pki_ = GenerateTestPki(dir_.path());
+    receiver_ = std::make_unique<TestHttpServer>(
+        [this](const ReceivedRequest&) {
+          std::lock_guard lock(mu_);
+          const unsigned index = seen_++;
+          if (failing_) return ScriptedReply{500, R"({"error":"down"})"};
+          accepted_.insert(index);
+          return ScriptedReply{200, "{}"};
+        },
+        pki_.server.cert_file, pki_.server.key_file);
+    std::ofstream(dir_.path() + "/siem.secret") << kReceiverSecret;
+    config_ = OrdersKernelConfig(dir_.path(), pki_, AliceAndBobIdentity(kAlice, kBob));
+    config_["access"] = {{"admin_groups", {"owners"}}};
+    config_["audit"] = {{"export",
+                         {{{"name", "siem"},
+                           {"url", receiver_->url("/ingest")},
+                           {"ca_file", pki_.ca.cert_file},
+                           {"authorization", "file:" + dir_.path() + "/siem.secret"},
+                           {"batch_records", 7},
+                           {"max_backoff_ms", 400}}}}};
+    kernel_ = std::make_unique<KernelProcess>(dir_.path(), config_);
+    ASSERT_TRUE(kernel_->Start()) << kernel_->log();
+  }
+
+  // alice asks, bob approves or denies: a few records each.
+  void Activity(int asks) {
+    HttpClient client("127.0.0.1", kernel_->port());
+    for (int i = 0; i < asks; ++i) {
+      auto created = client.Post("/v1/requests", R"({"datasets":["orders"],"purpose":"export"})",
+                                 Auth(kAlice));
+      ASSERT_EQ(created.status, 201u) << created.body;
+      const std::string id = created.json().value("id", "");
+      ASSERT_EQ(
+          client.Post("/v1/requests/" + id + "/deny", R"({"comment":"no"})", Auth(kBob)).status,
+          200u);
+    }
+  }
+
+  // The newest record's seq, as bob (an admin here) finds it.
+  uint64_t Head() {
+    HttpClient client("127.0.0.1", kernel_->port());
+    auto page = client.Get("/v1/audit?limit=1&since=1", Auth(kBob));
+    const json records = page.json().value("records", json::array());
+    return records.empty() ? 0 : records[0].value("seq", uint64_t{0});
+  }
+
+  // Waits until the receiver accepted every record up to `seq`.
+  Received WaitForEverythingUpTo(uint64_t seq) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    Received got;
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(mu_);
+        got = Parse(receiver_->requests(), accepted_);
+      }
+      std::set<uint64_t> seqs;
+      for (const auto& batch : got.batches) {
+        for (const auto& r : batch) seqs.insert(r.value("seq", uint64_t{0}));
+      }
+      if (!seqs.empty() && *seqs.begin() == 1 && *seqs.rbegin() >= seq &&
+          seqs.size() == *seqs.rbegin()) {
+        return got;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "the receiver never held every record up to " << seq;
+    return got;
+  }
+
+  // Each seq once after dedupe, 1..N without a gap; every copy of a record
+  // the same; batches in order (each starts after the previous one's start).
+  static void ExpectEachRecordOnceInOrder(const Received& got, uint64_t at_least) {
+    std::map<uint64_t, json> unique;
+    uint64_t previous_first = 0;
+    for (const auto& batch : got.batches) {
+      ASSERT_FALSE(batch.empty());
+      EXPECT_LE(batch.size(), 7u);
+      const uint64_t first = batch.front().value("seq", uint64_t{0});
+      EXPECT_GE(first, previous_first);
+      previous_first = first;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        const uint64_t seq = batch[i].value("seq", uint64_t{0});
+        EXPECT_EQ(seq, first + i) << "a batch is consecutive";
+        auto [it, fresh] = unique.emplace(seq, batch[i]);
+        if (!fresh) EXPECT_EQ(it->second, batch[i]) << "a resent record is the same record";
+      }
+    }
+    ASSERT_GE(unique.size(), at_least);
+    EXPECT_EQ(unique.begin()->first, 1u);
+    EXPECT_EQ(unique.rbegin()->first, unique.size()) << "no gap";
+    // The chain as the log holds it: each record names the one before.
+    for (auto it = std::next(unique.begin()); it != unique.end(); ++it) {
+      EXPECT_EQ(it->second.value("prev", ""), std::prev(it)->second.value("hash", ""));
+    }
+  }
+
+  TempDir dir_{"airlock-export-"};
+  TestPki pki_;
+  json config_;
+  std::unique_ptr<TestHttpServer> receiver_;
+  std::unique_ptr<KernelProcess> kernel_;
+  std::mutex mu_;
+  unsigned seen_ = 0;            // guarded by mu_
+  bool failing_ = false;         // guarded by mu_
+  std::set<unsigned> accepted_;  // guarded by mu_: indexes of requests answered 2xx
+};
+
+TEST_F(AuditExportE2E, EveryRecordArrivesOnceInOrderThroughAReceiverOutage) {
+  Activity(3);
+  const Received first = WaitForEverythingUpTo(Head());
+  ExpectEachRecordOnceInOrder(first, 10);
+  for (const auto& authorization : first.authorizations) EXPECT_EQ(authorization, kReceiverSecret);
+
+  // The receiver fails for a while; requests go on meanwhile.
+  {
+    std::lock_guard lock(mu_);
+    failing_ = true;
+  }
+  const auto before_outage = receiver_->requests().size();
+  Activity(4);
+  ASSERT_TRUE(receiver_->WaitForRequests(before_outage + 3, std::chrono::seconds(10)))
+      << "the exporter did not retry";
+  {
+    std::lock_guard lock(mu_);
+    failing_ = false;
+  }
+  const uint64_t head = Head();
+  const Received after = WaitForEverythingUpTo(head);
+  ExpectEachRecordOnceInOrder(after, head);
+
+  HttpClient client("127.0.0.1", kernel_->port());
+  const std::string metrics = client.Get("/metrics").body;
+  EXPECT_NE(metrics.find("airlock_audit_export_failures_total{sink=\"siem\"}"), std::string::npos);
+  EXPECT_NE(metrics.find("airlock_audit_export_lag_records{sink=\"siem\"}"), std::string::npos);
+  // The receiver's secret is in no log line.
+  EXPECT_EQ(kernel_->log().find("siem-ingest-9f3b1c"), std::string::npos);
+}
+
+TEST_F(AuditExportE2E, AKernelKilledWithABatchInFlightSendsItAgainAndLeavesNoGap) {
+  Activity(2);
+  WaitForEverythingUpTo(Head());
+  // Replies are held: the next batch is in flight when the kernel dies.
+  receiver_->SetHandler([this](const ReceivedRequest&) {
+    std::lock_guard lock(mu_);
+    accepted_.insert(seen_++);
+    ScriptedReply reply{200, "{}"};
+    reply.hold = true;
+    return reply;
+  });
+  const auto before = receiver_->requests().size();
+  Activity(2);
+  ASSERT_TRUE(receiver_->WaitForRequests(before + 1, std::chrono::seconds(10)));
+  kernel_->Kill();
+  receiver_->Release();
+  receiver_->SetHandler([this](const ReceivedRequest&) {
+    std::lock_guard lock(mu_);
+    accepted_.insert(seen_++);
+    return ScriptedReply{200, "{}"};
+  });
+  ASSERT_TRUE(kernel_->Start()) << kernel_->log();
+  Activity(1);
+  const uint64_t head = Head();
+  const Received got = WaitForEverythingUpTo(head);
+  ExpectEachRecordOnceInOrder(got, head);
+  // The batch that was in flight came again (at least once, not at most).
+  size_t sent = 0;
+  for (const auto& batch : got.batches) sent += batch.size();
+  EXPECT_GT(sent, head) << "the batch in flight at the kill was not sent again";
+}
+
+TEST(AuditExportConfig, BadDestinationsAreRefusedByName) {
+  TempDir dir("airlock-export-config-");
+  const TestPki pki = GenerateTestPki(dir.path());
+  auto check = [&](const json& exports) {
+    json config = OrdersKernelConfig(dir.path(), pki, AliceAndBobIdentity(kAlice, kBob));
+    config["audit"] = {{"export", exports}};
+    std::ofstream(dir.path() + "/check.json") << config.dump();
+    std::string out;
+    const int code = RunAirlockd({"check-config", "--config", dir.path() + "/check.json"}, &out);
+    return std::make_pair(code, out);
+  };
+  const json good = {{"name", "siem"}, {"url", "https://siem.example.com/ingest"}};
+  EXPECT_EQ(check(json::array({good})).first, 0) << check(json::array({good})).second;
+  auto expect_refused = [&](json destination, const std::string& says) {
+    const auto [code, out] = check(json::array({destination}));
+    EXPECT_NE(code, 0) << destination.dump();
+    EXPECT_NE(out.find(says), std::string::npos) << out;
+  };
+  json plain = good;
+  plain["url"] = "http://siem.example.com/ingest";
+  expect_refused(plain, "audit.export[0].url must be https://");
+  json inline_secret = good;
+  inline_secret["authorization"] = "Bearer abc";
+  expect_refused(inline_secret, "audit.export[0].authorization must be a secret reference");
+  json bad_name = good;
+  bad_name["name"] = "SIEM one";
+  expect_refused(bad_name, "audit.export[0].name must be");
+  json syslog = good;
+  syslog["type"] = "syslog";
+  expect_refused(syslog, "audit.export[0].type must be \"https\"");
+  const auto [code, out] = check(json::array({good, good}));
+  EXPECT_NE(code, 0);
+  EXPECT_NE(out.find("repeats"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace airlock::test

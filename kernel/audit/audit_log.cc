@@ -97,6 +97,16 @@ class FileAuditLog final : public AuditLog {
   // Returns the I/O failure that must close the log, or Ok.
   Status Flush(const std::vector<Pending*>& batch);
   Status WriteAnchor();
+  // Ok when `position` is a place in the log up to `end` (ReadBackward,
+  // ReadForward); InvalidArgument otherwise.
+  Status CheckPlace(uint64_t position, uint64_t end) const;
+  // The most one read of the readers takes.
+  uint64_t ReadSpan() const;
+  // Bytes [from, to) of the file.
+  Result<std::string> ReadBytes(uint64_t from, uint64_t to) const;
+  // The record on chunk[line_start, newline), `chunk` read at `chunk_at`.
+  Result<AuditRecordAt> RecordIn(const std::string& chunk, uint64_t chunk_at, size_t line_start,
+                                 size_t newline) const;
   // Adds `record`, at `location`, to the index when it names a request.
   void IndexRecord(const nlohmann::json& record, audit_internal::RecordLocation location);
 
@@ -466,28 +476,54 @@ Result<std::vector<nlohmann::json>> FileAuditLog::ForRequest(std::string_view re
   return records;
 }
 
+Status FileAuditLog::CheckPlace(uint64_t position, uint64_t end) const {
+  // A place handed out is the start of a record (or the start or the end of
+  // the log): the byte before it ends the record preceding it.
+  const Status not_a_place = Status::InvalidArgument("not a place in the audit log");
+  if (position > end) return not_a_place;
+  if (position == 0) return Status::Ok();
+  char last = 0;
+  AIRLOCK_ASSIGN_OR_RETURN(const size_t read,
+                           audit_internal::ReadAuditBytes(read_fd_, &last, 1, position - 1));
+  return read == 1 && last == '\n' ? Status::Ok() : not_a_place;
+}
+
+uint64_t FileAuditLog::ReadSpan() const {
+  // One read holds at least one whole record: none is longer than this.
+  return std::max<uint64_t>(1u << 20, options_.max_record_bytes + 256);
+}
+
+Result<std::string> FileAuditLog::ReadBytes(uint64_t from, uint64_t to) const {
+  std::string chunk(to - from, '\0');
+  AIRLOCK_ASSIGN_OR_RETURN(
+      const size_t got, audit_internal::ReadAuditBytes(read_fd_, chunk.data(), chunk.size(), from));
+  if (got < chunk.size()) {
+    return Status::Unavailable("cannot read audit log " + path_ + ": short read");
+  }
+  return chunk;
+}
+
+Result<AuditRecordAt> FileAuditLog::RecordIn(const std::string& chunk, uint64_t chunk_at,
+                                             size_t line_start, size_t newline) const {
+  auto record = nlohmann::json::parse(chunk.begin() + static_cast<std::ptrdiff_t>(line_start),
+                                      chunk.begin() + static_cast<std::ptrdiff_t>(newline), nullptr,
+                                      /*allow_exceptions=*/false);
+  if (record.is_discarded()) {
+    return Status::Internal("audit record at offset " + std::to_string(chunk_at + line_start) +
+                            " of " + path_ + " is unreadable");
+  }
+  return AuditRecordAt{std::move(record), chunk_at + line_start, chunk_at + newline + 1};
+}
+
 Result<std::vector<AuditRecordAt>> FileAuditLog::ReadBackward(std::optional<uint64_t> position,
                                                               size_t max_records) const {
   const uint64_t end = durable_end_.load(std::memory_order_acquire);
   const uint64_t before = position.value_or(end);
   std::vector<AuditRecordAt> records;
   if (before == 0 || max_records == 0) return records;
-  // A place handed out is the start of a record: the byte before it ends
-  // the record preceding it.
-  const Status not_a_place = Status::InvalidArgument("not a place in the audit log");
-  if (before > end) return not_a_place;
-  char last = 0;
-  AIRLOCK_ASSIGN_OR_RETURN(const size_t read,
-                           audit_internal::ReadAuditBytes(read_fd_, &last, 1, before - 1));
-  if (read != 1 || last != '\n') return not_a_place;
-  // One read holds at least one whole record: none is longer than this.
-  const uint64_t span = std::max<uint64_t>(1u << 20, options_.max_record_bytes + 256);
-  const uint64_t start = before > span ? before - span : 0;
-  std::string chunk(before - start, '\0');
-  AIRLOCK_ASSIGN_OR_RETURN(const size_t got, audit_internal::ReadAuditBytes(read_fd_, chunk.data(),
-                                                                            chunk.size(), start));
-  if (got < chunk.size())
-    return Status::Unavailable("cannot read audit log " + path_ + ": short read");
+  AIRLOCK_RETURN_IF_ERROR(CheckPlace(before, end));
+  const uint64_t start = before > ReadSpan() ? before - ReadSpan() : 0;
+  AIRLOCK_ASSIGN_OR_RETURN(const std::string chunk, ReadBytes(start, before));
   // Lines from the last one back; a partial first line (cut by the read)
   // is left for the next call.
   size_t line_end = chunk.size() - 1;  // its '\n'
@@ -495,14 +531,8 @@ Result<std::vector<AuditRecordAt>> FileAuditLog::ReadBackward(std::optional<uint
     const size_t newline = line_end == 0 ? std::string::npos : chunk.rfind('\n', line_end - 1);
     if (newline == std::string::npos && start > 0) break;
     const size_t line_start = newline == std::string::npos ? 0 : newline + 1;
-    auto record = nlohmann::json::parse(chunk.begin() + static_cast<std::ptrdiff_t>(line_start),
-                                        chunk.begin() + static_cast<std::ptrdiff_t>(line_end),
-                                        nullptr, /*allow_exceptions=*/false);
-    if (record.is_discarded()) {
-      return Status::Internal("audit record at offset " + std::to_string(start + line_start) +
-                              " of " + path_ + " is unreadable");
-    }
-    records.push_back(AuditRecordAt{std::move(record), start + line_start, start + line_end + 1});
+    AIRLOCK_ASSIGN_OR_RETURN(AuditRecordAt at, RecordIn(chunk, start, line_start, line_end));
+    records.push_back(std::move(at));
     if (line_start == 0) break;
     line_end = line_start - 1;
   }
@@ -516,35 +546,17 @@ Result<std::vector<AuditRecordAt>> FileAuditLog::ReadForward(uint64_t position,
                                                              size_t max_records) const {
   const uint64_t end = durable_end_.load(std::memory_order_acquire);
   std::vector<AuditRecordAt> records;
-  if (position > end) return Status::InvalidArgument("not a place in the audit log");
-  if (position > 0) {
-    char last = 0;
-    AIRLOCK_ASSIGN_OR_RETURN(const size_t read,
-                             audit_internal::ReadAuditBytes(read_fd_, &last, 1, position - 1));
-    if (read != 1 || last != '\n') return Status::InvalidArgument("not a place in the audit log");
-  }
+  AIRLOCK_RETURN_IF_ERROR(CheckPlace(position, end));
   if (position == end || max_records == 0) return records;
-  const uint64_t span = std::max<uint64_t>(1u << 20, options_.max_record_bytes + 256);
-  std::string chunk(std::min(span, end - position), '\0');
-  AIRLOCK_ASSIGN_OR_RETURN(const size_t got, audit_internal::ReadAuditBytes(
-                                                 read_fd_, chunk.data(), chunk.size(), position));
-  if (got < chunk.size()) {
-    return Status::Unavailable("cannot read audit log " + path_ + ": short read");
-  }
+  AIRLOCK_ASSIGN_OR_RETURN(const std::string chunk,
+                           ReadBytes(position, position + std::min(ReadSpan(), end - position)));
   // Whole lines only; a line cut by the read is left for the next call.
   size_t line_start = 0;
   while (records.size() < max_records) {
     const size_t newline = chunk.find('\n', line_start);
     if (newline == std::string::npos) break;
-    auto record = nlohmann::json::parse(chunk.begin() + static_cast<std::ptrdiff_t>(line_start),
-                                        chunk.begin() + static_cast<std::ptrdiff_t>(newline),
-                                        nullptr, /*allow_exceptions=*/false);
-    if (record.is_discarded()) {
-      return Status::Internal("audit record at offset " + std::to_string(position + line_start) +
-                              " of " + path_ + " is unreadable");
-    }
-    records.push_back(
-        AuditRecordAt{std::move(record), position + line_start, position + newline + 1});
+    AIRLOCK_ASSIGN_OR_RETURN(AuditRecordAt at, RecordIn(chunk, position, line_start, newline));
+    records.push_back(std::move(at));
     line_start = newline + 1;
   }
   if (records.empty()) {

@@ -575,7 +575,10 @@
     $('audit-search').addEventListener('click', () => searchAudit(false));
     $('audit-more').addEventListener('click', () => searchAudit(true));
     window.addEventListener('hashchange', route);
+    // The sign-in form is shown only once its buttons work: a click before
+    // this point would be lost.
     show('sign-in');
+    document.body.dataset.ready = 'true';
     startSingleSignOn();
   });
 

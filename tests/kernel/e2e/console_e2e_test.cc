@@ -86,12 +86,7 @@ class ConsoleE2E : public ::testing::Test {
   size_t SignedInTab(const char* token, const std::string& subject) {
     size_t tab = 0;
     std::string error;
-    EXPECT_TRUE(browser_->OpenPage(origin_ + "/console/", &error, &tab)) << error;
-    EXPECT_TRUE(
-        browser_->WaitFor("!!document.getElementById('sign-in') && "
-                          "!document.getElementById('sign-in-view').hidden",
-                          kUiTimeout))
-        << browser_->Log();
+    EXPECT_TRUE(OpenConsole("/console/", &tab, &error)) << error;
     SignIn(token);
     EXPECT_TRUE(browser_->WaitFor(
         "document.getElementById('who-name').textContent === " + Quoted(subject), kUiTimeout))
@@ -100,6 +95,19 @@ class ConsoleE2E : public ::testing::Test {
     EXPECT_TRUE(
         browser_->WaitFor("document.getElementById('live').textContent === 'live'", kUiTimeout));
     return tab;
+  }
+
+  // Opens the console and waits until its script has wired the page: a
+  // click that lands before then does nothing.
+  bool OpenConsole(const std::string& path, size_t* tab, std::string* error) {
+    if (!browser_->OpenPage(origin_ + path, error, tab)) return false;
+    if (browser_->WaitFor("document.body && document.body.dataset.ready === 'true' && "
+                          "!document.getElementById('sign-in-view').hidden",
+                          kUiTimeout)) {
+      return true;
+    }
+    *error = "the console never became ready: " + browser_->Log();
+    return false;
   }
 
   void SignIn(const char* token) {
@@ -193,8 +201,7 @@ TEST_F(ConsoleE2E, AliceAsksBobApprovesLiveAliceQueriesThroughTheExplorer) {
   // A wrong token is refused on the page, in words.
   std::string error;
   size_t alice = 0;
-  ASSERT_TRUE(browser_->OpenPage(origin_ + "/console/", &error, &alice)) << error;
-  ASSERT_TRUE(browser_->WaitFor("!!document.getElementById('sign-in')", kUiTimeout));
+  ASSERT_TRUE(OpenConsole("/console/", &alice, &error)) << error;
   Shot("sign-in");
   SignIn("alk_not_a_token");
   ASSERT_TRUE(browser_->WaitFor(

@@ -14,6 +14,7 @@
 #include "kernel/console/console_assets.h"
 #include "kernel/core/metrics.h"
 #include "kernel/core/request_manager.h"
+#include "kernel/mcp/mcp_server.h"
 
 namespace airlock {
 
@@ -56,12 +57,7 @@ HttpResponse ErrorResponse(const Status& status) {
 
 namespace {
 
-bool ValidRequestId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-  });
-}
+constexpr std::string_view kMcpPath = "/mcp";
 
 Result<json> ParseBody(const HttpRequest& request, bool allow_empty) {
   if (request.body.empty()) {
@@ -245,6 +241,14 @@ const std::vector<V1Api::RouteEntry>& V1Api::Table() {
       {{"POST", "/v1/peer/requests/{id}/end", A::kPeer}, &V1Api::PeerEnd},
       {{"POST", "/v1/peer/requests/{id}/launch", A::kPeer}, &V1Api::PeerLaunch},
       {{"GET", "/v1/peer/requests/{id}/results/{index}", A::kPeer}, &V1Api::PeerJobResult},
+      // The MCP endpoint for agents, and its OAuth protected-resource
+      // metadata (RFC 9728: at the root and with the resource's path).
+      {{"POST", "/mcp", A::kAuthenticated}, &V1Api::Mcp},
+      {{"GET", "/.well-known/oauth-protected-resource", A::kPublic, /*answers_on_io_thread=*/true},
+       &V1Api::McpMetadata},
+      {{"GET", "/.well-known/oauth-protected-resource/mcp", A::kPublic,
+        /*answers_on_io_thread=*/true},
+       &V1Api::McpMetadata},
   };
   return kTable;
 }
@@ -319,8 +323,22 @@ HttpResponse V1Api::Dispatch(const HttpRequest& request) const {
   if (!is_public && !from_peer) {
     HttpResponse refusal;
     auto principal = Authenticate(request, &refusal);
-    if (!principal.ok()) return refusal;
+    const bool mcp = route != nullptr && route->spec.pattern == kMcpPath;
+    if (!principal.ok()) {
+      // An agent is told where to learn how to get a token (MCP's
+      // authorization specification).
+      if (mcp && d_.mcp != nullptr && !refusal.run_on_handler_pool) {
+        std::erase_if(refusal.headers, [](const auto& h) { return h.first == "WWW-Authenticate"; });
+        refusal.headers.emplace_back("WWW-Authenticate", d_.mcp->Challenge(request));
+      }
+      return refusal;
+    }
     caller = std::move(principal).value();
+    // A kind the identity source left unsaid is decided by the door.
+    if (caller->kind_unsaid) {
+      caller->kind = mcp ? PrincipalKind::kAgent : PrincipalKind::kHuman;
+      caller->kind_unsaid = false;
+    }
   }
   if (route == nullptr) {
     if (!match.allowed_methods.empty()) return MethodNotAllowed(match.allowed_methods);
@@ -339,6 +357,16 @@ HttpResponse V1Api::Dispatch(const HttpRequest& request) const {
   }
   const Call call{request, caller ? &*caller : nullptr, match.params};
   return (this->*(route->handler))(call);
+}
+
+HttpResponse V1Api::Mcp(const Call& call) const {
+  if (d_.mcp == nullptr) return NotFound();
+  return d_.mcp->Handle(call.request, *call.caller);
+}
+
+HttpResponse V1Api::McpMetadata(const Call& call) const {
+  if (d_.mcp == nullptr) return NotFound();
+  return HttpResponse::Json(200, d_.mcp->ResourceMetadata(call.request));
 }
 
 HttpResponse V1Api::Health(const Call&) const {

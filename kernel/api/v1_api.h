@@ -27,6 +27,9 @@ namespace airlock {
 class AuditLog;
 class IdentityChain;
 class RequestManager;
+namespace mcp {
+class McpServer;
+}  // namespace mcp
 
 // HTTP status for a Status code (400, 401, 403, 404, 409, 422, 429, 503, ...).
 unsigned HttpStatusFor(const Status& status);
@@ -68,6 +71,8 @@ class V1Api {
     // its files (empty: kConsoleContentSecurityPolicy).
     nlohmann::json console_config = {{"oidc", nullptr}};
     std::string console_policy;
+    // POST /mcp and its metadata; null: those routes answer 404.
+    const mcp::McpServer* mcp = nullptr;
   };
 
   explicit V1Api(Dependencies deps);
@@ -138,6 +143,8 @@ class V1Api {
   HttpResponse PeerLaunch(const Call& call) const;
   HttpResponse Events(const Call& call) const;
   HttpResponse PeerJobResult(const Call& call) const;
+  HttpResponse Mcp(const Call& call) const;
+  HttpResponse McpMetadata(const Call& call) const;
 
   Dependencies d_;
   RouteMatcher matcher_;

@@ -776,6 +776,46 @@ Status ParseConsole(Reader& top, ConsoleConfig* console) {
   return r.RejectUnknownKeys();
 }
 
+// An http(s) URL without trailing slashes, of printable characters only.
+bool PlainHttpUrl(std::string& url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  const bool scheme = url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0;
+  return scheme && url.size() <= 512 && std::all_of(url.begin(), url.end(), [](char c) {
+           return c > ' ' && c < 127 && c != '"' && c != '\\';
+         });
+}
+
+Status ParseMcp(Reader& top, KernelConfig* config) {
+  McpConfig& mcp = config->mcp;
+  if (const json* node = top.Child("mcp")) {
+    Reader r(*node, "mcp");
+    AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+    AIRLOCK_RETURN_IF_ERROR(r.String("public_url", &mcp.public_url));
+    if (!mcp.public_url.empty() && !PlainHttpUrl(mcp.public_url)) {
+      return Status::InvalidArgument("mcp.public_url must be an http(s) URL");
+    }
+    AIRLOCK_RETURN_IF_ERROR(r.StringList("authorization_servers", &mcp.authorization_servers));
+    for (std::string& server : mcp.authorization_servers) {
+      if (!PlainHttpUrl(server)) {
+        return Status::InvalidArgument("mcp.authorization_servers must hold http(s) URLs");
+      }
+    }
+    AIRLOCK_RETURN_IF_ERROR(r.Int("max_rows", &mcp.max_rows, 1, 100000));
+    AIRLOCK_RETURN_IF_ERROR(r.RejectUnknownKeys());
+  }
+  if (mcp.authorization_servers.empty()) {
+    for (const PluginRef& identity : config->identity) {
+      const json* issuer = identity.config.is_object() && identity.config.contains("issuer")
+                               ? &identity.config["issuer"]
+                               : nullptr;
+      if (issuer == nullptr || !issuer->is_string()) continue;
+      std::string url = issuer->get<std::string>();
+      if (PlainHttpUrl(url)) mcp.authorization_servers.push_back(std::move(url));
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& config_path,
@@ -859,6 +899,7 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
   AIRLOCK_RETURN_IF_ERROR(ParseLimits(top, &config.limits));
   AIRLOCK_RETURN_IF_ERROR(ParseNotifications(top, &config));
   AIRLOCK_RETURN_IF_ERROR(ParseConsole(top, &config.console));
+  AIRLOCK_RETURN_IF_ERROR(ParseMcp(top, &config));
   top.Child("$schema");
   top.Child("description");
   AIRLOCK_RETURN_IF_ERROR(top.RejectUnknownKeys());

@@ -212,6 +212,19 @@ struct ConsoleConfig {
   std::optional<Oidc> oidc;
 };
 
+// The MCP endpoint (/mcp, kernel/mcp/): for AI agents.
+struct McpConfig {
+  // This API's public base URL ("https://airlock.example.com"), naming the
+  // protected resource in its OAuth metadata; empty: taken from the
+  // request's Host header and the listener's scheme.
+  std::string public_url;
+  // Authorization servers named in the metadata; empty: the issuers the
+  // identity plugins trust (their configurations' "issuer").
+  std::vector<std::string> authorization_servers;
+  // The most rows a `query` answer holds (a caller may ask for fewer).
+  int64_t max_rows = 1000;
+};
+
 // Notifications (kernel/notify/): the outbox and how it is delivered.
 struct NotificationsConfig {
   // The console's base URL for links in notifications (e.g.
@@ -251,6 +264,7 @@ struct KernelConfig {
   AgentsConfig agents;
   NotificationsConfig notifications;
   ConsoleConfig console;
+  McpConfig mcp;
   // Not read from the file: set by `airlockd serve
   // --accept-unverified-audit-history` for one start.
   bool accept_unverified_audit_history = false;

@@ -1118,6 +1118,39 @@ class RequestManager::Impl {
     return grant;
   }
 
+  Result<RequestRecord> LoadOwnReady(const Principal& caller, const std::string& id) {
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
+    if (r.requester_subject() != caller.subject) {
+      return Status::PermissionDenied("only the requester may query request " + id);
+    }
+    if (r.request.value("mode", "") == "job") {
+      return Status::FailedPrecondition("request " + id +
+                                        " is a job: its queries were fixed when it was asked");
+    }
+    if (r.state != RequestState::kReady) {
+      return Status::Conflict("request " + id + " is " + std::string(RequestStateName(r.state)) +
+                              ", not ready");
+    }
+    return r;
+  }
+
+  Status QueryAsRequester(const Principal& caller, const std::string& id, std::string_view sql,
+                          const std::string& transport, sdk::BatchConsumer& out) {
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadOwnReady(caller, id));
+    if (OwnedHere(r)) return supervisor_->QueryForPeer(id, sql, transport, "", out);
+    if (Peer() == nullptr) return ServedElsewhere(r, "query it there");
+    AIRLOCK_ASSIGN_OR_RETURN(const std::string owner_url, LiveReplicaUrl(OwnerOf(r)));
+    return Peer()->Query(owner_url, id, sql, transport, out, PeerTimeout());
+  }
+
+  Result<json> TablesAsRequester(const Principal& caller, const std::string& id) {
+    AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadOwnReady(caller, id));
+    if (OwnedHere(r)) return supervisor_->TablesForPeer(id);
+    if (Peer() == nullptr) return ServedElsewhere(r, "list its tables there");
+    AIRLOCK_ASSIGN_OR_RETURN(const std::string owner_url, LiveReplicaUrl(OwnerOf(r)));
+    return Peer()->Tables(owner_url, id, PeerTimeout());
+  }
+
   // --- the peer link ---------------------------------------------------------
 
   const PeerClient* Peer() const {
@@ -2128,6 +2161,14 @@ Result<json> RequestManager::Extend(const Principal& p, const std::string& id, c
 }
 Result<json> RequestManager::CollectCredentials(const Principal& p, const std::string& id) {
   return impl_->CollectCredentials(p, id);
+}
+Status RequestManager::QueryAsRequester(const Principal& caller, const std::string& id,
+                                        std::string_view sql, const std::string& transport,
+                                        sdk::BatchConsumer& out) {
+  return impl_->QueryAsRequester(caller, id, sql, transport, out);
+}
+Result<json> RequestManager::TablesAsRequester(const Principal& caller, const std::string& id) {
+  return impl_->TablesAsRequester(caller, id);
 }
 Status RequestManager::PeerQuery(const std::string& id, std::string_view sql,
                                  const std::string& transport, const std::string& via,

@@ -196,6 +196,15 @@ class RequestManager {
   // data stays as it is: no new pull.
   Result<nlohmann::json> Extend(const Principal& requester, const std::string& id,
                                 const nlohmann::json& body);
+  // A query of ready request `id` by its requester through the kernel itself
+  // (the MCP endpoint names `transport` "mcp"): run in the request's enclave,
+  // here or at the replica that serves it, and audited there as a tunnel
+  // query.
+  Status QueryAsRequester(const Principal& caller, const std::string& id, std::string_view sql,
+                          const std::string& transport, sdk::BatchConsumer& out);
+  // The tables of ready request `id`'s enclave ({"tables":[...]}), for its
+  // requester.
+  Result<nlohmann::json> TablesAsRequester(const Principal& caller, const std::string& id);
   // The tunnel credential of a ready request, to its requester, exactly once.
   Result<nlohmann::json> CollectCredentials(const Principal& caller, const std::string& id);
   // Job mode: the results of request `id` and how each ended, for its

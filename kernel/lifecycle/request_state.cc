@@ -1,6 +1,8 @@
 #include "kernel/lifecycle/request_state.h"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <utility>
 
 namespace airlock {
@@ -104,6 +106,13 @@ const std::vector<RequestState>& AllRequestStates() {
     return all;
   }();
   return kAll;
+}
+
+bool ValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
 }
 
 }  // namespace airlock

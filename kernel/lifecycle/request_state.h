@@ -37,4 +37,8 @@ bool CanTransition(RequestState from, RequestState to);
 // All states, in declaration order (for metrics and documentation).
 const std::vector<RequestState>& AllRequestStates();
 
+// A request id as callers may name one: 1..64 letters, digits, '_' or '-'
+// (what "req_" + random hex always is; anything else names no request).
+bool ValidRequestId(std::string_view id);
+
 }  // namespace airlock

@@ -18,6 +18,7 @@
 #include "kernel/audit/audit_log.h"
 #include "kernel/audit/audit_trail.h"
 #include "kernel/console/console_assets.h"
+#include "kernel/mcp/mcp_server.h"
 
 #include "kernel/core/audit_exporter.h"
 #include "kernel/core/forwarded_endpoints.h"
@@ -155,6 +156,7 @@ struct KernelApp::Parts {
   // Declared before `requests` so it outlives the enclaves bridged through it.
   std::unique_ptr<agent::AgentRegistry> agents;
   std::unique_ptr<RequestManager> requests;
+  std::unique_ptr<mcp::McpServer> mcp;
   std::unique_ptr<V1Api> api;
   std::unique_ptr<HttpServer> server;
 };
@@ -601,6 +603,16 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     if (beat == nullptr) return Status::Unavailable("the kernel is starting");
     return ClusterJson(*parts->store, parts->store_description, *beat);
   };
+  mcp::McpServerOptions mcp_options;
+  mcp_options.requests = p.requests.get();
+  mcp_options.audit = p.audit;
+  mcp_options.catalog = api.catalog;
+  mcp_options.public_url = cfg.mcp.public_url;
+  mcp_options.authorization_servers = cfg.mcp.authorization_servers;
+  mcp_options.max_rows = static_cast<size_t>(cfg.mcp.max_rows);
+  mcp_options.server_version = AIRLOCK_VERSION;
+  p.mcp = std::make_unique<mcp::McpServer>(std::move(mcp_options));
+  api.mcp = p.mcp.get();
   p.api = std::make_unique<V1Api>(std::move(api));
 
   HttpServerOptions options = ServerOptions(cfg);

@@ -48,13 +48,15 @@ Status ParseEntry(const Json& j, const std::string& where, TokenEntry* entry) {
   AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "subject", &p.subject, true, where));
   if (p.subject.empty()) return Status::InvalidArgument(where + ".subject must not be empty");
 
-  std::string kind = "service";
+  // Unnamed: the kernel decides by the door (an agent on /mcp).
+  std::string kind;
   AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "kind", &kind, false, where));
   auto parsed_kind = ParsePrincipalKind(kind);
-  if (!parsed_kind) {
+  if (j.contains("kind") && !parsed_kind) {
     return Status::InvalidArgument(where + ".kind must be human, service or agent");
   }
-  p.kind = *parsed_kind;
+  p.kind_unsaid = !parsed_kind;
+  if (parsed_kind) p.kind = *parsed_kind;
 
   AIRLOCK_RETURN_IF_ERROR(json_read::StringList(j, "groups", &p.groups, false, where));
   for (const auto& group : p.groups) {

@@ -28,7 +28,7 @@ struct StaticTokensConfig {
 
 // Parses and validates the whole configuration:
 //   {"tokens": [{"sha256": "<64 hex>", "subject": "...",
-//                "kind": "human|service|agent" (default service),
+//                "kind": "human|service|agent" (unnamed: the kernel decides),
 //                "groups": [...], "tenant": "...",
 //                "expires_at": "<RFC 3339 with offset>"}]}
 // Errors are InvalidArgument naming the key ("tokens[2].sha256 must be ...").

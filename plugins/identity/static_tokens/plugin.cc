@@ -19,7 +19,7 @@ constexpr const char kConfigSchema[] = R"({
         "properties": {
           "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
           "subject": {"type": "string", "minLength": 1},
-          "kind": {"enum": ["human", "service", "agent"], "default": "service"},
+          "kind": {"enum": ["human", "service", "agent"]},
           "groups": {"type": "array", "items": {"type": "string", "minLength": 1}},
           "tenant": {"type": "string"},
           "expires_at": {"type": "string", "format": "date-time"}

@@ -126,6 +126,42 @@ TEST(KernelConfig, TheConsolesSingleSignOnIsCheckedBeforeItWidensThePagesPolicy)
             std::string::npos);
 }
 
+TEST(KernelConfig, TheMcpMetadataNamesTheIdentityIssuersUnlessToldOtherwise) {
+  json doc = Minimal();
+  doc["identity"] = {{{"name", "sso"},
+                      {"plugin", "oidc.so"},
+                      {"config", {{"issuer", "https://idp.example.com/realms/x/"}}}},
+                     {{"name", "tokens"}, {"plugin", "tokens.so"}}};
+  auto parsed = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/usr/lib/airlock/plugins");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->mcp.authorization_servers,
+            std::vector<std::string>{"https://idp.example.com/realms/x"});
+  EXPECT_EQ(parsed->mcp.max_rows, 1000);
+  EXPECT_TRUE(parsed->mcp.public_url.empty());
+
+  doc["mcp"] = {{"public_url", "https://airlock.example.com/"},
+                {"authorization_servers", {"https://login.example.com"}},
+                {"max_rows", 50}};
+  parsed = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/usr/lib/airlock/plugins");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->mcp.public_url, "https://airlock.example.com");
+  EXPECT_EQ(parsed->mcp.authorization_servers,
+            std::vector<std::string>{"https://login.example.com"});
+  EXPECT_EQ(parsed->mcp.max_rows, 50);
+
+  const auto with = [](json mcp) {
+    json d = Minimal();
+    d["mcp"] = std::move(mcp);
+    return ErrorFor(d);
+  };
+  EXPECT_NE(with({{"public_url", "ftp://x"}}).find("mcp.public_url"), std::string::npos);
+  EXPECT_NE(with({{"public_url", "https://a\"b"}}).find("mcp.public_url"), std::string::npos);
+  EXPECT_NE(with({{"authorization_servers", {"login.example.com"}}}).find("authorization_servers"),
+            std::string::npos);
+  EXPECT_NE(with({{"max_rows", 0}}).find("max_rows"), std::string::npos);
+  EXPECT_NE(with({{"rows", 5}}).find("rows"), std::string::npos);
+}
+
 TEST(KernelConfig, NotificationErrorsNameTheKey) {
   const auto with = [](json notifications) {
     json doc = Minimal();

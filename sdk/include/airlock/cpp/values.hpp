@@ -111,6 +111,10 @@ inline std::optional<PrincipalKind> ParsePrincipalKind(std::string_view name) {
 struct Principal {
   std::string subject;
   PrincipalKind kind = PrincipalKind::kHuman;
+  // The identity source did not say what kind of caller this is ("kind"
+  // absent): the kernel decides by the door it came in (`agent` on the MCP
+  // endpoint, `human` elsewhere) before anything is recorded.
+  bool kind_unsaid = false;
   std::vector<std::string> groups;
   std::string tenant;
   std::string provider;  // filled by the kernel: which identity plugin vouched
@@ -124,7 +128,8 @@ struct Principal {
   }
 
   Json ToJson() const {
-    Json j = {{"subject", subject}, {"kind", PrincipalKindName(kind)}, {"groups", groups}};
+    Json j = {{"subject", subject}, {"groups", groups}};
+    if (!kind_unsaid) j["kind"] = PrincipalKindName(kind);
     if (!tenant.empty()) j["tenant"] = tenant;
     if (!provider.empty()) j["provider"] = provider;
     if (!attributes.empty()) j["attributes"] = attributes;
@@ -143,6 +148,7 @@ struct Principal {
       return Status::InvalidArgument("principal.kind must be human, service or agent");
     }
     p.kind = *parsed;
+    p.kind_unsaid = !j.contains("kind");
     AIRLOCK_RETURN_IF_ERROR(json_read::StringList(j, "groups", &p.groups, false, "principal"));
     AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "tenant", &p.tenant, false, "principal"));
     AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "provider", &p.provider, false, "principal"));

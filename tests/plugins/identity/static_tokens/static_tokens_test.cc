@@ -164,13 +164,16 @@ TEST_F(StaticTokensTest, ValidTokenYieldsTheConfiguredPrincipal) {
   ExpectNoSecretsLeaked();
 }
 
-TEST_F(StaticTokensTest, KindDefaultsToService) {
+TEST_F(StaticTokensTest, AnUnnamedKindIsLeftToTheKernel) {
   Json config = {{"tokens", {{{"sha256", Sha256Hex(kBotToken)}, {"subject", "svc"}}}}};
   DlInstance<airlock_type_identity_vtable> instance(table(), config.dump());
   ASSERT_TRUE(instance.ok()) << instance.error();
   auto r = Authenticate(instance.get(), {{"Authorization", std::string("Bearer ") + kBotToken}});
   ASSERT_EQ(r.status, AIRLOCK_OK);
-  EXPECT_EQ(r.principal["kind"], "service");
+  EXPECT_FALSE(r.principal.contains("kind")) << r.principal.dump();
+  auto parsed = Principal::FromJson(r.principal);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(parsed->kind_unsaid);
 }
 
 TEST_F(StaticTokensTest, SchemeAndHeaderNameAreCaseInsensitive) {

@@ -1,0 +1,329 @@
+#include "kernel/mcp/mcp_tools.h"
+
+#include <string>
+
+#include "kernel/common/crypto.h"
+#include "kernel/core/arrow_json.h"
+#include "kernel/core/request_manager.h"
+
+namespace airlock::mcp {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxSqlBytes = 100000;
+constexpr std::string_view kSchemaUriPrefix = "airlock://datasets/";
+constexpr std::string_view kSchemaUriSuffix = "/schema";
+
+// --- arguments ---------------------------------------------------------------
+
+// Arguments are checked here, not trusted from the schema: the message
+// names the argument, for the agent to correct its call.
+Status OnlyKnown(const json& arguments, std::initializer_list<std::string_view> known) {
+  if (!arguments.is_object()) return Status::InvalidArgument("arguments must be an object");
+  for (const auto& [key, value] : arguments.items()) {
+    bool found = false;
+    for (std::string_view k : known) found = found || key == k;
+    if (!found) return Status::InvalidArgument("unknown argument '" + key + "'");
+  }
+  return Status::Ok();
+}
+
+Result<std::string> RequiredString(const json& arguments, const char* key, size_t max_bytes) {
+  auto it = arguments.find(key);
+  if (it == arguments.end()) return Status::InvalidArgument(std::string(key) + " is required");
+  if (!it->is_string() || it->get_ref<const std::string&>().empty() ||
+      it->get_ref<const std::string&>().size() > max_bytes) {
+    return Status::InvalidArgument(std::string(key) + " must be a string of 1.." +
+                                   std::to_string(max_bytes) + " bytes");
+  }
+  return it->get<std::string>();
+}
+
+Result<std::string> RequestIdArgument(const json& arguments) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::string id, RequiredString(arguments, "request_id", 64));
+  if (!ValidRequestId(id)) return Status::InvalidArgument("request_id is not a request id");
+  return id;
+}
+
+// --- schemas -----------------------------------------------------------------
+
+json ObjectSchema(json properties, json required = json::array()) {
+  json schema = {{"type", "object"}, {"properties", std::move(properties)}};
+  if (!required.empty()) schema["required"] = std::move(required);
+  return schema;
+}
+
+const json& StringSchema() {
+  static const json schema = {{"type", "string"}};
+  return schema;
+}
+
+// What the policy would answer the caller (RequestManager::PreviewCatalog).
+json ForMeSchema() {
+  return ObjectSchema(
+      {{"effect", {{"type", "string"}, {"enum", {"allow", "deny", "needs_approval"}}}},
+       {"reason", StringSchema()},
+       {"obligations", {{"type", "object"}}},
+       {"approval", {{"type", "object"}}},
+       {"max_window_seconds", {{"type", "integer"}}}},
+      {"effect", "reason"});
+}
+
+json ColumnsSchema() {
+  return {{"type", "array"},
+          {"items", ObjectSchema({{"name", StringSchema()}, {"type", StringSchema()}}, {"name"})}};
+}
+
+json DatasetSchema() {
+  return ObjectSchema({{"name", StringSchema()},
+                       {"description", StringSchema()},
+                       {"tags", {{"type", "array"}, {"items", StringSchema()}}},
+                       {"columns", ColumnsSchema()},
+                       {"for_me", ForMeSchema()}},
+                      {"name", "for_me"});
+}
+
+// A request as GET /v1/requests/{id} shows it.
+json RequestSchema() {
+  return ObjectSchema({{"id", StringSchema()},
+                       {"state", StringSchema()},
+                       {"reason", StringSchema()},
+                       {"datasets", {{"type", "array"}, {"items", StringSchema()}}}},
+                      {"id", "state"});
+}
+
+// --- catalog -----------------------------------------------------------------
+
+json PublicDataset(json dataset) {
+  dataset.erase("connector");
+  return dataset;
+}
+
+Result<json> PreviewFor(const McpServerOptions& options, const Principal& caller) {
+  return options.requests->PreviewCatalog(caller, options.catalog);
+}
+
+ToolOutcome ListDatasets(const McpServerOptions& options, const Principal& caller,
+                         const json& arguments) {
+  ToolOutcome out;
+  out.status = OnlyKnown(arguments, {});
+  if (!out.status.ok()) return out;
+  auto catalog = PreviewFor(options, caller);
+  if (!catalog.ok()) return {catalog.status()};
+  json datasets = json::array();
+  for (json& dataset : (*catalog)["datasets"])
+    datasets.push_back(PublicDataset(std::move(dataset)));
+  out.structured = {{"datasets", std::move(datasets)}};
+  return out;
+}
+
+ToolOutcome DescribeDataset(const McpServerOptions& options, const Principal& caller,
+                            const json& arguments) {
+  ToolOutcome out;
+  out.status = OnlyKnown(arguments, {"name"});
+  if (!out.status.ok()) return out;
+  auto name = RequiredString(arguments, "name", 256);
+  if (!name.ok()) return {name.status()};
+  auto catalog = PreviewFor(options, caller);
+  if (!catalog.ok()) return {catalog.status()};
+  for (json& dataset : (*catalog)["datasets"]) {
+    if (dataset.value("name", "") != *name) continue;
+    out.structured = PublicDataset(std::move(dataset));
+    return out;
+  }
+  return {Status::NotFound("no dataset named '" + *name + "' (list_datasets names them)")};
+}
+
+// --- requests ----------------------------------------------------------------
+
+ToolOutcome RequestAccess(const McpServerOptions& options, const Principal& caller,
+                          const json& arguments) {
+  ToolOutcome out;
+  out.status = OnlyKnown(arguments, {"datasets", "purpose", "window_seconds", "columns"});
+  if (!out.status.ok()) return out;
+  if (!arguments.contains("purpose")) return {Status::InvalidArgument("purpose is required")};
+  // The ask is checked as the API checks it (RequestManager::Create).
+  auto created = options.requests->Create(caller, arguments);
+  if (!created.ok()) return {created.status()};
+  out.audit = {{"request_id", created->value("id", "")}};
+  out.structured = std::move(*created);
+  return out;
+}
+
+// A tool whose one argument is a request id: `read` answers for it.
+template <typename Read>
+ToolOutcome ForRequest(const json& arguments, Read read) {
+  ToolOutcome out;
+  out.status = OnlyKnown(arguments, {"request_id"});
+  if (!out.status.ok()) return out;
+  auto id = RequestIdArgument(arguments);
+  if (!id.ok()) return {id.status()};
+  out.audit = {{"request_id", *id}};
+  Result<json> answer = read(*id);
+  if (!answer.ok()) return {answer.status(), json::object(), out.audit};
+  out.structured = std::move(*answer);
+  return out;
+}
+
+ToolOutcome RequestStatus(const McpServerOptions& options, const Principal& caller,
+                          const json& arguments) {
+  return ForRequest(arguments,
+                    [&](const std::string& id) { return options.requests->Get(caller, id); });
+}
+
+// --- the grant ---------------------------------------------------------------
+
+ToolOutcome ListTables(const McpServerOptions& options, const Principal& caller,
+                       const json& arguments) {
+  return ForRequest(arguments, [&](const std::string& id) {
+    return options.requests->TablesAsRequester(caller, id);
+  });
+}
+
+ToolOutcome Query(const McpServerOptions& options, const Principal& caller, const json& arguments) {
+  ToolOutcome out;
+  out.status = OnlyKnown(arguments, {"request_id", "sql", "max_rows"});
+  if (!out.status.ok()) return out;
+  auto id = RequestIdArgument(arguments);
+  if (!id.ok()) return {id.status()};
+  auto sql = RequiredString(arguments, "sql", kMaxSqlBytes);
+  if (!sql.ok()) return {sql.status()};
+  size_t max_rows = options.max_rows;
+  if (auto it = arguments.find("max_rows"); it != arguments.end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 ||
+        it->get<int64_t>() > static_cast<int64_t>(options.max_rows)) {
+      return {Status::InvalidArgument("max_rows must be an integer from 1 to " +
+                                      std::to_string(options.max_rows))};
+    }
+    max_rows = it->get<size_t>();
+  }
+  out.audit = {{"request_id", *id}, {"sql_sha256", Sha256Hex(*sql)}};
+  JsonRowCollector rows(max_rows);
+  Status ran = options.requests->QueryAsRequester(caller, *id, *sql, "mcp", rows);
+  // Stopped by the row cap: the rows kept are the answer.
+  if (ran.code() == StatusCode::kCancelled && rows.truncated()) ran = Status::Ok();
+  out.audit["rows"] = rows.rows().size();
+  if (!ran.ok()) return {ran, json::object(), out.audit};
+  const size_t count = rows.rows().size();
+  out.structured = {{"columns", rows.columns()},
+                    {"rows", std::move(rows.rows())},
+                    {"row_count", count},
+                    {"truncated", rows.truncated()}};
+  return out;
+}
+
+json RequestIdInput() {
+  return ObjectSchema({{"request_id", {{"type", "string"}, {"description", "The request's id"}}}},
+                      {"request_id"});
+}
+
+}  // namespace
+
+const std::vector<Tool>& Tools() {
+  static const std::vector<Tool> tools = {
+      {"list_datasets", "List datasets",
+       "The datasets in the catalog, each with what the policy would answer you if you asked for "
+       "it (allow, needs_approval with who approves, or deny with the reason).",
+       ObjectSchema(json::object()),
+       ObjectSchema({{"datasets", {{"type", "array"}, {"items", DatasetSchema()}}}}, {"datasets"}),
+       &ListDatasets},
+      {"describe_dataset", "Describe a dataset",
+       "One dataset's columns and the obligations the policy would apply to you (columns kept, "
+       "masks, row filters), before you ask.",
+       ObjectSchema({{"name", {{"type", "string"}, {"description", "The dataset's name"}}}},
+                    {"name"}),
+       DatasetSchema(), &DescribeDataset},
+      {"request_access", "Request access",
+       "Asks for time-boxed access to datasets, with a purpose a human approver reads. Returns "
+       "the request (its id and state: ready, pending_approval, denied, ...). Follow it with "
+       "request_status; once it is ready, query it.",
+       ObjectSchema({{"datasets",
+                      {{"type", "array"},
+                       {"items", StringSchema()},
+                       {"minItems", 1},
+                       {"uniqueItems", true}}},
+                     {"purpose", {{"type", "string"}, {"description", "Why you need the data"}}},
+                     {"window_seconds",
+                      {{"type", "integer"},
+                       {"minimum", 1},
+                       {"description", "How long (default: policy's)"}}},
+                     {"columns",
+                      {{"type", "object"},
+                       {"description", "Per dataset, the only columns you need"},
+                       {"additionalProperties", {{"type", "array"}, {"items", StringSchema()}}}}}},
+                    {"datasets", "purpose"}),
+       RequestSchema(), &RequestAccess},
+      {"request_status", "Request status",
+       "A request's state and history (pending_approval, ready, denied with the reason, closed, "
+       "...).",
+       RequestIdInput(), RequestSchema(), &RequestStatus},
+      {"list_tables", "List tables",
+       "The tables of your ready request's enclave, with their columns.", RequestIdInput(),
+       ObjectSchema({{"tables", {{"type", "array"}, {"items", {{"type", "object"}}}}}}, {"tables"}),
+       &ListTables},
+      {"query", "Query",
+       "Runs one SQL statement (SQLite dialect) on your ready request's data, inside its enclave. "
+       "The answer holds at most max_rows rows (truncated says when there were more).",
+       ObjectSchema({{"request_id", {{"type", "string"}}},
+                     {"sql", {{"type", "string"}, {"description", "One SELECT statement"}}},
+                     {"max_rows", {{"type", "integer"}, {"minimum", 1}}}},
+                    {"request_id", "sql"}),
+       ObjectSchema({{"columns", ColumnsSchema()},
+                     {"rows", {{"type", "array"}, {"items", {{"type", "array"}}}}},
+                     {"row_count", {{"type", "integer"}}},
+                     {"truncated", {{"type", "boolean"}}}},
+                    {"columns", "rows", "row_count", "truncated"}),
+       &Query},
+  };
+  return tools;
+}
+
+const Tool* FindTool(std::string_view name) {
+  for (const Tool& tool : Tools()) {
+    if (tool.name == name) return &tool;
+  }
+  return nullptr;
+}
+
+json ListResources(const McpServerOptions& options) {
+  json resources = json::array();
+  for (const json& dataset : options.catalog.value("datasets", json::array())) {
+    const std::string name = dataset.value("name", "");
+    json resource = {{"uri", std::string(kSchemaUriPrefix) + name + std::string(kSchemaUriSuffix)},
+                     {"name", name},
+                     {"title", "Schema of " + name},
+                     {"mimeType", "application/json"}};
+    if (dataset.contains("description")) resource["description"] = dataset["description"];
+    resources.push_back(std::move(resource));
+  }
+  return {{"resources", std::move(resources)}};
+}
+
+json ListResourceTemplates() {
+  return {
+      {"resourceTemplates",
+       {{{"uriTemplate", std::string(kSchemaUriPrefix) + "{name}" + std::string(kSchemaUriSuffix)},
+         {"name", "dataset-schema"},
+         {"title", "A dataset's schema"},
+         {"mimeType", "application/json"}}}}};
+}
+
+Result<json> ReadResource(const McpServerOptions& options, std::string_view uri) {
+  if (uri.starts_with(kSchemaUriPrefix) && uri.ends_with(kSchemaUriSuffix) &&
+      uri.size() > kSchemaUriPrefix.size() + kSchemaUriSuffix.size()) {
+    const std::string_view name = uri.substr(
+        kSchemaUriPrefix.size(), uri.size() - kSchemaUriPrefix.size() - kSchemaUriSuffix.size());
+    for (const json& dataset : options.catalog.value("datasets", json::array())) {
+      if (dataset.value("name", "") != name) continue;
+      const json schema = PublicDataset(dataset);
+      return json{{"contents",
+                   {{{"uri", std::string(uri)},
+                     {"mimeType", "application/json"},
+                     {"text", schema.dump(-1, ' ', false, json::error_handler_t::replace)}}}}};
+    }
+  }
+  return Status::NotFound("no resource " + std::string(uri).substr(0, 256));
+}
+
+}  // namespace airlock::mcp

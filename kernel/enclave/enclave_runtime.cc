@@ -18,6 +18,7 @@
 #include "kernel/enclave/enclave_spec.h"
 #include "kernel/enclave/ingestion.h"
 #include "kernel/enclave/query_engine.h"
+#include "kernel/enclave/query_gate.h"
 #include "kernel/plugin_host/host_services.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/plugin_host/plugin_loader.h"
@@ -80,6 +81,7 @@ class EnclaveSession {
       SetFailed(spec.status());
     } else {
       spec_ = std::move(spec).value();
+      gate_ = std::make_unique<QueryGate>(spec_.datasets);
       nlohmann::json names = nlohmann::json::array();
       std::vector<std::string> dataset_names;
       for (const DatasetSpec& ds : spec_.datasets) {
@@ -225,8 +227,14 @@ class EnclaveSession {
         Status read = json_read::String(*doc, "sql", &sql, true, "query");
         QueryEngine* queries = engine();
         if (read.ok() && queries != nullptr) {
-          queries->Submit(std::move(id), std::move(sql));
-          return;
+          // The clean room is kept here, where the data is: whatever the
+          // transport, a query runs only as the gate admits it.
+          Result<std::string> admitted = gate_->Admit(sql);
+          if (admitted.ok()) {
+            queries->Submit(std::move(id), std::move(admitted).value());
+            return;
+          }
+          read = admitted.status();
         }
         const Status refused = read.ok() ? NotServing() : read;
         nlohmann::json end = {{"id", id}, {"rows", 0}};
@@ -342,7 +350,10 @@ class EnclaveSession {
         ingested = opened.status().WithContext("sealing");
       }
     }
-    if (ingested.ok()) tables_ = TablesJson(ingestion_->tables());
+    if (ingested.ok()) {
+      tables_ = TablesJson(ingestion_->tables());
+      gate_->Describe(tables_);
+    }
     // Seals: the writers go; only the read-only connections hold the data now.
     ingestion_->CloseWriters();
     if (!ingested.ok()) {
@@ -367,9 +378,19 @@ class EnclaveSession {
       const std::string id = "job-" + std::to_string(i);
       std::promise<QueryOutcome> finished;
       std::future<QueryOutcome> outcome_future = finished.get_future();
+      Result<std::string> admitted = gate_->Admit(spec_.queries[i]);
+      if (!admitted.ok()) {
+        nlohmann::json end = {{"id", id}, {"rows", 0}};
+        end.update(ErrorFields(admitted.status()));
+        (void)channel_.SendJson(FrameType::kResultEnd, end);
+        nlohmann::json entry = {{"id", id}, {"rows", 0}};
+        entry.update(ErrorFields(admitted.status()));
+        results.push_back(std::move(entry));
+        continue;
+      }
       // The kernel consumes job results on its reader thread: no credits.
       queries.Submit(
-          id, spec_.queries[i],
+          id, std::move(admitted).value(),
           [&finished](const QueryOutcome& outcome) { finished.set_value(outcome); },
           /*flow_controlled=*/false);
       const QueryOutcome outcome = outcome_future.get();
@@ -418,6 +439,7 @@ class EnclaveSession {
   std::unique_ptr<plugin_host::PluginLoader> owned_loader_;
   plugin_host::PluginLoader* loader_ = nullptr;  // ingestion thread once started
   EnclaveSpec spec_;                             // set before the ingestion thread starts
+  std::unique_ptr<QueryGate> gate_;              // made with spec_
   std::unique_ptr<Ingestion> ingestion_;
   nlohmann::json tables_ = nlohmann::json::array();  // written before phase_ becomes kSealed
   std::thread worker_;

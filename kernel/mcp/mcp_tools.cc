@@ -181,14 +181,12 @@ ToolOutcome ListTables(const McpServerOptions& options, const Principal& caller,
   });
 }
 
-ToolOutcome Query(const McpServerOptions& options, const Principal& caller, const json& arguments) {
-  ToolOutcome out;
-  out.status = OnlyKnown(arguments, {"request_id", "sql", "max_rows"});
-  if (!out.status.ok()) return out;
+// Runs `text` (SQL or an aggregate call) on the caller's grant of request
+// `arguments.request_id`, keeping at most `arguments.max_rows` rows.
+ToolOutcome RunOnGrant(const McpServerOptions& options, const Principal& caller,
+                       const json& arguments, const std::string& text) {
   auto id = RequestIdArgument(arguments);
   if (!id.ok()) return {id.status()};
-  auto sql = RequiredString(arguments, "sql", kMaxSqlBytes);
-  if (!sql.ok()) return {sql.status()};
   size_t max_rows = options.max_rows;
   if (auto it = arguments.find("max_rows"); it != arguments.end()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 1 ||
@@ -198,9 +196,10 @@ ToolOutcome Query(const McpServerOptions& options, const Principal& caller, cons
     }
     max_rows = it->get<size_t>();
   }
-  out.audit = {{"request_id", *id}, {"sql_sha256", Sha256Hex(*sql)}};
+  ToolOutcome out;
+  out.audit = {{"request_id", *id}, {"sql_sha256", Sha256Hex(text)}};
   JsonRowCollector rows(max_rows);
-  Status ran = options.requests->QueryAsRequester(caller, *id, *sql, "mcp", rows);
+  Status ran = options.requests->QueryAsRequester(caller, *id, text, "mcp", rows);
   // Stopped by the row cap: the rows kept are the answer.
   if (ran.code() == StatusCode::kCancelled && rows.truncated()) ran = Status::Ok();
   out.audit["rows"] = rows.rows().size();
@@ -211,6 +210,45 @@ ToolOutcome Query(const McpServerOptions& options, const Principal& caller, cons
                     {"row_count", count},
                     {"truncated", rows.truncated()}};
   return out;
+}
+
+ToolOutcome Query(const McpServerOptions& options, const Principal& caller, const json& arguments) {
+  if (Status known = OnlyKnown(arguments, {"request_id", "sql", "max_rows"}); !known.ok()) {
+    return {known};
+  }
+  auto sql = RequiredString(arguments, "sql", kMaxSqlBytes);
+  if (!sql.ok()) return {sql.status()};
+  return RunOnGrant(options, caller, arguments, *sql);
+}
+
+// The enclave builds the SQL of an aggregate call itself (and keeps a clean
+// room's rules): the agent names what to group, compute and filter.
+ToolOutcome Aggregate(const McpServerOptions& options, const Principal& caller,
+                      const json& arguments) {
+  if (Status known = OnlyKnown(
+          arguments, {"request_id", "dataset", "dimensions", "metrics", "filters", "max_rows"});
+      !known.ok()) {
+    return {known};
+  }
+  auto dataset = RequiredString(arguments, "dataset", 256);
+  if (!dataset.ok()) return {dataset.status()};
+  json call = {{"dataset", *dataset}};
+  for (const char* key : {"dimensions", "metrics", "filters"}) {
+    if (arguments.contains(key)) call[key] = arguments[key];
+  }
+  if (!call.contains("metrics")) return {Status::InvalidArgument("metrics is required")};
+  const std::string text = "AGGREGATE " + call.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > kMaxSqlBytes)
+    return {Status::InvalidArgument("the aggregate call is too long")};
+  return RunOnGrant(options, caller, arguments, text);
+}
+
+json ResultSchema() {
+  return ObjectSchema({{"columns", ColumnsSchema()},
+                       {"rows", {{"type", "array"}, {"items", {{"type", "array"}}}}},
+                       {"row_count", {{"type", "integer"}}},
+                       {"truncated", {{"type", "boolean"}}}},
+                      {"columns", "rows", "row_count", "truncated"});
 }
 
 json RequestIdInput() {
@@ -269,12 +307,38 @@ const std::vector<Tool>& Tools() {
                      {"sql", {{"type", "string"}, {"description", "One SELECT statement"}}},
                      {"max_rows", {{"type", "integer"}, {"minimum", 1}}}},
                     {"request_id", "sql"}),
-       ObjectSchema({{"columns", ColumnsSchema()},
-                     {"rows", {{"type", "array"}, {"items", {{"type", "array"}}}}},
-                     {"row_count", {{"type", "integer"}}},
-                     {"truncated", {{"type", "boolean"}}}},
-                    {"columns", "rows", "row_count", "truncated"}),
-       &Query},
+       ResultSchema(), &Query},
+      {"aggregate", "Aggregate",
+       "Groups a dataset of your ready request by dimension columns and computes functions "
+       "(count, count_distinct, sum, avg, min, max) over metric columns, with filters on "
+       "dimensions; the enclave writes the SQL. The only way to read a grant that is "
+       "aggregate-only (a clean room): there, groups of fewer rows than the policy's minimum "
+       "are left out, and only its dimensions, metrics and functions may be used. Answer "
+       "columns: the dimensions, then <function>_<column> (count for rows).",
+       ObjectSchema(
+           {{"request_id", {{"type", "string"}}},
+            {"dataset", {{"type", "string"}}},
+            {"dimensions", {{"type", "array"}, {"items", StringSchema()}}},
+            {"metrics",
+             {{"type", "array"},
+              {"minItems", 1},
+              {"items",
+               ObjectSchema({{"function",
+                              {{"type", "string"},
+                               {"enum", {"count", "count_distinct", "sum", "avg", "min", "max"}}}},
+                             {"column", StringSchema()}},
+                            {"function"})}}},
+            {"filters",
+             {{"type", "array"},
+              {"items", ObjectSchema({{"column", StringSchema()},
+                                      {"op",
+                                       {{"type", "string"},
+                                        {"enum", {"eq", "ne", "lt", "le", "gt", "ge", "in"}}}},
+                                      {"value", json::object()}},
+                                     {"column", "op", "value"})}}},
+            {"max_rows", {{"type", "integer"}, {"minimum", 1}}}},
+           {"request_id", "dataset", "metrics"}),
+       ResultSchema(), &Aggregate},
   };
   return tools;
 }

@@ -204,6 +204,23 @@ def https_query():
           "GET /t/req_1/session HTTP/1.1\r\n\r\nGET /t/req_1/ HTTP/1.1\r\n\r\n")
 
 
+# --- the enclave's query gate (clean rooms) ----------------------------------
+
+def query_gate():
+    by_region = {"dataset": "sales", "dimensions": ["region"],
+                 "metrics": [{"function": "count"}, {"function": "sum", "column": "amount"}],
+                 "filters": [{"column": "region", "op": "in", "value": ["EU", "US"]}]}
+    write("query_gate", "aggregate", "AGGREGATE " + compact(by_region))
+    write("query_gate", "aggregate_plain", "aggregate\n" + compact(
+        {"dataset": "plain", "dimensions": ["a\"b"], "metrics": [
+            {"function": "max", "column": "x"}],
+         "filters": [{"column": "y", "op": "ge", "value": 1.5e300}]}))
+    write("query_gate", "free_sql", "SELECT * FROM sales WHERE id = 7")
+    write("query_gate", "isolating", "AGGREGATE " + compact(
+        {"dataset": "sales", "metrics": [{"function": "count"}],
+         "filters": [{"column": "id", "op": "eq", "value": "7' OR 1=1 --"}]}))
+
+
 # --- enclave channel, link frames, batch codec -------------------------------
 
 def pad8(data):
@@ -371,6 +388,7 @@ def main():
     policy_rules()
     pgwire()
     https_query()
+    query_gate()
     schema, batch = codec_seeds()
     batch_codec(schema, batch)
     frames = enclave_frames(schema, batch)

@@ -135,7 +135,8 @@ Status ParseCondition(const Json& j, const std::string& where, RowCondition* out
 
 Status ParseObligation(const Json& j, const std::string& where, DatasetScope* out) {
   AIRLOCK_RETURN_IF_ERROR(CheckObject(j, where));
-  AIRLOCK_RETURN_IF_ERROR(CheckKeys(j, where, {"columns", "masks", "row_filter"}));
+  AIRLOCK_RETURN_IF_ERROR(
+      CheckKeys(j, where, {"columns", "masks", "row_filter", "aggregate_only"}));
   AIRLOCK_RETURN_IF_ERROR(ReadNames(j, "columns", where, &out->columns));
   if (j.contains("columns") && out->columns.empty()) {
     // An empty list would mean "every column" to connectors: refuse the ambiguity.
@@ -162,6 +163,27 @@ Status ParseObligation(const Json& j, const std::string& where, DatasetScope* ou
           ParseCondition((*filter)[i], path + "[" + std::to_string(i) + "]", &condition));
       out->row_filter.push_back(std::move(condition));
     }
+  }
+  if (auto clean_room = j.find("aggregate_only"); clean_room != j.end()) {
+    const std::string path = Path(where, "aggregate_only");
+    AIRLOCK_RETURN_IF_ERROR(CheckObject(*clean_room, path));
+    AIRLOCK_RETURN_IF_ERROR(CheckKeys(
+        *clean_room, path, {"min_group_size", "allowed_functions", "dimensions", "metrics"}));
+    auto parsed = AggregateOnly::FromJson(*clean_room);
+    if (!parsed.ok()) return Status::InvalidArgument(where + "." + parsed.status().message());
+    if (parsed->dimensions.empty() && parsed->metrics.empty()) {
+      return Status::InvalidArgument(path + " must name dimensions or metrics");
+    }
+    // What the grant keeps of the dataset bounds what a clean room reads.
+    for (const auto* list : {&parsed->dimensions, &parsed->metrics}) {
+      for (const std::string& column : *list) {
+        if (!out->AllowsColumn(column)) {
+          return Status::InvalidArgument(path + " names column '" + column +
+                                         "', which the obligation's columns leave out");
+        }
+      }
+    }
+    out->aggregate_only = std::move(parsed).value();
   }
   return Status::Ok();
 }

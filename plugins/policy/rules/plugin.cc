@@ -56,6 +56,17 @@ constexpr const char kConfigSchema[] = R"({
               "properties": {
                 "columns": {"type": "array", "items": {"type": "string"}, "minItems": 1},
                 "masks": {"type": "object", "additionalProperties": {"enum": ["redact", "last4", "hash"]}},
+                "aggregate_only": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": ["min_group_size", "allowed_functions", "dimensions"],
+                  "properties": {
+                    "min_group_size": {"type": "integer", "minimum": 1},
+                    "allowed_functions": {"type": "array", "items": {"enum": ["count", "count_distinct", "sum", "avg", "min", "max"]}},
+                    "dimensions": {"type": "array", "items": {"type": "string"}},
+                    "metrics": {"type": "array", "items": {"type": "string"}}
+                  }
+                },
                 "row_filter": {
                   "type": "array",
                   "items": {

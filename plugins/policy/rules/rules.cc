@@ -48,6 +48,25 @@ void MergeScope(const DatasetScope& scope, bool* columns_restricted, DatasetScop
   }
   merged->row_filter.insert(merged->row_filter.end(), scope.row_filter.begin(),
                             scope.row_filter.end());
+  // Clean rooms: the strictest of them (largest group size, only what every
+  // one allows).
+  if (scope.aggregate_only) {
+    if (!merged->aggregate_only) {
+      merged->aggregate_only = scope.aggregate_only;
+    } else {
+      AggregateOnly& into = *merged->aggregate_only;
+      into.min_group_size = std::max(into.min_group_size, scope.aggregate_only->min_group_size);
+      const auto keep_common = [](const std::vector<std::string>& other,
+                                  std::vector<std::string>* list) {
+        std::erase_if(*list, [&other](const std::string& v) {
+          return std::find(other.begin(), other.end(), v) == other.end();
+        });
+      };
+      keep_common(scope.aggregate_only->allowed_functions, &into.allowed_functions);
+      keep_common(scope.aggregate_only->dimensions, &into.dimensions);
+      keep_common(scope.aggregate_only->metrics, &into.metrics);
+    }
+  }
 }
 
 }  // namespace

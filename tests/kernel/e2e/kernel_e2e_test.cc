@@ -556,21 +556,6 @@ TEST_F(KernelE2E, NullOptionalFieldsAreRefusedWithTheirName) {
 class KernelE2EPgwire : public KernelE2E {
  protected:
   void Adjust(json& config) override { config["tunnel"] = PgwireTunnelRef(pki_); }
-
-  // psql against the grant's URL; output is stdout and stderr.
-  static std::pair<int, std::string> Psql(const json& grant, const std::string& sql) {
-    const std::string command = "PGPASSWORD='" + grant.value("credential", "") +
-                                "' PGCONNECT_TIMEOUT=10 PGGSSENCMODE=disable psql -X -A -t '" +
-                                grant.value("url", "") + "' -c \"" + sql + "\" 2>&1";
-    std::string output;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    if (pipe == nullptr) return {-1, output};
-    char buffer[4096];
-    size_t n = 0;
-    while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
-    const int status = ::pclose(pipe);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-  }
 };
 
 TEST_F(KernelE2EPgwire, PsqlIsToldTheWindowEndedNotThatAccessWasRevoked) {

@@ -112,11 +112,11 @@ TEST_F(McpE2E, TheSdkClientAsksIsApprovedByAHumanAndQueriesItsGrant) {
   EXPECT_EQ(report["metadata"].value("resource", ""), base_ + "/mcp");
   EXPECT_EQ(report["metadata"]["authorization_servers"], json({"https://login.example.com"}));
 
-  // The session: the newest protocol revision, the six tools.
+  // The session: the newest protocol revision, the seven tools.
   EXPECT_EQ(report["server"].value("name", ""), "airlock");
   EXPECT_EQ(report["protocol_version"], "2025-11-25");
   EXPECT_EQ(report["tools"], json({"list_datasets", "describe_dataset", "request_access",
-                                   "request_status", "list_tables", "query"}));
+                                   "request_status", "list_tables", "query", "aggregate"}));
 
   // The catalog with the policy's answer for this agent.
   const json& datasets = report["list_datasets"]["structured"]["datasets"];
@@ -147,6 +147,9 @@ TEST_F(McpE2E, TheSdkClientAsksIsApprovedByAHumanAndQueriesItsGrant) {
   EXPECT_FALSE(report["query"]["structured"].value("truncated", true));
   EXPECT_EQ(report["capped"]["structured"]["rows"], json::parse("[[1]]"));
   EXPECT_TRUE(report["capped"]["structured"].value("truncated", false));
+  ASSERT_FALSE(report["aggregate"].value("isError", true)) << report["aggregate"].dump();
+  EXPECT_EQ(report["aggregate"]["structured"]["rows"], json::parse("[[1, 1, 10], [2, 1, 20]]"));
+  EXPECT_EQ(report["aggregate"]["structured"]["columns"][2].value("name", ""), "sum_amount");
   EXPECT_TRUE(report["bad_sql"].value("isError", false));
   EXPECT_NE(report["bad_sql"].value("text", "").find("no such table: nowhere"), std::string::npos)
       << report["bad_sql"];
@@ -192,7 +195,7 @@ TEST_F(McpE2E, TheSdkClientAsksIsApprovedByAHumanAndQueriesItsGrant) {
   }
   EXPECT_GE(tool_calls, 6) << trail.body;
   EXPECT_EQ(queries, 2) << trail.body;
-  EXPECT_EQ(tunnel_queries, 3) << trail.body;  // two answered, one refused by SQLite
+  EXPECT_EQ(tunnel_queries, 4) << trail.body;  // two queries and the aggregate, one refused
   agent.Stop();
 }
 

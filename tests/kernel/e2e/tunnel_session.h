@@ -3,8 +3,12 @@
 // over TLS and post SQL to it.
 #pragma once
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -43,6 +47,24 @@ inline ClientResponse TunnelQuery(TunnelSession& session, const std::string& sql
   return session.client->Post(
       session.prefix + "/query", nlohmann::json{{"sql", sql}}.dump(),
       {{"Authorization", "Bearer " + session.credential}, {"Content-Type", "application/json"}});
+}
+
+// psql against a pgwire grant's URL, its password in psql's environment,
+// with `options` added to its arguments; the exit code and what it printed
+// (stdout and stderr).
+inline std::pair<int, std::string> Psql(const nlohmann::json& grant, const std::string& sql,
+                                        const std::string& options = "") {
+  const std::string command = "PGPASSWORD='" + grant.value("credential", "") +
+                              "' PGCONNECT_TIMEOUT=10 PGGSSENCMODE=disable psql -X -A -t " +
+                              options + " '" + grant.value("url", "") + "' -c \"" + sql + "\" 2>&1";
+  std::string output;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return {-1, output};
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
 }  // namespace airlock::test

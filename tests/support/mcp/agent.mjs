@@ -114,6 +114,12 @@ try {
     sql: 'SELECT order_id FROM orders ORDER BY order_id',
     max_rows: 1,
   });
+  report.aggregate = await call(client, 'aggregate', {
+    request_id: id,
+    dataset: 'orders',
+    dimensions: ['order_id'],
+    metrics: [{function: 'count'}, {function: 'sum', column: 'amount'}],
+  });
   report.bad_sql = await call(client, 'query', {request_id: id, sql: 'SELECT nope FROM nowhere'});
   report.missing_argument = await call(client, 'query', {request_id: id});
   try {

@@ -138,6 +138,17 @@
     return '"' + String(name).replace(/"/g, '""') + '"';
   }
 
+  // A first aggregate call within a clean room's rules.
+  function aggregateExample(name, room) {
+    const call = {dataset: name, dimensions: (room.dimensions || []).slice(0, 1), metrics: []};
+    const functions = Array.isArray(room.allowed_functions) ? room.allowed_functions : [];
+    if (functions.includes('count')) call.metrics.push({function: 'count'});
+    const metric = (room.metrics || [])[0];
+    const other = functions.find((f) => f !== 'count');
+    if (metric && other) call.metrics.push({function: other, column: metric});
+    return 'AGGREGATE ' + JSON.stringify(call);
+  }
+
   async function loadTables() {
     const list = $('tables');
     clear(list);
@@ -162,6 +173,18 @@
       if (typeof table.rows === 'number') {
         item.appendChild(element('span', table.rows.toLocaleString() + ' rows', 'rows'));
       }
+      // A clean room (the policy's aggregate_only obligation): only
+      // aggregate calls are answered; say so, and why, before a query fails.
+      const room = table.aggregate_only && typeof table.aggregate_only === 'object'
+        ? table.aggregate_only : null;
+      if (room) {
+        const names = (list) => (Array.isArray(list) && list.length ? list.join(', ') : 'none');
+        item.appendChild(element('p',
+          'Aggregate-only (policy obligation aggregate_only): groups of at least ' +
+          String(room.min_group_size) + ' rows, by ' + names(room.dimensions) + '; ' +
+          names(room.allowed_functions) + ' of ' + names(room.metrics) +
+          '. Free SQL is refused: send AGGREGATE {...}.', 'aggregate-only'));
+      }
       const columns = element('ul', null, 'columns');
       columns.hidden = true;
       for (const column of Array.isArray(table.columns) ? table.columns : []) {
@@ -170,7 +193,8 @@
       item.appendChild(columns);
       button.addEventListener('click', () => {
         columns.hidden = !columns.hidden;
-        $('sql').value = 'SELECT * FROM ' + quoteIdentifier(table.name) + ' LIMIT 100';
+        $('sql').value = room ? aggregateExample(table.name, room)
+          : 'SELECT * FROM ' + quoteIdentifier(table.name) + ' LIMIT 100';
       });
       list.appendChild(item);
     }

@@ -202,10 +202,60 @@ struct RowCondition {
   }
 };
 
+// The clean-room obligation: the grant answers only aggregates the enclave
+// builds itself (GROUP BY allowed dimensions, allowed functions over allowed
+// metrics, filters on dimensions), and drops every group of fewer than
+// `min_group_size` source rows. Free SQL is refused on every transport.
+struct AggregateOnly {
+  int64_t min_group_size = 1;
+  std::vector<std::string> allowed_functions;  // of kFunctions
+  std::vector<std::string> dimensions;         // columns to group and filter by
+  std::vector<std::string> metrics;            // columns the functions may read
+
+  // The functions an aggregate may use (count counts rows: no column).
+  static constexpr std::string_view kFunctions[] = {"count", "count_distinct", "sum", "avg", "min",
+                                                    "max"};
+  static bool KnownFunction(std::string_view name) {
+    for (std::string_view f : kFunctions) {
+      if (f == name) return true;
+    }
+    return false;
+  }
+
+  Json ToJson() const {
+    return {{"min_group_size", min_group_size},
+            {"allowed_functions", allowed_functions},
+            {"dimensions", dimensions},
+            {"metrics", metrics}};
+  }
+
+  static Result<AggregateOnly> FromJson(const Json& j) {
+    constexpr std::string_view kWhere = "aggregate_only";
+    if (!j.is_object()) return Status::InvalidArgument("aggregate_only must be a JSON object");
+    AggregateOnly a;
+    AIRLOCK_RETURN_IF_ERROR(json_read::Int(j, "min_group_size", &a.min_group_size, true, kWhere));
+    if (a.min_group_size < 1) {
+      return Status::InvalidArgument("aggregate_only.min_group_size must be at least 1");
+    }
+    AIRLOCK_RETURN_IF_ERROR(
+        json_read::StringList(j, "allowed_functions", &a.allowed_functions, true, kWhere));
+    for (const auto& f : a.allowed_functions) {
+      if (!KnownFunction(f)) {
+        return Status::InvalidArgument("aggregate_only.allowed_functions: '" + f +
+                                       "' is not count, count_distinct, sum, avg, min or max");
+      }
+    }
+    AIRLOCK_RETURN_IF_ERROR(json_read::StringList(j, "dimensions", &a.dimensions, true, kWhere));
+    AIRLOCK_RETURN_IF_ERROR(json_read::StringList(j, "metrics", &a.metrics, false, kWhere));
+    return a;
+  }
+};
+
 struct DatasetScope {
-  std::vector<std::string> columns;          // empty: all columns
-  std::map<std::string, std::string> masks;  // column -> masking function (redact, hash, last4)
-  std::vector<RowCondition> row_filter;      // all must hold (AND)
+  std::vector<std::string> columns;             // empty: all columns
+  std::map<std::string, std::string> masks;     // column -> masking function (redact, hash, last4)
+  std::vector<RowCondition> row_filter;         // all must hold (AND)
+  std::optional<AggregateOnly> aggregate_only;  // set: a clean room
 
   bool AllowsColumn(std::string_view column) const {
     if (columns.empty()) return true;
@@ -218,7 +268,9 @@ struct DatasetScope {
   Json ToJson() const {
     Json filter = Json::array();
     for (const auto& c : row_filter) filter.push_back(c.ToJson());
-    return {{"columns", columns}, {"masks", masks}, {"row_filter", filter}};
+    Json j = {{"columns", columns}, {"masks", masks}, {"row_filter", filter}};
+    if (aggregate_only) j["aggregate_only"] = aggregate_only->ToJson();
+    return j;
   }
 
   static Result<DatasetScope> FromJson(const Json& j) {
@@ -239,6 +291,10 @@ struct DatasetScope {
         AIRLOCK_ASSIGN_OR_RETURN(auto cond, RowCondition::FromJson(c));
         s.row_filter.push_back(std::move(cond));
       }
+    }
+    if (auto it = j.find("aggregate_only"); it != j.end() && !it->is_null()) {
+      AIRLOCK_ASSIGN_OR_RETURN(auto aggregate, AggregateOnly::FromJson(*it));
+      s.aggregate_only = std::move(aggregate);
     }
     return s;
   }

@@ -334,6 +334,25 @@ TEST_F(RulesTest, ObligationsMergePerDataset) {
   EXPECT_EQ(d["obligations"]["orders"]["row_filter"], Json::array());
 }
 
+TEST_F(RulesTest, CleanRoomsMergeToTheStrictest) {
+  Json doc = Json::parse(R"({"version": 1, "rules": [
+    {"name": "a", "effect": "allow", "datasets": ["x"], "obligations": {"x": {"aggregate_only":
+      {"min_group_size": 5, "allowed_functions": ["count", "sum"], "dimensions": ["r", "c"],
+       "metrics": ["m"]}}}},
+    {"name": "b", "effect": "allow", "datasets": ["x"], "obligations": {"x": {"aggregate_only":
+      {"min_group_size": 10, "allowed_functions": ["sum", "avg"], "dimensions": ["r"],
+       "metrics": ["m", "n"]}}}},
+    {"name": "c", "effect": "allow", "datasets": ["y"]}]})");
+  ASSERT_EQ(Reload(doc).first, AIRLOCK_OK);
+  Json d = Evaluate(Input(Principal("zed"), {"x", "y"}));
+  ASSERT_EQ(d["effect"], "allow") << d.dump();
+  EXPECT_EQ(d["obligations"]["x"]["aggregate_only"],
+            Json::parse(R"({"min_group_size": 10, "allowed_functions": ["sum"],
+                            "dimensions": ["r"], "metrics": ["m"]})"));
+  // A dataset no clean room covers stays open to SQL.
+  EXPECT_FALSE(d["obligations"]["y"].contains("aggregate_only")) << d.dump();
+}
+
 TEST_F(RulesTest, DisjointColumnRestrictionsDeny) {
   Json doc = Json::parse(R"({"version": 1, "rules": [
     {"name": "a", "effect": "allow", "datasets": ["x"], "obligations": {"x": {"columns": ["c1"]}}},
@@ -532,6 +551,27 @@ TEST_F(RulesTest, ValidationNamesThePath) {
     cases.emplace_back(doc, "default_max_window_seconds must be >= 1");
   }
   cases.emplace_back(Json{{"version", 1}}, "rules is required");
+  {
+    const Json room = {
+        {"min_group_size", 5}, {"allowed_functions", {"count"}}, {"dimensions", {"region"}}};
+    auto with_room = [&](const std::string& key, const Json& value, Json extra = Json::object()) {
+      Json r = base();
+      Json clean = room;
+      clean[key] = value;
+      extra["aggregate_only"] = clean;
+      r["obligations"] = {{"a", extra}};
+      return with_rule(r);
+    };
+    cases.emplace_back(with_room("min_group_size", 0),
+                       "rules[1].obligations.a.aggregate_only.min_group_size must be at least 1");
+    cases.emplace_back(with_room("allowed_functions", {"median"}),
+                       "rules[1].obligations.a.aggregate_only.allowed_functions: 'median' is not");
+    cases.emplace_back(with_room("salt", 1),
+                       "rules[1].obligations.a.aggregate_only.salt is not a known key");
+    cases.emplace_back(with_room("dimensions", {"region"}, {{"columns", {"amount"}}}),
+                       "aggregate_only names column 'region', which the obligation's columns "
+                       "leave out");
+  }
 
   for (const auto& [doc, expected] : cases) {
     SCOPED_TRACE(expected);

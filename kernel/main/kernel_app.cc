@@ -181,6 +181,7 @@ bool KernelApp::tls() const {
 void KernelApp::Stop() {
   if (parts_->server) parts_->server->Stop();
   if (parts_->streamer) parts_->streamer->Shutdown();
+  if (parts_->mcp) parts_->mcp->Shutdown();
   if (parts_->requests) parts_->requests->Shutdown();
   if (parts_->dispatcher) parts_->dispatcher->Stop();
   if (parts_->agents) parts_->agents->Stop();
@@ -606,6 +607,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   mcp::McpServerOptions mcp_options;
   mcp_options.requests = p.requests.get();
   mcp_options.audit = p.audit;
+  mcp_options.events = &p.events;
   mcp_options.catalog = api.catalog;
   mcp_options.public_url = cfg.mcp.public_url;
   mcp_options.authorization_servers = cfg.mcp.authorization_servers;

@@ -7,6 +7,7 @@
 
 #include "kernel/audit/audit_log.h"
 #include "kernel/common/strict_json.h"
+#include "kernel/mcp/approval_wait.h"
 #include "kernel/mcp/mcp_tools.h"
 
 namespace airlock::mcp {
@@ -28,10 +29,12 @@ struct RpcError {
   std::string message;
 };
 
-// What a method answers: its result, or an error.
+// What a method answers: its result, or an error; or a stream that ends
+// with the answer.
 struct RpcAnswer {
   json result;
   std::optional<RpcError> error;
+  std::shared_ptr<ResponseStream> stream;
 };
 
 RpcAnswer Fail(int code, std::string message) {
@@ -110,7 +113,36 @@ json PrincipalOf(const Principal& caller) {
   return {{"subject", caller.subject}, {"kind", PrincipalKindName(caller.kind)}};
 }
 
-RpcAnswer CallTool(const McpServerOptions& options, const Principal& caller, const json& params) {
+// A request_access call that asked to wait, and whose request has not
+// settled: the answer becomes a stream (approval_wait.h).
+std::shared_ptr<ResponseStream> MaybeWait(const McpServerOptions& options,
+                                          boost::asio::thread_pool* waits, const Principal& caller,
+                                          const json& rpc_id, const json& params,
+                                          const ToolOutcome& outcome) {
+  const json& arguments = params.value("arguments", json::object());
+  const int64_t wait = arguments.is_object() ? arguments.value("wait_seconds", int64_t{0}) : 0;
+  const std::string state = outcome.structured.value("state", "");
+  if (options.events == nullptr || waits == nullptr || wait <= 0 || SettledState(state)) {
+    return nullptr;
+  }
+  ApprovalWait::Call call;
+  call.caller = caller;
+  call.request_id = outcome.structured.value("id", "");
+  call.rpc_id = rpc_id;
+  const json meta = params.value("_meta", json::object());
+  call.progress_token = meta.is_object() ? meta.value("progressToken", json()) : json();
+  call.wait = std::chrono::seconds(wait);
+  call.result = [](const json& request) {
+    ToolOutcome settled;
+    settled.structured = request;
+    return CallToolResult(settled);
+  };
+  return ApprovalWait::Start(options.events, options.requests, waits->get_executor(),
+                             std::move(call), state);
+}
+
+RpcAnswer CallTool(const McpServerOptions& options, boost::asio::thread_pool* waits,
+                   const Principal& caller, const json& rpc_id, const json& params) {
   const auto name = params.find("name");
   if (name == params.end() || !name->is_string()) return Fail(kInvalidParams, "name is required");
   const Tool* tool = FindTool(name->get<std::string>());
@@ -131,6 +163,11 @@ RpcAnswer CallTool(const McpServerOptions& options, const Principal& caller, con
   if (!options.audit->Append(std::move(event)).ok()) {
     return Fail(kInternalError, "the audit log is unavailable");
   }
+  if (outcome.status.ok() && tool->name == "request_access") {
+    if (auto stream = MaybeWait(options, waits, caller, rpc_id, params, outcome)) {
+      return {json(), std::nullopt, std::move(stream)};
+    }
+  }
   return {CallToolResult(outcome), std::nullopt};
 }
 
@@ -150,8 +187,9 @@ RpcAnswer ReadResourceCall(const McpServerOptions& options, const Principal& cal
   return {std::move(*read), std::nullopt};
 }
 
-RpcAnswer Dispatch(const McpServerOptions& options, const Principal& caller,
-                   const std::string& method, const json& params) {
+RpcAnswer Dispatch(const McpServerOptions& options, boost::asio::thread_pool* waits,
+                   const Principal& caller, const json& rpc_id, const std::string& method,
+                   const json& params) {
   if (method == "initialize") {
     return {InitializeResult(params.value("protocolVersion", ""), options.server_version),
             std::nullopt};
@@ -162,7 +200,7 @@ RpcAnswer Dispatch(const McpServerOptions& options, const Principal& caller,
     for (const Tool& tool : Tools()) tools.push_back(ToolListing(tool));
     return {{{"tools", std::move(tools)}}, std::nullopt};
   }
-  if (method == "tools/call") return CallTool(options, caller, params);
+  if (method == "tools/call") return CallTool(options, waits, caller, rpc_id, params);
   if (method == "resources/list") return {ListResources(options), std::nullopt};
   if (method == "resources/templates/list") return {ListResourceTemplates(), std::nullopt};
   if (method == "resources/read") return ReadResourceCall(options, caller, params);
@@ -171,7 +209,19 @@ RpcAnswer Dispatch(const McpServerOptions& options, const Principal& caller,
 
 }  // namespace
 
-McpServer::McpServer(McpServerOptions options) : options_(std::move(options)) {}
+McpServer::McpServer(McpServerOptions options)
+    : options_(std::move(options)), waits_(std::make_unique<boost::asio::thread_pool>(1)) {}
+
+McpServer::~McpServer() {
+  Shutdown();
+}
+
+void McpServer::Shutdown() {
+  if (!waits_) return;
+  // Pending deadlines would hold join() for their whole wait.
+  waits_->stop();
+  waits_->join();
+}
 
 std::string McpServer::BaseUrl(const HttpRequest& request) const {
   if (!options_.public_url.empty()) return options_.public_url;
@@ -243,7 +293,14 @@ HttpResponse McpServer::Handle(const HttpRequest& request, const Principal& call
     return JsonRpc(200, *id, Fail(kInvalidParams, "params must be an object"));
   }
   const json& p = params == message.end() ? no_params : *params;
-  return JsonRpc(200, *id, Dispatch(options_, caller, method->get<std::string>(), p));
+  RpcAnswer answer = Dispatch(options_, waits_.get(), caller, *id, method->get<std::string>(), p);
+  if (answer.stream) {
+    HttpResponse streamed;
+    streamed.content_type = "text/event-stream";
+    streamed.stream = std::move(answer.stream);
+    return streamed;
+  }
+  return JsonRpc(200, *id, answer);
 }
 
 }  // namespace airlock::mcp

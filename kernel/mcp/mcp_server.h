@@ -10,14 +10,20 @@
 // the ask, and querying its own ready grant. Every tool call is audited
 // ("mcp.tool_call"), and a query also as a tunnel query over "mcp".
 //
-// Thread-safety: immutable after construction; Handle may run concurrently.
+// A request_access call with `wait_seconds` is answered as a Server-Sent
+// Events stream instead: progress notifications while the request waits
+// for a human, then the response (approval_wait.h).
+//
+// Thread-safety: Handle may run concurrently.
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
 #include "airlock/cpp/values.hpp"
@@ -26,6 +32,7 @@
 namespace airlock {
 
 class AuditLog;
+class EventHub;
 class RequestManager;
 
 namespace mcp {
@@ -36,6 +43,9 @@ inline constexpr std::string_view kProtocolVersions[] = {"2025-11-25", "2025-06-
 struct McpServerOptions {
   RequestManager* requests = nullptr;
   AuditLog* audit = nullptr;
+  // Request transitions, for request_access calls that wait; null: such
+  // calls answer at once.
+  EventHub* events = nullptr;
   nlohmann::json catalog;  // {"datasets":[...]}, as GET /v1/catalog answers
   // KernelConfig::mcp: the public base URL (empty: from the Host header)
   // and the authorization servers named in the resource metadata.
@@ -48,6 +58,11 @@ struct McpServerOptions {
 class McpServer {
  public:
   explicit McpServer(McpServerOptions options);
+  ~McpServer();  // Shutdown()
+
+  // Ends the waits under way (their streams end without an answer); call
+  // once the HTTP server has stopped.
+  void Shutdown();
 
   // POST /mcp by `caller`, whose kind the door has already decided.
   HttpResponse Handle(const HttpRequest& request, const Principal& caller) const;
@@ -66,6 +81,8 @@ class McpServer {
   std::string BaseUrl(const HttpRequest& request) const;
 
   McpServerOptions options_;
+  // Runs the waits of request_access calls (approval_wait.h).
+  std::unique_ptr<boost::asio::thread_pool> waits_;
 };
 
 }  // namespace mcp

@@ -140,11 +140,22 @@ ToolOutcome DescribeDataset(const McpServerOptions& options, const Principal& ca
 ToolOutcome RequestAccess(const McpServerOptions& options, const Principal& caller,
                           const json& arguments) {
   ToolOutcome out;
-  out.status = OnlyKnown(arguments, {"datasets", "purpose", "window_seconds", "columns"});
+  out.status =
+      OnlyKnown(arguments, {"datasets", "purpose", "window_seconds", "columns", "wait_seconds"});
   if (!out.status.ok()) return out;
   if (!arguments.contains("purpose")) return {Status::InvalidArgument("purpose is required")};
+  // How long the call may wait for a human (mcp_server.cc answers it).
+  if (auto wait = arguments.find("wait_seconds"); wait != arguments.end()) {
+    if (!wait->is_number_integer() || wait->get<int64_t>() < 0 ||
+        wait->get<int64_t>() > kMaxWaitSeconds) {
+      return {Status::InvalidArgument("wait_seconds must be an integer from 0 to " +
+                                      std::to_string(kMaxWaitSeconds))};
+    }
+  }
+  json ask = arguments;
+  ask.erase("wait_seconds");
   // The ask is checked as the API checks it (RequestManager::Create).
-  auto created = options.requests->Create(caller, arguments);
+  auto created = options.requests->Create(caller, ask);
   if (!created.ok()) return {created.status()};
   out.audit = {{"request_id", created->value("id", "")}};
   out.structured = std::move(*created);
@@ -274,8 +285,9 @@ const std::vector<Tool>& Tools() {
        DatasetSchema(), &DescribeDataset},
       {"request_access", "Request access",
        "Asks for time-boxed access to datasets, with a purpose a human approver reads. Returns "
-       "the request (its id and state: ready, pending_approval, denied, ...). Follow it with "
-       "request_status; once it is ready, query it.",
+       "the request (its id and state: ready, pending_approval, denied, ...); with wait_seconds "
+       "the call waits for a human's decision, sending progress as the state changes. Else "
+       "follow it with request_status; once it is ready, query it.",
        ObjectSchema({{"datasets",
                       {{"type", "array"},
                        {"items", StringSchema()},
@@ -286,6 +298,13 @@ const std::vector<Tool>& Tools() {
                       {{"type", "integer"},
                        {"minimum", 1},
                        {"description", "How long (default: policy's)"}}},
+                     {"wait_seconds",
+                      {{"type", "integer"},
+                       {"minimum", 0},
+                       {"maximum", kMaxWaitSeconds},
+                       {"description",
+                        "Wait up to this long for the request to settle (a human approving), "
+                        "with progress notifications; 0 answers at once"}}},
                      {"columns",
                       {{"type", "object"},
                        {"description", "Per dataset, the only columns you need"},

@@ -3,6 +3,7 @@
 // calling agent).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,9 @@
 #include "kernel/mcp/mcp_server.h"
 
 namespace airlock::mcp {
+
+// The longest a request_access call waits for its request to settle.
+inline constexpr int64_t kMaxWaitSeconds = 300;
 
 // What a tool call came to: its structured content, or an error the agent
 // is shown (a tool result with isError), and what the audit record adds

@@ -3,6 +3,7 @@
 // tests/support/mcp) against a real airlockd: the agent asks for access, a
 // human approves it over the HTTP API, the agent follows its request to
 // ready and queries it; what it saw is checked here, and so is the audit.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -96,6 +97,26 @@ TEST_F(McpE2E, TheSdkClientAsksIsApprovedByAHumanAndQueriesItsGrant) {
                {{"Authorization", Bearer(kBob)}, {"Content-Type", "application/json"}});
   ASSERT_EQ(approved.status, 200u) << approved.body;
 
+  // The agent's second ask waits in its call: approved once it is queued.
+  std::string waiting;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (waiting.empty() && std::chrono::steady_clock::now() < give_up) {
+    const auto queue = api.Get("/v1/requests?awaiting=me", {{"Authorization", Bearer(kBob)}});
+    const json listed = queue.json().value("requests", json::array());
+    for (const json& request : listed) {
+      if (request.value("id", "") != id) waiting = request.value("id", "");
+    }
+    if (waiting.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(waiting.empty()) << "the agent's waiting ask never reached the queue";
+  // Held a moment: the call is still open, waiting for this decision.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(std::filesystem::exists(report_path));
+  ASSERT_EQ(api.Post("/v1/requests/" + waiting + "/approve", "{}",
+                     {{"Authorization", Bearer(kBob)}, {"Content-Type", "application/json"}})
+                .status,
+            200u);
+
   const json report = WaitForReport(report_path, std::chrono::seconds(90));
   ASSERT_TRUE(report.is_object()) << "the agent wrote no report";
   ASSERT_FALSE(report.contains("error")) << report.dump(2);
@@ -156,6 +177,19 @@ TEST_F(McpE2E, TheSdkClientAsksIsApprovedByAHumanAndQueriesItsGrant) {
   EXPECT_TRUE(report["missing_argument"].value("isError", false));
   EXPECT_EQ(report["missing_argument"].value("text", ""), "sql is required");
   EXPECT_EQ(report["unknown_tool"].value("code", 0), -32602) << report["unknown_tool"];
+
+  // The waiting ask: answered once ready, told each state on the way.
+  const json& waited = report["waited"];
+  EXPECT_FALSE(waited.value("isError", true)) << waited.dump();
+  EXPECT_EQ(waited["structured"].value("id", ""), waiting);
+  EXPECT_EQ(waited["structured"].value("state", ""), "ready") << waited.dump();
+  std::vector<std::string> told;
+  for (const json& p : waited["progress"]) told.push_back(p.value("message", ""));
+  ASSERT_GE(told.size(), 3u) << waited.dump();
+  EXPECT_EQ(told.front(), "request " + waiting + " is pending_approval");
+  EXPECT_EQ(told.back(), "request " + waiting + " is ready");
+  EXPECT_NE(std::find(told.begin(), told.end(), "request " + waiting + " is approved"), told.end())
+      << waited.dump();
 
   // Only the requester reads through its grant: the approver may not.
   const auto foreign = api.Post(
@@ -255,6 +289,25 @@ TEST_F(McpE2E, BadMessagesGetClearAnswers) {
             "arguments":{"request_id":42}}})");
   EXPECT_TRUE(r.json()["result"].value("isError", false)) << r.body;
   EXPECT_NE(r.body.find("request_id must be a string"), std::string::npos) << r.body;
+  // A wait that runs out answers with the request as it is, after telling
+  // its state, as a stream.
+  r = post(R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"request_access",
+            "arguments":{"datasets":["orders"],"purpose":"Waiting test","wait_seconds":1},
+            "_meta":{"progressToken":"tok-1"}}})");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.header("Content-Type").substr(0, 17), "text/event-stream") << r.body;
+  const size_t progress = r.body.find("\"method\":\"notifications/progress\"");
+  const size_t answer = r.body.find("\"id\":9");
+  ASSERT_NE(progress, std::string::npos) << r.body;
+  ASSERT_NE(answer, std::string::npos) << r.body;
+  EXPECT_LT(progress, answer) << r.body;
+  EXPECT_NE(r.body.find("\"progressToken\":\"tok-1\""), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"state\":\"pending_approval\""), std::string::npos) << r.body;
+  r = post(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"request_access",
+            "arguments":{"datasets":["orders"],"purpose":"x","wait_seconds":301}}})");
+  EXPECT_NE(r.body.find("wait_seconds must be an integer from 0 to 300"), std::string::npos)
+      << r.body;
+
   // The same token on the REST API is not an agent: the door decides.
   const auto me = api.Get("/v1/me", {{"Authorization", Bearer(kAgent)}});
   EXPECT_EQ(me.json().value("kind", ""), "human") << me.body;

@@ -122,6 +122,21 @@ try {
   });
   report.bad_sql = await call(client, 'query', {request_id: id, sql: 'SELECT nope FROM nowhere'});
   report.missing_argument = await call(client, 'query', {request_id: id});
+  // A second ask that waits for the human in the call itself, told of each
+  // state on the way (the test approves it when it shows up in the queue).
+  const progress = [];
+  const waited = await client.callTool(
+      {
+        name: 'request_access',
+        arguments: {datasets: ['orders'], purpose: 'Monthly revenue summary', wait_seconds: 60},
+      },
+      undefined,
+      {onprogress: (p) => progress.push(p), timeout: 90000, resetTimeoutOnProgress: true});
+  report.waited = {
+    isError: waited.isError === true,
+    structured: waited.structuredContent ?? null,
+    progress,
+  };
   try {
     await client.callTool({name: 'no_such_tool', arguments: {}});
     report.unknown_tool = 'answered';

@@ -53,4 +53,10 @@ Result<json> ParseStrictJson(std::string_view text, std::string_view what) {
   return document;
 }
 
+std::string StringMember(const nlohmann::json& object, std::string_view key) {
+  if (!object.is_object()) return std::string();
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 }  // namespace airlock

@@ -4,6 +4,7 @@
 // acts on.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -22,5 +23,10 @@ inline constexpr int kMaxStrictJsonDepth = 64;
 // kMaxStrictJsonDepth ("<what> nests deeper than 64 levels"). `what` names the document in
 // messages, e.g. "request body". Never throws.
 Result<nlohmann::json> ParseStrictJson(std::string_view text, std::string_view what);
+
+// The string `object[key]`, or "" when `object` is not an object, has no such
+// member or holds something else there. Unlike json::value, never throws on
+// a member of another type (outside JSON may hold anything).
+std::string StringMember(const nlohmann::json& object, std::string_view key);
 
 }  // namespace airlock

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <set>
 
+#include "kernel/common/strict_json.h"
+
 namespace airlock::enclave {
 namespace {
 
@@ -198,7 +200,7 @@ Result<std::string> QueryGate::BuildAggregate(std::string_view text) const {
     const json& metric = (*metrics)[i];
     if (!metric.is_object()) return Malformed(where + " must be an object");
     AIRLOCK_RETURN_IF_ERROR(OnlyKeys(metric, where, {"function", "column"}));
-    const std::string function = metric.value("function", "");
+    const std::string function = StringMember(metric, "function");
     if (!AggregateOnly::KnownFunction(function)) {
       return Malformed(where + ".function must be count, count_distinct, sum, avg, min or max");
     }
@@ -240,7 +242,7 @@ Result<std::string> QueryGate::BuildAggregate(std::string_view text) const {
         return refuse("filters may name dimensions only, not '" + column +
                       "'; the dimensions are " + Joined(room->dimensions));
       }
-      const std::string op = filter.value("op", "");
+      const std::string op = StringMember(filter, "op");
       if (!kFilterOps.count(op))
         return Malformed(where + ".op must be eq, ne, lt, le, gt, ge or in");
       const json value = filter.value("value", json());

@@ -191,7 +191,7 @@ RpcAnswer Dispatch(const McpServerOptions& options, boost::asio::thread_pool* wa
                    const Principal& caller, const json& rpc_id, const std::string& method,
                    const json& params) {
   if (method == "initialize") {
-    return {InitializeResult(params.value("protocolVersion", ""), options.server_version),
+    return {InitializeResult(StringMember(params, "protocolVersion"), options.server_version),
             std::nullopt};
   }
   if (method == "ping") return {json::object(), std::nullopt};
@@ -268,7 +268,7 @@ HttpResponse McpServer::Handle(const HttpRequest& request, const Principal& call
   auto parsed = ParseStrictJson(request.body, "MCP message");
   if (!parsed.ok()) return JsonRpc(400, nullptr, Fail(kParseError, parsed.status().message()));
   const json& message = *parsed;
-  if (!message.is_object() || message.value("jsonrpc", "") != "2.0") {
+  if (!message.is_object() || StringMember(message, "jsonrpc") != "2.0") {
     return JsonRpc(400, nullptr,
                    Fail(kInvalidRequest, "one JSON-RPC 2.0 message (an object) per POST"));
   }

@@ -216,6 +216,10 @@ def query_gate():
             {"function": "max", "column": "x"}],
          "filters": [{"column": "y", "op": "ge", "value": 1.5e300}]}))
     write("query_gate", "free_sql", "SELECT * FROM sales WHERE id = 7")
+    write("query_gate", "wrong_types", "AGGREGATE " + compact(
+        {"dataset": "sales", "dimensions": ["region"],
+         "metrics": [{"function": ["EU", "US"]}],
+         "filters": [{"column": "region", "op": 7, "value": 1}]}))
     write("query_gate", "isolating", "AGGREGATE " + compact(
         {"dataset": "sales", "metrics": [{"function": "count"}],
          "filters": [{"column": "id", "op": "eq", "value": "7' OR 1=1 --"}]}))

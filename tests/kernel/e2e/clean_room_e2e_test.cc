@@ -29,6 +29,8 @@ using testing::HeadlessChromium;
 
 constexpr const char* kBot = "alk_clean_room_bot_1";
 constexpr const char* kAlice = "alk_clean_room_alice_2";
+// An agent whose token says so: an agent on the REST API too.
+constexpr const char* kJobBot = "alk_clean_room_job_bot_3";
 constexpr int kMinGroup = 3;
 
 Headers Auth(const char* token) {
@@ -72,10 +74,14 @@ class CleanRoomE2E : public ::testing::Test {
                             {"subjects", {{"groups", {"analysts"}}, {"kinds", {"human"}}}},
                             {"datasets", {"sales"}}}}}};
     const json bot = {{"sha256", Sha256HexOf(kBot)}, {"subject", "bot"}, {"groups", {"bots"}}};
+    const json job_bot = {{"sha256", Sha256HexOf(kJobBot)},
+                          {"subject", "job-bot"},
+                          {"kind", "agent"},
+                          {"groups", {"bots"}}};
     const json identity = {
         {{"name", "tokens"},
          {"plugin", PluginPath("airlock_identity_static_tokens")},
-         {"config", {{"tokens", {bot, TokenEntry(kAlice, "alice", "analysts")}}}}}};
+         {"config", {{"tokens", {bot, job_bot, TokenEntry(kAlice, "alice", "analysts")}}}}}};
     json config = OrdersKernelConfig(dir_.path(), pki_, identity);
     config["policy"] = RulesPolicyRef(policy);
     config["tunnel"] = tunnel;
@@ -250,6 +256,35 @@ TEST_F(CleanRoomE2E, AnAgentGetsOnlyAggregatesOfLargeEnoughGroupsOnEveryTranspor
   answer = TunnelQuery(analyst, "SELECT id FROM sales WHERE region = 'APAC' ORDER BY id");
   ASSERT_EQ(answer.status, 200u) << answer.body;
   EXPECT_EQ(answer.json()["rows"], json::parse("[[11], [12]]"));
+}
+
+TEST_F(CleanRoomE2E, AJobUnderTheObligationRunsItsAggregateCallsOnly) {
+  const json by_region = {
+      {"dataset", "sales"}, {"dimensions", {"region"}}, {"metrics", {{{"function", "count"}}}}};
+  const json ask = {{"datasets", {"sales"}},
+                    {"purpose", "Nightly mix"},
+                    {"mode", "job"},
+                    {"queries", {"SELECT region FROM sales", "AGGREGATE " + by_region.dump()}}};
+  const auto created = api_->Post("/v1/requests", ask.dump(), Auth(kJobBot));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string id = created.json().value("id", "");
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  json results;
+  while (std::chrono::steady_clock::now() < give_up) {
+    const auto listing = api_->Get("/v1/requests/" + id + "/results", Auth(kJobBot));
+    if (listing.status == 200 && listing.json().value("state", "") == "finished") {
+      results = listing.json()["results"];
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(results.size(), 2u) << results.dump();
+  EXPECT_EQ(results[0].value("outcome", ""), "permission_denied") << results[0].dump();
+  EXPECT_NE(results[0].value("error", "").find("aggregate_only obligation on sales"),
+            std::string::npos)
+      << results[0].dump();
+  EXPECT_EQ(results[1].value("outcome", ""), "ok") << results[1].dump();
+  EXPECT_EQ(results[1].value("rows", 0), 2) << results[1].dump();  // EU and US, not APAC
 }
 
 class CleanRoomPgwireE2E : public CleanRoomE2E {

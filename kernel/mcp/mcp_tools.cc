@@ -100,16 +100,12 @@ json PublicDataset(json dataset) {
   return dataset;
 }
 
-Result<json> PreviewFor(const McpServerOptions& options, const Principal& caller) {
-  return options.requests->PreviewCatalog(caller, options.catalog);
-}
-
 ToolOutcome ListDatasets(const McpServerOptions& options, const Principal& caller,
                          const json& arguments) {
   ToolOutcome out;
   out.status = OnlyKnown(arguments, {});
   if (!out.status.ok()) return out;
-  auto catalog = PreviewFor(options, caller);
+  auto catalog = options.requests->PreviewCatalog(caller, options.catalog);
   if (!catalog.ok()) return {catalog.status()};
   json datasets = json::array();
   for (json& dataset : (*catalog)["datasets"])
@@ -125,11 +121,13 @@ ToolOutcome DescribeDataset(const McpServerOptions& options, const Principal& ca
   if (!out.status.ok()) return out;
   auto name = RequiredString(arguments, "name", 256);
   if (!name.ok()) return {name.status()};
-  auto catalog = PreviewFor(options, caller);
-  if (!catalog.ok()) return {catalog.status()};
-  for (json& dataset : (*catalog)["datasets"]) {
+  // The policy is asked about this dataset alone, not the whole catalog.
+  for (const json& dataset : options.catalog.value("datasets", json::array())) {
     if (dataset.value("name", "") != *name) continue;
-    out.structured = PublicDataset(std::move(dataset));
+    auto previewed =
+        options.requests->PreviewCatalog(caller, json{{"datasets", json::array({dataset})}});
+    if (!previewed.ok()) return {previewed.status()};
+    out.structured = PublicDataset(std::move((*previewed)["datasets"][0]));
     return out;
   }
   return {Status::NotFound("no dataset named '" + *name + "' (list_datasets names them)")};

@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "kernel/enclave/query_gate.h"
+#include "tests/kernel/enclave/clean_room_gate.h"
 
 namespace {
 
-using airlock::enclave::DatasetSpec;
 using airlock::enclave::QueryGate;
 
 [[noreturn]] void Fail(const char* what, std::string_view sql) {
@@ -29,18 +29,7 @@ using airlock::enclave::QueryGate;
 }
 
 const QueryGate& Gate() {
-  static const QueryGate gate = [] {
-    std::vector<DatasetSpec> datasets(2);
-    datasets[0].name = "sales";
-    airlock::AggregateOnly room;
-    room.min_group_size = 3;
-    room.allowed_functions = {"count", "sum"};
-    room.dimensions = {"region"};
-    room.metrics = {"amount"};
-    datasets[0].pull.scope.aggregate_only = room;
-    datasets[1].name = "plain";
-    return QueryGate(datasets);
-  }();
+  static const QueryGate gate = airlock::enclave::SalesCleanRoomGate(3);
   return gate;
 }
 

@@ -36,10 +36,6 @@ using testing_audit::WriteRechained;
 constexpr const char* kAlice = "alk_audit_alice_token_1";
 constexpr const char* kBob = "alk_audit_bob_token_2";
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 class AuditE2E : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -32,10 +32,6 @@ constexpr const char* kAlice = "alk_export_alice_token_1";
 constexpr const char* kBob = "alk_export_bob_token_2";
 constexpr const char* kReceiverSecret = "Bearer siem-ingest-9f3b1c";
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 // What the receiver was sent: each batch's records, in arrival order.
 struct Received {
   std::vector<std::vector<json>> batches;

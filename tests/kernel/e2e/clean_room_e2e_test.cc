@@ -33,10 +33,6 @@ constexpr const char* kAlice = "alk_clean_room_alice_2";
 constexpr const char* kJobBot = "alk_clean_room_job_bot_3";
 constexpr int kMinGroup = 3;
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 class CleanRoomE2E : public ::testing::Test {
  protected:
   void SetUp() override { StartKernel(HttpsTunnelRef(TestPkiFor())); }

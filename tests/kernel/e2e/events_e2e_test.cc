@@ -29,10 +29,6 @@ constexpr const char* kAlice = "alk_events_alice_token_1";
 constexpr const char* kBob = "alk_events_bob_token_2";
 constexpr const char* kEve = "alk_events_eve_token_3";
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 bool IsRequestEvent(const SseEvent& e, const std::string& id, const std::string& state) {
   if (e.name != "request") return false;
   const json data = json::parse(e.data);

@@ -94,10 +94,6 @@ json TestConfig(const std::string& dir, const TestPki& pki, bool kernel_tls) {
   return config;
 }
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 class KernelE2E : public ::testing::Test {
  protected:
   void SetUp() override {

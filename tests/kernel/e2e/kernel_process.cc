@@ -244,6 +244,10 @@ nlohmann::json OrdersKernelConfig(const std::string& dir, const TestPki& pki,
       {"datasets", {{{"name", "orders"}, {"connector", "files"}}}}};
 }
 
+Headers Auth(const std::string& token) {
+  return {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}};
+}
+
 nlohmann::json TokenEntry(const std::string& raw, const std::string& subject,
                           const std::string& group) {
   return {

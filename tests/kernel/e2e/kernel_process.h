@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/http_client.h"
 #include "tests/support/test_pki.h"
 
 namespace airlock::test {
@@ -76,6 +77,9 @@ std::vector<pid_t> EnclaveChildren(pid_t parent);
 int RunAirlockd(const std::vector<std::string>& args, std::string* output);
 
 // Helpers every kernel-level suite needs.
+// An API call's headers as the holder of bearer `token`: Authorization and a
+// JSON content type.
+Headers Auth(const std::string& token);
 // Lowercase hex SHA-256 (static-tokens configuration holds token hashes).
 std::string Sha256HexOf(const std::string& text);
 // The built plugin `name` ("airlock_tunnel_https") as a path.

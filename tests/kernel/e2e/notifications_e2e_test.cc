@@ -34,10 +34,6 @@ constexpr const char* kBob = "alk_notify_bob_token_2";
 constexpr const char* kSecretVariable = "AIRLOCK_TEST_WEBHOOK_SECRET";
 constexpr const char* kSecret = "whsec-notify-e2e-5b1f0c";
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 int64_t NowUnix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())

@@ -62,10 +62,6 @@ constexpr const char* kAllowedQuery =
     "SELECT upper(name), json_extract(json_object('n', id), '$.n'), "
     "row_number() OVER (ORDER BY id), date('2026-01-31', '+1 day') FROM customers ORDER BY id";
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr

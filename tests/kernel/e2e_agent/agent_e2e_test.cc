@@ -63,10 +63,6 @@ std::string Slurp(const std::string& path) {
   return s.str();
 }
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 template <typename Predicate>
 bool WaitUntil(Predicate predicate, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
   const auto deadline = Clock::now() + timeout;

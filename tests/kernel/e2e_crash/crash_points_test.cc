@@ -58,10 +58,6 @@ constexpr const char* kBob = "alk_crash_bob_token";
 constexpr const char* kCarol = "alk_crash_carol_token";
 constexpr auto kSettle = std::chrono::seconds(30);
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 std::string Slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;

@@ -33,10 +33,6 @@ constexpr const char* kAlice = "alk_cross_alice_token";
 constexpr const char* kBob = "alk_cross_bob_token";
 constexpr const char* kPgPassword = "pg-reader-secret-7f3a";
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 TEST(CrossSource, PostgresMongoAndCsvJoinInOneEnclave) {
   TempDir dir("airlock-cross-");
   const TestPki pki = GenerateTestPki(dir.path());

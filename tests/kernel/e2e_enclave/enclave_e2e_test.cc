@@ -73,10 +73,6 @@ bool Alive(pid_t pid) {
   return close != std::string::npos && stat[close + 2] != 'Z';
 }
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 class EnclaveE2E : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -72,10 +72,6 @@ std::vector<std::string> Environment(pid_t pid) {
   return out;
 }
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 // One airlockd with its own directory, state directory and tunnel.
 class Kernel {
  public:

@@ -99,10 +99,6 @@ json Config(const std::string& dir, const TestPki& pki, const json& policy) {
       {"access", {{"admin_groups", {"admins"}}, {"reviewer_groups", {"owners"}}}}};
 }
 
-Headers Auth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 class PolicyE2E : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -46,13 +46,13 @@ class AgentReplicasTest : public FailoverTest {
 
   static uint16_t AgentPort(KernelProcess& kernel) {
     HttpClient client("127.0.0.1", kernel.port());
-    return client.Get("/v1/agents", PgAuth(kPgBob)).json()["listen"].value("port", 0);
+    return client.Get("/v1/agents", Auth(kPgBob)).json()["listen"].value("port", 0);
   }
 
   json AgentOn(KernelProcess& kernel) {
     HttpClient client("127.0.0.1", kernel.port());
     for (const json& a :
-         client.Get("/v1/agents", PgAuth(kPgBob)).json().value("agents", json::array())) {
+         client.Get("/v1/agents", Auth(kPgBob)).json().value("agents", json::array())) {
       if (a.value("name", "") == "edge") return a;
     }
     return json::object();
@@ -72,10 +72,10 @@ class AgentReplicasTest : public FailoverTest {
   std::string AskAndApproveOn(KernelProcess& kernel) {
     HttpClient client("127.0.0.1", kernel.port());
     const json ask = {{"datasets", {"edge_orders"}}, {"window_seconds", 600}, {"purpose", "edge"}};
-    auto created = client.Post("/v1/requests", ask.dump(), PgAuth(kPgAlice));
+    auto created = client.Post("/v1/requests", ask.dump(), Auth(kPgAlice));
     EXPECT_EQ(created.status, 201u) << created.body;
     const std::string id = created.json().value("id", "");
-    auto approved = client.Post("/v1/requests/" + id + "/approve", "{}", PgAuth(kPgBob));
+    auto approved = client.Post("/v1/requests/" + id + "/approve", "{}", Auth(kPgBob));
     EXPECT_EQ(approved.status, 200u) << approved.body;
     return approved.status == 200 ? id : "";
   }
@@ -137,7 +137,7 @@ TEST_F(AgentReplicasTest, AnAgentEnrollsOnceAndLinksWithWhicheverReplicaIsAlive)
   const json view = WaitReadyOn(b(), id, ReplicaId(b()), std::chrono::seconds(30));
   ASSERT_EQ(view.value("state", ""), "ready") << view.dump() << b().log();
   EXPECT_EQ(view["enclave"].value("agent", ""), "edge");
-  auto collected = on_b.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice));
+  auto collected = on_b.Post("/v1/requests/" + id + "/credentials", "", Auth(kPgAlice));
   ASSERT_EQ(collected.status, 200u) << collected.body;
   EXPECT_EQ(Query(collected.json(), pkis_[1], "edge_orders"), 200u);
   // The enclave runs under the agent, not under either kernel.
@@ -214,7 +214,7 @@ TEST_F(AgentHandoverTest, ARequestIsServedByTheReplicaItsAgentLinksWithAndMovesW
   ASSERT_EQ(view["enclave"].value("owner", ""), id_a) << view.dump() << b().log();
   EXPECT_EQ(view["enclave"].value("agent", ""), "edge");
   EXPECT_EQ(HandOvers(id), std::vector<std::string>{id_b + "->" + id_a});
-  auto collected = on_b.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice));
+  auto collected = on_b.Post("/v1/requests/" + id + "/credentials", "", Auth(kPgAlice));
   ASSERT_EQ(collected.status, 200u) << collected.body;
   const json grant = collected.json();
   EXPECT_EQ(QueryThrough(grant, 0, id, std::chrono::seconds(10)), 200u);

@@ -65,12 +65,12 @@ class FailoverTest : public ::testing::Test {
 
   std::string ReplicaId(KernelProcess& kernel) {
     HttpClient client("127.0.0.1", kernel.port());
-    return client.Get("/v1/cluster", PgAuth(kPgBob)).json().value("replica", "");
+    return client.Get("/v1/cluster", Auth(kPgBob)).json().value("replica", "");
   }
 
   json Get(KernelProcess& kernel, const std::string& id) {
     HttpClient client("127.0.0.1", kernel.port());
-    return client.Get("/v1/requests/" + id, PgAuth(kPgAlice)).json();
+    return client.Get("/v1/requests/" + id, Auth(kPgAlice)).json();
   }
 
   // Polls `kernel` until the request is ready under `owner`.
@@ -93,17 +93,17 @@ class FailoverTest : public ::testing::Test {
   std::string ReadyOnA(json* grant) {
     HttpClient client("127.0.0.1", a().port());
     const json ask = {{"datasets", {"orders"}}, {"window_seconds", 600}, {"purpose", "failover"}};
-    auto created = client.Post("/v1/requests", ask.dump(), PgAuth(kPgAlice));
+    auto created = client.Post("/v1/requests", ask.dump(), Auth(kPgAlice));
     EXPECT_EQ(created.status, 201u) << created.body;
     const std::string id = created.json().value("id", "");
-    EXPECT_EQ(client.Post("/v1/requests/" + id + "/approve", "{}", PgAuth(kPgBob)).status, 200u);
+    EXPECT_EQ(client.Post("/v1/requests/" + id + "/approve", "{}", Auth(kPgBob)).status, 200u);
     const json view = WaitReadyOn(a(), id, ReplicaId(a()), std::chrono::seconds(30));
     EXPECT_EQ(view.value("state", ""), "ready") << view.dump();
     if (!PeerLinked()) {
       // Only the replica serving the request holds its credential, and
       // without the peer link another one says where that is.
       HttpClient other("127.0.0.1", b().port());
-      auto elsewhere = other.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice));
+      auto elsewhere = other.Post("/v1/requests/" + id + "/credentials", "", Auth(kPgAlice));
       EXPECT_EQ(elsewhere.status, 409u) << elsewhere.body;
       EXPECT_NE(elsewhere.body.find("http://127.0.0.1:" + std::to_string(a().port())),
                 std::string::npos)
@@ -111,7 +111,7 @@ class FailoverTest : public ::testing::Test {
     }
     // Linked replicas hand it out through any of them: through B here.
     HttpClient collector("127.0.0.1", PeerLinked() ? b().port() : a().port());
-    auto collected = collector.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice));
+    auto collected = collector.Post("/v1/requests/" + id + "/credentials", "", Auth(kPgAlice));
     EXPECT_EQ(collected.status, 200u) << collected.body;
     *grant = collected.json();
     return id;

@@ -49,7 +49,7 @@ TEST_F(PeerLinkTest, AnyReplicaServesTheCredentialAndTheQueriesOfARequestAnother
   ASSERT_TRUE(grant.contains("credential")) << grant.dump();
   EXPECT_EQ(Get(b(), id)["enclave"].value("owner", ""), id_a);
   HttpClient on_a("127.0.0.1", a().port());
-  EXPECT_EQ(on_a.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice)).status, 410u);
+  EXPECT_EQ(on_a.Post("/v1/requests/" + id + "/credentials", "", Auth(kPgAlice)).status, 410u);
   EXPECT_EQ(CountEvents(id, "tunnel.credential_issued", id_b), 1);
 
   EXPECT_EQ(Query(grant, pkis_[0]), 200u);
@@ -63,7 +63,7 @@ TEST_F(PeerLinkTest, AnyReplicaServesTheCredentialAndTheQueriesOfARequestAnother
   EXPECT_EQ(Query(wrong, pkis_[1]), 401u);
 
   HttpClient on_b("127.0.0.1", b().port());
-  EXPECT_EQ(on_b.Post("/v1/requests/" + id + "/revoke", "{}", PgAuth(kPgAlice)).status, 200u);
+  EXPECT_EQ(on_b.Post("/v1/requests/" + id + "/revoke", "{}", Auth(kPgAlice)).status, 200u);
   // B's tunnel closes its endpoint at once, and A is told to tear its
   // enclave down: both say why.
   EXPECT_EQ(Query(through_b, pkis_[1]), 410u);
@@ -106,7 +106,7 @@ TEST_F(PeerLinkTest, PeerRoutesRefuseCallersWithoutThePeerSecret) {
   HttpClient on_a("127.0.0.1", a().port());
   const std::string path = "/v1/peer/requests/" + id + "/query";
   const std::string body = json{{"sql", "SELECT 1"}, {"transport", "https"}}.dump();
-  EXPECT_EQ(on_a.Post(path, body, PgAuth(kPgAlice)).status, 401u);
+  EXPECT_EQ(on_a.Post(path, body, Auth(kPgAlice)).status, 401u);
   EXPECT_EQ(on_a.Post(path, body,
                       {{"Authorization", "Bearer peer-secret-guess-00000000"},
                        {"Content-Type", "application/json"}})
@@ -142,10 +142,10 @@ TEST_F(PeerLinkTest, AJobsResultsDownloadThroughAnyReplica) {
                     {"purpose", "report"},
                     {"mode", "job"},
                     {"queries", {"SELECT SUM(amount) FROM orders", "SELECT nope FROM orders"}}};
-  auto created = on_a.Post("/v1/requests", ask.dump(), PgAuth(kPgAlice));
+  auto created = on_a.Post("/v1/requests", ask.dump(), Auth(kPgAlice));
   ASSERT_EQ(created.status, 201u) << created.body;
   const std::string id = created.json().value("id", "");
-  ASSERT_EQ(on_a.Post("/v1/requests/" + id + "/approve", "{}", PgAuth(kPgBob)).status, 200u);
+  ASSERT_EQ(on_a.Post("/v1/requests/" + id + "/approve", "{}", Auth(kPgBob)).status, 200u);
   json view;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -156,8 +156,8 @@ TEST_F(PeerLinkTest, AJobsResultsDownloadThroughAnyReplica) {
   ASSERT_EQ(view.value("state", ""), "closed") << view.dump();
   EXPECT_EQ(view["enclave"].value("owner", ""), ReplicaId(a()));
 
-  auto from_a = on_a.Get("/v1/requests/" + id + "/results/0", PgAuth(kPgAlice));
-  auto from_b = on_b.Get("/v1/requests/" + id + "/results/0", PgAuth(kPgAlice));
+  auto from_a = on_a.Get("/v1/requests/" + id + "/results/0", Auth(kPgAlice));
+  auto from_b = on_b.Get("/v1/requests/" + id + "/results/0", Auth(kPgAlice));
   ASSERT_EQ(from_a.status, 200u) << from_a.body;
   ASSERT_EQ(from_b.status, 200u) << from_b.body;
   EXPECT_EQ(from_b.body, from_a.body);
@@ -165,9 +165,9 @@ TEST_F(PeerLinkTest, AJobsResultsDownloadThroughAnyReplica) {
   EXPECT_EQ(from_b.header("Content-Type"), "application/x-ndjson");
 
   // Only the requester, and the failed query has no result, on B as on A.
-  EXPECT_EQ(on_b.Get("/v1/requests/" + id + "/results/0", PgAuth(kPgBob)).status, 403u);
-  EXPECT_EQ(on_b.Get("/v1/requests/" + id + "/results/1", PgAuth(kPgAlice)).status, 409u);
-  EXPECT_EQ(on_b.Get("/v1/requests/" + id + "/results/9", PgAuth(kPgAlice)).status, 404u);
+  EXPECT_EQ(on_b.Get("/v1/requests/" + id + "/results/0", Auth(kPgBob)).status, 403u);
+  EXPECT_EQ(on_b.Get("/v1/requests/" + id + "/results/1", Auth(kPgAlice)).status, 409u);
+  EXPECT_EQ(on_b.Get("/v1/requests/" + id + "/results/9", Auth(kPgAlice)).status, 404u);
 
   int downloads = 0;
   for (const json& e : AuditOf(id)) {
@@ -183,7 +183,7 @@ TEST_F(PeerLinkTest, AJobsResultsDownloadThroughAnyReplica) {
 
   // Once A is gone, B says so rather than answering something else.
   a().Kill();
-  EXPECT_EQ(on_b.Get("/v1/requests/" + id + "/results/0", PgAuth(kPgAlice)).status, 503u);
+  EXPECT_EQ(on_b.Get("/v1/requests/" + id + "/results/0", Auth(kPgAlice)).status, 503u);
 }
 
 }  // namespace

@@ -48,10 +48,6 @@ json PgKernelConfig(const std::string& dir, const TestPki& pki, const PgCluster&
       {"access", {{"reviewer_groups", {"owners"}}}}};
 }
 
-Headers PgAuth(const char* token) {
-  return {{"Authorization", std::string("Bearer ") + token}, {"Content-Type", "application/json"}};
-}
-
 void CreateKernelRole(PgCluster& pg) {
   pg.Exec(std::string("DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
                       "'airlock_kernel') THEN CREATE ROLE airlock_kernel LOGIN PASSWORD '") +

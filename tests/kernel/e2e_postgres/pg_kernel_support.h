@@ -26,8 +26,6 @@ inline constexpr const char* kPgPassword = "kernel-Pw-3d9f0b7e";
 nlohmann::json PgKernelConfig(const std::string& dir, const TestPki& pki, const PgCluster& pg,
                               int approvals_needed = 1);
 
-Headers PgAuth(const char* token);
-
 // The kernel's role, created once per cluster whichever test runs first.
 void CreateKernelRole(PgCluster& pg);
 // <dir>/state.dsn (0600): the connection string to `database` as the role.

@@ -40,10 +40,6 @@ json Config(const std::string& dir, const TestPki& pki, const PgCluster& pg) {
   return PgKernelConfig(dir, pki, pg);
 }
 
-Headers Auth(const char* token) {
-  return PgAuth(token);
-}
-
 // Two replicas on `database` (created here), one in each directory, each
 // configuration changed by `adjust`; the database migrated, both started.
 std::vector<std::unique_ptr<KernelProcess>> StartTwoReplicas(

@@ -126,7 +126,7 @@ TEST(ReplicasE2E, ConcurrentDecisionsOnThreeReplicasEndInOneStateEach) {
       askers.emplace_back([&, t] {
         HttpClient client("127.0.0.1", kernels[t]->port());
         for (int i = t; i < kRequests; i += kReplicas) {
-          auto created = client.Post("/v1/requests", ask.dump(), PgAuth(kPgAlice));
+          auto created = client.Post("/v1/requests", ask.dump(), Auth(kPgAlice));
           if (created.status != 201) {
             ++failures;
             continue;
@@ -155,7 +155,7 @@ TEST(ReplicasE2E, ConcurrentDecisionsOnThreeReplicasEndInOneStateEach) {
               HttpClient client("127.0.0.1", kernels[(i + c + 1) % kReplicas]->port());
               status[c] = client
                               .Post("/v1/requests/" + ids[i] + "/" + calls[c].verb,
-                                    R"({"comment":"race"})", PgAuth(calls[c].token))
+                                    R"({"comment":"race"})", Auth(calls[c].token))
                               .status;
             });
           }
@@ -181,7 +181,7 @@ TEST(ReplicasE2E, ConcurrentDecisionsOnThreeReplicasEndInOneStateEach) {
     const auto& status = outcomes[i].status;
     std::vector<json> views;
     for (auto& client : clients) {
-      auto got = client->Get("/v1/requests/" + ids[i], PgAuth(kPgBob));
+      auto got = client->Get("/v1/requests/" + ids[i], Auth(kPgBob));
       ASSERT_EQ(got.status, 200u) << got.body;
       views.push_back(got.json());
     }
@@ -227,7 +227,7 @@ TEST(ReplicasE2E, ConcurrentDecisionsOnThreeReplicasEndInOneStateEach) {
   // The approved ones are revoked, on any replica; all end closed.
   for (size_t n = 0; n < approved_ids.size(); ++n) {
     auto revoked = clients[n % kReplicas]->Post("/v1/requests/" + approved_ids[n] + "/revoke",
-                                                R"({"comment":"done"})", PgAuth(kPgAlice));
+                                                R"({"comment":"done"})", Auth(kPgAlice));
     EXPECT_EQ(revoked.status, 200u) << revoked.body;
   }
 
@@ -284,7 +284,7 @@ TEST_F(FailoverTest, ASurvivorServesTheReadyRequestOfAKilledReplica) {
   EXPECT_NE(moved_grant["url"], grant["url"]);
   EXPECT_EQ(Query(moved_grant, pkis_[1]), 200u);
   HttpClient client("127.0.0.1", b().port());
-  EXPECT_EQ(client.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice)).status, 410u);
+  EXPECT_EQ(client.Post("/v1/requests/" + id + "/credentials", "", Auth(kPgAlice)).status, 410u);
   // The shared state keeps the credential's hash for that, never the
   // credential, and no reader is shown the hash.
   EXPECT_FALSE(view["tunnel"].contains("verifier")) << view.dump();
@@ -320,7 +320,7 @@ TEST_F(FailoverTest, ASurvivorServesTheReadyRequestOfAKilledReplica) {
   EXPECT_EQ(after["enclave"].value("owner", ""), id_b);
   EXPECT_EQ(after.value("version", 0), view.value("version", 0));
   EXPECT_EQ(Query(moved_grant, pkis_[1]), 200u);
-  EXPECT_EQ(client.Post("/v1/requests/" + id + "/revoke", "{}", PgAuth(kPgAlice)).status, 200u);
+  EXPECT_EQ(client.Post("/v1/requests/" + id + "/revoke", "{}", Auth(kPgAlice)).status, 200u);
   EXPECT_NE(Query(moved_grant, pkis_[1]), 200u);
 }
 
@@ -371,7 +371,7 @@ TEST_F(FailoverTest, PostgresRestartedUnderLoadLosesNothingAcknowledged) {
       HttpClient client("127.0.0.1", (t % 2 == 0 ? a() : b()).port());
       client.set_timeout(std::chrono::seconds(20));
       while (running.load()) {
-        auto created = client.Post("/v1/requests", ask.dump(), PgAuth(kPgAlice));
+        auto created = client.Post("/v1/requests", ask.dump(), Auth(kPgAlice));
         std::lock_guard lock(mu);
         ++answers[created.status];
         if (created.status == 201) {
@@ -489,11 +489,11 @@ class ProcessFailoverTest : public FailoverTest {
     const std::string id_b = ReplicaId(b());
     HttpClient client("127.0.0.1", a().port());
     const json ask = {{"datasets", {"orders"}}, {"window_seconds", 600}, {"purpose", "failover"}};
-    auto created = client.Post("/v1/requests", ask.dump(), PgAuth(kPgAlice));
+    auto created = client.Post("/v1/requests", ask.dump(), Auth(kPgAlice));
     ASSERT_EQ(created.status, 201u) << created.body;
     const std::string id = created.json().value("id", "");
     // Acknowledged: it survives whatever happens to A from here.
-    ASSERT_EQ(client.Post("/v1/requests/" + id + "/approve", "{}", PgAuth(kPgBob)).status, 200u);
+    ASSERT_EQ(client.Post("/v1/requests/" + id + "/approve", "{}", Auth(kPgBob)).status, 200u);
     const int status = a().WaitForExit(std::chrono::seconds(30));
     ASSERT_TRUE(status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
         << status << "\n"
@@ -512,10 +512,10 @@ class ProcessFailoverTest : public FailoverTest {
 
     // A never issued a credential: B's is collected once, and it works.
     HttpClient on_b("127.0.0.1", b().port());
-    auto grant = on_b.Post("/v1/requests/" + id + "/credentials", "", PgAuth(kPgAlice));
+    auto grant = on_b.Post("/v1/requests/" + id + "/credentials", "", Auth(kPgAlice));
     ASSERT_EQ(grant.status, 200u) << grant.body;
     EXPECT_EQ(Query(grant.json(), pkis_[1]), 200u);
-    ASSERT_EQ(on_b.Post("/v1/requests/" + id + "/revoke", "{}", PgAuth(kPgAlice)).status, 200u);
+    ASSERT_EQ(on_b.Post("/v1/requests/" + id + "/revoke", "{}", Auth(kPgAlice)).status, 200u);
     const auto gone = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (!EnclaveChildren(b().pid()).empty() && std::chrono::steady_clock::now() < gone) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

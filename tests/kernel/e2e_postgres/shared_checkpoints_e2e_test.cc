@@ -47,7 +47,7 @@ TEST_F(SharedCheckpointsTest, ReplicasPublishCheckpointsBesideTheChainAndEachChe
   json grant;
   const std::string id = ReadyOnA(&grant);
   HttpClient on_b("127.0.0.1", b().port());
-  EXPECT_EQ(on_b.Post("/v1/requests/" + id + "/revoke", "{}", PgAuth(kPgAlice)).status, 200u);
+  EXPECT_EQ(on_b.Post("/v1/requests/" + id + "/revoke", "{}", Auth(kPgAlice)).status, 200u);
   for (auto& kernel : kernels_) kernel->Stop();  // a last checkpoint each
   EXPECT_GE(std::stoi(Scalar("SELECT count(DISTINCT line) FROM audit_checkpoints")), 3);
   const std::string head = Scalar("SELECT seq FROM audit_head");

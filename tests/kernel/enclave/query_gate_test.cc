@@ -4,20 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/kernel/enclave/clean_room_gate.h"
+
 namespace airlock::enclave {
 namespace {
 
 QueryGate GateWithCleanRoom() {
-  std::vector<DatasetSpec> datasets(2);
-  datasets[0].name = "sales";
-  AggregateOnly room;
-  room.min_group_size = 5;
-  room.allowed_functions = {"count", "sum"};
-  room.dimensions = {"region"};
-  room.metrics = {"amount"};
-  datasets[0].pull.scope.aggregate_only = room;
-  datasets[1].name = "plain";
-  return QueryGate(datasets);
+  return SalesCleanRoomGate(5);
 }
 
 TEST(QueryGate, WritesTheSqlOfAnAggregateCallWithTheMinimumGroupSize) {

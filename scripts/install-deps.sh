@@ -15,7 +15,7 @@ packages=(
   libboost1.81-dev libboost-filesystem1.81-dev libboost-system1.81-dev libboost-url1.81-dev
   libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsqlite3-dev
   libpqxx-dev libpq-dev libmongoc-dev libbson-dev libseccomp-dev libcurl4-openssl-dev
-  libtcmalloc-minimal4
+  libtcmalloc-minimal4 libpg-query-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   openssl ca-certificates curl jq
 )
@@ -25,7 +25,7 @@ packages=(
 test_packages=(
   clang-14 libclang-rt-14-dev llvm-14 lld-14
   postgresql postgresql-client sqlite3
-  python3-aiosmtpd
+  python3-aiosmtpd python3-psycopg2
   chromium
 )
 

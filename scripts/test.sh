@@ -8,13 +8,17 @@ cd "$(dirname "$0")/.."
 preset="${AIRLOCK_TEST_PRESET:-asan}"
 ./scripts/install-deps.sh
 # Test-only npm packages, pinned by their lock files: the OpenID provider the
-# console's single sign-on test runs and the official MCP SDK client the
-# agents' test drives (the product never needs Node).
+# console's single sign-on test runs, the official MCP SDK client the
+# agents' test drives and node-postgres, which the PostgreSQL clients' test
+# drives (the product never needs Node).
 if [[ ! -d tests/support/oidc/node_modules/oidc-provider ]]; then
   (cd tests/support/oidc && npm ci --no-audit --no-fund --loglevel=error)
 fi
 if [[ ! -d tests/support/mcp/node_modules/@modelcontextprotocol/sdk ]]; then
   (cd tests/support/mcp && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [[ ! -d tests/support/pgclients/node_modules/pg-cursor ]]; then
+  (cd tests/support/pgclients && npm ci --no-audit --no-fund --loglevel=error)
 fi
 ./scripts/build.sh "$preset"
 # intercept_tls_get_addr=0: LeakSanitizer's exit-time scan of the TLS blocks

@@ -43,7 +43,10 @@ nlohmann::json TablesJson(const std::vector<TableInfo>& tables) {
   for (const TableInfo& table : tables) {
     nlohmann::json columns = nlohmann::json::array();
     for (const arrow::Field& field : table.fields) {
-      columns.push_back({{"name", field.name}, {"type", arrow::TypeName(field.type)}});
+      nlohmann::json column = {{"name", field.name}, {"type", arrow::TypeName(field.type)}};
+      // timestamp[us] with a zone is an instant (timestamptz), without one a wall clock.
+      if (!field.timezone.empty()) column["timezone"] = field.timezone;
+      columns.push_back(std::move(column));
     }
     out.push_back({{"name", table.name}, {"rows", table.rows}, {"columns", columns}});
   }

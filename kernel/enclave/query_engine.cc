@@ -259,6 +259,10 @@ Result<std::unique_ptr<QueryEngine>> QueryEngine::Open(const std::vector<std::st
     sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+    // "name" is an identifier only: SQLite's fallback that reads an unknown
+    // one as a string would turn a misspelt column into a constant.
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DML, 0, nullptr);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DDL, 0, nullptr);
     sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH,
                   static_cast<int>(std::min<int64_t>(limits.max_sql_bytes, 1000000000)));
     sqlite3_limit(db, SQLITE_LIMIT_LENGTH, kMaxValueBytes);

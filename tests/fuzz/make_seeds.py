@@ -225,6 +225,35 @@ def query_gate():
          "filters": [{"column": "id", "op": "eq", "value": "7' OR 1=1 --"}]}))
 
 
+# --- the pgwire tunnel's PostgreSQL-to-enclave translator ---------------------
+
+def pg_translate():
+    statements = {
+        "params": "SELECT id, customer FROM orders WHERE id % 7 = $1 AND placed >= $2 "
+                  "AND customer LIKE $3 ORDER BY amount DESC NULLS LAST LIMIT $4",
+        "casts": "SELECT '2026-08-01'::date, CAST('2026-08-01T10:00:00+02' AS timestamptz), "
+                 "amount::int, '1 day'::interval, -3, abs(-7) FROM orders",
+        "dates": "SELECT date_trunc('month', placed), extract(year FROM shipped_at), "
+                 "placed + interval '2 weeks', placed - 1, now() FROM orders",
+        "joins": "WITH t AS (SELECT * FROM orders) SELECT c.name, count(*) FILTER (WHERE paid) "
+                 "FROM customers c LEFT JOIN t ON t.customer = c.name GROUP BY 1 HAVING "
+                 "count(*) > 1",
+        "setops": "SELECT customer FROM orders UNION ALL (SELECT name FROM customers ORDER BY 1 "
+                  "LIMIT 2) EXCEPT SELECT 'x' ORDER BY 1",
+        "window": "SELECT row_number() OVER (PARTITION BY customer ORDER BY id ROWS BETWEEN "
+                  "1 PRECEDING AND CURRENT ROW), rank() OVER w FROM orders WINDOW w AS "
+                  "(ORDER BY id)",
+        "copy": "COPY (SELECT * FROM orders) TO STDOUT WITH (FORMAT csv, HEADER, "
+                "DELIMITER ';', NULL 'null')",
+        "quotes": "SELECT \"a\"\"b\", 'it''s', E'\\x41', $$dollar$$ FROM \"orders\" x(\"q;\")",
+        "subquery": "SELECT name FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE "
+                    "o.customer = c.name) AND tier IN (SELECT tier FROM customers) AND "
+                    "greatest(tier, $1) BETWEEN 1 AND 3",
+    }
+    for name, sql in statements.items():
+        write("pg_translate", name, sql)
+
+
 # --- enclave channel, link frames, batch codec -------------------------------
 
 def pad8(data):
@@ -393,6 +422,7 @@ def main():
     pgwire()
     https_query()
     query_gate()
+    pg_translate()
     schema, batch = codec_seeds()
     batch_codec(schema, batch)
     frames = enclave_frames(schema, batch)

@@ -29,10 +29,11 @@ struct PgwireConfig {
   // connection (one thread each), and those still in the startup phase
   // (TLS, startup packet, SCRAM) overall and per client address. The share
   // of each endpoint is max_connections_per_endpoint (EndpointState).
-  sdk::ConnectionLimits connections{/*max_connections=*/64, /*max_preauth_connections=*/16,
+  // A client's pool (20 connections is common) must fit one endpoint's share.
+  sdk::ConnectionLimits connections{/*max_connections=*/256, /*max_preauth_connections=*/16,
                                     /*max_preauth_connections_per_address=*/8,
                                     /*max_connections_per_endpoint=*/0};
-  uint32_t max_connections_per_endpoint = 8;
+  uint32_t max_connections_per_endpoint = 64;
   size_t max_message_bytes = 1 << 20;      // one frontend message, header excluded
   uint64_t max_rows = 1'000'000;           // per statement result
   uint32_t max_prepared_statements = 256;  // per connection

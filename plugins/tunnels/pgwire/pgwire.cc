@@ -294,8 +294,9 @@ void PgwireTunnel::Admit(tcp::socket socket) {
     // Nothing could be shed: refused before any negotiation; libpq reports
     // an error sent in answer to its SSLRequest, too.
     std::string out;
-    MessageWriter(out).Error(
-        MakeError(sqlstate::kTooManyConnections, "sorry, too many clients already", "FATAL"));
+    MessageWriter(out).Error(MakeError(
+        sqlstate::kTooManyConnections,
+        "sorry, too many clients already (the tunnel's max_connections is reached)", "FATAL"));
     boost::system::error_code ignored;
     net::write(socket, net::buffer(out), ignored);
     socket.close(ignored);

@@ -93,6 +93,13 @@ int16_t FormatOf(const std::vector<int16_t>& formats, size_t col) {
   return col < formats.size() ? formats[col] : 0;
 }
 
+// The presentation of column `col` given the statement's column types.
+ColumnPresentation PresentationOf(const std::vector<arrow::Field>& fields, size_t col,
+                                  const std::vector<uint32_t>* column_types) {
+  const bool known = column_types != nullptr && column_types->size() == fields.size();
+  return PresentColumn(fields[col], known ? (*column_types)[col] : 0);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -103,8 +110,13 @@ int16_t FormatOf(const std::vector<int16_t>& formats, size_t col) {
 class Session::ResultStream final : public sdk::BatchConsumer {
  public:
   ResultStream(Session& session, const std::vector<int16_t>& formats, bool describe,
-               const std::vector<arrow::Field>* expected)
-      : session_(session), formats_(formats), describe_(describe), expected_(expected) {}
+               const std::vector<arrow::Field>* expected, ResultOutput output)
+      : session_(session),
+        formats_(formats),
+        describe_(describe),
+        expected_(expected),
+        copy_(output.copy),
+        column_types_(output.column_types) {}
 
   Status OnSchema(arrow::OwnedSchema schema) override {
     if (have_schema_) return Fail(Status::Internal("the channel sent a second schema"));
@@ -121,7 +133,28 @@ class Session::ResultStream final : public sdk::BatchConsumer {
       return Fail(Status::Internal("the result columns changed between Describe and Execute"));
     }
     have_schema_ = true;
-    if (describe_) session_.WriteRowDescription(fields_, formats_);
+    for (size_t col = 0; col < fields_.size(); ++col) {
+      presentations_.push_back(PresentationOf(fields_, col, column_types_));
+    }
+    if (copy_ != nullptr) {
+      MessageWriter w(session_.out_);
+      w.Begin('H');  // CopyOutResponse: text, every column text
+      w.PutInt8(0);
+      w.PutInt16(static_cast<int16_t>(fields_.size()));
+      for (size_t i = 0; i < fields_.size(); ++i) w.PutInt16(0);
+      w.End();
+      if (copy_->header) {
+        std::string line;
+        for (size_t col = 0; col < fields_.size(); ++col) {
+          if (col > 0) line.push_back(copy_->delimiter);
+          AppendCopyValue(line, fields_[col].name);
+        }
+        line.push_back('\n');
+        MessageWriter(session_.out_).CopyData(line);
+      }
+    } else if (describe_) {
+      session_.WriteRowDescription(fields_, formats_, column_types_);
+    }
     return Status::Ok();
   }
 
@@ -136,6 +169,14 @@ class Session::ResultStream final : public sdk::BatchConsumer {
         limit_hit_ = true;
         return Status::ResourceExhausted("result has more than max_rows rows");
       }
+      if (copy_ != nullptr) {
+        if (Status st = AppendCopyRow(*view, row); !st.ok()) return st;
+        ++rows_;
+        if (out.size() >= kFlushThreshold && !session_.Flush()) {
+          return Status::Cancelled("the client connection is gone");
+        }
+        continue;
+      }
       MessageWriter writer(out);
       writer.Begin('D');
       writer.PutInt16(columns);
@@ -146,10 +187,8 @@ class Session::ResultStream final : public sdk::BatchConsumer {
         }
         const size_t length_at = out.size();
         writer.PutInt32(0);
-        if (FormatOf(formats_, col) == 1) {
-          AppendBinary(out, *view, col, row);
-        } else {
-          AppendText(out, *view, col, row);
+        if (!AppendPresented(out, presentations_[col], FormatOf(formats_, col), *view, col, row)) {
+          return Fail(UnreadableValue(col));
         }
         const uint32_t length = static_cast<uint32_t>(out.size() - length_at - 4);
         for (int i = 0; i < 4; ++i) {
@@ -180,10 +219,89 @@ class Session::ResultStream final : public sdk::BatchConsumer {
     return status;
   }
 
+  Status UnreadableValue(size_t col) const {
+    return Status::Internal("column \"" + fields_[col].name + "\" holds a value that is not a " +
+                            (presentations_[col].type_oid == oid::kDate ? "date" : "date/time"));
+  }
+
+  // One row as a CopyData message, in COPY's text or CSV format.
+  Status AppendCopyRow(const arrow::BatchView& view, size_t row) {
+    line_.clear();
+    for (size_t col = 0; col < view.num_columns(); ++col) {
+      if (col > 0) line_.push_back(copy_->delimiter);
+      if (view.IsNull(col, row) || view.field(col).type == arrow::Type::kNull) {
+        line_ += copy_->null_text;
+        continue;
+      }
+      value_.clear();
+      if (!AppendPresented(value_, presentations_[col], 0, view, col, row)) {
+        return Fail(UnreadableValue(col));
+      }
+      AppendCopyValue(line_, value_);
+    }
+    line_.push_back('\n');
+    MessageWriter(session_.out_).CopyData(line_);
+    return Status::Ok();
+  }
+
+  void AppendCopyValue(std::string& out, std::string_view value) const {
+    const char delimiter = copy_->delimiter;
+    if (copy_->csv) {
+      const char quote = copy_->quote;
+      const bool quoted =
+          value == copy_->null_text ||
+          value.find_first_of(std::string{delimiter, quote, '\r', '\n'}) != std::string_view::npos;
+      if (!quoted) {
+        out.append(value);
+        return;
+      }
+      out.push_back(quote);
+      for (char c : value) {
+        if (c == quote) out.push_back(quote);
+        out.push_back(c);
+      }
+      out.push_back(quote);
+      return;
+    }
+    for (char c : value) {
+      switch (c) {
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\v':
+          out += "\\v";
+          break;
+        default:
+          if (c == delimiter) out.push_back('\\');
+          out.push_back(c);
+      }
+    }
+  }
+
   Session& session_;
   const std::vector<int16_t>& formats_;
   const bool describe_;
   const std::vector<arrow::Field>* expected_;
+  const CopyFormat* copy_;
+  const std::vector<uint32_t>* column_types_;
+  std::vector<ColumnPresentation> presentations_;
+  std::string line_;
+  std::string value_;
   bool have_schema_ = false;
   std::vector<arrow::Field> fields_;
   uint64_t rows_ = 0;
@@ -341,12 +459,13 @@ void Session::ExtendedError(const PgError& error) {
 }
 
 void Session::WriteRowDescription(const std::vector<arrow::Field>& fields,
-                                  const std::vector<int16_t>& formats) {
+                                  const std::vector<int16_t>& formats,
+                                  const std::vector<uint32_t>* column_types) {
   MessageWriter w(out_);
   w.Begin('T');
   w.PutInt16(static_cast<int16_t>(fields.size()));
   for (size_t i = 0; i < fields.size(); ++i) {
-    const uint32_t type = OidFor(fields[i]);
+    const uint32_t type = PresentationOf(fields, i, column_types).type_oid;
     w.PutCString(fields[i].name);
     w.PutInt32(0);  // table OID
     w.PutInt16(0);  // column number
@@ -447,6 +566,7 @@ bool Session::Startup() {
       w.End();
     }
     user_ = user;
+    database_ = database;
     if (!Authenticate(user, database)) return false;
     connection_.ClearDeadline();
     return true;
@@ -545,7 +665,10 @@ bool Session::Authenticate(const std::string& user, const std::string& database)
       EndedFatal();
       return false;
     case EndpointState::AttachResult::kTooManyConnections:
-      Fatal(sqlstate::kTooManyConnections, "too many connections for request \"" + user + "\"");
+      Fatal(sqlstate::kTooManyConnections,
+            "too many connections for request \"" + user + "\" (the tunnel's " +
+                "max_connections_per_endpoint is " +
+                std::to_string(context_.config.max_connections_per_endpoint) + ")");
       return false;
     case EndpointState::AttachResult::kAttached:
       attached_ = true;
@@ -673,17 +796,98 @@ void Session::SimpleQuery(const std::string& body) {
   const auto statements = SplitStatements(query);
   if (statements.empty()) MessageWriter(out_).Simple('I');  // EmptyQueryResponse
   for (std::string_view statement : statements) {
-    const std::string sql(statement);
-    const std::string keyword = FirstKeyword(sql);
-    const LocalOutcome local = RunLocal(keyword, sql, /*describe=*/true);
-    bool ok = local == LocalOutcome::kDone;
-    if (local == LocalOutcome::kNotLocal) {
-      ok = ExecuteSql(sql, keyword, {}, /*describe=*/true, nullptr);
+    PreparedStatement prepared;
+    if (auto error = Prepare(std::string(statement), {}, &prepared)) {
+      MessageWriter(out_).Error(*error);
+      break;  // the rest of the string is skipped, as PostgreSQL does
+    }
+    bool ok = false;
+    if (prepared.translation.has_value()) {
+      const Translation& t = *prepared.translation;
+      if (!t.parameter_types.empty()) {
+        MessageWriter(out_).Error(
+            MakeError(sqlstate::kUndefinedParameter, "there is no parameter $1"));
+        break;
+      }
+      ok = ExecuteSql(
+          t.sql, prepared.keyword, {}, /*describe=*/true, nullptr,
+          ResultOutput{t.kind == StatementKind::kCopyOut ? &t.copy : nullptr, &t.column_types});
+    } else {
+      const LocalOutcome local = RunLocal(prepared.keyword, prepared.sql, /*describe=*/true);
+      ok = local == LocalOutcome::kDone;
+      if (local == LocalOutcome::kNotLocal) {
+        ok = ExecuteSql(prepared.sql, prepared.keyword, {}, /*describe=*/true, nullptr);
+      }
     }
     if (terminate_) return;
     if (!ok) break;  // the rest of the string is skipped, as PostgreSQL does
   }
   MessageWriter(out_).ReadyForQuery('I');
+}
+
+namespace {
+
+// Statements the session answers itself (see RunLocal).
+bool IsLocalKeyword(const std::string& keyword) {
+  static constexpr std::string_view kLocal[] = {"BEGIN",    "START",      "COMMIT", "END",
+                                                "ROLLBACK", "ABORT",      "SET",    "RESET",
+                                                "DISCARD",  "DEALLOCATE", "SHOW"};
+  for (std::string_view local : kLocal) {
+    if (keyword == local) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+const GrantSchema& Session::Schema() {
+  if (schema_.has_value()) return *schema_;
+  schema_.emplace();
+  auto lease = endpoint_->Acquire();
+  if (!lease.has_value()) return *schema_;
+  auto tables = lease->channel().Tables();
+  if (!tables.ok()) {
+    // Without the schema, parameters compared with columns are typed by
+    // what else they meet; the statement itself still runs.
+    context_.host.Warn("pgwire: the grant's tables are unavailable: " + tables.status().message());
+    return *schema_;
+  }
+  auto schema = SchemaFromTables(*tables);
+  if (schema.ok()) {
+    schema_ = std::move(schema).value();
+  } else {
+    context_.host.Warn("pgwire: unreadable tables document: " + schema.status().message());
+  }
+  return *schema_;
+}
+
+std::optional<PgError> Session::Prepare(std::string sql, std::vector<uint32_t> declared,
+                                        PreparedStatement* out) {
+  out->keyword = FirstKeyword(sql);
+  out->sql = std::move(sql);
+  out->parameter_types = std::move(declared);
+  out->translation.reset();
+  if (out->sql.empty() || IsBlank(out->sql) || IsLocalKeyword(out->keyword) ||
+      (IsWriteKeyword(out->keyword) && out->keyword != "COPY")) {
+    const int used = MaxParameterIndex(out->sql);
+    if (used > kMaxParameters) {
+      return MakeError(sqlstate::kUndefinedParameter,
+                       "parameter number " + std::to_string(used) + " is too large");
+    }
+    if (static_cast<size_t>(used) > out->parameter_types.size()) {
+      out->parameter_types.resize(static_cast<size_t>(used), 0);
+    }
+    return std::nullopt;
+  }
+  const SessionFacts facts{user_, database_, application_name_};
+  auto translated = Translate(out->sql, Schema(), out->parameter_types, facts);
+  if (auto* error = std::get_if<PgError>(&translated)) return std::move(*error);
+  out->translation = std::move(std::get<Translation>(translated));
+  out->parameter_types = out->translation->parameter_types;
+  if (out->parameter_types.size() > static_cast<size_t>(kMaxParameters)) {
+    return MakeError(sqlstate::kUndefinedParameter, "too many parameters");
+  }
+  return std::nullopt;
 }
 
 void Session::Parse(const std::string& body) {
@@ -710,14 +914,10 @@ void Session::Parse(const std::string& body) {
                                    "cannot insert multiple commands into a prepared statement"));
   }
   PreparedStatement prepared;
-  prepared.sql = statements.empty() ? std::string() : std::string(statements[0]);
-  const int used = MaxParameterIndex(prepared.sql);
-  if (used > kMaxParameters) {
-    return ExtendedError(MakeError(sqlstate::kUndefinedParameter,
-                                   "parameter number " + std::to_string(used) + " is too large"));
+  if (auto error = Prepare(statements.empty() ? std::string() : std::string(statements[0]),
+                           std::move(types), &prepared)) {
+    return ExtendedError(*error);
   }
-  if (static_cast<size_t>(used) > types.size()) types.resize(static_cast<size_t>(used), 0);
-  prepared.parameter_types = std::move(types);
   statements_[key] = std::move(prepared);
   MessageWriter(out_).Simple('1');  // ParseComplete
 }
@@ -757,16 +957,46 @@ void Session::Bind(const std::string& body) {
     }
   }
   std::vector<std::string> literals(values.size());
+  const auto format_of = [&](size_t i) -> int16_t {
+    return parameter_formats.empty()       ? 0
+           : parameter_formats.size() == 1 ? parameter_formats[0]
+                                           : parameter_formats[i];
+  };
   for (size_t i = 0; i < values.size(); ++i) {
-    const int16_t format = parameter_formats.empty()       ? 0
-                           : parameter_formats.size() == 1 ? parameter_formats[0]
-                                                           : parameter_formats[i];
-    if (auto error = ParameterLiteral(types[i], format, values[i], &literals[i])) {
+    if (auto error = ParameterLiteral(types[i], format_of(i), values[i], &literals[i])) {
       return ExtendedError(MakeError(
           error->sqlstate, "parameter $" + std::to_string(i + 1) + ": " + error->message));
     }
   }
-  auto sql = SubstituteParameters(statement->second.sql, literals);
+  // LIKE patterns bound to parameters become the engine's GLOB patterns.
+  std::vector<std::string> derived;
+  const std::optional<Translation>& translation = statement->second.translation;
+  if (translation.has_value()) {
+    for (const DerivedParameter& d : translation->derived) {
+      const auto& value = values[static_cast<size_t>(d.source) - 1];
+      if (!value.has_value()) {
+        derived.push_back("NULL");
+        continue;
+      }
+      auto glob = LikeToGlob(*value, '\\');
+      if (auto* error = std::get_if<PgError>(&glob)) return ExtendedError(*error);
+      std::string literal;
+      if (auto error = ParameterLiteral(oid::kText, 0, std::get<std::string>(glob), &literal)) {
+        return ExtendedError(MakeError(
+            error->sqlstate, "parameter $" + std::to_string(d.source) + ": " + error->message));
+      }
+      derived.push_back(std::move(literal));
+    }
+  }
+  const std::string& text = translation.has_value() ? translation->sql : statement->second.sql;
+  auto sql = SubstituteParameters(text, [&](int n) -> const std::string* {
+    if (n >= kFirstDerivedParameter) {
+      const size_t i = static_cast<size_t>(n - kFirstDerivedParameter);
+      return i < derived.size() ? &derived[i] : nullptr;
+    }
+    return static_cast<size_t>(n) <= literals.size() ? &literals[static_cast<size_t>(n) - 1]
+                                                     : nullptr;
+  });
   if (!sql.ok()) {
     return ExtendedError(MakeError(sqlstate::kUndefinedParameter, sql.status().message()));
   }
@@ -775,8 +1005,12 @@ void Session::Bind(const std::string& body) {
     return ExtendedError(MakeError("42P03", "cursor \"" + key + "\" already exists"));
   }
   Portal portal;
-  portal.keyword = FirstKeyword(statement->second.sql);
+  portal.keyword = statement->second.keyword;
   portal.sql = std::move(sql).value();
+  if (translation.has_value()) {
+    if (translation->kind == StatementKind::kCopyOut) portal.copy = translation->copy;
+    portal.column_types = translation->column_types;
+  }
   portal.result_formats = std::move(result_formats);
   portals_[key] = std::move(portal);
   MessageWriter(out_).Simple('2');  // BindComplete
@@ -800,19 +1034,27 @@ void Session::Describe(const std::string& body) {
       w.PutInt32(static_cast<int32_t>(type == oid::kUnspecified ? oid::kText : type));
     }
     w.End();
-    const std::string keyword = FirstKeyword(statement.sql);
+    const std::string& keyword = statement.keyword;
     if (statement.sql.empty()) return w.Simple('n');  // NoData
     if (DescribeLocal(keyword, statement.sql)) return;
+    if (statement.translation.has_value() &&
+        statement.translation->kind == StatementKind::kCopyOut) {
+      return w.Simple('n');  // COPY has no row description
+    }
     // Without bound values, the probe runs with every parameter NULL.
-    const std::vector<std::string> nulls(statement.parameter_types.size(), "NULL");
-    auto sql = SubstituteParameters(statement.sql, nulls);
+    static const std::string kNull = "NULL";
+    auto sql = SubstituteParameters(
+        statement.translation.has_value() ? statement.translation->sql : statement.sql,
+        [](int) { return &kNull; });
     if (!sql.ok()) {
       return ExtendedError(MakeError(sqlstate::kUndefinedParameter, sql.status().message()));
     }
     auto fields = ProbeSchema(*sql, keyword);
     if (!fields.has_value()) return;
     if (fields->empty()) return w.Simple('n');
-    return WriteRowDescription(*fields, {});
+    return WriteRowDescription(
+        *fields, {},
+        statement.translation.has_value() ? &statement.translation->column_types : nullptr);
   }
   if (message->kind != 'P') return ProtocolViolation("invalid Describe message subtype");
   auto it = portals_.find(key);
@@ -820,7 +1062,9 @@ void Session::Describe(const std::string& body) {
     return ExtendedError(
         MakeError(sqlstate::kInvalidCursorName, "portal \"" + key + "\" does not exist"));
   }
-  if (it->second.sql.empty()) return MessageWriter(out_).Simple('n');
+  if (it->second.sql.empty() || it->second.copy.has_value()) {
+    return MessageWriter(out_).Simple('n');
+  }
   if (DescribeLocal(it->second.keyword, it->second.sql)) return;
   pending_describe_ = key;  // answered with the Execute that normally follows
 }
@@ -835,7 +1079,7 @@ void Session::ResolvePendingDescribe() {
   if (fields->empty()) {
     MessageWriter(out_).Simple('n');
   } else {
-    WriteRowDescription(*fields, it->second.result_formats);
+    WriteRowDescription(*fields, it->second.result_formats, &it->second.column_types);
   }
   it->second.described = std::move(fields);
 }
@@ -861,7 +1105,9 @@ void Session::Execute(const std::string& body) {
   if (local != LocalOutcome::kNotLocal) return;
   const std::vector<arrow::Field>* expected =
       portal.described.has_value() ? &*portal.described : nullptr;
-  if (!ExecuteSql(portal.sql, portal.keyword, portal.result_formats, describe, expected)) {
+  if (!ExecuteSql(
+          portal.sql, portal.keyword, portal.result_formats, describe, expected,
+          ResultOutput{portal.copy.has_value() ? &*portal.copy : nullptr, &portal.column_types})) {
     ignore_till_sync_ = true;
   }
 }
@@ -942,9 +1188,6 @@ Session::LocalOutcome Session::RunLocal(const std::string& keyword, const std::s
 }
 
 bool Session::DescribeLocal(const std::string& keyword, const std::string& sql) {
-  static constexpr std::string_view kLocal[] = {"BEGIN",    "START",     "COMMIT", "END",
-                                                "ROLLBACK", "ABORT",     "SET",    "RESET",
-                                                "DISCARD",  "DEALLOCATE"};
   if (keyword == "SHOW") {
     std::vector<arrow::Field> fields(1);
     fields[0].name = Lower(SecondWord(sql));
@@ -952,11 +1195,9 @@ bool Session::DescribeLocal(const std::string& keyword, const std::string& sql) 
     WriteRowDescription(fields, {});
     return true;
   }
-  for (auto local : kLocal) {
-    if (keyword == local) {
-      MessageWriter(out_).Simple('n');  // NoData
-      return true;
-    }
+  if (IsLocalKeyword(keyword)) {
+    MessageWriter(out_).Simple('n');  // NoData
+    return true;
   }
   return false;
 }
@@ -966,10 +1207,11 @@ bool Session::DescribeLocal(const std::string& keyword, const std::string& sql) 
 
 bool Session::ExecuteSql(const std::string& sql, const std::string& keyword,
                          const std::vector<int16_t>& formats, bool describe,
-                         const std::vector<arrow::Field>* expected) {
+                         const std::vector<arrow::Field>* expected, ResultOutput output) {
   cancel_requested_ = false;  // a cancel applies to the statement running when it arrives
   statement_deadline_ = Clock::now() + context_.config.query_timeout;
-  ResultStream stream(*this, formats, describe, expected);
+  const CopyFormat* copy = output.copy;
+  ResultStream stream(*this, formats, describe && copy == nullptr, expected, output);
   Status status;
   {
     auto lease = endpoint_->Acquire();
@@ -1006,6 +1248,11 @@ bool Session::ExecuteSql(const std::string& sql, const std::string& keyword,
     return false;
   }
   if (status.ok()) {
+    if (copy != nullptr) {
+      MessageWriter(out_).Simple('c');  // CopyDone
+      MessageWriter(out_).CommandComplete("COPY " + std::to_string(stream.rows()));
+      return true;
+    }
     if (describe && !stream.have_schema()) MessageWriter(out_).Simple('n');
     MessageWriter(out_).CommandComplete(CommandTag(keyword, stream.rows()));
     return true;

@@ -24,6 +24,8 @@
 #include "config.h"
 #include "connection.h"
 #include "endpoint.h"
+#include "grant_schema.h"
+#include "translator.h"
 #include "wire.h"
 
 namespace airlock::tunnels::pgwire {
@@ -42,6 +44,14 @@ struct SessionContext {
   EndpointRegistry& registry;
   boost::asio::ssl::context* tls;  // null without TLS configuration
   CancelRouter& cancels;
+};
+
+// How a statement's rows go out: as DataRows, or as COPY data in `copy`'s
+// format; `column_types` (Translation::column_types) can present a column
+// as the PostgreSQL type the statement gives it.
+struct ResultOutput {
+  const CopyFormat* copy = nullptr;
+  const std::vector<uint32_t>* column_types = nullptr;
 };
 
 class Session final : public SessionHandle, public std::enable_shared_from_this<Session> {
@@ -68,12 +78,18 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
 
  private:
   struct PreparedStatement {
-    std::string sql;  // one statement, or empty
-    std::vector<uint32_t> parameter_types;
+    std::string sql;  // as the client sent it: one statement, or empty
+    std::string keyword;
+    std::vector<uint32_t> parameter_types;  // declared, else inferred
+    // The enclave's SQL. Absent for session statements the tunnel answers
+    // and for writes, which go as they are for the enclave to refuse.
+    std::optional<Translation> translation;
   };
   struct Portal {
-    std::string sql;  // parameters substituted
+    std::string sql;  // what runs: parameters substituted
     std::string keyword;
+    std::optional<CopyFormat> copy;      // COPY ... TO STDOUT
+    std::vector<uint32_t> column_types;  // Translation::column_types
     std::vector<int16_t> result_formats;
     std::optional<std::vector<arrow::Field>> described;
     bool executed = false;
@@ -99,6 +115,13 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   void Sync();
   void ResolvePendingDescribe();
 
+  // Reads one statement: translated for the enclave unless it is a session
+  // statement or a write. The error is the client's when it cannot be.
+  std::optional<PgError> Prepare(std::string sql, std::vector<uint32_t> declared,
+                                 PreparedStatement* out);
+  // The grant's tables, read from the channel once per connection.
+  const GrantSchema& Schema();
+
   // Session-level statements answered by the tunnel itself (BEGIN, SET,
   // SHOW...): their response (or error) is written unless kNotLocal.
   enum class LocalOutcome { kNotLocal, kDone, kFailed };
@@ -111,14 +134,15 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   // failure. `expected` is the shape an earlier Describe announced.
   bool ExecuteSql(const std::string& sql, const std::string& keyword,
                   const std::vector<int16_t>& formats, bool describe,
-                  const std::vector<arrow::Field>* expected);
+                  const std::vector<arrow::Field>* expected, ResultOutput output = {});
   // The result columns of `sql`, by running it until the channel delivers the
   // schema. Writes the ErrorResponse and returns nullopt on failure.
   std::optional<std::vector<arrow::Field>> ProbeSchema(const std::string& sql,
                                                        const std::string& keyword);
 
   void WriteRowDescription(const std::vector<arrow::Field>& fields,
-                           const std::vector<int16_t>& formats);
+                           const std::vector<int16_t>& formats,
+                           const std::vector<uint32_t>* column_types = nullptr);
   // Error in the extended protocol: discard messages until Sync.
   void ExtendedError(const PgError& error);
   // Sends a FATAL error and marks the connection for closing.
@@ -141,7 +165,9 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   bool terminate_ = false;
   bool ignore_till_sync_ = false;
   std::string user_;
+  std::string database_;
   std::string application_name_;
+  std::optional<GrantSchema> schema_;
   std::shared_ptr<EndpointState> endpoint_;
   bool attached_ = false;
   std::map<std::string, PreparedStatement> statements_;

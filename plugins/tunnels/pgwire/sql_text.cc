@@ -208,20 +208,21 @@ int MaxParameterIndex(std::string_view sql) {
   return max;
 }
 
-Result<std::string> SubstituteParameters(std::string_view sql,
-                                         const std::vector<std::string>& literals) {
+Result<std::string> SubstituteParameters(
+    std::string_view sql, const std::function<const std::string*(int)>& literal_for) {
   std::string out;
   out.reserve(sql.size());
   size_t copied = 0;
   int missing = 0;
   Scan(sql, [&](const Mark& mark) {
     if (mark.kind != Mark::Kind::kParameter) return;
-    if (mark.index < 1 || static_cast<size_t>(mark.index) > literals.size()) {
+    const std::string* literal = mark.index < 1 ? nullptr : literal_for(mark.index);
+    if (literal == nullptr) {
       if (missing == 0) missing = mark.index < 1 ? -1 : mark.index;
       return;
     }
     out.append(sql.substr(copied, mark.begin - copied));
-    out.append(literals[static_cast<size_t>(mark.index) - 1]);
+    out.append(*literal);
     copied = mark.end;
   });
   if (missing != 0) {
@@ -231,6 +232,14 @@ Result<std::string> SubstituteParameters(std::string_view sql,
   }
   out.append(sql.substr(copied));
   return out;
+}
+
+Result<std::string> SubstituteParameters(std::string_view sql,
+                                         const std::vector<std::string>& literals) {
+  return SubstituteParameters(sql, [&](int n) -> const std::string* {
+    return static_cast<size_t>(n) <= literals.size() ? &literals[static_cast<size_t>(n) - 1]
+                                                     : nullptr;
+  });
 }
 
 std::string QuoteLiteral(std::string_view text) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,10 @@ bool IsWriteKeyword(std::string_view keyword);
 // The highest $n in `sql` (0 when there is none).
 int MaxParameterIndex(std::string_view sql);
 
+// Replaces every $n (1-based) by *literal_for(n); InvalidArgument naming $n
+// when that is null.
+Result<std::string> SubstituteParameters(std::string_view sql,
+                                         const std::function<const std::string*(int)>& literal_for);
 // Replaces every $n (1-based) by literals[n-1]. InvalidArgument naming $n
 // when n exceeds literals.size().
 Result<std::string> SubstituteParameters(std::string_view sql,

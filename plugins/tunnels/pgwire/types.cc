@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "pg_datetime.h"
 #include "sql_text.h"
 #include "wire.h"
 
@@ -355,11 +356,10 @@ void AppendText(std::string& out, const arrow::BatchView& view, size_t col, size
       out += arrow::FormatDate32(view.GetDate32(col, row));
       return;
     case arrow::Type::kTimestampMicros:
-      out += arrow::FormatTimestamp(view.GetTimestamp(col, row), !field.timezone.empty());
-      return;
+      return AppendPgDateTime(
+          out, arrow::FormatTimestamp(view.GetTimestamp(col, row), !field.timezone.empty()));
     case arrow::Type::kTime64Micros:
-      out += arrow::FormatTime(view.GetTime(col, row));
-      return;
+      return AppendPgDateTime(out, arrow::FormatTime(view.GetTime(col, row)));
   }
 }
 
@@ -391,6 +391,74 @@ void AppendBinary(std::string& out, const arrow::BatchView& view, size_t col, si
   }
 }
 
+ColumnPresentation PresentColumn(const arrow::Field& field, uint32_t translated) {
+  ColumnPresentation p;
+  p.type_oid = OidFor(field);
+  const bool integer = field.type == arrow::Type::kInt32 || field.type == arrow::Type::kInt64;
+  if (translated == oid::kBool && integer) {
+    p.type_oid = oid::kBool;
+    p.conversion = ColumnPresentation::Conversion::kIntegerAsBool;
+  } else if ((translated == oid::kDate || translated == oid::kTimestamp ||
+              translated == oid::kTimestamptz || translated == oid::kTime) &&
+             field.type == arrow::Type::kUtf8) {
+    p.type_oid = translated;
+    p.conversion = ColumnPresentation::Conversion::kTextAsDateTime;
+  }
+  return p;
+}
+
+bool AppendPresented(std::string& out, const ColumnPresentation& presentation, int16_t format,
+                     const arrow::BatchView& view, size_t col, size_t row) {
+  switch (presentation.conversion) {
+    case ColumnPresentation::Conversion::kNone:
+      if (format == 1) {
+        AppendBinary(out, view, col, row);
+      } else {
+        AppendText(out, view, col, row);
+      }
+      return true;
+    case ColumnPresentation::Conversion::kIntegerAsBool: {
+      const bool value = view.field(col).type == arrow::Type::kInt32 ? view.GetInt32(col, row) != 0
+                                                                     : view.GetInt64(col, row) != 0;
+      if (format == 1) {
+        out.push_back(value ? '\1' : '\0');
+      } else {
+        out.push_back(value ? 't' : 'f');
+      }
+      return true;
+    }
+    case ColumnPresentation::Conversion::kTextAsDateTime:
+      break;
+  }
+  const std::string_view text = view.GetString(col, row);
+  const uint32_t type = presentation.type_oid;
+  if (format != 1) {
+    if (type == oid::kDate   ? !DateDays(text)
+        : type == oid::kTime ? !TimeMicros(text)
+                             : !TimestampMicros(text, type == oid::kTimestamptz)) {
+      return false;
+    }
+    AppendPgDateTime(out, text);
+    return true;
+  }
+  if (type == oid::kDate) {
+    const auto days = DateDays(text);
+    if (!days) return false;
+    PutBigEndian(out, static_cast<uint32_t>(*days - kPgEpochDays), 4);
+    return true;
+  }
+  if (type == oid::kTime) {
+    const auto micros = TimeMicros(text);
+    if (!micros) return false;
+    PutBigEndian(out, static_cast<uint64_t>(*micros), 8);
+    return true;
+  }
+  const auto micros = TimestampMicros(text, type == oid::kTimestamptz);
+  if (!micros || *micros < INT64_MIN + kPgEpochMicros) return false;
+  PutBigEndian(out, static_cast<uint64_t>(*micros - kPgEpochMicros), 8);
+  return true;
+}
+
 std::optional<ParameterError> ParameterLiteral(uint32_t type_oid, int16_t format,
                                                std::optional<std::string_view> value,
                                                std::string* literal) {
@@ -414,9 +482,28 @@ std::optional<ParameterError> ParameterLiteral(uint32_t type_oid, int16_t format
       return TextBool(*value, literal);
     case oid::kBytea:
       return TextBytea(*value, literal);
+    case oid::kDate:
+    case oid::kTime:
+    case oid::kTimestamp:
+    case oid::kTimestamptz: {
+      // Stored dates and times compare as text: only their one spelling matches.
+      const std::optional<std::string> canonical =
+          type_oid == oid::kDate   ? CanonicalDate(*value)
+          : type_oid == oid::kTime ? CanonicalTime(*value)
+                                   : CanonicalTimestamp(*value, type_oid == oid::kTimestamptz);
+      if (!canonical.has_value()) {
+        return ParameterError{"22007", "invalid input syntax for type " +
+                                           std::string(type_oid == oid::kDate   ? "date"
+                                                       : type_oid == oid::kTime ? "time"
+                                                                                : "timestamp") +
+                                           ": \"" + std::string(*value) + "\""};
+      }
+      *literal = QuoteLiteral(*canonical);
+      return std::nullopt;
+    }
     default:
-      // text, varchar, unknown, date, time, timestamp...: a quoted string;
-      // the engine converts it where the context needs another type.
+      // text, varchar, unknown...: a quoted string; the engine converts it
+      // where the context needs another type.
       return StringLiteral(*value, literal);
   }
 }

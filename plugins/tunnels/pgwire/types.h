@@ -52,6 +52,22 @@ void AppendText(std::string& out, const arrow::BatchView& view, size_t col, size
 // Appends the binary-format (format 1) bytes of a non-NULL value.
 void AppendBinary(std::string& out, const arrow::BatchView& view, size_t col, size_t row);
 
+// How a result column is shown to clients. The engine has no boolean or
+// date/time values: a comparison comes back as an integer and date_trunc()
+// as text. Where the translated statement knows the PostgreSQL type of the
+// column, the values are shown as that type (t/f, a timestamp), as
+// PostgreSQL would show them.
+struct ColumnPresentation {
+  uint32_t type_oid = 0;
+  enum class Conversion { kNone, kIntegerAsBool, kTextAsDateTime } conversion = Conversion::kNone;
+};
+// `translated`: the PostgreSQL type of each column (0 unknown), or empty.
+ColumnPresentation PresentColumn(const arrow::Field& field, uint32_t translated);
+// Appends a non-NULL value as `presentation` says, in `format` (0 text,
+// 1 binary). False when a text value cannot be read as its date/time type.
+bool AppendPresented(std::string& out, const ColumnPresentation& presentation, int16_t format,
+                     const arrow::BatchView& view, size_t col, size_t row);
+
 // A bound parameter as an SQL literal for the enclave's engine: NULL, a
 // number (negative numbers in parentheses), TRUE/FALSE, X'hex' for bytea,
 // otherwise a quoted string ('' doubled). `format` 0 text, 1 binary; `value`

@@ -75,6 +75,12 @@ void MessageWriter::CommandComplete(std::string_view tag) {
   End();
 }
 
+void MessageWriter::CopyData(std::string_view bytes) {
+  Begin('d');
+  PutBytes(bytes);
+  End();
+}
+
 void MessageWriter::ParameterStatus(std::string_view name, std::string_view value) {
   Begin('S');
   PutCString(name);

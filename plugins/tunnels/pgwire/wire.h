@@ -50,6 +50,7 @@ class MessageWriter {
   void CommandComplete(std::string_view tag);
   void ParameterStatus(std::string_view name, std::string_view value);
   void Simple(char type);  // a message with an empty body
+  void CopyData(std::string_view bytes);
 
  private:
   std::string& out_;

@@ -259,6 +259,15 @@ TEST_F(SqlSurfaceTest, PointerAndExtensionFunctionsAreRefusedWhereverTheyAppear)
   EXPECT_EQ(count.ScalarInt(), 10);
 }
 
+// SQLite reads an unknown "name" as a string unless told not to: a misspelt
+// quoted column would silently become a constant in every row.
+TEST_F(SqlSurfaceTest, DoubleQuotedNamesAreIdentifiersOnly) {
+  EXPECT_TRUE(Run("SELECT \"id\" FROM t").ok());
+  const Status status = Run("SELECT \"no_such_column\" FROM t");
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("no such column"), std::string::npos) << status.ToString();
+}
+
 TEST_F(SqlSurfaceTest, OnlyTheEnclavesTablesAndAllowedTableFunctionsAreReadable) {
   for (const std::string sql : {
            "SELECT count(*) FROM t",

@@ -114,6 +114,7 @@ airlock_type_status Fail(airlock_type_error* error, airlock_type_status code,
 SqliteChannel::SqliteChannel() {
   sqlite3_open_v2(":memory:", &db_,
                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_DQS_DML, 0, nullptr);  // as the enclave's engine
   channel_.size = sizeof(channel_);
   channel_.host_data = this;
   channel_.query = &Query;
@@ -157,7 +158,7 @@ airlock_type_status SqliteChannel::RunQuery(const std::string& sql,
                                             const airlock_type_batch_sink* sink,
                                             airlock_type_error* error) {
   sdk::BatchSink out(sink);
-  if (sql.find("/*wait_for_cancel*/") != std::string::npos) {
+  if (sql.find("wait_for_cancel") != std::string::npos) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       blocked_ = true;
@@ -251,8 +252,11 @@ airlock_type_status SqliteChannel::Tables(void* data, airlock_type_buffer* table
                        nullptr);
     while (info != nullptr && sqlite3_step(info) == SQLITE_ROW) {
       const std::string decl = Upper(reinterpret_cast<const char*>(sqlite3_column_text(info, 2)));
-      columns.push_back({{"name", reinterpret_cast<const char*>(sqlite3_column_text(info, 1))},
-                         {"type", arrow::TypeName(TypeFromDecl(decl, SQLITE_NULL))}});
+      nlohmann::json column = {
+          {"name", reinterpret_cast<const char*>(sqlite3_column_text(info, 1))},
+          {"type", arrow::TypeName(TypeFromDecl(decl, SQLITE_NULL))}};
+      if (decl == "TIMESTAMPTZ") column["timezone"] = "UTC";  // as the enclave's document
+      columns.push_back(std::move(column));
     }
     sqlite3_finalize(info);
     int64_t count = 0;

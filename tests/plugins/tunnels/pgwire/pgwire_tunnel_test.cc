@@ -427,7 +427,7 @@ TEST_F(PgwireTunnelTest, WindowEndIsToldApartFromRevocation) {
   Opened revoked = Open(instance, "req-revoke");
   Conn live = Connect(ended, ended.password);
   ASSERT_EQ(PQstatus(live.get()), CONNECTION_OK);
-  ASSERT_EQ(PQsendQuery(live.get(), "SELECT /*wait_for_cancel*/ 1"), 1);
+  ASSERT_EQ(PQsendQuery(live.get(), "SELECT 'wait_for_cancel'"), 1);
   ASSERT_TRUE(db_.WaitUntilBlocked(std::chrono::seconds(10)));
   const Opened ended_copy = ended;
   const Opened revoked_copy = revoked;
@@ -547,7 +547,9 @@ TEST_F(PgwireTunnelTest, ExecParamsWithTextAndBinaryParameters) {
                          nullptr, values, nullptr, nullptr, 0));
     ASSERT_EQ(PQresultStatus(res.get()), PGRES_TUPLES_OK) << PQerrorMessage(conn.get());
     EXPECT_EQ(PQgetisnull(res.get(), 0, 0), 1);
-    EXPECT_STREQ(PQgetvalue(res.get(), 0, 1), "1");
+    // A comparison is a boolean, as in PostgreSQL (the engine says 1).
+    EXPECT_EQ(PQftype(res.get(), 1), 16u);
+    EXPECT_STREQ(PQgetvalue(res.get(), 0, 1), "t");
   }
   // The describe + execute pair ran the statement once.
   const int before = db_.queries_started();
@@ -653,7 +655,7 @@ TEST_F(PgwireTunnelTest, CancelRequestStopsTheRunningStatement) {
   const Opened opened = Open(instance, "req-cancel");
   Conn conn = Connect(opened, opened.password);
   ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
-  ASSERT_EQ(PQsendQuery(conn.get(), "SELECT /*wait_for_cancel*/ 1"), 1);
+  ASSERT_EQ(PQsendQuery(conn.get(), "SELECT 'wait_for_cancel'"), 1);
   ASSERT_TRUE(db_.WaitUntilBlocked(std::chrono::seconds(10)));
 
   PGcancel* cancel = PQgetCancel(conn.get());
@@ -676,7 +678,7 @@ TEST_F(PgwireTunnelTest, CancelWithWrongKeyDoesNothing) {
   const Opened opened = Open(instance, "req-cancel-key");
   Conn conn = Connect(opened, opened.password);
   ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK);
-  ASSERT_EQ(PQsendQuery(conn.get(), "SELECT /*wait_for_cancel*/ 1"), 1);
+  ASSERT_EQ(PQsendQuery(conn.get(), "SELECT 'wait_for_cancel'"), 1);
   ASSERT_TRUE(db_.WaitUntilBlocked(std::chrono::seconds(10)));
   // A CancelRequest with the right process id but a wrong key.
   RawClient raw(opened.port);
@@ -704,7 +706,7 @@ TEST_F(PgwireTunnelTest, CloseDropsConnectedClientsWithAdminShutdown) {
   Conn idle = Connect(opened, opened.password);
   ASSERT_EQ(PQstatus(busy.get()), CONNECTION_OK);
   ASSERT_EQ(PQstatus(idle.get()), CONNECTION_OK);
-  ASSERT_EQ(PQsendQuery(busy.get(), "SELECT /*wait_for_cancel*/ 1"), 1);
+  ASSERT_EQ(PQsendQuery(busy.get(), "SELECT 'wait_for_cancel'"), 1);
   ASSERT_TRUE(db_.WaitUntilBlocked(std::chrono::seconds(10)));
 
   Close(instance, opened);  // returns once the running statement left the channel

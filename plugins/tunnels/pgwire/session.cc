@@ -67,24 +67,6 @@ bool FieldsMatch(const std::vector<arrow::Field>& a, const std::vector<arrow::Fi
   return true;
 }
 
-Result<std::vector<arrow::Field>> ParseStructSchema(const arrow::OwnedSchema& schema) {
-  if (!schema.valid() || schema->format == nullptr || std::string_view(schema->format) != "+s") {
-    return Status::Internal("the channel sent a result schema that is not a struct");
-  }
-  if (schema->n_children > 0 && schema->children == nullptr) {
-    return Status::Internal("the channel sent a struct schema without children");
-  }
-  std::vector<arrow::Field> fields;
-  for (int64_t i = 0; i < schema->n_children; ++i) {
-    if (schema->children[i] == nullptr) {
-      return Status::Internal("the channel sent a NULL column schema");
-    }
-    AIRLOCK_ASSIGN_OR_RETURN(arrow::Field field, arrow::ParseField(*schema->children[i]));
-    fields.push_back(std::move(field));
-  }
-  return fields;
-}
-
 // The format of result column `col`: formats apply to all columns when one
 // is given, per column when as many as columns are given.
 int16_t FormatOf(const std::vector<int16_t>& formats, size_t col) {
@@ -98,6 +80,42 @@ ColumnPresentation PresentationOf(const std::vector<arrow::Field>& fields, size_
                                   const std::vector<uint32_t>* column_types) {
   const bool known = column_types != nullptr && column_types->size() == fields.size();
   return PresentColumn(fields[col], known ? (*column_types)[col] : 0);
+}
+
+// Appends row `row` as a DataRow; the column whose value cannot be shown
+// as its presented type, if any (the row is then incomplete).
+std::optional<size_t> AppendDataRow(std::string& out, const arrow::BatchView& view, size_t row,
+                                    const std::vector<ColumnPresentation>& presentations,
+                                    const std::vector<int16_t>& formats) {
+  MessageWriter writer(out);
+  writer.Begin('D');
+  writer.PutInt16(static_cast<int16_t>(view.num_columns()));
+  for (size_t col = 0; col < view.num_columns(); ++col) {
+    if (view.IsNull(col, row) || view.field(col).type == arrow::Type::kNull) {
+      writer.PutInt32(-1);
+      continue;
+    }
+    const size_t length_at = out.size();
+    writer.PutInt32(0);
+    if (!AppendPresented(out, presentations[col], FormatOf(formats, col), view, col, row)) {
+      return col;
+    }
+    const uint32_t length = static_cast<uint32_t>(out.size() - length_at - 4);
+    for (int i = 0; i < 4; ++i) {
+      out[length_at + static_cast<size_t>(i)] = static_cast<char>((length >> (24 - 8 * i)) & 0xff);
+    }
+  }
+  writer.End();
+  return std::nullopt;
+}
+
+std::vector<ColumnPresentation> Presentations(const std::vector<arrow::Field>& fields,
+                                              const std::vector<uint32_t>* column_types) {
+  std::vector<ColumnPresentation> out;
+  for (size_t col = 0; col < fields.size(); ++col) {
+    out.push_back(PresentationOf(fields, col, column_types));
+  }
+  return out;
 }
 
 }  // namespace
@@ -120,7 +138,7 @@ class Session::ResultStream final : public sdk::BatchConsumer {
 
   Status OnSchema(arrow::OwnedSchema schema) override {
     if (have_schema_) return Fail(Status::Internal("the channel sent a second schema"));
-    auto fields = ParseStructSchema(schema);
+    auto fields = ResultFields(schema);
     if (!fields.ok()) return Fail(fields.status());
     fields_ = std::move(fields).value();
     if (formats_.size() > 1 && formats_.size() != fields_.size()) {
@@ -133,9 +151,7 @@ class Session::ResultStream final : public sdk::BatchConsumer {
       return Fail(Status::Internal("the result columns changed between Describe and Execute"));
     }
     have_schema_ = true;
-    for (size_t col = 0; col < fields_.size(); ++col) {
-      presentations_.push_back(PresentationOf(fields_, col, column_types_));
-    }
+    presentations_ = Presentations(fields_, column_types_);
     if (copy_ != nullptr) {
       MessageWriter w(session_.out_);
       w.Begin('H');  // CopyOutResponse: text, every column text
@@ -163,7 +179,6 @@ class Session::ResultStream final : public sdk::BatchConsumer {
     auto view = arrow::BatchView::Make(fields_, *batch.get());
     if (!view.ok()) return Fail(view.status());
     std::string& out = session_.out_;
-    const int16_t columns = static_cast<int16_t>(view->num_columns());
     for (size_t row = 0; row < view->num_rows(); ++row) {
       if (rows_ >= session_.context_.config.max_rows) {
         limit_hit_ = true;
@@ -177,26 +192,9 @@ class Session::ResultStream final : public sdk::BatchConsumer {
         }
         continue;
       }
-      MessageWriter writer(out);
-      writer.Begin('D');
-      writer.PutInt16(columns);
-      for (size_t col = 0; col < view->num_columns(); ++col) {
-        if (view->IsNull(col, row) || view->field(col).type == arrow::Type::kNull) {
-          writer.PutInt32(-1);
-          continue;
-        }
-        const size_t length_at = out.size();
-        writer.PutInt32(0);
-        if (!AppendPresented(out, presentations_[col], FormatOf(formats_, col), *view, col, row)) {
-          return Fail(UnreadableValue(col));
-        }
-        const uint32_t length = static_cast<uint32_t>(out.size() - length_at - 4);
-        for (int i = 0; i < 4; ++i) {
-          out[length_at + static_cast<size_t>(i)] =
-              static_cast<char>((length >> (24 - 8 * i)) & 0xff);
-        }
+      if (const auto bad = AppendDataRow(out, *view, row, presentations_, formats_)) {
+        return Fail(UnreadableValue(*bad));
       }
-      writer.End();
       ++rows_;
       if (out.size() >= kFlushThreshold && !session_.Flush()) {
         return Status::Cancelled("the client connection is gone");
@@ -316,7 +314,7 @@ class Session::SchemaProbe final : public sdk::BatchConsumer {
   explicit SchemaProbe(Session& session) : session_(session) {}
 
   Status OnSchema(arrow::OwnedSchema schema) override {
-    auto fields = ParseStructSchema(schema);
+    auto fields = ResultFields(schema);
     if (!fields.ok()) {
       own_error_ = fields.status();
       return fields.status();
@@ -379,6 +377,10 @@ void Session::Run() {
     context_.host.Error(std::string("pgwire connection failed: ") + e.what());
   }
   if (!out_.empty()) Flush();
+  // Cursors hold statements (and leases) of the endpoint: they end with the
+  // connection, not whenever the last reference to it goes.
+  portals_.clear();
+  cursors_.clear();
   if (attached_) endpoint_->Detach(this);
   connection_.Close();
 }
@@ -809,9 +811,14 @@ void Session::SimpleQuery(const std::string& body) {
             MakeError(sqlstate::kUndefinedParameter, "there is no parameter $1"));
         break;
       }
-      ok = ExecuteSql(
-          t.sql, prepared.keyword, {}, /*describe=*/true, nullptr,
-          ResultOutput{t.kind == StatementKind::kCopyOut ? &t.copy : nullptr, &t.column_types});
+      if (t.kind == StatementKind::kDeclareCursor || t.kind == StatementKind::kFetch ||
+          t.kind == StatementKind::kCloseCursor) {
+        ok = RunCursorCommand(t.kind, t.cursor, t.sql, t.column_types, /*describe=*/true, {});
+      } else {
+        ok = ExecuteSql(
+            t.sql, prepared.keyword, {}, /*describe=*/true, nullptr,
+            ResultOutput{t.kind == StatementKind::kCopyOut ? &t.copy : nullptr, &t.column_types});
+      }
     } else {
       const LocalOutcome local = RunLocal(prepared.keyword, prepared.sql, /*describe=*/true);
       ok = local == LocalOutcome::kDone;
@@ -1009,6 +1016,9 @@ void Session::Bind(const std::string& body) {
   portal.sql = std::move(sql).value();
   if (translation.has_value()) {
     if (translation->kind == StatementKind::kCopyOut) portal.copy = translation->copy;
+    portal.translated = true;
+    portal.kind = translation->kind;
+    portal.cursor_command = translation->cursor;
     portal.column_types = translation->column_types;
   }
   portal.result_formats = std::move(result_formats);
@@ -1037,9 +1047,8 @@ void Session::Describe(const std::string& body) {
     const std::string& keyword = statement.keyword;
     if (statement.sql.empty()) return w.Simple('n');  // NoData
     if (DescribeLocal(keyword, statement.sql)) return;
-    if (statement.translation.has_value() &&
-        statement.translation->kind == StatementKind::kCopyOut) {
-      return w.Simple('n');  // COPY has no row description
+    if (statement.translation.has_value() && statement.translation->kind != StatementKind::kQuery) {
+      return w.Simple('n');  // COPY and cursor commands: no row description before they run
     }
     // Without bound values, the probe runs with every parameter NULL.
     static const std::string kNull = "NULL";
@@ -1062,10 +1071,28 @@ void Session::Describe(const std::string& body) {
     return ExtendedError(
         MakeError(sqlstate::kInvalidCursorName, "portal \"" + key + "\" does not exist"));
   }
-  if (it->second.sql.empty() || it->second.copy.has_value()) {
+  Portal& portal = it->second;
+  if (portal.kind == StatementKind::kFetch && !portal.cursor_command.move) {
+    auto cursor = cursors_.find(portal.cursor_command.name);
+    if (cursor == cursors_.end()) {
+      return ExtendedError(
+          MakeError(sqlstate::kInvalidCursorName,
+                    "cursor \"" + portal.cursor_command.name + "\" does not exist"));
+    }
+    auto fields = cursor->second.rows->Fields();
+    if (!fields.ok()) return MessageWriter(out_).Simple('n');
+    return WriteRowDescription(**fields, portal.result_formats, &cursor->second.column_types);
+  }
+  if (portal.sql.empty() || portal.kind != StatementKind::kQuery) {
     return MessageWriter(out_).Simple('n');
   }
-  if (DescribeLocal(it->second.keyword, it->second.sql)) return;
+  if (portal.rows != nullptr) {  // suspended: its columns are known
+    auto fields = portal.rows->Fields();
+    if (fields.ok()) {
+      return WriteRowDescription(**fields, portal.result_formats, &portal.column_types);
+    }
+  }
+  if (DescribeLocal(portal.keyword, portal.sql)) return;
   pending_describe_ = key;  // answered with the Execute that normally follows
 }
 
@@ -1087,7 +1114,6 @@ void Session::ResolvePendingDescribe() {
 void Session::Execute(const std::string& body) {
   const auto message = DecodeExecute(body);
   if (!message) return ProtocolViolation("malformed Execute message");
-  // max_rows is not honoured: every Execute runs its portal to completion.
   const std::string key(message->portal);
   const bool describe = pending_describe_.has_value() && *pending_describe_ == key;
   pending_describe_.reset();
@@ -1098,6 +1124,20 @@ void Session::Execute(const std::string& body) {
   }
   Portal& portal = it->second;
   if (portal.sql.empty()) return MessageWriter(out_).Simple('I');  // EmptyQueryResponse
+  if (portal.kind == StatementKind::kDeclareCursor || portal.kind == StatementKind::kFetch ||
+      portal.kind == StatementKind::kCloseCursor) {
+    if (!RunCursorCommand(portal.kind, portal.cursor_command, portal.sql, portal.column_types,
+                          describe, portal.result_formats)) {
+      ignore_till_sync_ = true;
+    }
+    return;
+  }
+  const uint64_t max_rows = message->max_rows > 0 ? static_cast<uint64_t>(message->max_rows) : 0;
+  if (portal.translated && portal.kind == StatementKind::kQuery && !portal.copy.has_value() &&
+      (max_rows > 0 || portal.rows != nullptr)) {
+    if (!ExecuteIncrementally(portal, max_rows, describe)) ignore_till_sync_ = true;
+    return;
+  }
   if (portal.executed) return MessageWriter(out_).CommandComplete(CommandTag(portal.keyword, 0));
   portal.executed = true;
   const LocalOutcome local = RunLocal(portal.keyword, portal.sql, /*describe=*/false);
@@ -1141,8 +1181,14 @@ Session::LocalOutcome Session::RunLocal(const std::string& keyword, const std::s
     return LocalOutcome::kDone;
   };
   if (keyword == "BEGIN" || keyword == "START") return done("BEGIN");
-  if (keyword == "COMMIT" || keyword == "END") return done("COMMIT");
-  if (keyword == "ROLLBACK" || keyword == "ABORT") return done("ROLLBACK");
+  if (keyword == "COMMIT" || keyword == "END") {
+    EndTransactionCursors();
+    return done("COMMIT");
+  }
+  if (keyword == "ROLLBACK" || keyword == "ABORT") {
+    EndTransactionCursors();
+    return done("ROLLBACK");
+  }
   if (keyword == "SET") return done("SET");
   if (keyword == "RESET") return done("RESET");
   if (keyword == "DISCARD") return done("DISCARD ALL");
@@ -1297,6 +1343,196 @@ std::optional<std::vector<arrow::Field>> Session::ProbeSchema(const std::string&
                                     : StatementError(status, keyword);
   ExtendedError(error);
   return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// Cursors and suspended portals
+
+namespace {
+// Cursors hold a thread and a statement of the enclave each.
+constexpr size_t kMaxCursors = 16;
+}  // namespace
+
+std::unique_ptr<RowCursor> Session::StartCursor(const std::string& sql) {
+  return std::make_unique<RowCursor>(endpoint_, sql, Clock::now() + context_.config.query_timeout,
+                                     &cancel_requested_);
+}
+
+void Session::EndTransactionCursors() {
+  std::erase_if(cursors_, [](const auto& entry) { return !entry.second.hold; });
+}
+
+void Session::CursorError(const Status& status, const std::string& keyword) {
+  if (revoked_ || endpoint_->closed()) return EndedFatal();
+  if (cancel_requested_) {
+    MessageWriter(out_).Error(
+        MakeError(sqlstate::kQueryCanceled, "canceling statement due to user request"));
+  } else if (status.code() == StatusCode::kCancelled ||
+             status.code() == StatusCode::kDeadlineExceeded) {
+    MessageWriter(out_).Error(
+        MakeError(sqlstate::kQueryCanceled, "canceling statement due to statement timeout"));
+  } else {
+    MessageWriter(out_).Error(StatementError(status, keyword));
+  }
+}
+
+bool Session::SendCursorRows(RowCursor& cursor, uint64_t max_rows, bool skip,
+                             const std::vector<uint32_t>& column_types,
+                             const std::vector<int16_t>& formats, RowCursor::Fetched* fetched) {
+  auto fields = cursor.Fields();
+  if (!fields.ok()) {
+    CursorError(fields.status(), "FETCH");
+    return false;
+  }
+  const std::vector<ColumnPresentation> presentations = Presentations(**fields, &column_types);
+  uint64_t sent = 0;
+  bool limit_hit = false;
+  std::optional<size_t> unreadable;
+  auto result = cursor.Fetch(max_rows, [&](const arrow::BatchView& view, size_t row) -> Status {
+    if (skip) return Status::Ok();
+    if (++sent > context_.config.max_rows) {
+      limit_hit = true;
+      return Status::ResourceExhausted("more than max_rows rows");
+    }
+    unreadable = AppendDataRow(out_, view, row, presentations, formats);
+    if (unreadable.has_value()) return Status::Internal("unreadable value");
+    if (out_.size() >= kFlushThreshold && !Flush()) {
+      return Status::Cancelled("the client connection is gone");
+    }
+    return Status::Ok();
+  });
+  if (broken_) {
+    terminate_ = true;
+    return false;
+  }
+  if (limit_hit) {
+    MessageWriter(out_).Error(
+        MakeError(sqlstate::kProgramLimitExceeded, "a FETCH of more than " +
+                                                       std::to_string(context_.config.max_rows) +
+                                                       " rows (max_rows); fetch fewer at a time"));
+    return false;
+  }
+  if (unreadable.has_value()) {
+    MessageWriter(out_).Error(MakeError(
+        sqlstate::kInternalError,
+        "column \"" + (**fields)[*unreadable].name + "\" holds a value that is not of its type"));
+    return false;
+  }
+  if (!result.ok()) {
+    CursorError(result.status(), "FETCH");
+    return false;
+  }
+  *fetched = *result;
+  return true;
+}
+
+bool Session::RunCursorCommand(StatementKind kind, const CursorCommand& command,
+                               const std::string& sql, const std::vector<uint32_t>& column_types,
+                               bool describe, const std::vector<int16_t>& formats) {
+  cancel_requested_ = false;
+  const auto no_such_cursor = [&] {
+    MessageWriter(out_).Error(
+        MakeError(sqlstate::kInvalidCursorName, "cursor \"" + command.name + "\" does not exist"));
+    return false;
+  };
+  if (kind == StatementKind::kCloseCursor) {
+    if (command.name.empty()) {
+      cursors_.clear();
+    } else if (cursors_.erase(command.name) == 0) {
+      return no_such_cursor();
+    }
+    MessageWriter(out_).CommandComplete("CLOSE CURSOR");
+    return true;
+  }
+  if (kind == StatementKind::kDeclareCursor) {
+    if (cursors_.count(command.name) != 0) {
+      MessageWriter(out_).Error(
+          MakeError("42P03", "cursor \"" + command.name + "\" already exists"));
+      return false;
+    }
+    if (cursors_.size() >= kMaxCursors) {
+      MessageWriter(out_).Error(MakeError(sqlstate::kProgramLimitExceeded,
+                                          "too many open cursors on this connection (limit " +
+                                              std::to_string(kMaxCursors) + "); CLOSE one"));
+      return false;
+    }
+    SqlCursor cursor{StartCursor(sql), column_types, command.hold};
+    // As PostgreSQL plans at DECLARE, the statement's errors come now.
+    if (auto fields = cursor.rows->Fields(); !fields.ok()) {
+      CursorError(fields.status(), "DECLARE");
+      return false;
+    }
+    cursors_.emplace(command.name, std::move(cursor));
+    MessageWriter(out_).CommandComplete("DECLARE CURSOR");
+    return true;
+  }
+  auto it = cursors_.find(command.name);
+  if (it == cursors_.end()) return no_such_cursor();
+  SqlCursor& cursor = it->second;
+  if (describe && !command.move) {
+    auto fields = cursor.rows->Fields();
+    if (!fields.ok()) {
+      CursorError(fields.status(), "FETCH");
+      return false;
+    }
+    WriteRowDescription(**fields, formats, &cursor.column_types);
+  }
+  RowCursor::Fetched fetched;
+  if (!SendCursorRows(*cursor.rows, command.count, command.move, cursor.column_types, formats,
+                      &fetched)) {
+    return false;
+  }
+  MessageWriter(out_).CommandComplete((command.move ? "MOVE " : "FETCH ") +
+                                      std::to_string(fetched.rows));
+  return true;
+}
+
+bool Session::ExecuteIncrementally(Portal& portal, uint64_t max_rows, bool describe) {
+  cancel_requested_ = false;
+  const std::vector<int16_t>& formats = portal.result_formats;
+  if (portal.rows == nullptr) {
+    if (portal.executed) {
+      MessageWriter(out_).CommandComplete(CommandTag(portal.keyword, 0));
+      return true;
+    }
+    portal.executed = true;
+    portal.rows = StartCursor(portal.sql);
+    auto fields = portal.rows->Fields();
+    std::optional<PgError> error;
+    if (!fields.ok()) {
+      CursorError(fields.status(), portal.keyword);
+    } else if (formats.size() > 1 && formats.size() != (*fields)->size()) {
+      error = MakeError(sqlstate::kProtocolViolation,
+                        "bind message has " + std::to_string(formats.size()) +
+                            " result formats but query has " + std::to_string((*fields)->size()) +
+                            " columns");
+    } else if (portal.described.has_value() && !FieldsMatch(*portal.described, **fields)) {
+      error = MakeError(sqlstate::kInternalError,
+                        "the result columns changed between Describe and Execute");
+    }
+    if (error.has_value()) MessageWriter(out_).Error(*error);
+    if (!fields.ok() || error.has_value()) {
+      portal.rows.reset();
+      return false;
+    }
+    if (describe) WriteRowDescription(**fields, formats, &portal.column_types);
+  } else if (describe) {
+    auto fields = portal.rows->Fields();
+    if (fields.ok()) WriteRowDescription(**fields, formats, &portal.column_types);
+  }
+  RowCursor::Fetched fetched;
+  if (!SendCursorRows(*portal.rows, max_rows, /*skip=*/false, portal.column_types, formats,
+                      &fetched)) {
+    portal.rows.reset();
+    return false;
+  }
+  if (fetched.finished) {
+    MessageWriter(out_).CommandComplete(CommandTag(portal.keyword, fetched.rows));
+    portal.rows.reset();
+  } else {
+    MessageWriter(out_).Simple('s');  // PortalSuspended
+  }
+  return true;
 }
 
 }  // namespace airlock::tunnels::pgwire

@@ -25,6 +25,7 @@
 #include "connection.h"
 #include "endpoint.h"
 #include "grant_schema.h"
+#include "row_cursor.h"
 #include "translator.h"
 #include "wire.h"
 
@@ -88,11 +89,22 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   struct Portal {
     std::string sql;  // what runs: parameters substituted
     std::string keyword;
+    bool translated = false;  // else a session statement or a write, sent as it is
+    StatementKind kind = StatementKind::kQuery;
     std::optional<CopyFormat> copy;      // COPY ... TO STDOUT
+    CursorCommand cursor_command;        // DECLARE, FETCH, CLOSE
     std::vector<uint32_t> column_types;  // Translation::column_types
     std::vector<int16_t> result_formats;
     std::optional<std::vector<arrow::Field>> described;
     bool executed = false;
+    // Executed with a row limit: the rows not yet sent (PortalSuspended).
+    std::unique_ptr<RowCursor> rows;
+  };
+  // A cursor of DECLARE, read by FETCH until CLOSE (or COMMIT, unless WITH HOLD).
+  struct SqlCursor {
+    std::unique_ptr<RowCursor> rows;
+    std::vector<uint32_t> column_types;
+    bool hold = false;
   };
   class ResultStream;
   class SchemaProbe;
@@ -140,6 +152,25 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   std::optional<std::vector<arrow::Field>> ProbeSchema(const std::string& sql,
                                                        const std::string& keyword);
 
+  // DECLARE, FETCH/MOVE and CLOSE; `describe`: FETCH writes its
+  // RowDescription. False on failure (the error is written).
+  bool RunCursorCommand(StatementKind kind, const CursorCommand& command, const std::string& sql,
+                        const std::vector<uint32_t>& column_types, bool describe,
+                        const std::vector<int16_t>& formats);
+  // Execute with a row limit (0: the rest): the portal's statement runs
+  // on a RowCursor and stops after `max_rows` rows with PortalSuspended.
+  bool ExecuteIncrementally(Portal& portal, uint64_t max_rows, bool describe);
+  // Sends up to `max_rows` of `cursor`'s rows as DataRows (none when
+  // `skip`, for MOVE). False on failure (the error is written).
+  bool SendCursorRows(RowCursor& cursor, uint64_t max_rows, bool skip,
+                      const std::vector<uint32_t>& column_types,
+                      const std::vector<int16_t>& formats, RowCursor::Fetched* fetched);
+  // The error for a cursor's failed statement.
+  void CursorError(const Status& status, const std::string& keyword);
+  // COMMIT and ROLLBACK end the cursors declared without HOLD.
+  void EndTransactionCursors();
+  std::unique_ptr<RowCursor> StartCursor(const std::string& sql);
+
   void WriteRowDescription(const std::vector<arrow::Field>& fields,
                            const std::vector<int16_t>& formats,
                            const std::vector<uint32_t>* column_types = nullptr);
@@ -172,6 +203,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   bool attached_ = false;
   std::map<std::string, PreparedStatement> statements_;
   std::map<std::string, Portal> portals_;
+  std::map<std::string, SqlCursor> cursors_;
   std::optional<std::string> pending_describe_;  // portal whose Describe awaits its Execute
   Connection::Clock::time_point statement_deadline_{};
 

@@ -138,6 +138,8 @@ Translation Translator::Run(const Json& raw_stmt) {
     }
   } else if (kind == "CopyStmt") {
     out = Copy(NodeBody(stmt));
+  } else if (kind == "DeclareCursorStmt" || kind == "FetchStmt" || kind == "ClosePortalStmt") {
+    out = Cursor(kind, NodeBody(stmt));
   } else if (kind.empty()) {
     Fail(sqlstate::kSyntaxError, "empty statement");
   } else {
@@ -561,6 +563,48 @@ std::string Translator::LimitClause(const Json& body, const Scope& scope) {
   if (count.has_value() || offset.has_value()) sql += " LIMIT " + count.value_or("-1");
   if (offset.has_value()) sql += " OFFSET " + *offset;
   return sql;
+}
+
+// --- cursors -----------------------------------------------------------------
+
+Translation Translator::Cursor(std::string_view kind, const Json& body) {
+  Translation out;
+  out.cursor.name = StringField(body, "portalname");
+  if (kind == "DeclareCursorStmt") {
+    // PostgreSQL's CURSOR_OPT_* bits.
+    constexpr int64_t kBinary = 0x1, kScroll = 0x2, kHold = 0x20;
+    const int64_t options = IntField(body, "options");
+    if (options & kBinary) Unsupported("BINARY cursors");
+    if (options & kScroll) Unsupported("SCROLL cursors (cursors fetch forward only)");
+    const Json& query = Field(body, "query");
+    if (NodeKind(query) != "SelectStmt")
+      Unsupported("a cursor over a statement that is not a query");
+    SelectResult result = Select(NodeBody(query), nullptr);
+    out.kind = StatementKind::kDeclareCursor;
+    out.sql = std::move(result.sql);
+    out.cursor.hold = (options & kHold) != 0;
+    if (result.columns_known) {
+      for (const ColumnSchema& c : result.columns) {
+        out.column_types.push_back(c.type == oid::kUnknown ? 0 : c.type);
+      }
+    }
+    return out;
+  }
+  if (kind == "ClosePortalStmt") {
+    out.kind = StatementKind::kCloseCursor;
+    return out;
+  }
+  const std::string direction = StringField(body, "direction");
+  if (!direction.empty() && direction != "FETCH_FORWARD") {
+    Unsupported("FETCH " + direction.substr(6) + " (cursors fetch forward only)");
+  }
+  // FETCH ALL is the largest count; the JSON leaves a count of 0 out.
+  const int64_t how_many = IntField(body, "howMany");
+  if (how_many <= 0) Unsupported("FETCH 0 (fetching the current row again)");
+  out.kind = StatementKind::kFetch;
+  out.cursor.count = how_many == INT64_MAX ? 0 : static_cast<uint64_t>(how_many);
+  out.cursor.move = BoolField(body, "ismove");
+  return out;
 }
 
 // --- COPY --------------------------------------------------------------------

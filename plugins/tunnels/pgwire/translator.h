@@ -23,8 +23,19 @@
 namespace airlock::tunnels::pgwire {
 
 enum class StatementKind {
-  kQuery,    // rows: SELECT, VALUES, TABLE, WITH ... SELECT
-  kCopyOut,  // COPY (query) TO STDOUT
+  kQuery,          // rows: SELECT, VALUES, TABLE, WITH ... SELECT
+  kCopyOut,        // COPY (query) TO STDOUT
+  kDeclareCursor,  // DECLARE name CURSOR FOR query: `sql` is the query
+  kFetch,          // FETCH / MOVE: `cursor`
+  kCloseCursor,    // CLOSE name | ALL: `cursor`
+};
+
+// The cursor a DECLARE, FETCH, MOVE or CLOSE names, and how far to go.
+struct CursorCommand {
+  std::string name;    // empty: CLOSE ALL
+  uint64_t count = 0;  // FETCH/MOVE: rows; 0 means all that are left
+  bool move = false;   // MOVE: skip the rows
+  bool hold = false;   // DECLARE ... WITH HOLD: outlives COMMIT
 };
 
 struct CopyFormat {
@@ -56,7 +67,8 @@ struct Translation {
   // The PostgreSQL type of each result column (0 where unknown); empty when
   // the columns are not known (SELECT * over what the grant does not list).
   std::vector<uint32_t> column_types;
-  CopyFormat copy;  // kCopyOut
+  CopyFormat copy;       // kCopyOut
+  CursorCommand cursor;  // kDeclareCursor, kFetch, kCloseCursor
 };
 
 // What session functions answer: current_user, current_database() ...

@@ -76,6 +76,7 @@ class Translator {
   std::string WindowSpec(const Json& window_def, const Scope& scope);
   std::string LimitClause(const Json& body, const Scope& scope);
   Translation Copy(const Json& copy);
+  Translation Cursor(std::string_view kind, const Json& body);
 
   // --- expressions (translator_expr.cc) -------------------------------------
   Expr Expression(const Json& node, const Scope& scope);

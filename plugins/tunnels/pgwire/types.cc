@@ -391,6 +391,24 @@ void AppendBinary(std::string& out, const arrow::BatchView& view, size_t col, si
   }
 }
 
+Result<std::vector<arrow::Field>> ResultFields(const arrow::OwnedSchema& schema) {
+  if (!schema.valid() || schema->format == nullptr || std::string_view(schema->format) != "+s") {
+    return Status::Internal("the channel sent a result schema that is not a struct");
+  }
+  if (schema->n_children > 0 && schema->children == nullptr) {
+    return Status::Internal("the channel sent a struct schema without children");
+  }
+  std::vector<arrow::Field> fields;
+  for (int64_t i = 0; i < schema->n_children; ++i) {
+    if (schema->children[i] == nullptr) {
+      return Status::Internal("the channel sent a NULL column schema");
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(arrow::Field field, arrow::ParseField(*schema->children[i]));
+    fields.push_back(std::move(field));
+  }
+  return fields;
+}
+
 ColumnPresentation PresentColumn(const arrow::Field& field, uint32_t translated) {
   ColumnPresentation p;
   p.type_oid = OidFor(field);

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "airlock/cpp/arrow.hpp"
 #include "airlock/cpp/status.hpp"
@@ -51,6 +52,9 @@ int16_t TypeLength(uint32_t type_oid);
 void AppendText(std::string& out, const arrow::BatchView& view, size_t col, size_t row);
 // Appends the binary-format (format 1) bytes of a non-NULL value.
 void AppendBinary(std::string& out, const arrow::BatchView& view, size_t col, size_t row);
+
+// The columns of a result schema the channel delivered (a struct).
+Result<std::vector<arrow::Field>> ResultFields(const arrow::OwnedSchema& schema);
 
 // How a result column is shown to clients. The engine has no boolean or
 // date/time values: a comparison comes back as an integer and date_trunc()

@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -470,6 +471,8 @@ TEST_F(PgClientsE2E, Psycopg2ParametersAndCopyExpert) {
     EXPECT_FALSE(result["literals"].empty()) << name;
     EXPECT_EQ(result["parameters"], result["literals"]) << name;
   }
+  ASSERT_TRUE(report.contains("named cursor")) << report.dump(2);
+  EXPECT_EQ(report["named cursor"].value("first", 0), 3);
   // COPY writes what PostgreSQL writes.
   const std::string expected = pg_->Psql(
       "COPY (SELECT id, customer, amount, placed, note FROM orders ORDER BY id) TO STDOUT "
@@ -497,6 +500,45 @@ TEST_F(PgClientsE2E, PsqlCopiesToAFileAsPostgresDoes) {
     EXPECT_EQ(got.str(), expected) << options;
     EXPECT_FALSE(expected.empty());
   }
+}
+
+TEST_F(PgClientsE2E, PgCursorReadsInBoundedBatches) {
+  const std::string script =
+      std::string(AIRLOCK_SOURCE_DIR) + "/tests/support/pgclients/node_cursor.mjs";
+  const std::string sql =
+      "SELECT o.id, o.customer, c.country FROM orders o LEFT JOIN customers c ON c.name = "
+      "o.customer ORDER BY o.id";
+  const CommandResult run = RunCommand(ClientEnvironment() + "node " + script + " '" + Url() +
+                                       "' '" + pki_->ca.cert_file + "' 3 \"" + sql + "\"");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const json report = json::parse(run.output, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << run.output;
+  ASSERT_FALSE(report.contains("error")) << report.dump(2);
+  // 11 rows in reads of 3: each Execute stopped at its limit.
+  EXPECT_EQ(report["batches"], json::parse("[3, 3, 3, 2]"));
+  Conn postgres = ConnectPostgres();
+  const Table expected = RunSql(postgres.get(), sql);
+  ASSERT_EQ(report["rows"].size(), expected.rows.size());
+  for (size_t i = 0; i < expected.rows.size(); ++i) {
+    for (size_t c = 0; c < expected.rows[i].size(); ++c) {
+      const json& cell = report["rows"][i][c];
+      EXPECT_EQ(cell.is_null() ? "NULL" : cell.get<std::string>(), expected.rows[i][c]);
+    }
+  }
+  EXPECT_EQ(report["after"], json::parse(R"([["11"]])"));
+}
+
+TEST_F(PgClientsE2E, PsqlFetchCountReadsThroughACursor) {
+  const std::string query = "SELECT id, customer, placed FROM orders ORDER BY id";
+  const CommandResult whole =
+      RunCommand(ClientEnvironment() + "psql -X -A -t '" + Url() + "' -c \"" + query + "\"");
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  const CommandResult fetched =
+      RunCommand(ClientEnvironment() + "psql -X -A -t -v ON_ERROR_STOP=1 -v FETCH_COUNT=4 '" +
+                 Url() + "' -c \"" + query + "\"");
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.output;
+  EXPECT_EQ(fetched.output, whole.output);
+  EXPECT_EQ(std::count(whole.output.begin(), whole.output.end(), '\n'), 11);
 }
 
 TEST_F(PgClientsE2E, APoolOfTwentyConnectionsWorksWithTheDefaults) {

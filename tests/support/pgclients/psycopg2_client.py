@@ -34,6 +34,14 @@ COPY = ("COPY (SELECT id, customer, amount, placed, note FROM orders ORDER BY id
         "TO STDOUT WITH (FORMAT csv, HEADER)")
 
 
+def _all(conn, sql):
+    cur = conn.cursor()
+    cur.execute(sql)
+    rows = cur.fetchall()
+    cur.close()
+    return rows
+
+
 def main():
     report = {}
     try:
@@ -49,6 +57,23 @@ def main():
         out = io.StringIO()
         cur.copy_expert(COPY, out)
         report["copy"] = out.getvalue()
+
+        # A named (server-side) cursor: DECLARE, FETCH FORWARD n, CLOSE,
+        # inside the transaction psycopg2 opens.
+        conn.autocommit = False
+        named = conn.cursor("orders_by_id")
+        named.itersize = 4
+        named.execute("SELECT id, customer FROM orders ORDER BY id")
+        first = named.fetchmany(3)
+        rest = [row for row in named]
+        named.close()
+        conn.commit()
+        report["named cursor"] = {
+            "parameters": [list(map(str, r)) for r in first + rest],
+            "literals": [list(map(str, r)) for r in
+                         _all(conn, "SELECT id, customer FROM orders ORDER BY id")],
+            "first": len(first),
+        }
         conn.close()
     except Exception as e:  # reported, the test prints it
         report["error"] = f"{getattr(e, 'pgcode', '')} {e}"

@@ -1000,4 +1000,82 @@ TEST_F(PgwireTunnelTest, ConnectionBudgetConfigurationIsChecked) {
       << error.message();
 }
 
+// ---------------------------------------------------------------------------
+// Cursors (DECLARE / FETCH / MOVE / CLOSE)
+
+TEST_F(PgwireTunnelTest, CursorsFetchForwardAndEndWithTheirTransaction) {
+  void* instance = CreateTunnel(BaseConfig());
+  const Opened opened = Open(instance, "req-cursors");
+  Conn conn = Connect(opened, opened.password);
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  const auto exec = [&](const char* sql) { return Res(PQexec(conn.get(), sql)); };
+  const auto state_of = [&](const char* sql) { return SqlState(exec(sql).get()); };
+
+  ASSERT_EQ(PQresultStatus(exec("BEGIN").get()), PGRES_COMMAND_OK);
+  Res declared(exec("DECLARE c CURSOR FOR SELECT id, name FROM people ORDER BY id"));
+  ASSERT_EQ(PQresultStatus(declared.get()), PGRES_COMMAND_OK) << PQerrorMessage(conn.get());
+  EXPECT_STREQ(PQcmdStatus(declared.get()), "DECLARE CURSOR");
+  Res two(exec("FETCH 2 FROM c"));
+  ASSERT_EQ(PQresultStatus(two.get()), PGRES_TUPLES_OK) << PQerrorMessage(conn.get());
+  ASSERT_EQ(PQntuples(two.get()), 2);
+  EXPECT_STREQ(PQgetvalue(two.get(), 1, 1), "Grace O'Hara");
+  EXPECT_STREQ(PQcmdStatus(two.get()), "FETCH 2");
+  Res rest(exec("FETCH ALL IN c"));
+  ASSERT_EQ(PQntuples(rest.get()), 1);
+  EXPECT_STREQ(PQgetvalue(rest.get(), 0, 0), "3");
+  Res none(exec("FETCH NEXT FROM c"));
+  EXPECT_EQ(PQntuples(none.get()), 0);
+  EXPECT_STREQ(PQcmdStatus(none.get()), "FETCH 0");
+
+  EXPECT_EQ(state_of("DECLARE c CURSOR FOR SELECT 1"), "42P03");
+  EXPECT_EQ(state_of("FETCH 1 FROM nowhere"), "34000");
+  EXPECT_EQ(state_of("FETCH BACKWARD 1 FROM c"), "0A000");
+  EXPECT_EQ(state_of("DECLARE s SCROLL CURSOR FOR SELECT 1"), "0A000");
+  EXPECT_EQ(state_of("DECLARE bad CURSOR FOR SELECT * FROM nowhere"), "42P01");
+
+  // MOVE skips; WITH HOLD outlives COMMIT, the others do not.
+  ASSERT_EQ(PQresultStatus(
+                exec("DECLARE h CURSOR WITH HOLD FOR SELECT id FROM people ORDER BY id").get()),
+            PGRES_COMMAND_OK);
+  Res moved(exec("MOVE 2 IN h"));
+  EXPECT_STREQ(PQcmdStatus(moved.get()), "MOVE 2");
+  ASSERT_EQ(PQresultStatus(exec("COMMIT").get()), PGRES_COMMAND_OK);
+  EXPECT_EQ(state_of("FETCH c"), "34000");
+  Res held(exec("FETCH h"));
+  ASSERT_EQ(PQntuples(held.get()), 1) << PQerrorMessage(conn.get());
+  EXPECT_STREQ(PQgetvalue(held.get(), 0, 0), "3");
+  ASSERT_EQ(PQresultStatus(exec("CLOSE h").get()), PGRES_COMMAND_OK);
+  EXPECT_EQ(state_of("CLOSE h"), "34000");
+
+  // A connection holds at most 16 cursors; CLOSE ALL frees them.
+  for (int i = 0; i < 16; ++i) {
+    const std::string sql = "DECLARE k" + std::to_string(i) + " CURSOR FOR SELECT 1";
+    ASSERT_EQ(PQresultStatus(exec(sql.c_str()).get()), PGRES_COMMAND_OK) << i;
+  }
+  EXPECT_EQ(state_of("DECLARE k16 CURSOR FOR SELECT 1"), "54000");
+  ASSERT_EQ(PQresultStatus(exec("CLOSE ALL").get()), PGRES_COMMAND_OK);
+  EXPECT_EQ(PQresultStatus(exec("DECLARE k16 CURSOR FOR SELECT 1").get()), PGRES_COMMAND_OK);
+}
+
+// A cursor pauses its statement between fetches, holding the endpoint's
+// channel; closing the endpoint must not wait for the client to fetch.
+TEST_F(PgwireTunnelTest, ClosingTheEndpointStopsAPausedCursor) {
+  db_.set_batch_rows(1);  // every row its own batch: the statement pauses at the second
+  void* instance = CreateTunnel(BaseConfig());
+  Opened opened = Open(instance, "req-paused");
+  Conn conn = Connect(opened, opened.password);
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  ASSERT_EQ(
+      PQresultStatus(
+          Res(PQexec(conn.get(), "DECLARE p CURSOR FOR SELECT id FROM people ORDER BY id")).get()),
+      PGRES_COMMAND_OK);
+  Res first(PQexec(conn.get(), "FETCH 1 FROM p"));
+  ASSERT_EQ(PQntuples(first.get()), 1);
+  const auto started = std::chrono::steady_clock::now();
+  Close(instance, opened);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+  Res after(PQexec(conn.get(), "FETCH 1 FROM p"));
+  EXPECT_NE(PQresultStatus(after.get()), PGRES_TUPLES_OK);
+}
+
 }  // namespace

@@ -7,17 +7,18 @@
 // is exactly one statement of the engine (identifiers and literals cannot
 // end it early: a way to smuggle a second statement in); every $n it holds
 // names a client parameter or a derived one; every parameter has a type.
-// The date/time input functions are idempotent on their own output, and a
-// LIKE pattern's GLOB form holds no unbracketed character GLOB reads as
-// special that the pattern did not mean.
+// Catalog statements then run on the connection's catalog database. The
+// date/time input functions are idempotent on their own output.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "plugins/tunnels/pgwire/catalog.h"
 #include "plugins/tunnels/pgwire/pg_datetime.h"
 #include "plugins/tunnels/pgwire/sql_text.h"
 #include "plugins/tunnels/pgwire/translator.h"
@@ -49,6 +50,23 @@ const GrantSchema& Schema() {
     return s;
   }();
   return schema;
+}
+
+// Runs catalog statements for real: the catalog database's own functions
+// (arrays, regular expressions, reg* lookups) get the fuzzer's values.
+class Discard final : public airlock::sdk::BatchConsumer {
+ public:
+  airlock::Status OnSchema(airlock::arrow::OwnedSchema) override { return airlock::Status::Ok(); }
+  airlock::Status OnBatch(airlock::arrow::OwnedArray) override { return airlock::Status::Ok(); }
+};
+
+CatalogDatabase& Catalog() {
+  static std::unique_ptr<CatalogDatabase> db = [] {
+    auto built = CatalogDatabase::Build(Schema(), SessionFacts{"req_1", "req_1", "fuzz"});
+    if (!built.ok()) Fail("the catalog cannot be built", built.status().message());
+    return std::move(built).value();
+  }();
+  return *db;
 }
 
 void CheckDateTime(std::string_view text) {
@@ -87,5 +105,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return static_cast<size_t>(n) <= t->parameter_types.size() ? &marker : nullptr;
   });
   if (!substituted.ok()) Fail("a $n that names no parameter", t->sql);
+  if (t->catalog) {
+    Discard discard;
+    (void)Catalog().Query(*substituted, discard);
+  }
   return 0;
 }

@@ -249,6 +249,11 @@ def pg_translate():
         "subquery": "SELECT name FROM customers c WHERE EXISTS (SELECT 1 FROM orders o WHERE "
                     "o.customer = c.name) AND tier IN (SELECT tier FROM customers) AND "
                     "greatest(tier, $1) BETWEEN 1 AND 3",
+        "catalog": "SELECT c.relname, a.attname, pg_catalog.format_type(a.atttypid, -1) FROM "
+                   "pg_catalog.pg_class c JOIN pg_attribute a ON a.attrelid = c.oid WHERE "
+                   "c.relname OPERATOR(pg_catalog.~) '^(orders)$' AND c.oid = 'orders'::regclass "
+                   "AND 'd' = any(c.relacl) AND (ARRAY(SELECT 1))[1] = 1",
+        "cursor": "DECLARE c CURSOR WITH HOLD FOR SELECT * FROM orders",
     }
     for name, sql in statements.items():
         write("pg_translate", name, sql)

@@ -133,13 +133,15 @@ std::optional<int32_t> DateDays(std::string_view text) {
   Cursor c{Trim(text)};
   int64_t days = 0;
   if (!ParseDate(c, &days)) return std::nullopt;
-  if (!c.done()) {  // a time part is allowed and dropped, as PostgreSQL does
-    if (!c.Eat(' ') && !c.Eat('T')) return std::nullopt;
-    int64_t clock = 0, offset = 0;
-    if (!ParseClock(c, &clock)) return std::nullopt;
-    if (!c.done() && !ParseZone(c, &offset)) return std::nullopt;
-    if (!c.done()) return std::nullopt;
+  // A time part and a zone are allowed and dropped, as PostgreSQL does
+  // (JDBC sends dates as "2026-02-01 +00").
+  int64_t clock = 0, offset = 0;
+  if (!c.done() && !(c.Eat(' ') || c.Eat('T'))) return std::nullopt;
+  while (c.Eat(' ')) {
   }
+  if (!c.done() && !c.Peek('+') && !c.Peek('-') && !ParseClock(c, &clock)) return std::nullopt;
+  if (!c.done() && !ParseZone(c, &offset)) return std::nullopt;
+  if (!c.done()) return std::nullopt;
   if (days < INT32_MIN || days > INT32_MAX) return std::nullopt;
   return static_cast<int32_t>(days);
 }

@@ -58,11 +58,11 @@ class RowCursor::Consumer final : public sdk::BatchConsumer {
   RowCursor& cursor_;
 };
 
-RowCursor::RowCursor(std::shared_ptr<EndpointState> endpoint, std::string sql,
+RowCursor::RowCursor(Runner run, std::shared_ptr<EndpointState> endpoint, std::string sql,
                      std::chrono::steady_clock::time_point deadline,
                      const std::atomic<bool>* cancel)
-    : endpoint_(std::move(endpoint)), deadline_(deadline), cancel_(cancel) {
-  thread_ = std::thread([this, sql = std::move(sql)]() mutable { Run(std::move(sql)); });
+    : run_(std::move(run)), endpoint_(std::move(endpoint)), deadline_(deadline), cancel_(cancel) {
+  thread_ = std::thread([this, sql = std::move(sql)] { Run(sql); });
 }
 
 RowCursor::~RowCursor() {
@@ -70,16 +70,11 @@ RowCursor::~RowCursor() {
   if (thread_.joinable()) thread_.join();
 }
 
-void RowCursor::Run(std::string sql) {
+void RowCursor::Run(const std::string& sql) {
   Status status;
   try {
     Consumer consumer(*this);
-    auto lease = endpoint_->Acquire();
-    if (!lease.has_value()) {
-      status = Status::Unavailable("the endpoint is closed");
-    } else {
-      status = lease->channel().Query(sql, consumer);
-    }
+    status = run_(sql, consumer);
   } catch (const std::exception& e) {
     status = Status::Internal(std::string("cursor failed: ") + e.what());
   }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "airlock/cpp/arrow.hpp"
+#include "airlock/cpp/batch.hpp"
 #include "airlock/cpp/status.hpp"
 #include "endpoint.h"
 
@@ -25,10 +26,14 @@ namespace airlock::tunnels::pgwire {
 
 class RowCursor {
  public:
-  // Starts `sql`. The statement stops when the cursor is destroyed, when
-  // `endpoint` closes, when `deadline` passes and once `*cancel` is set (the
-  // session's CancelRequest flag; it must outlive the cursor).
-  RowCursor(std::shared_ptr<EndpointState> endpoint, std::string sql,
+  // What runs a statement: the endpoint's channel, or the catalog.
+  using Runner = std::function<Status(const std::string& sql, sdk::BatchConsumer& consumer)>;
+
+  // Starts `sql` through `run`. The statement stops when the cursor is
+  // destroyed, when `endpoint` closes, when `deadline` passes and once
+  // `*cancel` is set (the session's CancelRequest flag; it must outlive the
+  // cursor).
+  RowCursor(Runner run, std::shared_ptr<EndpointState> endpoint, std::string sql,
             std::chrono::steady_clock::time_point deadline, const std::atomic<bool>* cancel);
   // Cancels the statement and waits for its thread.
   ~RowCursor();
@@ -57,8 +62,9 @@ class RowCursor {
 
  private:
   class Consumer;
-  void Run(std::string sql);
+  void Run(const std::string& sql);
 
+  const Runner run_;
   const std::shared_ptr<EndpointState> endpoint_;
   const std::chrono::steady_clock::time_point deadline_;
   const std::atomic<bool>* const cancel_;

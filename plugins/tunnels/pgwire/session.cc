@@ -815,9 +815,9 @@ void Session::SimpleQuery(const std::string& body) {
           t.kind == StatementKind::kCloseCursor) {
         ok = RunCursorCommand(t.kind, t.cursor, t.sql, t.column_types, /*describe=*/true, {});
       } else {
-        ok = ExecuteSql(
-            t.sql, prepared.keyword, {}, /*describe=*/true, nullptr,
-            ResultOutput{t.kind == StatementKind::kCopyOut ? &t.copy : nullptr, &t.column_types});
+        ok = ExecuteSql(t.sql, prepared.keyword, {}, /*describe=*/true, nullptr,
+                        ResultOutput{t.kind == StatementKind::kCopyOut ? &t.copy : nullptr,
+                                     &t.column_types, t.catalog});
       }
     } else {
       const LocalOutcome local = RunLocal(prepared.keyword, prepared.sql, /*describe=*/true);
@@ -829,7 +829,7 @@ void Session::SimpleQuery(const std::string& body) {
     if (terminate_) return;
     if (!ok) break;  // the rest of the string is skipped, as PostgreSQL does
   }
-  MessageWriter(out_).ReadyForQuery('I');
+  MessageWriter(out_).ReadyForQuery(in_transaction_ ? 'T' : 'I');
 }
 
 namespace {
@@ -1017,6 +1017,7 @@ void Session::Bind(const std::string& body) {
   if (translation.has_value()) {
     if (translation->kind == StatementKind::kCopyOut) portal.copy = translation->copy;
     portal.translated = true;
+    portal.catalog = translation->catalog;
     portal.kind = translation->kind;
     portal.cursor_command = translation->cursor;
     portal.column_types = translation->column_types;
@@ -1058,7 +1059,8 @@ void Session::Describe(const std::string& body) {
     if (!sql.ok()) {
       return ExtendedError(MakeError(sqlstate::kUndefinedParameter, sql.status().message()));
     }
-    auto fields = ProbeSchema(*sql, keyword);
+    auto fields = ProbeSchema(*sql, keyword,
+                              statement.translation.has_value() && statement.translation->catalog);
     if (!fields.has_value()) return;
     if (fields->empty()) return w.Simple('n');
     return WriteRowDescription(
@@ -1101,7 +1103,7 @@ void Session::ResolvePendingDescribe() {
   pending_describe_.reset();
   auto it = portals_.find(key);
   if (it == portals_.end()) return;
-  auto fields = ProbeSchema(it->second.sql, it->second.keyword);
+  auto fields = ProbeSchema(it->second.sql, it->second.keyword, it->second.catalog);
   if (!fields.has_value()) return;
   if (fields->empty()) {
     MessageWriter(out_).Simple('n');
@@ -1145,9 +1147,9 @@ void Session::Execute(const std::string& body) {
   if (local != LocalOutcome::kNotLocal) return;
   const std::vector<arrow::Field>* expected =
       portal.described.has_value() ? &*portal.described : nullptr;
-  if (!ExecuteSql(
-          portal.sql, portal.keyword, portal.result_formats, describe, expected,
-          ResultOutput{portal.copy.has_value() ? &*portal.copy : nullptr, &portal.column_types})) {
+  if (!ExecuteSql(portal.sql, portal.keyword, portal.result_formats, describe, expected,
+                  ResultOutput{portal.copy.has_value() ? &*portal.copy : nullptr,
+                               &portal.column_types, portal.catalog})) {
     ignore_till_sync_ = true;
   }
 }
@@ -1167,8 +1169,9 @@ void Session::CloseObject(const std::string& body) {
 
 void Session::Sync() {
   ignore_till_sync_ = false;
-  portals_.clear();  // portals end with the implicit transaction
-  MessageWriter(out_).ReadyForQuery('I');
+  // Portals end with their transaction: at Sync outside BEGIN ... COMMIT.
+  if (!in_transaction_) portals_.clear();
+  MessageWriter(out_).ReadyForQuery(in_transaction_ ? 'T' : 'I');
 }
 
 // ---------------------------------------------------------------------------
@@ -1180,14 +1183,16 @@ Session::LocalOutcome Session::RunLocal(const std::string& keyword, const std::s
     MessageWriter(out_).CommandComplete(tag);
     return LocalOutcome::kDone;
   };
-  if (keyword == "BEGIN" || keyword == "START") return done("BEGIN");
-  if (keyword == "COMMIT" || keyword == "END") {
-    EndTransactionCursors();
-    return done("COMMIT");
+  if (keyword == "BEGIN" || keyword == "START") {
+    in_transaction_ = true;
+    return done("BEGIN");
   }
-  if (keyword == "ROLLBACK" || keyword == "ABORT") {
+  if (keyword == "COMMIT" || keyword == "END" || keyword == "ROLLBACK" || keyword == "ABORT") {
+    // The transaction's portals and cursors (but those WITH HOLD) end; a
+    // portal of this very Execute is erased by the caller's Sync.
+    in_transaction_ = false;
     EndTransactionCursors();
-    return done("ROLLBACK");
+    return done(keyword == "COMMIT" || keyword == "END" ? "COMMIT" : "ROLLBACK");
   }
   if (keyword == "SET") return done("SET");
   if (keyword == "RESET") return done("RESET");
@@ -1258,15 +1263,12 @@ bool Session::ExecuteSql(const std::string& sql, const std::string& keyword,
   statement_deadline_ = Clock::now() + context_.config.query_timeout;
   const CopyFormat* copy = output.copy;
   ResultStream stream(*this, formats, describe && copy == nullptr, expected, output);
-  Status status;
-  {
-    auto lease = endpoint_->Acquire();
-    if (!lease.has_value()) {
-      EndedFatal();
-      return false;
-    }
-    status = lease->channel().Query(sql, stream);
-  }  // the channel is not touched after this point: close() may proceed
+  const std::optional<Status> ran = RunStatement(output.catalog, sql, stream);
+  if (!ran.has_value()) {
+    EndedFatal();
+    return false;
+  }
+  Status status = *ran;
 
   if (broken_) {
     terminate_ = true;
@@ -1317,20 +1319,42 @@ bool Session::ExecuteSql(const std::string& sql, const std::string& keyword,
   return false;
 }
 
+std::optional<Status> Session::RunStatement(bool catalog, const std::string& sql,
+                                            sdk::BatchConsumer& consumer) {
+  if (catalog) {
+    CatalogDatabase* db = Catalog();
+    if (db == nullptr) return Status::Unavailable("the catalog is unavailable");
+    return db->Query(sql, consumer);
+  }
+  auto lease = endpoint_->Acquire();
+  if (!lease.has_value()) return std::nullopt;
+  return lease->channel().Query(sql, consumer);
+}  // the channel is not touched after this point: close() may proceed
+
+CatalogDatabase* Session::Catalog() {
+  if (catalog_db_ == nullptr) {
+    auto db = CatalogDatabase::Build(Schema(), SessionFacts{user_, database_, application_name_});
+    if (!db.ok()) {
+      context_.host.Error("pgwire: " + db.status().message());
+      return nullptr;
+    }
+    catalog_db_ = std::move(db).value();
+  }
+  return catalog_db_.get();
+}
+
 std::optional<std::vector<arrow::Field>> Session::ProbeSchema(const std::string& sql,
-                                                              const std::string& keyword) {
+                                                              const std::string& keyword,
+                                                              bool catalog) {
   cancel_requested_ = false;
   statement_deadline_ = Clock::now() + context_.config.query_timeout;
   SchemaProbe probe(*this);
-  Status status;
-  {
-    auto lease = endpoint_->Acquire();
-    if (!lease.has_value()) {
-      EndedFatal();
-      return std::nullopt;
-    }
-    status = lease->channel().Query(sql, probe);
+  const std::optional<Status> ran = RunStatement(catalog, sql, probe);
+  if (!ran.has_value()) {
+    EndedFatal();
+    return std::nullopt;
   }
+  Status status = *ran;
   if (probe.fields_.has_value()) return std::move(probe.fields_);
   if (revoked_ || endpoint_->closed()) {
     EndedFatal();
@@ -1353,8 +1377,13 @@ namespace {
 constexpr size_t kMaxCursors = 16;
 }  // namespace
 
-std::unique_ptr<RowCursor> Session::StartCursor(const std::string& sql) {
-  return std::make_unique<RowCursor>(endpoint_, sql, Clock::now() + context_.config.query_timeout,
+std::unique_ptr<RowCursor> Session::StartCursor(const std::string& sql, bool catalog) {
+  auto run = [this, catalog](const std::string& text, sdk::BatchConsumer& consumer) -> Status {
+    const std::optional<Status> ran = RunStatement(catalog, text, consumer);
+    return ran.value_or(Status::Unavailable("the endpoint is closed"));
+  };
+  return std::make_unique<RowCursor>(std::move(run), endpoint_, sql,
+                                     Clock::now() + context_.config.query_timeout,
                                      &cancel_requested_);
 }
 
@@ -1456,7 +1485,7 @@ bool Session::RunCursorCommand(StatementKind kind, const CursorCommand& command,
                                               std::to_string(kMaxCursors) + "); CLOSE one"));
       return false;
     }
-    SqlCursor cursor{StartCursor(sql), column_types, command.hold};
+    SqlCursor cursor{StartCursor(sql, /*catalog=*/false), column_types, command.hold};
     // As PostgreSQL plans at DECLARE, the statement's errors come now.
     if (auto fields = cursor.rows->Fields(); !fields.ok()) {
       CursorError(fields.status(), "DECLARE");
@@ -1496,7 +1525,7 @@ bool Session::ExecuteIncrementally(Portal& portal, uint64_t max_rows, bool descr
       return true;
     }
     portal.executed = true;
-    portal.rows = StartCursor(portal.sql);
+    portal.rows = StartCursor(portal.sql, portal.catalog);
     auto fields = portal.rows->Fields();
     std::optional<PgError> error;
     if (!fields.ok()) {

@@ -21,6 +21,7 @@
 #include "airlock/cpp/arrow.hpp"
 #include "airlock/cpp/connection_budget.hpp"
 #include "airlock/cpp/host.hpp"
+#include "catalog.h"
 #include "config.h"
 #include "connection.h"
 #include "endpoint.h"
@@ -53,6 +54,7 @@ struct SessionContext {
 struct ResultOutput {
   const CopyFormat* copy = nullptr;
   const std::vector<uint32_t>* column_types = nullptr;
+  bool catalog = false;  // the statement reads the catalog (Translation::catalog)
 };
 
 class Session final : public SessionHandle, public std::enable_shared_from_this<Session> {
@@ -90,6 +92,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
     std::string sql;  // what runs: parameters substituted
     std::string keyword;
     bool translated = false;  // else a session statement or a write, sent as it is
+    bool catalog = false;     // Translation::catalog
     StatementKind kind = StatementKind::kQuery;
     std::optional<CopyFormat> copy;      // COPY ... TO STDOUT
     CursorCommand cursor_command;        // DECLARE, FETCH, CLOSE
@@ -150,7 +153,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   // The result columns of `sql`, by running it until the channel delivers the
   // schema. Writes the ErrorResponse and returns nullopt on failure.
   std::optional<std::vector<arrow::Field>> ProbeSchema(const std::string& sql,
-                                                       const std::string& keyword);
+                                                       const std::string& keyword, bool catalog);
 
   // DECLARE, FETCH/MOVE and CLOSE; `describe`: FETCH writes its
   // RowDescription. False on failure (the error is written).
@@ -169,7 +172,14 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   void CursorError(const Status& status, const std::string& keyword);
   // COMMIT and ROLLBACK end the cursors declared without HOLD.
   void EndTransactionCursors();
-  std::unique_ptr<RowCursor> StartCursor(const std::string& sql);
+  std::unique_ptr<RowCursor> StartCursor(const std::string& sql, bool catalog);
+  // Runs `sql` on the catalog or through the endpoint's channel; nullopt
+  // when the endpoint is closed.
+  std::optional<Status> RunStatement(bool catalog, const std::string& sql,
+                                     sdk::BatchConsumer& consumer);
+  // The connection's catalog database, built on first use; null if it
+  // cannot be (logged).
+  CatalogDatabase* Catalog();
 
   void WriteRowDescription(const std::vector<arrow::Field>& fields,
                            const std::vector<int16_t>& formats,
@@ -199,11 +209,15 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   std::string database_;
   std::string application_name_;
   std::optional<GrantSchema> schema_;
+  std::unique_ptr<CatalogDatabase> catalog_db_;
   std::shared_ptr<EndpointState> endpoint_;
   bool attached_ = false;
   std::map<std::string, PreparedStatement> statements_;
   std::map<std::string, Portal> portals_;
   std::map<std::string, SqlCursor> cursors_;
+  // Inside BEGIN ... COMMIT: portals outlive Sync (ReadyForQuery says T).
+  // Every statement still runs on its own, read-only.
+  bool in_transaction_ = false;
   std::optional<std::string> pending_describe_;  // portal whose Describe awaits its Execute
   Connection::Clock::time_point statement_deadline_{};
 

@@ -2,6 +2,7 @@
 
 #include <strings.h>
 
+#include "catalog.h"
 #include "errors.h"
 #include "pg_parser.h"
 #include "sql_text.h"
@@ -124,9 +125,41 @@ int Translator::Derive(int source) {
   return kDerivedBase + static_cast<int>(derived_.size()) - 1;
 }
 
+void Translator::ScanForCatalog(const Json& node) {
+  if (node.is_array()) {
+    for (const Json& item : node) ScanForCatalog(item);
+    return;
+  }
+  if (!node.is_object()) return;
+  for (const auto& [key, value] : node.items()) {
+    if (key == "RangeVar") {
+      const std::string schema = StringField(value, "schemaname");
+      const std::string name = StringField(value, "relname");
+      if (schema == "pg_catalog" || schema == "information_schema" ||
+          (schema.empty() && schema_.Find(name) == nullptr && !CatalogTableFor("", name).empty())) {
+        catalog_ = true;
+      } else {
+        reads_grant_ = true;
+      }
+    } else if (key == "FuncCall") {
+      const std::vector<std::string> names = Names(Field(value, "funcname"));
+      if (!names.empty() && IsCatalogFunction(names.back())) catalog_ = true;
+    } else if (key == "TypeCast") {
+      const std::vector<std::string> names = Names(Field(Field(value, "typeName"), "names"));
+      if (!names.empty() && names.back().rfind("reg", 0) == 0) catalog_ = true;
+    }
+    ScanForCatalog(value);
+  }
+}
+
 Translation Translator::Run(const Json& raw_stmt) {
   const Json& stmt = Field(raw_stmt, "stmt");
   const std::string_view kind = NodeKind(stmt);
+  ScanForCatalog(stmt);
+  if (catalog_ && reads_grant_) {
+    Unsupported("a statement that reads both catalog relations and the grant's tables");
+  }
+  if (catalog_ && kind != "SelectStmt") Unsupported("COPY or a cursor over catalog relations");
   Translation out;
   if (kind == "SelectStmt") {
     SelectResult result = Select(NodeBody(stmt), nullptr);
@@ -150,6 +183,7 @@ Translation Translator::Run(const Json& raw_stmt) {
     if (type == oid::kUnspecified || type == oid::kUnknown) type = oid::kText;
   }
   out.derived = derived_;
+  out.catalog = catalog_;
   return out;
 }
 
@@ -410,6 +444,17 @@ std::string Translator::FromItem(const Json& node, Scope& scope) {
     const std::string schema_name = StringField(body, "schemaname");
     const std::string name = StringField(body, "relname");
     if (!StringField(body, "catalogname").empty()) Unsupported("a database-qualified table name");
+    if (catalog_ && !(schema_name.empty() && scope.FindCte(name) != nullptr)) {
+      const std::string table = CatalogTableFor(schema_name, name);
+      if (table.empty()) {
+        Unsupported("the catalog relation " + (schema_name.empty() ? "" : schema_name + ".") +
+                    name);
+      }
+      Relation relation{alias.empty() ? name : alias, {}, true};
+      relation.columns = CatalogRelations().Find(table)->columns;
+      return renamed(QuoteIdentifier(table) + (alias.empty() ? " AS " + QuoteIdentifier(name) : ""),
+                     std::move(relation));
+    }
     if (schema_name == "pg_catalog" || schema_name == "information_schema") {
       Unsupported("the catalog relation " + schema_name + "." + name);
     }
@@ -472,7 +517,10 @@ std::string Translator::FromItem(const Json& node, Scope& scope) {
     }
     return sql;
   }
-  if (kind == "RangeFunction") Unsupported("a function in FROM (such as generate_series)");
+  if (kind == "RangeFunction") {
+    if (catalog_) return CatalogFunctionInFrom(body, scope);
+    Unsupported("a function in FROM (such as generate_series)");
+  }
   if (kind == "RangeTableSample") Unsupported("TABLESAMPLE");
   Unsupported("the FROM item " + std::string(kind));
 }

@@ -69,6 +69,9 @@ struct Translation {
   std::vector<uint32_t> column_types;
   CopyFormat copy;       // kCopyOut
   CursorCommand cursor;  // kDeclareCursor, kFetch, kCloseCursor
+  // The statement reads pg_catalog / information_schema (catalog.h): it
+  // runs on the connection's catalog database, never in the enclave.
+  bool catalog = false;
 };
 
 // What session functions answer: current_user, current_database() ...

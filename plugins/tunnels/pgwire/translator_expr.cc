@@ -226,7 +226,21 @@ Expr Translator::Expression(const Json& node, const Scope& scope) {
     return arg;
   }
   if (kind == "A_ArrayExpr") Unsupported("ARRAY[...]");
-  if (kind == "A_Indirection") Unsupported("subscripts and field selection");
+  if (kind == "A_Indirection") {
+    const Json& indirection = Field(body, "indirection");
+    if (!catalog_ || !indirection.is_array() || indirection.size() != 1 ||
+        NodeKind(indirection[0]) != "A_Indices" ||
+        BoolField(NodeBody(indirection[0]), "is_slice")) {
+      Unsupported("subscripts and field selection");
+    }
+    const Expr array = Expression(Field(body, "arg"), scope);
+    const Expr index = Expression(Field(NodeBody(indirection[0]), "uidx"), scope);
+    Expr e;
+    e.type = oid::kText;
+    e.name = array.name;
+    e.sql = "pg_array_element(" + array.sql + ", " + index.sql + ")";
+    return e;
+  }
   if (kind == "GroupingFunc") Unsupported("GROUPING()");
   if (kind == "SetToDefault") Unsupported("DEFAULT");
   if (kind == "XmlExpr" || kind == "XmlSerialize") Unsupported("XML functions");
@@ -378,6 +392,18 @@ Expr Translator::Operator(const Json& body, const Scope& scope) {
   }
   if (kind == "AEXPR_SIMILAR") Unsupported("SIMILAR TO");
   if (kind == "AEXPR_OP_ANY" || kind == "AEXPR_OP_ALL") {
+    // The catalog's arrays are text ({a,b}); the catalog database tests them.
+    if (catalog_ && ((kind == "AEXPR_OP_ANY" && op == "=") ||
+                     (kind == "AEXPR_OP_ALL" && (op == "<>" || op == "!=")))) {
+      const Expr value = Expression(Field(body, "lexpr"), scope);
+      const Expr array = Expression(Field(body, "rexpr"), scope);
+      Expr e;
+      e.type = oid::kBool;
+      e.name = "?column?";
+      e.sql = std::string(kind == "AEXPR_OP_ALL" ? "(NOT " : "(") + "pg_array_contains(" +
+              array.sql + ", " + value.sql + "))";
+      return e;
+    }
     Unsupported(std::string(kind == "AEXPR_OP_ANY" ? "ANY" : "ALL") + " over an array");
   }
   if (kind == "AEXPR_BETWEEN_SYM" || kind == "AEXPR_NOT_BETWEEN_SYM") {
@@ -507,7 +533,11 @@ Expr Translator::BinaryOperator(const std::string& op, Expr left, Expr right) {
     return e;
   }
   if (op == "~" || op == "~*" || op == "!~" || op == "!~*") {
-    Unsupported("regular-expression matching (" + op + ")");
+    if (!catalog_) Unsupported("regular-expression matching (" + op + ")");
+    e.type = oid::kBool;
+    e.sql = std::string(op[0] == '!' ? "(NOT " : "(") + "pg_regex_match(" + left.sql + ", " +
+            right.sql + ", " + (op.back() == '*' ? "1" : "0") + "))";
+    return e;
   }
   Unsupported("the operator " + op);
 }
@@ -604,7 +634,14 @@ Expr Translator::SubLink(const Json& body, const Scope& scope) {
     }
     Unsupported(std::string(type == "ANY_SUBLINK" ? "ANY" : "ALL") + " with " + op);
   }
-  if (type == "ARRAY_SUBLINK") Unsupported("ARRAY(subquery)");
+  if (type == "ARRAY_SUBLINK") {
+    if (!catalog_ || sub.columns.size() != 1) Unsupported("ARRAY(subquery)");
+    e.type = oid::kText;
+    e.name = "array";
+    e.sql = "(SELECT '{' || coalesce(group_concat(" + QuoteIdentifier(sub.columns[0].name) +
+            ", ','), '') || '}' FROM (" + sub.sql + "))";
+    return e;
+  }
   Unsupported("this kind of subquery");
 }
 

@@ -180,9 +180,17 @@ std::string TypeNameOf(uint32_t type) {
 
 Expr Translator::Cast(const Json& body, const Scope& scope) {
   const Json& type_name = Field(body, "typeName");
-  if (!Field(type_name, "arrayBounds").is_null()) Unsupported("array types");
   const std::vector<std::string> names = Names(Field(type_name, "names"));
   if (names.empty()) Fail(sqlstate::kSyntaxError, "cast to an unnamed type");
+  if (catalog_) {
+    // The catalog's arrays are text, and its reg* types names or oids.
+    if (!Field(type_name, "arrayBounds").is_null()) return Expression(Field(body, "arg"), scope);
+    const std::string catalog_type = Lower(names.back());
+    if (catalog_type.rfind("reg", 0) == 0 || catalog_type == "oid") {
+      return CatalogCast(Expression(Field(body, "arg"), scope), catalog_type);
+    }
+  }
+  if (!Field(type_name, "arrayBounds").is_null()) Unsupported("array types");
   if (names.size() > 1 && names[0] != "pg_catalog" && names[0] != "public") {
     Unsupported("the type " + names[0] + "." + names.back());
   }
@@ -460,6 +468,82 @@ Expr Translator::DateArithmetic(const std::string& op, const Expr& left, const E
   return e;
 }
 
+Expr Translator::CatalogCast(Expr value, const std::string& type_name) {
+  Expr e;
+  e.name = value.name.empty() || value.name == "?column?" ? type_name : value.name;
+  if (type_name == "oid") {
+    e.type = oid::kOid;
+    e.sql = "CAST(" + value.sql + " AS INTEGER)";
+    return e;
+  }
+  // 'name'::regclass is the relation's oid; oid::regclass prints its name.
+  if (value.text_value.has_value()) {
+    if (type_name == "regclass") {
+      e.type = oid::kOid;
+      e.sql = "pg_regclass_oid(" + value.sql + ")";
+      return e;
+    }
+    if (type_name == "regproc" || type_name == "regprocedure") {
+      std::string name = *value.text_value;  // pg_type keeps input functions by name
+      if (name.rfind("pg_catalog.", 0) == 0) name = name.substr(11);
+      e.type = oid::kText;
+      e.sql = QuoteLiteral(name);
+      return e;
+    }
+    Unsupported("'...'::" + type_name);
+  }
+  e.type = oid::kText;
+  if (type_name == "regclass") {
+    e.sql = "pg_regclass_name(" + value.sql + ")";
+  } else if (type_name == "regtype") {
+    e.sql = "pg_regtype_name(" + value.sql + ")";
+  } else if (type_name == "regnamespace") {
+    e.sql = "pg_regnamespace_name(" + value.sql + ")";
+  } else if (type_name == "regproc" || type_name == "regprocedure") {
+    e.sql = value.sql;
+  } else {
+    Unsupported("the catalog type " + type_name);
+  }
+  return e;
+}
+
+std::string Translator::CatalogFunctionInFrom(const Json& body, Scope& scope) {
+  // FROM f(...) [AS] alias [(column)]: one column of values through json_each.
+  const Json& functions = Field(body, "functions");
+  if (!functions.is_array() || functions.size() != 1) Unsupported("ROWS FROM");
+  const Json& items = Field(NodeBody(functions[0]), "items");
+  if (!items.is_array() || items.empty() || NodeKind(items[0]) != "FuncCall") {
+    Unsupported("this function in FROM");
+  }
+  const Json& call = NodeBody(items[0]);
+  std::vector<std::string> names = Names(Field(call, "funcname"));
+  const std::string name = names.empty() ? "" : Lower(names.back());
+  const Json& alias_node = Field(body, "alias");
+  const std::string alias =
+      StringField(alias_node, "aliasname").empty() ? name : StringField(alias_node, "aliasname");
+  const std::vector<std::string> column_aliases = Names(Field(alias_node, "colnames"));
+  const std::string column = column_aliases.empty() ? alias : column_aliases[0];
+  std::vector<Expr> args = List(Field(call, "args"), scope);
+  std::string values;
+  uint32_t type = oid::kText;
+  if (name == "generate_series" && args.size() == 2) {
+    values = "json_each(pg_series(" + args[0].sql + ", " + args[1].sql + "))";
+    type = oid::kInt4;
+  } else if (name == "unnest" && args.size() == 1) {
+    values = "json_each(pg_array_json(" + args[0].sql + "))";
+  } else if (name == "pg_get_keywords") {
+    scope.relations.push_back(Relation{
+        alias, {{"word", oid::kText}, {"catcode", oid::kText}, {"catdesc", oid::kText}}, true});
+    return "(SELECT NULL AS \"word\", NULL AS \"catcode\", NULL AS \"catdesc\" WHERE 0) AS " +
+           QuoteIdentifier(alias);
+  } else {
+    Unsupported("the function " + name + " in FROM");
+  }
+  scope.relations.push_back(Relation{alias, {{column, type}}, true});
+  return "(SELECT value AS " + QuoteIdentifier(column) + " FROM " + values + ") AS " +
+         QuoteIdentifier(alias);
+}
+
 // --- functions ---------------------------------------------------------------
 
 Expr Translator::ValueFunction(const Json& body) {
@@ -624,6 +708,12 @@ Expr Translator::Function(const Json& body, const Scope& scope) {
   if (name == "version") return text_constant(VersionString());
   if (name == "current_database") return text_constant(facts_.database);
   if (name == "current_schema") return text_constant("public");
+  if (name == "current_schemas") return text_constant("{pg_catalog,public}");
+  if (name == "pg_backend_pid") {
+    e.type = oid::kInt4;
+    e.sql = "1";
+    return e;
+  }
   if (name == "current_user" || name == "session_user") return text_constant(facts_.user);
   if (name == "now" || name == "transaction_timestamp" || name == "statement_timestamp" ||
       name == "clock_timestamp") {

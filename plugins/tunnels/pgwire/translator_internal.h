@@ -101,10 +101,19 @@ class Translator {
   Expr Cast(const Json& body, const Scope& scope);
   Expr CastTo(Expr value, uint32_t type, const Json& type_mods);
   Expr DateArithmetic(const std::string& op, const Expr& left, const Expr& right);
+  // Catalog statements only (catalog.h registers what these call).
+  Expr CatalogCast(Expr value, const std::string& type_name);
+  std::string CatalogFunctionInFrom(const Json& body, Scope& scope);
 
   [[noreturn]] static void Unsupported(const std::string& what);
   [[noreturn]] static void Fail(std::string_view sqlstate, std::string message);
   int Derive(int source);
+
+  // Whether the statement reads the catalog (decided before translating:
+  // catalog statements get the catalog database's functions).
+  void ScanForCatalog(const Json& node);
+  bool catalog_ = false;
+  bool reads_grant_ = false;
 
   const std::string_view source_;
   const GrantSchema& schema_;

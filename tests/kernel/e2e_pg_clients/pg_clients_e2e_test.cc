@@ -541,6 +541,104 @@ TEST_F(PgClientsE2E, PsqlFetchCountReadsThroughACursor) {
   EXPECT_EQ(std::count(whole.output.begin(), whole.output.end(), '\n'), 11);
 }
 
+// psql's describe commands read pg_catalog: the tunnel answers them from
+// the grant, as PostgreSQL answers them from its catalog.
+TEST_F(PgClientsE2E, PsqlDescribesTheGrantAsPostgresDescribesItsTables) {
+  const auto psql = [&](const std::string& command) {
+    return RunCommand(ClientEnvironment() + "psql -X -v ON_ERROR_STOP=1 '" + Url() + "' -c '" +
+                      command + "' 2>&1");
+  };
+  const auto postgres = [&](const std::string& command) {
+    return RunCommand("PGPASSWORD='" + std::string(kPgPassword) +
+                      "' PGSSLMODE=disable psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " +
+                      std::to_string(pg_->port()) + " -U reader postgres -c '" + command +
+                      "' 2>&1");
+  };
+  // \d of a table: columns and types as PostgreSQL prints them.
+  for (const std::string table : {"customers", "orders"}) {
+    const CommandResult got = psql("\\d " + table);
+    ASSERT_EQ(got.exit_code, 0) << got.output;
+    const CommandResult expected = postgres("\\d " + table);
+    ASSERT_EQ(expected.exit_code, 0) << expected.output;
+    // PostgreSQL's orders has a primary key (not null, an index) the
+    // grant's tables document does not describe.
+    std::string want = expected.output;
+    if (table == "orders") {
+      want = want.substr(0, want.find("Indexes:"));
+      const std::string not_null = " not null ";
+      if (auto at = want.find(not_null); at != std::string::npos) {
+        want.replace(at, not_null.size(), std::string(not_null.size(), ' '));
+      }
+    }
+    const auto trimmed = [](std::string text) {
+      while (!text.empty() && text.back() == '\n') text.pop_back();
+      return text;
+    };
+    EXPECT_EQ(trimmed(got.output), trimmed(want)) << table;
+  }
+  const CommandResult tables = psql("\\dt");
+  ASSERT_EQ(tables.exit_code, 0) << tables.output;
+  const std::string owner = grant_->value("user", "");
+  EXPECT_NE(tables.output.find(" public | customers | table | " + owner), std::string::npos)
+      << tables.output;
+  EXPECT_NE(tables.output.find(" public | orders    | table | " + owner), std::string::npos)
+      << tables.output;
+  EXPECT_NE(tables.output.find("(2 rows)"), std::string::npos) << tables.output;
+  const CommandResult pattern = psql("\\dt ord*");
+  EXPECT_NE(pattern.output.find("(1 row)"), std::string::npos) << pattern.output;
+  const CommandResult everything = psql("\\d");
+  EXPECT_NE(everything.output.find("(2 rows)"), std::string::npos) << everything.output;
+  const CommandResult databases = psql("\\l");
+  ASSERT_EQ(databases.exit_code, 0) << databases.output;
+  EXPECT_NE(databases.output.find(" " + owner + " | " + owner + " | UTF8"), std::string::npos)
+      << databases.output;
+  const CommandResult schemas = psql("\\dn");
+  ASSERT_EQ(schemas.exit_code, 0) << schemas.output;
+  EXPECT_NE(schemas.output.find(" public "), std::string::npos) << schemas.output;
+  // information_schema too, for tools that read it.
+  const CommandResult columns = psql(
+      "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = "
+      "$$customers$$ ORDER BY ordinal_position");
+  EXPECT_EQ(columns.output, postgres("SELECT column_name, data_type FROM "
+                                     "information_schema.columns WHERE table_name = "
+                                     "$$customers$$ ORDER BY ordinal_position")
+                                .output);
+}
+
+TEST_F(PgClientsE2E, JdbcMetadataAndTypedParametersMatchPostgres) {
+  const std::string jar = "/usr/share/java/postgresql.jar";
+  ASSERT_TRUE(std::filesystem::exists(jar))
+      << "the PostgreSQL JDBC driver is not installed (libpostgresql-jdbc-java)";
+  const std::string program =
+      std::string(AIRLOCK_SOURCE_DIR) + "/tests/support/pgclients/JdbcClient.java";
+  const auto run = [&](const std::string& environment, const std::string& url) {
+    const CommandResult result =
+        RunCommand(environment + "java -cp " + jar + " " + program + " '" + url + "'");
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    json report = json::parse(result.output, nullptr, false);
+    EXPECT_TRUE(report.is_object()) << result.output;
+    return report;
+  };
+  const std::string ca = pki_->ca.cert_file;
+  const std::string request = grant_->value("user", "");
+  const std::string tunnel_port = Url().substr(Url().rfind(':') + 1);
+  json tunnel = run("PGUSER='" + request + "' PGPASSWORD='" + Password() + "' ",
+                    "jdbc:postgresql://127.0.0.1:" + tunnel_port.substr(0, tunnel_port.find('/')) +
+                        "/" + request + "?sslmode=verify-ca&sslrootcert=" + ca);
+  json postgres = run(
+      "PGUSER=reader PGPASSWORD='" + std::string(kPgPassword) + "' ",
+      "jdbc:postgresql://127.0.0.1:" + std::to_string(pg_->port()) + "/postgres?sslmode=disable");
+  ASSERT_FALSE(tunnel.contains("error")) << tunnel.dump(2);
+  ASSERT_FALSE(postgres.contains("error")) << postgres.dump(2);
+  EXPECT_EQ(tunnel["tables"], json::parse(R"(["customers", "orders"])"));
+  EXPECT_EQ(tunnel["tables"], postgres["tables"]);
+  EXPECT_EQ(tunnel["columns"], postgres["columns"]);
+  EXPECT_FALSE(tunnel["rows"].empty());
+  EXPECT_EQ(tunnel["rows"], postgres["rows"]);
+  EXPECT_EQ(tunnel.value("fetched", 0), 11);
+  EXPECT_EQ(tunnel.value("product", ""), "PostgreSQL");
+}
+
 TEST_F(PgClientsE2E, APoolOfTwentyConnectionsWorksWithTheDefaults) {
   std::vector<Conn> pool;
   for (int i = 0; i < 20; ++i) {

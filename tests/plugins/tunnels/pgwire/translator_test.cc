@@ -67,6 +67,9 @@ TEST(Translator, ConstantsAreConvertedWhenTheStatementIsRead) {
   EXPECT_NE(Ok("SELECT '2026-08-01 12:00:00+02'::timestamptz").sql.find("'2026-08-01 10:00:00+00'"),
             std::string::npos);
   EXPECT_EQ(Refused("SELECT '2026-02-30'::date").sqlstate, "22007");
+  // As JDBC sends a date: with a zone and no time.
+  EXPECT_NE(Ok("SELECT '2026-02-01 +00'::date").sql.find("'2026-02-01'"), std::string::npos);
+  EXPECT_EQ(Refused("SELECT '2026-02-01 x'::date").sqlstate, "22007");
   // Byte strings: PostgreSQL's hex bytea input and X'...' as whole bytes.
   const std::string bytes = Ok("SELECT '\\x00ff'::bytea, 'AB'::bytea, X'0aFF'").sql;
   for (const char* literal : {"X'00ff' AS", "X'4142' AS", "X'0aFF' AS"}) {
@@ -125,7 +128,8 @@ TEST(Translator, ConstructsWithoutAnEquivalentAreRefusedByName) {
            {"SELECT * FROM orders, LATERAL (SELECT 1) x", "LATERAL"},
            {"SELECT string_agg(customer, ',' ORDER BY customer) FROM orders", "ORDER BY inside"},
            {"SELECT id FROM orders FOR UPDATE", "FOR UPDATE"},
-           {"SELECT * FROM pg_catalog.pg_class", "pg_catalog.pg_class"},
+           {"SELECT * FROM pg_catalog.pg_stat_activity", "pg_catalog.pg_stat_activity"},
+           {"SELECT * FROM orders, pg_catalog.pg_class", "both catalog relations and"},
            {"EXPLAIN SELECT 1", "EXPLAIN"},
        }) {
     const PgError error = Refused(sql);
@@ -141,6 +145,20 @@ TEST(Translator, ConstructsWithoutAnEquivalentAreRefusedByName) {
   const PgError syntax = Refused("SELECT FROM FROM");
   EXPECT_EQ(syntax.sqlstate, "42601");
   EXPECT_NE(syntax.message.find("syntax error at or near"), std::string::npos) << syntax.message;
+}
+
+TEST(Translator, CatalogStatementsGoToTheCatalog) {
+  const Translation t =
+      Ok("SELECT c.relname FROM pg_catalog.pg_class c WHERE c.relname OPERATOR(pg_catalog.~) "
+         "'^(orders)$' COLLATE pg_catalog.default AND pg_catalog.pg_table_is_visible(c.oid) "
+         "AND c.oid = 'orders'::regclass");
+  EXPECT_TRUE(t.catalog);
+  EXPECT_NE(t.sql.find("pg_regex_match("), std::string::npos) << t.sql;
+  EXPECT_NE(t.sql.find("pg_regclass_oid('orders')"), std::string::npos) << t.sql;
+  EXPECT_TRUE(Ok("SELECT pg_catalog.format_type(23, -1)").catalog);
+  EXPECT_FALSE(Ok("SELECT id FROM orders").catalog);
+  // Outside the catalog, regular expressions have no equivalent.
+  EXPECT_EQ(Refused("SELECT id FROM orders WHERE customer ~ 'x'").sqlstate, "0A000");
 }
 
 TEST(Translator, CopyOutReadsItsOptions) {

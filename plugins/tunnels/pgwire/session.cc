@@ -43,6 +43,20 @@ constexpr ServerParameter kServerParameters[] = {
     {"in_hot_standby", "off"},
 };
 
+// What SHOW answers beyond the ParameterStatus values (lower-case names).
+constexpr ServerParameter kShowOnlyParameters[] = {
+    {"transaction_read_only", "on"},
+    {"search_path", "\"$user\", public"},
+    {"transaction_isolation", "read committed"},
+    {"default_transaction_isolation", "read committed"},
+    {"server_version_num", "150000"},
+    {"max_identifier_length", "63"},
+    {"lc_collate", "C.UTF-8"},
+    {"lc_ctype", "C.UTF-8"},
+    {"bytea_output", "hex"},
+    {"extra_float_digits", "1"},
+};
+
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -1218,9 +1232,14 @@ Session::LocalOutcome Session::RunLocal(const std::string& keyword, const std::s
     for (const auto& p : kServerParameters) {
       if (Lower(p.name) == name) value = p.value;
     }
+    for (const auto& p : kShowOnlyParameters) {
+      if (p.name == name) value = p.value;
+    }
     if (name == "application_name") value = application_name_;
     if (name == "session_authorization") value = user_;
-    if (name == "transaction_read_only") value = "on";
+    if (name == "statement_timeout") {
+      value = std::to_string(context_.config.query_timeout.count()) + "ms";
+    }
     if (!value.has_value()) {
       MessageWriter(out_).Error(MakeError(sqlstate::kUndefinedObject,
                                           "unrecognized configuration parameter \"" + name + "\""));

@@ -642,6 +642,14 @@ TEST_F(PgwireTunnelTest, ErrorsCarrySqlstates) {
   Res show(PQexec(conn.get(), "SHOW TimeZone"));
   ASSERT_EQ(PQresultStatus(show.get()), PGRES_TUPLES_OK);
   EXPECT_STREQ(PQgetvalue(show.get(), 0, 0), "UTC");
+  // Settings tools ask for on connect.
+  Res path(PQexec(conn.get(), "SHOW search_path"));
+  ASSERT_EQ(PQresultStatus(path.get()), PGRES_TUPLES_OK);
+  EXPECT_STREQ(PQgetvalue(path.get(), 0, 0), "\"$user\", public");
+  Res version(PQexec(conn.get(), "SHOW server_version_num"));
+  EXPECT_STREQ(PQgetvalue(version.get(), 0, 0), "150000");
+  Res timeout(PQexec(conn.get(), "SHOW statement_timeout"));
+  EXPECT_STREQ(PQgetvalue(timeout.get(), 0, 0), "300000ms");
   Res begin(PQexec(conn.get(), "BEGIN"));
   EXPECT_EQ(PQresultStatus(begin.get()), PGRES_COMMAND_OK);
   Res empty(PQexec(conn.get(), ""));

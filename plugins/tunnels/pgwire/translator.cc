@@ -50,6 +50,16 @@ std::string StatementName(std::string_view kind) {
   return name;
 }
 
+// Translation::column_types of a SELECT: empty when its columns are not known.
+std::vector<uint32_t> ColumnTypes(const SelectResult& result) {
+  std::vector<uint32_t> types;
+  if (!result.columns_known) return types;
+  for (const ColumnSchema& c : result.columns) {
+    types.push_back(c.type == oid::kUnknown ? 0 : c.type);
+  }
+  return types;
+}
+
 }  // namespace
 
 const Relation* Scope::FindCte(std::string_view name) const {
@@ -164,11 +174,7 @@ Translation Translator::Run(const Json& raw_stmt) {
   if (kind == "SelectStmt") {
     SelectResult result = Select(NodeBody(stmt), nullptr);
     out.sql = std::move(result.sql);
-    if (result.columns_known) {
-      for (const ColumnSchema& c : result.columns) {
-        out.column_types.push_back(c.type == oid::kUnknown ? 0 : c.type);
-      }
-    }
+    out.column_types = ColumnTypes(result);
   } else if (kind == "CopyStmt") {
     out = Copy(NodeBody(stmt));
   } else if (kind == "DeclareCursorStmt" || kind == "FetchStmt" || kind == "ClosePortalStmt") {
@@ -631,11 +637,7 @@ Translation Translator::Cursor(std::string_view kind, const Json& body) {
     out.kind = StatementKind::kDeclareCursor;
     out.sql = std::move(result.sql);
     out.cursor.hold = (options & kHold) != 0;
-    if (result.columns_known) {
-      for (const ColumnSchema& c : result.columns) {
-        out.column_types.push_back(c.type == oid::kUnknown ? 0 : c.type);
-      }
-    }
+    out.column_types = ColumnTypes(result);
     return out;
   }
   if (kind == "ClosePortalStmt") {
@@ -668,11 +670,7 @@ Translation Translator::Copy(const Json& copy) {
     if (NodeKind(query) != "SelectStmt") Unsupported("COPY of a statement that is not a query");
     SelectResult result = Select(NodeBody(query), nullptr);
     out.sql = std::move(result.sql);
-    if (result.columns_known) {
-      for (const ColumnSchema& c : result.columns) {
-        out.column_types.push_back(c.type == oid::kUnknown ? 0 : c.type);
-      }
-    }
+    out.column_types = ColumnTypes(result);
   } else {
     // COPY table [(columns)] TO STDOUT
     const Json& relation = Field(copy, "relation");

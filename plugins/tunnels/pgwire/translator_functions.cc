@@ -618,11 +618,15 @@ Expr Translator::Function(const Json& body, const Scope& scope) {
 
   Expr e;
   e.name = name;
-  const auto call = [&](const std::string& engine_name, uint32_t type) {
+  // The call as `sql`, of PostgreSQL type `type`.
+  const auto rewritten = [&](uint32_t type, std::string sql) {
     e.type = type;
-    e.sql = engine_name + "(" + (distinct ? "DISTINCT " : "") + (star ? "*" : Join(args)) + ")" +
-            filter + over;
+    e.sql = std::move(sql);
     return e;
+  };
+  const auto call = [&](const std::string& engine_name, uint32_t type) {
+    return rewritten(type, engine_name + "(" + (distinct ? "DISTINCT " : "") +
+                               (star ? "*" : Join(args)) + ")" + filter + over);
   };
   const auto need = [&](size_t min, size_t max) {
     if (args.size() < min || args.size() > max) {
@@ -674,9 +678,8 @@ Expr Translator::Function(const Json& body, const Scope& scope) {
     const std::string variance = "((sum(" + x + " * " + x + ")" + filter + " - sum(" + x + ")" +
                                  filter + " * sum(" + x + ")" + filter + " / " + n + ") / nullif(" +
                                  n + (population ? "" : " - 1") + ", 0))";
-    e.type = oid::kFloat8;
-    e.sql = name.starts_with("stddev") ? "sqrt(max(" + variance + ", 0))" : variance;
-    return e;
+    return rewritten(oid::kFloat8,
+                     name.starts_with("stddev") ? "sqrt(max(" + variance + ", 0))" : variance);
   }
   static constexpr std::string_view kWindowFunctions[] = {
       "row_number", "rank", "dense_rank",  "percent_rank", "cume_dist", "ntile",
@@ -701,26 +704,20 @@ Expr Translator::Function(const Json& body, const Scope& scope) {
 
   // Session and server facts.
   const auto text_constant = [&](const std::string& value) {
-    e.type = oid::kText;
-    e.sql = QuoteLiteral(value);
-    return e;
+    return rewritten(oid::kText, QuoteLiteral(value));
   };
   if (name == "version") return text_constant(VersionString());
   if (name == "current_database") return text_constant(facts_.database);
   if (name == "current_schema") return text_constant("public");
   if (name == "current_schemas") return text_constant("{pg_catalog,public}");
   if (name == "pg_backend_pid") {
-    e.type = oid::kInt4;
-    e.sql = "1";
-    return e;
+    return rewritten(oid::kInt4, "1");
   }
   if (name == "current_user" || name == "session_user") return text_constant(facts_.user);
   if (name == "now" || name == "transaction_timestamp" || name == "statement_timestamp" ||
       name == "clock_timestamp") {
     need(0, 0);
-    e.type = oid::kTimestamptz;
-    e.sql = CanonicalTimestampSql("'now'", true);
-    return e;
+    return rewritten(oid::kTimestamptz, CanonicalTimestampSql("'now'", true));
   }
 
   // Dates and times.
@@ -751,9 +748,9 @@ Expr Translator::Function(const Json& body, const Scope& scope) {
       Unsupported("date_trunc('" + unit + "')");
     }
     // date_trunc of a date or timestamptz is a timestamptz (the session is UTC).
-    e.type = value.type == oid::kTimestamp ? oid::kTimestamp : oid::kTimestamptz;
-    e.sql = e.type == oid::kTimestamptz ? "(" + sql + " || '+00')" : sql;
-    return e;
+    const bool with_tz = value.type != oid::kTimestamp;
+    return rewritten(with_tz ? oid::kTimestamptz : oid::kTimestamp,
+                     with_tz ? "(" + sql + " || '+00')" : sql);
   }
   if (name == "extract" || name == "date_part") {
     need(2, 2);
@@ -810,9 +807,7 @@ Expr Translator::Function(const Json& body, const Scope& scope) {
   }
   if (name == "octet_length" && text_function()) {
     need(1, 1);
-    e.type = oid::kInt4;
-    e.sql = "length(CAST(" + args[0].sql + " AS BLOB))";
-    return e;
+    return rewritten(oid::kInt4, "length(CAST(" + args[0].sql + " AS BLOB))");
   }
   if ((name == "lower" || name == "upper" || name == "replace" || name == "ltrim" ||
        name == "rtrim") &&
@@ -828,22 +823,16 @@ Expr Translator::Function(const Json& body, const Scope& scope) {
   }
   if ((name == "position" || name == "strpos") && text_function()) {
     need(2, 2);
-    e.type = oid::kInt4;
-    e.sql = "instr(" + args[0].sql + ", " + args[1].sql + ")";
-    return e;
+    return rewritten(oid::kInt4, "instr(" + args[0].sql + ", " + args[1].sql + ")");
   }
   if (name == "left") {
     need(2, 2);
-    e.type = oid::kText;
-    e.sql = "substr(" + args[0].sql + ", 1, " + args[1].sql + ")";
-    return e;
+    return rewritten(oid::kText, "substr(" + args[0].sql + ", 1, " + args[1].sql + ")");
   }
   if (name == "right") {
     need(2, 2);
-    e.type = oid::kText;
-    e.sql = "(CASE WHEN " + args[1].sql + " > 0 THEN substr(" + args[0].sql + ", -(" + args[1].sql +
-            ")) ELSE '' END)";
-    return e;
+    return rewritten(oid::kText, "(CASE WHEN " + args[1].sql + " > 0 THEN substr(" + args[0].sql +
+                                     ", -(" + args[1].sql + ")) ELSE '' END)");
   }
   if (name == "concat" && text_function()) {
     e.type = oid::kText;
@@ -861,15 +850,11 @@ Expr Translator::Function(const Json& body, const Scope& scope) {
   // Numbers.
   if (name == "random") {
     need(0, 0);
-    e.type = oid::kFloat8;
-    e.sql = "(abs(random()) / 9223372036854775808.0)";
-    return e;
+    return rewritten(oid::kFloat8, "(abs(random()) / 9223372036854775808.0)");
   }
   if (name == "div") {
     need(2, 2);
-    e.type = oid::kNumeric;
-    e.sql = "CAST(" + args[0].sql + " / " + args[1].sql + " AS INTEGER)";
-    return e;
+    return rewritten(oid::kNumeric, "CAST(" + args[0].sql + " / " + args[1].sql + " AS INTEGER)");
   }
   if (name == "abs" || name == "round" || name == "ceil" || name == "ceiling" || name == "floor" ||
       name == "trunc" || name == "sign" || name == "mod") {
@@ -882,9 +867,7 @@ Expr Translator::Function(const Json& body, const Scope& scope) {
       name == "atan" || name == "atan2" || name == "cbrt") {
     if (name == "cbrt") {
       need(1, 1);
-      e.type = oid::kFloat8;
-      e.sql = "power(" + args[0].sql + ", 1.0 / 3)";
-      return e;
+      return rewritten(oid::kFloat8, "power(" + args[0].sql + ", 1.0 / 3)");
     }
     return call(name, oid::kFloat8);
   }

@@ -24,6 +24,7 @@
 #include "tests/kernel/e2e/kernel_process.h"
 #include "tests/kernel/e2e/tunnel_session.h"
 #include "tests/support/http_client.h"
+#include "tests/support/shell_command.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 
@@ -62,21 +63,11 @@ constexpr const char* kAllowedQuery =
     "SELECT upper(name), json_extract(json_object('n', id), '$.n'), "
     "row_number() OVER (ORDER BY id), date('2026-01-31', '+1 day') FROM customers ORDER BY id";
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using CommandResult = airlock::test::ShellResult;
 
+// Runs a shell command line; its stderr is read with its stdout.
 CommandResult RunCommand(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buf;
-  size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) result.output.append(buf.data(), n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return airlock::test::RunShell(command + " 2>&1");
 }
 
 // A kernel with one CSV dataset, alice (analyst) and bob (approver), the

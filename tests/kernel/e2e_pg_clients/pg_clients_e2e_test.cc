@@ -31,6 +31,7 @@
 #include "tests/kernel/e2e/kernel_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/postgres/pg_cluster.h"
+#include "tests/support/shell_command.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 
@@ -207,25 +208,6 @@ std::string Show(const Table& t) {
     out << "\n";
   }
   return out.str();
-}
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout; stderr goes to the test's log
-};
-
-// Runs a command line; the password reaches the client through its
-// environment only, never its argv.
-CommandResult RunCommand(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buf;
-  size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) result.output.append(buf.data(), n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
 }
 
 // One kernel, one ready request and its pgwire grant for the whole suite.
@@ -443,8 +425,8 @@ TEST_F(PgClientsE2E, NodePostgresParametersGiveTheRowsOfLiterals) {
                                       "/tests/support/pgclients/node_modules/pg"))
       << "node-postgres is not installed: scripts/test.sh installs it (npm ci in "
          "tests/support/pgclients)";
-  const CommandResult run = RunCommand(ClientEnvironment() + "node " + script + " '" + Url() +
-                                       "' '" + pki_->ca.cert_file + "'");
+  const ShellResult run = RunShell(ClientEnvironment() + "node " + script + " '" + Url() + "' '" +
+                                   pki_->ca.cert_file + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const json report = json::parse(run.output, nullptr, false);
   ASSERT_TRUE(report.is_object()) << run.output;
@@ -460,8 +442,8 @@ TEST_F(PgClientsE2E, NodePostgresParametersGiveTheRowsOfLiterals) {
 TEST_F(PgClientsE2E, Psycopg2ParametersAndCopyExpert) {
   const std::string script =
       std::string(AIRLOCK_SOURCE_DIR) + "/tests/support/pgclients/psycopg2_client.py";
-  const CommandResult run =
-      RunCommand(ClientEnvironment() + "/usr/bin/python3 " + script + " '" + Url() + "'");
+  const ShellResult run =
+      RunShell(ClientEnvironment() + "/usr/bin/python3 " + script + " '" + Url() + "'");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const json report = json::parse(run.output, nullptr, false);
   ASSERT_TRUE(report.is_object()) << run.output;
@@ -488,9 +470,9 @@ TEST_F(PgClientsE2E, PsqlCopiesToAFileAsPostgresDoes) {
         "SELECT id, customer, amount, paid, placed, updated_at, note FROM orders ORDER BY id";
     const std::string file = dir_->path() + "/copy.out";
     std::filesystem::remove(file);
-    const CommandResult run =
-        RunCommand(ClientEnvironment() + "psql -X -q -v ON_ERROR_STOP=1 '" + Url() +
-                   "' -c \"\\copy (" + query + ") to '" + file + "' with " + options + "\" 2>&1");
+    const ShellResult run =
+        RunShell(ClientEnvironment() + "psql -X -q -v ON_ERROR_STOP=1 '" + Url() +
+                 "' -c \"\\copy (" + query + ") to '" + file + "' with " + options + "\" 2>&1");
     ASSERT_EQ(run.exit_code, 0) << run.output;
     std::ifstream in(file);
     std::stringstream got;
@@ -508,8 +490,8 @@ TEST_F(PgClientsE2E, PgCursorReadsInBoundedBatches) {
   const std::string sql =
       "SELECT o.id, o.customer, c.country FROM orders o LEFT JOIN customers c ON c.name = "
       "o.customer ORDER BY o.id";
-  const CommandResult run = RunCommand(ClientEnvironment() + "node " + script + " '" + Url() +
-                                       "' '" + pki_->ca.cert_file + "' 3 \"" + sql + "\"");
+  const ShellResult run = RunShell(ClientEnvironment() + "node " + script + " '" + Url() + "' '" +
+                                   pki_->ca.cert_file + "' 3 \"" + sql + "\"");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const json report = json::parse(run.output, nullptr, false);
   ASSERT_TRUE(report.is_object()) << run.output;
@@ -530,12 +512,12 @@ TEST_F(PgClientsE2E, PgCursorReadsInBoundedBatches) {
 
 TEST_F(PgClientsE2E, PsqlFetchCountReadsThroughACursor) {
   const std::string query = "SELECT id, customer, placed FROM orders ORDER BY id";
-  const CommandResult whole =
-      RunCommand(ClientEnvironment() + "psql -X -A -t '" + Url() + "' -c \"" + query + "\"");
+  const ShellResult whole =
+      RunShell(ClientEnvironment() + "psql -X -A -t '" + Url() + "' -c \"" + query + "\"");
   ASSERT_EQ(whole.exit_code, 0) << whole.output;
-  const CommandResult fetched =
-      RunCommand(ClientEnvironment() + "psql -X -A -t -v ON_ERROR_STOP=1 -v FETCH_COUNT=4 '" +
-                 Url() + "' -c \"" + query + "\"");
+  const ShellResult fetched =
+      RunShell(ClientEnvironment() + "psql -X -A -t -v ON_ERROR_STOP=1 -v FETCH_COUNT=4 '" + Url() +
+               "' -c \"" + query + "\"");
   ASSERT_EQ(fetched.exit_code, 0) << fetched.output;
   EXPECT_EQ(fetched.output, whole.output);
   EXPECT_EQ(std::count(whole.output.begin(), whole.output.end(), '\n'), 11);
@@ -545,20 +527,19 @@ TEST_F(PgClientsE2E, PsqlFetchCountReadsThroughACursor) {
 // the grant, as PostgreSQL answers them from its catalog.
 TEST_F(PgClientsE2E, PsqlDescribesTheGrantAsPostgresDescribesItsTables) {
   const auto psql = [&](const std::string& command) {
-    return RunCommand(ClientEnvironment() + "psql -X -v ON_ERROR_STOP=1 '" + Url() + "' -c '" +
-                      command + "' 2>&1");
+    return RunShell(ClientEnvironment() + "psql -X -v ON_ERROR_STOP=1 '" + Url() + "' -c '" +
+                    command + "' 2>&1");
   };
   const auto postgres = [&](const std::string& command) {
-    return RunCommand("PGPASSWORD='" + std::string(kPgPassword) +
-                      "' PGSSLMODE=disable psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " +
-                      std::to_string(pg_->port()) + " -U reader postgres -c '" + command +
-                      "' 2>&1");
+    return RunShell("PGPASSWORD='" + std::string(kPgPassword) +
+                    "' PGSSLMODE=disable psql -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " +
+                    std::to_string(pg_->port()) + " -U reader postgres -c '" + command + "' 2>&1");
   };
   // \d of a table: columns and types as PostgreSQL prints them.
   for (const std::string table : {"customers", "orders"}) {
-    const CommandResult got = psql("\\d " + table);
+    const ShellResult got = psql("\\d " + table);
     ASSERT_EQ(got.exit_code, 0) << got.output;
-    const CommandResult expected = postgres("\\d " + table);
+    const ShellResult expected = postgres("\\d " + table);
     ASSERT_EQ(expected.exit_code, 0) << expected.output;
     // PostgreSQL's orders has a primary key (not null, an index) the
     // grant's tables document does not describe.
@@ -576,7 +557,7 @@ TEST_F(PgClientsE2E, PsqlDescribesTheGrantAsPostgresDescribesItsTables) {
     };
     EXPECT_EQ(trimmed(got.output), trimmed(want)) << table;
   }
-  const CommandResult tables = psql("\\dt");
+  const ShellResult tables = psql("\\dt");
   ASSERT_EQ(tables.exit_code, 0) << tables.output;
   const std::string owner = grant_->value("user", "");
   EXPECT_NE(tables.output.find(" public | customers | table | " + owner), std::string::npos)
@@ -584,19 +565,19 @@ TEST_F(PgClientsE2E, PsqlDescribesTheGrantAsPostgresDescribesItsTables) {
   EXPECT_NE(tables.output.find(" public | orders    | table | " + owner), std::string::npos)
       << tables.output;
   EXPECT_NE(tables.output.find("(2 rows)"), std::string::npos) << tables.output;
-  const CommandResult pattern = psql("\\dt ord*");
+  const ShellResult pattern = psql("\\dt ord*");
   EXPECT_NE(pattern.output.find("(1 row)"), std::string::npos) << pattern.output;
-  const CommandResult everything = psql("\\d");
+  const ShellResult everything = psql("\\d");
   EXPECT_NE(everything.output.find("(2 rows)"), std::string::npos) << everything.output;
-  const CommandResult databases = psql("\\l");
+  const ShellResult databases = psql("\\l");
   ASSERT_EQ(databases.exit_code, 0) << databases.output;
   EXPECT_NE(databases.output.find(" " + owner + " | " + owner + " | UTF8"), std::string::npos)
       << databases.output;
-  const CommandResult schemas = psql("\\dn");
+  const ShellResult schemas = psql("\\dn");
   ASSERT_EQ(schemas.exit_code, 0) << schemas.output;
   EXPECT_NE(schemas.output.find(" public "), std::string::npos) << schemas.output;
   // information_schema too, for tools that read it.
-  const CommandResult columns = psql(
+  const ShellResult columns = psql(
       "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = "
       "$$customers$$ ORDER BY ordinal_position");
   EXPECT_EQ(columns.output, postgres("SELECT column_name, data_type FROM "
@@ -612,8 +593,8 @@ TEST_F(PgClientsE2E, JdbcMetadataAndTypedParametersMatchPostgres) {
   const std::string program =
       std::string(AIRLOCK_SOURCE_DIR) + "/tests/support/pgclients/JdbcClient.java";
   const auto run = [&](const std::string& environment, const std::string& url) {
-    const CommandResult result =
-        RunCommand(environment + "java -cp " + jar + " " + program + " '" + url + "'");
+    const ShellResult result =
+        RunShell(environment + "java -cp " + jar + " " + program + " '" + url + "'");
     EXPECT_EQ(result.exit_code, 0) << result.output;
     json report = json::parse(result.output, nullptr, false);
     EXPECT_TRUE(report.is_object()) << result.output;

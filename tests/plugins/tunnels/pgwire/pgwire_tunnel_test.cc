@@ -32,6 +32,7 @@
 #include "tests/plugins/tunnels/https/sqlite_channel.h"
 #include "tests/support/connection_flood.h"
 #include "tests/support/dl_plugin.h"
+#include "tests/support/shell_command.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
 
@@ -62,23 +63,11 @@ struct Opened {
   uint16_t port = 0;
 };
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
+using CommandResult = airlock::test::ShellResult;
 
-// Runs a shell command line; the environment assignments it starts with
-// reach only that process.
+// Runs a shell command line; its stderr is read with its stdout.
 CommandResult RunCommand(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buf;
-  size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) result.output.append(buf.data(), n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return airlock::test::RunShell(command + " 2>&1");
 }
 
 struct PgConnDeleter {

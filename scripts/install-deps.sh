@@ -26,7 +26,8 @@ packages=(
 test_packages=(
   clang-14 libclang-rt-14-dev llvm-14 lld-14
   postgresql postgresql-client sqlite3
-  python3-aiosmtpd python3-psycopg2 libpostgresql-jdbc-java openjdk-17-jdk-headless
+  python3-aiosmtpd python3-psycopg2 python3-prometheus-client
+  libpostgresql-jdbc-java openjdk-17-jdk-headless
   chromium
 )
 

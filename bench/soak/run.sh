@@ -192,7 +192,11 @@ print(f"  API calls {report.get('api_calls', 0)} (p50 {report.get('api_latency',
 print(f"  tunnel queries {report.get('tunnel_queries', 0)}, lifecycles completed {report.get('lifecycles_completed', 0)}")
 print(f"  errors {report.get('errors', '?')}" + "".join(f"\n    {e}" for e in report.get("error_samples", [])))
 for s in samples:
-    print(f"  kernel at {s['t_s']:7.1f} s ({s['phase']}): RSS {s['rss_kb'] / 1024:.1f} MiB, {s['fds']} fds, {s['threads']} threads")
+    memory = ""
+    if "heap_kb" in s:
+        memory = (f" (heap held {s['heap_kb'] / 1024:.1f} MiB, SQLite {s['sqlite_kb'] / 1024:.1f} MiB"
+                  f" of which page caches {s['sqlite_page_cache_kb'] / 1024:.1f} MiB)")
+    print(f"  kernel at {s['t_s']:7.1f} s ({s['phase']}): RSS {s['rss_kb'] / 1024:.1f} MiB{memory}, {s['fds']} fds, {s['threads']} threads")
 print(f"  requests: {req.get('created', '?')} created, {req.get('accounted', '?')} accounted for,"
       f" {req.get('missing', '?')} missing, {req.get('wrong_state', '?')} in the wrong state,"
       f" {req.get('unknown', '?')} unknown; by state {req.get('by_state', {})}")

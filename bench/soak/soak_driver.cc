@@ -72,7 +72,19 @@ struct Sample {
   int64_t rss_kb = 0;
   int64_t fds = 0;
   int64_t threads = 0;
+  // From the kernel's /metrics (samples under load): where the RSS goes.
+  int64_t heap_kb = -1;        // what the kernel holds from its allocator
+  int64_t sqlite_kb = -1;      // SQLite's memory, caches included
+  int64_t page_cache_kb = -1;  // of which SQLite's page caches
 };
+
+// A gauge's value in Prometheus text, or -1.
+int64_t GaugeValue(const std::string& text, const std::string& name) {
+  const std::string prefix = "\n" + name + " ";
+  const size_t at = text.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::atoll(text.c_str() + at + prefix.size());
+}
 
 Sample SampleKernel(int pid, double t_s, const std::string& phase) {
   Sample s;
@@ -503,15 +515,29 @@ asio::awaitable<void> TunnelUsers(Run& run, tcp::endpoint api, ssl::context& tls
   --run.workers_running;
 }
 
-// Periodic samples while the load runs (Main takes the ones at the edges).
-asio::awaitable<void> Sampler(Run& run) {
+// Periodic samples while the load runs (Main takes the ones at the edges),
+// with the kernel's own memory gauges from /metrics.
+asio::awaitable<void> Sampler(Run& run, tcp::endpoint api) {
   co_await WaitStart(run);
+  ApiConnection conn(api, nullptr);
   while (run.Running()) {
     co_await Pause(std::chrono::seconds(run.opt.sample_every_s));
-    if (run.Running()) {
-      run.samples.push_back(SampleKernel(run.opt.kernel_pid, run.Elapsed(), "under load"));
+    if (!run.Running()) break;
+    Sample s = SampleKernel(run.opt.kernel_pid, run.Elapsed(), "under load");
+    int64_t ignored = 0;
+    const Reply metrics = co_await conn.Call(http::verb::get, "/metrics", "", "", &ignored);
+    if (metrics.status == 200) {
+      const auto kb = [&](const char* name) {
+        const int64_t bytes = GaugeValue(metrics.body, name);
+        return bytes < 0 ? -1 : bytes / 1024;
+      };
+      s.heap_kb = kb("airlock_heap_allocated_bytes");
+      s.sqlite_kb = kb("airlock_sqlite_memory_bytes");
+      s.page_cache_kb = kb("airlock_sqlite_page_cache_bytes");
     }
+    run.samples.push_back(s);
   }
+  conn.Close();
 }
 
 // Every request this run created, as GET /v1/requests shows it now.
@@ -568,11 +594,15 @@ asio::awaitable<void> Account(Run& run, tcp::endpoint api, json* out) {
 }
 
 json SampleJson(const Sample& s) {
-  return {{"t_s", s.t_s},
-          {"phase", s.phase},
-          {"rss_kb", s.rss_kb},
-          {"fds", s.fds},
-          {"threads", s.threads}};
+  json out = {{"t_s", s.t_s},
+              {"phase", s.phase},
+              {"rss_kb", s.rss_kb},
+              {"fds", s.fds},
+              {"threads", s.threads}};
+  if (s.heap_kb >= 0) out["heap_kb"] = s.heap_kb;
+  if (s.sqlite_kb >= 0) out["sqlite_kb"] = s.sqlite_kb;
+  if (s.page_cache_kb >= 0) out["sqlite_page_cache_kb"] = s.page_cache_kb;
+  return out;
 }
 
 json SummaryJson(const std::vector<double>& ms) {
@@ -641,7 +671,7 @@ int Main(int argc, char** argv) {
     asio::co_spawn(io, Lifecycles(run, api, tls), asio::detached);
   }
   if (opt.tunnel_users > 0) asio::co_spawn(io, TunnelUsers(run, api, tls), asio::detached);
-  asio::co_spawn(io, Sampler(run), asio::detached);
+  asio::co_spawn(io, Sampler(run, api), asio::detached);
   // Clients that cannot connect within a minute do not hold the others back.
   asio::steady_timer give_up(io, std::chrono::seconds(60));
   give_up.async_wait([&](const boost::system::error_code& ec) {

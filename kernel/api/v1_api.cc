@@ -13,6 +13,7 @@
 #include "kernel/common/strict_json.h"
 #include "kernel/console/console_assets.h"
 #include "kernel/core/metrics.h"
+#include "kernel/core/process_metrics.h"
 #include "kernel/core/request_manager.h"
 #include "kernel/mcp/mcp_server.h"
 
@@ -253,12 +254,41 @@ const std::vector<V1Api::RouteEntry>& V1Api::Table() {
   return kTable;
 }
 
-V1Api::V1Api(Dependencies deps) : d_(std::move(deps)), matcher_(SpecsOf(Table())) {}
+V1Api::V1Api(Dependencies deps)
+    : d_(std::move(deps)), matcher_(SpecsOf(Table())), route_latency_(Table().size() + 1) {}
 
 HttpResponse V1Api::Handle(const HttpRequest& request) const {
-  HttpResponse response = Dispatch(request);
-  if (!response.run_on_handler_pool) CountStatus(response.status);
+  const auto started = std::chrono::steady_clock::now();
+  int route = -1;
+  HttpResponse response = Dispatch(request, &route);
+  if (!response.run_on_handler_pool) {
+    CountStatus(response.status);
+    ObserveLatency(route, response.status, started);
+  }
   return response;
+}
+
+void V1Api::ObserveLatency(int route, unsigned status,
+                           std::chrono::steady_clock::time_point started) const {
+  if (d_.metrics == nullptr) return;
+  const unsigned klass = status / 100;
+  if (klass >= 6) return;
+  const size_t index = route >= 0 ? static_cast<size_t>(route) : Table().size();
+  std::atomic<Metrics::Histogram*>& slot = route_latency_[index][klass];
+  Metrics::Histogram* histogram = slot.load(std::memory_order_acquire);
+  if (histogram == nullptr) {
+    // Routes are patterns, not paths: the label set stays small.
+    const std::string method = route >= 0 ? std::string(Table()[index].spec.method) : "other";
+    const std::string pattern = route >= 0 ? std::string(Table()[index].spec.pattern) : "unmatched";
+    histogram =
+        &d_.metrics->GetHistogram("airlock_http_request_duration_seconds",
+                                  "HTTP API request handling time by route and status class",
+                                  "method=\"" + method + "\",route=\"" + pattern + "\",code=\"" +
+                                      std::to_string(klass) + "xx\"",
+                                  Metrics::LatencyBuckets());
+    slot.store(histogram, std::memory_order_release);
+  }
+  histogram->ObserveSince(started);
 }
 
 void V1Api::CountStatus(unsigned status) const {
@@ -299,9 +329,10 @@ Result<Principal> V1Api::Authenticate(const HttpRequest& request, HttpResponse* 
   return principal.status();
 }
 
-HttpResponse V1Api::Dispatch(const HttpRequest& request) const {
+HttpResponse V1Api::Dispatch(const HttpRequest& request, int* route_index) const {
   const auto segments = PathSegments(request.path);
   const RouteMatcher::Match match = matcher_.Find(request.method, segments);
+  *route_index = match.index;
   const RouteEntry* route = match.index >= 0 ? &Table()[match.index] : nullptr;
 
   // On an I/O thread only reads that cannot block are answered; everything
@@ -387,6 +418,7 @@ HttpResponse V1Api::Health(const Call&) const {
 HttpResponse V1Api::MetricsText(const Call&) const {
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4";
+  RefreshProcessGauges(*d_.metrics);
   r.body = d_.metrics->Render();
   return r;
 }

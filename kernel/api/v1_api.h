@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -98,7 +99,8 @@ class V1Api {
   };
   static const std::vector<RouteEntry>& Table();
 
-  HttpResponse Dispatch(const HttpRequest& request) const;
+  // `*route`: the index of the route that matched in Table(), or -1.
+  HttpResponse Dispatch(const HttpRequest& request, int* route) const;
   // Authenticates the caller. A refusal is audited and answered in
   // *refusal; on an I/O thread it is deferred unrecorded (RunOnHandlerPool).
   Result<Principal> Authenticate(const HttpRequest& request, HttpResponse* refusal) const;
@@ -107,6 +109,9 @@ class V1Api {
   // refusals are audited and answered in *refusal.
   bool AuthorizePeer(const HttpRequest& request, HttpResponse* refusal) const;
   void CountStatus(unsigned status) const;
+  // airlock_http_request_duration_seconds{method, route, code}.
+  void ObserveLatency(int route, unsigned status,
+                      std::chrono::steady_clock::time_point started) const;
 
   HttpResponse Health(const Call& call) const;
   HttpResponse MetricsText(const Call& call) const;
@@ -151,6 +156,9 @@ class V1Api {
   // airlock_http_requests_total by status class (index status / 100),
   // registered on first use; Metrics keeps the counters alive.
   mutable std::array<std::atomic<Metrics::Counter*>, 6> status_counters_{};
+  // Per route (the last: no route matched) and status class, registered on
+  // first use: the hot path does not search the registry.
+  mutable std::vector<std::array<std::atomic<Metrics::Histogram*>, 6>> route_latency_;
 };
 
 }  // namespace airlock

@@ -78,7 +78,7 @@ class FileAuditLog final : public AuditLog {
 
   Status Recover();
 
-  Status AppendAll(std::vector<nlohmann::json> events) override;
+  Status Commit(std::vector<nlohmann::json> events) override;
   Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id,
                                                  size_t limit) const override;
   Result<std::vector<AuditRecordAt>> ReadBackward(std::optional<uint64_t> position,
@@ -304,7 +304,7 @@ Status FileAuditLog::WriteAnchor() {
   return Status::Ok();
 }
 
-Status FileAuditLog::AppendAll(std::vector<nlohmann::json> events) {
+Status FileAuditLog::Commit(std::vector<nlohmann::json> events) {
   using Turn = Writer::Turn;
   if (events.empty()) return Status::Ok();
   for (const auto& event : events) AIRLOCK_RETURN_IF_ERROR(audit_internal::ValidateEvent(event));

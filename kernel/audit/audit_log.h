@@ -40,6 +40,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -94,6 +95,15 @@ struct AuditRecordAt {
   uint64_t after = 0;
 };
 
+// Told of every append after its commit (on the appending thread): what was
+// appended, whether it became durable and how long the commit took.
+class AuditAppendObserver {
+ public:
+  virtual ~AuditAppendObserver() = default;
+  virtual void OnAppended(const std::vector<nlohmann::json>& events, const Status& status,
+                          std::chrono::steady_clock::duration took) = 0;
+};
+
 class AuditLog {
  public:
   // Opens or creates the file `path` (mode 0600). Unless
@@ -123,7 +133,15 @@ class AuditLog {
   // several steps of one operation before answering. Every event is
   // validated first; if one is malformed nothing is appended (a record over
   // max_record_bytes is refused alone, as Append). Returns the first failure.
-  virtual Status AppendAll(std::vector<nlohmann::json> events) = 0;
+  Status AppendAll(std::vector<nlohmann::json> events) {
+    AuditAppendObserver* observer = observer_.load(std::memory_order_acquire);
+    if (observer == nullptr) return Commit(std::move(events));
+    const std::vector<nlohmann::json> appended = events;
+    const auto started = std::chrono::steady_clock::now();
+    Status status = Commit(std::move(events));
+    observer->OnAppended(appended, status, std::chrono::steady_clock::now() - started);
+    return status;
+  }
 
   // Durable records whose "request_id" equals `request_id`, oldest first, at
   // most `limit` of them.
@@ -163,9 +181,15 @@ class AuditLog {
   void set_durable_listener(AuditDurableListener* listener) {
     listener_.store(listener, std::memory_order_release);
   }
+  // The same for appends (metrics); null removes it.
+  void set_append_observer(AuditAppendObserver* observer) {
+    observer_.store(observer, std::memory_order_release);
+  }
 
  protected:
   AuditLog() = default;
+  // The backend's AppendAll.
+  virtual Status Commit(std::vector<nlohmann::json> events) = 0;
   void NotifyDurable(uint64_t seq) {
     if (AuditDurableListener* listener = listener_.load(std::memory_order_acquire)) {
       listener->OnDurable(seq);
@@ -174,6 +198,7 @@ class AuditLog {
 
  private:
   std::atomic<AuditDurableListener*> listener_{nullptr};
+  std::atomic<AuditAppendObserver*> observer_{nullptr};
 };
 
 }  // namespace airlock

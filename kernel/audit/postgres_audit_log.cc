@@ -108,7 +108,7 @@ class PostgresAuditLog final : public AuditLog {
 
   Status Init();
 
-  Status AppendAll(std::vector<nlohmann::json> events) override;
+  Status Commit(std::vector<nlohmann::json> events) override;
   Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id,
                                                  size_t limit) const override;
   Result<std::vector<AuditRecordAt>> ReadBackward(std::optional<uint64_t> position,
@@ -256,7 +256,7 @@ Status PostgresAuditLog::CheckChain(pqxx::transaction_base& tx, const StoredHead
   return Status::Ok();
 }
 
-Status PostgresAuditLog::AppendAll(std::vector<nlohmann::json> events) {
+Status PostgresAuditLog::Commit(std::vector<nlohmann::json> events) {
   if (events.empty()) return Status::Ok();
   for (const auto& event : events) AIRLOCK_RETURN_IF_ERROR(audit_internal::ValidateEvent(event));
   PendingAppend pending;

@@ -21,6 +21,7 @@
 #include "kernel/mcp/mcp_server.h"
 
 #include "kernel/core/audit_exporter.h"
+#include "kernel/core/audit_metrics.h"
 #include "kernel/core/forwarded_endpoints.h"
 #include "kernel/core/instance_identity.h"
 #include "kernel/core/metrics.h"
@@ -129,6 +130,9 @@ struct KernelApp::Parts {
   std::atomic<ReplicaHeartbeater*> heartbeat_view{nullptr};
   std::atomic<bool> lease_lost{false};
   Metrics metrics;
+  // Counts what the audit records (queries, pulls, lifecycle phases); stops
+  // observing the log when destroyed, after every part that appends.
+  std::unique_ptr<AuditMetrics> audit_metrics;
   // Streams the audit to the configured destinations (audit.export); goes
   // before the audit log it reads.
   std::unique_ptr<AuditExporter> exporter;
@@ -424,6 +428,12 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   p.audit_trail = std::move(audit).value();
   p.audit = p.audit_trail->log();
   p.callbacks.set_audit(p.audit);
+  {
+    std::map<std::string, std::string> connector_of;
+    for (const auto& dataset : cfg.datasets) connector_of[dataset.name] = dataset.connector;
+    p.audit_metrics = std::make_unique<AuditMetrics>(&p.metrics, std::move(connector_of));
+    p.audit_metrics->Observe(p.audit);
+  }
   // SQLite holds a lock on its file (one kernel per state directory);
   // PostgreSQL is shared by every replica, and keeps no request text in
   // memory that another replica could make stale.

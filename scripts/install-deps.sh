@@ -22,12 +22,15 @@ packages=(
 # The tests: their compiler and linker (the sanitizer build and the fuzz
 # targets), the real PostgreSQL servers the tests start, the SMTP server the
 # e-mail notifier's tests start, the browser the console tests drive, and
-# the PostgreSQL clients the pgwire tunnel's tests drive (psycopg2, JDBC).
+# the PostgreSQL clients the pgwire tunnel's tests drive (psycopg2, JDBC),
+# the Prometheus text parser, and what the package test builds and installs
+# with (dpkg-shlibdeps, ip).
 test_packages=(
   clang-14 libclang-rt-14-dev llvm-14 lld-14
   postgresql postgresql-client sqlite3
   python3-aiosmtpd python3-psycopg2 python3-prometheus-client
   libpostgresql-jdbc-java openjdk-17-jdk-headless
+  dpkg-dev iproute2
   chromium
 )
 

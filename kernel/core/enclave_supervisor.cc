@@ -73,6 +73,7 @@ struct ActiveEnclave {
   AuditLog* audit = nullptr;
   int64_t query_timeout_ms = 30000;
   std::string transport;
+  bool audit_query_text = false;  // the policy's audit_query_text obligation
 };
 
 namespace {
@@ -142,6 +143,12 @@ Status RunAuditedQuery(ActiveEnclave* active, std::string_view text, sdk::BatchC
                 {"duration_ms", elapsed.count()},
                 {"outcome", status.ok() ? "ok" : StatusCodeName(status.code())}};
   if (!via.empty()) event["via_replica"] = via;
+  if (active->audit_query_text) {
+    // The policy asked for what was read to be kept; the grant said so.
+    constexpr size_t kMaxAuditedText = 16 * 1024;
+    event["sql"] = std::string(text.substr(0, kMaxAuditedText));
+    if (text.size() > kMaxAuditedText) event["sql_truncated"] = true;
+  }
   const Status audited = active->audit->Append(std::move(event));
   // Fail closed: a query whose access cannot be recorded is reported failed.
   if (!audited.ok()) return Status::Unavailable("audit log unavailable");
@@ -385,6 +392,14 @@ const json* AskedColumns(const json& request, const std::string& dataset) {
 
 }  // namespace
 
+bool AuditsQueryText(const RequestRecord& record) {
+  const json& obligations = record.decision.value("obligations", json::object());
+  for (const auto& [dataset, scope] : obligations.items()) {
+    if (scope.is_object() && scope.value("audit_query_text", false)) return true;
+  }
+  return false;
+}
+
 json EnclaveSupervisor::BuildEnclaveSpec(const RequestRecord& record,
                                          const json& egress_routes) const {
   const KernelConfig& config = *deps_.config;
@@ -429,6 +444,7 @@ void EnclaveSupervisor::Launch(const RequestRecord& record) {
   active->audit = deps_.audit;
   active->query_timeout_ms = deps_.config->limits.query_timeout_ms;
   active->transport = deps_.config->tunnel.name;
+  active->audit_query_text = AuditsQueryText(record);
   if (record.tunnel.is_object()) {
     active->tunnel_verifier = record.tunnel.value("verifier", std::string());
   }

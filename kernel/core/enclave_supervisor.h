@@ -36,6 +36,10 @@ class TunnelPlugin;
 class Metrics;
 struct ActiveEnclave;
 
+// Whether the request's obligations keep the text of its queries in the
+// audit (the policy's audit_query_text, on any of its datasets).
+bool AuditsQueryText(const RequestRecord& record);
+
 class EnclaveSupervisor {
  public:
   // Moves request `id` from `from` to `to` if it is still in `from`; `mutate`

@@ -1104,6 +1104,7 @@ class RequestManager::Impl {
       AIRLOCK_ASSIGN_OR_RETURN(const std::string owner_url, LiveReplicaUrl(OwnerOf(r)));
       AIRLOCK_ASSIGN_OR_RETURN(json grant,
                                Peer()->TakeGrant(owner_url, id, caller.subject, PeerTimeout()));
+      if (AuditsQueryText(r)) grant["audit_query_text"] = true;
       if (auto target = ForwardTarget(r, OwnerOf(r), owner_url)) {
         const Status opened = d_.replication->forwarded->Ensure(*target);
         if (!opened.ok()) spdlog::warn("request {}: {}", id, opened.message());
@@ -1112,6 +1113,8 @@ class RequestManager::Impl {
     }
     auto grant = supervisor_->TakeGrant(id);
     if (!grant.ok()) return grant.status();
+    // The requester is told when what they read is kept in the audit.
+    if (AuditsQueryText(r)) (*grant)["audit_query_text"] = true;
     AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "tunnel.credential_issued"},
                                         {"request_id", id},
                                         {"principal", PrincipalRef(caller)}}));
@@ -1290,6 +1293,8 @@ class RequestManager::Impl {
     }
     auto grant = supervisor_->TakeGrant(id);
     if (!grant.ok()) return grant.status();
+    // The requester is told when what they read is kept in the audit.
+    if (AuditsQueryText(r)) (*grant)["audit_query_text"] = true;
     AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "tunnel.credential_issued"},
                                         {"request_id", id},
                                         {"principal", r.requester},

@@ -135,8 +135,14 @@ Status ParseCondition(const Json& j, const std::string& where, RowCondition* out
 
 Status ParseObligation(const Json& j, const std::string& where, DatasetScope* out) {
   AIRLOCK_RETURN_IF_ERROR(CheckObject(j, where));
-  AIRLOCK_RETURN_IF_ERROR(
-      CheckKeys(j, where, {"columns", "masks", "row_filter", "aggregate_only"}));
+  AIRLOCK_RETURN_IF_ERROR(CheckKeys(
+      j, where, {"columns", "masks", "row_filter", "aggregate_only", "audit_query_text"}));
+  if (auto text = j.find("audit_query_text"); text != j.end()) {
+    if (!text->is_boolean()) {
+      return Status::InvalidArgument(Path(where, "audit_query_text") + " must be true or false");
+    }
+    out->audit_query_text = text->get<bool>();
+  }
   AIRLOCK_RETURN_IF_ERROR(ReadNames(j, "columns", where, &out->columns));
   if (j.contains("columns") && out->columns.empty()) {
     // An empty list would mean "every column" to connectors: refuse the ambiguity.

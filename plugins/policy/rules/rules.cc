@@ -48,6 +48,8 @@ void MergeScope(const DatasetScope& scope, bool* columns_restricted, DatasetScop
   }
   merged->row_filter.insert(merged->row_filter.end(), scope.row_filter.begin(),
                             scope.row_filter.end());
+  // Any rule that wants the query text kept has it kept.
+  merged->audit_query_text = merged->audit_query_text || scope.audit_query_text;
   // Clean rooms: the strictest of them (largest group size, only what every
   // one allows).
   if (scope.aggregate_only) {

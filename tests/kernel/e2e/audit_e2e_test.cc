@@ -18,6 +18,7 @@
 
 #include "tests/kernel/audit/audit_test_util.h"
 #include "tests/kernel/e2e/kernel_process.h"
+#include "tests/kernel/e2e/tunnel_session.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
@@ -375,4 +376,58 @@ TEST_F(AuditE2E, SigningKeyMustLiveOutsideTheStateDirectoryAndBePrivate) {
 }
 
 }  // namespace
+// The policy's audit_query_text obligation keeps what was read in the
+// audit, and the grant tells the requester; without it only the hash is kept.
+TEST(QueryTextAudit, KeptWhenThePolicySaysAndTheGrantSaysSo) {
+  for (const bool keep : {true, false}) {
+    SCOPED_TRACE(keep ? "kept" : "not kept");
+    TempDir dir("airlock-query-text-");
+    const TestPki pki = GenerateTestPki(dir.path());
+    json config = OrdersKernelConfig(dir.path(), pki, AliceAndBobIdentity(kAlice, kBob));
+    json rule = {{"name", "analysts"},
+                 {"effect", "allow"},
+                 {"subjects", {{"groups", {"analysts"}}}},
+                 {"datasets", {"orders"}},
+                 {"approval", {{"groups", {"owners"}}, {"count", 1}}}};
+    if (keep) rule["obligations"] = {{"orders", {{"audit_query_text", true}}}};
+    config["policy"] = RulesPolicyRef({{"version", 1}, {"rules", {rule}}});
+    KernelProcess kernel(dir.path(), config);
+    ASSERT_TRUE(kernel.Start()) << kernel.log();
+    HttpClient api("127.0.0.1", kernel.port());
+    auto created =
+        api.Post("/v1/requests", R"({"datasets":["orders"],"purpose":"text"})", Auth(kAlice));
+    ASSERT_EQ(created.status, 201u) << created.body;
+    const std::string id = created.json().value("id", "");
+    ASSERT_EQ(api.Post("/v1/requests/" + id + "/approve", "{}", Auth(kBob)).status, 200u);
+    std::string state;
+    for (int i = 0; i < 600 && state != "ready"; ++i) {
+      state = api.Get("/v1/requests/" + id, Auth(kAlice)).json().value("state", "");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_EQ(state, "ready");
+    ClientResponse grant;
+    TunnelSession tunnel = ConnectTunnel(api, id, Auth(kAlice), pki.ca.cert_file, &grant);
+    ASSERT_EQ(grant.status, 200u) << grant.body;
+    EXPECT_EQ(grant.json().value("audit_query_text", false), keep) << grant.body;
+    const std::string sql = "SELECT order_id FROM orders WHERE amount > 15";
+    ASSERT_EQ(TunnelQuery(tunnel, sql).status, 200u);
+
+    auto trail = api.Get("/v1/audit?request=" + id, Auth(kAlice));
+    ASSERT_EQ(trail.status, 200u) << trail.body;
+    int queries = 0;
+    const json body = trail.json();
+    for (const json& record : body["records"]) {
+      if (record.value("event", "") != "tunnel.query") continue;
+      ++queries;
+      EXPECT_FALSE(record.value("sql_sha256", "").empty());
+      if (keep) {
+        EXPECT_EQ(record.value("sql", ""), sql) << record.dump();
+      } else {
+        EXPECT_FALSE(record.contains("sql")) << record.dump();
+      }
+    }
+    EXPECT_EQ(queries, 1) << trail.body;
+  }
+}
+
 }  // namespace airlock::test

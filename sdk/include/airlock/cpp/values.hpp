@@ -256,6 +256,9 @@ struct DatasetScope {
   std::map<std::string, std::string> masks;     // column -> masking function (redact, hash, last4)
   std::vector<RowCondition> row_filter;         // all must hold (AND)
   std::optional<AggregateOnly> aggregate_only;  // set: a clean room
+  // The text of every query is kept in the audit (investigators see what
+  // was read); off by default, and the grant says so when on.
+  bool audit_query_text = false;
 
   bool AllowsColumn(std::string_view column) const {
     if (columns.empty()) return true;
@@ -270,6 +273,7 @@ struct DatasetScope {
     for (const auto& c : row_filter) filter.push_back(c.ToJson());
     Json j = {{"columns", columns}, {"masks", masks}, {"row_filter", filter}};
     if (aggregate_only) j["aggregate_only"] = aggregate_only->ToJson();
+    if (audit_query_text) j["audit_query_text"] = true;
     return j;
   }
 
@@ -295,6 +299,11 @@ struct DatasetScope {
     if (auto it = j.find("aggregate_only"); it != j.end() && !it->is_null()) {
       AIRLOCK_ASSIGN_OR_RETURN(auto aggregate, AggregateOnly::FromJson(*it));
       s.aggregate_only = std::move(aggregate);
+    }
+    if (auto it = j.find("audit_query_text"); it != j.end() && !it->is_null()) {
+      if (!it->is_boolean())
+        return Status::InvalidArgument("scope.audit_query_text must be a boolean");
+      s.audit_query_text = it->get<bool>();
     }
     return s;
   }

@@ -353,6 +353,18 @@ TEST_F(RulesTest, CleanRoomsMergeToTheStrictest) {
   EXPECT_FALSE(d["obligations"]["y"].contains("aggregate_only")) << d.dump();
 }
 
+// Any rule that keeps the query text has it kept; the others say nothing.
+TEST_F(RulesTest, QueryTextAuditMergesToAnyRuleThatAsksForIt) {
+  Json doc = Json::parse(R"({"version": 1, "rules": [
+    {"name": "a", "effect": "allow", "datasets": ["x"], "obligations": {"x": {"audit_query_text": true}}},
+    {"name": "b", "effect": "allow", "datasets": ["x", "y"]}]})");
+  ASSERT_EQ(Reload(doc).first, AIRLOCK_OK);
+  Json d = Evaluate(Input(Principal("zed"), {"x", "y"}));
+  ASSERT_EQ(d["effect"], "allow") << d.dump();
+  EXPECT_EQ(d["obligations"]["x"].value("audit_query_text", false), true) << d.dump();
+  EXPECT_FALSE(d["obligations"]["y"].contains("audit_query_text")) << d.dump();
+}
+
 TEST_F(RulesTest, DisjointColumnRestrictionsDeny) {
   Json doc = Json::parse(R"({"version": 1, "rules": [
     {"name": "a", "effect": "allow", "datasets": ["x"], "obligations": {"x": {"columns": ["c1"]}}},
@@ -562,6 +574,12 @@ TEST_F(RulesTest, ValidationNamesThePath) {
       r["obligations"] = {{"a", extra}};
       return with_rule(r);
     };
+    {
+      Json r = base();
+      r["obligations"] = {{"a", {{"audit_query_text", "yes"}}}};
+      cases.emplace_back(with_rule(r),
+                         "rules[1].obligations.a.audit_query_text must be true or false");
+    }
     cases.emplace_back(with_room("min_group_size", 0),
                        "rules[1].obligations.a.aggregate_only.min_group_size must be at least 1");
     cases.emplace_back(with_room("allowed_functions", {"median"}),

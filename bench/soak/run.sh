@@ -195,7 +195,9 @@ for s in samples:
     memory = ""
     if "heap_kb" in s:
         memory = (f" (heap held {s['heap_kb'] / 1024:.1f} MiB, SQLite {s['sqlite_kb'] / 1024:.1f} MiB"
-                  f" of which page caches {s['sqlite_page_cache_kb'] / 1024:.1f} MiB)")
+                  f" of which page caches {s['sqlite_page_cache_kb'] / 1024:.1f} MiB;"
+                  f" audit index {s.get('audit_index_requests', '?')} requests,"
+                  f" view cache {s.get('view_cache_entries', '?')})")
     print(f"  kernel at {s['t_s']:7.1f} s ({s['phase']}): RSS {s['rss_kb'] / 1024:.1f} MiB{memory}, {s['fds']} fds, {s['threads']} threads")
 print(f"  requests: {req.get('created', '?')} created, {req.get('accounted', '?')} accounted for,"
       f" {req.get('missing', '?')} missing, {req.get('wrong_state', '?')} in the wrong state,"

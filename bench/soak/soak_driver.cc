@@ -76,6 +76,8 @@ struct Sample {
   int64_t heap_kb = -1;        // what the kernel holds from its allocator
   int64_t sqlite_kb = -1;      // SQLite's memory, caches included
   int64_t page_cache_kb = -1;  // of which SQLite's page caches
+  int64_t audit_index = -1;    // requests in the audit log\'s in-memory index
+  int64_t view_cache = -1;     // rendered request views kept
 };
 
 // A gauge's value in Prometheus text, or -1.
@@ -534,6 +536,8 @@ asio::awaitable<void> Sampler(Run& run, tcp::endpoint api) {
       s.heap_kb = kb("airlock_heap_allocated_bytes");
       s.sqlite_kb = kb("airlock_sqlite_memory_bytes");
       s.page_cache_kb = kb("airlock_sqlite_page_cache_bytes");
+      s.audit_index = GaugeValue(metrics.body, "airlock_audit_index_requests");
+      s.view_cache = GaugeValue(metrics.body, "airlock_request_view_cache_entries");
     }
     run.samples.push_back(s);
   }
@@ -602,6 +606,8 @@ json SampleJson(const Sample& s) {
   if (s.heap_kb >= 0) out["heap_kb"] = s.heap_kb;
   if (s.sqlite_kb >= 0) out["sqlite_kb"] = s.sqlite_kb;
   if (s.page_cache_kb >= 0) out["sqlite_page_cache_kb"] = s.page_cache_kb;
+  if (s.audit_index >= 0) out["audit_index_requests"] = s.audit_index;
+  if (s.view_cache >= 0) out["view_cache_entries"] = s.view_cache;
   return out;
 }
 

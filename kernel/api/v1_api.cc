@@ -13,7 +13,6 @@
 #include "kernel/common/strict_json.h"
 #include "kernel/console/console_assets.h"
 #include "kernel/core/metrics.h"
-#include "kernel/core/process_metrics.h"
 #include "kernel/core/request_manager.h"
 #include "kernel/mcp/mcp_server.h"
 
@@ -418,7 +417,6 @@ HttpResponse V1Api::Health(const Call&) const {
 HttpResponse V1Api::MetricsText(const Call&) const {
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4";
-  RefreshProcessGauges(*d_.metrics);
   r.body = d_.metrics->Render();
   return r;
 }

@@ -79,6 +79,7 @@ class FileAuditLog final : public AuditLog {
   Status Recover();
 
   Status Commit(std::vector<nlohmann::json> events) override;
+  size_t indexed_requests() const override { return index_.requests(); }
   Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id,
                                                  size_t limit) const override;
   Result<std::vector<AuditRecordAt>> ReadBackward(std::optional<uint64_t> position,

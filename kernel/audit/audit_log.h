@@ -175,6 +175,9 @@ class AuditLog {
   virtual uint64_t flush_count() const = 0;
   // The log as messages name it: its file, or "postgres user@host:port/db".
   virtual const std::string& path() const = 0;
+  // Requests whose records' places the log keeps in memory (bounded by
+  // AuditOptions::max_indexed_requests); 0 for a log that keeps none.
+  virtual size_t indexed_requests() const { return 0; }
 
   // Told after every commit (on the committing thread, no lock held). Null
   // removes it; the listener must stay alive until then.

@@ -87,7 +87,19 @@ Metrics::Counter& Metrics::Get(const std::string& name, const std::string& help,
   return s.counter;
 }
 
+void Metrics::AddCollector(std::function<void(Metrics&)> collector) {
+  std::lock_guard lock(mu_);
+  collectors_.push_back(std::move(collector));
+}
+
 std::string Metrics::Render() const {
+  std::vector<std::function<void(Metrics&)>> collectors;
+  {
+    std::lock_guard lock(mu_);
+    collectors = collectors_;
+  }
+  // Collectors register and set series themselves: outside the lock.
+  for (const auto& collect : collectors) collect(const_cast<Metrics&>(*this));
   std::lock_guard lock(mu_);
   // A metric family's samples must be contiguous in the exposition format.
   std::vector<const Series*> ordered;

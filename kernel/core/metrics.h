@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,6 +60,11 @@ class Metrics {
   Histogram& GetHistogram(const std::string& name, const std::string& help,
                           const std::string& labels, const std::vector<double>& bounds);
 
+  // Called at every Render, before the registry is written: gauges read
+  // from elsewhere at scrape time (process memory, cache sizes). A
+  // collector may register and set series; it must outlive the renders.
+  void AddCollector(std::function<void(Metrics&)> collector);
+
   // The whole registry as Prometheus text.
   std::string Render() const;
 
@@ -69,7 +75,8 @@ class Metrics {
     std::unique_ptr<Histogram> histogram;  // type "histogram"
   };
   mutable std::mutex mu_;
-  std::deque<Series> series_;  // deque: stable addresses
+  std::deque<Series> series_;                              // deque: stable addresses
+  std::vector<std::function<void(Metrics&)>> collectors_;  // guarded by mu_
 };
 
 }  // namespace airlock

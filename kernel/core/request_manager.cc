@@ -2096,6 +2096,7 @@ class RequestManager::Impl {
     supervisor_->Stop();
   }
 
+  size_t cached_views() const { return views_.size(); }
   size_t active_enclaves() const { return supervisor_ ? supervisor_->active() : 0; }
 
  private:
@@ -2212,6 +2213,9 @@ Result<json> RequestManager::AuditTrail(const Principal& p, const std::string& i
 }
 size_t RequestManager::active_enclaves() const {
   return impl_->active_enclaves();
+}
+size_t RequestManager::cached_views() const {
+  return impl_->cached_views();
 }
 
 }  // namespace airlock

@@ -226,6 +226,8 @@ class RequestManager {
 
   // Number of enclaves currently alive (for metrics and tests).
   size_t active_enclaves() const;
+  // Rendered request views kept for GET /v1/requests/{id} (bounded).
+  size_t cached_views() const;
 
  private:
   class Impl;

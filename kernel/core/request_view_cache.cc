@@ -20,6 +20,11 @@ std::shared_ptr<const std::string> RequestViewCache::Find(const Stored& stored,
   return it->second.view;
 }
 
+size_t RequestViewCache::size() const {
+  std::shared_lock lock(mu_);
+  return entries_.size();
+}
+
 void RequestViewCache::Put(Stored stored, Progress progress,
                            std::shared_ptr<const std::string> view) {
   if (stored == nullptr || capacity_ == 0) return;

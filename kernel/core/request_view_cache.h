@@ -38,6 +38,9 @@ class RequestViewCache {
   // was kept for the same request.
   void Put(Stored stored, Progress progress, std::shared_ptr<const std::string> view);
 
+  // Entries held now (at most the capacity).
+  size_t size() const;
+
  private:
   struct Entry {
     Stored stored;

@@ -26,6 +26,7 @@
 #include "kernel/core/instance_identity.h"
 #include "kernel/core/metrics.h"
 #include "kernel/core/peer_client.h"
+#include "kernel/core/process_metrics.h"
 #include "kernel/core/request_manager.h"
 #include "kernel/enclave/enclave_runtime.h"
 #include "kernel/main/audit_setup.h"
@@ -573,6 +574,17 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     deps.replication = std::move(replication);
   }
   p.requests = std::make_unique<RequestManager>(std::move(deps));
+  // Gauges read at every scrape: the process, SQLite, and the bounded caches
+  // whose filling shows in the process's memory.
+  p.metrics.AddCollector(RefreshProcessGauges);
+  p.metrics.AddCollector([audit = p.audit, requests = p.requests.get()](Metrics& m) {
+    m.Get("airlock_audit_index_requests",
+          "Requests whose audit records' places are kept in memory (bounded)", "gauge")
+        .Set(static_cast<int64_t>(audit->indexed_requests()));
+    m.Get("airlock_request_view_cache_entries",
+          "Rendered request views kept for GET /v1/requests/{id} (bounded)", "gauge")
+        .Set(static_cast<int64_t>(requests->cached_views()));
+  });
   p.streamer = std::make_unique<EventStreamer>(&p.events, p.requests.get(), &p.metrics);
   AIRLOCK_RETURN_IF_ERROR(p.requests->Recover().WithContext("recovering requests"));
   p.requests->Start();

@@ -28,6 +28,15 @@ TEST(Metrics, RendersFamiliesContiguouslyInPrometheusFormat) {
             "b_total{x=\"1\"} 5\nb_total{x=\"2\"} 1\n");
 }
 
+TEST(Metrics, CollectorsSetTheirGaugesAtEveryRender) {
+  Metrics m;
+  int64_t level = 3;
+  m.AddCollector([&level](Metrics& metrics) { metrics.Get("level", "Level", "gauge").Set(level); });
+  EXPECT_NE(m.Render().find("\nlevel 3\n"), std::string::npos);
+  level = 9;
+  EXPECT_NE(m.Render().find("\nlevel 9\n"), std::string::npos);
+}
+
 TEST(Metrics, HistogramsRenderCumulativeBucketsSumAndCount) {
   Metrics m;
   Metrics::Histogram& h =

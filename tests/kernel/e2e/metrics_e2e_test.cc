@@ -121,6 +121,9 @@ TEST(MetricsE2E, TheExpositionParsesAndCountsAKnownWorkload) {
   EXPECT_GT(s.Value("process_open_fds"), 3);
   EXPECT_GT(s.Value("airlock_sqlite_memory_bytes"), 0);
   EXPECT_GT(s.Value("airlock_heap_allocated_bytes"), 0);
+  // The bounded caches: one request audited, one view rendered.
+  EXPECT_EQ(s.Value("airlock_audit_index_requests"), 1);
+  EXPECT_EQ(s.Value("airlock_request_view_cache_entries"), 1);
 
   // The Grafana dashboard in deploy/ reads only metrics the kernel exports
   // (some appear only once something happened: an export, a failed append).

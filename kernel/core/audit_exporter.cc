@@ -20,6 +20,7 @@
 #include "kernel/audit/audit_log.h"
 #include "kernel/common/http_call.h"
 #include "kernel/core/metrics.h"
+#include "kernel/core/syslog_tls.h"
 
 namespace airlock {
 
@@ -69,13 +70,15 @@ Status WriteCursor(const std::string& path, const Cursor& cursor) {
 
 class AuditExporter::Sender {
  public:
+  // `syslog`: the connection of a syslog destination (null for https).
   Sender(AuditExportConfig config, Secret authorization, std::string cursor_path, Cursor cursor,
-         const AuditLog* log, Metrics* metrics)
+         const AuditLog* log, Metrics* metrics, std::unique_ptr<SyslogTlsClient> syslog)
       : config_(std::move(config)),
         authorization_(std::move(authorization)),
         cursor_path_(std::move(cursor_path)),
         cursor_(cursor),
-        log_(log) {
+        log_(log),
+        syslog_(std::move(syslog)) {
     const std::string label = "sink=\"" + config_.name + "\"";
     records_ = &metrics->Get("airlock_audit_export_records_total",
                              "Audit records delivered to an export destination", "counter", label);
@@ -165,6 +168,14 @@ class AuditExporter::Sender {
   }
 
   Status Deliver(const std::vector<AuditRecordAt>& batch) {
+    if (syslog_ != nullptr) {
+      std::vector<std::string> messages;
+      messages.reserve(batch.size());
+      for (const AuditRecordAt& at : batch) {
+        messages.push_back(SyslogMessage(at.record, hostname_, pid_));
+      }
+      return syslog_->Send(messages);
+    }
     std::string body;
     for (const AuditRecordAt& at : batch) {
       body += at.record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -196,6 +207,12 @@ class AuditExporter::Sender {
   const std::string cursor_path_;
   Cursor cursor_;  // the sender thread's
   const AuditLog* log_;
+  const std::unique_ptr<SyslogTlsClient> syslog_;
+  const std::string hostname_ = [] {
+    char name[256] = {0};
+    return ::gethostname(name, sizeof name - 1) == 0 ? std::string(name) : std::string("-");
+  }();
+  const int pid_ = static_cast<int>(::getpid());
   Metrics::Counter* records_ = nullptr;
   Metrics::Counter* batches_ = nullptr;
   Metrics::Counter* failures_ = nullptr;
@@ -228,9 +245,15 @@ Result<std::unique_ptr<AuditExporter>> AuditExporter::Start(
                                      " does not fit this audit log (" + check.status().message() +
                                      "); remove it to export the whole log again");
     }
+    std::unique_ptr<SyslogTlsClient> syslog;
+    if (exports[i].type == "syslog") {
+      AIRLOCK_ASSIGN_OR_RETURN(
+          syslog, SyslogTlsClient::Create(exports[i].url, exports[i].ca_file,
+                                          std::chrono::milliseconds(exports[i].timeout_ms)));
+    }
     exporter->senders_.push_back(std::make_unique<Sender>(
         exports[i], i < authorizations.size() ? std::move(authorizations[i]) : Secret(), path,
-        cursor, log, metrics));
+        cursor, log, metrics, std::move(syslog)));
   }
   return exporter;
 }

@@ -316,7 +316,7 @@ Status ParseAuditExports(const json& node, KernelConfig& config) {
     AIRLOCK_RETURN_IF_ERROR(e.ExpectObject());
     AuditExportConfig out;
     AIRLOCK_RETURN_IF_ERROR(e.String("name", &out.name, /*required=*/true));
-    std::string type = "https";
+    std::string& type = out.type;
     AIRLOCK_RETURN_IF_ERROR(e.String("type", &type));
     AIRLOCK_RETURN_IF_ERROR(e.String("url", &out.url, /*required=*/true));
     AIRLOCK_RETURN_IF_ERROR(e.Bool("allow_plaintext_http", &out.allow_plaintext_http));
@@ -328,8 +328,10 @@ Status ParseAuditExports(const json& node, KernelConfig& config) {
     AIRLOCK_RETURN_IF_ERROR(
         e.Int("lag_alarm_records", &out.lag_alarm_records, 1, int64_t{1} << 40));
     AIRLOCK_RETURN_IF_ERROR(e.RejectUnknownKeys());
-    if (type != "https") {
-      return Status::InvalidArgument(e.Key("type") + " must be \"https\" (JSON lines over HTTPS)");
+    if (type != "https" && type != "syslog") {
+      return Status::InvalidArgument(e.Key("type") +
+                                     " must be \"https\" (JSON lines over HTTPS) or \"syslog\" "
+                                     "(RFC 5424 over TLS)");
     }
     if (out.name.empty() || out.name.size() > 64 ||
         out.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos) {
@@ -337,6 +339,21 @@ Status ParseAuditExports(const json& node, KernelConfig& config) {
     }
     if (!names.insert(out.name).second) {
       return Status::InvalidArgument(e.Key("name") + " repeats \"" + out.name + "\"");
+    }
+    if (type == "syslog") {
+      if (out.url.rfind("tls://", 0) != 0 || out.url.size() == 6) {
+        return Status::InvalidArgument(e.Key("url") +
+                                       " must be tls://host[:port] for a syslog destination");
+      }
+      if (!out.authorization.empty() || out.allow_plaintext_http) {
+        return Status::InvalidArgument(
+            e.Key("authorization") +
+            " and allow_plaintext_http apply to https destinations only (a syslog receiver is "
+            "authenticated by its certificate)");
+      }
+      out.ca_file = Resolve(config.config_dir, out.ca_file);
+      config.audit.exports.push_back(std::move(out));
+      continue;
     }
     const bool https = out.url.rfind("https://", 0) == 0;
     const bool http = out.url.rfind("http://", 0) == 0;

@@ -122,7 +122,10 @@ enum class AuditBackend { kFile, kPostgres };
 // in order, at least once, from a durable cursor (kernel/core/audit_exporter.h).
 struct AuditExportConfig {
   std::string name;  // [a-z0-9_-], names its cursor file and metrics
-  std::string url;   // https:// (http:// only with allow_plaintext_http)
+  // "https": JSON lines POSTed in batches; "syslog": RFC 5424 messages over
+  // TLS (RFC 5425, kernel/core/syslog_tls.h).
+  std::string type = "https";
+  std::string url;  // https:// (http:// only with allow_plaintext_http); syslog: tls://host[:port]
   bool allow_plaintext_http = false;
   std::string ca_file;  // verifies the receiver (empty: system CAs)
   // Secret reference (env:/file:) to the Authorization header's value.

@@ -286,4 +286,16 @@ TunnelTarget ParseTunnelUrl(const std::string& url) {
   return t;
 }
 
+std::string WaitForRequestState(HttpClient& api, const std::string& id, const Headers& auth,
+                                const std::string& state) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string seen;
+  while (std::chrono::steady_clock::now() < deadline) {
+    seen = api.Get("/v1/requests/" + id, auth).json().value("state", "");
+    if (seen == state) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return seen;
+}
+
 }  // namespace airlock::test

@@ -108,6 +108,11 @@ nlohmann::json ProcessIsolatorRef(const std::string& state_dir,
 nlohmann::json OrdersKernelConfig(const std::string& dir, const TestPki& pki,
                                   const nlohmann::json& identity);
 
+// GET /v1/requests/{id} on `api` as `auth` until the request is in `state`
+// or 30 s have passed; the state it was last seen in.
+std::string WaitForRequestState(HttpClient& api, const std::string& id, const Headers& auth,
+                                const std::string& state);
+
 // Where a tunnel grant's "url" points: https://host:port/prefix.
 struct TunnelTarget {
   std::string host;

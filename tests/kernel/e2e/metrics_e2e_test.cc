@@ -63,12 +63,7 @@ TEST(MetricsE2E, TheExpositionParsesAndCountsAKnownWorkload) {
   const std::string id = created.json().value("id", "");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the approval wait
   ASSERT_EQ(api.Post("/v1/requests/" + id + "/approve", "{}", Auth(kBob)).status, 200u);
-  std::string state;
-  for (int i = 0; i < 600 && state != "ready"; ++i) {
-    state = api.Get("/v1/requests/" + id, Auth(kAlice)).json().value("state", "");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_EQ(state, "ready");
+  ASSERT_EQ(WaitForRequestState(api, id, Auth(kAlice), "ready"), "ready");
   ClientResponse grant;
   TunnelSession tunnel = ConnectTunnel(api, id, Auth(kAlice), pki.ca.cert_file, &grant);
   ASSERT_EQ(grant.status, 200u) << grant.body;

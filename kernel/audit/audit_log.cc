@@ -80,6 +80,10 @@ class FileAuditLog final : public AuditLog {
 
   Status Commit(std::vector<nlohmann::json> events) override;
   size_t indexed_requests() const override { return index_.requests(); }
+  size_t queued_records() const override {
+    std::lock_guard lock(mu_);
+    return queued_records_;
+  }
   Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id,
                                                  size_t limit) const override;
   Result<std::vector<AuditRecordAt>> ReadBackward(std::optional<uint64_t> position,

@@ -178,6 +178,9 @@ class AuditLog {
   // Requests whose records' places the log keeps in memory (bounded by
   // AuditOptions::max_indexed_requests); 0 for a log that keeps none.
   virtual size_t indexed_requests() const { return 0; }
+  // Records waiting to be committed now (appends queued behind the one
+  // being written); 0 for a log that does not queue.
+  virtual size_t queued_records() const { return 0; }
 
   // Told after every commit (on the committing thread, no lock held). Null
   // removes it; the listener must stay alive until then.

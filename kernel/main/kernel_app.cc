@@ -577,7 +577,14 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   // Gauges read at every scrape: the process, SQLite, and the bounded caches
   // whose filling shows in the process's memory.
   p.metrics.AddCollector(RefreshProcessGauges);
-  p.metrics.AddCollector([audit = p.audit, requests = p.requests.get()](Metrics& m) {
+  p.metrics.AddCollector([audit = p.audit, requests = p.requests.get(),
+                          store = p.store.get()](Metrics& m) {
+    m.Get("airlock_audit_queue_records", "Audit records waiting to be committed", "gauge")
+        .Set(static_cast<int64_t>(audit->queued_records()));
+    if (auto outbox = store->CountOutbox(""); outbox.ok()) {
+      m.Get("airlock_notifications_pending", "Notifications queued and not yet delivered", "gauge")
+          .Set(outbox->pending);
+    }
     m.Get("airlock_audit_index_requests",
           "Requests whose audit records' places are kept in memory (bounded)", "gauge")
         .Set(static_cast<int64_t>(audit->indexed_requests()));

@@ -119,6 +119,9 @@ TEST(MetricsE2E, TheExpositionParsesAndCountsAKnownWorkload) {
   // The bounded caches: one request audited, one view rendered.
   EXPECT_EQ(s.Value("airlock_audit_index_requests"), 1);
   EXPECT_EQ(s.Value("airlock_request_view_cache_entries"), 1);
+  // Nothing waits at rest: every append committed, no notifier configured.
+  EXPECT_EQ(s.Value("airlock_audit_queue_records"), 0);
+  EXPECT_EQ(s.Value("airlock_notifications_pending"), 0);
 
   // The Grafana dashboard in deploy/ reads only metrics the kernel exports
   // (some appear only once something happened: an export, a failed append).

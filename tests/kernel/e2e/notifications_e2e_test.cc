@@ -298,6 +298,15 @@ TEST_F(NotificationsE2E, AFailingReceiverIsRetriedWithBackoffAndHoldsNothingElse
     return Is(n, id, "request.pending_approval");
   })) << kernel_->log();
   EXPECT_LE(broken.server().requests().size(), 2u);  // still early in its retries
+  // Its message waits in the outbox meanwhile: the backlog gauge says so.
+  const auto pending = [&] {
+    HttpClient scraper("127.0.0.1", kernel_->port());
+    const std::string text = scraper.Get("/metrics").body;
+    const std::string name = "\nairlock_notifications_pending ";
+    const size_t at = text.find(name);
+    return at == std::string::npos ? -1 : std::stoll(text.substr(at + name.size()));
+  };
+  EXPECT_GE(pending(), 1);
 
   ASSERT_TRUE(broken.server().WaitForRequests(4, 30s)) << kernel_->log();
   // The abandonment is audited once the last attempt fails.
@@ -331,6 +340,7 @@ TEST_F(NotificationsE2E, AFailingReceiverIsRetriedWithBackoffAndHoldsNothingElse
   EXPECT_GE(gap(0), 100ms);
   EXPECT_GE(gap(2), 400ms);
   EXPECT_GT(gap(2), gap(0));
+  EXPECT_EQ(pending(), 0);  // abandoned is not pending
   const std::string metrics = client.Get("/metrics").body;
   EXPECT_NE(metrics.find(R"(airlock_notifications_total{notifier="broken",outcome="abandoned"} 1)"),
             std::string::npos)

@@ -1,17 +1,11 @@
 #include "kernel/core/audit_exporter.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <condition_variable>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -26,57 +20,22 @@ namespace airlock {
 
 namespace {
 
-// Where a destination stands: the last record delivered and where reading
-// goes on after it.
-struct Cursor {
-  uint64_t seq = 0;
-  uint64_t position = 0;
-};
-
 // How often a sender looks for new records when nobody woke it.
 constexpr auto kPollInterval = std::chrono::milliseconds(500);
-
-Result<Cursor> ReadCursor(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Cursor{};
-  std::stringstream text;
-  text << in.rdbuf();
-  const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("seq") || !j["seq"].is_number_unsigned() ||
-      !j.contains("position") || !j["position"].is_number_unsigned()) {
-    return Status::InvalidArgument("the audit export cursor " + path +
-                                   " is unreadable; remove it to export the whole log again");
-  }
-  return Cursor{j["seq"].get<uint64_t>(), j["position"].get<uint64_t>()};
-}
-
-// Replaces the cursor file atomically: a temporary file, fsync, rename.
-Status WriteCursor(const std::string& path, const Cursor& cursor) {
-  const std::string text =
-      nlohmann::json{{"seq", cursor.seq}, {"position", cursor.position}}.dump() + "\n";
-  const std::string temporary = path + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Unavailable("cannot write " + path + ": " + std::strerror(errno));
-  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  const bool synced = written && ::fdatasync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(temporary.c_str(), path.c_str()) != 0) {
-    return Status::Unavailable("cannot write " + path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
-}
+// How often a standby (another replica exports the destination) looks
+// whether the destination is free.
+constexpr auto kStandbyInterval = std::chrono::milliseconds(1000);
 
 }  // namespace
 
 class AuditExporter::Sender {
  public:
   // `syslog`: the connection of a syslog destination (null for https).
-  Sender(AuditExportConfig config, Secret authorization, std::string cursor_path, Cursor cursor,
+  Sender(AuditExportConfig config, Secret authorization, ExportCursors* cursors,
          const AuditLog* log, Metrics* metrics, std::unique_ptr<SyslogTlsClient> syslog)
       : config_(std::move(config)),
         authorization_(std::move(authorization)),
-        cursor_path_(std::move(cursor_path)),
-        cursor_(cursor),
+        cursors_(cursors),
         log_(log),
         syslog_(std::move(syslog)) {
     const std::string label = "sink=\"" + config_.name + "\"";
@@ -91,7 +50,10 @@ class AuditExporter::Sender {
                          "Durable audit records not yet delivered", "gauge", label);
     last_seq_ = &metrics->Get("airlock_audit_export_last_seq",
                               "Sequence number of the last audit record delivered", "gauge", label);
-    last_seq_->Set(static_cast<int64_t>(cursor_.seq));
+    active_ = &metrics->Get("airlock_audit_export_active",
+                            "1 while this kernel exports to the destination (replicas sharing a "
+                            "chain take turns), else 0",
+                            "gauge", label);
     thread_ = std::thread([this] { Run(); });
   }
 
@@ -122,10 +84,40 @@ class AuditExporter::Sender {
   }
 
   void Run() {
+    Export();
+    cursors_->Release(config_.name);
+  }
+
+  // Until stopped: while this kernel holds the destination, delivers what
+  // follows its cursor; otherwise waits to be the one.
+  void Export() {
     auto backoff = std::chrono::milliseconds(250);
-    bool alarmed = false, failing = false;
+    bool alarmed = false, failing = false, active = false;
     while (true) {
-      auto batch = log_->ReadForward(cursor_.position, static_cast<size_t>(config_.batch_records));
+      auto held = cursors_->Hold(config_.name);
+      if (held.ok() && !held->has_value()) {
+        if (active) {
+          spdlog::info("audit export {}: another replica exports it now", config_.name);
+        }
+        active = false;
+        active_->Set(0);
+        lag_->Set(0);
+        if (!Pause(kStandbyInterval, /*wake_early=*/false)) return;
+        continue;
+      }
+      if (held.ok()) {
+        if (!active) {
+          spdlog::info("audit export {}: exporting after seq {} ({})", config_.name, (*held)->seq,
+                       cursors_->Where(config_.name));
+        }
+        active = true;
+        active_->Set(1);
+        cursor_ = **held;
+        last_seq_->Set(static_cast<int64_t>(cursor_.seq));
+      }
+      auto batch = held.ok() ? log_->ReadForward(cursor_.position,
+                                                 static_cast<size_t>(config_.batch_records))
+                             : Result<std::vector<AuditRecordAt>>(held.status());
       const int64_t head = static_cast<int64_t>(log_->head().seq);
       lag_->Set(std::max<int64_t>(0, head - static_cast<int64_t>(cursor_.seq)));
       if (head - static_cast<int64_t>(cursor_.seq) > config_.lag_alarm_records) {
@@ -144,9 +136,10 @@ class AuditExporter::Sender {
       }
       if (outcome.ok()) outcome = Deliver(*batch);
       if (outcome.ok()) {
-        cursor_ = Cursor{batch->back().record.value("seq", cursor_.seq), batch->back().after};
-        if (Status saved = WriteCursor(cursor_path_, cursor_); !saved.ok()) {
-          // Delivered but not remembered: sent again after a restart.
+        cursor_ = ExportCursor{batch->back().record.value("seq", cursor_.seq), batch->back().after};
+        if (Status saved = cursors_->Save(config_.name, cursor_); !saved.ok()) {
+          // Delivered but not remembered (sent again after a restart), or
+          // another replica took over meanwhile (and may send it again).
           spdlog::warn("audit export {}: {}", config_.name, saved.message());
         }
         records_->Add(static_cast<int64_t>(batch->size()));
@@ -204,8 +197,8 @@ class AuditExporter::Sender {
 
   const AuditExportConfig config_;
   const Secret authorization_;
-  const std::string cursor_path_;
-  Cursor cursor_;  // the sender thread's
+  ExportCursors* const cursors_;
+  ExportCursor cursor_;  // the sender thread's
   const AuditLog* log_;
   const std::unique_ptr<SyslogTlsClient> syslog_;
   const std::string hostname_ = [] {
@@ -218,6 +211,7 @@ class AuditExporter::Sender {
   Metrics::Counter* failures_ = nullptr;
   Metrics::Counter* lag_ = nullptr;
   Metrics::Counter* last_seq_ = nullptr;
+  Metrics::Counter* active_ = nullptr;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -228,20 +222,16 @@ class AuditExporter::Sender {
 
 Result<std::unique_ptr<AuditExporter>> AuditExporter::Start(
     const std::vector<AuditExportConfig>& exports, std::vector<Secret> authorizations,
-    const std::string& state_dir, const AuditLog* log, Metrics* metrics) {
+    std::unique_ptr<ExportCursors> cursors, const AuditLog* log, Metrics* metrics) {
   std::unique_ptr<AuditExporter> exporter(new AuditExporter());
-  if (exports.empty()) return exporter;
-  const std::string dir = state_dir + "/audit-export";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::Unavailable("cannot create " + dir + ": " + ec.message());
+  exporter->cursors_ = std::move(cursors);
   for (size_t i = 0; i < exports.size(); ++i) {
-    const std::string path = dir + "/" + exports[i].name + ".cursor";
-    AIRLOCK_ASSIGN_OR_RETURN(Cursor cursor, ReadCursor(path));
+    AIRLOCK_ASSIGN_OR_RETURN(ExportCursor cursor, exporter->cursors_->Peek(exports[i].name));
     // The cursor must name a place in this log (not another log's).
     auto check = log->ReadForward(cursor.position, 1);
     if (!check.ok()) {
-      return Status::InvalidArgument("the audit export cursor " + path +
+      return Status::InvalidArgument("the audit export cursor " +
+                                     exporter->cursors_->Where(exports[i].name) +
                                      " does not fit this audit log (" + check.status().message() +
                                      "); remove it to export the whole log again");
     }
@@ -252,13 +242,16 @@ Result<std::unique_ptr<AuditExporter>> AuditExporter::Start(
                                           std::chrono::milliseconds(exports[i].timeout_ms)));
     }
     exporter->senders_.push_back(std::make_unique<Sender>(
-        exports[i], i < authorizations.size() ? std::move(authorizations[i]) : Secret(), path,
-        cursor, log, metrics, std::move(syslog)));
+        exports[i], i < authorizations.size() ? std::move(authorizations[i]) : Secret(),
+        exporter->cursors_.get(), log, metrics, std::move(syslog)));
   }
   return exporter;
 }
 
-AuditExporter::~AuditExporter() = default;
+// Senders stop (and give their holds up) before the cursors go.
+AuditExporter::~AuditExporter() {
+  senders_.clear();
+}
 
 void AuditExporter::Wake() {
   for (auto& sender : senders_) sender->Wake();

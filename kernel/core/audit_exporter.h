@@ -6,16 +6,18 @@
 // (AuditLog::ReadForward: durable records only), POSTs them as JSON lines
 // (one record a line, exactly as the log holds it, chain fields included,
 // so the receiver can check the chain and dedupe on "seq"), and moves the
-// cursor on only once the receiver answered 2xx. The cursor
-// (<state_dir>/audit-export/<name>.cursor: {"seq","position"}) is written
-// atomically after every acknowledged batch, so a kernel killed between a
-// delivery and its cursor sends that batch again: at least once, never a
-// gap. A receiver that fails is retried with capped exponential backoff;
-// the requests of the kernel never wait for it, and nothing is dropped:
-// the backlog is the audit log itself. A backlog over lag_alarm_records is
+// cursor on only once the receiver answered 2xx. The cursor is saved
+// durably after every acknowledged batch (export_cursors.h: a file under
+// the state directory, or a row beside a chain shared in PostgreSQL), so a
+// kernel killed between a delivery and its cursor sends that batch again:
+// at least once, never a gap. Replicas sharing a chain take turns: one
+// holds each destination and exports it, the others stand by and one of
+// them takes over from the stored cursor when the holder stops or dies. A receiver that fails is
+// retried with capped exponential backoff; the requests of the kernel never wait for it, and
+// nothing is dropped: the backlog is the audit log itself. A backlog over lag_alarm_records is
 // logged as an alarm; metrics: airlock_audit_export_records_total,
-// _batches_total, _failures_total, _lag_records and _last_seq, each with
-// sink="<name>".
+// _batches_total, _failures_total, _lag_records, _last_seq and _active,
+// each with sink="<name>".
 //
 // Thread-safety: Start and Stop from one thread; Wake from any.
 #pragma once
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "airlock/cpp/status.hpp"
+#include "kernel/audit/export_cursors.h"
 #include "kernel/common/secret.h"
 #include "kernel/core/config.h"
 
@@ -36,11 +39,12 @@ class Metrics;
 class AuditExporter {
  public:
   // `authorizations[i]` is the resolved Authorization value of
-  // `exports[i]` (empty: none). Reads each cursor; InvalidArgument when one
-  // is unreadable or names no place in the log.
+  // `exports[i]` (empty: none); `cursors` is where each destination's
+  // cursor is kept. Reads each cursor; InvalidArgument when one is
+  // unreadable or names no place in the log.
   static Result<std::unique_ptr<AuditExporter>> Start(const std::vector<AuditExportConfig>& exports,
                                                       std::vector<Secret> authorizations,
-                                                      const std::string& state_dir,
+                                                      std::unique_ptr<ExportCursors> cursors,
                                                       const AuditLog* log, Metrics* metrics);
   // Stops every sender (a delivery in flight ends with its timeout).
   ~AuditExporter();
@@ -54,6 +58,7 @@ class AuditExporter {
  private:
   class Sender;
   AuditExporter() = default;
+  std::unique_ptr<ExportCursors> cursors_;
   std::vector<std::unique_ptr<Sender>> senders_;
 };
 

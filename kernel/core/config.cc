@@ -301,15 +301,10 @@ bool IsInside(const fs::path& path, const fs::path& dir) {
 
 bool IsSecretReference(const std::string& ref);
 
-// audit.export: where the audit is streamed (one cursor file each under the
-// state directory, so only the file backend for now).
+// audit.export: where the audit is streamed (each destination's cursor kept
+// with the chain's backend: a file, or a row in PostgreSQL).
 Status ParseAuditExports(const json& node, KernelConfig& config) {
   if (!node.is_array()) return Status::InvalidArgument("audit.export must be an array");
-  if (!node.empty() && config.audit.backend != AuditBackend::kFile) {
-    return Status::InvalidArgument(
-        "audit.export needs audit.backend \"file\" for now: exporting the chain in PostgreSQL "
-        "is not supported yet");
-  }
   std::set<std::string> names;
   for (size_t i = 0; i < node.size(); ++i) {
     Reader e(node[i], "audit.export[" + std::to_string(i) + "]");

@@ -20,6 +20,7 @@
 #include "kernel/console/console_assets.h"
 #include "kernel/mcp/mcp_server.h"
 
+#include "kernel/audit/postgres_export_cursors.h"
 #include "kernel/core/audit_exporter.h"
 #include "kernel/core/audit_metrics.h"
 #include "kernel/core/forwarded_endpoints.h"
@@ -337,8 +338,10 @@ Result<ConfigCheckReport> KernelApp::Check(const KernelConfig& config) {
 // The peer link (state.peer): the client that forwards to other replicas,
 // the endpoints that serve their requests here, and the secret they present.
 // audit.export: each destination's Authorization resolved here (never
-// logged), its sender started from its cursor.
-Status KernelApp::StartAuditExport(const KernelConfig& cfg, Parts& p) {
+// logged), its sender started from its cursor: a file of this kernel's, or
+// beside a chain shared in PostgreSQL a row the replicas take turns holding.
+Status KernelApp::StartAuditExport(const KernelConfig& cfg, const std::string& instance_id,
+                                   Parts& p) {
   if (cfg.audit.exports.empty()) return Status::Ok();
   std::vector<Secret> authorizations;
   for (const AuditExportConfig& destination : cfg.audit.exports) {
@@ -352,9 +355,24 @@ Status KernelApp::StartAuditExport(const KernelConfig& cfg, Parts& p) {
     }
     authorizations.push_back(std::move(value).value());
   }
-  const std::string state_dir = std::filesystem::path(cfg.state_path).parent_path().string();
-  auto exporter = AuditExporter::Start(cfg.audit.exports, std::move(authorizations), state_dir,
-                                       p.audit, &p.metrics);
+  std::unique_ptr<ExportCursors> cursors;
+  if (cfg.audit.backend == AuditBackend::kPostgres) {
+    AIRLOCK_ASSIGN_OR_RETURN(PostgresConnection shared, ConfiguredPostgresConnection(cfg));
+    // A holder that died is replaced once its hold runs out; a live one
+    // keeps it through its slowest delivery (it renews between batches).
+    int64_t hold_ms = cfg.state.lease_ttl_ms;
+    for (const AuditExportConfig& destination : cfg.audit.exports) {
+      hold_ms = std::max(hold_ms, 3 * destination.timeout_ms);
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(
+        cursors, PostgresExportCursors(shared.dsn, PostgresAuditOptionsFor(shared), instance_id,
+                                       std::chrono::milliseconds(hold_ms)));
+  } else {
+    const std::string state_dir = std::filesystem::path(cfg.state_path).parent_path().string();
+    AIRLOCK_ASSIGN_OR_RETURN(cursors, FileExportCursors(state_dir + "/audit-export"));
+  }
+  auto exporter = AuditExporter::Start(cfg.audit.exports, std::move(authorizations),
+                                       std::move(cursors), p.audit, &p.metrics);
   if (!exporter.ok()) return exporter.status().WithContext("starting the audit export");
   p.exporter = std::move(exporter).value();
   for (const AuditExportConfig& destination : cfg.audit.exports) {
@@ -444,8 +462,6 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   p.store = std::move(store->store);
   p.store_description = std::move(store->description);
 
-  AIRLOCK_RETURN_IF_ERROR(StartAuditExport(cfg, p));
-
   AllowKernelSecrets(cfg, p.callbacks);
   p.services = std::make_unique<HostServicesTable>(p.callbacks);
   p.loader = std::make_unique<PluginLoader>(p.services->get());
@@ -455,6 +471,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   const std::string state_dir = std::filesystem::path(cfg.state_path).parent_path().string();
   AIRLOCK_ASSIGN_OR_RETURN(const std::string instance_id, LoadInstanceId(state_dir));
   spdlog::info("kernel instance {} (state directory {})", instance_id, state_dir);
+  AIRLOCK_RETURN_IF_ERROR(StartAuditExport(cfg, instance_id, p));
   KernelConfig plugin_cfg = cfg;
   AnnotateIsolatorConfig(plugin_cfg.isolator.config, state_dir, instance_id);
   AIRLOCK_ASSIGN_OR_RETURN(

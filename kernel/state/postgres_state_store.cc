@@ -272,6 +272,18 @@ BEGIN
 END
 $fn$;
 )sql"},
+    // Where each audit export destination stands on the shared chain, and
+    // the replica exporting it until held_until (the database's clock):
+    // kernel/audit/postgres_export_cursors.h.
+    {9, "audit_export_cursors: the shared chain's export cursors, one replica exporting each", R"sql(
+CREATE TABLE audit_export_cursors (
+  name text COLLATE "C" PRIMARY KEY,
+  seq bigint NOT NULL DEFAULT 0,
+  position bigint NOT NULL DEFAULT 0,
+  holder text NOT NULL DEFAULT '',
+  held_until timestamptz NOT NULL DEFAULT '-infinity'
+);
+)sql"},
 };
 
 constexpr const char* kSchemaVersionTable =

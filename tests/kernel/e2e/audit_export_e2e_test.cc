@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/kernel/e2e/audit_export_receiver.h"
 #include "tests/kernel/e2e/kernel_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/syslog_tls_receiver.h"
@@ -33,26 +34,6 @@ using nlohmann::json;
 constexpr const char* kAlice = "alk_export_alice_token_1";
 constexpr const char* kBob = "alk_export_bob_token_2";
 constexpr const char* kReceiverSecret = "Bearer siem-ingest-9f3b1c";
-
-// What the receiver was sent: each batch's records, in arrival order.
-struct Received {
-  std::vector<std::vector<json>> batches;
-  std::vector<std::string> authorizations;
-};
-
-Received Parse(const std::vector<ReceivedRequest>& requests,
-               const std::set<unsigned>& accepted_at) {
-  Received got;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    if (!accepted_at.count(static_cast<unsigned>(i))) continue;
-    std::vector<json> batch;
-    std::istringstream lines(requests[i].body);
-    for (std::string line; std::getline(lines, line);) batch.push_back(json::parse(line));
-    got.batches.push_back(std::move(batch));
-    got.authorizations.push_back(requests[i].Header("Authorization"));
-  }
-  return got;
-}
 
 class AuditExportE2E : public ::testing::Test {
  protected:
@@ -104,53 +85,23 @@ class AuditExportE2E : public ::testing::Test {
   }
 
   // Waits until the receiver accepted every record up to `seq`.
-  Received WaitForEverythingUpTo(uint64_t seq) {
+  ReceivedExport WaitForEverythingUpTo(uint64_t seq) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    Received got;
+    ReceivedExport got;
     while (std::chrono::steady_clock::now() < deadline) {
       {
         std::lock_guard lock(mu_);
-        got = Parse(receiver_->requests(), accepted_);
+        got = ParseExport(receiver_->requests(), accepted_);
       }
-      std::set<uint64_t> seqs;
-      for (const auto& batch : got.batches) {
-        for (const auto& r : batch) seqs.insert(r.value("seq", uint64_t{0}));
-      }
-      if (!seqs.empty() && *seqs.begin() == 1 && *seqs.rbegin() >= seq &&
-          seqs.size() == *seqs.rbegin()) {
-        return got;
-      }
+      if (got.HoldsEverythingUpTo(seq)) return got;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     ADD_FAILURE() << "the receiver never held every record up to " << seq;
     return got;
   }
 
-  // Each seq once after dedupe, 1..N without a gap; every copy of a record
-  // the same; batches in order (each starts after the previous one's start).
-  static void ExpectEachRecordOnceInOrder(const Received& got, uint64_t at_least) {
-    std::map<uint64_t, json> unique;
-    uint64_t previous_first = 0;
-    for (const auto& batch : got.batches) {
-      ASSERT_FALSE(batch.empty());
-      EXPECT_LE(batch.size(), 7u);
-      const uint64_t first = batch.front().value("seq", uint64_t{0});
-      EXPECT_GE(first, previous_first);
-      previous_first = first;
-      for (size_t i = 0; i < batch.size(); ++i) {
-        const uint64_t seq = batch[i].value("seq", uint64_t{0});
-        EXPECT_EQ(seq, first + i) << "a batch is consecutive";
-        auto [it, fresh] = unique.emplace(seq, batch[i]);
-        if (!fresh) EXPECT_EQ(it->second, batch[i]) << "a resent record is the same record";
-      }
-    }
-    ASSERT_GE(unique.size(), at_least);
-    EXPECT_EQ(unique.begin()->first, 1u);
-    EXPECT_EQ(unique.rbegin()->first, unique.size()) << "no gap";
-    // The chain as the log holds it: each record names the one before.
-    for (auto it = std::next(unique.begin()); it != unique.end(); ++it) {
-      EXPECT_EQ(it->second.value("prev", ""), std::prev(it)->second.value("hash", ""));
-    }
+  static void ExpectEachRecordOnceInOrder(const ReceivedExport& got, uint64_t at_least) {
+    test::ExpectEachRecordOnceInOrder(got, at_least, 7);
   }
 
   TempDir dir_{"airlock-export-"};
@@ -166,7 +117,7 @@ class AuditExportE2E : public ::testing::Test {
 
 TEST_F(AuditExportE2E, EveryRecordArrivesOnceInOrderThroughAReceiverOutage) {
   Activity(3);
-  const Received first = WaitForEverythingUpTo(Head());
+  const ReceivedExport first = WaitForEverythingUpTo(Head());
   ExpectEachRecordOnceInOrder(first, 10);
   for (const auto& authorization : first.authorizations) EXPECT_EQ(authorization, kReceiverSecret);
 
@@ -184,7 +135,7 @@ TEST_F(AuditExportE2E, EveryRecordArrivesOnceInOrderThroughAReceiverOutage) {
     failing_ = false;
   }
   const uint64_t head = Head();
-  const Received after = WaitForEverythingUpTo(head);
+  const ReceivedExport after = WaitForEverythingUpTo(head);
   ExpectEachRecordOnceInOrder(after, head);
 
   HttpClient client("127.0.0.1", kernel_->port());
@@ -219,12 +170,10 @@ TEST_F(AuditExportE2E, AKernelKilledWithABatchInFlightSendsItAgainAndLeavesNoGap
   ASSERT_TRUE(kernel_->Start()) << kernel_->log();
   Activity(1);
   const uint64_t head = Head();
-  const Received got = WaitForEverythingUpTo(head);
+  const ReceivedExport got = WaitForEverythingUpTo(head);
   ExpectEachRecordOnceInOrder(got, head);
   // The batch that was in flight came again (at least once, not at most).
-  size_t sent = 0;
-  for (const auto& batch : got.batches) sent += batch.size();
-  EXPECT_GT(sent, head) << "the batch in flight at the kill was not sent again";
+  EXPECT_GT(got.sent(), head) << "the batch in flight at the kill was not sent again";
 }
 
 // audit.export over syslog (RFC 5424 messages over TLS, RFC 5425) to a real

@@ -82,10 +82,10 @@ TEST(PostgresStateE2E, ARequestLivesItsWholeLifeInPostgres) {
   EXPECT_NE(kernel.log().find("airlockd state migrate"), std::string::npos) << kernel.log();
 
   ASSERT_EQ(RunAirlockd({"state", "migrate", "--config", kernel.config_path()}, &out), 0) << out;
-  EXPECT_NE(out.find("migrated from version 0 to 8"), std::string::npos) << out;
+  EXPECT_NE(out.find("migrated from version 0 to 9"), std::string::npos) << out;
   EXPECT_EQ(out.find(kPassword), std::string::npos) << out;
   ASSERT_EQ(RunAirlockd({"state", "migrate", "--config", kernel.config_path()}, &out), 0) << out;
-  EXPECT_NE(out.find("already at version 8"), std::string::npos) << out;
+  EXPECT_NE(out.find("already at version 9"), std::string::npos) << out;
 
   ASSERT_TRUE(kernel.Start()) << kernel.log();
   HttpClient client("127.0.0.1", kernel.port());

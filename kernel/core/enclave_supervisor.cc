@@ -58,6 +58,7 @@ struct ActiveEnclave {
   bool grant_collected = false;                    // GUARDED_BY(mu)
   // Replaced, never changed in place: readers keep the snapshot they got.
   std::shared_ptr<const json> progress = EmptyProgress();  // GUARDED_BY(mu)
+  std::optional<EnclaveMemory> memory;                     // GUARDED_BY(mu): as last reported
   std::set<std::string> egress_allowed;                    // endpoints this request may reach
   // Job mode: open result files (by query index) and how each result ended.
   std::map<size_t, std::unique_ptr<JobResultWriter>> job_writers;  // GUARDED_BY(mu)
@@ -94,6 +95,24 @@ class RowCounter final : public sdk::BatchConsumer {
   sdk::BatchConsumer& inner_;
   uint64_t rows_ = 0;
 };
+
+// What an enclave reports of its memory ({"memory":{"data_bytes":N,
+// "resident_bytes":N}}, the latter only from a process of its own); a
+// report that is not two non-negative integers is ignored.
+void RecordMemory(ActiveEnclave& active, const json& state) {
+  const json* use = state.contains("memory") ? &state["memory"] : nullptr;
+  if (use == nullptr || !use->is_object()) return;
+  EnclaveMemory memory;
+  for (auto [key, field] : {std::pair{"data_bytes", &memory.data_bytes},
+                            std::pair{"resident_bytes", &memory.resident_bytes}}) {
+    if (!use->contains(key)) continue;
+    const json& value = (*use)[key];
+    if (!value.is_number_unsigned() || value.get<uint64_t>() > uint64_t{1} << 50) return;
+    *field = value.get<int64_t>();
+  }
+  std::lock_guard lock(active.mu);
+  active.memory = memory;
+}
 
 // The enclave's client, or null and why there is none to query.
 std::shared_ptr<EnclaveClient> ClientOf(ActiveEnclave* active, Status* why) {
@@ -205,6 +224,23 @@ void EnclaveSupervisor::Audit(json event) {
 size_t EnclaveSupervisor::active() const {
   std::lock_guard lock(mu_);
   return active_.size();
+}
+
+EnclaveMemory EnclaveSupervisor::memory() const {
+  std::vector<std::shared_ptr<ActiveEnclave>> enclaves;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [id, active] : active_) enclaves.push_back(active);
+  }
+  EnclaveMemory sum;
+  for (const auto& active : enclaves) {
+    std::lock_guard lock(active->mu);
+    if (!active->memory) continue;
+    sum.data_bytes += active->memory->data_bytes;
+    sum.resident_bytes += active->memory->resident_bytes;
+    ++sum.reporting;
+  }
+  return sum;
 }
 
 std::vector<std::string> EnclaveSupervisor::ActiveIds() const {
@@ -687,6 +723,7 @@ void EnclaveSupervisor::OnEnclaveState(const std::shared_ptr<ActiveEnclave>& act
                                        const json& state) {
   const std::string name = state.is_object() ? state.value("state", "") : "";
   const std::string& id = active->request_id;
+  if (name == "sealed" || name == "memory") RecordMemory(*active, state);
   if (name == "ingesting") {
     const Status s = deps_.transition(id, RequestState::kProvisioning, RequestState::kIngesting,
                                       "enclave is pulling the approved datasets", nullptr);

@@ -23,6 +23,7 @@
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
 #include "kernel/core/config.h"
+#include "kernel/core/enclave_memory.h"
 #include "kernel/core/remote_enclaves.h"
 #include "kernel/lifecycle/request_record.h"
 
@@ -95,6 +96,7 @@ class EnclaveSupervisor {
   // The tunnel grant (with its credential), once; NotFound / FailedPrecondition after.
   Result<nlohmann::json> TakeGrant(const std::string& id);
   size_t active() const;
+  EnclaveMemory memory() const;
   bool MayServe() const { return !deps_.may_serve || deps_.may_serve(); }
   // Ids of the requests whose enclave lives here.
   std::vector<std::string> ActiveIds() const;

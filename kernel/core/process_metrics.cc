@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <fstream>
 
+#include "kernel/common/process_memory.h"
+
 // Exported by tcmalloc when it is linked in (AIRLOCK_ALLOCATOR), and by the
 // sanitizers' allocator in a sanitized build; null with glibc's malloc.
 extern "C" int MallocExtension_GetNumericProperty(const char* property, size_t* value)
@@ -17,13 +19,6 @@ extern "C" size_t __sanitizer_get_current_allocated_bytes() __attribute__((weak)
 
 namespace airlock {
 namespace {
-
-int64_t ResidentBytes() {
-  std::ifstream statm("/proc/self/statm");
-  int64_t size_pages = 0, resident_pages = 0;
-  if (!(statm >> size_pages >> resident_pages)) return 0;
-  return resident_pages * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
-}
 
 int64_t OpenDescriptors() {
   int64_t n = 0;
@@ -62,7 +57,7 @@ int64_t SqliteStatus(int op, bool highwater) {
 
 void RefreshProcessGauges(Metrics& metrics) {
   metrics.Get("process_resident_memory_bytes", "Resident memory size in bytes", "gauge")
-      .Set(ResidentBytes());
+      .Set(ResidentMemoryBytes());
   metrics.Get("process_open_fds", "Number of open file descriptors", "gauge")
       .Set(OpenDescriptors());
   metrics

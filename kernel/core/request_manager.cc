@@ -2098,6 +2098,9 @@ class RequestManager::Impl {
 
   size_t cached_views() const { return views_.size(); }
   size_t active_enclaves() const { return supervisor_ ? supervisor_->active() : 0; }
+  EnclaveMemory enclave_memory() const {
+    return supervisor_ ? supervisor_->memory() : EnclaveMemory{};
+  }
 
  private:
   Dependencies d_;
@@ -2213,6 +2216,9 @@ Result<json> RequestManager::AuditTrail(const Principal& p, const std::string& i
 }
 size_t RequestManager::active_enclaves() const {
   return impl_->active_enclaves();
+}
+EnclaveMemory RequestManager::enclave_memory() const {
+  return impl_->enclave_memory();
 }
 size_t RequestManager::cached_views() const {
   return impl_->cached_views();

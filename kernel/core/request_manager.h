@@ -23,6 +23,7 @@
 #include "airlock/cpp/values.hpp"
 #include "kernel/audit/audit_search.h"
 #include "kernel/core/config.h"
+#include "kernel/core/enclave_memory.h"
 #include "kernel/core/event_hub.h"
 #include "kernel/core/remote_enclaves.h"
 #include "kernel/lifecycle/request_record.h"
@@ -226,6 +227,8 @@ class RequestManager {
 
   // Number of enclaves currently alive (for metrics and tests).
   size_t active_enclaves() const;
+  // The memory they last reported.
+  EnclaveMemory enclave_memory() const;
   // Rendered request views kept for GET /v1/requests/{id} (bounded).
   size_t cached_views() const;
 

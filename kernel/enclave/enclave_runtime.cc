@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "kernel/common/crypto.h"
+#include "kernel/common/process_memory.h"
 #include "kernel/enclave/channel.h"
 #include "kernel/enclave/egress_forwarder.h"
 #include "kernel/enclave/enclave_spec.h"
@@ -111,7 +112,11 @@ class EnclaveSession {
     }
 
     for (;;) {
-      auto frame = channel_.Receive();
+      auto frame = channel_.Receive(env_.memory_report_interval);
+      if (!frame.ok() && frame.status().code() == StatusCode::kDeadlineExceeded) {
+        ReportMemory();  // idle: a half-read frame shut the channel and ends the loop next
+        continue;
+      }
       if (!frame.ok()) {
         if (frame.status().code() != StatusCode::kUnavailable) {
           host_.Log(AIRLOCK_LOG_WARN, "enclave", frame.status().ToString());
@@ -185,6 +190,26 @@ class EnclaveSession {
     std::lock_guard<std::mutex> lock(dial_mutex_);
     dials_closed_ = true;
     dial_cv_.notify_all();
+  }
+
+  // The memory this enclave holds: its data (the in-memory databases) and,
+  // in a process of its own, the process's resident memory.
+  nlohmann::json MemoryUse() const {
+    nlohmann::json use = {{"data_bytes", ingestion_ != nullptr ? ingestion_->data_bytes() : 0}};
+    if (env_.owns_process) {
+      if (const int64_t resident = ResidentMemoryBytes(); resident > 0) {
+        use["resident_bytes"] = resident;
+      }
+    }
+    return use;
+  }
+
+  void ReportMemory() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (phase_ != Phase::kSealed) return;
+    }
+    SendState("memory", {{"memory", MemoryUse()}});
   }
 
   void SendState(const char* state, nlohmann::json fields) {
@@ -371,7 +396,8 @@ class EnclaveSession {
       engine_ = std::move(engine);
       phase_ = Phase::kSealed;
     }
-    SendState("sealed", {{"tables", tables_}, {"credentials_cleared", true}});
+    SendState("sealed",
+              {{"tables", tables_}, {"credentials_cleared", true}, {"memory", MemoryUse()}});
     if (spec_.mode == EnclaveMode::kJob) RunJob(*queries);
   }
 

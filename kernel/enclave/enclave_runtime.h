@@ -49,6 +49,9 @@ struct EnclaveEnvironment {
   std::chrono::milliseconds spec_timeout{60000};
   // Progress frames per dataset are at least this far apart (plus a final one).
   std::chrono::milliseconds progress_interval{100};
+  // Once sealed, how often the enclave reports its memory to the kernel
+  // (a "memory" state; the sealed state carries the first report).
+  std::chrono::milliseconds memory_report_interval{5000};
 };
 
 // Runs an enclave on `fd` (a connected SOCK_STREAM socket) in the calling

@@ -85,6 +85,10 @@ class Ingestion {
   // Lane of each table is given by TableLane(i); tables in dataset order.
   const std::vector<TableInfo>& tables() const { return tables_; }
 
+  // Bytes the in-memory databases take, as of the last batch written (what
+  // limits.max_memory_bytes bounds); it stays readable after CloseWriters.
+  int64_t data_bytes() const { return total_bytes_.load(std::memory_order_relaxed); }
+
   // Closes the writer connections. The in-memory databases live on only while
   // another connection (a sealed query connection) holds them.
   void CloseWriters();

@@ -602,6 +602,14 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
       m.Get("airlock_notifications_pending", "Notifications queued and not yet delivered", "gauge")
           .Set(outbox->pending);
     }
+    const EnclaveMemory enclaves = requests->enclave_memory();
+    m.Get("airlock_enclave_data_bytes",
+          "Bytes the live enclaves' in-memory data takes, as each last reported", "gauge")
+        .Set(enclaves.data_bytes);
+    m.Get("airlock_enclave_resident_bytes",
+          "Resident memory of the live enclaves in processes of their own, as each last reported",
+          "gauge")
+        .Set(enclaves.resident_bytes);
     m.Get("airlock_audit_index_requests",
           "Requests whose audit records' places are kept in memory (bounded)", "gauge")
         .Set(static_cast<int64_t>(audit->indexed_requests()));

@@ -45,9 +45,24 @@ class Samples {
     return -1;
   }
 
+  // Every sample: [name, labels, value].
+  const json& all() const { return parsed_; }
+
  private:
   json parsed_;
 };
+
+// GET /metrics parsed by the reference parser (a failure if it does not parse).
+Samples Scrape(HttpClient& api, const TempDir& dir) {
+  auto scraped = api.Get("/metrics", {});
+  EXPECT_EQ(scraped.status, 200u);
+  const std::string text_file = dir.File("metrics.txt");
+  std::ofstream(text_file) << scraped.body;
+  const ShellResult parsed = RunShell("/usr/bin/python3 " + std::string(AIRLOCK_SOURCE_DIR) +
+                                      "/tests/support/prometheus_samples.py < " + text_file);
+  EXPECT_EQ(parsed.exit_code, 0) << "the exposition does not parse:\n" << scraped.body;
+  return Samples(parsed.exit_code == 0 ? json::parse(parsed.output) : json::array());
+}
 
 TEST(MetricsE2E, TheExpositionParsesAndCountsAKnownWorkload) {
   TempDir dir("airlock-metrics-");
@@ -71,17 +86,25 @@ TEST(MetricsE2E, TheExpositionParsesAndCountsAKnownWorkload) {
     ASSERT_EQ(TunnelQuery(tunnel, "SELECT * FROM orders").status, 200u);
   }
   EXPECT_EQ(TunnelQuery(tunnel, "SELECT nope FROM orders").status, 400u);
+  // The live enclave's memory as it reported it: its data; no resident
+  // memory of its own (the in-process isolator shares the kernel's).
+  {
+    const Samples live = Scrape(api, dir);
+    EXPECT_EQ(live.Value("airlock_enclaves_active"), 1);
+    EXPECT_GT(live.Value("airlock_enclave_data_bytes"), 0);
+    EXPECT_EQ(live.Value("airlock_enclave_resident_bytes"), 0);
+  }
   ASSERT_EQ(api.Post("/v1/requests/" + id + "/revoke", "{}", Auth(kAlice)).status, 200u);
   EXPECT_EQ(api.Get("/v1/requests/does-not-exist", Auth(kAlice)).status, 404u);
 
-  auto scraped = api.Get("/metrics", {});
-  ASSERT_EQ(scraped.status, 200u);
-  const std::string text_file = dir.File("metrics.txt");
-  std::ofstream(text_file) << scraped.body;
-  const ShellResult parsed = RunShell("/usr/bin/python3 " + std::string(AIRLOCK_SOURCE_DIR) +
-                                      "/tests/support/prometheus_samples.py < " + text_file);
-  ASSERT_EQ(parsed.exit_code, 0) << "the exposition does not parse:\n" << scraped.body;
-  const Samples s(json::parse(parsed.output));
+  // The enclave goes with the revocation, and its memory with it.
+  Samples s = Scrape(api, dir);
+  for (int i = 0; i < 100 && s.Value("airlock_enclaves_active") != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    s = Scrape(api, dir);
+  }
+  EXPECT_EQ(s.Value("airlock_enclaves_active"), 0);
+  EXPECT_EQ(s.Value("airlock_enclave_data_bytes"), 0);
 
   // Queries by transport and outcome; rows sent (orders.csv has 2 rows).
   EXPECT_EQ(s.Value("airlock_tunnel_queries_total", {{"transport", "https"}, {"outcome", "ok"}}),
@@ -133,7 +156,7 @@ TEST(MetricsE2E, TheExpositionParsesAndCountsAKnownWorkload) {
                                                          "airlock_audit_export_lag_records",
                                                          "airlock_event_watchers"};
   std::set<std::string> families;
-  for (const json& sample : json::parse(parsed.output)) {
+  for (const json& sample : s.all()) {
     std::string name = sample[0];
     for (const char* suffix : {"_bucket", "_sum", "_count"}) {
       if (name.ends_with(suffix)) name.resize(name.size() - std::string(suffix).size());

@@ -109,6 +109,15 @@ TEST(EnclaveBinary, ServesAnEnclaveOverTheInheritedDescriptor) {
   // ...and wiped from it once the enclave sealed.
   EXPECT_EQ(ReadEnvironment(child.pid, "AIRLOCK_TEST_BINARY_SECRET").find(gen::kExpectedSecret),
             std::string::npos);
+  // In a process of its own it reports that process's resident memory: what
+  // /proc says of the child now, within a factor of two (it moves a little).
+  const int64_t reported = outcome["memory"].value("resident_bytes", int64_t{0});
+  int64_t size_pages = 0, resident_pages = 0;
+  std::ifstream("/proc/" + std::to_string(child.pid) + "/statm") >> size_pages >> resident_pages;
+  const int64_t resident = resident_pages * ::sysconf(_SC_PAGESIZE);
+  EXPECT_GT(reported, resident / 2) << outcome["memory"].dump();
+  EXPECT_LT(reported, resident * 2) << outcome["memory"].dump();
+  EXPECT_GT(outcome["memory"].value("data_bytes", int64_t{0}), 25000 * 8);
   CollectingConsumer out;
   ASSERT_TRUE((*client)
                   ->Query("SELECT count(*) FROM a JOIN b USING (id)", out, std::chrono::seconds(10))

@@ -354,6 +354,26 @@ TEST(EnclaveRuntime, IngestionBeyondTheMemoryLimitFails) {
   EXPECT_THAT(e.outcome.value("reason", ""), HasSubstr("dataset big"));
 }
 
+// The sealed state carries the enclave's memory, and a "memory" state
+// follows at every interval while it lives. Sharing its process (as here),
+// it reports its data only: the process's memory is not its own.
+TEST(EnclaveRuntime, ReportsItsMemoryWhenSealedAndWhileItLives) {
+  EnclaveEnvironment env;
+  env.memory_report_interval = 50ms;
+  Started e(MakeSpec({GenDataset("t", {{"rows", 20000}, {"shape", "narrow"}})}), env);
+  ASSERT_EQ(e.outcome.value("state", ""), "sealed") << e.outcome.dump();
+  ASSERT_TRUE(e.outcome.contains("memory")) << e.outcome.dump();
+  const int64_t data = e.outcome["memory"].value("data_bytes", int64_t{0});
+  // 20,000 rows of an integer id and more: well over 8 bytes a row, and
+  // under the enclave's bound.
+  EXPECT_GT(data, 20000 * 8);
+  EXPECT_LT(data, int64_t{64} << 20);
+  EXPECT_FALSE(e.outcome["memory"].contains("resident_bytes"));
+  const Json later = e.log.WaitForState("memory", 5s);
+  ASSERT_FALSE(later.is_null()) << "no memory report after sealing";
+  EXPECT_EQ(later["memory"].value("data_bytes", int64_t{0}), data);
+}
+
 TEST(EnclaveRuntime, ServesConcurrentQueries) {
   Started e(MakeSpec({GenDataset("t", {{"rows", 20000}, {"shape", "narrow"}})}));
   ASSERT_EQ(e.outcome.value("state", ""), "sealed");

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/sso.h"
+#include "kernel/common/http_call.h"
 
 namespace airlock::cli {
 
@@ -35,6 +37,41 @@ Result<std::string> ReadToken(std::ostream& err) {
   return token;
 }
 
+// The single sign-on the server offers the CLI (console.oidc with a
+// cli_client_id, published in /console/config.json), run in a browser.
+Result<std::string> SignInThroughTheServersProvider(Invocation& in, const Settings& server) {
+  HttpCall call;
+  std::string base = server.server;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  call.url = base + "/console/config.json";
+  call.ca_file = server.ca_file;
+  call.timeout_seconds = 30;
+  auto answer = HttpSend(call);
+  if (!answer.ok()) {
+    return Status::Unavailable("cannot reach " + base + ": " + answer.status().message());
+  }
+  const auto config = nlohmann::json::parse(answer->body, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json oidc =
+      config.is_object() && config.contains("oidc") ? config["oidc"] : nlohmann::json();
+  if (answer->status != 200 || !oidc.is_object() || oidc.value("cli_client_id", "").empty()) {
+    return Status::FailedPrecondition(
+        base +
+        " offers no single sign-on for the CLI (its console.oidc.cli_client_id is not "
+        "set); sign in with an API token instead: airlock login");
+  }
+  SsoSettings sso;
+  sso.issuer = oidc.value("issuer", "");
+  sso.client_id = oidc.value("cli_client_id", "");
+  sso.scopes = oidc.value("scopes", sso.scopes);
+  sso.ca_file = in.args.Value("--issuer-ca-file");
+  sso.open_browser = !in.args.Has("--no-browser");
+  if (std::string timeout = in.args.Value("--timeout"); !timeout.empty()) {
+    AIRLOCK_ASSIGN_OR_RETURN(int64_t seconds, ParseDuration(timeout));
+    sso.timeout = std::chrono::seconds(seconds);
+  }
+  return SignInWithSso(sso, in.err);
+}
+
 std::string Groups(const nlohmann::json& me) {
   std::string list;
   for (const auto& g : me.value("groups", nlohmann::json::array())) {
@@ -56,7 +93,7 @@ int Login(Invocation& in) {
   if (next.server.rfind("https://", 0) != 0 && next.server.rfind("http://", 0) != 0) {
     return Fail(in, Status::InvalidArgument("the server is a URL: https://HOST:PORT"));
   }
-  auto token = ReadToken(in.err);
+  auto token = in.args.Has("--sso") ? SignInThroughTheServersProvider(in, next) : ReadToken(in.err);
   if (!token.ok()) return Fail(in, token.status());
   next.token = *token;
   // Kept only once the server accepts it.

@@ -26,10 +26,11 @@ const std::set<std::string> kGlobalSwitches = {"--json", "--help", "-h"};
 const std::vector<Command>& Commands() {
   static const std::vector<Command> kCommands = {
       {"login",
-       "login --server URL [--ca-file PEM]",
-       "Sign in: reads an API token from the terminal (not echoed) or stdin, checks it, keeps it "
-       "(0600)",
-       {},
+       "login --server URL [--ca-file PEM] [--sso [--no-browser] [--issuer-ca-file PEM] "
+       "[--timeout 5m]]",
+       "Sign in: reads an API token from the terminal (not echoed) or stdin, or with --sso "
+       "through the server's single sign-on in a browser; checks it, keeps it (0600)",
+       {{"--issuer-ca-file", "--timeout"}, {"--sso", "--no-browser"}},
        Login},
       {"logout", "logout", "Forget the token and every kept grant", {}, Logout},
       {"whoami", "whoami", "Who the kept token is", {}, WhoAmI},

@@ -774,6 +774,11 @@ Status ParseConsole(Reader& top, ConsoleConfig* console) {
       return Status::InvalidArgument(
           "console.oidc.client_id must be 1 to 256 printable characters without spaces");
     }
+    AIRLOCK_RETURN_IF_ERROR(o.String("cli_client_id", &oidc.cli_client_id));
+    if (oidc.cli_client_id.size() > 256 || !printable(oidc.cli_client_id)) {
+      return Status::InvalidArgument(
+          "console.oidc.cli_client_id must be 1 to 256 printable characters without spaces");
+    }
     const bool scopes_ok = oidc.scopes.size() <= 512 &&
                            std::all_of(oidc.scopes.begin(), oidc.scopes.end(), [](char c) {
                              return c == ' ' || (c > ' ' && c < 127 && c != '"' && c != '\\');

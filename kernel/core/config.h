@@ -210,6 +210,10 @@ struct ConsoleConfig {
   struct Oidc {
     std::string issuer;     // https://...
     std::string client_id;  // the console's client at the provider
+    // The CLI's client at the provider (`airlock login --sso`): a public
+    // native client with the redirect URI http://127.0.0.1/callback (any
+    // port, RFC 8252). Empty: the CLI signs in with API tokens only.
+    std::string cli_client_id;
     std::string scopes = "openid profile email";
   };
   std::optional<Oidc> oidc;

@@ -649,6 +649,8 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     api.console_config = {
         {"oidc",
          {{"issuer", oidc.issuer}, {"client_id", oidc.client_id}, {"scopes", oidc.scopes}}}};
+    if (!oidc.cli_client_id.empty())
+      api.console_config["oidc"]["cli_client_id"] = oidc.cli_client_id;
     // The issuer's origin: scheme, host and port, without its path.
     const size_t path = oidc.issuer.find('/', std::string("https://").size());
     api.console_policy = ConsolePolicyWith(oidc.issuer.substr(0, path));

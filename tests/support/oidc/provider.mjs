@@ -1,11 +1,12 @@
 // A real OpenID Connect provider for tests: oidc-provider (a certified
 // implementation) on HTTPS on 127.0.0.1, with one public client that must
-// use PKCE, an RS256 signing key made at start, and the accounts it is
-// given. Its built-in interaction pages (a login form, then a consent page)
+// use PKCE (and optionally a native one for the CLI), an RS256 signing key
+// made at start, and the accounts it is given. Its built-in interaction pages (a login form, then a consent page)
 // are what the browser goes through, as a user would.
 //
 // Usage: node provider.mjs <settings.json>
 //   {"cert": file, "key": file, "client_id": "...", "redirect_uri": "...",
+//    "cli_client_id": "..." (optional: a native client, loopback redirect),
 //    "accounts": {"alice": {"groups": ["analysts"], "email": "..."}}}
 // Prints one line of JSON once it listens: {"issuer": "https://127.0.0.1:<port>"}.
 // Its JWKS is at <issuer>/jwks.
@@ -35,7 +36,16 @@ server.listen(0, '127.0.0.1', () => {
       response_types: ['code'],
       grant_types: ['authorization_code'],
       id_token_signed_response_alg: 'RS256',
-    }],
+    }, ...(settings.cli_client_id ? [{
+      // The CLI: a native app with a loopback redirect on any port (RFC 8252).
+      client_id: settings.cli_client_id,
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: ['http://127.0.0.1/callback'],
+      response_types: ['code'],
+      grant_types: ['authorization_code'],
+      id_token_signed_response_alg: 'RS256',
+    }] : [])],
     jwks: {keys: [signingKey]},
     pkce: {methods: ['S256'], required: () => true},
     claims: {openid: ['sub'], email: ['email'], groups: ['groups']},

@@ -1,13 +1,20 @@
-#include "base64url.h"
+// Base64url (RFC 4648 §5) without padding, as JOSE (RFC 7515 §2), PKCE
+// (RFC 7636) and credentials in URLs use it. Header-only.
+#pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
 
-namespace airlock::identity::oidc_jwt {
-namespace {
+namespace airlock::sdk {
 
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+namespace base64url_internal {
 
-int Value(char c) {
+inline constexpr char kAlphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+inline int Value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
   if (c >= 'a' && c <= 'z') return c - 'a' + 26;
   if (c >= '0' && c <= '9') return c - '0' + 52;
@@ -16,16 +23,19 @@ int Value(char c) {
   return -1;
 }
 
-}  // namespace
+}  // namespace base64url_internal
 
-std::optional<std::string> Base64UrlDecode(std::string_view text) {
+// Decodes unpadded base64url. nullopt on any character outside the
+// alphabet, on padding ('='), on an impossible length (4n+1) and on
+// non-zero trailing bits, so every value has exactly one accepted encoding.
+inline std::optional<std::string> Base64UrlDecode(std::string_view text) {
   if (text.size() % 4 == 1) return std::nullopt;
   std::string out;
   out.reserve(text.size() * 3 / 4);
   uint32_t accumulator = 0;
   int bits = 0;
   for (char c : text) {
-    const int v = Value(c);
+    const int v = base64url_internal::Value(c);
     if (v < 0) return std::nullopt;
     accumulator = (accumulator << 6) | static_cast<uint32_t>(v);
     bits += 6;
@@ -39,7 +49,8 @@ std::optional<std::string> Base64UrlDecode(std::string_view text) {
   return out;
 }
 
-std::string Base64UrlEncode(std::string_view bytes) {
+// Encodes without padding.
+inline std::string Base64UrlEncode(std::string_view bytes) {
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   uint32_t accumulator = 0;
@@ -49,11 +60,13 @@ std::string Base64UrlEncode(std::string_view bytes) {
     bits += 8;
     while (bits >= 6) {
       bits -= 6;
-      out.push_back(kAlphabet[(accumulator >> bits) & 0x3F]);
+      out.push_back(base64url_internal::kAlphabet[(accumulator >> bits) & 0x3F]);
     }
   }
-  if (bits > 0) out.push_back(kAlphabet[(accumulator << (6 - bits)) & 0x3F]);
+  if (bits > 0) {
+    out.push_back(base64url_internal::kAlphabet[(accumulator << (6 - bits)) & 0x3F]);
+  }
   return out;
 }
 
-}  // namespace airlock::identity::oidc_jwt
+}  // namespace airlock::sdk

@@ -729,6 +729,13 @@ void EnclaveSupervisor::OnEnclaveState(const std::shared_ptr<ActiveEnclave>& act
                                       "enclave is pulling the approved datasets", nullptr);
     if (!s.ok()) spdlog::warn("request {}: {}", id, s.ToString());
   } else if (name == "sealed") {
+    if (deps_.metrics && state.contains("seal_us") && state["seal_us"].is_number_unsigned()) {
+      deps_.metrics
+          ->GetHistogram("airlock_enclave_seal_seconds",
+                         "Time an enclave took to seal once its pulls ended", "",
+                         Metrics::LatencyBuckets())
+          .Observe(static_cast<double>(state["seal_us"].get<uint64_t>()) / 1e6);
+    }
     Audit({{"event", "enclave.credentials_cleared"}, {"request_id", id}});
     Audit({{"event", "enclave.sealed"},
            {"request_id", id},

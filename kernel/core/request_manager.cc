@@ -634,8 +634,13 @@ class RequestManager::Impl {
     input.request = ask;
     input.datasets = std::move(datasets);
     input.now_unix_seconds = now / kMicros;
+    const auto deciding = std::chrono::steady_clock::now();
     auto decided = d_.policy->Evaluate(input);
     if (d_.metrics) {
+      d_.metrics
+          ->GetHistogram("airlock_policy_decision_duration_seconds",
+                         "Time the policy took to answer an ask", "", Metrics::LatencyBuckets())
+          .ObserveSince(deciding);
       d_.metrics
           ->Get("airlock_policy_decisions_total", "Policy decisions", "counter",
                 "effect=\"" + std::string(decided.ok() ? EffectName(decided->effect) : "error") +

@@ -353,6 +353,7 @@ class EnclaveSession {
       (void)channel_.SendJson(FrameType::kProgress, doc);
     };
     Status ingested = ingestion_->Run(pull, progress);
+    const auto sealing = std::chrono::steady_clock::now();
     // Egress ends with the pulls: nothing inside reaches a source again.
     StopEgress();
     {
@@ -396,8 +397,14 @@ class EnclaveSession {
       engine_ = std::move(engine);
       phase_ = Phase::kSealed;
     }
-    SendState("sealed",
-              {{"tables", tables_}, {"credentials_cleared", true}, {"memory", MemoryUse()}});
+    // Sealing: credentials cleared, tables published, query connections open.
+    const int64_t seal_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::steady_clock::now() - sealing)
+                                .count();
+    SendState("sealed", {{"tables", tables_},
+                         {"credentials_cleared", true},
+                         {"memory", MemoryUse()},
+                         {"seal_us", seal_us}});
     if (spec_.mode == EnclaveMode::kJob) RunJob(*queries);
   }
 

@@ -210,6 +210,15 @@ class OutboxDispatcher::Impl {
           ->Get("airlock_notifications_total", "Notification deliveries by outcome", "counter",
                 "notifier=\"" + name + "\",outcome=\"" + outcome_name + "\"")
           .Add();
+      if (outcome == OutboxOutcome::kDelivered) {
+        // The notifier's lag: from the change being saved to its delivery.
+        metrics_
+            ->GetHistogram("airlock_notification_delivery_seconds",
+                           "From a notification being queued until it was delivered",
+                           "notifier=\"" + name + "\"", Metrics::PhaseBuckets())
+            .Observe(static_cast<double>(std::max<int64_t>(0, now_us_() - message.created_at_us)) /
+                     1e6);
+      }
     }
     if (outcome != OutboxOutcome::kAbandoned) return;
     spdlog::warn("notifier '{}': {} abandoned after {} attempt(s): {}", name, message.id,

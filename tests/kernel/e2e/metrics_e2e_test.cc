@@ -123,6 +123,10 @@ TEST(MetricsE2E, TheExpositionParsesAndCountsAKnownWorkload) {
             0.3);
   EXPECT_EQ(s.Value("airlock_request_state_duration_seconds_count", {{"state", "ready"}}), 1);
   EXPECT_EQ(s.Value("airlock_request_first_query_seconds_count"), 1);
+  // One policy decision; one enclave sealed, which takes some time.
+  EXPECT_EQ(s.Value("airlock_policy_decision_duration_seconds_count"), 1);
+  EXPECT_EQ(s.Value("airlock_enclave_seal_seconds_count"), 1);
+  EXPECT_GT(s.Value("airlock_enclave_seal_seconds_sum"), 0);
   // HTTP latency by route pattern and status class.
   EXPECT_EQ(s.Value("airlock_http_request_duration_seconds_count",
                     {{"method", "POST"}, {"route", "/v1/requests"}, {"code", "2xx"}}),
@@ -152,9 +156,10 @@ TEST(MetricsE2E, TheExpositionParsesAndCountsAKnownWorkload) {
                                "/deploy/grafana/airlock-dashboard.json");
   const json dashboard = json::parse(dashboard_file, nullptr, false);
   ASSERT_TRUE(dashboard.is_object()) << "deploy/grafana/airlock-dashboard.json does not parse";
-  const std::set<std::string> registered_on_first_use = {"airlock_audit_append_failures_total",
-                                                         "airlock_audit_export_lag_records",
-                                                         "airlock_event_watchers"};
+  const std::set<std::string> registered_on_first_use = {
+      "airlock_audit_append_failures_total", "airlock_audit_export_lag_records",
+      "airlock_audit_export_active", "airlock_event_watchers",
+      "airlock_notification_delivery_seconds"};
   std::set<std::string> families;
   for (const json& sample : s.all()) {
     std::string name = sample[0];

@@ -349,6 +349,13 @@ TEST_F(NotificationsE2E, AFailingReceiverIsRetriedWithBackoffAndHoldsNothingElse
       metrics.find(R"(airlock_notifications_total{notifier="healthy",outcome="delivered"} 1)"),
       std::string::npos)
       << metrics;
+  // The delivered one's lag was observed; the abandoned one has none.
+  EXPECT_NE(metrics.find(R"(airlock_notification_delivery_seconds_count{notifier="healthy"} 1)"),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find(R"(airlock_notification_delivery_seconds_count{notifier="broken"})"),
+            std::string::npos)
+      << metrics;
 }
 
 }  // namespace

@@ -68,14 +68,11 @@ void PrintRequest(std::ostream& out, const json& r) {
   if (!tunnel.empty()) out << "  tunnel     " << tunnel.value("transport", "") << "\n";
 }
 
-// Rows pulled so far by the request's enclave, across its datasets.
-int64_t RowsPulled(const json& request) {
+// How far the request's enclave has pulled its datasets.
+std::string PullProgress(const json& request) {
   const json progress = request.value("enclave", json::object()).value("progress", json::object());
-  int64_t rows = 0;
-  for (const auto& [name, entry] : progress.items()) {
-    if (entry.is_object()) rows += entry.value("rows", int64_t{0});
-  }
-  return rows;
+  const json asked = request.value("request", json::object()).value("datasets", json::array());
+  return IngestionProgress(progress, asked.is_array() ? asked.size() : 0);
 }
 
 // Follows request `id` until it is ready or ended, telling each step on
@@ -93,7 +90,7 @@ int FollowUntilSettled(Invocation& in, const std::string& id, int64_t timeout_se
     const std::string state = request.value("state", "");
     std::string line = id + ": " + state;
     if (state == "pending_approval") line += " (" + request.value("reason", "") + ")";
-    if (state == "ingesting") line += ", " + std::to_string(RowsPulled(request)) + " rows pulled";
+    if (state == "ingesting") line += " " + PullProgress(request);
     if (line != last_line) {
       // On a terminal the ingestion count updates in place.
       const bool same_step =

@@ -188,11 +188,6 @@ int Main(int argc, char** argv) {
 
 }  // namespace
 
-int Fail(Invocation& in, const Status& status) {
-  in.err << "airlock: " << status.message() << "\n";
-  return ExitCodeFor(status);
-}
-
 }  // namespace airlock::cli
 
 int main(int argc, char** argv) {

@@ -92,4 +92,27 @@ std::string CsvField(const std::string& value) {
   return quoted + "\"";
 }
 
+std::string IngestionProgress(const nlohmann::json& progress, size_t datasets) {
+  constexpr size_t kWidth = 20;
+  size_t done = 0;
+  int64_t rows = 0;
+  if (progress.is_object()) {
+    for (const auto& [name, entry] : progress.items()) {
+      if (!entry.is_object()) continue;
+      if (entry.value("state", "") == "done") ++done;
+      const auto& count = entry.contains("rows") ? entry["rows"] : nlohmann::json();
+      if (count.is_number_integer()) rows += count.get<int64_t>();
+    }
+  }
+  datasets = std::max(datasets, done);
+  const size_t filled = datasets == 0 ? 0 : kWidth * done / datasets;
+  // Thousands separated, as people read counts.
+  std::string count = std::to_string(rows);
+  for (int at = static_cast<int>(count.size()) - 3; at > (rows < 0 ? 1 : 0); at -= 3) {
+    count.insert(static_cast<size_t>(at), ",");
+  }
+  return "[" + std::string(filled, '#') + std::string(kWidth - filled, '-') + "] " +
+         std::to_string(done) + "/" + std::to_string(datasets) + " datasets, " + count + " rows";
+}
+
 }  // namespace airlock::cli

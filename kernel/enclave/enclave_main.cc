@@ -9,8 +9,9 @@
 // served, 2 on bad usage.
 //
 // --check-plugin loads the connector plugin at PATH the way an enclave does
-// (no instance is made) and prints its name and version (exit 0) or why it
-// was refused (exit 1). The kernel runs it, with an empty environment, to
+// (no instance is made) and prints its name and version, then on a second
+// line its configuration schema if it declares one (exit 0), or why it was
+// refused (exit 1). The kernel runs it, with an empty environment, to
 // check connector files without mapping them into its own process.
 #include <fcntl.h>
 #include <signal.h>
@@ -36,7 +37,11 @@ int CheckPlugin(const char* path) {
     std::fprintf(stdout, "%s\n", checked.status().message().c_str());
     return 1;
   }
-  std::fprintf(stdout, "%s\n", checked->c_str());
+  // The summary, then the configuration schema on a line of its own.
+  std::fprintf(stdout, "%s\n", checked->summary.c_str());
+  if (!checked->config_schema.is_null()) {
+    std::fprintf(stdout, "%s\n", checked->config_schema.dump().c_str());
+  }
   return 0;
 }
 

@@ -497,12 +497,13 @@ class EnclaveSession {
 
 }  // namespace
 
-Result<std::string> CheckConnectorPlugin(const std::string& path) {
+Result<CheckedConnector> CheckConnectorPlugin(const std::string& path) {
   AIRLOCK_ASSIGN_OR_RETURN(auto library,
                            SharedLoader().Load(path, std::nullopt, AIRLOCK_KIND_CONNECTOR));
   const plugin_host::PluginManifest& m = library->manifest();
-  return m.name + " " + m.version + " (ABI " + std::to_string(m.abi_major) + "." +
-         std::to_string(m.abi_minor) + ")";
+  return CheckedConnector{m.name + " " + m.version + " (ABI " + std::to_string(m.abi_major) + "." +
+                              std::to_string(m.abi_minor) + ")",
+                          m.config_schema};
 }
 
 Status ServeEnclave(int fd, EnclaveEnvironment env) {

@@ -26,6 +26,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <nlohmann/json.hpp>
+
 #include "airlock/cpp/status.hpp"
 #include "kernel/enclave/enclave_host.h"
 
@@ -61,11 +63,17 @@ struct EnclaveEnvironment {
 // kernel), or why the channel could not be served.
 Status ServeEnclave(int fd, EnclaveEnvironment env = {});
 
+// What --check-plugin found: "<name> <version> (ABI <major>.<minor>)" and
+// the configuration schema the manifest declares (null when none).
+struct CheckedConnector {
+  std::string summary;
+  nlohmann::json config_schema;
+};
+
 // Loads the connector plugin at `path` as an enclave would (file checks,
 // entry point, ABI, kind connector, mandatory functions) without making an
-// instance, and returns "<name> <version> (ABI <major>.<minor>)". For
-// `airlock-enclave --check-plugin`: the kernel never maps connector code
-// into its own process.
-Result<std::string> CheckConnectorPlugin(const std::string& path);
+// instance. For `airlock-enclave --check-plugin`: the kernel never maps
+// connector code into its own process.
+Result<CheckedConnector> CheckConnectorPlugin(const std::string& path);
 
 }  // namespace airlock::enclave

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "kernel/plugin_host/config_schema.h"
 #include "kernel/plugin_host/plugin_file.h"
 #include "kernel/plugin_host/plugin_probe.h"
 
@@ -34,6 +35,28 @@ json ManifestJson(const PluginManifest& m, const std::string& role, const std::s
           {"loaded_in", "kernel"}};
 }
 
+// `config` checked against the schema the plugin's manifest declares (see
+// config_schema.h), before the plugin sees it. Top-level keys starting with
+// '$' are the kernel's own annotations (the isolator's state directory and
+// instance), not the operator's. A schema this kernel cannot read is noted,
+// and the plugin's own check decides alone.
+Status CheckDeclaredSchema(const json& schema, const json& config, const std::string& slot,
+                           PluginSet& set) {
+  if (schema.is_null()) return Status::Ok();
+  if (Status supported = SchemaSupport(schema); !supported.ok()) {
+    set.notes.push_back(slot + ": configuration not checked against its schema (" +
+                        supported.message() + ")");
+    return Status::Ok();
+  }
+  json operators = config.is_null() ? json::object() : config;
+  if (operators.is_object()) {
+    for (auto it = operators.begin(); it != operators.end();) {
+      it = it.key().rfind('$', 0) == 0 ? operators.erase(it) : std::next(it);
+    }
+  }
+  return CheckAgainstSchema(schema, operators, slot + " config");
+}
+
 // Loads one kernel-side plugin and, in kServe mode, makes its instance
 // (stored in *made); in kCheck mode checks its configuration only.
 template <typename Plugin>
@@ -43,6 +66,8 @@ Status LoadOne(PluginLoader& loader, const PluginRef& ref, const char* role,
   auto library = loader.Load(ref.path, ref.sha256, kind);
   if (!library.ok()) return library.status().WithContext(Slot(role, ref));
   set.manifests.push_back(ManifestJson((*library)->manifest(), role, ref.name));
+  AIRLOCK_RETURN_IF_ERROR(
+      CheckDeclaredSchema((*library)->manifest().config_schema, ref.config, Slot(role, ref), set));
   if (mode == PluginSetMode::kCheck) {
     const Status checked = CheckPluginConfig(**library, ref.config);
     if (checked.ok()) return Status::Ok();
@@ -95,7 +120,8 @@ Status CheckConnector(const std::string& name, const PluginRef& ref,
                 {"loaded_in", "enclave"}};
   auto probed = ProbeConnectorPlugin(enclave_executable, checked->canonical_path, kProbeTimeout);
   if (probed.ok()) {
-    entry["plugin"] = *probed;
+    entry["plugin"] = probed->summary;
+    AIRLOCK_RETURN_IF_ERROR(CheckDeclaredSchema(probed->config_schema, ref.config, slot, set));
   } else if (probed.status().code() == StatusCode::kNotFound) {
     set.notes.push_back(slot + ": entry point, ABI and kind not checked (" +
                         probed.status().message() + ")");

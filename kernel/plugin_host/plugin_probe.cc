@@ -16,8 +16,9 @@
 namespace airlock::plugin_host {
 namespace {
 
-// The probe prints one line; anything longer is cut.
-constexpr size_t kMaxProbeOutputBytes = 16 * 1024;
+// The probe prints a line, then the configuration schema (at most 1 MiB,
+// as the loader bounds it); anything longer is cut.
+constexpr size_t kMaxProbeOutputBytes = 1024 * 1024 + 4096;
 
 std::string Trimmed(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
@@ -26,8 +27,8 @@ std::string Trimmed(std::string text) {
 
 }  // namespace
 
-Result<std::string> ProbeConnectorPlugin(const std::string& executable, const std::string& path,
-                                         std::chrono::milliseconds timeout) {
+Result<ProbedPlugin> ProbeConnectorPlugin(const std::string& executable, const std::string& path,
+                                          std::chrono::milliseconds timeout) {
   if (executable.empty() || ::access(executable.c_str(), X_OK) != 0) {
     return Status::NotFound("plugin probe " + executable + " is not an executable file");
   }
@@ -99,8 +100,19 @@ Result<std::string> ProbeConnectorPlugin(const std::string& executable, const st
     return Status::Internal("plugin probe for " + path + " did not finish within " +
                             std::to_string(timeout.count()) + " ms");
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return output;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    const size_t newline = output.find('\n');
+    ProbedPlugin probed{output.substr(0, newline), nullptr};
+    if (newline != std::string::npos) {
+      probed.config_schema = nlohmann::json::parse(output.substr(newline + 1), nullptr, false);
+      if (probed.config_schema.is_discarded()) {
+        return Status::Internal("plugin probe for " + path + " printed a schema that is not JSON");
+      }
+    }
+    return probed;
+  }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 1) {
+    output = output.substr(0, output.find('\n'));
     return Status::FailedPrecondition(output.empty() ? "plugin " + path + " refused" : output);
   }
   return Status::Internal("plugin probe for " + path + " failed (" +

@@ -8,16 +8,23 @@
 #include <chrono>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "airlock/cpp/status.hpp"
 
 namespace airlock::plugin_host {
 
+struct ProbedPlugin {
+  std::string summary;           // "<name> <version> (ABI x.y)"
+  nlohmann::json config_schema;  // the manifest's, null when it declares none
+};
+
 // Runs the probe for the plugin at `path` and waits at most `timeout`.
-// Returns what the probe printed on success ("<name> <version> (ABI x.y)").
+// Returns what the probe found on success.
 // FailedPrecondition with the probe's reason when it refused the plugin
 // (wrong kind, no entry point, bad ABI, ...); NotFound when `executable` is
 // not an executable file; Internal when the probe crashed or timed out.
-Result<std::string> ProbeConnectorPlugin(const std::string& executable, const std::string& path,
-                                         std::chrono::milliseconds timeout);
+Result<ProbedPlugin> ProbeConnectorPlugin(const std::string& executable, const std::string& path,
+                                          std::chrono::milliseconds timeout);
 
 }  // namespace airlock::plugin_host

@@ -56,6 +56,7 @@ constexpr const char kConfigSchema[] = R"({
               "properties": {
                 "columns": {"type": "array", "items": {"type": "string"}, "minItems": 1},
                 "masks": {"type": "object", "additionalProperties": {"enum": ["redact", "last4", "hash"]}},
+                "audit_query_text": {"type": "boolean"},
                 "aggregate_only": {
                   "type": "object",
                   "additionalProperties": false,

@@ -124,7 +124,20 @@ std::vector<BrokenCase> BrokenCases() {
        [](json& c, const std::string&, const TestPki&) {
          c["identity"][0]["config"]["token"] = json::array();
        },
-       {"identity plugin 'tokens'", "unknown key 'token'"}},
+       {"identity plugin 'tokens' config.token", "is not a setting this plugin knows"}},
+      // Connectors run only in enclaves: their configuration is checked
+      // against the schema their manifest declares (read by the probe) at
+      // start, not when a pull fails after a human approved.
+      {"connector_setting_unknown_key",
+       [](json& c, const std::string& dir, const TestPki&) {
+         c["connectors"]["files"]["config"]["rooot"] = dir + "/data";
+       },
+       {"connector 'files' config.rooot", "is not a setting this plugin knows"}},
+      {"connector_setting_out_of_range",
+       [](json& c, const std::string&, const TestPki&) {
+         c["connectors"]["files"]["config"]["batch_rows"] = 0;
+       },
+       {"connector 'files' config.batch_rows", "must be at least 1"}},
       {"identity_token_hash_malformed",
        [](json& c, const std::string&, const TestPki&) {
          c["identity"][0]["config"]["tokens"][0]["sha256"] = "not-a-hash";

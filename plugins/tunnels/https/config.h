@@ -9,23 +9,18 @@
 
 #include "airlock/cpp/connection_budget.hpp"
 #include "airlock/cpp/status.hpp"
+#include "airlock/cpp/tunnel_kit.hpp"
 #include "airlock/cpp/values.hpp"
 
 namespace airlock::tunnels::https {
 
-struct TlsFiles {
-  std::string certificate_file;  // PEM chain, leaf first
-  std::string private_key_file;  // PEM
-};
+using sdk::tunnel::TlsFiles;
 
-struct HttpsTunnelConfig {
-  std::string listen_address = "127.0.0.1";
-  uint16_t port = 0;                      // 0: an ephemeral port, reported in grants
-  std::optional<TlsFiles> tls;            // absent only with allow_plaintext
-  bool allow_plaintext = false;           // development only: serve plain HTTP
-  std::string public_host = "127.0.0.1";  // host part of the URLs in grants
-  uint64_t max_rows = 100000;             // per query result
-  size_t max_body_bytes = 65536;          // per request body
+struct HttpsTunnelConfig : sdk::tunnel::ListenerSettings {
+  // listen_address, port, tls, allow_plaintext (development only: plain
+  // HTTP), public_host: the listener (sdk::tunnel::ListenerSettings).
+  uint64_t max_rows = 100000;     // per query result
+  size_t max_body_bytes = 65536;  // per request body
   std::chrono::milliseconds query_timeout{30000};
   uint32_t rate_limit_per_minute = 600;  // per credential; 0 disables
   uint32_t max_concurrent_queries = 4;   // per credential: queries and schema lookups running

@@ -8,6 +8,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include "airlock/cpp/tunnel_tls.hpp"
 #include "credential.h"
 #include "http_util.h"
 
@@ -18,28 +19,7 @@ namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
 
 Result<ssl::context> MakeTlsContext(const TlsFiles& files) {
-  ssl::context tls(ssl::context::tls_server);
-  tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
-                  ssl::context::single_dh_use | ssl::context::no_compression);
-  SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
-  SSL_CTX_set_options(tls.native_handle(), SSL_OP_NO_RENEGOTIATION);
-  boost::system::error_code ec;
-  tls.use_certificate_chain_file(files.certificate_file, ec);
-  if (ec) {
-    return Status::InvalidArgument("tunnel configuration.tls.certificate_file: cannot load '" +
-                                   files.certificate_file + "': " + ec.message());
-  }
-  tls.use_private_key_file(files.private_key_file, ssl::context::pem, ec);
-  if (ec) {
-    return Status::InvalidArgument("tunnel configuration.tls.private_key_file: cannot load '" +
-                                   files.private_key_file + "': " + ec.message());
-  }
-  if (SSL_CTX_check_private_key(tls.native_handle()) != 1) {
-    return Status::InvalidArgument(
-        "tunnel configuration.tls.private_key_file does not match tls.certificate_file");
-  }
-  return tls;
+  return sdk::tunnel::MakeServerTlsContext(files, "tunnel configuration");
 }
 
 std::string UrlHost(const std::string& host) {

@@ -56,7 +56,7 @@ RouteResult RequestRouter::Handle(const Request& request,
     if (closed) return Answer(ClosedError(*closed, version, keep_alive));
     return error(http::status::not_found, "not_found", "no such endpoint");
   }
-  if (!endpoint->Bind(session)) {
+  if (endpoint->Bind(session) != sdk::tunnel::Endpoint::BindResult::kBound) {
     return Answer(ClosedError(endpoint->close_reason(), version, keep_alive));
   }
 

@@ -10,21 +10,17 @@
 
 #include "airlock/cpp/connection_budget.hpp"
 #include "airlock/cpp/status.hpp"
+#include "airlock/cpp/tunnel_kit.hpp"
 #include "airlock/cpp/values.hpp"
 
 namespace airlock::tunnels::pgwire {
 
-struct TlsFiles {
-  std::string certificate_file;  // PEM chain, leaf first
-  std::string private_key_file;  // PEM
-};
+using sdk::tunnel::TlsFiles;
 
-struct PgwireConfig {
-  std::string listen_address = "127.0.0.1";
-  uint16_t port = 0;                      // 0: an ephemeral port, reported in grants
-  std::optional<TlsFiles> tls;            // absent only with allow_plaintext
-  bool allow_plaintext = false;           // development only: non-TLS startups from loopback peers
-  std::string public_host = "127.0.0.1";  // host written into grants
+struct PgwireConfig : sdk::tunnel::ListenerSettings {
+  // listen_address, port, tls, allow_plaintext (development only: non-TLS
+  // startups from loopback peers), public_host: the listener
+  // (sdk::tunnel::ListenerSettings).
   // The connection budget (airlock/cpp/connection_budget.hpp): every open
   // connection (one thread each), and those still in the startup phase
   // (TLS, startup packet, SCRAM) overall and per client address. The share

@@ -126,7 +126,7 @@ class PgwireTunnel final : public sdk::TunnelTransport {
 
   const PgwireConfig config_;
   const sdk::Host host_;
-  std::shared_ptr<EndpointRegistry> registry_ = std::make_shared<EndpointRegistry>();
+  std::shared_ptr<EndpointRegistry> registry_ = std::make_shared<EndpointRegistry>(kCloseGrace);
   std::optional<boost::asio::ssl::context> tls_;
   // Admit runs on the I/O thread only (DoAccept).
   sdk::ConnectionBudget budget_{config_.connections};

@@ -395,7 +395,7 @@ void Session::Run() {
   // connection, not whenever the last reference to it goes.
   portals_.clear();
   cursors_.clear();
-  if (attached_) endpoint_->Detach(this);
+  if (attached_) endpoint_->Unbind(this);
   connection_.Close();
 }
 
@@ -676,17 +676,17 @@ bool Session::Authenticate(const std::string& user, const std::string& database)
     Fatal(sqlstate::kInvalidCatalogName, "database \"" + database + "\" does not exist");
     return false;
   }
-  switch (endpoint_->Attach(shared_from_this())) {
-    case EndpointState::AttachResult::kClosed:
+  switch (endpoint_->Bind(shared_from_this())) {
+    case EndpointState::BindResult::kClosed:
       EndedFatal();
       return false;
-    case EndpointState::AttachResult::kTooManyConnections:
+    case EndpointState::BindResult::kFull:
       Fatal(sqlstate::kTooManyConnections,
             "too many connections for request \"" + user + "\" (the tunnel's " +
                 "max_connections_per_endpoint is " +
                 std::to_string(context_.config.max_connections_per_endpoint) + ")");
       return false;
-    case EndpointState::AttachResult::kAttached:
+    case EndpointState::BindResult::kBound:
       attached_ = true;
       break;
   }

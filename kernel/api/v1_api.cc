@@ -607,9 +607,9 @@ HttpResponse V1Api::Me(const Call& call) const {
 
 HttpResponse V1Api::Catalog(const Call& call) const {
   const auto audience = call.request.query_param("for");
-  if (!audience) return HttpResponse::Json(200, d_.catalog);
+  if (!audience) return HttpResponse::Json(200, d_.catalog());
   if (*audience != "me") return ErrorResponse(Status::InvalidArgument("for must be me"));
-  return FromResult(d_.requests->PreviewCatalog(*call.caller, d_.catalog));
+  return FromResult(d_.requests->PreviewCatalog(*call.caller, d_.catalog()));
 }
 
 HttpResponse V1Api::Plugins(const Call&) const {

@@ -48,9 +48,9 @@ class V1Api {
     const IdentityChain* identity = nullptr;
     AuditLog* audit = nullptr;
     Metrics* metrics = nullptr;
-    nlohmann::json catalog;  // GET /v1/catalog
-    nlohmann::json plugins;  // GET /v1/plugins
-    std::string openapi;     // GET /v1/openapi.json (served as is)
+    std::function<nlohmann::json()> catalog;  // GET /v1/catalog: the catalog now
+    nlohmann::json plugins;                   // GET /v1/plugins
+    std::string openapi;                      // GET /v1/openapi.json (served as is)
     // Admin policy reload (POST /v1/admin/policy/reload); may be empty.
     std::function<Status()> reload_policy;
     std::vector<std::string> admin_groups;

@@ -802,6 +802,17 @@ bool PlainHttpUrl(std::string& url) {
          });
 }
 
+Status ParseCatalog(Reader& top, CatalogConfig* catalog) {
+  const json* node = top.Child("catalog");
+  if (node == nullptr) return Status::Ok();
+  Reader r(*node, "catalog");
+  AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+  AIRLOCK_RETURN_IF_ERROR(r.Bool("describe", &catalog->describe));
+  AIRLOCK_RETURN_IF_ERROR(
+      r.Int("describe_timeout_ms", &catalog->describe_timeout_ms, 1000, 3'600'000));
+  return r.RejectUnknownKeys();
+}
+
 Status ParseMcp(Reader& top, KernelConfig* config) {
   McpConfig& mcp = config->mcp;
   if (const json* node = top.Child("mcp")) {
@@ -917,6 +928,7 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
   AIRLOCK_RETURN_IF_ERROR(ParseNotifications(top, &config));
   AIRLOCK_RETURN_IF_ERROR(ParseConsole(top, &config.console));
   AIRLOCK_RETURN_IF_ERROR(ParseMcp(top, &config));
+  AIRLOCK_RETURN_IF_ERROR(ParseCatalog(top, &config.catalog));
   top.Child("$schema");
   top.Child("description");
   AIRLOCK_RETURN_IF_ERROR(top.RejectUnknownKeys());

@@ -219,6 +219,13 @@ struct ConsoleConfig {
   std::optional<Oidc> oidc;
 };
 
+// The catalog's schemas (kernel/core/catalog_describer.h): the connectors
+// describe their datasets in an enclave at start and at every reload.
+struct CatalogConfig {
+  bool describe = true;
+  int64_t describe_timeout_ms = 120000;
+};
+
 // The MCP endpoint (/mcp, kernel/mcp/): for AI agents.
 struct McpConfig {
   // This API's public base URL ("https://airlock.example.com"), naming the
@@ -272,6 +279,7 @@ struct KernelConfig {
   NotificationsConfig notifications;
   ConsoleConfig console;
   McpConfig mcp;
+  CatalogConfig catalog;
   // Not read from the file: set by `airlockd serve
   // --accept-unverified-audit-history` for one start.
   bool accept_unverified_audit_history = false;

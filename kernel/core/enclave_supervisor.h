@@ -7,6 +7,8 @@
 // Thread-safety: all public methods may be called concurrently.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -100,6 +102,15 @@ class EnclaveSupervisor {
   bool MayServe() const { return !deps_.may_serve || deps_.may_serve(); }
   // Ids of the requests whose enclave lives here.
   std::vector<std::string> ActiveIds() const;
+
+  // Has this kernel's own datasets (not an agent's) described by their
+  // connectors, in an enclave of their own provisioned as a pull of all of
+  // them would be (their egress, files and secrets), in mode describe: no
+  // row is pulled. Waits at most `timeout`, or until `*stop` turns true.
+  // {"datasets": {name: {"columns": [...], "description"?, "tags"?}},
+  //  "errors": {name: reason}} (kernel/core/enclave_describe.cc).
+  Result<nlohmann::json> DescribeDatasets(std::chrono::milliseconds timeout,
+                                          const std::atomic<bool>* stop);
 
   // A tunnel query of request `id` that reached another replica (`via`),
   // run here and audited like one of this kernel's own tunnel queries.

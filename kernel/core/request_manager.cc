@@ -2103,6 +2103,10 @@ class RequestManager::Impl {
 
   size_t cached_views() const { return views_.size(); }
   size_t active_enclaves() const { return supervisor_ ? supervisor_->active() : 0; }
+  Result<json> DescribeDatasets(std::chrono::milliseconds timeout, const std::atomic<bool>* stop) {
+    if (!supervisor_) return Status::Unavailable("this kernel runs no enclaves");
+    return supervisor_->DescribeDatasets(timeout, stop);
+  }
   EnclaveMemory enclave_memory() const {
     return supervisor_ ? supervisor_->memory() : EnclaveMemory{};
   }
@@ -2221,6 +2225,10 @@ Result<json> RequestManager::AuditTrail(const Principal& p, const std::string& i
 }
 size_t RequestManager::active_enclaves() const {
   return impl_->active_enclaves();
+}
+Result<json> RequestManager::DescribeDatasets(std::chrono::milliseconds timeout,
+                                              const std::atomic<bool>* stop) {
+  return impl_->DescribeDatasets(timeout, stop);
 }
 EnclaveMemory RequestManager::enclave_memory() const {
   return impl_->enclave_memory();

@@ -8,6 +8,8 @@
 // Thread-safety: all public methods may be called concurrently.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -224,6 +226,11 @@ class RequestManager {
   // every record, others those of the requests they may see.
   // {"records":[...],"scanned":N,"next_page_token"?}.
   Result<nlohmann::json> SearchAudit(const Principal& caller, const AuditSearchQuery& query);
+
+  // The connectors describe this kernel's datasets in an enclave
+  // (EnclaveSupervisor::DescribeDatasets); Unavailable without a supervisor.
+  Result<nlohmann::json> DescribeDatasets(std::chrono::milliseconds timeout,
+                                          const std::atomic<bool>* stop);
 
   // Number of enclaves currently alive (for metrics and tests).
   size_t active_enclaves() const;

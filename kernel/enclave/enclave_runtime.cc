@@ -94,6 +94,14 @@ class EnclaveSession {
       }
       IngestOptions options;
       options.max_memory_bytes = spec_.limits.max_memory_bytes;
+      if (spec_.mode == EnclaveMode::kDescribe) {
+        if (Status egress = StartEgress(); !egress.ok()) {
+          SetFailed(egress.WithContext("starting egress"));
+        } else {
+          worker_ = std::thread([this] { DescribeAndReport(); });
+        }
+        return ServeFrames();
+      }
       options.max_lanes = env_.ingest_lanes;
       options.progress_interval = env_.progress_interval;
       ingestion_ = std::make_unique<Ingestion>(std::move(dataset_names),
@@ -111,6 +119,12 @@ class EnclaveSession {
       }
     }
 
+    return ServeFrames();
+  }
+
+ private:
+  // Frames from the kernel until it shuts the enclave down or goes away.
+  Status ServeFrames() {
     for (;;) {
       auto frame = channel_.Receive(env_.memory_report_interval);
       if (!frame.ok() && frame.status().code() == StatusCode::kDeadlineExceeded) {
@@ -130,7 +144,6 @@ class EnclaveSession {
     return Status::Ok();
   }
 
- private:
   static Result<EnclaveSpec> ParseSpec(std::string_view payload) {
     AIRLOCK_ASSIGN_OR_RETURN(nlohmann::json doc, ParseJsonObject(payload, "enclave spec"));
     return EnclaveSpec::FromJson(doc);
@@ -316,36 +329,105 @@ class EnclaveSession {
     return !id->empty() && id->size() <= kMaxQueryIdBytes;
   }
 
+  // Loads connectors as the pulls will (one loader per process of its own).
+  void PrepareLoader() {
+    if (!env_.owns_process) return;
+    // Nothing in this process reports a connector's hash (the kernel hashed
+    // the files at start-up), so an unpinned connector is not read in full
+    // here: that read was the largest CPU cost of starting an enclave
+    // (docs/benchmarks.md). With any pin in the spec every load is hashed,
+    // so two datasets on one file never meet a library loaded unhashed.
+    const bool any_pin =
+        std::any_of(spec_.datasets.begin(), spec_.datasets.end(),
+                    [](const DatasetSpec& ds) { return !ds.connector.sha256.empty(); });
+    owned_loader_ = std::make_unique<plugin_host::PluginLoader>(
+        EnclaveHostServices(), any_pin ? plugin_host::PluginLoader::UnpinnedHashing::kHash
+                                       : plugin_host::PluginLoader::UnpinnedHashing::kSkip);
+    loader_ = owned_loader_.get();
+  }
+
+  Result<std::unique_ptr<plugin_host::ConnectorPlugin>> MakeConnector(const ConnectorRef& ref) {
+    std::optional<std::string> pin;
+    if (!ref.sha256.empty()) pin = ref.sha256;
+    auto library = loader_->Load(ref.path, pin, AIRLOCK_KIND_CONNECTOR);
+    if (!library.ok()) return library.status().WithContext("loading its connector");
+    auto created = plugin_host::ConnectorPlugin::Create(*library, ref.config);
+    if (!created.ok()) return created.status().WithContext("creating its connector");
+    return created;
+  }
+
+  // No credential outlives the connectors' work: the secret window closes,
+  // the libraries unload, resolved environment secrets are scrubbed.
+  void ForgetCredentials() {
+    StopEgress();
+    host_.CloseSecretWindow();
+    owned_loader_.reset();  // unloads the connector libraries: no instance remains
+    loader_ = nullptr;
+    if (env_.owns_process) ScrubEnvironment(host_.ResolvedEnvironmentNames());
+    for (DatasetSpec& ds : spec_.datasets) ds.connector.config = nlohmann::json();
+  }
+
+  // The describe thread: each connector instance describes once; each
+  // dataset takes the entry of its connector's catalog whose object (else
+  // name) is the dataset's. Reported as {"datasets": {name: {"columns",
+  // "description"?, "tags"?}}, "errors": {name: reason}}.
+  void DescribeAndReport() {
+    PrepareLoader();
+    nlohmann::json described = nlohmann::json::object(), errors = nlohmann::json::object();
+    {
+      ScopedEnclaveHost routed(host_);
+      std::map<std::string, Result<Catalog>> catalogs;
+      for (const DatasetSpec& ds : spec_.datasets) {
+        auto it = catalogs.find(ds.connector.name);
+        if (it == catalogs.end()) {
+          auto connector = MakeConnector(ds.connector);
+          Result<Catalog> catalog =
+              connector.ok() ? (*connector)->Describe() : Result<Catalog>(connector.status());
+          it = catalogs.emplace(ds.connector.name, std::move(catalog)).first;
+        }
+        if (!it->second.ok()) {
+          errors[ds.name] = it->second.status().message();
+          continue;
+        }
+        const auto& entries = it->second->datasets;
+        auto entry = std::find_if(entries.begin(), entries.end(), [&](const auto& d) {
+          return !ds.pull.object.empty() && d.object == ds.pull.object;
+        });
+        if (entry == entries.end()) {
+          entry = std::find_if(entries.begin(), entries.end(),
+                               [&](const auto& d) { return d.name == ds.pull.dataset; });
+        }
+        if (entry == entries.end()) {
+          errors[ds.name] = "its connector does not describe '" +
+                            (ds.pull.object.empty() ? ds.pull.dataset : ds.pull.object) + "'";
+          continue;
+        }
+        nlohmann::json columns = nlohmann::json::array();
+        for (const auto& column : entry->columns) {
+          columns.push_back({{"name", column.name}, {"type", column.type}});
+        }
+        nlohmann::json info = {{"columns", std::move(columns)}};
+        if (!entry->description.empty()) info["description"] = entry->description;
+        if (!entry->tags.empty()) info["tags"] = entry->tags;
+        described[ds.name] = std::move(info);
+      }
+    }
+    ForgetCredentials();
+    SendState("described", {{"datasets", described}, {"errors", errors}});
+  }
+
   // The ingestion thread: pull, seal, and in job mode run the queries.
   void IngestAndSeal() {
+    PrepareLoader();
     if (env_.owns_process) {
-      // Nothing in this process reports a connector's hash (the kernel hashed
-      // the files at start-up), so an unpinned connector is not read in full
-      // here: that read was the largest CPU cost of starting an enclave
-      // (docs/benchmarks.md). With any pin in the spec every load is hashed,
-      // so two datasets on one file never meet a library loaded unhashed.
-      const bool any_pin =
-          std::any_of(spec_.datasets.begin(), spec_.datasets.end(),
-                      [](const DatasetSpec& ds) { return !ds.connector.sha256.empty(); });
-      owned_loader_ = std::make_unique<plugin_host::PluginLoader>(
-          EnclaveHostServices(), any_pin ? plugin_host::PluginLoader::UnpinnedHashing::kHash
-                                         : plugin_host::PluginLoader::UnpinnedHashing::kSkip);
-      loader_ = owned_loader_.get();
       sqlite3_soft_heap_limit64(spec_.limits.max_memory_bytes);
       sqlite3_hard_heap_limit64(spec_.limits.max_memory_bytes + kHeapSlackBytes);
     }
     const PullFunction pull = [this](size_t index, sdk::BatchConsumer& consumer) -> Status {
       // The connector's host calls on this thread reach this enclave.
       ScopedEnclaveHost routed(host_);
-      const DatasetSpec& ds = spec_.datasets[index];
-      std::optional<std::string> pin;
-      if (!ds.connector.sha256.empty()) pin = ds.connector.sha256;
-      auto library = loader_->Load(ds.connector.path, pin, AIRLOCK_KIND_CONNECTOR);
-      if (!library.ok()) return library.status().WithContext("loading its connector");
-      auto created = plugin_host::ConnectorPlugin::Create(*library, ds.connector.config);
-      if (!created.ok()) return created.status().WithContext("creating its connector");
-      std::unique_ptr<plugin_host::ConnectorPlugin> connector = std::move(created).value();
-      Status pulled = connector->Pull(ds.pull, consumer);
+      AIRLOCK_ASSIGN_OR_RETURN(auto connector, MakeConnector(spec_.datasets[index].connector));
+      Status pulled = connector->Pull(spec_.datasets[index].pull, consumer);
       connector.reset();  // its credentials go with it, as early as possible
       return pulled;
     };
@@ -354,19 +436,13 @@ class EnclaveSession {
     };
     Status ingested = ingestion_->Run(pull, progress);
     const auto sealing = std::chrono::steady_clock::now();
-    // Egress ends with the pulls: nothing inside reaches a source again.
-    StopEgress();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ingest_running_ = false;
     }
-
-    // Whatever happened, no credential outlives ingestion.
-    host_.CloseSecretWindow();
-    owned_loader_.reset();  // unloads the connector libraries: no instance remains
-    loader_ = nullptr;
-    if (env_.owns_process) ScrubEnvironment(host_.ResolvedEnvironmentNames());
-    for (DatasetSpec& ds : spec_.datasets) ds.connector.config = nlohmann::json();
+    // Egress ends with the pulls (nothing inside reaches a source again), and
+    // whatever happened, no credential outlives ingestion.
+    ForgetCredentials();
 
     if (ingested.ok()) ingested = ingestion_->PublishTables();
     std::unique_ptr<QueryEngine> engine;

@@ -77,8 +77,10 @@ Result<EnclaveSpec> EnclaveSpec::FromJson(const nlohmann::json& j) {
     spec.mode = EnclaveMode::kInteractive;
   } else if (mode == "job") {
     spec.mode = EnclaveMode::kJob;
+  } else if (mode == "describe") {
+    spec.mode = EnclaveMode::kDescribe;
   } else {
-    return Status::InvalidArgument("spec.mode must be interactive or job");
+    return Status::InvalidArgument("spec.mode must be interactive, job or describe");
   }
 
   auto datasets = j.find("datasets");

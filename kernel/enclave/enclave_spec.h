@@ -2,7 +2,7 @@
 //
 // {
 //   "request_id": "r-123",
-//   "mode": "interactive" | "job",
+//   "mode": "interactive" | "job" | "describe",
 //   "datasets": [
 //     {"name": "orders",                           // table name: [A-Za-z_][A-Za-z0-9_]*
 //      "connector": {"name": "pg-main", "path": "/abs/connector.so",
@@ -33,7 +33,10 @@
 
 namespace airlock::enclave {
 
-enum class EnclaveMode { kInteractive, kJob };
+// kDescribe: no pull; each dataset's connector describes it (columns,
+// description), the enclave reports that as its "described" state and
+// serves nothing else.
+enum class EnclaveMode { kInteractive, kJob, kDescribe };
 
 struct EnclaveLimits {
   int64_t query_timeout_ms = 30000;

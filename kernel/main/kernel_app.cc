@@ -23,6 +23,8 @@
 #include "kernel/audit/postgres_export_cursors.h"
 #include "kernel/core/audit_exporter.h"
 #include "kernel/core/audit_metrics.h"
+#include "kernel/core/catalog_describer.h"
+#include "kernel/core/catalog_document.h"
 #include "kernel/core/forwarded_endpoints.h"
 #include "kernel/core/instance_identity.h"
 #include "kernel/core/metrics.h"
@@ -162,6 +164,10 @@ struct KernelApp::Parts {
   // Declared before `requests` so it outlives the enclaves bridged through it.
   std::unique_ptr<agent::AgentRegistry> agents;
   std::unique_ptr<RequestManager> requests;
+  // The catalog people browse, completed by what the connectors describe;
+  // the describer goes before the request manager whose enclaves it uses.
+  std::shared_ptr<CatalogDocument> catalog;
+  std::unique_ptr<CatalogDescriber> describer;
   std::unique_ptr<mcp::McpServer> mcp;
   std::unique_ptr<V1Api> api;
   std::unique_ptr<HttpServer> server;
@@ -188,6 +194,7 @@ void KernelApp::Stop() {
   if (parts_->server) parts_->server->Stop();
   if (parts_->streamer) parts_->streamer->Shutdown();
   if (parts_->mcp) parts_->mcp->Shutdown();
+  parts_->describer.reset();  // a describe in flight ends its enclave
   if (parts_->requests) parts_->requests->Shutdown();
   if (parts_->dispatcher) parts_->dispatcher->Stop();
   if (parts_->agents) parts_->agents->Stop();
@@ -210,20 +217,12 @@ Status KernelApp::ReloadPolicy() {
                                {"outcome", reloaded.ok() ? "applied" : "rejected"},
                                {"reason", reloaded.ok() ? "" : reloaded.message()}});
   if (reloaded.ok()) parts_->config.policy.config = fresh->policy.config;
+  // Sources change too: their schemas are described again.
+  if (parts_->describer) parts_->describer->Refresh();
   return reloaded;
 }
 
 namespace {
-
-json CatalogJson(const KernelConfig& config) {
-  json datasets = json::array();
-  for (const auto& d : config.datasets) {
-    json entry = d.ToJson();
-    entry.erase("object");  // where the data lives is the connector's business
-    datasets.push_back(std::move(entry));
-  }
-  return {{"datasets", datasets}};
-}
 
 // The API listener's options from the configuration.
 HttpServerOptions ServerOptions(const KernelConfig& cfg) {
@@ -628,7 +627,17 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   api.identity = p.identity.get();
   api.audit = p.audit;
   api.metrics = &p.metrics;
-  api.catalog = CatalogJson(cfg);
+  p.catalog = std::make_shared<CatalogDocument>(cfg);
+  api.catalog = [catalog = p.catalog] { return catalog->Get(); };
+  if (cfg.catalog.describe) {
+    RequestManager* requests = p.requests.get();
+    p.describer = std::make_unique<CatalogDescriber>(
+        [requests](std::chrono::milliseconds timeout, const std::atomic<bool>* stop) {
+          return requests->DescribeDatasets(timeout, stop);
+        },
+        p.catalog.get(), p.audit, std::chrono::milliseconds(cfg.catalog.describe_timeout_ms));
+    p.describer->Refresh();
+  }
   api.plugins = {{"plugins", plugins}};
   api.openapi = std::string(kOpenApiDocument);
   api.admin_groups = cfg.admin_groups;

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,7 +47,9 @@ struct McpServerOptions {
   // Request transitions, for request_access calls that wait; null: such
   // calls answer at once.
   EventHub* events = nullptr;
-  nlohmann::json catalog;  // {"datasets":[...]}, as GET /v1/catalog answers
+  // {"datasets":[...]}, as GET /v1/catalog answers (it changes once the
+  // connectors described their datasets).
+  std::function<nlohmann::json()> catalog;
   // KernelConfig::mcp: the public base URL (empty: from the Host header)
   // and the authorization servers named in the resource metadata.
   std::string public_url;

@@ -105,7 +105,7 @@ ToolOutcome ListDatasets(const McpServerOptions& options, const Principal& calle
   ToolOutcome out;
   out.status = OnlyKnown(arguments, {});
   if (!out.status.ok()) return out;
-  auto catalog = options.requests->PreviewCatalog(caller, options.catalog);
+  auto catalog = options.requests->PreviewCatalog(caller, options.catalog());
   if (!catalog.ok()) return {catalog.status()};
   json datasets = json::array();
   for (json& dataset : (*catalog)["datasets"])
@@ -122,7 +122,7 @@ ToolOutcome DescribeDataset(const McpServerOptions& options, const Principal& ca
   auto name = RequiredString(arguments, "name", 256);
   if (!name.ok()) return {name.status()};
   // The policy is asked about this dataset alone, not the whole catalog.
-  for (const json& dataset : options.catalog.value("datasets", json::array())) {
+  for (const json& dataset : options.catalog().value("datasets", json::array())) {
     if (dataset.value("name", "") != *name) continue;
     auto previewed =
         options.requests->PreviewCatalog(caller, json{{"datasets", json::array({dataset})}});
@@ -369,7 +369,7 @@ const Tool* FindTool(std::string_view name) {
 
 json ListResources(const McpServerOptions& options) {
   json resources = json::array();
-  for (const json& dataset : options.catalog.value("datasets", json::array())) {
+  for (const json& dataset : options.catalog().value("datasets", json::array())) {
     const std::string name = dataset.value("name", "");
     json resource = {{"uri", std::string(kSchemaUriPrefix) + name + std::string(kSchemaUriSuffix)},
                      {"name", name},
@@ -395,7 +395,7 @@ Result<json> ReadResource(const McpServerOptions& options, std::string_view uri)
       uri.size() > kSchemaUriPrefix.size() + kSchemaUriSuffix.size()) {
     const std::string_view name = uri.substr(
         kSchemaUriPrefix.size(), uri.size() - kSchemaUriPrefix.size() - kSchemaUriSuffix.size());
-    for (const json& dataset : options.catalog.value("datasets", json::array())) {
+    for (const json& dataset : options.catalog().value("datasets", json::array())) {
       if (dataset.value("name", "") != name) continue;
       const json schema = PublicDataset(dataset);
       return json{{"contents",

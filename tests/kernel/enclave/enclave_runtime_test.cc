@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <set>
 
@@ -372,6 +374,47 @@ TEST(EnclaveRuntime, ReportsItsMemoryWhenSealedAndWhileItLives) {
   const Json later = e.log.WaitForState("memory", 5s);
   ASSERT_FALSE(later.is_null()) << "no memory report after sealing";
   EXPECT_EQ(later["memory"].value("data_bytes", int64_t{0}), data);
+}
+
+// Mode describe: each dataset's connector describes it, nothing is pulled,
+// and a dataset its connector does not know is named with the reason.
+TEST(EnclaveRuntime, DescribeModeReportsWhatTheConnectorsSayAndPullsNothing) {
+  char dir_template[] = "/tmp/airlock-describe-XXXXXX";
+  const std::string dir = ::mkdtemp(dir_template);
+  {
+    std::ofstream(dir + "/orders.csv")
+        << "order_id,amount,placed\n1,10.5,2026-01-02\n2,3,2026-01-03\n";
+  }
+  const Json files = {
+      {"name", "files"}, {"path", FILES_CONNECTOR_PATH}, {"config", {{"root", dir}}}};
+  Json spec = MakeSpec({{{"name", "orders"},
+                         {"connector", files},
+                         {"pull", {{"dataset", "orders"}, {"object", "orders.csv"}}}},
+                        {{"name", "ghost"},
+                         {"connector", files},
+                         {"pull", {{"dataset", "ghost"}, {"object", "ghost.csv"}}}},
+                        GenDataset("generated", {{"rows", 10}})});
+  spec["mode"] = "describe";
+  EventLog log;
+  InProcessEnclave enclave;
+  enclave.StartClient(log.Events());
+  ASSERT_TRUE(enclave.client->SendSpec(spec).ok());
+  const Json described = log.WaitForState("described");
+  ASSERT_FALSE(described.is_null()) << "no described state";
+  EXPECT_EQ(described["datasets"]["orders"]["columns"],
+            Json::parse(R"([{"name":"order_id","type":"int64"},{"name":"amount","type":"float64"},)"
+                        R"({"name":"placed","type":"utf8"}])"))
+      << described.dump();
+  EXPECT_FALSE(described["datasets"].contains("ghost"));
+  EXPECT_NE(described["errors"].value("ghost", "").find("ghost.csv"), std::string::npos)
+      << described.dump();
+  EXPECT_NE(described["errors"].value("generated", "").find("does not describe"), std::string::npos)
+      << described.dump();
+  EXPECT_TRUE(log.progress().empty()) << "a describe pulls nothing";
+  // It serves no queries.
+  CollectingConsumer out;
+  EXPECT_FALSE(enclave.client->Query("SELECT 1", out, 5s).ok());
+  std::filesystem::remove_all(dir);
 }
 
 TEST(EnclaveRuntime, ServesConcurrentQueries) {

@@ -67,6 +67,7 @@
 #include "airlock/cpp/scope.hpp"
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
+#include "airlock/testing/plugin_harness.hpp"
 
 namespace airlock::conformance {
 
@@ -280,158 +281,22 @@ class ConnectorFixture {
 };
 
 // ===========================================================================
-// The kit's host: a process-wide services table (a plugin may keep the table
-// its entry point was given, so it must outlive every loaded library).
-// ===========================================================================
-
-class KitHost {
- public:
-  static KitHost& Get() {
-    static KitHost host;
-    return host;
-  }
-
-  const airlock_host_services* services() const { return &services_; }
-
-  void Configure(std::map<std::string, std::string> references) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    references_ = std::move(references);
-  }
-
-  std::vector<std::string> logs() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return logs_;
-  }
-  void ClearLogs() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    logs_.clear();
-  }
-
- private:
-  KitHost() {
-    std::memset(&services_, 0, sizeof(services_));
-    services_.size = sizeof(services_);
-    services_.abi_major = AIRLOCK_ABI_MAJOR;
-    services_.abi_minor = AIRLOCK_ABI_MINOR;
-    services_.host_data = this;
-    services_.log = &Log;
-    services_.audit_emit = [](void*, const char*, size_t) -> airlock_type_status {
-      return AIRLOCK_OK;
-    };
-    services_.now_unix_micros = [](void*) -> int64_t {
-      return std::chrono::duration_cast<std::chrono::microseconds>(
-                 std::chrono::system_clock::now().time_since_epoch())
-          .count();
-    };
-    services_.secret_resolve = &Resolve;
-    services_.enclave_serve = [](void*, int, airlock_type_error* error) -> airlock_type_status {
-      abi::FillError(error, "the conformance host runs no enclaves");
-      return AIRLOCK_ERR_NOT_IMPLEMENTED;
-    };
-    services_.enclave_executable = nullptr;
-  }
-
-  static void Log(void* self, int32_t, const char* plugin, const char* message, size_t length) {
-    auto* host = static_cast<KitHost*>(self);
-    std::lock_guard<std::mutex> lock(host->mutex_);
-    host->logs_.push_back(std::string(plugin != nullptr ? plugin : "") + ": " +
-                          std::string(message != nullptr ? message : "", length));
-  }
-
-  static airlock_type_status Resolve(void* self, const char* reference, size_t length,
-                                     airlock_type_secret* secret, airlock_type_error* error) {
-    auto* host = static_cast<KitHost*>(self);
-    const std::string ref(reference, length);
-    std::optional<std::string> value;
-    {
-      std::lock_guard<std::mutex> lock(host->mutex_);
-      if (auto it = host->references_.find(ref); it != host->references_.end()) {
-        value = it->second;
-      }
-    }
-    if (!value && ref.rfind("env:", 0) == 0) {
-      if (const char* env = std::getenv(ref.c_str() + 4)) value = std::string(env);
-    } else if (!value && ref.rfind("file:", 0) == 0) {
-      std::ifstream in(ref.substr(5), std::ios::binary);
-      if (in) value = std::string(std::istreambuf_iterator<char>(in), {});
-    }
-    if (!value) {
-      abi::FillError(error, "secret reference cannot be resolved by the conformance host");
-      return AIRLOCK_ERR_NOT_FOUND;
-    }
-    auto owned = std::make_unique<std::string>(std::move(*value));
-    secret->data = reinterpret_cast<const uint8_t*>(owned->data());
-    secret->length = owned->size();
-    secret->private_data = owned.release();
-    secret->release = [](airlock_type_secret* s) {
-      std::unique_ptr<std::string> text(static_cast<std::string*>(s->private_data));
-      volatile char* bytes = text->data();
-      for (size_t i = 0; i < text->size(); ++i) bytes[i] = 0;
-      s->data = nullptr;
-      s->length = 0;
-      s->private_data = nullptr;
-      s->release = nullptr;
-    };
-    return AIRLOCK_OK;
-  }
-
-  airlock_host_services services_;
-  mutable std::mutex mutex_;
-  std::vector<std::string> logs_;
-  std::map<std::string, std::string> references_;
-};
-
-// ===========================================================================
 // Loading and driving a connector through its table.
 // ===========================================================================
 
 // The connector table for `source`; loaded libraries stay loaded for the
 // process (a host never unloads a library whose entry point kept its table).
 inline Result<const airlock_type_connector_vtable*> LoadConnector(const ConnectorSource& source) {
-  const airlock_type_plugin_info* info = nullptr;
-  auto enter = [&](airlock_on_plugin_entry_v1_plugin_ptr entry) -> Status {
-    abi::ErrorHolder error;
-    const airlock_type_status rc = entry(KitHost::Get().services(), &info, error.get());
-    if (rc != AIRLOCK_OK) return error.ToStatus(rc, "the entry point failed");
-    if (info == nullptr) return Status::Internal("the entry point returned no manifest");
-    return Status::Ok();
-  };
   if (source.vtable != nullptr) return source.vtable;
+  const airlock_type_plugin_info* info = nullptr;
   if (source.entry != nullptr) {
-    AIRLOCK_RETURN_IF_ERROR(enter(source.entry));
+    AIRLOCK_ASSIGN_OR_RETURN(info, EnterPlugin(source.entry));
   } else if (!source.plugin_path.empty()) {
-    static std::mutex mutex;
-    static std::map<std::string, void*> loaded;
-    std::lock_guard<std::mutex> lock(mutex);
-    void*& handle = loaded[source.plugin_path];
-    if (handle == nullptr) {
-      handle = ::dlopen(source.plugin_path.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (handle == nullptr) {
-        const char* why = ::dlerror();
-        return Status::NotFound("cannot load " + source.plugin_path + ": " +
-                                (why != nullptr ? why : "dlopen failed"));
-      }
-    }
-    auto entry = reinterpret_cast<airlock_on_plugin_entry_v1_plugin_ptr>(
-        ::dlsym(handle, AIRLOCK_PLUGIN_ENTRY_V1_SYMBOL));
-    if (entry == nullptr) {
-      return Status::NotFound(source.plugin_path + " exports no " AIRLOCK_PLUGIN_ENTRY_V1_SYMBOL);
-    }
-    AIRLOCK_RETURN_IF_ERROR(enter(entry));
+    AIRLOCK_ASSIGN_OR_RETURN(info, EnterPluginFile(source.plugin_path));
   } else {
     return Status::InvalidArgument("ConnectorSource names no plugin_path, entry or vtable");
   }
-  if (info->size < AIRLOCK_PLUGIN_INFO_1_0_SIZE) {
-    return Status::InvalidArgument("the plugin manifest is smaller than ABI 1.0's");
-  }
-  if (info->abi_major != AIRLOCK_ABI_MAJOR) {
-    return Status::InvalidArgument("the plugin speaks ABI major " +
-                                   std::to_string(info->abi_major));
-  }
-  if (info->kind != AIRLOCK_KIND_CONNECTOR) {
-    return Status::InvalidArgument("the plugin is not a connector (kind " +
-                                   std::to_string(info->kind) + ")");
-  }
+  AIRLOCK_RETURN_IF_ERROR(CheckManifest(*info, AIRLOCK_KIND_CONNECTOR, "connector"));
   const auto* table = static_cast<const airlock_type_connector_vtable*>(info->vtable);
   if (table == nullptr || table->size < AIRLOCK_CONNECTOR_VTABLE_1_0_SIZE) {
     return Status::InvalidArgument("the connector table is missing or smaller than ABI 1.0's");

@@ -16,6 +16,7 @@
 #include <airlock/cpp/masking.hpp>
 #include <airlock/cpp/plugin.hpp>
 #include <airlock/cpp/scope.hpp>
+#include <airlock/cpp/scoped_pull.hpp>
 
 namespace sequence {
 
@@ -201,61 +202,24 @@ class SequenceConnector : public airlock::sdk::Connector {
 
  private:
   // Delivers rows 0..count-1 of a dataset with `fields`, where value(row,
-  // column) reads one cell, scoped by spec.scope.
+  // column) reads one cell, scoped by spec.scope: the SDK's writer keeps the
+  // rows the filter matches and delivers only the scoped columns, masked.
   template <typename ValueOf>
   Status Emit(const airlock::PullSpec& spec, airlock::sdk::BatchSink& sink,
               const std::vector<arrow::Field>& fields, int64_t count, ValueOf&& value_of) {
-    // Validates the scope against our columns and fails closed on anything
-    // unknown (a column, a mask, a filter literal of the wrong type).
-    AIRLOCK_ASSIGN_OR_RETURN(scope::ScopePlan plan, scope::ScopePlan::Make(fields, spec.scope));
-    arrow::RecordBatchBuilder builder(plan.output_fields(), static_cast<size_t>(batch_rows_));
-    AIRLOCK_RETURN_IF_ERROR(sink.SendSchema(builder.MakeSchema()));
-
-    scope::Masker masker;
-    std::string masked;
-    uint64_t delivered = 0;
-    uint64_t bytes = 0;
-    auto flush = [&]() -> Status {
-      if (sink.cancelled()) return Status::Cancelled("pull cancelled by the host");
-      if (builder.rows() == 0) return Status::Ok();
-      delivered += builder.rows();
-      bytes += builder.bytes();
-      AIRLOCK_RETURN_IF_ERROR(sink.SendBatch(builder.Finish()));
-      sink.Progress(delivered, bytes);
-      return Status::Ok();
-    };
-
+    AIRLOCK_ASSIGN_OR_RETURN(
+        auto writer, airlock::sdk::ScopedBatchWriter::Start(fields, spec.scope, sink,
+                                                            static_cast<size_t>(batch_rows_)));
     // Cells of the current row, read once each (strings borrow from the source).
     std::vector<scope::Value> cells(fields.size());
     for (int64_t i = 0; i < count; ++i) {
       for (size_t c = 0; c < fields.size(); ++c) {
-        if (plan.needed()[c]) cells[c] = value_of(i, c);
+        if (writer.needed()[c]) cells[c] = value_of(i, c);
       }
-      if (!plan.filter().Matches(cells)) continue;
-      for (size_t col = 0; col < plan.outputs().size(); ++col) {
-        const scope::OutputColumn& output = plan.outputs()[col];
-        const scope::Value& cell = cells[output.source];
-        if (cell.is_null()) {
-          builder.AppendNull(col);
-        } else if (output.mask) {
-          masker.Mask(*output.mask, cell, &masked);
-          builder.AppendString(col, masked);
-        } else if (cell.type == arrow::Type::kInt64) {
-          builder.AppendInt64(col, cell.i);
-        } else if (cell.type == arrow::Type::kFloat64) {
-          builder.AppendDouble(col, cell.d);
-        } else if (cell.type == arrow::Type::kBool) {
-          builder.AppendBool(col, cell.b);
-        } else if (cell.type == arrow::Type::kTimestampMicros) {
-          builder.AppendTimestamp(col, cell.i);
-        } else {
-          builder.AppendString(col, cell.s);
-        }
-      }
-      if (builder.rows() >= static_cast<size_t>(batch_rows_)) AIRLOCK_RETURN_IF_ERROR(flush());
+      AIRLOCK_RETURN_IF_ERROR(writer.Add(cells));
     }
-    AIRLOCK_RETURN_IF_ERROR(flush());
-    host_.Info("delivered " + std::to_string(delivered) + " rows of " + spec.dataset);
+    AIRLOCK_RETURN_IF_ERROR(writer.Finish());
+    host_.Info("delivered " + std::to_string(writer.delivered()) + " rows of " + spec.dataset);
     return Status::Ok();
   }
 

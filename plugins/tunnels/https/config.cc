@@ -1,11 +1,10 @@
 #include "config.h"
 
-#include <boost/asio/ip/address.hpp>
-
 #include <string>
 #include <string_view>
 
 #include "airlock/cpp/config_read.hpp"
+#include "airlock/cpp/tunnel_tls.hpp"
 
 namespace airlock::tunnels::https {
 namespace {
@@ -13,12 +12,6 @@ namespace {
 namespace read = sdk::config_read;
 
 constexpr std::string_view kWhere = "tunnel configuration";
-
-bool IsIpAddress(const std::string& text) {
-  boost::system::error_code ec;
-  boost::asio::ip::make_address(text, ec);
-  return !ec;
-}
 
 }  // namespace
 
@@ -35,7 +28,7 @@ Result<HttpsTunnelConfig> ParseConfig(const Json& j) {
 
   HttpsTunnelConfig config;
   AIRLOCK_RETURN_IF_ERROR(sdk::tunnel::ReadListenerSettings(
-      j, kWhere, IsIpAddress,
+      j, kWhere, sdk::tunnel::IsIpAddress,
       "plain HTTP needs \"allow_plaintext\": true and is for development only", &config));
   AIRLOCK_RETURN_IF_ERROR(read::Bounded(j, "max_rows", 1, 100'000'000, &config.max_rows, kWhere));
   AIRLOCK_RETURN_IF_ERROR(

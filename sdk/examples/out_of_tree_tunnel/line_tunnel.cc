@@ -319,14 +319,8 @@ class LineTunnel final : public sdk::TunnelTransport {
     AIRLOCK_RETURN_IF_ERROR(sdk::config_read::KnownKeys(
         config, {"listen_address", "port", "tls", "allow_plaintext", "public_host"}, kWhere));
     tunnel::ListenerSettings settings;
-    AIRLOCK_RETURN_IF_ERROR(tunnel::ReadListenerSettings(
-        config, kWhere,
-        [](const std::string& address) {
-          boost::system::error_code ec;
-          asio::ip::make_address(address, ec);
-          return !ec;
-        },
-        "this tunnel speaks TLS only", &settings));
+    AIRLOCK_RETURN_IF_ERROR(tunnel::ReadListenerSettings(config, kWhere, tunnel::IsIpAddress,
+                                                         "this tunnel speaks TLS only", &settings));
     if (settings.tls) {
       settings.tls->certificate_file = host.ResolvePath(settings.tls->certificate_file);
       settings.tls->private_key_file = host.ResolvePath(settings.tls->private_key_file);

@@ -9,12 +9,21 @@
 #include <string>
 #include <string_view>
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/tunnel_kit.hpp"
 
 namespace airlock::sdk::tunnel {
+
+// Whether `text` is an IPv4 or IPv6 address (ReadListenerSettings's check
+// of listen_address, with Boost.Asio's parser).
+inline bool IsIpAddress(const std::string& text) {
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(text, ec);
+  return !ec;
+}
 
 // Errors name the key under `where` ("tunnel configuration.tls...") and the
 // file, never its contents.

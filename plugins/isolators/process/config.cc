@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "airlock/cpp/config_read.hpp"
+
 #include <cstring>
 #include <string>
 #include <vector>
@@ -31,17 +33,11 @@ Result<ProcessConfig> ParseConfig(const Json& config) {
   if (!config.is_object()) {
     return Status::InvalidArgument("process isolator configuration must be a JSON object");
   }
-  static const char* const kKeys[] = {"min_isolation", "enclave_executable", "default_memory_bytes",
-                                      "cgroup_root", "state_dir"};
-  for (const auto& item : config.items()) {
-    bool known = false;
-    for (const char* key : kKeys) known = known || item.key() == key;
-    if (!known) {
-      return Status::InvalidArgument("process isolator configuration: unknown key '" + item.key() +
-                                     "'");
-    }
-  }
   const std::string where = "process isolator configuration";
+  AIRLOCK_RETURN_IF_ERROR(sdk::config_read::KnownKeys(
+      config,
+      {"min_isolation", "enclave_executable", "default_memory_bytes", "cgroup_root", "state_dir"},
+      where));
   ProcessConfig out;
   std::vector<std::string> minimum;
   AIRLOCK_RETURN_IF_ERROR(json_read::StringList(config, "min_isolation", &minimum, false, where));

@@ -11,6 +11,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "airlock/cpp/config_read.hpp"
+
 namespace airlock::notifiers {
 
 Status CheckKeys(const Json& j, const std::set<std::string>& known, std::string_view where) {
@@ -24,20 +26,11 @@ Status CheckKeys(const Json& j, const std::set<std::string>& known, std::string_
 
 Status ReadBounded(const Json& j, std::string_view key, int64_t min, int64_t max, int64_t* out,
                    std::string_view where) {
-  AIRLOCK_RETURN_IF_ERROR(json_read::Int(j, key, out, false, where));
-  if (*out < min || *out > max) {
-    return json_read::Bad(where, key,
-                          "must be between " + std::to_string(min) + " and " + std::to_string(max));
-  }
-  return Status::Ok();
+  return sdk::config_read::Bounded(j, key, min, max, out, where);
 }
 
 Status ReadBool(const Json& j, std::string_view key, bool* out, std::string_view where) {
-  return json_read::Member(j, key, false, where, "true or false", [&](const Json& v) {
-    if (!v.is_boolean()) return false;
-    *out = v.get<bool>();
-    return true;
-  });
+  return sdk::config_read::Bool(j, key, out, where);
 }
 
 bool IsSecretReference(std::string_view reference) {
@@ -47,14 +40,9 @@ bool IsSecretReference(std::string_view reference) {
 
 Status ReadSecretReference(const Json& j, std::string_view key, bool required, std::string* out,
                            std::string_view where) {
-  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, key, out, required, where));
-  if (out->empty() && !required) return Status::Ok();
-  if (!IsSecretReference(*out)) {
-    out->clear();
-    // Never echo the value: it may be the secret itself, pasted in.
-    return json_read::Bad(where, key, "must be a secret reference (env:NAME or file:/path)");
-  }
-  return Status::Ok();
+  const Status read = sdk::config_read::SecretReference(j, key, out, required, where);
+  if (!read.ok()) out->clear();
+  return read;
 }
 
 Status CheckCaFile(const std::string& path, std::string_view where) {

@@ -6,8 +6,12 @@
 
 #include <boost/url/parse.hpp>
 
+#include "airlock/cpp/config_read.hpp"
+
 namespace airlock::policy::http_decision {
 namespace {
+
+namespace read = sdk::config_read;
 
 constexpr std::string_view kWhere = "http-decision configuration";
 
@@ -25,14 +29,6 @@ Status CheckKeys(const Json& j, const std::set<std::string>& known, std::string_
   return Status::Ok();
 }
 
-Status Bounded(const Json& j, std::string_view key, int64_t min, int64_t max, int64_t* out) {
-  AIRLOCK_RETURN_IF_ERROR(json_read::Int(j, key, out, false, kWhere));
-  if (*out < min || *out > max) {
-    return Bad(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-  }
-  return Status::Ok();
-}
-
 // "airlock/decision": slash-separated segments of [A-Za-z0-9_.-], no "..".
 bool ValidDecisionPath(std::string_view path) {
   if (path.empty() || path.size() > 512 || path.front() == '/' || path.back() == '/') return false;
@@ -43,11 +39,6 @@ bool ValidDecisionPath(std::string_view path) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            c == '-' || c == '.' || c == '/';
   });
-}
-
-bool IsSecretReference(std::string_view ref) {
-  return (ref.rfind("env:", 0) == 0 && ref.size() > 4) ||
-         (ref.rfind("file:", 0) == 0 && ref.size() > 5);
 }
 
 }  // namespace
@@ -90,11 +81,12 @@ Result<DecisionServiceConfig> ParseConfig(const Json& j) {
   }
   c.target = c.base_path + "/v1/data/" + c.decision_path;
 
-  AIRLOCK_RETURN_IF_ERROR(Bounded(j, "connect_timeout_ms", 1, 60000, &c.connect_timeout_ms));
-  AIRLOCK_RETURN_IF_ERROR(Bounded(j, "timeout_ms", 1, 120000, &c.timeout_ms));
   AIRLOCK_RETURN_IF_ERROR(
-      Bounded(j, "max_response_bytes", 256, 64 * 1024 * 1024, &c.max_response_bytes));
-  AIRLOCK_RETURN_IF_ERROR(Bounded(j, "max_connections", 1, 256, &c.max_connections));
+      read::Bounded(j, "connect_timeout_ms", 1, 60000, &c.connect_timeout_ms, kWhere));
+  AIRLOCK_RETURN_IF_ERROR(read::Bounded(j, "timeout_ms", 1, 120000, &c.timeout_ms, kWhere));
+  AIRLOCK_RETURN_IF_ERROR(
+      read::Bounded(j, "max_response_bytes", 256, 64 * 1024 * 1024, &c.max_response_bytes, kWhere));
+  AIRLOCK_RETURN_IF_ERROR(read::Bounded(j, "max_connections", 1, 256, &c.max_connections, kWhere));
 
   if (auto tls = j.find("tls"); tls != j.end() && !tls->is_null()) {
     const std::string where = std::string(kWhere) + ".tls";
@@ -104,12 +96,9 @@ Result<DecisionServiceConfig> ParseConfig(const Json& j) {
     AIRLOCK_RETURN_IF_ERROR(json_read::String(*tls, "ca_file", &c.ca_file, false, where));
     AIRLOCK_RETURN_IF_ERROR(json_read::String(*tls, "server_name", &c.server_name, false, where));
   }
+  // Never echoed when refused: it may be a pasted token.
   AIRLOCK_RETURN_IF_ERROR(
-      json_read::String(j, "bearer_token_secret", &c.bearer_token_secret, false, kWhere));
-  if (!c.bearer_token_secret.empty() && !IsSecretReference(c.bearer_token_secret)) {
-    // Never echo the value: it may be a pasted token.
-    return Bad("bearer_token_secret", "must be a secret reference (env:NAME or file:/path)");
-  }
+      read::SecretReference(j, "bearer_token_secret", &c.bearer_token_secret, false, kWhere));
   return c;
 }
 

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "airlock/cpp/config_read.hpp"
+
 namespace airlock::identity::mtls {
 namespace {
 
@@ -58,9 +60,7 @@ Result<MtlsConfig> ParseConfig(const Json& j, const sdk::Host& host) {
                                                             "mappings",
                                                             "require_client_auth_eku",
                                                             "max_chain_certificates"};
-  for (const auto& [key, value] : j.items()) {
-    if (!kKnown.count(key)) return Status::InvalidArgument("unknown key '" + key + "'");
-  }
+  AIRLOCK_RETURN_IF_ERROR(sdk::config_read::KnownKeys(j, kKnown, "configuration"));
   MtlsConfig c;
   AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "ca_file", &c.ca_file, true, kWhere));
   if (c.ca_file.empty()) return Status::InvalidArgument("ca_file must not be empty");
@@ -107,11 +107,8 @@ Result<MtlsConfig> ParseConfig(const Json& j, const sdk::Host& host) {
       const Json& m = (*it)[i];
       const std::string where = "mappings[" + std::to_string(i) + "]";
       if (!m.is_object()) return Status::InvalidArgument(where + " must be an object");
-      for (const auto& [key, value] : m.items()) {
-        if (key != "subject" && key != "kind" && key != "groups" && key != "tenant") {
-          return Status::InvalidArgument(where + ": unknown key '" + key + "'");
-        }
-      }
+      AIRLOCK_RETURN_IF_ERROR(
+          sdk::config_read::KnownKeys(m, {"subject", "kind", "groups", "tenant"}, where));
       SubjectMapping mapping;
       AIRLOCK_RETURN_IF_ERROR(json_read::String(m, "subject", &mapping.pattern, true, where));
       if (mapping.pattern.empty()) {

@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "airlock/cpp/config_read.hpp"
+
 namespace airlock::identity::oidc_jwt {
 namespace {
 
@@ -51,9 +53,7 @@ Status ParseKind(const std::string& name, const std::string& key, PrincipalKind*
 
 Result<OidcJwtConfig> ParseConfig(const Json& j, const sdk::Host& host) {
   if (!j.is_object()) return Status::InvalidArgument("configuration must be a JSON object");
-  for (const auto& [key, value] : j.items()) {
-    if (!kKnownKeys.count(key)) return Status::InvalidArgument("unknown key '" + key + "'");
-  }
+  AIRLOCK_RETURN_IF_ERROR(sdk::config_read::KnownKeys(j, kKnownKeys, "configuration"));
   OidcJwtConfig c;
 
   AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "issuer", &c.issuer, true, kWhere));

@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "airlock/cpp/config_read.hpp"
 #include "airlock/cpp/scope.hpp"
 
 namespace airlock::identity::static_tokens {
@@ -31,12 +32,8 @@ Status ParseEntry(const Json& j, const std::string& where, TokenEntry* entry) {
   if (j.contains("token")) {
     return Status::InvalidArgument(where + ": raw tokens are not accepted; configure sha256");
   }
-  for (const auto& [key, value] : j.items()) {
-    if (key != "sha256" && key != "subject" && key != "kind" && key != "groups" &&
-        key != "tenant" && key != "expires_at") {
-      return Status::InvalidArgument(where + ": unknown key '" + key + "'");
-    }
-  }
+  AIRLOCK_RETURN_IF_ERROR(sdk::config_read::KnownKeys(
+      j, {"sha256", "subject", "kind", "groups", "tenant", "expires_at"}, where));
 
   std::string hex;
   AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "sha256", &hex, true, where));
@@ -82,9 +79,7 @@ Status ParseEntry(const Json& j, const std::string& where, TokenEntry* entry) {
 
 Result<StaticTokensConfig> ParseConfig(const Json& config) {
   if (!config.is_object()) return Status::InvalidArgument("configuration must be a JSON object");
-  for (const auto& [key, value] : config.items()) {
-    if (key != "tokens") return Status::InvalidArgument("unknown key '" + key + "'");
-  }
+  AIRLOCK_RETURN_IF_ERROR(sdk::config_read::KnownKeys(config, {"tokens"}, "configuration"));
   auto tokens = config.find("tokens");
   if (tokens == config.end()) return Status::InvalidArgument("tokens is required");
   if (!tokens->is_array()) return Status::InvalidArgument("tokens must be an array");

@@ -1,10 +1,10 @@
 #include "config.h"
 
-#include "airlock/cpp/config_read.hpp"
-
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "airlock/cpp/config_read.hpp"
 
 namespace airlock::isolators::process {
 namespace {

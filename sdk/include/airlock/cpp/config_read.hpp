@@ -34,6 +34,19 @@ inline Status KnownKeys(const Json& j, std::initializer_list<std::string_view> k
   return Status::Ok();
 }
 
+// The same, with the known keys in any container of strings (a std::set).
+template <typename Keys>
+Status KnownKeys(const Json& j, const Keys& known, std::string_view where) {
+  for (const auto& item : j.items()) {
+    bool found = false;
+    for (const auto& key : known) found = found || std::string_view(key) == item.key();
+    if (!found) {
+      return Status::InvalidArgument(std::string(where) + ": unknown key '" + item.key() + "'");
+    }
+  }
+  return Status::Ok();
+}
+
 // An optional boolean; *out keeps its value when the key is absent or null.
 inline Status Bool(const Json& j, std::string_view key, bool* out, std::string_view where) {
   return json_read::Member(j, key, false, where, "true or false", [&](const Json& v) {

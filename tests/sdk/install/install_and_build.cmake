@@ -5,8 +5,9 @@
 #       [-DBUILD_NAME=<dir> -DPRODUCTS=<files> -DWERROR_OPTION=<option>]
 #       configures and builds an example (by default the connector: plugin and
 #       conformance test) against <scratch>/prefix only
-#   -DSTEP=conformance -DWORK=<scratch> -DCTEST=<ctest>
-#       runs the example's tests: the SDK's connector conformance kit against the built plugin
+#   -DSTEP=conformance -DWORK=<scratch> -DCTEST=<ctest> [-DBUILD_NAME=<dir>]
+#       runs the tests an example registered (by default the connector's: the
+#       SDK's connector conformance kit against the built plugin)
 cmake_minimum_required(VERSION 3.20)
 
 function(run)
@@ -26,7 +27,11 @@ if(STEP STREQUAL "install")
       include/airlock/c/arrow_c_data.h
       include/airlock/cpp/plugin.hpp
       include/airlock/cpp/arrow.hpp
+      include/airlock/cpp/config_read.hpp
+      include/airlock/testing/plugin_harness.hpp
       include/airlock/testing/connector_conformance.hpp
+      include/airlock/testing/identity_conformance.hpp
+      include/airlock/testing/isolator_conformance.hpp
       lib/cmake/AirlockSDK/AirlockSDKConfig.cmake
       lib/cmake/AirlockSDK/AirlockSDKConfigVersion.cmake
       lib/cmake/AirlockSDK/AirlockSDKTargets.cmake
@@ -76,7 +81,10 @@ elseif(STEP STREQUAL "build")
     endif()
   endforeach()
 elseif(STEP STREQUAL "conformance")
-  run(${CTEST} --test-dir ${WORK}/example-build --output-on-failure --no-tests=error)
+  if(NOT BUILD_NAME)
+    set(BUILD_NAME example-build)
+  endif()
+  run(${CTEST} --test-dir ${WORK}/${BUILD_NAME} --output-on-failure --no-tests=error)
 else()
   message(FATAL_ERROR "unknown STEP '${STEP}'")
 endif()

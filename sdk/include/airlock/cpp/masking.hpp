@@ -2,9 +2,10 @@
 // redact ("***"), last4 ("****1234") and hash (hex SHA-256).
 //
 // LINKING: this header calls OpenSSL's libcrypto (EVP digests). A target that
-// includes it links OpenSSL::Crypto:
+// includes it links OpenSSL::Crypto besides Airlock::sdk:
 //   find_package(OpenSSL REQUIRED)
-//   target_link_libraries(my_connector PRIVATE airlock_sdk OpenSSL::Crypto)
+//   airlock_add_plugin_module(my_connector SOURCES my_connector.cc LIBS OpenSSL::Crypto)
+// (or target_link_libraries(my_target PRIVATE Airlock::sdk OpenSSL::Crypto)).
 // Code that needs only redact/last4 or the mask names can include scope.hpp,
 // which has no such dependency.
 //

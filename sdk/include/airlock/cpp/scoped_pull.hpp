@@ -17,7 +17,7 @@
 // unmasked value the policy excluded: the scope (columns, masks, row
 // filter) is validated against the source's columns first, and anything
 // unknown fails the pull (fail closed). Header-only; needs OpenSSL's
-// libcrypto for the masks (airlock/cpp/masking.hpp).
+// libcrypto for the masks (airlock/cpp/masking.hpp; link OpenSSL::Crypto).
 #pragma once
 
 #include <cstdint>

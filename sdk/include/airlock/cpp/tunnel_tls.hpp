@@ -1,7 +1,7 @@
 // The TLS server context of a tunnel's listener from its `tls` settings
 // (tunnel_kit.hpp): TLS 1.2 or later, no compression, no renegotiation, the
 // key checked against the certificate. Header-only; needs Boost.Asio's SSL
-// support and OpenSSL (link OpenSSL::SSL and OpenSSL::Crypto).
+// support and OpenSSL (link Boost::headers, OpenSSL::SSL and OpenSSL::Crypto).
 #pragma once
 
 #include <openssl/ssl.h>

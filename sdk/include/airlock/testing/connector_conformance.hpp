@@ -31,7 +31,8 @@
 // (run the suite under AddressSanitizer to catch leaks and double frees).
 //
 // Header-only. Depends on the SDK headers (C ABI, airlock/cpp/*), GoogleTest,
-// OpenSSL's libcrypto (masking.hpp) and dlopen (link ${CMAKE_DL_LIBS}).
+// OpenSSL's libcrypto (masking.hpp) and dlopen: link Airlock::sdk,
+// OpenSSL::Crypto, GTest::gtest_main (or GTest::gtest) and ${CMAKE_DL_LIBS}.
 // Thread-safety: the suite drives one connector at a time; the kit's host
 // services are safe to call from any thread.
 #pragma once

@@ -524,6 +524,7 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
                          {{"memory_bytes", deps_.config->limits.enclave_memory_bytes},
                           {"query_timeout_ms", deps_.config->limits.query_timeout_ms}}},
                         {"egress", routes},
+                        {"max_window_seconds", deps_.config->limits.max_window_seconds},
                         {"read_paths", ApprovedReadPaths(record)},
                         {"secret_env", ApprovedSecretEnv(record)}};
   if (!agent.ok()) {

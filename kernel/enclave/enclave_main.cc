@@ -1,12 +1,17 @@
 // airlock-enclave: a data enclave in a process of its own.
 //
 //   airlock-enclave --fd N
+//   airlock-enclave --dial HOST:PORT --link-dir DIR
 //   airlock-enclave --check-plugin PATH
 //
 // N is a connected SOCK_STREAM socket to the kernel (inherited from the
 // isolator that started this process). The process serves exactly one
 // enclave and exits 0 after an orderly end, 1 when the channel could not be
 // served, 2 on bad usage.
+//
+// --dial is the enclave of a pod (the kubernetes isolator): it connects out
+// to the kernel's enclave link over mutual TLS with the credentials in DIR
+// (ca.crt, tls.crt, tls.key) and serves the channel over that connection.
 //
 // --check-plugin loads the connector plugin at PATH the way an enclave does
 // (no instance is made) and prints its name and version, then on a second
@@ -22,12 +27,15 @@
 #include <cstring>
 #include <string_view>
 
+#include "kernel/enclave/enclave_dial.h"
 #include "kernel/enclave/enclave_runtime.h"
 
 namespace {
 
 int Usage() {
-  std::fprintf(stderr, "usage: airlock-enclave --fd N | --check-plugin PATH\n");
+  std::fprintf(stderr,
+               "usage: airlock-enclave --fd N | --dial HOST:PORT --link-dir DIR | "
+               "--check-plugin PATH\n");
   return 2;
 }
 
@@ -45,10 +53,28 @@ int CheckPlugin(const char* path) {
   return 0;
 }
 
+int Dial(const char* kernel, const char* link_dir) {
+  ::signal(SIGPIPE, SIG_IGN);
+  airlock::enclave::DialOptions options;
+  options.kernel = kernel;
+  options.link_dir = link_dir;
+  airlock::enclave::EnclaveEnvironment env;
+  env.owns_process = true;
+  const airlock::Status status = airlock::enclave::DialAndServe(options, std::move(env));
+  if (!status.ok()) {
+    std::fprintf(stderr, "airlock-enclave: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--check-plugin") == 0) return CheckPlugin(argv[2]);
+  if (argc == 5 && std::strcmp(argv[1], "--dial") == 0 && std::strcmp(argv[3], "--link-dir") == 0) {
+    return Dial(argv[2], argv[4]);
+  }
   int fd = -1;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];

@@ -542,12 +542,18 @@ typedef struct airlock_type_enclave_launch {
 
 /**
  * Isolator table.
- * provision: [in] spec JSON {"request_id","limits":{...},"egress":[...]};
+ * provision: [in] spec JSON {"request_id","limits":{"memory_bytes",...},
+ *            "egress":[{"endpoint","host","port","address"}],"read_paths":[...],
+ *            "secret_env":[...],"max_window_seconds" (the longest the
+ *            enclave's window may become; absent for short-lived enclaves)};
  *            [out] launch (host sets launch->size before the call).
  * terminate: kills the enclave, wipes and releases its memory; the handle is
  *            invalid afterwards. Idempotent for the host's purposes.
  * describe_isolation: [out] JSON {"isolation":"none|process|...",
- *            "mechanisms":{...},"development_only":bool}.
+ *            "mechanisms":{...},"development_only":bool,"egress":"forwarded"|
+ *            "direct"}; "forwarded": the host dials approved endpoints for the
+ *            enclave (routes in the spec); "direct": the enclave dials them
+ *            itself under the isolator's own network rules.
  * reap_orphans (may be NULL): terminates enclaves a previous kernel left.
  * @since ABI 1.0
  */

@@ -15,7 +15,7 @@ packages=(
   libboost1.81-dev libboost-filesystem1.81-dev libboost-system1.81-dev libboost-url1.81-dev
   libssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsqlite3-dev
   libpqxx-dev libpq-dev libmongoc-dev libbson-dev libseccomp-dev libcurl4-openssl-dev
-  libtcmalloc-minimal4 libpg-query-dev
+  libtcmalloc-minimal4 libpg-query-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   openssl ca-certificates curl jq
 )

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "airlock/cpp/config_read.hpp"
+#include "kubeconfig.h"
 
 namespace airlock::isolators::kubernetes {
 namespace {
@@ -39,13 +40,26 @@ Status ParseCluster(const Json& j, const sdk::Host& host,
   auto it = j.find("cluster");
   if (it == j.end() || !it->is_object()) {
     return Status::InvalidArgument(At("cluster") +
-                                   " is required: {\"in_cluster\": true} or {\"server\", "
-                                   "\"ca_file\", \"token_file\" | \"token\"}");
+                                   " is required: {\"in_cluster\": true}, {\"kubeconfig\": "
+                                   "PATH} or {\"server\", \"ca_file\", \"token_file\" | "
+                                   "\"token\"}");
   }
   const Json& c = *it;
   const std::string where = At("cluster");
   AIRLOCK_RETURN_IF_ERROR(sdk::config_read::KnownKeys(
-      c, {"in_cluster", "server", "ca_file", "token_file", "token"}, where));
+      c, {"in_cluster", "kubeconfig", "context", "server", "ca_file", "token_file", "token"},
+      where));
+  if (c.contains("kubeconfig")) {
+    std::string path, context;
+    AIRLOCK_RETURN_IF_ERROR(
+        sdk::config_read::File(c, "kubeconfig", host.config_dir(), &path, true, where));
+    AIRLOCK_RETURN_IF_ERROR(json_read::String(c, "context", &context, false, where));
+    if (c.size() > (c.contains("context") ? 2u : 1u)) {
+      return Status::InvalidArgument(where + ": kubeconfig takes no other keys but context");
+    }
+    AIRLOCK_ASSIGN_OR_RETURN(*out, ReadKubeconfig(path, context));
+    return Status::Ok();
+  }
   bool in_cluster = false;
   AIRLOCK_RETURN_IF_ERROR(sdk::config_read::Bool(c, "in_cluster", &in_cluster, where));
   if (in_cluster) {

@@ -16,11 +16,19 @@
 namespace airlock::isolators::kubernetes {
 
 // How the isolator reaches the API server.
+// Secrets among them (an inline token, a client key) are wiped by the
+// client that takes them (KubeClient::Create).
 struct ClusterAccess {
-  std::string server;           // https://host:port
-  std::string ca_file;          // the cluster's CA bundle (PEM)
-  std::string token_file;       // re-read on every call: projected tokens rotate
-  std::string token_reference;  // or a secret reference (env:/file:), resolved once
+  std::string server;                   // https://host:port
+  std::string ca_file;                  // the cluster's CA bundle (PEM), or:
+  std::string ca_pem;                   //   inline (a kubeconfig's certificate-authority-data)
+  std::string token_file;               // re-read on every call: projected tokens rotate
+  std::string token_reference;          // or a secret reference (env:/file:), resolved once
+  std::string token;                    // or inline (a kubeconfig user's token)
+  std::string client_certificate_file;  // or a client certificate (file or PEM)
+  std::string client_key_file;
+  std::string client_certificate_pem;
+  std::string client_key_pem;
 };
 
 // A Kubernetes Secret key a connector's env: reference is filled from.

@@ -1,5 +1,6 @@
 #include "kube_client.h"
 
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
@@ -98,9 +99,15 @@ struct KubeClient::Impl {
   ServerUrl url;
   ssl::context tls{ssl::context::tls_client};
   std::string token_file;
-  sdk::SecretBytes token;  // when configured by reference
+  sdk::SecretBytes token;    // when configured by reference
+  std::string inline_token;  // from a kubeconfig; wiped with the client
+
+  ~Impl() {
+    if (!inline_token.empty()) OPENSSL_cleanse(inline_token.data(), inline_token.size());
+  }
 
   Result<std::string> Token() const {
+    if (!inline_token.empty()) return inline_token;
     if (token_file.empty()) return std::string(token.view());
     std::ifstream in(token_file, std::ios::binary);
     if (!in) {
@@ -162,7 +169,9 @@ struct KubeClient::Impl {
     req.set(http::field::accept, "application/json");
     req.set(http::field::user_agent, "airlock-isolator-kubernetes/1.0");
     AIRLOCK_ASSIGN_OR_RETURN(std::string token_text, Token());
-    req.set(http::field::authorization, "Bearer " + token_text);
+    // (None with a client certificate alone.)
+    if (!token_text.empty()) req.set(http::field::authorization, "Bearer " + token_text);
+    OPENSSL_cleanse(token_text.data(), token_text.size());
     if (body != nullptr) {
       req.set(http::field::content_type, "application/json");
       req.body() = body->dump();
@@ -181,19 +190,38 @@ Result<std::unique_ptr<KubeClient>> KubeClient::Create(const ClusterAccess& acce
   AIRLOCK_ASSIGN_OR_RETURN(impl->url, ParseServer(access.server));
   SSL_CTX_set_min_proto_version(impl->tls.native_handle(), TLS1_2_VERSION);
   boost::system::error_code ec;
-  impl->tls.load_verify_file(access.ca_file, ec);
-  if (ec) {
-    return Status::InvalidArgument(
-        "kubernetes isolator configuration.cluster.ca_file: cannot load '" + access.ca_file +
-        "': " + ec.message());
+  const std::string where = "kubernetes isolator configuration.cluster";
+  if (!access.ca_pem.empty()) {
+    impl->tls.add_certificate_authority(asio::buffer(access.ca_pem), ec);
+    if (ec) return Status::InvalidArgument(where + ": the cluster's CA is not a PEM certificate");
+  } else {
+    impl->tls.load_verify_file(access.ca_file, ec);
+    if (ec) {
+      return Status::InvalidArgument(where + ".ca_file: cannot load '" + access.ca_file +
+                                     "': " + ec.message());
+    }
   }
   impl->tls.set_verify_mode(ssl::verify_peer);
+  // A client certificate, when the user authenticates with one.
+  if (!access.client_certificate_pem.empty()) {
+    impl->tls.use_certificate_chain(asio::buffer(access.client_certificate_pem), ec);
+  } else if (!access.client_certificate_file.empty()) {
+    impl->tls.use_certificate_chain_file(access.client_certificate_file, ec);
+  }
+  if (ec) return Status::InvalidArgument(where + ": cannot load the client certificate");
+  if (!access.client_key_pem.empty()) {
+    impl->tls.use_private_key(asio::buffer(access.client_key_pem), ssl::context::pem, ec);
+  } else if (!access.client_key_file.empty()) {
+    impl->tls.use_private_key_file(access.client_key_file, ssl::context::pem, ec);
+  }
+  if (ec) return Status::InvalidArgument(where + ": cannot load the client key");
   impl->token_file = access.token_file;
+  impl->inline_token = access.token;
   if (!access.token_reference.empty()) {
     auto token = host.ResolveSecret(access.token_reference);
     if (!token.ok()) return token.status().WithContext("kubernetes isolator cluster.token");
     impl->token = std::move(token).value();
-  } else {
+  } else if (!access.token_file.empty()) {
     AIRLOCK_RETURN_IF_ERROR(impl->Token().status());
   }
   return std::unique_ptr<KubeClient>(new KubeClient(std::move(impl)));

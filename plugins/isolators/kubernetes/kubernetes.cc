@@ -1,6 +1,7 @@
 #include "kubernetes.h"
 
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -168,14 +169,20 @@ Result<std::unique_ptr<KubernetesIsolator>> KubernetesIsolator::Create(const Jso
                                                                        const sdk::Host& host) {
   AIRLOCK_ASSIGN_OR_RETURN(KubernetesConfig parsed,
                            ParseConfig(config, host, ProcessEnvironment()));
-  AIRLOCK_ASSIGN_OR_RETURN(auto client, KubeClient::Create(parsed.cluster, host));
+  auto client = KubeClient::Create(parsed.cluster, host);
+  // The client holds what it needs; no second copy of a secret stays here.
+  for (std::string* secret : {&parsed.cluster.token, &parsed.cluster.client_key_pem}) {
+    OPENSSL_cleanse(secret->data(), secret->size());
+    secret->clear();
+  }
+  if (!client.ok()) return client.status();
   AIRLOCK_ASSIGN_OR_RETURN(auto link,
                            LinkListener::Start(parsed.link_listen_address, parsed.link_port,
                                                parsed.link_advertise_host, host));
   // With an ephemeral port (tests), the advertised port is the bound one.
   parsed.link_port = link->port();
   return std::unique_ptr<KubernetesIsolator>(
-      new KubernetesIsolator(std::move(parsed), host, std::move(client), std::move(link)));
+      new KubernetesIsolator(std::move(parsed), host, std::move(client).value(), std::move(link)));
 }
 
 std::string KubernetesIsolator::Path(const std::string& resource) const {

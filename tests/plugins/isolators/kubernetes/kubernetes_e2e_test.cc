@@ -229,5 +229,45 @@ TEST(KubernetesKernel, ARequestLivesItsWholeLifeInAPodThatDialsTheKernel) {
   EXPECT_EQ(kernel.Stop(), 0) << kernel.log();
 }
 
+TEST(KubernetesKernel, AnImageThatCannotBePulledFailsTheRequestWithKubernetesReason) {
+  TempDir dir("airlock-kube-e2e-pull-");
+  const TestPki pki = GenerateTestPki(dir.path());
+  FakeCluster cluster;
+  auto mongo = MongoTestServer::Start();
+  ASSERT_NE(mongo, nullptr);
+  json config = OrdersKernelConfig(dir.path(), pki, AliceAndBobIdentity(kAlice, kBob));
+  config["isolator"] = {
+      {"name", "kubernetes"},
+      {"plugin", PluginPath("airlock_isolator_kubernetes")},
+      {"config",
+       {{"cluster", cluster.ClusterConfig()},
+        {"namespace", kNamespace},
+        {"image", "registry.example/pull-fails:1.0"},
+        {"kernel_id", "kernel-e2e-pull"},
+        {"link", {{"listen_address", "127.0.0.1"}, {"port", 0}, {"advertise_host", "127.0.0.1"}}},
+        {"image_paths", {std::string(AIRLOCK_PLUGIN_DIR)}}}}};
+  config["catalog"] = {{"describe", false}};
+  config["connectors"] = {{"mongo",
+                           {{"plugin", PluginPath("airlock_connector_mongodb")},
+                            {"egress", {"127.0.0.1:" + std::to_string(mongo->port())}},
+                            {"config",
+                             {{"uri", mongo->uri()},
+                              {"database", "shop"},
+                              {"datasets", {{{"name", "orders"}, {"collection", "orders"}}}}}}}}};
+  config["datasets"] = {{{"name", "orders"}, {"connector", "mongo"}, {"object", "orders"}}};
+  KernelProcess kernel(dir.path(), config);
+  ASSERT_TRUE(kernel.Start()) << kernel.log();
+  HttpClient api("127.0.0.1", kernel.port());
+  auto created =
+      api.Post("/v1/requests", R"({"datasets":["orders"],"purpose":"pull"})", Auth(kAlice));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string id = created.json().value("id", "");
+  ASSERT_EQ(api.Post("/v1/requests/" + id + "/approve", "{}", Auth(kBob)).status, 200u);
+  ASSERT_EQ(WaitForRequestState(api, id, Auth(kAlice), "failed"), "failed") << kernel.log();
+  const std::string reason = api.Get("/v1/requests/" + id, Auth(kAlice)).json().value("reason", "");
+  EXPECT_NE(reason.find("ImagePullBackOff: Back-off pulling image"), std::string::npos) << reason;
+  EXPECT_TRUE(cluster.Names("pods", kNamespace).empty());
+}
+
 }  // namespace
 }  // namespace airlock::test

@@ -7,7 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <thread>
@@ -341,6 +344,84 @@ TEST(KubernetesIsolator, AWrongTokenIsRefusedAtTheFirstCall) {
   ASSERT_FALSE(launched.ok());
   EXPECT_EQ(launched.status().code(), StatusCode::kUnauthenticated);
   EXPECT_EQ(launched.status().message().find("not-the-token"), std::string::npos);
+}
+
+std::string Base64(const std::string& data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                  reinterpret_cast<const unsigned char*>(data.data()),
+                  static_cast<int>(data.size()));
+  return out;
+}
+
+// A kubeconfig as kubectl writes it, with three contexts: the stand-in
+// through an inline CA and token, the stand-in through a token file next
+// to the kubeconfig, and one whose user runs an exec credential plugin.
+std::string WriteKubeconfig(const FakeCluster& cluster, const std::string& current,
+                            bool skip_verify = false) {
+  std::ifstream ca(cluster.ca_file());
+  const std::string ca_pem((std::istreambuf_iterator<char>(ca)), std::istreambuf_iterator<char>());
+  const std::string path = cluster.dir() + "/kube/config";
+  std::filesystem::create_directories(cluster.dir() + "/kube");
+  std::ofstream(cluster.dir() + "/kube/sa.token") << cluster.token() << "\n";
+  std::ofstream(path) << "apiVersion: v1\nkind: Config\ncurrent-context: " << current << "\n"
+                      << "clusters:\n- name: stand-in\n  cluster:\n    server: " << cluster.server()
+                      << "\n    certificate-authority-data: " << Base64(ca_pem) << "\n"
+                      << (skip_verify ? "    insecure-skip-tls-verify: true\n" : "")
+                      << "users:\n- name: robot\n  user:\n    token: " << cluster.token() << "\n"
+                      << "- name: robot-file\n  user:\n    tokenFile: sa.token\n"
+                      << "- name: human\n  user:\n    exec:\n      apiVersion: "
+                         "client.authentication.k8s.io/v1\n      command: gke-gcloud-auth-plugin\n"
+                      << "contexts:\n- name: robot@stand-in\n  context:\n    cluster: stand-in\n"
+                         "    user: robot\n"
+                      << "- name: file@stand-in\n  context:\n    cluster: stand-in\n"
+                         "    user: robot-file\n"
+                      << "- name: human@stand-in\n  context:\n    cluster: stand-in\n"
+                         "    user: human\n";
+  return path;
+}
+
+TEST(KubernetesIsolator, AKubeconfigContextReachesTheClusterAsItsUser) {
+  FakeCluster cluster;
+  for (const std::string context : {"robot@stand-in", "file@stand-in"}) {
+    SCOPED_TRACE(context);
+    json config = Config(cluster);
+    config["cluster"] = {{"kubeconfig", WriteKubeconfig(cluster, "human@stand-in")},
+                         {"context", context}};
+    auto isolator = Make(config);
+    ASSERT_NE(isolator, nullptr);
+    // Listing answers 200 only to the service account's token over the
+    // verified TLS connection.
+    EXPECT_TRUE(isolator->ReapOrphans().ok());
+  }
+  size_t authorized = 0;
+  for (const auto& r : cluster.Requests()) authorized += r.value("status", 0) == 200;
+  EXPECT_GE(authorized, 4u);
+
+  // The current context's user runs an exec plugin: refused by name.
+  json config = Config(cluster);
+  config["cluster"] = {{"kubeconfig", WriteKubeconfig(cluster, "human@stand-in")}};
+  auto refused = KubernetesIsolator::Create(config, sdk::Host());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("exec"), std::string::npos)
+      << refused.status().message();
+  // Skipping TLS verification is never accepted.
+  config["cluster"] = {{"kubeconfig", WriteKubeconfig(cluster, "robot@stand-in", true)}};
+  refused = KubernetesIsolator::Create(config, sdk::Host());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("verif"), std::string::npos);
+  // Neither is a context the file does not have, nor a file that is not YAML.
+  config["cluster"] = {{"kubeconfig", WriteKubeconfig(cluster, "robot@stand-in")},
+                       {"context", "nobody@nowhere"}};
+  refused = KubernetesIsolator::Create(config, sdk::Host());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("nobody@nowhere"), std::string::npos);
+  std::ofstream(cluster.dir() + "/kube/broken") << "clusters: [\n  - {name: x, token: secret-tok";
+  config["cluster"] = {{"kubeconfig", cluster.dir() + "/kube/broken"}};
+  refused = KubernetesIsolator::Create(config, sdk::Host());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().message().find("secret-tok"), std::string::npos)
+      << "a kubeconfig's content must not reach an error";
 }
 
 TEST(KubernetesIsolator, HostFilesWithoutAMountAreRefusedBecauseAPodCannotSeeThem) {

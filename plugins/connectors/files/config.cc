@@ -1,7 +1,8 @@
 #include "config.h"
 
-#include <algorithm>
-#include <initializer_list>
+#include <string_view>
+
+#include "airlock/cpp/config_read.hpp"
 
 namespace airlock::connectors::files {
 namespace {
@@ -10,28 +11,9 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-Status CheckKeys(const Json& j, const std::string& where,
-                 std::initializer_list<std::string_view> allowed) {
-  for (const auto& [key, value] : j.items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      return Status::InvalidArgument((where.empty() ? "" : where + ".") + key +
-                                     " is not a known key");
-    }
-  }
-  return Status::Ok();
-}
+namespace read = sdk::config_read;
 
-Status ReadBoundedInt(const Json& j, std::string_view key, int64_t lo, int64_t hi, int64_t* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return Status::Ok();
-  if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi ||
-      (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(hi))) {
-    return Status::InvalidArgument(std::string(key) + " must be an integer from " +
-                                   std::to_string(lo) + " to " + std::to_string(hi));
-  }
-  *out = it->get<int64_t>();
-  return Status::Ok();
-}
+constexpr std::string_view kWhere = "config";
 
 Status ParseColumns(const Json& j, const std::string& where, std::vector<DeclaredColumn>* out) {
   if (!j.is_array()) return Status::InvalidArgument(where + " must be an array");
@@ -43,7 +25,7 @@ Status ParseColumns(const Json& j, const std::string& where, std::vector<Declare
     const std::string at = where + "[" + std::to_string(i) + "]";
     const Json& c = j[i];
     if (!c.is_object()) return Status::InvalidArgument(at + " must be an object");
-    AIRLOCK_RETURN_IF_ERROR(CheckKeys(c, at, {"name", "type"}));
+    AIRLOCK_RETURN_IF_ERROR(read::KnownKeys(c, {"name", "type"}, at));
     DeclaredColumn column;
     AIRLOCK_RETURN_IF_ERROR(json_read::String(c, "name", &column.name, true, at));
     if (column.name.empty()) return Status::InvalidArgument(at + ".name must not be empty");
@@ -67,9 +49,9 @@ Status ParseColumns(const Json& j, const std::string& where, std::vector<Declare
 
 Status ParseDataset(const Json& j, const std::string& where, DatasetConfig* out) {
   if (!j.is_object()) return Status::InvalidArgument(where + " must be an object");
-  AIRLOCK_RETURN_IF_ERROR(CheckKeys(
-      j, where,
-      {"name", "file", "format", "delimiter", "header", "columns", "description", "tags"}));
+  AIRLOCK_RETURN_IF_ERROR(read::KnownKeys(
+      j, {"name", "file", "format", "delimiter", "header", "columns", "description", "tags"},
+      where));
   AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "name", &out->name, true, where));
   if (out->name.empty()) return Status::InvalidArgument(where + ".name must not be empty");
   AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "file", &out->file, true, where));
@@ -176,12 +158,15 @@ const char* TypeNameOf(arrow::Type type) {
 
 Result<FilesConfig> ParseConfig(const Json& config) {
   if (!config.is_object()) return Status::InvalidArgument("configuration must be a JSON object");
-  AIRLOCK_RETURN_IF_ERROR(CheckKeys(config, "", {"root", "datasets", "infer_rows", "batch_rows"}));
+  AIRLOCK_RETURN_IF_ERROR(
+      read::KnownKeys(config, {"root", "datasets", "infer_rows", "batch_rows"}, kWhere));
   FilesConfig parsed;
-  AIRLOCK_RETURN_IF_ERROR(json_read::String(config, "root", &parsed.root, true, "config"));
+  AIRLOCK_RETURN_IF_ERROR(json_read::String(config, "root", &parsed.root, true, kWhere));
   if (parsed.root.empty()) return Status::InvalidArgument("root must not be empty");
-  AIRLOCK_RETURN_IF_ERROR(ReadBoundedInt(config, "infer_rows", 1, 1000000, &parsed.infer_rows));
-  AIRLOCK_RETURN_IF_ERROR(ReadBoundedInt(config, "batch_rows", 1, 1 << 20, &parsed.batch_rows));
+  AIRLOCK_RETURN_IF_ERROR(
+      read::Bounded(config, "infer_rows", 1, 1000000, &parsed.infer_rows, kWhere));
+  AIRLOCK_RETURN_IF_ERROR(
+      read::Bounded(config, "batch_rows", 1, 1 << 20, &parsed.batch_rows, kWhere));
   if (auto datasets = config.find("datasets"); datasets != config.end() && !datasets->is_null()) {
     if (!datasets->is_array()) return Status::InvalidArgument("datasets must be an array");
     parsed.datasets_configured = true;

@@ -1,7 +1,8 @@
 #include "config.h"
 
-#include <algorithm>
-#include <initializer_list>
+#include <string_view>
+
+#include "airlock/cpp/config_read.hpp"
 
 namespace airlock::connectors::mongodb {
 namespace {
@@ -9,52 +10,9 @@ namespace {
 constexpr size_t kMaxColumns = 4096;
 constexpr size_t kMaxPipelineStages = 64;
 
-Status CheckKeys(const Json& j, const std::string& where,
-                 std::initializer_list<std::string_view> allowed) {
-  for (const auto& [key, value] : j.items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      return Status::InvalidArgument((where.empty() ? "" : where + ".") + key +
-                                     " is not a known key");
-    }
-  }
-  return Status::Ok();
-}
+namespace read = sdk::config_read;
 
-Status ReadBoundedInt(const Json& j, std::string_view key, int64_t lo, int64_t hi, int64_t* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return Status::Ok();
-  if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi ||
-      (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(hi))) {
-    return Status::InvalidArgument(std::string(key) + " must be an integer from " +
-                                   std::to_string(lo) + " to " + std::to_string(hi));
-  }
-  *out = it->get<int64_t>();
-  return Status::Ok();
-}
-
-Status ReadBool(const Json& j, std::string_view key, const std::string& where, bool* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return Status::Ok();
-  if (!it->is_boolean())
-    return Status::InvalidArgument(where + "." + std::string(key) + " must be true or false");
-  *out = it->get<bool>();
-  return Status::Ok();
-}
-
-bool IsSecretReference(std::string_view ref) {
-  return ref.starts_with("env:") || ref.starts_with("file:");
-}
-
-Status ReadSecretReference(const Json& j, std::string_view key, const std::string& where,
-                           std::string* out) {
-  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, key, out, false, where));
-  if (!out->empty() && !IsSecretReference(*out)) {
-    // Never echo the value: it may be the secret itself, pasted by mistake.
-    return Status::InvalidArgument((where.empty() ? "" : where + ".") + std::string(key) +
-                                   " must be a secret reference (env:NAME or file:/path)");
-  }
-  return Status::Ok();
-}
+constexpr std::string_view kWhere = "config";
 
 Status ReadNested(const Json& j, const std::string& where, NestedMode* out) {
   std::string nested;
@@ -79,7 +37,7 @@ Status ParseColumns(const Json& j, const std::string& where, NestedMode mode,
     const std::string at = where + "[" + std::to_string(i) + "]";
     const Json& c = j[i];
     if (!c.is_object()) return Status::InvalidArgument(at + " must be an object");
-    AIRLOCK_RETURN_IF_ERROR(CheckKeys(c, at, {"name", "type"}));
+    AIRLOCK_RETURN_IF_ERROR(read::KnownKeys(c, {"name", "type"}, at));
     DeclaredColumn column;
     AIRLOCK_RETURN_IF_ERROR(json_read::String(c, "name", &column.name, true, at));
     if (!SafeName(column.name) ||
@@ -131,8 +89,8 @@ Status ParsePipeline(const Json& j, const std::string& where, std::string* out) 
 Status ParseDataset(const Json& j, const std::string& where, NestedMode default_nested,
                     DatasetConfig* out) {
   if (!j.is_object()) return Status::InvalidArgument(where + " must be an object");
-  AIRLOCK_RETURN_IF_ERROR(CheckKeys(
-      j, where, {"name", "collection", "pipeline", "columns", "nested", "description", "tags"}));
+  AIRLOCK_RETURN_IF_ERROR(read::KnownKeys(
+      j, {"name", "collection", "pipeline", "columns", "nested", "description", "tags"}, where));
   AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "name", &out->name, true, where));
   if (out->name.empty()) return Status::InvalidArgument(where + ".name must not be empty");
   AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "collection", &out->collection, false, where));
@@ -185,49 +143,53 @@ std::optional<Kind> ParseKindName(std::string_view name) {
 
 Result<MongoConfig> ParseConfig(const Json& config) {
   if (!config.is_object()) return Status::InvalidArgument("configuration must be a JSON object");
-  AIRLOCK_RETURN_IF_ERROR(
-      CheckKeys(config, "",
-                {"uri", "uri_secret", "database", "username", "password_secret", "auth_source",
-                 "auth_mechanism", "tls", "batch_rows", "infer_documents", "nested", "datasets"}));
+  AIRLOCK_RETURN_IF_ERROR(read::KnownKeys(
+      config,
+      {"uri", "uri_secret", "database", "username", "password_secret", "auth_source",
+       "auth_mechanism", "tls", "batch_rows", "infer_documents", "nested", "datasets"},
+      kWhere));
   MongoConfig c;
-  AIRLOCK_RETURN_IF_ERROR(json_read::String(config, "uri", &c.uri, false, "config"));
-  AIRLOCK_RETURN_IF_ERROR(ReadSecretReference(config, "uri_secret", "", &c.uri_secret));
+  AIRLOCK_RETURN_IF_ERROR(json_read::String(config, "uri", &c.uri, false, kWhere));
+  AIRLOCK_RETURN_IF_ERROR(
+      read::SecretReference(config, "uri_secret", &c.uri_secret, false, kWhere));
   if (c.uri.empty() == c.uri_secret.empty()) {
     return Status::InvalidArgument("exactly one of uri and uri_secret is required");
   }
-  AIRLOCK_RETURN_IF_ERROR(json_read::String(config, "database", &c.database, false, "config"));
+  AIRLOCK_RETURN_IF_ERROR(json_read::String(config, "database", &c.database, false, kWhere));
   if (!c.database.empty() &&
       (!SafeName(c.database) || c.database.find_first_of("/\\. \"") != std::string::npos)) {
     return Status::InvalidArgument("database is not a valid database name");
   }
-  AIRLOCK_RETURN_IF_ERROR(json_read::String(config, "username", &c.username, false, "config"));
-  AIRLOCK_RETURN_IF_ERROR(ReadSecretReference(config, "password_secret", "", &c.password_secret));
+  AIRLOCK_RETURN_IF_ERROR(json_read::String(config, "username", &c.username, false, kWhere));
+  AIRLOCK_RETURN_IF_ERROR(
+      read::SecretReference(config, "password_secret", &c.password_secret, false, kWhere));
   if (!c.password_secret.empty() && c.username.empty()) {
     return Status::InvalidArgument("password_secret needs username");
   }
+  AIRLOCK_RETURN_IF_ERROR(json_read::String(config, "auth_source", &c.auth_source, false, kWhere));
   AIRLOCK_RETURN_IF_ERROR(
-      json_read::String(config, "auth_source", &c.auth_source, false, "config"));
-  AIRLOCK_RETURN_IF_ERROR(
-      json_read::String(config, "auth_mechanism", &c.auth_mechanism, false, "config"));
+      json_read::String(config, "auth_mechanism", &c.auth_mechanism, false, kWhere));
   if (auto it = config.find("tls"); it != config.end() && !it->is_null()) {
     if (!it->is_object()) return Status::InvalidArgument("tls must be an object");
     AIRLOCK_RETURN_IF_ERROR(
-        CheckKeys(*it, "tls",
-                  {"enabled", "ca_file", "certificate_key_file", "certificate_key_password_secret",
-                   "allow_invalid_hostnames"}));
+        read::KnownKeys(*it,
+                        {"enabled", "ca_file", "certificate_key_file",
+                         "certificate_key_password_secret", "allow_invalid_hostnames"},
+                        "tls"));
     c.tls.enabled = true;
-    AIRLOCK_RETURN_IF_ERROR(ReadBool(*it, "enabled", "tls", &c.tls.enabled));
+    AIRLOCK_RETURN_IF_ERROR(read::Bool(*it, "enabled", &c.tls.enabled, "tls"));
     AIRLOCK_RETURN_IF_ERROR(json_read::String(*it, "ca_file", &c.tls.ca_file, false, "tls"));
     AIRLOCK_RETURN_IF_ERROR(
         json_read::String(*it, "certificate_key_file", &c.tls.certificate_key_file, false, "tls"));
-    AIRLOCK_RETURN_IF_ERROR(ReadSecretReference(*it, "certificate_key_password_secret", "tls",
-                                                &c.tls.certificate_key_password_secret));
+    AIRLOCK_RETURN_IF_ERROR(read::SecretReference(*it, "certificate_key_password_secret",
+                                                  &c.tls.certificate_key_password_secret, false,
+                                                  "tls"));
     AIRLOCK_RETURN_IF_ERROR(
-        ReadBool(*it, "allow_invalid_hostnames", "tls", &c.tls.allow_invalid_hostnames));
+        read::Bool(*it, "allow_invalid_hostnames", &c.tls.allow_invalid_hostnames, "tls"));
   }
-  AIRLOCK_RETURN_IF_ERROR(ReadBoundedInt(config, "batch_rows", 1, 1 << 20, &c.batch_rows));
+  AIRLOCK_RETURN_IF_ERROR(read::Bounded(config, "batch_rows", 1, 1 << 20, &c.batch_rows, kWhere));
   AIRLOCK_RETURN_IF_ERROR(
-      ReadBoundedInt(config, "infer_documents", 1, 1000000, &c.infer_documents));
+      read::Bounded(config, "infer_documents", 1, 1000000, &c.infer_documents, kWhere));
   AIRLOCK_RETURN_IF_ERROR(ReadNested(config, "", &c.nested));
   if (auto it = config.find("datasets"); it != config.end() && !it->is_null()) {
     if (!it->is_array()) return Status::InvalidArgument("datasets must be an array");

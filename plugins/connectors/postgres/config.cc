@@ -1,44 +1,20 @@
 #include "config.h"
 
-#include <algorithm>
-#include <initializer_list>
+#include <string_view>
+
+#include "airlock/cpp/config_read.hpp"
 
 namespace airlock::connectors::postgres {
 namespace {
 
-Status CheckKeys(const Json& j, const std::string& where,
-                 std::initializer_list<std::string_view> allowed) {
-  for (const auto& [key, value] : j.items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      return Status::InvalidArgument((where.empty() ? "" : where + ".") + key +
-                                     " is not a known key");
-    }
-  }
-  return Status::Ok();
-}
+namespace read = sdk::config_read;
 
-Status ReadBoundedInt(const Json& j, std::string_view key, int64_t lo, int64_t hi, int64_t* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return Status::Ok();
-  if (!it->is_number_integer() ||
-      (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(hi)) ||
-      it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
-    return Status::InvalidArgument(std::string(key) + " must be an integer from " +
-                                   std::to_string(lo) + " to " + std::to_string(hi));
-  }
-  *out = it->get<int64_t>();
-  return Status::Ok();
-}
-
-bool IsSecretReference(std::string_view ref) {
-  return (ref.starts_with("env:") && ref.size() > 4) ||
-         (ref.starts_with("file:/") && ref.size() > 6);
-}
+constexpr std::string_view kWhere = "config";
 
 Status ParseDataset(const Json& j, const std::string& where, DatasetConfig* out) {
   if (!j.is_object()) return Status::InvalidArgument(where + " must be an object");
   AIRLOCK_RETURN_IF_ERROR(
-      CheckKeys(j, where, {"name", "schema", "table", "query", "description", "tags"}));
+      read::KnownKeys(j, {"name", "schema", "table", "query", "description", "tags"}, where));
   AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "name", &out->name, true, where));
   if (out->name.empty()) return Status::InvalidArgument(where + ".name must not be empty");
   AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "schema", &out->schema, false, where));
@@ -86,42 +62,40 @@ std::string DatasetConfig::object() const {
 Result<PostgresConfig> ParseConfig(const Json& j) {
   if (!j.is_object()) return Status::InvalidArgument("configuration must be a JSON object");
   AIRLOCK_RETURN_IF_ERROR(
-      CheckKeys(j, "",
-                {"host", "port", "database", "user", "password", "sslmode", "ca_file",
-                 "connect_timeout_seconds", "statement_timeout_ms", "pull_timeout_ms", "batch_rows",
-                 "application_name", "datasets"}));
+      read::KnownKeys(j,
+                      {"host", "port", "database", "user", "password", "sslmode", "ca_file",
+                       "connect_timeout_seconds", "statement_timeout_ms", "pull_timeout_ms",
+                       "batch_rows", "application_name", "datasets"},
+                      kWhere));
   PostgresConfig c;
-  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "host", &c.host, true, "config"));
+  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "host", &c.host, true, kWhere));
   if (c.host.empty()) return Status::InvalidArgument("host must not be empty");
-  AIRLOCK_RETURN_IF_ERROR(ReadBoundedInt(j, "port", 1, 65535, &c.port));
-  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "database", &c.database, true, "config"));
-  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "user", &c.user, true, "config"));
+  AIRLOCK_RETURN_IF_ERROR(read::Bounded(j, "port", 1, 65535, &c.port, kWhere));
+  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "database", &c.database, true, kWhere));
+  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "user", &c.user, true, kWhere));
   if (c.database.empty() || c.user.empty()) {
     return Status::InvalidArgument("database and user must not be empty");
   }
-  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "password", &c.password_ref, false, "config"));
-  if (!c.password_ref.empty() && !IsSecretReference(c.password_ref)) {
-    // Never echo the value: it may be a password pasted by mistake.
-    return Status::InvalidArgument(
-        "password must be a secret reference (\"env:NAME\" or \"file:/path\"), not a value");
-  }
-  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "sslmode", &c.sslmode, false, "config"));
+  AIRLOCK_RETURN_IF_ERROR(read::SecretReference(j, "password", &c.password_ref, false, kWhere));
+
+  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "sslmode", &c.sslmode, false, kWhere));
   if (c.sslmode != "disable" && c.sslmode != "require" && c.sslmode != "verify-ca" &&
       c.sslmode != "verify-full") {
     return Status::InvalidArgument("sslmode must be disable, require, verify-ca or verify-full");
   }
-  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "ca_file", &c.ca_file, false, "config"));
+  AIRLOCK_RETURN_IF_ERROR(json_read::String(j, "ca_file", &c.ca_file, false, kWhere));
   if (c.sslmode.starts_with("verify-") && c.ca_file.empty()) {
     return Status::InvalidArgument("sslmode " + c.sslmode + " needs ca_file");
   }
   AIRLOCK_RETURN_IF_ERROR(
-      ReadBoundedInt(j, "connect_timeout_seconds", 1, 3600, &c.connect_timeout_seconds));
+      read::Bounded(j, "connect_timeout_seconds", 1, 3600, &c.connect_timeout_seconds, kWhere));
   AIRLOCK_RETURN_IF_ERROR(
-      ReadBoundedInt(j, "statement_timeout_ms", 0, 86400000, &c.statement_timeout_ms));
-  AIRLOCK_RETURN_IF_ERROR(ReadBoundedInt(j, "pull_timeout_ms", 0, 86400000, &c.pull_timeout_ms));
-  AIRLOCK_RETURN_IF_ERROR(ReadBoundedInt(j, "batch_rows", 1, 1 << 20, &c.batch_rows));
+      read::Bounded(j, "statement_timeout_ms", 0, 86400000, &c.statement_timeout_ms, kWhere));
   AIRLOCK_RETURN_IF_ERROR(
-      json_read::String(j, "application_name", &c.application_name, false, "config"));
+      read::Bounded(j, "pull_timeout_ms", 0, 86400000, &c.pull_timeout_ms, kWhere));
+  AIRLOCK_RETURN_IF_ERROR(read::Bounded(j, "batch_rows", 1, 1 << 20, &c.batch_rows, kWhere));
+  AIRLOCK_RETURN_IF_ERROR(
+      json_read::String(j, "application_name", &c.application_name, false, kWhere));
   if (c.application_name.size() > 63) {
     return Status::InvalidArgument("application_name must be at most 63 bytes");
   }

@@ -1,6 +1,6 @@
 #include "config.h"
 
-#include <string>
+#include "airlock/cpp/config_read.hpp"
 
 namespace airlock::isolators::inprocess {
 
@@ -8,10 +8,9 @@ Result<InprocessConfig> ParseConfig(const Json& config) {
   if (!config.is_object()) {
     return Status::InvalidArgument("inprocess isolator configuration must be a JSON object");
   }
-  for (const auto& item : config.items()) {
-    return Status::InvalidArgument("inprocess isolator configuration: unknown key '" + item.key() +
-                                   "' (this isolator takes no settings)");
-  }
+  // No key is known, so every key is refused.
+  AIRLOCK_RETURN_IF_ERROR(sdk::config_read::KnownKeys(
+      config, {}, "inprocess isolator configuration (it takes no settings)"));
   return InprocessConfig{};
 }
 

@@ -27,19 +27,40 @@ constexpr size_t kMaxEgressRoutes = 256;
 constexpr size_t kMaxSecretEnv = 64;
 constexpr size_t kMaxReadPaths = 64;
 constexpr int kWatchWindowSeconds = 60;
+// How long terminate waits for the status of an enclave that ended by itself.
+constexpr std::chrono::seconds kEndReasonWait{3};
 
 // What the host tracks per enclave.
 class PodEnclave : public sdk::Enclave {
  public:
-  PodEnclave(std::string pod, std::string fingerprint)
-      : pod_(std::move(pod)), fingerprint_(std::move(fingerprint)) {}
+  PodEnclave(std::string pod, std::string fingerprint, std::string request_id,
+             std::shared_ptr<PendingLink> link)
+      : pod_(std::move(pod)),
+        fingerprint_(std::move(fingerprint)),
+        request_id_(std::move(request_id)),
+        link_(std::move(link)) {}
+  const PendingLink& link() const { return *link_; }
   const std::string& pod() const { return pod_; }
+  const std::string& request_id() const { return request_id_; }
   const std::string& fingerprint() const { return fingerprint_; }
 
  private:
   std::string pod_;
   std::string fingerprint_;
+  std::string request_id_;
+  std::shared_ptr<PendingLink> link_;
 };
+
+// Whether a pod's container has ended or the pod is in a final phase.
+bool PodFinished(const Json& pod) {
+  const Json status = pod.value("status", Json::object());
+  const std::string phase = status.value("phase", "");
+  if (phase == "Failed" || phase == "Succeeded") return true;
+  for (const auto& c : status.value("containerStatuses", Json::array())) {
+    if (c.value("state", Json::object()).contains("terminated")) return true;
+  }
+  return false;
+}
 
 std::map<std::string, std::string> ProcessEnvironment() {
   std::map<std::string, std::string> out;
@@ -299,7 +320,8 @@ Result<sdk::EnclaveLaunch> KubernetesIsolator::Provision(const Json& spec) {
   }
   sdk::EnclaveLaunch launch;
   launch.control_fd = expected.host_fd;
-  launch.enclave = std::make_unique<PodEnclave>(in.name, expected.fingerprint);
+  launch.enclave =
+      std::make_unique<PodEnclave>(in.name, expected.fingerprint, request_id, expected.link);
   return launch;
 }
 
@@ -415,6 +437,30 @@ Status KubernetesIsolator::Terminate(sdk::Enclave& enclave) {
   {
     std::lock_guard lock(mutex_);
     live_pods_.erase(pod.pod());
+  }
+  // An enclave whose link ended before it was told to end (killed for
+  // memory, its node lost) says why only in its pod's status: wait briefly
+  // for the kubelet to report it, and put Kubernetes' reason in the audit
+  // trail before the pod goes.
+  if (pod.link().closed()) {
+    const auto deadline = Clock::now() + kEndReasonWait;
+    Json last;
+    while (true) {
+      auto got =
+          client_->Expect("GET", Path("pods") + "/" + pod.pod(), nullptr, "read the enclave pod");
+      if (!got.ok()) break;
+      last = std::move(got).value();
+      if (PodFinished(last) || Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    const auto ended = last.is_null() ? std::nullopt : StartFailure(last);
+    if (ended && ended->rfind("Completed", 0) != 0) {
+      host_.Warn("enclave pod " + pod.pod() + " ended: " + *ended);
+      (void)host_.Audit({{"event", "enclave.pod_ended"},
+                         {"pod", pod.pod()},
+                         {"request_id", pod.request_id()},
+                         {"reason", *ended}});
+    }
   }
   const Status deleted = DeleteObjects(pod.pod(), true);
   if (!deleted.ok()) {

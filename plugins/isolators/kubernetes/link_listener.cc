@@ -39,6 +39,11 @@ bool PendingLink::connected() const {
   return connected_;
 }
 
+bool PendingLink::closed() const {
+  std::lock_guard lock(mutex_);
+  return closed_;
+}
+
 struct LinkListener::Impl {
   sdk::Host host;  // a copy: the caller's may be a temporary
   std::unique_ptr<sdk::x509_mint::Authority> authority;
@@ -106,7 +111,10 @@ struct LinkListener::Impl {
             ::close(found.pump_fd);
             return;
           }
-          sdk::enclave_link::Pump(std::move(*stream), std::move(local), [] {});
+          sdk::enclave_link::Pump(std::move(*stream), std::move(local), [link = found.link] {
+            std::lock_guard lock(link->mutex_);
+            link->closed_ = true;
+          });
           std::lock_guard lock(found.link->mutex_);
           found.link->connected_ = true;
           found.link->changed_.notify_all();

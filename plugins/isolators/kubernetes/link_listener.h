@@ -31,12 +31,16 @@ class PendingLink {
   // Wakes WaitConnected early (a failure was seen elsewhere).
   void Abandon();
   bool connected() const;
+  // True once a connected link has ended (the enclave's side went away or
+  // the host closed its channel).
+  bool closed() const;
 
  private:
   friend class LinkListener;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   bool connected_ = false;  // GUARDED_BY(mutex_)
+  bool closed_ = false;     // GUARDED_BY(mutex_)
   bool abandoned_ = false;  // GUARDED_BY(mutex_)
 };
 

@@ -55,6 +55,8 @@ Test control endpoints (no authentication, not recorded):
                               "networkpolicies": [...]}
   GET  /_test/pod-log?namespace=NS&name=X   captured stdout+stderr (text)
   GET  /_test/pod-pid?namespace=NS&name=X   {"pid": N|null, "running": bool}
+  POST /_test/pod-oom?namespace=NS&name=X   SIGKILLs the pod's process as the
+                             OOM killer would; the pod ends OOMKilled, 137
   POST /_test/pod-status?namespace=NS&name=X  body replaces the pod's status
 
 Simulated kubelet: pods are scheduled onto "fake-node-1" and the first
@@ -837,6 +839,7 @@ class PodRuntime:
         self.stop = threading.Event()
         self.finished = False  # GUARDED_BY(lock): no more kubelet updates
         self.proc = None       # GUARDED_BY(lock)
+        self.oom_killed = False  # set by /_test/pod-oom before the kill
 
 
 def condition(ctype, status, reason=None, message=None):
@@ -1271,7 +1274,8 @@ class Kubelet:
                                  if code == 0 else "PodFailed")
             self._set_container_state(p, {"terminated": {
                 "exitCode": code,
-                "reason": "Completed" if code == 0 else "Error",
+                "reason": ("OOMKilled" if rt.oom_killed else
+                           "Completed" if code == 0 else "Error"),
                 "startedAt": started, "finishedAt": now_rfc3339(),
                 "containerID": container_id}})
         self.update(rt, exited, terminal=True)
@@ -2204,6 +2208,18 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(200, {
                 "pid": proc.pid if proc is not None else None,
                 "running": proc is not None and proc.poll() is None})
+        elif method == "POST" and path == "/_test/pod-oom":
+            # The container's cgroup ran out of memory: the kernel's OOM
+            # killer sends SIGKILL and the kubelet reports OOMKilled, 137.
+            rt = kubelet.runtime_by_name(query.get("namespace", ""),
+                                         query.get("name", ""))
+            proc = rt.proc if rt is not None else None
+            if proc is None or proc.poll() is not None:
+                self.send_json(404, {"error": "no running pod process"})
+                return
+            rt.oom_killed = True
+            kill_group(proc.pid, signal.SIGKILL)
+            self.send_json(200, {"killed": proc.pid})
         elif method == "POST" and path == "/_test/pod-status":
             try:
                 status = json.loads(body)

@@ -87,8 +87,9 @@ inline Status SecretReference(const Json& j, std::string_view key, std::string* 
   std::string value;
   AIRLOCK_RETURN_IF_ERROR(json_read::String(j, key, &value, required, where));
   if (value.empty() && !required) return Status::Ok();
+  // The host resolves file: references by absolute path only.
   const bool reference = (value.rfind("env:", 0) == 0 && value.size() > 4) ||
-                         (value.rfind("file:", 0) == 0 && value.size() > 5);
+                         (value.rfind("file:/", 0) == 0 && value.size() > 6);
   if (!reference) {
     return json_read::Bad(where, key,
                           "must be a secret reference (env:NAME or file:/path), not the secret");

@@ -649,8 +649,8 @@ TEST_F(FilesTest, ConfigErrorsNameTheKey) {
   const std::vector<std::pair<Json, std::string>> cases = {
       {Json::object(), "root is required"},
       {{{"root", base_ + "/missing"}}, "root '" + base_ + "/missing' cannot be resolved"},
-      {{{"root", root_}, {"infer_rows", 0}}, "infer_rows must be an integer from 1"},
-      {{{"root", root_}, {"rooot", 1}}, "rooot is not a known key"},
+      {{{"root", root_}, {"infer_rows", 0}}, "infer_rows must be between 1 and"},
+      {{{"root", root_}, {"rooot", 1}}, "unknown key 'rooot'"},
       {{{"root", root_}, {"datasets", {{{"name", "a"}, {"file", "a.csv"}, {"delimiter", ";;"}}}}},
        "datasets[0].delimiter must be one character"},
       {{{"root", root_}, {"datasets", {{{"name", "a"}, {"file", "a.csv"}, {"delimiter", "\""}}}}},
@@ -671,7 +671,7 @@ TEST_F(FilesTest, ConfigErrorsNameTheKey) {
         {"datasets", {{{"name", "a"}, {"file", "a.csv"}}, {{"name", "a"}, {"file", "b.csv"}}}}},
        "datasets[1].name 'a' duplicates datasets[0].name"},
       {{{"root", root_}, {"datasets", {{{"name", "a"}, {"file", "a.csv"}, {"sep", ","}}}}},
-       "datasets[0].sep is not a known key"},
+       "datasets[0]: unknown key 'sep'"},
   };
   for (const auto& [config, expected] : cases) {
     SCOPED_TRACE(expected);

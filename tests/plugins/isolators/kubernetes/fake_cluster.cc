@@ -99,6 +99,12 @@ std::string FakeCluster::PodLog(const std::string& namespace_name, const std::st
 
 namespace airlock::test {
 
+void FakeCluster::OomKill(const std::string& namespace_name, const std::string& pod) const {
+  HttpClient client("127.0.0.1", port_, ClientTls{pki_.ca.cert_file, "", ""});
+  auto reply = client.Post("/_test/pod-oom?namespace=" + namespace_name + "&name=" + pod, "{}");
+  if (reply.status != 200) throw std::runtime_error("fake cluster pod-oom: " + reply.body);
+}
+
 void FakeCluster::SetPodStatus(const std::string& namespace_name, const std::string& pod,
                                const nlohmann::json& status) const {
   HttpClient client("127.0.0.1", port_, ClientTls{pki_.ca.cert_file, "", ""});

@@ -56,6 +56,8 @@ class FakeCluster {
   // Replaces a pod's status (as the kubelet would report it).
   void SetPodStatus(const std::string& namespace_name, const std::string& pod,
                     const nlohmann::json& status) const;
+  // Kills a pod's process as the OOM killer would; the pod ends OOMKilled.
+  void OomKill(const std::string& namespace_name, const std::string& pod) const;
   // The output of a pod's process.
   std::string PodLog(const std::string& namespace_name, const std::string& pod) const;
 

@@ -229,44 +229,89 @@ TEST(KubernetesKernel, ARequestLivesItsWholeLifeInAPodThatDialsTheKernel) {
   EXPECT_EQ(kernel.Stop(), 0) << kernel.log();
 }
 
-TEST(KubernetesKernel, AnImageThatCannotBePulledFailsTheRequestWithKubernetesReason) {
-  TempDir dir("airlock-kube-e2e-pull-");
-  const TestPki pki = GenerateTestPki(dir.path());
-  FakeCluster cluster;
-  auto mongo = MongoTestServer::Start();
-  ASSERT_NE(mongo, nullptr);
-  json config = OrdersKernelConfig(dir.path(), pki, AliceAndBobIdentity(kAlice, kBob));
+// A kernel serving "orders" from a MongoDB wire-protocol test double through
+// the kubernetes isolator with `image`.
+json MongoKernelConfig(const std::string& dir, const TestPki& pki, const FakeCluster& cluster,
+                       const MongoTestServer& mongo, const std::string& image) {
+  json config = OrdersKernelConfig(dir, pki, AliceAndBobIdentity(kAlice, kBob));
   config["isolator"] = {
       {"name", "kubernetes"},
       {"plugin", PluginPath("airlock_isolator_kubernetes")},
       {"config",
        {{"cluster", cluster.ClusterConfig()},
         {"namespace", kNamespace},
-        {"image", "registry.example/pull-fails:1.0"},
-        {"kernel_id", "kernel-e2e-pull"},
+        {"image", image},
+        {"enclave_command", {std::string(AIRLOCK_BINARY_DIR) + "/bin/airlock-enclave"}},
+        {"kernel_id", "kernel-e2e-mongo"},
         {"link", {{"listen_address", "127.0.0.1"}, {"port", 0}, {"advertise_host", "127.0.0.1"}}},
         {"image_paths", {std::string(AIRLOCK_PLUGIN_DIR)}}}}};
   config["catalog"] = {{"describe", false}};
   config["connectors"] = {{"mongo",
                            {{"plugin", PluginPath("airlock_connector_mongodb")},
-                            {"egress", {"127.0.0.1:" + std::to_string(mongo->port())}},
+                            {"egress", {"127.0.0.1:" + std::to_string(mongo.port())}},
                             {"config",
-                             {{"uri", mongo->uri()},
+                             {{"uri", mongo.uri()},
                               {"database", "shop"},
                               {"datasets", {{{"name", "orders"}, {"collection", "orders"}}}}}}}}};
   config["datasets"] = {{{"name", "orders"}, {"connector", "mongo"}, {"object", "orders"}}};
-  KernelProcess kernel(dir.path(), config);
+  return config;
+}
+
+std::string AskAndApprove(HttpClient& api) {
+  auto created =
+      api.Post("/v1/requests", R"({"datasets":["orders"],"purpose":"kube"})", Auth(kAlice));
+  EXPECT_EQ(created.status, 201u) << created.body;
+  const std::string id = created.json().value("id", "");
+  EXPECT_EQ(api.Post("/v1/requests/" + id + "/approve", "{}", Auth(kBob)).status, 200u);
+  return id;
+}
+
+TEST(KubernetesKernel, AnImageThatCannotBePulledFailsTheRequestWithKubernetesReason) {
+  TempDir dir("airlock-kube-e2e-pull-");
+  const TestPki pki = GenerateTestPki(dir.path());
+  FakeCluster cluster;
+  auto mongo = MongoTestServer::Start();
+  ASSERT_NE(mongo, nullptr);
+  KernelProcess kernel(dir.path(), MongoKernelConfig(dir.path(), pki, cluster, *mongo,
+                                                     "registry.example/pull-fails:1.0"));
   ASSERT_TRUE(kernel.Start()) << kernel.log();
   HttpClient api("127.0.0.1", kernel.port());
-  auto created =
-      api.Post("/v1/requests", R"({"datasets":["orders"],"purpose":"pull"})", Auth(kAlice));
-  ASSERT_EQ(created.status, 201u) << created.body;
-  const std::string id = created.json().value("id", "");
-  ASSERT_EQ(api.Post("/v1/requests/" + id + "/approve", "{}", Auth(kBob)).status, 200u);
+  const std::string id = AskAndApprove(api);
   ASSERT_EQ(WaitForRequestState(api, id, Auth(kAlice), "failed"), "failed") << kernel.log();
   const std::string reason = api.Get("/v1/requests/" + id, Auth(kAlice)).json().value("reason", "");
   EXPECT_NE(reason.find("ImagePullBackOff: Back-off pulling image"), std::string::npos) << reason;
   EXPECT_TRUE(cluster.Names("pods", kNamespace).empty());
+}
+
+TEST(KubernetesKernel, AnEnclaveKilledForMemoryLeavesKubernetesReasonInTheAuditTrail) {
+  TempDir dir("airlock-kube-e2e-oom-");
+  const TestPki pki = GenerateTestPki(dir.path());
+  FakeCluster cluster;
+  auto mongo = MongoTestServer::Start();
+  ASSERT_NE(mongo, nullptr);
+  ASSERT_TRUE(mongo->InsertJson("shop", "orders", {R"({"order_id": 1, "amount": 2.5})"}));
+  KernelProcess kernel(dir.path(), MongoKernelConfig(dir.path(), pki, cluster, *mongo,
+                                                     "registry.example/airlock-enclave:1.0"));
+  ASSERT_TRUE(kernel.Start()) << kernel.log();
+  HttpClient api("127.0.0.1", kernel.port());
+  const std::string id = AskAndApprove(api);
+  ASSERT_EQ(WaitForRequestState(api, id, Auth(kAlice), "ready"), "ready") << kernel.log();
+  const auto pods = cluster.Names("pods", kNamespace);
+  ASSERT_EQ(pods.size(), 1u);
+  // The container runs out of memory: killed, and reported OOMKilled.
+  cluster.OomKill(kNamespace, pods[0]);
+  // The request ends, and the audit trail says why in Kubernetes' words.
+  json ended;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (ended.is_null() && std::chrono::steady_clock::now() < deadline) {
+    auto audit = api.Get("/v1/audit?event=enclave.pod_ended&request=" + id, Auth(kBob));
+    for (const auto& r : audit.json().value("records", json::array())) ended = r;
+    if (ended.is_null()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(ended.is_null()) << kernel.log();
+  EXPECT_EQ(ended.value("reason", ""), "OOMKilled: exit code 137");
+  EXPECT_EQ(ended.value("pod", ""), pods[0]);
+  EXPECT_NE(api.Get("/v1/requests/" + id, Auth(kAlice)).json().value("state", ""), "ready");
 }
 
 }  // namespace

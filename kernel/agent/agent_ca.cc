@@ -19,63 +19,31 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "airlock/cpp/x509_mint.hpp"
 #include "kernel/common/crypto.h"
 
 namespace airlock::agent {
 namespace {
 
 namespace fs = std::filesystem;
+namespace mint = sdk::x509_mint;
 
-struct Free {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-  void operator()(X509* p) const { X509_free(p); }
-  void operator()(X509_REQ* p) const { X509_REQ_free(p); }
-  void operator()(BIO* p) const { BIO_free(p); }
-  void operator()(BIGNUM* p) const { BN_free(p); }
-  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
-  void operator()(ASN1_TIME* p) const { ASN1_TIME_free(p); }
-};
-using KeyPtr = std::unique_ptr<EVP_PKEY, Free>;
-using CertPtr = std::unique_ptr<X509, Free>;
-using ReqPtr = std::unique_ptr<X509_REQ, Free>;
-using BioPtr = std::unique_ptr<BIO, Free>;
-using BignumPtr = std::unique_ptr<BIGNUM, Free>;
-using ExtensionPtr = std::unique_ptr<X509_EXTENSION, Free>;
+using mint::CertPtr;
+using mint::KeyPtr;
+using mint::detail::OpenSslError;
+using BioPtr = std::unique_ptr<BIO, mint::detail::Free>;
+using ReqPtr = std::unique_ptr<X509_REQ, mint::detail::Free>;
+using BignumPtr = std::unique_ptr<BIGNUM, mint::detail::Free>;
 
 constexpr size_t kMaxPemBytes = 64 * 1024;
-
-Status OpenSslError(const std::string& what) {
-  const unsigned long code = ERR_get_error();
-  char reason[256] = {0};
-  if (code != 0) ERR_error_string_n(code, reason, sizeof reason);
-  ERR_clear_error();
-  return Status::Internal(what + (code != 0 ? std::string(": ") + reason : ""));
-}
 
 BioPtr MemoryBio(std::string_view text) {
   return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
 }
 
-std::string BioText(BIO* bio) {
-  char* data = nullptr;
-  const long length = BIO_get_mem_data(bio, &data);
-  return std::string(data, static_cast<size_t>(length));
-}
-
-Result<std::string> CertPem(X509* cert) {
-  BioPtr out(BIO_new(BIO_s_mem()));
-  if (!out || PEM_write_bio_X509(out.get(), cert) != 1) return OpenSslError("write certificate");
-  return BioText(out.get());
-}
-
 Result<Secret> KeyPem(EVP_PKEY* key) {
-  BioPtr out(BIO_new(BIO_s_mem()));
-  if (!out ||
-      PEM_write_bio_PrivateKey(out.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-    return OpenSslError("write private key");
-  }
-  std::string text = BioText(out.get());
-  return Secret(std::move(text));
+  AIRLOCK_ASSIGN_OR_RETURN(mint::KeyPem pem, mint::PrivateKeyPem(key));
+  return Secret(std::string(pem.view()));
 }
 
 Result<CertPtr> ParseCert(std::string_view pem) {
@@ -89,12 +57,6 @@ Result<CertPtr> ParseCert(std::string_view pem) {
   return cert;
 }
 
-Status AddExtension(X509* cert, X509V3_CTX* ctx, int nid, const std::string& value) {
-  ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str()));
-  if (!ext || X509_add_ext(cert, ext.get(), -1) != 1) return OpenSslError("add extension");
-  return Status::Ok();
-}
-
 Status SetName(X509_NAME* name, const std::string& common_name) {
   if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                  reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
@@ -102,35 +64,6 @@ Status SetName(X509_NAME* name, const std::string& common_name) {
     return OpenSslError("set subject");
   }
   return Status::Ok();
-}
-
-// A certificate skeleton: version, random serial, validity, key, subject, issuer.
-Result<CertPtr> NewCertificate(EVP_PKEY* subject_key, const std::string& common_name, X509* issuer,
-                               std::chrono::seconds lifetime) {
-  CertPtr cert(X509_new());
-  BignumPtr serial(BN_new());
-  if (!cert || !serial) return OpenSslError("allocate certificate");
-  if (X509_set_version(cert.get(), X509_VERSION_3) != 1 ||
-      BN_rand(serial.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
-      BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) == nullptr ||
-      X509_gmtime_adj(X509_getm_notBefore(cert.get()), -60) == nullptr ||
-      X509_gmtime_adj(X509_getm_notAfter(cert.get()), lifetime.count()) == nullptr ||
-      X509_set_pubkey(cert.get(), subject_key) != 1) {
-    return OpenSslError("build certificate");
-  }
-  AIRLOCK_RETURN_IF_ERROR(SetName(X509_get_subject_name(cert.get()), common_name));
-  if (X509_set_issuer_name(cert.get(), issuer != nullptr
-                                           ? X509_get_subject_name(issuer)
-                                           : X509_get_subject_name(cert.get())) != 1) {
-    return OpenSslError("set issuer");
-  }
-  return cert;
-}
-
-bool IsIpLiteral(const std::string& name) {
-  unsigned char buffer[16];
-  return ::inet_pton(AF_INET, name.c_str(), buffer) == 1 ||
-         ::inet_pton(AF_INET6, name.c_str(), buffer) == 1;
 }
 
 int64_t AsnTimeToUnix(const ASN1_TIME* time) {
@@ -183,22 +116,13 @@ Result<std::unique_ptr<AgentCa>> AgentCa::OpenOrCreate(const std::string& dir) {
   }
   impl->key.reset(EVP_EC_gen("P-256"));
   if (!impl->key) return OpenSslError("agent CA: generate key");
-  AIRLOCK_ASSIGN_OR_RETURN(impl->cert, NewCertificate(impl->key.get(), "Airlock agent CA", nullptr,
-                                                      std::chrono::hours(24 * 3650)));
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, impl->cert.get(), impl->cert.get(), nullptr, nullptr, 0);
-  AIRLOCK_RETURN_IF_ERROR(
-      AddExtension(impl->cert.get(), &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
-  AIRLOCK_RETURN_IF_ERROR(
-      AddExtension(impl->cert.get(), &ctx, NID_key_usage, "critical,keyCertSign,cRLSign"));
-  AIRLOCK_RETURN_IF_ERROR(AddExtension(impl->cert.get(), &ctx, NID_subject_key_identifier, "hash"));
-  if (X509_sign(impl->cert.get(), impl->key.get(), EVP_sha256()) <= 0) {
-    return OpenSslError("agent CA: self-sign");
-  }
+  AIRLOCK_ASSIGN_OR_RETURN(impl->cert,
+                           mint::NewCertificate(impl->key.get(), "Airlock agent CA", nullptr,
+                                                std::chrono::hours(24 * 3650)));
+  AIRLOCK_RETURN_IF_ERROR(mint::FinishAuthority(impl->cert.get(), impl->key.get()));
   AIRLOCK_ASSIGN_OR_RETURN(Secret key_pem, KeyPem(impl->key.get()));
   AIRLOCK_RETURN_IF_ERROR(WritePrivateFile(key_file, key_pem.Reveal()));
-  AIRLOCK_ASSIGN_OR_RETURN(std::string cert_pem, CertPem(impl->cert.get()));
+  AIRLOCK_ASSIGN_OR_RETURN(std::string cert_pem, mint::CertificatePem(impl->cert.get()));
   std::ofstream(cert_file, std::ios::trunc) << cert_pem;
   return std::unique_ptr<AgentCa>(new AgentCa(std::move(impl), dir, std::move(cert_pem)));
 }
@@ -217,22 +141,11 @@ Result<std::string> AgentCa::SignClientCsr(std::string_view csr_pem, const std::
     ERR_clear_error();
     return Status::InvalidArgument("the CSR's signature does not verify");
   }
-  AIRLOCK_ASSIGN_OR_RETURN(CertPtr cert,
-                           NewCertificate(public_key, common_name, impl_->cert.get(), lifetime));
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, impl_->cert.get(), cert.get(), nullptr, nullptr, 0);
+  AIRLOCK_ASSIGN_OR_RETURN(
+      CertPtr cert, mint::NewCertificate(public_key, common_name, impl_->cert.get(), lifetime));
   AIRLOCK_RETURN_IF_ERROR(
-      AddExtension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE"));
-  AIRLOCK_RETURN_IF_ERROR(
-      AddExtension(cert.get(), &ctx, NID_key_usage, "critical,digitalSignature"));
-  AIRLOCK_RETURN_IF_ERROR(AddExtension(cert.get(), &ctx, NID_ext_key_usage, "clientAuth"));
-  AIRLOCK_RETURN_IF_ERROR(
-      AddExtension(cert.get(), &ctx, NID_authority_key_identifier, "keyid:always"));
-  if (X509_sign(cert.get(), impl_->key.get(), EVP_sha256()) <= 0) {
-    return OpenSslError("sign agent certificate");
-  }
-  return CertPem(cert.get());
+      mint::FinishLeaf(cert.get(), impl_->cert.get(), impl_->key.get(), mint::Usage::kClient, {}));
+  return mint::CertificatePem(cert.get());
 }
 
 Result<KeyAndPem> AgentCa::IssueServerCertificate(const std::vector<std::string>& names,
@@ -240,28 +153,13 @@ Result<KeyAndPem> AgentCa::IssueServerCertificate(const std::vector<std::string>
   if (names.empty()) return Status::InvalidArgument("a server certificate needs a name");
   KeyPtr key(EVP_EC_gen("P-256"));
   if (!key) return OpenSslError("generate key");
-  AIRLOCK_ASSIGN_OR_RETURN(CertPtr cert,
-                           NewCertificate(key.get(), names.front(), impl_->cert.get(), lifetime));
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, impl_->cert.get(), cert.get(), nullptr, nullptr, 0);
-  std::string sans;
-  for (const auto& name : names) {
-    if (!sans.empty()) sans += ',';
-    sans += (IsIpLiteral(name) ? "IP:" : "DNS:") + name;
-  }
-  AIRLOCK_RETURN_IF_ERROR(
-      AddExtension(cert.get(), &ctx, NID_basic_constraints, "critical,CA:FALSE"));
-  AIRLOCK_RETURN_IF_ERROR(
-      AddExtension(cert.get(), &ctx, NID_key_usage, "critical,digitalSignature"));
-  AIRLOCK_RETURN_IF_ERROR(AddExtension(cert.get(), &ctx, NID_ext_key_usage, "serverAuth"));
-  AIRLOCK_RETURN_IF_ERROR(AddExtension(cert.get(), &ctx, NID_subject_alt_name, sans));
-  if (X509_sign(cert.get(), impl_->key.get(), EVP_sha256()) <= 0) {
-    return OpenSslError("sign server certificate");
-  }
+  AIRLOCK_ASSIGN_OR_RETURN(
+      CertPtr cert, mint::NewCertificate(key.get(), names.front(), impl_->cert.get(), lifetime));
+  AIRLOCK_RETURN_IF_ERROR(mint::FinishLeaf(cert.get(), impl_->cert.get(), impl_->key.get(),
+                                           mint::Usage::kServer, names));
   KeyAndPem out;
   AIRLOCK_ASSIGN_OR_RETURN(out.key_pem, KeyPem(key.get()));
-  AIRLOCK_ASSIGN_OR_RETURN(out.pem, CertPem(cert.get()));
+  AIRLOCK_ASSIGN_OR_RETURN(out.pem, mint::CertificatePem(cert.get()));
   return out;
 }
 
@@ -278,7 +176,7 @@ Result<KeyAndPem> MakeKeyAndCsr(const std::string& common_name) {
   if (!out || PEM_write_bio_X509_REQ(out.get(), req.get()) != 1) return OpenSslError("write CSR");
   KeyAndPem result;
   AIRLOCK_ASSIGN_OR_RETURN(result.key_pem, KeyPem(key.get()));
-  result.pem = BioText(out.get());
+  result.pem = mint::detail::BioText(out.get());
   return result;
 }
 

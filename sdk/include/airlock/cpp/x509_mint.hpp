@@ -35,6 +35,7 @@ struct Free {
   void operator()(BIO* p) const { BIO_free(p); }
   void operator()(BIGNUM* p) const { BN_free(p); }
   void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
+  void operator()(X509_REQ* p) const { X509_REQ_free(p); }
 };
 
 inline Status OpenSslError(const std::string& what) {
@@ -168,7 +169,8 @@ inline Status FinishLeaf(X509* cert, X509* issuer, EVP_PKEY* issuer_key, Usage u
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  AIRLOCK_RETURN_IF_ERROR(detail::AddExtension(cert, &ctx, NID_basic_constraints, "CA:FALSE"));
+  AIRLOCK_RETURN_IF_ERROR(
+      detail::AddExtension(cert, &ctx, NID_basic_constraints, "critical,CA:FALSE"));
   AIRLOCK_RETURN_IF_ERROR(
       detail::AddExtension(cert, &ctx, NID_key_usage, "critical,digitalSignature"));
   AIRLOCK_RETURN_IF_ERROR(detail::AddExtension(
@@ -181,7 +183,24 @@ inline Status FinishLeaf(X509* cert, X509* issuer, EVP_PKEY* issuer_key, Usage u
     }
     AIRLOCK_RETURN_IF_ERROR(detail::AddExtension(cert, &ctx, NID_subject_alt_name, alt));
   }
+  AIRLOCK_RETURN_IF_ERROR(
+      detail::AddExtension(cert, &ctx, NID_authority_key_identifier, "keyid:always"));
   if (X509_sign(cert, issuer_key, EVP_sha256()) <= 0) return detail::OpenSslError("sign");
+  return Status::Ok();
+}
+
+// Makes `cert` (from NewCertificate, self-issued) a CA for one level of
+// leaves, and self-signs it with `key`.
+inline Status FinishAuthority(X509* cert, EVP_PKEY* key) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
+  AIRLOCK_RETURN_IF_ERROR(
+      detail::AddExtension(cert, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
+  AIRLOCK_RETURN_IF_ERROR(
+      detail::AddExtension(cert, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign"));
+  AIRLOCK_RETURN_IF_ERROR(detail::AddExtension(cert, &ctx, NID_subject_key_identifier, "hash"));
+  if (X509_sign(cert, key, EVP_sha256()) <= 0) return detail::OpenSslError("self-sign the CA");
   return Status::Ok();
 }
 
@@ -195,18 +214,7 @@ class Authority {
     if (!ca->key_) return detail::OpenSslError("generate CA key");
     AIRLOCK_ASSIGN_OR_RETURN(ca->cert_,
                              NewCertificate(ca->key_.get(), common_name, nullptr, lifetime));
-    X509V3_CTX ctx;
-    X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, ca->cert_.get(), ca->cert_.get(), nullptr, nullptr, 0);
-    AIRLOCK_RETURN_IF_ERROR(detail::AddExtension(ca->cert_.get(), &ctx, NID_basic_constraints,
-                                                 "critical,CA:TRUE,pathlen:0"));
-    AIRLOCK_RETURN_IF_ERROR(
-        detail::AddExtension(ca->cert_.get(), &ctx, NID_key_usage, "critical,keyCertSign,cRLSign"));
-    AIRLOCK_RETURN_IF_ERROR(
-        detail::AddExtension(ca->cert_.get(), &ctx, NID_subject_key_identifier, "hash"));
-    if (X509_sign(ca->cert_.get(), ca->key_.get(), EVP_sha256()) <= 0) {
-      return detail::OpenSslError("self-sign the CA");
-    }
+    AIRLOCK_RETURN_IF_ERROR(FinishAuthority(ca->cert_.get(), ca->key_.get()));
     AIRLOCK_ASSIGN_OR_RETURN(ca->pem_, CertificatePem(ca->cert_.get()));
     return ca;
   }

@@ -277,6 +277,29 @@ nlohmann::json ProcessIsolatorRef(const std::string& state_dir,
           {"config", {{"state_dir", state_dir}, {"min_isolation", min_isolation}}}};
 }
 
+nlohmann::json PostgresConnectorRef(int port, const std::string& ca_file,
+                                    const std::string& password_ref,
+                                    const nlohmann::json& datasets) {
+  return {{"plugin", PluginPath("airlock_connector_postgres")},
+          {"egress", {"127.0.0.1:" + std::to_string(port)}},
+          {"config",
+           {{"host", "127.0.0.1"},
+            {"port", port},
+            {"database", "postgres"},
+            {"user", "reader"},
+            {"password", password_ref},
+            {"sslmode", "verify-ca"},
+            {"ca_file", ca_file},
+            {"datasets", datasets}}}};
+}
+
+nlohmann::json MongoConnectorRef(const std::string& uri, int port, const std::string& database,
+                                 const nlohmann::json& datasets) {
+  return {{"plugin", PluginPath("airlock_connector_mongodb")},
+          {"egress", {"127.0.0.1:" + std::to_string(port)}},
+          {"config", {{"uri", uri}, {"database", database}, {"datasets", datasets}}}};
+}
+
 TunnelTarget ParseTunnelUrl(const std::string& url) {
   std::smatch m;
   static const std::regex kUrl(R"(https://([^:/]+):(\d+)(/.*)?)");

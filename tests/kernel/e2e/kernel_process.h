@@ -101,6 +101,17 @@ nlohmann::json RulesPolicyRef(const nlohmann::json& policy);
 // `state_dir` and refusing to run without `min_isolation`.
 nlohmann::json ProcessIsolatorRef(const std::string& state_dir,
                                   const nlohmann::json& min_isolation);
+// A `connectors` entry for the postgres connector reading database
+// "postgres" on 127.0.0.1:`port` as user "reader" (password from the secret
+// reference `password_ref`) over TLS verified against `ca_file`, serving
+// `datasets` ([{"name", "table"}]), with the egress that port needs.
+nlohmann::json PostgresConnectorRef(int port, const std::string& ca_file,
+                                    const std::string& password_ref,
+                                    const nlohmann::json& datasets);
+// The same for the mongodb connector: `uri` (whose server listens on
+// 127.0.0.1:`port`), `database`, `datasets` ([{"name", "collection"}]).
+nlohmann::json MongoConnectorRef(const std::string& uri, int port, const std::string& database,
+                                 const nlohmann::json& datasets);
 
 // A kernel of the lifecycle suites in `dir`: `identity`, one rule letting
 // analysts ask for "orders" (a small CSV it writes under <dir>/data) with

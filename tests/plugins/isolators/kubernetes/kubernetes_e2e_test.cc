@@ -76,8 +76,6 @@ TEST(KubernetesKernel, ARequestLivesItsWholeLifeInAPodThatDialsTheKernel) {
   ASSERT_EQ(std::getenv("AIRLOCK_TEST_PG_PASSWORD"), nullptr);
 
   const std::string enclave = std::string(AIRLOCK_BINARY_DIR) + "/bin/airlock-enclave";
-  const std::string pg_endpoint = "127.0.0.1:" + std::to_string(pg->port());
-  const std::string mongo_endpoint = "127.0.0.1:" + std::to_string(mongo->port());
   json policy = {{"version", 1},
                  {"rules",
                   {{{"name", "analysts"},
@@ -111,25 +109,10 @@ TEST(KubernetesKernel, ARequestLivesItsWholeLifeInAPodThatDialsTheKernel) {
       {"tunnel", HttpsTunnelRef(pki)},
       {"catalog", {{"describe", false}}},
       {"connectors",
-       {{"pg",
-         {{"plugin", PluginPath("airlock_connector_postgres")},
-          {"egress", {pg_endpoint}},
-          {"config",
-           {{"host", "127.0.0.1"},
-            {"port", pg->port()},
-            {"database", "postgres"},
-            {"user", "reader"},
-            {"password", "env:AIRLOCK_TEST_PG_PASSWORD"},
-            {"sslmode", "verify-ca"},
-            {"ca_file", ca_file},
-            {"datasets", {{{"name", "customers"}, {"table", "public.customers"}}}}}}}},
-        {"mongo",
-         {{"plugin", PluginPath("airlock_connector_mongodb")},
-          {"egress", {mongo_endpoint}},
-          {"config",
-           {{"uri", mongo->uri()},
-            {"database", "shop"},
-            {"datasets", {{{"name", "orders"}, {"collection", "orders"}}}}}}}}}},
+       {{"pg", PostgresConnectorRef(pg->port(), ca_file, "env:AIRLOCK_TEST_PG_PASSWORD",
+                                    {{{"name", "customers"}, {"table", "public.customers"}}})},
+        {"mongo", MongoConnectorRef(mongo->uri(), mongo->port(), "shop",
+                                    {{{"name", "orders"}, {"collection", "orders"}}})}}},
       {"datasets",
        {{{"name", "customers"}, {"connector", "pg"}, {"object", "customers"}},
         {{"name", "orders"}, {"connector", "mongo"}, {"object", "orders"}}}}};
@@ -246,13 +229,9 @@ json MongoKernelConfig(const std::string& dir, const TestPki& pki, const FakeClu
         {"link", {{"listen_address", "127.0.0.1"}, {"port", 0}, {"advertise_host", "127.0.0.1"}}},
         {"image_paths", {std::string(AIRLOCK_PLUGIN_DIR)}}}}};
   config["catalog"] = {{"describe", false}};
-  config["connectors"] = {{"mongo",
-                           {{"plugin", PluginPath("airlock_connector_mongodb")},
-                            {"egress", {"127.0.0.1:" + std::to_string(mongo.port())}},
-                            {"config",
-                             {{"uri", mongo.uri()},
-                              {"database", "shop"},
-                              {"datasets", {{{"name", "orders"}, {"collection", "orders"}}}}}}}}};
+  config["connectors"] = {
+      {"mongo", MongoConnectorRef(mongo.uri(), mongo.port(), "shop",
+                                  {{{"name", "orders"}, {"collection", "orders"}}})}};
   config["datasets"] = {{{"name", "orders"}, {"connector", "mongo"}, {"object", "orders"}}};
   return config;
 }

@@ -26,6 +26,7 @@ namespace http = boost::beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr int kCallTimeoutSeconds = 15;
+constexpr std::chrono::seconds kConnectTimeout{10};
 constexpr size_t kMaxReplyBytes = 8 << 20;
 constexpr size_t kMaxWatchLineBytes = 4 << 20;
 constexpr size_t kMaxTokenBytes = 64 * 1024;
@@ -140,10 +141,22 @@ struct KubeClient::Impl {
       return Status::Unavailable("cannot resolve the Kubernetes API server " + url.host + ": " +
                                  ec.message());
     }
-    // Connect with the socket's own timeouts (set before connecting only
-    // bound reads and writes; a connect to a silent address falls back to
-    // the kernel's SYN retries, which the call deadline of the caller covers).
-    asio::connect(stream->lowest_layer(), endpoints, ec);
+    // The connect is bounded too: a silent address must not hold a
+    // provision for the system's SYN retries (minutes).
+    ec = asio::error::would_block;
+    asio::async_connect(
+        stream->lowest_layer(), endpoints,
+        [&ec](const boost::system::error_code& e, const tcp::endpoint&) { ec = e; });
+    io.restart();
+    io.run_for(kConnectTimeout);
+    if (ec == asio::error::would_block) {
+      boost::system::error_code ignored;
+      stream->lowest_layer().close(ignored);
+      io.restart();
+      io.run();  // lets the cancelled connect finish
+      return Status::Unavailable("the Kubernetes API server " + url.host + ":" + url.port +
+                                 " did not accept a connection within 10 s");
+    }
     if (ec) {
       return Status::Unavailable("cannot connect to the Kubernetes API server " + url.host + ":" +
                                  url.port + ": " + ec.message());

@@ -28,7 +28,7 @@ packages=(
 test_packages=(
   clang-14 libclang-rt-14-dev llvm-14 lld-14
   postgresql postgresql-client sqlite3
-  python3-aiosmtpd python3-psycopg2 python3-prometheus-client
+  python3-aiosmtpd python3-psycopg2 python3-prometheus-client tinyproxy
   libpostgresql-jdbc-java openjdk-17-jdk-headless
   dpkg-dev iproute2
   chromium

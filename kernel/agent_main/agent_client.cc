@@ -13,6 +13,8 @@
 #include <filesystem>
 
 #include "kernel/agent/agent_ca.h"
+#include "kernel/agent_main/proxy_connect.h"
+#include "kernel/plugin_host/secret_reference.h"
 
 namespace airlock::agent {
 
@@ -74,14 +76,19 @@ Status AgentClient::AskToEnroll(const KernelAddress& kernel, const Secret& token
     SSL_set_tlsext_host_name(stream.native_handle(), kernel.server_name.c_str());
     stream.set_verify_callback(ssl::host_name_verification(kernel.server_name));
     tcp::resolver resolver(io);
-    asio::connect(stream.lowest_layer(),
-                  resolver.resolve(kernel.host, std::to_string(kernel.port)));
+    AIRLOCK_ASSIGN_OR_RETURN(const Hop hop, FirstHop(kernel));
+    asio::connect(stream.lowest_layer(), resolver.resolve(hop.host, std::to_string(hop.port)));
     timeval timeout{static_cast<time_t>(config_.connect_timeout_ms / 1000),
                     static_cast<suseconds_t>((config_.connect_timeout_ms % 1000) * 1000)};
     ::setsockopt(stream.lowest_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout,
                  sizeof timeout);
     ::setsockopt(stream.lowest_layer().native_handle(), SOL_SOCKET, SO_SNDTIMEO, &timeout,
                  sizeof timeout);
+    if (hop.proxied) {
+      AIRLOCK_ASSIGN_OR_RETURN(std::string request, ProxyRequest(kernel));
+      AIRLOCK_RETURN_IF_ERROR(
+          ProxyConnect(stream.next_layer(), std::move(request), config_.https_proxy));
+    }
     stream.handshake(ssl::stream_base::client);
     json enroll = {{"type", "enroll"},
                    {"agent", config_.name},
@@ -179,37 +186,82 @@ void AgentClient::Connect() {
       (*holder)->lowest_layer().close(ignored);
     }
   });
+  auto hop = FirstHop(kernel());
+  if (!hop.ok()) {
+    spdlog::error("cannot reach the kernel: {}", hop.status().message());
+    deadline->cancel();
+    return ScheduleReconnect();
+  }
+  // TLS with the kernel, directly or inside the proxy's tunnel.
+  auto handshake = [this, tls, holder, deadline] {
+    (*holder)->async_handshake(
+        ssl::stream_base::client, [this, tls, holder, deadline](boost::system::error_code ec) {
+          deadline->cancel();
+          if (ec) {
+            spdlog::warn("TLS handshake with the kernel at {} failed: {}", kernel().ToString(),
+                         ec.message());
+            return ScheduleReconnect();
+          }
+          OnConnected(LinkConnection::Make(std::move(*holder), kMaxLinkFrameBytes));
+        });
+  };
   resolver->async_resolve(
-      kernel().host, std::to_string(kernel().port),
-      [this, tls, holder, resolver, deadline](boost::system::error_code ec,
-                                              tcp::resolver::results_type results) {
+      hop->host, std::to_string(hop->port),
+      [this, holder, resolver, deadline, handshake, proxied = hop->proxied](
+          boost::system::error_code ec, tcp::resolver::results_type results) {
         if (ec || !*holder) {
-          spdlog::warn("cannot resolve the kernel at {}: {}", kernel().ToString(), ec.message());
+          spdlog::warn(
+              "cannot resolve {}: {}",
+              proxied ? "the proxy " + config_.https_proxy : "the kernel at " + kernel().ToString(),
+              ec.message());
           deadline->cancel();
           return ScheduleReconnect();
         }
-        asio::async_connect(
-            (*holder)->lowest_layer(), results,
-            [this, tls, holder, deadline](boost::system::error_code ec, const tcp::endpoint&) {
-              if (ec) {
-                spdlog::warn("cannot reach the kernel at {}: {}", kernel().ToString(),
-                             ec.message());
-                deadline->cancel();
-                return ScheduleReconnect();
-              }
-              (*holder)->async_handshake(
-                  ssl::stream_base::client,
-                  [this, tls, holder, deadline](boost::system::error_code ec) {
-                    deadline->cancel();
-                    if (ec) {
-                      spdlog::warn("TLS handshake with the kernel at {} failed: {}",
-                                   kernel().ToString(), ec.message());
-                      return ScheduleReconnect();
-                    }
-                    OnConnected(LinkConnection::Make(std::move(*holder), kMaxLinkFrameBytes));
-                  });
-            });
+        asio::async_connect((*holder)->lowest_layer(), results,
+                            [this, holder, deadline, handshake, proxied](
+                                boost::system::error_code ec, const tcp::endpoint&) {
+                              if (ec) {
+                                spdlog::warn("cannot reach {}: {}",
+                                             proxied ? "the proxy " + config_.https_proxy
+                                                     : "the kernel at " + kernel().ToString(),
+                                             ec.message());
+                                deadline->cancel();
+                                return ScheduleReconnect();
+                              }
+                              if (!proxied) return handshake();
+                              auto request = ProxyRequest(kernel());
+                              if (!request.ok()) {
+                                spdlog::error("{}", request.status().message());
+                                deadline->cancel();
+                                return ScheduleReconnect();
+                              }
+                              AsyncProxyConnect((*holder)->next_layer(), std::move(request).value(),
+                                                config_.https_proxy,
+                                                [this, deadline, handshake](Status tunnel) {
+                                                  if (!tunnel.ok()) {
+                                                    spdlog::warn("{}", tunnel.message());
+                                                    deadline->cancel();
+                                                    return ScheduleReconnect();
+                                                  }
+                                                  handshake();
+                                                });
+                            });
       });
+}
+
+Result<AgentClient::Hop> AgentClient::FirstHop(const KernelAddress& kernel) const {
+  if (config_.https_proxy.empty()) return Hop{kernel.host, kernel.port, false};
+  AIRLOCK_ASSIGN_OR_RETURN(ProxyAddress proxy, ParseProxyUrl(config_.https_proxy));
+  return Hop{proxy.host, proxy.port, true};
+}
+
+Result<std::string> AgentClient::ProxyRequest(const KernelAddress& kernel) const {
+  if (config_.proxy_credentials.empty()) return ConnectRequest(kernel.host, kernel.port, "");
+  auto credentials = plugin_host::ResolveSecretReference(config_.proxy_credentials);
+  if (!credentials.ok()) {
+    return credentials.status().WithContext("kernel.proxy_credentials");
+  }
+  return ConnectRequest(kernel.host, kernel.port, credentials->Reveal());
 }
 
 void AgentClient::OnConnected(std::shared_ptr<LinkConnection> link) {

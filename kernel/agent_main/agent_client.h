@@ -53,6 +53,15 @@ class AgentClient {
                      nlohmann::json* reply);
   const KernelAddress& kernel() const { return config_.kernels[next_kernel_]; }
   void Connect();
+  // Where the link's TCP connection goes first: the kernel, or the proxy.
+  struct Hop {
+    std::string host;
+    uint16_t port = 0;
+    bool proxied = false;
+  };
+  Result<Hop> FirstHop(const KernelAddress& kernel) const;
+  // The proxy's CONNECT request for `kernel`, with the credentials resolved now.
+  Result<std::string> ProxyRequest(const KernelAddress& kernel) const;
   void OnConnected(std::shared_ptr<LinkConnection> link);
   void OnFrame(const std::shared_ptr<LinkConnection>& link, LinkFrame frame);
   void OnControl(const std::shared_ptr<LinkConnection>& link, const nlohmann::json& doc);

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include "kernel/agent_main/proxy_connect.h"
 
 namespace airlock::agent {
 namespace {
@@ -117,9 +118,27 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
         "kernel is required: {\"address\",\"port\",\"ca_file\"} or "
         "{\"addresses\":[\"host:port\",...],\"ca_file\"}");
   }
-  AIRLOCK_RETURN_IF_ERROR(RejectUnknown(
-      *kernel, {"address", "port", "addresses", "server_name", "ca_file", "connect_timeout_ms"},
-      "kernel."));
+  AIRLOCK_RETURN_IF_ERROR(RejectUnknown(*kernel,
+                                        {"address", "port", "addresses", "server_name", "ca_file",
+                                         "connect_timeout_ms", "https_proxy", "proxy_credentials"},
+                                        "kernel."));
+  AIRLOCK_RETURN_IF_ERROR(Str(*kernel, "https_proxy", &c.https_proxy, false, "kernel."));
+  if (!c.https_proxy.empty()) AIRLOCK_RETURN_IF_ERROR(ParseProxyUrl(c.https_proxy).status());
+  AIRLOCK_RETURN_IF_ERROR(
+      Str(*kernel, "proxy_credentials", &c.proxy_credentials, false, "kernel."));
+  if (!c.proxy_credentials.empty()) {
+    if (c.https_proxy.empty()) {
+      return Status::InvalidArgument("kernel.proxy_credentials needs kernel.https_proxy");
+    }
+    const bool reference =
+        (c.proxy_credentials.rfind("env:", 0) == 0 && c.proxy_credentials.size() > 4) ||
+        (c.proxy_credentials.rfind("file:/", 0) == 0 && c.proxy_credentials.size() > 6);
+    if (!reference) {
+      return Status::InvalidArgument(
+          "kernel.proxy_credentials must be a secret reference (env:NAME or file:/path) to "
+          "\"user:password\", not the credentials");
+    }
+  }
   std::string server_name;
   AIRLOCK_RETURN_IF_ERROR(Str(*kernel, "server_name", &server_name, false, "kernel."));
   if (auto list = kernel->find("addresses"); list != kernel->end()) {

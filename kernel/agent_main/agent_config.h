@@ -31,6 +31,10 @@ struct AgentConfig {
   std::string enrollment_token_file;  // read once, when not yet enrolled
   std::string isolator_plugin;        // path of the isolator shared object
   nlohmann::json isolator_config = nlohmann::json::object();
+  // An HTTP forward proxy the link goes through (CONNECT), and the secret
+  // reference ("env:NAME" / "file:/path") of its "user:password".
+  std::string https_proxy;
+  std::string proxy_credentials;
   int64_t reconnect_ms = 1000;
   int64_t connect_timeout_ms = 10000;
   // Renew once less than this fraction of the certificate's lifetime is left.

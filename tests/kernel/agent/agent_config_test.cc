@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "kernel/agent_main/agent_config.h"
+#include "kernel/agent_main/proxy_connect.h"
 #include "kernel/core/config.h"
 #include "tests/support/temp_dir.h"
 
@@ -154,6 +155,55 @@ TEST(AgentFileConfig, TakesAListOfKernelAddresses) {
           << refused.status().message();
     }
   }
+}
+
+TEST(AgentFileConfig, AForwardProxyIsAnHttpUrlWithCredentialsByReference) {
+  test::TempDir dir("airlock-agent-config-");
+  const std::string path = dir.path() + "/agent.json";
+  const auto load = [&](const std::string& proxy) {
+    std::ofstream(path, std::ios::trunc)
+        << R"({"name": "dc-east", "kernel": {"address": "k", "ca_file": "ca", )" << proxy
+        << R"(}, "state_dir": "s", "isolator": {"plugin": "i.so"}})";
+    return agent::LoadAgentConfig(path);
+  };
+  auto parsed = load(R"("https_proxy": "http://proxy.corp:3128",
+                        "proxy_credentials": "file:/etc/airlock/proxy.auth")");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->https_proxy, "http://proxy.corp:3128");
+  EXPECT_EQ(parsed->proxy_credentials, "file:/etc/airlock/proxy.auth");
+  for (const char* bad : {R"("https_proxy": "https://proxy.corp:3128")",
+                          R"("https_proxy": "http://user:pw@proxy.corp:3128")",
+                          R"("https_proxy": "http://proxy.corp:99999")",
+                          R"("https_proxy": "http://proxy.corp:3128/path")",
+                          R"("proxy_credentials": "env:PROXY_AUTH")",
+                          R"("https_proxy": "http://p:1", "proxy_credentials": "user:pw")"}) {
+    auto refused = load(bad);
+    EXPECT_FALSE(refused.ok()) << bad;
+    if (!refused.ok()) {
+      EXPECT_NE(refused.status().message().find("kernel."), std::string::npos)
+          << refused.status().message();
+      EXPECT_EQ(refused.status().message().find("pw"), std::string::npos)
+          << "credentials quoted: " << refused.status().message();
+    }
+  }
+}
+
+TEST(AgentProxy, TheConnectRequestAndTheProxysAnswer) {
+  EXPECT_EQ(agent::ConnectRequest("kernel.corp", 7443, ""),
+            "CONNECT kernel.corp:7443 HTTP/1.1\r\nHost: kernel.corp:7443\r\n\r\n");
+  // RFC 7617: base64 of "user:password".
+  EXPECT_EQ(agent::ConnectRequest("fd00::1", 7443, "agent:s3cret"),
+            "CONNECT [fd00::1]:7443 HTTP/1.1\r\nHost: [fd00::1]:7443\r\n"
+            "Proxy-Authorization: Basic YWdlbnQ6czNjcmV0\r\n\r\n");
+  EXPECT_TRUE(agent::CheckConnectReply("HTTP/1.1 200 Connection established\r\n\r\n", "p").ok());
+  EXPECT_TRUE(agent::CheckConnectReply("HTTP/1.0 200 OK\r\nProxy-agent: x\r\n\r\n", "p").ok());
+  const Status refused =
+      agent::CheckConnectReply("HTTP/1.0 407 Proxy Authentication Required\r\n\r\n", "p:3128");
+  EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
+  EXPECT_NE(refused.message().find("p:3128"), std::string::npos);
+  EXPECT_NE(refused.message().find("407 Proxy Authentication Required"), std::string::npos);
+  EXPECT_FALSE(agent::CheckConnectReply("SSH-2.0-OpenSSH\r\n\r\n", "p").ok());
+  EXPECT_FALSE(agent::CheckConnectReply("", "p").ok());
 }
 
 TEST(AgentFileConfig, ParsesAndResolvesRelativePaths) {

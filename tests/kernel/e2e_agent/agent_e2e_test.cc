@@ -38,6 +38,7 @@
 #include "tests/kernel/e2e/kernel_process.h"
 #include "tests/kernel/e2e/tunnel_session.h"
 #include "tests/kernel/e2e_agent/agent_process.h"
+#include "tests/support/child_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_pki.h"
@@ -308,6 +309,86 @@ class AgentE2E : public ::testing::Test {
   uint16_t agent_port_ = 0;
   std::vector<std::unique_ptr<AgentProcess>> agents_;
 };
+
+// A free TCP port on 127.0.0.1 (bound, then released for a server to take).
+uint16_t FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+bool Accepts(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The agent link through a real HTTP forward proxy (Debian's tinyproxy, run
+// by the test on loopback) that demands Basic authentication and lets
+// CONNECT through to the kernel's agent port only.
+TEST_F(AgentE2E, TheLinkGoesThroughAForwardProxyThatAuthenticatesIt) {
+  StartKernel(Config());
+  const std::string dir = dir_.path();
+  const uint16_t proxy_port = FreePort();
+  std::ofstream(dir + "/tinyproxy.conf")
+      << "Port " << proxy_port << "\nListen 127.0.0.1\nTimeout 60\nMaxClients 20\n"
+      << "LogFile \"" << dir << "/tinyproxy.log\"\nLogLevel Connect\nAllow 127.0.0.1\n"
+      << "BasicAuth airlock-edge pr0xy-pass-8c1e\nConnectPort " << agent_port_ << "\n";
+  ChildProcess proxy(
+      {"/bin/sh", "-c", "echo starting; exec tinyproxy -d -c " + dir + "/tinyproxy.conf"},
+      std::chrono::seconds(10));
+  ASSERT_TRUE(WaitUntil([&] { return Accepts(proxy_port); }, std::chrono::seconds(10)));
+  const std::string proxy_url = "http://127.0.0.1:" + std::to_string(proxy_port);
+  auto with_proxy = [&](const std::string& name, const std::string& state,
+                        const std::string& credentials) {
+    const std::string path = AgentConfig(name, state, kEnrollmentToken);
+    json config = json::parse(std::ifstream(path));
+    const std::string auth_file = dir + "/" + name + ".proxy-auth";
+    std::ofstream(auth_file) << credentials << "\n";
+    ::chmod(auth_file.c_str(), 0600);
+    config["kernel"]["https_proxy"] = proxy_url;
+    config["kernel"]["proxy_credentials"] = "file:" + auth_file;
+    std::ofstream(path, std::ios::trunc) << config.dump(2);
+    return path;
+  };
+
+  // Wrong credentials: the proxy refuses (tinyproxy answers 401), the agent
+  // says so, and keeps trying without ever linking.
+  AgentProcess& refused = StartAgent(with_proxy("edge-bad", "edge-bad-state", "airlock-edge:nope"));
+  EXPECT_TRUE(WaitUntil([&] {
+    return refused.log().find("refused the tunnel to the kernel: HTTP/1.0 401") !=
+           std::string::npos;
+  })) << refused.log();
+  EXPECT_EQ(AgentStatus().value("status", ""), "never_connected");
+  refused.Kill();
+  EXPECT_EQ(refused.log().find("nope"), std::string::npos) << "credentials in the log";
+
+  // The right ones: enrollment and the link both go through the proxy.
+  AgentProcess& agent =
+      StartAgent(with_proxy("edge", "edge-state", "airlock-edge:pr0xy-pass-8c1e"));
+  ASSERT_TRUE(WaitAgent("online")) << agent.log() << kernel_->log();
+  const std::string id = Ready({"edge_customers"});
+  Tunnel t = OpenTunnel(id);
+  auto rows = Query(t, "SELECT COUNT(*) AS n FROM edge_customers");
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  std::ifstream log(dir + "/tinyproxy.log");
+  const std::string proxied((std::istreambuf_iterator<char>(log)),
+                            std::istreambuf_iterator<char>());
+  EXPECT_NE(proxied.find("CONNECT 127.0.0.1:" + std::to_string(agent_port_)), std::string::npos)
+      << proxied;
+  EXPECT_EQ(agent.log().find("pr0xy-pass-8c1e"), std::string::npos);
+}
 
 TEST_F(AgentE2E, QueryReachesTheAgentsEnclaveAndAKilledAgentMeans503) {
   StartKernel(Config());

@@ -1,13 +1,12 @@
 #include "kernel/agent_main/proxy_connect.h"
 
-#include <openssl/evp.h>
-
 #include <memory>
 
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include "airlock/cpp/base64url.hpp"
 #include "kernel/common/crypto.h"
 
 namespace airlock::agent {
@@ -16,15 +15,6 @@ namespace {
 namespace asio = boost::asio;
 
 constexpr size_t kMaxReplyHead = 16 * 1024;
-
-std::string Base64(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(data.data()),
-                                static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(n < 0 ? 0 : n));
-  return out;
-}
 
 std::string HeadOf(asio::streambuf& buffer, size_t n) {
   return std::string(asio::buffers_begin(buffer.data()), asio::buffers_begin(buffer.data()) + n);
@@ -74,7 +64,7 @@ std::string ConnectRequest(const std::string& host, uint16_t port, std::string_v
   const std::string authority = (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
   std::string request = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n";
   if (!credentials.empty()) {
-    std::string encoded = Base64(credentials);
+    std::string encoded = sdk::Base64Encode(credentials);
     request += "Proxy-Authorization: Basic " + encoded + "\r\n";
     SecureWipe(encoded.data(), encoded.size());
   }

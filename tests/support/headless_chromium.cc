@@ -15,12 +15,11 @@
 #include <thread>
 #include <vector>
 
-#include <openssl/evp.h>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include "airlock/cpp/base64url.hpp"
 
 extern char** environ;
 
@@ -260,18 +259,12 @@ bool HeadlessChromium::Screenshot(const std::string& png_path, int width, int he
       error);
   if (shot.is_discarded()) return false;
   const std::string base64 = shot.value("data", "");
-  std::string png(base64.size() / 4 * 3 + 3, '\0');
-  const int decoded = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(png.data()),
-                                      reinterpret_cast<const unsigned char*>(base64.data()),
-                                      static_cast<int>(base64.size()));
-  if (decoded < 0) {
+  const std::optional<std::string> decoded = sdk::Base64Decode(base64);
+  if (!decoded) {
     *error = "the screenshot is not base64";
     return false;
   }
-  // EVP_DecodeBlock counts the padding as zero bytes.
-  size_t size = static_cast<size_t>(decoded);
-  for (size_t i = base64.size(); i > 0 && base64[i - 1] == '='; --i) --size;
-  png.resize(size);
+  const std::string& png = *decoded;
   std::ofstream out(png_path, std::ios::binary | std::ios::trunc);
   out << png;
   if (!out) {

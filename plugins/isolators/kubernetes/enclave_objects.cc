@@ -1,20 +1,11 @@
 #include "enclave_objects.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
+
+#include "airlock/cpp/base64url.hpp"
 
 namespace airlock::isolators::kubernetes {
 namespace {
-
-std::string Base64(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(data.data()),
-                                static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(std::max(n, 0)));
-  return out;
-}
 
 std::string DnsSafe(const std::string& text, size_t max) {
   std::string out;
@@ -222,9 +213,9 @@ Result<EnclaveObjects> BuildEnclaveObjects(const KubernetesConfig& config,
                 {"type", "Opaque"},
                 {"metadata", metadata(LinkSecretName(in.name))},
                 {"data",
-                 {{"ca.crt", Base64(in.ca_pem)},
-                  {"tls.crt", Base64(in.certificate_pem)},
-                  {"tls.key", Base64(in.key_pem)}}}};
+                 {{"ca.crt", sdk::Base64Encode(in.ca_pem)},
+                  {"tls.crt", sdk::Base64Encode(in.certificate_pem)},
+                  {"tls.key", sdk::Base64Encode(in.key_pem)}}}};
   return out;
 }
 

@@ -1,10 +1,10 @@
 #include "kubeconfig.h"
 
-#include <openssl/evp.h>
-
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
+
+#include "airlock/cpp/base64url.hpp"
 
 namespace airlock::isolators::kubernetes {
 namespace {
@@ -31,18 +31,9 @@ Result<std::string> Base64Decode(const std::string& text, const std::string& wha
   for (char c : text) {
     if (c != '\n' && c != '\r' && c != ' ') clean += c;
   }
-  if (clean.size() % 4 != 0) return Status::InvalidArgument(what + " is not base64");
-  std::string out(clean.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(clean.data()),
-                                static_cast<int>(clean.size()));
-  if (n < 0) return Status::InvalidArgument(what + " is not base64");
-  size_t padding = 0;
-  while (padding < 2 && clean.size() > padding && clean[clean.size() - 1 - padding] == '=') {
-    ++padding;
-  }
-  out.resize(static_cast<size_t>(n) - padding);
-  return out;
+  auto decoded = sdk::Base64Decode(clean);
+  if (!decoded) return Status::InvalidArgument(what + " is not base64");
+  return std::move(*decoded);
 }
 
 std::string Relative(const std::string& dir, const std::string& path) {

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <array>
 
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "airlock/cpp/base64url.hpp"
 #include "common/text_util.h"
 
 namespace airlock::notifiers::email {
@@ -21,12 +21,7 @@ bool PrintableAscii(std::string_view text) {
 }
 
 std::string Base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  return out;
+  return sdk::Base64Encode(bytes);
 }
 
 // Only [A-Za-z0-9._-]: an event name in a header can carry nothing else.

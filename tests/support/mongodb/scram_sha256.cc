@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 
 #include <vector>
+#include "airlock/cpp/base64url.hpp"
 
 namespace airlock::testing::mongodb {
 namespace {
@@ -47,21 +48,11 @@ std::optional<std::string_view> Attribute(std::string_view message, char name) {
 }  // namespace
 
 std::string Base64Encode(std::string_view bytes) {
-  std::vector<unsigned char> out(4 * ((bytes.size() + 2) / 3) + 1);
-  const int n = EVP_EncodeBlock(out.data(), reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  return std::string(reinterpret_cast<char*>(out.data()), static_cast<size_t>(n));
+  return sdk::Base64Encode(bytes);
 }
 
 std::optional<std::string> Base64Decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::vector<unsigned char> out(text.size() / 4 * 3 + 1);
-  const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  size_t len = static_cast<size_t>(n);
-  for (size_t i = text.size(); i > 0 && text[i - 1] == '=' && len > 0; --i) --len;
-  return std::string(reinterpret_cast<char*>(out.data()), len);
+  return sdk::Base64Decode(text);
 }
 
 ScramCredential ScramCredential::Derive(std::string_view password) {

@@ -7,6 +7,7 @@
 #include <openssl/rsa.h>
 
 #include <stdexcept>
+#include "airlock/cpp/base64url.hpp"
 
 namespace airlock::test {
 namespace {
@@ -76,17 +77,7 @@ std::string Sign(const TestKey& key, const std::string& alg, std::string_view in
 }  // namespace
 
 std::string B64Url(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return out;
+  return sdk::Base64UrlEncode(bytes);
 }
 
 json TestKey::PublicJwk(const std::string& alg) const {

@@ -7,8 +7,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +19,7 @@
 #include <boost/asio/ssl.hpp>
 #include <nlohmann/json.hpp>
 
+#include "airlock/cpp/base64url.hpp"
 #include "kubernetes.h"
 #include "tests/plugins/isolators/kubernetes/fake_cluster.h"
 
@@ -346,14 +345,6 @@ TEST(KubernetesIsolator, AWrongTokenIsRefusedAtTheFirstCall) {
   EXPECT_EQ(launched.status().message().find("not-the-token"), std::string::npos);
 }
 
-std::string Base64(const std::string& data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                  reinterpret_cast<const unsigned char*>(data.data()),
-                  static_cast<int>(data.size()));
-  return out;
-}
-
 // A kubeconfig as kubectl writes it, with three contexts: the stand-in
 // through an inline CA and token, the stand-in through a token file next
 // to the kubeconfig, and one whose user runs an exec credential plugin.
@@ -366,7 +357,7 @@ std::string WriteKubeconfig(const FakeCluster& cluster, const std::string& curre
   std::ofstream(cluster.dir() + "/kube/sa.token") << cluster.token() << "\n";
   std::ofstream(path) << "apiVersion: v1\nkind: Config\ncurrent-context: " << current << "\n"
                       << "clusters:\n- name: stand-in\n  cluster:\n    server: " << cluster.server()
-                      << "\n    certificate-authority-data: " << Base64(ca_pem) << "\n"
+                      << "\n    certificate-authority-data: " << sdk::Base64Encode(ca_pem) << "\n"
                       << (skip_verify ? "    insecure-skip-tls-verify: true\n" : "")
                       << "users:\n- name: robot\n  user:\n    token: " << cluster.token() << "\n"
                       << "- name: robot-file\n  user:\n    tokenFile: sa.token\n"

@@ -221,18 +221,22 @@ nlohmann::json PgwireTunnelRef(const TestPki& pki) {
   return TunnelRef("pgwire", pki);
 }
 
+nlohmann::json AnalystsPolicy(const nlohmann::json& datasets) {
+  return {{"version", 1},
+          {"rules",
+           {{{"name", "analysts"},
+             {"effect", "allow"},
+             {"subjects", {{"groups", {"analysts"}}}},
+             {"datasets", datasets},
+             {"max_window_seconds", 3600},
+             {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
+}
+
 nlohmann::json OrdersKernelConfig(const std::string& dir, const TestPki& pki,
                                   const nlohmann::json& identity) {
   std::filesystem::create_directories(dir + "/data");
   std::ofstream(dir + "/data/orders.csv") << "order_id,amount\n1,10\n2,20\n";
-  const nlohmann::json policy = {{"version", 1},
-                                 {"rules",
-                                  {{{"name", "analysts"},
-                                    {"effect", "allow"},
-                                    {"subjects", {{"groups", {"analysts"}}}},
-                                    {"datasets", {"orders"}},
-                                    {"max_window_seconds", 3600},
-                                    {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
+  const nlohmann::json policy = AnalystsPolicy({"orders"});
   return {
       {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}}},
       {"state_dir", dir + "/state"},

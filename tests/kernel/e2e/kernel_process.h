@@ -97,6 +97,9 @@ nlohmann::json TokenEntry(const std::string& raw, const std::string& subject,
 nlohmann::json AliceAndBobIdentity(const std::string& alice_token, const std::string& bob_token);
 // The `policy` reference: the rules plugin with `policy` as its document.
 nlohmann::json RulesPolicyRef(const nlohmann::json& policy);
+// The rules policy of the lifecycle suites: analysts may ask for `datasets`
+// (names or patterns) for at most an hour, with one owner's approval.
+nlohmann::json AnalystsPolicy(const nlohmann::json& datasets);
 // The `isolator` reference: the process isolator keeping its state in
 // `state_dir` and refusing to run without `min_isolation`.
 nlohmann::json ProcessIsolatorRef(const std::string& state_dir,

@@ -79,14 +79,7 @@ class SqlSurfaceE2E : public ::testing::TestWithParam<std::string> {
     const std::string dir = dir_.path();
     std::filesystem::create_directories(dir + "/data");
     std::ofstream(dir + "/data/customers.csv") << "id,name\n1,Ada\n2,Grace\n3,Edsger\n";
-    json policy = {{"version", 1},
-                   {"rules",
-                    {{{"name", "analysts"},
-                      {"effect", "allow"},
-                      {"subjects", {{"groups", {"analysts"}}}},
-                      {"datasets", {"*"}},
-                      {"max_window_seconds", 3600},
-                      {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
+    json policy = AnalystsPolicy({"*"});
     json tunnel = HttpsTunnelRef(pki_);
     if (transport == "pgwire") {
       tunnel["name"] = "pgwire";

@@ -147,14 +147,7 @@ class AgentE2E : public ::testing::Test {
     std::filesystem::create_directories(dir + "/data");
     std::ofstream(dir + "/data/customers.csv")
         << "id,name,country\n1,Ada,GB\n2,Grace,US\n3,Edsger,NL\n";
-    json policy = {{"version", 1},
-                   {"rules",
-                    {{{"name", "analysts"},
-                      {"effect", "allow"},
-                      {"subjects", {{"groups", {"analysts"}}}},
-                      {"datasets", {"*"}},
-                      {"max_window_seconds", 3600},
-                      {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
+    json policy = AnalystsPolicy({"*"});
     return {
         {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}}},
         {"state_dir", dir + "/state"},

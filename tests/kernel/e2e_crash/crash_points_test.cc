@@ -129,14 +129,7 @@ class CrashPoints : public ::testing::Test {
     std::ofstream(dir + "/data/customers.csv") << "id,name,country\n1,Ada,GB\n2,Grace,US\n";
     std::ofstream(dir + "/data/orders.csv")
         << "order_id,customer_id,amount\n10,1,100.5\n11,1,20\n12,2,7.25\n";
-    json policy = {{"version", 1},
-                   {"rules",
-                    {{{"name", "analysts"},
-                      {"effect", "allow"},
-                      {"subjects", {{"groups", {"analysts"}}}},
-                      {"datasets", {"*"}},
-                      {"max_window_seconds", 3600},
-                      {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
+    json policy = AnalystsPolicy({"*"});
     json identity = AliceAndBobIdentity(kAlice, kBob);
     identity[0]["config"]["tokens"].push_back(TokenEntry(kCarol, "carol", "admins"));
     json config = {

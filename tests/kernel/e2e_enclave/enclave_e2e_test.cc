@@ -97,14 +97,7 @@ class EnclaveE2E : public ::testing::Test {
         << "order_id,customer_id,amount\n10,1,100.5\n11,1,20\n12,2,7.25\n13,3,1000\n";
     json egress = json::array();
     for (uint16_t port : approved_ports) egress.push_back("127.0.0.1:" + std::to_string(port));
-    json policy = {{"version", 1},
-                   {"rules",
-                    {{{"name", "analysts"},
-                      {"effect", "allow"},
-                      {"subjects", {{"groups", {"analysts"}}}},
-                      {"datasets", {"*"}},
-                      {"max_window_seconds", 3600},
-                      {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
+    json policy = AnalystsPolicy({"*"});
     return {
         {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}}},
         {"state_dir", dir + "/state"},

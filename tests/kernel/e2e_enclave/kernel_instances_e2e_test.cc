@@ -146,14 +146,7 @@ class KernelInstancesE2E : public ::testing::Test {
               const json& extra_datasets = json::array()) {
     const std::string dir = root_.path() + "/" + name;
     std::filesystem::create_directories(dir);
-    json policy = {{"version", 1},
-                   {"rules",
-                    {{{"name", "analysts"},
-                      {"effect", "allow"},
-                      {"subjects", {{"groups", {"analysts"}}}},
-                      {"datasets", {"*"}},
-                      {"max_window_seconds", 3600},
-                      {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
+    json policy = AnalystsPolicy({"*"});
     json connectors = {{"files",
                         {{"plugin", PluginPath("airlock_connector_files")},
                          {"config", {{"root", root_.path() + "/data"}}}}}};

@@ -76,14 +76,7 @@ TEST(KubernetesKernel, ARequestLivesItsWholeLifeInAPodThatDialsTheKernel) {
   ASSERT_EQ(std::getenv("AIRLOCK_TEST_PG_PASSWORD"), nullptr);
 
   const std::string enclave = std::string(AIRLOCK_BINARY_DIR) + "/bin/airlock-enclave";
-  json policy = {{"version", 1},
-                 {"rules",
-                  {{{"name", "analysts"},
-                    {"effect", "allow"},
-                    {"subjects", {{"groups", {"analysts"}}}},
-                    {"datasets", {"*"}},
-                    {"max_window_seconds", 3600},
-                    {"approval", {{"groups", {"owners"}}, {"count", 1}}}}}}};
+  json policy = AnalystsPolicy({"*"});
   json config = {
       {"server", {{"listen_address", "127.0.0.1"}, {"port", 0}}},
       {"state_dir", dir.path() + "/state"},

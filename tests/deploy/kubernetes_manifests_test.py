@@ -13,24 +13,38 @@ Checked for each overlay (single, ha):
   * Pods: no container privileged or allowed to escalate; every container
     non-root, read-only root file system, ALL capabilities dropped,
     RuntimeDefault seccomp; no host namespaces or hostPath volumes.
-  * The kernel: ports https 8443 and enclave-link 9444, POD_IP and HOSTNAME
-    from the downward API, liveness and readiness HTTPS GET /healthz on 8443,
-    configuration and TLS mounted read-only, resources and a termination
-    grace period set, the kernel's ServiceAccount with its token.
-  * Shape: replicas 1 and Recreate on a PersistentVolumeClaim (single), 3
-    with anti-affinity by host name and a PodDisruptionBudget minAvailable 2
-    (ha; single has none).
+  * The kernel (the workload airlockd, whatever its kind): ports https 8443
+    and enclave-link 9444, POD_IP and HOSTNAME from the downward API,
+    liveness and readiness HTTPS GET /healthz on 8443, configuration and TLS
+    mounted read-only, resources and a termination grace period set, the
+    kernel's ServiceAccount with its token. A StatefulSet's serviceName is a
+    rendered headless Service selecting the kernel on 8443 that publishes
+    not-ready pods.
+  * Shape: replicas 1 on a PersistentVolumeClaim, never two pods at once
+    (a StatefulSet, or a Deployment with Recreate) (single); 3 with
+    anti-affinity by host name, a PodDisruptionBudget minAvailable 2, updated
+    one pod at a time (ha; single has no PodDisruptionBudget).
+  * The peer link (ha): a StatefulSet with setHostnameAsFQDN, so each
+    replica's host name is its name under the headless Service (at most 64
+    characters); airlock.json's state.peer with a secret reference, a CA
+    file, and no url (one configuration for every replica); the server
+    listening on every address, so the published URL is the host name's.
+    single has no state.peer (SQLite refuses it).
   * The ConfigMap's airlock.json parses, names the kubernetes isolator with
     the Role's namespace, and the state backend of the overlay; every env:
-    reference the kernel resolves itself is in the kernel's environment.
+    reference the kernel resolves itself is in the kernel's environment, and
+    the state DSN and the peer secret come from Secrets; every file it names
+    is in a mounted volume.
   * NetworkPolicies: default deny (ingress and egress) in both namespaces;
-    the kernel open on 8443 to anyone, on 9444 to enclave pods only; egress
-    to DNS, the Kubernetes API and (ha only) PostgreSQL.
+    the kernel open on 8443 to anyone (other replicas included), on 9444 to
+    enclave pods only; egress to DNS, the Kubernetes API and (ha only)
+    PostgreSQL and the other replicas' 8443.
   * The kernel image comes from the overlay's `images:` entry, and an
     overlay of the overlay replaces it.
 
 Then each check is shown to catch what it is for: mutated copies of the
-rendered objects (privileged: true, secrets get, ...) must each fail.
+rendered objects (privileged: true, secrets get, peer link removed, ...)
+must each fail; some breakages apply to one overlay only.
 
 Exit status: 0 passed, 1 failed, 77 skipped (no kubectl, no PyYAML).
 """
@@ -53,7 +67,7 @@ SKIP = 77
 KERNEL_NAMESPACE = "airlock"
 ENCLAVE_NAMESPACE = "airlock-enclaves"
 KERNEL_SERVICE_ACCOUNT = "airlock-kernel"
-KERNEL_DEPLOYMENT = "airlockd"
+KERNEL_WORKLOAD = "airlockd"
 KERNEL_CONTAINER = "airlockd"
 ENCLAVE_POD_LABEL = ("app.kubernetes.io/name", "airlock-enclave")
 HTTPS_PORT = 8443
@@ -67,11 +81,15 @@ EXPECTED_ROLE = frozenset(
 )
 
 OVERLAYS = {
-    "single": {"replicas": 1, "backend": "sqlite", "pdb": False, "postgres_egress": False},
-    "ha": {"replicas": 3, "backend": "postgres", "pdb": True, "postgres_egress": True},
+    "single": {"replicas": 1, "backend": "sqlite", "pdb": False, "postgres_egress": False, "peer": False},
+    "ha": {"replicas": 3, "backend": "postgres", "pdb": True, "postgres_egress": True, "peer": True},
 }
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job")
+CLUSTER_DOMAIN = "cluster.local"
+# Linux limits a host name to 64 characters; with setHostnameAsFQDN a pod
+# whose FQDN is longer does not start.
+MAX_HOSTNAME = 64
 
 
 # ---------------------------------------------------------------- rendering
@@ -127,13 +145,22 @@ def all_containers(spec):
             + [("ephemeralContainer", c) for c in spec.get("ephemeralContainers") or []])
 
 
-def kernel_deployment(objs):
-    found = find(objs, "Deployment", KERNEL_DEPLOYMENT, KERNEL_NAMESPACE)
+def kernel_workload(objs):
+    """The kernel's workload (airlockd), whatever its kind; None unless exactly one."""
+    found = [o for kind in WORKLOAD_KINDS for o in find(objs, kind, KERNEL_WORKLOAD, KERNEL_NAMESPACE)]
     return found[0] if len(found) == 1 else None
 
 
-def kernel_container(deployment):
-    for c in deployment["spec"]["template"]["spec"].get("containers") or []:
+def secret_env(container, name):
+    """The secretKeyRef an environment variable comes from, or None."""
+    for e in container.get("env") or []:
+        if e.get("name") == name:
+            return ((e.get("valueFrom") or {}).get("secretKeyRef")) or None
+    return None
+
+
+def kernel_container(workload):
+    for c in workload["spec"]["template"]["spec"].get("containers") or []:
         if c.get("name") == KERNEL_CONTAINER:
             return c
     return None
@@ -152,9 +179,9 @@ def resolve_port(port, container):
     return None
 
 
-def embedded_config(objs, deployment):
+def embedded_config(objs, workload):
     """The airlock.json of the ConfigMap the kernel mounts, parsed; or an error string."""
-    volumes = deployment["spec"]["template"]["spec"].get("volumes") or []
+    volumes = workload["spec"]["template"]["spec"].get("volumes") or []
     names = [v["configMap"]["name"] for v in volumes if "configMap" in v]
     if len(names) != 1:
         return None, f"the kernel should mount exactly one ConfigMap, found {names}"
@@ -274,11 +301,15 @@ def check_pod_security(objs, errors):
 
 
 def check_kernel(objs, errors, shape, config):
-    deployment = kernel_deployment(objs)
-    if deployment is None:
-        errors.append(f"Deployment {KERNEL_NAMESPACE}/{KERNEL_DEPLOYMENT} missing")
+    workload = kernel_workload(objs)
+    if workload is None:
+        errors.append(f"the kernel's workload {KERNEL_NAMESPACE}/{KERNEL_WORKLOAD} is missing "
+                      f"(or rendered twice)")
         return
-    spec = deployment["spec"]
+    kind = workload.get("kind")
+    if kind not in ("Deployment", "StatefulSet"):
+        errors.append(f"the kernel is a {kind}, not a Deployment or StatefulSet")
+    spec = workload["spec"]
     pod = spec["template"]["spec"]
     pod_labels = spec["template"]["metadata"].get("labels") or {}
     if spec.get("replicas") != shape["replicas"]:
@@ -290,7 +321,7 @@ def check_kernel(objs, errors, shape, config):
     if not isinstance(pod.get("terminationGracePeriodSeconds"), int):
         errors.append("terminationGracePeriodSeconds is not set")
 
-    c = kernel_container(deployment)
+    c = kernel_container(workload)
     if c is None:
         errors.append(f"container {KERNEL_CONTAINER} missing")
         return
@@ -328,23 +359,43 @@ def check_kernel(objs, errors, shape, config):
 
     state_dir = (config or {}).get("state_dir", "state")
     state_mounts = [m for m in c.get("volumeMounts") or [] if m.get("mountPath") == state_dir]
+    claim_templates = [meta(t, "name") for t in spec.get("volumeClaimTemplates") or []] \
+        if kind == "StatefulSet" else []
+    state_name = None
     if len(state_mounts) != 1:
         errors.append(f"state_dir {state_dir} is not a mounted volume")
         state_volume = {}
     else:
-        state_volume = volumes.get(state_mounts[0]["name"]) or {}
+        state_name = state_mounts[0]["name"]
+        state_volume = volumes.get(state_name) or {}
         if state_mounts[0].get("readOnly"):
             errors.append("the state directory is mounted read-only")
 
     if shape["backend"] == "sqlite":
         claim = (state_volume.get("persistentVolumeClaim") or {}).get("claimName")
-        if not claim:
+        if state_name in claim_templates and state_name not in volumes:
+            pass  # a claim of its own per pod, from the StatefulSet's volumeClaimTemplates
+        elif not claim:
             errors.append("with SQLite the state directory must be a PersistentVolumeClaim")
         elif not find(objs, "PersistentVolumeClaim", claim, KERNEL_NAMESPACE):
             errors.append(f"PersistentVolumeClaim {claim} is not rendered")
-        if (spec.get("strategy") or {}).get("type") != "Recreate":
-            errors.append("with SQLite the update strategy must be Recreate (one kernel per state.db)")
+        # One kernel per state.db: a StatefulSet never runs two pods of one
+        # name; a Deployment must stop the old pod before starting the new.
+        if kind == "Deployment" and (spec.get("strategy") or {}).get("type") != "Recreate":
+            errors.append("with SQLite a Deployment's update strategy must be Recreate (one kernel per state.db)")
     else:
+        if kind == "StatefulSet":
+            update = spec.get("updateStrategy") or {}
+            rolling = update.get("rollingUpdate") or {}
+            if update.get("type", "RollingUpdate") != "RollingUpdate":
+                errors.append(f"updateStrategy is {update.get('type')}: an update would wait for each pod "
+                              "to be deleted by hand")
+            if str(rolling.get("maxUnavailable", 1)) != "1" or rolling.get("partition", 0) != 0:
+                errors.append(f"the update does not replace every replica one at a time: {rolling}")
+        elif kind == "Deployment":
+            rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+            if str(rolling.get("maxUnavailable")) != "1":
+                errors.append(f"the update does not replace one replica at a time: {rolling}")
         terms = ((pod.get("affinity") or {}).get("podAntiAffinity") or {})
         selectors = [t for t in terms.get("requiredDuringSchedulingIgnoredDuringExecution") or []]
         selectors += [t.get("podAffinityTerm") or {} for t in
@@ -369,12 +420,64 @@ def check_kernel(objs, errors, shape, config):
 
     services = find(objs, "Service", None, KERNEL_NAMESPACE)
     if not any(selector_matches(s["spec"].get("selector"), pod_labels)
+               and s["spec"].get("clusterIP") != "None"
                and any(p.get("port") == HTTPS_PORT for p in s["spec"].get("ports") or [])
                for s in services):
-        errors.append(f"no Service selects the kernel on port {HTTPS_PORT}")
+        errors.append(f"no Service (with a cluster IP) selects the kernel on port {HTTPS_PORT}")
+
+    if kind == "StatefulSet" and spec.get("serviceName"):
+        check_headless_service(objs, errors, spec["serviceName"], pod_labels)
+    if shape["peer"]:
+        check_peer_names(errors, workload)
 
     if config is not None:
         check_config_against_pod(config, c, errors)
+
+
+def check_headless_service(objs, errors, name, pod_labels):
+    """A StatefulSet's serviceName: the headless Service giving each pod its DNS name."""
+    found = find(objs, "Service", name, KERNEL_NAMESPACE)
+    if len(found) != 1:
+        errors.append(f"the StatefulSet's serviceName {name} is not a rendered Service: "
+                      "its pods would have no DNS names")
+        return
+    svc = found[0]["spec"]
+    if svc.get("clusterIP") != "None":
+        errors.append(f"Service {name} is not headless (clusterIP is {svc.get('clusterIP', 'unset')}, "
+                      "not None)")
+    if not selector_matches(svc.get("selector"), pod_labels):
+        errors.append(f"Service {name} does not select the kernel's pods")
+    if not any(p.get("port") == HTTPS_PORT for p in svc.get("ports") or []):
+        errors.append(f"Service {name} has no port {HTTPS_PORT}")
+    if svc.get("publishNotReadyAddresses") is not True:
+        errors.append(f"Service {name} does not publish not-ready pods: a replica's name would not "
+                      "resolve until it is ready")
+
+
+def check_peer_names(errors, workload):
+    """Each replica publishes https://<its host name>:8443; that name must be its own and resolvable."""
+    if workload.get("kind") != "StatefulSet":
+        errors.append(f"the kernel is a {workload.get('kind')}, not a StatefulSet: its replicas have no "
+                      "stable names other replicas can resolve (the peer link)")
+        return
+    spec = workload["spec"]
+    pod = spec["template"]["spec"]
+    service = spec.get("serviceName")
+    if not service:
+        errors.append("the StatefulSet names no serviceName: its pods have no DNS names (the peer link)")
+        return
+    if pod.get("setHostnameAsFQDN") is not True:
+        errors.append("setHostnameAsFQDN is not true: each replica would publish its bare pod name, "
+                      "which the others cannot resolve (the peer link)")
+    if pod.get("subdomain") not in (None, service):
+        errors.append(f"the pod template's subdomain {pod.get('subdomain')} is not the serviceName {service}")
+    if pod.get("hostname"):
+        errors.append(f"the pod template sets hostname {pod['hostname']}: every replica would have it")
+    last = max(int(spec.get("replicas") or 1) - 1, 0)
+    fqdn = f"{meta(workload, 'name')}-{last}.{service}.{KERNEL_NAMESPACE}.svc.{CLUSTER_DOMAIN}"
+    if len(fqdn) > MAX_HOSTNAME:
+        errors.append(f"host name {fqdn} is {len(fqdn)} characters, over Linux's {MAX_HOSTNAME}: "
+                      "the pod would not start")
 
 
 def check_config_against_pod(config, container, errors):
@@ -388,6 +491,7 @@ def check_config_against_pod(config, container, errors):
         errors.append(f"server is not HTTPS on {HTTPS_PORT}: {server}")
     files = [server.get("tls", {}).get(k) for k in ("certificate_file", "private_key_file")]
     files += [(config.get("state", {}).get("tls") or {}).get("ca_file")]
+    files += [(config.get("state", {}).get("peer") or {}).get("ca_file")]
     for path in filter(None, files):
         if not any(path.startswith(m + "/") for m in mounts):
             errors.append(f"{path} (named in airlock.json) is not in a volume the kernel mounts")
@@ -397,15 +501,17 @@ def check_config_against_pod(config, container, errors):
         errors.append(f"isolator link listens on port {listen_port!r}, not the enclave-link port {LINK_PORT}")
     # env: references resolved by the kernel itself must be in its environment.
     env = {e.get("name"): e for e in container.get("env") or []}
-    kernel_refs = [(config.get("state") or {}).get("dsn_secret"),
+    state = config.get("state") or {}
+    peer_secret = (state.get("peer") or {}).get("secret")
+    kernel_refs = [state.get("dsn_secret"), peer_secret,
                    ((config.get("audit") or {}).get("checkpoints") or {}).get("signing_key")]
     for ref in filter(None, kernel_refs):
-        if ref.startswith("env:") and ref[4:] not in env:
+        if isinstance(ref, str) and ref.startswith("env:") and ref[4:] not in env:
             errors.append(f"airlock.json names {ref} but the kernel container has no such variable")
-    dsn = (config.get("state") or {}).get("dsn_secret")
-    if dsn and dsn.startswith("env:"):
-        if "secretKeyRef" not in ((env.get(dsn[4:]) or {}).get("valueFrom") or {}):
-            errors.append(f"{dsn[4:]} (the state DSN) does not come from a Secret")
+    for ref, what in ((state.get("dsn_secret"), "the state DSN"), (peer_secret, "the peer secret")):
+        if isinstance(ref, str) and ref.startswith("env:") and ref[4:] in env:
+            if not secret_env(container, ref[4:]):
+                errors.append(f"{ref[4:]} ({what}) does not come from a Secret")
 
 
 def check_config(config, errors, shape, role_namespace):
@@ -420,6 +526,7 @@ def check_config(config, errors, shape, role_namespace):
         errors.append(f"state backend is {backend}, expected {shape['backend']}")
     if backend == "postgres" and not str(config["state"].get("dsn_secret", "")).startswith(("env:", "file:")):
         errors.append("state.dsn_secret is not a secret reference")
+    check_peer_config(config, errors, shape)
     for name, connector in (config.get("connectors") or {}).items():
         password = (connector.get("config") or {}).get("password")
         if password is not None and not str(password).startswith(("env:", "file:")):
@@ -429,6 +536,37 @@ def check_config(config, errors, shape, role_namespace):
         if isinstance(password, str) and password.startswith("env:") \
                 and password[4:] not in (iconfig.get("secrets") or {}):
             errors.append(f"connector {name} names {password}, which the isolator's secrets do not map")
+
+
+def check_peer_config(config, errors, shape):
+    """state.peer: on every replica of a shared database (ha), nowhere on SQLite."""
+    peer = (config.get("state") or {}).get("peer")
+    if not shape["peer"]:
+        if peer is not None:
+            errors.append("state.peer is set with the sqlite backend, which the kernel refuses")
+        return
+    if not isinstance(peer, dict):
+        errors.append("state.peer is not configured: a replica cannot collect a credential or run a "
+                      "tunnel query for a request another replica serves, and the Service sends "
+                      "connections to any replica")
+        return
+    unknown = sorted(set(peer) - {"secret", "ca_file", "url"})
+    if unknown:
+        errors.append(f"state.peer has keys the kernel does not know: {unknown}")
+    if not str(peer.get("secret", "")).startswith(("env:", "file:")):
+        errors.append("state.peer.secret is not a secret reference (env:NAME or file:/path)")
+    if "url" in peer:
+        errors.append(f"state.peer.url ({peer['url']}) is in the configuration every replica shares: "
+                      "all of them would publish that one address")
+    if not peer.get("ca_file"):
+        errors.append("state.peer.ca_file is not set: the replicas' certificate, for cluster names, "
+                      "would be checked against the system's CAs")
+    listen = (config.get("server") or {}).get("listen_address", "")
+    if "url" not in peer and listen not in ("", "0.0.0.0", "::"):
+        errors.append(f"server.listen_address is {listen}: the published URL would be that address, "
+                      "not the replica's host name")
+    if not (config.get("server") or {}).get("tls"):
+        errors.append("the API is not served over TLS: the peer secret would cross the network in clear")
 
 
 def check_network(objs, errors, shape):
@@ -445,11 +583,11 @@ def check_network(objs, errors, shape):
             errors.append(f"NetworkPolicy {meta(p, 'name')} opens traffic in {ENCLAVE_NAMESPACE}; "
                           "the isolator adds each enclave's own")
 
-    deployment = kernel_deployment(objs)
-    if deployment is None:
+    workload = kernel_workload(objs)
+    if workload is None:
         return
-    labels = deployment["spec"]["template"]["metadata"].get("labels") or {}
-    container = kernel_container(deployment) or {}
+    labels = workload["spec"]["template"]["metadata"].get("labels") or {}
+    container = kernel_container(workload) or {}
     kernel_policies = [p for p in policies if meta(p, "namespace") == KERNEL_NAMESPACE
                        and (p["spec"].get("podSelector") in ({}, None)
                             or selector_matches(p["spec"]["podSelector"].get("matchLabels"), labels))]
@@ -505,6 +643,21 @@ def check_network(objs, errors, shape):
         errors.append(f"egress to PostgreSQL (5432) is {'open' if postgres else 'closed'}, "
                       f"expected {'open' if shape['postgres_egress'] else 'closed'}")
 
+    # The peer link: a replica calls the others' API. Ingress on 8443 is open
+    # to everyone (checked above), so the sending side decides.
+    def reaches_kernels(rule):
+        peers = rule.get("to") or []
+        return not peers or any(
+            selector_matches((peer.get("podSelector") or {}).get("matchLabels"), labels)
+            and ("namespaceSelector" not in peer
+                 or ((peer["namespaceSelector"] or {}).get("matchLabels") or {})
+                 .get("kubernetes.io/metadata.name") == KERNEL_NAMESPACE)
+            for peer in peers)
+    peer_egress = any(covers(r, HTTPS_PORT) and reaches_kernels(r) for r in egress)
+    if peer_egress != shape["peer"]:
+        errors.append(f"egress to the other kernels' {HTTPS_PORT} (the peer link) is "
+                      f"{'open' if peer_egress else 'closed'}, expected {'open' if shape['peer'] else 'closed'}")
+
 
 def check_namespaces(objs, errors):
     names = {meta(o, "name") for o in find(objs, "Namespace")}
@@ -519,10 +672,10 @@ def check_rendered(objs, overlay):
     errors = []
     check_namespaces(objs, errors)
     check_pod_security(objs, errors)
-    deployment = kernel_deployment(objs)
+    workload = kernel_workload(objs)
     config = None
-    if deployment is not None:
-        config, problem = embedded_config(objs, deployment)
+    if workload is not None:
+        config, problem = embedded_config(objs, workload)
         if problem:
             errors.append(problem)
     roles = find(objs, "Role")
@@ -536,12 +689,27 @@ def check_rendered(objs, overlay):
     return errors
 
 
+def base_workload(source):
+    """The kernel's workload as the base declares it (whatever its kind and file name)."""
+    base_dir = os.path.join(source, "deploy/kubernetes/base")
+    for name in sorted(os.listdir(base_dir)):
+        if not name.endswith((".yaml", ".yml")):
+            continue
+        with open(os.path.join(base_dir, name)) as f:
+            for d in yaml.safe_load_all(f):
+                if d and d.get("kind") in WORKLOAD_KINDS and meta(d, "name") == KERNEL_WORKLOAD:
+                    return d
+    return None
+
+
 def check_images(source, overlay, objs, errors):
     """The kernel's image comes from the overlay's `images:` and can be overridden on top."""
     overlay_dir = os.path.join(source, "deploy/kubernetes/overlays", overlay)
-    with open(os.path.join(source, "deploy/kubernetes/base/deployment.yaml")) as f:
-        base = [d for d in yaml.safe_load_all(f) if d and d.get("kind") == "Deployment"][0]
-    base_image = base["spec"]["template"]["spec"]["containers"][0]["image"]
+    base = base_workload(source)
+    if base is None:
+        errors.append(f"no file of deploy/kubernetes/base holds the kernel's workload {KERNEL_WORKLOAD}")
+        return
+    base_image = kernel_container(base)["image"]
     with open(os.path.join(overlay_dir, "kustomization.yaml")) as f:
         kustomization = yaml.safe_load(f)
     entries = [i for i in kustomization.get("images") or [] if i.get("name") == base_image]
@@ -553,7 +721,7 @@ def check_images(source, overlay, objs, errors):
     images = {c.get("image") for _, spec, _ in pod_templates(objs) for _, c in all_containers(spec)}
     if expected and images != {expected}:
         errors.append(f"{overlay}: rendered images {images}, expected {expected} from `images:`")
-    config, _ = embedded_config(objs, kernel_deployment(objs)) if kernel_deployment(objs) else (None, None)
+    config, _ = embedded_config(objs, kernel_workload(objs)) if kernel_workload(objs) else (None, None)
     enclave_image = (((config or {}).get("isolator") or {}).get("config") or {}).get("image", "")
     if "newTag" in entry and not enclave_image.endswith(":" + str(entry["newTag"])):
         errors.append(f"{overlay}: enclave image {enclave_image} is not the kernel's version {entry['newTag']}")
@@ -573,15 +741,15 @@ def check_images(source, overlay, objs, errors):
 # ---------------------------------------------------------------- the checks' own test
 
 def set_config(objs, mutate):
-    deployment = kernel_deployment(objs)
-    config, _ = embedded_config(objs, deployment)
+    workload = kernel_workload(objs)
+    config, _ = embedded_config(objs, workload)
     mutate(config)
-    name = [v["configMap"]["name"] for v in deployment["spec"]["template"]["spec"]["volumes"] if "configMap" in v][0]
+    name = [v["configMap"]["name"] for v in workload["spec"]["template"]["spec"]["volumes"] if "configMap" in v][0]
     find(objs, "ConfigMap", name)[0]["data"]["airlock.json"] = json.dumps(config)
 
 
 def kernel_sc(objs):
-    return kernel_container(kernel_deployment(objs))["securityContext"]
+    return kernel_container(kernel_workload(objs))["securityContext"]
 
 
 def role_rule(objs, resource):
@@ -596,18 +764,76 @@ def network_rule(objs, name, direction):
     return find(objs, "NetworkPolicy", name, KERNEL_NAMESPACE)[0]["spec"][direction]
 
 
+PEER_SERVICE = "airlockd-peers"
+PEER_SECRET_ENV = "AIRLOCK_PEER_SECRET"
+
+
+def pod_spec(objs):
+    return kernel_workload(objs)["spec"]["template"]["spec"]
+
+
+def as_deployment(objs):
+    """The kernel as a Deployment again: no stable names, no headless Service of its own."""
+    workload = kernel_workload(objs)
+    workload["kind"] = "Deployment"
+    for key in ("serviceName", "podManagementPolicy", "updateStrategy", "volumeClaimTemplates"):
+        workload["spec"].pop(key, None)
+
+
+def rename_peer_service(objs, name):
+    find(objs, "Service", PEER_SERVICE, KERNEL_NAMESPACE)[0]["metadata"]["name"] = name
+    kernel_workload(objs)["spec"]["serviceName"] = name
+
+
+def toggle_peer(objs, overlay):
+    """ha without state.peer; single (SQLite) with one."""
+    if OVERLAYS[overlay]["peer"]:
+        set_config(objs, lambda c: c["state"].pop("peer"))
+    else:
+        set_config(objs, lambda c: c["state"].update(peer={"secret": f"env:{PEER_SECRET_ENV}"}))
+
+
+def toggle_peer_egress(objs, overlay):
+    """ha without egress to the other kernels on 8443; single with it."""
+    if OVERLAYS[overlay]["peer"]:
+        drop(objs, "NetworkPolicy", "airlockd-egress-peers", KERNEL_NAMESPACE)
+    else:
+        kernel = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": KERNEL_WORKLOAD}}}
+        objs.append({"kind": "NetworkPolicy", "metadata": {"name": "x", "namespace": KERNEL_NAMESPACE},
+                     "spec": dict(kernel, policyTypes=["Egress"],
+                                  egress=[{"to": [kernel], "ports": [{"port": HTTPS_PORT, "protocol": "TCP"}]}])})
+
+
+def peer_secret_literal_env(objs):
+    for e in kernel_container(kernel_workload(objs))["env"]:
+        if e["name"] == PEER_SECRET_ENV:
+            e.pop("valueFrom")
+            e["value"] = "0123456789abcdef0123456789abcdef"
+
+
+def without_env(objs, name):
+    c = kernel_container(kernel_workload(objs))
+    c["env"] = [e for e in c["env"] if e["name"] != name]
+
+
+def without_mount(objs, name):
+    c = kernel_container(kernel_workload(objs))
+    c["volumeMounts"] = [m for m in c["volumeMounts"] if m["name"] != name]
+
+
+# (name, mutation, the overlays it applies to: all when absent)
 MUTATIONS = [
     ("privileged container", lambda o, _: kernel_sc(o).update(privileged=True)),
     ("privilege escalation", lambda o, _: kernel_sc(o).update(allowPrivilegeEscalation=True)),
     ("root user", lambda o, _: kernel_sc(o).update(runAsUser=0)),
     ("runAsNonRoot dropped", lambda o, _: (kernel_sc(o).pop("runAsNonRoot"),
-                                           kernel_deployment(o)["spec"]["template"]["spec"]["securityContext"].pop("runAsNonRoot"))),
+                                           kernel_workload(o)["spec"]["template"]["spec"]["securityContext"].pop("runAsNonRoot"))),
     ("writable root fs", lambda o, _: kernel_sc(o).update(readOnlyRootFilesystem=False)),
     ("capabilities kept", lambda o, _: kernel_sc(o)["capabilities"].update(drop=["NET_RAW"])),
     ("capability added", lambda o, _: kernel_sc(o)["capabilities"].update(add=["NET_ADMIN"])),
     ("seccomp unconfined", lambda o, _: (kernel_sc(o).update(seccompProfile={"type": "Unconfined"}))),
-    ("host network", lambda o, _: kernel_deployment(o)["spec"]["template"]["spec"].update(hostNetwork=True)),
-    ("privileged sidecar", lambda o, _: kernel_deployment(o)["spec"]["template"]["spec"]["containers"].append(
+    ("host network", lambda o, _: kernel_workload(o)["spec"]["template"]["spec"].update(hostNetwork=True)),
+    ("privileged sidecar", lambda o, _: kernel_workload(o)["spec"]["template"]["spec"]["containers"].append(
         {"name": "debug", "image": "busybox", "securityContext": {"privileged": True}})),
     ("secrets get", lambda o, _: role_rule(o, "secrets")["verbs"].append("get")),
     ("wildcard verb", lambda o, _: role_rule(o, "pods").update(verbs=["*"])),
@@ -625,32 +851,64 @@ MUTATIONS = [
         state={"backend": "postgres", "dsn_secret": "env:X"} if OVERLAYS[s]["backend"] == "sqlite" else {"backend": "sqlite"}))),
     ("airlock.json broken", lambda o, _: [cm["data"].update({"airlock.json": "{not json"}) for cm in find(o, "ConfigMap")]),
     ("literal password", lambda o, _: set_config(o, lambda c: c["connectors"]["sales-db"]["config"].update(password="hunter2"))),
-    ("replicas", lambda o, s: kernel_deployment(o)["spec"].update(replicas=OVERLAYS[s]["replicas"] + 1)),
+    ("replicas", lambda o, s: kernel_workload(o)["spec"].update(replicas=OVERLAYS[s]["replicas"] + 1)),
     ("PDB toggled", lambda o, s: drop(o, "PodDisruptionBudget", "airlockd", KERNEL_NAMESPACE) if OVERLAYS[s]["pdb"]
         else o.append({"kind": "PodDisruptionBudget", "metadata": {"name": "x", "namespace": KERNEL_NAMESPACE},
                        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "airlockd"}}}})),
-    ("liveness over HTTP", lambda o, _: kernel_container(kernel_deployment(o))["livenessProbe"]["httpGet"].update(scheme="HTTP")),
-    ("readiness elsewhere", lambda o, _: kernel_container(kernel_deployment(o))["readinessProbe"]["httpGet"].update(path="/")),
-    ("config writable", lambda o, _: [m.update(readOnly=False) for m in kernel_container(kernel_deployment(o))["volumeMounts"] if m["name"] == "config"]),
+    ("liveness over HTTP", lambda o, _: kernel_container(kernel_workload(o))["livenessProbe"]["httpGet"].update(scheme="HTTP")),
+    ("readiness elsewhere", lambda o, _: kernel_container(kernel_workload(o))["readinessProbe"]["httpGet"].update(path="/")),
+    ("config writable", lambda o, _: [m.update(readOnly=False) for m in kernel_container(kernel_workload(o))["volumeMounts"] if m["name"] == "config"]),
     ("link port differs", lambda o, _: set_config(o, lambda c: c["isolator"]["config"]["link"].update(port=9555))),
-    ("no POD_IP", lambda o, _: kernel_container(kernel_deployment(o)).update(
-        env=[e for e in kernel_container(kernel_deployment(o))["env"] if e["name"] != "POD_IP"])),
+    ("no POD_IP", lambda o, _: kernel_container(kernel_workload(o)).update(
+        env=[e for e in kernel_container(kernel_workload(o))["env"] if e["name"] != "POD_IP"])),
     ("enclave default-deny gone", lambda o, _: drop(o, "NetworkPolicy", "default-deny", ENCLAVE_NAMESPACE)),
     ("kernel default-deny gone", lambda o, _: drop(o, "NetworkPolicy", "default-deny", KERNEL_NAMESPACE)),
     ("link open to all", lambda o, _: network_rule(o, "airlockd-ingress", "ingress")[1].pop("from")),
     ("egress wide open", lambda o, _: network_rule(o, "airlockd-egress", "egress").append({})),
     ("no DNS", lambda o, _: network_rule(o, "airlockd-egress", "egress").pop(0)),
     ("state not persistent", lambda o, s: [v.update({"emptyDir": {}}) or v.pop("persistentVolumeClaim", None)
-                                           for v in kernel_deployment(o)["spec"]["template"]["spec"]["volumes"]
+                                           for v in kernel_workload(o)["spec"]["template"]["spec"]["volumes"]
                                            if v["name"] == "state"] if OVERLAYS[s]["backend"] == "sqlite"
-        else kernel_deployment(o)["spec"]["template"]["spec"].pop("affinity")),
+        else kernel_workload(o)["spec"]["template"]["spec"].pop("affinity")),
+    # The kernel's workload and the names replicas reach each other at.
+    ("kernel as a Deployment", lambda o, _: as_deployment(o)),
+    ("headless Service missing", lambda o, _: drop(o, "Service", PEER_SERVICE, KERNEL_NAMESPACE)),
+    ("peers Service not headless", lambda o, _: find(o, "Service", PEER_SERVICE)[0]["spec"].pop("clusterIP")),
+    ("not-ready replicas unpublished", lambda o, _: find(o, "Service", PEER_SERVICE)[0]["spec"].update(
+        publishNotReadyAddresses=False)),
+    ("setHostnameAsFQDN false", lambda o, _: pod_spec(o).update(setHostnameAsFQDN=False), ("ha",)),
+    ("setHostnameAsFQDN removed", lambda o, _: pod_spec(o).pop("setHostnameAsFQDN"), ("ha",)),
+    ("one hostname for all", lambda o, _: pod_spec(o).update(hostname="airlockd"), ("ha",)),
+    ("host name too long", lambda o, _: rename_peer_service(o, "airlockd-peers-of-the-airlock-data-access-kernel"),
+     ("ha",)),
+    ("updates several at once", lambda o, _: kernel_workload(o)["spec"]["updateStrategy"].update(
+        rollingUpdate={"maxUnavailable": 2}), ("ha",)),
+    ("updates by hand", lambda o, _: kernel_workload(o)["spec"]["updateStrategy"].update(type="OnDelete"), ("ha",)),
+    # The peer link's configuration.
+    ("peer link toggled", lambda o, s: toggle_peer(o, s)),
+    ("peer egress toggled", lambda o, s: toggle_peer_egress(o, s)),
+    ("peer secret literal", lambda o, _: set_config(o, lambda c: c["state"]["peer"].update(
+        secret="0123456789abcdef0123456789abcdef")), ("ha",)),
+    ("peer secret not from a Secret", lambda o, _: peer_secret_literal_env(o), ("ha",)),
+    ("peer secret variable missing", lambda o, _: without_env(o, PEER_SECRET_ENV), ("ha",)),
+    ("peer url shared", lambda o, _: set_config(o, lambda c: c["state"]["peer"].update(
+        url="https://airlockd.airlock.svc:8443")), ("ha",)),
+    ("peer CA unset", lambda o, _: set_config(o, lambda c: c["state"]["peer"].pop("ca_file")), ("ha",)),
+    ("peer CA not mounted", lambda o, _: without_mount(o, "peer"), ("ha",)),
+    ("peer key unknown", lambda o, _: set_config(o, lambda c: c["state"]["peer"].update(urls=["x"])), ("ha",)),
+    ("listening on one address", lambda o, _: set_config(o, lambda c: c["server"].update(
+        listen_address="127.0.0.1")), ("ha",)),
 ]
+
+
+def mutations_for(overlay):
+    return [(m[0], m[1]) for m in MUTATIONS if len(m) < 3 or overlay in m[2]]
 
 
 def self_test(objs, overlay):
     """Each mutation of the rendered objects must make check_rendered fail."""
     failures = []
-    for name, mutate in MUTATIONS:
+    for name, mutate in mutations_for(overlay):
         broken = copy.deepcopy(objs)
         mutate(broken, overlay)
         if not check_rendered(broken, overlay):
@@ -680,8 +938,9 @@ def main():
         # The checks pass on the manifests; now they must fail on broken copies.
         missed = self_test(objs, overlay)
         failures += missed
+        total = len(mutations_for(overlay))
         print(f"{overlay}: {len(objs)} objects, no problems; "
-              f"{len(MUTATIONS) - len(missed)} of {len(MUTATIONS)} deliberate breakages caught")
+              f"{total - len(missed)} of {total} deliberate breakages caught")
     for f in failures:
         print("FAIL:", f)
     if failures:

@@ -16,12 +16,7 @@
 namespace airlock::notifiers {
 
 Status CheckKeys(const Json& j, const std::set<std::string>& known, std::string_view where) {
-  for (const auto& item : j.items()) {
-    if (known.count(item.key()) == 0) {
-      return Status::InvalidArgument(std::string(where) + "." + item.key() + " is not a known key");
-    }
-  }
-  return Status::Ok();
+  return sdk::config_read::KnownKeys(j, known, where);
 }
 
 Status ReadBounded(const Json& j, std::string_view key, int64_t min, int64_t max, int64_t* out,

@@ -21,12 +21,7 @@ Status Bad(std::string_view key, std::string_view what) {
 }
 
 Status CheckKeys(const Json& j, const std::set<std::string>& known, std::string_view where) {
-  for (const auto& item : j.items()) {
-    if (known.count(item.key()) == 0) {
-      return Status::InvalidArgument(std::string(where) + "." + item.key() + " is not a known key");
-    }
-  }
-  return Status::Ok();
+  return sdk::config_read::KnownKeys(j, known, where);
 }
 
 // "airlock/decision": slash-separated segments of [A-Za-z0-9_.-], no "..".

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "airlock/cpp/config_read.hpp"
 #include "airlock/cpp/scope.hpp"
 
 namespace airlock::policy::rules {
@@ -24,12 +25,7 @@ Status CheckObject(const Json& j, const std::string& where) {
 
 Status CheckKeys(const Json& j, const std::string& where,
                  std::initializer_list<std::string_view> allowed) {
-  for (const auto& [key, value] : j.items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      return Status::InvalidArgument(Path(where, key) + " is not a known key");
-    }
-  }
-  return Status::Ok();
+  return sdk::config_read::KnownKeys(j, allowed, where.empty() ? "the policy document" : where);
 }
 
 // Optional list of non-empty strings.

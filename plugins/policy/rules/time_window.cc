@@ -2,6 +2,7 @@
 
 #include <array>
 #include <string_view>
+#include "airlock/cpp/config_read.hpp"
 
 namespace airlock::policy::rules {
 namespace {
@@ -96,11 +97,8 @@ std::string TimeWindow::LocalTimeAt(int64_t unix_seconds) const {
 
 Status ParseTimeWindow(const Json& j, const std::string& where, ZoneCache* zones, TimeWindow* out) {
   if (!j.is_object()) return Status::InvalidArgument(where + " must be an object");
-  for (const auto& [key, value] : j.items()) {
-    if (key != "timezone" && key != "days" && key != "from" && key != "to") {
-      return Status::InvalidArgument(where + "." + key + " is not a known key");
-    }
-  }
+  AIRLOCK_RETURN_IF_ERROR(
+      sdk::config_read::KnownKeys(j, {"timezone", "days", "from", "to"}, where));
   auto zone = j.find("timezone");
   if (zone == j.end() || !zone->is_string()) {
     return Status::InvalidArgument(where +

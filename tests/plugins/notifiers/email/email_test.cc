@@ -380,10 +380,10 @@ TEST_F(EmailTest, ConfigurationIsValidatedByCreateAndCheckConfigAlike) {
        "addresses.groups.owners has an invalid e-mail address 'bob'"},
       {with("addresses", {{"subjects", {{"alice", 1}}}}),
        "addresses.subjects.alice must be a string"},
-      {with("addresses", {{"teams", Json::object()}}), "addresses.teams is not a known key"},
+      {with("addresses", {{"teams", Json::object()}}), "addresses: unknown key 'teams'"},
       {with("ca_file", "/nope.pem"), "ca_file '/nope.pem' cannot be loaded"},
       {with("timeout_ms", -1), "timeout_ms must be between 1 and 120000"},
-      {with("bcc", "x"), "email configuration.bcc is not a known key"},
+      {with("bcc", "x"), "email configuration: unknown key 'bcc'"},
   };
   for (const auto& [config, expected] : cases) {
     SCOPED_TRACE(expected);

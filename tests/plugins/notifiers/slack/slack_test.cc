@@ -327,7 +327,7 @@ TEST_F(SlackTest, ConfigurationIsValidatedByCreateAndCheckConfigAlike) {
   const std::vector<std::pair<Json, std::string>> cases = {
       {Json::object(), "slack configuration.webhook_url is required"},
       {{{"webhook_url", "env:SLACK_URL"}, {"channel", "#ops"}},
-       "slack configuration.channel is not a known key"},
+       "slack configuration: unknown key 'channel'"},
       {{{"webhook_url", "env:SLACK_URL"}, {"timeout_ms", 999999}},
        "timeout_ms must be between 1 and 120000"},
       {{{"webhook_url", "env:SLACK_URL"}, {"ca_file", "/nope.pem"}},

@@ -325,7 +325,7 @@ TEST_F(WebhookTest, ConfigurationIsValidatedByCreateAndCheckConfigAlike) {
       {{{"url", "https://h.example/x"}, {"secret", "env:WEBHOOK_SECRET"}, {"timeout_ms", 0}},
        "timeout_ms must be between 1 and 120000"},
       {{{"url", "https://h.example/x"}, {"secret", "env:WEBHOOK_SECRET"}, {"colour", "red"}},
-       "webhook configuration.colour is not a known key"},
+       "webhook configuration: unknown key 'colour'"},
       {{{"url", "https://h.example/x"}, {"secret", "env:WEBHOOK_SECRET"}, {"ca_file", "/nope.pem"}},
        "ca_file '/nope.pem' cannot be loaded"},
       {{{"url", "https://h.example/x"},

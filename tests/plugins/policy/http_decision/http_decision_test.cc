@@ -378,7 +378,7 @@ TEST_F(HttpDecisionTest, ConfigurationIsValidated) {
        "tls is only valid with an https:// url"},
       {{{"url", "http://x"}, {"decision_path", "a"}, {"bearer_token_secret", "abc123"}},
        "must be a secret reference"},
-      {{{"url", "http://x"}, {"decision_path", "a"}, {"colour", 1}}, "colour is not a known key"},
+      {{{"url", "http://x"}, {"decision_path", "a"}, {"colour", 1}}, "unknown key 'colour'"},
       {{{"url", "https://x"}, {"decision_path", "a"}, {"tls", {{"ca_file", "/nonexistent.pem"}}}},
        "ca_file '/nonexistent.pem' cannot be loaded"},
   };

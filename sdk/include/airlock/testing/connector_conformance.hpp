@@ -297,12 +297,8 @@ inline Result<const airlock_type_connector_vtable*> LoadConnector(const Connecto
   } else {
     return Status::InvalidArgument("ConnectorSource names no plugin_path, entry or vtable");
   }
-  AIRLOCK_RETURN_IF_ERROR(CheckManifest(*info, AIRLOCK_KIND_CONNECTOR, "connector"));
-  const auto* table = static_cast<const airlock_type_connector_vtable*>(info->vtable);
-  if (table == nullptr || table->size < AIRLOCK_CONNECTOR_VTABLE_1_0_SIZE) {
-    return Status::InvalidArgument("the connector table is missing or smaller than ABI 1.0's");
-  }
-  return table;
+  return TableOf<airlock_type_connector_vtable>(*info, AIRLOCK_KIND_CONNECTOR, "connector",
+                                                "connector", AIRLOCK_CONNECTOR_VTABLE_1_0_SIZE);
 }
 
 // One delivered cell, owned.

@@ -154,13 +154,8 @@ class Provider {
 };
 
 inline Result<const airlock_type_identity_vtable*> LoadIdentity(const std::string& path) {
-  AIRLOCK_ASSIGN_OR_RETURN(const airlock_type_plugin_info* info, EnterPluginFile(path));
-  AIRLOCK_RETURN_IF_ERROR(CheckManifest(*info, AIRLOCK_KIND_IDENTITY, "identity provider"));
-  const auto* table = static_cast<const airlock_type_identity_vtable*>(info->vtable);
-  if (table == nullptr || table->size < AIRLOCK_IDENTITY_VTABLE_1_0_SIZE) {
-    return Status::InvalidArgument("the identity table is missing or smaller than ABI 1.0's");
-  }
-  return table;
+  return LoadTable<airlock_type_identity_vtable>(path, AIRLOCK_KIND_IDENTITY, "identity provider",
+                                                 "identity", AIRLOCK_IDENTITY_VTABLE_1_0_SIZE);
 }
 
 }  // namespace identity_detail

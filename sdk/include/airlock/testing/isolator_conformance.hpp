@@ -186,13 +186,8 @@ class Isolator {
 };
 
 inline Result<const airlock_type_isolator_vtable*> LoadIsolator(const std::string& path) {
-  AIRLOCK_ASSIGN_OR_RETURN(const airlock_type_plugin_info* info, EnterPluginFile(path));
-  AIRLOCK_RETURN_IF_ERROR(CheckManifest(*info, AIRLOCK_KIND_ISOLATOR, "isolator"));
-  const auto* table = static_cast<const airlock_type_isolator_vtable*>(info->vtable);
-  if (table == nullptr || table->size < AIRLOCK_ISOLATOR_VTABLE_1_0_SIZE) {
-    return Status::InvalidArgument("the isolator table is missing or smaller than ABI 1.0's");
-  }
-  return table;
+  return LoadTable<airlock_type_isolator_vtable>(path, AIRLOCK_KIND_ISOLATOR, "isolator",
+                                                 "isolator", AIRLOCK_ISOLATOR_VTABLE_1_0_SIZE);
 }
 
 // Reads from `fd` until end of file or `timeout`; true on end of file.

@@ -204,4 +204,30 @@ inline Status CheckManifest(const airlock_type_plugin_info& info, airlock_type_p
   return Status::Ok();
 }
 
+// The `kind` table of a plugin whose manifest is `info`: its manifest
+// checked, and InvalidArgument when the table is missing or smaller than ABI
+// 1.0's (`min_size`). `kind_name` names the kind in the manifest error,
+// `table_name` in the table error.
+template <typename Table>
+Result<const Table*> TableOf(const airlock_type_plugin_info& info, airlock_type_plugin_kind kind,
+                             const std::string& kind_name, const std::string& table_name,
+                             size_t min_size) {
+  AIRLOCK_RETURN_IF_ERROR(CheckManifest(info, kind, kind_name));
+  const auto* table = static_cast<const Table*>(info.vtable);
+  if (table == nullptr || table->size < min_size) {
+    return Status::InvalidArgument("the " + table_name +
+                                   " table is missing or smaller than ABI 1.0's");
+  }
+  return table;
+}
+
+// TableOf the plugin at `path` (loaded once per process, kept loaded).
+template <typename Table>
+Result<const Table*> LoadTable(const std::string& path, airlock_type_plugin_kind kind,
+                               const std::string& kind_name, const std::string& table_name,
+                               size_t min_size) {
+  AIRLOCK_ASSIGN_OR_RETURN(const airlock_type_plugin_info* info, EnterPluginFile(path));
+  return TableOf<Table>(*info, kind, kind_name, table_name, min_size);
+}
+
 }  // namespace airlock::conformance

@@ -212,13 +212,8 @@ class Tunnel {
 };
 
 inline Result<const airlock_type_tunnel_vtable*> LoadTunnel(const std::string& path) {
-  AIRLOCK_ASSIGN_OR_RETURN(const airlock_type_plugin_info* info, EnterPluginFile(path));
-  AIRLOCK_RETURN_IF_ERROR(CheckManifest(*info, AIRLOCK_KIND_TUNNEL, "tunnel"));
-  const auto* table = static_cast<const airlock_type_tunnel_vtable*>(info->vtable);
-  if (table == nullptr || table->size < AIRLOCK_TUNNEL_VTABLE_1_0_SIZE) {
-    return Status::InvalidArgument("the tunnel table is missing or smaller than ABI 1.0's");
-  }
-  return table;
+  return LoadTable<airlock_type_tunnel_vtable>(path, AIRLOCK_KIND_TUNNEL, "tunnel", "tunnel",
+                                               AIRLOCK_TUNNEL_VTABLE_1_0_SIZE);
 }
 
 inline int64_t NowSeconds() {

@@ -171,6 +171,9 @@ TEST(KubernetesIsolator, ALinkCertificateWorksOnceAndNoOtherCertificateWorksAtAl
   FakeCluster other;  // only for its test PKI
   const std::string foreign = other.dir();
   EXPECT_FALSE(accepted(foreign + "/client.crt", foreign + "/client.key"));
+  // And the enclave's own link is untouched by either attempt.
+  EXPECT_FALSE(ReadsEof(launched->control_fd, std::chrono::milliseconds(300)))
+      << "a refused connection broke the live link";
 
   ASSERT_TRUE(isolator->Terminate(*launched->enclave).ok());
   ::close(launched->control_fd);

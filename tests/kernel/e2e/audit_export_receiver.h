@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -27,6 +28,14 @@ struct ReceivedExport {
   size_t sent() const {
     size_t n = 0;
     for (const auto& batch : batches) n += batch.size();
+    return n;
+  }
+  // The highest seq received (0 when nothing was).
+  uint64_t newest() const {
+    uint64_t n = 0;
+    for (const auto& batch : batches) {
+      for (const auto& r : batch) n = std::max(n, r.value("seq", uint64_t{0}));
+    }
     return n;
   }
   // True once every record from 1 to `seq` arrived (at least once).

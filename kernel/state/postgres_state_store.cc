@@ -275,13 +275,23 @@ $fn$;
     // Where each audit export destination stands on the shared chain, and
     // the replica exporting it until held_until (the database's clock):
     // kernel/audit/postgres_export_cursors.h.
-    {9, "audit_export_cursors: the shared chain's export cursors, one replica exporting each", R"sql(
+    {9, "audit_export_cursors: the shared chain's export cursors, one replica exporting each",
+     R"sql(
 CREATE TABLE audit_export_cursors (
   name text COLLATE "C" PRIMARY KEY,
   seq bigint NOT NULL DEFAULT 0,
   position bigint NOT NULL DEFAULT 0,
   holder text NOT NULL DEFAULT '',
   held_until timestamptz NOT NULL DEFAULT '-infinity'
+);
+)sql"},
+    // Sites an admin suspended (SiteSuspension): every replica refuses them.
+    {10, "site_suspensions: sites an admin suspended, refused until resumed", R"sql(
+CREATE TABLE site_suspensions (
+  agent text COLLATE "C" PRIMARY KEY,
+  reason text NOT NULL,
+  suspended_by text NOT NULL,
+  since_us bigint NOT NULL
 );
 )sql"},
 };
@@ -572,6 +582,9 @@ class PostgresStateStoreImpl final : public PostgresStateStore {
   Status RecordAgentLinks(std::string_view replica_id, const std::vector<std::string>& held,
                           const std::vector<std::string>& claimed) override;
   Result<std::vector<AgentLink>> ListAgentLinks() override;
+  Result<bool> SuspendSite(const SiteSuspension& suspension) override;
+  Result<bool> ResumeSite(std::string_view agent) override;
+  Result<std::vector<SiteSuspension>> ListSiteSuspensions() override;
 
   uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
   uint64_t save_count() const override { return save_count_.load(std::memory_order_relaxed); }
@@ -1004,6 +1017,41 @@ Result<std::vector<AgentLink>> PostgresStateStoreImpl::ListAgentLinks() {
         std::vector<AgentLink> out;
         for (const auto& row : tx.exec_prepared(kAgentLinksStatement)) {
           out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<int64_t>()});
+        }
+        return out;
+      });
+}
+
+// Suspensions are rare administrative acts: plain statements, not prepared.
+Result<bool> PostgresStateStoreImpl::SuspendSite(const SiteSuspension& suspension) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateSiteSuspension(suspension));
+  return WithReader(
+      "suspending site " + suspension.agent, [&](pqxx::nontransaction& tx) -> Result<bool> {
+        return tx.exec_params(
+                     "INSERT INTO site_suspensions (agent, reason, suspended_by, "
+                     "since_us) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                     suspension.agent, suspension.reason, suspension.by, suspension.since_us)
+                   .affected_rows() == 1;
+      });
+}
+
+Result<bool> PostgresStateStoreImpl::ResumeSite(std::string_view agent) {
+  return WithReader(
+      "resuming site " + std::string(agent), [&](pqxx::nontransaction& tx) -> Result<bool> {
+        return tx.exec_params("DELETE FROM site_suspensions WHERE agent = $1", std::string(agent))
+                   .affected_rows() == 1;
+      });
+}
+
+Result<std::vector<SiteSuspension>> PostgresStateStoreImpl::ListSiteSuspensions() {
+  return WithReader(
+      "listing suspended sites",
+      [&](pqxx::nontransaction& tx) -> Result<std::vector<SiteSuspension>> {
+        std::vector<SiteSuspension> out;
+        for (const auto& row : tx.exec("SELECT agent, reason, suspended_by, since_us FROM "
+                                       "site_suspensions ORDER BY agent")) {
+          out.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
+                         row[2].as<std::string>(), row[3].as<int64_t>()});
         }
         return out;
       });

@@ -100,6 +100,15 @@ CREATE INDEX notification_outbox_due
 CREATE INDEX notification_outbox_settled ON notification_outbox (settled_at_us)
   WHERE status <> 'pending';
 )sql"},
+    // Sites an admin suspended (SiteSuspension): enforced across restarts.
+    {3, "site_suspensions: sites an admin suspended, refused until resumed", R"sql(
+CREATE TABLE site_suspensions (
+  agent TEXT PRIMARY KEY NOT NULL,
+  reason TEXT NOT NULL,
+  suspended_by TEXT NOT NULL,
+  since_us INTEGER NOT NULL
+);
+)sql"},
 };
 
 // ?N numbers follow the Column enum (plus one).
@@ -307,6 +316,9 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   Status RecordAgentLinks(std::string_view replica_id, const std::vector<std::string>& held,
                           const std::vector<std::string>& claimed) override;
   Result<std::vector<AgentLink>> ListAgentLinks() override;
+  Result<bool> SuspendSite(const SiteSuspension& suspension) override;
+  Result<bool> ResumeSite(std::string_view agent) override;
+  Result<std::vector<SiteSuspension>> ListSiteSuspensions() override;
 
   uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
   uint64_t save_count() const override { return save_count_.load(std::memory_order_relaxed); }
@@ -946,6 +958,65 @@ Result<std::vector<AgentLink>> SqliteStateStoreImpl::ListAgentLinks() {
   std::vector<AgentLink> out;
   for (const auto& [agent, link] : agent_links_) out.push_back(link);
   return out;
+}
+
+// Suspensions are rare administrative acts: their statements are prepared
+// when used rather than kept.
+Result<bool> SqliteStateStoreImpl::SuspendSite(const SiteSuspension& suspension) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateSiteSuspension(suspension));
+  bool stored = false;
+  AIRLOCK_RETURN_IF_ERROR(RunOnWriter([&]() -> Status {
+    AIRLOCK_ASSIGN_OR_RETURN(
+        sqlite::Stmt stmt,
+        sqlite::Prepare(writer_db_.get(),
+                        "INSERT INTO site_suspensions (agent, reason, suspended_by, since_us) "
+                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (agent) DO NOTHING"));
+    sqlite::BindText(stmt.get(), 1, suspension.agent);
+    sqlite::BindText(stmt.get(), 2, suspension.reason);
+    sqlite::BindText(stmt.get(), 3, suspension.by);
+    sqlite3_bind_int64(stmt.get(), 4, suspension.since_us);
+    if (sqlite3_step(stmt.get()) != SQLITE_DONE) {
+      return sqlite::Error(writer_db_.get(), "suspending site " + suspension.agent);
+    }
+    stored = sqlite3_changes64(writer_db_.get()) == 1;
+    return Status::Ok();
+  }));
+  return stored;
+}
+
+Result<bool> SqliteStateStoreImpl::ResumeSite(std::string_view agent) {
+  bool resumed = false;
+  AIRLOCK_RETURN_IF_ERROR(RunOnWriter([&]() -> Status {
+    AIRLOCK_ASSIGN_OR_RETURN(
+        sqlite::Stmt stmt,
+        sqlite::Prepare(writer_db_.get(), "DELETE FROM site_suspensions WHERE agent = ?1"));
+    sqlite::BindText(stmt.get(), 1, agent);
+    if (sqlite3_step(stmt.get()) != SQLITE_DONE) {
+      return sqlite::Error(writer_db_.get(), "resuming site " + std::string(agent));
+    }
+    resumed = sqlite3_changes64(writer_db_.get()) == 1;
+    return Status::Ok();
+  }));
+  return resumed;
+}
+
+Result<std::vector<SiteSuspension>> SqliteStateStoreImpl::ListSiteSuspensions() {
+  Lease reader = AcquireReader();
+  AIRLOCK_ASSIGN_OR_RETURN(
+      sqlite::Stmt stmt,
+      sqlite::Prepare(reader->db.get(),
+                      "SELECT agent, reason, suspended_by, since_us FROM site_suspensions "
+                      "ORDER BY agent"));
+  std::vector<SiteSuspension> out;
+  while (true) {
+    const int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) return sqlite::Error(reader->db.get(), "listing suspended sites");
+    out.push_back({std::string(sqlite::ColumnText(stmt.get(), 0)),
+                   std::string(sqlite::ColumnText(stmt.get(), 1)),
+                   std::string(sqlite::ColumnText(stmt.get(), 2)),
+                   sqlite3_column_int64(stmt.get(), 3)});
+  }
 }
 
 Status SqliteStateStoreImpl::EnqueueOutbox(const std::vector<OutboxMessage>& messages) {

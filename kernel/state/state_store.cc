@@ -41,6 +41,28 @@ Status ValidateAgentLinks(std::string_view replica_id, const std::vector<std::st
   return Status::Ok();
 }
 
+Status ValidateSiteSuspension(const SiteSuspension& suspension) {
+  if (suspension.agent.empty() || suspension.agent.size() > kMaxAgentNameBytes) {
+    return Status::InvalidArgument("agent names are 1 to " + std::to_string(kMaxAgentNameBytes) +
+                                   " bytes");
+  }
+  if (suspension.reason.empty() || suspension.reason.size() > kMaxSuspensionReasonBytes) {
+    return Status::InvalidArgument("a suspension's reason is 1 to " +
+                                   std::to_string(kMaxSuspensionReasonBytes) + " bytes");
+  }
+  if (suspension.by.empty() || suspension.by.size() > kMaxSuspensionReasonBytes) {
+    return Status::InvalidArgument("a suspension names who suspended the site");
+  }
+  for (std::string_view text :
+       {std::string_view(suspension.agent), std::string_view(suspension.reason),
+        std::string_view(suspension.by)}) {
+    if (text.find('\0') != std::string_view::npos) {
+      return Status::InvalidArgument("a suspension's texts may not hold NUL characters");
+    }
+  }
+  return Status::Ok();
+}
+
 const char* OutboxStatusName(OutboxStatus status) {
   switch (status) {
     case OutboxStatus::kPending:

@@ -41,6 +41,8 @@ inline constexpr size_t kMaxRequestIdBytes = 256;
 // may say it holds.
 inline constexpr size_t kMaxAgentNameBytes = 63;
 inline constexpr size_t kMaxAgentLinksPerReplica = 10000;
+// The longest reason a site suspension keeps.
+inline constexpr size_t kMaxSuspensionReasonBytes = 1024;
 
 // Longest notification id (its idempotency key), payload and error an
 // outbox message may carry.
@@ -139,6 +141,16 @@ struct AgentLink {
   std::string agent;
   std::string replica_id;
   int64_t linked_at_us = 0;  // when replica_id last claimed it
+};
+
+// A site (an agent and the enclaves its host runs) an admin suspended: its
+// datasets are refused until it is resumed. Kept in the store so that every
+// replica, and every restart, enforces it.
+struct SiteSuspension {
+  std::string agent;
+  std::string reason;  // the admin's words, shown to whoever is refused
+  std::string by;      // the admin's subject
+  int64_t since_us = 0;
 };
 
 class StateStore {
@@ -288,7 +300,18 @@ class StateStore {
 
   // Every agent link, by agent name.
   virtual Result<std::vector<AgentLink>> ListAgentLinks() = 0;
+
+  // Records `suspension`. False (the earlier one kept) when the agent is
+  // already suspended. InvalidArgument when ValidateSiteSuspension refuses it.
+  virtual Result<bool> SuspendSite(const SiteSuspension& suspension) = 0;
+  // Lifts `agent`'s suspension; false when it was not suspended.
+  virtual Result<bool> ResumeSite(std::string_view agent) = 0;
+  // Every suspended site, by agent name.
+  virtual Result<std::vector<SiteSuspension>> ListSiteSuspensions() = 0;
 };
+
+// The checks every backend makes on a suspension before it stores it.
+Status ValidateSiteSuspension(const SiteSuspension& suspension);
 
 // The checks every backend makes on a heartbeat before it stores it.
 Status ValidateHeartbeat(const ReplicaHeartbeat& beat);

@@ -890,6 +890,54 @@ TYPED_TEST(StateStoreContractTest, TheOutboxOutlivesTheStore) {
   EXPECT_EQ(ClaimIds(*reopened, "hook", "c", 1011), (std::vector<std::string>{"claimed"}));
 }
 
+TYPED_TEST(StateStoreContractTest, SiteSuspensionsAreKeptUntilResumedAndOutliveTheStore) {
+  StateStore& store = this->store();
+  auto listed = store.ListSiteSuspensions();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  EXPECT_TRUE(listed->empty());
+  auto first = store.SuspendSite({"west", "breach under investigation", "root", 100});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(*first);
+  // A second suspension of a suspended site keeps the first one's words.
+  auto again = store.SuspendSite({"west", "another reason", "carol", 200});
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
+  ASSERT_TRUE(*store.SuspendSite({"east", "maintenance", "root", 300}));
+  this->store_.reset();
+
+  auto reopened = this->backend_.Open();
+  auto kept = reopened->ListSiteSuspensions();
+  ASSERT_TRUE(kept.ok());
+  ASSERT_EQ(kept->size(), 2u);
+  EXPECT_EQ((*kept)[0].agent, "east");
+  EXPECT_EQ((*kept)[1].agent, "west");
+  EXPECT_EQ((*kept)[1].reason, "breach under investigation");
+  EXPECT_EQ((*kept)[1].by, "root");
+  EXPECT_EQ((*kept)[1].since_us, 100);
+  auto resumed = reopened->ResumeSite("west");
+  ASSERT_TRUE(resumed.ok());
+  EXPECT_TRUE(*resumed);
+  EXPECT_FALSE(*reopened->ResumeSite("west")) << "resumed twice";
+  EXPECT_FALSE(*reopened->ResumeSite("never-suspended"));
+  kept = reopened->ListSiteSuspensions();
+  ASSERT_EQ(kept->size(), 1u);
+  EXPECT_EQ((*kept)[0].agent, "east");
+}
+
+TYPED_TEST(StateStoreContractTest, MalformedSuspensionsAreRefused) {
+  StateStore& store = this->store();
+  const std::vector<SiteSuspension> bad = {
+      {"", "why", "root", 1},  {std::string(kMaxAgentNameBytes + 1, 'a'), "why", "root", 1},
+      {"west", "", "root", 1}, {"west", std::string(kMaxSuspensionReasonBytes + 1, 'r'), "root", 1},
+      {"west", "why", "", 1},  {"west", std::string("nul\0inside", 11), "root", 1},
+  };
+  for (const SiteSuspension& s : bad) {
+    auto refused = store.SuspendSite(s);
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << s.agent.size();
+  }
+  EXPECT_TRUE(store.ListSiteSuspensions()->empty());
+}
+
 // Thirty requests in three states from two requesters; pairs share a
 // creation time, so paging must break ties by id.
 template <class Backend>

@@ -84,6 +84,18 @@ Result<std::string> CommentFrom(const json& body) {
   return it->get<std::string>();
 }
 
+// A suspend or resume body: {"reason": "..."} (required).
+Result<std::string> ReasonFrom(const json& body) {
+  for (const auto& [key, value] : body.items()) {
+    if (key != "reason") return Status::InvalidArgument("unknown field '" + key + "'");
+  }
+  auto it = body.find("reason");
+  if (it == body.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
+    return Status::InvalidArgument("reason (a non-empty string) is required");
+  }
+  return it->get<std::string>();
+}
+
 // A whole decimal number, or nullopt.
 std::optional<uint64_t> ParseUnsigned(std::string_view text) {
   uint64_t value = 0;
@@ -231,6 +243,8 @@ const std::vector<V1Api::RouteEntry>& V1Api::Table() {
       {{"GET", "/v1/catalog", A::kAuthenticated}, &V1Api::Catalog},
       {{"GET", "/v1/plugins", A::kAuthenticated}, &V1Api::Plugins},
       {{"GET", "/v1/agents", A::kAuthenticated}, &V1Api::Agents},
+      {{"POST", "/v1/agents/{name}/suspend", A::kAdmin}, &V1Api::SuspendAgent},
+      {{"POST", "/v1/agents/{name}/resume", A::kAdmin}, &V1Api::ResumeAgent},
       {{"GET", "/v1/audit", A::kAuthenticated}, &V1Api::Audit},
       {{"GET", "/v1/events", A::kAuthenticated}, &V1Api::Events},
       {{"GET", "/v1/cluster", A::kAdmin}, &V1Api::Cluster},
@@ -618,7 +632,24 @@ HttpResponse V1Api::Plugins(const Call&) const {
 
 HttpResponse V1Api::Agents(const Call&) const {
   if (!d_.agents) return ErrorResponse(Status::NotFound("no agents are configured"));
-  return HttpResponse::Json(200, d_.agents());
+  return HttpResponse::Json(200, d_.requests->MarkSuspendedAgents(d_.agents()));
+}
+
+HttpResponse V1Api::SiteAct(const Call& call, DecisionAction action) const {
+  auto body = ParseBody(call.request, /*allow_empty=*/false);
+  if (!body.ok()) return ErrorResponse(body.status());
+  auto reason = ReasonFrom(*body);
+  if (!reason.ok()) return ErrorResponse(reason.status());
+  return FromResult(
+      (d_.requests->*action)(*call.caller, std::string(call.params.Get("name")), *reason));
+}
+
+HttpResponse V1Api::SuspendAgent(const Call& call) const {
+  return SiteAct(call, &RequestManager::SuspendSite);
+}
+
+HttpResponse V1Api::ResumeAgent(const Call& call) const {
+  return SiteAct(call, &RequestManager::ResumeSite);
 }
 
 HttpResponse V1Api::Cluster(const Call&) const {

@@ -137,6 +137,10 @@ class V1Api {
   HttpResponse Catalog(const Call& call) const;
   HttpResponse Plugins(const Call& call) const;
   HttpResponse Agents(const Call& call) const;
+  // POST /v1/agents/{name}/suspend and /resume ({"reason"}): admins.
+  HttpResponse SiteAct(const Call& call, DecisionAction action) const;
+  HttpResponse SuspendAgent(const Call& call) const;
+  HttpResponse ResumeAgent(const Call& call) const;
   HttpResponse Cluster(const Call& call) const;
   HttpResponse Audit(const Call& call) const;
   HttpResponse ReloadPolicy(const Call& call) const;

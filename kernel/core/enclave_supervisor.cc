@@ -543,6 +543,10 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
     }
     handle = std::move(provisioned).value();
   } else {
+    if (Status open = deps_.site_open ? deps_.site_open(*agent) : Status::Ok(); !open.ok()) {
+      Fail(active, RequestState::kProvisioning, open.message());
+      return;
+    }
     auto provisioned = deps_.remote == nullptr
                            ? Result<std::unique_ptr<RemoteEnclave>>(
                                  Status::Unavailable("agents are not enabled on this kernel"))

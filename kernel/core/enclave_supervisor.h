@@ -66,6 +66,10 @@ class EnclaveSupervisor {
     // Provisions enclaves of requests whose datasets are bound to an agent
     // (AgentForDatasets); null when no agents are configured.
     RemoteEnclaveHost* remote = nullptr;
+    // Ok while agent `agent`'s site may run enclaves; otherwise why not (an
+    // admin suspended it), and provisioning there fails with that. Empty:
+    // always may.
+    std::function<Status(const std::string& agent)> site_open;
     // False while this kernel may not answer queries from its enclaves (a
     // replica that cannot show it holds its lease); empty: always may.
     std::function<bool()> may_serve;

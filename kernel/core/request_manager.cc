@@ -26,6 +26,7 @@
 #include "kernel/core/peer_client.h"
 #include "kernel/core/request_view.h"
 #include "kernel/core/request_view_cache.h"
+#include "kernel/core/site_status.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/state/state_store.h"
 
@@ -113,6 +114,7 @@ class RequestManager::Impl {
     sd.metrics = d_.metrics;
     sd.now_us = d_.now_us;
     sd.remote = d_.remote;
+    sd.site_open = [this](const std::string& agent) { return SiteOpen(agent); };
     if (d_.replication && d_.replication->lease_held) sd.may_serve = d_.replication->lease_held;
     if (d_.isolator != nullptr) {
       auto isolation = d_.isolator->DescribeIsolation();
@@ -602,8 +604,10 @@ class RequestManager::Impl {
     AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, ValidateAsk(body));
     AIRLOCK_ASSIGN_OR_RETURN(auto datasets, ResolveDatasets(ask));
     AIRLOCK_RETURN_IF_ERROR(CheckAskedColumns(ask, datasets));
-    // One enclave runs on one host: refuse asks that span agents up front.
-    AIRLOCK_RETURN_IF_ERROR(AgentForDatasets(*d_.config, ask.datasets).status());
+    // One enclave runs on one host: refuse asks that span agents up front,
+    // and asks for a suspended site's datasets.
+    AIRLOCK_ASSIGN_OR_RETURN(const std::string agent, AgentForDatasets(*d_.config, ask.datasets));
+    AIRLOCK_RETURN_IF_ERROR(SiteOpen(agent));
     const int64_t now = d_.now_us();
     RequestRecord record;
     record.id = "req_" + RandomHex(12);
@@ -890,6 +894,109 @@ class RequestManager::Impl {
     AIRLOCK_RETURN_IF_ERROR(Move(r, RequestState::kClosed, reason, json(), &caller, raced));
     AfterTransition(r);
     return View(r);
+  }
+
+  // --- sites ---------------------------------------------------------------
+
+  // Ok when agent `agent` ("" for this kernel's own isolator) may run
+  // enclaves: PermissionDenied with the admin's reason while its site is
+  // suspended; Unavailable when the store cannot tell (fail closed).
+  Status SiteOpen(const std::string& agent) {
+    if (agent.empty()) return Status::Ok();
+    auto suspensions = d_.store->ListSiteSuspensions();
+    if (!suspensions.ok()) {
+      return Status::Unavailable("cannot tell whether site '" + agent +
+                                 "' is suspended: " + suspensions.status().message());
+    }
+    if (const SiteSuspension* s = FindSuspension(*suspensions, agent)) {
+      return Status::PermissionDenied(SuspendedMessage(*s));
+    }
+    return Status::Ok();
+  }
+
+  Status CheckSiteAct(const std::string& agent, const std::string& reason) const {
+    if (!d_.config->agents.enabled || d_.config->agents.agents.count(agent) == 0) {
+      return Status::NotFound("no agent named '" + agent + "' is configured");
+    }
+    if (reason.empty() || reason.size() > kMaxSuspensionReasonBytes) {
+      return Status::InvalidArgument(
+          "a reason of 1 to " + std::to_string(kMaxSuspensionReasonBytes) + " bytes is required");
+    }
+    return Status::Ok();
+  }
+
+  Result<json> SuspendSite(const Principal& admin, const std::string& agent,
+                           const std::string& reason) {
+    AIRLOCK_RETURN_IF_ERROR(CheckSiteAct(agent, reason));
+    const SiteSuspension suspension{agent, reason, admin.subject, d_.now_us()};
+    AIRLOCK_ASSIGN_OR_RETURN(const bool stored, d_.store->SuspendSite(suspension));
+    if (!stored) return Status::Conflict("site '" + agent + "' is already suspended");
+    // Stored before it is audited: should the audit fail, the site is
+    // closed without a record rather than open with one.
+    AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "agent.suspended"},
+                                        {"agent", agent},
+                                        {"principal", PrincipalRef(admin)},
+                                        {"reason", reason}}));
+    spdlog::warn("site '{}' suspended by {}", agent, admin.subject);
+    json closed = json::array();
+    AIRLOCK_ASSIGN_OR_RETURN(const std::vector<RequestRecord> active, d_.store->LoadActive());
+    const std::string why = SuspendedMessage(suspension);
+    for (const RequestRecord& r : active) {
+      auto bound =
+          AgentForDatasets(*d_.config, r.request.value("datasets", std::vector<std::string>{}));
+      if (!bound.ok() || *bound != agent) continue;
+      bool ended = false;
+      const Status outcome = RetryingRaces([&](bool* raced) -> Status {
+        std::lock_guard lock(StripeFor(r.id));
+        AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(r.id));
+        if (!loaded || IsTerminal(loaded->state)) return Status::Ok();
+        RequestRecord current = std::move(*loaded);
+        AIRLOCK_RETURN_IF_ERROR(
+            Move(current, RequestState::kClosed, why, {{"agent", agent}}, &admin, raced));
+        AfterTransition(current);
+        ended = true;
+        return Status::Ok();
+      });
+      if (ended) closed.push_back(r.id);
+      if (!outcome.ok()) {
+        spdlog::warn("request {}: not closed with its suspended site: {}", r.id, outcome.message());
+      }
+    }
+    return json{{"agent", agent},
+                {"status", "suspended"},
+                {"suspension", SuspensionJson(suspension)},
+                {"closed_requests", std::move(closed)}};
+  }
+
+  Result<json> ResumeSite(const Principal& admin, const std::string& agent,
+                          const std::string& reason) {
+    AIRLOCK_RETURN_IF_ERROR(CheckSiteAct(agent, reason));
+    AIRLOCK_ASSIGN_OR_RETURN(const auto suspensions, d_.store->ListSiteSuspensions());
+    if (FindSuspension(suspensions, agent) == nullptr) {
+      return Status::Conflict("site '" + agent + "' is not suspended");
+    }
+    // Audited before it takes effect: nothing opens unrecorded.
+    AIRLOCK_RETURN_IF_ERROR(AuditEvent({{"event", "agent.resumed"},
+                                        {"agent", agent},
+                                        {"principal", PrincipalRef(admin)},
+                                        {"reason", reason}}));
+    AIRLOCK_RETURN_IF_ERROR(d_.store->ResumeSite(agent).status());
+    spdlog::info("site '{}' resumed by {}", agent, admin.subject);
+    return json{{"agent", agent}, {"status", "resumed"}};
+  }
+
+  json MarkCatalogSites(json catalog) {
+    if (d_.remote == nullptr || !d_.config->agents.enabled) return catalog;
+    auto suspensions = d_.store->ListSiteSuspensions();
+    return ::airlock::MarkCatalogSites(
+        *d_.config, std::move(catalog), d_.remote,
+        suspensions.ok() ? *suspensions : std::vector<SiteSuspension>{});
+  }
+
+  json MarkSuspendedAgents(json agents) {
+    auto suspensions = d_.store->ListSiteSuspensions();
+    if (!suspensions.ok()) return agents;
+    return ::airlock::MarkSuspendedAgents(std::move(agents), *suspensions);
   }
 
   // --- extending a window ---------------------------------------------------
@@ -2222,6 +2329,20 @@ Result<json> RequestManager::SearchAudit(const Principal& p, const AuditSearchQu
 }
 Result<json> RequestManager::AuditTrail(const Principal& p, const std::string& id, size_t limit) {
   return impl_->AuditTrail(p, id, limit);
+}
+Result<json> RequestManager::SuspendSite(const Principal& p, const std::string& agent,
+                                         const std::string& reason) {
+  return impl_->SuspendSite(p, agent, reason);
+}
+Result<json> RequestManager::ResumeSite(const Principal& p, const std::string& agent,
+                                        const std::string& reason) {
+  return impl_->ResumeSite(p, agent, reason);
+}
+json RequestManager::MarkCatalogSites(json catalog) {
+  return impl_->MarkCatalogSites(std::move(catalog));
+}
+json RequestManager::MarkSuspendedAgents(json agents) {
+  return impl_->MarkSuspendedAgents(std::move(agents));
 }
 size_t RequestManager::active_enclaves() const {
   return impl_->active_enclaves();

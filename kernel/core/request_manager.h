@@ -227,6 +227,27 @@ class RequestManager {
   // {"records":[...],"scanned":N,"next_page_token"?}.
   Result<nlohmann::json> SearchAudit(const Principal& caller, const AuditSearchQuery& query);
 
+  // Suspends the site of agent `agent` (an admin's act, with a reason):
+  // kept in the state store, audited (agent.suspended), and every request
+  // whose enclave runs or would run there is closed at once with the reason
+  // (its tunnel connections dropped, its enclave destroyed). From then on
+  // asks for its datasets are refused (PermissionDenied, with the reason),
+  // as is provisioning there. NotFound for an agent not configured;
+  // Conflict when already suspended. {"agent","status":"suspended",
+  // "suspension":{...},"closed_requests":[ids]}.
+  Result<nlohmann::json> SuspendSite(const Principal& admin, const std::string& agent,
+                                     const std::string& reason);
+  // Lifts the suspension (audited, agent.resumed). Conflict when the site
+  // is not suspended. {"agent","status":"resumed"}.
+  Result<nlohmann::json> ResumeSite(const Principal& admin, const std::string& agent,
+                                    const std::string& reason);
+  // `catalog` with each agent-bound dataset's site and its status
+  // (site_status.h), and GET /v1/agents' document with suspensions. When the
+  // store cannot be read they are shown unmarked (asks are still refused:
+  // the check at ask and at provisioning fails closed).
+  nlohmann::json MarkCatalogSites(nlohmann::json catalog);
+  nlohmann::json MarkSuspendedAgents(nlohmann::json agents);
+
   // The connectors describe this kernel's datasets in an enclave
   // (EnclaveSupervisor::DescribeDatasets); Unavailable without a supervisor.
   Result<nlohmann::json> DescribeDatasets(std::chrono::milliseconds timeout,

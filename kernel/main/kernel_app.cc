@@ -628,7 +628,9 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   api.audit = p.audit;
   api.metrics = &p.metrics;
   p.catalog = std::make_shared<CatalogDocument>(cfg);
-  api.catalog = [catalog = p.catalog] { return catalog->Get(); };
+  api.catalog = [catalog = p.catalog, requests = p.requests.get()] {
+    return requests->MarkCatalogSites(catalog->Get());
+  };
   if (cfg.catalog.describe) {
     RequestManager* requests = p.requests.get();
     p.describer = std::make_unique<CatalogDescriber>(

@@ -663,6 +663,130 @@ TEST_F(AgentE2E, ARequestForAnOfflineAgentFailsWithTheReason) {
   EXPECT_NE(Get(id).value("reason", "").find("agent 'edge'"), std::string::npos) << Get(id).dump();
 }
 
+// The datasets' site entry in GET /v1/catalog (null when it has none).
+json CatalogSite(HttpClient& client, const std::string& dataset, const std::string& token) {
+  for (const json& d : client.Get("/v1/catalog", Auth(token)).json().value("datasets", json())) {
+    if (d.value("name", "") == dataset) return d.value("site", json());
+  }
+  return json();
+}
+
+// An admin suspends the agent's site while a query runs in its enclave: the
+// query's connection drops within a second, the request is closed with the
+// admin's reason and its enclave destroyed on the agent's host. Asks for the
+// site's datasets are then refused with the reason (the kernel's own are
+// still served), the catalog and the agents' list show it, and all of this
+// outlives a kernel restart; resuming restores asking. Audited both ways.
+TEST_F(AgentE2E, ASuspendedSiteDropsItsTunnelsAndRefusesAsksUntilResumed) {
+  json config = Config();
+  config["access"] = {{"admin_groups", {"owners"}}};
+  StartKernel(config);
+  AgentProcess& agent = StartAgent(AgentConfig("edge", "edge-state", kEnrollmentToken));
+  ASSERT_TRUE(WaitAgent("online")) << agent.log() << kernel_->log();
+  const std::string id = Ready({"edge_customers"});
+  ASSERT_EQ(EnclaveChildren(agent.pid()).size(), 1u);
+  Tunnel t = OpenTunnel(id);
+
+  // Admins only, with a reason, for a configured agent that is not suspended.
+  const std::string why = R"({"reason":"breach under investigation"})";
+  EXPECT_EQ(client_->Post("/v1/agents/edge/suspend", why, Auth(kAlice)).status, 403u);
+  EXPECT_EQ(client_->Post("/v1/agents/edge/suspend", "{}", Auth(kBob)).status, 400u);
+  EXPECT_EQ(client_->Post("/v1/agents/edge/suspend", R"({"reason":""})", Auth(kBob)).status, 400u);
+  EXPECT_EQ(
+      client_->Post("/v1/agents/edge/suspend", R"({"reason":"x","until":1})", Auth(kBob)).status,
+      400u);
+  EXPECT_EQ(client_->Post("/v1/agents/nowhere/suspend", why, Auth(kBob)).status, 404u);
+  EXPECT_EQ(client_->Post("/v1/agents/edge/resume", why, Auth(kBob)).status, 409u);
+  EXPECT_EQ(Get(id).value("state", ""), "ready") << "a refused suspension changed nothing";
+
+  // A query that would run for minutes.
+  std::atomic<bool> done{false};
+  ClientResponse slow;
+  Clock::time_point ended;
+  std::thread running([&] {
+    slow = Query(t,
+                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < "
+                 "4000000000) SELECT count(*) FROM c");
+    ended = Clock::now();
+    done = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_FALSE(done.load()) << "the slow query ended early: " << slow.body;
+  const auto suspending = Clock::now();
+  auto suspended = client_->Post("/v1/agents/edge/suspend", why, Auth(kBob));
+  running.join();
+  ASSERT_EQ(suspended.status, 200u) << suspended.body;
+  EXPECT_EQ(suspended.json()["closed_requests"], json::array({id})) << suspended.body;
+  EXPECT_LT(ended - suspending, std::chrono::seconds(1))
+      << "the running query's connection outlived the suspension by "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(ended - suspending).count() << " ms";
+  EXPECT_NE(slow.status, 200u) << slow.body;
+  const json closed = Get(id);
+  EXPECT_EQ(closed.value("state", ""), "closed") << closed.dump();
+  EXPECT_NE(closed.value("reason", "").find("breach under investigation"), std::string::npos)
+      << closed.dump();
+  EXPECT_TRUE(WaitUntil([&] { return EnclaveChildren(agent.pid()).empty(); }))
+      << "the enclave outlived its site's suspension";
+  EXPECT_NE(Query(t, "SELECT 1").status, 200u) << "the tunnel still answers";
+
+  // Asks for the site's datasets are refused with the reason; the kernel's
+  // own datasets are still served.
+  const std::string edge_ask =
+      json{{"datasets", {"edge_customers"}}, {"window_seconds", 600}, {"purpose", "test"}}.dump();
+  auto refused = client_->Post("/v1/requests", edge_ask, Auth(kAlice));
+  EXPECT_EQ(refused.status, 403u) << refused.body;
+  EXPECT_NE(refused.json().value("message", "").find("site 'edge' is suspended by bob: breach"),
+            std::string::npos)
+      << refused.body;
+  auto local = client_->Post(
+      "/v1/requests", json{{"datasets", {"customers"}}, {"purpose", "test"}}.dump(), Auth(kAlice));
+  EXPECT_EQ(local.status, 201u) << local.body;
+  // Shown where people look; the link itself stays up.
+  const json site = CatalogSite(*client_, "edge_customers", kAlice);
+  EXPECT_EQ(site.value("status", ""), "suspended") << site.dump();
+  EXPECT_EQ(site["suspension"].value("reason", ""), "breach under investigation") << site.dump();
+  EXPECT_TRUE(CatalogSite(*client_, "customers", kAlice).is_null());
+  EXPECT_EQ(AgentStatus()["suspension"].value("by", ""), "bob") << AgentStatus().dump();
+  EXPECT_EQ(AgentStatus().value("status", ""), "online");
+  EXPECT_EQ(client_->Post("/v1/agents/edge/suspend", why, Auth(kBob)).status, 409u);
+
+  // The kernel restarts (its agent port kept, so the agent links again):
+  // the site is still suspended.
+  ASSERT_EQ(kernel_->Stop(), 0) << kernel_->log();
+  config["agents"]["port"] = agent_port_;
+  StartKernel(config);
+  auto still = client_->Post("/v1/requests", edge_ask, Auth(kAlice));
+  EXPECT_EQ(still.status, 403u) << "the suspension did not survive the restart: " << still.body;
+  EXPECT_EQ(CatalogSite(*client_, "edge_customers", kAlice).value("status", ""), "suspended");
+  ASSERT_TRUE(WaitAgent("online")) << agent.log();
+
+  // Resumed: asking works again, on the same agent.
+  EXPECT_EQ(client_->Post("/v1/agents/edge/resume", "{}", Auth(kBob)).status, 400u);
+  auto resumed =
+      client_->Post("/v1/agents/edge/resume", R"({"reason":"investigation closed"})", Auth(kBob));
+  ASSERT_EQ(resumed.status, 200u) << resumed.body;
+  EXPECT_FALSE(AgentStatus().contains("suspension")) << AgentStatus().dump();
+  EXPECT_EQ(CatalogSite(*client_, "edge_customers", kAlice).value("status", ""), "online");
+  const std::string next = Ready({"edge_customers"});
+  Tunnel t2 = OpenTunnel(next);
+  auto rows = Query(t2, "SELECT count(*) FROM edge_customers");
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  EXPECT_EQ(rows.json()["rows"][0][0], 3);
+
+  // Both acts are audited with who and why.
+  std::vector<json> acts;
+  for (const json& r : Audit()) {
+    const std::string event = r.value("event", "");
+    if (event == "agent.suspended" || event == "agent.resumed") acts.push_back(r);
+  }
+  ASSERT_EQ(acts.size(), 2u);
+  EXPECT_EQ(acts[0].value("event", ""), "agent.suspended");
+  EXPECT_EQ(acts[0].value("reason", ""), "breach under investigation");
+  EXPECT_EQ(acts[0]["principal"].value("subject", ""), "bob") << acts[0].dump();
+  EXPECT_EQ(acts[1].value("event", ""), "agent.resumed");
+  EXPECT_EQ(acts[1].value("reason", ""), "investigation closed");
+}
+
 // Runs `command` through /bin/sh; true when it exits 0.
 bool Shell(const std::string& command) {
   return std::system(command.c_str()) == 0;

@@ -89,6 +89,7 @@ struct AgentRegistry::Impl {
   std::map<std::string, AgentSlot> slots;  // GUARDED_BY(mu)
   uint32_t next_stream = 1;                // GUARDED_BY(mu)
   std::unique_ptr<EnrollmentBook> book;    // who enrolled, with which certificate
+  SiteCatalog* sites = nullptr;            // the datasets sites own; may be null
 
   void Audit(json event) {
     const Status s = audit->Append(std::move(event));
@@ -326,6 +327,7 @@ struct AgentRegistry::Impl {
     if (type == "ping") return link->SendControl({{"type", "pong"}});
     if (type == "renew") return OnRenew(agent, link, doc);
     if (type == "egress") return OnEgress(agent, doc);
+    if (type == "catalog") return OnCatalog(agent, doc);
     if (type == "provisioned" || type == "provision_failed") {
       const uint32_t stream = doc.value("stream", 0u);
       std::shared_ptr<std::promise<Status>> waiter;
@@ -368,6 +370,27 @@ struct AgentRegistry::Impl {
       event["reason"] = Bounded(doc["reason"].get<std::string>(), 1000);
     }
     Audit(std::move(event));
+  }
+
+  // A site's metadata sync. Audited when what the site owns changed (or
+  // was refused); the catalog's freshness follows every sync.
+  void OnCatalog(const std::string& agent, const json& doc) {
+    if (sites == nullptr) return;
+    auto replaced = sites->Replace(agent, doc, NowMicros());
+    if (!replaced.ok()) {
+      spdlog::warn("agent {}: catalog refused: {}", agent, replaced.status().message());
+      Audit({{"event", "agent.catalog_refused"},
+             {"agent", agent},
+             {"reason", Bounded(replaced.status().message(), 1000)}});
+      return;
+    }
+    if (!replaced->changed) return;
+    json names = json::array();
+    for (const SiteDataset& d : sites->All()) {
+      if (d.agent == agent) names.push_back(d.info.name);
+    }
+    spdlog::info("agent {}: its site owns {} dataset(s)", agent, replaced->datasets);
+    Audit({{"event", "agent.catalog_synced"}, {"agent", agent}, {"datasets", std::move(names)}});
   }
 
   void OnHello(const std::string& agent, const std::shared_ptr<LinkConnection>& link,
@@ -560,10 +583,12 @@ AgentRegistry::~AgentRegistry() {
 
 Result<std::unique_ptr<AgentRegistry>> AgentRegistry::Start(const AgentsConfig& config,
                                                             AuditLog* audit,
-                                                            std::unique_ptr<EnrollmentBook> book) {
+                                                            std::unique_ptr<EnrollmentBook> book,
+                                                            SiteCatalog* sites) {
   auto impl = std::make_shared<Impl>();
   impl->config = config;
   impl->audit = audit;
+  impl->sites = sites;
   if (!book) {
     // One kernel keeps its enrollments beside its state, wherever its CA is.
     std::error_code ec;

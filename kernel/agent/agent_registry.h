@@ -17,6 +17,9 @@
 //     A {"type":"provisioned","stream"} | {"type":"provision_failed","stream","message"}
 //     K {"type":"terminate","stream"}
 //     A {"type":"egress","stream","endpoint","outcome","reason"?}  (audited)
+//     A {"type":"catalog","datasets":[{"name","description"?,"tags"?,
+//        "columns"?,"error"?,"synced_at_us"}]}   metadata of the datasets the
+//        agent's site owns (site_catalog.h): never a value (audited)
 //   Enclave frames flow on their stream in both directions; the agent serves
 //   the enclave's egress dials itself, against the endpoints of the spec.
 //
@@ -38,6 +41,7 @@
 #include "kernel/agent/enrollment_book.h"
 #include "kernel/core/config.h"
 #include "kernel/core/remote_enclaves.h"
+#include "kernel/core/site_catalog.h"
 
 namespace airlock {
 class AuditLog;
@@ -51,8 +55,11 @@ class AgentRegistry : public RemoteEnclaveHost {
   // the file book in config.state_dir), issues the listener's certificate
   // and starts listening. FailedPrecondition when the book already pins
   // another CA (replicas must share one). `audit` must outlive the registry.
+  // `sites` (may be null) receives the metadata of the datasets each
+  // agent's site owns ("catalog" documents); it must outlive the registry.
   static Result<std::unique_ptr<AgentRegistry>> Start(const AgentsConfig& config, AuditLog* audit,
-                                                      std::unique_ptr<EnrollmentBook> book = {});
+                                                      std::unique_ptr<EnrollmentBook> book = {},
+                                                      SiteCatalog* sites = nullptr);
   ~AgentRegistry() override;
 
   uint16_t port() const;

@@ -14,6 +14,8 @@
 
 #include "kernel/agent/agent_ca.h"
 #include "kernel/agent_main/proxy_connect.h"
+#include "kernel/common/crypto.h"
+#include "kernel/core/describe_run.h"
 #include "kernel/plugin_host/secret_reference.h"
 
 namespace airlock::agent {
@@ -42,6 +44,12 @@ Status WriteIdentity(const std::string& path, std::string_view certificate,
   return written;
 }
 
+int64_t WallMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string Trimmed(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
     text.pop_back();
@@ -57,7 +65,10 @@ AgentClient::AgentClient(AgentConfig config, const plugin_host::IsolatorPlugin& 
       isolator_(isolator),
       isolation_(std::move(isolation)),
       reconnect_timer_(io_),
-      heartbeat_timer_(io_) {}
+      heartbeat_timer_(io_),
+      sync_timer_(io_),
+      site_(config_.site, config_.config_dir,
+            isolation_.is_object() && isolation_.value("egress", "") == "forwarded") {}
 
 AgentClient::~AgentClient() {
   TerminateAll();
@@ -302,12 +313,24 @@ void AgentClient::OnFrame(const std::shared_ptr<LinkConnection>& link, LinkFrame
   std::string_view payload;
   const Status decoded = DecodeEnclavePayload(frame.payload, &type, &payload);
   if (!decoded.ok()) return link->Close(decoded);
+  if (type == enclave::FrameType::kSpec && !site_.empty()) {
+    // The kernel leaves a site dataset's connector and object out: they
+    // are this host's to know. An enclave whose spec cannot be completed
+    // gets it as it came and fails on it.
+    auto completed = site_.CompleteEnclaveSpec(payload);
+    if (!completed.ok()) {
+      spdlog::warn("enclave {}: {}", frame.stream, completed.status().message());
+    } else {
+      return enclave->FromKernel(type, *completed);
+    }
+  }
   enclave->FromKernel(type, payload);
 }
 
 void AgentClient::OnControl(const std::shared_ptr<LinkConnection>& link, const json& doc) {
   const std::string type = doc.value("type", "");
   if (type == "welcome") {
+    if (!site_.empty()) SyncCatalog(link);
     heartbeat_ms_ = std::max<int64_t>(50, doc.value("heartbeat_interval_ms", int64_t{1000}));
     certificate_lifetime_s_ = doc.value("certificate_lifetime_seconds", int64_t{0});
     offline_after_ms_ =
@@ -317,9 +340,14 @@ void AgentClient::OnControl(const std::shared_ptr<LinkConnection>& link, const j
   if (type == "pong") return;
   if (type == "provision") {
     const uint32_t stream = doc.value("stream", 0u);
-    const json spec = doc.value("spec", json::object());
-    asio::post(provision_pool_, [this, link, stream, spec] {
-      auto made = AgentEnclave::Provision(isolator_, stream, spec, link, dial_pool_);
+    json spec = doc.value("spec", json::object());
+    asio::post(provision_pool_, [this, link, stream, spec]() mutable {
+      // A request over the site's own datasets: their connectors' files,
+      // environment and endpoints are added here.
+      auto completed = site_.CompleteIsolatorSpec(spec);
+      auto made = completed.ok()
+                      ? AgentEnclave::Provision(isolator_, stream, spec, link, dial_pool_)
+                      : Result<std::unique_ptr<AgentEnclave>>(completed.status());
       if (!made.ok()) {
         spdlog::warn("enclave {}: provisioning failed: {}", stream, made.status().ToString());
         link->SendControl({{"type", "provision_failed"},
@@ -433,8 +461,52 @@ void AgentClient::OnClosed(const Status& why) {
   SecureWipe(pending_key_pem_.data(), pending_key_pem_.size());
   pending_key_pem_.clear();
   heartbeat_timer_.cancel();
+  sync_timer_.cancel();
   TerminateAll();
   ScheduleReconnect();
+}
+
+void AgentClient::SyncCatalog(std::weak_ptr<LinkConnection> link) {
+  asio::post(provision_pool_, [this, link] {
+    const std::string id = "site-describe-" + RandomHex(8);
+    DescribeRun run;
+    run.isolator = &isolator_;
+    run.isolator_spec = site_.DescribeIsolatorSpec(id);
+    run.enclave_spec = site_.DescribeEnclaveSpec(id);
+    for (const json& route : run.isolator_spec.value("egress", json::array())) {
+      if (route.is_object()) run.allowed_endpoints.insert(route.value("endpoint", ""));
+    }
+    run.dial_pool = &dial_pool_;
+    const auto started = std::chrono::steady_clock::now();
+    Result<json> described = RunDescribeEnclave(run);
+    if (!described.ok()) {
+      spdlog::warn("describing this site's datasets failed: {}", described.status().message());
+    } else {
+      const json errors = described->value("errors", json::object());
+      for (const auto& [name, reason] : errors.items()) {
+        spdlog::warn("dataset {}: its connector could not describe it: {}", name,
+                     reason.is_string() ? reason.get<std::string>() : reason.dump());
+      }
+    }
+    const json catalog = site_.CatalogDocument(described, WallMicros());
+    auto l = link.lock();
+    if (!l || l->closed()) return;
+    l->SendControl(catalog);
+    spdlog::info("site catalog sent: {} dataset(s), described in {} ms", catalog["datasets"].size(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count());
+    asio::post(io_, [this, link] { ScheduleSync(link); });
+  });
+}
+
+void AgentClient::ScheduleSync(std::weak_ptr<LinkConnection> link) {
+  auto l = link.lock();
+  if (!l || l != link_) return;  // that link is gone; the next one syncs on welcome
+  sync_timer_.expires_after(std::chrono::seconds(config_.sync_interval_seconds));
+  sync_timer_.async_wait([this, link](boost::system::error_code ec) {
+    if (!ec) SyncCatalog(link);
+  });
 }
 
 void AgentClient::ScheduleReconnect() {

@@ -24,6 +24,7 @@
 #include "kernel/agent/link_connection.h"
 #include "kernel/agent_main/agent_config.h"
 #include "kernel/agent_main/agent_enclave.h"
+#include "kernel/agent_main/site_specs.h"
 #include "kernel/common/secret.h"
 #include "kernel/plugin_host/plugin_instances.h"
 
@@ -68,6 +69,10 @@ class AgentClient {
   void OnClosed(const Status& why);
   void ScheduleReconnect();
   void Heartbeat(std::weak_ptr<LinkConnection> link);
+  // Describes the site's own datasets in a describe enclave and sends their
+  // metadata ("catalog"); again every sync_interval_seconds while linked.
+  void SyncCatalog(std::weak_ptr<LinkConnection> link);
+  void ScheduleSync(std::weak_ptr<LinkConnection> link);
   void MaybeRenew(const std::shared_ptr<LinkConnection>& link);
   void TerminateAll();
 
@@ -77,6 +82,8 @@ class AgentClient {
   boost::asio::io_context io_;
   boost::asio::steady_timer reconnect_timer_;
   boost::asio::steady_timer heartbeat_timer_;
+  boost::asio::steady_timer sync_timer_;
+  const SiteSpecs site_;
   boost::asio::thread_pool dial_pool_{2};
   boost::asio::thread_pool provision_pool_{2};
   int64_t heartbeat_ms_ = 1000;

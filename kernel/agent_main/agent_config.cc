@@ -95,10 +95,12 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
   if (!doc.is_object()) return Status::InvalidArgument(path + " is not a JSON object");
   const std::string base = fs::absolute(path).parent_path().string();
   AgentConfig c;
+  c.config_dir = base;
   AIRLOCK_RETURN_IF_ERROR(
       RejectUnknown(doc,
                     {"name", "kernel", "state_dir", "enrollment_token_file", "isolator",
-                     "reconnect_ms", "renew_remaining_fraction", "$schema", "description"},
+                     "reconnect_ms", "renew_remaining_fraction", "connectors", "datasets",
+                     "sync_interval_seconds", "$schema", "description"},
                     ""));
   AIRLOCK_RETURN_IF_ERROR(Str(doc, "name", &c.name, true, ""));
   AIRLOCK_RETURN_IF_ERROR(Str(doc, "state_dir", &c.state_dir, true, ""));
@@ -182,6 +184,11 @@ Result<AgentConfig> LoadAgentConfig(const std::string& path) {
     c.isolator_config = *cfg;
   }
   c.isolator_config["$config_dir"] = base;
+  if (doc.contains("connectors") || doc.contains("datasets")) {
+    AIRLOCK_ASSIGN_OR_RETURN(c.site, ParseSiteSources(doc, base, base));
+  }
+  AIRLOCK_RETURN_IF_ERROR(
+      Int(doc, "sync_interval_seconds", &c.sync_interval_seconds, 1, 86400, ""));
   return c;
 }
 

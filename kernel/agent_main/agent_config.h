@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "airlock/cpp/status.hpp"
+#include "kernel/core/config.h"
 
 namespace airlock::agent {
 
@@ -22,7 +23,8 @@ struct KernelAddress {
 };
 
 struct AgentConfig {
-  std::string name;  // as the kernel knows it (agents.agents.<name>)
+  std::string name;        // as the kernel knows it (agents.agents.<name>)
+  std::string config_dir;  // the configuration file's directory
   // The replicas the agent may link to, tried in turn: it dials the next
   // one whenever a dial fails or its link is lost. At least one.
   std::vector<KernelAddress> kernels;
@@ -39,6 +41,12 @@ struct AgentConfig {
   int64_t connect_timeout_ms = 10000;
   // Renew once less than this fraction of the certificate's lifetime is left.
   double renew_remaining_fraction = 1.0 / 3.0;
+  // The datasets this site owns ("connectors" and "datasets", as in the
+  // kernel's configuration): their connectors, objects and secret
+  // references stay here; only their metadata goes to the kernel, on
+  // connect and every sync_interval_seconds. Empty: none.
+  SiteSources site;
+  int64_t sync_interval_seconds = 300;
 };
 
 Result<AgentConfig> LoadAgentConfig(const std::string& path);

@@ -626,15 +626,6 @@ Status ParseAgents(Reader& top, const std::string& state_dir, const std::string&
   return r.RejectUnknownKeys();
 }
 
-bool IsSafeIdentifier(const std::string& name) {
-  if (name.empty() || name.size() > 63) return false;
-  if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
-  for (char c : name) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
-  }
-  return true;
-}
-
 Status ParseDatasets(Reader& top, KernelConfig* config) {
   const json* node = top.Child("datasets");
   if (node == nullptr) return Status::InvalidArgument("datasets is required (the catalog)");
@@ -845,6 +836,46 @@ Status ParseMcp(Reader& top, KernelConfig* config) {
 }
 
 }  // namespace
+
+Result<SiteSources> ParseSiteSources(const json& document, const std::string& config_dir,
+                                     const std::string& plugin_dir) {
+  KernelConfig scratch;
+  scratch.config_dir = config_dir;
+  scratch.plugin_dir = plugin_dir;
+  SiteSources out;
+  const auto connectors = document.find("connectors");
+  if (connectors == document.end() || !connectors->is_object() || connectors->empty() ||
+      connectors->size() > 256) {
+    return Status::InvalidArgument("connectors must be an object of 1 to 256 connector instances");
+  }
+  for (const auto& [name, node] : connectors->items()) {
+    if (node.is_object() && node.contains("agent")) {
+      return Status::InvalidArgument("connectors." + name +
+                                     ".agent: a site's connectors run on its own host");
+    }
+    PluginRef ref;
+    AIRLOCK_RETURN_IF_ERROR(
+        ParsePluginRef(node, "connectors." + name, name, scratch, &ref, /*connector=*/true));
+    scratch.connectors.emplace(name, std::move(ref));
+  }
+  Reader top(document, "");
+  AIRLOCK_RETURN_IF_ERROR(ParseDatasets(top, &scratch));
+  if (scratch.datasets.size() > 1000) {
+    return Status::InvalidArgument("a site declares at most 1000 datasets");
+  }
+  out.connectors = std::move(scratch.connectors);
+  out.datasets = std::move(scratch.datasets);
+  return out;
+}
+
+bool IsSafeIdentifier(const std::string& name) {
+  if (name.empty() || name.size() > 63) return false;
+  if (!(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  }
+  return true;
+}
 
 Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& config_path,
                                        const std::string& default_plugin_dir) {

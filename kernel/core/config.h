@@ -285,6 +285,22 @@ struct KernelConfig {
   bool accept_unverified_audit_history = false;
 };
 
+// A site's own sources, as an agent's configuration declares them: its
+// "connectors" and "datasets", written as in the kernel's configuration
+// (without "agent"), parsed and checked as the kernel parses its own.
+struct SiteSources {
+  std::map<std::string, PluginRef> connectors;  // by name
+  std::vector<DatasetInfo> datasets;
+};
+// From `document`'s "connectors" and "datasets"; relative paths against
+// `config_dir`, plugins against `plugin_dir`. Other keys are the caller's.
+Result<SiteSources> ParseSiteSources(const nlohmann::json& document, const std::string& config_dir,
+                                     const std::string& plugin_dir);
+
+// A name usable as a dataset (a table in the enclave): [A-Za-z_][A-Za-z0-9_]*,
+// at most 63 bytes.
+bool IsSafeIdentifier(const std::string& name);
+
 // The agent whose host must run an enclave for `datasets` ("" for this
 // kernel's own isolator). InvalidArgument when the datasets' connectors are
 // bound to different agents (or some to an agent and some not): one enclave

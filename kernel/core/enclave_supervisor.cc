@@ -14,6 +14,7 @@
 #include "airlock/cpp/batch.hpp"
 #include "kernel/audit/audit_log.h"
 #include "kernel/common/crypto.h"
+#include "kernel/core/connector_access.h"
 #include "kernel/core/egress_dialer.h"
 #include "kernel/core/job_results.h"
 #include "kernel/core/metrics.h"
@@ -331,62 +332,6 @@ std::vector<std::string> EnclaveSupervisor::ApprovedEndpoints(const RequestRecor
   return endpoints;
 }
 
-namespace {
-
-bool EndsWith(const std::string& text, const char* suffix) {
-  const size_t n = std::strlen(suffix);
-  return text.size() >= n && text.compare(text.size() - n, n, suffix) == 0;
-}
-
-// Collects the file system paths a connector configuration names (see
-// ApprovedReadPaths), made absolute against the configuration's directory.
-void CollectConfigPaths(const json& node, const std::string& key, const std::string& config_dir,
-                        int depth, std::vector<std::string>* out) {
-  if (depth > 16) return;
-  if (node.is_object()) {
-    for (const auto& item : node.items()) {
-      if (item.key() == "$config_dir") continue;
-      CollectConfigPaths(item.value(), item.key(), config_dir, depth + 1, out);
-    }
-    return;
-  }
-  if (node.is_array()) {
-    for (const auto& item : node) CollectConfigPaths(item, key, config_dir, depth + 1, out);
-    return;
-  }
-  if (!node.is_string()) return;
-  std::string path = node.get<std::string>();
-  if (path.rfind("file:", 0) == 0) {
-    path = path.substr(5);
-  } else if (!(key == "root" || EndsWith(key, "_file") || EndsWith(key, "_dir") ||
-               EndsWith(key, "_path"))) {
-    return;
-  }
-  if (path.empty() || path.find('\0') != std::string::npos) return;
-  std::filesystem::path resolved(path);
-  if (resolved.is_relative()) {
-    if (config_dir.empty()) return;
-    resolved = std::filesystem::path(config_dir) / resolved;
-  }
-  std::string normal = resolved.lexically_normal().string();
-  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
-  out->push_back(std::move(normal));
-}
-
-// Collects NAME from every string "env:NAME" in a connector configuration.
-void CollectEnvReferences(const json& node, int depth, std::set<std::string>* out) {
-  if (depth > 16) return;
-  if (node.is_object() || node.is_array()) {
-    for (const auto& item : node) CollectEnvReferences(item, depth + 1, out);
-    return;
-  }
-  if (!node.is_string()) return;
-  const std::string& text = node.get_ref<const std::string&>();
-  if (text.size() > 4 && text.rfind("env:", 0) == 0) out->insert(text.substr(4));
-}
-
-}  // namespace
-
 std::vector<std::string> EnclaveSupervisor::ApprovedSecretEnv(const RequestRecord& record) const {
   const KernelConfig& config = *deps_.config;
   std::set<std::string> names;
@@ -397,6 +342,15 @@ std::vector<std::string> EnclaveSupervisor::ApprovedSecretEnv(const RequestRecor
     }
   }
   return {names.begin(), names.end()};
+}
+
+json EnclaveSupervisor::SiteDatasetsOf(const RequestRecord& record) const {
+  json owned = json::array();
+  if (deps_.sites == nullptr) return owned;
+  for (const auto& name : record.request.value("datasets", std::vector<std::string>{})) {
+    if (deps_.sites->Find(name)) owned.push_back(name);
+  }
+  return owned;
 }
 
 std::vector<std::string> EnclaveSupervisor::ApprovedReadPaths(const RequestRecord& record) const {
@@ -446,15 +400,22 @@ json EnclaveSupervisor::BuildEnclaveSpec(const RequestRecord& record,
     for (const auto& d : config.datasets) {
       if (d.name == name) info = &d;
     }
-    if (info == nullptr) continue;  // validated at create; the catalog cannot shrink at runtime
-    const PluginRef& connector = config.connectors.at(info->connector);
-    json connector_json = {
-        {"name", connector.name}, {"path", connector.path}, {"config", connector.config}};
-    if (connector.sha256) connector_json["sha256"] = *connector.sha256;
     // The policy's scope, narrowed to the columns the ask named (checked at
     // create to lie within it).
     json scope = obligations.value(name, json::object());
     if (const json* asked = AskedColumns(record.request, name)) scope["columns"] = *asked;
+    if (info == nullptr) {
+      // A site's own dataset: its agent names the connector and the object
+      // (SiteSpecs on the agent); the kernel knows neither.
+      auto owned = deps_.sites != nullptr ? deps_.sites->Find(name) : std::nullopt;
+      if (!owned) continue;  // validated at create
+      datasets.push_back({{"name", name},
+                          {"connector", {{"site", owned->agent}}},
+                          {"pull", {{"dataset", name}, {"scope", std::move(scope)}}}});
+      continue;
+    }
+    const PluginRef& connector = config.connectors.at(info->connector);
+    const json connector_json = ConnectorJson(connector);
     json pull = {{"dataset", name}, {"object", info->object}, {"scope", std::move(scope)}};
     datasets.push_back({{"name", name}, {"connector", connector_json}, {"pull", pull}});
   }
@@ -504,8 +465,8 @@ void EnclaveSupervisor::Launch(const RequestRecord& record) {
 void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, RequestRecord record) {
   const std::string& id = active->request_id;
   // Where the enclave runs: this kernel's isolator, or an agent's host.
-  const auto agent =
-      AgentForDatasets(*deps_.config, record.request.value("datasets", std::vector<std::string>{}));
+  const auto agent = AgentForDatasets(*deps_.config, deps_.sites,
+                                      record.request.value("datasets", std::vector<std::string>{}));
   const std::string bound_agent = agent.ok() ? *agent : "";
   Status moved = deps_.transition(id, RequestState::kApproved, RequestState::kProvisioning,
                                   "provisioning enclave", [&](RequestRecord& r) {
@@ -527,6 +488,9 @@ void EnclaveSupervisor::Provision(std::shared_ptr<ActiveEnclave> active, Request
                         {"max_window_seconds", deps_.config->limits.max_window_seconds},
                         {"read_paths", ApprovedReadPaths(record)},
                         {"secret_env", ApprovedSecretEnv(record)}};
+  if (json owned = SiteDatasetsOf(record); !owned.empty()) {
+    isolator_spec["site_datasets"] = std::move(owned);
+  }
   if (!agent.ok()) {
     Fail(active, RequestState::kProvisioning, agent.status().message());
     return;

@@ -27,6 +27,7 @@
 #include "kernel/core/config.h"
 #include "kernel/core/enclave_memory.h"
 #include "kernel/core/remote_enclaves.h"
+#include "kernel/core/site_catalog.h"
 #include "kernel/lifecycle/request_record.h"
 
 namespace airlock {
@@ -66,6 +67,9 @@ class EnclaveSupervisor {
     // Provisions enclaves of requests whose datasets are bound to an agent
     // (AgentForDatasets); null when no agents are configured.
     RemoteEnclaveHost* remote = nullptr;
+    // The datasets sites own; their enclaves run on the owning agent's
+    // host, which fills in their connectors. Null: none.
+    const SiteCatalog* sites = nullptr;
     // Ok while agent `agent`'s site may run enclaves; otherwise why not (an
     // admin suspended it), and provisioning there fails with that. Empty:
     // always may.
@@ -140,6 +144,9 @@ class EnclaveSupervisor {
   void OnDial(const std::shared_ptr<ActiveEnclave>& active, const std::string& dial_id,
               const std::string& endpoint);
   std::vector<std::string> ApprovedEndpoints(const RequestRecord& record) const;
+  // The datasets of `record` its agent's site owns (their connectors are
+  // filled in there): the isolator spec's "site_datasets".
+  nlohmann::json SiteDatasetsOf(const RequestRecord& record) const;
   // What the approved datasets' connectors read from the host's file system:
   // the plugin files, their `read_paths`, and paths named in their
   // configuration (`root`, keys ending in `_file`/`_dir`/`_path`, `file:`

@@ -114,6 +114,7 @@ class RequestManager::Impl {
     sd.metrics = d_.metrics;
     sd.now_us = d_.now_us;
     sd.remote = d_.remote;
+    sd.sites = d_.sites;
     sd.site_open = [this](const std::string& agent) { return SiteOpen(agent); };
     if (d_.replication && d_.replication->lease_held) sd.may_serve = d_.replication->lease_held;
     if (d_.isolator != nullptr) {
@@ -503,17 +504,26 @@ class RequestManager::Impl {
     return (*at_us + kMicros - 1) / kMicros;  // whole seconds, never before it
   }
 
+  // A configured dataset, or one a site owns (as its site described it).
+  std::optional<DatasetInfo> FindDataset(const std::string& name) const {
+    for (const DatasetInfo& d : d_.config->datasets) {
+      if (d.name == name) return d;
+    }
+    if (d_.sites != nullptr) {
+      if (auto owned = d_.sites->Find(name)) return owned->info;
+    }
+    return std::nullopt;
+  }
+
   // Catalog entries for the asked datasets; NotFound names the unknown ones.
   Result<std::vector<DatasetInfo>> ResolveDatasets(const AccessRequest& ask) {
     std::vector<DatasetInfo> found;
     std::vector<std::string> unknown;
     for (const auto& name : ask.datasets) {
-      auto it = std::find_if(d_.config->datasets.begin(), d_.config->datasets.end(),
-                             [&](const DatasetInfo& d) { return d.name == name; });
-      if (it == d_.config->datasets.end()) {
-        unknown.push_back(name);
+      if (auto info = FindDataset(name)) {
+        found.push_back(std::move(*info));
       } else {
-        found.push_back(*it);
+        unknown.push_back(name);
       }
     }
     if (!unknown.empty()) {
@@ -606,7 +616,8 @@ class RequestManager::Impl {
     AIRLOCK_RETURN_IF_ERROR(CheckAskedColumns(ask, datasets));
     // One enclave runs on one host: refuse asks that span agents up front,
     // and asks for a suspended site's datasets.
-    AIRLOCK_ASSIGN_OR_RETURN(const std::string agent, AgentForDatasets(*d_.config, ask.datasets));
+    AIRLOCK_ASSIGN_OR_RETURN(const std::string agent,
+                             AgentForDatasets(*d_.config, d_.sites, ask.datasets));
     AIRLOCK_RETURN_IF_ERROR(SiteOpen(agent));
     const int64_t now = d_.now_us();
     RequestRecord record;
@@ -726,9 +737,8 @@ class RequestManager::Impl {
     if (datasets == catalog.end() || !datasets->is_array()) return catalog;
     for (json& entry : *datasets) {
       const std::string name = entry.value("name", "");
-      auto info = std::find_if(d_.config->datasets.begin(), d_.config->datasets.end(),
-                               [&](const DatasetInfo& d) { return d.name == name; });
-      if (info == d_.config->datasets.end()) continue;
+      auto info = FindDataset(name);
+      if (!info) continue;
       PolicyInput input;
       input.principal = caller;
       input.request.datasets = {name};
@@ -942,8 +952,8 @@ class RequestManager::Impl {
     AIRLOCK_ASSIGN_OR_RETURN(const std::vector<RequestRecord> active, d_.store->LoadActive());
     const std::string why = SuspendedMessage(suspension);
     for (const RequestRecord& r : active) {
-      auto bound =
-          AgentForDatasets(*d_.config, r.request.value("datasets", std::vector<std::string>{}));
+      auto bound = AgentForDatasets(*d_.config, d_.sites,
+                                    r.request.value("datasets", std::vector<std::string>{}));
       if (!bound.ok() || *bound != agent) continue;
       bool ended = false;
       const Status outcome = RetryingRaces([&](bool* raced) -> Status {
@@ -987,6 +997,11 @@ class RequestManager::Impl {
 
   json MarkCatalogSites(json catalog) {
     if (d_.remote == nullptr || !d_.config->agents.enabled) return catalog;
+    if (d_.sites != nullptr && catalog.contains("datasets") && catalog["datasets"].is_array()) {
+      for (const SiteDataset& owned : d_.sites->All()) {
+        catalog["datasets"].push_back(owned.ToCatalogJson());
+      }
+    }
     auto suspensions = d_.store->ListSiteSuspensions();
     return ::airlock::MarkCatalogSites(
         *d_.config, std::move(catalog), d_.remote,
@@ -1793,8 +1808,8 @@ class RequestManager::Impl {
   // replica (which then looks for the one it links with).
   bool AgentLinkedElsewhere(const RequestRecord& r) const {
     if (!Replicated() || d_.remote == nullptr || !d_.config->agents.enabled) return false;
-    auto agent =
-        AgentForDatasets(*d_.config, r.request.value("datasets", std::vector<std::string>{}));
+    auto agent = AgentForDatasets(*d_.config, d_.sites,
+                                  r.request.value("datasets", std::vector<std::string>{}));
     return agent.ok() && !agent->empty() && d_.remote->LinkedAgents().count(*agent) == 0;
   }
 
@@ -1803,8 +1818,8 @@ class RequestManager::Impl {
   std::optional<AgentHolder> AgentHolderElsewhere(const RequestRecord& r,
                                                   const AgentHolderMap& holders) const {
     if (holders.replica_by_agent.empty()) return std::nullopt;
-    auto agent =
-        AgentForDatasets(*d_.config, r.request.value("datasets", std::vector<std::string>{}));
+    auto agent = AgentForDatasets(*d_.config, d_.sites,
+                                  r.request.value("datasets", std::vector<std::string>{}));
     if (!agent.ok() || agent->empty() || holders.linked_here.count(*agent)) return std::nullopt;
     auto it = holders.replica_by_agent.find(*agent);
     if (it == holders.replica_by_agent.end()) return std::nullopt;

@@ -28,6 +28,7 @@
 #include "kernel/core/enclave_memory.h"
 #include "kernel/core/event_hub.h"
 #include "kernel/core/remote_enclaves.h"
+#include "kernel/core/site_catalog.h"
 #include "kernel/lifecycle/request_record.h"
 #include "kernel/state/state_store.h"
 
@@ -81,6 +82,9 @@ class RequestManager {
     // Agents' hosts, for requests whose datasets are bound to an agent; null
     // when no agents are configured.
     RemoteEnclaveHost* remote = nullptr;
+    // The datasets sites own (site_catalog.h); null when no agents are
+    // configured.
+    const SiteCatalog* sites = nullptr;
     // Where each durable transition is announced (GET /v1/events); may be
     // null.
     EventHub* events = nullptr;

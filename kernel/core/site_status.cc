@@ -27,14 +27,20 @@ json MarkCatalogSites(const KernelConfig& config, json catalog, const RemoteEncl
   auto datasets = catalog.find("datasets");
   if (datasets == catalog.end() || !datasets->is_array()) return catalog;
   for (json& entry : *datasets) {
-    auto agent = AgentForDatasets(config, {entry.value("name", "")});
-    if (!agent.ok() || agent->empty()) continue;
-    json site = {{"agent", *agent}};
-    if (const SiteSuspension* s = FindSuspension(suspensions, *agent)) {
+    // A site's own datasets name their agent already; configured ones are
+    // bound through their connector.
+    json site = entry.value("site", json::object());
+    if (!site.contains("agent")) {
+      auto agent = AgentForDatasets(config, {entry.value("name", "")});
+      if (!agent.ok() || agent->empty()) continue;
+      site["agent"] = *agent;
+    }
+    const std::string agent = site.value("agent", "");
+    if (const SiteSuspension* s = FindSuspension(suspensions, agent)) {
       site["status"] = "suspended";
       site["suspension"] = SuspensionJson(*s);
     } else {
-      site["status"] = remote->AgentStatus(*agent).value("status", "offline");
+      site["status"] = remote->AgentStatus(agent).value("status", "offline");
     }
     entry["site"] = std::move(site);
   }

@@ -29,8 +29,9 @@ nlohmann::json SuspensionJson(const SiteSuspension& suspension);
 
 // `catalog` ({"datasets":[...]}) with each agent-bound dataset's "site":
 // {"agent","status"} where status is the link's (online, offline,
-// never_connected) or "suspended" (then with "suspension"). `remote` may be
-// null (no agents): the catalog is returned as it is.
+// never_connected) or "suspended" (then with "suspension"); a site's own
+// datasets keep what their "site" says already. `remote` may be null (no
+// agents): the catalog is returned as it is.
 nlohmann::json MarkCatalogSites(const KernelConfig& config, nlohmann::json catalog,
                                 const RemoteEnclaveHost* remote,
                                 const std::vector<SiteSuspension>& suspensions);

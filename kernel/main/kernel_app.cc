@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -31,6 +32,7 @@
 #include "kernel/core/peer_client.h"
 #include "kernel/core/process_metrics.h"
 #include "kernel/core/request_manager.h"
+#include "kernel/core/site_catalog.h"
 #include "kernel/enclave/enclave_runtime.h"
 #include "kernel/main/audit_setup.h"
 #include "kernel/main/openapi_document.h"
@@ -162,6 +164,9 @@ struct KernelApp::Parts {
   std::unique_ptr<PostgresChannel> event_channel;
   std::unique_ptr<EventStreamer> streamer;
   // Declared before `requests` so it outlives the enclaves bridged through it.
+  // What the sites' agents say their sites own; before `agents`, which
+  // writes it.
+  std::unique_ptr<SiteCatalog> sites;
   std::unique_ptr<agent::AgentRegistry> agents;
   std::unique_ptr<RequestManager> requests;
   // The catalog people browse, completed by what the connectors describe;
@@ -505,7 +510,10 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
                                                  {"into", book->Describe()}}));
       }
     }
-    auto agents = agent::AgentRegistry::Start(cfg.agents, p.audit, std::move(book));
+    std::set<std::string> configured;
+    for (const DatasetInfo& d : cfg.datasets) configured.insert(d.name);
+    p.sites = std::make_unique<SiteCatalog>(std::move(configured));
+    auto agents = agent::AgentRegistry::Start(cfg.agents, p.audit, std::move(book), p.sites.get());
     if (!agents.ok()) return agents.status().WithContext("starting the agent listener");
     p.agents = std::move(agents).value();
   }
@@ -547,6 +555,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   deps.tunnel = p.tunnel.get();
   deps.metrics = &p.metrics;
   deps.remote = p.agents.get();
+  deps.sites = p.sites.get();
   deps.events = &p.events;
   if (!p.notifiers.empty()) {
     p.composer = std::make_unique<NotificationComposer>(cfg.notifications);

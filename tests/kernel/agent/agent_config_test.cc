@@ -1,11 +1,15 @@
 // The configuration keys of agents, on the kernel's side (agents section,
 // connector binding) and the agent's own file.
 #include <fstream>
+#include <set>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "kernel/agent_main/agent_config.h"
 #include "kernel/agent_main/proxy_connect.h"
+#include "kernel/agent_main/site_specs.h"
 #include "kernel/core/config.h"
 #include "tests/support/temp_dir.h"
 
@@ -233,6 +237,72 @@ TEST(AgentFileConfig, ParsesAndResolvesRelativePaths) {
   std::ofstream(path) << R"({"name": "dc-east", "state_dir": "s", "isolator": {"plugin": "i.so"}})";
   EXPECT_NE(agent::LoadAgentConfig(path).status().message().find("kernel is required"),
             std::string::npos);
+}
+
+// A site's own datasets: written as in the kernel's configuration, checked
+// the same way, and completed into what the kernel sends for them.
+TEST(AgentFileConfig, ASitesOwnConnectorsAndDatasets) {
+  test::TempDir dir("airlock-agent-config-");
+  const std::string path = dir.path() + "/agent.json";
+  const auto load = [&](const std::string& site) {
+    std::ofstream(path, std::ios::trunc)
+        << R"({"name": "dc-east", "kernel": {"address": "k", "ca_file": "ca"},
+              "state_dir": "s", "isolator": {"plugin": "i.so"}, )"
+        << site << "}";
+    return agent::LoadAgentConfig(path);
+  };
+  auto parsed =
+      load(R"("connectors": {"pg": {"plugin": "conn/pg.so", "egress": ["db.internal:5432"],
+                          "config": {"password": "env:PG_PASSWORD", "ca_file": "pg-ca.crt"}}},
+                        "datasets": [{"name": "orders", "connector": "pg", "object": "public.orders"}],
+                        "sync_interval_seconds": 60)");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->sync_interval_seconds, 60);
+  ASSERT_EQ(parsed->site.datasets.size(), 1u);
+  EXPECT_EQ(parsed->site.connectors.at("pg").path, dir.path() + "/conn/pg.so");
+
+  // What the kernel sends for a request over it is completed here.
+  agent::SiteSpecs site(parsed->site, parsed->config_dir, /*egress_forwarded=*/true);
+  json isolator = {
+      {"request_id", "r1"}, {"site_datasets", {"orders"}}, {"read_paths", json::array()}};
+  auto endpoints = site.CompleteIsolatorSpec(isolator);
+  ASSERT_TRUE(endpoints.ok()) << endpoints.status().ToString();
+  EXPECT_EQ(*endpoints, std::set<std::string>{"db.internal:5432"});
+  EXPECT_EQ(isolator["secret_env"], json::array({"PG_PASSWORD"}));
+  EXPECT_EQ(isolator["read_paths"],
+            json::array({dir.path() + "/conn/pg.so", dir.path() + "/pg-ca.crt"}));
+  EXPECT_EQ(isolator["egress"].size(), 1u);
+  const json kernel_spec = {{"request_id", "r1"},
+                            {"datasets",
+                             {{{"name", "orders"},
+                               {"connector", {{"site", "dc-east"}}},
+                               {"pull", {{"dataset", "orders"}, {"scope", json::object()}}}}}},
+                            {"egress", json::array()}};
+  auto completed = site.CompleteEnclaveSpec(kernel_spec.dump());
+  ASSERT_TRUE(completed.ok()) << completed.status().ToString();
+  const json spec = json::parse(*completed);
+  EXPECT_EQ(spec["datasets"][0]["connector"].value("path", ""), dir.path() + "/conn/pg.so");
+  EXPECT_EQ(spec["datasets"][0]["pull"].value("object", ""), "public.orders");
+  EXPECT_EQ(spec["egress"].size(), 1u);
+  json unknown = {{"site_datasets", {"payroll"}}};
+  EXPECT_FALSE(site.CompleteIsolatorSpec(unknown).ok()) << "a dataset this site does not own";
+
+  for (const auto& [bad, message] : std::vector<std::pair<std::string, std::string>>{
+           {R"("connectors": {"pg": {"plugin": "pg.so", "agent": "x"}}, "datasets": [])",
+            "run on its own host"},
+           {R"("connectors": {"pg": {"plugin": "pg.so"}},
+               "datasets": [{"name": "o", "connector": "nope"}])",
+            "unknown connector 'nope'"},
+           {R"("datasets": [{"name": "o", "connector": "pg"}])", "connectors must be an object"},
+           {R"("connectors": {"pg": {"plugin": "pg.so"}},
+               "datasets": [{"name": "bad name", "connector": "pg"}])",
+            "must be an identifier"},
+           {R"("sync_interval_seconds": 0)", "sync_interval_seconds"}}) {
+    auto refused = load(bad);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(refused.status().message().find(message), std::string::npos)
+        << refused.status().message();
+  }
 }
 
 }  // namespace

@@ -15,14 +15,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -663,6 +666,47 @@ TEST_F(AgentE2E, ARequestForAnOfflineAgentFailsWithTheReason) {
   EXPECT_NE(Get(id).value("reason", "").find("agent 'edge'"), std::string::npos) << Get(id).dump();
 }
 
+// Whether `needle` appears in any readable mapping of process `pid`'s
+// memory (read through /proc/<pid>/mem: the test started it). Mappings over
+// 1 GiB (sanitizer shadow and reserves) are skipped.
+bool MemoryHolds(pid_t pid, const std::string& needle) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  const int mem = ::open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY);
+  if (mem < 0) return false;
+  std::string line, chunk;
+  bool found = false;
+  while (!found && std::getline(maps, line)) {
+    unsigned long begin = 0, end = 0;
+    char perms[5] = {};
+    if (std::sscanf(line.c_str(), "%lx-%lx %4s", &begin, &end, perms) != 3) continue;
+    if (perms[0] != 'r' || end - begin > (1ul << 30)) continue;
+    // Overlapping reads so that a match across two chunks is seen.
+    constexpr size_t kChunk = 1 << 20;
+    for (unsigned long at = begin; at < end && !found; at += kChunk) {
+      const size_t want = std::min<size_t>(kChunk + needle.size(), end - at);
+      chunk.resize(want);
+      const ssize_t got = ::pread(mem, chunk.data(), want, static_cast<off_t>(at));
+      if (got <= 0) break;
+      found = std::string_view(chunk.data(), static_cast<size_t>(got)).find(needle) !=
+              std::string_view::npos;
+    }
+  }
+  ::close(mem);
+  return found;
+}
+
+// Whether any file under `dir` holds `needle`.
+bool FilesHold(const std::string& dir, const std::string& needle) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (entry.is_regular_file(ec) &&
+        Slurp(entry.path().string()).find(needle) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // The datasets' site entry in GET /v1/catalog (null when it has none).
 json CatalogSite(HttpClient& client, const std::string& dataset, const std::string& token) {
   for (const json& d : client.Get("/v1/catalog", Auth(token)).json().value("datasets", json())) {
@@ -785,6 +829,98 @@ TEST_F(AgentE2E, ASuspendedSiteDropsItsTunnelsAndRefusesAsksUntilResumed) {
   EXPECT_EQ(acts[0]["principal"].value("subject", ""), "bob") << acts[0].dump();
   EXPECT_EQ(acts[1].value("event", ""), "agent.resumed");
   EXPECT_EQ(acts[1].value("reason", ""), "investigation closed");
+}
+
+// A site declares datasets in the agent's own configuration: its connector,
+// object and data stay on its host. The agent describes them there and
+// pushes only metadata, on connect and then periodically; the kernel's
+// catalog shows them with their site and freshness. A canary value in the
+// source never reaches the kernel while this happens: not its memory (so no
+// frame carried it), not its files, not its log, not the catalog. Asked
+// for, the dataset is served by an enclave on the agent's host, which fills
+// in the connector the kernel never knew.
+TEST_F(AgentE2E, ASitesOwnDatasetsSyncAsMetadataOnlyAndAreServedOnItsHost) {
+  StartKernel(Config());
+  const std::string dir = dir_.path();
+  const std::string canary = "CANARY-5b0d9e77a1c4";
+  std::filesystem::create_directories(dir + "/site-data");
+  std::ofstream(dir + "/site-data/orders.csv")
+      << "id,customer,amount\n1,Ada,10\n2," << canary << ",20\n3,Edsger,30\n";
+  const std::string path = AgentConfig("edge", "edge-state", kEnrollmentToken);
+  json agent_config = json::parse(Slurp(path));
+  agent_config["connectors"] = {{"site_files",
+                                 {{"plugin", PluginPath("airlock_connector_files")},
+                                  {"config", {{"root", dir + "/site-data"}}}}}};
+  agent_config["datasets"] = {{{"name", "site_orders"},
+                               {"connector", "site_files"},
+                               {"object", "orders.csv"},
+                               {"description", "Orders kept at the edge"},
+                               {"tags", {"finance"}}}};
+  agent_config["sync_interval_seconds"] = 1;
+  std::ofstream(path) << agent_config.dump(2);
+  AgentProcess& agent = StartAgent(path);
+  ASSERT_TRUE(WaitAgent("online")) << agent.log() << kernel_->log();
+
+  // The metadata arrives, with the site and its freshness.
+  json entry;
+  auto find_entry = [&] {
+    for (const json& d :
+         client_->Get("/v1/catalog", Auth(kAlice)).json().value("datasets", json())) {
+      if (d.value("name", "") == "site_orders") return d;
+    }
+    return json();
+  };
+  ASSERT_TRUE(WaitUntil([&] {
+    entry = find_entry();
+    return entry.is_object() && entry.contains("columns");
+  })) << entry.dump()
+      << agent.log();
+  EXPECT_EQ(entry.value("description", ""), "Orders kept at the edge");
+  EXPECT_EQ(entry["tags"], json::array({"finance"}));
+  std::vector<std::string> columns;
+  for (const json& c : entry["columns"]) columns.push_back(c.value("name", ""));
+  EXPECT_EQ(columns, (std::vector<std::string>{"id", "customer", "amount"})) << entry.dump();
+  EXPECT_EQ(entry["site"].value("agent", ""), "edge");
+  EXPECT_EQ(entry["site"].value("sync", ""), "ok") << entry.dump();
+  EXPECT_EQ(entry["site"].value("status", ""), "online");
+  EXPECT_EQ(entry["schema"].value("source", ""), "site");
+  const int64_t first_sync = entry["site"].value("received_at_us", int64_t{0});
+  EXPECT_GT(first_sync, 0);
+  // ... and again, periodically.
+  EXPECT_TRUE(WaitUntil([&] {
+    return find_entry()["site"].value("received_at_us", int64_t{0}) > first_sync;
+  })) << "the site synced once only";
+  // The kernel knows nothing of where the data lives.
+  EXPECT_EQ(entry.dump().find("site-data"), std::string::npos) << entry.dump();
+  EXPECT_EQ(entry.dump().find("orders.csv"), std::string::npos) << entry.dump();
+
+  // No row value crossed: the canary is nowhere on the kernel's side.
+  EXPECT_FALSE(MemoryHolds(kernel_->pid(), canary)) << "a row value reached the kernel's memory";
+  EXPECT_FALSE(FilesHold(dir + "/state", canary)) << "a row value reached the kernel's files";
+  EXPECT_EQ(kernel_->log().find(canary), std::string::npos);
+  EXPECT_EQ(client_->Get("/v1/catalog", Auth(kAlice)).body.find(canary), std::string::npos);
+
+  // Asked for, it is served on the agent's host, from the site's own source.
+  const std::string id = Ready({"site_orders"});
+  EXPECT_EQ(Get(id)["enclave"].value("agent", ""), "edge");
+  EXPECT_EQ(EnclaveChildren(agent.pid()).size(), 1u);
+  EXPECT_TRUE(EnclaveChildren(kernel_->pid()).empty());
+  Tunnel t = OpenTunnel(id);
+  auto rows = Query(t, "SELECT customer, amount FROM site_orders ORDER BY id");
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  ASSERT_EQ(rows.json()["rows"].size(), 3u) << rows.body;
+  EXPECT_EQ(rows.json()["rows"][1][0], canary);
+  // The memory probe sees a value once one has truly crossed (the query's
+  // answer went through the kernel's tunnel): its silence above meant it.
+  EXPECT_TRUE(MemoryHolds(kernel_->pid(), canary));
+
+  // A site cannot take a configured dataset's name, nor mix with another host.
+  auto mixed = client_->Post(
+      "/v1/requests",
+      json{{"datasets", {"customers", "site_orders"}}, {"window_seconds", 600}}.dump(),
+      Auth(kAlice));
+  EXPECT_EQ(mixed.status, 400u) << mixed.body;
+  EXPECT_EQ(CountEvents("agent.catalog_synced"), 1) << "an unchanged catalog is audited once";
 }
 
 // Runs `command` through /bin/sh; true when it exits 0.

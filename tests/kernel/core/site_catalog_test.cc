@@ -1,0 +1,122 @@
+// What a site may push into the kernel's catalog: metadata only, bounded,
+// never a configured dataset's name or another site's, and how asks are
+// bound to the site that owns their datasets.
+#include "kernel/core/site_catalog.h"
+
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace airlock {
+namespace {
+
+using nlohmann::json;
+
+json Doc(std::vector<json> datasets) {
+  return {{"type", "catalog"}, {"datasets", std::move(datasets)}};
+}
+
+json Orders() {
+  return {
+      {"name", "orders"},
+      {"description", "Orders at the edge"},
+      {"tags", {"finance"}},
+      {"columns", {{{"name", "id"}, {"type", "int64"}}, {{"name", "amount"}, {"type", "float64"}}}},
+      {"synced_at_us", 100}};
+}
+
+TEST(SiteCatalog, KeepsEachSitesMetadataAndSaysWhenItChanged) {
+  SiteCatalog sites({"customers"});
+  auto first = sites.Replace("east", Doc({Orders()}), 1000);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->datasets, 1u);
+  EXPECT_TRUE(first->changed);
+  auto same = sites.Replace("east", Doc({Orders()}), 2000);
+  ASSERT_TRUE(same.ok());
+  EXPECT_FALSE(same->changed) << "a sync that changes nothing is not a change";
+  auto owned = sites.Find("orders");
+  ASSERT_TRUE(owned.has_value());
+  EXPECT_EQ(owned->agent, "east");
+  EXPECT_EQ(owned->received_at_us, 2000) << "freshness follows every sync";
+  EXPECT_EQ(owned->info.columns.size(), 2u);
+  const json entry = owned->ToCatalogJson();
+  EXPECT_EQ(entry["site"].value("agent", ""), "east");
+  EXPECT_EQ(entry["site"].value("sync", ""), "ok");
+  EXPECT_FALSE(entry.contains("connector"));
+  EXPECT_FALSE(entry.contains("object"));
+
+  json failing = Orders();
+  failing["error"] = "the site could not describe it";
+  auto failed = sites.Replace("east", Doc({failing}), 3000);
+  ASSERT_TRUE(failed.ok());
+  EXPECT_TRUE(failed->changed);
+  EXPECT_EQ(sites.Find("orders")->ToCatalogJson()["site"].value("sync", ""), "error");
+  // A site that drops a dataset no longer owns it.
+  ASSERT_TRUE(sites.Replace("east", Doc({}), 4000).ok());
+  EXPECT_FALSE(sites.Find("orders").has_value());
+}
+
+TEST(SiteCatalog, RefusesAnythingButBoundedMetadata) {
+  SiteCatalog sites({"customers"});
+  {
+    auto r = sites.Replace("east", Doc({Orders()}), 1);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  auto with = [](const std::string& key, json value) {
+    json d = Orders();
+    d["name"] = "other";
+    d[key] = std::move(value);
+    return d;
+  };
+  const std::vector<std::pair<json, std::string>> refused = {
+      {json::array(), "catalog.datasets must be an array"},
+      {Doc({with("rows", json::array({json::array({1, 2})}))}), "unknown key 'rows'"},
+      {Doc({with("sample", "1,Ada")}), "unknown key 'sample'"},
+      {Doc({with("columns", {{{"name", "id"}, {"type", "int64"}, {"values", {1, 2}}}})}),
+       "each is {\"name\",\"type\"}"},
+      {Doc({with("name", "drop table")}), "must be an identifier"},
+      {Doc({with("description", std::string(kMaxSiteTextBytes + 1, 'x'))}), "at most 4096 bytes"},
+      {Doc({with("name", "customers")}), "declared in the kernel's configuration"},
+      {Doc({Orders(), Orders()}), "listed twice"},
+  };
+  for (const auto& [doc, message] : refused) {
+    auto replaced = sites.Replace("west", doc.is_array() ? json{{"datasets", 1}} : doc, 2);
+    ASSERT_FALSE(replaced.ok()) << doc.dump();
+    EXPECT_NE(replaced.status().message().find(message), std::string::npos)
+        << replaced.status().message();
+  }
+  // Another site's dataset stays its own, and nothing changed for west.
+  auto taken = sites.Replace("west", Doc({Orders()}), 3);
+  ASSERT_FALSE(taken.ok());
+  EXPECT_NE(taken.status().message().find("owned by site 'east'"), std::string::npos);
+  EXPECT_EQ(sites.All().size(), 1u);
+  EXPECT_EQ(sites.Find("orders")->agent, "east");
+}
+
+TEST(SiteCatalog, AsksAreBoundToTheSiteThatOwnsTheirDatasets) {
+  KernelConfig config;
+  config.datasets.push_back(DatasetInfo{.name = "customers", .connector = "files"});
+  config.connectors["files"] = PluginRef{};
+  SiteCatalog sites({"customers"});
+  {
+    auto r = sites.Replace("east", Doc({Orders()}), 1);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+  }
+  json other = Orders();
+  other["name"] = "stock";
+  ASSERT_TRUE(sites.Replace("west", Doc({other}), 1).ok());
+
+  EXPECT_EQ(*AgentForDatasets(config, &sites, {"orders"}), "east");
+  EXPECT_EQ(*AgentForDatasets(config, &sites, {"customers"}), "");
+  EXPECT_EQ(*AgentForDatasets(config, nullptr, {"orders"}), "") << "no sites: unbound";
+  auto kernel_and_site = AgentForDatasets(config, &sites, {"customers", "orders"});
+  ASSERT_FALSE(kernel_and_site.ok());
+  EXPECT_EQ(kernel_and_site.status().code(), StatusCode::kInvalidArgument);
+  auto two_sites = AgentForDatasets(config, &sites, {"orders", "stock"});
+  ASSERT_FALSE(two_sites.ok());
+  EXPECT_NE(two_sites.status().message().find("agent 'east' and agent 'west'"), std::string::npos)
+      << two_sites.status().message();
+}
+
+}  // namespace
+}  // namespace airlock

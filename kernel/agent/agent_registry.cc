@@ -1,6 +1,8 @@
 #include "kernel/agent/agent_registry.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -627,6 +629,20 @@ Result<std::unique_ptr<AgentRegistry>> AgentRegistry::Start(const AgentsConfig& 
     // A client certificate is optional at the TLS layer (enrollment has
     // none); one that is presented must chain to this CA.
     impl->tls.set_verify_mode(ssl::verify_peer);
+    // Agents offer the link's ALPN protocol; it is chosen when offered.
+    SSL_CTX_set_alpn_select_cb(
+        impl->tls.native_handle(),
+        [](SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
+           unsigned int in_length, void*) -> int {
+          unsigned char* chosen = nullptr;
+          const int outcome = SSL_select_next_proto(
+              &chosen, out_length, reinterpret_cast<const unsigned char*>(kLinkAlpnWire.data()),
+              static_cast<unsigned>(kLinkAlpnWire.size()), in, in_length);
+          if (outcome != OPENSSL_NPN_NEGOTIATED) return SSL_TLSEXT_ERR_NOACK;
+          *out = chosen;
+          return SSL_TLSEXT_ERR_OK;
+        },
+        nullptr);
     impl->acceptor = std::make_unique<tcp::acceptor>(impl->io);
     tcp::endpoint endpoint(asio::ip::make_address(config.listen_address), config.port);
     impl->acceptor->open(endpoint.protocol());
@@ -655,6 +671,26 @@ Result<std::unique_ptr<AgentRegistry>> AgentRegistry::Start(const AgentsConfig& 
   });
   spdlog::info("listening for agents on {}:{}", config.listen_address, impl->port);
   return std::unique_ptr<AgentRegistry>(new AgentRegistry(std::move(impl)));
+}
+
+void AgentRegistry::Adopt(int fd) {
+  asio::post(impl_->io, [impl = impl_, fd] {
+    sockaddr_storage address{};
+    socklen_t length = sizeof address;
+    boost::system::error_code ec;
+    tcp::socket socket(impl->io);
+    if (!impl->acceptor->is_open() ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      ::close(fd);
+      return;
+    }
+    socket.assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      return;
+    }
+    impl->Handshake(std::move(socket));
+  });
 }
 
 void AgentRegistry::Stop() {

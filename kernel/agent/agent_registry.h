@@ -63,6 +63,10 @@ class AgentRegistry : public RemoteEnclaveHost {
   ~AgentRegistry() override;
 
   uint16_t port() const;
+  // Takes a connection accepted elsewhere (the HTTPS API's port, whose
+  // ClientHello offered kLinkAlpn), nothing read from it yet, and serves it
+  // as if it had dialled the agent port. Owns `fd` from the call.
+  void Adopt(int fd);
   // {"listen":{"address","port"},"ca_certificate_file","agents":[AgentStatus...]}
   nlohmann::json StatusJson() const;
   // Closes the listener and every link. Idempotent.

@@ -30,6 +30,13 @@ inline constexpr size_t kLinkHeaderBytes = 9;
 inline constexpr size_t kMaxLinkFrameBytes = enclave::kMaxFrameBytes + 16;
 // Before a peer is authenticated (enrollment), frames are small.
 inline constexpr size_t kMaxEnrollmentFrameBytes = 64 * 1024;
+// The ALPN protocol agents offer: how a port the HTTPS API shares tells
+// their connections apart (agents.on_api_port).
+inline constexpr std::string_view kLinkAlpn = "airlock-agent/1";
+// The same in ALPN wire form (a length byte, then the name).
+inline constexpr std::string_view kLinkAlpnWire =
+    "\x0f"
+    "airlock-agent/1";
 
 struct LinkHeader {
   LinkFrameType type = LinkFrameType::kControl;

@@ -44,6 +44,14 @@ Status WriteIdentity(const std::string& path, std::string_view certificate,
   return written;
 }
 
+// Every connection to the kernel offers the link's ALPN protocol, so that a
+// kernel whose HTTPS API shares the agents' port hands it to them.
+void OfferLinkAlpn(ssl::context& tls) {
+  SSL_CTX_set_alpn_protos(tls.native_handle(),
+                          reinterpret_cast<const unsigned char*>(kLinkAlpnWire.data()),
+                          static_cast<unsigned>(kLinkAlpnWire.size()));
+}
+
 int64_t WallMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -82,6 +90,7 @@ Status AgentClient::AskToEnroll(const KernelAddress& kernel, const Secret& token
     ssl::context tls(ssl::context::tlsv13_client);
     tls.load_verify_file(config_.ca_file);
     tls.set_verify_mode(ssl::verify_peer);
+    OfferLinkAlpn(tls);
     asio::io_context io;
     TlsStream stream(io, tls);
     SSL_set_tlsext_host_name(stream.native_handle(), kernel.server_name.c_str());
@@ -180,6 +189,7 @@ void AgentClient::Connect() {
     tls->use_certificate_chain_file(identity_file());
     tls->use_private_key_file(identity_file(), ssl::context::pem);
     tls->set_verify_mode(ssl::verify_peer);
+    OfferLinkAlpn(*tls);
     stream = std::make_unique<TlsStream>(io_, *tls);
     SSL_set_tlsext_host_name(stream->native_handle(), kernel().server_name.c_str());
     stream->set_verify_callback(ssl::host_name_verification(kernel().server_name));

@@ -3,6 +3,7 @@
 #include "kernel/api/http_server.h"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -24,6 +25,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 
+#include "kernel/api/client_hello.h"
 #include "kernel/api/http_session.h"
 
 namespace airlock {
@@ -161,6 +163,66 @@ class Listener : public std::enable_shared_from_this<Listener> {
                                                       &Listener::OnAccept, shared_from_this()));
   }
 
+  // A connection whose ClientHello is still being read, to tell whether it
+  // goes to the hand-off (HttpServerOptions::handoff_alpn).
+  struct Sniffing {
+    explicit Sniffing(tcp::socket s)
+        : socket(std::move(s)), deadline(socket.get_executor()), retry(socket.get_executor()) {}
+    tcp::socket socket;
+    net::steady_timer deadline;  // preauth_timeout from accept: then it closes
+    net::steady_timer retry;     // the rest of the record is on its way
+  };
+
+  void StartSniffing(tcp::socket socket) {
+    auto sniffing = std::make_shared<Sniffing>(std::move(socket));
+    sniffing_.fetch_add(1);
+    sniffing->deadline.expires_after(context_->options.preauth_timeout);
+    sniffing->deadline.async_wait([sniffing](error_code ec) {
+      if (!ec) sniffing->socket.close(ec);
+    });
+    Sniff(sniffing);
+  }
+
+  void EndSniffing(const std::shared_ptr<Sniffing>& sniffing) {
+    sniffing->deadline.cancel();
+    sniffing->retry.cancel();
+    sniffing_.fetch_sub(1);
+  }
+
+  // Peeks at the ClientHello (reading nothing) until it tells whether the
+  // connection is for the hand-off: then its descriptor goes there,
+  // otherwise its session starts as usual.
+  void Sniff(std::shared_ptr<Sniffing> sniffing) {
+    sniffing->socket.async_wait(
+        tcp::socket::wait_read, [self = shared_from_this(), sniffing](error_code ec) {
+          if (ec) return self->EndSniffing(sniffing);
+          std::string peeked(kMaxClientHelloBytes, '\0');
+          const ssize_t got = ::recv(sniffing->socket.native_handle(), peeked.data(), peeked.size(),
+                                     MSG_PEEK | MSG_DONTWAIT);
+          if (got <= 0) return self->EndSniffing(sniffing);  // gone: the socket closes
+          peeked.resize(static_cast<size_t>(got));
+          const ClientHelloScan scan = ScanClientHello(peeked);
+          if (scan.state == ClientHelloScan::State::kIncomplete) {
+            sniffing->retry.expires_after(std::chrono::milliseconds(5));
+            sniffing->retry.async_wait([self, sniffing](error_code wait_ec) {
+              if (wait_ec) return self->EndSniffing(sniffing);
+              self->Sniff(sniffing);
+            });
+            return;
+          }
+          self->EndSniffing(sniffing);
+          const auto& options = self->context_->options;
+          for (const std::string& offered : scan.protocols) {
+            if (offered != options.handoff_alpn) continue;
+            error_code released;
+            const int fd = sniffing->socket.release(released);
+            if (!released && fd >= 0) options.handoff(fd);
+            return;
+          }
+          http_internal::StartSession(std::move(sniffing->socket), self->context_);
+        });
+  }
+
   void OnAccept(error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted) return;
     if (ec) {
@@ -171,7 +233,13 @@ class Listener : public std::enable_shared_from_this<Listener> {
       });
       return;
     }
-    http_internal::StartSession(std::move(socket), context_);
+    // While too many are being sniffed, the budget of the sessions decides.
+    if (context_->ssl && context_->options.handoff &&
+        sniffing_.load() < context_->options.max_preauth_connections) {
+      StartSniffing(std::move(socket));
+    } else {
+      http_internal::StartSession(std::move(socket), context_);
+    }
     DoAccept();
   }
 
@@ -181,6 +249,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   tcp::acceptor acceptor_;
   net::steady_timer backoff_;
   uint16_t port_ = 0;
+  std::atomic<size_t> sniffing_{0};  // connections whose ClientHello is being read
 };
 
 }  // namespace

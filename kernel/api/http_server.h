@@ -83,6 +83,13 @@ struct HttpServerOptions {
   // HttpHandler). false: every request goes straight to the handler pool.
   bool call_handlers_on_io_threads = true;
   std::optional<TlsOptions> tls;  // set: TLS 1.2+ only, no plaintext on this port
+  // A TLS server only: a connection whose ClientHello offers the ALPN
+  // protocol `handoff_alpn` is not served here. Its socket descriptor, with
+  // nothing read from it, goes to `handoff` (which owns it from then on):
+  // another TLS endpoint sharing this port (the agents' links). Called on an
+  // I/O thread, which it must not block.
+  std::string handoff_alpn;
+  std::function<void(int fd)> handoff;
 };
 
 // Loads the TLS files as HttpServer::Start does (certificate chain, private

@@ -594,6 +594,7 @@ Status ParseAgents(Reader& top, const std::string& state_dir, const std::string&
   AIRLOCK_RETURN_IF_ERROR(r.Int("offline_after_ms", &agents->offline_after_ms, 100, 3600000));
   AIRLOCK_RETURN_IF_ERROR(
       r.Int("provision_timeout_ms", &agents->provision_timeout_ms, 100, 3600000));
+  AIRLOCK_RETURN_IF_ERROR(r.Bool("on_api_port", &agents->on_api_port));
   if (agents->offline_after_ms <= agents->heartbeat_interval_ms) {
     return Status::InvalidArgument(
         "agents.offline_after_ms must be longer than agents.heartbeat_interval_ms");
@@ -940,6 +941,10 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
 
   AIRLOCK_RETURN_IF_ERROR(ParseDatasets(top, &config));
   AIRLOCK_RETURN_IF_ERROR(ParseAgents(top, state_dir, config.config_dir, &config.agents));
+  if (config.agents.on_api_port && config.server.tls_certificate_file.empty()) {
+    return Status::InvalidArgument(
+        "agents.on_api_port needs server.tls: agents share the port only with an HTTPS API");
+  }
   for (const auto& [name, ref] : config.connectors) {
     if (ref.agent.empty()) continue;
     if (!config.agents.agents.count(ref.agent)) {

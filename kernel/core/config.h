@@ -81,6 +81,10 @@ struct AgentsConfig {
   int64_t heartbeat_interval_ms = 5000;
   int64_t offline_after_ms = 15000;
   int64_t provision_timeout_ms = 60000;
+  // Agents may also dial the HTTPS API's port (server.tls required): a
+  // connection offering the link's ALPN protocol goes to the agents, any
+  // other to the API, so one port (443) passes firewalls for both.
+  bool on_api_port = false;
   std::map<std::string, AgentEntry> agents;  // by name
 };
 

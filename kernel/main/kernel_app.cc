@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kernel/agent/agent_registry.h"
+#include "kernel/agent/link_frame.h"
 #include "kernel/agent/postgres_enrollment_book.h"
 #include "kernel/api/http_server.h"
 #include "kernel/api/identity_chain.h"
@@ -705,6 +706,13 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     options.on_connection_limited = [&shed, &refused](ConnectionLimitEvent event) {
       (event == ConnectionLimitEvent::kShed ? shed : refused).Add();
     };
+  }
+  if (cfg.agents.on_api_port && p.agents) {
+    // Agents reach the API's port too: their ClientHello offers the link's
+    // ALPN protocol, and the registry takes such a connection as it is.
+    agent::AgentRegistry* agents = p.agents.get();
+    options.handoff_alpn = std::string(agent::kLinkAlpn);
+    options.handoff = [agents](int fd) { agents->Adopt(fd); };
   }
   V1Api* handler = p.api.get();
   auto server =

@@ -100,6 +100,13 @@ TEST(AgentsConfig, ErrorsNameTheKey) {
   EXPECT_NE(ErrorFor(doc).find("agents.certificate_lifetime_seconds"), std::string::npos);
 
   doc = WithHashes(KernelDoc());
+  doc["agents"]["on_api_port"] = true;
+  EXPECT_NE(ErrorFor(doc).find("agents.on_api_port needs server.tls"), std::string::npos)
+      << ErrorFor(doc);
+  doc["server"]["tls"] = {{"certificate_file", "api.crt"}, {"private_key_file", "api.key"}};
+  EXPECT_EQ(ErrorFor(doc), "ok");
+
+  doc = WithHashes(KernelDoc());
   doc["agents"]["listen"] = "typo";
   EXPECT_NE(ErrorFor(doc).find("agents.listen is not a known setting"), std::string::npos);
 

@@ -923,6 +923,54 @@ TEST_F(AgentE2E, ASitesOwnDatasetsSyncAsMetadataOnlyAndAreServedOnItsHost) {
   EXPECT_EQ(CountEvents("agent.catalog_synced"), 1) << "an unchanged catalog is audited once";
 }
 
+// The agents' links and the HTTPS API share one port, the way through a
+// firewall that opens 443 only: the agent dials the API's port, its
+// ClientHello offers the link's ALPN protocol, and the kernel hands that
+// connection to its agent listener untouched; every other connection on the
+// port is the API's, as before.
+TEST_F(AgentE2E, TheLinkSharesTheHttpsApiPort) {
+  json config = Config();
+  config["server"]["tls"] = {{"certificate_file", pki_.server.cert_file},
+                             {"private_key_file", pki_.server.key_file}};
+  config["agents"]["on_api_port"] = true;
+  kernel_ = std::make_unique<KernelProcess>(dir_.path(), config);
+  ASSERT_TRUE(kernel_->Start()) << kernel_->log();
+  client_ = std::make_unique<HttpClient>("127.0.0.1", kernel_->port(),
+                                         ClientTls{pki_.ca.cert_file, "", ""});
+  ASSERT_EQ(client_->Get("/v1/me", Auth(kAlice)).status, 200u) << "the API answers over TLS";
+  agent_port_ = kernel_->port();  // the agent is told the API's port
+  AgentProcess& agent = StartAgent(AgentConfig("edge", "edge-state", kEnrollmentToken));
+  ASSERT_TRUE(WaitAgent("online")) << agent.log() << kernel_->log();
+  EXPECT_EQ(ConnectionsTo(agent.pid(), kernel_->port()), 1)
+      << "its link (enrolled and linked through the API's port)";
+  const std::string id = Ready({"edge_customers"});
+  Tunnel t = OpenTunnel(id);
+  auto rows = Query(t, "SELECT count(*) FROM edge_customers");
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  EXPECT_EQ(rows.json()["rows"][0][0], 3);
+  // The API on the shared port is unchanged, for new connections too.
+  HttpClient other("127.0.0.1", kernel_->port(), ClientTls{pki_.ca.cert_file, "", ""});
+  EXPECT_EQ(other.Get("/v1/requests/" + id, Auth(kAlice)).json().value("state", ""), "ready");
+  EXPECT_EQ(CountEvents("agent.connected"), 1);
+}
+
+// Without on_api_port, the API's port is the API's only: an agent dialling
+// it never links.
+TEST_F(AgentE2E, TheApiPortRefusesAgentsUnlessShared) {
+  json config = Config();
+  config["server"]["tls"] = {{"certificate_file", pki_.server.cert_file},
+                             {"private_key_file", pki_.server.key_file}};
+  kernel_ = std::make_unique<KernelProcess>(dir_.path(), config);
+  ASSERT_TRUE(kernel_->Start()) << kernel_->log();
+  client_ = std::make_unique<HttpClient>("127.0.0.1", kernel_->port(),
+                                         ClientTls{pki_.ca.cert_file, "", ""});
+  agent_port_ = kernel_->port();
+  AgentProcess& agent = StartAgent(AgentConfig("edge", "edge-state", kEnrollmentToken));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(AgentStatus().value("status", ""), "never_connected") << agent.log();
+  EXPECT_EQ(CountEvents("agent.enrolled"), 0);
+}
+
 // Runs `command` through /bin/sh; true when it exits 0.
 bool Shell(const std::string& command) {
   return std::system(command.c_str()) == 0;

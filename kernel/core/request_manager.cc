@@ -1719,6 +1719,12 @@ class RequestManager::Impl {
 
   void ReconcileReplicas() {
     if (!Replicated() || (d_.replication->lease_held && !d_.replication->lease_held())) return;
+    // What sites told other replicas.
+    if (d_.sites != nullptr) {
+      if (Status refreshed = d_.sites->Refresh(); !refreshed.ok()) {
+        spdlog::warn("replica scan: site catalogs: {}", refreshed.message());
+      }
+    }
     // Enclaves listed before the store is read: one launched after the read
     // is not judged by a snapshot older than its request's approval.
     const std::vector<std::string> local = supervisor_->ActiveIds();

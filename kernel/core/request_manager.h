@@ -84,7 +84,7 @@ class RequestManager {
     RemoteEnclaveHost* remote = nullptr;
     // The datasets sites own (site_catalog.h); null when no agents are
     // configured.
-    const SiteCatalog* sites = nullptr;
+    SiteCatalog* sites = nullptr;
     // Where each durable transition is announced (GET /v1/events); may be
     // null.
     EventHub* events = nullptr;

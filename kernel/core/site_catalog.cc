@@ -1,5 +1,7 @@
 #include "kernel/core/site_catalog.h"
 
+#include <spdlog/spdlog.h>
+
 namespace airlock {
 
 using nlohmann::json;
@@ -106,6 +108,39 @@ json SiteDataset::ToCatalogJson() const {
 
 Result<SiteCatalog::Replaced> SiteCatalog::Replace(const std::string& agent, const json& document,
                                                    int64_t now_us) {
+  AIRLOCK_ASSIGN_OR_RETURN(Replaced replaced, Apply(agent, document, now_us));
+  if (store_ != nullptr) {
+    const Status recorded = store_->RecordSiteCatalog({agent, document["datasets"].dump(), now_us});
+    if (!recorded.ok()) {
+      spdlog::warn("site {}: its catalog is not recorded in the state store: {}", agent,
+                   recorded.message());
+    }
+  }
+  return replaced;
+}
+
+Status SiteCatalog::Refresh() {
+  if (store_ == nullptr) return Status::Ok();
+  AIRLOCK_ASSIGN_OR_RETURN(const std::vector<StoredSiteCatalog> stored, store_->ListSiteCatalogs());
+  for (const StoredSiteCatalog& catalog : stored) {
+    {
+      std::lock_guard lock(mu_);
+      auto held = received_.find(catalog.agent);
+      if (held != received_.end() && held->second >= catalog.received_at_us) continue;
+    }
+    json datasets = json::parse(catalog.datasets_json, nullptr, false);
+    auto applied =
+        Apply(catalog.agent, {{"datasets", std::move(datasets)}}, catalog.received_at_us);
+    if (!applied.ok()) {
+      spdlog::warn("site {}: its stored catalog is skipped: {}", catalog.agent,
+                   applied.status().message());
+    }
+  }
+  return Status::Ok();
+}
+
+Result<SiteCatalog::Replaced> SiteCatalog::Apply(const std::string& agent, const json& document,
+                                                 int64_t now_us) {
   if (!document.is_object()) return Status::InvalidArgument("a catalog must be an object");
   auto list = document.find("datasets");
   if (list == document.end() || !list->is_array()) {
@@ -153,6 +188,7 @@ Result<SiteCatalog::Replaced> SiteCatalog::Replace(const std::string& agent, con
   }
   if (before != incoming.size()) replaced.changed = true;
   datasets_.merge(incoming);
+  received_[agent] = now_us;
   return replaced;
 }
 

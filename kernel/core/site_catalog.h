@@ -23,6 +23,7 @@
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
 #include "kernel/core/config.h"
+#include "kernel/state/state_store.h"
 
 namespace airlock {
 
@@ -48,7 +49,10 @@ struct SiteDataset {
 class SiteCatalog {
  public:
   // `reserved`: the configured datasets' names, which no site may take.
-  explicit SiteCatalog(std::set<std::string> reserved) : reserved_(std::move(reserved)) {}
+  // `store` (may be null; must outlive this) keeps each site's catalog, so
+  // that every replica and a restarted kernel know the sites' datasets.
+  explicit SiteCatalog(std::set<std::string> reserved, StateStore* store = nullptr)
+      : reserved_(std::move(reserved)), store_(store) {}
 
   // Replaces the datasets `agent` owns with those of a catalog document
   // ({"datasets":[{"name","description"?,"tags"?,"columns"?,"error"?,
@@ -60,16 +64,27 @@ class SiteCatalog {
     size_t datasets = 0;   // how many the site owns now
     bool changed = false;  // whether any name, metadata or error differs
   };
+  // Also recorded in the store (a failure there is logged: this kernel
+  // still serves what it was told).
   Result<Replaced> Replace(const std::string& agent, const nlohmann::json& document,
                            int64_t now_us);
+  // Takes from the store every site's catalog received after the one held
+  // here: what sites told other replicas, or this kernel before a restart.
+  // A stored catalog that no longer passes the checks is skipped (logged).
+  Status Refresh();
   std::optional<SiteDataset> Find(const std::string& name) const;
   // Every site dataset, by name.
   std::vector<SiteDataset> All() const;
 
  private:
+  Result<Replaced> Apply(const std::string& agent, const nlohmann::json& document,
+                         int64_t received_at_us);
+
   const std::set<std::string> reserved_;
+  StateStore* const store_;
   mutable std::mutex mu_;
   std::map<std::string, SiteDataset> datasets_;  // guarded by mu_: by name
+  std::map<std::string, int64_t> received_;      // guarded by mu_: by agent
 };
 
 // AgentForDatasets over the configuration and, for names it does not

@@ -513,7 +513,11 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
     }
     std::set<std::string> configured;
     for (const DatasetInfo& d : cfg.datasets) configured.insert(d.name);
-    p.sites = std::make_unique<SiteCatalog>(std::move(configured));
+    p.sites = std::make_unique<SiteCatalog>(std::move(configured), p.store.get());
+    // The sites' datasets as they last said, before they link again.
+    if (Status loaded = p.sites->Refresh(); !loaded.ok()) {
+      return loaded.WithContext("loading the sites' catalogs");
+    }
     auto agents = agent::AgentRegistry::Start(cfg.agents, p.audit, std::move(book), p.sites.get());
     if (!agents.ok()) return agents.status().WithContext("starting the agent listener");
     p.agents = std::move(agents).value();

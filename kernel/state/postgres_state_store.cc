@@ -294,6 +294,14 @@ CREATE TABLE site_suspensions (
   since_us bigint NOT NULL
 );
 )sql"},
+    // What each site owns (StoredSiteCatalog): every replica knows it.
+    {11, "site_catalogs: the metadata of the datasets each site owns", R"sql(
+CREATE TABLE site_catalogs (
+  agent text COLLATE "C" PRIMARY KEY,
+  datasets text NOT NULL,
+  received_at_us bigint NOT NULL
+);
+)sql"},
 };
 
 constexpr const char* kSchemaVersionTable =
@@ -585,6 +593,8 @@ class PostgresStateStoreImpl final : public PostgresStateStore {
   Result<bool> SuspendSite(const SiteSuspension& suspension) override;
   Result<bool> ResumeSite(std::string_view agent) override;
   Result<std::vector<SiteSuspension>> ListSiteSuspensions() override;
+  Status RecordSiteCatalog(const StoredSiteCatalog& catalog) override;
+  Result<std::vector<StoredSiteCatalog>> ListSiteCatalogs() override;
 
   uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
   uint64_t save_count() const override { return save_count_.load(std::memory_order_relaxed); }
@@ -1052,6 +1062,33 @@ Result<std::vector<SiteSuspension>> PostgresStateStoreImpl::ListSiteSuspensions(
                                        "site_suspensions ORDER BY agent")) {
           out.push_back({row[0].as<std::string>(), row[1].as<std::string>(),
                          row[2].as<std::string>(), row[3].as<int64_t>()});
+        }
+        return out;
+      });
+}
+
+Status PostgresStateStoreImpl::RecordSiteCatalog(const StoredSiteCatalog& catalog) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateSiteCatalog(catalog));
+  return WithReader("recording the catalog of site " + catalog.agent,
+                    [&](pqxx::nontransaction& tx) -> Status {
+                      tx.exec_params(
+                          "INSERT INTO site_catalogs (agent, datasets, received_at_us) VALUES "
+                          "($1, $2, $3) ON CONFLICT (agent) DO UPDATE SET datasets = "
+                          "excluded.datasets, received_at_us = excluded.received_at_us WHERE "
+                          "excluded.received_at_us >= site_catalogs.received_at_us",
+                          catalog.agent, catalog.datasets_json, catalog.received_at_us);
+                      return Status::Ok();
+                    });
+}
+
+Result<std::vector<StoredSiteCatalog>> PostgresStateStoreImpl::ListSiteCatalogs() {
+  return WithReader(
+      "listing site catalogs",
+      [&](pqxx::nontransaction& tx) -> Result<std::vector<StoredSiteCatalog>> {
+        std::vector<StoredSiteCatalog> out;
+        for (const auto& row : tx.exec("SELECT agent, datasets, received_at_us FROM site_catalogs "
+                                       "ORDER BY agent")) {
+          out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<int64_t>()});
         }
         return out;
       });

@@ -109,6 +109,14 @@ CREATE TABLE site_suspensions (
   since_us INTEGER NOT NULL
 );
 )sql"},
+    // What each site owns (StoredSiteCatalog): known again after a restart.
+    {4, "site_catalogs: the metadata of the datasets each site owns", R"sql(
+CREATE TABLE site_catalogs (
+  agent TEXT PRIMARY KEY NOT NULL,
+  datasets TEXT NOT NULL,
+  received_at_us INTEGER NOT NULL
+);
+)sql"},
 };
 
 // ?N numbers follow the Column enum (plus one).
@@ -319,6 +327,8 @@ class SqliteStateStoreImpl final : public SqliteStateStore {
   Result<bool> SuspendSite(const SiteSuspension& suspension) override;
   Result<bool> ResumeSite(std::string_view agent) override;
   Result<std::vector<SiteSuspension>> ListSiteSuspensions() override;
+  Status RecordSiteCatalog(const StoredSiteCatalog& catalog) override;
+  Result<std::vector<StoredSiteCatalog>> ListSiteCatalogs() override;
 
   uint64_t commit_count() const override { return commit_count_.load(std::memory_order_relaxed); }
   uint64_t save_count() const override { return save_count_.load(std::memory_order_relaxed); }
@@ -1016,6 +1026,43 @@ Result<std::vector<SiteSuspension>> SqliteStateStoreImpl::ListSiteSuspensions() 
                    std::string(sqlite::ColumnText(stmt.get(), 1)),
                    std::string(sqlite::ColumnText(stmt.get(), 2)),
                    sqlite3_column_int64(stmt.get(), 3)});
+  }
+}
+
+Status SqliteStateStoreImpl::RecordSiteCatalog(const StoredSiteCatalog& catalog) {
+  AIRLOCK_RETURN_IF_ERROR(ValidateSiteCatalog(catalog));
+  return RunOnWriter([&]() -> Status {
+    AIRLOCK_ASSIGN_OR_RETURN(
+        sqlite::Stmt stmt,
+        sqlite::Prepare(writer_db_.get(),
+                        "INSERT INTO site_catalogs (agent, datasets, received_at_us) VALUES (?1, "
+                        "?2, ?3) ON CONFLICT (agent) DO UPDATE SET datasets = excluded.datasets, "
+                        "received_at_us = excluded.received_at_us WHERE excluded.received_at_us "
+                        ">= site_catalogs.received_at_us"));
+    sqlite::BindText(stmt.get(), 1, catalog.agent);
+    sqlite::BindText(stmt.get(), 2, catalog.datasets_json);
+    sqlite3_bind_int64(stmt.get(), 3, catalog.received_at_us);
+    if (sqlite3_step(stmt.get()) != SQLITE_DONE) {
+      return sqlite::Error(writer_db_.get(), "recording the catalog of site " + catalog.agent);
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<StoredSiteCatalog>> SqliteStateStoreImpl::ListSiteCatalogs() {
+  Lease reader = AcquireReader();
+  AIRLOCK_ASSIGN_OR_RETURN(
+      sqlite::Stmt stmt,
+      sqlite::Prepare(reader->db.get(),
+                      "SELECT agent, datasets, received_at_us FROM site_catalogs ORDER BY agent"));
+  std::vector<StoredSiteCatalog> out;
+  while (true) {
+    const int rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) return out;
+    if (rc != SQLITE_ROW) return sqlite::Error(reader->db.get(), "listing site catalogs");
+    out.push_back({std::string(sqlite::ColumnText(stmt.get(), 0)),
+                   std::string(sqlite::ColumnText(stmt.get(), 1)),
+                   sqlite3_column_int64(stmt.get(), 2)});
   }
 }
 

@@ -63,6 +63,19 @@ Status ValidateSiteSuspension(const SiteSuspension& suspension) {
   return Status::Ok();
 }
 
+Status ValidateSiteCatalog(const StoredSiteCatalog& catalog) {
+  if (catalog.agent.empty() || catalog.agent.size() > kMaxAgentNameBytes) {
+    return Status::InvalidArgument("agent names are 1 to " + std::to_string(kMaxAgentNameBytes) +
+                                   " bytes");
+  }
+  if (catalog.datasets_json.size() > kMaxSiteCatalogBytes ||
+      catalog.datasets_json.find('\0') != std::string::npos) {
+    return Status::InvalidArgument("a site catalog is text of at most " +
+                                   std::to_string(kMaxSiteCatalogBytes) + " bytes");
+  }
+  return Status::Ok();
+}
+
 const char* OutboxStatusName(OutboxStatus status) {
   switch (status) {
     case OutboxStatus::kPending:

@@ -43,6 +43,8 @@ inline constexpr size_t kMaxAgentNameBytes = 63;
 inline constexpr size_t kMaxAgentLinksPerReplica = 10000;
 // The longest reason a site suspension keeps.
 inline constexpr size_t kMaxSuspensionReasonBytes = 1024;
+// The largest site catalog a store keeps (1000 datasets of rich metadata).
+inline constexpr size_t kMaxSiteCatalogBytes = 16 << 20;
 
 // Longest notification id (its idempotency key), payload and error an
 // outbox message may carry.
@@ -151,6 +153,15 @@ struct SiteSuspension {
   std::string reason;  // the admin's words, shown to whoever is refused
   std::string by;      // the admin's subject
   int64_t since_us = 0;
+};
+
+// The metadata of the datasets a site owns, as its agent last sent it
+// (kernel/core/site_catalog.h): a JSON array, validated before it is stored.
+// Kept so that every replica, and a restarted kernel, knows the datasets.
+struct StoredSiteCatalog {
+  std::string agent;
+  std::string datasets_json;
+  int64_t received_at_us = 0;
 };
 
 class StateStore {
@@ -308,10 +319,19 @@ class StateStore {
   virtual Result<bool> ResumeSite(std::string_view agent) = 0;
   // Every suspended site, by agent name.
   virtual Result<std::vector<SiteSuspension>> ListSiteSuspensions() = 0;
+
+  // Records what `catalog.agent`'s site owns now, replacing what it said
+  // before unless that is newer (received later). InvalidArgument for an
+  // empty or oversized agent name or a document over kMaxSiteCatalogBytes.
+  virtual Status RecordSiteCatalog(const StoredSiteCatalog& catalog) = 0;
+  // Every site's, by agent name.
+  virtual Result<std::vector<StoredSiteCatalog>> ListSiteCatalogs() = 0;
 };
 
 // The checks every backend makes on a suspension before it stores it.
 Status ValidateSiteSuspension(const SiteSuspension& suspension);
+// The checks every backend makes on a site catalog before it stores it.
+Status ValidateSiteCatalog(const StoredSiteCatalog& catalog);
 
 // The checks every backend makes on a heartbeat before it stores it.
 Status ValidateHeartbeat(const ReplicaHeartbeat& beat);

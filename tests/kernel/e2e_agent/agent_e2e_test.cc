@@ -921,6 +921,22 @@ TEST_F(AgentE2E, ASitesOwnDatasetsSyncAsMetadataOnlyAndAreServedOnItsHost) {
       Auth(kAlice));
   EXPECT_EQ(mixed.status, 400u) << mixed.body;
   EXPECT_EQ(CountEvents("agent.catalog_synced"), 1) << "an unchanged catalog is audited once";
+
+  // The kernel keeps what the site said: restarted while the agent is
+  // away, it still lists the dataset (its site offline) and takes asks.
+  EXPECT_EQ(agent.Stop(), 0) << agent.log();
+  ASSERT_EQ(kernel_->Stop(), 0) << kernel_->log();
+  json config = Config();
+  config["agents"]["port"] = agent_port_;
+  StartKernel(config);
+  const json kept = find_entry();
+  ASSERT_TRUE(kept.is_object()) << "the site's datasets were forgotten across a restart";
+  EXPECT_EQ(kept["columns"].size(), 3u) << kept.dump();
+  EXPECT_EQ(kept["site"].value("status", ""), "never_connected") << kept.dump();
+  auto asked =
+      client_->Post("/v1/requests", json{{"datasets", {"site_orders"}}, {"purpose", "test"}}.dump(),
+                    Auth(kAlice));
+  EXPECT_EQ(asked.status, 201u) << asked.body;
 }
 
 // The agents' links and the HTTPS API share one port, the way through a

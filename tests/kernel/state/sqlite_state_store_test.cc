@@ -193,7 +193,7 @@ TEST(SqliteStateStoreTest, ReopenKeepsEverythingAndUsesWalWithSchemaVersion) {
     for (int i = 0; i < 10; ++i)
       ASSERT_TRUE(store->Save(MakeRecord("x" + std::to_string(i), i)).ok());
   }
-  EXPECT_EQ(QueryInt(path, "SELECT max(version) FROM schema_version"), 3);
+  EXPECT_EQ(QueryInt(path, "SELECT max(version) FROM schema_version"), 4);
   EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM requests"), 11);
   EXPECT_EQ(QueryInt(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 
@@ -218,13 +218,13 @@ TEST(SqliteStateStoreTest, OpenMigratesANewFileAndLeavesACurrentOneAsItIs) {
     auto store = OpenOrDie(path);
     ASSERT_TRUE(store);
     EXPECT_EQ(store->migration().from_version, 0);
-    EXPECT_EQ(store->migration().to_version, 3);
+    EXPECT_EQ(store->migration().to_version, 4);
   }
   auto store = OpenOrDie(path);
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->migration().from_version, 3);
-  EXPECT_EQ(store->migration().to_version, 3);
-  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM schema_version"), 3);
+  EXPECT_EQ(store->migration().from_version, 4);
+  EXPECT_EQ(store->migration().to_version, 4);
+  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM schema_version"), 4);
 }
 
 // A file of the first schema (requests only) gains the outbox and the site
@@ -241,8 +241,8 @@ TEST(SqliteStateStoreTest, OpenMigratesAVersionOneFileToTheOutbox) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
-                         "DROP TABLE notification_outbox; DROP TABLE site_suspensions; DELETE "
-                         "FROM schema_version WHERE version >= 2",
+                         "DROP TABLE notification_outbox; DROP TABLE site_suspensions; DROP TABLE "
+                         "site_catalogs; DELETE FROM schema_version WHERE version >= 2",
                          nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
@@ -252,7 +252,7 @@ TEST(SqliteStateStoreTest, OpenMigratesAVersionOneFileToTheOutbox) {
   auto store = OpenOrDie(path);
   ASSERT_TRUE(store);
   EXPECT_EQ(store->migration().from_version, 1);
-  EXPECT_EQ(store->migration().to_version, 3);
+  EXPECT_EQ(store->migration().to_version, 4);
   ExpectSameRecord(LoadOrDie(*store, record.id), record);
   ASSERT_TRUE(store->EnqueueOutbox({test::MakeMessage("m", "hook", 0)}).ok());
   auto counts = store->CountOutbox("hook");

@@ -924,6 +924,33 @@ TYPED_TEST(StateStoreContractTest, SiteSuspensionsAreKeptUntilResumedAndOutliveT
   EXPECT_EQ((*kept)[0].agent, "east");
 }
 
+TYPED_TEST(StateStoreContractTest, SiteCatalogsKeepTheNewestOfEachSiteAndOutliveTheStore) {
+  StateStore& store = this->store();
+  ASSERT_TRUE(store.RecordSiteCatalog({"west", R"([{"name":"orders"}])", 200}).ok());
+  ASSERT_TRUE(store.RecordSiteCatalog({"east", R"([])", 100}).ok());
+  // An older word (a replica that received it earlier) does not replace a newer one.
+  ASSERT_TRUE(store.RecordSiteCatalog({"west", R"([{"name":"stale"}])", 150}).ok());
+  auto listed = store.ListSiteCatalogs();
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[1].agent, "west");
+  EXPECT_EQ((*listed)[1].datasets_json, R"([{"name":"orders"}])");
+  ASSERT_TRUE(store.RecordSiteCatalog({"west", R"([{"name":"stock"}])", 300}).ok());
+  this->store_.reset();
+
+  auto reopened = this->backend_.Open();
+  auto kept = reopened->ListSiteCatalogs();
+  ASSERT_TRUE(kept.ok());
+  ASSERT_EQ(kept->size(), 2u);
+  EXPECT_EQ((*kept)[0].agent, "east");
+  EXPECT_EQ((*kept)[1].datasets_json, R"([{"name":"stock"}])");
+  EXPECT_EQ((*kept)[1].received_at_us, 300);
+  EXPECT_EQ(reopened->RecordSiteCatalog({"", "[]", 1}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      reopened->RecordSiteCatalog({"west", std::string(kMaxSiteCatalogBytes + 1, ' '), 1}).code(),
+      StatusCode::kInvalidArgument);
+}
+
 TYPED_TEST(StateStoreContractTest, MalformedSuspensionsAreRefused) {
   StateStore& store = this->store();
   const std::vector<SiteSuspension> bad = {

@@ -107,12 +107,14 @@ class AuditExportE2E : public ::testing::Test {
   TempDir dir_{"airlock-export-"};
   TestPki pki_;
   json config_;
-  std::unique_ptr<TestHttpServer> receiver_;
-  std::unique_ptr<KernelProcess> kernel_;
   std::mutex mu_;
   unsigned seen_ = 0;            // guarded by mu_
   bool failing_ = false;         // guarded by mu_
   std::set<unsigned> accepted_;  // guarded by mu_: indexes of requests answered 2xx
+  // Destroyed first (the kernel, then the receiver's thread), before what
+  // the receiver's handler touches.
+  std::unique_ptr<TestHttpServer> receiver_;
+  std::unique_ptr<KernelProcess> kernel_;
 };
 
 TEST_F(AuditExportE2E, EveryRecordArrivesOnceInOrderThroughAReceiverOutage) {

@@ -103,10 +103,12 @@ class SharedAuditExportTest : public FailoverTest {
 
   std::unique_ptr<TempDir> receiver_dir_;
   TestPki receiver_pki_;
-  std::unique_ptr<TestHttpServer> receiver_;
   std::mutex mu_;
   unsigned seen_ = 0;            // guarded by mu_
   std::set<unsigned> accepted_;  // guarded by mu_
+  // After what its handler touches: destroyed (its thread joined) first,
+  // while the replicas (the base's) may still be delivering.
+  std::unique_ptr<TestHttpServer> receiver_;
 };
 
 TEST_F(SharedAuditExportTest, OneReplicaExportsAndTheOtherTakesOverWhenItDies) {

@@ -146,13 +146,16 @@ Status AgentClient::EnsureEnrolled() {
   AIRLOCK_ASSIGN_OR_RETURN(KeyAndPem request, MakeKeyAndCsr(config_.name));
   // Any replica enrolls: each is tried in turn until one answers.
   json reply;
+  // The caller says why once while it stays the same: one message naming
+  // each replica's failure.
   Status reached = Status::Unavailable("no kernel address is configured");
+  std::string failures;
   for (const KernelAddress& kernel : config_.kernels) {
     reached = AskToEnroll(kernel, token, request.pem, &reply);
     if (reached.ok()) break;
-    spdlog::warn("{}", reached.message());
+    failures += (failures.empty() ? "" : "; ") + reached.message();
   }
-  AIRLOCK_RETURN_IF_ERROR(reached);
+  if (!reached.ok()) return Status(reached.code(), failures);
   if (!reply.is_object() || reply.value("type", "") != "enrolled" ||
       !reply["certificate"].is_string()) {
     return Status::PermissionDenied(reply.is_object() ? reply.value("message", "enrollment refused")
@@ -256,16 +259,27 @@ void AgentClient::Connect() {
                                 deadline->cancel();
                                 return ScheduleReconnect();
                               }
-                              AsyncProxyConnect((*holder)->next_layer(), std::move(request).value(),
-                                                config_.https_proxy,
-                                                [this, deadline, handshake](Status tunnel) {
-                                                  if (!tunnel.ok()) {
-                                                    spdlog::warn("{}", tunnel.message());
-                                                    deadline->cancel();
-                                                    return ScheduleReconnect();
-                                                  }
-                                                  handshake();
-                                                });
+                              AsyncProxyConnect(
+                                  (*holder)->next_layer(), std::move(request).value(),
+                                  config_.https_proxy, [this, deadline, handshake](Status tunnel) {
+                                    if (!tunnel.ok()) {
+                                      // Said once while it stays the same:
+                                      // the agent retries every reconnect_ms.
+                                      if (tunnel.message() != last_proxy_refusal_) {
+                                        spdlog::warn("{}", tunnel.message());
+                                        last_proxy_refusal_ = tunnel.message();
+                                      } else {
+                                        spdlog::debug("{}", tunnel.message());
+                                      }
+                                      deadline->cancel();
+                                      return ScheduleReconnect();
+                                    }
+                                    if (!last_proxy_refusal_.empty()) {
+                                      spdlog::info("the proxy lets the link through again");
+                                      last_proxy_refusal_.clear();
+                                    }
+                                    handshake();
+                                  });
                             });
       });
 }

@@ -93,6 +93,7 @@ class AgentClient {
   std::string pending_key_pem_;           // the key of an outstanding renewal (wiped after)
   std::shared_ptr<LinkConnection> link_;  // io thread only
   size_t next_kernel_ = 0;                // io thread only: the replica dialled next
+  std::string last_proxy_refusal_;        // io thread only: logged once while it lasts
 
   std::mutex mu_;
   std::map<uint32_t, std::shared_ptr<AgentEnclave>> enclaves_;  // GUARDED_BY(mu_)

@@ -122,6 +122,7 @@ int main(int argc, char** argv) {
                                      isolation.ok() ? *isolation : nlohmann::json::object());
   // A kernel that cannot be reached yet (still starting, network not up) is
   // retried; a refusal is final.
+  std::string last_failure;  // said once while it stays the same
   for (;;) {
     const Status enrolled = client.EnsureEnrolled();
     if (enrolled.ok()) break;
@@ -129,7 +130,12 @@ int main(int argc, char** argv) {
       std::cerr << "airlock-agent: " << enrolled.message() << "\n";
       return 3;
     }
-    spdlog::warn("{}; retrying", enrolled.message());
+    if (enrolled.message() != last_failure) {
+      spdlog::warn("{}; retrying every {} ms", enrolled.message(), config->reconnect_ms);
+      last_failure = enrolled.message();
+    } else {
+      spdlog::debug("{}; retrying", enrolled.message());
+    }
     sigset_t pending;
     sigpending(&pending);
     if (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT)) return 0;

@@ -367,6 +367,24 @@ TEST_F(AgentE2E, TheLinkGoesThroughAForwardProxyThatAuthenticatesIt) {
            std::string::npos;
   })) << refused.log();
   EXPECT_EQ(AgentStatus().value("status", ""), "never_connected");
+  // It keeps trying (tinyproxy sees every attempt) but says so once.
+  const auto attempts = [&] {
+    const std::string seen = Slurp(dir + "/tinyproxy.log");
+    size_t n = 0;
+    for (size_t at = seen.find("CONNECT 127.0.0.1"); at != std::string::npos;
+         at = seen.find("CONNECT 127.0.0.1", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_TRUE(WaitUntil([&] { return attempts() >= 3; })) << Slurp(dir + "/tinyproxy.log");
+  const std::string said = refused.log();
+  size_t sayings = 0;
+  for (size_t at = said.find("refused the tunnel"); at != std::string::npos;
+       at = said.find("refused the tunnel", at + 1)) {
+    ++sayings;
+  }
+  EXPECT_EQ(sayings, 1u) << said;
   refused.Kill();
   EXPECT_EQ(refused.log().find("nope"), std::string::npos) << "credentials in the log";
 

@@ -241,6 +241,99 @@ TEST_F(AgentHandoverTest, ARequestIsServedByTheReplicaItsAgentLinksWithAndMovesW
   EXPECT_EQ(provisioned, 2);
 }
 
+// A site that owns its datasets, on replicas: what it syncs through its link
+// with one replica is known to the other (through the state store), and a
+// suspension made on either closes the site's requests wherever they are
+// served and refuses asks on both, until resumed.
+class SiteReplicasTest : public AgentHandoverTest {
+ protected:
+  void Prepare(int index, json& config, const std::string& dir) override {
+    AgentHandoverTest::Prepare(index, config, dir);
+    config["policy"]["config"]["rules"][0]["datasets"].push_back("site_orders");
+  }
+
+  // The agent's configuration with a dataset of its own, served from its
+  // host's files.
+  std::string SiteAgentConfig(KernelProcess& kernel) {
+    const std::string path = AgentConfig({&kernel});
+    const std::string data = agent_dir_.path() + "/site-data";
+    std::filesystem::create_directories(data);
+    std::ofstream(data + "/orders.csv") << "id,amount\n1,10\n2,20\n";
+    json config = json::parse(std::ifstream(path));
+    config["connectors"] = {
+        {"site_files",
+         {{"plugin", PluginPath("airlock_connector_files")}, {"config", {{"root", data}}}}}};
+    config["datasets"] = {
+        {{"name", "site_orders"}, {"connector", "site_files"}, {"object", "orders.csv"}}};
+    std::ofstream(path, std::ios::trunc) << config.dump(2);
+    return path;
+  }
+
+  static bool Lists(KernelProcess& kernel, const std::string& dataset) {
+    HttpClient client("127.0.0.1", kernel.port());
+    for (const json& d :
+         client.Get("/v1/catalog", Auth(kPgAlice)).json().value("datasets", json::array())) {
+      if (d.value("name", "") == dataset) return true;
+    }
+    return false;
+  }
+
+  static ClientResponse Ask(KernelProcess& kernel) {
+    HttpClient client("127.0.0.1", kernel.port());
+    return client.Post("/v1/requests",
+                       json{{"datasets", {"site_orders"}}, {"purpose", "site"}}.dump(),
+                       Auth(kPgAlice));
+  }
+};
+
+TEST_F(SiteReplicasTest, ASitesDatasetsAndItsSuspensionHoldOnEveryReplica) {
+  const std::string id_a = ReplicaId(a());
+  auto agent =
+      std::make_unique<AgentProcess>(SiteAgentConfig(a()), agent_dir_.path() + "/agent.log");
+  ASSERT_TRUE(agent->Start());
+  ASSERT_TRUE(WaitOnline(a(), std::chrono::seconds(30))) << agent->log() << a().log();
+  ASSERT_TRUE(WaitLinkRecorded(a(), std::chrono::seconds(10))) << a().log();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!Lists(b(), "site_orders") && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(Lists(b(), "site_orders")) << "B never learnt the site's dataset\n" << agent->log();
+
+  // Asked and approved on B, served by A (which holds the link).
+  auto created = Ask(b());
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string id = created.json().value("id", "");
+  HttpClient on_b("127.0.0.1", b().port());
+  ASSERT_EQ(on_b.Post("/v1/requests/" + id + "/approve", "{}", Auth(kPgBob)).status, 200u);
+  const json view = WaitReadyOn(b(), id, id_a, std::chrono::seconds(30));
+  ASSERT_EQ(view.value("state", ""), "ready") << view.dump() << agent->log() << a().log();
+  EXPECT_EQ(EnclaveChildren(agent->pid()).size(), 1u);
+
+  // Suspended on B: A closes what it serves there and destroys the enclave.
+  auto suspended =
+      on_b.Post("/v1/agents/edge/suspend", R"({"reason":"audit of the east site"})", Auth(kPgBob));
+  ASSERT_EQ(suspended.status, 200u) << suspended.body;
+  EXPECT_EQ(suspended.json()["closed_requests"], json::array({id})) << suspended.body;
+  const auto gone = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!EnclaveChildren(agent->pid()).empty() && std::chrono::steady_clock::now() < gone) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(EnclaveChildren(agent->pid()).empty()) << "A kept the suspended site's enclave";
+  for (KernelProcess* kernel : {&a(), &b()}) {
+    auto refused = Ask(*kernel);
+    EXPECT_EQ(refused.status, 403u) << refused.body;
+    EXPECT_NE(refused.body.find("audit of the east site"), std::string::npos) << refused.body;
+  }
+
+  // Resumed on A: asks work on both again.
+  HttpClient on_a("127.0.0.1", a().port());
+  ASSERT_EQ(
+      on_a.Post("/v1/agents/edge/resume", R"({"reason":"audit closed"})", Auth(kPgBob)).status,
+      200u);
+  EXPECT_EQ(Ask(b()).status, 201u);
+  EXPECT_EQ(Ask(a()).status, 201u);
+}
+
 // A one-machine kernel (SQLite) whose agent enrolled there becomes a
 // replica: its enrollments move into the database at start, so the agent
 // links with the replicas without enrolling again (its token is gone).

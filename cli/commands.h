@@ -45,4 +45,7 @@ int Query(Invocation& in);
 // The audit (commands_audit.cc).
 int AuditSearch(Invocation& in);
 
+// Sites: list, suspend, resume (commands_sites.cc).
+int Sites(Invocation& in);
+
 }  // namespace airlock::cli

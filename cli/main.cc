@@ -83,6 +83,11 @@ const std::vector<Command>& Commands() {
        "Run one query through the tunnel",
        {{"--format"}, {}},
        Query},
+      {"sites",
+       "sites [suspend NAME --reason TEXT | resume NAME --reason TEXT]",
+       "The agents' sites and their status; admins suspend or resume one",
+       {{"--reason"}, {}},
+       Sites},
       {"audit",
        "audit search [--subject S] [--dataset D] [--request ID] [--event E] "
        "[--since T] [--until T] [--limit N] [--all]",
@@ -123,7 +128,8 @@ void PrintCompletion(std::ostream& out, const std::string& shell) {
   if (shell == "zsh") {
     out << "#compdef airlock\n_airlock() {\n  local -a commands\n  commands=(" << names
         << ")\n  if (( CURRENT == 2 )); then\n    _describe 'command' commands\n  elif [[ "
-           "${words[2]} == audit && CURRENT == 3 ]]; then\n    compadd search\n  else\n    "
+           "${words[2]} == audit && CURRENT == 3 ]]; then\n    compadd search\n  elif [[ "
+           "${words[2]} == sites && CURRENT == 3 ]]; then\n    compadd suspend resume\n  else\n    "
            "_files\n  fi\n}\ncompdef _airlock airlock\n";
     return;
   }
@@ -132,6 +138,10 @@ void PrintCompletion(std::ostream& out, const std::string& shell) {
       << names
       << "\" -- \"$cur\"))\n  elif [[ ${COMP_WORDS[1]} == audit && $COMP_CWORD -eq 2 ]]; then\n"
          "    COMPREPLY=($(compgen -W \"search\" -- \"$cur\"))\n  elif [[ ${COMP_WORDS[1]} == "
+         "sites && "
+         "$COMP_CWORD -eq 2 ]]; then\n    COMPREPLY=($(compgen -W \"suspend resume\" -- "
+         "\"$cur\"))\n"
+         "  elif [[ ${COMP_WORDS[1]} == "
          "completion ]]; then\n    COMPREPLY=($(compgen -W \"bash zsh\" -- \"$cur\"))\n  fi\n}\n"
          "complete -o default -F _airlock airlock\n";
 }

@@ -302,11 +302,67 @@ TEST_F(CliHttpsE2E, QueriesAsTableCsvAndJsonAndAnEndedWindowIsOneLine) {
   EXPECT_EQ(Cli("alice", {"wait", brief})->Finish(), 8);
 }
 
+// Sites from the CLI: anyone lists them, admins suspend and resume one,
+// and an ask for a suspended site's data is refused with the reason.
+class CliSitesE2E : public CliE2E {
+ protected:
+  void Adjust(json& config) override {
+    CliE2E::Adjust(config);
+    config["access"] = {{"admin_groups", {"owners"}}};
+    config["connectors"]["edge_files"] = {{"plugin", PluginPath("airlock_connector_files")},
+                                          {"agent", "edge"},
+                                          {"config", {{"root", dir_.path() + "/data"}}}};
+    config["datasets"].push_back({{"name", "edge_orders"}, {"connector", "edge_files"}});
+    config["agents"] = {
+        {"listen_address", "127.0.0.1"},
+        {"port", 0},
+        {"agents", {{"edge", {{"enrollment_token_sha256", std::string(64, 'a')}}}}}};
+  }
+};
+
+TEST_F(CliSitesE2E, AdminsSuspendAndResumeASite) {
+  Login("alice", kAlice);
+  Login("bob", kBob);
+  auto listed = Cli("alice", {"sites"});
+  ASSERT_EQ(listed->Finish(), 0) << listed->err();
+  EXPECT_NE(listed->out().find("edge"), std::string::npos) << listed->out();
+  EXPECT_NE(listed->out().find("never_connected"), std::string::npos) << listed->out();
+
+  // Only admins, and only with a reason.
+  auto not_admin = Cli("alice", {"sites", "suspend", "edge", "--reason", "no"});
+  EXPECT_EQ(not_admin->Finish(), 4) << not_admin->err();
+  EXPECT_EQ(Cli("bob", {"sites", "suspend", "edge"})->Finish(), 2);
+  EXPECT_EQ(Cli("bob", {"sites", "suspend", "nowhere", "--reason", "x"})->Finish(), 5);
+
+  auto suspended = Cli("bob", {"sites", "suspend", "edge", "--reason", "patching the host"});
+  ASSERT_EQ(suspended->Finish(), 0) << suspended->err();
+  EXPECT_NE(suspended->out().find("Site edge suspended; 0 request(s) closed"), std::string::npos)
+      << suspended->out();
+  auto shown = Cli("alice", {"sites"});
+  EXPECT_NE(shown->out().find("suspended"), std::string::npos) << shown->out();
+  EXPECT_NE(shown->out().find("patching the host (bob"), std::string::npos) << shown->out();
+  auto refused = Cli("alice", {"request", "edge_orders", "--reason", "look"});
+  EXPECT_EQ(refused->Finish(), 4) << refused->err();
+  EXPECT_NE(refused->err().find("site 'edge' is suspended by bob: patching the host"),
+            std::string::npos)
+      << refused->err();
+  EXPECT_EQ(Cli("bob", {"sites", "suspend", "edge", "--reason", "again"})->Finish(), 6);
+
+  auto resumed = Cli("bob", {"sites", "resume", "edge", "--reason", "done", "--json"});
+  ASSERT_EQ(resumed->Finish(), 0) << resumed->err();
+  EXPECT_EQ(json::parse(resumed->out()).value("status", ""), "resumed") << resumed->out();
+  auto listed_json = Cli("alice", {"sites", "--json"});
+  ASSERT_EQ(listed_json->Finish(), 0);
+  EXPECT_FALSE(json::parse(listed_json->out())["agents"][0].contains("suspension"))
+      << listed_json->out();
+}
+
 TEST(CliCompletion, BashCompletionIsAValidScriptNamingEveryCommand) {
   TempDir dir("airlock-cli-completion-");
   Spawned bash_script({CliPath(), "completion", "bash"}, {}, "");
   ASSERT_EQ(bash_script.Finish(), 0);
-  for (const char* command : {"login", "request", "approve", "connect", "query", "audit"}) {
+  for (const char* command :
+       {"login", "request", "approve", "connect", "query", "audit", "sites", "suspend"}) {
     EXPECT_NE(bash_script.out().find(command), std::string::npos) << command;
   }
   std::ofstream(dir.path() + "/airlock.bash") << bash_script.out();

@@ -417,6 +417,37 @@ def jwt_seeds():
         {"kty": "EC", "crv": "P-384", "kid": "p", "d": "AAAA", "x": "AAAA", "y": "AAAA"}]}))
 
 
+# --- agents on the API's port, and what sites say ---------------------------
+
+def client_hello():
+    import ssl
+    for name, protocols in (("agent", ["airlock-agent/1"]), ("browser", ["h2", "http/1.1"]),
+                            ("none", None)):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        if protocols:
+            context.set_alpn_protocols(protocols)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        connection = context.wrap_bio(incoming, outgoing, server_hostname="kernel.example")
+        try:
+            connection.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        write("client_hello", name, outgoing.read())
+    write("client_hello", "http", "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+
+
+def site_catalog():
+    write("site_catalog", "one", compact({"type": "catalog", "datasets": [
+        {"name": "orders", "description": "Orders at the edge", "tags": ["finance"],
+         "columns": [{"name": "id", "type": "int64"}, {"name": "amount", "type": "float64"}],
+         "synced_at_us": 1796630400000000}]}))
+    write("site_catalog", "failed", compact({"type": "catalog", "datasets": [
+        {"name": "ledger", "error": "the site could not describe it", "synced_at_us": 1}]}))
+    write("site_catalog", "taken", compact({"datasets": [{"name": "stock"}, {"name": "customers"}]}))
+
+
 def main():
     if os.path.isdir(CORPUS):
         shutil.rmtree(CORPUS)
@@ -435,6 +466,8 @@ def main():
     link_frame(frames)
     audit_lines()
     jwt_seeds()
+    client_hello()
+    site_catalog()
 
 
 if __name__ == "__main__":

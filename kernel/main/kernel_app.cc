@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -34,6 +36,7 @@
 #include "kernel/core/process_metrics.h"
 #include "kernel/core/request_manager.h"
 #include "kernel/core/site_catalog.h"
+#include "kernel/core/site_status.h"
 #include "kernel/enclave/enclave_runtime.h"
 #include "kernel/main/audit_setup.h"
 #include "kernel/main/openapi_document.h"
@@ -630,6 +633,35 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
           "Rendered request views kept for GET /v1/requests/{id} (bounded)", "gauge")
         .Set(static_cast<int64_t>(requests->cached_views()));
   });
+  if (p.sites) {
+    // Each configured site: what it owns, how fresh that is, and whether an
+    // admin has it suspended (what a dashboard alarms on).
+    std::vector<std::string> site_names;
+    for (const auto& [name, entry] : cfg.agents.agents) site_names.push_back(name);
+    p.metrics.AddCollector([sites = p.sites.get(), store = p.store.get(), site_names](Metrics& m) {
+      std::map<std::string, int64_t> owned, newest_us;
+      for (const SiteDataset& d : sites->All()) {
+        ++owned[d.agent];
+        newest_us[d.agent] = std::max(newest_us[d.agent], d.received_at_us);
+      }
+      auto suspended = store->ListSiteSuspensions();
+      const int64_t now_us = WallMicros();
+      for (const std::string& site : site_names) {
+        const std::string label = "site=\"" + site + "\"";
+        m.Get("airlock_site_datasets", "Datasets each site owns, as it last said", "gauge", label)
+            .Set(owned[site]);
+        if (auto at = newest_us.find(site); at != newest_us.end()) {
+          m.Get("airlock_site_catalog_age_seconds",
+                "Seconds since a site's last catalog sync reached the kernel", "gauge", label)
+              .Set((now_us - at->second) / 1000000);
+        }
+        if (suspended.ok()) {
+          m.Get("airlock_site_suspended", "1 while an admin has the site suspended", "gauge", label)
+              .Set(FindSuspension(*suspended, site) != nullptr ? 1 : 0);
+        }
+      }
+    });
+  }
   p.streamer = std::make_unique<EventStreamer>(&p.events, p.requests.get(), &p.metrics);
   AIRLOCK_RETURN_IF_ERROR(p.requests->Recover().WithContext("recovering requests"));
   p.requests->Start();

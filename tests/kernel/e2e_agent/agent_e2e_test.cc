@@ -811,6 +811,8 @@ TEST_F(AgentE2E, ASuspendedSiteDropsItsTunnelsAndRefusesAsksUntilResumed) {
   EXPECT_EQ(AgentStatus()["suspension"].value("by", ""), "bob") << AgentStatus().dump();
   EXPECT_EQ(AgentStatus().value("status", ""), "online");
   EXPECT_EQ(client_->Post("/v1/agents/edge/suspend", why, Auth(kBob)).status, 409u);
+  EXPECT_NE(client_->Get("/metrics").body.find("airlock_site_suspended{site=\"edge\"} 1\n"),
+            std::string::npos);
 
   // The kernel restarts (its agent port kept, so the agent links again):
   // the site is still suspended.
@@ -828,6 +830,8 @@ TEST_F(AgentE2E, ASuspendedSiteDropsItsTunnelsAndRefusesAsksUntilResumed) {
       client_->Post("/v1/agents/edge/resume", R"({"reason":"investigation closed"})", Auth(kBob));
   ASSERT_EQ(resumed.status, 200u) << resumed.body;
   EXPECT_FALSE(AgentStatus().contains("suspension")) << AgentStatus().dump();
+  EXPECT_NE(client_->Get("/metrics").body.find("airlock_site_suspended{site=\"edge\"} 0\n"),
+            std::string::npos);
   EXPECT_EQ(CatalogSite(*client_, "edge_customers", kAlice).value("status", ""), "online");
   const std::string next = Ready({"edge_customers"});
   Tunnel t2 = OpenTunnel(next);
@@ -908,6 +912,12 @@ TEST_F(AgentE2E, ASitesOwnDatasetsSyncAsMetadataOnlyAndAreServedOnItsHost) {
   EXPECT_TRUE(WaitUntil([&] {
     return find_entry()["site"].value("received_at_us", int64_t{0}) > first_sync;
   })) << "the site synced once only";
+  // Shown to a dashboard: what the site owns and how fresh it is.
+  const std::string metrics = client_->Get("/metrics").body;
+  EXPECT_NE(metrics.find("airlock_site_datasets{site=\"edge\"} 1\n"), std::string::npos) << metrics;
+  const std::string age = "airlock_site_catalog_age_seconds{site=\"edge\"} ";
+  ASSERT_NE(metrics.find(age), std::string::npos) << metrics;
+  EXPECT_LT(std::stoll(metrics.substr(metrics.find(age) + age.size())), 30);
   // The kernel knows nothing of where the data lives.
   EXPECT_EQ(entry.dump().find("site-data"), std::string::npos) << entry.dump();
   EXPECT_EQ(entry.dump().find("orders.csv"), std::string::npos) << entry.dump();

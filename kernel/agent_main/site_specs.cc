@@ -169,6 +169,12 @@ json SiteSpecs::CatalogDocument(const Result<json>& described, int64_t now_us) c
       }
     }
     if (!columns.empty()) entry["columns"] = std::move(columns);
+    // A count, never a value: the connector's own (where it can tell).
+    if (info.is_object()) {
+      if (auto rows = info.find("rows"); rows != info.end() && rows->is_number_integer()) {
+        entry["rows"] = *rows;
+      }
+    }
     if (failed) entry["error"] = "the site could not describe it (its agent's log says why)";
     datasets.push_back(std::move(entry));
   }

@@ -46,6 +46,9 @@ void CatalogDocument::Merge(const json& described, int64_t at_us) {
     if (entry.value("tags", json::array()).empty() && it->contains("tags")) {
       entry["tags"] = (*it)["tags"];
     }
+    if (auto rows = it->find("rows"); rows != it->end() && rows->is_number_integer()) {
+      entry["rows"] = *rows;
+    }
   }
 }
 

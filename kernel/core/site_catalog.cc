@@ -22,8 +22,8 @@ Status ReadText(const json& j, const char* key, std::string* out, const std::str
 
 // Only these keys may cross: metadata, never values.
 const std::set<std::string>& KnownDatasetKeys() {
-  static const std::set<std::string> kKeys = {"name",    "description", "tags",
-                                              "columns", "error",       "synced_at_us"};
+  static const std::set<std::string> kKeys = {"name", "description", "tags",        "columns",
+                                              "rows", "error",       "synced_at_us"};
   return kKeys;
 }
 
@@ -80,6 +80,12 @@ Result<SiteDataset> ParseSiteDataset(const std::string& agent, const json& j, si
       }
       d.info.columns.push_back(std::move(column));
     }
+  }
+  if (auto rows = j.find("rows"); rows != j.end()) {
+    if (!rows->is_number_integer() || rows->get<int64_t>() < 0) {
+      return Status::InvalidArgument(where + ".rows must be a non-negative integer");
+    }
+    d.info.rows = rows->get<int64_t>();
   }
   if (auto at = j.find("synced_at_us"); at != j.end()) {
     if (!at->is_number_integer()) {

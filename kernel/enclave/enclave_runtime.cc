@@ -409,6 +409,7 @@ class EnclaveSession {
         nlohmann::json info = {{"columns", std::move(columns)}};
         if (!entry->description.empty()) info["description"] = entry->description;
         if (!entry->tags.empty()) info["tags"] = entry->tags;
+        if (entry->rows >= 0) info["rows"] = entry->rows;
         described[ds.name] = std::move(info);
       }
     }

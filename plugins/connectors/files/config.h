@@ -26,6 +26,8 @@ inline constexpr int64_t kDefaultInferRows = 1000;
 inline constexpr int64_t kDefaultBatchRows = 8192;
 inline constexpr size_t kMaxRecordBytes = 64u << 20;  // one CSV record / JSON line
 inline constexpr size_t kMaxColumns = 4096;
+// Files up to this size are read whole by Describe to count their rows.
+inline constexpr int64_t kMaxCountedBytes = 64 << 20;
 
 struct DeclaredColumn {
   std::string name;

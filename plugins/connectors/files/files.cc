@@ -1,5 +1,6 @@
 #include "files.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
@@ -116,6 +117,36 @@ Result<std::vector<arrow::Field>> FilesConnector::Schema(const DatasetConfig& da
   return JsonlSchema(&reader, dataset, config_.infer_rows);
 }
 
+int64_t FilesConnector::CountRows(const DatasetConfig& dataset) const {
+  auto fd = root_.OpenFile(dataset.file);
+  if (!fd.ok()) return -1;
+  BufferedFile file(*fd, kMaxRecordBytes);  // closes the descriptor
+  struct stat st {};
+  if (::fstat(*fd, &st) != 0 || st.st_size > kMaxCountedBytes) return -1;
+  int64_t rows = 0;
+  if (dataset.format == Format::kCsv) {
+    CsvReader reader(&file, dataset.delimiter, kMaxColumns);
+    CsvRecord record;
+    for (;;) {
+      auto more = reader.Next(&record);
+      if (!more.ok()) return -1;
+      if (!*more) break;
+      ++rows;
+    }
+    if (dataset.header && rows > 0) --rows;
+    return rows;
+  }
+  JsonlReader reader(&file);
+  nlohmann::json object;
+  for (;;) {
+    auto more = reader.Next(&object);
+    if (!more.ok()) return -1;
+    if (!*more) break;
+    ++rows;
+  }
+  return rows;
+}
+
 Result<Catalog> FilesConnector::Describe() {
   std::vector<DatasetConfig> datasets;
   if (config_.datasets_configured) {
@@ -145,6 +176,7 @@ Result<Catalog> FilesConnector::Describe() {
     info.description = dataset.description;
     info.tags = dataset.tags;
     for (const auto& field : *fields) info.columns.push_back({field.name, TypeNameOf(field.type)});
+    info.rows = CountRows(dataset);
     catalog.datasets.push_back(std::move(info));
   }
   return catalog;

@@ -46,6 +46,10 @@ class FilesConnector : public sdk::Connector {
   Result<std::vector<DatasetConfig>> Discover() const;
   // The dataset's source columns (reads the first infer_rows records).
   Result<std::vector<arrow::Field>> Schema(const DatasetConfig& dataset, BufferedFile* file) const;
+  // The data rows of `dataset`'s file, read whole when it is at most
+  // kMaxCountedBytes (Describe reports a count only where it is cheap); -1
+  // for a larger or unreadable file.
+  int64_t CountRows(const DatasetConfig& dataset) const;
 
   Status PullCsv(const DatasetConfig& dataset, BufferedFile* file, const DatasetScope& scope,
                  sdk::BatchSink& sink, uint64_t* rows) const;

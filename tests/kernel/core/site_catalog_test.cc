@@ -22,6 +22,7 @@ json Orders() {
       {"description", "Orders at the edge"},
       {"tags", {"finance"}},
       {"columns", {{{"name", "id"}, {"type", "int64"}}, {{"name", "amount"}, {"type", "float64"}}}},
+      {"rows", 42},
       {"synced_at_us", 100}};
 }
 
@@ -39,6 +40,7 @@ TEST(SiteCatalog, KeepsEachSitesMetadataAndSaysWhenItChanged) {
   EXPECT_EQ(owned->agent, "east");
   EXPECT_EQ(owned->received_at_us, 2000) << "freshness follows every sync";
   EXPECT_EQ(owned->info.columns.size(), 2u);
+  EXPECT_EQ(owned->info.rows, 42) << "a count crosses; values never do";
   const json entry = owned->ToCatalogJson();
   EXPECT_EQ(entry["site"].value("agent", ""), "east");
   EXPECT_EQ(entry["site"].value("sync", ""), "ok");
@@ -70,7 +72,9 @@ TEST(SiteCatalog, RefusesAnythingButBoundedMetadata) {
   };
   const std::vector<std::pair<json, std::string>> refused = {
       {json::array(), "catalog.datasets must be an array"},
-      {Doc({with("rows", json::array({json::array({1, 2})}))}), "unknown key 'rows'"},
+      {Doc({with("rows", json::array({json::array({1, 2})}))}),
+       "rows must be a non-negative integer"},
+      {Doc({with("rows", -1)}), "rows must be a non-negative integer"},
       {Doc({with("sample", "1,Ada")}), "unknown key 'sample'"},
       {Doc({with("columns", {{{"name", "id"}, {"type", "int64"}, {"values", {1, 2}}}})}),
        "each is {\"name\",\"type\"}"},

@@ -902,6 +902,7 @@ TEST_F(AgentE2E, ASitesOwnDatasetsSyncAsMetadataOnlyAndAreServedOnItsHost) {
   std::vector<std::string> columns;
   for (const json& c : entry["columns"]) columns.push_back(c.value("name", ""));
   EXPECT_EQ(columns, (std::vector<std::string>{"id", "customer", "amount"})) << entry.dump();
+  EXPECT_EQ(entry.value("rows", -1), 3) << "the site's connector counted its rows";
   EXPECT_EQ(entry["site"].value("agent", ""), "edge");
   EXPECT_EQ(entry["site"].value("sync", ""), "ok") << entry.dump();
   EXPECT_EQ(entry["site"].value("status", ""), "online");

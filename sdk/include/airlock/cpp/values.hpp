@@ -324,13 +324,18 @@ struct DatasetInfo {
   std::string description;
   std::vector<std::string> tags;
   std::vector<ColumnInfo> columns;
+  // How many rows the source holds, where the connector can tell cheaply
+  // (Describe); -1 when it cannot. Written to JSON only when known.
+  int64_t rows = -1;
 
   Json ToJson() const {
     Json cols = Json::array();
     for (const auto& c : columns) cols.push_back({{"name", c.name}, {"type", c.type}});
-    return {{"name", name},     {"connector", connector},
-            {"object", object}, {"description", description},
-            {"tags", tags},     {"columns", cols}};
+    Json out = {{"name", name},     {"connector", connector},
+                {"object", object}, {"description", description},
+                {"tags", tags},     {"columns", cols}};
+    if (rows >= 0) out["rows"] = rows;
+    return out;
   }
 
   static Result<DatasetInfo> FromJson(const Json& j) {
@@ -348,6 +353,12 @@ struct DatasetInfo {
         AIRLOCK_RETURN_IF_ERROR(json_read::String(c, "type", &col.type, false, "dataset.columns"));
         d.columns.push_back(std::move(col));
       }
+    }
+    if (auto it = j.find("rows"); it != j.end()) {
+      if (!it->is_number_integer() || it->get<int64_t>() < 0) {
+        return Status::InvalidArgument("dataset.rows must be a non-negative integer");
+      }
+      d.rows = it->get<int64_t>();
     }
     return d;
   }

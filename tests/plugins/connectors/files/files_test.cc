@@ -223,7 +223,18 @@ TEST_F(FilesTest, DescribeDiscoversFilesAndInfersTypes) {
   EXPECT_EQ(events["columns"], Json::parse(R"([
       {"name":"at","type":"utf8"},{"name":"n","type":"float64"},{"name":"ok","type":"bool"},
       {"name":"tags","type":"utf8"},{"name":"extra","type":"utf8"}])"));
+  // Small files are counted: records, not lines, and without the header.
+  EXPECT_EQ(customers.value("rows", -1), 4);
+  EXPECT_EQ(events.value("rows", -1), 2);
   EXPECT_TRUE(Catalog::FromJson(catalog).ok());
+}
+
+TEST_F(FilesTest, DescribeCountsRecordsNotLines) {
+  Write("notes.csv", "id,text\n1,\"two\nlines\"\n2,plain\n");
+  auto connector = Connector();
+  Json catalog = Describe(connector->get());
+  ASSERT_EQ(catalog["datasets"].size(), 1u) << catalog.dump();
+  EXPECT_EQ(catalog["datasets"][0].value("rows", -1), 2) << catalog.dump();
 }
 
 TEST_F(FilesTest, DescribeConfiguredDatasets) {

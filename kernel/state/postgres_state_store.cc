@@ -302,6 +302,84 @@ CREATE TABLE site_catalogs (
   received_at_us bigint NOT NULL
 );
 )sql"},
+    // Each request's tenant (RequesterTenant) as a column, so that List
+    // filters by it in the index and its pages stay full. Rows saved before
+    // take it from their requester document. airlock_save_requests now
+    // writes an entry's "tenant"; an entry without the key (a replica of the
+    // previous release, during an upgrade) gets it from its requester the
+    // same way. airlock_requester_tenant is RequesterTenant in SQL: the
+    // requester's "tenant" when it is a string, else ''. A document may
+    // hold an escaped NUL character in most places (Save refuses one only
+    // in the subject and the tenant), which PostgreSQL will not read as
+    // text at all: it reads as U+FFFD instead, so that the rest of the
+    // document can be read.
+    {12, "requests.tenant, backfilled; airlock_save_requests writes it", R"sql(
+CREATE FUNCTION airlock_requester_tenant(requester text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT CASE WHEN json_typeof(d -> 'tenant') = 'string' THEN d ->> 'tenant' ELSE '' END
+    FROM (SELECT replace(requester, E'\\u0000', E'\\ufffd')::json AS d) AS r
+$fn$;
+
+ALTER TABLE requests ADD COLUMN tenant text COLLATE "C" NOT NULL DEFAULT '';
+UPDATE requests SET tenant = airlock_requester_tenant(requester)
+  WHERE airlock_requester_tenant(requester) <> '';
+CREATE INDEX requests_by_tenant ON requests (tenant, created_at_us DESC, id DESC);
+
+CREATE OR REPLACE FUNCTION airlock_save_requests(batch jsonb)
+RETURNS TABLE (ord bigint, applied boolean, stored_version bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  e jsonb;
+  changed bigint;
+  token text;
+BEGIN
+  FOR e, ord IN
+    SELECT s.value, s.ordinality FROM jsonb_array_elements(batch) WITH ORDINALITY AS s
+    ORDER BY s.value->>'id' COLLATE "C", s.ordinality
+  LOOP
+    IF (e->>'version')::bigint = 1 THEN
+      INSERT INTO requests (id, state, version, requester_subject, created_at_us, updated_at_us,
+                            deadline_us, reason, requester, request, decision, approvals,
+                            enclave, tunnel, write_token, tenant)
+      VALUES (e->>'id', e->>'state', 1, e->>'subject', (e->>'created')::bigint,
+              (e->>'updated')::bigint, (e->>'deadline')::bigint, e->>'reason', e->>'requester',
+              e->>'request', e->>'decision', e->>'approvals', e->>'enclave', e->>'tunnel',
+              e->>'token', coalesce(e->>'tenant', airlock_requester_tenant(e->>'requester')))
+      ON CONFLICT (id) DO NOTHING;
+    ELSE
+      UPDATE requests SET state = e->>'state', version = (e->>'version')::bigint,
+             requester_subject = e->>'subject', updated_at_us = (e->>'updated')::bigint,
+             deadline_us = (e->>'deadline')::bigint, reason = e->>'reason',
+             requester = e->>'requester', request = e->>'request', decision = e->>'decision',
+             approvals = e->>'approvals', enclave = e->>'enclave', tunnel = e->>'tunnel',
+             write_token = e->>'token',
+             tenant = coalesce(e->>'tenant', airlock_requester_tenant(e->>'requester'))
+       WHERE id = e->>'id' AND version = (e->>'version')::bigint - 1;
+    END IF;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    applied := changed = 1;
+    stored_version := NULL;
+    IF applied THEN
+      -- An earlier attempt of this group that did commit (found by its
+      -- token below) queued these messages with the row it wrote.
+      INSERT INTO notification_outbox (id, notifier, request_id, payload, status, created_at_us,
+                                       next_attempt_at_us, attempts, last_error, settled_at_us)
+      SELECT m->>'id', m->>'notifier', m->>'request_id', m->>'payload', 'pending',
+             (m->>'created')::bigint, (m->>'next')::bigint, (m->>'attempts')::bigint,
+             m->>'error', 0
+        FROM jsonb_array_elements(coalesce(e->'outbox', '[]'::jsonb)) AS m
+      ON CONFLICT (id) DO NOTHING;
+    ELSE
+      SELECT r.version, r.write_token INTO stored_version, token
+        FROM requests r WHERE r.id = e->>'id';
+      applied := coalesce(stored_version = (e->>'version')::bigint AND token = e->>'token',
+                          false);
+    END IF;
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$;
+)sql"},
 };
 
 constexpr const char* kSchemaVersionTable =
@@ -333,19 +411,22 @@ constexpr const char* kOutboxReleaseStatement = "airlock_outbox_release";
 // Microseconds since the epoch by the database's clock (not the
 // transaction's start: a heartbeat says "now").
 constexpr const char* kDatabaseNowUs = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
-// List variants: bit 0 state filter, bit 1 requester filter, bit 2 cursor.
-constexpr int kListVariants = 8;
+// List variants: bit 0 state filter, bit 1 requester filter, bit 2 cursor,
+// bit 3 tenant filter.
+constexpr int kListVariants = 16;
 
 std::string ListStatement(int variant) {
   return "airlock_list_" + std::to_string(variant);
 }
 
-// Parameters are numbered in the order state, requester, cursor, limit.
+// Parameters are numbered in the order state, requester, tenant, cursor,
+// limit.
 std::string ListSql(int variant) {
   std::string sql = std::string("SELECT ") + kColumns + " FROM requests WHERE true";
   int n = 0;
   if (variant & 1) sql += " AND state = $" + std::to_string(++n);
   if (variant & 2) sql += " AND requester_subject = $" + std::to_string(++n);
+  if (variant & 8) sql += " AND tenant = $" + std::to_string(++n);
   if (variant & 4) {
     sql += " AND (created_at_us, id) < ($" + std::to_string(n + 1) + "::bigint, $" +
            std::to_string(n + 2) + ")";
@@ -769,6 +850,7 @@ Status PostgresStateStoreImpl::SaveWithOutbox(const RequestRecord& record,
                             {"state", serialized.state},
                             {"version", record.version},
                             {"subject", serialized.requester_subject},
+                            {"tenant", serialized.tenant},
                             {"created", record.created_at_us},
                             {"updated", record.updated_at_us},
                             {"deadline", record.deadline_us},
@@ -921,11 +1003,18 @@ Result<RequestPage> PostgresStateStoreImpl::List(const RequestFilter& filter) {
   if (!filter.page_token.empty()) {
     AIRLOCK_ASSIGN_OR_RETURN(cursor, DecodePageToken(filter.page_token));
   }
-  const int variant =
-      (filter.state ? 1 : 0) | (filter.requester_subject ? 2 : 0) | (cursor ? 4 : 0);
+  // Save refuses a subject or tenant with a NUL byte, so none matches; sent
+  // as a C string, such a filter would arrive cut and match another one.
+  if ((filter.requester_subject && HasNul(*filter.requester_subject)) ||
+      (filter.tenant && HasNul(*filter.tenant))) {
+    return RequestPage{};
+  }
+  const int variant = (filter.state ? 1 : 0) | (filter.requester_subject ? 2 : 0) |
+                      (cursor ? 4 : 0) | (filter.tenant ? 8 : 0);
   std::vector<std::string> params;
   if (filter.state) params.emplace_back(RequestStateName(*filter.state));
   if (filter.requester_subject) params.push_back(*filter.requester_subject);
+  if (filter.tenant) params.push_back(*filter.tenant);
   if (cursor) {
     params.push_back(std::to_string(cursor->created_at_us));
     params.push_back(cursor->id);

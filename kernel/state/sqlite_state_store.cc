@@ -53,6 +53,9 @@ enum Column : int {
   kEnclave,
   kTunnel,
 };
+// Save's parameter for the tenant column (RequesterTenant), after the
+// kColumns ones: no reader needs the column back, only List's filter.
+constexpr int kTenantParam = kTunnel + 2;
 // The schema, oldest first; see schema_migrations.h. Only ever append.
 constexpr SchemaMigration kMigrations[] = {
     {1, "requests with newest-first indexes by all, state and requester", R"sql(
@@ -117,18 +120,29 @@ CREATE TABLE site_catalogs (
   received_at_us INTEGER NOT NULL
 );
 )sql"},
+    // Each request's tenant (RequesterTenant) as a column, so that List
+    // filters by it in the index and its pages stay full. Rows saved before
+    // take it from their requester document, as Save derives it.
+    {5, "requests.tenant: the requester's tenant, listed newest first", R"sql(
+ALTER TABLE requests ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+UPDATE requests SET tenant = json_extract(requester, '$.tenant')
+  WHERE json_type(requester, '$.tenant') = 'text';
+CREATE INDEX requests_by_tenant ON requests (tenant, created_at_us DESC, id DESC);
+)sql"},
 };
 
-// ?N numbers follow the Column enum (plus one).
+// ?N numbers follow the Column enum (plus one); ?15 is kTenantParam.
 constexpr const char* kInsertSql =
     "INSERT INTO requests (id, state, version, requester_subject, created_at_us, updated_at_us, "
-    "deadline_us, reason, requester, request, decision, approvals, enclave, tunnel) VALUES "
-    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT (id) DO NOTHING";
+    "deadline_us, reason, requester, request, decision, approvals, enclave, tunnel, tenant) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+    "ON CONFLICT (id) DO NOTHING";
 // created_at_us (?5) is fixed by the insert.
 constexpr const char* kUpdateSql =
     "UPDATE requests SET state = ?2, version = ?3, requester_subject = ?4, updated_at_us = ?6, "
     "deadline_us = ?7, reason = ?8, requester = ?9, request = ?10, decision = ?11, "
-    "approvals = ?12, enclave = ?13, tunnel = ?14 WHERE id = ?1 AND version = ?3 - 1";
+    "approvals = ?12, enclave = ?13, tunnel = ?14, tenant = ?15 WHERE id = ?1 AND "
+    "version = ?3 - 1";
 
 // Outbox statements. A queued message is pending whatever its status says;
 // an id already queued keeps its row.
@@ -166,13 +180,15 @@ constexpr const char* kOutboxCountAllSql =
 constexpr const char* kOutboxCountOneSql =
     "SELECT status, count(*) FROM notification_outbox WHERE notifier = ?1 GROUP BY status";
 
-// List variants: bit 0 state filter, bit 1 requester filter, bit 2 cursor.
-constexpr int kListVariants = 8;
+// List variants: bit 0 state filter, bit 1 requester filter, bit 2 cursor,
+// bit 3 tenant filter.
+constexpr int kListVariants = 16;
 
 std::string ListSql(int variant) {
   std::string sql = std::string("SELECT ") + kColumns + " FROM requests WHERE 1 = 1";
   if (variant & 1) sql += " AND state = :state";
   if (variant & 2) sql += " AND requester_subject = :requester";
+  if (variant & 8) sql += " AND tenant = :tenant";
   if (variant & 4) sql += " AND (created_at_us, id) < (:created, :after_id)";
   sql += " ORDER BY created_at_us DESC, id DESC LIMIT :limit";
   return sql;
@@ -248,6 +264,7 @@ struct PendingSave {
   const std::vector<OutboxMessage>* outbox = nullptr;
   std::string_view state;
   std::string requester_subject;
+  std::string tenant;
   std::array<std::string, 6> documents;
   Status status;
   OneShotSignal<bool> committed;
@@ -591,6 +608,7 @@ Status SqliteStateStoreImpl::SaveWithOutbox(const RequestRecord& record,
   save.outbox = &outbox;
   save.state = serialized.state;
   save.requester_subject = std::move(serialized.requester_subject);
+  save.tenant = std::move(serialized.tenant);
   save.documents = std::move(serialized.documents);
 
   AIRLOCK_RETURN_IF_ERROR(Submit(&save));
@@ -759,6 +777,7 @@ Result<bool> SqliteStateStoreImpl::Apply(const PendingSave& save) {
   sqlite3_bind_int64(stmt, kDeadline + 1, record.deadline_us);
   sqlite::BindText(stmt, kReason + 1, record.reason);
   for (int i = 0; i < 6; ++i) sqlite::BindText(stmt, kRequester + 1 + i, save.documents[i]);
+  sqlite::BindText(stmt, kTenantParam, save.tenant);
   if (sqlite3_step(stmt) != SQLITE_DONE) {
     return sqlite::Error(writer_db_.get(), "saving request " + record.id);
   }
@@ -837,8 +856,8 @@ Result<RequestPage> SqliteStateStoreImpl::List(const RequestFilter& filter) {
   if (!filter.page_token.empty()) {
     AIRLOCK_ASSIGN_OR_RETURN(cursor, DecodePageToken(filter.page_token));
   }
-  const int variant =
-      (filter.state ? 1 : 0) | (filter.requester_subject ? 2 : 0) | (cursor ? 4 : 0);
+  const int variant = (filter.state ? 1 : 0) | (filter.requester_subject ? 2 : 0) |
+                      (cursor ? 4 : 0) | (filter.tenant ? 8 : 0);
 
   Lease reader = AcquireReader();
   sqlite3* db = reader->db.get();
@@ -853,6 +872,7 @@ Result<RequestPage> SqliteStateStoreImpl::List(const RequestFilter& filter) {
   if (filter.requester_subject) {
     sqlite::BindText(stmt, param(":requester"), *filter.requester_subject);
   }
+  if (filter.tenant) sqlite::BindText(stmt, param(":tenant"), *filter.tenant);
   if (cursor) {
     sqlite3_bind_int64(stmt, param(":created"), cursor->created_at_us);
     sqlite::BindText(stmt, param(":after_id"), cursor->id);

@@ -4,6 +4,12 @@
 
 namespace airlock {
 
+std::string RequesterTenant(const nlohmann::json& requester) {
+  if (!requester.is_object()) return std::string();
+  const auto it = requester.find("tenant");
+  return it != requester.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 Status ValidateHeartbeat(const ReplicaHeartbeat& beat) {
   if (beat.replica_id.empty() || beat.replica_id.size() > kMaxReplicaIdBytes) {
     return Status::InvalidArgument("replica id must be 1 to " + std::to_string(kMaxReplicaIdBytes) +

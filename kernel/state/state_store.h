@@ -23,6 +23,9 @@ namespace airlock {
 struct RequestFilter {
   std::optional<RequestState> state;
   std::optional<std::string> requester_subject;
+  // Only requests whose requester's tenant (RequesterTenant) equals this; ""
+  // matches requests without a tenant.
+  std::optional<std::string> tenant;
   // Records per page: 1..kMaxListLimit (larger values are clamped; 0 is
   // InvalidArgument).
   size_t limit = 50;
@@ -32,6 +35,10 @@ struct RequestFilter {
 };
 
 inline constexpr size_t kMaxListLimit = 1000;
+
+// The tenant a request belongs to: its requester document's "tenant" when
+// that is a string, else "" (no tenant). What RequestFilter::tenant matches.
+std::string RequesterTenant(const nlohmann::json& requester);
 // Longest replica id and API URL a heartbeat may carry.
 inline constexpr size_t kMaxReplicaIdBytes = 128;
 inline constexpr size_t kMaxReplicaUrlBytes = 1024;

@@ -76,6 +76,7 @@ Result<SerializedRecord> SerializeForSave(const RequestRecord& record, size_t ma
   size_t total = record.id.size() + record.reason.size();
   try {
     out.requester_subject = record.requester_subject();
+    out.tenant = RequesterTenant(record.requester);
     for (size_t i = 0; i < out.documents.size(); ++i) {
       out.documents[i] = documents[i]->dump();
       total += out.documents[i].size();
@@ -88,10 +89,10 @@ Result<SerializedRecord> SerializeForSave(const RequestRecord& record, size_t ma
                                    " is too large: " + std::to_string(total) + " bytes (limit " +
                                    std::to_string(max_record_bytes) + ")");
   }
-  if (text_only && (HasNul(record.id) || HasNul(record.reason) || HasNul(out.requester_subject))) {
+  if (text_only && (HasNul(record.id) || HasNul(record.reason) || HasNul(out.requester_subject) ||
+                    HasNul(out.tenant))) {
     return Status::InvalidArgument(
-        "request id, reason and requester subject must not contain "
-        "NUL bytes");
+        "request id, reason, requester subject and tenant must not contain NUL bytes");
   }
   return out;
 }

@@ -25,6 +25,7 @@ inline constexpr std::array<const char*, 6> kStoredDocumentNames = {
 struct SerializedRecord {
   std::string_view state;  // snake_case name (static storage)
   std::string requester_subject;
+  std::string tenant;                    // RequesterTenant(record.requester)
   std::array<std::string, 6> documents;  // compact dump() of each document
 };
 
@@ -32,7 +33,7 @@ struct SerializedRecord {
 // unknown state, a document that cannot be serialised (invalid UTF-8), or a
 // record over `max_record_bytes` counting id, reason and documents. With
 // `text_only` (backends whose text columns cannot hold them), also for a
-// NUL byte in the id, reason or requester subject.
+// NUL byte in the id, reason, requester subject or tenant.
 Result<SerializedRecord> SerializeForSave(const RequestRecord& record, size_t max_record_bytes,
                                           bool text_only);
 

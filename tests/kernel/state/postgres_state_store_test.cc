@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -191,6 +192,82 @@ TEST(PostgresStateStoreTest, ASaveSentAgainQueuesItsMessagesOnce) {
   EXPECT_EQ(pg.Query(count, db.name).at(0).at(0).value_or(""), "1");
 }
 
+// An entry with a "tenant" writes it; one without (a replica of the
+// previous release, during an upgrade) gets its requester's string
+// "tenant", or '' when that is missing or not a string, on insert and on
+// update alike: what the migration backfills too.
+TEST(PostgresStateStoreTest, AnEntryWithoutATenantTakesItsRequestersTenant) {
+  const PgStateDatabase db = CreatePgStateDatabase(PgCluster::Shared());
+  PgCluster& pg = PgCluster::Shared();
+  const auto save = [&](const std::string& id, int version, const std::string& requester,
+                        const std::string& tenant_key) {
+    const std::string group = "'[{\"id\":\"" + id +
+                              "\",\"state\":\"submitted\",\"version\":" + std::to_string(version) +
+                              ",\"subject\":\"a\",\"created\":1,\"updated\":1,\"deadline\":0,"
+                              "\"reason\":\"\",\"token\":\"t\",\"requester\":" +
+                              requester + tenant_key +
+                              ",\"request\":\"{}\",\"decision\":\"{}\",\"approvals\":\"[]\","
+                              "\"enclave\":\"{}\",\"tunnel\":\"{}\"}]'";
+    return pg.Query("SELECT applied FROM airlock_save_requests(" + group + "::jsonb)", db.name)
+        .at(0)
+        .at(0)
+        .value_or("");
+  };
+  const auto tenant = [&](const std::string& id) {
+    return pg.Query("SELECT tenant FROM requests WHERE id = '" + id + "'", db.name)
+        .at(0)
+        .at(0)
+        .value_or("NULL");
+  };
+  EXPECT_EQ(save("given", 1, R"("{\"tenant\":\"acme\"}")", R"(,"tenant":"globex")"), "t");
+  EXPECT_EQ(tenant("given"), "globex");
+  EXPECT_EQ(save("string", 1, R"("{\"tenant\":\"acme\"}")", ""), "t");
+  EXPECT_EQ(tenant("string"), "acme");
+  EXPECT_EQ(save("number", 1, R"("{\"tenant\":7}")", ""), "t");
+  EXPECT_EQ(tenant("number"), "");
+  EXPECT_EQ(save("absent", 1, R"("{}")", ""), "t");
+  EXPECT_EQ(tenant("absent"), "");
+  // PostgreSQL reads no text with a NUL character: it reads as U+FFFD, and
+  // one elsewhere in the document does not hide the tenant.
+  EXPECT_EQ(save("nul", 1, R"("{\"tenant\":\"a\\u0000b\"}")", ""), "t");
+  EXPECT_EQ(tenant("nul"),
+            "a\xef\xbf\xbd"
+            "b");
+  EXPECT_EQ(save("nul-elsewhere", 1, R"("{\"groups\":[\"\\u0000\"],\"tenant\":\"acme\"}")", ""),
+            "t");
+  EXPECT_EQ(tenant("nul-elsewhere"), "acme");
+  EXPECT_EQ(save("string", 2, R"("{\"tenant\":\"initech\"}")", ""), "t");
+  EXPECT_EQ(tenant("string"), "initech");
+  EXPECT_EQ(save("number", 2, R"("{\"tenant\":\"acme\"}")", R"(,"tenant":"")"), "t");
+  EXPECT_EQ(tenant("number"), "");
+}
+
+// Column text cannot hold a NUL byte: a requester whose tenant has one is
+// refused, and a tenant filter with one matches nothing (never a tenant
+// cut short at the NUL).
+TEST(PostgresStateStoreTest, ATenantWithANulByteIsRefused) {
+  const PgStateDatabase db = CreatePgStateDatabase(PgCluster::Shared());
+  auto store = OpenPg(db);
+  ASSERT_TRUE(store);
+  RequestRecord acme = MakeRecord("acme", 1);
+  acme.requester["tenant"] = "acme";
+  ASSERT_TRUE(store->Save(acme).ok());
+  RequestRecord nul = MakeRecord("nul", 2);
+  nul.requester["tenant"] = std::string("acme\0x", 6);
+  EXPECT_EQ(store->Save(nul).code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(store->Load("nul")->has_value());
+  RequestFilter filter;
+  filter.tenant = std::string("acme\0x", 6);
+  auto page = store->List(filter);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_TRUE(page->records.empty());
+  filter.tenant = "acme";
+  page = store->List(filter);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->records.size(), 1u);
+  EXPECT_EQ(page->records[0].id, "acme");
+}
+
 // Two replicas (two stores on one database) claiming batches at once until
 // nothing is left: every message is handed out once, to exactly one of
 // them, and the row names that claimer.
@@ -366,6 +443,70 @@ TEST(PostgresStateStoreTest, MigrateCreatesTheSchemaOnceAndOpenRefusesAnUnmigrat
   EXPECT_EQ(pg.Query("SELECT count(*) FROM schema_version", db.name).at(0).at(0).value_or(""),
             std::to_string(PostgresStateSchemaVersion()));
   EXPECT_TRUE(OpenPg(db));
+}
+
+// A database of schema version 11 (requests without their tenant column)
+// migrates to 12: every request gets the tenant of its requester document,
+// and List filters by it.
+TEST(PostgresStateStoreTest, MigrateBackfillsTheTenantOfRequestsSavedBeforeTheColumn) {
+  PgCluster& pg = PgCluster::Shared();
+  const PgStateDatabase db = CreatePgStateDatabase(pg);
+  const std::vector<std::pair<std::string, nlohmann::json>> tenants = {
+      {"acme-1", "acme"}, {"acme-2", "acme"},       {"globex", "globex"},
+      {"number", 7},      {"null", nullptr},        {"object", {{"name", "acme"}}},
+      {"empty", ""},      {"accent", "caf\xc3\xa9"}};
+  {
+    auto store = OpenPg(db);
+    ASSERT_TRUE(store);
+    int64_t created = 1;
+    for (const auto& [id, tenant] : tenants) {
+      RequestRecord record = MakeRecord(id, created++);
+      record.requester["tenant"] = tenant;
+      // A NUL character elsewhere in the document does not hide the tenant.
+      if (id == "acme-2") record.requester["groups"] = {std::string("x\0y", 3)};
+      ASSERT_TRUE(store->Save(record).ok());
+    }
+    ASSERT_TRUE(store->Save(MakeRecord("absent", created++)).ok());
+  }
+  pg.Exec(
+      "DROP INDEX requests_by_tenant; ALTER TABLE requests DROP COLUMN tenant; "
+      "DROP FUNCTION airlock_requester_tenant(text); DELETE FROM schema_version "
+      "WHERE version >= 12",
+      db.name);
+  EXPECT_FALSE(PostgresStateStore::Open(Secret(std::string(db.dsn)), PgStateOptions(pg)).ok())
+      << "a kernel started on the older schema";
+
+  auto migrated = PostgresStateStore::Migrate(Secret(std::string(db.dsn)), PgStateOptions(pg));
+  ASSERT_TRUE(migrated.ok()) << migrated.status().ToString();
+  EXPECT_EQ(migrated->from_version, 11);
+  EXPECT_EQ(migrated->to_version, 12);
+  EXPECT_EQ(PostgresStateSchemaVersion(), 12);
+  EXPECT_EQ(
+      pg.Query("SELECT count(*) FROM pg_indexes WHERE indexname = 'requests_by_tenant'", db.name)
+          .at(0)
+          .at(0)
+          .value_or(""),
+      "1");
+
+  auto store = OpenPg(db);
+  ASSERT_TRUE(store);
+  const auto list = [&](const std::string& tenant) {
+    RequestFilter filter;
+    filter.tenant = tenant;
+    filter.limit = 2;
+    size_t pages = 0;
+    return ListAllIds(*store, filter, &pages);
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(list("acme"), (Ids{"acme-2", "acme-1"}));
+  EXPECT_EQ(list("globex"), (Ids{"globex"}));
+  EXPECT_EQ(list("caf\xc3\xa9"), (Ids{"accent"}));
+  EXPECT_EQ(list(""), (Ids{"absent", "empty", "object", "null", "number"}));
+  RequestRecord moved = LoadOrDie(*store, "number");
+  moved.version = 2;
+  moved.requester["tenant"] = "globex";
+  ASSERT_TRUE(store->Save(moved).ok());
+  EXPECT_EQ(list("globex"), (Ids{"number", "globex"}));
 }
 
 TEST(PostgresStateStoreTest, RefusesASchemaNewerThanTheBinary) {

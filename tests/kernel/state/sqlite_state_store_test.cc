@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -193,7 +194,7 @@ TEST(SqliteStateStoreTest, ReopenKeepsEverythingAndUsesWalWithSchemaVersion) {
     for (int i = 0; i < 10; ++i)
       ASSERT_TRUE(store->Save(MakeRecord("x" + std::to_string(i), i)).ok());
   }
-  EXPECT_EQ(QueryInt(path, "SELECT max(version) FROM schema_version"), 4);
+  EXPECT_EQ(QueryInt(path, "SELECT max(version) FROM schema_version"), 5);
   EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM requests"), 11);
   EXPECT_EQ(QueryInt(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
 
@@ -218,17 +219,35 @@ TEST(SqliteStateStoreTest, OpenMigratesANewFileAndLeavesACurrentOneAsItIs) {
     auto store = OpenOrDie(path);
     ASSERT_TRUE(store);
     EXPECT_EQ(store->migration().from_version, 0);
-    EXPECT_EQ(store->migration().to_version, 4);
+    EXPECT_EQ(store->migration().to_version, 5);
   }
   auto store = OpenOrDie(path);
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->migration().from_version, 4);
-  EXPECT_EQ(store->migration().to_version, 4);
-  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM schema_version"), 4);
+  EXPECT_EQ(store->migration().from_version, 5);
+  EXPECT_EQ(store->migration().to_version, 5);
+  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM schema_version"), 5);
 }
 
-// A file of the first schema (requests only) gains the outbox and the site
-// suspensions and keeps its requests.
+// Makes the file at `path` what a kernel of schema version 4 left: the
+// requests without their tenant column.
+void RevertToVersionFour(const std::string& path) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP INDEX requests_by_tenant; ALTER TABLE requests DROP COLUMN tenant; "
+                         "DELETE FROM schema_version WHERE version >= 5",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  sqlite3_close(db);
+  ASSERT_EQ(QueryInt(path,
+                     "SELECT count(*) FROM pragma_table_info('requests') "
+                     "WHERE name = 'tenant'"),
+            0);
+}
+
+// A file of the first schema (requests only) gains the outbox, the site
+// suspensions and catalogs, and the tenant column, and keeps its requests.
 TEST(SqliteStateStoreTest, OpenMigratesAVersionOneFileToTheOutbox) {
   ScratchDir dir;
   const std::string path = dir.File("state.db");
@@ -238,6 +257,7 @@ TEST(SqliteStateStoreTest, OpenMigratesAVersionOneFileToTheOutbox) {
     ASSERT_TRUE(store);
     ASSERT_TRUE(store->Save(record).ok());
   }
+  RevertToVersionFour(path);
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db,
@@ -252,7 +272,7 @@ TEST(SqliteStateStoreTest, OpenMigratesAVersionOneFileToTheOutbox) {
   auto store = OpenOrDie(path);
   ASSERT_TRUE(store);
   EXPECT_EQ(store->migration().from_version, 1);
-  EXPECT_EQ(store->migration().to_version, 4);
+  EXPECT_EQ(store->migration().to_version, 5);
   ExpectSameRecord(LoadOrDie(*store, record.id), record);
   ASSERT_TRUE(store->EnqueueOutbox({test::MakeMessage("m", "hook", 0)}).ok());
   auto counts = store->CountOutbox("hook");
@@ -261,6 +281,56 @@ TEST(SqliteStateStoreTest, OpenMigratesAVersionOneFileToTheOutbox) {
   auto suspended = store->SuspendSite({"west", "audit", "root", 1});
   ASSERT_TRUE(suspended.ok()) << suspended.status().ToString();
   EXPECT_TRUE(*suspended);
+}
+
+// A file of version 4 gains the tenant column with every request's tenant
+// taken from its requester document: a string "tenant", else "".
+TEST(SqliteStateStoreTest, OpenBackfillsTheTenantOfRequestsSavedBeforeTheColumn) {
+  ScratchDir dir;
+  const std::string path = dir.File("state.db");
+  const std::vector<std::pair<std::string, nlohmann::json>> tenants = {
+      {"acme-1", "acme"}, {"acme-2", "acme"},       {"globex", "globex"},
+      {"number", 7},      {"null", nullptr},        {"object", {{"name", "acme"}}},
+      {"empty", ""},      {"accent", "caf\xc3\xa9"}};
+  {
+    auto store = OpenOrDie(path);
+    ASSERT_TRUE(store);
+    int64_t created = 1;
+    for (const auto& [id, tenant] : tenants) {
+      RequestRecord record = MakeRecord(id, created++);
+      record.requester["tenant"] = tenant;
+      // A NUL character elsewhere in the document does not hide the tenant.
+      if (id == "acme-2") record.requester["groups"] = {std::string("x\0y", 3)};
+      ASSERT_TRUE(store->Save(record).ok());
+    }
+    ASSERT_TRUE(store->Save(MakeRecord("absent", created++)).ok());
+  }
+  RevertToVersionFour(path);
+
+  auto store = OpenOrDie(path);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->migration().from_version, 4);
+  EXPECT_EQ(store->migration().to_version, 5);
+  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM sqlite_master WHERE name = 'requests_by_tenant'"),
+            1);
+  const auto list = [&](const std::string& tenant) {
+    RequestFilter filter;
+    filter.tenant = tenant;
+    filter.limit = 2;
+    size_t pages = 0;
+    return test::ListAllIds(*store, filter, &pages);
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(list("acme"), (Ids{"acme-2", "acme-1"}));
+  EXPECT_EQ(list("globex"), (Ids{"globex"}));
+  EXPECT_EQ(list("caf\xc3\xa9"), (Ids{"accent"}));
+  EXPECT_EQ(list(""), (Ids{"absent", "empty", "object", "null", "number"}));
+  // Saves after the upgrade write the column themselves.
+  RequestRecord moved = LoadOrDie(*store, "number");
+  moved.version = 2;
+  moved.requester["tenant"] = "globex";
+  ASSERT_TRUE(store->Save(moved).ok());
+  EXPECT_EQ(list("globex"), (Ids{"number", "globex"}));
 }
 
 // A process killed (SIGKILL) right after its save returned leaves the

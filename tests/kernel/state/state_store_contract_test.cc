@@ -226,6 +226,52 @@ TYPED_TEST(StateStoreContractTest, ConcurrentSavesShareCommits) {
   }
 }
 
+// Saves committed together in groups each write their own tenant.
+TYPED_TEST(StateStoreContractTest, GroupedSavesEachWriteTheirTenant) {
+  StateStore& store = this->store();
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 40;
+  const auto tenant_of = [](int t) { return "tenant-" + std::to_string(t % 3); };
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        RequestRecord record =
+            MakeRecord("g" + std::to_string(t) + "-" + std::to_string(i), t * 1000 + i);
+        record.requester["tenant"] = tenant_of(t);
+        if (!store.Save(record).ok()) ++failures;
+        // Odd ones move to the next tenant with their second version.
+        if (i % 2 == 0) continue;
+        record.version = 2;
+        record.requester["tenant"] = tenant_of(t + 1);
+        if (!store.Save(record).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  ASSERT_EQ(failures.load(), 0);
+  EXPECT_LT(TypeParam::CommitCount(store), TypeParam::SaveCount(store))
+      << "group commit never grouped";
+  for (int k = 0; k < 3; ++k) {
+    std::set<std::string> want;
+    for (int t = 0; t < kThreads; ++t) {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (tenant_of(i % 2 == 0 ? t : t + 1) == tenant_of(k)) {
+          want.insert("g" + std::to_string(t) + "-" + std::to_string(i));
+        }
+      }
+    }
+    RequestFilter filter;
+    filter.limit = 7;
+    filter.tenant = tenant_of(k);
+    size_t pages = 0;
+    const auto ids = ListAllIds(store, filter, &pages);
+    EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()), want) << tenant_of(k);
+    EXPECT_EQ(ids.size(), want.size());
+  }
+}
+
 TYPED_TEST(StateStoreContractTest, ConflictingSaveFailsAloneInItsGroup) {
   StateStore& store = this->store();
   constexpr int kThreads = 8;
@@ -965,8 +1011,9 @@ TYPED_TEST(StateStoreContractTest, MalformedSuspensionsAreRefused) {
   EXPECT_TRUE(store.ListSiteSuspensions()->empty());
 }
 
-// Thirty requests in three states from two requesters; pairs share a
-// creation time, so paging must break ties by id.
+// Thirty requests in three states from two requesters of two tenants (and
+// none: no "tenant", or one that is not a string); pairs share a creation
+// time, so paging must break ties by id.
 template <class Backend>
 class StateStoreListTest : public StateStoreContractTest<Backend> {
  protected:
@@ -974,10 +1021,12 @@ class StateStoreListTest : public StateStoreContractTest<Backend> {
     StateStoreContractTest<Backend>::SetUp();
     const RequestState states[] = {RequestState::kSubmitted, RequestState::kPendingApproval,
                                    RequestState::kClosed};
+    const nlohmann::json tenants[] = {"acme", "globex", "acme", nullptr, 7};
     for (int i = 0; i < 30; ++i) {
       RequestRecord record =
           MakeRecord("req-" + std::string(1, static_cast<char>('a' + i % 26)) + std::to_string(i),
                      1000 + i / 2, i % 2 == 0 ? "alice" : "bob", states[i % 3]);
+      if (!tenants[i % 5].is_null()) record.requester["tenant"] = tenants[i % 5];
       ASSERT_TRUE(this->store().Save(record).ok());
       records_.push_back(record);
     }
@@ -1042,6 +1091,124 @@ TYPED_TEST(StateStoreListTest, FiltersByStateAndRequester) {
   filter.requester_subject = "nobody";
   EXPECT_TRUE(ListAllIds(this->store(), filter, &pages).empty());
   EXPECT_EQ(pages, 1u);
+}
+
+// The tenant as the fixture set it: "" when absent or not a string.
+std::string TenantOf(const RequestRecord& record) {
+  const auto it = record.requester.find("tenant");
+  return it != record.requester.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// Pages through `filter` to the end; the number of records on each page.
+std::vector<size_t> PageSizes(StateStore& store, RequestFilter filter) {
+  std::vector<size_t> sizes;
+  while (sizes.size() <= 1000) {
+    auto page = store.List(filter);
+    EXPECT_TRUE(page.ok()) << page.status().ToString();
+    if (!page.ok()) break;
+    sizes.push_back(page->records.size());
+    if (page->next_page_token.empty()) break;
+    filter.page_token = page->next_page_token;
+  }
+  return sizes;
+}
+
+// The store filters by tenant before it cuts pages: every page but the last
+// is full, and the pages hold that tenant's requests only, all of them.
+TYPED_TEST(StateStoreListTest, FiltersByTenantInFullPages) {
+  RequestFilter filter;
+  filter.limit = 5;
+  filter.tenant = "acme";
+  size_t pages = 0;
+  const auto acme = ListAllIds(this->store(), filter, &pages);
+  EXPECT_EQ(acme, this->Expected([](const RequestRecord& r) { return TenantOf(r) == "acme"; }));
+  EXPECT_EQ(acme.size(), 12u);
+  EXPECT_EQ(PageSizes(this->store(), filter), (std::vector<size_t>{5, 5, 2}));
+
+  filter.tenant = "globex";
+  filter.limit = 2;
+  EXPECT_EQ(ListAllIds(this->store(), filter, &pages),
+            this->Expected([](const RequestRecord& r) { return TenantOf(r) == "globex"; }));
+  EXPECT_EQ(PageSizes(this->store(), filter), (std::vector<size_t>{2, 2, 2}));
+
+  // "" is the requests without a tenant: no "tenant", or one not a string.
+  filter.tenant = "";
+  filter.limit = 4;
+  const auto none = ListAllIds(this->store(), filter, &pages);
+  EXPECT_EQ(none, this->Expected([](const RequestRecord& r) { return TenantOf(r).empty(); }));
+  EXPECT_EQ(none.size(), 12u);
+  EXPECT_EQ(PageSizes(this->store(), filter), (std::vector<size_t>{4, 4, 4}));
+
+  filter.tenant = "nobody";
+  EXPECT_TRUE(ListAllIds(this->store(), filter, &pages).empty());
+  EXPECT_EQ(pages, 1u);
+  // Tenants compare exactly.
+  filter.tenant = "ACME";
+  EXPECT_TRUE(ListAllIds(this->store(), filter, &pages).empty());
+}
+
+TYPED_TEST(StateStoreListTest, FiltersByTenantWithStateAndRequester) {
+  RequestFilter filter;
+  filter.limit = 2;
+  size_t pages = 0;
+  filter.tenant = "acme";
+  filter.state = RequestState::kClosed;
+  const auto closed = ListAllIds(this->store(), filter, &pages);
+  EXPECT_EQ(closed, this->Expected([](const RequestRecord& r) {
+    return TenantOf(r) == "acme" && r.state == RequestState::kClosed;
+  }));
+  EXPECT_FALSE(closed.empty());
+
+  filter.requester_subject = "bob";
+  const auto all_three = ListAllIds(this->store(), filter, &pages);
+  EXPECT_EQ(all_three, this->Expected([](const RequestRecord& r) {
+    return TenantOf(r) == "acme" && r.state == RequestState::kClosed &&
+           r.requester_subject() == "bob";
+  }));
+  EXPECT_FALSE(all_three.empty());
+
+  filter.state.reset();
+  filter.tenant = "";
+  filter.requester_subject = "alice";
+  filter.limit = 3;
+  const auto alice_none = ListAllIds(this->store(), filter, &pages);
+  EXPECT_EQ(alice_none, this->Expected([](const RequestRecord& r) {
+    return TenantOf(r).empty() && r.requester_subject() == "alice";
+  }));
+  EXPECT_FALSE(alice_none.empty());
+  const std::vector<size_t> sizes = PageSizes(this->store(), filter);
+  ASSERT_FALSE(sizes.empty());
+  for (size_t i = 0; i + 1 < sizes.size(); ++i) EXPECT_EQ(sizes[i], 3u) << "page " << i;
+
+  filter.requester_subject = "nobody";
+  EXPECT_TRUE(ListAllIds(this->store(), filter, &pages).empty());
+}
+
+// An update writes the tenant of the version it saves: a request whose
+// requester changes tenant lists under the new one only.
+TYPED_TEST(StateStoreListTest, AnUpdateListsUnderTheTenantItSaves) {
+  RequestRecord record = this->records_.front();  // acme
+  ASSERT_EQ(TenantOf(record), "acme");
+  record.version = 2;
+  record.requester["tenant"] = "globex";
+  ASSERT_TRUE(this->store().Save(record).ok());
+  this->records_.front() = record;
+  RequestRecord untenanted = this->records_[2];  // acme too
+  ASSERT_EQ(TenantOf(untenanted), "acme");
+  untenanted.version = 2;
+  untenanted.requester.erase("tenant");
+  ASSERT_TRUE(this->store().SaveWithOutbox(untenanted, {MakeMessage("m", "hook", 0)}).ok());
+  this->records_[2] = untenanted;
+
+  RequestFilter filter;
+  filter.limit = 4;
+  size_t pages = 0;
+  for (const char* tenant : {"acme", "globex", ""}) {
+    filter.tenant = tenant;
+    EXPECT_EQ(ListAllIds(this->store(), filter, &pages),
+              this->Expected([&](const RequestRecord& r) { return TenantOf(r) == tenant; }))
+        << tenant;
+  }
 }
 
 TYPED_TEST(StateStoreListTest, RecordsCreatedWhilePagingDoNotShiftLaterPages) {

@@ -30,6 +30,21 @@
 
 namespace airlock::connectors::mongodb {
 
+// Owning handles for libmongoc objects. Destroying a cursor that still has a
+// server-side id sends killCursors.
+struct DatabaseFree {
+  void operator()(mongoc_database_t* d) const { mongoc_database_destroy(d); }
+};
+struct CollectionFree {
+  void operator()(mongoc_collection_t* c) const { mongoc_collection_destroy(c); }
+};
+struct CursorFree {
+  void operator()(mongoc_cursor_t* c) const { mongoc_cursor_destroy(c); }
+};
+using Database = std::unique_ptr<mongoc_database_t, DatabaseFree>;
+using Collection = std::unique_ptr<mongoc_collection_t, CollectionFree>;
+using Cursor = std::unique_ptr<mongoc_cursor_t, CursorFree>;
+
 // Calls mongoc_init() once per process and silences libmongoc's own logging.
 void EnsureMongocInitialised();
 

@@ -1,6 +1,9 @@
 #include "mongodb.h"
 
+#include <algorithm>
+
 #include "airlock/cpp/scope.hpp"
+#include "collections.h"
 #include "cursor_prefetch.h"
 #include "query_builder.h"
 #include "row_writer.h"
@@ -14,20 +17,6 @@ constexpr size_t kMaxBatchBytes = 64u << 20;
 // size (a server reply is at most 16 MiB too); two chunks may wait.
 constexpr size_t kPrefetchChunkBytes = 16u << 20;
 constexpr size_t kPrefetchChunks = 2;
-
-struct DatabaseFree {
-  void operator()(mongoc_database_t* d) const { mongoc_database_destroy(d); }
-};
-struct CollectionFree {
-  void operator()(mongoc_collection_t* c) const { mongoc_collection_destroy(c); }
-};
-// Destroying a cursor that still has a server-side id sends killCursors.
-struct CursorFree {
-  void operator()(mongoc_cursor_t* c) const { mongoc_cursor_destroy(c); }
-};
-using Database = std::unique_ptr<mongoc_database_t, DatabaseFree>;
-using Collection = std::unique_ptr<mongoc_collection_t, CollectionFree>;
-using Cursor = std::unique_ptr<mongoc_cursor_t, CursorFree>;
 
 const char* CatalogTypeName(Kind kind) {
   switch (ArrowTypeOf(kind)) {
@@ -150,6 +139,30 @@ Result<std::vector<SourceColumn>> MongoConnector::Columns(const MongoSession& se
   return columns;
 }
 
+int64_t MongoConnector::Rows(const MongoSession* session,
+                             const Result<std::vector<CollectionInfo>>& collections,
+                             const DatasetConfig& dataset) const {
+  if (session == nullptr || !collections.ok()) return -1;
+  // A pipeline's output can only be counted by running it.
+  auto pipeline = ParsePipeline(dataset.pipeline_json);
+  if (!pipeline.ok() || bson_count_keys(pipeline->get()) != 0) return -1;
+  // Plain collections only: counting a view runs its pipeline, a time-series
+  // collection unpacks its buckets, and a collection that is not listed does
+  // not exist (the server would count 0, as if it were empty).
+  const auto found = std::find_if(collections->begin(), collections->end(),
+                                  [&](const auto& c) { return c.name == dataset.collection; });
+  if (found == collections->end() || found->type != "collection") return -1;
+  auto n = EstimatedCount(*session, dataset.collection);
+  if (!n.ok()) {
+    // A role that may not read the collection is just not told.
+    if (n.status().code() != StatusCode::kPermissionDenied) {
+      host_.Warn("dataset '" + dataset.name + "': rows unknown: " + n.status().message());
+    }
+    return -1;
+  }
+  return *n;
+}
+
 Result<Catalog> MongoConnector::Describe() {
   std::vector<DatasetConfig> datasets = config_.datasets;
   std::unique_ptr<MongoSession> session;
@@ -165,26 +178,27 @@ Result<Catalog> MongoConnector::Describe() {
     }
     return session_status;
   };
+  // Listed once: the datasets when none are configured, and which datasets
+  // are plain collections whose documents can be counted.
+  Result<std::vector<CollectionInfo>> collections = Status::Unavailable("not listed");
   if (!config_.datasets_configured) {
     AIRLOCK_RETURN_IF_ERROR(open());
-    Database db(mongoc_client_get_database(session->client(), session->database().c_str()));
-    BsonPtr opts(bson_new());
-    bson_append_bool(opts.get(), "nameOnly", -1, true);
-    Cursor cursor(mongoc_database_find_collections_with_opts(db.get(), opts.get()));
-    const bson_t* doc = nullptr;
-    while (mongoc_cursor_next(cursor.get(), &doc)) {
-      bson_iter_t it;
-      if (!bson_iter_init_find(&it, doc, "name") || !BSON_ITER_HOLDS_UTF8(&it)) continue;
+    collections = ListCollections(*session);
+    if (!collections.ok()) return collections.status();
+    for (const auto& c : *collections) {
       DatasetConfig d;
-      d.name = d.collection = bson_iter_utf8(&it, nullptr);
+      d.name = d.collection = c.name;
       d.nested = config_.nested;
       if (SafeName(d.collection) && !d.collection.starts_with("system.")) {
         datasets.push_back(std::move(d));
       }
     }
-    bson_error_t error;
-    if (mongoc_cursor_error(cursor.get(), &error)) {
-      return session->Classify(error, "listing collections");
+  } else {
+    const Status opened = open();
+    collections =
+        opened.ok() ? ListCollections(*session) : Result<std::vector<CollectionInfo>>(opened);
+    if (!collections.ok()) {
+      host_.Warn("describe: document counts unknown: " + collections.status().message());
     }
   }
   Catalog catalog;
@@ -207,6 +221,7 @@ Result<Catalog> MongoConnector::Describe() {
     } else {
       for (const auto& c : *columns) info.columns.push_back({c.name, CatalogTypeName(c.kind)});
     }
+    info.rows = Rows(session.get(), collections, dataset);
     catalog.datasets.push_back(std::move(info));
   }
   return catalog;

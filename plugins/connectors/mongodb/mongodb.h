@@ -15,6 +15,7 @@
 #include "airlock/cpp/plugin.hpp"
 #include "airlock/cpp/status.hpp"
 #include "airlock/cpp/values.hpp"
+#include "collections.h"
 #include "config.h"
 #include "mongo_session.h"
 
@@ -30,6 +31,9 @@ class MongoConnector : public sdk::Connector {
   // the database). Columns come from the declaration, else from a sample;
   // when the sample cannot be read (no secrets on this host, server down) a
   // configured dataset is listed without columns and a warning is logged.
+  // Rows: the count of a dataset that is a plain collection without a
+  // pipeline (collections.h), else -1; describe connects for it even when
+  // every column is declared, and a failed count only leaves -1.
   Result<Catalog> Describe() override;
 
   // Streams the scoped dataset. Errors: NotFound (dataset not configured, or
@@ -42,6 +46,9 @@ class MongoConnector : public sdk::Connector {
       : config_(std::move(config)), host_(std::move(host)) {}
 
   Result<DatasetConfig> Resolve(const PullSpec& spec) const;
+  // The dataset's DatasetInfo::rows: -1 without a session or listing.
+  int64_t Rows(const MongoSession* session, const Result<std::vector<CollectionInfo>>& collections,
+               const DatasetConfig& dataset) const;
   Status CheckCollection(const MongoSession& session, const std::string& collection) const;
   Result<std::vector<SourceColumn>> Columns(const MongoSession& session,
                                             const DatasetConfig& dataset) const;

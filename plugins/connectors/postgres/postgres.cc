@@ -5,6 +5,7 @@
 #include <string>
 
 #include "batch_decoder.h"
+#include "row_count.h"
 
 namespace airlock::connectors::postgres {
 namespace {
@@ -79,6 +80,9 @@ Result<Catalog> PostgresConnector::Describe() {
     for (const auto& column : *columns) {
       info.columns.push_back({column.name, CatalogTypeName(column)});
     }
+    auto rows = CountRows(*connection, dataset, config_, host_, interrupt);
+    if (!rows.ok()) return rows.status().WithContext("dataset '" + dataset.name + "'");
+    info.rows = *rows;
     catalog.datasets.push_back(std::move(info));
   }
   return catalog;

@@ -33,10 +33,12 @@ class PostgresConnector : public sdk::Connector {
   static Result<std::unique_ptr<PostgresConnector>> Create(const Json& config,
                                                            const sdk::Host& host);
 
-  // Every configured dataset with the columns and types the source reports.
-  // A dataset whose relation is missing or not visible to the role (or whose
-  // query does not parse) is left out with a warning in the log; a failure
-  // to connect or any other server error fails the describe.
+  // Every configured dataset with the columns and types the source reports,
+  // and its rows where they can be told cheaply (row_count.h). A dataset
+  // whose relation is missing or not visible to the role (or whose query
+  // does not parse) is left out with a warning in the log; a failure to
+  // connect or any other server error fails the describe (a row count
+  // refused or timed out by the server only leaves the rows unknown).
   Result<Catalog> Describe() override;
 
   // Streams the scoped dataset. Statuses: Unavailable (unreachable, TLS

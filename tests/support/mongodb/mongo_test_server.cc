@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 
@@ -474,6 +475,7 @@ void MongoTestServer::Run(const bson_t* cmd, const std::string& name, const std:
   if (name == "saslContinue") return SaslContinue(cmd, conn, reply);
   if (name == "find") return Find(cmd, db, reply);
   if (name == "aggregate") return Aggregate(cmd, db, reply);
+  if (name == "count") return Count(cmd, db, reply);
   if (name == "getMore") return GetMore(cmd, db, reply);
   if (name == "killCursors") return KillCursors(cmd, reply);
   if (name == "insert") return InsertCommand(cmd, db, reply);
@@ -676,6 +678,32 @@ void MongoTestServer::Aggregate(const bson_t* cmd, const std::string& db, bson_t
   int64_t batch = kDefaultFirstBatch;
   if (auto options = DocField(cmd, "cursor")) batch = IntField(options->get(), "batchSize", batch);
   ReplyWithCursor(std::move(cursor), batch, true, reply);
+}
+
+// As mongod: a missing collection counts 0; skip and limit apply to the
+// matching documents (a negative limit counts like its absolute value); "n"
+// is an int32 below 2^30 and an int64 from there (BSONObjBuilder::appendNumber).
+void MongoTestServer::Count(const bson_t* cmd, const std::string& db, bson_t* reply) {
+  const std::string ns = db + "." + Target(cmd);
+  CheckReadAllowed(ns);
+  auto query = DocField(cmd, "query");
+  if (query) ValidateFilter(query->get());
+  const int64_t skip = IntField(cmd, "skip", 0);
+  if (skip < 0) BadValue("skip value is negative in count query");
+  int64_t n = 0;
+  for (const auto& doc : *Snapshot(ns)) {
+    if (!query || Matches(View(doc).get(), query->get())) ++n;
+  }
+  n = std::max<int64_t>(0, n - skip);
+  if (const int64_t limit = std::abs(IntField(cmd, "limit", 0)); limit > 0) {
+    n = std::min(n, limit);
+  }
+  if (n < (int64_t{1} << 30)) {
+    BSON_APPEND_INT32(reply, "n", static_cast<int32_t>(n));
+  } else {
+    BSON_APPEND_INT64(reply, "n", n);
+  }
+  BSON_APPEND_DOUBLE(reply, "ok", 1.0);
 }
 
 void MongoTestServer::ReplyWithCursor(std::unique_ptr<Cursor> cursor, int64_t batch_size,

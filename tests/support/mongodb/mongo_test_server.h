@@ -15,7 +15,8 @@
 // Commands: hello/isMaster, buildInfo, ping, endSessions, insert, find
 // (filter, projection, sort, skip, limit, batchSize, singleBatch), getMore,
 // killCursors, aggregate ($match, $project, $addFields, $limit, $skip, $sort),
-// listCollections (with a filter), drop, saslStart/saslContinue. Filter and
+// count (query, skip, limit; what estimatedDocumentCount sends), listCollections
+// (with a filter), drop, saslStart/saslContinue. Filter and
 // expression subset: see bson_query.h. Unknown commands answer
 // CommandNotFound (59), unsupported operators BadValue (2).
 //
@@ -106,6 +107,7 @@ class MongoTestServer {
 
   void Find(const bson_t* cmd, const std::string& db, bson_t* reply);
   void Aggregate(const bson_t* cmd, const std::string& db, bson_t* reply);
+  void Count(const bson_t* cmd, const std::string& db, bson_t* reply);
   void GetMore(const bson_t* cmd, const std::string& db, bson_t* reply);
   void KillCursors(const bson_t* cmd, bson_t* reply);
   void InsertCommand(const bson_t* cmd, const std::string& db, bson_t* reply);

@@ -128,6 +128,31 @@ TEST_F(MongoErrorsTest, NotAuthorizedIsPermissionDenied) {
   ExpectNoSecret(r);
 }
 
+TEST_F(MongoErrorsTest, DescribeLeavesRowsUnknownWhereItCannotCount) {
+  const Json datasets =
+      Json::array({{{"name", "t"}, {"columns", {{{"name", "a"}, {"type", "int32"}}}}},
+                   {{"name", "payroll"}, {"columns", {{{"name", "a"}, {"type", "int32"}}}}}});
+  auto allowed = Describe(Config({{"username", "reader"},
+                                  {"password_secret", "env:AIRLOCK_TEST_MONGO_PASSWORD"},
+                                  {"datasets", datasets}}));
+  ASSERT_TRUE(allowed.ok()) << allowed.status().ToString();
+  ASSERT_EQ(allowed->datasets.size(), 2u);
+  EXPECT_EQ(allowed->datasets[0].rows, 1);
+  EXPECT_EQ(allowed->datasets[1].rows, -1);  // not authorized on db.payroll
+  // Without the secret nothing is counted, the describe still succeeds and
+  // does not connect.
+  const uint64_t connections = server_->connections_accepted();
+  auto unresolved = Describe(Config({{"username", "reader"},
+                                     {"password_secret", "env:AIRLOCK_TEST_MONGO_UNSET_VARIABLE"},
+                                     {"datasets", datasets}}));
+  ASSERT_TRUE(unresolved.ok()) << unresolved.status().ToString();
+  ASSERT_EQ(unresolved->datasets.size(), 2u);
+  EXPECT_EQ(unresolved->datasets[0].rows, -1);
+  EXPECT_EQ(unresolved->datasets[1].rows, -1);
+  EXPECT_EQ(unresolved->datasets[0].columns.size(), 1u);
+  EXPECT_EQ(server_->connections_accepted(), connections);
+}
+
 TEST_F(MongoErrorsTest, MissingCollectionIsNotFound) {
   Collector sink;
   PullResult r = Pull(AuthConfig("env:AIRLOCK_TEST_MONGO_PASSWORD"), "nope", Json::object(), sink);

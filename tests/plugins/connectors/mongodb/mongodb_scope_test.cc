@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "airlock/cpp/masking.hpp"
@@ -285,6 +286,47 @@ TEST_F(MongoScopeTest, DescribeListsCollectionsWithInferredColumns) {
   for (const auto& c : people.columns) columns.push_back(c.name + ":" + c.type);
   EXPECT_THAT(columns, ElementsAre("_id:utf8", "n:int64", "name:utf8", "ssn:utf8", "salary:int64",
                                    "born:timestamp", "score:utf8"));
+}
+
+// The catalog's rows per dataset name (-1: unknown, left out of the JSON).
+std::map<std::string, int64_t> RowsByName(const Catalog& catalog) {
+  std::map<std::string, int64_t> rows;
+  for (const auto& d : catalog.datasets) rows[d.name] = d.rows;
+  return rows;
+}
+
+TEST_F(MongoScopeTest, DescribeCountsDocumentsOfPlainCollections) {
+  Seed("pets", {R"({"k": 1})", R"({"k": 2})", R"({"k": 3})"});
+  auto discovered = Describe(Config());
+  ASSERT_TRUE(discovered.ok()) << discovered.status().ToString();
+  EXPECT_EQ(RowsByName(*discovered), (std::map<std::string, int64_t>{{"people", 4}, {"pets", 3}}));
+  // Asked of the server as estimatedDocumentCount does: a count without a
+  // query, bounded in time.
+  const std::string count = server_->last_command("count");
+  EXPECT_THAT(count, HasSubstr(R"("count" : "pets")"));
+  EXPECT_THAT(count, HasSubstr(R"("maxTimeMS" : 5000)"));
+  EXPECT_THAT(count, Not(HasSubstr("query")));
+
+  // Counted even when every column is declared; a pipeline's output would
+  // have to be run to be counted, and a missing collection is not empty.
+  const Json declared = Json::array({{{"name", "n"}, {"type", "int64"}}});
+  auto configured = Describe(
+      Config({{"datasets",
+               {{{"name", "people"}},
+                {{"name", "declared"}, {"collection", "pets"}, {"columns", declared}},
+                {{"name", "rich"},
+                 {"collection", "people"},
+                 {"pipeline", Json::parse(R"([{"$match": {"salary": {"$gt": 100}}}])")}},
+                {{"name", "ghost"}, {"collection", "nothing_here"}, {"columns", declared}}}}}));
+  ASSERT_TRUE(configured.ok()) << configured.status().ToString();
+  EXPECT_EQ(RowsByName(*configured),
+            (std::map<std::string, int64_t>{
+                {"people", 4}, {"declared", 3}, {"rich", -1}, {"ghost", -1}}));
+  // The count follows the collection, not a sample of it.
+  Seed("pets", {R"({"k": 4})"});
+  auto grown = Describe(Config());
+  ASSERT_TRUE(grown.ok()) << grown.status().ToString();
+  EXPECT_EQ(RowsByName(*grown)["pets"], 4);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <thread>
 
 #include "airlock/cpp/masking.hpp"
@@ -233,6 +234,81 @@ TEST(PostgresConnector, DescribeReportsColumnsTypesAndObjects) {
   EXPECT_EQ(catalog["datasets"][2]["object"], "query:rich");
   EXPECT_EQ(catalog["datasets"][2]["description"], "wealthy");
   EXPECT_EQ(catalog["datasets"][2]["columns"].size(), 2u);
+}
+
+// The catalog's rows per dataset name; -1 where the describe left it out.
+std::map<std::string, int64_t> DescribedRows(const Json& datasets) {
+  Json catalog;
+  PullOutcome outcome = Describe(Config(datasets), &catalog);
+  EXPECT_EQ(outcome.status, AIRLOCK_OK) << outcome.message;
+  std::map<std::string, int64_t> rows;
+  for (const auto& d : catalog["datasets"]) rows[d["name"]] = d.value("rows", int64_t{-1});
+  return rows;
+}
+
+TEST(PostgresConnector, DescribeCountsRowsOfSmallTablesExactly) {
+  // "fresh" is never measured by ANALYZE (reltuples -1): only a count says 7.
+  Shared().cluster->Exec(
+      "SET client_min_messages = warning;"
+      "DROP TABLE IF EXISTS fresh; DROP VIEW IF EXISTS people_view;"
+      "CREATE TABLE fresh (id int4) WITH (autovacuum_enabled = false);"
+      "INSERT INTO fresh SELECT generate_series(1, 7);"
+      "CREATE VIEW people_view AS SELECT id, name FROM people;"
+      "GRANT SELECT ON fresh, people_view TO reader;");
+  const Json datasets = Json::array({Dataset("people", "people"),
+                                     Dataset("big", "public.big"),
+                                     Dataset("fresh", "fresh"),
+                                     Dataset("view", "people_view"),
+                                     Dataset("secret_stuff", "public.secret_stuff"),
+                                     {{"name", "rich"}, {"query", "SELECT id FROM people"}}});
+  // A view and a named query would have to be run to be counted; without
+  // SELECT the role is not told.
+  EXPECT_EQ(DescribedRows(datasets), (std::map<std::string, int64_t>{{"people", 5},
+                                                                     {"big", 50000},
+                                                                     {"fresh", 7},
+                                                                     {"view", -1},
+                                                                     {"secret_stuff", -1},
+                                                                     {"rich", -1}}));
+  // Counted, not taken from the statistics: ANALYZE says 7, the table has 10.
+  Shared().cluster->Exec("ANALYZE fresh; INSERT INTO fresh VALUES (8), (9), (10);");
+  EXPECT_EQ(DescribedRows(datasets)["fresh"], 10);
+  // Row-level security: the count is of the rows the role may see.
+  Shared().cluster->Exec(
+      "ALTER TABLE fresh ENABLE ROW LEVEL SECURITY;"
+      "CREATE POLICY low ON fresh FOR SELECT TO reader USING (id <= 3);");
+  EXPECT_EQ(DescribedRows(datasets)["fresh"], 3);
+  Shared().cluster->Exec("DROP TABLE fresh; DROP VIEW people_view;");
+}
+
+TEST(PostgresConnector, DescribeEstimatesLargeTablesOnlyOnceMeasured) {
+  // Four rows of about 1.9 kB (inline, under the TOAST threshold) per 8 kB
+  // page: 9000 pages, over the 64 MiB counted in full.
+  Shared().cluster->Exec(
+      "SET client_min_messages = warning; DROP TABLE IF EXISTS wide;"
+      "CREATE UNLOGGED TABLE wide (id int4, pad text) WITH (autovacuum_enabled = false);"
+      "INSERT INTO wide SELECT g, repeat('x', 1900) FROM generate_series(1, 36000) g;"
+      "GRANT SELECT ON wide TO reader;");
+  ASSERT_GT(std::stoll(*Shared().cluster->Query("SELECT pg_relation_size('wide')")[0][0]),
+            int64_t{64} << 20);
+  const Json datasets = Json::array({Dataset("wide", "public.wide")});
+  // Never analyzed: too large to count, and no estimate to give.
+  EXPECT_EQ(DescribedRows(datasets)["wide"], -1);
+  // ANALYZE read every page (fewer than its 30000-page sample): exact.
+  Shared().cluster->Exec("ANALYZE wide");
+  EXPECT_EQ(DescribedRows(datasets)["wide"], 36000);
+  // 900 pages more since: the measured density times today's pages, as the
+  // planner estimates (reltuples alone still says 36000).
+  Shared().cluster->Exec(
+      "INSERT INTO wide SELECT g, repeat('x', 1900) FROM generate_series(36001, 39600) g");
+  EXPECT_EQ(DescribedRows(datasets)["wide"], 39600);
+  // A role that may not read the table is not told, even by an estimate.
+  Shared().cluster->Exec("REVOKE SELECT ON wide FROM reader");
+  EXPECT_EQ(DescribedRows(datasets)["wide"], -1);
+  // Under row-level security the estimate would count rows the role cannot see.
+  Shared().cluster->Exec(
+      "GRANT SELECT ON wide TO reader; ALTER TABLE wide ENABLE ROW LEVEL SECURITY");
+  EXPECT_EQ(DescribedRows(datasets)["wide"], -1);
+  Shared().cluster->Exec("DROP TABLE wide");
 }
 
 // ---------------------------------------------------------------------------

@@ -21,7 +21,8 @@ namespace airlock {
 enum class RouteAccess {
   kPublic,         // no credential (health, metrics, the API description)
   kAuthenticated,  // any principal the identity chain accepts
-  kAdmin,          // a principal in one of the configured admin groups
+  kAdmin,          // an admin: of the platform, or (with tenants) of the caller's tenant
+  kPlatformAdmin,  // an admin of the platform (access.admin_groups), never a tenant's
   kPeer,           // another kernel replica (the shared peer secret), never a principal
 };
 

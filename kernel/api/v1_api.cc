@@ -14,6 +14,7 @@
 #include "kernel/console/console_assets.h"
 #include "kernel/core/metrics.h"
 #include "kernel/core/request_manager.h"
+#include "kernel/core/tenancy.h"
 #include "kernel/mcp/mcp_server.h"
 
 namespace airlock {
@@ -247,8 +248,8 @@ const std::vector<V1Api::RouteEntry>& V1Api::Table() {
       {{"POST", "/v1/agents/{name}/resume", A::kAdmin}, &V1Api::ResumeAgent},
       {{"GET", "/v1/audit", A::kAuthenticated}, &V1Api::Audit},
       {{"GET", "/v1/events", A::kAuthenticated}, &V1Api::Events},
-      {{"GET", "/v1/cluster", A::kAdmin}, &V1Api::Cluster},
-      {{"POST", "/v1/admin/policy/reload", A::kAdmin}, &V1Api::ReloadPolicy},
+      {{"GET", "/v1/cluster", A::kPlatformAdmin}, &V1Api::Cluster},
+      {{"POST", "/v1/admin/policy/reload", A::kPlatformAdmin}, &V1Api::ReloadPolicy},
       {{"POST", "/v1/peer/requests/{id}/query", A::kPeer}, &V1Api::PeerQuery},
       {{"GET", "/v1/peer/requests/{id}/tables", A::kPeer}, &V1Api::PeerTables},
       {{"POST", "/v1/peer/requests/{id}/credentials", A::kPeer}, &V1Api::PeerCredentials},
@@ -318,9 +319,34 @@ void V1Api::CountStatus(unsigned status) const {
   cached->Add();
 }
 
-bool V1Api::IsAdmin(const Principal& caller) const {
+bool V1Api::IsPlatformAdmin(const Principal& caller) const {
+  if (d_.tenancy != nullptr) return d_.tenancy->IsPlatformAdmin(caller);
   return std::any_of(d_.admin_groups.begin(), d_.admin_groups.end(),
                      [&](const std::string& g) { return caller.InGroup(g); });
+}
+
+bool V1Api::IsAdmin(const Principal& caller) const {
+  if (d_.tenancy != nullptr) return d_.tenancy->IsAnyAdmin(caller);
+  return IsPlatformAdmin(caller);
+}
+
+bool V1Api::AssignTenant(const HttpRequest& request, Principal* caller,
+                         HttpResponse* refusal) const {
+  if (d_.tenancy == nullptr) return true;
+  const Status assigned = d_.tenancy->Assign(caller);
+  if (assigned.ok()) return true;
+  if (request.on_io_thread) {
+    *refusal = HttpResponse::RunOnHandlerPool();
+    return false;
+  }
+  (void)d_.audit->Append({{"event", "auth.refused"},
+                          {"principal", {{"subject", caller->subject}}},
+                          {"reason", assigned.message()},
+                          {"method", request.method},
+                          {"path", request.path},
+                          {"remote_address", request.remote_address}});
+  *refusal = ErrorResponse(assigned);
+  return false;
 }
 
 Result<Principal> V1Api::Authenticate(const HttpRequest& request, HttpResponse* refusal) const {
@@ -378,6 +404,7 @@ HttpResponse V1Api::Dispatch(const HttpRequest& request, int* route_index) const
       return refusal;
     }
     caller = std::move(principal).value();
+    if (HttpResponse refused; !AssignTenant(request, &*caller, &refused)) return refused;
     // A kind the identity source left unsaid is decided by the door.
     if (caller->kind_unsaid) {
       caller->kind = mcp ? PrincipalKind::kAgent : PrincipalKind::kHuman;
@@ -393,6 +420,12 @@ HttpResponse V1Api::Dispatch(const HttpRequest& request, int* route_index) const
   }
   if (route->spec.access == RouteAccess::kAdmin && !IsAdmin(*caller)) {
     return ErrorResponse(Status::PermissionDenied("admin group membership required"));
+  }
+  if (route->spec.access == RouteAccess::kPlatformAdmin && !IsPlatformAdmin(*caller)) {
+    const bool tenanted = d_.tenancy != nullptr && d_.tenancy->enabled();
+    return ErrorResponse(Status::PermissionDenied(
+        tenanted ? "platform admin group membership required (access.admin_groups)"
+                 : "admin group membership required"));
   }
   // Fail closed: no new work while the audit log cannot record it.
   if (caller && request.method != "GET") {
@@ -504,7 +537,13 @@ HttpResponse V1Api::ListRequests(const Call& call) const {
 }
 
 HttpResponse V1Api::GetRequest(const Call& call) const {
-  auto view = d_.requests->GetText(*call.caller, call.id());
+  const bool on_io_thread = call.request.on_io_thread;
+  auto view = d_.requests->GetText(*call.caller, call.id(), /*audit_probes=*/!on_io_thread);
+  // A request this caller cannot see may be a probe of another tenant's,
+  // which is audited: that answer comes from the handler pool.
+  if (!view.ok() && on_io_thread && view.status().code() == StatusCode::kNotFound) {
+    return HttpResponse::RunOnHandlerPool();
+  }
   if (!view.ok()) return ErrorResponse(view.status());
   HttpResponse r;
   r.body = std::move(view).value();
@@ -616,23 +655,28 @@ HttpResponse V1Api::ConsoleFile(const Call& call) const {
 HttpResponse V1Api::Me(const Call& call) const {
   json me = call.caller->ToJson();
   me["admin"] = IsAdmin(*call.caller);
+  if (d_.tenancy != nullptr && d_.tenancy->enabled()) {
+    me["platform_admin"] = IsPlatformAdmin(*call.caller);
+  }
   return HttpResponse::Json(200, me);
 }
 
 HttpResponse V1Api::Catalog(const Call& call) const {
   const auto audience = call.request.query_param("for");
-  if (!audience) return HttpResponse::Json(200, d_.catalog());
+  if (!audience) return HttpResponse::Json(200, d_.catalog(*call.caller));
   if (*audience != "me") return ErrorResponse(Status::InvalidArgument("for must be me"));
-  return FromResult(d_.requests->PreviewCatalog(*call.caller, d_.catalog()));
+  return FromResult(d_.requests->PreviewCatalog(*call.caller, d_.catalog(*call.caller)));
 }
 
 HttpResponse V1Api::Plugins(const Call&) const {
   return HttpResponse::Json(200, d_.plugins);
 }
 
-HttpResponse V1Api::Agents(const Call&) const {
+HttpResponse V1Api::Agents(const Call& call) const {
   if (!d_.agents) return ErrorResponse(Status::NotFound("no agents are configured"));
-  return HttpResponse::Json(200, d_.requests->MarkSuspendedAgents(d_.agents()));
+  json agents = d_.requests->MarkSuspendedAgents(d_.agents());
+  if (d_.tenancy != nullptr) agents = d_.tenancy->VisibleAgents(*call.caller, std::move(agents));
+  return HttpResponse::Json(200, agents);
 }
 
 HttpResponse V1Api::SiteAct(const Call& call, DecisionAction action) const {

@@ -27,6 +27,7 @@ namespace airlock {
 
 class AuditLog;
 class IdentityChain;
+class Tenancy;
 class RequestManager;
 namespace mcp {
 class McpServer;
@@ -48,9 +49,13 @@ class V1Api {
     const IdentityChain* identity = nullptr;
     AuditLog* audit = nullptr;
     Metrics* metrics = nullptr;
-    std::function<nlohmann::json()> catalog;  // GET /v1/catalog: the catalog now
-    nlohmann::json plugins;                   // GET /v1/plugins
-    std::string openapi;                      // GET /v1/openapi.json (served as is)
+    // GET /v1/catalog: the catalog now, as the caller may see it.
+    std::function<nlohmann::json(const Principal& caller)> catalog;
+    // Tenants: which the caller belongs to and what it reaches. Null: one
+    // organisation, admins are admin_groups.
+    const Tenancy* tenancy = nullptr;
+    nlohmann::json plugins;  // GET /v1/plugins
+    std::string openapi;     // GET /v1/openapi.json (served as is)
     // Admin policy reload (POST /v1/admin/policy/reload); may be empty.
     std::function<Status()> reload_policy;
     std::vector<std::string> admin_groups;
@@ -104,7 +109,12 @@ class V1Api {
   // Authenticates the caller. A refusal is audited and answered in
   // *refusal; on an I/O thread it is deferred unrecorded (RunOnHandlerPool).
   Result<Principal> Authenticate(const HttpRequest& request, HttpResponse* refusal) const;
+  // An admin of the platform or of the caller's tenant.
   bool IsAdmin(const Principal& caller) const;
+  bool IsPlatformAdmin(const Principal& caller) const;
+  // Settles the caller's tenant (Tenancy::Assign); a refusal is audited and
+  // answered in *refusal (deferred on an I/O thread, as Authenticate).
+  bool AssignTenant(const HttpRequest& request, Principal* caller, HttpResponse* refusal) const;
   // Checks a /v1/peer/... call's bearer token against the peer secret;
   // refusals are audited and answered in *refusal.
   bool AuthorizePeer(const HttpRequest& request, HttpResponse* refusal) const;

@@ -104,6 +104,15 @@ class AuditAppendObserver {
                           std::chrono::steady_clock::duration took) = 0;
 };
 
+// Completes every record before it is committed, on the appending thread:
+// what every record must carry that its writer may not know (the tenant it
+// belongs to). It must not append to the log itself.
+class AuditRecordTagger {
+ public:
+  virtual ~AuditRecordTagger() = default;
+  virtual void Tag(nlohmann::json& event) const = 0;
+};
+
 class AuditLog {
  public:
   // Opens or creates the file `path` (mode 0600). Unless
@@ -134,6 +143,11 @@ class AuditLog {
   // validated first; if one is malformed nothing is appended (a record over
   // max_record_bytes is refused alone, as Append). Returns the first failure.
   Status AppendAll(std::vector<nlohmann::json> events) {
+    if (const AuditRecordTagger* tagger = tagger_.load(std::memory_order_acquire)) {
+      for (nlohmann::json& event : events) {
+        if (event.is_object()) tagger->Tag(event);
+      }
+    }
     AuditAppendObserver* observer = observer_.load(std::memory_order_acquire);
     if (observer == nullptr) return Commit(std::move(events));
     const std::vector<nlohmann::json> appended = events;
@@ -187,6 +201,11 @@ class AuditLog {
   void set_durable_listener(AuditDurableListener* listener) {
     listener_.store(listener, std::memory_order_release);
   }
+  // Completes every record appended from now on; null removes it. The
+  // tagger must stay alive until then.
+  void set_record_tagger(const AuditRecordTagger* tagger) {
+    tagger_.store(tagger, std::memory_order_release);
+  }
   // The same for appends (metrics); null removes it.
   void set_append_observer(AuditAppendObserver* observer) {
     observer_.store(observer, std::memory_order_release);
@@ -205,6 +224,7 @@ class AuditLog {
  private:
   std::atomic<AuditDurableListener*> listener_{nullptr};
   std::atomic<AuditAppendObserver*> observer_{nullptr};
+  std::atomic<const AuditRecordTagger*> tagger_{nullptr};
 };
 
 }  // namespace airlock

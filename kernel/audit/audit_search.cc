@@ -49,6 +49,7 @@ class Matcher {
   // Whether `record` is one the caller may see and the query asks for.
   Result<bool> Matches(const json& record) {
     if (!AuditEventMatches(query_.events, StringField(record, "event"))) return false;
+    if (scope_.tenant && StringField(record, "tenant") != *scope_.tenant) return false;
     const std::string_view request_id = StringField(record, "request_id");
     if (!query_.request_id.empty() && request_id != query_.request_id) return false;
     const bool needs_facts = !scope_.sees_everything || !query_.subject.empty() ||

@@ -69,6 +69,9 @@ struct AuditSearchPage {
 struct AuditSearchScope {
   // Admins see every record; others the records of requests they may see.
   bool sees_everything = false;
+  // With tenants: only records of this tenant (their "tenant"), whatever
+  // else the caller may see; nullopt: every tenant's (a platform admin).
+  std::optional<std::string> tenant;
   RequestFactsLookup lookup;
   size_t scan_budget = 100000;
 };

@@ -621,13 +621,16 @@ Status ParseAgents(Reader& top, const std::string& state_dir, const std::string&
     for (char& c : agent.enrollment_token_sha256) {
       c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
+    AIRLOCK_RETURN_IF_ERROR(a.String("tenant", &agent.tenant));
     AIRLOCK_RETURN_IF_ERROR(a.RejectUnknownKeys());
     agents->agents.emplace(name, std::move(agent));
   }
   return r.RejectUnknownKeys();
 }
 
-Status ParseDatasets(Reader& top, KernelConfig* config) {
+// `with_tenants`: a dataset names its tenant (the kernel's own catalog); a
+// site's datasets never do (they are their site's tenant's).
+Status ParseDatasets(Reader& top, KernelConfig* config, bool with_tenants) {
   const json* node = top.Child("datasets");
   if (node == nullptr) return Status::InvalidArgument("datasets is required (the catalog)");
   if (!node->is_array()) return Status::InvalidArgument("datasets must be an array");
@@ -642,6 +645,14 @@ Status ParseDatasets(Reader& top, KernelConfig* config) {
     AIRLOCK_RETURN_IF_ERROR(r.String("object", &d.object));
     AIRLOCK_RETURN_IF_ERROR(r.String("description", &d.description));
     AIRLOCK_RETURN_IF_ERROR(r.StringList("tags", &d.tags));
+    std::string tenant;
+    if (with_tenants) {
+      AIRLOCK_RETURN_IF_ERROR(r.String("tenant", &tenant));
+    } else if (r.Has("tenant")) {
+      return Status::InvalidArgument(r.Key("tenant") +
+                                     ": a site's datasets belong to the site's tenant, which the "
+                                     "kernel's configuration names (agents.agents.<name>.tenant)");
+    }
     if (const json* cols = r.Child("columns")) {
       if (!cols->is_array()) return Status::InvalidArgument(r.Key("columns") + " must be an array");
       for (size_t c = 0; c < cols->size(); ++c) {
@@ -668,6 +679,7 @@ Status ParseDatasets(Reader& top, KernelConfig* config) {
                                      d.connector + "'");
     }
     if (d.object.empty()) d.object = d.name;
+    if (!tenant.empty()) config->dataset_tenants.emplace(d.name, std::move(tenant));
     config->datasets.push_back(std::move(d));
   }
   return Status::Ok();
@@ -805,6 +817,95 @@ Status ParseCatalog(Reader& top, CatalogConfig* catalog) {
   return r.RejectUnknownKeys();
 }
 
+// "tenants", and that every dataset and agent names one of them (when
+// there are tenants) or none does (when there are not). Runs after the
+// datasets, connectors, agents and access are parsed.
+Status ParseTenants(Reader& top, KernelConfig* config) {
+  if (const json* node = top.Child("tenants")) {
+    if (!node->is_object() || node->empty()) {
+      return Status::InvalidArgument("tenants must be a non-empty object of tenants by name");
+    }
+    for (const auto& [name, entry] : node->items()) {
+      const std::string path = "tenants." + name;
+      if (!IsTenantName(name)) {
+        return Status::InvalidArgument(path +
+                                       ": tenant names are 1..63 of [a-z0-9_-], starting with a "
+                                       "letter or digit");
+      }
+      Reader r(entry, path);
+      AIRLOCK_RETURN_IF_ERROR(r.ExpectObject());
+      TenantConfig tenant;
+      tenant.name = name;
+      AIRLOCK_RETURN_IF_ERROR(r.StringList("subjects", &tenant.subjects));
+      AIRLOCK_RETURN_IF_ERROR(r.StringList("groups", &tenant.groups));
+      AIRLOCK_RETURN_IF_ERROR(r.StringList("admin_groups", &tenant.admin_groups));
+      if (const json* policy = r.Child("policy")) {
+        PluginRef ref;
+        AIRLOCK_RETURN_IF_ERROR(
+            ParsePluginRef(*policy, path + ".policy", "policy-" + name, *config, &ref));
+        tenant.policy = std::move(ref);
+      }
+      AIRLOCK_RETURN_IF_ERROR(r.RejectUnknownKeys());
+      config->tenants.emplace(name, std::move(tenant));
+    }
+    // A subject or group two tenants claim would make its members belong to
+    // both, which is refused at every call: refused here instead.
+    std::map<std::string, std::string> claimed;
+    for (const auto& [name, tenant] : config->tenants) {
+      for (const auto* list : {&tenant.subjects, &tenant.groups}) {
+        const std::string kind = list == &tenant.subjects ? "subject" : "group";
+        for (const std::string& member : *list) {
+          auto [it, fresh] = claimed.emplace(kind + ":" + member, name);
+          if (!fresh && it->second != name) {
+            return Status::InvalidArgument("tenants." + name + "." + kind + "s: " + kind + " '" +
+                                           member + "' also belongs to tenant '" + it->second +
+                                           "'");
+          }
+        }
+      }
+    }
+  }
+  const bool tenanted = !config->tenants.empty();
+  auto check = [&](const std::string& key, const std::string& tenant) -> Status {
+    if (!tenanted) {
+      if (tenant.empty()) return Status::Ok();
+      return Status::InvalidArgument(key + " names tenant '" + tenant +
+                                     "' but no tenants are configured");
+    }
+    if (tenant.empty()) {
+      return Status::InvalidArgument(key +
+                                     " is required: with tenants configured, everything "
+                                     "belongs to one");
+    }
+    if (!config->tenants.count(tenant)) {
+      return Status::InvalidArgument(key + " names unknown tenant '" + tenant + "'");
+    }
+    return Status::Ok();
+  };
+  for (const auto& [name, agent] : config->agents.agents) {
+    AIRLOCK_RETURN_IF_ERROR(check("agents.agents." + name + ".tenant", agent.tenant));
+  }
+  for (size_t i = 0; i < config->datasets.size(); ++i) {
+    const DatasetInfo& d = config->datasets[i];
+    const auto it = config->dataset_tenants.find(d.name);
+    const std::string tenant = it == config->dataset_tenants.end() ? "" : it->second;
+    const std::string key = "datasets[" + std::to_string(i) + "].tenant";
+    AIRLOCK_RETURN_IF_ERROR(check(key, tenant));
+    // A dataset served from a site is the site's tenant's: one tenant's
+    // data never runs on another's host.
+    const auto connector = config->connectors.find(d.connector);
+    if (tenanted && connector != config->connectors.end() && !connector->second.agent.empty()) {
+      const auto agent = config->agents.agents.find(connector->second.agent);
+      if (agent != config->agents.agents.end() && agent->second.tenant != tenant) {
+        return Status::InvalidArgument(key + " '" + tenant + "' differs from the tenant '" +
+                                       agent->second.tenant + "' of agent '" + agent->first +
+                                       "', whose host serves it");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 Status ParseMcp(Reader& top, KernelConfig* config) {
   McpConfig& mcp = config->mcp;
   if (const json* node = top.Child("mcp")) {
@@ -860,13 +961,21 @@ Result<SiteSources> ParseSiteSources(const json& document, const std::string& co
     scratch.connectors.emplace(name, std::move(ref));
   }
   Reader top(document, "");
-  AIRLOCK_RETURN_IF_ERROR(ParseDatasets(top, &scratch));
+  AIRLOCK_RETURN_IF_ERROR(ParseDatasets(top, &scratch, /*with_tenants=*/false));
   if (scratch.datasets.size() > 1000) {
     return Status::InvalidArgument("a site declares at most 1000 datasets");
   }
   out.connectors = std::move(scratch.connectors);
   out.datasets = std::move(scratch.datasets);
   return out;
+}
+
+bool IsTenantName(const std::string& name) {
+  if (name.empty() || name.size() > 63) return false;
+  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!lower_or_digit(name[0])) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return lower_or_digit(c) || c == '_' || c == '-'; });
 }
 
 bool IsSafeIdentifier(const std::string& name) {
@@ -939,7 +1048,7 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
     config.connectors.emplace(name, std::move(ref));
   }
 
-  AIRLOCK_RETURN_IF_ERROR(ParseDatasets(top, &config));
+  AIRLOCK_RETURN_IF_ERROR(ParseDatasets(top, &config, /*with_tenants=*/true));
   AIRLOCK_RETURN_IF_ERROR(ParseAgents(top, state_dir, config.config_dir, &config.agents));
   if (config.agents.on_api_port && config.server.tls_certificate_file.empty()) {
     return Status::InvalidArgument(
@@ -960,6 +1069,7 @@ Result<KernelConfig> ParseKernelConfig(const json& document, const std::string& 
     AIRLOCK_RETURN_IF_ERROR(r.StringList("reviewer_groups", &config.reviewer_groups));
     AIRLOCK_RETURN_IF_ERROR(r.RejectUnknownKeys());
   }
+  AIRLOCK_RETURN_IF_ERROR(ParseTenants(top, &config));
   AIRLOCK_RETURN_IF_ERROR(ParseLimits(top, &config.limits));
   AIRLOCK_RETURN_IF_ERROR(ParseNotifications(top, &config));
   AIRLOCK_RETURN_IF_ERROR(ParseConsole(top, &config.console));

@@ -63,6 +63,9 @@ struct AgentEntry {
   std::string name;
   // SHA-256 (hex) of the one-time enrollment token; the token itself is never stored.
   std::string enrollment_token_sha256;
+  // The tenant the site belongs to (required when tenants are configured):
+  // its datasets, its enclaves and its suspension are that tenant's.
+  std::string tenant;
 };
 
 // The listener outbound-only agents dial, and the CA that certifies them.
@@ -87,6 +90,24 @@ struct AgentsConfig {
   bool on_api_port = false;
   std::map<std::string, AgentEntry> agents;  // by name
 };
+
+// One tenant (KernelConfig::tenants): an organisation sharing the kernel
+// that never sees another's requests, datasets, sites or audit records.
+struct TenantConfig {
+  std::string name;  // [a-z0-9][a-z0-9_-]*, at most 63 bytes
+  // Who belongs to it when the identity provider does not say (the
+  // principal's "tenant" claim, or a static token's tenant, wins): these
+  // subjects and the members of these groups.
+  std::vector<std::string> subjects;
+  std::vector<std::string> groups;
+  // Its admins: they see and act on everything of this tenant, and only that.
+  std::vector<std::string> admin_groups;
+  // Its own policy, deciding its members' asks; none: the kernel's `policy`.
+  std::optional<PluginRef> policy;
+};
+
+// A tenant name: [a-z0-9][a-z0-9_-]*, 1..63 bytes.
+bool IsTenantName(const std::string& name);
 
 struct LimitsConfig {
   int64_t max_window_seconds = 86400;
@@ -276,8 +297,15 @@ struct KernelConfig {
   PluginRef tunnel;
   std::map<std::string, PluginRef> connectors;  // instance name -> plugin
   std::vector<DatasetInfo> datasets;            // the catalog
-  std::vector<std::string> admin_groups;        // see every request and the audit
-  std::vector<std::string> reviewer_groups;     // see every request (approvers)
+  // Tenants by name; empty: one organisation, no tenant boundary.
+  std::map<std::string, TenantConfig> tenants;
+  // The tenant of each configured dataset (datasets[i].tenant), by dataset
+  // name; empty without tenants.
+  std::map<std::string, std::string> dataset_tenants;
+  // See every request and the audit; with tenants, the platform's admins,
+  // who see every tenant.
+  std::vector<std::string> admin_groups;
+  std::vector<std::string> reviewer_groups;  // see every request (approvers)
   LimitsConfig limits;
   AgentsConfig agents;
   NotificationsConfig notifications;

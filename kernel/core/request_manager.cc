@@ -27,6 +27,7 @@
 #include "kernel/core/request_view.h"
 #include "kernel/core/request_view_cache.h"
 #include "kernel/core/site_status.h"
+#include "kernel/core/tenancy.h"
 #include "kernel/plugin_host/plugin_instances.h"
 #include "kernel/state/state_store.h"
 
@@ -56,7 +57,10 @@ constexpr std::chrono::milliseconds kPeerNoticeTimeout{2000};
 constexpr std::chrono::milliseconds kPeerDownloadTimeout{600000};
 
 json PrincipalRef(const Principal& p) {
-  return {{"subject", p.subject}, {"kind", PrincipalKindName(p.kind)}, {"provider", p.provider}};
+  json ref = {
+      {"subject", p.subject}, {"kind", PrincipalKindName(p.kind)}, {"provider", p.provider}};
+  if (!p.tenant.empty()) ref["tenant"] = p.tenant;
+  return ref;
 }
 
 bool InAnyGroup(const Principal& p, const std::vector<std::string>& groups) {
@@ -144,6 +148,12 @@ class RequestManager::Impl {
 
   Status AuditEvent(json event) { return d_.audit->Append(std::move(event)); }
 
+  // The record at hand says its tenant, so the audit's tagger need not look
+  // the request up (TenantAuditTagger).
+  void TagTenant(const RequestRecord& record, json& event) const {
+    if (tenancy_.enabled()) event["tenant"] = Tenancy::AuditValue(Tenancy::RequestTenant(record));
+  }
+
   // Audits, then persists, a transition of `record` (caller holds its stripe).
   // `raced` (when given) is set when the save lost to another replica's
   // change of the same request: the caller may reload and decide again.
@@ -167,6 +177,7 @@ class RequestManager::Impl {
                   {"reason", reason}};
     if (actor != nullptr) event["actor"] = PrincipalRef(*actor);
     if (extra.is_object()) event.update(extra);
+    TagTenant(record, event);
     // The audit record is durable before the state change is: an auditor
     // sees every transition that could have taken effect.
     AIRLOCK_RETURN_IF_ERROR(AuditEvent(std::move(event)));
@@ -221,6 +232,7 @@ class RequestManager::Impl {
     const std::string name = event.value("event", "");
     event["request_id"] = record.id;
     event["version"] = next.version;
+    TagTenant(record, event);
     AIRLOCK_RETURN_IF_ERROR(AuditEvent(std::move(event)));
     std::vector<OutboxMessage> notices;
     if (d_.notifications.compose_event) {
@@ -349,7 +361,10 @@ class RequestManager::Impl {
 
   // --- access checks ------------------------------------------------------
 
-  bool IsAdmin(const Principal& p) const { return InAnyGroup(p, d_.config->admin_groups); }
+  // An admin of `r`: a platform admin, or an admin of its tenant.
+  bool IsAdminOf(const Principal& p, const RequestRecord& r) const {
+    return tenancy_.IsAdminOf(p, Tenancy::RequestTenant(r));
+  }
 
   static std::vector<std::string> ApprovalGroups(const json& decision) {
     return decision.value("approval", json::object()).value("groups", std::vector<std::string>{});
@@ -370,15 +385,27 @@ class RequestManager::Impl {
     return it != r.request.end() && it->is_object() ? &*it : nullptr;
   }
 
+  // Within a tenant: the requester, its admins, the reviewers and the
+  // eligible approvers. Across tenants nobody but a platform admin.
   bool CanSee(const Principal& p, const RequestRecord& r) const {
-    return r.requester_subject() == p.subject || IsAdmin(p) ||
+    const std::string tenant = Tenancy::RequestTenant(r);
+    if (!tenancy_.Reaches(p, tenant)) return false;
+    return r.requester_subject() == p.subject || tenancy_.IsAdminOf(p, tenant) ||
            InAnyGroup(p, d_.config->reviewer_groups) || IsEligibleApprover(p, r);
+  }
+
+  // The tenant of a stored request, read from its requester document
+  // without parsing the rest ("" for none).
+  static std::string StoredTenant(const StoredRequestText& r) {
+    return Tenancy::RequesterTenant(r.requester);
   }
 
   // CanSee on the stored text: the decision document is parsed only when the
   // caller is neither the requester nor a reviewer or admin.
   bool CanSee(const Principal& p, const StoredRequestText& r) const {
-    if (r.requester_subject == p.subject || IsAdmin(p) ||
+    const std::string tenant = tenancy_.enabled() ? StoredTenant(r) : std::string();
+    if (!tenancy_.Reaches(p, tenant)) return false;
+    if (r.requester_subject == p.subject || tenancy_.IsAdminOf(p, tenant) ||
         InAnyGroup(p, d_.config->reviewer_groups)) {
       return true;
     }
@@ -387,10 +414,22 @@ class RequestManager::Impl {
     return decided.decision.is_object() && IsEligibleApprover(p, decided);
   }
 
+  // A principal named an object of another tenant: answered as unknown, and
+  // recorded for that tenant's admins (and the platform's) to see.
+  void AuditProbe(const Principal& caller, const std::string& tenant, json what) {
+    what["event"] = "tenant.probe_refused";
+    what["tenant"] = Tenancy::AuditValue(tenant);
+    what["principal"] = PrincipalRef(caller);
+    (void)AuditEvent(std::move(what));
+  }
+
   Result<RequestRecord> LoadVisible(const Principal& caller, const std::string& id) {
     AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(id));
     // Unknown and invisible look the same: existence is not disclosed.
     if (!loaded || !CanSee(caller, *loaded)) {
+      if (loaded && !tenancy_.Reaches(caller, Tenancy::RequestTenant(*loaded))) {
+        AuditProbe(caller, Tenancy::RequestTenant(*loaded), {{"request_id", id}});
+      }
       return Status::NotFound("request " + id + " not found");
     }
     return std::move(*loaded);
@@ -515,12 +554,49 @@ class RequestManager::Impl {
     return std::nullopt;
   }
 
+  // The policy that decides `principal`'s asks: its tenant's, else the
+  // kernel's.
+  const plugin_host::PolicyPlugin& PolicyFor(const Principal& principal) const {
+    const auto it = d_.tenant_policies.find(principal.tenant);
+    return it != d_.tenant_policies.end() && it->second != nullptr ? *it->second : *d_.policy;
+  }
+
+  // The tenant a dataset of the catalog belongs to: as configured, or its
+  // site's ("" without tenants).
+  std::string TenantOfDataset(const std::string& name) const {
+    if (!tenancy_.enabled()) return {};
+    if (auto it = d_.config->dataset_tenants.find(name); it != d_.config->dataset_tenants.end()) {
+      return it->second;
+    }
+    if (d_.sites != nullptr) {
+      if (auto owned = d_.sites->Find(name)) return tenancy_.AgentTenant(owned->agent);
+    }
+    return {};
+  }
+
   // Catalog entries for the asked datasets; NotFound names the unknown ones.
-  Result<std::vector<DatasetInfo>> ResolveDatasets(const AccessRequest& ask) {
+  // Another tenant's dataset is unknown to `asker` (the probe is audited);
+  // a request's datasets are all its requester's tenant's, even a platform
+  // admin's.
+  Result<std::vector<DatasetInfo>> ResolveDatasets(const AccessRequest& ask,
+                                                   const Principal& asker) {
     std::vector<DatasetInfo> found;
     std::vector<std::string> unknown;
     for (const auto& name : ask.datasets) {
-      if (auto info = FindDataset(name)) {
+      auto info = FindDataset(name);
+      if (info && tenancy_.enabled()) {
+        const std::string tenant = TenantOfDataset(name);
+        if (tenant != asker.tenant) {
+          if (!tenancy_.Reaches(asker, tenant)) {
+            AuditProbe(asker, tenant, {{"dataset", name}});
+          } else {
+            return Status::InvalidArgument("dataset '" + name + "' belongs to tenant '" + tenant +
+                                           "'; a request is made by a member of its tenant");
+          }
+          info.reset();
+        }
+      }
+      if (info) {
         found.push_back(std::move(*info));
       } else {
         unknown.push_back(name);
@@ -612,7 +688,7 @@ class RequestManager::Impl {
 
   Result<json> Create(const Principal& requester, const json& body) {
     AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, ValidateAsk(body));
-    AIRLOCK_ASSIGN_OR_RETURN(auto datasets, ResolveDatasets(ask));
+    AIRLOCK_ASSIGN_OR_RETURN(auto datasets, ResolveDatasets(ask, requester));
     AIRLOCK_RETURN_IF_ERROR(CheckAskedColumns(ask, datasets));
     // One enclave runs on one host: refuse asks that span agents up front,
     // and asks for a suspended site's datasets.
@@ -650,7 +726,7 @@ class RequestManager::Impl {
     input.datasets = std::move(datasets);
     input.now_unix_seconds = now / kMicros;
     const auto deciding = std::chrono::steady_clock::now();
-    auto decided = d_.policy->Evaluate(input);
+    auto decided = PolicyFor(input.principal).Evaluate(input);
     if (d_.metrics) {
       d_.metrics
           ->GetHistogram("airlock_policy_decision_duration_seconds",
@@ -719,6 +795,9 @@ class RequestManager::Impl {
                      {"to", RequestStateName(to)},
                      {"version", record.version},
                      {"reason", reason}});
+    if (tenancy_.enabled()) {
+      for (json& event : audit) event["tenant"] = Tenancy::AuditValue(requester.tenant);
+    }
     AIRLOCK_RETURN_IF_ERROR(d_.audit->AppendAll(std::move(audit)));
     const auto notices = Notices(record, RequestState::kEvaluating, &requester);
     AIRLOCK_RETURN_IF_ERROR(d_.store->SaveWithOutbox(record, notices));
@@ -745,7 +824,7 @@ class RequestManager::Impl {
       input.request.window_seconds = d_.config->limits.default_window_seconds;
       input.datasets = {*info};
       input.now_unix_seconds = d_.now_us() / kMicros;
-      auto decided = d_.policy->Evaluate(input);
+      auto decided = PolicyFor(input.principal).Evaluate(input);
       if (!decided.ok()) {
         // Fail closed, as an ask would.
         entry["for_me"] = {{"effect", "deny"},
@@ -890,8 +969,8 @@ class RequestManager::Impl {
                           const std::string& comment, bool* raced) {
     std::lock_guard lock(StripeFor(id));
     AIRLOCK_ASSIGN_OR_RETURN(RequestRecord r, LoadVisible(caller, id));
-    const bool allowed =
-        r.requester_subject() == caller.subject || IsAdmin(caller) || IsEligibleApprover(caller, r);
+    const bool allowed = r.requester_subject() == caller.subject || IsAdminOf(caller, r) ||
+                         IsEligibleApprover(caller, r);
     if (!allowed) {
       return Status::PermissionDenied(caller.subject + " may not revoke request " + id);
     }
@@ -924,9 +1003,19 @@ class RequestManager::Impl {
     return Status::Ok();
   }
 
-  Status CheckSiteAct(const std::string& agent, const std::string& reason) const {
+  // Whether `admin` may suspend or resume `agent`'s site: a platform admin
+  // or an admin of its tenant. Another tenant's site is unknown (audited).
+  Status CheckSiteAct(const Principal& admin, const std::string& agent, const std::string& reason) {
     if (!d_.config->agents.enabled || d_.config->agents.agents.count(agent) == 0) {
       return Status::NotFound("no agent named '" + agent + "' is configured");
+    }
+    const std::string tenant = tenancy_.AgentTenant(agent);
+    if (!tenancy_.Reaches(admin, tenant)) {
+      AuditProbe(admin, tenant, {{"agent", agent}});
+      return Status::NotFound("no agent named '" + agent + "' is configured");
+    }
+    if (!tenancy_.IsAdminOf(admin, tenant)) {
+      return Status::PermissionDenied("only an admin of the site's tenant may do that");
     }
     if (reason.empty() || reason.size() > kMaxSuspensionReasonBytes) {
       return Status::InvalidArgument(
@@ -937,7 +1026,7 @@ class RequestManager::Impl {
 
   Result<json> SuspendSite(const Principal& admin, const std::string& agent,
                            const std::string& reason) {
-    AIRLOCK_RETURN_IF_ERROR(CheckSiteAct(agent, reason));
+    AIRLOCK_RETURN_IF_ERROR(CheckSiteAct(admin, agent, reason));
     const SiteSuspension suspension{agent, reason, admin.subject, d_.now_us()};
     AIRLOCK_ASSIGN_OR_RETURN(const bool stored, d_.store->SuspendSite(suspension));
     if (!stored) return Status::Conflict("site '" + agent + "' is already suspended");
@@ -980,7 +1069,7 @@ class RequestManager::Impl {
 
   Result<json> ResumeSite(const Principal& admin, const std::string& agent,
                           const std::string& reason) {
-    AIRLOCK_RETURN_IF_ERROR(CheckSiteAct(agent, reason));
+    AIRLOCK_RETURN_IF_ERROR(CheckSiteAct(admin, agent, reason));
     AIRLOCK_ASSIGN_OR_RETURN(const auto suspensions, d_.store->ListSiteSuspensions());
     if (FindSuspension(suspensions, agent) == nullptr) {
       return Status::Conflict("site '" + agent + "' is not suspended");
@@ -1077,13 +1166,13 @@ class RequestManager::Impl {
     AIRLOCK_ASSIGN_OR_RETURN(AccessRequest ask, AccessRequest::FromJson(r.request));
     ask.window_seconds = (window_end - start + kMicros - 1) / kMicros;
     if (purpose) ask.purpose = *purpose;
-    AIRLOCK_ASSIGN_OR_RETURN(auto datasets, ResolveDatasets(ask));
+    AIRLOCK_ASSIGN_OR_RETURN(auto datasets, ResolveDatasets(ask, requester));
     PolicyInput input;
     input.principal = requester;
     input.request = ask;
     input.datasets = std::move(datasets);
     input.now_unix_seconds = now / kMicros;
-    auto decided = d_.policy->Evaluate(input);
+    auto decided = PolicyFor(input.principal).Evaluate(input);
     if (!decided.ok()) {
       return RefuseExtension(r, requester,
                              "policy evaluation failed: " + decided.status().message());
@@ -1562,7 +1651,9 @@ class RequestManager::Impl {
 
   Result<json> SearchAudit(const Principal& caller, const AuditSearchQuery& query) {
     AuditSearchScope scope;
-    scope.sees_everything = IsAdmin(caller);
+    scope.sees_everything = tenancy_.IsAnyAdmin(caller);
+    // A tenant's admin sees everything of the tenant's, and only that.
+    if (tenancy_.enabled() && !tenancy_.IsPlatformAdmin(caller)) scope.tenant = caller.tenant;
     scope.lookup = [&](const std::string& id) -> Result<std::optional<AuditRequestFacts>> {
       AIRLOCK_ASSIGN_OR_RETURN(auto loaded, d_.store->Load(id));
       if (!loaded) return std::optional<AuditRequestFacts>();
@@ -1585,6 +1676,7 @@ class RequestManager::Impl {
   // Whether `r` waits for `caller`'s decision (see RequestListQuery).
   bool AwaitsDecisionOf(const Principal& caller, const RequestRecord& r) const {
     if (r.requester_subject() == caller.subject) return false;
+    if (!tenancy_.Reaches(caller, Tenancy::RequestTenant(r))) return false;
     const json* approvals = &r.approvals;
     std::vector<std::string> groups;
     if (r.state == RequestState::kPendingApproval) {
@@ -1639,8 +1731,11 @@ class RequestManager::Impl {
     filter.state = query.state;
     filter.limit = std::clamp<size_t>(query.limit, 1, 500);
     filter.page_token = query.page_token;
-    const bool sees_all = IsAdmin(caller) || InAnyGroup(caller, d_.config->reviewer_groups);
+    const bool sees_all =
+        tenancy_.IsAnyAdmin(caller) || InAnyGroup(caller, d_.config->reviewer_groups);
     if (query.mine || !sees_all) filter.requester_subject = caller.subject;
+    // Filtered in the store, so that pages stay full.
+    if (tenancy_.enabled() && !tenancy_.IsPlatformAdmin(caller)) filter.tenant = caller.tenant;
     AIRLOCK_ASSIGN_OR_RETURN(RequestPage page, d_.store->List(filter));
     json items = json::array();
     for (const auto& r : page.records) items.push_back(View(r));
@@ -1656,11 +1751,15 @@ class RequestManager::Impl {
 
   // Get's answer as text, rendered from the stored documents without parsing
   // them (request_view.h); the same bytes as Get(...)->dump().
-  Result<std::string> GetText(const Principal& caller, const std::string& id) {
+  Result<std::string> GetText(const Principal& caller, const std::string& id, bool audit_probes) {
     AIRLOCK_ASSIGN_OR_RETURN(std::shared_ptr<const StoredRequestText> loaded,
                              d_.store->LoadText(id));
     // Unknown and invisible look the same: existence is not disclosed.
     if (!loaded || !CanSee(caller, *loaded)) {
+      if (loaded && audit_probes && tenancy_.enabled()) {
+        const std::string tenant = StoredTenant(*loaded);
+        if (!tenancy_.Reaches(caller, tenant)) AuditProbe(caller, tenant, {{"request_id", id}});
+      }
       return Status::NotFound("request " + id + " not found");
     }
     std::optional<json> agent_status;
@@ -2241,6 +2340,7 @@ class RequestManager::Impl {
 
  private:
   Dependencies d_;
+  const Tenancy tenancy_{*d_.config};
   std::array<std::mutex, 4096> stripes_;
   std::unique_ptr<EnclaveSupervisor> supervisor_;
   // The agent links this replica last recorded (reconciler thread only).
@@ -2285,8 +2385,9 @@ Result<json> RequestManager::Get(const Principal& p, const std::string& id) {
   return impl_->Get(p, id);
 }
 
-Result<std::string> RequestManager::GetText(const Principal& p, const std::string& id) {
-  return impl_->GetText(p, id);
+Result<std::string> RequestManager::GetText(const Principal& p, const std::string& id,
+                                            bool audit_probes) {
+  return impl_->GetText(p, id, audit_probes);
 }
 Result<json> RequestManager::List(const Principal& p, const RequestListQuery& q) {
   return impl_->List(p, q);

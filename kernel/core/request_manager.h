@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +77,9 @@ class RequestManager {
     StateStore* store = nullptr;
     AuditLog* audit = nullptr;
     const plugin_host::PolicyPlugin* policy = nullptr;
+    // Tenants' own policies (tenants.<t>.policy), by tenant; a tenant not
+    // here is decided by `policy`.
+    std::map<std::string, const plugin_host::PolicyPlugin*> tenant_policies;
     const plugin_host::IsolatorPlugin* isolator = nullptr;
     const plugin_host::TunnelPlugin* tunnel = nullptr;
     Metrics* metrics = nullptr;
@@ -188,7 +192,11 @@ class RequestManager {
   Result<nlohmann::json> Get(const Principal& caller, const std::string& id);
   // Get's answer already serialised (compact, the bytes of Get(...)->dump()),
   // rendered from the stored text without parsing it again.
-  Result<std::string> GetText(const Principal& caller, const std::string& id);
+  // `audit_probes`: a request of another tenant is audited as a probe
+  // (tenant.probe_refused), a durable commit; false on an I/O thread and for
+  // watchers, who name no request themselves.
+  Result<std::string> GetText(const Principal& caller, const std::string& id,
+                              bool audit_probes = true);
   Result<nlohmann::json> List(const Principal& caller, const RequestListQuery& query);
   Result<nlohmann::json> Approve(const Principal& approver, const std::string& id,
                                  const std::string& comment);

@@ -37,6 +37,8 @@
 #include "kernel/core/request_manager.h"
 #include "kernel/core/site_catalog.h"
 #include "kernel/core/site_status.h"
+#include "kernel/core/tenancy.h"
+#include "kernel/core/tenant_audit_tagger.h"
 #include "kernel/enclave/enclave_runtime.h"
 #include "kernel/main/audit_setup.h"
 #include "kernel/main/openapi_document.h"
@@ -134,6 +136,10 @@ struct KernelApp::Parts {
   AuditLog* audit = nullptr;
   std::unique_ptr<StateStore> store;
   std::string store_description;
+  // Tenants (config.tenants), and what puts the tenant on every audit
+  // record (it reads `store`; it leaves the log when destroyed).
+  std::unique_ptr<Tenancy> tenancy;
+  std::unique_ptr<TenantAuditTagger> tenant_tagger;
   // This replica's lease in the store; outlives the request manager and
   // the HTTP server, which read it through `heartbeat_view`.
   std::unique_ptr<ReplicaHeartbeater> heartbeat;
@@ -148,6 +154,7 @@ struct KernelApp::Parts {
   std::unique_ptr<AuditExporter> exporter;
   std::unique_ptr<IdentityChain> identity;
   std::unique_ptr<PolicyPlugin> policy;
+  std::map<std::string, std::unique_ptr<PolicyPlugin>> tenant_policies;
   std::unique_ptr<IsolatorPlugin> isolator;
   std::unique_ptr<TunnelPlugin> tunnel;
   std::map<std::string, std::unique_ptr<NotifierPlugin>> notifiers;
@@ -221,11 +228,28 @@ Status KernelApp::ReloadPolicy() {
   auto fresh = LoadKernelConfig(parts_->config.source_path, parts_->config.plugin_dir);
   if (!fresh.ok()) return fresh.status();
   parts_->callbacks.AllowSecretsOf(fresh->policy.config);
-  const Status reloaded = parts_->policy->Reload(fresh->policy.config);
+  Status reloaded = parts_->policy->Reload(fresh->policy.config);
   (void)parts_->audit->Append({{"event", "policy.reload"},
                                {"outcome", reloaded.ok() ? "applied" : "rejected"},
                                {"reason", reloaded.ok() ? "" : reloaded.message()}});
   if (reloaded.ok()) parts_->config.policy.config = fresh->policy.config;
+  // Each tenant's own policy too; a tenant's policy is added or removed by
+  // a restart only.
+  for (auto& [name, policy] : parts_->tenant_policies) {
+    const auto tenant = fresh->tenants.find(name);
+    if (tenant == fresh->tenants.end() || !tenant->second.policy) continue;
+    parts_->callbacks.AllowSecretsOf(tenant->second.policy->config);
+    const Status applied = policy->Reload(tenant->second.policy->config);
+    (void)parts_->audit->Append({{"event", "policy.reload"},
+                                 {"tenant", name},
+                                 {"outcome", applied.ok() ? "applied" : "rejected"},
+                                 {"reason", applied.ok() ? "" : applied.message()}});
+    if (applied.ok()) {
+      parts_->config.tenants.at(name).policy->config = tenant->second.policy->config;
+    } else if (reloaded.ok()) {
+      reloaded = applied.WithContext("tenant " + name);
+    }
+  }
   // Sources change too: their schemas are described again.
   if (parts_->describer) parts_->describer->Refresh();
   return reloaded;
@@ -306,6 +330,9 @@ void AllowKernelSecrets(const KernelConfig& cfg, KernelHostCallbacks& callbacks)
   for (const auto& ref : cfg.identity) callbacks.AllowSecretsOf(ref.config);
   for (const PluginRef* ref : {&cfg.policy, &cfg.isolator, &cfg.tunnel}) {
     callbacks.AllowSecretsOf(ref->config);
+  }
+  for (const auto& [name, tenant] : cfg.tenants) {
+    if (tenant.policy) callbacks.AllowSecretsOf(tenant.policy->config);
   }
   for (const auto& [name, entry] : cfg.notifications.notifiers) {
     callbacks.AllowSecretsOf(entry.plugin.config);
@@ -469,6 +496,15 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   spdlog::info("state store: {}", store->description);
   p.store = std::move(store->store);
   p.store_description = std::move(store->description);
+  p.tenancy = std::make_unique<Tenancy>(p.config);
+  p.tenant_tagger = std::make_unique<TenantAuditTagger>(
+      p.tenancy.get(),
+      [store = p.store.get()](const std::string& id) -> std::optional<std::string> {
+        auto loaded = store->LoadText(id);
+        if (!loaded.ok() || *loaded == nullptr) return std::nullopt;
+        return Tenancy::RequesterTenant((*loaded)->requester);
+      },
+      p.audit);
 
   AllowKernelSecrets(cfg, p.callbacks);
   p.services = std::make_unique<HostServicesTable>(p.callbacks);
@@ -488,6 +524,7 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   for (const auto& note : set.notes) spdlog::warn("{}", note);
   p.identity = std::make_unique<IdentityChain>(std::move(set.identity));
   p.policy = std::move(set.policy);
+  p.tenant_policies = std::move(set.tenant_policies);
   p.isolator = std::move(set.isolator);
   p.tunnel = std::move(set.tunnel);
   p.notifiers = std::move(set.notifiers);
@@ -559,6 +596,9 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   deps.store = p.store.get();
   deps.audit = p.audit;
   deps.policy = p.policy.get();
+  for (const auto& [tenant, policy] : p.tenant_policies) {
+    deps.tenant_policies.emplace(tenant, policy.get());
+  }
   deps.isolator = p.isolator.get();
   deps.tunnel = p.tunnel.get();
   deps.metrics = &p.metrics;
@@ -674,9 +714,11 @@ Result<std::unique_ptr<KernelApp>> KernelApp::Start(KernelConfig config) {
   api.audit = p.audit;
   api.metrics = &p.metrics;
   p.catalog = std::make_shared<CatalogDocument>(cfg);
-  api.catalog = [catalog = p.catalog, requests = p.requests.get()] {
-    return requests->MarkCatalogSites(catalog->Get());
+  api.catalog = [catalog = p.catalog, requests = p.requests.get(),
+                 tenancy = p.tenancy.get()](const Principal& caller) {
+    return tenancy->VisibleCatalog(caller, requests->MarkCatalogSites(catalog->Get()));
   };
+  api.tenancy = p.tenancy.get();
   if (cfg.catalog.describe) {
     RequestManager* requests = p.requests.get();
     p.describer = std::make_unique<CatalogDescriber>(

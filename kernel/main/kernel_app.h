@@ -55,8 +55,7 @@ class KernelApp {
   KernelApp();
   struct Parts;
   static Status StartPeerLink(const KernelConfig& cfg, const std::string& instance_id, Parts& p);
-  static Status StartAuditExport(const KernelConfig& cfg, const std::string& instance_id,
-                                 Parts& p);
+  static Status StartAuditExport(const KernelConfig& cfg, const std::string& instance_id, Parts& p);
   static Status StartEventRelay(const KernelConfig& cfg, const std::string& instance_id, Parts& p);
   std::unique_ptr<Parts> parts_;
 };

@@ -145,6 +145,13 @@ Result<PluginSet> LoadPluginSet(const KernelConfig& config, PluginLoader& loader
   }
   AIRLOCK_RETURN_IF_ERROR(
       LoadOne(loader, config.policy, "policy", AIRLOCK_KIND_POLICY, mode, set, &set.policy));
+  for (const auto& [name, tenant] : config.tenants) {
+    if (!tenant.policy) continue;
+    std::unique_ptr<PolicyPlugin> made;
+    AIRLOCK_RETURN_IF_ERROR(
+        LoadOne(loader, *tenant.policy, "policy", AIRLOCK_KIND_POLICY, mode, set, &made));
+    if (made) set.tenant_policies.emplace(name, std::move(made));
+  }
   AIRLOCK_RETURN_IF_ERROR(LoadOne(loader, config.isolator, "isolator", AIRLOCK_KIND_ISOLATOR, mode,
                                   set, &set.isolator));
   if (set.isolator) {

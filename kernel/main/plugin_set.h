@@ -32,6 +32,8 @@ struct PluginSet {
   // Set only when loaded with PluginSetMode::kServe.
   std::vector<std::unique_ptr<plugin_host::IdentityPlugin>> identity;
   std::unique_ptr<plugin_host::PolicyPlugin> policy;
+  // Tenants' own policies (tenants.<t>.policy), by tenant.
+  std::map<std::string, std::unique_ptr<plugin_host::PolicyPlugin>> tenant_policies;
   std::unique_ptr<plugin_host::IsolatorPlugin> isolator;
   std::unique_ptr<plugin_host::TunnelPlugin> tunnel;
   // By instance name (NotificationsConfig::notifiers).

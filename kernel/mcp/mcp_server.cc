@@ -110,7 +110,9 @@ json CallToolResult(const ToolOutcome& outcome) {
 }
 
 json PrincipalOf(const Principal& caller) {
-  return {{"subject", caller.subject}, {"kind", PrincipalKindName(caller.kind)}};
+  json ref = {{"subject", caller.subject}, {"kind", PrincipalKindName(caller.kind)}};
+  if (!caller.tenant.empty()) ref["tenant"] = caller.tenant;
+  return ref;
 }
 
 // A request_access call that asked to wait, and whose request has not
@@ -175,7 +177,7 @@ RpcAnswer ReadResourceCall(const McpServerOptions& options, const Principal& cal
                            const json& params) {
   const auto uri = params.find("uri");
   if (uri == params.end() || !uri->is_string()) return Fail(kInvalidParams, "uri is required");
-  auto read = ReadResource(options, uri->get<std::string>());
+  auto read = ReadResource(options, caller, uri->get<std::string>());
   json event = {{"event", "mcp.resource_read"},
                 {"principal", PrincipalOf(caller)},
                 {"uri", uri->get<std::string>().substr(0, 256)},
@@ -201,7 +203,7 @@ RpcAnswer Dispatch(const McpServerOptions& options, boost::asio::thread_pool* wa
     return {{{"tools", std::move(tools)}}, std::nullopt};
   }
   if (method == "tools/call") return CallTool(options, waits, caller, rpc_id, params);
-  if (method == "resources/list") return {ListResources(options), std::nullopt};
+  if (method == "resources/list") return {ListResources(options, caller), std::nullopt};
   if (method == "resources/templates/list") return {ListResourceTemplates(), std::nullopt};
   if (method == "resources/read") return ReadResourceCall(options, caller, params);
   return Fail(kMethodNotFound, "no method '" + method.substr(0, 64) + "' on this server");

@@ -47,9 +47,9 @@ struct McpServerOptions {
   // Request transitions, for request_access calls that wait; null: such
   // calls answer at once.
   EventHub* events = nullptr;
-  // {"datasets":[...]}, as GET /v1/catalog answers (it changes once the
-  // connectors described their datasets).
-  std::function<nlohmann::json()> catalog;
+  // {"datasets":[...]}, as GET /v1/catalog answers the caller (it changes
+  // once the connectors described their datasets).
+  std::function<nlohmann::json(const Principal& caller)> catalog;
   // KernelConfig::mcp: the public base URL (empty: from the Host header)
   // and the authorization servers named in the resource metadata.
   std::string public_url;

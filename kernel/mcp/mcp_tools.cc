@@ -105,12 +105,15 @@ ToolOutcome ListDatasets(const McpServerOptions& options, const Principal& calle
   ToolOutcome out;
   out.status = OnlyKnown(arguments, {});
   if (!out.status.ok()) return out;
-  auto catalog = options.requests->PreviewCatalog(caller, options.catalog());
-  if (!catalog.ok()) return {catalog.status()};
+  auto catalog = options.requests->PreviewCatalog(caller, options.catalog(caller));
+  if (!catalog.ok()) {
+    out.status = catalog.status();
+    return out;
+  }
   json datasets = json::array();
   for (json& dataset : (*catalog)["datasets"])
     datasets.push_back(PublicDataset(std::move(dataset)));
-  out.structured = {{"datasets", std::move(datasets)}};
+  out.structured = json{{"datasets", std::move(datasets)}};
   return out;
 }
 
@@ -120,17 +123,24 @@ ToolOutcome DescribeDataset(const McpServerOptions& options, const Principal& ca
   out.status = OnlyKnown(arguments, {"name"});
   if (!out.status.ok()) return out;
   auto name = RequiredString(arguments, "name", 256);
-  if (!name.ok()) return {name.status()};
+  if (!name.ok()) {
+    out.status = name.status();
+    return out;
+  }
   // The policy is asked about this dataset alone, not the whole catalog.
-  for (const json& dataset : options.catalog().value("datasets", json::array())) {
+  for (const json& dataset : options.catalog(caller).value("datasets", json::array())) {
     if (dataset.value("name", "") != *name) continue;
     auto previewed =
         options.requests->PreviewCatalog(caller, json{{"datasets", json::array({dataset})}});
-    if (!previewed.ok()) return {previewed.status()};
+    if (!previewed.ok()) {
+      out.status = previewed.status();
+      return out;
+    }
     out.structured = PublicDataset(std::move((*previewed)["datasets"][0]));
     return out;
   }
-  return {Status::NotFound("no dataset named '" + *name + "' (list_datasets names them)")};
+  out.status = Status::NotFound("no dataset named '" + *name + "' (list_datasets names them)");
+  return out;
 }
 
 // --- requests ----------------------------------------------------------------
@@ -141,21 +151,28 @@ ToolOutcome RequestAccess(const McpServerOptions& options, const Principal& call
   out.status =
       OnlyKnown(arguments, {"datasets", "purpose", "window_seconds", "columns", "wait_seconds"});
   if (!out.status.ok()) return out;
-  if (!arguments.contains("purpose")) return {Status::InvalidArgument("purpose is required")};
+  if (!arguments.contains("purpose")) {
+    out.status = Status::InvalidArgument("purpose is required");
+    return out;
+  }
   // How long the call may wait for a human (mcp_server.cc answers it).
   if (auto wait = arguments.find("wait_seconds"); wait != arguments.end()) {
     if (!wait->is_number_integer() || wait->get<int64_t>() < 0 ||
         wait->get<int64_t>() > kMaxWaitSeconds) {
-      return {Status::InvalidArgument("wait_seconds must be an integer from 0 to " +
-                                      std::to_string(kMaxWaitSeconds))};
+      out.status = Status::InvalidArgument("wait_seconds must be an integer from 0 to " +
+                                           std::to_string(kMaxWaitSeconds));
+      return out;
     }
   }
   json ask = arguments;
   ask.erase("wait_seconds");
   // The ask is checked as the API checks it (RequestManager::Create).
   auto created = options.requests->Create(caller, ask);
-  if (!created.ok()) return {created.status()};
-  out.audit = {{"request_id", created->value("id", "")}};
+  if (!created.ok()) {
+    out.status = created.status();
+    return out;
+  }
+  out.audit = json{{"request_id", created->value("id", "")}};
   out.structured = std::move(*created);
   return out;
 }
@@ -167,10 +184,16 @@ ToolOutcome ForRequest(const json& arguments, Read read) {
   out.status = OnlyKnown(arguments, {"request_id"});
   if (!out.status.ok()) return out;
   auto id = RequestIdArgument(arguments);
-  if (!id.ok()) return {id.status()};
-  out.audit = {{"request_id", *id}};
+  if (!id.ok()) {
+    out.status = id.status();
+    return out;
+  }
+  out.audit = json{{"request_id", *id}};
   Result<json> answer = read(*id);
-  if (!answer.ok()) return {answer.status(), json::object(), out.audit};
+  if (!answer.ok()) {
+    out.status = answer.status();
+    return out;
+  }
   out.structured = std::move(*answer);
   return out;
 }
@@ -206,18 +229,21 @@ ToolOutcome RunOnGrant(const McpServerOptions& options, const Principal& caller,
     max_rows = it->get<size_t>();
   }
   ToolOutcome out;
-  out.audit = {{"request_id", *id}, {"sql_sha256", Sha256Hex(text)}};
+  out.audit = json{{"request_id", *id}, {"sql_sha256", Sha256Hex(text)}};
   JsonRowCollector rows(max_rows);
   Status ran = options.requests->QueryAsRequester(caller, *id, text, "mcp", rows);
   // Stopped by the row cap: the rows kept are the answer.
   if (ran.code() == StatusCode::kCancelled && rows.truncated()) ran = Status::Ok();
   out.audit["rows"] = rows.rows().size();
-  if (!ran.ok()) return {ran, json::object(), out.audit};
+  if (!ran.ok()) {
+    out.status = ran;
+    return out;
+  }
   const size_t count = rows.rows().size();
-  out.structured = {{"columns", rows.columns()},
-                    {"rows", std::move(rows.rows())},
-                    {"row_count", count},
-                    {"truncated", rows.truncated()}};
+  out.structured = json{{"columns", rows.columns()},
+                        {"rows", std::move(rows.rows())},
+                        {"row_count", count},
+                        {"truncated", rows.truncated()}};
   return out;
 }
 
@@ -367,9 +393,9 @@ const Tool* FindTool(std::string_view name) {
   return nullptr;
 }
 
-json ListResources(const McpServerOptions& options) {
+json ListResources(const McpServerOptions& options, const Principal& caller) {
   json resources = json::array();
-  for (const json& dataset : options.catalog().value("datasets", json::array())) {
+  for (const json& dataset : options.catalog(caller).value("datasets", json::array())) {
     const std::string name = dataset.value("name", "");
     json resource = {{"uri", std::string(kSchemaUriPrefix) + name + std::string(kSchemaUriSuffix)},
                      {"name", name},
@@ -390,12 +416,13 @@ json ListResourceTemplates() {
          {"mimeType", "application/json"}}}}};
 }
 
-Result<json> ReadResource(const McpServerOptions& options, std::string_view uri) {
+Result<json> ReadResource(const McpServerOptions& options, const Principal& caller,
+                          std::string_view uri) {
   if (uri.starts_with(kSchemaUriPrefix) && uri.ends_with(kSchemaUriSuffix) &&
       uri.size() > kSchemaUriPrefix.size() + kSchemaUriSuffix.size()) {
     const std::string_view name = uri.substr(
         kSchemaUriPrefix.size(), uri.size() - kSchemaUriPrefix.size() - kSchemaUriSuffix.size());
-    for (const json& dataset : options.catalog().value("datasets", json::array())) {
+    for (const json& dataset : options.catalog(caller).value("datasets", json::array())) {
       if (dataset.value("name", "") != name) continue;
       const json schema = PublicDataset(dataset);
       return json{{"contents",

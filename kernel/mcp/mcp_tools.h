@@ -21,7 +21,9 @@ inline constexpr int64_t kMaxWaitSeconds = 300;
 
 // What a tool call came to: its structured content, or an error the agent
 // is shown (a tool result with isError), and what the audit record adds
-// (request_id, sql_sha256, rows, ...).
+// (request_id, sql_sha256, rows, ...). Members are assigned whole JSON
+// values (json{...}), not braced lists: clang 14's unoptimised code leaked
+// the replaced value of such an assignment to a returned ToolOutcome.
 struct ToolOutcome {
   Status status;
   nlohmann::json structured = nlohmann::json::object();
@@ -43,10 +45,11 @@ const std::vector<Tool>& Tools();
 const Tool* FindTool(std::string_view name);
 
 // resources/list: one resource per dataset, its schema.
-nlohmann::json ListResources(const McpServerOptions& options);
+nlohmann::json ListResources(const McpServerOptions& options, const Principal& caller);
 // resources/templates/list.
 nlohmann::json ListResourceTemplates();
 // resources/read of `uri`; NotFound for a URI that names no dataset.
-Result<nlohmann::json> ReadResource(const McpServerOptions& options, std::string_view uri);
+Result<nlohmann::json> ReadResource(const McpServerOptions& options, const Principal& caller,
+                                    std::string_view uri);
 
 }  // namespace airlock::mcp

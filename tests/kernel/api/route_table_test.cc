@@ -90,6 +90,8 @@ std::string AccessName(RouteAccess access) {
       return "authenticated";
     case RouteAccess::kAdmin:
       return "admin";
+    case RouteAccess::kPlatformAdmin:
+      return "platform-admin";
     case RouteAccess::kPeer:
       return "peer";
   }
@@ -102,6 +104,7 @@ std::string AccessName(RouteAccess access) {
 std::string DocumentedAccess(const json& operation) {
   if (operation.contains("security") && operation["security"].empty()) return "public";
   if (operation.value("x-airlock-access", "") == "admin") return "admin";
+  if (operation.value("x-airlock-access", "") == "platform-admin") return "platform-admin";
   if (operation.value("x-airlock-access", "") == "peer") {
     const bool peer_scheme = operation.contains("security") &&
                              operation["security"] == json::array({{{"peer", json::array()}}});
@@ -129,7 +132,7 @@ TEST(V1ApiRoutes, AgreeWithTheOpenApiDocument) {
     if (route.access != RouteAccess::kPublic) {
       EXPECT_TRUE(operation["responses"].contains("401")) << "401 not documented";
     }
-    if (route.access == RouteAccess::kAdmin) {
+    if (route.access == RouteAccess::kAdmin || route.access == RouteAccess::kPlatformAdmin) {
       EXPECT_TRUE(operation["responses"].contains("403")) << "403 not documented";
     }
   }

@@ -26,13 +26,18 @@ inline std::string SearchRequestId(int i) {
 }
 
 // Record i: one of three events, of request i % 30, done by user (i % 3);
-// the asks (every third record) name their datasets.
+// the asks (every third record) name their datasets. Its "tenant" (i % 4):
+// "acme", "globex", null (the whole kernel's), or none (written before
+// tenants were configured).
 inline nlohmann::json SearchEvent(int i) {
   static const char* kEvents[] = {"request.submitted", "request.approved", "tunnel.query"};
   nlohmann::json event = {{"event", kEvents[i % 3]},
                           {"request_id", SearchRequestId(i)},
                           {"principal", {{"subject", "user" + std::to_string(i % 3)}}}};
   if (i % 3 == 0) event["datasets"] = {i % 2 == 0 ? "orders" : "customers"};
+  if (i % 4 == 0) event["tenant"] = "acme";
+  if (i % 4 == 1) event["tenant"] = "globex";
+  if (i % 4 == 2) event["tenant"] = nullptr;
   return event;
 }
 
@@ -160,6 +165,48 @@ inline void CheckAuditSearchContract(AuditLog& log) {
   // is older.)
   EXPECT_GE(pages, static_cast<size_t>(kSearchRecords / 100));
   EXPECT_LE(pages, static_cast<size_t>(kSearchRecords / 100 + 1));
+
+  // A tenant's scope: its records only, never another's nor those of no
+  // tenant, whatever else the caller may see.
+  const auto tenant_scope = [](const std::string& tenant, bool admin, size_t scan_budget = 100000) {
+    AuditSearchScope scope = SearchScope(admin, scan_budget);
+    scope.tenant = tenant;
+    return scope;
+  };
+  query = {};
+  query.limit = 50;
+  EXPECT_EQ(AllPages(log, query, tenant_scope("acme", true)),
+            ExpectedSeqs(first_seq, [](int i) { return i % 4 == 0; }));
+  EXPECT_EQ(AllPages(log, query, tenant_scope("globex", true)),
+            ExpectedSeqs(first_seq, [](int i) { return i % 4 == 1; }));
+  EXPECT_TRUE(AllPages(log, query, tenant_scope("initech", true)).empty());
+  EXPECT_TRUE(AllPages(log, query, tenant_scope("acm", true)).empty());
+  // Within the tenant, a member sees only the requests they may see.
+  EXPECT_EQ(AllPages(log, query, tenant_scope("acme", false)),
+            ExpectedSeqs(first_seq, [](int i) { return i % 4 == 0 && i % kSearchRequests < 5; }));
+  {
+    auto page = SearchAudit(log, query, tenant_scope("globex", true));
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    ASSERT_EQ(page->records.size(), 50u);
+    for (const auto& record : page->records) EXPECT_EQ(record.value("tenant", ""), "globex");
+  }
+  // With the other filters, and in short pages.
+  query.events = {"tunnel.*"};
+  EXPECT_EQ(AllPages(log, query, tenant_scope("globex", true)),
+            ExpectedSeqs(first_seq, [](int i) { return i % 4 == 1 && i % 3 == 2; }));
+  query = {};
+  query.request_id = "req_8";
+  EXPECT_EQ(AllPages(log, query, tenant_scope("acme", true)),
+            ExpectedSeqs(first_seq, [](int i) { return i % kSearchRequests == 8 && i % 4 == 0; }));
+  query = {};
+  query.subject = "user1";
+  query.limit = 1000;
+  EXPECT_EQ(AllPages(log, query, tenant_scope("acme", true, 100)),
+            ExpectedSeqs(first_seq, [](int i) { return i % 3 == 1 && i % 4 == 0; }));
+  // Without a tenant scope (a platform admin) every tenant's and none.
+  query = {};
+  query.limit = 1000;
+  EXPECT_EQ(AllPages(log, query, SearchScope(true)).size(), static_cast<size_t>(kSearchRecords));
 
   // Time: everything was written just now.
   const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(

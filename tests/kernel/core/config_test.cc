@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
 
 #include "tests/support/temp_dir.h"
 
@@ -270,6 +274,190 @@ TEST(KernelConfig, ErrorsNameTheKey) {
     const std::string error = ErrorFor(doc);
     EXPECT_NE(error.find(c.expected), std::string::npos) << c.what << ": got '" << error << "'";
   }
+}
+
+const std::string kTokenHash(64, 'a');
+
+// Minimal() with two tenants, a site agent of "acme" and a connector it serves.
+json Tenanted() {
+  json doc = Minimal();
+  doc["connectors"]["edge"] = {{"plugin", "files.so"}, {"agent", "east"}};
+  doc["datasets"] = {{{"name", "orders"}, {"connector", "files"}, {"tenant", "acme"}},
+                     {{"name", "ledger"}, {"connector", "files"}, {"tenant", "globex"}},
+                     {{"name", "sensors"}, {"connector", "edge"}, {"tenant", "acme"}}};
+  doc["agents"] = {
+      {"agents", {{"east", {{"enrollment_token_sha256", kTokenHash}, {"tenant", "acme"}}}}}};
+  doc["access"] = {{"admin_groups", {"platform-ops"}}};
+  doc["tenants"] = {
+      {"acme",
+       {{"subjects", {"alice", "bob"}},
+        {"groups", {"acme-staff"}},
+        {"admin_groups", {"acme-admins"}},
+        {"policy", {{"plugin", "acme-policy"}, {"config", {{"rules", json::array()}}}}}}},
+      {"globex", {{"groups", {"globex-staff"}}}}};
+  return doc;
+}
+
+TEST(KernelConfig, TenantsParseWithTheirMembersAdminsAndOwnPolicy) {
+  auto parsed =
+      ParseKernelConfig(Tenanted(), "/etc/airlock/airlock.json", "/usr/lib/airlock/plugins");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const KernelConfig& c = *parsed;
+  ASSERT_EQ(c.tenants.size(), 2u);
+  const TenantConfig& acme = c.tenants.at("acme");
+  EXPECT_EQ(acme.name, "acme");
+  EXPECT_EQ(acme.subjects, (std::vector<std::string>{"alice", "bob"}));
+  EXPECT_EQ(acme.groups, std::vector<std::string>{"acme-staff"});
+  EXPECT_EQ(acme.admin_groups, std::vector<std::string>{"acme-admins"});
+  ASSERT_TRUE(acme.policy.has_value());
+  EXPECT_EQ(acme.policy->path, "/usr/lib/airlock/plugins/acme-policy.so");
+  EXPECT_EQ(acme.policy->name, "policy-acme");
+  EXPECT_TRUE(acme.policy->config.contains("rules"));
+  const TenantConfig& globex = c.tenants.at("globex");
+  EXPECT_EQ(globex.name, "globex");
+  EXPECT_TRUE(globex.subjects.empty());
+  EXPECT_EQ(globex.groups, std::vector<std::string>{"globex-staff"});
+  EXPECT_TRUE(globex.admin_groups.empty());
+  EXPECT_FALSE(globex.policy.has_value()) << "no policy of its own: the kernel's decides";
+  EXPECT_EQ(c.dataset_tenants, (std::map<std::string, std::string>{
+                                   {"orders", "acme"}, {"ledger", "globex"}, {"sensors", "acme"}}));
+  EXPECT_EQ(c.agents.agents.at("east").tenant, "acme");
+  EXPECT_EQ(c.admin_groups, std::vector<std::string>{"platform-ops"});
+
+  // Without tenants nothing names one.
+  auto plain = ParseKernelConfig(Minimal(), "/etc/airlock/airlock.json", "/p");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_TRUE(plain->tenants.empty());
+  EXPECT_TRUE(plain->dataset_tenants.empty());
+}
+
+TEST(KernelConfig, TenantNamesAreLowercaseLettersDigitsDashAndUnderscore) {
+  EXPECT_TRUE(IsTenantName("acme"));
+  EXPECT_TRUE(IsTenantName("0day"));
+  EXPECT_TRUE(IsTenantName("a"));
+  EXPECT_TRUE(IsTenantName("acme_eu-1"));
+  EXPECT_TRUE(IsTenantName(std::string(63, 'a')));
+  EXPECT_FALSE(IsTenantName(""));
+  EXPECT_FALSE(IsTenantName(std::string(64, 'a')));
+  EXPECT_FALSE(IsTenantName("Acme"));
+  EXPECT_FALSE(IsTenantName("acmE"));
+  EXPECT_FALSE(IsTenantName("-acme"));
+  EXPECT_FALSE(IsTenantName("_acme"));
+  EXPECT_FALSE(IsTenantName("ac me"));
+  EXPECT_FALSE(IsTenantName("acme.eu"));
+  EXPECT_FALSE(IsTenantName("acme/eu"));
+  EXPECT_FALSE(IsTenantName(std::string("ac\0me", 5)));
+}
+
+TEST(KernelConfig, TenantErrorsNameTheKey) {
+  struct Case {
+    const char* what;
+    std::function<void(json&)> edit;
+    std::string expected;
+  };
+  const std::string long_name(64, 'a');
+  const std::vector<Case> cases = {
+      {"tenants an array", [](json& j) { j["tenants"] = json::array({"acme"}); },
+       "tenants must be a non-empty object of tenants by name"},
+      {"tenants a string", [](json& j) { j["tenants"] = "acme"; },
+       "tenants must be a non-empty object of tenants by name"},
+      {"tenants empty", [](json& j) { j["tenants"] = json::object(); },
+       "tenants must be a non-empty object of tenants by name"},
+      {"uppercase name",
+       [](json& j) {
+         j["tenants"]["Acme"] = j["tenants"]["acme"];
+         j["tenants"].erase("acme");
+       },
+       "tenants.Acme: tenant names are 1..63 of [a-z0-9_-], starting with a letter or digit"},
+      {"leading dash", [](json& j) { j["tenants"]["-acme"] = json::object(); },
+       "tenants.-acme: tenant names are 1..63"},
+      {"64 characters", [&](json& j) { j["tenants"][long_name] = json::object(); },
+       "tenants." + long_name + ": tenant names are 1..63"},
+      {"tenant not an object", [](json& j) { j["tenants"]["globex"] = json::array(); },
+       "tenants.globex must be an object"},
+      {"unknown key in a tenant", [](json& j) { j["tenants"]["globex"]["colour"] = "red"; },
+       "tenants.globex.colour is not a known setting"},
+      {"subjects not a list", [](json& j) { j["tenants"]["globex"]["subjects"] = "carol"; },
+       "tenants.globex.subjects must be an array of strings"},
+      {"admin_groups not strings", [](json& j) { j["tenants"]["globex"]["admin_groups"] = {1}; },
+       "tenants.globex.admin_groups must be an array of strings"},
+      {"policy without plugin", [](json& j) { j["tenants"]["acme"]["policy"].erase("plugin"); },
+       "tenants.acme.policy.plugin is required"},
+      {"policy bad pin", [](json& j) { j["tenants"]["acme"]["policy"]["sha256"] = "abc"; },
+       "tenants.acme.policy.sha256 must be 64 hex"},
+      {"dataset without tenant", [](json& j) { j["datasets"][1].erase("tenant"); },
+       "datasets[1].tenant is required: with tenants configured, everything belongs to one"},
+      {"dataset empty tenant", [](json& j) { j["datasets"][1]["tenant"] = ""; },
+       "datasets[1].tenant is required"},
+      {"dataset tenant not a string", [](json& j) { j["datasets"][0]["tenant"] = 7; },
+       "datasets[0].tenant must be a string"},
+      {"dataset unknown tenant", [](json& j) { j["datasets"][1]["tenant"] = "initech"; },
+       "datasets[1].tenant names unknown tenant 'initech'"},
+      {"agent without tenant", [](json& j) { j["agents"]["agents"]["east"].erase("tenant"); },
+       "agents.agents.east.tenant is required: with tenants configured"},
+      {"agent unknown tenant", [](json& j) { j["agents"]["agents"]["east"]["tenant"] = "initech"; },
+       "agents.agents.east.tenant names unknown tenant 'initech'"},
+      {"agent tenant not a string", [](json& j) { j["agents"]["agents"]["east"]["tenant"] = 1; },
+       "agents.agents.east.tenant must be a string"},
+      {"site dataset of another tenant", [](json& j) { j["datasets"][2]["tenant"] = "globex"; },
+       "datasets[2].tenant 'globex' differs from the tenant 'acme' of agent 'east', whose host "
+       "serves it"},
+      {"site of another tenant than its dataset",
+       [](json& j) { j["agents"]["agents"]["east"]["tenant"] = "globex"; },
+       "datasets[2].tenant 'acme' differs from the tenant 'globex' of agent 'east'"},
+      {"a subject in two tenants", [](json& j) { j["tenants"]["globex"]["subjects"] = {"bob"}; },
+       "tenants.globex.subjects: subject 'bob' also belongs to tenant 'acme'"},
+      {"a group in two tenants",
+       [](json& j) {
+         j["tenants"]["globex"]["groups"] = {"globex-staff", "acme-staff"};
+       },
+       "tenants.globex.groups: group 'acme-staff' also belongs to tenant 'acme'"},
+  };
+  for (const auto& c : cases) {
+    json doc = Tenanted();
+    c.edit(doc);
+    const std::string error = ErrorFor(doc);
+    EXPECT_NE(error.find(c.expected), std::string::npos) << c.what << ": got '" << error << "'";
+  }
+}
+
+TEST(KernelConfig, WithoutTenantsNothingMayNameOne) {
+  json doc = Minimal();
+  doc["datasets"][0]["tenant"] = "acme";
+  EXPECT_EQ(ErrorFor(doc), "datasets[0].tenant names tenant 'acme' but no tenants are configured");
+
+  doc = Minimal();
+  doc["agents"] = {
+      {"agents", {{"east", {{"enrollment_token_sha256", kTokenHash}, {"tenant", "acme"}}}}}};
+  EXPECT_EQ(ErrorFor(doc),
+            "agents.agents.east.tenant names tenant 'acme' but no tenants are configured");
+
+  // A site of one organisation, as before tenants.
+  doc["agents"]["agents"]["east"].erase("tenant");
+  doc["connectors"]["edge"] = {{"plugin", "files.so"}, {"agent", "east"}};
+  doc["datasets"].push_back({{"name", "sensors"}, {"connector", "edge"}});
+  EXPECT_EQ(ErrorFor(doc), "ok");
+}
+
+TEST(KernelConfig, ASitesDatasetsNeverNameATenant) {
+  json site = {{"connectors", {{"pg", {{"plugin", "pg.so"}}}}},
+               {"datasets", {{{"name", "orders"}, {"connector", "pg"}}}}};
+  auto parsed = ParseSiteSources(site, "/etc/airlock-agent", "/usr/lib/airlock/plugins");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_EQ(parsed->datasets.size(), 1u);
+  EXPECT_EQ(parsed->datasets[0].name, "orders");
+
+  site["datasets"].push_back({{"name", "ledger"}, {"connector", "pg"}, {"tenant", "acme"}});
+  auto refused = ParseSiteSources(site, "/etc/airlock-agent", "/usr/lib/airlock/plugins");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  const std::string error = refused.status().message();
+  EXPECT_EQ(error.rfind("datasets[1].tenant: a site's datasets belong to the site's tenant", 0), 0u)
+      << error;
+  EXPECT_NE(error.find("agents.agents.<name>.tenant"), std::string::npos) << error;
+  // Even an empty one: the key itself is refused.
+  site["datasets"][1]["tenant"] = "";
+  EXPECT_FALSE(ParseSiteSources(site, "/etc/airlock-agent", "/p").ok());
 }
 
 TEST(KernelConfig, StateBackendDefaultsToSqliteAndTakesPostgresWithTls) {

@@ -41,6 +41,7 @@
 #include "tests/kernel/e2e/kernel_process.h"
 #include "tests/kernel/e2e/tunnel_session.h"
 #include "tests/kernel/e2e_agent/agent_process.h"
+#include "tests/kernel/e2e_agent/site_probes.h"
 #include "tests/support/child_process.h"
 #include "tests/support/http_client.h"
 #include "tests/support/temp_dir.h"
@@ -59,23 +60,6 @@ constexpr const char* kBob = "alk_agent_bob_token";
 constexpr const char* kEnrollmentToken = "enroll-edge-7f3a9c1d2e4b";
 // What both the kernel's and the agent's process isolator must provide.
 const json kMinIsolation = {"pid_namespace", "network_namespace", "no_new_privs"};
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-template <typename Predicate>
-bool WaitUntil(Predicate predicate, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return predicate();
-}
 
 // Socket inodes of the descriptors `pid` holds.
 std::set<std::string> SocketInodes(pid_t pid) {
@@ -196,25 +180,10 @@ class AgentE2E : public ::testing::Test {
   std::string AgentConfig(const std::string& name, const std::string& state,
                           const std::string& token, const std::string& agent_name = "edge",
                           const std::string& kernel_address = "127.0.0.1") {
-    const std::string dir = dir_.path();
-    const std::string token_file = dir + "/" + name + ".token";
-    std::ofstream(token_file) << token << "\n";
-    ::chmod(token_file.c_str(), 0600);
-    json config = {
-        {"name", agent_name},
-        {"kernel",
-         {{"address", kernel_address},
-          {"port", agent_port_},
-          {"ca_file", dir + "/state/agents/ca.crt"}}},
-        {"state_dir", dir + "/" + state},
-        {"enrollment_token_file", token_file},
-        {"reconnect_ms", 100},
-        {"isolator",
-         {{"plugin", PluginPath("airlock_isolator_process")},
-          {"config",
-           {{"state_dir", dir + "/" + state + "-enclaves"}, {"min_isolation", kMinIsolation}}}}}};
-    const std::string path = dir + "/" + name + ".json";
-    std::ofstream(path) << config.dump(2);
+    const std::string path = dir_.path() + "/" + name + ".json";
+    std::ofstream(path) << SiteAgentConfig(dir_.path(), name, state, token, agent_name,
+                                           kernel_address, agent_port_, kMinIsolation)
+                               .dump(2);
     return path;
   }
 
@@ -277,17 +246,7 @@ class AgentE2E : public ::testing::Test {
 
   ClientResponse Query(Tunnel& t, const std::string& sql) { return TunnelQuery(t, sql); }
 
-  std::vector<json> Audit() {
-    std::vector<json> out;
-    std::ifstream in(dir_.path() + "/state/audit.log");
-    std::string line;
-    while (std::getline(in, line)) {
-      json record = json::parse(line, nullptr, false);
-      if (record.is_object())
-        out.push_back(record.contains("event") ? record : record.value("record", record));
-    }
-    return out;
-  }
+  std::vector<json> Audit() { return AuditRecords(dir_.path() + "/state/audit.log"); }
 
   int CountEvents(const std::string& event, const std::string& agent = "edge") {
     int count = 0;
@@ -684,47 +643,6 @@ TEST_F(AgentE2E, ARequestForAnOfflineAgentFailsWithTheReason) {
   EXPECT_NE(Get(id).value("reason", "").find("agent 'edge'"), std::string::npos) << Get(id).dump();
 }
 
-// Whether `needle` appears in any readable mapping of process `pid`'s
-// memory (read through /proc/<pid>/mem: the test started it). Mappings over
-// 1 GiB (sanitizer shadow and reserves) are skipped.
-bool MemoryHolds(pid_t pid, const std::string& needle) {
-  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
-  const int mem = ::open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY);
-  if (mem < 0) return false;
-  std::string line, chunk;
-  bool found = false;
-  while (!found && std::getline(maps, line)) {
-    unsigned long begin = 0, end = 0;
-    char perms[5] = {};
-    if (std::sscanf(line.c_str(), "%lx-%lx %4s", &begin, &end, perms) != 3) continue;
-    if (perms[0] != 'r' || end - begin > (1ul << 30)) continue;
-    // Overlapping reads so that a match across two chunks is seen.
-    constexpr size_t kChunk = 1 << 20;
-    for (unsigned long at = begin; at < end && !found; at += kChunk) {
-      const size_t want = std::min<size_t>(kChunk + needle.size(), end - at);
-      chunk.resize(want);
-      const ssize_t got = ::pread(mem, chunk.data(), want, static_cast<off_t>(at));
-      if (got <= 0) break;
-      found = std::string_view(chunk.data(), static_cast<size_t>(got)).find(needle) !=
-              std::string_view::npos;
-    }
-  }
-  ::close(mem);
-  return found;
-}
-
-// Whether any file under `dir` holds `needle`.
-bool FilesHold(const std::string& dir, const std::string& needle) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir, ec)) {
-    if (entry.is_regular_file(ec) &&
-        Slurp(entry.path().string()).find(needle) != std::string::npos) {
-      return true;
-    }
-  }
-  return false;
-}
-
 // The datasets' site entry in GET /v1/catalog (null when it has none).
 json CatalogSite(HttpClient& client, const std::string& dataset, const std::string& token) {
   for (const json& d : client.Get("/v1/catalog", Auth(token)).json().value("datasets", json())) {
@@ -761,28 +679,17 @@ TEST_F(AgentE2E, ASuspendedSiteDropsItsTunnelsAndRefusesAsksUntilResumed) {
   EXPECT_EQ(client_->Post("/v1/agents/edge/resume", why, Auth(kBob)).status, 409u);
   EXPECT_EQ(Get(id).value("state", ""), "ready") << "a refused suspension changed nothing";
 
-  // A query that would run for minutes.
-  std::atomic<bool> done{false};
-  ClientResponse slow;
-  Clock::time_point ended;
-  std::thread running([&] {
-    slow = Query(t,
-                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < "
-                 "4000000000) SELECT count(*) FROM c");
-    ended = Clock::now();
-    done = true;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_FALSE(done.load()) << "the slow query ended early: " << slow.body;
-  const auto suspending = Clock::now();
-  auto suspended = client_->Post("/v1/agents/edge/suspend", why, Auth(kBob));
-  running.join();
+  // A query that would run for minutes, cut short by the suspension.
+  ClientResponse suspended;
+  const CutShortQuery slow = QueryCutShortBy(
+      t, [&] { suspended = client_->Post("/v1/agents/edge/suspend", why, Auth(kBob)); });
+  EXPECT_TRUE(slow.ran_until_act) << "the slow query ended early: " << slow.answer.body;
   ASSERT_EQ(suspended.status, 200u) << suspended.body;
   EXPECT_EQ(suspended.json()["closed_requests"], json::array({id})) << suspended.body;
-  EXPECT_LT(ended - suspending, std::chrono::seconds(1))
+  EXPECT_LT(slow.ended_after, std::chrono::seconds(1))
       << "the running query's connection outlived the suspension by "
-      << std::chrono::duration_cast<std::chrono::milliseconds>(ended - suspending).count() << " ms";
-  EXPECT_NE(slow.status, 200u) << slow.body;
+      << std::chrono::duration_cast<std::chrono::milliseconds>(slow.ended_after).count() << " ms";
+  EXPECT_NE(slow.answer.status, 200u) << slow.answer.body;
   const json closed = Get(id);
   EXPECT_EQ(closed.value("state", ""), "closed") << closed.dump();
   EXPECT_NE(closed.value("reason", "").find("breach under investigation"), std::string::npos)
@@ -1016,11 +923,6 @@ TEST_F(AgentE2E, TheApiPortRefusesAgentsUnlessShared) {
   EXPECT_EQ(CountEvents("agent.enrolled"), 0);
 }
 
-// Runs `command` through /bin/sh; true when it exits 0.
-bool Shell(const std::string& command) {
-  return std::system(command.c_str()) == 0;
-}
-
 // The strongest form: the agent in a network namespace of its own whose only
 // route leads to the kernel's agent listener. This test moves itself (and so
 // the kernel it starts) into a private network namespace first, so nothing
@@ -1037,12 +939,7 @@ TEST_F(AgentE2E, AnAgentInItsOwnNetworkNamespaceServesQueriesThroughItsOutboundL
   // 127.0.0.0/8), and
   // 127.66.0.1 on a veth whose peer will be the agent's only interface
   // (route_localnet lets loopback-range addresses travel on it).
-  ASSERT_TRUE(
-      Shell("ip link set lo up && ip link add vk type veth peer name va && "
-            "ip route del local 127.0.0.0/8 dev lo table local && "
-            "sysctl -qw net.ipv4.conf.all.route_localnet=1 && "
-            "ip addr add 127.66.0.1/30 dev vk && "
-            "sysctl -qw net.ipv4.conf.vk.route_localnet=1 && ip link set vk up"));
+  ASSERT_TRUE(AddKernelSideLink("vk", "va", "127.66.0.1"));
   json config = Config();
   config["agents"]["listen_address"] = "127.66.0.1";
   StartKernel(config);
@@ -1054,12 +951,7 @@ TEST_F(AgentE2E, AnAgentInItsOwnNetworkNamespaceServesQueriesThroughItsOutboundL
   ASSERT_TRUE(WaitUntil([&] {
     return Slurp("/proc/" + pid + "/cmdline").find("airlock-agent") != std::string::npos;
   }));
-  ASSERT_TRUE(Shell("ip link set va netns " + pid + " && nsenter -t " + pid +
-                    " -n sh -c 'ip link set lo up && "
-                    "ip route del local 127.0.0.0/8 dev lo table local && "
-                    "sysctl -qw net.ipv4.conf.all.route_localnet=1 && "
-                    "ip addr add 127.66.0.2/30 dev va && "
-                    "sysctl -qw net.ipv4.conf.va.route_localnet=1 && ip link set va up'"));
+  ASSERT_TRUE(GiveLinkTo(agent.pid(), "va", "127.66.0.2"));
   ASSERT_TRUE(WaitAgent("online")) << agent.log();
   // A network namespace of its own, holding no listening socket at all.
   EXPECT_NE(std::filesystem::read_symlink("/proc/" + pid + "/ns/net"),
@@ -1067,13 +959,9 @@ TEST_F(AgentE2E, AnAgentInItsOwnNetworkNamespaceServesQueriesThroughItsOutboundL
   EXPECT_TRUE(ListeningInodes(agent.pid()).empty()) << Slurp("/proc/" + pid + "/net/tcp");
   EXPECT_EQ(ConnectionsTo(agent.pid(), agent_port_), 1);
   // From there only the kernel's agent port is reachable, not its API.
-  auto reachable = [&](const std::string& address, uint16_t port) {
-    return Shell("nsenter -t " + pid + " -n bash -c 'exec 3<>/dev/tcp/" + address + "/" +
-                 std::to_string(port) + "' 2>/dev/null");
-  };
-  EXPECT_TRUE(reachable("127.66.0.1", agent_port_));
-  EXPECT_FALSE(reachable("127.0.0.1", kernel_->port()));
-  EXPECT_FALSE(reachable("127.66.0.1", kernel_->port()));
+  EXPECT_TRUE(NamespaceReaches(agent.pid(), "127.66.0.1", agent_port_));
+  EXPECT_FALSE(NamespaceReaches(agent.pid(), "127.0.0.1", kernel_->port()));
+  EXPECT_FALSE(NamespaceReaches(agent.pid(), "127.66.0.1", kernel_->port()));
 
   const std::string id = Ready({"edge_customers"});
   Tunnel t = OpenTunnel(id);

@@ -171,6 +171,7 @@ Status ParsePluginRef(const json& node, const std::string& path, const std::stri
   if (notifier != nullptr) {
     AIRLOCK_RETURN_IF_ERROR(r.StringList("events", &notifier->events));
     AIRLOCK_RETURN_IF_ERROR(r.StringList("audiences", &notifier->audiences));
+    AIRLOCK_RETURN_IF_ERROR(r.StringList("tenants", &notifier->tenants));
   }
   if (connector) {
     AIRLOCK_RETURN_IF_ERROR(r.StringList("egress", &out->egress));
@@ -739,6 +740,20 @@ Status ParseNotifications(Reader& top, KernelConfig* config) {
       AIRLOCK_RETURN_IF_ERROR(CheckAllowed(entry.events, kNotificationEvents, path + ".events"));
       AIRLOCK_RETURN_IF_ERROR(
           CheckAllowed(entry.audiences, {"approvers", "requester"}, path + ".audiences"));
+      if (config->tenants.empty() && !entry.tenants.empty()) {
+        return Status::InvalidArgument(path + ".tenants names tenants but none are configured");
+      }
+      if (!config->tenants.empty()) {
+        if (entry.tenants.empty()) {
+          return Status::InvalidArgument(
+              path +
+              ".tenants is required with tenants configured: the tenants whose requests "
+              "it tells of, or [\"*\"] for every tenant's");
+        }
+        std::vector<std::string> allowed = {"*"};
+        for (const auto& [tenant, unused] : config->tenants) allowed.push_back(tenant);
+        AIRLOCK_RETURN_IF_ERROR(CheckAllowed(entry.tenants, allowed, path + ".tenants"));
+      }
       n.notifiers.emplace(name, std::move(entry));
     }
   }

@@ -213,6 +213,11 @@ struct NotifierEntry {
   // Whose notifications it carries: "approvers" (someone waits for them),
   // "requester" (what became of their request); both when empty.
   std::vector<std::string> audiences;
+  // Whose requests it tells of: these tenants', or every tenant's ("*").
+  // Required when tenants are configured, so that no notifier carries one
+  // tenant's requests to another's channel by being left unsaid; empty
+  // (every request) only without tenants.
+  std::vector<std::string> tenants;
 };
 
 // Longest notifier instance name (it is part of every notification's id).

@@ -21,6 +21,11 @@ bool Wants(const std::vector<std::string>& list, const std::string& value) {
   return list.empty() || std::find(list.begin(), list.end(), value) != list.end();
 }
 
+// Whether a notifier for `tenants` tells of a request of `tenant`.
+bool CarriesTenant(const std::vector<std::string>& tenants, const std::string& tenant) {
+  return Wants(tenants, "*") || Wants(tenants, tenant);
+}
+
 // What the requester is told of, by the state the request moved to. The
 // decisions the policy made at once (denied, approved at submission) are
 // not here: the requester had the answer to their ask.
@@ -48,7 +53,7 @@ NotificationComposer::NotificationComposer(const NotificationsConfig& config)
     : console_url_(config.console_url),
       expiring_notice_us_(config.expiring_notice_seconds * kMicros) {
   for (const auto& [name, entry] : config.notifiers) {
-    routes_.push_back({name, entry.events, entry.audiences});
+    routes_.push_back({name, entry.events, entry.audiences, entry.tenants});
   }
 }
 
@@ -117,8 +122,10 @@ void NotificationComposer::Compose(const RequestRecord& record, const std::strin
                                    const std::string& audience, const std::string& key,
                                    int64_t due_us, std::vector<OutboxMessage>* out) const {
   json document;  // made once, for the first notifier that wants it
+  const std::string tenant = RequesterTenant(record.requester);
   for (const Route& route : routes_) {
     if (!Wants(route.events, event) || !Wants(route.audiences, audience)) continue;
+    if (!CarriesTenant(route.tenants, tenant)) continue;
     if (document.is_null()) document = Document(record, event, audience);
     OutboxMessage message;
     message.id = key + "/" + route.notifier;

@@ -64,6 +64,7 @@ class NotificationComposer {
     std::string notifier;
     std::vector<std::string> events;     // empty: all
     std::vector<std::string> audiences;  // empty: both
+    std::vector<std::string> tenants;    // empty or "*": every request's
   };
 
   void ComposeExpiring(const RequestRecord& record, std::vector<OutboxMessage>* out) const;

@@ -439,6 +439,32 @@ TEST(KernelConfig, WithoutTenantsNothingMayNameOne) {
   EXPECT_EQ(ErrorFor(doc), "ok");
 }
 
+// With tenants, every notifier says whose requests it carries: a shared
+// channel is never one tenant's leak into another's by being left unsaid.
+TEST(KernelConfig, WithTenantsEachNotifierNamesItsTenants) {
+  json doc = Tenanted();
+  doc["notifications"] = {{"notifiers", {{"chat", {{"plugin", "webhook.so"}}}}}};
+  EXPECT_NE(ErrorFor(doc).find("notifications.notifiers.chat.tenants is required with tenants "
+                               "configured"),
+            std::string::npos)
+      << ErrorFor(doc);
+  doc["notifications"]["notifiers"]["chat"]["tenants"] = {"acme", "initech"};
+  EXPECT_NE(ErrorFor(doc).find("notifications.notifiers.chat.tenants: unknown value 'initech'"),
+            std::string::npos)
+      << ErrorFor(doc);
+  doc["notifications"]["notifiers"]["chat"]["tenants"] = {"acme"};
+  EXPECT_EQ(ErrorFor(doc), "ok");
+  doc["notifications"]["notifiers"]["chat"]["tenants"] = {"*"};
+  EXPECT_EQ(ErrorFor(doc), "ok");
+
+  json plain = Minimal();
+  plain["notifications"] = {{"notifiers", {{"chat", {{"plugin", "webhook.so"}}}}}};
+  EXPECT_EQ(ErrorFor(plain), "ok");
+  plain["notifications"]["notifiers"]["chat"]["tenants"] = {"acme"};
+  EXPECT_EQ(ErrorFor(plain),
+            "notifications.notifiers.chat.tenants names tenants but none are configured");
+}
+
 TEST(KernelConfig, ASitesDatasetsNeverNameATenant) {
   json site = {{"connectors", {{"pg", {{"plugin", "pg.so"}}}}},
                {"datasets", {{{"name", "orders"}, {"connector", "pg"}}}}};

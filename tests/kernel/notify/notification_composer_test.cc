@@ -69,6 +69,32 @@ TEST(NotificationComposer, ApproversHearOfAPendingRequestFromThePolicysGroups) {
   EXPECT_EQ(messages.at(0).next_attempt_at_us, 1000 * kMicros);  // due at once
 }
 
+// With tenants, a notifier tells only of the requests of the tenants it
+// names ("*": every tenant's), never of another's.
+TEST(NotificationComposer, ATenantsNotifierTellsOfThatTenantsRequestsOnly) {
+  NotificationsConfig config;
+  NotifierEntry acme;
+  acme.tenants = {"acme"};
+  config.notifiers["acme-chat"] = acme;
+  NotifierEntry both;
+  both.tenants = {"acme", "globex"};
+  config.notifiers["both"] = both;
+  NotifierEntry platform;
+  platform.tenants = {"*"};
+  config.notifiers["platform"] = platform;
+  NotificationComposer composer(config);
+  auto told = [&](const std::string& tenant) {
+    RequestRecord r = Record(RequestState::kPendingApproval, 1);
+    if (!tenant.empty()) r.requester["tenant"] = tenant;
+    return Ids(composer.ForTransition(r, RequestState::kEvaluating, std::string("alice")));
+  };
+  EXPECT_EQ(told("acme"),
+            (std::vector<std::string>{"r-1/v1/acme-chat", "r-1/v1/both", "r-1/v1/platform"}));
+  EXPECT_EQ(told("globex"), (std::vector<std::string>{"r-1/v1/both", "r-1/v1/platform"}));
+  EXPECT_EQ(told("initech"), std::vector<std::string>{"r-1/v1/platform"});
+  EXPECT_EQ(told(""), std::vector<std::string>{"r-1/v1/platform"});
+}
+
 TEST(NotificationComposer, TheRequesterHearsWhatOthersDecidedAndWhenTheWindowEnds) {
   NotificationComposer composer(Config());
   // Approved by bob after waiting: told.

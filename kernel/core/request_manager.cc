@@ -574,6 +574,12 @@ class RequestManager::Impl {
     return {};
   }
 
+  void NoteUnknownDataset(const Principal& caller, const std::string& name) {
+    if (!tenancy_.enabled() || !FindDataset(name)) return;
+    const std::string tenant = TenantOfDataset(name);
+    if (!tenancy_.Reaches(caller, tenant)) AuditProbe(caller, tenant, {{"dataset", name}});
+  }
+
   // Catalog entries for the asked datasets; NotFound names the unknown ones.
   // Another tenant's dataset is unknown to `asker` (the probe is audited);
   // a request's datasets are all its requester's tenant's, even a platform
@@ -2459,6 +2465,9 @@ Result<json> RequestManager::SuspendSite(const Principal& p, const std::string& 
 Result<json> RequestManager::ResumeSite(const Principal& p, const std::string& agent,
                                         const std::string& reason) {
   return impl_->ResumeSite(p, agent, reason);
+}
+void RequestManager::NoteUnknownDataset(const Principal& caller, const std::string& name) {
+  impl_->NoteUnknownDataset(caller, name);
 }
 json RequestManager::MarkCatalogSites(json catalog) {
   return impl_->MarkCatalogSites(std::move(catalog));

@@ -189,6 +189,9 @@ class RequestManager {
   // purpose): {"effect","reason","rule","obligations"?,"approval"?,
   // "max_window_seconds"?,"purpose_min_length"?}. Records nothing.
   Result<nlohmann::json> PreviewCatalog(const Principal& caller, nlohmann::json catalog);
+  // `caller` named dataset `name` and was told there is none such: when it
+  // is another tenant's, the probe is audited (tenant.probe_refused).
+  void NoteUnknownDataset(const Principal& caller, const std::string& name);
   Result<nlohmann::json> Get(const Principal& caller, const std::string& id);
   // Get's answer already serialised (compact, the bytes of Get(...)->dump()),
   // rendered from the stored text without parsing it again.

@@ -139,6 +139,7 @@ ToolOutcome DescribeDataset(const McpServerOptions& options, const Principal& ca
     out.structured = PublicDataset(std::move((*previewed)["datasets"][0]));
     return out;
   }
+  options.requests->NoteUnknownDataset(caller, *name);
   out.status = Status::NotFound("no dataset named '" + *name + "' (list_datasets names them)");
   return out;
 }
@@ -430,6 +431,7 @@ Result<json> ReadResource(const McpServerOptions& options, const Principal& call
                      {"mimeType", "application/json"},
                      {"text", schema.dump(-1, ' ', false, json::error_handler_t::replace)}}}}};
     }
+    if (name.size() <= 256) options.requests->NoteUnknownDataset(caller, std::string(name));
   }
   return Status::NotFound("no resource " + std::string(uri).substr(0, 256));
 }

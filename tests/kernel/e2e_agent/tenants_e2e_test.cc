@@ -433,8 +433,23 @@ TEST_F(TenantsE2E, TwoTenantsWithASiteEachNeverSeeOrTouchTheOthers) {
   EXPECT_EQ(searched.body.find(acme_id), std::string::npos);
   EXPECT_EQ(client_->Get("/v1/cluster", Auth(kDave)).status, 403u) << "the platform's alone";
   EXPECT_EQ(client_->Get("/v1/cluster", Auth(kRoot)).status, 200u);
-  const json described = Mcp(kCarol, "describe_dataset", {{"name", "acme_orders"}});
-  EXPECT_TRUE(described["result"].value("isError", false)) << described.dump();
+  ExpectRefusedProbe("mcp describe_dataset", "carol", [&] {
+    const json answer = Mcp(kCarol, "describe_dataset", {{"name", "acme_orders"}});
+    const bool refused = answer["result"].value("isError", false) &&
+                         answer.dump().find("no dataset named 'acme_orders'") != std::string::npos;
+    return refused ? 404u : 200u;
+  });
+  ExpectRefusedProbe("mcp resources/read", "carol", [&] {
+    const auto r =
+        client_->Post("/mcp",
+                      json{{"jsonrpc", "2.0"},
+                           {"id", 2},
+                           {"method", "resources/read"},
+                           {"params", {{"uri", "airlock://datasets/acme_orders/schema"}}}}
+                          .dump(),
+                      Auth(kCarol));
+    return r.json().contains("error") ? 404u : r.status;
+  });
   carol_watch.Drain(std::chrono::milliseconds(300));
   const auto seen = carol_watch.RequestIds();
   EXPECT_NE(std::find(seen.begin(), seen.end(), globex_id), seen.end());

@@ -395,12 +395,17 @@ TEST_F(TenantsE2E, TwoTenantsWithASiteEachNeverSeeOrTouchTheOthers) {
         },
         unknown.status);
   }
-  ExpectRefusedProbe("mcp request_status", "carol", [&] {
-    const json answer = Mcp(kCarol, "request_status", {{"request_id", acme_id}});
-    const bool refused = answer["result"].value("isError", false) &&
-                         answer.dump().find("not found") != std::string::npos;
-    return refused ? 404u : 200u;
-  });
+  for (const auto& [tool, arguments] : std::vector<std::pair<std::string, json>>{
+           {"request_status", {{"request_id", acme_id}}},
+           {"list_tables", {{"request_id", acme_id}}},
+           {"query", {{"request_id", acme_id}, {"sql", "SELECT count(*) FROM acme_orders"}}}}) {
+    ExpectRefusedProbe("mcp " + tool, "carol", [&, tool = tool, arguments = arguments] {
+      const json answer = Mcp(kCarol, tool, arguments);
+      const bool refused = answer["result"].value("isError", false) &&
+                           answer.dump().find("not found") != std::string::npos;
+      return refused ? 404u : 200u;
+    });
+  }
   ExpectRefusedProbe("suspend", "dave", [&] {
     return client_->Post("/v1/agents/edge_a/suspend", R"({"reason":"x"})", Auth(kDave)).status;
   });

@@ -446,6 +446,10 @@ class EnclaveSession {
     ForgetCredentials();
 
     if (ingested.ok()) ingested = ingestion_->PublishTables();
+    if (ingested.ok()) {
+      ingestion_->BuildKeyIndexes(
+          [this](const std::string& note) { host_.Log(AIRLOCK_LOG_WARN, "enclave", note); });
+    }
     std::unique_ptr<QueryEngine> engine;
     if (ingested.ok()) {
       auto opened =

@@ -85,6 +85,11 @@ struct DatasetIngest {
   // Written by the lane's writer thread when it handles the schema; read by
   // others only after the dataset finished.
   std::vector<arrow::Field> fields;
+  // Written by the puller when the schema arrives; read once the pulls ended.
+  // The key columns the connector reported ("airlock.key"), or why its
+  // report was ignored.
+  std::vector<std::string> key;
+  std::string key_error;
   // Writer thread only: the dataset's feed table (temp schema of the lane's
   // writer connection) and `INSERT INTO <staging> SELECT * FROM <feed>`,
   // which inserts the lane's current batch in one step.
@@ -111,6 +116,49 @@ class IngestLane {
   }
 
   const std::string& uri() const { return uri_; }
+
+  // Once the writer stopped and the tables are published: indexes the key
+  // columns of each of `datasets` (all of this lane), letting the database
+  // grow by at most `budget` bytes; an index that does not fit is rolled
+  // back. Returns a note for each key left unindexed. Runs on any one thread.
+  std::vector<std::string> BuildKeyIndexes(const std::vector<DatasetIngest*>& datasets,
+                                           int64_t budget) {
+    std::vector<std::string> notes;
+    sqlite3* db = db_.get();
+    sqlite3_int64 limit = CurrentBytes() + std::max<int64_t>(budget, 0);
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_SIZE_LIMIT, &limit);
+    for (DatasetIngest* ds : datasets) {
+      auto note = [&](const std::string& why) {
+        notes.push_back("dataset " + ds->name + ": key not indexed: " + why);
+      };
+      if (!ds->key_error.empty()) {
+        note(ds->key_error);
+        continue;
+      }
+      if (ds->key.empty()) continue;
+      std::string columns;
+      std::string unknown;
+      for (const std::string& name : ds->key) {
+        const bool known = std::any_of(ds->fields.begin(), ds->fields.end(),
+                                       [&](const arrow::Field& f) { return f.name == name; });
+        if (!known) unknown = name;
+        columns += (columns.empty() ? "" : ", ") + QuoteIdentifier(name);
+      }
+      if (!unknown.empty()) {
+        note("'" + unknown + "' is not one of its columns");
+        continue;
+      }
+      const std::string index = "_airlock_key_" + std::to_string(ds->index);
+      Status built = Exec(db, "CREATE INDEX " + QuoteIdentifier(index) + " ON " +
+                                  QuoteIdentifier(ds->name) + " (" + columns + ")");
+      if (!built.ok()) note(built.message());
+    }
+    limit = owner_.options_.max_memory_bytes;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_SIZE_LIMIT, &limit);
+    (void)AccountMemory();  // the budget kept the total within the bound
+    return notes;
+  }
+
   sqlite3* db() const { return db_.get(); }
 
   Status Open(int64_t size_limit) {
@@ -315,14 +363,19 @@ class IngestLane {
     return Status::Ok();
   }
 
-  // Adds this lane's growth to the enclave-wide total and enforces the bound.
-  Status AccountMemory() {
+  // The bytes the database takes now.
+  int64_t CurrentBytes() {
     int64_t pages = 0;
     if (sqlite3_step(page_count_.get()) == SQLITE_ROW) {
       pages = sqlite3_column_int64(page_count_.get(), 0);
     }
     sqlite3_reset(page_count_.get());
-    const int64_t size = pages * page_size_;
+    return pages * page_size_;
+  }
+
+  // Adds this lane's growth to the enclave-wide total and enforces the bound.
+  Status AccountMemory() {
+    const int64_t size = CurrentBytes();
     const int64_t total = owner_.total_bytes_.fetch_add(size - lane_bytes_) + (size - lane_bytes_);
     lane_bytes_ = size;
     if (total > owner_.options_.max_memory_bytes) {
@@ -371,6 +424,13 @@ class IngestConsumer final : public sdk::BatchConsumer {
       if (raw.children[i] == nullptr) return Status::InvalidArgument("schema has a NULL column");
       AIRLOCK_ASSIGN_OR_RETURN(arrow::Field field, arrow::ParseField(*raw.children[i]));
       fields.push_back(std::move(field));
+    }
+    // A malformed key only costs the index; the data is still good.
+    auto key = sdk::KeyColumnsOf(raw);
+    if (key.ok()) {
+      ds_.key = std::move(key).value();
+    } else {
+      ds_.key_error = key.status().message();
     }
     saw_schema_ = true;
     return ds_.lane->PushSchema(ds_, std::move(fields));
@@ -563,6 +623,36 @@ Status Ingestion::PublishTables() {
     if (!renamed.ok()) return renamed.WithContext("dataset " + ds->name);
   }
   return Status::Ok();
+}
+
+void Ingestion::BuildKeyIndexes(const std::function<void(const std::string&)>& warn) {
+  std::vector<std::vector<DatasetIngest*>> per_lane(lanes_.size());
+  size_t busy = 0;
+  for (auto& ds : datasets_) {
+    if (ds->key.empty() && ds->key_error.empty()) continue;
+    for (size_t l = 0; l < lanes_.size(); ++l) {
+      if (lanes_[l].get() != ds->lane) continue;
+      if (per_lane[l].empty()) ++busy;
+      per_lane[l].push_back(ds.get());
+    }
+  }
+  if (busy == 0) return;
+  // The lanes build at once, so each gets an equal share of what the memory
+  // bound leaves.
+  const int64_t left = options_.max_memory_bytes - total_bytes_.load(std::memory_order_relaxed);
+  const int64_t budget = std::max<int64_t>(left, 0) / static_cast<int64_t>(busy);
+  std::vector<std::vector<std::string>> notes(lanes_.size());
+  std::vector<std::thread> builders;
+  for (size_t l = 0; l < lanes_.size(); ++l) {
+    if (per_lane[l].empty()) continue;
+    builders.emplace_back([&, l] { notes[l] = lanes_[l]->BuildKeyIndexes(per_lane[l], budget); });
+  }
+  for (auto& t : builders) t.join();
+  for (const auto& lane_notes : notes) {
+    for (const auto& note : lane_notes) {
+      if (warn) warn(note);
+    }
+  }
 }
 
 std::vector<std::string> Ingestion::LaneUris() const {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "batch_decoder.h"
+#include "primary_key.h"
 #include "row_count.h"
 
 namespace airlock::connectors::postgres {
@@ -108,16 +109,19 @@ Status PostgresConnector::Pull(const PullSpec& spec, sdk::BatchSink& sink) {
   if (!columns.ok()) return columns.status().WithContext(context);
   auto query = BuildPullQuery(*dataset, *columns, spec.scope);
   if (!query.ok()) return query.status().WithContext(context);
+  auto key = PrimaryKey(**connection, *dataset, config_, host_, interrupt);
+  if (!key.ok()) return key.status().WithContext(context);
   uint64_t rows = 0;
-  Status streamed = Stream(**connection, *query, sink, interrupt, &rows);
+  Status streamed =
+      Stream(**connection, *query, DeliveredKey(*key, *query, spec.scope), sink, interrupt, &rows);
   if (!streamed.ok()) return streamed.WithContext(context);
   host_.Info("pulled " + std::to_string(rows) + " row(s) of " + context);
   return Status::Ok();
 }
 
 Status PostgresConnector::Stream(PgConnection& connection, const PullQuery& query,
-                                 sdk::BatchSink& sink, const Interrupt& interrupt,
-                                 uint64_t* rows) const {
+                                 const std::vector<std::string>& key, sdk::BatchSink& sink,
+                                 const Interrupt& interrupt, uint64_t* rows) const {
   // A snapshot for the whole pull; READ ONLY also stops a named query that
   // would write.
   AIRLOCK_RETURN_IF_ERROR(
@@ -136,7 +140,12 @@ Status PostgresConnector::Stream(PgConnection& connection, const PullQuery& quer
                query.params, false, interrupt)
           .status());
   arrow::RecordBatchBuilder builder(query.fields, static_cast<size_t>(config_.batch_rows));
-  AIRLOCK_RETURN_IF_ERROR(sink.SendSchema(builder.MakeSchema()));
+  arrow::OwnedSchema schema = builder.MakeSchema();
+  if (!key.empty()) {
+    AIRLOCK_RETURN_IF_ERROR(
+        arrow::SetSchemaMetadata(schema, {{sdk::kKeyColumnsMetadata, sdk::EncodeKeyColumns(key)}}));
+  }
+  AIRLOCK_RETURN_IF_ERROR(sink.SendSchema(std::move(schema)));
 
   const std::string fetch =
       "FETCH FORWARD " + std::to_string(config_.batch_rows) + " FROM " + kCursor;

@@ -56,7 +56,10 @@ class PostgresConnector : public sdk::Connector {
   Result<const DatasetConfig*> Resolve(const PullSpec& spec) const;
   Result<std::vector<SourceColumn>> Columns(PgConnection& connection, const DatasetConfig& dataset,
                                             const Interrupt& interrupt) const;
-  Status Stream(PgConnection& connection, const PullQuery& query, sdk::BatchSink& sink,
+  // Streams `query` into `sink`; a non-empty `key` goes with the schema as
+  // "airlock.key" (primary_key.h).
+  Status Stream(PgConnection& connection, const PullQuery& query,
+                const std::vector<std::string>& key, sdk::BatchSink& sink,
                 const Interrupt& interrupt, uint64_t* rows) const;
 
   const PostgresConfig config_;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <set>
 
 #include <gmock/gmock.h>
@@ -93,6 +94,36 @@ TEST(EnclaveRuntime, IngestsTwoDatasetsInParallelAndJoinsThem) {
   EXPECT_EQ((*tables)["tables"].size(), 2u);
   EXPECT_EQ((*tables)["tables"][0]["columns"][0]["name"], "id");
   EXPECT_EQ((*tables)["tables"][0]["columns"][0]["type"], "int64");
+}
+
+TEST(EnclaveRuntime, IndexesReportedKeysBeforeSealingAndWarnsOfBadOnes) {
+  std::mutex mutex;
+  std::vector<std::string> warnings;
+  EnclaveEnvironment env;
+  env.log = [&](int32_t level, std::string_view, std::string_view message) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (level == AIRLOCK_LOG_WARN) warnings.emplace_back(message);
+  };
+  Started e(
+      MakeSpec(
+          {GenDataset("orders", {{"rows", 3000}, {"shape", "narrow"}}),
+           GenDataset("customers", {{"rows", 2000}, {"shape", "narrow"}, {"key", R"(["id"])"}}),
+           GenDataset("odd", {{"rows", 10}, {"shape", "narrow"}, {"key", R"(["nope"])"}})}),
+      std::move(env));
+  ASSERT_EQ(e.outcome.value("state", ""), "sealed") << e.outcome.dump();
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::string all;
+    for (const auto& w : warnings) all += w + "\n";
+    EXPECT_THAT(all, HasSubstr("dataset odd: key not indexed: 'nope' is not one of its columns"));
+    EXPECT_THAT(all, ::testing::Not(HasSubstr("dataset customers")));
+  }
+  // The index serves the join; the answer is what it was without it.
+  CollectingConsumer joined;
+  ASSERT_TRUE(e.Run("SELECT count(*) FROM orders o JOIN customers c ON c.id = o.id", joined).ok());
+  int64_t count = -1;
+  joined.ForEachRow([&](const arrow::BatchView& v, size_t r) { count = v.GetInt64(0, r); });
+  EXPECT_EQ(count, 2000);
 }
 
 TEST(EnclaveRuntime, EveryTypeRoundTripsThroughSqlite) {

@@ -2,7 +2,7 @@
 //
 // Config: {"rows": N, "batch_rows": 4096, "offset": 0, "shape": "all|narrow",
 //          "fail": false, "fail_after_rows": -1, "delay_ms": 0,
-//          "secret": "env:VAR" (optional), "audit": false}
+//          "secret": "env:VAR" (optional), "audit": false, "key": "" }
 // - audit: emits {"event":"gen.pull","dataset"} once the rows are delivered.
 // - shape "all": id int64, score float64 (null every 7th row), name utf8,
 //   flag bool, day date32, ts timestamp[us, UTC], t time64[us], small int32,
@@ -12,6 +12,7 @@
 //   the pull with unauthenticated (without quoting the value).
 // - fail / fail_after_rows: the pull fails with unavailable after that many rows.
 // - delay_ms: sleep before each batch (slow source).
+// - key: sent verbatim as the schema's "airlock.key" metadata when non-empty.
 #include <chrono>
 #include <string>
 #include <thread>
@@ -41,6 +42,7 @@ class GenConnector final : public airlock::sdk::Connector {
     c->delay_ms_ = config.value("delay_ms", int64_t{0});
     c->secret_ref_ = config.value("secret", std::string());
     c->audit_ = config.value("audit", false);
+    c->key_ = config.value("key", std::string());
     if (c->rows_ < 0 || c->batch_rows_ <= 0) {
       return Status::InvalidArgument("rows must be >= 0 and batch_rows > 0");
     }
@@ -60,7 +62,13 @@ class GenConnector final : public airlock::sdk::Connector {
     }
     const std::vector<Field> fields = narrow_ ? gen::NarrowFields() : gen::AllFields();
     RecordBatchBuilder builder(fields, static_cast<size_t>(batch_rows_));
-    if (Status s = sink.SendSchema(builder.MakeSchema()); !s.ok()) return s;
+    airlock::arrow::OwnedSchema schema = builder.MakeSchema();
+    if (!key_.empty()) {
+      Status s =
+          airlock::arrow::SetSchemaMetadata(schema, {{airlock::sdk::kKeyColumnsMetadata, key_}});
+      if (!s.ok()) return s;
+    }
+    if (Status s = sink.SendSchema(std::move(schema)); !s.ok()) return s;
     int64_t produced = 0;
     while (produced < rows_) {
       if (sink.cancelled()) return Status::Cancelled("pull cancelled");
@@ -100,6 +108,7 @@ class GenConnector final : public airlock::sdk::Connector {
   int64_t delay_ms_ = 0;
   std::string secret_ref_;
   bool audit_ = false;
+  std::string key_;
 };
 
 }  // namespace

@@ -333,6 +333,7 @@ class AlignedBuffer {
 struct SchemaPrivate {
   std::string format;
   std::string name;
+  std::string metadata;  // encoded; `metadata` points here when non-empty
   std::vector<ArrowSchema> children;
   std::vector<ArrowSchema*> child_ptrs;
 };
@@ -434,6 +435,107 @@ inline OwnedSchema MakeStructSchema(const std::vector<Field>& fields) {
     child.MoveTo(parent->children[i]);
   }
   return parent;
+}
+
+// ---------------------------------------------------------------------------
+// Schema metadata
+// ---------------------------------------------------------------------------
+
+// Key/value pairs of a schema's `metadata`, in order (keys may repeat).
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+
+// Bounds ParseMetadata holds a producer to.
+inline constexpr int32_t kMaxMetadataPairs = 1024;
+inline constexpr int32_t kMaxMetadataBytes = int32_t{1} << 20;  // per key or value
+
+// The C Data Interface encoding of `metadata`: int32 pair count, then per
+// pair int32 key length, key bytes, int32 value length, value bytes (native
+// byte order). No pairs encode as the empty string (a NULL `metadata`).
+// Keys and values must be shorter than 2^31 bytes (asserted).
+inline std::string EncodeMetadata(const Metadata& metadata) {
+  if (metadata.empty()) return {};
+  std::string out;
+  auto put_int = [&out](size_t n) {
+    assert(n <= static_cast<size_t>(std::numeric_limits<int32_t>::max()));
+    const int32_t v = static_cast<int32_t>(n);
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  };
+  put_int(metadata.size());
+  for (const auto& [key, value] : metadata) {
+    put_int(key.size());
+    out += key;
+    put_int(value.size());
+    out += value;
+  }
+  return out;
+}
+
+// Decodes a schema's `metadata` field; NULL decodes as no pairs. The encoding
+// carries no overall length, so the bytes are trusted to be as long as they
+// claim (the C Data Interface is in-process). InvalidArgument for a negative
+// count or length, or one beyond kMaxMetadataPairs / kMaxMetadataBytes.
+inline Result<Metadata> ParseMetadata(const char* metadata) {
+  Metadata pairs;
+  if (metadata == nullptr) return pairs;
+  const char* p = metadata;
+  auto get_int = [&p](int32_t limit, const char* what) -> Result<int32_t> {
+    int32_t v;
+    std::memcpy(&v, p, sizeof v);
+    p += sizeof v;
+    if (v < 0 || v > limit) {
+      return Status::InvalidArgument(std::string("schema metadata has a bad ") + what + " (" +
+                                     std::to_string(v) + ")");
+    }
+    return v;
+  };
+  AIRLOCK_ASSIGN_OR_RETURN(const int32_t count, get_int(kMaxMetadataPairs, "pair count"));
+  pairs.reserve(static_cast<size_t>(count));
+  for (int32_t i = 0; i < count; ++i) {
+    AIRLOCK_ASSIGN_OR_RETURN(const int32_t key_len, get_int(kMaxMetadataBytes, "key length"));
+    std::string key(p, static_cast<size_t>(key_len));
+    p += key_len;
+    AIRLOCK_ASSIGN_OR_RETURN(const int32_t value_len, get_int(kMaxMetadataBytes, "value length"));
+    std::string value(p, static_cast<size_t>(value_len));
+    p += value_len;
+    pairs.emplace_back(std::move(key), std::move(value));
+  }
+  return pairs;
+}
+
+// The value of the first pair named `key` in `schema`'s metadata, or nullopt
+// when there is none. Fails as ParseMetadata does.
+inline Result<std::optional<std::string>> FindMetadata(const ArrowSchema& schema,
+                                                       std::string_view key) {
+  AIRLOCK_ASSIGN_OR_RETURN(Metadata pairs, ParseMetadata(schema.metadata));
+  for (auto& [k, v] : pairs) {
+    if (k == key) return std::optional<std::string>(std::move(v));
+  }
+  return std::optional<std::string>();
+}
+
+// Replaces the metadata of a schema this header produced (MakeStructSchema,
+// RecordBatchBuilder::MakeSchema); no pairs leave `metadata` NULL.
+// InvalidArgument for a released schema or one from another producer (whose
+// storage this cannot own), too many pairs, or a key or value longer than
+// kMaxMetadataBytes.
+inline Status SetSchemaMetadata(OwnedSchema& schema, const Metadata& metadata) {
+  if (!schema.valid()) return Status::InvalidArgument("schema is released");
+  if (schema->release != &detail::ReleaseSchema || schema->private_data == nullptr) {
+    return Status::InvalidArgument("schema was not made by this library");
+  }
+  if (metadata.size() > static_cast<size_t>(kMaxMetadataPairs)) {
+    return Status::InvalidArgument("too many schema metadata pairs");
+  }
+  for (const auto& [key, value] : metadata) {
+    if (key.size() > static_cast<size_t>(kMaxMetadataBytes) ||
+        value.size() > static_cast<size_t>(kMaxMetadataBytes)) {
+      return Status::InvalidArgument("schema metadata key or value is too long");
+    }
+  }
+  auto* priv = static_cast<detail::SchemaPrivate*>(schema->private_data);
+  priv->metadata = EncodeMetadata(metadata);
+  schema->metadata = priv->metadata.empty() ? nullptr : priv->metadata.data();
+  return Status::Ok();
 }
 
 // An array of `type` over buffers whose memory `owner` keeps alive (the array's

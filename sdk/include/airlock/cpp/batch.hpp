@@ -2,11 +2,17 @@
 //  - BatchSink: the producer's (connector's) handle on a host sink.
 //  - BatchConsumer + MakeBatchSink: how a consumer (the enclave runtime, a
 //    tunnel reading query results) exposes itself as an airlock_type_batch_sink.
+//  - KeyColumnsOf / EncodeKeyColumns: the "airlock.key" schema metadata.
 // Ownership of schemas and arrays moves with every call (Arrow move semantics).
 #pragma once
 
 #include <cstring>
 #include <exception>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "airlock/c/airlock_plugin.h"
 #include "airlock/cpp/abi_util.hpp"
@@ -14,6 +20,44 @@
 #include "airlock/cpp/status.hpp"
 
 namespace airlock::sdk {
+
+// Schema metadata key under which a connector reports a dataset's key: a
+// JSON array of column names in key order, e.g. ["id"] or ["region", "id"].
+// The named columns are unique together in the source (a primary key); the
+// enclave indexes them. Consumers that do not know the key ignore it.
+inline constexpr char kKeyColumnsMetadata[] = "airlock.key";
+// The most key columns a consumer honours.
+inline constexpr size_t kMaxKeyColumns = 32;
+
+// The "airlock.key" value naming `columns`.
+inline std::string EncodeKeyColumns(const std::vector<std::string>& columns) {
+  return nlohmann::json(columns).dump();
+}
+
+// The key columns `schema` reports: empty when its metadata has no
+// "airlock.key". InvalidArgument when the metadata is malformed or the value
+// is not a JSON array of 1 to kMaxKeyColumns distinct non-empty strings.
+inline Result<std::vector<std::string>> KeyColumnsOf(const ArrowSchema& schema) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                           arrow::FindMetadata(schema, kKeyColumnsMetadata));
+  std::vector<std::string> columns;
+  if (!value.has_value()) return columns;
+  const nlohmann::json doc = nlohmann::json::parse(*value, nullptr, /*allow_exceptions=*/false);
+  auto bad = [] {
+    return Status::InvalidArgument(std::string(kKeyColumnsMetadata) +
+                                   " is not a JSON array of distinct column names");
+  };
+  if (!doc.is_array() || doc.empty() || doc.size() > kMaxKeyColumns) return bad();
+  for (const auto& item : doc) {
+    if (!item.is_string() || item.get_ref<const std::string&>().empty()) return bad();
+    const std::string& name = item.get_ref<const std::string&>();
+    for (const auto& seen : columns) {
+      if (seen == name) return bad();
+    }
+    columns.push_back(name);
+  }
+  return columns;
+}
 
 class BatchSink {
  public:

@@ -66,7 +66,12 @@ INSERT INTO big SELECT g, 'row-' || g, g * 0.5 FROM generate_series(1, 50000) g;
 CREATE TABLE secret_stuff (id int4, payload text);
 INSERT INTO secret_stuff VALUES (1, 'hidden');
 
-GRANT SELECT ON all_types, people, pointy, big TO reader;
+-- A composite primary key in an order other than the columns'.
+CREATE TABLE keyed (region text, note text, id int8, PRIMARY KEY (id, region));
+INSERT INTO keyed VALUES ('eu', 'a', 1), ('us', 'b', 1), ('eu', NULL, 2);
+CREATE VIEW keyed_view AS SELECT * FROM keyed;
+
+GRANT SELECT ON all_types, people, pointy, big, keyed, keyed_view TO reader;
 ANALYZE;
 )SQL";
 
@@ -167,6 +172,9 @@ Json Config(const Json& datasets, const Json& overrides) {
 Status Collector::OnSchema(arrow::OwnedSchema schema) {
   if (schema_.valid()) return Status::Internal("schema sent twice");
   schema_ = std::move(schema);
+  auto key = arrow::FindMetadata(*schema_.get(), sdk::kKeyColumnsMetadata);
+  if (!key.ok()) return key.status();
+  key_metadata = *key;
   for (int64_t i = 0; i < schema_->n_children; ++i) {
     auto field = arrow::ParseField(*schema_->children[i]);
     if (!field.ok()) return field.status();

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,8 @@ class Collector : public sdk::BatchConsumer {
   bool IsCancelled() override { return cancel_when && cancel_when(); }
 
   std::vector<arrow::Field> fields;
+  // The schema's "airlock.key" metadata, verbatim; nullopt when absent.
+  std::optional<std::string> key_metadata;
   // Cells as JSON: null, bool, integer, double (NaN/inf kept as strings
   // "nan"/"inf"/"-inf"), strings; binary as "\\x<hex>"; date32 as its day
   // number, timestamps/times as micro counts.

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "airlock/cpp/masking.hpp"
@@ -365,6 +366,34 @@ std::vector<int64_t> SdkFilteredIds(const Json& filter) {
   }
   std::sort(ids.begin(), ids.end());
   return ids;
+}
+
+TEST(PostgresConnector, ReportsThePrimaryKeyOnlyWhenEveryKeyColumnIsDelivered) {
+  const Json datasets = Json::array({Dataset("keyed", "public.keyed"),
+                                     Dataset("keyed_view", "public.keyed_view"),
+                                     Dataset("all_types", "public.all_types"),
+                                     Dataset("people", "people"),
+                                     {{"name", "keyed_query"}, {"query", "SELECT * FROM keyed"}}});
+  auto key_of = [&](const Json& pull) -> std::optional<Json> {
+    Collector c;
+    PullOutcome outcome = Pull(Config(datasets), pull, c);
+    EXPECT_EQ(outcome.status, AIRLOCK_OK) << outcome.message;
+    EXPECT_FALSE(c.rows.empty());
+    if (!c.key_metadata.has_value()) return std::nullopt;
+    return Json::parse(*c.key_metadata);
+  };
+  // Key order, not column order.
+  EXPECT_EQ(key_of(PullDoc("keyed")), Json::array({"id", "region"}));
+  EXPECT_EQ(key_of(PullDoc("all_types")), Json::array({"id"}));
+  EXPECT_EQ(key_of(PullDoc("keyed", {{"columns", {"region", "id"}}})),
+            Json::array({"id", "region"}));
+  // A key column narrowed away or masked: the delivered rows have no key.
+  EXPECT_EQ(key_of(PullDoc("keyed", {{"columns", {"id", "note"}}})), std::nullopt);
+  EXPECT_EQ(key_of(PullDoc("keyed", {{"masks", {{"region", "hash"}}}})), std::nullopt);
+  // No primary key, a view, a named query.
+  EXPECT_EQ(key_of(PullDoc("people")), std::nullopt);
+  EXPECT_EQ(key_of(PullDoc("keyed_view")), std::nullopt);
+  EXPECT_EQ(key_of(PullDoc("keyed_query")), std::nullopt);
 }
 
 TEST(PostgresConnector, RowFilterPushdownAgreesWithTheSdkSemantics) {

@@ -948,9 +948,7 @@ TEST_F(AgentE2E, AnAgentInItsOwnNetworkNamespaceServesQueriesThroughItsOutboundL
                  {"/usr/bin/unshare", "--net", "--"});
   const std::string pid = std::to_string(agent.pid());
   // Wait until the agent's namespace exists, then give it its one route.
-  ASSERT_TRUE(WaitUntil([&] {
-    return Slurp("/proc/" + pid + "/cmdline").find("airlock-agent") != std::string::npos;
-  }));
+  ASSERT_TRUE(WaitForOwnNetwork(agent.pid()));
   ASSERT_TRUE(GiveLinkTo(agent.pid(), "va", "127.66.0.2"));
   ASSERT_TRUE(WaitAgent("online")) << agent.log();
   // A network namespace of its own, holding no listening socket at all.

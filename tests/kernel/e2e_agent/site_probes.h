@@ -178,6 +178,21 @@ inline bool AddKernelSideLink(const std::string& name, const std::string& peer,
                ".route_localnet=1 && ip link set " + name + " up");
 }
 
+// Waits until process `pid` (started as `unshare --net -- ...`) is in a
+// network namespace other than this process's. Its command line names the
+// agent before `unshare` has made that namespace, so only the namespace
+// itself tells; a link moved earlier would land in this namespace.
+inline bool WaitForOwnNetwork(pid_t pid) {
+  const std::string own = "/proc/self/ns/net";
+  const std::string theirs = "/proc/" + std::to_string(pid) + "/ns/net";
+  return WaitUntil([&] {
+    std::error_code a, b;
+    const auto mine = std::filesystem::read_symlink(own, a);
+    const auto its = std::filesystem::read_symlink(theirs, b);
+    return !a && !b && mine != its;
+  });
+}
+
 // Moves `peer` into the network namespace of process `pid` and gives it
 // `address`/30 there: that process's only way out.
 inline bool GiveLinkTo(pid_t pid, const std::string& peer, const std::string& address) {

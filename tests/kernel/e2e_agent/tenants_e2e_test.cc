@@ -187,10 +187,7 @@ class TenantsE2E : public ::testing::Test {
         std::vector<std::string>{"/usr/bin/unshare", "--net", "--"}));
     AgentProcess& agent = *agents_.back();
     EXPECT_TRUE(agent.Start());
-    const std::string pid = std::to_string(agent.pid());
-    EXPECT_TRUE(WaitUntil([&] {
-      return Slurp("/proc/" + pid + "/cmdline").find("airlock-agent") != std::string::npos;
-    }));
+    EXPECT_TRUE(WaitForOwnNetwork(agent.pid()));
     EXPECT_TRUE(GiveLinkTo(agent.pid(), link, address));
     return agent;
   }

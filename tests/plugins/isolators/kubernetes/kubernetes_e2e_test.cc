@@ -192,11 +192,16 @@ TEST(KubernetesKernel, ARequestLivesItsWholeLifeInAPodThatDialsTheKernel) {
   }
   EXPECT_EQ(kernel.log().find(kPgPassword), std::string::npos);
 
-  // Window end: the request closes and its pod and policy are gone.
+  // Window end: the request closes and its pod and policy are gone. The
+  // isolator deletes them one after another, the pod first, so wait for both
+  // rather than only the pod.
   EXPECT_EQ(WaitForRequestState(api, id, Auth(kAlice), "closed"), "closed") << kernel.log();
+  auto remaining = [&] {
+    return cluster.Names("pods", kNamespace).size() +
+           cluster.Names("networkpolicies", kNamespace).size();
+  };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!cluster.Names("pods", kNamespace).empty() &&
-         std::chrono::steady_clock::now() < deadline) {
+  while (remaining() != 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(cluster.Names("pods", kNamespace).empty()) << pod_name << " outlived its window";

@@ -30,6 +30,7 @@
 
 #include "bench/e2e/control_plane.h"
 #include "bench/e2e/fixture.h"
+#include "bench/e2e/join_check.h"
 #include "bench/e2e/load.h"
 #include "bench/e2e/stats.h"
 #include "tests/support/postgres/subprocess.h"
@@ -305,20 +306,28 @@ double SqliteShellJoinMs(const std::string& db, int runs, std::string* first_row
   return Summarize(times).p50;
 }
 
-double PostgresLocalJoinMs(test::PgCluster& pg, int runs, std::string* first_row,
-                           std::string* error) {
+PGconn* ConnectBaseline(test::PgCluster& pg, std::string* error) {
   const std::string conninfo = "host=" + pg.socket_dir() + " port=" + std::to_string(pg.port()) +
                                " user=postgres dbname=baseline";
   PGconn* c = PQconnectdb(conninfo.c_str());
   if (PQstatus(c) != CONNECTION_OK) {
     *error = PQerrorMessage(c);
     PQfinish(c);
-    return 0;
+    return nullptr;
   }
+  return c;
+}
+
+// Median time of `sql` in PostgreSQL with all three tables local, over `runs`
+// after a warm-up; *rows gets the warm-up's answer, normalized.
+double PostgresLocalMs(test::PgCluster& pg, const std::string& sql, int runs, json* rows,
+                       std::string* error) {
+  PGconn* c = ConnectBaseline(pg, error);
+  if (c == nullptr) return 0;
   std::vector<double> times;
   for (int i = 0; i <= runs; ++i) {
     const auto t0 = Clock::now();
-    PGresult* r = PQexec(c, JoinSql().c_str());
+    PGresult* r = PQexec(c, sql.c_str());
     const double ms = MsSince(t0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
       *error = PQresultErrorMessage(r);
@@ -326,16 +335,22 @@ double PostgresLocalJoinMs(test::PgCluster& pg, int runs, std::string* first_row
       PQfinish(c);
       return 0;
     }
-    if (i == 0 && PQntuples(r) > 0) {
-      first_row->clear();
-      for (int f = 0; f < PQnfields(r); ++f)
-        *first_row += (f ? "|" : "") + std::string(PQgetvalue(r, 0, f));
-    }
+    if (i == 0) *rows = NormalizedRows(r);
     PQclear(r);
     if (i > 0) times.push_back(ms);
   }
   PQfinish(c);
   return Summarize(times).p50;
+}
+
+// Whether a tunnel's answers to both joins match PostgreSQL's row for row;
+// the first difference is kept in the results.
+void CompareWithPostgres(const json& expected, const json& actual, const std::string& what,
+                         json* out) {
+  std::string difference;
+  const bool same = SameRows(expected, actual, &difference);
+  (*out)["rows_match_postgres"] = (*out).value("rows_match_postgres", true) && same;
+  if (!same) (*out)["row_difference"] = what + ": " + difference;
 }
 
 json RunJoin(Sources& sources, const std::string& dir, const Scale& scale, int runs, json* memory) {
@@ -377,10 +392,16 @@ json RunJoin(Sources& sources, const std::string& dir, const Scale& scale, int r
   const auto tp = Clock::now();
   sources.pg().Exec(BaselineSql(scale, true), "baseline");
   const double pg_load_s = MsSince(tp) / 1000.0;
-  const double pg_ms = PostgresLocalJoinMs(sources.pg(), runs, &row, &error);
-  out["postgres_local"] = {{"join_ms", pg_ms}, {"first_row", row}, {"load_s", pg_load_s}};
+  json pg_rows, pg_full_rows;
+  const double pg_ms = PostgresLocalMs(sources.pg(), JoinSql(), runs, &pg_rows, &error);
+  (void)PostgresLocalMs(sources.pg(), FullJoinSql(), 0, &pg_full_rows, &error);
+  out["postgres_local"] = {{"join_ms", pg_ms},
+                           {"first_row", pg_rows.empty() ? "" : pg_rows[0].dump()},
+                           {"full_join_rows", pg_full_rows.size()},
+                           {"load_s", pg_load_s}};
+  out["full_sql"] = FullJoinSql();
   if (!error.empty()) out["postgres_local"]["error"] = error;
-  Log("  join postgres local: %.1f ms (%s)", pg_ms, row.c_str());
+  Log("  join postgres local: %.1f ms (%s)", pg_ms, pg_rows.dump().substr(0, 120).c_str());
 
   for (const std::string transport : {"https", "pgwire"}) {
     KernelOptions o;
@@ -411,23 +432,30 @@ json RunJoin(Sources& sources, const std::string& dir, const Scale& scale, int r
     }
     TunnelClient tunnel(ready.grant, transport, pki.ca.cert_file);
     std::vector<double> times;
-    std::string trow;
+    json answer, full_answer;
     for (int i = 0; i <= runs; ++i) {
       int64_t rows = 0;
       const auto t0 = Clock::now();
-      if (!tunnel.Query(JoinSql(), &rows, i == 0 ? &trow : nullptr, &error)) {
+      if (!tunnel.Query(JoinSql(), &rows, i == 0 ? &answer : nullptr, &error)) {
         t["error"] = error;
         break;
       }
       if (i > 0) times.push_back(MsSince(t0));
     }
+    int64_t full_rows = 0;
+    if (!tunnel.Query(FullJoinSql(), &full_rows, &full_answer, &error)) t["error"] = error;
+    CompareWithPostgres(pg_rows, answer, "join", &t);
+    CompareWithPostgres(pg_full_rows, full_answer, "full join", &t);
     const Summary s = Summarize(times);
     t["join"] = ToJson(s);
-    t["first_row"] = trow;
+    t["first_row"] = answer.empty() ? "" : answer[0].dump();
+    t["full_join_rows"] = full_rows;
     t["ratio_vs_sqlite3"] = sqlite_ms > 0 ? s.p50 / sqlite_ms : 0;
     t["ratio_vs_postgres_local"] = pg_ms > 0 ? s.p50 / pg_ms : 0;
-    Log("  join %s: ready in %.2f s, join p50 %.1f ms (%.2fx sqlite3) %s", transport.c_str(),
-        ready.approve_to_ready_s, s.p50, sqlite_ms > 0 ? s.p50 / sqlite_ms : 0, trow.c_str());
+    Log("  join %s: ready in %.2f s, join p50 %.1f ms (%.2fx sqlite3, %.2fx postgres), rows %s",
+        transport.c_str(), ready.approve_to_ready_s, s.p50, sqlite_ms > 0 ? s.p50 / sqlite_ms : 0,
+        pg_ms > 0 ? s.p50 / pg_ms : 0,
+        t.value("rows_match_postgres", false) ? "match postgres" : "DIFFER from postgres");
     out[transport] = t;
     ready.kernel->Stop();
   }

@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "bench/e2e/join_check.h"
+
 namespace airlock::bench {
 namespace {
 
@@ -47,6 +49,14 @@ std::string JoinSql() {
          "FROM orders o JOIN customers c ON c.id = o.customer_id "
          "JOIN regions r ON r.region_id = c.region_id "
          "GROUP BY r.region ORDER BY revenue DESC, r.region LIMIT 10";
+}
+
+std::string FullJoinSql() {
+  return "SELECT r.region, r.country, c.segment, COUNT(*) AS orders, SUM(o.amount) AS revenue, "
+         "MIN(o.order_id) AS first_order, MAX(c.name) AS last_name "
+         "FROM orders o JOIN customers c ON c.id = o.customer_id "
+         "JOIN regions r ON r.region_id = c.region_id "
+         "GROUP BY r.region, r.country, c.segment ORDER BY r.region, r.country, c.segment";
 }
 
 std::vector<std::string> QuerySet() {
@@ -329,7 +339,7 @@ TunnelClient::TunnelClient(const Grant& grant, const std::string& transport,
 
 TunnelClient::~TunnelClient() = default;
 
-bool TunnelClient::Query(const std::string& sql, int64_t* rows, std::string* first_row,
+bool TunnelClient::Query(const std::string& sql, int64_t* rows, json* all_rows,
                          std::string* error) {
   if (impl_->transport == "https") {
     auto r = impl_->http->Post(
@@ -345,7 +355,7 @@ bool TunnelClient::Query(const std::string& sql, int64_t* rows, std::string* fir
       return false;
     }
     *rows = static_cast<int64_t>(doc["rows"].size());
-    if (first_row != nullptr) *first_row = doc["rows"].empty() ? "" : doc["rows"][0].dump();
+    if (all_rows != nullptr) *all_rows = NormalizedRows(doc["rows"]);
     return true;
   }
   if (impl_->pg == nullptr || PQstatus(impl_->pg) != CONNECTION_OK) {
@@ -362,13 +372,7 @@ bool TunnelClient::Query(const std::string& sql, int64_t* rows, std::string* fir
     *error = PQresultErrorMessage(res);
   } else {
     *rows = PQntuples(res);
-    if (first_row != nullptr) {
-      first_row->clear();
-      for (int c = 0; *rows > 0 && c < PQnfields(res); ++c) {
-        if (c > 0) *first_row += ",";
-        *first_row += PQgetvalue(res, 0, c);
-      }
-    }
+    if (all_rows != nullptr) *all_rows = NormalizedRows(res);
   }
   PQclear(res);
   return ok;

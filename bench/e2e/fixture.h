@@ -43,6 +43,9 @@ inline constexpr const char* kApproverToken = "alk_bench_bob_approver";
 std::vector<std::string> QuerySet();
 // The join alone (the suites' headline query).
 std::string JoinSql();
+// The same three sources joined without a LIMIT, grouped by text columns too:
+// every group's answer, for comparing engines row for row.
+std::string FullJoinSql();
 
 class Sources {
  public:
@@ -114,9 +117,9 @@ class TunnelClient {
  public:
   TunnelClient(const Grant& grant, const std::string& transport, const std::string& ca_file);
   ~TunnelClient();
-  // True when the query succeeded; *rows gets the row count, *first_row the
-  // first row as text (for cross-checking engines).
-  bool Query(const std::string& sql, int64_t* rows, std::string* first_row, std::string* error);
+  // True when the query succeeded; *rows gets the row count and, when asked
+  // for, *all_rows every row normalized for comparison (join_check.h).
+  bool Query(const std::string& sql, int64_t* rows, nlohmann::json* all_rows, std::string* error);
 
  private:
   struct Impl;

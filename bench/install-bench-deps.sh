@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages only the benchmarks need (not CI's list in
 # scripts/install-deps.sh): wrk drives the control plane, nginx is its
-# ceiling, sqlite3 is the join's ceiling, python3 renders the tables.
+# ceiling, sqlite3 is the join's ceiling, python3 renders the tables and
+# gnuplot draws the growth curves.
 # Idempotent: does nothing (not even apt-get update) when all are present.
 set -euo pipefail
 
-packages=(wrk nginx-light sqlite3 python3 procps)
+packages=(wrk nginx-light sqlite3 python3 procps gnuplot-nox)
 
 missing=()
 for pkg in "${packages[@]}"; do

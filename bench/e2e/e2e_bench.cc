@@ -1,9 +1,12 @@
 // End-to-end benchmarks, one program: request lifecycle, load sweep through
-// both tunnels, cross-source join scaling against sqlite3 and PostgreSQL, the
-// control plane against nginx, and enclave memory. Starts everything it needs
-// on loopback and writes one JSON document (bench/run.sh renders it).
+// both tunnels, cross-source join against sqlite3 and PostgreSQL (answers
+// compared row for row), growth to 10M rows and 8 sources against psql,
+// decisions over HTTP against in process, the control plane against nginx,
+// and enclave memory. Starts everything it needs on loopback and writes one
+// JSON document (bench/run.sh renders it and draws the growth curves).
 //
-//   e2e_bench --out results.json [--small] [--suites lifecycle,load,join,control]
+//   e2e_bench --out results.json [--small]
+//             [--suites lifecycle,load,join,scale,decisions,control]
 //
 // Every figure with a natural baseline carries that baseline, measured in the
 // same run, and the ratio.
@@ -29,9 +32,11 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/e2e/control_plane.h"
+#include "bench/e2e/decisions.h"
 #include "bench/e2e/fixture.h"
 #include "bench/e2e/join_check.h"
 #include "bench/e2e/load.h"
+#include "bench/e2e/scale.h"
 #include "bench/e2e/stats.h"
 #include "tests/support/postgres/subprocess.h"
 #include "tests/support/temp_dir.h"
@@ -40,26 +45,16 @@ namespace airlock::bench {
 namespace {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
 
 struct Options {
   bool small = false;
   std::string out = "e2e-results.json";
-  std::set<std::string> suites = {"lifecycle", "load", "join", "control"};
+  std::set<std::string> suites = {"lifecycle", "load", "join", "scale", "decisions", "control"};
 };
-
-double MsSince(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
 
 json ToJson(const Summary& s) {
   return {{"n", s.n},        {"mean_ms", s.mean}, {"p50_ms", s.p50}, {"p95_ms", s.p95},
           {"p99_ms", s.p99}, {"min_ms", s.min},   {"max_ms", s.max}};
-}
-
-void Log(const char* fmt, auto... args) {
-  std::fprintf(stderr, fmt, args...);
-  std::fputc('\n', stderr);
 }
 
 std::string ReadFirstLine(const std::string& path, const std::string& key) {
@@ -527,6 +522,11 @@ int main(int argc, char** argv) {
       const Scale scale = o.small ? Scale{100'000, 10'000, 1'000, "join_small"}
                                   : Scale{1'000'000, 100'000, 10'000, "join_1m"};
       return RunJoin(sources, d, scale, o.small ? 3 : 5, &memory);
+    });
+    suite("scale", [&](const std::string& d) { return RunScale(sources, d, o.small); });
+    suite("decisions", [&](const std::string&) {
+      return RunDecisions(std::string(AIRLOCK_BINARY_DIR) + "/bench", o.small ? 1 : 3,
+                          o.small ? 100 : 500);
     });
     suite("control", [&](const std::string& d) {
       const std::vector<int> levels =

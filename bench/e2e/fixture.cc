@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -118,6 +119,19 @@ void Sources::Load(const Scale& s) {
   (void)kSegments;
 }
 
+void Sources::LoadWide(const std::string& name, int64_t rows) {
+  if (!loaded_.insert("wide:" + name).second) return;
+  pg_->Exec("DROP TABLE IF EXISTS " + name + "; CREATE TABLE " + name +
+            " (id int8 PRIMARY KEY, name text, region_id int8, segment text, note text);"
+            "INSERT INTO " +
+            name +
+            " SELECT g, 'customer-' || g, (g * 7919) % 10000 + 1,"
+            " (ARRAY['retail','smb','enterprise'])[g % 3 + 1], md5(g::text) || md5((g + 1)::text)"
+            " FROM generate_series(1::int8, " +
+            std::to_string(rows) + ") g; GRANT SELECT ON " + name + " TO reader");
+  pg_->Exec("VACUUM ANALYZE " + name);
+}
+
 std::string BaselineSql(const Scale& s, bool postgres) {
   const std::string c = std::to_string(s.customers), o = std::to_string(s.orders),
                     r = std::to_string(s.regions);
@@ -225,6 +239,28 @@ json KernelConfig(Sources& sources, const Scale& s, const std::string& dir,
         {{"name", "regions"}, {"connector", "files"}, {"object", "regions_" + s.tag + ".csv"}}}}};
 }
 
+json PostgresOnlyKernelConfig(Sources& sources,
+                              const std::vector<std::pair<std::string, std::string>>& datasets,
+                              const std::string& dir, const test::TestPki& pki,
+                              const KernelOptions& o, int64_t enclave_memory_bytes) {
+  json config = KernelConfig(sources, Scale{}, dir, pki, o);
+  json pg_datasets = json::array();
+  json catalog = json::array();
+  for (const auto& [name, table] : datasets) {
+    pg_datasets.push_back({{"name", name}, {"table", "public." + table}});
+    catalog.push_back({{"name", name}, {"connector", "pg"}, {"object", name}});
+  }
+  json pg = config["connectors"]["pg"];
+  pg["config"]["datasets"] = pg_datasets;
+  config["connectors"] = json{{"pg", pg}};
+  config["datasets"] = catalog;
+  config["catalog"] = json{{"describe", false}};
+  if (enclave_memory_bytes > 0) {
+    config["limits"] = json{{"enclave_memory_bytes", enclave_memory_bytes}};
+  }
+  return config;
+}
+
 double ParseAuditTs(const std::string& ts) {
   struct tm t {};
   int micros = 0;
@@ -247,9 +283,12 @@ Api::Api(uint16_t port, const std::string& ca_file)
                             : std::optional<test::ClientTls>(test::ClientTls{ca_file, "", ""})) {}
 
 std::string Api::Create(std::string* error) {
-  const json body = {{"datasets", {"customers", "orders", "regions"}},
-                     {"purpose", "end-to-end benchmark"},
-                     {"window_seconds", 3600}};
+  return Create({"customers", "orders", "regions"}, error);
+}
+
+std::string Api::Create(const std::vector<std::string>& datasets, std::string* error) {
+  const json body = {
+      {"datasets", datasets}, {"purpose", "end-to-end benchmark"}, {"window_seconds", 3600}};
   auto r = http_.Post("/v1/requests", body.dump(), Auth(kRequesterToken));
   if (r.status != 201) {
     *error = "create: " + Describe(r);
@@ -396,23 +435,34 @@ bool Descends(int pid, int ancestor) {
 }
 }  // namespace
 
-int64_t EnclavePeakRss(int kernel_pid) {
-  int64_t peak = 0;
+std::vector<int> EnclavePids(int kernel_pid) {
+  std::vector<int> pids;
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     std::ifstream comm(entry.path() / "comm");
     std::string c;
     std::getline(comm, c);
-    if (c != "airlock-enclave" || !Descends(std::atoi(name.c_str()), kernel_pid)) continue;
-    std::ifstream status(entry.path() / "status");
-    std::string line;
-    while (std::getline(status, line)) {
-      if (line.rfind("VmHWM:", 0) == 0) {
-        peak = std::max<int64_t>(peak, std::atoll(line.c_str() + 6) * 1024);
-      }
+    if (c == "airlock-enclave" && Descends(std::atoi(name.c_str()), kernel_pid)) {
+      pids.push_back(std::atoi(name.c_str()));
     }
   }
+  return pids;
+}
+
+int64_t ProcessMemory(int pid, const char* field) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  const std::string key = std::string(field) + ":";
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(key, 0) == 0) return std::atoll(line.c_str() + key.size()) * 1024;
+  }
+  return 0;
+}
+
+int64_t EnclavePeakRss(int kernel_pid) {
+  int64_t peak = 0;
+  for (int pid : EnclavePids(kernel_pid)) peak = std::max(peak, ProcessMemory(pid, "VmHWM"));
   return peak;
 }
 

@@ -17,6 +17,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -54,6 +55,10 @@ class Sources {
   ~Sources();
   // Creates customers_<tag>, orders_<tag> and regions_<tag>.csv (once per tag).
   void Load(const Scale& scale);
+  // Creates the PostgreSQL table `name` (once) with `rows` rows of about 100
+  // bytes each (id int8 PK, name, region_id, segment, a 64-character note),
+  // readable by the connector's role: the scale suite's data.
+  void LoadWide(const std::string& name, int64_t rows);
 
   test::PgCluster& pg() { return *pg_; }
   testing::mongodb::MongoTestServer& mongo() { return *mongo_; }
@@ -82,6 +87,13 @@ struct KernelOptions {
 
 nlohmann::json KernelConfig(Sources& sources, const Scale& scale, const std::string& dir,
                             const test::TestPki& pki, const KernelOptions& options);
+// A kernel whose only datasets are PostgreSQL tables: dataset name → table
+// (in schema public). Catalog describes are off, so the kernel starts no
+// enclave of its own; `enclave_memory_bytes` > 0 overrides the default bound.
+nlohmann::json PostgresOnlyKernelConfig(
+    Sources& sources, const std::vector<std::pair<std::string, std::string>>& datasets,
+    const std::string& dir, const test::TestPki& pki, const KernelOptions& options,
+    int64_t enclave_memory_bytes);
 
 // Seconds since the epoch of an audit "ts" (RFC 3339, microseconds, Z).
 double ParseAuditTs(const std::string& ts);
@@ -98,8 +110,11 @@ struct Grant {
 class Api {
  public:
   Api(uint16_t port, const std::string& ca_file = "");
-  // POST /v1/requests over every catalogued dataset; the id or "" (error set).
+  // POST /v1/requests over the join suite's three datasets; the id or ""
+  // (error set).
   std::string Create(std::string* error);
+  // POST /v1/requests over `datasets`.
+  std::string Create(const std::vector<std::string>& datasets, std::string* error);
   bool Approve(const std::string& id, std::string* error);
   // Polls GET /v1/requests/{id} every `poll_ms` until ready; false on failed/timeout.
   bool WaitReady(const std::string& id, double timeout_s, int poll_ms, std::string* error);
@@ -126,8 +141,12 @@ class TunnelClient {
   std::unique_ptr<Impl> impl_;
 };
 
-// Peak resident set (VmHWM, bytes) of the live airlock-enclave processes
-// descending from `kernel_pid` (max; other kernels' enclaves are ignored).
+// The live airlock-enclave processes descending from `kernel_pid` (other
+// kernels' enclaves are left out).
+std::vector<int> EnclavePids(int kernel_pid);
+// Peak resident set (VmHWM, bytes) of those enclaves (the largest).
 int64_t EnclavePeakRss(int kernel_pid);
+// A status field of a process in bytes (VmRSS, VmHWM); 0 when it is gone.
+int64_t ProcessMemory(int pid, const char* field);
 
 }  // namespace airlock::bench

@@ -1,11 +1,26 @@
-// Percentiles over a sample (nearest rank on a sorted copy).
+// Percentiles over a sample (nearest rank on a sorted copy), and the clock
+// and progress line every suite uses.
 #pragma once
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <numeric>
 #include <vector>
 
 namespace airlock::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double MsSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// One progress line on stderr (the results go to the JSON file).
+inline void Log(const char* fmt, auto... args) {
+  std::fprintf(stderr, fmt, args...);
+  std::fputc('\n', stderr);
+}
 
 struct Summary {
   double mean = 0, p50 = 0, p95 = 0, p99 = 0, min = 0, max = 0;

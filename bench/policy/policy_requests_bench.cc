@@ -13,7 +13,7 @@
 // one group) -> state store save -> answer, with no enclave.
 //
 //   policy_requests_bench [requests_per_client_at_4=500] [client_levels=4,32]
-//                         [modes=in-process,http]
+//                         [modes=in-process,http] [rules=1,100,10000]
 //
 // Every level sends the same total: requests_per_client * 4.
 //
@@ -267,13 +267,21 @@ int main(int argc, char** argv) {
     levels.push_back(std::atoi(level.c_str()));
   }
   const std::vector<std::string> modes = SplitList(argc > 3 ? argv[3] : "in-process,http");
+  std::vector<int> rule_counts;
+  for (const auto& count : SplitList(argc > 4 ? argv[4] : "1,100,10000")) {
+    rule_counts.push_back(std::atoi(count.c_str()));
+    if (rule_counts.back() < 1) {
+      std::fprintf(stderr, "rule counts are positive: '%s'\n", count.c_str());
+      return 2;
+    }
+  }
   bool ok = true;
   for (const auto& mode : modes) {
     if (mode != "in-process" && mode != "http") {
       std::fprintf(stderr, "unknown mode '%s' (in-process, http)\n", mode.c_str());
       return 2;
     }
-    for (int rules : {1, 100, 10000}) {
+    for (int rules : rule_counts) {
       for (int clients : levels) {
         const int each = std::max(1, per_client * 4 / clients);
         ok = (mode == "http" ? RunOverHttp(rules, each, clients)

@@ -447,7 +447,7 @@ class EnclaveSession {
 
     if (ingested.ok()) ingested = ingestion_->PublishTables();
     if (ingested.ok()) {
-      ingestion_->BuildKeyIndexes(
+      ingestion_->ReportKeys(
           [this](const std::string& note) { host_.Log(AIRLOCK_LOG_WARN, "enclave", note); });
     }
     std::unique_ptr<QueryEngine> engine;

@@ -85,18 +85,26 @@ struct DatasetIngest {
   // Written by the lane's writer thread when it handles the schema; read by
   // others only after the dataset finished.
   std::vector<arrow::Field> fields;
-  // Written by the puller when the schema arrives; read once the pulls ended.
-  // The key columns the connector reported ("airlock.key"), or why its
-  // report was ignored.
+  // Written by the puller when the schema arrives, before the writer sees
+  // the schema; read once the pulls ended. The key columns the connector
+  // reported ("airlock.key"), or why its report was ignored.
   std::vector<std::string> key;
   std::string key_error;
+  // Writer thread only: whether the table is clustered on that key, and why
+  // not when the key was reported but could not serve (read once the pulls
+  // ended).
+  bool clustered = false;
+  std::string key_note;
   // Writer thread only: the dataset's feed table (temp schema of the lane's
   // writer connection) and `INSERT INTO <staging> SELECT * FROM <feed>`,
   // which inserts the lane's current batch in one step.
   std::string feed_table;
   SqliteStmt insert;
-  // The table's final definition, with the declared types users see; the
-  // staging table declares temporal columns TEXT instead (see CreateTable).
+  // The column definitions of the staging table and of the final one, which
+  // has the declared types users see; the staging table declares temporal
+  // columns TEXT instead (see CreateTable). `final_ddl` is the final table.
+  std::string staging_columns;
+  std::string final_columns;
   std::string final_ddl;
   bool declared_types_differ = false;
 
@@ -116,48 +124,6 @@ class IngestLane {
   }
 
   const std::string& uri() const { return uri_; }
-
-  // Once the writer stopped and the tables are published: indexes the key
-  // columns of each of `datasets` (all of this lane), letting the database
-  // grow by at most `budget` bytes; an index that does not fit is rolled
-  // back. Returns a note for each key left unindexed. Runs on any one thread.
-  std::vector<std::string> BuildKeyIndexes(const std::vector<DatasetIngest*>& datasets,
-                                           int64_t budget) {
-    std::vector<std::string> notes;
-    sqlite3* db = db_.get();
-    sqlite3_int64 limit = CurrentBytes() + std::max<int64_t>(budget, 0);
-    sqlite3_file_control(db, "main", SQLITE_FCNTL_SIZE_LIMIT, &limit);
-    for (DatasetIngest* ds : datasets) {
-      auto note = [&](const std::string& why) {
-        notes.push_back("dataset " + ds->name + ": key not indexed: " + why);
-      };
-      if (!ds->key_error.empty()) {
-        note(ds->key_error);
-        continue;
-      }
-      if (ds->key.empty()) continue;
-      std::string columns;
-      std::string unknown;
-      for (const std::string& name : ds->key) {
-        const bool known = std::any_of(ds->fields.begin(), ds->fields.end(),
-                                       [&](const arrow::Field& f) { return f.name == name; });
-        if (!known) unknown = name;
-        columns += (columns.empty() ? "" : ", ") + QuoteIdentifier(name);
-      }
-      if (!unknown.empty()) {
-        note("'" + unknown + "' is not one of its columns");
-        continue;
-      }
-      const std::string index = "_airlock_key_" + std::to_string(ds->index);
-      Status built = Exec(db, "CREATE INDEX " + QuoteIdentifier(index) + " ON " +
-                                  QuoteIdentifier(ds->name) + " (" + columns + ")");
-      if (!built.ok()) note(built.message());
-    }
-    limit = owner_.options_.max_memory_bytes;
-    sqlite3_file_control(db, "main", SQLITE_FCNTL_SIZE_LIMIT, &limit);
-    (void)AccountMemory();  // the budget kept the total within the bound
-    return notes;
-  }
 
   sqlite3* db() const { return db_.get(); }
 
@@ -312,55 +278,132 @@ class IngestLane {
         ds.declared_types_differ = true;
       }
     }
-    Status created =
-        Exec(db_.get(), "CREATE TABLE " + QuoteIdentifier(ds.staging) + " (" + columns + ")");
+    ds.staging_columns = std::move(columns);
+    ds.final_columns = std::move(final_columns);
+    const std::string key = ClusteringKey(ds, fields);
+    ds.clustered = !key.empty();
+    Status created = Exec(db_.get(), TableDdl(ds.staging, ds.staging_columns, key));
     if (!created.ok()) {
       return Status::InvalidArgument("cannot create its table: " + created.message());
     }
-    ds.final_ddl = "CREATE TABLE " + QuoteIdentifier(ds.name) + " (" + final_columns + ")";
+    ds.final_ddl = TableDdl(ds.name, ds.final_columns, key);
     ds.feed_table = "_airlock_feed_" + std::to_string(ds.index);
     AIRLOCK_RETURN_IF_ERROR(
         Exec(db_.get(), "CREATE VIRTUAL TABLE temp." + QuoteIdentifier(ds.feed_table) + " USING " +
                             kBatchFeedModule + "(" + std::to_string(fields.size()) + ")"));
+    AIRLOCK_RETURN_IF_ERROR(PrepareInsert(ds));
+    ds.fields = std::move(fields);
+    return Status::Ok();
+  }
+
+  // The table is stored in the order of the key its connector reported
+  // (a WITHOUT ROWID table whose primary key is that key), so a lookup or a
+  // join on the key is one b-tree search, with no index to build or keep
+  // beside the rows. "" (an ordinary table) when there is no key, when it
+  // names a column the table lacks (noted), or when a key column is staged
+  // under another type than its final one (temporal columns): restoring the
+  // type must not change how the stored order compares.
+  static std::string ClusteringKey(DatasetIngest& ds, const std::vector<arrow::Field>& fields) {
+    if (ds.key.empty() || !ds.key_error.empty()) return "";
+    std::string columns;
+    for (const std::string& name : ds.key) {
+      auto field = std::find_if(fields.begin(), fields.end(),
+                                [&](const arrow::Field& f) { return f.name == name; });
+      if (field == fields.end()) {
+        ds.key_note = "'" + name + "' is not one of its columns";
+        return "";
+      }
+      if (std::string_view(StagingDeclaredType(*field)) != DeclaredType(*field)) return "";
+      columns += (columns.empty() ? "" : ", ") + QuoteIdentifier(name);
+    }
+    return "PRIMARY KEY (" + columns + ")";
+  }
+
+  static std::string TableDdl(const std::string& name, const std::string& columns,
+                              const std::string& key) {
+    if (key.empty()) return "CREATE TABLE " + QuoteIdentifier(name) + " (" + columns + ")";
+    return "CREATE TABLE " + QuoteIdentifier(name) + " (" + columns + ", " + key +
+           ") WITHOUT ROWID";
+  }
+
+  Status PrepareInsert(DatasetIngest& ds) {
     AIRLOCK_ASSIGN_OR_RETURN(
         ds.insert, Prepare(db_.get(), "INSERT INTO " + QuoteIdentifier(ds.staging) +
                                           " SELECT * FROM temp." + QuoteIdentifier(ds.feed_table)));
-    ds.fields = std::move(fields);
     return Status::Ok();
+  }
+
+  // The connector's key turned out not to be one: a value repeated, or
+  // missing. The rows so far move to an ordinary table and the dataset goes
+  // on without the order; its rows are never refused for the key's sake.
+  Status Unclustered(DatasetIngest& ds) {
+    ds.insert.reset();
+    const std::string moved = ds.staging + "_unclustered";
+    Status status =
+        Exec(db_.get(),
+             "BEGIN; " + TableDdl(moved, ds.staging_columns, "") + "; INSERT INTO " +
+                 QuoteIdentifier(moved) + " SELECT * FROM " + QuoteIdentifier(ds.staging) +
+                 "; DROP TABLE " + QuoteIdentifier(ds.staging) + "; ALTER TABLE " +
+                 QuoteIdentifier(moved) + " RENAME TO " + QuoteIdentifier(ds.staging) + "; COMMIT");
+    if (!status.ok()) {
+      if (!sqlite3_get_autocommit(db_.get())) {
+        sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+      }
+      return status.WithContext("moving its rows out of the key's order");
+    }
+    ds.clustered = false;
+    ds.final_ddl = TableDdl(ds.name, ds.final_columns, "");
+    ds.key_note = "a key value repeats or is missing, so its rows are not stored in key order";
+    return PrepareInsert(ds);
   }
 
   Status InsertBatch(DatasetIngest& ds, const arrow::OwnedArray& batch) {
     auto view = arrow::BatchView::Make(ds.fields, *batch.get());
     if (!view.ok()) return view.status().WithContext("malformed batch");
     if (view->num_rows() == 0) return Status::Ok();
-    sqlite3* db = db_.get();
-    int rc = sqlite3_step(begin_.get());
-    sqlite3_reset(begin_.get());
-    if (rc != SQLITE_DONE) return StepError(db, rc, "starting a transaction");
-    Status status = InsertRows(ds, *view);
-    if (status.ok()) {
-      rc = sqlite3_step(commit_.get());
-      sqlite3_reset(commit_.get());
-      if (rc != SQLITE_DONE) status = StepError(db, rc, "committing");
+    bool key_refused = false;
+    Status status = InsertInTransaction(ds, *view, &key_refused);
+    if (key_refused) {
+      status = Unclustered(ds);
+      if (status.ok()) status = InsertInTransaction(ds, *view, nullptr);
     }
-    if (!status.ok()) {
-      if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      return status;
-    }
+    if (!status.ok()) return status;
     ds.rows.fetch_add(view->num_rows(), std::memory_order_relaxed);
     ds.bytes.fetch_add(EstimateBytes(*view), std::memory_order_relaxed);
     return AccountMemory();
   }
 
+  // The whole batch or nothing. `*key_refused` is set when a clustered
+  // table refused it for its key (and only then, when asked).
+  Status InsertInTransaction(DatasetIngest& ds, const arrow::BatchView& view, bool* key_refused) {
+    sqlite3* db = db_.get();
+    int rc = sqlite3_step(begin_.get());
+    sqlite3_reset(begin_.get());
+    if (rc != SQLITE_DONE) return StepError(db, rc, "starting a transaction");
+    Status status = InsertRows(ds, view, key_refused);
+    if (status.ok()) {
+      rc = sqlite3_step(commit_.get());
+      sqlite3_reset(commit_.get());
+      if (rc != SQLITE_DONE) status = StepError(db, rc, "committing");
+    }
+    if (!status.ok() && !sqlite3_get_autocommit(db)) {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    return status;
+  }
+
   // The hot path: one step inserts the whole batch, SQLite reading each cell
   // straight from the Arrow buffers through the feed (batch_feed.h).
-  Status InsertRows(DatasetIngest& ds, const arrow::BatchView& view) {
+  Status InsertRows(DatasetIngest& ds, const arrow::BatchView& view, bool* key_refused) {
     feed_.view = &view;
     const int rc = sqlite3_step(ds.insert.get());
     sqlite3_reset(ds.insert.get());
     feed_.view = nullptr;
-    if (rc != SQLITE_DONE) return StepError(db_.get(), rc, "inserting rows");
-    return Status::Ok();
+    if (rc == SQLITE_DONE) return Status::Ok();
+    if (key_refused != nullptr && ds.clustered && (rc & 0xff) == SQLITE_CONSTRAINT) {
+      *key_refused = true;
+    }
+    return StepError(db_.get(), rc, "inserting rows");
   }
 
   // The bytes the database takes now.
@@ -625,33 +668,11 @@ Status Ingestion::PublishTables() {
   return Status::Ok();
 }
 
-void Ingestion::BuildKeyIndexes(const std::function<void(const std::string&)>& warn) {
-  std::vector<std::vector<DatasetIngest*>> per_lane(lanes_.size());
-  size_t busy = 0;
-  for (auto& ds : datasets_) {
-    if (ds->key.empty() && ds->key_error.empty()) continue;
-    for (size_t l = 0; l < lanes_.size(); ++l) {
-      if (lanes_[l].get() != ds->lane) continue;
-      if (per_lane[l].empty()) ++busy;
-      per_lane[l].push_back(ds.get());
-    }
-  }
-  if (busy == 0) return;
-  // The lanes build at once, so each gets an equal share of what the memory
-  // bound leaves.
-  const int64_t left = options_.max_memory_bytes - total_bytes_.load(std::memory_order_relaxed);
-  const int64_t budget = std::max<int64_t>(left, 0) / static_cast<int64_t>(busy);
-  std::vector<std::vector<std::string>> notes(lanes_.size());
-  std::vector<std::thread> builders;
-  for (size_t l = 0; l < lanes_.size(); ++l) {
-    if (per_lane[l].empty()) continue;
-    builders.emplace_back([&, l] { notes[l] = lanes_[l]->BuildKeyIndexes(per_lane[l], budget); });
-  }
-  for (auto& t : builders) t.join();
-  for (const auto& lane_notes : notes) {
-    for (const auto& note : lane_notes) {
-      if (warn) warn(note);
-    }
+void Ingestion::ReportKeys(const std::function<void(const std::string&)>& warn) const {
+  if (!warn) return;
+  for (const auto& ds : datasets_) {
+    const std::string& why = !ds->key_error.empty() ? ds->key_error : ds->key_note;
+    if (!why.empty()) warn("dataset " + ds->name + ": key not used: " + why);
   }
 }
 

@@ -7,8 +7,8 @@
 // are spread over lanes round-robin. Each dataset lands in a staging table,
 // renamed to the dataset's name only once every pull has succeeded. The first
 // failure (a connector error, a malformed batch, the memory bound, an abort)
-// cancels every other pull; nothing is kept. Tables whose connector reported
-// key columns are then indexed on them (BuildKeyIndexes), before sealing.
+// cancels every other pull; nothing is kept. A table whose connector reported
+// key columns is stored in the key's order (see ReportKeys).
 //
 // Once sealed, query connections open lane 0 as "main" and attach the other
 // lanes read-only (see query_engine.h), so every table is reachable by name.
@@ -81,13 +81,16 @@ class Ingestion {
   // After a successful Run: renames staging tables to the dataset names.
   Status PublishTables();
 
-  // After PublishTables: indexes each table whose connector reported key
-  // columns (schema metadata "airlock.key", see batch.hpp) on those columns,
-  // the lanes in parallel, within what the memory bound leaves. A key that is
-  // malformed, names a column the table lacks, or does not fit is left
-  // unindexed and reported through `warn` (on the calling thread); the data
-  // is unaffected, so this never fails.
-  void BuildKeyIndexes(const std::function<void(const std::string&)>& warn);
+  // A table whose connector reported key columns (schema metadata
+  // "airlock.key", see batch.hpp) is stored in the key's order as it is
+  // written: a WITHOUT ROWID table whose primary key is the key, so lookups
+  // and joins on it are one b-tree search with no index beside the rows. A
+  // key that is malformed or names a column the table lacks is not used; one
+  // whose values repeat or are missing moves the rows written so far to an
+  // ordinary table and the pull goes on. Neither ever costs a row. After a
+  // successful Run, ReportKeys tells `warn` (on the calling thread) of each
+  // reported key not used and why.
+  void ReportKeys(const std::function<void(const std::string&)>& warn) const;
 
   // URIs of the lane databases; lane 0 first. Valid after a successful Run.
   std::vector<std::string> LaneUris() const;

@@ -96,7 +96,7 @@ TEST(EnclaveRuntime, IngestsTwoDatasetsInParallelAndJoinsThem) {
   EXPECT_EQ((*tables)["tables"][0]["columns"][0]["type"], "int64");
 }
 
-TEST(EnclaveRuntime, IndexesReportedKeysBeforeSealingAndWarnsOfBadOnes) {
+TEST(EnclaveRuntime, StoresReportedKeysInOrderAndWarnsOfBadOnes) {
   std::mutex mutex;
   std::vector<std::string> warnings;
   EnclaveEnvironment env;
@@ -115,10 +115,10 @@ TEST(EnclaveRuntime, IndexesReportedKeysBeforeSealingAndWarnsOfBadOnes) {
     std::lock_guard<std::mutex> lock(mutex);
     std::string all;
     for (const auto& w : warnings) all += w + "\n";
-    EXPECT_THAT(all, HasSubstr("dataset odd: key not indexed: 'nope' is not one of its columns"));
+    EXPECT_THAT(all, HasSubstr("dataset odd: key not used: 'nope' is not one of its columns"));
     EXPECT_THAT(all, ::testing::Not(HasSubstr("dataset customers")));
   }
-  // The index serves the join; the answer is what it was without it.
+  // The key's order serves the join; the answer is what it was without it.
   CollectingConsumer joined;
   ASSERT_TRUE(e.Run("SELECT count(*) FROM orders o JOIN customers c ON c.id = o.id", joined).ok());
   int64_t count = -1;

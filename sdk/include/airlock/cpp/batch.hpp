@@ -23,8 +23,9 @@ namespace airlock::sdk {
 
 // Schema metadata key under which a connector reports a dataset's key: a
 // JSON array of column names in key order, e.g. ["id"] or ["region", "id"].
-// The named columns are unique together in the source (a primary key); the
-// enclave indexes them. Consumers that do not know the key ignore it.
+// The named columns are unique together and never null in the source (a
+// primary key); the enclave stores the table in their order. Consumers that
+// do not know the key ignore it.
 inline constexpr char kKeyColumnsMetadata[] = "airlock.key";
 // The most key columns a consumer honours.
 inline constexpr size_t kMaxKeyColumns = 32;

@@ -57,8 +57,9 @@ json RunDecisions(const std::string& bench_dir, int rounds, int requests_per_cli
       const std::string line =
           r.out.substr(start, end == std::string::npos ? std::string::npos : end - start);
       if (json parsed = ParseLine(line); !parsed.is_null()) {
-        Log("  decisions round %d %s: %.0f req/s p99 %.2f ms", round, line.c_str() + 5,
-            parsed["requests_per_s"].get<double>(), parsed["p99_ms"].get<double>());
+        Log("  decisions round %d %s: %.0f req/s, p99 %.2f ms", round,
+            parsed["mode"].get<std::string>().c_str(), parsed["requests_per_s"].get<double>(),
+            parsed["p99_ms"].get<double>());
         runs[parsed["mode"].get<std::string>()].push_back(std::move(parsed));
       }
       if (end == std::string::npos) break;

@@ -452,8 +452,8 @@ class EnclaveSession {
     }
     std::unique_ptr<QueryEngine> engine;
     if (ingested.ok()) {
-      auto opened =
-          QueryEngine::Open(ingestion_->LaneUris(), spec_.limits, env_.query_workers, channel_);
+      auto opened = QueryEngine::Open(ingestion_->LaneUris(), spec_.limits, env_.query_workers,
+                                      channel_, ingestion_->data_bytes());
       if (opened.ok()) {
         engine = std::move(opened).value();
       } else {

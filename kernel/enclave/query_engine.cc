@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <optional>
@@ -239,10 +240,23 @@ struct QueryEngine::Worker {
 QueryEngine::QueryEngine(const EnclaveLimits& limits, FrameChannel& channel)
     : limits_(limits), channel_(channel) {}
 
+int64_t QueryEngine::PageCacheBytes(const EnclaveLimits& limits, size_t workers, size_t lanes,
+                                    int64_t data_bytes) {
+  constexpr int64_t kMin = int64_t{2} << 20;
+  constexpr int64_t kMax = int64_t{256} << 20;
+  const int64_t left = std::max<int64_t>(limits.max_memory_bytes - data_bytes, 0);
+  const int64_t shares =
+      static_cast<int64_t>(std::max<size_t>(workers, 1) * std::max<size_t>(lanes, 1));
+  return std::clamp<int64_t>(left / 2 / shares, kMin, kMax);
+}
+
 Result<std::unique_ptr<QueryEngine>> QueryEngine::Open(const std::vector<std::string>& lane_uris,
                                                        const EnclaveLimits& limits, size_t workers,
-                                                       FrameChannel& channel) {
+                                                       FrameChannel& channel, int64_t data_bytes) {
   if (lane_uris.empty()) return Status::Internal("no databases to query");
+  // Negative: KiB, the unit PRAGMA cache_size takes for a size in bytes.
+  const std::string cache_kib =
+      std::to_string(-PageCacheBytes(limits, workers, lane_uris.size(), data_bytes) / 1024);
   std::unique_ptr<QueryEngine> engine(new QueryEngine(limits, channel));
   for (size_t w = 0; w < std::max<size_t>(workers, 1); ++w) {
     auto worker = std::make_unique<Worker>();
@@ -256,6 +270,11 @@ Result<std::unique_ptr<QueryEngine>> QueryEngine::Open(const std::vector<std::st
       AIRLOCK_RETURN_IF_ERROR(Exec(db, "ATTACH '" + uri + "' AS lane" + std::to_string(i)));
     }
     AIRLOCK_RETURN_IF_ERROR(Exec(db, "PRAGMA temp_store=MEMORY"));
+    AIRLOCK_RETURN_IF_ERROR(Exec(db, "PRAGMA main.cache_size=" + cache_kib));
+    for (size_t i = 1; i < lane_uris.size(); ++i) {
+      AIRLOCK_RETURN_IF_ERROR(
+          Exec(db, "PRAGMA lane" + std::to_string(i) + ".cache_size=" + cache_kib));
+    }
     sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);

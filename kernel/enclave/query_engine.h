@@ -57,9 +57,22 @@ class QueryEngine {
  public:
   // Opens `workers` read-only connections over `lane_uris` (lane 0 first).
   // `channel` receives the result frames and must outlive the engine.
+  // `data_bytes` is what the sealed databases take: each connection's page
+  // caches share half of what the memory bound leaves beside them (see
+  // PageCacheBytes).
   static Result<std::unique_ptr<QueryEngine>> Open(const std::vector<std::string>& lane_uris,
                                                    const EnclaveLimits& limits, size_t workers,
-                                                   FrameChannel& channel);
+                                                   FrameChannel& channel, int64_t data_bytes);
+
+  // The page cache of each database of each connection. The sealed pages
+  // live in memory already, but SQLite reads them through its page cache,
+  // copying every page it misses: a join that looks rows up all over a
+  // table larger than SQLite's default 2 MiB cache spends much of its time
+  // copying the same pages again. Half of what the memory bound leaves
+  // beside the data, shared by every database of every connection, within
+  // 2 MiB (SQLite's default) and 256 MiB each.
+  static int64_t PageCacheBytes(const EnclaveLimits& limits, size_t workers, size_t lanes,
+                                int64_t data_bytes);
   ~QueryEngine();  // cancels everything and joins the workers
   QueryEngine(const QueryEngine&) = delete;
   QueryEngine& operator=(const QueryEngine&) = delete;

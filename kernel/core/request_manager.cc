@@ -394,16 +394,11 @@ class RequestManager::Impl {
            InAnyGroup(p, d_.config->reviewer_groups) || IsEligibleApprover(p, r);
   }
 
-  // The tenant of a stored request, read from its requester document
-  // without parsing the rest ("" for none).
-  static std::string StoredTenant(const StoredRequestText& r) {
-    return Tenancy::RequesterTenant(r.requester);
-  }
-
   // CanSee on the stored text: the decision document is parsed only when the
   // caller is neither the requester nor a reviewer or admin.
   bool CanSee(const Principal& p, const StoredRequestText& r) const {
-    const std::string tenant = tenancy_.enabled() ? StoredTenant(r) : std::string();
+    const std::string tenant =
+        tenancy_.enabled() ? Tenancy::RequesterTenant(r.requester) : std::string();
     if (!tenancy_.Reaches(p, tenant)) return false;
     if (r.requester_subject == p.subject || tenancy_.IsAdminOf(p, tenant) ||
         InAnyGroup(p, d_.config->reviewer_groups)) {
@@ -1763,7 +1758,7 @@ class RequestManager::Impl {
     // Unknown and invisible look the same: existence is not disclosed.
     if (!loaded || !CanSee(caller, *loaded)) {
       if (loaded && audit_probes && tenancy_.enabled()) {
-        const std::string tenant = StoredTenant(*loaded);
+        const std::string tenant = Tenancy::RequesterTenant(loaded->requester);
         if (!tenancy_.Reaches(caller, tenant)) AuditProbe(caller, tenant, {{"request_id", id}});
       }
       return Status::NotFound("request " + id + " not found");

@@ -177,16 +177,20 @@ json KernelConfig(Sources& sources, const Scale& s, const std::string& dir,
   if (!o.auto_approve) rule["approval"] = {{"groups", {"owners"}}, {"count", 1}};
   json tunnel_tls = {{"certificate_file", pki.server.cert_file},
                      {"private_key_file", pki.server.key_file}};
+  // Every load user connects from 127.0.0.1 with the one grant, so the
+  // per-address and per-endpoint budgets are raised with the rest: what
+  // saturates is the system, not a configured cap.
   json tunnel_config = {{"listen_address", "127.0.0.1"},
                         {"port", 0},
                         {"public_host", "127.0.0.1"},
                         {"tls", tunnel_tls},
-                        {"max_connections", o.max_users + 64}};
+                        {"max_connections", o.max_users + 64},
+                        {"max_preauth_connections", o.max_users},
+                        {"max_preauth_connections_per_address", o.max_users},
+                        {"max_connections_per_endpoint", o.max_users + 64}};
   if (o.tunnel == "https") {
     tunnel_config["rate_limit_per_minute"] = 0;
     tunnel_config["max_concurrent_queries"] = 1024;
-  } else {
-    tunnel_config["max_connections_per_endpoint"] = o.max_users + 64;
   }
   json isolator = {{"name", o.isolator}, {"plugin", PluginPath("airlock_isolator_" + o.isolator)}};
   if (o.isolator == "process") {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end benchmarks, one command:
 #
-#   bench/run.sh [--small] [--suites lifecycle,load,join,scale,decisions,control]
+#   bench/run.sh [--small] [--suites lifecycle,load,join,growth,decisions,control]
 #
 # Installs what is missing (scripts/install-deps.sh, then the bench-only
 # bench/install-bench-deps.sh), configures and builds the release tree
@@ -20,7 +20,7 @@ while (($#)); do
   case "$1" in
     --small) small=(--small) ;;
     --suites) suites=(--suites "$2"); shift ;;
-    *) echo "usage: bench/run.sh [--small] [--suites lifecycle,load,join,scale,decisions,control]" >&2
+    *) echo "usage: bench/run.sh [--small] [--suites lifecycle,load,join,growth,decisions,control]" >&2
        exit 2 ;;
   esac
   shift

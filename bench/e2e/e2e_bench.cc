@@ -6,7 +6,7 @@
 // JSON document (bench/run.sh renders it and draws the growth curves).
 //
 //   e2e_bench --out results.json [--small]
-//             [--suites lifecycle,load,join,scale,decisions,control]
+//             [--suites lifecycle,load,join,growth,decisions,control]
 //
 // Every figure with a natural baseline carries that baseline, measured in the
 // same run, and the ratio.
@@ -34,9 +34,9 @@
 #include "bench/e2e/control_plane.h"
 #include "bench/e2e/decisions.h"
 #include "bench/e2e/fixture.h"
+#include "bench/e2e/growth.h"
 #include "bench/e2e/join_check.h"
 #include "bench/e2e/load.h"
-#include "bench/e2e/scale.h"
 #include "bench/e2e/stats.h"
 #include "tests/support/postgres/subprocess.h"
 #include "tests/support/temp_dir.h"
@@ -53,7 +53,7 @@ struct Options {
   // The enclave's query workers each warm their own page cache, so a few
   // runs mostly meet cold ones.
   int join_runs = 0;
-  std::set<std::string> suites = {"lifecycle", "load", "join", "scale", "decisions", "control"};
+  std::set<std::string> suites = {"lifecycle", "load", "join", "growth", "decisions", "control"};
 };
 
 json ToJson(const Summary& s) {
@@ -531,7 +531,7 @@ int main(int argc, char** argv) {
       return RunJoin(sources, d, scale, o.join_runs > 0 ? o.join_runs : (o.small ? 3 : 20),
                      &memory);
     });
-    suite("scale", [&](const std::string& d) { return RunScale(sources, d, o.small); });
+    suite("growth", [&](const std::string& d) { return RunGrowth(sources, d, o.small); });
     suite("decisions", [&](const std::string&) {
       return RunDecisions(std::string(AIRLOCK_BINARY_DIR) + "/bench", o.small ? 1 : 3,
                           o.small ? 100 : 500);

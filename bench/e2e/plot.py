@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Draws the growth curves of an e2e_bench results file as PNG images with gnuplot.
 
-    plot.py results.json    ->  results-scale-rows.png, results-scale-memory.png,
-                                results-scale-sources.png, results-load-users.png
+    plot.py results.json    ->  results-growth-rows.png, results-growth-memory.png,
+                                results-growth-sources.png, results-load-users.png
 
 Each image is drawn only when the run has its suite. Prints the images written.
 """
@@ -29,15 +29,15 @@ def draw(path, script):
     return path
 
 
-def scale_rows(d, base):
-    points = [p for p in d.get("scale", {}).get("by_rows", []) if "ready_s" in p]
+def growth_rows(d, base):
+    points = [p for p in d.get("growth", {}).get("by_rows", []) if "ready_s" in p]
     if not points:
         return []
     rows = [[p["rows"], p["ready_s"], p["psql_copy_s"]] for p in points]
     mem = [[p["rows"], p["enclave_peak_rss_bytes"] / 2**20, p["source_bytes"] / 2**20]
            for p in points]
     return [
-        draw(base + "-scale-rows.png", block("d", rows) + """
+        draw(base + "-growth-rows.png", block("d", rows) + """
 set title "Approval to ready against psql \\\\copy, one PostgreSQL dataset"
 set logscale xy
 set xtics ("10k" 1e4, "100k" 1e5, "1M" 1e6, "10M" 1e7)
@@ -47,7 +47,7 @@ set ylabel "seconds"
 plot $d using 1:2 title "enclave: approval to ready" lw 2 pt 7, \\
      $d using 1:3 title "psql \\\\copy to /dev/null" lw 2 pt 5
 """),
-        draw(base + "-scale-memory.png", block("d", mem) + """
+        draw(base + "-growth-memory.png", block("d", mem) + """
 set title "Enclave peak memory against the raw data delivered"
 set logscale xy
 set xtics ("10k" 1e4, "100k" 1e5, "1M" 1e6, "10M" 1e7)
@@ -61,13 +61,13 @@ plot $d using 1:2 title "enclave peak RSS" lw 2 pt 7, \\
     ]
 
 
-def scale_sources(d, base):
-    s = d.get("scale", {})
+def growth_sources(d, base):
+    s = d.get("growth", {})
     points = [p for p in s.get("by_sources", []) if "ready_s" in p]
     if not points:
         return []
     rows = [[p["sources"], p["ready_s"]] for p in points]
-    return [draw(base + "-scale-sources.png", block("d", rows) + f"""
+    return [draw(base + "-growth-sources.png", block("d", rows) + f"""
 set title "Approval to ready as the sources grow ({s.get('rows_per_source', 0):,} rows each)"
 set xlabel "sources in the request (pulled in parallel)"
 set ylabel "seconds"
@@ -103,7 +103,7 @@ def main(path):
         sys.exit("plot.py: gnuplot is not installed (bench/install-bench-deps.sh installs it)")
     d = json.load(open(path))
     base = os.path.splitext(path)[0]
-    for image in scale_rows(d, base) + scale_sources(d, base) + load_users(d, base):
+    for image in growth_rows(d, base) + growth_sources(d, base) + load_users(d, base):
         print(image)
 
 

@@ -1,4 +1,4 @@
-#include "bench/e2e/scale.h"
+#include "bench/e2e/growth.h"
 
 #include <atomic>
 #include <cstdlib>
@@ -144,7 +144,7 @@ json RowsPoint(Sources& sources, test::KernelProcess& kernel, Api& api, int64_t 
   out["enclave_peak_rss_bytes"] = enclave_peak;
   out["rss_vs_source_bytes"] = bytes > 0 ? static_cast<double>(enclave_peak) / bytes : 0;
   out["kernel_peak_rss_bytes"] = kernel_peak;
-  Log("  scale %s rows: ready %.2f s (psql \\copy %.2f s, %.2fx), enclave %.0f MiB for %.0f MiB "
+  Log("  growth %s rows: ready %.2f s (psql \\copy %.2f s, %.2fx), enclave %.0f MiB for %.0f MiB "
       "(%.2fx), kernel %.0f MiB",
       label.c_str(), ready_s, psql_s, psql_s > 0 ? ready_s / psql_s : 0,
       static_cast<double>(enclave_peak) / (1 << 20), static_cast<double>(bytes) / (1 << 20),
@@ -170,13 +170,13 @@ json SourcesPoint(test::KernelProcess& kernel, Api& api, int count, int reps) {
   }
   out["ready_s"] = Median(ready);
   out["rows_pulled"] = rows;
-  Log("  scale %d sources: ready %.2f s", count, out["ready_s"].get<double>());
+  Log("  growth %d sources: ready %.2f s", count, out["ready_s"].get<double>());
   return out;
 }
 
 }  // namespace
 
-json RunScale(Sources& sources, const std::string& dir, bool small) {
+json RunGrowth(Sources& sources, const std::string& dir, bool small) {
   const std::vector<int64_t> sizes =
       small ? std::vector<int64_t>{10'000, 100'000}
             : std::vector<int64_t>{10'000, 100'000, 1'000'000, 10'000'000};
@@ -190,7 +190,7 @@ json RunScale(Sources& sources, const std::string& dir, bool small) {
   const auto tl = Clock::now();
   std::vector<std::pair<std::string, std::string>> datasets;
   for (int64_t rows : sizes) {
-    Log("  scale: loading %s rows into PostgreSQL", Label(rows).c_str());
+    Log("  growth: loading %s rows into PostgreSQL", Label(rows).c_str());
     sources.LoadWide("wide_" + Label(rows), rows);
     datasets.emplace_back("rows_" + Label(rows), "wide_" + Label(rows));
   }
@@ -211,7 +211,7 @@ json RunScale(Sources& sources, const std::string& dir, bool small) {
                              PostgresOnlyKernelConfig(sources, datasets, dir + "/kernel", pki,
                                                       KernelOptions{}, kEnclaveMemoryBytes));
   if (!kernel.Start()) {
-    Log("scale kernel did not start:\n%s", kernel.log().c_str());
+    Log("growth kernel did not start:\n%s", kernel.log().c_str());
     return {{"error", "kernel did not start"}};
   }
   Api api(kernel.port());

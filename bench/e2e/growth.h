@@ -14,6 +14,6 @@
 
 namespace airlock::bench {
 
-nlohmann::json RunScale(Sources& sources, const std::string& dir, bool small);
+nlohmann::json RunGrowth(Sources& sources, const std::string& dir, bool small);
 
 }  // namespace airlock::bench

@@ -191,19 +191,5 @@ TEST(IngestionKeys, AKeyThatRepeatsLosesTheOrderButNoRow) {
                           "its rows are not stored in key order"));
 }
 
-TEST(Ingestion, LanesUseSixteenKibPages) {
-  Ingestion ingestion({"plain"}, "ingestion-page-size-test", IngestOptions{});
-  ASSERT_TRUE(ingestion
-                  .Run(
-                      [](size_t, sdk::BatchConsumer& consumer) {
-                        return PullRows({"plain", ""}, 100, consumer);
-                      },
-                      nullptr)
-                  .ok());
-  ASSERT_TRUE(ingestion.PublishTables().ok());
-  EXPECT_THAT(Rows(ingestion, "PRAGMA page_size"), ElementsAre("16384"));
-  EXPECT_THAT(Rows(ingestion, "SELECT count(*) FROM plain"), ElementsAre("100"));
-}
-
 }  // namespace
 }  // namespace airlock::enclave

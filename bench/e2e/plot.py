@@ -18,6 +18,13 @@ set key top left
 set style data linespoints
 """
 
+# The x axis of both curves over the dataset's size.
+ROWS_AXIS = """set logscale xy
+set xtics ("10k" 1e4, "100k" 1e5, "1M" 1e6, "10M" 1e7)
+set offsets graph 0.05, graph 0.05
+set xlabel "rows (about 100 bytes each)"
+"""
+
 
 def block(name, rows):
     return f"${name} << EOD\n" + "\n".join(" ".join(str(c) for c in r) for r in rows) + "\nEOD\n"
@@ -37,22 +44,14 @@ def growth_rows(d, base):
     mem = [[p["rows"], p["enclave_peak_rss_bytes"] / 2**20, p["source_bytes"] / 2**20]
            for p in points]
     return [
-        draw(base + "-growth-rows.png", block("d", rows) + """
+        draw(base + "-growth-rows.png", block("d", rows) + ROWS_AXIS + """
 set title "Approval to ready against psql \\\\copy, one PostgreSQL dataset"
-set logscale xy
-set xtics ("10k" 1e4, "100k" 1e5, "1M" 1e6, "10M" 1e7)
-set offsets graph 0.05, graph 0.05
-set xlabel "rows (about 100 bytes each)"
 set ylabel "seconds"
 plot $d using 1:2 title "enclave: approval to ready" lw 2 pt 7, \\
      $d using 1:3 title "psql \\\\copy to /dev/null" lw 2 pt 5
 """),
-        draw(base + "-growth-memory.png", block("d", mem) + """
+        draw(base + "-growth-memory.png", block("d", mem) + ROWS_AXIS + """
 set title "Enclave peak memory against the raw data delivered"
-set logscale xy
-set xtics ("10k" 1e4, "100k" 1e5, "1M" 1e6, "10M" 1e7)
-set offsets graph 0.05, graph 0.05
-set xlabel "rows (about 100 bytes each)"
 set ylabel "MiB"
 plot $d using 1:2 title "enclave peak RSS" lw 2 pt 7, \\
      $d using 1:3 title "raw data from the connector" lw 2 pt 5, \\

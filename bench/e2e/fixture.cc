@@ -157,7 +157,10 @@ std::string BaselineSql(const Scale& s, bool postgres) {
          ", CASE x % 4 WHEN 0 THEN 'open' WHEN 1 THEN 'paid' WHEN 2 THEN 'shipped' ELSE "
          "'returned' END" +
          series(o) + ";\n";
-  sql += "CREATE TABLE regions (region_id " + int_t + ", region TEXT, country TEXT);\n";
+  // The same keys as the enclave's: customers' primary key (reported by the
+  // connector) and regions' (declared in the configuration).
+  sql += "CREATE TABLE regions (region_id " + int_t + (postgres ? " PRIMARY KEY" : "") +
+         ", region TEXT, country TEXT);\n";
   sql +=
       "INSERT INTO regions SELECT x, 'region-' || (x % 50), CASE x % 8 WHEN 0 THEN 'GB' WHEN 1 "
       "THEN 'US' WHEN 2 THEN 'NL' WHEN 3 THEN 'DE' WHEN 4 THEN 'FR' WHEN 5 THEN 'JP' WHEN 6 "
@@ -204,43 +207,46 @@ json KernelConfig(Sources& sources, const Scale& s, const std::string& dir,
     server["tls"] = {{"certificate_file", pki.server.cert_file},
                      {"private_key_file", pki.server.key_file}};
   }
-  return {
-      {"server", server},
-      {"state_dir", dir + "/state"},
-      {"identity", test::AliceAndBobIdentity(kRequesterToken, kApproverToken)},
-      {"policy", test::RulesPolicyRef({{"version", 1}, {"rules", {rule}}})},
-      {"isolator", isolator},
-      {"tunnel",
-       {{"name", o.tunnel},
-        {"plugin", PluginPath("airlock_tunnel_" + o.tunnel)},
-        {"config", tunnel_config}}},
-      {"connectors",
-       {{"pg",
-         {{"plugin", PluginPath("airlock_connector_postgres")},
-          {"egress", {pg_endpoint}},
-          {"config",
-           {{"host", "127.0.0.1"},
-            {"port", sources.pg().port()},
-            {"database", "postgres"},
-            {"user", "reader"},
-            {"password", "env:AIRLOCK_BENCH_PG_PASSWORD"},
-            {"sslmode", "verify-ca"},
-            {"ca_file", sources.pg_ca_file()},
-            {"datasets", {{{"name", "customers"}, {"table", "public.customers_" + s.tag}}}}}}}},
-        {"mongo",
-         {{"plugin", PluginPath("airlock_connector_mongodb")},
-          {"egress", {mongo_endpoint}},
-          {"config",
-           {{"uri", sources.mongo().uri()},
-            {"database", "shop"},
-            {"datasets", {{{"name", "orders"}, {"collection", "orders_" + s.tag}}}}}}}},
-        {"files",
-         {{"plugin", PluginPath("airlock_connector_files")},
-          {"config", {{"root", sources.dir() + "/data"}}}}}}},
-      {"datasets",
-       {{{"name", "customers"}, {"connector", "pg"}, {"object", "customers"}},
-        {{"name", "orders"}, {"connector", "mongo"}, {"object", "orders"}},
-        {{"name", "regions"}, {"connector", "files"}, {"object", "regions_" + s.tag + ".csv"}}}}};
+  return {{"server", server},
+          {"state_dir", dir + "/state"},
+          {"identity", test::AliceAndBobIdentity(kRequesterToken, kApproverToken)},
+          {"policy", test::RulesPolicyRef({{"version", 1}, {"rules", {rule}}})},
+          {"isolator", isolator},
+          {"tunnel",
+           {{"name", o.tunnel},
+            {"plugin", PluginPath("airlock_tunnel_" + o.tunnel)},
+            {"config", tunnel_config}}},
+          {"connectors",
+           {{"pg",
+             {{"plugin", PluginPath("airlock_connector_postgres")},
+              {"egress", {pg_endpoint}},
+              {"config",
+               {{"host", "127.0.0.1"},
+                {"port", sources.pg().port()},
+                {"database", "postgres"},
+                {"user", "reader"},
+                {"password", "env:AIRLOCK_BENCH_PG_PASSWORD"},
+                {"sslmode", "verify-ca"},
+                {"ca_file", sources.pg_ca_file()},
+                {"datasets", {{{"name", "customers"}, {"table", "public.customers_" + s.tag}}}}}}}},
+            {"mongo",
+             {{"plugin", PluginPath("airlock_connector_mongodb")},
+              {"egress", {mongo_endpoint}},
+              {"config",
+               {{"uri", sources.mongo().uri()},
+                {"database", "shop"},
+                {"datasets", {{{"name", "orders"}, {"collection", "orders_" + s.tag}}}}}}}},
+            {"files",
+             {{"plugin", PluginPath("airlock_connector_files")},
+              {"config", {{"root", sources.dir() + "/data"}}}}}}},
+          {"datasets",
+           {{{"name", "customers"}, {"connector", "pg"}, {"object", "customers"}},
+            {{"name", "orders"}, {"connector", "mongo"}, {"object", "orders"}},
+            // A file reports no key; the operator declares the one it has.
+            {{"name", "regions"},
+             {"connector", "files"},
+             {"object", "regions_" + s.tag + ".csv"},
+             {"key", {"region_id"}}}}}};
 }
 
 json PostgresOnlyKernelConfig(Sources& sources,

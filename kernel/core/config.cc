@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "airlock/cpp/batch.hpp"
 #include "kernel/common/json_nesting.h"
 #include "kernel/common/strict_json.h"
 
@@ -629,6 +630,28 @@ Status ParseAgents(Reader& top, const std::string& state_dir, const std::string&
   return r.RejectUnknownKeys();
 }
 
+// datasets[i].key: 1 to sdk::kMaxKeyColumns distinct column names, in key
+// order (what the enclave honours).
+Status ParseDatasetKey(Reader& r, std::vector<std::string>* key) {
+  AIRLOCK_RETURN_IF_ERROR(r.StringList("key", key));
+  if (!r.Has("key")) return Status::Ok();
+  if (key->empty() || key->size() > sdk::kMaxKeyColumns) {
+    return Status::InvalidArgument(r.Key("key") + " must name 1 to " +
+                                   std::to_string(sdk::kMaxKeyColumns) + " columns");
+  }
+  for (size_t i = 0; i < key->size(); ++i) {
+    const std::string& column = (*key)[i];
+    if (column.empty() || column.size() > 1024) {
+      return Status::InvalidArgument(r.Key("key") + " must hold column names of 1 to 1024 bytes");
+    }
+    if (std::find(key->begin(), key->begin() + static_cast<std::ptrdiff_t>(i), column) !=
+        key->begin() + static_cast<std::ptrdiff_t>(i)) {
+      return Status::InvalidArgument(r.Key("key") + " names '" + column + "' twice");
+    }
+  }
+  return Status::Ok();
+}
+
 // `with_tenants`: a dataset names its tenant (the kernel's own catalog); a
 // site's datasets never do (they are their site's tenant's).
 Status ParseDatasets(Reader& top, KernelConfig* config, bool with_tenants) {
@@ -653,6 +676,13 @@ Status ParseDatasets(Reader& top, KernelConfig* config, bool with_tenants) {
       return Status::InvalidArgument(r.Key("tenant") +
                                      ": a site's datasets belong to the site's tenant, which the "
                                      "kernel's configuration names (agents.agents.<name>.tenant)");
+    }
+    std::vector<std::string> key;
+    if (with_tenants) {
+      AIRLOCK_RETURN_IF_ERROR(ParseDatasetKey(r, &key));
+    } else if (r.Has("key")) {
+      return Status::InvalidArgument(r.Key("key") +
+                                     ": a site's datasets take their key from their connector");
     }
     if (const json* cols = r.Child("columns")) {
       if (!cols->is_array()) return Status::InvalidArgument(r.Key("columns") + " must be an array");
@@ -679,8 +709,18 @@ Status ParseDatasets(Reader& top, KernelConfig* config, bool with_tenants) {
       return Status::InvalidArgument(r.Key("connector") + " names unknown connector '" +
                                      d.connector + "'");
     }
+    if (!d.columns.empty()) {
+      for (const std::string& column : key) {
+        if (std::none_of(d.columns.begin(), d.columns.end(),
+                         [&](const ColumnInfo& c) { return c.name == column; })) {
+          return Status::InvalidArgument(r.Key("key") + " names '" + column +
+                                         "', which is not one of its columns");
+        }
+      }
+    }
     if (d.object.empty()) d.object = d.name;
     if (!tenant.empty()) config->dataset_tenants.emplace(d.name, std::move(tenant));
+    if (!key.empty()) config->dataset_keys.emplace(d.name, std::move(key));
     config->datasets.push_back(std::move(d));
   }
   return Status::Ok();

@@ -307,6 +307,11 @@ struct KernelConfig {
   // The tenant of each configured dataset (datasets[i].tenant), by dataset
   // name; empty without tenants.
   std::map<std::string, std::string> dataset_tenants;
+  // The key columns declared for a configured dataset (datasets[i].key), by
+  // dataset name: its enclave table is stored in that key's order, which
+  // makes lookups and joins on it one b-tree search. Only datasets that
+  // declare one appear.
+  std::map<std::string, std::vector<std::string>> dataset_keys;
   // See every request and the audit; with tenants, the platform's admins,
   // who see every tenant.
   std::vector<std::string> admin_groups;

@@ -417,7 +417,11 @@ json EnclaveSupervisor::BuildEnclaveSpec(const RequestRecord& record,
     const PluginRef& connector = config.connectors.at(info->connector);
     const json connector_json = ConnectorJson(connector);
     json pull = {{"dataset", name}, {"object", info->object}, {"scope", std::move(scope)}};
-    datasets.push_back({{"name", name}, {"connector", connector_json}, {"pull", pull}});
+    json dataset = {{"name", name}, {"connector", connector_json}, {"pull", pull}};
+    if (auto key = config.dataset_keys.find(name); key != config.dataset_keys.end()) {
+      dataset["key"] = key->second;
+    }
+    datasets.push_back(std::move(dataset));
   }
   return {{"request_id", record.id},
           {"mode", record.request.value("mode", "interactive")},

@@ -104,6 +104,7 @@ class EnclaveSession {
       }
       options.max_lanes = env_.ingest_lanes;
       options.progress_interval = env_.progress_interval;
+      for (const DatasetSpec& ds : spec_.datasets) options.declared_keys.push_back(ds.key);
       ingestion_ = std::make_unique<Ingestion>(std::move(dataset_names),
                                                "airlock-enclave-" + RandomHex(8), options);
       {

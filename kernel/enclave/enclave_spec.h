@@ -56,6 +56,9 @@ struct DatasetSpec {
   std::string name;  // the table name once sealed
   ConnectorRef connector;
   PullSpec pull;
+  // The key columns the operator declared (datasets[].key), in key order;
+  // empty when none. The table is stored in this key's order.
+  std::vector<std::string> key;
 };
 
 struct EnclaveSpec {

@@ -86,8 +86,10 @@ struct DatasetIngest {
   // others only after the dataset finished.
   std::vector<arrow::Field> fields;
   // Written by the puller when the schema arrives, before the writer sees
-  // the schema; read once the pulls ended. The key columns the connector
-  // reported ("airlock.key"), or why its report was ignored.
+  // the schema; read once the pulls ended. The key columns declared for it,
+  // else those its connector reported ("airlock.key"), or why the report was
+  // ignored.
+  std::vector<std::string> declared_key;  // set before the pulls start
   std::vector<std::string> key;
   std::string key_error;
   // Writer thread only: whether the table is clustered on that key, and why
@@ -468,9 +470,11 @@ class IngestConsumer final : public sdk::BatchConsumer {
       AIRLOCK_ASSIGN_OR_RETURN(arrow::Field field, arrow::ParseField(*raw.children[i]));
       fields.push_back(std::move(field));
     }
-    // A malformed key only costs the index; the data is still good.
+    // A malformed key only costs the order; the data is still good.
     auto key = sdk::KeyColumnsOf(raw);
-    if (key.ok()) {
+    if (!ds_.declared_key.empty()) {
+      ds_.key = ds_.declared_key;
+    } else if (key.ok()) {
       ds_.key = std::move(key).value();
     } else {
       ds_.key_error = key.status().message();
@@ -559,6 +563,7 @@ Status Ingestion::Run(const PullFunction& pull, const ProgressFunction& progress
     ds->staging = "_airlock_staging_" + std::to_string(i);
     ds->lane = lanes_[i % lanes_.size()].get();
     ds->started = start;
+    if (i < options_.declared_keys.size()) ds->declared_key = options_.declared_keys[i];
     datasets_.push_back(std::move(ds));
   }
 

@@ -51,6 +51,10 @@ struct IngestOptions {
   // attached-database limit).
   size_t max_lanes = 4;
   std::chrono::milliseconds progress_interval{100};
+  // Key columns the operator declared for dataset i (empty: none). A declared
+  // key is used in place of whatever the connector reports, so a source that
+  // reports none (a file, a collection) can be stored in key order too.
+  std::vector<std::vector<std::string>> declared_keys;
 };
 
 // The name and shape of a materialised table.
@@ -82,7 +86,8 @@ class Ingestion {
   Status PublishTables();
 
   // A table whose connector reported key columns (schema metadata
-  // "airlock.key", see batch.hpp) is stored in the key's order as it is
+  // "airlock.key", see batch.hpp), or whose key the operator declared
+  // (IngestOptions::declared_keys), is stored in the key's order as it is
   // written: a WITHOUT ROWID table whose primary key is the key, so lookups
   // and joins on it are one b-tree search with no index beside the rows. A
   // key that is malformed or names a column the table lacks is not used; one

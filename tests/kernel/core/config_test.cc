@@ -486,6 +486,47 @@ TEST(KernelConfig, ASitesDatasetsNeverNameATenant) {
   EXPECT_FALSE(ParseSiteSources(site, "/etc/airlock-agent", "/p").ok());
 }
 
+TEST(KernelConfig, ADatasetMayDeclareItsKey) {
+  json doc = Minimal();
+  doc["datasets"][0]["key"] = {"region", "id"};
+  doc["datasets"].push_back({{"name", "plain"}, {"connector", "files"}});
+  auto parsed = ParseKernelConfig(doc, "/etc/airlock/airlock.json", "/p");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->dataset_keys,
+            (std::map<std::string, std::vector<std::string>>{{"orders", {"region", "id"}}}));
+
+  json too_many = json::array();
+  for (int i = 0; i < 33; ++i) too_many.push_back("c" + std::to_string(i));
+  const std::vector<std::pair<json, std::string>> bad = {
+      {"id", "datasets[0].key must be an array of strings"},
+      {json::array(), "datasets[0].key must name 1 to 32 columns"},
+      {too_many, "datasets[0].key must name 1 to 32 columns"},
+      {{"id", 7}, "datasets[0].key must be an array of strings"},
+      {{"id", ""}, "datasets[0].key must hold column names of 1 to 1024 bytes"},
+      {{"id", "id"}, "datasets[0].key names 'id' twice"},
+  };
+  for (const auto& [key, error] : bad) {
+    json d = Minimal();
+    d["datasets"][0]["key"] = key;
+    EXPECT_EQ(ErrorFor(d), error) << key.dump().substr(0, 40);
+  }
+  // With its columns declared, the key must be among them.
+  json d = Minimal();
+  d["datasets"][0]["columns"] = {{{"name", "id"}, {"type", "BIGINT"}}};
+  d["datasets"][0]["key"] = {"id"};
+  EXPECT_EQ(ErrorFor(d), "ok");
+  d["datasets"][0]["key"] = {"id", "nope"};
+  EXPECT_EQ(ErrorFor(d), "datasets[0].key names 'nope', which is not one of its columns");
+
+  // A site's datasets take theirs from their connector.
+  json site = {{"connectors", {{"pg", {{"plugin", "pg.so"}}}}},
+               {"datasets", {{{"name", "orders"}, {"connector", "pg"}, {"key", {"id"}}}}}};
+  auto refused = ParseSiteSources(site, "/etc/airlock-agent", "/p");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().message(),
+            "datasets[0].key: a site's datasets take their key from their connector");
+}
+
 TEST(KernelConfig, StateBackendDefaultsToSqliteAndTakesPostgresWithTls) {
   auto sqlite = ParseKernelConfig(Minimal(), "/etc/airlock/airlock.json", "/p");
   ASSERT_TRUE(sqlite.ok()) << sqlite.status().ToString();

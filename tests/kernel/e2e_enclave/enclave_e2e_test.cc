@@ -115,7 +115,10 @@ class EnclaveE2E : public ::testing::Test {
             {"egress", egress},
             {"config", {{"secret", "env:AIRLOCK_TEST_CANARY"}}}}}}},
         {"datasets",
-         {{{"name", "customers"}, {"connector", "files"}, {"object", "customers.csv"}},
+         {{{"name", "customers"},
+           {"connector", "files"},
+           {"object", "customers.csv"},
+           {"key", {"id"}}},
           {{"name", "orders"}, {"connector", "files"}, {"object", "orders.csv"}},
           {{"name", "ghost"}, {"connector", "files"}, {"object", "ghost.csv"}},
           {{"name", "crasher"}, {"connector", "chaos"}, {"object", "crash"}},
@@ -219,6 +222,14 @@ TEST_F(EnclaveE2E, TwoCsvDatasetsGoThroughTheirWholeLifeInASandbox) {
   // Sealed means read-only.
   EXPECT_NE(Query(t, "DELETE FROM orders").status, 200u);
   EXPECT_EQ(Query(t, "SELECT count(*) FROM orders").json()["rows"][0][0], 4);
+  // The key declared for customers (a file reports none) orders its table.
+  auto schema = Query(t, "SELECT sql FROM sqlite_schema WHERE name = 'customers'");
+  ASSERT_EQ(schema.status, 200u) << schema.body;
+  ASSERT_EQ(schema.json()["rows"].size(), 1u) << schema.body;
+  EXPECT_NE(
+      schema.json()["rows"][0][0].get<std::string>().find("PRIMARY KEY (\"id\")) WITHOUT ROWID"),
+      std::string::npos)
+      << schema.body;
 
   ASSERT_EQ(client_->Post("/v1/requests/" + id + "/revoke", "{}", Auth(kAlice)).status, 200u);
   EXPECT_FALSE(Alive(enclaves[0])) << "revoke destroys the enclave process";

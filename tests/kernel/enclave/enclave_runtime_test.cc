@@ -126,6 +126,40 @@ TEST(EnclaveRuntime, StoresReportedKeysInOrderAndWarnsOfBadOnes) {
   EXPECT_EQ(count, 2000);
 }
 
+TEST(EnclaveRuntime, StoresDeclaredKeysInOrderInPlaceOfReportedOnes) {
+  std::mutex mutex;
+  std::vector<std::string> warnings;
+  EnclaveEnvironment env;
+  env.log = [&](int32_t level, std::string_view, std::string_view message) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (level == AIRLOCK_LOG_WARN) warnings.emplace_back(message);
+  };
+  // "customers" reports no key and "orders" a bad one; the spec declares a
+  // good key for both. "odd" reports a good key but is declared with a
+  // column it lacks: the declaration wins, and is reported as not used.
+  Json customers = GenDataset("customers", {{"rows", 2000}, {"shape", "narrow"}});
+  customers["key"] = {"id"};
+  Json orders = GenDataset("orders", {{"rows", 3000}, {"shape", "narrow"}, {"key", R"(["x"])"}});
+  orders["key"] = {"id"};
+  Json odd = GenDataset("odd", {{"rows", 10}, {"shape", "narrow"}, {"key", R"(["id"])"}});
+  odd["key"] = {"nope"};
+  Started e(MakeSpec({orders, customers, odd}), std::move(env));
+  ASSERT_EQ(e.outcome.value("state", ""), "sealed") << e.outcome.dump();
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    std::string all;
+    for (const auto& w : warnings) all += w + "\n";
+    EXPECT_THAT(all, HasSubstr("dataset odd: key not used: 'nope' is not one of its columns"));
+    EXPECT_THAT(all, ::testing::Not(HasSubstr("dataset customers")));
+    EXPECT_THAT(all, ::testing::Not(HasSubstr("dataset orders")));
+  }
+  CollectingConsumer joined;
+  ASSERT_TRUE(e.Run("SELECT count(*) FROM orders o JOIN customers c ON c.id = o.id", joined).ok());
+  int64_t count = -1;
+  joined.ForEachRow([&](const arrow::BatchView& v, size_t r) { count = v.GetInt64(0, r); });
+  EXPECT_EQ(count, 2000);
+}
+
 TEST(EnclaveRuntime, EveryTypeRoundTripsThroughSqlite) {
   constexpr int64_t kRows = 2000;
   Started e(MakeSpec({GenDataset("t", {{"rows", kRows}, {"batch_rows", 333}})}));

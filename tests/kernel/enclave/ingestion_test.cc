@@ -163,6 +163,37 @@ TEST(IngestionKeys, StoresTablesInTheReportedKeysOrderOnly) {
   EXPECT_THAT(plan, ::testing::Not(HasSubstr("AUTOMATIC")));
 }
 
+TEST(IngestionKeys, ADeclaredKeyOrdersASourceThatReportsNoneAndOverridesAReport) {
+  // "file" reports no key, "reported" reports ["region"] (which repeats),
+  // "typo" declares a column the table lacks: declarations are used in
+  // place of reports, and checked the same way.
+  const std::vector<Source> sources = {{"file", ""}, {"reported", R"(["region"])"}, {"typo", ""}};
+  IngestOptions options;
+  options.max_lanes = 1;
+  options.declared_keys = {{"id"}, {"region", "id"}, {"nope"}};
+  Ingestion ingestion({"file", "reported", "typo"}, "ingestion-keys-declared-test", options);
+  ASSERT_TRUE(
+      ingestion
+          .Run([&](size_t i,
+                   sdk::BatchConsumer& consumer) { return PullRows(sources[i], 300, consumer); },
+               nullptr)
+          .ok());
+  ASSERT_TRUE(ingestion.PublishTables().ok());
+  auto keys = ClusteringKeysOf(ingestion);
+  EXPECT_THAT(keys["file"], ElementsAre("id"));
+  EXPECT_THAT(keys["reported"], ElementsAre("region", "id"));
+  EXPECT_EQ(keys.count("typo"), 0u);
+  EXPECT_THAT(Warnings(ingestion),
+              ElementsAre("dataset typo: key not used: 'nope' is not one of its columns"));
+  for (const char* table : {"file", "reported", "typo"}) {
+    EXPECT_THAT(Rows(ingestion, std::string("SELECT count(*), sum(id) FROM ") + table),
+                ElementsAre("300|44850"))
+        << table;
+  }
+  EXPECT_EQ(Rows(ingestion, "SELECT region, id FROM reported LIMIT 2"),
+            (std::vector<std::string>{"0|0", "0|7"}));
+}
+
 TEST(IngestionKeys, AKeyThatRepeatsLosesTheOrderButNoRow) {
   // "region" is reported as the key but repeats after 7 rows: the second
   // batch is refused by the key, so the rows so far move to an ordinary

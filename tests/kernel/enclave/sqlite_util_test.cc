@@ -1,7 +1,9 @@
 #include "kernel/enclave/sqlite_util.h"
 
+#include <string>
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "kernel/enclave/enclave_spec.h"
@@ -129,6 +131,31 @@ TEST(EnclaveSpecParsing, ReadsAndValidates) {
   EXPECT_FALSE(with([](auto& j) { j["mode"] = "job"; }).ok());  // no queries
   EXPECT_FALSE(with([](auto& j) { j["datasets"][0].erase("connector"); }).ok());
   EXPECT_FALSE(with([](auto& j) { j["datasets"][0]["connector"]["config"] = 3; }).ok());
+}
+
+TEST(EnclaveSpecParsing, ReadsADeclaredKeyAndRefusesMalformedOnes) {
+  nlohmann::json spec = {
+      {"request_id", "r1"},
+      {"datasets", {{{"name", "a"}, {"connector", {{"path", "/x.so"}}}, {"key", {"b", "a"}}}}}};
+  auto parsed = EnclaveSpec::FromJson(spec);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->datasets[0].key, (std::vector<std::string>{"b", "a"}));
+  spec["datasets"][0].erase("key");
+  parsed = EnclaveSpec::FromJson(spec);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(parsed->datasets[0].key.empty());
+
+  nlohmann::json too_many = nlohmann::json::array();
+  for (int i = 0; i < 33; ++i) too_many.push_back("c" + std::to_string(i));
+  for (const nlohmann::json& bad :
+       {nlohmann::json("id"), nlohmann::json::array(), nlohmann::json({"id", "id"}),
+        nlohmann::json({"id", ""}), nlohmann::json({1}), too_many,
+        nlohmann::json({std::string(1025, 'k')})}) {
+    spec["datasets"][0]["key"] = bad;
+    const Status status = EnclaveSpec::FromJson(spec).status();
+    EXPECT_EQ(status.code(), StatusCode::kInvalidArgument) << bad.dump().substr(0, 40);
+    EXPECT_THAT(status.message(), ::testing::HasSubstr("spec.datasets[0].key"));
+  }
 }
 
 }  // namespace

@@ -10,6 +10,10 @@ CatalogDocument::CatalogDocument(const KernelConfig& config) {
     json entry = d.ToJson();
     entry.erase("object");  // where the data lives is the connector's business
     entry["schema"] = {{"source", d.columns.empty() ? "none" : "configuration"}};
+    // The declared key tells people writing joins which lookups are one search.
+    if (auto key = config.dataset_keys.find(d.name); key != config.dataset_keys.end()) {
+      entry["key"] = key->second;
+    }
     datasets.push_back(std::move(entry));
   }
   document_ = {{"datasets", std::move(datasets)}};

@@ -55,7 +55,8 @@ TEST(CatalogE2E, TheConnectorsDescribeTheDatasetsTheOperatorDidNotSpellOut) {
                                 {"connector", "files"},
                                 {"object", "customers.csv"},
                                 {"description", "Who buys"},
-                                {"columns", {{{"name", "id"}, {"type", "int64"}}}}});
+                                {"columns", {{{"name", "id"}, {"type", "int64"}}}},
+                                {"key", {"id"}}});
   config["datasets"].push_back(
       {{"name", "missing"}, {"connector", "files"}, {"object", "missing.csv"}});
   config["access"] = {{"admin_groups", {"owners"}}};
@@ -77,6 +78,9 @@ TEST(CatalogE2E, TheConnectorsDescribeTheDatasetsTheOperatorDidNotSpellOut) {
   EXPECT_EQ(datasets["customers"]["schema"].value("source", ""), "configuration");
   EXPECT_EQ(datasets["customers"]["columns"], json::parse(R"([{"name":"id","type":"int64"}])"));
   EXPECT_EQ(datasets["customers"].value("description", ""), "Who buys");
+  // The declared key is shown; a dataset without one has none.
+  EXPECT_EQ(datasets["customers"]["key"], json({"id"})) << datasets["customers"].dump();
+  EXPECT_FALSE(datasets["orders"].contains("key")) << datasets["orders"].dump();
   // missing: named, with the reason; still listed.
   EXPECT_EQ(datasets["missing"]["schema"].value("source", ""), "none");
   EXPECT_NE(datasets["missing"]["schema"].value("error", "").find("missing.csv"), std::string::npos)

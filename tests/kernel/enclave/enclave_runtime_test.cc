@@ -96,44 +96,57 @@ TEST(EnclaveRuntime, IngestsTwoDatasetsInParallelAndJoinsThem) {
   EXPECT_EQ((*tables)["tables"][0]["columns"][0]["type"], "int64");
 }
 
+// Collects the enclave's warnings, from whichever thread logs them.
+class WarningLog {
+ public:
+  EnclaveEnvironment Environment() {
+    EnclaveEnvironment env;
+    env.log = [this](int32_t level, std::string_view, std::string_view message) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (level == AIRLOCK_LOG_WARN) warnings_.emplace_back(message);
+    };
+    return env;
+  }
+  // Every warning so far, one per line.
+  std::string All() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::string all;
+    for (const auto& w : warnings_) all += w + "\n";
+    return all;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> warnings_;
+};
+
+// How many orders meet a customer on `id`: the join the keys serve.
+int64_t JoinedCount(Started& e) {
+  CollectingConsumer joined;
+  EXPECT_TRUE(e.Run("SELECT count(*) FROM orders o JOIN customers c ON c.id = o.id", joined).ok());
+  int64_t count = -1;
+  joined.ForEachRow([&](const arrow::BatchView& v, size_t r) { count = v.GetInt64(0, r); });
+  return count;
+}
+
 TEST(EnclaveRuntime, StoresReportedKeysInOrderAndWarnsOfBadOnes) {
-  std::mutex mutex;
-  std::vector<std::string> warnings;
-  EnclaveEnvironment env;
-  env.log = [&](int32_t level, std::string_view, std::string_view message) {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (level == AIRLOCK_LOG_WARN) warnings.emplace_back(message);
-  };
+  WarningLog warnings;
   Started e(
       MakeSpec(
           {GenDataset("orders", {{"rows", 3000}, {"shape", "narrow"}}),
            GenDataset("customers", {{"rows", 2000}, {"shape", "narrow"}, {"key", R"(["id"])"}}),
            GenDataset("odd", {{"rows", 10}, {"shape", "narrow"}, {"key", R"(["nope"])"}})}),
-      std::move(env));
+      warnings.Environment());
   ASSERT_EQ(e.outcome.value("state", ""), "sealed") << e.outcome.dump();
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    std::string all;
-    for (const auto& w : warnings) all += w + "\n";
-    EXPECT_THAT(all, HasSubstr("dataset odd: key not used: 'nope' is not one of its columns"));
-    EXPECT_THAT(all, ::testing::Not(HasSubstr("dataset customers")));
-  }
+  const std::string all = warnings.All();
+  EXPECT_THAT(all, HasSubstr("dataset odd: key not used: 'nope' is not one of its columns"));
+  EXPECT_THAT(all, ::testing::Not(HasSubstr("dataset customers")));
   // The key's order serves the join; the answer is what it was without it.
-  CollectingConsumer joined;
-  ASSERT_TRUE(e.Run("SELECT count(*) FROM orders o JOIN customers c ON c.id = o.id", joined).ok());
-  int64_t count = -1;
-  joined.ForEachRow([&](const arrow::BatchView& v, size_t r) { count = v.GetInt64(0, r); });
-  EXPECT_EQ(count, 2000);
+  EXPECT_EQ(JoinedCount(e), 2000);
 }
 
 TEST(EnclaveRuntime, StoresDeclaredKeysInOrderInPlaceOfReportedOnes) {
-  std::mutex mutex;
-  std::vector<std::string> warnings;
-  EnclaveEnvironment env;
-  env.log = [&](int32_t level, std::string_view, std::string_view message) {
-    std::lock_guard<std::mutex> lock(mutex);
-    if (level == AIRLOCK_LOG_WARN) warnings.emplace_back(message);
-  };
+  WarningLog warnings;
   // "customers" reports no key and "orders" a bad one; the spec declares a
   // good key for both. "odd" reports a good key but is declared with a
   // column it lacks: the declaration wins, and is reported as not used.
@@ -143,21 +156,13 @@ TEST(EnclaveRuntime, StoresDeclaredKeysInOrderInPlaceOfReportedOnes) {
   orders["key"] = {"id"};
   Json odd = GenDataset("odd", {{"rows", 10}, {"shape", "narrow"}, {"key", R"(["id"])"}});
   odd["key"] = {"nope"};
-  Started e(MakeSpec({orders, customers, odd}), std::move(env));
+  Started e(MakeSpec({orders, customers, odd}), warnings.Environment());
   ASSERT_EQ(e.outcome.value("state", ""), "sealed") << e.outcome.dump();
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    std::string all;
-    for (const auto& w : warnings) all += w + "\n";
-    EXPECT_THAT(all, HasSubstr("dataset odd: key not used: 'nope' is not one of its columns"));
-    EXPECT_THAT(all, ::testing::Not(HasSubstr("dataset customers")));
-    EXPECT_THAT(all, ::testing::Not(HasSubstr("dataset orders")));
-  }
-  CollectingConsumer joined;
-  ASSERT_TRUE(e.Run("SELECT count(*) FROM orders o JOIN customers c ON c.id = o.id", joined).ok());
-  int64_t count = -1;
-  joined.ForEachRow([&](const arrow::BatchView& v, size_t r) { count = v.GetInt64(0, r); });
-  EXPECT_EQ(count, 2000);
+  const std::string all = warnings.All();
+  EXPECT_THAT(all, HasSubstr("dataset odd: key not used: 'nope' is not one of its columns"));
+  EXPECT_THAT(all, ::testing::Not(HasSubstr("dataset customers")));
+  EXPECT_THAT(all, ::testing::Not(HasSubstr("dataset orders")));
+  EXPECT_EQ(JoinedCount(e), 2000);
 }
 
 TEST(EnclaveRuntime, EveryTypeRoundTripsThroughSqlite) {

@@ -633,22 +633,9 @@ Status ParseAgents(Reader& top, const std::string& state_dir, const std::string&
 // datasets[i].key: 1 to sdk::kMaxKeyColumns distinct column names, in key
 // order (what the enclave honours).
 Status ParseDatasetKey(Reader& r, std::vector<std::string>* key) {
-  AIRLOCK_RETURN_IF_ERROR(r.StringList("key", key));
-  if (!r.Has("key")) return Status::Ok();
-  if (key->empty() || key->size() > sdk::kMaxKeyColumns) {
-    return Status::InvalidArgument(r.Key("key") + " must name 1 to " +
-                                   std::to_string(sdk::kMaxKeyColumns) + " columns");
-  }
-  for (size_t i = 0; i < key->size(); ++i) {
-    const std::string& column = (*key)[i];
-    if (column.empty() || column.size() > 1024) {
-      return Status::InvalidArgument(r.Key("key") + " must hold column names of 1 to 1024 bytes");
-    }
-    if (std::find(key->begin(), key->begin() + static_cast<std::ptrdiff_t>(i), column) !=
-        key->begin() + static_cast<std::ptrdiff_t>(i)) {
-      return Status::InvalidArgument(r.Key("key") + " names '" + column + "' twice");
-    }
-  }
+  const json* node = r.Child("key");
+  if (node == nullptr) return Status::Ok();
+  AIRLOCK_ASSIGN_OR_RETURN(*key, sdk::KeyColumnsFromJson(*node, r.Key("key")));
   return Status::Ok();
 }
 

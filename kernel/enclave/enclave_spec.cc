@@ -9,9 +9,6 @@
 namespace airlock::enclave {
 namespace {
 
-// A key column's name, bounded like any other input.
-constexpr size_t kMaxKeyColumnBytes = 1024;
-
 std::string Lower(std::string_view text) {
   std::string out(text);
   std::transform(out.begin(), out.end(), out.begin(),
@@ -56,22 +53,7 @@ Result<DatasetSpec> ParseDataset(const nlohmann::json& j, size_t index) {
   if (!parsed.ok()) return parsed.status().WithContext(where);
   d.pull = std::move(parsed).value();
   if (auto key = j.find("key"); key != j.end() && !key->is_null()) {
-    const std::string kwhere = where + ".key";
-    if (!key->is_array() || key->empty() || key->size() > sdk::kMaxKeyColumns) {
-      return Status::InvalidArgument(kwhere + " must be an array of 1 to " +
-                                     std::to_string(sdk::kMaxKeyColumns) + " column names");
-    }
-    for (const auto& column : *key) {
-      if (!column.is_string() || column.get_ref<const std::string&>().empty() ||
-          column.get_ref<const std::string&>().size() > kMaxKeyColumnBytes) {
-        return Status::InvalidArgument(kwhere + " must hold column names (non-empty strings)");
-      }
-      const std::string& name = column.get_ref<const std::string&>();
-      if (std::find(d.key.begin(), d.key.end(), name) != d.key.end()) {
-        return Status::InvalidArgument(kwhere + " names '" + name + "' twice");
-      }
-      d.key.push_back(name);
-    }
+    AIRLOCK_ASSIGN_OR_RETURN(d.key, sdk::KeyColumnsFromJson(*key, where + ".key"));
   }
   return d;
 }

@@ -498,10 +498,11 @@ TEST(KernelConfig, ADatasetMayDeclareItsKey) {
   json too_many = json::array();
   for (int i = 0; i < 33; ++i) too_many.push_back("c" + std::to_string(i));
   const std::vector<std::pair<json, std::string>> bad = {
-      {"id", "datasets[0].key must be an array of strings"},
-      {json::array(), "datasets[0].key must name 1 to 32 columns"},
-      {too_many, "datasets[0].key must name 1 to 32 columns"},
-      {{"id", 7}, "datasets[0].key must be an array of strings"},
+      {"id", "datasets[0].key must be an array of 1 to 32 column names"},
+      {json::array(), "datasets[0].key must be an array of 1 to 32 column names"},
+      {too_many, "datasets[0].key must be an array of 1 to 32 column names"},
+      {{"id", 7}, "datasets[0].key must hold column names of 1 to 1024 bytes"},
+      {{"id", std::string(1025, 'k')}, "datasets[0].key must hold column names of 1 to 1024 bytes"},
       {{"id", ""}, "datasets[0].key must hold column names of 1 to 1024 bytes"},
       {{"id", "id"}, "datasets[0].key names 'id' twice"},
   };

@@ -117,6 +117,33 @@ TEST(KeyColumns, MalformedValuesAreRefused) {
   for (size_t i = 0; i <= sdk::kMaxKeyColumns; ++i) many.push_back("c" + std::to_string(i));
   OwnedSchema schema = SchemaWithKey(sdk::EncodeKeyColumns(many));
   EXPECT_EQ(sdk::KeyColumnsOf(*schema.get()).status().code(), StatusCode::kInvalidArgument);
+  schema =
+      SchemaWithKey(sdk::EncodeKeyColumns({std::string(sdk::kMaxKeyColumnNameBytes + 1, 'k')}));
+  EXPECT_EQ(sdk::KeyColumnsOf(*schema.get()).status().message(),
+            "airlock.key must hold column names of 1 to 1024 bytes");
+}
+
+TEST(KeyColumns, OneRuleNamesWhereTheKeyCameFrom) {
+  using nlohmann::json;
+  auto key = sdk::KeyColumnsFromJson(json{"region", "id"}, "spec.datasets[0].key");
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  EXPECT_EQ(*key, (std::vector<std::string>{"region", "id"}));
+  key = sdk::KeyColumnsFromJson(json{std::string(sdk::kMaxKeyColumnNameBytes, 'k')}, "k");
+  EXPECT_TRUE(key.ok()) << "a name of exactly the bound is a name";
+  const std::vector<std::pair<json, std::string>> bad = {
+      {json("id"), "where must be an array of 1 to 32 column names"},
+      {json::array(), "where must be an array of 1 to 32 column names"},
+      {json::object(), "where must be an array of 1 to 32 column names"},
+      {json{"id", 7}, "where must hold column names of 1 to 1024 bytes"},
+      {json{"id", ""}, "where must hold column names of 1 to 1024 bytes"},
+      {json{"a", "b", "a"}, "where names 'a' twice"},
+  };
+  for (const auto& [doc, message] : bad) {
+    auto refused = sdk::KeyColumnsFromJson(doc, "where");
+    ASSERT_FALSE(refused.ok()) << doc.dump();
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(refused.status().message(), message) << doc.dump();
+  }
 }
 
 }  // namespace

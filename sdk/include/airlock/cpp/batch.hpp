@@ -2,7 +2,8 @@
 //  - BatchSink: the producer's (connector's) handle on a host sink.
 //  - BatchConsumer + MakeBatchSink: how a consumer (the enclave runtime, a
 //    tunnel reading query results) exposes itself as an airlock_type_batch_sink.
-//  - KeyColumnsOf / EncodeKeyColumns: the "airlock.key" schema metadata.
+//  - KeyColumnsOf / EncodeKeyColumns: the "airlock.key" schema metadata;
+//    KeyColumnsFromJson: the rule a key obeys, wherever it comes from.
 // Ownership of schemas and arrays moves with every call (Arrow move semantics).
 #pragma once
 
@@ -10,6 +11,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -35,29 +37,47 @@ inline std::string EncodeKeyColumns(const std::vector<std::string>& columns) {
   return nlohmann::json(columns).dump();
 }
 
-// The key columns `schema` reports: empty when its metadata has no
-// "airlock.key". InvalidArgument when the metadata is malformed or the value
-// is not a JSON array of 1 to kMaxKeyColumns distinct non-empty strings.
-inline Result<std::vector<std::string>> KeyColumnsOf(const ArrowSchema& schema) {
-  AIRLOCK_ASSIGN_OR_RETURN(std::optional<std::string> value,
-                           arrow::FindMetadata(schema, kKeyColumnsMetadata));
+// The most bytes of one key column's name.
+inline constexpr size_t kMaxKeyColumnNameBytes = 1024;
+
+// The key columns `doc` names, in key order. InvalidArgument, naming `where`,
+// unless `doc` is an array of 1 to kMaxKeyColumns distinct strings of 1 to
+// kMaxKeyColumnNameBytes bytes. One rule for every way a key arrives: the
+// "airlock.key" a connector reports, the enclave spec and the kernel's
+// configuration.
+inline Result<std::vector<std::string>> KeyColumnsFromJson(const nlohmann::json& doc,
+                                                           std::string_view where) {
+  const std::string at(where);
+  if (!doc.is_array() || doc.empty() || doc.size() > kMaxKeyColumns) {
+    return Status::InvalidArgument(at + " must be an array of 1 to " +
+                                   std::to_string(kMaxKeyColumns) + " column names");
+  }
   std::vector<std::string> columns;
-  if (!value.has_value()) return columns;
-  const nlohmann::json doc = nlohmann::json::parse(*value, nullptr, /*allow_exceptions=*/false);
-  auto bad = [] {
-    return Status::InvalidArgument(std::string(kKeyColumnsMetadata) +
-                                   " is not a JSON array of distinct column names");
-  };
-  if (!doc.is_array() || doc.empty() || doc.size() > kMaxKeyColumns) return bad();
+  columns.reserve(doc.size());
   for (const auto& item : doc) {
-    if (!item.is_string() || item.get_ref<const std::string&>().empty()) return bad();
+    if (!item.is_string() || item.get_ref<const std::string&>().empty() ||
+        item.get_ref<const std::string&>().size() > kMaxKeyColumnNameBytes) {
+      return Status::InvalidArgument(at + " must hold column names of 1 to " +
+                                     std::to_string(kMaxKeyColumnNameBytes) + " bytes");
+    }
     const std::string& name = item.get_ref<const std::string&>();
     for (const auto& seen : columns) {
-      if (seen == name) return bad();
+      if (seen == name) return Status::InvalidArgument(at + " names '" + name + "' twice");
     }
     columns.push_back(name);
   }
   return columns;
+}
+
+// The key columns `schema` reports: empty when its metadata has no
+// "airlock.key". InvalidArgument when the metadata is malformed or its value
+// breaks KeyColumnsFromJson's rule (JSON that does not parse included).
+inline Result<std::vector<std::string>> KeyColumnsOf(const ArrowSchema& schema) {
+  AIRLOCK_ASSIGN_OR_RETURN(std::optional<std::string> value,
+                           arrow::FindMetadata(schema, kKeyColumnsMetadata));
+  if (!value.has_value()) return std::vector<std::string>{};
+  const nlohmann::json doc = nlohmann::json::parse(*value, nullptr, /*allow_exceptions=*/false);
+  return KeyColumnsFromJson(doc, kKeyColumnsMetadata);
 }
 
 class BatchSink {

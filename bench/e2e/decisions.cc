@@ -23,16 +23,19 @@ json ParseLine(const std::string& line) {
       R"(mode=(\S+)\s+rules=(\d+)\s+clients=(\d+)\s+requests=(\d+)\s+([0-9.]+) req/s\s+)"
       R"(p50=([0-9.]+) ms\s+p95=([0-9.]+) ms\s+p99=([0-9.]+) ms\s+kernel_cpu=([0-9.]+) us/req\s+)"
       R"(failures=(\d+))");
+  static const std::regex kClientCpu(R"(client_cpu=([0-9.]+) us/req)");
   std::smatch m;
   if (!std::regex_search(line, m, kLine)) return nullptr;
-  return {{"mode", m[1].str()},
-          {"requests", std::stoll(m[4].str())},
-          {"requests_per_s", std::stod(m[5].str())},
-          {"p50_ms", std::stod(m[6].str())},
-          {"p95_ms", std::stod(m[7].str())},
-          {"p99_ms", std::stod(m[8].str())},
-          {"kernel_cpu_us", std::stod(m[9].str())},
-          {"failures", std::stoll(m[10].str())}};
+  json parsed = {{"mode", m[1].str()},
+                 {"requests", std::stoll(m[4].str())},
+                 {"requests_per_s", std::stod(m[5].str())},
+                 {"p50_ms", std::stod(m[6].str())},
+                 {"p95_ms", std::stod(m[7].str())},
+                 {"p99_ms", std::stod(m[8].str())},
+                 {"kernel_cpu_us", std::stod(m[9].str())},
+                 {"failures", std::stoll(m[10].str())}};
+  if (std::regex_search(line, m, kClientCpu)) parsed["client_cpu_us"] = std::stod(m[1].str());
+  return parsed;
 }
 
 }  // namespace

@@ -163,9 +163,19 @@ def main(path):
         out += ["", f"## 5. Decisions: `POST /v1/requests` ({dc.get('rules', 0)} rules, "
                 f"{dc.get('clients', 0)} keep-alive clients, decided without a human)", ""]
         rows = [[m, f(dc[m]["requests_per_s"], 0), f(dc[m]["p50_ms"], 2), f(dc[m]["p99_ms"], 2),
-                 f(dc[m]["kernel_cpu_us"], 0)] for m in ("in-process", "http") if m in dc]
-        out.append(table(["mode", "requests/s", "p50 ms", "p99 ms", "kernel CPU µs / request"],
-                         rows))
+                 f(dc[m]["kernel_cpu_us"], 0),
+                 f(dc[m]["client_cpu_us"], 0) if "client_cpu_us" in dc[m] else "—"]
+                for m in ("in-process", "http") if m in dc]
+        out.append(table(["mode", "requests/s", "p50 ms", "p99 ms", "kernel CPU µs / request",
+                          "clients' CPU µs / request"], rows))
+        clients = dc.get("clients", 0)
+        if clients and "in-process" in dc and dc["in-process"]["requests_per_s"]:
+            # Closed loop: each client waits for its answer, so the mean
+            # latency is clients / rate (Little's law).
+            floor = clients / dc["in-process"]["requests_per_s"] * 1000
+            out += ["", f"With {clients} clients each waiting for its answer, the mean latency is "
+                    f"clients / rate: at the in-process rate it is {floor:.2f} ms, and a p99 under "
+                    f"5 ms needs at least {clients / 0.005:,.0f} requests/s."]
         if "in-process" in dc and dc["in-process"]["requests_per_s"]:
             ratio = dc["http"]["requests_per_s"] / dc["in-process"]["requests_per_s"]
             targets.append(["decisions over HTTP vs in process (requests/s)", "≥ 0.85×",

@@ -75,6 +75,10 @@ std::string Tenancy::AgentTenant(std::string_view agent) const {
   return it == config_->agents.agents.end() ? std::string() : it->second.tenant;
 }
 
+bool Tenancy::KnowsAgent(std::string_view agent) const {
+  return config_->agents.agents.count(std::string(agent)) != 0;
+}
+
 std::string Tenancy::RequestTenant(const RequestRecord& record) {
   return ::airlock::RequesterTenant(record.requester);
 }

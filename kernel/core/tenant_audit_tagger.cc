@@ -39,7 +39,11 @@ void TenantAuditTagger::Tag(json& event) const {
   std::optional<std::string> tenant;
   if (auto id = StringAt(event, "request_id"); id && lookup_) tenant = lookup_(*id);
   if (!tenant) {
-    if (auto agent = StringAt(event, "agent")) tenant = tenancy_->AgentTenant(*agent);
+    // An agent the configuration does not name (one refused at enrolment)
+    // has no site to speak for: the principal or actor does.
+    if (auto agent = StringAt(event, "agent"); agent && tenancy_->KnowsAgent(*agent)) {
+      tenant = tenancy_->AgentTenant(*agent);
+    }
   }
   if (!tenant) tenant = ActorTenant(event);
   event["tenant"] = Tenancy::AuditValue(tenant.value_or(""));

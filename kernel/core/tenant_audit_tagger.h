@@ -1,6 +1,6 @@
 // Puts "tenant" on every audit record when tenants are configured: the
 // tenant of the request the record is about, else of the site (its
-// "agent"), else of the principal who acted; null for what belongs to the
+// "agent", when configured), else of the principal who acted; null for what belongs to the
 // whole kernel (its start, a refused credential, a policy reload). Records
 // that already say their tenant keep it. Without tenants records are left
 // as they are.

@@ -408,11 +408,13 @@ TEST_F(TenantAuditTaggerTest, EveryRecordSaysItsTenant) {
       {{"event", "policy.reloaded"}, {"actor", {{"subject", "root"}}}},
       // 10: an agent not in the configuration: null.
       {{"event", "agent.enroll_refused"}, {"agent", "north"}},
+      // 11: an agent not in the configuration speaks for no site: the actor's.
+      {{"event", "agent.enroll_refused"}, {"agent", "north"}, {"actor", actor_globex}},
   };
   for (const json& event : events) ASSERT_TRUE(log_->Append(event).ok()) << event.dump();
 
   const std::vector<json> expected = {"globex", nullptr,  "globex", nullptr, "globex", "acme",
-                                      "acme",   "globex", nullptr,  nullptr, nullptr};
+                                      "acme",   "globex", nullptr,  nullptr, nullptr,  "globex"};
   const std::vector<json> records = Records();
   ASSERT_EQ(records.size(), expected.size());
   for (size_t i = 0; i < records.size(); ++i) {

@@ -52,6 +52,7 @@
 
 #include "airlock/cpp/status.hpp"
 #include "kernel/audit/audit_head.h"
+#include "kernel/common/hook_slot.h"
 
 namespace airlock {
 
@@ -143,17 +144,18 @@ class AuditLog {
   // validated first; if one is malformed nothing is appended (a record over
   // max_record_bytes is refused alone, as Append). Returns the first failure.
   Status AppendAll(std::vector<nlohmann::json> events) {
-    if (const AuditRecordTagger* tagger = tagger_.load(std::memory_order_acquire)) {
+    tagger_.Call([&](const AuditRecordTagger& tagger) {
       for (nlohmann::json& event : events) {
-        if (event.is_object()) tagger->Tag(event);
+        if (event.is_object()) tagger.Tag(event);
       }
-    }
-    AuditAppendObserver* observer = observer_.load(std::memory_order_acquire);
-    if (observer == nullptr) return Commit(std::move(events));
+    });
+    if (!observer_.has_callee()) return Commit(std::move(events));
     const std::vector<nlohmann::json> appended = events;
     const auto started = std::chrono::steady_clock::now();
     Status status = Commit(std::move(events));
-    observer->OnAppended(appended, status, std::chrono::steady_clock::now() - started);
+    const auto took = std::chrono::steady_clock::now() - started;
+    observer_.Call(
+        [&](AuditAppendObserver& observer) { observer.OnAppended(appended, status, took); });
     return status;
   }
 
@@ -197,34 +199,27 @@ class AuditLog {
   virtual size_t queued_records() const { return 0; }
 
   // Told after every commit (on the committing thread, no lock held). Null
-  // removes it; the listener must stay alive until then.
-  void set_durable_listener(AuditDurableListener* listener) {
-    listener_.store(listener, std::memory_order_release);
-  }
-  // Completes every record appended from now on; null removes it. The
-  // tagger must stay alive until then.
-  void set_record_tagger(const AuditRecordTagger* tagger) {
-    tagger_.store(tagger, std::memory_order_release);
-  }
+  // removes it. Each setter returns once no call to the one it replaced is
+  // running, so that one may be destroyed then; none may call a setter from
+  // inside its own call.
+  void set_durable_listener(AuditDurableListener* listener) { listener_.Set(listener); }
+  // Completes every record appended from now on; null removes it.
+  void set_record_tagger(const AuditRecordTagger* tagger) { tagger_.Set(tagger); }
   // The same for appends (metrics); null removes it.
-  void set_append_observer(AuditAppendObserver* observer) {
-    observer_.store(observer, std::memory_order_release);
-  }
+  void set_append_observer(AuditAppendObserver* observer) { observer_.Set(observer); }
 
  protected:
   AuditLog() = default;
   // The backend's AppendAll.
   virtual Status Commit(std::vector<nlohmann::json> events) = 0;
   void NotifyDurable(uint64_t seq) {
-    if (AuditDurableListener* listener = listener_.load(std::memory_order_acquire)) {
-      listener->OnDurable(seq);
-    }
+    listener_.Call([seq](AuditDurableListener& listener) { listener.OnDurable(seq); });
   }
 
  private:
-  std::atomic<AuditDurableListener*> listener_{nullptr};
-  std::atomic<AuditAppendObserver*> observer_{nullptr};
-  std::atomic<const AuditRecordTagger*> tagger_{nullptr};
+  HookSlot<AuditDurableListener> listener_;
+  HookSlot<AuditAppendObserver> observer_;
+  HookSlot<const AuditRecordTagger> tagger_;
 };
 
 }  // namespace airlock

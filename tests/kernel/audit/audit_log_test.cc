@@ -586,5 +586,43 @@ TEST(AuditLogTest, DurableListenerHearsEveryFlush) {
   EXPECT_EQ(listener.seen.load(), 3u);
 }
 
+// A tagger taken off the log is not running once the removal returns, so
+// its owner may destroy it then (an append may be tagging at that moment).
+TEST(AuditLogTest, RemovingATaggerWaitsForTheTagInFlight) {
+  struct BlockingTagger : AuditRecordTagger {
+    mutable std::atomic<bool> entered{false}, release{false}, done{false};
+    void Tag(nlohmann::json& event) const override {
+      entered = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      event["tagged"] = true;
+      done = true;
+    }
+  };
+  ScratchDir dir;
+  auto log = OpenOrDie(dir.File("audit.log"));
+  ASSERT_NE(log, nullptr);
+  BlockingTagger tagger;
+  log->set_record_tagger(&tagger);
+  std::thread appender([&] { EXPECT_TRUE(log->Append(Event("request.created", "req_1")).ok()); });
+  while (!tagger.entered) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::atomic<bool> removed{false};
+  std::thread remover([&] {
+    log->set_record_tagger(nullptr);
+    EXPECT_TRUE(tagger.done.load()) << "the removal returned with a Tag still running";
+    removed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(removed.load());
+  tagger.release = true;
+  appender.join();
+  remover.join();
+  // The append in flight was tagged; the next is not.
+  ASSERT_TRUE(log->Append(Event("request.closed", "req_1")).ok());
+  const auto lines = ReadLines(dir.File("audit.log"));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_TRUE(nlohmann::json::parse(lines[0]).value("tagged", false));
+  EXPECT_FALSE(nlohmann::json::parse(lines[1]).contains("tagged"));
+}
+
 }  // namespace
 }  // namespace airlock

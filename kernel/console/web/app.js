@@ -83,6 +83,10 @@
     $('token').value = '';
     $('sign-in-error').textContent = '';
     $('who-name').textContent = session.me.subject;
+    // With tenants the kernel says who is a platform admin (of no tenant).
+    const tenant = session.me.tenant || (session.me.platform_admin ? 'all tenants' : '');
+    $('who-tenant').textContent = tenant;
+    $('who-tenant').hidden = !tenant;
     $('nav').hidden = false;
     $('who').hidden = false;
     $('nav-admin').hidden = !session.me.admin;
@@ -249,10 +253,14 @@
     const catalog = await api('GET', '/v1/catalog?for=me');
     const body = $('catalog').tBodies[0];
     body.replaceChildren();
+    // Datasets say their tenant only where tenants are configured.
+    const tenanted = (catalog.datasets || []).some((d) => 'tenant' in d);
+    document.querySelector('#catalog th.tenant-col').hidden = !tenanted;
     for (const d of catalog.datasets || []) {
       body.append(el('tr', {'data-dataset': d.name},
         el('td', {}, el('input', {type: 'checkbox', class: 'pick', value: d.name, 'aria-label': d.name})),
         el('td', {class: 'name', text: d.name}),
+        tenanted ? el('td', {class: 'tenant', text: d.tenant || ''}) : null,
         el('td', {text: d.description || ''}),
         el('td', {}, ...(d.tags || []).map((t) => el('span', {class: 'tag', text: t}))),
         columnPicks(d),
@@ -306,6 +314,8 @@
         el('code', {class: 'id', text: r.id})),
       el('dl', {},
         el('dt', {text: 'Requester'}), el('dd', {class: 'requester', text: (r.requester || {}).subject || ''}),
+        (r.requester || {}).tenant ? el('dt', {text: 'Tenant'}) : null,
+        (r.requester || {}).tenant ? el('dd', {class: 'tenant', text: r.requester.tenant}) : null,
         el('dt', {text: 'Purpose'}), el('dd', {class: 'purpose', text: ask.purpose || '—'}),
         el('dt', {text: 'Window'}), el('dd', {text: ask.window_seconds ? duration(ask.window_seconds) : ''}),
         el('dt', {text: 'Policy'}), el('dd', {class: 'policy-reason', text: decision.reason || ''}),

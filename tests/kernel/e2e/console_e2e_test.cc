@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <string>
 
@@ -68,6 +69,7 @@ class ConsoleE2E : public ::testing::Test {
     config["datasets"][0]["columns"] = {{{"name", "order_id"}, {"type", "int64"}},
                                         {{"name", "amount"}, {"type", "int64"}}};
     config["access"] = {{"admin_groups", {"admins"}}, {"reviewer_groups", {"owners"}}};
+    Adjust(config);
     kernel_ = std::make_unique<KernelProcess>(dir_.path(), config);
     ASSERT_TRUE(kernel_->Start()) << kernel_->log();
     origin_ = "http://127.0.0.1:" + std::to_string(kernel_->port());
@@ -81,6 +83,9 @@ class ConsoleE2E : public ::testing::Test {
       std::filesystem::create_directories(screenshots_);
     }
   }
+
+  // A variant's changes to the kernel's configuration.
+  virtual void Adjust(json& /*config*/) {}
 
   // Opens the console in a new tab and signs in with `token`; returns the tab.
   size_t SignedInTab(const char* token, const std::string& subject) {
@@ -211,6 +216,8 @@ TEST_F(ConsoleE2E, AliceAsksBobApprovesLiveAliceQueriesThroughTheExplorer) {
       browser_->WaitFor("document.getElementById('who-name').textContent === 'alice'", kUiTimeout));
   ASSERT_TRUE(
       browser_->WaitFor("document.getElementById('live').textContent === 'live'", kUiTimeout));
+  // Without tenants nothing speaks of them.
+  EXPECT_EQ(Eval("document.getElementById('who-tenant').hidden"), json(true));
 
   // Bob watches his queue in another tab; the marker tells a reload.
   const size_t bob = SignedInTab(kBob, "bob");
@@ -424,6 +431,70 @@ uint16_t FreePort() {
   }
   ::close(fd);
   return ntohs(addr.sin_port);
+}
+
+// With tenants: each person sees their tenant beside their name, the catalog
+// and a request card say whose a dataset or request is, and a platform admin
+// (of no tenant) sees every tenant's datasets, each labelled.
+class ConsoleTenantsE2E : public ConsoleE2E {
+ protected:
+  void Adjust(json& config) override {
+    config["tenants"] = {{"acme", {{"subjects", {"alice", "bob"}}}},
+                         {"globex", {{"subjects", {"dave"}}}}};
+    config["datasets"][0]["tenant"] = "acme";
+    config["datasets"].push_back({{"name", "invoices"},
+                                  {"connector", "files"},
+                                  {"object", "orders.csv"},
+                                  {"tenant", "globex"}});
+  }
+
+  // The tenant cell of each catalog row, by dataset.
+  std::map<std::string, std::string> CatalogTenants() {
+    const json rows = Eval(
+        "[...document.querySelectorAll('#catalog tbody tr')].map(r => [r.dataset.dataset, "
+        "(r.querySelector('td.tenant') || {}).textContent])");
+    std::map<std::string, std::string> out;
+    for (const json& row : rows) {
+      out[row[0].get<std::string>()] = row[1].is_string() ? row[1].get<std::string>() : "<none>";
+    }
+    return out;
+  }
+};
+
+TEST_F(ConsoleTenantsE2E, EveryoneSeesWhoseDatasetsAndRequestsTheyAre) {
+  SignedInTab(kCarol, "carol");
+  EXPECT_EQ(Text("who-tenant"), "all tenants");
+  EXPECT_EQ(Eval("document.getElementById('who-tenant').hidden"), json(false));
+  ASSERT_TRUE(
+      browser_->WaitFor("document.querySelectorAll('#catalog tbody tr').length === 2", kUiTimeout));
+  EXPECT_EQ(Eval("document.querySelector('#catalog th.tenant-col').hidden"), json(false));
+  EXPECT_EQ(CatalogTenants(),
+            (std::map<std::string, std::string>{{"invoices", "globex"}, {"orders", "acme"}}));
+
+  SignedInTab(kAlice, "alice");
+  EXPECT_EQ(Text("who-tenant"), "acme");
+  ASSERT_TRUE(browser_->WaitFor("!!document.querySelector('#catalog .pick[value=\"orders\"]')",
+                                kUiTimeout));
+  // Only her tenant's dataset, labelled.
+  EXPECT_EQ(CatalogTenants(), (std::map<std::string, std::string>{{"orders", "acme"}}));
+
+  HttpClient api("127.0.0.1", kernel_->port());
+  const auto created =
+      api.Post("/v1/requests", R"({"datasets": ["orders"], "purpose": "tenant check"})",
+               {{"Authorization", std::string("Bearer ") + kAlice}});
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string id = created.json().value("id", "");
+  Go("#/requests");
+  ASSERT_TRUE(browser_->WaitFor("!!document.querySelector('.card[data-id=" + Quoted(id) + "]')",
+                                kUiTimeout));
+  EXPECT_EQ(CardText(id, "dd.tenant"), "acme");
+  EXPECT_EQ(CardText(id, "dd.requester"), "alice");
+
+  SignedInTab(kDave, "dave");
+  EXPECT_EQ(Text("who-tenant"), "globex");
+  ASSERT_TRUE(
+      browser_->WaitFor("document.querySelectorAll('#catalog tbody tr').length === 1", kUiTimeout));
+  EXPECT_EQ(CatalogTenants(), (std::map<std::string, std::string>{{"invoices", "globex"}}));
 }
 
 // Signing in through a real OpenID provider (npm's oidc-provider, run by the

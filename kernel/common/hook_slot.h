@@ -30,7 +30,10 @@ class HookSlot {
   // Calls fn(*callee) when a callee is set; returns whether one was.
   template <class Fn>
   bool Call(Fn&& fn) const {
-    // Sequentially consistent throughout. A call counts itself in the
+    // With no callee there is nothing to protect: no counting, no write
+    // to a line the other callers share.
+    if (callee_.load(std::memory_order_acquire) == nullptr) return false;
+    // Then sequentially consistent throughout. A call counts itself in the
     // epoch it saw, then checks the epoch has not moved on: a call that
     // stays counted in epoch e was counted before Set left e, so that Set
     // waits for it; a call counted later sees the later epoch and retries,
@@ -69,11 +72,14 @@ class HookSlot {
     ~Leave() { count.fetch_sub(1, std::memory_order_release); }
   };
 
-  std::atomic<T*> callee_{nullptr};
+  // On a line of its own: every call writes it, and sharing a line with
+  // the owner's data would make each write evict that data from the other
+  // cores.
+  alignas(64) std::atomic<T*> callee_{nullptr};
   std::atomic<uint64_t> epoch_{0};
   // Calls in flight, by the parity of the epoch they started in.
   mutable std::atomic<uint64_t> in_flight_[2] = {0, 0};
-  std::mutex set_mu_;
+  alignas(64) std::mutex set_mu_;
 };
 
 }  // namespace airlock

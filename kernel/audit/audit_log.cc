@@ -78,7 +78,7 @@ class FileAuditLog final : public AuditLog {
 
   Status Recover();
 
-  Status Commit(std::vector<nlohmann::json> events) override;
+  Status Commit(std::vector<nlohmann::json>& events) override;
   size_t indexed_requests() const override { return index_.requests(); }
   size_t queued_records() const override {
     std::lock_guard lock(mu_);
@@ -146,9 +146,10 @@ class FileAuditLog final : public AuditLog {
 
 }  // namespace
 
-// One record, owned by its Writer.
+// One record of a Writer; the event is the appender's (Commit's argument),
+// to which Flush adds the keys it writes.
 struct FileAuditLog::Pending {
-  nlohmann::json event;
+  nlohmann::json* event = nullptr;
   Status status;
 };
 
@@ -309,13 +310,13 @@ Status FileAuditLog::WriteAnchor() {
   return Status::Ok();
 }
 
-Status FileAuditLog::Commit(std::vector<nlohmann::json> events) {
+Status FileAuditLog::Commit(std::vector<nlohmann::json>& events) {
   using Turn = Writer::Turn;
   if (events.empty()) return Status::Ok();
   for (const auto& event : events) AIRLOCK_RETURN_IF_ERROR(audit_internal::ValidateEvent(event));
   Writer self;
   self.slots.resize(events.size());
-  for (size_t i = 0; i < events.size(); ++i) self.slots[i].event = std::move(events[i]);
+  for (size_t i = 0; i < events.size(); ++i) self.slots[i].event = &events[i];
   std::unique_lock lock(mu_);
   if (!health_.ok()) return health_;
   if (queued_records_ + self.slots.size() > options_.max_pending) {
@@ -376,7 +377,7 @@ Status FileAuditLog::Flush(const std::vector<Pending*>& batch) {
   std::string prev = last_hash_;
 
   for (Pending* pending : batch) {
-    nlohmann::json& record = pending->event;
+    nlohmann::json& record = *pending->event;
     record["seq"] = seq;
     record["ts"] = ts;
     record["prev"] = prev;
@@ -418,7 +419,7 @@ Status FileAuditLog::Flush(const std::vector<Pending*>& batch) {
     return io;
   }
 
-  for (const Written& w : written) IndexRecord(w.pending->event, {w.offset, w.length});
+  for (const Written& w : written) IndexRecord(*w.pending->event, {w.offset, w.length});
   durable_end_.store(file_end_, std::memory_order_release);
   {
     std::lock_guard lock(head_mu_);
@@ -427,7 +428,7 @@ Status FileAuditLog::Flush(const std::vector<Pending*>& batch) {
   flush_count_.fetch_add(1, std::memory_order_relaxed);
   NotifyDurable(next_seq_ - 1);
 
-  for (const Written& w : written) audit_internal::AfterDurableRecord(w.pending->event);
+  for (const Written& w : written) audit_internal::AfterDurableRecord(*w.pending->event);
   return Status::Ok();
 }
 

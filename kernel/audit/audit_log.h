@@ -97,7 +97,8 @@ struct AuditRecordAt {
 };
 
 // Told of every append after its commit (on the appending thread): what was
-// appended, whether it became durable and how long the commit took.
+// appended (a record may carry the keys the log added to it), whether it
+// became durable and how long the commit took.
 class AuditAppendObserver {
  public:
   virtual ~AuditAppendObserver() = default;
@@ -149,13 +150,12 @@ class AuditLog {
         if (event.is_object()) tagger.Tag(event);
       }
     });
-    if (!observer_.has_callee()) return Commit(std::move(events));
-    const std::vector<nlohmann::json> appended = events;
+    if (!observer_.has_callee()) return Commit(events);
     const auto started = std::chrono::steady_clock::now();
-    Status status = Commit(std::move(events));
+    Status status = Commit(events);
     const auto took = std::chrono::steady_clock::now() - started;
     observer_.Call(
-        [&](AuditAppendObserver& observer) { observer.OnAppended(appended, status, took); });
+        [&](AuditAppendObserver& observer) { observer.OnAppended(events, status, took); });
     return status;
   }
 
@@ -210,8 +210,10 @@ class AuditLog {
 
  protected:
   AuditLog() = default;
-  // The backend's AppendAll.
-  virtual Status Commit(std::vector<nlohmann::json> events) = 0;
+  // The backend's AppendAll. `events` stay the caller's (the observer sees
+  // them after the commit, with no copy made): a backend may add the keys it
+  // writes ("seq", "ts", "prev") and changes nothing else.
+  virtual Status Commit(std::vector<nlohmann::json>& events) = 0;
   void NotifyDurable(uint64_t seq) {
     listener_.Call([seq](AuditDurableListener& listener) { listener.OnDurable(seq); });
   }

@@ -108,7 +108,7 @@ class PostgresAuditLog final : public AuditLog {
 
   Status Init();
 
-  Status Commit(std::vector<nlohmann::json> events) override;
+  Status Commit(std::vector<nlohmann::json>& events) override;
   Result<std::vector<nlohmann::json>> ForRequest(std::string_view request_id,
                                                  size_t limit) const override;
   Result<std::vector<AuditRecordAt>> ReadBackward(std::optional<uint64_t> position,
@@ -256,24 +256,25 @@ Status PostgresAuditLog::CheckChain(pqxx::transaction_base& tx, const StoredHead
   return Status::Ok();
 }
 
-Status PostgresAuditLog::Commit(std::vector<nlohmann::json> events) {
+Status PostgresAuditLog::Commit(std::vector<nlohmann::json>& events) {
   if (events.empty()) return Status::Ok();
   for (const auto& event : events) AIRLOCK_RETURN_IF_ERROR(audit_internal::ValidateEvent(event));
   PendingAppend pending;
   pending.statuses.resize(events.size());
-  pending.events = std::move(events);
   {
     std::lock_guard lock(mu_);
     if (!health_.ok()) return health_;
     if (stopping_) return Status::Unavailable("audit log unavailable: the kernel is stopping");
-    if (queued_records_ + pending.events.size() > options_.log.max_pending) {
+    if (queued_records_ + events.size() > options_.log.max_pending) {
       return Status::ResourceExhausted("audit log queue is full");
     }
+    pending.events = std::move(events);
     queue_.push_back(&pending);
     queued_records_ += pending.events.size();
   }
   cv_.notify_one();
   pending.done.Wait();
+  events = std::move(pending.events);  // the caller's again, for the observer
   return pending.Result();
 }
 

@@ -71,12 +71,13 @@ std::string Tenancy::DatasetTenant(std::string_view dataset) const {
 }
 
 std::string Tenancy::AgentTenant(std::string_view agent) const {
-  const auto it = config_->agents.agents.find(std::string(agent));
-  return it == config_->agents.agents.end() ? std::string() : it->second.tenant;
+  return ConfiguredAgentTenant(agent).value_or(std::string());
 }
 
-bool Tenancy::KnowsAgent(std::string_view agent) const {
-  return config_->agents.agents.count(std::string(agent)) != 0;
+std::optional<std::string> Tenancy::ConfiguredAgentTenant(std::string_view agent) const {
+  const auto it = config_->agents.agents.find(std::string(agent));
+  if (it == config_->agents.agents.end()) return std::nullopt;
+  return it->second.tenant;
 }
 
 std::string Tenancy::RequestTenant(const RequestRecord& record) {

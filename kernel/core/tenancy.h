@@ -16,6 +16,7 @@
 // Thread-safety: immutable after construction; every method is const.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -56,9 +57,9 @@ class Tenancy {
   // to ("" for none: no tenants, or unknown).
   std::string DatasetTenant(std::string_view dataset) const;
   std::string AgentTenant(std::string_view agent) const;
-  // Whether the configuration names `agent` (its tenant, "" included, is
-  // then the one AgentTenant gives).
-  bool KnowsAgent(std::string_view agent) const;
+  // The tenant of an agent the configuration names ("" included); nullopt
+  // for an agent it does not name.
+  std::optional<std::string> ConfiguredAgentTenant(std::string_view agent) const;
   static std::string RequestTenant(const RequestRecord& record);
   // The same from a stored requester document's text (parsed only when it
   // names a tenant).

@@ -41,9 +41,7 @@ void TenantAuditTagger::Tag(json& event) const {
   if (!tenant) {
     // An agent the configuration does not name (one refused at enrolment)
     // has no site to speak for: the principal or actor does.
-    if (auto agent = StringAt(event, "agent"); agent && tenancy_->KnowsAgent(*agent)) {
-      tenant = tenancy_->AgentTenant(*agent);
-    }
+    if (auto agent = StringAt(event, "agent")) tenant = tenancy_->ConfiguredAgentTenant(*agent);
   }
   if (!tenant) tenant = ActorTenant(event);
   event["tenant"] = Tenancy::AuditValue(tenant.value_or(""));

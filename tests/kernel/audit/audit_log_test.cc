@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <regex>
 #include <string>
 #include <thread>
@@ -622,6 +623,78 @@ TEST(AuditLogTest, RemovingATaggerWaitsForTheTagInFlight) {
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_TRUE(nlohmann::json::parse(lines[0]).value("tagged", false));
   EXPECT_FALSE(nlohmann::json::parse(lines[1]).contains("tagged"));
+}
+
+// The append observer hears every append after its commit with the events
+// themselves (no copy is made for it): under group commit a leader writes
+// other callers' records, and each caller's observer call still names its
+// own events, with the sequence numbers they were written at.
+TEST(AuditLogTest, AppendObserverHearsEachCallersOwnRecords) {
+  struct Heard {
+    std::vector<std::string> names;
+    std::vector<uint64_t> seqs;
+    bool ok = false;
+  };
+  struct Observer : AuditAppendObserver {
+    std::mutex mu;
+    std::vector<Heard> heard;
+    void OnAppended(const std::vector<nlohmann::json>& events, const Status& status,
+                    std::chrono::steady_clock::duration) override {
+      Heard h;
+      h.ok = status.ok();
+      for (const auto& event : events) {
+        h.names.push_back(event.value("event", ""));
+        h.seqs.push_back(event.value("seq", uint64_t{0}));
+      }
+      std::lock_guard lock(mu);
+      heard.push_back(std::move(h));
+    }
+  } observer;
+  ScratchDir dir;
+  auto log = OpenOrDie(dir.File("audit.log"));
+  ASSERT_NE(log, nullptr);
+  log->set_append_observer(&observer);
+  constexpr int kThreads = 4, kEach = 50;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string name = "t" + std::to_string(t) + "." + std::to_string(i);
+        EXPECT_TRUE(log->AppendAll({Event(name + ".a"), Event(name + ".b")}).ok());
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  // A refused group is heard too, unchanged, with its failure.
+  EXPECT_EQ(log->AppendAll({Event("fine"), nlohmann::json{{"event", ""}}}).code(),
+            StatusCode::kInvalidArgument);
+  log->set_append_observer(nullptr);
+  ASSERT_TRUE(log->Append(Event("unheard")).ok());
+
+  ASSERT_EQ(observer.heard.size(), size_t{kThreads * kEach + 1});
+  std::map<uint64_t, std::string> by_seq;
+  for (size_t i = 0; i + 1 < observer.heard.size(); ++i) {
+    const Heard& h = observer.heard[i];
+    ASSERT_TRUE(h.ok);
+    ASSERT_EQ(h.names.size(), 2u);
+    // One caller's pair: its own names, written consecutively.
+    EXPECT_EQ(h.names[0].substr(0, h.names[0].size() - 2),
+              h.names[1].substr(0, h.names[1].size() - 2));
+    EXPECT_EQ(h.seqs[1], h.seqs[0] + 1);
+    by_seq[h.seqs[0]] = h.names[0];
+    by_seq[h.seqs[1]] = h.names[1];
+  }
+  const Heard& refused = observer.heard.back();
+  EXPECT_FALSE(refused.ok);
+  EXPECT_EQ(refused.names, (std::vector<std::string>{"fine", ""}));
+  // Every record written was heard once, at the place the file holds it.
+  const auto lines = ReadLines(dir.File("audit.log"));
+  ASSERT_EQ(lines.size(), size_t{kThreads * kEach * 2 + 1});
+  ASSERT_EQ(by_seq.size(), size_t{kThreads * kEach * 2});
+  for (size_t i = 0; i + 1 < lines.size(); ++i) {
+    const auto record = nlohmann::json::parse(lines[i]);
+    EXPECT_EQ(by_seq[record.at("seq").get<uint64_t>()], record.at("event").get<std::string>());
+  }
 }
 
 }  // namespace

@@ -210,6 +210,35 @@ TEST(PostgresAuditLogTest, BadEventsAreRefusedAndAppendNothing) {
   EXPECT_EQ(report.records, 2u);
 }
 
+// The append observer hears each append after its commit with the
+// caller's own events, handed back by the writer thread, and a refused
+// group with its failure.
+TEST(PostgresAuditLogTest, TheAppendObserverHearsTheCallersEvents) {
+  struct Observer : AuditAppendObserver {
+    std::vector<std::pair<std::vector<std::string>, StatusCode>> heard;
+    void OnAppended(const std::vector<json>& events, const Status& status,
+                    std::chrono::steady_clock::duration) override {
+      std::vector<std::string> names;
+      for (const json& event : events) names.push_back(event.value("event", ""));
+      heard.emplace_back(std::move(names), status.code());
+    }
+  } observer;
+  PgCluster& pg = PgCluster::Shared();
+  const PgStateDatabase db = CreatePgStateDatabase(pg);
+  auto log = OpenOrDie(db, pg);
+  log->set_append_observer(&observer);
+  ASSERT_TRUE(log->AppendAll({{{"event", "a"}}, {{"event", "b"}}}).ok());
+  EXPECT_EQ(log->Append({{"event", "x"}, {"seq", 7}}).code(), StatusCode::kInvalidArgument);
+  log->set_append_observer(nullptr);
+  ASSERT_TRUE(log->Append({{"event", "unheard"}}).ok());
+  ASSERT_EQ(observer.heard.size(), 2u);
+  EXPECT_EQ(observer.heard[0].first, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(observer.heard[0].second, StatusCode::kOk);
+  EXPECT_EQ(observer.heard[1].first, (std::vector<std::string>{"x"}));
+  EXPECT_EQ(observer.heard[1].second, StatusCode::kInvalidArgument);
+  EXPECT_EQ(log->head().seq, 3u);
+}
+
 TEST(PostgresAuditLogTest, OpenRefusesAChainChangedInTheDatabase) {
   PgCluster& pg = PgCluster::Shared();
   const PgStateDatabase db = CreatePgStateDatabase(pg);

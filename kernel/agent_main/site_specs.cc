@@ -121,6 +121,8 @@ Result<std::string> SiteSpecs::CompleteEnclaveSpec(std::string_view payload) con
     const PluginRef& owned = site_.connectors.at(d->connector);
     entry["connector"] = ConnectorJson(owned);
     entry["pull"]["object"] = d->object;
+    // The kernel knows only what the catalog told it; the declaration is here.
+    if (auto key = site_.keys.find(name); key != site_.keys.end()) entry["key"] = key->second;
     endpoints.insert(owned.egress.begin(), owned.egress.end());
     completed = true;
   }
@@ -169,6 +171,8 @@ json SiteSpecs::CatalogDocument(const Result<json>& described, int64_t now_us) c
       }
     }
     if (!columns.empty()) entry["columns"] = std::move(columns);
+    // Column names, as the kernel's own catalog shows a declared key.
+    if (auto key = site_.keys.find(d.name); key != site_.keys.end()) entry["key"] = key->second;
     // A count, never a value: the connector's own (where it can tell).
     if (info.is_object()) {
       if (auto rows = info.find("rows"); rows != info.end() && rows->is_number_integer()) {

@@ -665,12 +665,7 @@ Status ParseDatasets(Reader& top, KernelConfig* config, bool with_tenants) {
                                      "kernel's configuration names (agents.agents.<name>.tenant)");
     }
     std::vector<std::string> key;
-    if (with_tenants) {
-      AIRLOCK_RETURN_IF_ERROR(ParseDatasetKey(r, &key));
-    } else if (r.Has("key")) {
-      return Status::InvalidArgument(r.Key("key") +
-                                     ": a site's datasets take their key from their connector");
-    }
+    AIRLOCK_RETURN_IF_ERROR(ParseDatasetKey(r, &key));
     if (const json* cols = r.Child("columns")) {
       if (!cols->is_array()) return Status::InvalidArgument(r.Key("columns") + " must be an array");
       for (size_t c = 0; c < cols->size(); ++c) {
@@ -1009,6 +1004,7 @@ Result<SiteSources> ParseSiteSources(const json& document, const std::string& co
   }
   out.connectors = std::move(scratch.connectors);
   out.datasets = std::move(scratch.datasets);
+  out.keys = std::move(scratch.dataset_keys);
   return out;
 }
 

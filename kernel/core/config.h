@@ -333,6 +333,8 @@ struct KernelConfig {
 struct SiteSources {
   std::map<std::string, PluginRef> connectors;  // by name
   std::vector<DatasetInfo> datasets;
+  // The key columns a dataset declares (datasets[].key), by dataset name.
+  std::map<std::string, std::vector<std::string>> keys;
 };
 // From `document`'s "connectors" and "datasets"; relative paths against
 // `config_dir`, plugins against `plugin_dir`. Other keys are the caller's.

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "airlock/cpp/batch.hpp"
+
 namespace airlock {
 
 using nlohmann::json;
@@ -22,8 +24,8 @@ Status ReadText(const json& j, const char* key, std::string* out, const std::str
 
 // Only these keys may cross: metadata, never values.
 const std::set<std::string>& KnownDatasetKeys() {
-  static const std::set<std::string> kKeys = {"name", "description", "tags",        "columns",
-                                              "rows", "error",       "synced_at_us"};
+  static const std::set<std::string> kKeys = {"name", "description", "tags", "columns",
+                                              "rows", "error",       "key",  "synced_at_us"};
   return kKeys;
 }
 
@@ -81,6 +83,10 @@ Result<SiteDataset> ParseSiteDataset(const std::string& agent, const json& j, si
       d.info.columns.push_back(std::move(column));
     }
   }
+  if (auto key = j.find("key"); key != j.end()) {
+    // Column names in key order, bounded as a configuration's own key.
+    AIRLOCK_ASSIGN_OR_RETURN(d.key, sdk::KeyColumnsFromJson(*key, where + ".key"));
+  }
   if (auto rows = j.find("rows"); rows != j.end()) {
     if (!rows->is_number_integer() || rows->get<int64_t>() < 0) {
       return Status::InvalidArgument(where + ".rows must be a non-negative integer");
@@ -102,6 +108,7 @@ json SiteDataset::ToCatalogJson() const {
   json entry = info.ToJson();
   entry.erase("connector");
   entry.erase("object");
+  if (!key.empty()) entry["key"] = key;
   json site = {{"agent", agent},
                {"sync", synced ? "ok" : "error"},
                {"synced_at_us", synced_at_us},
@@ -187,7 +194,7 @@ Result<SiteCatalog::Replaced> SiteCatalog::Apply(const std::string& agent, const
     ++before;
     auto now = incoming.find(it->first);
     if (now == incoming.end() || now->second.info.ToJson() != it->second.info.ToJson() ||
-        now->second.error != it->second.error) {
+        now->second.error != it->second.error || now->second.key != it->second.key) {
       replaced.changed = true;
     }
     it = datasets_.erase(it);

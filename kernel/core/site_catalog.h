@@ -37,10 +37,11 @@ struct SiteDataset {
   DatasetInfo info;    // name, description, tags, columns (no connector, no object)
   bool synced = true;  // false: the site could not describe it (error says why)
   std::string error;
-  int64_t synced_at_us = 0;    // when the site described it (the site's clock)
-  int64_t received_at_us = 0;  // when the kernel received it (its clock)
+  int64_t synced_at_us = 0;      // when the site described it (the site's clock)
+  int64_t received_at_us = 0;    // when the kernel received it (its clock)
+  std::vector<std::string> key;  // the key columns its site declares (empty: none)
 
-  // The catalog entry: the dataset's fields with "site" {"agent",
+  // The catalog entry: the dataset's fields (and "key" when declared) with "site" {"agent",
   // "synced_at_us","received_at_us","sync":"ok|error","error"?} and
   // "schema" {"source":"site"}.
   nlohmann::json ToCatalogJson() const;

@@ -261,7 +261,8 @@ TEST(AgentFileConfig, ASitesOwnConnectorsAndDatasets) {
   auto parsed =
       load(R"("connectors": {"pg": {"plugin": "conn/pg.so", "egress": ["db.internal:5432"],
                           "config": {"password": "env:PG_PASSWORD", "ca_file": "pg-ca.crt"}}},
-                        "datasets": [{"name": "orders", "connector": "pg", "object": "public.orders"}],
+                        "datasets": [{"name": "orders", "connector": "pg", "object": "public.orders",
+                                      "key": ["region", "id"]}],
                         "sync_interval_seconds": 60)");
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->sync_interval_seconds, 60);
@@ -290,6 +291,11 @@ TEST(AgentFileConfig, ASitesOwnConnectorsAndDatasets) {
   const json spec = json::parse(*completed);
   EXPECT_EQ(spec["datasets"][0]["connector"].value("path", ""), dir.path() + "/conn/pg.so");
   EXPECT_EQ(spec["datasets"][0]["pull"].value("object", ""), "public.orders");
+  // The key the site declares goes into the enclave's spec (the enclave
+  // stores the table in its order) and into the catalog the kernel shows.
+  EXPECT_EQ(spec["datasets"][0]["key"], json::array({"region", "id"}));
+  EXPECT_EQ(site.CatalogDocument(json::object(), 1)["datasets"][0]["key"],
+            json::array({"region", "id"}));
   EXPECT_EQ(spec["egress"].size(), 1u);
   json unknown = {{"site_datasets", {"payroll"}}};
   EXPECT_FALSE(site.CompleteIsolatorSpec(unknown).ok()) << "a dataset this site does not own";
@@ -304,6 +310,13 @@ TEST(AgentFileConfig, ASitesOwnConnectorsAndDatasets) {
            {R"("connectors": {"pg": {"plugin": "pg.so"}},
                "datasets": [{"name": "bad name", "connector": "pg"}])",
             "must be an identifier"},
+           {R"("connectors": {"pg": {"plugin": "pg.so"}},
+               "datasets": [{"name": "o", "connector": "pg", "key": ["id", "id"]}])",
+            "datasets[0].key names 'id' twice"},
+           {R"("connectors": {"pg": {"plugin": "pg.so"}},
+               "datasets": [{"name": "o", "connector": "pg", "key": ["x"],
+                             "columns": [{"name": "id"}]}])",
+            "datasets[0].key names 'x', which is not one of its columns"},
            {R"("sync_interval_seconds": 0)", "sync_interval_seconds"}}) {
     auto refused = load(bad);
     ASSERT_FALSE(refused.ok()) << bad;

@@ -519,13 +519,18 @@ TEST(KernelConfig, ADatasetMayDeclareItsKey) {
   d["datasets"][0]["key"] = {"id", "nope"};
   EXPECT_EQ(ErrorFor(d), "datasets[0].key names 'nope', which is not one of its columns");
 
-  // A site's datasets take theirs from their connector.
+  // A site's datasets declare theirs the same way, in the agent's configuration.
   json site = {{"connectors", {{"pg", {{"plugin", "pg.so"}}}}},
-               {"datasets", {{{"name", "orders"}, {"connector", "pg"}, {"key", {"id"}}}}}};
+               {"datasets",
+                {{{"name", "orders"}, {"connector", "pg"}, {"key", {"id"}}},
+                 {{"name", "stock"}, {"connector", "pg"}}}}};
+  auto sources = ParseSiteSources(site, "/etc/airlock-agent", "/p");
+  ASSERT_TRUE(sources.ok()) << sources.status().ToString();
+  EXPECT_EQ(sources->keys, (std::map<std::string, std::vector<std::string>>{{"orders", {"id"}}}));
+  site["datasets"][1]["key"] = {"id", "id"};
   auto refused = ParseSiteSources(site, "/etc/airlock-agent", "/p");
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.status().message(),
-            "datasets[0].key: a site's datasets take their key from their connector");
+  EXPECT_EQ(refused.status().message(), "datasets[1].key names 'id' twice");
 }
 
 TEST(KernelConfig, StateBackendDefaultsToSqliteAndTakesPostgresWithTls) {

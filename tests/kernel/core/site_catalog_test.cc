@@ -53,6 +53,15 @@ TEST(SiteCatalog, KeepsEachSitesMetadataAndSaysWhenItChanged) {
   ASSERT_TRUE(failed.ok());
   EXPECT_TRUE(failed->changed);
   EXPECT_EQ(sites.Find("orders")->ToCatalogJson()["site"].value("sync", ""), "error");
+  // A key the site declares crosses as column names, and is a change.
+  json keyed = Orders();
+  keyed["key"] = {"id"};
+  auto with_key = sites.Replace("east", Doc({keyed}), 3500);
+  ASSERT_TRUE(with_key.ok()) << with_key.status().ToString();
+  EXPECT_TRUE(with_key->changed);
+  EXPECT_EQ(sites.Find("orders")->ToCatalogJson()["key"], json::array({"id"}));
+  EXPECT_FALSE(failing.contains("key") || owned->ToCatalogJson().contains("key"))
+      << "no key is shown where none was declared";
   // A site that drops a dataset no longer owns it.
   ASSERT_TRUE(sites.Replace("east", Doc({}), 4000).ok());
   EXPECT_FALSE(sites.Find("orders").has_value());
@@ -79,6 +88,8 @@ TEST(SiteCatalog, RefusesAnythingButBoundedMetadata) {
       {Doc({with("columns", {{{"name", "id"}, {"type", "int64"}, {"values", {1, 2}}}})}),
        "each is {\"name\",\"type\"}"},
       {Doc({with("name", "drop table")}), "must be an identifier"},
+      {Doc({with("key", json::array())}), "catalog.datasets[0].key must be an array of 1 to 32"},
+      {Doc({with("key", {"id", "id"})}), "catalog.datasets[0].key names 'id' twice"},
       {Doc({with("description", std::string(kMaxSiteTextBytes + 1, 'x'))}), "at most 4096 bytes"},
       {Doc({with("name", "customers")}), "declared in the kernel's configuration"},
       {Doc({Orders(), Orders()}), "listed twice"},

@@ -774,7 +774,7 @@ TEST_F(AgentE2E, ASitesOwnDatasetsSyncAsMetadataOnlyAndAreServedOnItsHost) {
   const std::string canary = "CANARY-5b0d9e77a1c4";
   std::filesystem::create_directories(dir + "/site-data");
   std::ofstream(dir + "/site-data/orders.csv")
-      << "id,customer,amount\n1,Ada,10\n2," << canary << ",20\n3,Edsger,30\n";
+      << "id,customer,amount\n1,Zed,10\n2," << canary << ",20\n3,Ada,30\n";
   const std::string path = AgentConfig("edge", "edge-state", kEnrollmentToken);
   json agent_config = json::parse(Slurp(path));
   agent_config["connectors"] = {{"site_files",
@@ -784,7 +784,8 @@ TEST_F(AgentE2E, ASitesOwnDatasetsSyncAsMetadataOnlyAndAreServedOnItsHost) {
                                {"connector", "site_files"},
                                {"object", "orders.csv"},
                                {"description", "Orders kept at the edge"},
-                               {"tags", {"finance"}}}};
+                               {"tags", {"finance"}},
+                               {"key", {"customer"}}}};
   agent_config["sync_interval_seconds"] = 1;
   std::ofstream(path) << agent_config.dump(2);
   AgentProcess& agent = StartAgent(path);
@@ -814,6 +815,7 @@ TEST_F(AgentE2E, ASitesOwnDatasetsSyncAsMetadataOnlyAndAreServedOnItsHost) {
   EXPECT_EQ(entry["site"].value("sync", ""), "ok") << entry.dump();
   EXPECT_EQ(entry["site"].value("status", ""), "online");
   EXPECT_EQ(entry["schema"].value("source", ""), "site");
+  EXPECT_EQ(entry["key"], json::array({"customer"})) << "the key the site declares is shown";
   const int64_t first_sync = entry["site"].value("received_at_us", int64_t{0});
   EXPECT_GT(first_sync, 0);
   // ... and again, periodically.
@@ -847,6 +849,11 @@ TEST_F(AgentE2E, ASitesOwnDatasetsSyncAsMetadataOnlyAndAreServedOnItsHost) {
   ASSERT_EQ(rows.status, 200u) << rows.body;
   ASSERT_EQ(rows.json()["rows"].size(), 3u) << rows.body;
   EXPECT_EQ(rows.json()["rows"][1][0], canary);
+  // The site's declared key reached its enclave: the table is stored in the
+  // key's order (a scan without ORDER BY walks it), not the file's.
+  auto scanned = Query(t, "SELECT id FROM site_orders");
+  ASSERT_EQ(scanned.status, 200u) << scanned.body;
+  EXPECT_EQ(scanned.json()["rows"], json::parse("[[3],[2],[1]]")) << scanned.body;
   // The memory probe sees a value once one has truly crossed (the query's
   // answer went through the kernel's tunnel): its silence above meant it.
   EXPECT_TRUE(MemoryHolds(kernel_->pid(), canary));
@@ -869,6 +876,7 @@ TEST_F(AgentE2E, ASitesOwnDatasetsSyncAsMetadataOnlyAndAreServedOnItsHost) {
   const json kept = find_entry();
   ASSERT_TRUE(kept.is_object()) << "the site's datasets were forgotten across a restart";
   EXPECT_EQ(kept["columns"].size(), 3u) << kept.dump();
+  EXPECT_EQ(kept["key"], json::array({"customer"})) << kept.dump();
   EXPECT_EQ(kept["site"].value("status", ""), "never_connected") << kept.dump();
   auto asked =
       client_->Post("/v1/requests", json{{"datasets", {"site_orders"}}, {"purpose", "test"}}.dump(),

@@ -451,22 +451,10 @@ TEST(PostgresStateStoreTest, MigrateCreatesTheSchemaOnceAndOpenRefusesAnUnmigrat
 TEST(PostgresStateStoreTest, MigrateBackfillsTheTenantOfRequestsSavedBeforeTheColumn) {
   PgCluster& pg = PgCluster::Shared();
   const PgStateDatabase db = CreatePgStateDatabase(pg);
-  const std::vector<std::pair<std::string, nlohmann::json>> tenants = {
-      {"acme-1", "acme"}, {"acme-2", "acme"},       {"globex", "globex"},
-      {"number", 7},      {"null", nullptr},        {"object", {{"name", "acme"}}},
-      {"empty", ""},      {"accent", "caf\xc3\xa9"}};
   {
     auto store = OpenPg(db);
     ASSERT_TRUE(store);
-    int64_t created = 1;
-    for (const auto& [id, tenant] : tenants) {
-      RequestRecord record = MakeRecord(id, created++);
-      record.requester["tenant"] = tenant;
-      // A NUL character elsewhere in the document does not hide the tenant.
-      if (id == "acme-2") record.requester["groups"] = {std::string("x\0y", 3)};
-      ASSERT_TRUE(store->Save(record).ok());
-    }
-    ASSERT_TRUE(store->Save(MakeRecord("absent", created++)).ok());
+    SaveRequestsOfEveryTenantShape(*store);
   }
   pg.Exec(
       "DROP INDEX requests_by_tenant; ALTER TABLE requests DROP COLUMN tenant; "
@@ -490,23 +478,7 @@ TEST(PostgresStateStoreTest, MigrateBackfillsTheTenantOfRequestsSavedBeforeTheCo
 
   auto store = OpenPg(db);
   ASSERT_TRUE(store);
-  const auto list = [&](const std::string& tenant) {
-    RequestFilter filter;
-    filter.tenant = tenant;
-    filter.limit = 2;
-    size_t pages = 0;
-    return ListAllIds(*store, filter, &pages);
-  };
-  using Ids = std::vector<std::string>;
-  EXPECT_EQ(list("acme"), (Ids{"acme-2", "acme-1"}));
-  EXPECT_EQ(list("globex"), (Ids{"globex"}));
-  EXPECT_EQ(list("caf\xc3\xa9"), (Ids{"accent"}));
-  EXPECT_EQ(list(""), (Ids{"absent", "empty", "object", "null", "number"}));
-  RequestRecord moved = LoadOrDie(*store, "number");
-  moved.version = 2;
-  moved.requester["tenant"] = "globex";
-  ASSERT_TRUE(store->Save(moved).ok());
-  EXPECT_EQ(list("globex"), (Ids{"number", "globex"}));
+  ExpectTenantsBackfilled(*store);
 }
 
 TEST(PostgresStateStoreTest, RefusesASchemaNewerThanTheBinary) {

@@ -288,22 +288,10 @@ TEST(SqliteStateStoreTest, OpenMigratesAVersionOneFileToTheOutbox) {
 TEST(SqliteStateStoreTest, OpenBackfillsTheTenantOfRequestsSavedBeforeTheColumn) {
   ScratchDir dir;
   const std::string path = dir.File("state.db");
-  const std::vector<std::pair<std::string, nlohmann::json>> tenants = {
-      {"acme-1", "acme"}, {"acme-2", "acme"},       {"globex", "globex"},
-      {"number", 7},      {"null", nullptr},        {"object", {{"name", "acme"}}},
-      {"empty", ""},      {"accent", "caf\xc3\xa9"}};
   {
     auto store = OpenOrDie(path);
     ASSERT_TRUE(store);
-    int64_t created = 1;
-    for (const auto& [id, tenant] : tenants) {
-      RequestRecord record = MakeRecord(id, created++);
-      record.requester["tenant"] = tenant;
-      // A NUL character elsewhere in the document does not hide the tenant.
-      if (id == "acme-2") record.requester["groups"] = {std::string("x\0y", 3)};
-      ASSERT_TRUE(store->Save(record).ok());
-    }
-    ASSERT_TRUE(store->Save(MakeRecord("absent", created++)).ok());
+    test::SaveRequestsOfEveryTenantShape(*store);
   }
   RevertToVersionFour(path);
 
@@ -313,24 +301,7 @@ TEST(SqliteStateStoreTest, OpenBackfillsTheTenantOfRequestsSavedBeforeTheColumn)
   EXPECT_EQ(store->migration().to_version, 5);
   EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM sqlite_master WHERE name = 'requests_by_tenant'"),
             1);
-  const auto list = [&](const std::string& tenant) {
-    RequestFilter filter;
-    filter.tenant = tenant;
-    filter.limit = 2;
-    size_t pages = 0;
-    return test::ListAllIds(*store, filter, &pages);
-  };
-  using Ids = std::vector<std::string>;
-  EXPECT_EQ(list("acme"), (Ids{"acme-2", "acme-1"}));
-  EXPECT_EQ(list("globex"), (Ids{"globex"}));
-  EXPECT_EQ(list("caf\xc3\xa9"), (Ids{"accent"}));
-  EXPECT_EQ(list(""), (Ids{"absent", "empty", "object", "null", "number"}));
-  // Saves after the upgrade write the column themselves.
-  RequestRecord moved = LoadOrDie(*store, "number");
-  moved.version = 2;
-  moved.requester["tenant"] = "globex";
-  ASSERT_TRUE(store->Save(moved).ok());
-  EXPECT_EQ(list("globex"), (Ids{"number", "globex"}));
+  test::ExpectTenantsBackfilled(*store);
 }
 
 // A process killed (SIGKILL) right after its save returned leaves the

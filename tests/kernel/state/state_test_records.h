@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -128,6 +129,46 @@ inline std::vector<std::string> ListAllIds(StateStore& store, RequestFilter filt
     }
   }
   return ids;
+}
+
+// Requests saved before a store had its tenant column, for the backend's
+// upgrade to fill it in: requester documents whose "tenant" is a string, a
+// non-string or absent (a NUL elsewhere in one of them must not hide it).
+inline void SaveRequestsOfEveryTenantShape(StateStore& store) {
+  const std::vector<std::pair<std::string, nlohmann::json>> tenants = {
+      {"acme-1", "acme"}, {"acme-2", "acme"},       {"globex", "globex"},
+      {"number", 7},      {"null", nullptr},        {"object", {{"name", "acme"}}},
+      {"empty", ""},      {"accent", "caf\xc3\xa9"}};
+  int64_t created = 1;
+  for (const auto& [id, tenant] : tenants) {
+    RequestRecord record = MakeRecord(id, created++);
+    record.requester["tenant"] = tenant;
+    if (id == "acme-2") record.requester["groups"] = {std::string("x\0y", 3)};
+    ASSERT_TRUE(store.Save(record).ok());
+  }
+  ASSERT_TRUE(store.Save(MakeRecord("absent", created++)).ok());
+}
+
+// After the upgrade: every request listed under its requester's string
+// tenant, the others under "", and a save afterwards moving one.
+inline void ExpectTenantsBackfilled(StateStore& store) {
+  const auto list = [&](const std::string& tenant) {
+    RequestFilter filter;
+    filter.tenant = tenant;
+    filter.limit = 2;
+    size_t pages = 0;
+    return ListAllIds(store, filter, &pages);
+  };
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(list("acme"), (Ids{"acme-2", "acme-1"}));
+  EXPECT_EQ(list("globex"), (Ids{"globex"}));
+  EXPECT_EQ(list("caf\xc3\xa9"), (Ids{"accent"}));
+  EXPECT_EQ(list(""), (Ids{"absent", "empty", "object", "null", "number"}));
+  RequestRecord moved = LoadOrDie(store, "number");
+  moved.version = 2;
+  moved.requester["tenant"] = "globex";
+  ASSERT_TRUE(store.Save(moved).ok());
+  EXPECT_EQ(list("globex"), (Ids{"number", "globex"}));
 }
 
 }  // namespace airlock::test

@@ -62,6 +62,12 @@ TEST(SiteCatalog, KeepsEachSitesMetadataAndSaysWhenItChanged) {
   EXPECT_EQ(sites.Find("orders")->ToCatalogJson()["key"], json::array({"id"}));
   EXPECT_FALSE(failing.contains("key") || owned->ToCatalogJson().contains("key"))
       << "no key is shown where none was declared";
+  // A sync in which only the key differs is a change too.
+  keyed["key"] = {"amount", "id"};
+  auto rekeyed = sites.Replace("east", Doc({keyed}), 3600);
+  ASSERT_TRUE(rekeyed.ok()) << rekeyed.status().ToString();
+  EXPECT_TRUE(rekeyed->changed);
+  EXPECT_EQ(sites.Find("orders")->ToCatalogJson()["key"], json::array({"amount", "id"}));
   // A site that drops a dataset no longer owns it.
   ASSERT_TRUE(sites.Replace("east", Doc({}), 4000).ok());
   EXPECT_FALSE(sites.Find("orders").has_value());
